@@ -1,0 +1,175 @@
+"""Gossip configuration: one frozen object, every knob with its unit and default.
+
+The numbers of the three presets are memberlist's ``DefaultLANConfig``,
+``DefaultWANConfig`` and ``DefaultLocalConfig`` (memberlist 0.2.2, ``config.go``),
+except ``udp_buffer_bytes``: claw-node packs at most 1200 bytes per datagram
+because Tailscale's interface MTU is 1280 and most users gossip over a tailnet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+__all__ = ["GossipConfig", "PROFILES"]
+
+
+@dataclass(frozen=True, slots=True)
+class GossipConfig:
+    """Every timing and sizing knob of the SWIM core. Times are seconds (float)."""
+
+    bind_port: int = 7946
+    """UDP and TCP port (same number for both). memberlist default 7946."""
+
+    probe_interval_s: float = 1.0
+    """Time between two failure-detection probes of this node (one target per round).
+    Scaled by the awareness score: ``probe_interval_s × (score + 1)``. LAN 1 s."""
+
+    probe_timeout_s: float = 0.5
+    """How long to wait for a direct ack before asking ``indirect_checks`` others.
+    Should be about the 99th percentile RTT. Not scaled by awareness. LAN 500 ms."""
+
+    indirect_checks: int = 3
+    """Members asked to probe a target on our behalf after a missed direct ack. LAN 3."""
+
+    suspicion_mult: int = 4
+    """Suspicion minimum = ``suspicion_mult × max(1, log10(n)) × probe_interval_s``
+    (see ``suspicion.suspicion_bounds``). Higher: fewer false alarms, slower detection. LAN 4."""
+
+    suspicion_max_mult: int = 6
+    """Suspicion maximum = ``suspicion_max_mult × minimum``; the timer starts here and
+    shrinks toward the minimum with independent confirmations (Lifeguard). LAN 6."""
+
+    retransmit_mult: int = 4
+    """Each broadcast is sent ``retransmit_mult × ceil(log10(n + 1))`` times
+    (``dissemination.retransmit_limit``). More: more reliable, more bandwidth. LAN 4."""
+
+    gossip_nodes: int = 3
+    """Random members each gossip round is sent to (only when there is something to say). LAN 3."""
+
+    gossip_interval_s: float = 0.2
+    """Time between gossip rounds. LAN 200 ms."""
+
+    gossip_to_the_dead_s: float = 30.0
+    """Dead members still receive gossip for this long, so they can learn of and refute
+    their death; they also leave the probe list after it. LAN 30 s."""
+
+    push_pull_interval_s: float = 30.0
+    """Base interval of full-state anti-entropy over TCP, scaled with cluster size
+    (``push_pull_scale``: ×1 up to 32 nodes, +1 per doubling beyond). 0 disables. LAN 30 s."""
+
+    tcp_timeout_s: float = 10.0
+    """Dial, read and write deadline of one TCP exchange (push-pull, user stream). LAN 10 s."""
+
+    awareness_max_multiplier: int = 8
+    """Local health score range is ``[0, awareness_max_multiplier - 1]``; probe interval
+    and deadline are multiplied by ``score + 1``. LAN 8."""
+
+    disable_tcp_pings: bool = False
+    """Skip the TCP fallback probe that runs beside indirect probes. LAN false."""
+
+    udp_buffer_bytes: int = 1200
+    """Largest datagram we pack (piggybacked broadcasts fill up to it). memberlist uses
+    1400; 1200 fits Tailscale's 1280-byte MTU with IP/UDP/WireGuard headroom."""
+
+    max_udp_packet_bytes: int = 65536
+    """Largest datagram accepted on receive; bigger ones are dropped and counted."""
+
+    max_stream_bytes: int = 20 * 1024 * 1024
+    """Largest TCP message (push-pull state) accepted. memberlist ``maxPushStateBytes`` 20 MiB."""
+
+    max_push_pull_requests: int = 128
+    """Concurrent inbound push-pull exchanges served; more are refused (memberlist 128)."""
+
+    max_members: int = 100_000
+    """Hard cap on the member table, so hostile input cannot grow memory without bound."""
+
+    meta_max_bytes: int = 512
+    """Node metadata limit (memberlist ``MetaMaxSize``)."""
+
+    enable_compression: bool = True
+    """LZW-compress outgoing datagrams when it makes them smaller, and every TCP stream
+    (as memberlist does). Receivers always accept both forms."""
+
+    dead_node_reclaim_s: float = 0.0
+    """After this long a dead node's name may be reclaimed by another address even at a
+    lower incarnation. 0: only a higher incarnation may move a dead or left name (claw-node
+    always accepts that; memberlist refuses it with 0)."""
+
+    handoff_queue_depth: int = 1024
+    """Per-tick cap of gossip messages processed from one burst (memberlist 1024)."""
+
+    def validate(self) -> "GossipConfig":
+        """Check ranges; return self. Raises ConfigError naming the field."""
+        positives = (
+            "probe_interval_s", "probe_timeout_s", "gossip_interval_s", "tcp_timeout_s",
+        )
+        for name in positives:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.probe_timeout_s > self.probe_interval_s:
+            raise ConfigError("probe_timeout_s must not exceed probe_interval_s")
+        for name in ("indirect_checks", "gossip_to_the_dead_s", "push_pull_interval_s",
+                     "dead_node_reclaim_s"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        for name in ("suspicion_mult", "suspicion_max_mult", "retransmit_mult",
+                     "gossip_nodes", "awareness_max_multiplier"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not 0 <= self.bind_port <= 65535:
+            raise ConfigError(f"bind_port must be in 0..65535, got {self.bind_port}")
+        if not 256 <= self.udp_buffer_bytes <= 65000:
+            raise ConfigError("udp_buffer_bytes must be in 256..65000")
+        return self
+
+    def replace(self, **changes: object) -> "GossipConfig":
+        """A copy with some fields changed, validated."""
+        return dataclasses.replace(self, **changes).validate()  # type: ignore[arg-type]
+
+    @classmethod
+    def lan(cls) -> "GossipConfig":
+        """memberlist DefaultLANConfig: what Serf uses by default."""
+        return cls()
+
+    @classmethod
+    def wan(cls) -> "GossipConfig":
+        """memberlist DefaultWANConfig, as a delta from LAN."""
+        return cls().replace(
+            tcp_timeout_s=30.0,
+            suspicion_mult=6,
+            push_pull_interval_s=60.0,
+            probe_timeout_s=3.0,
+            probe_interval_s=5.0,
+            gossip_nodes=4,
+            gossip_interval_s=0.5,
+            gossip_to_the_dead_s=60.0,
+        )
+
+    @classmethod
+    def local(cls) -> "GossipConfig":
+        """memberlist DefaultLocalConfig (loopback / one host), as a delta from LAN."""
+        return cls().replace(
+            tcp_timeout_s=1.0,
+            indirect_checks=1,
+            retransmit_mult=2,
+            suspicion_mult=3,
+            push_pull_interval_s=15.0,
+            probe_timeout_s=0.2,
+            probe_interval_s=1.0,
+            gossip_interval_s=0.1,
+            gossip_to_the_dead_s=15.0,
+        )
+
+    @classmethod
+    def profile(cls, name: str) -> "GossipConfig":
+        """The preset called ``name`` (lan, wan or local). Raises ConfigError."""
+        try:
+            return PROFILES[name]()
+        except KeyError:
+            raise ConfigError(f"unknown profile {name!r}; expected one of lan, wan, local") from None
+
+
+PROFILES = {"lan": GossipConfig.lan, "wan": GossipConfig.wan, "local": GossipConfig.local}

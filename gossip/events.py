@@ -1,0 +1,133 @@
+"""What the gossip core tells the layers above (frozen, app-facing).
+
+Drain them with ``SwimProtocol.next_event()`` after every input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from .types import Address, MemberState
+
+__all__ = [
+    "Member", "MemberJoined", "MemberUpdated", "MemberSuspected", "MemberRecovered",
+    "MemberFailed", "MemberLeft", "NameConflict", "Refuted", "JoinResult",
+    "AppMessage", "AppState", "Event",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A snapshot of one member as this node knows it."""
+
+    name: str
+    address: Address
+    """(ip, port) peers dial for gossip; ip is text ("127.0.0.1")."""
+    meta: bytes
+    """Node metadata (Serf tag encoding for claw and Serf nodes), at most 512 bytes."""
+    incarnation: int
+    state: MemberState
+    state_since: float
+    """Core time (the ``now`` it was fed) of the last state change."""
+    vsn: bytes
+    """memberlist ``Vsn`` (6 bytes) or b"" if the peer sent none."""
+    is_claw: bool
+    """True when its Serf tags carry the ``claw`` tag (a claw-node, not a plain Serf agent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemberJoined:
+    """A member became alive: new, or back from dead/left (then with a higher incarnation)."""
+
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class MemberUpdated:
+    """An alive member changed its metadata or address."""
+
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class MemberSuspected:
+    """A member is suspected; ``accuser`` is the node whose suspect message started it."""
+
+    member: Member
+    accuser: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecovered:
+    """A suspect member refuted the suspicion (alive with a higher incarnation)."""
+
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFailed:
+    """A member was declared dead (suspicion timed out, or we learned of its death)."""
+
+    member: Member
+    accuser: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLeft:
+    """A member left gracefully (it declared itself dead)."""
+
+    member: Member
+
+
+@dataclass(frozen=True, slots=True)
+class NameConflict:
+    """Someone at ``claimed_by`` claims the name of a live member at another address.
+
+    The claim was refused; the existing record is unchanged.
+    """
+
+    existing: Member
+    claimed_by: Address
+
+
+@dataclass(frozen=True, slots=True)
+class Refuted:
+    """We heard ourselves suspected or declared dead and re-announced at ``incarnation``.
+
+    The agent persists the incarnation so a restart never goes backwards.
+    """
+
+    incarnation: int
+    accuser: str
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    """Outcome of one join attempt (a push-pull with ``seed``)."""
+
+    seed: Address
+    ok: bool
+    error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AppMessage:
+    """A claw application message piggybacked by gossip (``SwimProtocol.broadcast_app``)."""
+
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    """claw application state received in a push-pull (anti-entropy)."""
+
+    body: bytes
+    join: bool
+    sender: Address
+
+
+Event = Union[
+    MemberJoined, MemberUpdated, MemberSuspected, MemberRecovered, MemberFailed,
+    MemberLeft, NameConflict, Refuted, JoinResult, AppMessage, AppState,
+]
