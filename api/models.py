@@ -1,0 +1,381 @@
+"""The seed's data contract: ``NodeInfo``, ``NodeStatus`` and every request/response body.
+
+These pydantic models are the single source of truth: handlers validate request bodies
+with them, serialise responses through them, and ``api/openapi.py`` generates the
+OpenAPI 3.1 document from them. Field names are the seed document's
+(``openclaw-cluster-node-management.md``); additions are documented as such.
+
+Bounds (``MAX_*``) exist because every HTTP body may be hostile: a registered record
+travels through gossip and is persisted, so its size must stay small.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+__all__ = [
+    "NodeStatus", "Platform", "Arch", "NodeSource", "PLATFORMS", "ARCHES",
+    "MAX_HOSTNAME_CHARS", "MAX_SKILLS", "MAX_TAGS", "MAX_LABEL_CHARS", "MAX_ADDRESS_CHARS",
+    "MAX_NODE_ID_CHARS", "NODE_ID_PATTERN", "MAX_TASKS",
+    "NodeInfo", "RegisterIn", "HeartbeatIn", "MaintenanceIn",
+    "CoordinatorInfo", "ClusterInfo", "StatusChange", "NodeTransition",
+    "RegisterOut", "MessageOut", "NodeOut", "NodeListOut", "NodeHealthOut",
+    "StatusCounts", "ClusterHealthOut", "CheckHeartbeatOut", "HealthOut",
+    "ErrorDetail", "ErrorOut",
+]
+
+
+# --- bounds (units in the names) -------------------------------------------------------
+
+MAX_HOSTNAME_CHARS = 253
+"""DNS name limit; the seed only asks for non-empty."""
+MAX_NODE_ID_CHARS = 128
+"""A node id is a path segment and a gossip key: short and URL-safe."""
+NODE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+"""Characters allowed in a client-chosen node id (URL-safe, no slashes)."""
+MAX_SKILLS = 64
+"""At most this many ``available_skills`` per node (the record travels through gossip)."""
+MAX_TAGS = 32
+"""At most this many ``tags`` per node."""
+MAX_LABEL_CHARS = 64
+"""Longest skill or tag, in characters."""
+MAX_ADDRESS_CHARS = 64
+"""Longest ``ip_address`` / ``tailscale_ip`` text (an IPv6 address with zone fits)."""
+MAX_TASKS = 1_000_000
+"""Upper bound for task counters and ``max_concurrent_tasks`` (sanity, not policy)."""
+
+
+# --- enums -----------------------------------------------------------------------------
+
+
+class NodeStatus(str, enum.Enum):
+    """The seed's node status."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    BUSY = "busy"
+    MAINTENANCE = "maintenance"
+    ERROR = "error"
+
+
+Platform = Literal["macos", "windows", "linux"]
+Arch = Literal["x64", "arm64", "x86", "arm"]
+PLATFORMS: tuple[str, ...] = ("macos", "windows", "linux")
+ARCHES: tuple[str, ...] = ("x64", "arm64", "x86", "arm")
+
+NodeSource = Literal["gossip", "http"]
+"""Where a node's record comes from: a gossip member (judged by SWIM) or an
+HTTP-registered worker (judged by its heartbeats against ``heartbeat_timeout``)."""
+
+
+# --- strict-enough scalar types --------------------------------------------------------
+
+
+def _reject_bool(value: Any) -> Any:
+    # pydantic's lax mode takes ``true`` as 1; strict mode would reject ``6.0``, which JSON
+    # Schema counts as an integer. Rejecting booleans alone keeps both right.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
+Usage = Annotated[
+    float, BeforeValidator(_reject_bool),
+    Field(ge=0.0, le=100.0, allow_inf_nan=False, description="Percent, 0–100."),
+]
+Count = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=MAX_TASKS)]
+Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS, pattern=r"\S")]
+NodeId = Annotated[
+    str, Field(min_length=1, max_length=MAX_NODE_ID_CHARS, pattern=NODE_ID_PATTERN,
+               description="Node id: URL-safe, no slashes.")
+]
+AddressText = Annotated[str, Field(max_length=MAX_ADDRESS_CHARS)]
+
+_IN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+_OUT = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- the seed's NodeInfo ---------------------------------------------------------------
+
+
+class NodeInfo(BaseModel):
+    """One node, with the seed's field names, plus cluster-layer additions at the end."""
+
+    model_config = _OUT
+
+    node_id: str = Field(description="Node id (gossip member name, or the id assigned at registration).")
+    hostname: str = Field(description="Host name.")
+    platform: str = Field(description="macos / windows / linux (gossip members may report others).")
+    arch: str = Field(description="x64 / arm64 / x86 / arm (gossip members may report others).")
+    status: NodeStatus = Field(description="The seed's status.")
+    cpu_usage: float = Field(0.0, description="CPU usage, percent 0–100.")
+    memory_usage: float = Field(0.0, description="Memory usage, percent 0–100.")
+    disk_usage: float = Field(0.0, description="Disk usage, percent 0–100.")
+    available_skills: list[str] = Field(default_factory=list, description="Skills this node offers.")
+    max_concurrent_tasks: int = Field(5, description="Task slots.")
+    running_tasks: int = Field(0, description="Tasks running now.")
+    ip_address: str = Field("", description="IP address.")
+    tailscale_ip: str = Field("", description="Tailscale IP, if any.")
+    port: int = Field(18789, description="The node's OpenClaw service port.")
+    total_tasks_processed: int = Field(0, description="Tasks processed since registration.")
+    successful_tasks: int = Field(0, description="Tasks that succeeded.")
+    failed_tasks: int = Field(0, description="Tasks that failed.")
+    average_execution_time: float = Field(0.0, description="Mean task execution time (seconds).")
+    registered_at: datetime | None = Field(None, description="First registration / join (ISO 8601, UTC).")
+    last_heartbeat: datetime | None = Field(None, description="Last heartbeat (ISO 8601, UTC).")
+    tags: list[str] = Field(default_factory=list, description="Free-form labels.")
+    # --- additions beyond the seed ---
+    source: NodeSource = Field("http", description="'gossip' member or 'http'-registered worker.")
+    gossip_state: Literal["alive", "suspect", "dead", "left"] | None = Field(
+        None, description="SWIM state for gossip members; null for HTTP-registered nodes.")
+    suspect: bool = Field(False, description="True while the node is suspected (SWIM suspicion, or a late HTTP heartbeat).")
+    incarnation: int | None = Field(None, description="SWIM incarnation for gossip members.")
+    is_coordinator: bool = Field(False, description="True for the current coordinator.")
+    api_url: str | None = Field(None, description="The node's REST API base URL, if it serves one.")
+
+
+# --- requests --------------------------------------------------------------------------
+
+
+class RegisterIn(BaseModel):
+    """``POST /api/v1/nodes/register`` body: the seed's ``register_node`` arguments."""
+
+    model_config = _IN
+
+    hostname: str = Field(min_length=1, max_length=MAX_HOSTNAME_CHARS, pattern=r"\S",
+                          description="Host name; must not be empty or blank.")
+    platform: Platform = Field(description="macos, windows or linux.")
+    arch: Arch = Field(description="x64, arm64, x86 or arm.")
+    available_skills: list[Label] = Field(min_length=1, max_length=MAX_SKILLS,
+                                          description="Skills offered; at least one.")
+    ip_address: AddressText = Field("", description="IP address.")
+    tailscale_ip: AddressText = Field("", description="Tailscale IP.")
+    port: Annotated[int, BeforeValidator(_reject_bool)] = Field(
+        18789, ge=1, le=65535, description="Service port, 1–65535.")
+    max_concurrent_tasks: Annotated[int, BeforeValidator(_reject_bool)] = Field(
+        5, ge=1, le=MAX_TASKS, description="Task slots, at least 1.")
+    tags: list[Label] = Field(default_factory=list, max_length=MAX_TAGS, description="Labels.")
+    node_id: NodeId | None = Field(
+        None, description="Existing id to re-register (updates in place, keeps registered_at "
+                          "and counters); omitted → a unique id is assigned.")
+
+
+class HeartbeatIn(BaseModel):
+    """``POST /api/v1/nodes/{node_id}/heartbeat`` body. Every field is optional: an omitted
+    field keeps its previous value; an empty body (or ``{}``) is a pure liveness signal."""
+
+    model_config = _IN
+
+    cpu_usage: Usage | None = None
+    memory_usage: Usage | None = None
+    disk_usage: Usage | None = None
+    running_tasks: Count | None = Field(None, description="Tasks running now, ≥ 0.")
+    total_tasks_processed: Count | None = None
+    successful_tasks: Count | None = None
+    failed_tasks: Count | None = None
+    average_execution_time: Annotated[
+        float, BeforeValidator(_reject_bool), Field(ge=0.0, le=1e9, allow_inf_nan=False)
+    ] | None = Field(None, description="Mean task execution time (seconds).")
+
+
+class MaintenanceIn(BaseModel):
+    """``POST /api/v1/nodes/{node_id}/maintenance`` body (addition beyond the seed)."""
+
+    model_config = _IN
+
+    enabled: Annotated[bool, Field(strict=True)] = Field(
+        description="true: status becomes maintenance; false: back to online/busy.")
+
+
+# --- values the view returns -----------------------------------------------------------
+
+
+class CoordinatorInfo(BaseModel):
+    """Who the coordinator is, as this node sees it."""
+
+    model_config = _OUT
+
+    node_id: str = Field(description="Coordinator node id.")
+    api_url: str | None = Field(None, description="Base URL of its REST API (e.g. http://10.0.0.5:8888).")
+    term: int = Field(0, description="Election term; grows with every change of coordinator.")
+
+
+class ClusterInfo(BaseModel):
+    """Cluster-level facts this node knows (not per-node)."""
+
+    model_config = _OUT
+
+    node_id: str = Field(description="This node's id.")
+    heartbeat_timeout_s: float = Field(90.0, description="HTTP-registered nodes go offline after this many seconds without a heartbeat.")
+    check_interval_s: float = Field(30.0, description="Seconds between heartbeat checks on the coordinator.")
+    version: str = Field("0.1.0", description="claw-node version.")
+
+
+class StatusChange(BaseModel):
+    """One node whose status changed during a heartbeat check."""
+
+    model_config = _OUT
+
+    node_id: str
+    hostname: str = ""
+    old_status: NodeStatus
+    new_status: NodeStatus
+    suspect: bool = Field(False, description="Suspect flag after the change.")
+    reason: str = Field("", description="Why (e.g. 'no heartbeat for 95.0 s (timeout 90 s)').")
+
+
+class NodeTransition(BaseModel):
+    """What an alert (Python hook or webhook POST body) reports: one liveness transition.
+
+    ``from_state``/``to_state`` are ``online``, ``suspect``, ``offline`` (and the other
+    NodeStatus values): the alert vocabulary adds ``suspect`` to the seed's statuses.
+    """
+
+    model_config = _OUT
+
+    event: Literal["node_transition"] = "node_transition"
+    node_id: str
+    hostname: str = ""
+    from_state: str
+    to_state: str
+    source: NodeSource = "http"
+    reason: str = ""
+    at: datetime = Field(description="When the transition was observed (UTC).")
+    coordinator: str | None = Field(None, description="Node that sent the alert.")
+
+
+# --- responses -------------------------------------------------------------------------
+
+
+class RegisterOut(BaseModel):
+    model_config = _OUT
+
+    success: Literal[True] = True
+    node_id: str
+    message: str
+    created: bool = Field(description="True for a new node, false for a re-registration.")
+    node: NodeInfo
+
+
+class MessageOut(BaseModel):
+    model_config = _OUT
+
+    success: Literal[True] = True
+    node_id: str
+    message: str
+    node: NodeInfo | None = None
+
+
+class NodeOut(BaseModel):
+    model_config = _OUT
+
+    success: Literal[True] = True
+    node: NodeInfo
+
+
+class NodeListOut(BaseModel):
+    model_config = _OUT
+
+    success: Literal[True] = True
+    count: int
+    nodes: list[NodeInfo]
+
+
+class NodeHealthOut(BaseModel):
+    """The seed's ``get_node_health_status``."""
+
+    model_config = _OUT
+
+    success: Literal[True] = True
+    node_id: str
+    hostname: str
+    status: NodeStatus
+    healthy: bool = Field(description="Online or busy, not suspect, heartbeat within the timeout.")
+    reasons: list[str] = Field(description="Why not healthy (empty when healthy).")
+    warnings: list[str] = Field(description="Resource warnings, e.g. disk above 90%.")
+    source: NodeSource
+    suspect: bool
+    gossip_state: Literal["alive", "suspect", "dead", "left"] | None = None
+    last_heartbeat: datetime | None = None
+    seconds_since_heartbeat: float | None = Field(None, description="Seconds since the last heartbeat.")
+    heartbeat_timeout_s: float = Field(description="Timeout applied to HTTP-registered nodes (seconds).")
+    cpu_usage: float
+    memory_usage: float
+    disk_usage: float
+    running_tasks: int
+    max_concurrent_tasks: int
+
+
+class StatusCounts(BaseModel):
+    model_config = _OUT
+
+    online: int = 0
+    offline: int = 0
+    busy: int = 0
+    maintenance: int = 0
+    error: int = 0
+
+
+class ClusterHealthOut(BaseModel):
+    """The seed's ``get_cluster_health_summary``."""
+
+    model_config = _OUT
+
+    success: Literal[True] = True
+    status: Literal["healthy", "degraded", "critical"] = Field(
+        description="healthy: every node online/busy/maintenance and none suspect; "
+                    "critical: no node online/busy, or coordinator unknown; degraded otherwise.")
+    total_nodes: int
+    counts: StatusCounts
+    suspect_nodes: list[str] = Field(description="Ids of suspected nodes.")
+    average_cpu_usage: float | None = Field(description="Mean over online/busy nodes; null if none.")
+    average_memory_usage: float | None
+    average_disk_usage: float | None
+    running_tasks: int
+    total_capacity: int = Field(description="Sum of max_concurrent_tasks over online/busy nodes.")
+    coordinator: CoordinatorInfo | None
+    heartbeat_timeout_s: float
+    checked_at: datetime
+
+
+class CheckHeartbeatOut(BaseModel):
+    model_config = _OUT
+
+    success: Literal[True] = True
+    message: str
+    checked: int = Field(description="HTTP-registered nodes examined.")
+    changed: list[StatusChange]
+
+
+class HealthOut(BaseModel):
+    """``GET /health``: the API process is up (not the cluster; see /api/v1/cluster/health)."""
+
+    model_config = _OUT
+
+    success: Literal[True] = True
+    status: Literal["ok"] = "ok"
+    node_id: str
+    is_coordinator: bool
+    coordinator: CoordinatorInfo | None
+    version: str
+    time: datetime
+
+
+class ErrorDetail(BaseModel):
+    model_config = _OUT
+
+    field: str = Field(description="Dotted path of the offending field ('body', 'query.status', 'hostname' …).")
+    message: str
+    type: str = Field(description="Machine-readable error type (pydantic's, or ours).")
+
+
+class ErrorOut(BaseModel):
+    model_config = _OUT
+
+    success: Literal[False] = False
+    error: str = Field(description="Human-readable message naming the field.")
+    details: list[ErrorDetail] = Field(default_factory=list)
