@@ -1,1 +1,25 @@
-"""claw-node api package."""
+"""claw-node's REST API (aiohttp): the seed document's endpoints over a ``ClusterView``.
+
+``node/`` implements ``ClusterView`` over gossip and calls ``create_app(view, ...)``;
+``MemoryClusterView`` is the single-node in-memory implementation.
+"""
+
+from .app import build_openapi, create_app
+from .config import ApiConfig
+from .errors import ApiError, Conflict, NotFound, Unavailable
+from .memory_view import MemoryClusterView
+from .models import (
+    ClusterInfo, CoordinatorInfo, HeartbeatIn, NodeInfo, NodeStatus, NodeTransition,
+    RegisterIn, StatusChange,
+)
+from .registry import HttpNodeRecord, HttpNodeRegistry
+from .server import ApiServer, InsecureBindError, check_bind_safety, is_loopback_host
+from .view import CheckResult, ClusterView, RegisterResult
+
+__all__ = [
+    "create_app", "build_openapi", "ApiConfig", "ApiServer", "check_bind_safety",
+    "is_loopback_host", "InsecureBindError", "ClusterView", "RegisterResult", "CheckResult",
+    "MemoryClusterView", "HttpNodeRegistry", "HttpNodeRecord", "NodeInfo", "NodeStatus",
+    "RegisterIn", "HeartbeatIn", "CoordinatorInfo", "ClusterInfo", "StatusChange",
+    "NodeTransition", "ApiError", "Conflict", "NotFound", "Unavailable",
+]

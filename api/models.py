@@ -23,7 +23,7 @@ __all__ = [
     "MAX_NODE_ID_CHARS", "NODE_ID_PATTERN", "MAX_TASKS",
     "NodeInfo", "RegisterIn", "HeartbeatIn", "MaintenanceIn",
     "CoordinatorInfo", "ClusterInfo", "StatusChange", "NodeTransition",
-    "RegisterOut", "MessageOut", "NodeOut", "NodeListOut", "NodeHealthOut",
+    "NodeQuery", "RegisterOut", "MessageOut", "NodeOut", "NodeListOut", "NodeHealthOut",
     "StatusCounts", "ClusterHealthOut", "CheckHeartbeatOut", "HealthOut",
     "ErrorDetail", "ErrorOut",
 ]
@@ -189,6 +189,26 @@ class MaintenanceIn(BaseModel):
 
     enabled: Annotated[bool, Field(strict=True)] = Field(
         description="true: status becomes maintenance; false: back to online/busy.")
+
+
+class NodeQuery(BaseModel):
+    """Query of ``GET /api/v1/nodes``; every filter is optional and they combine (AND)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    status: NodeStatus | None = Field(None, description="Only nodes with this status.")
+    skill: list[Annotated[str, Field(max_length=MAX_LABEL_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_SKILLS,
+        description="Repeatable; nodes offering every listed skill.")
+    tag: list[Annotated[str, Field(max_length=MAX_LABEL_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_TAGS,
+        description="Repeatable; nodes carrying every listed tag.")
+    platform: str | None = Field(None, max_length=MAX_LABEL_CHARS, description="Only this platform.")
+    arch: str | None = Field(None, max_length=MAX_LABEL_CHARS, description="Only this arch.")
+    available: bool | None = Field(
+        None, description="true: online, not suspect, with a free task slot; false: the others.")
+    sort: Literal["load"] | None = Field(
+        None, description="load: least loaded first (running/max tasks, then cpu); default: by node_id.")
 
 
 # --- values the view returns -----------------------------------------------------------

@@ -1,0 +1,143 @@
+"""``create_app(view, ...) -> web.Application``: the REST API over a ``ClusterView``.
+
+Usage (the agent)::
+
+    app = create_app(view, api_token=token, cors_origins=("https://ui.example",),
+                     alert_webhook=url)
+    server = ApiServer(app, host="127.0.0.1", port=8888)   # api.server
+    await server.start() ... await server.stop()
+
+The app runs on every node: reads are answered from ``view``; writes reaching a
+non-coordinator are forwarded to ``view.coordinator().api_url``; while this node is the
+coordinator a background task calls ``view.check_heartbeats()`` every check interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from .alerts import AlertDispatcher
+from .config import ApiConfig
+from .docs import add_docs_routes
+from .keys import ALERTS, CLIENT, CONFIG, OPENAPI, VIEW
+from .middleware import auth_middleware, envelope_middleware, forward_to_coordinator
+from .openapi import Call, Operation, parse_body, parse_query
+from .routes import registry
+from .view import ClusterView
+
+__all__ = ["create_app", "build_openapi"]
+
+log = logging.getLogger(__name__)
+
+_DESCRIPTION = (
+    "Membership and health of an OpenClaw cluster (claw-node). Any node answers reads "
+    "from its gossip view; writes are forwarded to the coordinator (named in the "
+    "X-Claw-Coordinator response header)."
+)
+
+
+def build_openapi(config: ApiConfig, version: str = "0.1.0") -> dict[str, Any]:
+    """The OpenAPI 3.1 document served at ``/openapi.json``."""
+    return registry.openapi(title=config.title, version=version, description=_DESCRIPTION,
+                            bearer=bool(config.api_token))
+
+
+def _wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if op.write and not await request.app[VIEW].is_coordinator():
+            return await forward_to_coordinator(request)
+        query = parse_query(op.query, request) if op.query is not None else None
+        body = await parse_body(op, request) if op.body is not None else None
+        return await op.handler(request, Call(body=body, query=query))
+    handle.__name__ = op.handler.__name__
+    return handle
+
+
+async def _openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])
+
+
+async def _client_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession() as session:
+        app[CLIENT] = session
+        yield
+
+
+async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
+    config, view = app[CONFIG], app[VIEW]
+    dispatcher = AlertDispatcher(
+        is_coordinator=view.is_coordinator, session=app[CLIENT],
+        webhook_url=config.alert_webhook, hook=config.alert_hook,
+        retries=config.alert_retries, backoff_s=config.alert_backoff_s,
+        timeout_s=config.alert_timeout_s, queue_max=config.alert_queue_max)
+    app[ALERTS] = dispatcher
+    if dispatcher.enabled:
+        view.add_transition_listener(dispatcher.notify)
+        dispatcher.start()
+    yield
+    await dispatcher.stop()
+
+
+async def _monitor_ctx(app: web.Application) -> AsyncIterator[None]:
+    config, view = app[CONFIG], app[VIEW]
+    if not config.run_monitor:
+        yield
+        return
+    interval = config.check_interval_s or (await view.cluster_info()).check_interval_s
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await view.is_coordinator():
+                    await view.check_heartbeats()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep monitoring; the next round may succeed
+                log.exception("heartbeat check failed")
+
+    task = asyncio.get_running_loop().create_task(loop(), name="heartbeat-monitor")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(view: ClusterView, config: ApiConfig | None = None, **overrides: Any
+               ) -> web.Application:
+    """Build the API application.
+
+    Args:
+        view: the cluster as this node sees it (``api.view.ClusterView``).
+        config: settings; defaults to ``ApiConfig()``.
+        **overrides: ``ApiConfig`` fields overriding ``config`` (e.g. ``api_token=...``,
+            ``cors_origins=(...)``, ``alert_webhook=...``, ``alert_hook=...``,
+            ``check_interval_s=...``, ``run_monitor=False``, ``clock=...``).
+
+    Returns:
+        An ``aiohttp.web.Application``; start it with ``api.server.ApiServer`` or
+        aiohttp's runners. Its ``cleanup_ctx`` opens the outgoing ``ClientSession``
+        (forwarding, webhook), the alert dispatcher and the heartbeat monitor.
+
+    Raises:
+        ValueError / TypeError: invalid config values.
+    """
+    cfg = dataclasses.replace(config or ApiConfig(), **overrides)
+    app = web.Application(client_max_size=cfg.max_body_bytes,
+                          middlewares=[envelope_middleware, auth_middleware])
+    app[VIEW] = view
+    app[CONFIG] = cfg
+    app[OPENAPI] = build_openapi(cfg)
+    registry.mount(app, _wrap)
+    app.router.add_get("/openapi.json", _openapi_json)
+    add_docs_routes(app, cfg.title)
+    app.cleanup_ctx.extend([_client_ctx, _alerts_ctx, _monitor_ctx])
+    return app

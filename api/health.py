@@ -1,0 +1,122 @@
+"""Node and cluster health, and the list filters: pure functions of ``NodeInfo``s and
+``now`` (Unix seconds), so they are tested without a server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+from .models import (
+    ClusterHealthOut, ClusterInfo, CoordinatorInfo, NodeHealthOut, NodeInfo, NodeQuery,
+    NodeStatus, StatusCounts,
+)
+
+__all__ = ["node_health", "cluster_health", "filter_nodes", "is_available",
+           "RESOURCE_WARNING_PERCENT"]
+
+RESOURCE_WARNING_PERCENT = 90.0
+"""cpu/memory/disk usage above this (percent) is reported as a warning."""
+
+_LIVE = (NodeStatus.ONLINE, NodeStatus.BUSY)
+
+
+def _since(node: NodeInfo, now: float) -> float | None:
+    if node.last_heartbeat is None:
+        return None
+    return max(0.0, now - node.last_heartbeat.timestamp())
+
+
+def is_available(node: NodeInfo) -> bool:
+    """Online (not busy/maintenance), not suspect, with a free task slot."""
+    return (node.status is NodeStatus.ONLINE and not node.suspect
+            and node.running_tasks < node.max_concurrent_tasks)
+
+
+def node_health(node: NodeInfo, info: ClusterInfo, now: float) -> NodeHealthOut:
+    """The seed's node health status."""
+    since = _since(node, now)
+    reasons: list[str] = []
+    if node.status not in _LIVE:
+        reasons.append(f"status is {node.status.value}")
+    if node.suspect:
+        reasons.append("suspected by the cluster" if node.source == "gossip"
+                       else "heartbeat late (suspect)")
+    if node.source == "http":
+        if since is None:
+            reasons.append("no heartbeat received")
+        elif since > info.heartbeat_timeout_s:
+            reasons.append(f"no heartbeat for {since:.1f} s (timeout {info.heartbeat_timeout_s:g} s)")
+    elif node.gossip_state not in (None, "alive", "suspect"):
+        reasons.append(f"gossip state is {node.gossip_state}")
+    warnings = [f"{label} usage {value:.1f}% above {RESOURCE_WARNING_PERCENT:g}%"
+                for label, value in (("cpu", node.cpu_usage), ("memory", node.memory_usage),
+                                     ("disk", node.disk_usage))
+                if value > RESOURCE_WARNING_PERCENT]
+    if node.running_tasks >= node.max_concurrent_tasks:
+        warnings.append(f"all {node.max_concurrent_tasks} task slots in use")
+    return NodeHealthOut(
+        node_id=node.node_id, hostname=node.hostname, status=node.status,
+        healthy=not reasons, reasons=reasons, warnings=warnings, source=node.source,
+        suspect=node.suspect, gossip_state=node.gossip_state,
+        last_heartbeat=node.last_heartbeat,
+        seconds_since_heartbeat=None if since is None else round(since, 3),
+        heartbeat_timeout_s=info.heartbeat_timeout_s, cpu_usage=node.cpu_usage,
+        memory_usage=node.memory_usage, disk_usage=node.disk_usage,
+        running_tasks=node.running_tasks, max_concurrent_tasks=node.max_concurrent_tasks,
+    )
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
+
+
+def cluster_health(nodes: Iterable[NodeInfo], info: ClusterInfo,
+                   coordinator: CoordinatorInfo | None, now: float) -> ClusterHealthOut:
+    """The seed's cluster health summary.
+
+    Overall status: ``critical`` if no coordinator is known, or nodes exist but none is
+    online/busy; ``degraded`` if any node is offline/error or suspect; else ``healthy``.
+    """
+    nodes = list(nodes)
+    counts = {s.value: 0 for s in NodeStatus}
+    for n in nodes:
+        counts[n.status.value] += 1
+    live = [n for n in nodes if n.status in _LIVE]
+    suspects = sorted(n.node_id for n in nodes if n.suspect)
+    if coordinator is None or (nodes and not live):
+        overall = "critical"
+    elif counts["offline"] or counts["error"] or suspects:
+        overall = "degraded"
+    else:
+        overall = "healthy"
+    return ClusterHealthOut(
+        status=overall, total_nodes=len(nodes), counts=StatusCounts(**counts),
+        suspect_nodes=suspects,
+        average_cpu_usage=_mean([n.cpu_usage for n in live]),
+        average_memory_usage=_mean([n.memory_usage for n in live]),
+        average_disk_usage=_mean([n.disk_usage for n in live]),
+        running_tasks=sum(n.running_tasks for n in live),
+        total_capacity=sum(n.max_concurrent_tasks for n in live),
+        coordinator=coordinator, heartbeat_timeout_s=info.heartbeat_timeout_s,
+        checked_at=datetime.fromtimestamp(now, tz=timezone.utc),
+    )
+
+
+def filter_nodes(nodes: Iterable[NodeInfo], q: NodeQuery) -> list[NodeInfo]:
+    """Apply the list filters (all combine) and the order (node_id, or load)."""
+    skills, tags = set(q.skill), set(q.tag)
+    out = [
+        n for n in nodes
+        if (q.status is None or n.status is q.status)
+        and (not skills or skills.issubset(n.available_skills))
+        and (not tags or tags.issubset(n.tags))
+        and (q.platform is None or n.platform == q.platform)
+        and (q.arch is None or n.arch == q.arch)
+        and (q.available is None or is_available(n) == q.available)
+    ]
+    if q.sort == "load":
+        out.sort(key=lambda n: (n.running_tasks / max(1, n.max_concurrent_tasks),
+                                n.cpu_usage, n.node_id))
+    else:
+        out.sort(key=lambda n: n.node_id)
+    return out

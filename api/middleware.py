@@ -1,0 +1,185 @@
+"""Cross-cutting HTTP behaviour: JSON errors, CORS, the coordinator header, bearer auth,
+and forwarding writes to the coordinator."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+
+from .errors import ApiError, Forbidden, Unauthorized, Unavailable
+from .keys import CLIENT, CONFIG, VIEW
+from .models import ErrorOut
+
+__all__ = ["envelope_middleware", "auth_middleware", "forward_to_coordinator",
+           "error_response", "COORDINATOR_HEADER", "COORDINATOR_URL_HEADER",
+           "FORWARDED_HEADER"]
+
+log = logging.getLogger(__name__)
+
+COORDINATOR_HEADER = "X-Claw-Coordinator"
+"""Every response names the coordinator's node id (absent while none is known)."""
+COORDINATOR_URL_HEADER = "X-Claw-Coordinator-Url"
+"""...and its API base URL, when known."""
+FORWARDED_HEADER = "X-Claw-Forwarded-By"
+"""Set on a forwarded write (the forwarding node's id); a node never forwards twice."""
+
+_SAFE = frozenset({"GET", "HEAD"})
+_CORS_ALLOW_HEADERS = "Authorization, Content-Type"
+_CORS_MAX_AGE_S = "600"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(status: int, message: str, details: list[dict[str, str]] | None = None,
+                   headers: dict[str, str] | None = None) -> web.Response:
+    body = ErrorOut(error=message, details=details or [])  # type: ignore[arg-type]
+    return web.Response(text=body.model_dump_json(), status=status,
+                        content_type="application/json", headers=headers)
+
+
+def _own_origin(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+def _write_origin_allowed(request: web.Request, origin: str) -> bool:
+    allowed = request.app[CONFIG].cors_origins
+    return origin in allowed or "*" in allowed or origin == _own_origin(request)
+
+
+def _preflight(request: web.Request, origin: str) -> web.Response:
+    wanted = request.headers.get("Access-Control-Request-Method", "").upper()
+    if _write_origin_allowed(request, origin):
+        return web.Response(status=204, headers={
+            "Access-Control-Allow-Origin": origin, "Vary": "Origin",
+            "Access-Control-Allow-Methods": "GET, HEAD, POST, OPTIONS",
+            "Access-Control-Allow-Headers": _CORS_ALLOW_HEADERS,
+            "Access-Control-Max-Age": _CORS_MAX_AGE_S})
+    if wanted in _SAFE:
+        return web.Response(status=204, headers={
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+            "Access-Control-Allow-Headers": _CORS_ALLOW_HEADERS,
+            "Access-Control-Max-Age": _CORS_MAX_AGE_S})
+    return error_response(403, f"origin {origin!r} may not send {wanted or 'this'} requests "
+                               "(not in cors_origins)",
+                          [{"field": "header.Origin", "message": "origin not allowed",
+                            "type": "cors"}])
+
+
+@web.middleware
+async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: CORS (preflight, refusing cross-origin writes before they run), every
+    error as ``ErrorOut`` JSON, and the coordinator headers on every response."""
+    origin = request.headers.get("Origin")
+    if (origin is not None and request.method == "OPTIONS"
+            and "Access-Control-Request-Method" in request.headers):
+        resp: web.StreamResponse = _preflight(request, origin)
+    else:
+        try:
+            if (origin is not None and request.method not in _SAFE
+                    and not _write_origin_allowed(request, origin)):
+                # CORS alone would only hide the answer from the page; the write would
+                # still run. Refuse it here.
+                raise Forbidden(f"Origin: cross-origin {request.method} from {origin!r} is "
+                                "not allowed (add it to cors_origins)",
+                                [{"field": "header.Origin", "message": "origin not allowed",
+                                  "type": "cors"}])
+            resp = await handler(request)
+        except ApiError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            resp = error_response(exc.status, exc.message, exc.details, headers)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            field = "body" if exc.status == 413 else "path"
+            resp = error_response(exc.status, f"{field}: {exc.reason}",
+                                  [{"field": field, "message": exc.reason,
+                                    "type": f"http_{exc.status}"}], headers)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            resp = error_response(500, "internal error")
+        if origin is not None:
+            if _write_origin_allowed(request, origin):
+                resp.headers["Access-Control-Allow-Origin"] = origin
+                resp.headers["Vary"] = "Origin"
+            elif request.method in _SAFE:
+                resp.headers["Access-Control-Allow-Origin"] = "*"
+    try:
+        coordinator = await request.app[VIEW].coordinator()
+    except Exception:
+        coordinator = None
+    if coordinator is not None:
+        resp.headers[COORDINATOR_HEADER] = coordinator.node_id
+        if coordinator.api_url:
+            resp.headers[COORDINATOR_URL_HEADER] = coordinator.api_url
+    return resp
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bearer token on ``/api/v1/*`` when ``api_token`` is set."""
+    token = request.app[CONFIG].api_token
+    if token and (request.path.startswith("/api/v1/") or request.path == "/api/v1"):
+        got = request.headers.get("Authorization", "")
+        scheme, _, value = got.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                value.strip().encode(), token.encode()):
+            raise Unauthorized("Authorization: missing or wrong bearer token",
+                               [{"field": "header.Authorization",
+                                 "message": "expected 'Bearer <api token>'", "type": "auth"}])
+    return await handler(request)
+
+
+_FORWARD_HEADERS = ("Content-Type", "Authorization", "Accept")
+_MAX_RELAY_BYTES = 4 * 1024 * 1024
+
+
+async def forward_to_coordinator(request: web.Request) -> web.Response:
+    """Send this write to the coordinator and relay its answer (status and body).
+
+    Raises:
+        Unavailable: no coordinator known, it has no API URL, it is unreachable or timed
+            out, or this request was already forwarded once (coordinator changing).
+    """
+    view = request.app[VIEW]
+    coordinator = await view.coordinator()
+    if request.headers.get(FORWARDED_HEADER):
+        raise Unavailable("coordinator: this node received a forwarded write but is not the "
+                          "coordinator (election in progress?); retry shortly")
+    if coordinator is None:
+        raise Unavailable("coordinator: no coordinator is known, writes are unavailable "
+                          "(reads still work); retry shortly")
+    if not coordinator.api_url:
+        raise Unavailable(f"coordinator: {coordinator.node_id} has no API URL; "
+                          "cannot forward the write")
+    body = await request.read()
+    headers = {h: request.headers[h] for h in _FORWARD_HEADERS if h in request.headers}
+    headers[FORWARDED_HEADER] = (await view.cluster_info()).node_id
+    url = coordinator.api_url.rstrip("/") + request.raw_path
+    timeout = aiohttp.ClientTimeout(total=request.app[CONFIG].forward_timeout_s)
+    try:
+        async with request.app[CLIENT].request(request.method, url, data=body,
+                                               headers=headers, timeout=timeout,
+                                               allow_redirects=False) as upstream:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in upstream.content.iter_any():
+                size += len(chunk)
+                if size > _MAX_RELAY_BYTES:
+                    raise Unavailable("coordinator: answer too large to relay")
+                chunks.append(chunk)
+            data = b"".join(chunks)
+            return web.Response(status=upstream.status, body=data,
+                                content_type=upstream.content_type or "application/json")
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        raise Unavailable(
+            f"coordinator: {coordinator.node_id} at {coordinator.api_url} is unreachable "
+            f"({type(exc).__name__}: {exc}); writes are unavailable, reads still work") from exc

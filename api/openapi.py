@@ -1,0 +1,234 @@
+"""A small route registry that both mounts aiohttp handlers and describes them as
+OpenAPI 3.1, from the same pydantic models that validate requests (no YAML, no models
+written twice).
+
+A handler declared with ``@registry.route(...)`` is called as
+``handler(request, call)`` where ``call.body`` / ``call.query`` are the validated models
+(or None). The wrapper raises ``ValidationFailed``/``BadRequest`` naming each field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_origin
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+
+from .errors import BadRequest, ValidationFailed
+from .models import ErrorOut
+
+__all__ = ["Call", "Operation", "RouteRegistry", "validation_details"]
+
+Handler = Callable[[web.Request, "Call"], Awaitable[web.StreamResponse]]
+
+_STATUS_TEXT = {
+    400: "Body is not a JSON object", 401: "Missing or wrong bearer token",
+    403: "Cross-origin write from an origin not allowed", 404: "Unknown node",
+    409: "Conflicts with existing state", 413: "Body too large",
+    422: "Validation failed (the message names the field)",
+    503: "No reachable coordinator for a write, or registry full",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """The validated inputs of one request."""
+
+    body: Any = None
+    query: Any = None
+
+
+@dataclass(slots=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    response: type[BaseModel]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    write: bool = False
+    """Writes are forwarded to the coordinator when this node is not it."""
+    tag: str = "nodes"
+    body_optional: bool = False
+    """An empty body counts as ``{}`` (heartbeat)."""
+    path_params: dict[str, str] = field(default_factory=dict)
+
+
+def _loc(loc: tuple[Any, ...], prefix: str) -> str:
+    parts = [str(p) for p in loc]
+    return ".".join([prefix, *parts]) if prefix and parts else (prefix or ".".join(parts) or "body")
+
+
+def validation_details(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """pydantic errors as ``ErrorDetail`` dicts: ``field`` is the dotted path."""
+    out = []
+    for e in exc.errors(include_url=False, include_context=False, include_input=False):
+        out.append({"field": _loc(tuple(e["loc"]), prefix), "message": e["msg"],
+                    "type": e["type"]})
+    return out
+
+
+def _message(details: list[dict[str, str]], what: str) -> str:
+    first = details[0]
+    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+    return f"invalid {what}: {first['field']}: {first['message']}{more}"
+
+
+def _is_list(annotation: Any) -> bool:
+    return get_origin(annotation) is list
+
+
+def parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
+    data: dict[str, Any] = {}
+    for name, f in model.model_fields.items():
+        if name not in request.query:
+            continue
+        if _is_list(f.annotation):
+            data[name] = request.query.getall(name)
+        else:
+            data[name] = request.query.getone(name)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = validation_details(exc, "query")
+        raise ValidationFailed(_message(details, "query parameter"), details) from exc
+
+
+async def parse_body(op: Operation, request: web.Request) -> BaseModel:
+    assert op.body is not None
+    raw = await request.read()
+    if not raw.strip() and op.body_optional:
+        raw = b"{}"
+    if not raw.strip():
+        raise BadRequest("request body is required (a JSON object)",
+                         [{"field": "body", "message": "missing", "type": "missing"}])
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}",
+                         [{"field": "body", "message": str(exc), "type": "json_invalid"}]) from exc
+    if not isinstance(parsed, dict):
+        raise BadRequest("body must be a JSON object",
+                         [{"field": "body", "message": "not an object", "type": "model_type"}])
+    try:
+        # Validate the raw JSON (not ``parsed``): pydantic's JSON mode refuses NaN/Infinity,
+        # which Python's json module would let through.
+        return op.body.model_validate_json(raw)
+    except ValidationError as exc:
+        details = validation_details(exc)
+        raise ValidationFailed(_message(details, "field"), details) from exc
+
+
+class RouteRegistry:
+    """Collects ``Operation``s; ``mount`` adds them to an app, ``openapi`` describes them."""
+
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+
+    def route(self, method: str, path: str, *, summary: str, response: type[BaseModel],
+              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+              errors: tuple[int, ...] = (), write: bool = False, tag: str = "nodes",
+              body_optional: bool = False, path_params: dict[str, str] | None = None
+              ) -> Callable[[Handler], Handler]:
+        def deco(handler: Handler) -> Handler:
+            self.operations.append(Operation(
+                method=method.upper(), path=path, handler=handler, summary=summary,
+                response=response, body=body, query=query, errors=errors, write=write,
+                tag=tag, body_optional=body_optional, path_params=path_params or {}))
+            return handler
+        return deco
+
+    def mount(self, app: web.Application,
+              wrap: Callable[[Operation], Callable[[web.Request], Awaitable[web.StreamResponse]]]
+              ) -> None:
+        """Add every operation in declaration order (declare fixed paths such as
+        ``/nodes/online`` before ``/nodes/{node_id}``)."""
+        for op in self.operations:
+            app.router.add_route(op.method, op.path, wrap(op), name=op.handler.__name__)
+
+    # --- OpenAPI ------------------------------------------------------------------------
+
+    def openapi(self, *, title: str, version: str, description: str = "",
+                bearer: bool = False, extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+        """OpenAPI 3.1.0 document. Request bodies use pydantic's validation schema,
+        responses its serialization schema; components are de-duplicated."""
+        inputs: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = []
+        for op in self.operations:
+            if op.body is not None:
+                inputs.append((op.body, "validation"))
+            inputs.append((op.response, "serialization"))
+        inputs.append((ErrorOut, "serialization"))
+        keyed = list(dict.fromkeys(inputs))
+        refs, top = models_json_schema(keyed, ref_template="#/components/schemas/{model}")
+        defs: dict[str, Any] = dict(top.get("$defs", {}))
+        error_ref = refs[(ErrorOut, "serialization")]
+
+        def err(status: int) -> dict[str, Any]:
+            return {"description": _STATUS_TEXT.get(status, "Error"),
+                    "content": {"application/json": {"schema": error_ref}}}
+
+        paths: dict[str, Any] = {}
+        for op in self.operations:
+            params: list[dict[str, Any]] = []
+            for name, desc in op.path_params.items():
+                params.append({"name": name, "in": "path", "required": True,
+                               "description": desc, "schema": {"type": "string"}})
+            if op.query is not None:
+                qschema = op.query.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, f in op.query.model_fields.items():
+                    s = dict(qschema["properties"][name])
+                    s.pop("title", None)
+                    p: dict[str, Any] = {"name": name, "in": "query", "required": False,
+                                         "schema": s}
+                    if f.description:
+                        p["description"] = f.description
+                    if _is_list(f.annotation):
+                        p["style"], p["explode"] = "form", True
+                    params.append(p)
+                for k, v in qschema.get("$defs", {}).items():
+                    defs.setdefault(k, v)
+            statuses = set(op.errors)
+            if op.path.startswith("/api/v1/"):
+                statuses.add(401)
+            if op.write:
+                statuses |= {403, 503}
+            if op.body is not None:
+                statuses |= {400, 413, 422}
+            if op.query is not None:
+                statuses.add(422)
+            responses: dict[str, Any] = {
+                "200": {"description": "OK",
+                        "content": {"application/json": {
+                            "schema": refs[(op.response, "serialization")]}}}}
+            for status in sorted(statuses):
+                responses[str(status)] = err(status)
+            entry: dict[str, Any] = {
+                "summary": op.summary, "operationId": op.handler.__name__,
+                "tags": [op.tag], "responses": responses,
+            }
+            if params:
+                entry["parameters"] = params
+            if op.body is not None:
+                entry["requestBody"] = {
+                    "required": not op.body_optional,
+                    "content": {"application/json": {
+                        "schema": refs[(op.body, "validation")]}}}
+            if bearer and op.path.startswith("/api/v1/"):
+                entry["security"] = [{"bearer": []}]
+            paths.setdefault(op.path, {})[op.method.lower()] = entry
+        doc: dict[str, Any] = {
+            "openapi": "3.1.0",
+            "info": {"title": title, "version": version, "description": description},
+            "paths": {**paths, **(extra_paths or {})},
+            "components": {"schemas": defs},
+        }
+        if bearer:
+            doc["components"]["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer"}}
+        return doc

@@ -1,0 +1,174 @@
+"""The seed's endpoints. Handlers stay thin: view → model → JSON.
+
+Declaration order is routing order: fixed paths (``/nodes/online``, ``/nodes/skills/…``,
+``/nodes/register``) come before ``/nodes/{node_id}``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from .errors import NotFound
+from .health import cluster_health, filter_nodes, node_health
+from .keys import CONFIG, VIEW
+from .models import (
+    CheckHeartbeatOut, ClusterHealthOut, HealthOut, HeartbeatIn, MaintenanceIn, MessageOut,
+    NodeHealthOut, NodeInfo, NodeListOut, NodeOut, NodeQuery, NodeStatus, RegisterIn,
+    RegisterOut,
+)
+from .openapi import Call, RouteRegistry
+
+__all__ = ["registry", "json_model"]
+
+registry = RouteRegistry()
+_NODE = {"node_id": "Node id"}
+
+
+def json_model(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(text=model.model_dump_json(), status=status,
+                        content_type="application/json")
+
+
+def _now(request: web.Request) -> float:
+    return request.app[CONFIG].clock()
+
+
+async def _node_or_404(request: web.Request) -> NodeInfo:
+    node_id = request.match_info["node_id"]
+    node = await request.app[VIEW].get_node(node_id)
+    if node is None:
+        raise NotFound(f"node_id: no node {node_id!r}",
+                       [{"field": "path.node_id", "message": "unknown node", "type": "not_found"}])
+    return node
+
+
+def _missing(node_id: str) -> NotFound:
+    return NotFound(f"node_id: no node {node_id!r}",
+                    [{"field": "path.node_id", "message": "unknown node", "type": "not_found"}])
+
+
+# --- system ----------------------------------------------------------------------------
+
+
+@registry.route("GET", "/health", summary="API health check", response=HealthOut, tag="system")
+async def api_health(request: web.Request, call: Call) -> web.Response:
+    view = request.app[VIEW]
+    info = await view.cluster_info()
+    return json_model(HealthOut(
+        node_id=info.node_id, is_coordinator=await view.is_coordinator(),
+        coordinator=await view.coordinator(), version=info.version,
+        time=datetime.fromtimestamp(_now(request), tz=timezone.utc)))
+
+
+# --- nodes: fixed paths first ----------------------------------------------------------
+
+
+@registry.route("POST", "/api/v1/nodes/register", summary="Register (or re-register) a node",
+                body=RegisterIn, response=RegisterOut, errors=(409,), write=True)
+async def register_node(request: web.Request, call: Call) -> web.Response:
+    result = await request.app[VIEW].register(call.body)
+    verb = "registered" if result.created else "re-registered"
+    return json_model(RegisterOut(
+        node_id=result.node.node_id, created=result.created, node=result.node,
+        message=f"node {result.node.node_id} {verb}"))
+
+
+@registry.route("GET", "/api/v1/nodes", summary="List nodes (combinable filters)",
+                query=NodeQuery, response=NodeListOut)
+async def list_nodes(request: web.Request, call: Call) -> web.Response:
+    nodes = filter_nodes(await request.app[VIEW].list_nodes(), call.query)
+    return json_model(NodeListOut(count=len(nodes), nodes=nodes))
+
+
+@registry.route("GET", "/api/v1/nodes/online", summary="Online nodes (status online)",
+                response=NodeListOut)
+async def online_nodes(request: web.Request, call: Call) -> web.Response:
+    nodes = filter_nodes(await request.app[VIEW].list_nodes(),
+                         NodeQuery(status=NodeStatus.ONLINE))
+    return json_model(NodeListOut(count=len(nodes), nodes=nodes))
+
+
+@registry.route("GET", "/api/v1/nodes/skills/{skill}", summary="Nodes offering a skill (any status)",
+                response=NodeListOut, path_params={"skill": "Skill name"})
+async def nodes_by_skill(request: web.Request, call: Call) -> web.Response:
+    nodes = filter_nodes(await request.app[VIEW].list_nodes(),
+                         NodeQuery(skill=[request.match_info["skill"]]))
+    return json_model(NodeListOut(count=len(nodes), nodes=nodes))
+
+
+# --- one node --------------------------------------------------------------------------
+
+
+@registry.route("GET", "/api/v1/nodes/{node_id}", summary="Node detail", response=NodeOut,
+                errors=(404,), path_params=_NODE)
+async def get_node(request: web.Request, call: Call) -> web.Response:
+    return json_model(NodeOut(node=await _node_or_404(request)))
+
+
+@registry.route("POST", "/api/v1/nodes/{node_id}/heartbeat",
+                summary="Heartbeat (every field optional)", body=HeartbeatIn,
+                body_optional=True, response=MessageOut, errors=(404,), write=True,
+                path_params=_NODE, tag="heartbeat")
+async def heartbeat(request: web.Request, call: Call) -> web.Response:
+    node_id = request.match_info["node_id"]
+    node = await request.app[VIEW].heartbeat(node_id, call.body)
+    if node is None:
+        raise _missing(node_id)
+    return json_model(MessageOut(node_id=node_id, node=node,
+                                 message=f"heartbeat recorded for {node_id}"))
+
+
+@registry.route("POST", "/api/v1/nodes/{node_id}/shutdown", summary="Shutdown notice: mark offline",
+                response=MessageOut, errors=(404,), write=True, path_params=_NODE)
+async def shutdown_node(request: web.Request, call: Call) -> web.Response:
+    node_id = request.match_info["node_id"]
+    node = await request.app[VIEW].shutdown(node_id)
+    if node is None:
+        raise _missing(node_id)
+    return json_model(MessageOut(node_id=node_id, node=node,
+                                 message=f"node {node_id} marked offline"))
+
+
+@registry.route("POST", "/api/v1/nodes/{node_id}/maintenance",
+                summary="Enter or leave maintenance (addition)", body=MaintenanceIn,
+                response=MessageOut, errors=(404,), write=True, path_params=_NODE)
+async def set_maintenance(request: web.Request, call: Call) -> web.Response:
+    node_id = request.match_info["node_id"]
+    enabled = call.body.enabled
+    node = await request.app[VIEW].set_maintenance(node_id, enabled)
+    if node is None:
+        raise _missing(node_id)
+    return json_model(MessageOut(
+        node_id=node_id, node=node,
+        message=f"node {node_id} {'in' if enabled else 'out of'} maintenance"))
+
+
+@registry.route("GET", "/api/v1/nodes/{node_id}/health", summary="Node health",
+                response=NodeHealthOut, errors=(404,), path_params=_NODE, tag="heartbeat")
+async def get_node_health(request: web.Request, call: Call) -> web.Response:
+    node = await _node_or_404(request)
+    info = await request.app[VIEW].cluster_info()
+    return json_model(node_health(node, info, _now(request)))
+
+
+# --- cluster ---------------------------------------------------------------------------
+
+
+@registry.route("GET", "/api/v1/cluster/health", summary="Cluster health summary",
+                response=ClusterHealthOut, tag="cluster")
+async def get_cluster_health(request: web.Request, call: Call) -> web.Response:
+    view = request.app[VIEW]
+    return json_model(cluster_health(await view.list_nodes(), await view.cluster_info(),
+                                     await view.coordinator(), _now(request)))
+
+
+@registry.route("POST", "/api/v1/cluster/check-heartbeat", summary="Run the heartbeat check now",
+                response=CheckHeartbeatOut, write=True, tag="cluster")
+async def check_heartbeat(request: web.Request, call: Call) -> web.Response:
+    result = await request.app[VIEW].check_heartbeats()
+    return json_model(CheckHeartbeatOut(
+        checked=result.checked, changed=result.changed,
+        message=f"checked {result.checked} nodes, {len(result.changed)} changed"))
