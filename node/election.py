@@ -1,0 +1,124 @@
+"""Coordinator election: a pure function of the membership view, plus the term rule.
+
+Every node runs ``elect`` over the same converged view and so names the same node.
+
+Rules (in order):
+
+1. **Incumbency.** A node that is coordinator says so in its own metadata: its term
+   (``Candidate.term`` > 0). If any live, eligible node claims a term, the claimant with
+   the highest term is the coordinator (ties: earliest start, then smallest id). So a
+   node that joins, or returns after a crash, never displaces a healthy coordinator:
+   it does not claim anything until it is elected under rule 2.
+2. **Succession.** With no live claimant, the eligible live node that has been running
+   longest (earliest ``started_at``, ties by smallest id) is elected. It then claims
+   ``next_term(highest term seen)`` in its metadata, which turns it into the incumbent of
+   rule 1 on every node.
+
+Eligible: a claw node (not a plain Serf agent) without ``--no-coordinator``. Live: SWIM
+state alive or suspect (suspicion alone never moves the role; a dead or left node is
+gone). Terms only grow: the new coordinator takes one more than the highest term any
+node's metadata ever showed it (dead members' metadata included, and the highest term is
+kept in the store across restarts).
+
+Partitions: each side that lacks the incumbent elects its own coordinator under rule 2,
+with term T+1 (so two coordinators exist while the partition lasts, each serving its
+side). On healing both claims meet: rule 1 keeps the one with the higher term (the
+earliest-started on a tie) and the other steps down by clearing its claim. No record is
+lost: resource heartbeats and HTTP-registered records are versioned per record and
+merged newest-wins by push-pull on healing, whatever the coordinator.
+
+Known limit: two nodes whose views differ for a moment (one has not heard of the other
+yet) can both claim the same term T+1; rule 1's tie-break then keeps exactly one, so the
+term shown by every node is T+1 for both of them in turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+__all__ = ["Candidate", "elect", "next_term", "ClaimDecision", "decide_claim"]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """What election needs to know about one member (from its state and metadata)."""
+
+    node_id: str
+    live: bool
+    """SWIM alive or suspect."""
+    eligible: bool
+    """A claw node that accepts the role (no ``--no-coordinator``)."""
+    started_at: float
+    """Unix seconds when its agent process started (from its metadata)."""
+    term: int = 0
+    """The coordinator term it claims in its metadata; 0 when it does not claim the role."""
+
+
+def _seniority(c: Candidate) -> tuple[float, str]:
+    return (c.started_at, c.node_id)
+
+
+def elect(candidates: Iterable[Candidate]) -> Candidate | None:
+    """The coordinator under rules 1 and 2 (module docstring), or None if nobody is eligible.
+
+    Deterministic: the order of ``candidates`` does not matter.
+    """
+    pool = [c for c in candidates if c.live and c.eligible]
+    if not pool:
+        return None
+    claimants = [c for c in pool if c.term > 0]
+    if claimants:
+        top = max(c.term for c in claimants)
+        return min((c for c in claimants if c.term == top), key=_seniority)
+    return min(pool, key=_seniority)
+
+
+def next_term(highest_seen: int) -> int:
+    """The term a newly elected coordinator claims: one above every term seen."""
+    return max(0, highest_seen) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimDecision:
+    """What this node must publish after looking at the view."""
+
+    coordinator: str | None
+    """Who is coordinator now, as far as this node can tell."""
+    term: int
+    """The coordinator's term (its claim, or the term it is about to claim)."""
+    my_claim: int
+    """The claim this node must publish in its metadata (0: none)."""
+
+
+def decide_claim(
+    candidates: Iterable[Candidate], *, self_id: str, my_claim: int, highest_seen: int,
+    settled: bool,
+) -> ClaimDecision:
+    """Apply the election from this node's point of view.
+
+    Args:
+        candidates: every member (this node included, with its current claim).
+        self_id: this node's id.
+        my_claim: the term this node claims now (0: none).
+        highest_seen: the highest term this node has seen anywhere (metadata, store).
+        settled: False while the initial join is still in progress; an unsettled node
+            never starts a claim (it may not have seen the incumbent yet).
+    Returns:
+        The coordinator, its term, and the claim this node must publish (unchanged,
+        a new claim ``next_term(highest_seen)``, or 0 to step down).
+    """
+    pool = list(candidates)
+    winner = elect(pool)
+    if winner is None:
+        return ClaimDecision(None, highest_seen, 0)
+    if winner.node_id == self_id:
+        if my_claim > 0:
+            return ClaimDecision(self_id, my_claim, my_claim)
+        if not settled:
+            return ClaimDecision(None, highest_seen, 0)
+        term = next_term(highest_seen)
+        return ClaimDecision(self_id, term, term)
+    # Someone else: step down if we claimed. Show the winner's term, or the one it will take.
+    term = winner.term if winner.term > 0 else next_term(highest_seen)
+    return ClaimDecision(winner.node_id, term, 0)

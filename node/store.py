@@ -1,0 +1,255 @@
+"""The data dir's store: lasting identity, incarnation, known peers, HTTP registry.
+
+One SQLite file (``node.db``) in WAL mode with ``synchronous=FULL``: every commit is on
+disk when it returns, so the incarnation number never goes backwards after a crash or a
+power loss (``NORMAL`` may roll back the last commits on power loss). Writes are rare
+(start, refutations, peer changes, registrations), so FULL costs nothing noticeable.
+
+A store that cannot be read is an error (``StoreError``) with the path and what to do;
+the agent never silently starts over with a new identity.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from gossip.types import Address
+
+__all__ = ["NodeStore", "StoreError", "STORE_FILE", "SCHEMA_VERSION", "MAX_PEERS"]
+
+STORE_FILE = "node.db"
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of the layout below; a different value is refused."""
+MAX_PEERS = 64
+"""Known peers remembered for rejoining (most recently seen first)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS identity (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS peers (
+    name TEXT PRIMARY KEY, host TEXT NOT NULL, port INTEGER NOT NULL, seen REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS registry (
+    node_id TEXT PRIMARY KEY, record TEXT NOT NULL, updated REAL NOT NULL);
+"""
+
+
+class StoreError(Exception):
+    """The store is unreadable, corrupt, locked, or belongs to another node."""
+
+
+class NodeStore:
+    """The node's persistent state. Not thread-safe; use from the event loop thread.
+
+    Args:
+        data_dir: directory holding ``node.db`` (created if missing).
+        wall_clock: unix time source (tests inject one).
+    Raises:
+        StoreError: the directory or file cannot be created, read or understood.
+    """
+
+    def __init__(self, data_dir: Path, *, wall_clock: Callable[[], float] = time.time) -> None:
+        self.path = data_dir / STORE_FILE
+        self._wall_clock = wall_clock
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create data dir {data_dir}: {exc}") from None
+        self._lock = _lock_data_dir(data_dir)
+        if self.path.exists() and self.path.stat().st_size == 0:
+            # SQLite would take an empty file for a new store: a silent new identity.
+            self.close_lock()
+            raise StoreError(self._explain(ValueError("the file is empty")))
+        try:
+            self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=5.0)
+        except sqlite3.Error as exc:
+            self.close_lock()
+            raise StoreError(self._explain(exc)) from None
+        try:
+            self._open()
+        except sqlite3.Error as exc:
+            self.close()
+            raise StoreError(self._explain(exc)) from None
+
+    def _explain(self, exc: Exception) -> str:
+        return (f"store {self.path} is unreadable ({exc}); refusing to start with a new "
+                f"identity. Restore or move the file aside (or pass another --data-dir) "
+                f"to start this node afresh")
+
+    def _open(self) -> None:
+        db = self._db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version not in (0, SCHEMA_VERSION):
+            raise sqlite3.DatabaseError(f"unknown schema version {version}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        integrity = db.execute("PRAGMA quick_check").fetchone()[0]
+        if integrity != "ok":
+            raise sqlite3.DatabaseError(f"integrity check failed: {integrity}")
+        if version == 0:
+            db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+
+    def _tx(self) -> "_Transaction":
+        return _Transaction(self._db)
+
+    def close_lock(self) -> None:
+        """Release the data-dir lock (``close`` does it too)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def close(self) -> None:
+        self._db.close()
+        self.close_lock()
+
+    # --- identity -------------------------------------------------------------------------
+
+    def _get(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM identity WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set(self, key: str, value: str) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO identity(key, value) VALUES(?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value=excluded.value", (key, value))
+
+    @property
+    def node_id(self) -> str | None:
+        """The id this data dir belongs to, or None on first start."""
+        return self._get("node_id")
+
+    def claim_node_id(self, requested: str | None, default: str) -> str:
+        """Fix this data dir's node id on first start; afterwards return the stored one.
+
+        Args:
+            requested: ``--node-id`` if given.
+            default: id used on first start without ``--node-id`` (the host name).
+        Raises:
+            StoreError: ``requested`` differs from the stored id (a data dir is one node).
+        """
+        stored = self.node_id
+        if stored is None:
+            node_id = requested or default
+            self._set("node_id", node_id)
+            return node_id
+        if requested is not None and requested != stored:
+            raise StoreError(
+                f"data dir {self.path.parent} belongs to node {stored!r}, not {requested!r}; "
+                f"use --node-id {stored} or another --data-dir")
+        return stored
+
+    @property
+    def incarnation(self) -> int:
+        """The last incarnation number written (0 if none)."""
+        value = self._get("incarnation")
+        return int(value) if value is not None else 0
+
+    def next_start_incarnation(self) -> int:
+        """The incarnation to start with, persisted before it is returned.
+
+        ``max(stored + 1, unix time)``: above anything this node ever announced, and above
+        stale reports of its death even if the last write before a crash were lost.
+        """
+        value = max(self.incarnation + 1, int(self._wall_clock()))
+        self._set("incarnation", str(value))
+        return value
+
+    def record_incarnation(self, incarnation: int) -> None:
+        """Persist a higher incarnation (after a refutation); lower values are ignored."""
+        if incarnation > self.incarnation:
+            self._set("incarnation", str(incarnation))
+
+    @property
+    def max_term(self) -> int:
+        """The highest coordinator term this node has seen (0 if none)."""
+        value = self._get("max_term")
+        return int(value) if value is not None else 0
+
+    def record_term(self, term: int) -> None:
+        """Persist a higher coordinator term; lower values are ignored."""
+        if term > self.max_term:
+            self._set("max_term", str(term))
+
+    # --- peers ----------------------------------------------------------------------------
+
+    def remember_peers(self, peers: dict[str, Address]) -> None:
+        """Record alive peers (name → gossip address), keeping the ``MAX_PEERS`` most recent."""
+        if not peers:
+            return
+        now = self._wall_clock()
+        with self._tx():
+            self._db.executemany(
+                "INSERT INTO peers(name, host, port, seen) VALUES(?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET host=excluded.host, port=excluded.port, "
+                "seen=excluded.seen",
+                [(name, host, port, now) for name, (host, port) in peers.items()])
+            self._db.execute(
+                "DELETE FROM peers WHERE name NOT IN "
+                "(SELECT name FROM peers ORDER BY seen DESC LIMIT ?)", (MAX_PEERS,))
+
+    def known_peers(self) -> list[Address]:
+        """Remembered peer addresses, most recently seen first."""
+        rows = self._db.execute("SELECT host, port FROM peers ORDER BY seen DESC").fetchall()
+        return [(str(host), int(port)) for host, port in rows]
+
+    # --- HTTP registry --------------------------------------------------------------------
+
+    def save_registered(self, node_id: str, record: dict[str, Any]) -> None:
+        """Insert or replace one HTTP-registered node's record (JSON-serialisable)."""
+        with self._tx():
+            self._db.execute(
+                "INSERT INTO registry(node_id, record, updated) VALUES(?, ?, ?) "
+                "ON CONFLICT(node_id) DO UPDATE SET record=excluded.record, updated=excluded.updated",
+                (node_id, json.dumps(record, default=str), self._wall_clock()))
+
+    def delete_registered(self, node_id: str) -> None:
+        with self._tx():
+            self._db.execute("DELETE FROM registry WHERE node_id=?", (node_id,))
+
+    def registered(self) -> dict[str, dict[str, Any]]:
+        """Every stored HTTP-registered record. Unparseable rows raise ``StoreError``."""
+        out: dict[str, dict[str, Any]] = {}
+        for node_id, record in self._db.execute("SELECT node_id, record FROM registry"):
+            try:
+                value = json.loads(record)
+            except ValueError:
+                raise StoreError(self._explain(ValueError(f"registry row {node_id!r} is not JSON"))) from None
+            if isinstance(value, dict):
+                out[str(node_id)] = value
+        return out
+
+
+def _lock_data_dir(data_dir: Path) -> Any:
+    """Hold an exclusive lock on ``data_dir/node.lock`` so two agents never share a store
+    (and so one identity). Returns the open lock file; None where ``fcntl`` is missing."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: SQLite's own locking still protects the file.
+        return None
+    lock_path = data_dir / "node.lock"
+    try:
+        handle = open(lock_path, "a+")
+    except OSError as exc:
+        raise StoreError(f"cannot open {lock_path}: {exc}") from None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StoreError(f"data dir {data_dir} is in use by another claw-node process") from None
+    return handle
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error), on an autocommit connection."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -1,0 +1,102 @@
+"""Coordinator election: deterministic, stable, terms only grow, partitions heal to one."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+from node.election import Candidate, decide_claim, elect, next_term
+
+
+def c(node_id: str, started: float, *, live: bool = True, eligible: bool = True, term: int = 0) -> Candidate:
+    return Candidate(node_id=node_id, live=live, eligible=eligible, started_at=started, term=term)
+
+
+def test_nobody_eligible() -> None:
+    assert elect([]) is None
+    assert elect([c("a", 1, eligible=False), c("b", 2, live=False)]) is None
+
+
+def test_longest_running_wins_then_smallest_id() -> None:
+    assert elect([c("b", 10), c("a", 20), c("c", 5)]).node_id == "c"
+    assert elect([c("b", 10), c("a", 10)]).node_id == "a"
+
+
+def test_order_of_the_view_does_not_matter() -> None:
+    members = [c(f"n{i}", random.Random(i).choice([1.0, 2.0, 3.0]), term=(i % 3 == 0) * i)
+               for i in range(6)]
+    winners = {elect(list(p)).node_id for p in itertools.permutations(members)}
+    assert len(winners) == 1
+
+
+def test_no_coordinator_nodes_and_dead_nodes_are_never_chosen() -> None:
+    assert elect([c("old", 1, eligible=False), c("young", 9)]).node_id == "young"
+    assert elect([c("old", 1, live=False, term=4), c("young", 9)]).node_id == "young"
+
+
+def test_newcomer_older_than_the_coordinator_does_not_displace_it() -> None:
+    # "old" has an earlier start time (e.g. a skewed clock) but the incumbent keeps the role.
+    assert elect([c("inc", 50, term=3), c("old", 1)]).node_id == "inc"
+
+
+def test_highest_term_wins_between_two_claimants_after_a_partition() -> None:
+    assert elect([c("a", 1, term=3), c("b", 9, term=4)]).node_id == "b"
+    assert elect([c("a", 1, term=4), c("b", 9, term=4)]).node_id == "a"
+
+
+def test_next_term() -> None:
+    assert next_term(0) == 1 and next_term(7) == 8
+
+
+def test_decide_claim_succession_and_step_down() -> None:
+    view = [c("a", 1, live=False, term=2), c("b", 5), c("d", 9)]
+    # b is the successor: it claims highest_seen + 1
+    mine = decide_claim(view, self_id="b", my_claim=0, highest_seen=2, settled=True)
+    assert (mine.coordinator, mine.term, mine.my_claim) == ("b", 3, 3)
+    # d agrees on b and predicts the same term, claims nothing
+    other = decide_claim(view, self_id="d", my_claim=0, highest_seen=2, settled=True)
+    assert (other.coordinator, other.term, other.my_claim) == ("b", 3, 0)
+    # once b's claim is visible, d shows b's claimed term
+    view2 = [c("a", 1, live=False, term=2), c("b", 5, term=3), c("d", 9)]
+    other = decide_claim(view2, self_id="d", my_claim=0, highest_seen=3, settled=True)
+    assert (other.coordinator, other.term) == ("b", 3)
+    # after healing a partition, the lower-term claimant steps down
+    healed = [c("a", 1, term=2), c("b", 5, term=3)]
+    a = decide_claim(healed, self_id="a", my_claim=2, highest_seen=3, settled=True)
+    assert (a.coordinator, a.my_claim) == ("b", 0)
+
+
+def test_unsettled_node_never_starts_a_claim() -> None:
+    alone = [c("restarted", 100)]
+    d = decide_claim(alone, self_id="restarted", my_claim=0, highest_seen=5, settled=False)
+    assert d.my_claim == 0 and d.coordinator is None
+    d = decide_claim(alone, self_id="restarted", my_claim=0, highest_seen=5, settled=True)
+    assert d.my_claim == 6
+
+
+def test_restarted_old_coordinator_does_not_take_the_role_back() -> None:
+    # a (old coordinator, term 1) died; b took over with term 2; a restarts with a new
+    # start time and sees b's claim.
+    view = [c("a", 500), c("b", 20, term=2), c("c", 30)]
+    d = decide_claim(view, self_id="a", my_claim=0, highest_seen=2, settled=True)
+    assert (d.coordinator, d.term, d.my_claim) == ("b", 2, 0)
+
+
+def test_terms_grow_over_a_sequence_of_failures() -> None:
+    start = {"a": 1.0, "b": 2.0, "c": 3.0, "d": 4.0}
+    alive = set(start)
+    claims: dict[str, int] = {}
+    highest = 0
+    seen_terms = []
+    for victim in ["a", "b", "c"]:
+        for _ in range(2):  # two passes: successor claims, then everybody agrees
+            view = [c(n, start[n], live=n in alive, term=claims.get(n, 0)) for n in start]
+            for n in sorted(alive):
+                d = decide_claim(view, self_id=n, my_claim=claims.get(n, 0),
+                                 highest_seen=highest, settled=True)
+                claims[n] = d.my_claim
+                highest = max(highest, d.my_claim)
+        coordinator = elect([c(n, start[n], live=n in alive, term=claims.get(n, 0)) for n in start])
+        seen_terms.append(claims[coordinator.node_id])
+        alive.discard(victim)
+    assert seen_terms == [1, 2, 3]

@@ -1,0 +1,130 @@
+"""NodeConfig: precedence flags > CLAW_* env > TOML > defaults, validation naming the flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.config import NodeConfig, NodeConfigError, parse_host_port
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("CLAW_"):
+            monkeypatch.delenv(key)
+
+
+def test_defaults_match_the_issue() -> None:
+    c = NodeConfig.load({})
+    assert c.bind_address == ("0.0.0.0", 7946)
+    assert c.api_address == ("127.0.0.1", 8888)
+    assert (c.port, c.max_concurrent_tasks, c.profile) == (18789, 5, "lan")
+    assert (c.heartbeat_timeout, c.check_interval, c.resource_interval) == (90.0, 30.0, 5.0)
+    assert c.join == [] and c.skills == [] and not c.no_coordinator
+    assert c.data_dir.name == "claw-node"
+
+
+def test_every_field_documents_its_default(tmp_path: Path) -> None:
+    for name, info in NodeConfig.model_fields.items():
+        assert info.description, f"{name} has no description"
+
+
+def test_precedence_flag_env_file_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    toml = tmp_path / "claw.toml"
+    toml.write_text('port = 1001\nmax_concurrent_tasks = 7\nskills = ["a", "b"]\nprofile = "wan"\n')
+    monkeypatch.setenv("CLAW_PORT", "1002")
+    monkeypatch.setenv("CLAW_MAX_CONCURRENT_TASKS", "8")
+    c = NodeConfig.load({"port": 1003}, toml)
+    assert c.port == 1003                       # flag beats env and file
+    assert c.max_concurrent_tasks == 8          # env beats file
+    assert c.skills == ["a", "b"]               # file beats default
+    assert c.profile == "wan"
+    assert c.resource_interval == 5.0           # default
+
+
+def test_lists_from_env_and_flags_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAW_SKILLS", "python, gpu,python")
+    monkeypatch.setenv("CLAW_JOIN", "10.0.0.1:7946,10.0.0.2")
+    c = NodeConfig.load({"tags": ["x,y", "z"]})
+    assert c.skills == ["python", "gpu"]
+    assert c.tags == ["x", "y", "z"]
+    assert c.seeds == [("10.0.0.1", 7946), ("10.0.0.2", 7946)]
+
+
+@pytest.mark.parametrize("flags, flag", [
+    ({"bind": "nohostport"}, "--bind"),
+    ({"bind": "1.2.3.4:99999"}, "--bind"),
+    ({"join": ["h:x"]}, "--join"),
+    ({"port": 0}, "--port"),
+    ({"max_concurrent_tasks": 0}, "--max-concurrent-tasks"),
+    ({"profile": "fast"}, "--profile"),
+    ({"resource_interval": 0}, "--resource-interval"),
+    ({"heartbeat_timeout": -1}, "--heartbeat-timeout"),
+    ({"log_level": "loud"}, "--log-level"),
+    ({"node_id": "a/b"}, "--node-id"),
+    ({"api_bind": "0.0.0.0:8888"}, "--api-bind"),
+    ({"tailscale_ip": "not-an-ip"}, "--tailscale-ip"),
+])
+def test_bad_values_name_the_flag(flags: dict[str, object], flag: str) -> None:
+    with pytest.raises(NodeConfigError) as info:
+        NodeConfig.load(flags)
+    assert info.value.flag == flag
+    assert "\n" not in str(info.value)
+
+
+def test_public_api_needs_a_token_or_insecure() -> None:
+    assert NodeConfig.load({"api_bind": "0.0.0.0:8888", "api_token": "s"}).api_token == "s"
+    assert NodeConfig.load({"api_bind": "0.0.0.0:8888", "insecure_api": True}).insecure_api
+
+
+def test_config_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(NodeConfigError) as info:
+        NodeConfig.load({}, tmp_path / "missing.toml")
+    assert info.value.flag == "--config"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("port = = 3\n")
+    with pytest.raises(NodeConfigError, match="cannot read"):
+        NodeConfig.load({}, bad)
+    typo = tmp_path / "typo.toml"
+    typo.write_text("skilz = ['a']\n")
+    with pytest.raises(NodeConfigError, match="unknown setting 'skilz'"):
+        NodeConfig.load({}, typo)
+
+
+def test_bad_env_value_names_the_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAW_PORT", "eighty")
+    with pytest.raises(NodeConfigError) as info:
+        NodeConfig.load({})
+    assert info.value.flag == "--port"
+
+
+def test_advertise_forms() -> None:
+    assert NodeConfig.load({"advertise": "Tailscale"}).advertise == "tailscale"
+    assert NodeConfig.load({"advertise": "10.1.2.3:7000"}).advertise == "10.1.2.3:7000"
+    assert NodeConfig.load({"advertise": "10.1.2.3"}).advertise == "10.1.2.3"
+
+
+def test_gossip_config_follows_profile_and_bind_port() -> None:
+    g = NodeConfig.load({"profile": "local", "bind": "127.0.0.1:0"}).gossip_config()
+    assert g.bind_port == 0 and g.probe_timeout_s == 0.2
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("1.2.3.4:5", ("1.2.3.4", 5)),
+    ("[::1]:7946", ("::1", 7946)),
+    ("host.example", ("host.example", 7946)),
+    ("::1", ("::1", 7946)),
+    ("[fe80::1]", ("fe80::1", 7946)),
+])
+def test_parse_host_port(text: str, expected: tuple[str, int]) -> None:
+    assert parse_host_port(text, default_port=7946) == expected
+
+
+@pytest.mark.parametrize("text", ["", ":80", "h:", "h:-1", "[::1", "[::1]x", "a:b:c"])
+def test_parse_host_port_rejects(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_host_port(text)
