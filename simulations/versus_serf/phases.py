@@ -1,0 +1,289 @@
+"""The measured phases of one comparison run, for one agent kind.
+
+Loopback run: join → newcomer → idle window → ``kill -9`` victims → graceful leave.
+Lossy run (root, namespaces): join → random loss window → paused-node phase.
+Every wait is bounded; a phase that times out records ``None`` for its figure and a
+note, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+from ..netns import FabricError, LoopbackFirewall, NetnsLab, fabric_unavailable
+from .agents import Agent, Cluster, Kind, proc_cpu_seconds, proc_rss_bytes
+from .monitor import ALIVE, FAILED, LEFT, REFUTE, SUSPECT, MembershipBook
+
+__all__ = ["Settings", "run_loopback", "run_lossy"]
+
+READY_TIMEOUT_S = 30.0
+JOIN_TIMEOUT_S = 120.0
+NEWCOMER_TIMEOUT_S = 60.0
+KILL_TIMEOUT_S = 120.0
+LEAVE_TIMEOUT_S = 60.0
+SETTLE_S = 3.0
+"""Quiet time after convergence before the idle window (join broadcasts die down)."""
+BETWEEN_KILLS_S = 1.0
+PAUSE_GAP_S = 5.0
+"""Running time between two pauses of the paused-node phase."""
+
+
+@dataclass
+class Settings:
+    nodes: int = 10
+    profile: str = "lan"
+    kills: int = 3
+    idle_s: float = 60.0
+    loss: float = 0.0
+    loss_window_s: float = 60.0
+    pauses: int = 5
+    pause_s: float = 3.0
+    seed: int = 1
+    log_dir: str | None = None
+    verbose: bool = True
+
+
+def _say(s: Settings, msg: str) -> None:
+    if s.verbose:
+        print(f"  [{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _converge_time(book: MembershipBook, names: list[str]) -> float | None:
+    """When every member last became alive in every other member's view (None if not)."""
+    last: dict[tuple[str, str], float] = {}
+    wanted = set(names)
+    for o in book.since(0.0):
+        if o.observer in wanted and o.subject in wanted and o.observer != o.subject:
+            if o.kind == ALIVE:
+                last[(o.observer, o.subject)] = o.t
+            elif o.kind in (FAILED, LEFT):
+                last.pop((o.observer, o.subject), None)
+    need = len(names) * (len(names) - 1)
+    return max(last.values()) if len(last) == need and need else None
+
+
+def _converged(names: list[str]):
+    def check(book: MembershipBook) -> bool:
+        return all(book.views.get(o, {}).get(x) == ALIVE
+                   for o in names for x in names if x != o)
+    return check
+
+
+def _start_cluster(cluster: Cluster, n: int, s: Settings, notes: list[str]) -> tuple[float, float | None]:
+    """Start n agents (agent 0 is everyone's seed); return (last start, convergence time)."""
+    seed = cluster.start(0, None)
+    if not cluster.wait_ready(seed, READY_TIMEOUT_S):
+        raise RuntimeError(f"seed {seed.name} did not come up:\n{cluster.tail(seed.name)}")
+    for i in range(1, n):
+        cluster.start(i, seed)
+    t_last = time.monotonic()
+    names = [a.name for a in cluster.live()]
+    ok = cluster.book.wait_for(_converged(names), JOIN_TIMEOUT_S)
+    if not ok:
+        dead = [a.name for a in cluster.live() if a.proc.poll() is not None]
+        notes.append(f"join did not converge in {JOIN_TIMEOUT_S:.0f}s (exited: {dead})")
+        return t_last, None
+    return t_last, _converge_time(cluster.book, names)
+
+
+def _median(xs: list[float]) -> float | None:
+    return statistics.median(xs) if xs else None
+
+
+def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
+    """One loopback run of ``kind``; returns {figure: value} plus ``notes``."""
+    m: dict = {"notes": []}
+    notes: list[str] = m["notes"]
+    fw: LoopbackFirewall | None = None
+    with Cluster(kind, None, s.profile, s.log_dir) as cluster:
+        try:
+            _say(s, f"{kind.name}: starting {s.nodes} agents")
+            t_last, t_conv = _start_cluster(cluster, s.nodes, s, notes)
+            m["join_all_s"] = None if t_conv is None else max(0.0, t_conv - t_last)
+            _say(s, f"{kind.name}: join all-see-all {m['join_all_s']}")
+
+            # One newcomer, joined through a random member.
+            members = cluster.live()
+            via = rng.choice(members)
+            newcomer = cluster.start(s.nodes, via)
+            t0 = newcomer.started_at
+            others = [a.name for a in members]
+            ok = cluster.book.wait_for(
+                lambda b: b.all_see(others, newcomer.name, (ALIVE,)), NEWCOMER_TIMEOUT_S)
+            if ok:
+                seen = cluster.book.first_times(t0, newcomer.name, (ALIVE,), others)
+                m["newcomer_all_s"] = max(seen.values()) - t0
+                first_out = cluster.book.first_output.get(newcomer.name)
+                if first_out is not None:
+                    m["newcomer_from_output_s"] = max(seen.values()) - first_out
+            else:
+                m["newcomer_all_s"] = None
+                notes.append("newcomer not seen by all")
+            _say(s, f"{kind.name}: newcomer seen by all {m['newcomer_all_s']}")
+            cluster.book.wait_for(_converged([a.name for a in cluster.live()]), JOIN_TIMEOUT_S)
+
+            # Idle window: CPU, RSS and traffic of a converged, quiet cluster.
+            time.sleep(SETTLE_S)
+            live = cluster.live()
+            if fabric_unavailable() is None:
+                try:
+                    fw = LoopbackFirewall([a.port for a in live])
+                except FabricError as exc:
+                    notes.append(f"no traffic counters: {exc}")
+            else:
+                notes.append(f"no traffic counters: {fabric_unavailable()}")
+            cpu0 = {a.name: proc_cpu_seconds(a.pid) for a in live}
+            c0 = fw.sent_counters() if fw else None
+            t_idle = time.monotonic()
+            _say(s, f"{kind.name}: idle window {s.idle_s:.0f}s")
+            time.sleep(s.idle_s)
+            dt = time.monotonic() - t_idle
+            cpu1 = {a.name: proc_cpu_seconds(a.pid) for a in live}
+            c1 = fw.sent_counters() if fw else None
+            cpu = [(cpu1[n] - cpu0[n]) / dt for n in cpu0
+                   if cpu0[n] is not None and cpu1[n] is not None]
+            m["cpu_pct"] = 100 * statistics.mean(cpu) if cpu else None
+            rss = [r for r in (proc_rss_bytes(a.pid) for a in live) if r]
+            m["rss_mib"] = statistics.median(rss) / 2**20 if rss else None
+            m["rss_mib_max"] = max(rss) / 2**20 if rss else None
+            if c0 is not None and c1 is not None:
+                pk = by = 0
+                for port in c1:
+                    for proto in ("udp", "tcp"):
+                        pk += c1[port][proto][0] - c0.get(port, {}).get(proto, (0, 0))[0]
+                        by += c1[port][proto][1] - c0.get(port, {}).get(proto, (0, 0))[1]
+                m["pkts_s"] = pk / dt / len(live)
+                m["bytes_s"] = by / dt / len(live)
+                udp_b = [(c1[a.port]["udp"][1] - c0[a.port]["udp"][1]) / dt for a in live]
+                m["udp_bytes_s_max"] = max(udp_b)
+            if fw:
+                fw.close()
+                fw = None
+
+            # kill -9: when the first and when all others mark the victim failed.
+            firsts, alls = [], []
+            candidates = [a for a in cluster.live() if a.name not in (newcomer.name, "s0", "c0")]
+            for victim in rng.sample(candidates, min(s.kills, len(candidates))):
+                observers = [a.name for a in cluster.live() if a is not victim]
+                t0 = cluster.kill9(victim)
+                ok = cluster.book.wait_for(
+                    lambda b: b.all_see(observers, victim.name, (FAILED, LEFT)), KILL_TIMEOUT_S)
+                seen = cluster.book.first_times(t0, victim.name, (FAILED, LEFT), observers)
+                if seen:
+                    firsts.append(min(seen.values()) - t0)
+                if ok:
+                    alls.append(max(seen.values()) - t0)
+                else:
+                    notes.append(f"kill {victim.name}: {len(seen)}/{len(observers)} saw it "
+                                 f"within {KILL_TIMEOUT_S:.0f}s")
+                _say(s, f"{kind.name}: kill -9 {victim.name}: first "
+                        f"{firsts[-1] if seen else None}, all {alls[-1] if ok else None}")
+                time.sleep(BETWEEN_KILLS_S)
+            m["kill_first_s"] = _median(firsts)
+            m["kill_all_s"] = _median(alls)
+            m["kill_all_max_s"] = max(alls) if alls else None
+            m["kill_samples"] = {"first": firsts, "all": alls}
+
+            # Graceful leave of the newcomer.
+            observers = [a.name for a in cluster.live() if a is not newcomer]
+            t0 = cluster.leave(newcomer)
+            ok = cluster.book.wait_for(
+                lambda b: b.all_see(observers, newcomer.name, (LEFT, FAILED)), LEAVE_TIMEOUT_S)
+            seen = cluster.book.first_times(t0, newcomer.name, (LEFT, FAILED), observers)
+            m["leave_all_s"] = max(seen.values()) - t0 if ok else None
+            as_failed = sum(1 for o in cluster.book.since(t0)
+                            if o.subject == newcomer.name and o.kind == FAILED)
+            if as_failed:
+                notes.append(f"leave: {as_failed} observers saw it as failed, not left")
+            _say(s, f"{kind.name}: leave seen by all {m['leave_all_s']}")
+
+            # Any live agent declared failed during the run is a false failure.
+            killed = {a.name for a in cluster.agents.values() if not a.alive}
+            m["false_failures"] = sum(
+                1 for o in cluster.book.observations
+                if o.kind == FAILED and o.subject not in killed)
+        finally:
+            if fw:
+                fw.close()
+    return m
+
+
+def _count_faults(book: MembershipBook, t0: float, t1: float, subjects: set[str]) -> dict:
+    """False failures, flaps, suspicions and refutations about ``subjects`` in [t0, t1]."""
+    window = [o for o in book.since(t0) if o.t <= t1]
+    false_failures = sum(1 for o in window if o.kind == FAILED and o.subject in subjects)
+    flaps = 0
+    down: set[tuple[str, str]] = set()
+    for o in window:
+        key = (o.observer, o.subject)
+        if o.kind in (FAILED, LEFT) and o.subject in subjects:
+            down.add(key)
+        elif o.kind == ALIVE and key in down:
+            down.discard(key)
+            flaps += 1
+    return {
+        "false_failures": false_failures,
+        "flaps": flaps,
+        "suspicions": sum(1 for o in window if o.kind == SUSPECT and o.subject in subjects),
+        "refutes": sum(1 for o in window if o.kind == REFUTE and o.subject in subjects),
+    }
+
+
+def run_lossy(kind: Kind, s: Settings, rng: random.Random, lab: NetnsLab) -> dict:
+    """One run in namespaces: random loss on every agent, then a paused agent."""
+    m: dict = {"notes": []}
+    notes: list[str] = m["notes"]
+    lab.heal()
+    with Cluster(kind, lab.hosts, s.profile, s.log_dir) as cluster:
+        _say(s, f"{kind.name}: starting {s.nodes} agents in namespaces")
+        t_last, t_conv = _start_cluster(cluster, s.nodes, s, notes)
+        m["netns_join_all_s"] = None if t_conv is None else max(0.0, t_conv - t_last)
+        time.sleep(SETTLE_S)
+        names = {a.name for a in cluster.live()}
+
+        # Random loss on every namespace for a bounded window.
+        live = cluster.live()
+        c0 = lab.sent_counters()
+        cpu0 = {a.name: proc_cpu_seconds(a.pid) for a in live}
+        t0 = time.monotonic()
+        lab.set_loss(s.loss)
+        _say(s, f"{kind.name}: {s.loss:.0%} loss for {s.loss_window_s:.0f}s")
+        time.sleep(s.loss_window_s)
+        lab.set_loss(0.0)
+        t1 = time.monotonic()
+        c1 = lab.sent_counters()
+        cpu1 = {a.name: proc_cpu_seconds(a.pid) for a in live}
+        dt = t1 - t0
+        idx = [a.host.index for a in live]
+        m["loss_pkts_s"] = sum(c1[i][0] - c0[i][0] for i in idx) / dt / len(idx)
+        m["loss_bytes_s"] = sum(c1[i][1] - c0[i][1] for i in idx) / dt / len(idx)
+        cpu = [(cpu1[n] - cpu0[n]) / dt for n in cpu0 if cpu0[n] is not None and cpu1[n] is not None]
+        m["loss_cpu_pct"] = 100 * statistics.mean(cpu) if cpu else None
+        for key, val in _count_faults(cluster.book, t0, t1, names).items():
+            m[f"loss_{key}"] = val
+        _say(s, f"{kind.name}: loss window: {m['loss_false_failures']} false failures, "
+                f"{m['loss_suspicions']} suspicions")
+
+        # Paused node: SIGSTOP for pause_s, several times, no loss.
+        if not cluster.book.wait_for(_converged(sorted(names)), JOIN_TIMEOUT_S):
+            notes.append("cluster did not re-converge after the loss window")
+        victim = rng.choice([a for a in cluster.live() if a.host.index != 0])
+        t2 = time.monotonic()
+        _say(s, f"{kind.name}: pausing {victim.name} {s.pauses}x{s.pause_s:.0f}s")
+        for _ in range(s.pauses):
+            cluster.pause(victim)
+            time.sleep(s.pause_s)
+            cluster.resume(victim)
+            time.sleep(PAUSE_GAP_S)
+        t3 = time.monotonic()
+        paused = _count_faults(cluster.book, t2, t3, {victim.name})
+        others = _count_faults(cluster.book, t2, t3, names - {victim.name})
+        m["pause_false_failures"] = paused["false_failures"] + others["false_failures"]
+        m["pause_flaps"] = paused["flaps"] + others["flaps"]
+        m["pause_suspicions"] = paused["suspicions"]
+        m["pause_refutes"] = paused["refutes"]
+    return m
