@@ -18,19 +18,100 @@ for virtual time) feed inputs and flush outputs:
 
 Stream framing for drivers: ``gossip.codec.stream_message_length(buf)`` says how many
 bytes of ``buf`` make one complete stream message (None: need more).
+
+The rules live in small modules this class composes: ``membership`` (the table and
+the alive/suspect/dead decisions), ``suspicion`` (Lifeguard timeouts), ``awareness``
+(Lifeguard local health), ``dissemination`` (the transmit-limited queues), ``probe``
+(round-robin probing bookkeeping) and ``serf_layer`` (Lamport clocks and intents).
+This class carries out the decisions: it owns the outbox, the events and the timers.
+
+Additions to the original contract (all read-only views):
+``suspicion_deadline(name)``, ``cluster_size_estimate``, ``pending_broadcasts``,
+``is_leaving``, ``last_internal_error``; see their docstrings.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
 import random
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from . import codec
+from .addresses import bytes_to_ip, ip_to_bytes
+from .awareness import Awareness
 from .config import GossipConfig
-from .events import Event, Member
-from .types import Address
+from .dissemination import BroadcastQueue
+from .errors import GossipError, LocalProtocolError, MalformedPacket
+from .events import (
+    AppMessage, AppState, Event, JoinResult, Member, MemberFailed, MemberJoined,
+    MemberLeft, MemberRecovered, MemberSuspected, MemberUpdated, NameConflict, Refuted,
+)
+from .membership import (
+    AliveVerdict, DeadVerdict, MemberRecord, Membership, SuspectVerdict, TOMBSTONE_S,
+    decide_alive, decide_dead, decide_suspect, meta_is_claw,
+)
+from .messages import (
+    VSN_SERF, Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
+    PushNodeState, PushPull, SerfJoin, SerfLeave, SerfPushPull, SerfQuery,
+    SerfQueryResponse, SerfUnknown, SerfUserEvent, Suspect, UserMsg,
+)
+from .probe import MAX_RELAYS, SEQ_MODULUS, ProbeList, ProbeRound, Relay
+from .serf_layer import IntentOutcome, SerfLayer
+from .suspicion import Suspicion, confirmations_needed, suspicion_bounds
+from .types import Address, MemberState
 
-__all__ = ["SwimProtocol", "StreamRequest"]
+__all__ = ["SwimProtocol", "StreamRequest", "push_pull_scale"]
+
+# --- limits and constants (each bounds memory or mirrors a memberlist/Serf constant) ---
+
+COMPOUND_HEADER_OVERHEAD = 2
+"""memberlist ``compoundHeaderOverhead``: type byte + part count."""
+COMPOUND_PART_OVERHEAD = 2
+"""memberlist ``compoundOverhead``: one big-endian u16 length per part."""
+MAX_PARTS = 127
+"""A compound holds at most 127 parts (the count is one byte, Go rejects ≥ 128)."""
+PUSH_PULL_SCALE_THRESHOLD = 32
+"""memberlist ``pushPullScaleThreshold``: push-pull is not slowed below this size."""
+LEAVE_BROADCAST_TIMEOUT_S = 5.0
+"""Serf ``BroadcastTimeout``: longest wait for the leave intent, then the dead message,
+to be fully retransmitted before moving on."""
+MAX_PENDING_STREAMS = 256
+"""Outbound TCP exchanges in flight; more are refused (counted as ``streams_refused``)."""
+STREAM_GRACE_S = 5.0
+"""A StreamRequest the driver never completes is failed this long after its deadline."""
+MAX_EVENTS = 65536
+"""Undrained events kept; the oldest are dropped beyond it (``events_dropped``)."""
+MAX_OUTBOX = 8192
+"""Unflushed datagrams kept; newer ones are dropped beyond it (``datagrams_dropped``)."""
+MAX_SEEN_APP = 8192
+"""Digests of recent claw app messages remembered to relay each one only once."""
+REAP_INTERVAL_S = 1.0
+"""How often dead/left records and stale bookkeeping are swept."""
+_U32_MAX = (1 << 32) - 1
+
+_STAT_KEYS = (
+    "packets_in", "bytes_in", "packets_out", "bytes_out", "streams_in", "streams_out",
+    "malformed", "malformed_parts", "crc_errors", "unknown_type", "name_conflicts",
+    "refutes", "probes", "probe_failures", "acks_in", "nacks_in", "indirect_probes",
+    "tcp_pings", "relays", "relays_refused", "unexpected_acks", "pings_wrong_node",
+    "suspicions", "confirmations", "deaths", "leaves", "joins", "updates", "recoveries",
+    "stale_alives", "reaccusations", "bad_vsn", "unknown_zero_incarnation",
+    "members_refused", "meta_too_large", "push_pulls_out", "push_pulls_in",
+    "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
+    "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
+    "app_state_errors", "internal_errors", "reaped",
+)
+
+
+def push_pull_scale(interval_s: float, n: int) -> float:
+    """memberlist ``pushPullScale``: ×1 up to 32 members, +1 per doubling beyond."""
+    if n <= PUSH_PULL_SCALE_THRESHOLD:
+        return interval_s
+    multiplier = math.ceil(math.log2(n) - math.log2(PUSH_PULL_SCALE_THRESHOLD)) + 1.0
+    return multiplier * interval_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +129,17 @@ class StreamRequest:
     data: bytes
     expect_reply: bool
     deadline: float
+
+
+@dataclass(slots=True)
+class _PendingStream:
+    kind: str
+    """"push_pull" or "tcp_ping"."""
+    address: Address
+    deadline: float
+    join: bool = False
+    seq: int = 0
+    join_call: int = 0
 
 
 class SwimProtocol:
@@ -80,96 +172,971 @@ class SwimProtocol:
         incarnation: int = 1,
         app_state: Callable[[], bytes] | None = None,
     ) -> None:
-        raise NotImplementedError
+        try:
+            config.validate()
+        except GossipError as exc:
+            raise LocalProtocolError(f"invalid config: {exc}") from exc
+        if not isinstance(name, str) or not name:
+            raise LocalProtocolError("name must be a non-empty string")
+        if not isinstance(incarnation, int) or not 1 <= incarnation <= _U32_MAX:
+            raise LocalProtocolError(f"incarnation must be in 1..{_U32_MAX}, got {incarnation!r}")
+        meta = self._check_meta(meta, config)
+        try:
+            ip, port = address
+            ip_bytes = ip_to_bytes(ip)
+        except (TypeError, ValueError) as exc:
+            raise LocalProtocolError(f"address must be (ip, port), got {address!r}") from exc
+        if not isinstance(port, int) or not 1 <= port <= 65535:
+            raise LocalProtocolError(f"port must be in 1..65535, got {port!r}")
+
+        self._cfg = config
+        self._rng = rng
+        self._app_state = app_state
+        self._ip_bytes = ip_bytes
+        self._now = now
+        self._members = Membership(config.max_members)
+        self._self = MemberRecord(
+            name=name, ip=str(ip), port=port, meta=meta, incarnation=incarnation,
+            state=MemberState.ALIVE, state_since=now, vsn=VSN_SERF, is_claw=meta_is_claw(meta),
+        )
+        self._members.add(self._self)
+        self._awareness = Awareness(config.awareness_max_multiplier)
+        self._ml_queue = BroadcastQueue(config.retransmit_mult)
+        self._serf_queue = BroadcastQueue(config.retransmit_mult)
+        self._app_queue = BroadcastQueue(config.retransmit_mult)
+        self._serf = SerfLayer()
+        self._probe_list = ProbeList(rng)
+        self._round: ProbeRound | None = None
+        self._relays: dict[int, Relay] = {}
+        self._streams: dict[int, _PendingStream] = {}
+        self._suspects: set[str] = set()
+        self._outbox: list[tuple[Address, bytes]] = []
+        self._stream_out: list[StreamRequest] = []
+        self._events: deque[Event] = deque()
+        self._seen_app: OrderedDict[bytes, None] = OrderedDict()
+        self._stats = dict.fromkeys(_STAT_KEYS, 0)
+        self._seq = rng.randrange(SEQ_MODULUS)
+        self._stream_seq = 0
+        self._join_call = 0
+        self._join_intent_for: int | None = None
+        self._leave_phase = 0  # 0 none, 1 intent queued, 2 dead queued, 3 done
+        self._leave_handle = 0
+        self._leave_phase_deadline = math.inf
+        self.last_internal_error: str = ""
+        """repr of the last unexpected exception swallowed at an input boundary (a bug)."""
+
+        # Random initial stagger, as memberlist does, so restarted clusters spread out.
+        self._next_probe = now + rng.uniform(0, config.probe_interval_s)
+        self._next_gossip = now + rng.uniform(0, config.gossip_interval_s)
+        self._next_push_pull = (now + rng.uniform(0, config.push_pull_interval_s)
+                                if config.push_pull_interval_s > 0 else math.inf)
+        self._next_reap = now + REAP_INTERVAL_S
+
+    @staticmethod
+    def _check_meta(meta: bytes, config: GossipConfig) -> bytes:
+        if not isinstance(meta, (bytes, bytearray)):
+            raise LocalProtocolError("meta must be bytes")
+        if len(meta) > config.meta_max_bytes:
+            raise LocalProtocolError(
+                f"meta is {len(meta)} bytes, more than meta_max_bytes={config.meta_max_bytes}")
+        return bytes(meta)
 
     # --- commands -------------------------------------------------------------
 
     def join(self, seeds: Iterable[Address], now: float) -> None:
         """Start a push-pull (Join=true) with each seed; ``JoinResult`` events follow."""
-        raise NotImplementedError
+        self._now = now
+        self._join_call += 1
+        self._join_intent_for = self._join_call
+        for seed in seeds:
+            self._open_push_pull(tuple(seed), join=True, now=now)  # type: ignore[arg-type]
 
     def leave(self, now: float) -> None:
         """Graceful leave: Serf leave intent, then ``dead(self, from=self)`` broadcast.
 
         ``leave_done`` becomes true once both were sent to peers (or there is nobody).
         """
-        raise NotImplementedError
+        self._now = now
+        if self._leave_phase:
+            return
+        intent = self._serf.new_leave_intent(self._self)
+        self._round = None
+        if not self._has_live_peers():
+            self._become_left(now)
+            self._leave_phase = 3
+            return
+        self._leave_handle = self._serf_queue.push(self._serf_payload(intent))
+        self._leave_phase = 1
+        self._leave_phase_deadline = now + LEAVE_BROADCAST_TIMEOUT_S
 
     @property
     def leave_done(self) -> bool:
-        raise NotImplementedError
+        return self._leave_phase == 3
+
+    @property
+    def is_leaving(self) -> bool:
+        """True once ``leave`` was called (probing and push-pull have stopped)."""
+        return self._leave_phase != 0
 
     def set_meta(self, meta: bytes, now: float) -> None:
         """Replace node metadata; bumps incarnation and broadcasts alive."""
-        raise NotImplementedError
+        self._now = now
+        meta = self._check_meta(meta, self._cfg)
+        self._self.meta = meta
+        self._self.is_claw = meta_is_claw(meta)
+        self._bump_incarnation(self._self.incarnation + 1)
+        self._broadcast_self_alive()
 
     def broadcast_app(self, body: bytes, now: float, *, key: str | None = None) -> None:
         """Disseminate a claw application message to claw members by piggybacking.
 
-        A later broadcast with the same ``key`` replaces a queued older one.
+        A later broadcast with the same ``key`` replaces a queued older one. Receivers
+        deliver each distinct body once (``AppMessage``) and relay it to other claw
+        members, so it spreads epidemically; an identical body re-sent while its digest
+        is still remembered is delivered only once.
         """
-        raise NotImplementedError
+        self._now = now
+        if not isinstance(body, (bytes, bytearray)):
+            raise LocalProtocolError("body must be bytes")
+        body = bytes(body)
+        payload = self._serf_payload(ClawAppMessage(body))
+        if len(payload) + 1 > self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD - COMPOUND_PART_OVERHEAD:
+            raise LocalProtocolError(
+                f"app message of {len(body)} bytes does not fit in udp_buffer_bytes")
+        self._remember_app(body)
+        self._app_queue.push(payload, None if key is None else f"app:{key}")
 
     def reannounce(self, now: float) -> None:
         """After a clock jump (sleep/wake): higher incarnation, alive broadcast, and an
         immediate push-pull with a random live peer."""
-        raise NotImplementedError
+        self._now = now
+        if self._leave_phase:
+            return
+        self._bump_incarnation(self._self.incarnation + 1)
+        self._broadcast_self_alive()
+        self._push_pull_random(now)
 
     # --- inputs -----------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         """Process one UDP datagram. Never raises on bad input: it is counted in ``stats``."""
-        raise NotImplementedError
+        self._now = now
+        st = self._stats
+        st["packets_in"] += 1
+        try:
+            st["bytes_in"] += len(data)
+            msgs, bad = codec.decode_packet(data, max_size=self._cfg.max_udp_packet_bytes)
+        except MalformedPacket as exc:
+            st["crc_errors" if "checksum" in str(exc) else "malformed"] += 1
+            return
+        except Exception as exc:  # noqa: BLE001 - the receive path must never raise
+            self._internal_error(exc)
+            return
+        st["malformed_parts"] += bad
+        for msg in msgs[: self._cfg.handoff_queue_depth]:
+            try:
+                self._on_packet_message(msg, addr, now)
+            except (GossipError, ValueError, TypeError):
+                st["malformed"] += 1
+            except Exception as exc:  # noqa: BLE001
+                self._internal_error(exc)
 
     def handle_timer(self, now: float) -> None:
         """Run everything due at ``now`` (probes, gossip, suspicion timeouts, push-pull)."""
-        raise NotImplementedError
+        self._now = now
+        try:
+            self._run_timers(now)
+        except Exception as exc:  # noqa: BLE001 - one bad timer must not stop the others
+            self._internal_error(exc)
 
     def handle_stream(self, data: bytes, addr: Address, now: float) -> bytes | None:
         """Serve one inbound TCP request (push-pull, ping, user); return reply bytes or None."""
-        raise NotImplementedError
+        self._now = now
+        self._stats["streams_in"] += 1
+        try:
+            self._stats["bytes_in"] += len(data)
+            msg = codec.decode_stream(data, max_size=self._cfg.max_stream_bytes)
+        except MalformedPacket as exc:
+            self._stats["malformed"] += 1
+            return self._encode_stream(ErrResp(str(exc)[:200]))
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error(exc)
+            return None
+        try:
+            return self._on_stream_request(msg, addr, now)
+        except (GossipError, ValueError, TypeError):
+            self._stats["malformed"] += 1
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error(exc)
+        return None
 
     def stream_done(self, stream_id: int, reply: bytes | None, now: float) -> None:
         """Result of a ``StreamRequest``: its reply, b"" when no reply was expected, None on failure."""
-        raise NotImplementedError
+        self._now = now
+        pending = self._streams.pop(stream_id, None)
+        if pending is None:
+            return  # unknown or already expired: nothing waits for it
+        try:
+            if reply is not None:
+                self._stats["bytes_in"] += len(reply)
+            self._on_stream_reply(pending, reply, now)
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error(exc)
 
     # --- outputs ---------------------------------------------------------------
 
     def datagrams_to_send(self) -> list[tuple[Address, bytes]]:
-        raise NotImplementedError
+        out, self._outbox = self._outbox, []
+        return out
 
     def streams_to_open(self) -> list[StreamRequest]:
-        raise NotImplementedError
+        out, self._stream_out = self._stream_out, []
+        return out
 
     def next_deadline(self) -> float | None:
-        raise NotImplementedError
+        t = min(self._next_gossip, self._next_reap)
+        if not self._leave_phase:
+            t = min(t, self._next_probe, self._next_push_pull)
+        else:
+            t = min(t, self._leave_phase_deadline)
+        r = self._round
+        if r is not None:
+            t = min(t, r.deadline if r.indirect_sent else r.ack_deadline)
+        for name in self._suspects:
+            rec = self._members.get(name)
+            if rec is not None and rec.suspicion is not None:
+                t = min(t, rec.suspicion.deadline)
+        for relay in self._relays.values():
+            t = min(t, relay.deadline)
+        for s in self._streams.values():
+            t = min(t, s.deadline + STREAM_GRACE_S)
+        return t
 
     def next_event(self) -> Event | None:
-        raise NotImplementedError
+        return self._events.popleft() if self._events else None
 
     # --- views ------------------------------------------------------------------
 
     @property
     def name(self) -> str:
-        raise NotImplementedError
+        return self._self.name
 
     @property
     def incarnation(self) -> int:
-        raise NotImplementedError
+        return self._self.incarnation
 
     def members(self) -> list[Member]:
         """Every known member including self, dead and left ones (until reaped)."""
-        raise NotImplementedError
+        return [r.snapshot() for r in self._members]
 
     def member(self, name: str) -> Member | None:
-        raise NotImplementedError
+        rec = self._members.get(name)
+        return rec.snapshot() if rec is not None else None
 
     @property
     def health_score(self) -> int:
         """Lifeguard local health (0 = healthy)."""
-        raise NotImplementedError
+        return self._awareness.score
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters: packets/bytes in and out, drops by reason, probes, suspicions, ..."""
-        raise NotImplementedError
+        """Counters: packets/bytes in and out, drops by reason, probes, suspicions, ...
+
+        Also ``members`` (table size) and ``broadcasts_dropped`` (queue overflow)."""
+        out = dict(self._stats)
+        out["members"] = len(self._members)
+        out["broadcasts_dropped"] = (self._ml_queue.dropped + self._serf_queue.dropped
+                                     + self._app_queue.dropped)
+        return out
+
+    def suspicion_deadline(self, name: str) -> float | None:
+        """When the running suspicion of ``name`` expires (core time), or None."""
+        rec = self._members.get(name)
+        return rec.suspicion.deadline if rec is not None and rec.suspicion is not None else None
+
+    @property
+    def cluster_size_estimate(self) -> int:
+        """memberlist's ``estNumNodes``: members counted for timeouts and retransmits."""
+        return self._members.estimated_size(self._now, self._cfg.gossip_to_the_dead_s)
+
+    @property
+    def pending_broadcasts(self) -> int:
+        """Broadcasts waiting in the memberlist, Serf and app queues together."""
+        return len(self._ml_queue) + len(self._serf_queue) + len(self._app_queue)
+
+    # --- packet handling ----------------------------------------------------------
+
+    def _on_packet_message(self, msg: object, addr: Address, now: float) -> None:
+        if isinstance(msg, Ping):
+            self._on_ping(msg, addr)
+        elif isinstance(msg, IndirectPing):
+            self._on_indirect_ping(msg, addr, now)
+        elif isinstance(msg, Ack):
+            self._on_ack(msg.seq_no, now)
+        elif isinstance(msg, Nack):
+            self._on_nack(msg.seq_no)
+        elif isinstance(msg, Alive):
+            self._on_alive(msg, now)
+        elif isinstance(msg, Suspect):
+            self._on_suspect(msg, now)
+        elif isinstance(msg, Dead):
+            self._on_dead(msg, now)
+        elif isinstance(msg, UserMsg):
+            self._on_user(msg.payload, now)
+        else:
+            self._stats["unknown_type"] += 1
+
+    def _reply_address(self, source_addr: bytes | None, source_port: int, fallback: Address) -> Address:
+        if source_addr and source_port:
+            try:
+                return (bytes_to_ip(source_addr), source_port)
+            except MalformedPacket:
+                self._stats["malformed"] += 1
+        return fallback
+
+    def _on_ping(self, ping: Ping, addr: Address) -> None:
+        if ping.node and ping.node != self._self.name:
+            self._stats["pings_wrong_node"] += 1  # meant for whoever had our address before
+            return
+        dest = self._reply_address(ping.source_addr, ping.source_port, addr)
+        self._send(dest, codec.encode_message(Ack(ping.seq_no, None)),
+                   self._members.get(ping.source_node) if ping.source_node else None)
+
+    def _on_indirect_ping(self, req: IndirectPing, addr: Address, now: float) -> None:
+        try:
+            target = (bytes_to_ip(req.target), req.port)
+        except MalformedPacket:
+            self._stats["malformed"] += 1
+            return
+        if len(self._relays) >= MAX_RELAYS:
+            self._stats["relays_refused"] += 1
+            return
+        seq = self._next_seq()
+        self._relays[seq] = Relay(
+            requester=self._reply_address(req.source_addr, req.source_port, addr),
+            requester_seq=req.seq_no, requester_name=req.source_node, want_nack=req.nack,
+            deadline=now + self._cfg.probe_timeout_s,
+        )
+        self._stats["relays"] += 1
+        ping = Ping(seq, req.node, self._ip_bytes, self._self.port, self._self.name)
+        self._send(target, codec.encode_message(ping), self._members.get(req.node))
+
+    def _on_ack(self, seq: int, now: float) -> None:
+        self._stats["acks_in"] += 1
+        r = self._round
+        if r is not None and seq == r.seq:
+            self._probe_succeeded()
+            return
+        relay = self._relays.pop(seq, None)
+        if relay is not None:
+            # Relayed acks carry the requester's SeqNo and no payload (memberlist does so).
+            self._send(relay.requester, codec.encode_message(Ack(relay.requester_seq, None)),
+                       self._members.get(relay.requester_name))
+            return
+        self._stats["unexpected_acks"] += 1  # late, duplicate, or for a finished round
+
+    def _on_nack(self, seq: int) -> None:
+        self._stats["nacks_in"] += 1
+        r = self._round
+        if r is not None and seq == r.seq:
+            r.nacks += 1
+
+    def _on_alive(self, a: Alive, now: float) -> None:
+        try:
+            ip = bytes_to_ip(a.addr)
+        except MalformedPacket:
+            self._stats["malformed"] += 1
+            return
+        meta = a.meta or b""
+        if len(meta) > self._cfg.meta_max_bytes:
+            self._stats["meta_too_large"] += 1  # memberlist would panic building it
+            return
+        vsn = a.vsn or b""
+        rec = self._members.get(a.node)
+        is_self = a.node == self._self.name
+        address = (ip, a.port)
+        verdict = decide_alive(
+            rec, incarnation=a.incarnation, address=address, meta=meta, vsn=vsn,
+            is_self=is_self, self_left=self._leave_phase >= 2, now=now,
+            dead_node_reclaim_s=self._cfg.dead_node_reclaim_s,
+        )
+        if verdict is AliveVerdict.IGNORE:
+            return
+        if verdict is AliveVerdict.BAD_VSN:
+            self._stats["bad_vsn"] += 1
+            return
+        if verdict is AliveVerdict.UNKNOWN_ZERO:
+            self._stats["unknown_zero_incarnation"] += 1
+            return
+        if verdict is AliveVerdict.CONFLICT:
+            assert rec is not None
+            self._stats["name_conflicts"] += 1
+            self._emit(NameConflict(existing=rec.snapshot(), claimed_by=address))
+            return
+        if verdict is AliveVerdict.STALE:
+            assert rec is not None
+            self._stats["stale_alives"] += 1
+            self._reaccuse(rec, address, now)
+            return
+        if verdict is AliveVerdict.REFUTE:
+            self._refute(a.incarnation, accuser="", now=now)
+            return
+        if verdict is AliveVerdict.NEW:
+            rec = MemberRecord(
+                name=a.node, ip=ip, port=a.port, meta=meta, incarnation=a.incarnation,
+                state=MemberState.ALIVE, state_since=now, vsn=vsn, is_claw=meta_is_claw(meta),
+            )
+            if not self._members.add(rec):
+                self._stats["members_refused"] += 1  # table full: refuse new names
+                return
+            self._probe_list.add(rec.name)
+            self._ml_queue.push(codec.encode_message(a), a.node)
+            self._stats["joins"] += 1
+            self._emit(MemberJoined(rec.snapshot()))
+            self._apply_recent_intent(rec, now)
+            return
+        assert rec is not None and verdict is AliveVerdict.UPDATE
+        old_state, old_meta, old_addr = rec.state, rec.meta, rec.address
+        rec.incarnation = a.incarnation
+        rec.meta, rec.vsn, rec.ip, rec.port = meta, vsn, ip, a.port
+        rec.is_claw = meta_is_claw(meta) if meta != old_meta else rec.is_claw
+        self._clear_suspicion(rec)
+        if old_state != MemberState.ALIVE:
+            rec.state = MemberState.ALIVE
+            rec.state_since = now
+        self._ml_queue.push(codec.encode_message(a), a.node)
+        if old_state in (MemberState.DEAD, MemberState.LEFT):
+            rec.leaving = False
+            self._probe_list.add(rec.name)
+            self._stats["joins"] += 1
+            self._emit(MemberJoined(rec.snapshot()))
+            return
+        if old_state == MemberState.SUSPECT:
+            self._stats["recoveries"] += 1
+            self._emit(MemberRecovered(rec.snapshot()))
+        if meta != old_meta or rec.address != old_addr:
+            self._stats["updates"] += 1
+            self._emit(MemberUpdated(rec.snapshot()))
+
+    def _reaccuse(self, rec: MemberRecord, address: Address, now: float) -> None:
+        """Tell a node we hold dead that it is dead, so it refutes with a higher incarnation."""
+        if now - rec.last_reaccused < self._cfg.probe_interval_s:
+            return  # rate limit: one accusation per member per probe interval
+        rec.last_reaccused = now
+        self._stats["reaccusations"] += 1
+        dead = Dead(rec.incarnation, rec.name, self._self.name)
+        self._send(address, codec.encode_message(dead), None)
+
+    def _on_suspect(self, s: Suspect, now: float) -> None:
+        rec = self._members.get(s.node)
+        verdict = decide_suspect(rec, incarnation=s.incarnation,
+                                 is_self=s.node == self._self.name)
+        if verdict is SuspectVerdict.IGNORE:
+            return
+        assert rec is not None
+        if verdict is SuspectVerdict.CONFIRM:
+            assert rec.suspicion is not None
+            if rec.suspicion.confirm(s.from_, now):
+                self._stats["confirmations"] += 1
+                self._ml_queue.push(codec.encode_message(s), s.node)
+            return
+        if verdict is SuspectVerdict.REFUTE:
+            self._refute(s.incarnation, accuser=s.from_, now=now)
+            return
+        n = self.cluster_size_estimate
+        min_s, max_s = suspicion_bounds(self._cfg.suspicion_mult, self._cfg.suspicion_max_mult,
+                                        n, self._cfg.probe_interval_s)
+        k = confirmations_needed(self._cfg.suspicion_mult, n)
+        rec.incarnation = s.incarnation
+        rec.state = MemberState.SUSPECT
+        rec.state_since = now
+        rec.suspicion = Suspicion(s.from_, k, min_s, max_s, now)
+        self._suspects.add(rec.name)
+        self._ml_queue.push(codec.encode_message(s), s.node)
+        self._stats["suspicions"] += 1
+        self._emit(MemberSuspected(rec.snapshot(), accuser=s.from_))
+
+    def _on_dead(self, d: Dead, now: float) -> None:
+        rec = self._members.get(d.node)
+        is_self = d.node == self._self.name
+        verdict = decide_dead(rec, incarnation=d.incarnation, from_=d.from_, is_self=is_self,
+                              self_leaving=self._leave_phase != 0)
+        if verdict is DeadVerdict.IGNORE:
+            return
+        assert rec is not None
+        if verdict is DeadVerdict.REFUTE:
+            self._refute(d.incarnation, accuser=d.from_, now=now)
+            return
+        self._ml_queue.push(codec.encode_message(d), d.node)
+        rec.incarnation = d.incarnation
+        self._mark_down(rec, left=verdict is DeadVerdict.LEFT or rec.leaving, accuser=d.from_, now=now)
+
+    def _mark_down(self, rec: MemberRecord, *, left: bool, accuser: str, now: float) -> None:
+        self._clear_suspicion(rec)
+        rec.state = MemberState.LEFT if left else MemberState.DEAD
+        rec.state_since = now
+        if left:
+            self._stats["leaves"] += 1
+            self._emit(MemberLeft(rec.snapshot()))
+        else:
+            self._stats["deaths"] += 1
+            self._emit(MemberFailed(rec.snapshot(), accuser=accuser))
+
+    def _clear_suspicion(self, rec: MemberRecord) -> None:
+        rec.suspicion = None
+        self._suspects.discard(rec.name)
+
+    def _refute(self, accused_incarnation: int, *, accuser: str, now: float) -> None:
+        inc = self._self.incarnation + 1
+        if accused_incarnation >= inc:
+            inc = accused_incarnation + 1
+        self._bump_incarnation(inc)
+        self._broadcast_self_alive()
+        self._awareness.apply_delta(1)  # being accused hints that we are the slow one
+        self._stats["refutes"] += 1
+        self._emit(Refuted(incarnation=self._self.incarnation, accuser=accuser))
+
+    def _bump_incarnation(self, inc: int) -> None:
+        # Incarnation is a Go uint32; a hostile accusation at the top cannot be beaten.
+        self._self.incarnation = min(inc, _U32_MAX)
+
+    def _broadcast_self_alive(self) -> None:
+        s = self._self
+        alive = Alive(s.incarnation, s.name, self._ip_bytes, s.port, s.meta, VSN_SERF)
+        self._ml_queue.push(codec.encode_message(alive), s.name)
+
+    # --- Serf user messages and claw app messages ----------------------------------
+
+    def _on_user(self, payload: bytes, now: float) -> None:
+        msg = codec.decode_serf(payload)
+        wrapped = codec.encode_message(UserMsg(payload))  # as re-broadcast: 0x08 + payload
+        if isinstance(msg, ClawAppMessage):
+            self._on_app(msg.body)
+        elif isinstance(msg, SerfJoin):
+            self._stats["serf_intents"] += 1
+            rec = self._members.get(msg.node)
+            outcome = self._serf.on_join(rec, msg, now)
+            if outcome in (IntentOutcome.APPLIED, IntentOutcome.REMEMBERED):
+                self._serf_queue.push(wrapped)  # Serf re-broadcasts new intents
+        elif isinstance(msg, SerfLeave):
+            self._stats["serf_intents"] += 1
+            self._on_leave_intent(msg, now, rebroadcast=wrapped)
+        elif isinstance(msg, SerfUserEvent):
+            self._serf.event_clock.witness(msg.ltime)
+            self._stats["serf_ignored"] += 1
+        elif isinstance(msg, (SerfQuery, SerfQueryResponse)):
+            self._serf.query_clock.witness(msg.ltime)
+            self._stats["serf_ignored"] += 1
+        elif isinstance(msg, (SerfUnknown, SerfPushPull)):
+            self._stats["serf_ignored"] += 1
+        else:
+            self._stats["unknown_type"] += 1
+
+    def _on_leave_intent(self, msg: SerfLeave, now: float, *, rebroadcast: bytes | None) -> None:
+        rec = self._members.get(msg.node)
+        outcome = self._serf.on_leave(rec, msg, now, is_self=msg.node == self._self.name,
+                                      self_leaving=self._leave_phase != 0)
+        if outcome is IntentOutcome.REFUTE:
+            # Serf answers a leave intent about a live self with a newer join intent.
+            self._serf_queue.push(self._serf_payload(self._serf.new_join_intent(self._self)))
+            return
+        if outcome is IntentOutcome.LEFT:
+            assert rec is not None
+            rec.state = MemberState.LEFT
+            rec.state_since = now
+            self._stats["leaves"] += 1
+            self._emit(MemberLeft(rec.snapshot()))
+        if rebroadcast is not None and outcome in (
+                IntentOutcome.APPLIED, IntentOutcome.REMEMBERED, IntentOutcome.LEFT):
+            self._serf_queue.push(rebroadcast)
+
+    def _apply_recent_intent(self, rec: MemberRecord, now: float) -> None:
+        intent = self._serf.take_recent(rec.name, now)
+        if isinstance(intent, SerfJoin):
+            self._serf.on_join(rec, intent, now)
+        elif isinstance(intent, SerfLeave):
+            self._on_leave_intent(intent, now, rebroadcast=None)
+
+    def _on_app(self, body: bytes) -> None:
+        if not self._remember_app(body):
+            self._stats["app_duplicates"] += 1
+            return
+        self._stats["app_messages_in"] += 1
+        self._emit(AppMessage(body))
+        self._app_queue.push(self._serf_payload(ClawAppMessage(body)))  # relay: epidemic spread
+
+    def _remember_app(self, body: bytes) -> bool:
+        """Record the body's digest; False if it was already known."""
+        digest = hashlib.blake2b(body, digest_size=16).digest()
+        if digest in self._seen_app:
+            return False
+        self._seen_app[digest] = None
+        while len(self._seen_app) > MAX_SEEN_APP:
+            self._seen_app.popitem(last=False)
+        return True
+
+    @staticmethod
+    def _serf_payload(msg: object) -> bytes:
+        return codec.encode_message(UserMsg(codec.encode_serf(msg)))  # type: ignore[arg-type]
+
+    # --- streams ----------------------------------------------------------------------
+
+    def _encode_stream(self, msg: object) -> bytes:
+        return codec.encode_stream(msg, compress=self._cfg.enable_compression)  # type: ignore[arg-type]
+
+    def _on_stream_request(self, msg: object, addr: Address, now: float) -> bytes | None:
+        if isinstance(msg, PushPull):
+            self._stats["push_pulls_in"] += 1
+            reply = self._encode_stream(self._local_push_pull(join=msg.join))  # echo Join
+            self._merge(msg, sender=addr, now=now)
+            return reply
+        if isinstance(msg, Ping):
+            if msg.node and msg.node != self._self.name:
+                self._stats["pings_wrong_node"] += 1
+                return None  # memberlist closes without replying
+            return self._encode_stream(Ack(msg.seq_no, None))
+        if isinstance(msg, UserMsg):
+            self._on_user(msg.payload, now)
+            return None
+        self._stats["unknown_type"] += 1
+        return None
+
+    def _on_stream_reply(self, p: _PendingStream, reply: bytes | None, now: float) -> None:
+        if p.kind == "tcp_ping":
+            if not reply:
+                return
+            try:
+                msg = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
+            except MalformedPacket:
+                self._stats["malformed"] += 1
+                return
+            r = self._round
+            if isinstance(msg, Ack) and r is not None and msg.seq_no == p.seq == r.seq:
+                self._probe_succeeded()
+            return
+        error = ""
+        pp: PushPull | None = None
+        if reply is None:
+            error = "connection failed or timed out"
+        else:
+            try:
+                msg = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
+            except MalformedPacket as exc:
+                self._stats["malformed"] += 1
+                msg, error = None, f"bad reply: {exc}"
+            if isinstance(msg, ErrResp):
+                error = f"remote error: {msg.error}"
+            elif isinstance(msg, PushPull):
+                pp = msg
+            elif not error:
+                error = "reply is not a push/pull"
+        if pp is None:
+            self._stats["push_pull_failures"] += 1
+            if p.join:
+                self._emit(JoinResult(seed=p.address, ok=False, error=error))
+            return
+        self._merge(pp, sender=p.address, now=now)
+        if p.join:
+            self._emit(JoinResult(seed=p.address, ok=True))
+            if self._join_intent_for == p.join_call and not self._leave_phase:
+                # Serf announces a join intent once, after memberlist.Join succeeded.
+                self._join_intent_for = None
+                self._serf_queue.push(self._serf_payload(self._serf.new_join_intent(self._self)))
+
+    def _open_push_pull(self, address: Address, *, join: bool, now: float) -> None:
+        if len(self._streams) >= MAX_PENDING_STREAMS:
+            self._stats["streams_refused"] += 1
+            if join:
+                self._emit(JoinResult(seed=address, ok=False, error="too many pending streams"))
+            return
+        data = self._encode_stream(self._local_push_pull(join=join))
+        sid = self._open_stream(address, data, now + self._cfg.tcp_timeout_s)
+        self._streams[sid] = _PendingStream("push_pull", address, now + self._cfg.tcp_timeout_s,
+                                            join=join, join_call=self._join_call)
+        self._stats["push_pulls_out"] += 1
+
+    def _open_stream(self, address: Address, data: bytes, deadline: float) -> int:
+        self._stream_seq += 1
+        self._stream_out.append(StreamRequest(self._stream_seq, address, data, True, deadline))
+        self._stats["streams_out"] += 1
+        self._stats["bytes_out"] += len(data)
+        return self._stream_seq
+
+    def _local_push_pull(self, *, join: bool) -> PushPull:
+        now, g2d = self._now, self._cfg.gossip_to_the_dead_s
+        records = [r for r in self._members if self._members.gossiped(r, now, g2d)]
+        nodes = tuple(
+            PushNodeState(name=r.name, addr=ip_to_bytes(r.ip), port=r.port, meta=r.meta,
+                          incarnation=r.incarnation, state=int(r.state), vsn=r.vsn or None)
+            for r in records
+        )
+        claw: bytes | None = None
+        if self._app_state is not None:
+            try:
+                claw = bytes(self._app_state())
+            except Exception:  # noqa: BLE001 - the app's bug must not break anti-entropy
+                self._stats["app_state_errors"] += 1
+        serf = self._serf.local_state(records, claw)
+        return PushPull(join=join, nodes=nodes, user_state=codec.encode_serf(serf))
+
+    def _merge(self, pp: PushPull, *, sender: Address, now: float) -> None:
+        """memberlist ``mergeState`` then Serf ``MergeRemoteState``."""
+        for ns in pp.nodes:
+            port = ns.port or self._cfg.bind_port  # memberlist fills a zero port with its own
+            if ns.state == MemberState.ALIVE:
+                self._on_alive(Alive(ns.incarnation, ns.name, ns.addr, port, ns.meta, ns.vsn), now)
+            elif ns.state == MemberState.LEFT:
+                self._on_dead(Dead(ns.incarnation, ns.name, ns.name), now)
+            elif ns.state in (MemberState.DEAD, MemberState.SUSPECT):
+                # A peer's "dead" is only trusted as far as suspicion (memberlist).
+                self._on_suspect(Suspect(ns.incarnation, ns.name, self._self.name), now)
+            else:
+                self._stats["malformed_parts"] += 1
+        if not pp.user_state:
+            return
+        try:
+            user = codec.decode_serf(pp.user_state)
+        except MalformedPacket:
+            self._stats["malformed"] += 1
+            return
+        if not isinstance(user, SerfPushPull):
+            self._stats["serf_ignored"] += 1
+            return
+        self._serf.witness_remote(user)
+        left = set(user.left_members)
+        for name in user.left_members:
+            self._on_leave_intent(SerfLeave(user.status_ltimes.get(name, 0), name), now,
+                                  rebroadcast=None)
+        for name, ltime in user.status_ltimes.items():
+            if name not in left:
+                self._serf.on_join(self._members.get(name), SerfJoin(ltime, name), now)
+        if user.claw is not None:
+            self._emit(AppState(body=user.claw, join=pp.join, sender=sender))
+
+    # --- timers -------------------------------------------------------------------
+
+    def _run_timers(self, now: float) -> None:
+        for name in list(self._suspects):
+            rec = self._members.get(name)
+            if rec is None or rec.suspicion is None:
+                self._suspects.discard(name)
+            elif now >= rec.suspicion.deadline:
+                self._suspicion_expired(rec, now)
+        r = self._round
+        if r is not None and not r.indirect_sent and now >= r.ack_deadline:
+            self._probe_indirect(r, now)
+        if r is not None and now >= r.deadline and self._round is r:
+            self._probe_failed(r, now)
+        if not self._leave_phase and now >= self._next_probe:
+            self._start_probe(now)
+        for seq in [s for s, rl in self._relays.items() if now >= rl.deadline]:
+            relay = self._relays.pop(seq)
+            if relay.want_nack:
+                self._send(relay.requester, codec.encode_message(Nack(relay.requester_seq)),
+                           self._members.get(relay.requester_name))
+        if now >= self._next_gossip:
+            self._gossip(now)
+            self._next_gossip += self._cfg.gossip_interval_s
+            if self._next_gossip <= now:  # we were stalled: do not burst to catch up
+                self._next_gossip = now + self._cfg.gossip_interval_s
+        if not self._leave_phase and now >= self._next_push_pull:
+            self._push_pull_random(now)
+            self._next_push_pull = now + push_pull_scale(self._cfg.push_pull_interval_s,
+                                                         self.cluster_size_estimate)
+        for sid in [i for i, s in self._streams.items() if now >= s.deadline + STREAM_GRACE_S]:
+            self._on_stream_reply(self._streams.pop(sid), None, now)
+        if self._leave_phase in (1, 2):
+            self._advance_leave(now)
+        if now >= self._next_reap:
+            self._next_reap = now + REAP_INTERVAL_S
+            self._reap(now)
+
+    def _suspicion_expired(self, rec: MemberRecord, now: float) -> None:
+        dead = Dead(rec.incarnation, rec.name, self._self.name)
+        self._ml_queue.push(codec.encode_message(dead), rec.name)
+        self._mark_down(rec, left=rec.leaving, accuser=self._self.name, now=now)
+
+    def _reap(self, now: float) -> None:
+        gone = self._members.reap(now, self._cfg.gossip_to_the_dead_s + TOMBSTONE_S,
+                                  self._self.name)
+        self._stats["reaped"] += len(gone)
+        self._serf.expire(now)
+
+    # --- probing ------------------------------------------------------------------
+
+    def _probe_eligible(self, name: str) -> bool:
+        rec = self._members.get(name)
+        return (rec is not None and rec is not self._self
+                and rec.state in (MemberState.ALIVE, MemberState.SUSPECT))
+
+    def _probe_refill(self) -> list[str]:
+        return [r.name for r in self._members
+                if r is not self._self and r.state in (MemberState.ALIVE, MemberState.SUSPECT)]
+
+    def _start_probe(self, now: float) -> None:
+        interval = self._awareness.scale(self._cfg.probe_interval_s)
+        self._next_probe = now + interval
+        if self._round is not None:
+            self._probe_failed(self._round, now)
+        name = self._probe_list.next(self._probe_eligible, self._probe_refill)
+        if name is None:
+            return
+        rec = self._members.get(name)
+        assert rec is not None
+        seq = self._next_seq()
+        self._round = ProbeRound(target=name, address=rec.address, seq=seq, start=now,
+                                 ack_deadline=now + self._cfg.probe_timeout_s,
+                                 deadline=now + interval)
+        self._stats["probes"] += 1
+        ping = Ping(seq, name, self._ip_bytes, self._self.port, self._self.name)
+        if rec.state == MemberState.ALIVE:
+            self._send(rec.address, codec.encode_message(ping), rec)
+            return
+        # Buddy system: tell a suspect it is suspected inside the probe itself.
+        suspect = Suspect(rec.incarnation, name, self._self.name)
+        buf = codec.encode_compound([codec.encode_message(ping), codec.encode_message(suspect)])
+        self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
+
+    def _probe_indirect(self, r: ProbeRound, now: float) -> None:
+        r.indirect_sent = True
+        target = self._members.get(r.target)
+        if target is None:
+            return
+        peers = [m for m in self._members
+                 if m.state == MemberState.ALIVE and m is not self._self and m is not target]
+        chosen = self._rng.sample(peers, min(self._cfg.indirect_checks, len(peers)))
+        for peer in chosen:
+            want_nack = peer.pmax >= 4
+            r.expected_nacks += want_nack
+            req = IndirectPing(r.seq, ip_to_bytes(target.ip), target.port, target.name, want_nack,
+                               self._ip_bytes, self._self.port, self._self.name)
+            self._send(peer.address, codec.encode_message(req), peer)
+            self._stats["indirect_probes"] += 1
+        if (not self._cfg.disable_tcp_pings and target.pmax >= 3
+                and len(self._streams) < MAX_PENDING_STREAMS):
+            ping = Ping(r.seq, target.name, self._ip_bytes, self._self.port, self._self.name)
+            sid = self._open_stream(target.address, self._encode_stream(ping), r.deadline)
+            self._streams[sid] = _PendingStream("tcp_ping", target.address, r.deadline, seq=r.seq)
+            r.tcp_stream = sid
+            self._stats["tcp_pings"] += 1
+
+    def _probe_succeeded(self) -> None:
+        self._round = None
+        self._awareness.apply_delta(-1)
+
+    def _probe_failed(self, r: ProbeRound, now: float) -> None:
+        self._round = None
+        if r.expected_nacks > 0:
+            # Missing nacks mean *our* network is suspect, not just the target.
+            self._awareness.apply_delta(max(0, r.expected_nacks - r.nacks))
+        else:
+            self._awareness.apply_delta(1)
+        self._stats["probe_failures"] += 1
+        rec = self._members.get(r.target)
+        if rec is None or rec.state not in (MemberState.ALIVE, MemberState.SUSPECT):
+            return
+        self._on_suspect(Suspect(rec.incarnation, rec.name, self._self.name), now)
+
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) % SEQ_MODULUS
+        return self._seq
+
+    # --- gossip, push-pull, leave -----------------------------------------------------
+
+    def _gossip(self, now: float) -> None:
+        if not (len(self._ml_queue) or len(self._serf_queue) or len(self._app_queue)):
+            return  # nothing to say: memberlist sends nothing either
+        g2d = self._cfg.gossip_to_the_dead_s
+        candidates = [
+            r for r in self._members
+            if r is not self._self and (
+                r.state in (MemberState.ALIVE, MemberState.SUSPECT)
+                or (r.state == MemberState.DEAD and now - r.state_since <= g2d))
+        ]
+        for rec in self._rng.sample(candidates, min(self._cfg.gossip_nodes, len(candidates))):
+            parts = self._take_broadcasts(self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD,
+                                          rec.is_claw, MAX_PARTS)
+            if not parts:
+                continue  # (only claw-only messages left and this one is a Serf agent)
+            buf = parts[0] if len(parts) == 1 else codec.encode_compound(parts)
+            self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
+
+    def _take_broadcasts(self, limit: int, to_claw: bool, max_parts: int) -> list[bytes]:
+        n = self.cluster_size_estimate
+        out: list[bytes] = []
+        queues = [self._ml_queue, self._serf_queue]
+        if to_claw:
+            queues.append(self._app_queue)  # Serf agents would log and drop claw messages
+        used = 0
+        for q in queues:
+            if len(out) >= max_parts:
+                break
+            got = q.take(COMPOUND_PART_OVERHEAD, limit - used, n, max_count=max_parts - len(out))
+            used += sum(len(b) + COMPOUND_PART_OVERHEAD for b in got)
+            out.extend(got)
+        return out
+
+    def _send(self, address: Address, primary: bytes, dest: MemberRecord | None) -> None:
+        """memberlist ``sendMsg``: the message plus piggybacked broadcasts that fit."""
+        avail = self._cfg.udp_buffer_bytes - len(primary) - COMPOUND_HEADER_OVERHEAD
+        extra = self._take_broadcasts(avail, dest is not None and dest.is_claw, MAX_PARTS - 1)
+        buf = primary if not extra else codec.encode_compound([primary, *extra])
+        self._emit_packet(address, buf, crc=False)
+
+    def _emit_packet(self, address: Address, buf: bytes, *, crc: bool) -> None:
+        if self._cfg.enable_compression:
+            compressed = codec.compress_packet(buf)
+            if len(compressed) < len(buf):
+                buf = compressed
+        if crc:
+            buf = codec.add_crc(buf)
+        if len(self._outbox) >= MAX_OUTBOX:
+            self._stats["datagrams_dropped"] += 1
+            return
+        self._outbox.append((address, buf))
+        self._stats["packets_out"] += 1
+        self._stats["bytes_out"] += len(buf)
+
+    def _push_pull_random(self, now: float) -> None:
+        peers = [r for r in self._members
+                 if r is not self._self and r.state == MemberState.ALIVE]
+        if peers:
+            self._open_push_pull(self._rng.choice(peers).address, join=False, now=now)
+
+    def _has_live_peers(self) -> bool:
+        return any(r is not self._self and r.state in (MemberState.ALIVE, MemberState.SUSPECT)
+                   for r in self._members)
+
+    def _advance_leave(self, now: float) -> None:
+        if self._leave_phase == 1:
+            if self._serf_queue.is_pending(self._leave_handle) and now < self._leave_phase_deadline:
+                return
+            self._become_left(now)
+            if not self._has_live_peers():
+                self._leave_phase = 3
+                return
+            dead = Dead(self._self.incarnation, self._self.name, self._self.name)
+            self._leave_handle = self._ml_queue.push(codec.encode_message(dead), self._self.name)
+            self._leave_phase = 2
+            self._leave_phase_deadline = now + LEAVE_BROADCAST_TIMEOUT_S
+        elif self._leave_phase == 2:
+            if self._ml_queue.is_pending(self._leave_handle) and now < self._leave_phase_deadline:
+                return
+            self._leave_phase = 3
+            self._leave_phase_deadline = math.inf
+
+    def _become_left(self, now: float) -> None:
+        self._self.state = MemberState.LEFT
+        self._self.state_since = now
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _emit(self, event: Event) -> None:
+        if len(self._events) >= MAX_EVENTS:
+            self._events.popleft()
+            self._stats["events_dropped"] += 1
+        self._events.append(event)
+
+    def _internal_error(self, exc: BaseException) -> None:
+        self._stats["internal_errors"] += 1
+        self.last_internal_error = repr(exc)

@@ -1,0 +1,123 @@
+"""Transmit-limited broadcast queue (memberlist ``queue.go`` / ``broadcast.go``).
+
+Gossip is piggybacked: whatever room is left in an outgoing datagram is filled with
+queued broadcasts. Each broadcast is sent ``retransmit_limit(mult, n)`` times and then
+dropped; that is enough for an epidemic to reach everyone with high probability while
+keeping the bandwidth per update logarithmic in the cluster size.
+
+Order of selection (memberlist's btree order): fewest transmits first, then longer
+messages (they are the hardest to fit), then newer ones. A broadcast pushed with a
+``key`` replaces any queued broadcast with the same key (memberlist names its
+broadcasts after the node they are about, so a newer alive/suspect/dead about X
+invalidates the older one); ``key=None`` broadcasts are unique and never replaced.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["retransmit_limit", "BroadcastQueue", "DEFAULT_MAX_QUEUED"]
+
+DEFAULT_MAX_QUEUED = 4096
+"""Broadcasts kept per queue; beyond it the most-sent ones are dropped first.
+Serf's ``MaxQueueDepth`` is 4096 as well."""
+
+
+def retransmit_limit(retransmit_mult: int, n: int) -> int:
+    """How often one broadcast is sent: ``retransmit_mult × ceil(log10(n + 1))``."""
+    return retransmit_mult * int(math.ceil(math.log10(n + 1)))
+
+
+@dataclass(slots=True)
+class _Queued:
+    key: str | None
+    payload: bytes
+    transmits: int
+    id: int
+
+
+class BroadcastQueue:
+    """Broadcasts waiting to be piggybacked, each with its transmit count."""
+
+    def __init__(self, retransmit_mult: int, max_queued: int = DEFAULT_MAX_QUEUED) -> None:
+        self.retransmit_mult = retransmit_mult
+        self.max_queued = max_queued
+        self._items: dict[int, _Queued] = {}
+        self._by_key: dict[str, int] = {}
+        self._next_id = 0
+        self.dropped = 0
+        """Broadcasts discarded because the queue was full."""
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def push(self, payload: bytes, key: str | None = None) -> int:
+        """Queue ``payload`` (an encoded message); return a handle for ``is_pending``."""
+        self._next_id += 1
+        item = _Queued(key, payload, 0, self._next_id)
+        if key is not None:
+            old = self._by_key.pop(key, None)
+            if old is not None:
+                self._items.pop(old, None)  # the newer message about the same thing wins
+            self._by_key[key] = item.id
+        self._items[item.id] = item
+        if len(self._items) > self.max_queued:
+            self._prune(self.max_queued)
+        return item.id
+
+    def is_pending(self, handle: int) -> bool:
+        """True while the broadcast ``handle`` is still queued (not finished or replaced)."""
+        return handle in self._items
+
+    def has_key(self, key: str) -> bool:
+        return key in self._by_key
+
+    def clear(self) -> None:
+        self._items.clear()
+        self._by_key.clear()
+
+    def take(
+        self, overhead: int, limit: int, n_members: int, *, max_count: int | None = None,
+    ) -> list[bytes]:
+        """Broadcasts that fit in ``limit`` bytes, counting ``overhead`` bytes each
+        (at most ``max_count`` of them).
+
+        Every returned broadcast counts one transmit; it leaves the queue once it has
+        been sent ``retransmit_limit(mult, n_members)`` times.
+        """
+        if not self._items:
+            return []
+        tx_limit = retransmit_limit(self.retransmit_mult, n_members)
+        used = 0
+        out: list[bytes] = []
+        for item in sorted(self._items.values(), key=_order):
+            if max_count is not None and len(out) >= max_count:
+                break
+            free = limit - used - overhead
+            if free <= 0:
+                break
+            if len(item.payload) > free:
+                continue  # a smaller one further down may still fit
+            used += overhead + len(item.payload)
+            out.append(item.payload)
+            item.transmits += 1
+            if item.transmits >= tx_limit:
+                self._remove(item)
+        return out
+
+    def _remove(self, item: _Queued) -> None:
+        self._items.pop(item.id, None)
+        if item.key is not None and self._by_key.get(item.key) == item.id:
+            del self._by_key[item.key]
+
+    def _prune(self, keep: int) -> None:
+        # Drop the broadcasts that have already had the most airtime (oldest among equals).
+        ranked = sorted(self._items.values(), key=lambda i: (i.transmits, -i.id), reverse=True)
+        for item in ranked[: len(self._items) - keep]:
+            self._remove(item)
+            self.dropped += 1
+
+
+def _order(item: _Queued) -> tuple[int, int, int]:
+    return (item.transmits, -len(item.payload), -item.id)

@@ -1,0 +1,264 @@
+"""The member table and memberlist's incarnation rules as pure decisions.
+
+``decide_alive`` / ``decide_suspect`` / ``decide_dead`` look at the current record
+and an incoming claim and say what to do; they never mutate anything, so each rule
+is a row in a table test. ``SwimProtocol`` carries out the verdict (state change,
+re-broadcast, events, refutation).
+
+Rules follow memberlist 0.2.2 ``state.go`` (``aliveNode``, ``suspectNode``,
+``deadNode``) with two claw-node changes:
+
+* a dead or left name that comes back at a new address with a higher incarnation is
+  accepted (memberlist refuses a dead one unless ``DeadNodeReclaimTime`` passed);
+* an alive that is not newer than a known *dead* record is answered by re-sending the
+  accusation to that node so it can refute (``STALE``), instead of being dropped
+  silently, which can leave a mass-restarted cluster stuck with nodes "dead".
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Iterator
+
+from .errors import GossipError
+from .events import Member
+from .suspicion import Suspicion
+from .tags import CLAW_TAG, decode_tags
+from .types import MemberState
+
+__all__ = [
+    "MemberRecord", "Membership", "AliveVerdict", "SuspectVerdict", "DeadVerdict",
+    "decide_alive", "decide_suspect", "decide_dead", "vsn_is_valid", "meta_is_claw",
+    "TOMBSTONE_S",
+]
+
+TOMBSTONE_S = 3600.0
+"""Seconds a dead or left record stays in the table (after it stopped being gossiped
+and probed) so late, stale alives about it are still recognised. Serf keeps them 24 h;
+the table is also capped by ``GossipConfig.max_members``, so memory stays bounded."""
+
+
+def vsn_is_valid(vsn: bytes | None) -> bool:
+    """memberlist ignores an alive whose protocol range is nonsense (``pmin``/``pmax``)."""
+    if vsn is None or len(vsn) < 3:
+        return True
+    pmin, pmax = vsn[0], vsn[1]
+    return not (pmin == 0 or pmax == 0 or pmin > pmax)
+
+
+def meta_is_claw(meta: bytes) -> bool:
+    """True when Serf tags in ``meta`` carry the claw tag."""
+    try:
+        return CLAW_TAG in decode_tags(meta)
+    except (GossipError, ValueError):
+        return False
+
+
+@dataclass(slots=True, eq=False)
+class MemberRecord:
+    """Mutable record of one member (the table's row)."""
+
+    name: str
+    ip: str
+    port: int
+    meta: bytes
+    incarnation: int
+    state: MemberState
+    state_since: float
+    vsn: bytes
+    is_claw: bool
+    suspicion: Suspicion | None = None
+    leaving: bool = False
+    """A Serf leave intent newer than its join was seen: its death is a leave."""
+    status_ltime: int = 0
+    """Serf ``statusLTime``: the LTime of the last join/leave intent applied."""
+    last_reaccused: float = float("-inf")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.ip, self.port)
+
+    @property
+    def pmax(self) -> int:
+        """Highest memberlist protocol the member speaks (0 when it sent no Vsn)."""
+        return self.vsn[1] if len(self.vsn) >= 2 else 0
+
+    def snapshot(self) -> Member:
+        return Member(
+            name=self.name, address=(self.ip, self.port), meta=self.meta,
+            incarnation=self.incarnation, state=self.state, state_since=self.state_since,
+            vsn=self.vsn, is_claw=self.is_claw,
+        )
+
+
+class Membership:
+    """Name → record, capped at ``max_members``."""
+
+    def __init__(self, max_members: int) -> None:
+        self.max_members = max_members
+        self._records: dict[str, MemberRecord] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[MemberRecord]:
+        return iter(list(self._records.values()))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._records
+
+    def get(self, name: str) -> MemberRecord | None:
+        return self._records.get(name)
+
+    @property
+    def full(self) -> bool:
+        return len(self._records) >= self.max_members
+
+    def add(self, record: MemberRecord) -> bool:
+        """Insert a new record; False (nothing changed) when the table is full."""
+        if record.name not in self._records and self.full:
+            return False
+        self._records[record.name] = record
+        return True
+
+    def remove(self, name: str) -> None:
+        self._records.pop(name, None)
+
+    def gossiped(self, record: MemberRecord, now: float, gossip_to_the_dead_s: float) -> bool:
+        """Whether a record still counts as a member memberlist keeps in its node list.
+
+        Dead members leave memberlist's list ``gossip_to_the_dead_s`` after their death;
+        left members stay (memberlist 0.2.2 quirk) until we drop them from the table.
+        """
+        return not (record.state == MemberState.DEAD
+                    and now - record.state_since > gossip_to_the_dead_s)
+
+    def estimated_size(self, now: float, gossip_to_the_dead_s: float) -> int:
+        """memberlist's ``estNumNodes``: members in its node list, self included."""
+        return sum(1 for r in self._records.values()
+                   if self.gossiped(r, now, gossip_to_the_dead_s))
+
+    def reap(self, now: float, keep_s: float, self_name: str) -> list[str]:
+        """Drop dead/left records older than ``keep_s``; return their names."""
+        gone = [
+            r.name for r in self._records.values()
+            if r.name != self_name
+            and r.state in (MemberState.DEAD, MemberState.LEFT)
+            and now - r.state_since > keep_s
+        ]
+        for name in gone:
+            del self._records[name]
+        return gone
+
+
+# --- decisions -------------------------------------------------------------------
+
+
+class AliveVerdict(enum.Enum):
+    IGNORE = "ignore"
+    """Old news, or about ourselves and nothing new."""
+    BAD_VSN = "bad_vsn"
+    """Nonsense protocol range."""
+    UNKNOWN_ZERO = "unknown_zero"
+    """Incarnation 0 for a name we never saw: memberlist drops it, so do we."""
+    NEW = "new"
+    """A name we never saw: add it alive."""
+    UPDATE = "update"
+    """A known name with a newer incarnation (or a dead/left name moving): apply it."""
+    REFUTE = "refute"
+    """About ourselves but newer or different than what we announce: out-announce it."""
+    CONFLICT = "conflict"
+    """A live name claimed from another address: refuse, keep the record."""
+    STALE = "stale"
+    """Not newer than a known death: tell that node it is considered dead."""
+
+
+def decide_alive(
+    record: MemberRecord | None,
+    *,
+    incarnation: int,
+    address: tuple[str, int],
+    meta: bytes,
+    vsn: bytes,
+    is_self: bool,
+    self_left: bool,
+    now: float,
+    dead_node_reclaim_s: float,
+) -> AliveVerdict:
+    if is_self and self_left:
+        return AliveVerdict.IGNORE  # we are leaving: nothing about us is worth refuting
+    if not vsn_is_valid(vsn):
+        return AliveVerdict.BAD_VSN  # a peer with no usable protocol range cannot talk
+    if record is None:
+        if incarnation == 0:
+            return AliveVerdict.UNKNOWN_ZERO  # memberlist's "known incarnation 0" check
+        return AliveVerdict.NEW
+    if record.address != address:
+        if record.state in (MemberState.ALIVE, MemberState.SUSPECT) or is_self:
+            return AliveVerdict.CONFLICT  # two live holders of one name: keep the first
+        if record.state == MemberState.LEFT:
+            return AliveVerdict.UPDATE  # memberlist lets a left name move freely
+        reclaimable = (dead_node_reclaim_s > 0
+                       and now - record.state_since > dead_node_reclaim_s)
+        if reclaimable or incarnation > record.incarnation:
+            return AliveVerdict.UPDATE  # a restart elsewhere (DHCP, Tailscale): accept
+        return AliveVerdict.STALE  # its old life is dead; make it refute with a higher one
+    if is_self:
+        if incarnation < record.incarnation:
+            return AliveVerdict.IGNORE  # an old announcement of ours still circulating
+        if (incarnation == record.incarnation and meta == record.meta
+                and vsn == record.vsn):
+            return AliveVerdict.IGNORE  # our own current announcement echoed back
+        return AliveVerdict.REFUTE  # someone announces a different "us": out-announce it
+    if incarnation <= record.incarnation:
+        if record.state == MemberState.DEAD:
+            return AliveVerdict.STALE  # it may have restarted unaware of its death
+        return AliveVerdict.IGNORE  # old incarnation numbers carry no news
+    return AliveVerdict.UPDATE
+
+
+class SuspectVerdict(enum.Enum):
+    IGNORE = "ignore"
+    CONFIRM = "confirm"
+    """A suspicion is already running: count ``from`` as a confirmation."""
+    REFUTE = "refute"
+    SUSPECT = "suspect"
+
+
+def decide_suspect(record: MemberRecord | None, *, incarnation: int, is_self: bool) -> SuspectVerdict:
+    if record is None:
+        return SuspectVerdict.IGNORE  # cannot suspect a node we do not know
+    if incarnation < record.incarnation:
+        return SuspectVerdict.IGNORE  # old incarnation numbers carry no news
+    if record.suspicion is not None:
+        return SuspectVerdict.CONFIRM  # independent accusers shorten the timeout
+    if record.state != MemberState.ALIVE:
+        return SuspectVerdict.IGNORE  # already suspect, dead or left
+    if is_self:
+        return SuspectVerdict.REFUTE  # we are alive: say so louder
+    return SuspectVerdict.SUSPECT
+
+
+class DeadVerdict(enum.Enum):
+    IGNORE = "ignore"
+    REFUTE = "refute"
+    DEAD = "dead"
+    LEFT = "left"
+
+
+def decide_dead(
+    record: MemberRecord | None, *, incarnation: int, from_: str, is_self: bool,
+    self_leaving: bool,
+) -> DeadVerdict:
+    if record is None:
+        return DeadVerdict.IGNORE  # cannot kill a node we do not know
+    if incarnation < record.incarnation:
+        return DeadVerdict.IGNORE  # old incarnation numbers carry no news
+    if record.state in (MemberState.DEAD, MemberState.LEFT):
+        return DeadVerdict.IGNORE  # already down: nothing to re-gossip
+    if is_self and not self_leaving:
+        return DeadVerdict.REFUTE  # we are alive: say so louder
+    if from_ == record.name:
+        return DeadVerdict.LEFT  # a node declaring itself dead is leaving gracefully
+    return DeadVerdict.DEAD
