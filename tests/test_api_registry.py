@@ -1,0 +1,183 @@
+"""``HttpNodeRegistry`` with explicit ``now``: ids, re-registration, timeouts, and the
+replication contract (serialise, merge newest-wins, hostile records rejected)."""
+
+from __future__ import annotations
+
+import itertools
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from api.models import HeartbeatIn, RegisterIn
+from api.registry import HttpNodeRecord, HttpNodeRegistry, RegistryFull
+
+T0 = 1_800_000_000.0
+
+
+def req(**over) -> RegisterIn:
+    base = dict(hostname="h", platform="linux", arch="x64", available_skills=["python"])
+    return RegisterIn(**{**base, **over})
+
+
+def test_ids_are_unique_even_when_the_factory_repeats() -> None:
+    ids = iter(["n-1", "n-1", "n-1", "n-2"])
+    reg = HttpNodeRegistry(new_id=lambda: next(ids))
+    a, created_a, _ = reg.register(req(), T0)
+    b, created_b, _ = reg.register(req(), T0)
+    assert (a.node_id, b.node_id, created_a, created_b) == ("n-1", "n-2", True, True)
+
+
+def test_reregistration_keeps_registered_at_counters_and_bumps_version() -> None:
+    reg = HttpNodeRegistry()
+    rec, _, _ = reg.register(req(node_id="w"), T0)
+    reg.heartbeat("w", HeartbeatIn(total_tasks_processed=9, running_tasks=2), T0 + 5)
+    rec2, created, change = reg.register(req(node_id="w", hostname="renamed",
+                                             max_concurrent_tasks=2), T0 + 10)
+    assert not created and change is not None  # 2 running of 2 slots → busy
+    assert (rec2.registered_at, rec2.total_tasks_processed, rec2.running_tasks) == (T0, 9, 2)
+    assert (rec2.hostname, rec2.status, rec2.version, rec2.last_heartbeat) == ("renamed", "busy", 3, T0 + 10)
+
+
+def test_skills_and_tags_are_deduplicated() -> None:
+    reg = HttpNodeRegistry()
+    rec, _, _ = reg.register(req(available_skills=["a", "b", "a"], tags=["x", "x"]), T0)
+    assert (rec.available_skills, rec.tags) == (("a", "b"), ("x",))
+
+
+def test_max_nodes() -> None:
+    reg = HttpNodeRegistry(max_nodes=2)
+    reg.register(req(node_id="a"), T0)
+    reg.register(req(node_id="b"), T0)
+    with pytest.raises(RegistryFull):
+        reg.register(req(node_id="c"), T0)
+    reg.register(req(node_id="a"), T0 + 1)  # re-registration still fine
+
+
+@pytest.mark.parametrize("silent,status,suspect", [
+    (0, "online", False), (60, "online", False), (60.5, "online", True),
+    (90, "online", True), (90.5, "offline", False), (10_000, "offline", False),
+])
+def test_check_table(silent: float, status: str, suspect: bool) -> None:
+    reg = HttpNodeRegistry(heartbeat_timeout_s=90)
+    reg.register(req(node_id="w"), T0)
+    if silent > 60.5:
+        reg.check(T0 + 60.5)  # pass through suspect first, as the periodic monitor would
+    reg.check(T0 + silent)
+    rec = reg.get("w")
+    assert (rec.status, rec.suspect) == (status, suspect)
+
+
+def test_check_reports_each_change_once() -> None:
+    reg = HttpNodeRegistry(heartbeat_timeout_s=9)
+    reg.register(req(node_id="w"), T0)
+    assert reg.check(T0 + 5) == []
+    assert [(c.liveness_from, c.liveness_to) for c in reg.check(T0 + 7)] == [("online", "suspect")]
+    assert reg.check(T0 + 8) == []
+    assert [(c.liveness_from, c.liveness_to) for c in reg.check(T0 + 10)] == [("suspect", "offline")]
+    assert reg.check(T0 + 100) == []
+    _, change = reg.heartbeat("w", HeartbeatIn(), T0 + 101)
+    assert (change.liveness_from, change.liveness_to) == ("offline", "online")
+
+
+def test_maintenance_exit_respects_heartbeat_age() -> None:
+    reg = HttpNodeRegistry(heartbeat_timeout_s=90)
+    reg.register(req(node_id="w"), T0)
+    reg.set_maintenance("w", True, T0 + 1)
+    assert reg.get("w").status == "maintenance"
+    rec, _ = reg.set_maintenance("w", False, T0 + 200)
+    assert rec.status == "offline"
+    assert reg.set_maintenance("ghost", True, T0) is None
+    assert reg.heartbeat("ghost", HeartbeatIn(), T0) is None
+    assert reg.shutdown("ghost", T0) is None
+
+
+def test_on_change_sees_every_write_not_merges() -> None:
+    seen: list[tuple[str, int]] = []
+    reg = HttpNodeRegistry(on_change=lambda r: seen.append((r.node_id, r.version)))
+    rec, _, _ = reg.register(req(node_id="w"), T0)
+    reg.heartbeat("w", HeartbeatIn(cpu_usage=1), T0 + 1)
+    reg.shutdown("w", T0 + 2)
+    other = HttpNodeRegistry()
+    other.register(req(node_id="x"), T0)
+    reg.merge(other.get("x").to_dict())
+    assert seen == [("w", 1), ("w", 2), ("w", 3)]
+
+
+def test_replication_round_trip_and_newest_wins() -> None:
+    a, b = HttpNodeRegistry(), HttpNodeRegistry()
+    a.register(req(node_id="w"), T0)
+    for rec in a.snapshot():
+        assert b.merge(rec) is True
+    assert b.get("w") == a.get("w")
+    # A newer version replaces, an older or equal one does not.
+    a.heartbeat("w", HeartbeatIn(cpu_usage=50), T0 + 1)
+    newer = a.get("w").to_bytes()
+    assert b.merge(newer) is True and b.get("w").cpu_usage == 50
+    assert b.merge(newer) is False
+    old = HttpNodeRegistry()
+    old.register(req(node_id="w", hostname="stale"), T0 + 100)  # version 1, later clock
+    assert b.merge(old.get("w")) is False and b.get("w").hostname == "h"
+    # The new coordinator keeps timing merged records out.
+    assert [c.after.status for c in b.check(T0 + 1 + 91)] == ["offline"]
+
+
+def test_concurrent_versions_converge_in_any_order() -> None:
+    base = HttpNodeRegistry()
+    base.register(req(node_id="w"), T0)
+    r1 = HttpNodeRegistry(); r1.merge(base.get("w"))
+    r2 = HttpNodeRegistry(); r2.merge(base.get("w"))
+    r1.heartbeat("w", HeartbeatIn(cpu_usage=1), T0 + 5)
+    r2.heartbeat("w", HeartbeatIn(cpu_usage=2), T0 + 5)  # same version, same time
+    records = [r1.get("w"), r2.get("w")]
+    winners = set()
+    for order in itertools.permutations(records):
+        reg = HttpNodeRegistry()
+        for r in order:
+            reg.merge(r)
+        winners.add(reg.get("w"))
+    assert len(winners) == 1
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d.pop("hostname"), lambda d: d.update(extra=1), lambda d: d.update(cpu_usage=101),
+    lambda d: d.update(cpu_usage=True), lambda d: d.update(status="zombie"),
+    lambda d: d.update(platform="bsd"), lambda d: d.update(available_skills=["x" * 65]),
+    lambda d: d.update(tags=list(map(str, range(33)))), lambda d: d.update(version=-1),
+    lambda d: d.update(node_id=""), lambda d: d.update(port=0), lambda d: d.update(suspect=1),
+])
+def test_hostile_records_are_rejected(mutate) -> None:
+    reg = HttpNodeRegistry()
+    reg.register(req(node_id="w"), T0)
+    d = reg.get("w").to_dict()
+    mutate(d)
+    with pytest.raises(ValueError):
+        HttpNodeRegistry().merge(d)
+    with pytest.raises(ValueError):
+        HttpNodeRecord.from_bytes(msgpack.packb(d))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_garbage_bytes_never_crash(data: bytes) -> None:
+    try:
+        HttpNodeRecord.from_bytes(data)
+    except ValueError:
+        pass
+
+
+def test_oversized_bytes_rejected() -> None:
+    with pytest.raises(ValueError):
+        HttpNodeRecord.from_bytes(b"\x00" * 20_000)
+
+
+def test_maximal_record_size() -> None:
+    reg = HttpNodeRegistry()
+    reg.register(req(node_id="n" * 128, hostname="h" * 253,
+                     available_skills=[f"{i:064d}" for i in range(64)],
+                     tags=[f"{i:064d}" for i in range(32)], ip_address="a" * 64,
+                     tailscale_ip="b" * 64), T0)
+    data = reg.get("n" * 128).to_bytes()
+    assert len(data) < 16 * 1024
+    assert HttpNodeRecord.from_bytes(data) == reg.get("n" * 128)
