@@ -1,0 +1,154 @@
+"""Shared plumbing of the scenarios: build a world from options, bootstrap a cluster,
+advance time with progress, and measure traffic over a window."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from gossip.config import GossipConfig
+
+from .metrics import Observatory
+from .network import NetworkOptions
+from .world import SimWorld, WorldOptions
+
+__all__ = ["RunOptions", "Run", "peak_rss_mb"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Everything a scenario run depends on (printed first; the seed reproduces it)."""
+
+    scenario: str
+    nodes: int
+    seed: int
+    profile: str = "lan"
+    """Gossip preset: lan, wan or local (``GossipConfig.profile``)."""
+    compression: bool = True
+    """LZW on datagrams/streams as memberlist does; off is faster to simulate."""
+    loss: float = 0.0
+    """Random datagram loss during the measured phase (the loss scenario sweeps it)."""
+    delay_min_ms: float = 0.5
+    delay_mean_ms: float = 1.5
+    duration_s: float | None = None
+    """Length of the measured phase (scenario default when None)."""
+    crashes: int | None = None
+    pause_s: float = 2.0
+    pause_every_s: float = 4.0
+    slow_nodes: int = 1
+    lag_s: float = 1.0
+    """slow: extra delay on every input of a lagging node (seconds)."""
+    partition_s: float = 20.0
+    partition_mode: str = "split"
+    join_window_s: float = 1.0
+    churn_interval_s: float = 2.0
+    losses: tuple[float, ...] = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30)
+    trace_packets: bool = True
+    progress: bool = True
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def gossip_config(self, **changes: object) -> GossipConfig:
+        config = GossipConfig.profile(self.profile)
+        changes = {"enable_compression": self.compression, **changes}
+        return config.replace(**changes)
+
+    def network_options(self) -> NetworkOptions:
+        return NetworkOptions(
+            one_way_delay_min_s=self.delay_min_ms / 1000.0,
+            one_way_delay_mean_s=self.delay_mean_ms / 1000.0,
+        )
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class Run:
+    """One world plus its observatory, driven by a scenario."""
+
+    def __init__(self, options: RunOptions, config: GossipConfig | None = None,
+                 label: str = "") -> None:
+        self.options = options
+        self.config = config or options.gossip_config()
+        self.world = SimWorld(
+            self.config, options.seed, options.network_options(),
+            WorldOptions(trace_packets=options.trace_packets),
+        )
+        self.obs = Observatory(self.world)
+        self.label = label
+        self.samples: list[tuple[float, int]] = []
+        """(time, disagreeing view pairs) sampled while advancing: the convergence curve."""
+        self._wall0 = time.perf_counter()
+        self._last_progress = self._wall0
+
+    # --- time ------------------------------------------------------------------------
+
+    def advance(self, until: float, stop: Callable[[], bool] | None = None,
+                step_s: float = 0.25) -> float:
+        """Run to ``until`` in steps; return early (at a step end) once ``stop()`` holds."""
+        world = self.world
+        while world.now < until:
+            world.run_until(min(until, world.now + step_s))
+            self.samples.append((world.now, self.obs.wrong))
+            self._progress()
+            if stop is not None and stop():
+                break
+        return world.now
+
+    def _progress(self) -> None:
+        if not self.options.progress:
+            return
+        wall = time.perf_counter()
+        if wall - self._last_progress < 2.0:
+            return
+        self._last_progress = wall
+        world = self.world
+        print(f"  [{self.label or self.options.scenario}] sim {world.now:7.1f} s | wall "
+              f"{wall - self._wall0:6.1f} s | live {len(world.live_nodes())} | disagreeing "
+              f"view pairs {self.obs.wrong} | steps {world.steps}",
+              file=sys.stderr, flush=True)
+
+    # --- cluster setup -----------------------------------------------------------------
+
+    def bootstrap(self, n: int, ramp_s: float, timeout_s: float = 600.0) -> float | None:
+        """Start ``n`` nodes joining through the first one over ``ramp_s``; run until every
+        view agrees. Returns the convergence time (from the first start) or None."""
+        world = self.world
+        rng = world.rng
+        start = world.now
+        seed_node = world.add_node()
+        seeds = [seed_node.address]
+        for _ in range(n - 1):
+            world.at(start + rng.uniform(0.0, ramp_s),
+                     lambda: world.add_node(seeds=seeds))
+        self.advance(start + ramp_s + 0.01)
+        self.advance(start + timeout_s, stop=lambda: self.obs.converged and
+                     len(world.live_nodes()) == n)
+        if not self.obs.converged:
+            return None
+        return (self.obs.converged_since or world.now) - start
+
+    # --- measurements ---------------------------------------------------------------------
+
+    def traffic_since(self, mark: tuple[float, dict[str, int]]) -> dict[str, float]:
+        """Per node per second since ``mark`` (from ``traffic_mark``)."""
+        t0, before = mark
+        now = self.world.now
+        after = self.world.totals()
+        span = max(now - t0, 1e-9)
+        nodes = max(len(self.world.live_nodes()), 1)
+        return {
+            "msgs_per_node_s": (after["datagrams"] - before["datagrams"]) / nodes / span,
+            "bytes_per_node_s": (after["bytes"] - before["bytes"]) / nodes / span,
+            "streams_per_node_s": (after["streams"] - before["streams"]) / nodes / span,
+        }
+
+    def traffic_mark(self) -> tuple[float, dict[str, int]]:
+        return (self.world.now, self.world.totals())
+
+    def wall_s(self) -> float:
+        return time.perf_counter() - self._wall0
