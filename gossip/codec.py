@@ -40,9 +40,9 @@ import msgpack
 from gossip import lzw
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.messages import (
-    Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, MessageType, Nack,
+    Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack,
     PacketMessage, Ping, PushNodeState, PushPull, SerfJoin, SerfLeave, SerfMessage,
-    SerfMessageType, SerfPushPull, SerfQuery, SerfQueryResponse, SerfUnknown,
+    SerfPushPull, SerfQuery, SerfQueryResponse, SerfUnknown,
     SerfUserEvent, StreamMessage, Suspect, UserMsg,
 )
 
@@ -53,6 +53,18 @@ __all__ = [
     "MAX_COMPOUND_PARTS", "MAX_COMPOUND_DEPTH", "MAX_PUSH_PULL_NODES", "UDP_PACKET_MAX",
     "MAX_PUSH_STATE_BYTES",
 ]
+
+# Plain ints for the hot paths (IntEnum member access is slow on CPython 3.11); the
+# values are ``MessageType`` / ``SerfMessageType`` from ``gossip.messages``.
+_PING, _INDIRECT_PING, _ACK, _SUSPECT, _ALIVE, _DEAD = 0, 1, 2, 3, 4, 5
+_PUSH_PULL, _COMPOUND, _USER, _COMPRESS, _ENCRYPT, _NACK, _HAS_CRC, _ERR = 6, 7, 8, 9, 10, 11, 12, 13
+_NAMES = {
+    _PING: "ping", _INDIRECT_PING: "indirectPing", _ACK: "ack", _SUSPECT: "suspect",
+    _ALIVE: "alive", _DEAD: "dead", _NACK: "nack", _ERR: "err",
+}
+_SERF_LEAVE, _SERF_JOIN, _SERF_PUSH_PULL, _SERF_USER_EVENT, _SERF_QUERY, _SERF_QUERY_RESPONSE = range(6)
+_SERF_CLAW = 0xC8
+_SERF_NAMES = ("leave", "join", "pushPull", "userEvent", "query", "queryResponse")
 
 MAX_COMPOUND_PARTS = 127
 """memberlist 0.2.2 mis-decodes >= 128 parts (uint8 offset wrap, reference §2.4)."""
@@ -69,12 +81,12 @@ _CRC_HEADER = struct.Struct(">BI")
 _ENC_HEADER = struct.Struct(">BI")
 _U16 = struct.Struct(">H")
 _VALID_PACKET_TYPES = frozenset({
-    MessageType.PING, MessageType.INDIRECT_PING, MessageType.ACK, MessageType.NACK,
-    MessageType.SUSPECT, MessageType.ALIVE, MessageType.DEAD, MessageType.USER,
+    _PING, _INDIRECT_PING, _ACK, _NACK,
+    _SUSPECT, _ALIVE, _DEAD, _USER,
 })
 _STREAM_TYPES = frozenset({
-    MessageType.PUSH_PULL, MessageType.PING, MessageType.ACK, MessageType.USER,
-    MessageType.ERR,
+    _PUSH_PULL, _PING, _ACK, _USER,
+    _ERR,
 })
 _U8, _U16MAX, _U32, _U64 = 0xFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
@@ -123,7 +135,7 @@ def _ping_body(msg: Ping) -> dict[str, Any]:
 def _body(msg: Any) -> tuple[int, dict[str, Any]]:
     """(memberlist type code, Go struct as a dict with keys in sorted order)."""
     if isinstance(msg, Ping):
-        return MessageType.PING, _ping_body(msg)
+        return _PING, _ping_body(msg)
     if isinstance(msg, IndirectPing):
         body: dict[str, Any] = {
             "Nack": bool(msg.nack), "Node": _s(msg.node),
@@ -136,27 +148,27 @@ def _body(msg: Any) -> tuple[int, dict[str, Any]]:
         if msg.source_port:
             body["SourcePort"] = _u(msg.source_port, _U16MAX, "source_port")
         body["Target"] = _b(msg.target, "target")
-        return MessageType.INDIRECT_PING, body
+        return _INDIRECT_PING, body
     if isinstance(msg, Ack):
-        return MessageType.ACK, {
+        return _ACK, {
             "Payload": _b(msg.payload, "payload"), "SeqNo": _u(msg.seq_no, _U32, "seq_no"),
         }
     if isinstance(msg, Nack):
-        return MessageType.NACK, {"SeqNo": _u(msg.seq_no, _U32, "seq_no")}
+        return _NACK, {"SeqNo": _u(msg.seq_no, _U32, "seq_no")}
     if isinstance(msg, (Suspect, Dead)):
-        code = MessageType.SUSPECT if isinstance(msg, Suspect) else MessageType.DEAD
+        code = _SUSPECT if isinstance(msg, Suspect) else _DEAD
         return code, {
             "From": _s(msg.from_), "Incarnation": _u(msg.incarnation, _U32, "incarnation"),
             "Node": _s(msg.node),
         }
     if isinstance(msg, Alive):
-        return MessageType.ALIVE, {
+        return _ALIVE, {
             "Addr": _b(msg.addr, "addr"), "Incarnation": _u(msg.incarnation, _U32, "incarnation"),
             "Meta": _b(msg.meta, "meta"), "Node": _s(msg.node),
             "Port": _u(msg.port, _U16MAX, "port"), "Vsn": _b(msg.vsn, "vsn"),
         }
     if isinstance(msg, ErrResp):
-        return MessageType.ERR, {"Error": _s(msg.error)}
+        return _ERR, {"Error": _s(msg.error)}
     raise LocalProtocolError(f"cannot encode {type(msg).__name__} as a memberlist message")
 
 
@@ -175,7 +187,7 @@ def _push_node_body(node: PushNodeState) -> dict[str, Any]:
 def encode_message(msg: PacketMessage | ErrResp) -> bytes:
     """One command: type byte + msgpack body (``UserMsg``: 0x08 + raw payload)."""
     if isinstance(msg, UserMsg):
-        return bytes((MessageType.USER,)) + _b(msg.payload, "payload")  # type: ignore[operator]
+        return bytes((_USER,)) + _b(msg.payload, "payload")  # type: ignore[operator]
     code, body = _body(msg)
     return bytes((code,)) + _pack(body)
 
@@ -184,7 +196,7 @@ def encode_compound(parts: list[bytes]) -> bytes:
     """0x07, part count, big-endian u16 lengths, then the parts (each a full command)."""
     if not 1 <= len(parts) <= MAX_COMPOUND_PARTS:
         raise LocalProtocolError(f"a compound holds 1..{MAX_COMPOUND_PARTS} parts, got {len(parts)}")
-    header = bytearray((MessageType.COMPOUND, len(parts)))
+    header = bytearray((_COMPOUND, len(parts)))
     for part in parts:
         if len(part) > _U16MAX:
             raise LocalProtocolError(f"compound part of {len(part)} bytes exceeds 65535")
@@ -194,12 +206,12 @@ def encode_compound(parts: list[bytes]) -> bytes:
 
 def add_crc(buf: bytes) -> bytes:
     """0x0c + IEEE CRC-32 (big-endian) of ``buf`` + ``buf``."""
-    return _CRC_HEADER.pack(MessageType.HAS_CRC, zlib.crc32(buf)) + buf
+    return _CRC_HEADER.pack(_HAS_CRC, zlib.crc32(buf)) + buf
 
 
 def compress_packet(buf: bytes) -> bytes:
     """0x09 + msgpack ``compress{Algo: 0 (LZW), Buf}``. (UDP senders use it only if smaller.)"""
-    return bytes((MessageType.COMPRESS,)) + _pack({"Algo": 0, "Buf": lzw.compress(buf)})
+    return bytes((_COMPRESS,)) + _pack({"Algo": 0, "Buf": lzw.compress(buf)})
 
 
 def encode_stream(msg: StreamMessage, *, compress: bool = True) -> bytes:
@@ -209,7 +221,7 @@ def encode_stream(msg: StreamMessage, *, compress: bool = True) -> bytes:
             raise LocalProtocolError(f"push/pull of {len(msg.nodes)} nodes exceeds {MAX_PUSH_PULL_NODES}")
         user_state = _b(msg.user_state, "user_state") or b""
         parts = [
-            bytes((MessageType.PUSH_PULL,)),
+            bytes((_PUSH_PULL,)),
             _pack({"Join": bool(msg.join), "Nodes": len(msg.nodes), "UserStateLen": len(user_state)}),
         ]
         parts.extend(_pack(_push_node_body(node)) for node in msg.nodes)
@@ -217,7 +229,7 @@ def encode_stream(msg: StreamMessage, *, compress: bool = True) -> bytes:
         plain = b"".join(parts)
     elif isinstance(msg, UserMsg):
         payload = _b(msg.payload, "payload") or b""
-        plain = bytes((MessageType.USER,)) + _pack({"UserMsgLen": len(payload)}) + payload
+        plain = bytes((_USER,)) + _pack({"UserMsgLen": len(payload)}) + payload
     elif isinstance(msg, (Ping, Ack, ErrResp)):
         code, body = _body(msg)
         plain = bytes((code,)) + _pack(body)
@@ -232,7 +244,7 @@ def encrypted_stream_frame(body: bytes) -> bytes:
     The first 5 bytes are the AAD the encryption layer must authenticate (reference §5);
     ``encrypted_stream_frame(b"")[:1]`` plus ``len`` lets it compute them in advance.
     """
-    return _ENC_HEADER.pack(MessageType.ENCRYPT, len(body)) + body
+    return _ENC_HEADER.pack(_ENCRYPT, len(body)) + body
 
 
 # --- decoding helpers ----------------------------------------------------------------
@@ -333,14 +345,14 @@ def _get_ip(d: dict[bytes, Any], key: bytes, what: str, *, required: bool) -> by
 
 def _decode_body(code: int, d: dict[bytes, Any]) -> Any:
     """Build the dataclass for memberlist type ``code`` from a decoded msgpack map."""
-    if code == MessageType.PING:
+    if code == _PING:
         return Ping(
             seq_no=_get_uint(d, b"SeqNo", _U32, "ping"), node=_get_str(d, b"Node", "ping"),
             source_addr=_get_ip(d, b"SourceAddr", "ping", required=False),
             source_port=_get_uint(d, b"SourcePort", _U16MAX, "ping"),
             source_node=_get_str(d, b"SourceNode", "ping"),
         )
-    if code == MessageType.INDIRECT_PING:
+    if code == _INDIRECT_PING:
         return IndirectPing(
             seq_no=_get_uint(d, b"SeqNo", _U32, "indirectPing"),
             target=_get_ip(d, b"Target", "indirectPing", required=True),  # type: ignore[arg-type]
@@ -351,21 +363,21 @@ def _decode_body(code: int, d: dict[bytes, Any]) -> Any:
             source_port=_get_uint(d, b"SourcePort", _U16MAX, "indirectPing"),
             source_node=_get_str(d, b"SourceNode", "indirectPing"),
         )
-    if code == MessageType.ACK:
+    if code == _ACK:
         return Ack(seq_no=_get_uint(d, b"SeqNo", _U32, "ack"), payload=_get_bytes(d, b"Payload", "ack"))
-    if code == MessageType.NACK:
+    if code == _NACK:
         return Nack(seq_no=_get_uint(d, b"SeqNo", _U32, "nack"))
-    if code == MessageType.SUSPECT:
+    if code == _SUSPECT:
         return Suspect(
             incarnation=_get_uint(d, b"Incarnation", _U32, "suspect"),
             node=_get_str(d, b"Node", "suspect"), from_=_get_str(d, b"From", "suspect"),
         )
-    if code == MessageType.DEAD:
+    if code == _DEAD:
         return Dead(
             incarnation=_get_uint(d, b"Incarnation", _U32, "dead"),
             node=_get_str(d, b"Node", "dead"), from_=_get_str(d, b"From", "dead"),
         )
-    if code == MessageType.ALIVE:
+    if code == _ALIVE:
         return Alive(
             incarnation=_get_uint(d, b"Incarnation", _U32, "alive"),
             node=_get_str(d, b"Node", "alive"),
@@ -373,7 +385,7 @@ def _decode_body(code: int, d: dict[bytes, Any]) -> Any:
             port=_get_uint(d, b"Port", _U16MAX, "alive"),
             meta=_get_bytes(d, b"Meta", "alive"), vsn=_get_bytes(d, b"Vsn", "alive"),
         )
-    if code == MessageType.ERR:
+    if code == _ERR:
         return ErrResp(error=_get_str(d, b"Error", "err"))
     raise MalformedPacket(f"message type {code} not supported here")
 
@@ -410,7 +422,7 @@ def decode_packet(data: bytes, *, max_size: int = UDP_PACKET_MAX) -> tuple[list[
         raise MalformedPacket("empty packet")
     if len(data) > max_size:
         raise MalformedPacket(f"packet of {len(data)} bytes exceeds {max_size}")
-    if data[0] == MessageType.HAS_CRC and len(data) >= 5:
+    if data[0] == _HAS_CRC and len(data) >= 5:
         _, crc = _CRC_HEADER.unpack_from(data)
         data = data[5:]
         if zlib.crc32(data) != crc:
@@ -427,22 +439,22 @@ def _decode_command(
     if not buf:
         raise MalformedPacket("empty command")
     code, body = buf[0], buf[1:]
-    if code == MessageType.COMPRESS:
+    if code == _COMPRESS:
         if compressed:
             raise MalformedPacket("nested compression")
         plain, _ = _decode_compress(body, max_size)
         return _decode_command(plain, out, max_size, compound_depth=compound_depth, compressed=True)
-    if code == MessageType.COMPOUND:
+    if code == _COMPOUND:
         if compound_depth >= MAX_COMPOUND_DEPTH:
             raise MalformedPacket("compound nested too deep")
         return _decode_compound(body, out, max_size, compound_depth + 1, compressed)
-    if code == MessageType.USER:
+    if code == _USER:
         out.append(UserMsg(payload=body))
         return 0
     if code not in _VALID_PACKET_TYPES:
         raise MalformedPacket(f"message type {code} not supported in a packet")
-    obj, _ = _unpack_one(body, MessageType(code).name.lower())
-    out.append(_decode_body(code, _struct(obj, MessageType(code).name.lower())))
+    obj, _ = _unpack_one(body, _NAMES[code])
+    out.append(_decode_body(code, _struct(obj, _NAMES[code])))
     return 0
 
 
@@ -485,7 +497,7 @@ def stream_message_length(buf: bytes, *, max_size: int) -> int | None:
     if not buf:
         return None
     code = buf[0]
-    if code == MessageType.ENCRYPT:
+    if code == _ENCRYPT:
         if len(buf) < 5:
             return None
         _, length = _ENC_HEADER.unpack_from(buf)
@@ -508,44 +520,53 @@ class _NeedMore(Exception):
     """Internal: the buffer ends inside the message."""
 
 
-def _object_end(buf: bytes, pos: int, what: str) -> tuple[Any, int]:
-    """Decode one msgpack object at ``pos``; raise _NeedMore if it is incomplete."""
-    unpacker = _unpacker(len(buf) - pos)
-    try:
-        unpacker.feed(buf[pos:])
-        obj = unpacker.unpack()
-    except msgpack.OutOfData:
-        raise _NeedMore from None
-    except Exception as exc:
-        raise MalformedPacket(f"{what}: bad msgpack ({type(exc).__name__})") from None
-    return obj, pos + unpacker.tell()
+class _Reader:
+    """Successive msgpack objects of ``buf`` from ``start`` (one Unpacker for all)."""
+
+    __slots__ = ("_unpacker", "_start")
+
+    def __init__(self, buf: bytes, start: int) -> None:
+        self._unpacker = _unpacker(len(buf) - start)
+        self._unpacker.feed(memoryview(buf)[start:])
+        self._start = start
+
+    def next(self, what: str) -> Any:
+        """The next object; _NeedMore if the buffer ends inside it."""
+        try:
+            return self._unpacker.unpack()
+        except msgpack.OutOfData:
+            raise _NeedMore from None
+        except Exception as exc:  # ValueError/FormatError/StackError/TypeError/...
+            raise MalformedPacket(f"{what}: bad msgpack ({type(exc).__name__})") from None
+
+    @property
+    def pos(self) -> int:
+        """Offset in ``buf`` just after the last object read."""
+        return self._start + self._unpacker.tell()
 
 
 def _plain_stream_end(buf: bytes, max_size: int) -> int:
     code = buf[0]
-    if code == MessageType.COMPRESS:
-        obj, end = _object_end(buf, 1, "compress")
-        _struct(obj, "compress")
-        return end
-    if code == MessageType.PUSH_PULL:
-        obj, pos = _object_end(buf, 1, "pushPull header")
-        nodes, user_len, _ = _push_pull_header(obj, max_size)
+    reader = _Reader(buf, 1)
+    if code == _COMPRESS:
+        _struct(reader.next("compress"), "compress")
+        return reader.pos
+    if code == _PUSH_PULL:
+        nodes, user_len, _ = _push_pull_header(reader.next("pushPull header"), max_size)
         for _ in range(nodes):
-            _, pos = _object_end(buf, pos, "pushNodeState")
-        end = pos + user_len
-        if end > len(buf):
-            raise _NeedMore
-        return end
-    if code == MessageType.USER:
-        obj, pos = _object_end(buf, 1, "userMsgHeader")
-        end = pos + _user_msg_len(obj, max_size)
-        if end > len(buf):
-            raise _NeedMore
-        return end
-    if code in (MessageType.PING, MessageType.ACK, MessageType.ERR):
-        _, end = _object_end(buf, 1, MessageType(code).name.lower())
-        return end
-    raise MalformedPacket(f"invalid stream message type {code}")
+            reader.next("pushNodeState")
+        end = reader.pos + user_len
+    elif code == _USER:
+        length = _user_msg_len(reader.next("userMsgHeader"), max_size)
+        end = reader.pos + length
+    elif code in (_PING, _ACK, _ERR):
+        reader.next(_NAMES[code])
+        return reader.pos
+    else:
+        raise MalformedPacket(f"invalid stream message type {code}")
+    if end > len(buf):
+        raise _NeedMore
+    return end
 
 
 def _push_pull_header(obj: Any, max_size: int) -> tuple[int, int, bool]:
@@ -577,9 +598,9 @@ def decode_stream(
     data = bytes(data)
     if not data:
         raise MalformedPacket("empty stream")
-    if len(data) > max_size and data[0] != MessageType.ENCRYPT:
+    if len(data) > max_size and data[0] != _ENCRYPT:
         raise MalformedPacket(f"stream of {len(data)} bytes exceeds {max_size}")
-    if data[0] == MessageType.ENCRYPT:
+    if data[0] == _ENCRYPT:
         if decrypt is None:
             raise MalformedPacket("Remote state is encrypted and encryption is not configured")
         if len(data) < 5:
@@ -590,42 +611,43 @@ def decode_stream(
         data = bytes(decrypt(data[5:5 + length], data[:5]))
         if not data:
             raise MalformedPacket("encrypted stream: empty plaintext")
-    if data[0] == MessageType.COMPRESS:
+    if data[0] == _COMPRESS:
         data, _ = _decode_compress(data[1:], max_size)
     code, body = data[0], data[1:]
     if code not in _STREAM_TYPES:
         raise MalformedPacket(f"invalid stream message type {code}")
-    if code == MessageType.PUSH_PULL:
+    if code == _PUSH_PULL:
         return _decode_push_pull(data, max_size)
-    if code == MessageType.USER:
+    if code == _USER:
         obj, pos = _unpack_one(body, "userMsgHeader")
         n = _user_msg_len(obj, max_size)
         if pos + n > len(body):
             raise MalformedPacket("user message: truncated payload")
         return UserMsg(payload=body[pos:pos + n])
-    obj, _ = _unpack_one(body, MessageType(code).name.lower())
-    return _decode_body(code, _struct(obj, MessageType(code).name.lower()))
+    obj, _ = _unpack_one(body, _NAMES[code])
+    return _decode_body(code, _struct(obj, _NAMES[code]))
 
 
 def _decode_push_pull(data: bytes, max_size: int) -> PushPull:
+    reader = _Reader(data, 1)
+    what = "pushNodeState"
     try:
-        obj, pos = _object_end(data, 1, "pushPull header")
-        nodes_n, user_len, join = _push_pull_header(obj, max_size)
+        nodes_n, user_len, join = _push_pull_header(reader.next("pushPull header"), max_size)
         nodes = []
         for _ in range(nodes_n):
-            obj, pos = _object_end(data, pos, "pushNodeState")
-            d = _struct(obj, "pushNodeState")
+            d = _struct(reader.next(what), what)
             nodes.append(PushNodeState(
-                name=_get_str(d, b"Name", "pushNodeState"),
-                addr=_get_ip(d, b"Addr", "pushNodeState", required=True),  # type: ignore[arg-type]
-                port=_get_uint(d, b"Port", _U16MAX, "pushNodeState"),
-                meta=_get_bytes(d, b"Meta", "pushNodeState"),
-                incarnation=_get_uint(d, b"Incarnation", _U32, "pushNodeState"),
-                state=_get_int(d, b"State", "pushNodeState"),
-                vsn=_get_bytes(d, b"Vsn", "pushNodeState"),
+                name=_get_str(d, b"Name", what),
+                addr=_get_ip(d, b"Addr", what, required=True),  # type: ignore[arg-type]
+                port=_get_uint(d, b"Port", _U16MAX, what),
+                meta=_get_bytes(d, b"Meta", what),
+                incarnation=_get_uint(d, b"Incarnation", _U32, what),
+                state=_get_int(d, b"State", what),
+                vsn=_get_bytes(d, b"Vsn", what),
             ))
     except _NeedMore:
         raise MalformedPacket("pushPull: truncated") from None
+    pos = reader.pos
     if pos + user_len > len(data):
         raise MalformedPacket("pushPull: truncated user state")
     return PushPull(join=join, nodes=tuple(nodes), user_state=data[pos:pos + user_len])
@@ -675,7 +697,7 @@ def encode_serf(msg: SerfMessage) -> bytes:
             "Payload": _b(msg.payload, "payload"),
         })
     if isinstance(msg, ClawAppMessage):
-        return bytes((SerfMessageType.CLAW,)) + _b(msg.body, "body")  # type: ignore[operator]
+        return bytes((_SERF_CLAW,)) + _b(msg.body, "body")  # type: ignore[operator]
     if isinstance(msg, SerfUnknown):
         return bytes((_u(msg.type, _U8, "type"),)) + _b(msg.body, "body")  # type: ignore[operator]
     raise LocalProtocolError(f"cannot encode {type(msg).__name__} as a Serf message")
@@ -693,27 +715,27 @@ def decode_serf(payload: bytes) -> SerfMessage:
     if not payload:
         raise MalformedPacket("empty Serf message")
     code, body = payload[0], payload[1:]
-    if code == SerfMessageType.CLAW:
+    if code == _SERF_CLAW:
         return ClawAppMessage(body=body)
-    if code > SerfMessageType.QUERY_RESPONSE:
+    if code > _SERF_QUERY_RESPONSE:
         return SerfUnknown(type=code, body=body)
-    name = SerfMessageType(code).name.lower()
+    name = _SERF_NAMES[code]
     d = _struct(_unpack_one(body, name)[0], name)
-    if code == SerfMessageType.JOIN:
+    if code == _SERF_JOIN:
         return SerfJoin(ltime=_get_uint(d, b"LTime", _U64, name), node=_get_str(d, b"Node", name))
-    if code == SerfMessageType.LEAVE:
+    if code == _SERF_LEAVE:
         return SerfLeave(
             ltime=_get_uint(d, b"LTime", _U64, name), node=_get_str(d, b"Node", name),
             prune=_get_bool(d, b"Prune", name),
         )
-    if code == SerfMessageType.PUSH_PULL:
+    if code == _SERF_PUSH_PULL:
         return _decode_serf_push_pull(d)
-    if code == SerfMessageType.USER_EVENT:
+    if code == _SERF_USER_EVENT:
         return SerfUserEvent(
             ltime=_get_uint(d, b"LTime", _U64, name), name=_get_str(d, b"Name", name),
             payload=_get_bytes(d, b"Payload", name), cc=_get_bool(d, b"CC", name),
         )
-    if code == SerfMessageType.QUERY:
+    if code == _SERF_QUERY:
         filters = d.get(b"Filters")
         if filters is not None:
             if not isinstance(filters, list):

@@ -19,60 +19,73 @@ _EOF = _CLEAR + 1  # 257
 _MAX_CODE = (1 << 12) - 1  # 4095
 
 
+_LITERALS = [bytes((i,)) for i in range(256)]
+
+
 def compress(data: bytes) -> bytes:
     """Compress ``data`` exactly as Go's ``lzw.NewWriter(w, lzw.LSB, 8)`` + Write + Close."""
+    # One flat loop over local variables (this runs for every compressed packet): the
+    # bit writer and Go's ``incHi`` are written out inline.
     out = bytearray()
-    bits = 0
-    n_bits = 0
+    append = out.append
     width = _LIT_WIDTH + 1
+    bits = _CLEAR  # Go's Writer always starts with a clear code
+    n_bits = width
     hi = _EOF
     overflow = 1 << width
     table: dict[int, int] = {}
-
-    def emit(code: int) -> None:
-        nonlocal bits, n_bits
-        bits |= code << n_bits
-        n_bits += width
-        while n_bits >= 8:
-            out.append(bits & 0xFF)
-            bits >>= 8
-            n_bits -= 8
-
-    def inc_hi() -> bool:
-        """Advance the next implied code; True when the table was reset (out of codes)."""
-        nonlocal hi, width, overflow
-        hi += 1
-        if hi == overflow:
-            width += 1
-            overflow <<= 1
-        if hi == _MAX_CODE:
-            emit(_CLEAR)
-            width = _LIT_WIDTH + 1
-            hi = _EOF
-            overflow = _CLEAR << 1
-            table.clear()
-            return True
-        return False
-
-    emit(_CLEAR)
+    lookup = table.get
+    tail: list[tuple[int, int]] = []  # (code, width) pairs written by Close
     if data:
         code = data[0]
-        for literal in data[1:]:
+        for literal in memoryview(data)[1:]:
             key = (code << 8) | literal
-            hit = table.get(key)
+            hit = lookup(key)
             if hit is not None:
                 code = hit
                 continue
-            emit(code)
+            bits |= code << n_bits
+            n_bits += width
+            while n_bits >= 8:
+                append(bits & 0xFF)
+                bits >>= 8
+                n_bits -= 8
             code = literal
-            if inc_hi():
+            hi += 1
+            if hi == overflow:
+                width += 1
+                overflow <<= 1
+            if hi == _MAX_CODE:  # out of codes: a clear code at the current width, reset
+                bits |= _CLEAR << n_bits
+                n_bits += width
+                while n_bits >= 8:
+                    append(bits & 0xFF)
+                    bits >>= 8
+                    n_bits -= 8
+                width = _LIT_WIDTH + 1
+                hi = _EOF
+                overflow = 1 << width
+                table.clear()
                 continue
             table[key] = hi
-        emit(code)
-        inc_hi()
-    emit(_EOF)
+        # Close: the saved code, then incHi (which may widen, or clear and reset).
+        tail.append((code, width))
+        hi += 1
+        if hi == overflow:
+            width += 1
+        if hi == _MAX_CODE:
+            tail.append((_CLEAR, width))
+            width = _LIT_WIDTH + 1
+    tail.append((_EOF, width))
+    for code, w in tail:
+        bits |= code << n_bits
+        n_bits += w
+        while n_bits >= 8:
+            append(bits & 0xFF)
+            bits >>= 8
+            n_bits -= 8
     if n_bits > 0:
-        out.append(bits & 0xFF)
+        append(bits & 0xFF)
     return bytes(out)
 
 
@@ -105,7 +118,7 @@ def decompress(data: bytes, max_size: int) -> bytes:
         bits >>= width
         n_bits -= width
         if code < _CLEAR:
-            cur = bytes((code,))
+            cur = _LITERALS[code]
         elif code == _CLEAR:
             width = _LIT_WIDTH + 1
             mask = (1 << width) - 1
@@ -120,7 +133,7 @@ def decompress(data: bytes, max_size: int) -> bytes:
             cur = entries[code - _EOF - 1]
         elif code == hi and last is not None:
             # The KwKwK case: the code being defined right now.
-            cur = last + last[:1]
+            cur = last + _LITERALS[last[0]]
         else:
             raise MalformedPacket("lzw: invalid code")
         if len(out) + len(cur) > max_size:
@@ -128,7 +141,7 @@ def decompress(data: bytes, max_size: int) -> bytes:
         out += cur
         if last is not None:
             # The previous code's expansion plus our first byte becomes code ``hi``.
-            entries.append(last + cur[:1])
+            entries.append(last + _LITERALS[cur[0]])
         last = cur
         hi += 1
         if hi >= overflow:

@@ -364,3 +364,13 @@ def test_tags() -> None:
     for bad in (b"\xff", b"\xff\x93\x01\x02\x03", b"\xff\x81\xa1a\x05", b"\xff\xc1"):
         with pytest.raises(MalformedPacket):
             decode_tags(bad)
+
+
+def test_codec_type_constants_match_the_enums() -> None:
+    from gossip import codec
+    from gossip.messages import MessageType, SerfMessageType
+    for member in MessageType:
+        assert getattr(codec, "_" + member.name) == member.value
+    for member in SerfMessageType:
+        if hasattr(codec, "_SERF_" + member.name):
+            assert getattr(codec, "_SERF_" + member.name) == member.value

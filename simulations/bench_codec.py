@@ -1,0 +1,90 @@
+"""Codec micro-benchmark: microseconds per encode and decode of typical messages.
+
+Run: ``python -m simulations.bench_codec`` (about 10 s). Prints a table; not a test.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Callable
+
+from gossip.addresses import ip_to_bytes
+from gossip.codec import (
+    add_crc, compress_packet, decode_packet, decode_serf, decode_stream, encode_compound,
+    encode_message, encode_serf, encode_stream,
+)
+from gossip.messages import (
+    VSN_SERF, Ack, Alive, Ping, PushNodeState, PushPull, SerfJoin, SerfPushPull, UserMsg,
+)
+from gossip.tags import encode_tags
+
+LO = ip_to_bytes("127.0.0.1")
+META = encode_tags({"role": "claw", "dc": "lo", "claw": "1"})
+
+
+def per_call_us(fn: Callable[[], Any], budget_s: float = 0.4) -> float:
+    """Median-of-3 microseconds per call, each run lasting about budget_s/3."""
+    n = 1
+    while True:  # calibrate
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        elapsed = time.perf_counter() - t0
+        if elapsed > budget_s / 30 or n >= 1 << 20:
+            break
+        n *= 2
+    reps = max(1, int(n * (budget_s / 3) / max(elapsed, 1e-9)))
+    runs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        runs.append((time.perf_counter() - t0) / reps * 1e6)
+    return sorted(runs)[1]
+
+
+def gossip_packet() -> bytes:
+    """What Serf gossips: CRC + compressed compound of alives and a Serf join (~330 B)."""
+    parts = [encode_message(Alive(incarnation=i + 1, node=f"node-{i}", addr=LO, port=7946 + i,
+                                  meta=META, vsn=VSN_SERF)) for i in range(4)]
+    parts.append(encode_message(UserMsg(encode_serf(SerfJoin(ltime=3, node="node-1")))))
+    return add_crc(compress_packet(encode_compound(parts)))
+
+
+def push_pull(n: int) -> PushPull:
+    nodes = tuple(PushNodeState(name=f"node-{i}", addr=LO, port=7946 + i, meta=META,
+                                incarnation=i + 1, state=0) for i in range(n))
+    serf = SerfPushPull(ltime=n, status_ltimes={f"node-{i}": i for i in range(n)}, left_members=(),
+                        event_ltime=1, events=(None,) * 512, query_ltime=1)
+    return PushPull(join=False, nodes=nodes, user_state=encode_serf(serf))
+
+
+def main() -> int:
+    ping = Ping(seq_no=12345, node="node-2", source_addr=LO, source_port=7946, source_node="node-1")
+    ack = Ack(seq_no=12345, payload=None)
+    alive = Alive(incarnation=7, node="node-1", addr=LO, port=7946, meta=META, vsn=VSN_SERF)
+    gossip = gossip_packet()
+    rows = [
+        ("ping", lambda: encode_message(ping), encode_message(ping)),
+        ("ack", lambda: encode_message(ack), encode_message(ack)),
+        ("alive", lambda: encode_message(alive), encode_message(alive)),
+        ("gossip compound (crc+lzw, 4 alive + join)", gossip_packet, gossip),
+    ]
+    print(f"{'message':48} {'bytes':>7} {'encode µs':>10} {'decode µs':>10}")
+    for name, enc, wire in rows:
+        print(f"{name:48} {len(wire):7d} {per_call_us(enc):10.1f} "
+              f"{per_call_us(lambda w=wire: decode_packet(w)):10.1f}")
+    for n in (10, 100):
+        pp = push_pull(n)
+        for compress in (True, False):
+            wire = encode_stream(pp, compress=compress)
+            label = f"push-pull {n} nodes ({'lzw' if compress else 'plain'})"
+            enc_us = per_call_us(lambda pp=pp, c=compress: encode_stream(pp, compress=c))
+            dec_us = per_call_us(lambda w=wire: decode_serf(decode_stream(w, max_size=1 << 22).user_state))
+            print(f"{label:48} {len(wire):7d} {enc_us:10.1f} {dec_us:10.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
