@@ -33,10 +33,11 @@ __all__ = [
     "TOMBSTONE_S",
 ]
 
-TOMBSTONE_S = 3600.0
-"""Seconds a dead or left record stays in the table (after it stopped being gossiped
-and probed) so late, stale alives about it are still recognised. Serf keeps them 24 h;
-the table is also capped by ``GossipConfig.max_members``, so memory stays bounded."""
+TOMBSTONE_S = 24 * 3600.0
+"""Seconds a dead or left record stays in the table after it stopped being gossiped, so
+late stale alives are still recognised and dead members can be reconnected (Serf's
+``ReconnectTimeout`` and ``TombstoneTimeout`` are both 24 h). Memory stays bounded by
+``GossipConfig.max_members``."""
 
 
 def vsn_is_valid(vsn: bytes | None) -> bool:

@@ -88,6 +88,10 @@ MAX_OUTBOX = 8192
 """Unflushed datagrams kept; newer ones are dropped beyond it (``datagrams_dropped``)."""
 MAX_SEEN_APP = 8192
 """Digests of recent claw app messages remembered to relay each one only once."""
+RECONNECT_INTERVAL_S = 30.0
+"""Serf ``ReconnectInterval``: how often we may try a Join push-pull with one random dead
+member (probability ``dead / live`` per try, as Serf), which heals long partitions that
+memberlist alone never heals once the dead stop being gossiped to."""
 REAP_INTERVAL_S = 1.0
 """How often dead/left records and stale bookkeeping are swept."""
 _U32_MAX = (1 << 32) - 1
@@ -102,7 +106,7 @@ _STAT_KEYS = (
     "members_refused", "meta_too_large", "push_pulls_out", "push_pulls_in",
     "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
     "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
-    "app_state_errors", "internal_errors", "reaped",
+    "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
 )
 
 
@@ -140,6 +144,8 @@ class _PendingStream:
     join: bool = False
     seq: int = 0
     join_call: int = 0
+    report: bool = True
+    """Emit ``JoinResult`` (a ``join()`` seed), not for periodic syncs and reconnects."""
 
 
 class SwimProtocol:
@@ -230,7 +236,10 @@ class SwimProtocol:
         self._next_gossip = now + rng.uniform(0, config.gossip_interval_s)
         self._next_push_pull = (now + rng.uniform(0, config.push_pull_interval_s)
                                 if config.push_pull_interval_s > 0 else math.inf)
+        self._next_reconnect = now + RECONNECT_INTERVAL_S
         self._next_reap = now + REAP_INTERVAL_S
+        self._size_cache: tuple[float, int, int] = (math.nan, -1, 0)
+        self._version = 0  # bumped on every membership change (size cache key)
 
     @staticmethod
     def _check_meta(meta: bytes, config: GossipConfig) -> bytes:
@@ -457,7 +466,11 @@ class SwimProtocol:
     @property
     def cluster_size_estimate(self) -> int:
         """memberlist's ``estNumNodes``: members counted for timeouts and retransmits."""
-        return self._members.estimated_size(self._now, self._cfg.gossip_to_the_dead_s)
+        now, version, n = self._size_cache
+        if now != self._now or version != self._version:
+            n = self._members.estimated_size(self._now, self._cfg.gossip_to_the_dead_s)
+            self._size_cache = (self._now, self._version, n)
+        return n
 
     @property
     def pending_broadcasts(self) -> int:
@@ -547,6 +560,9 @@ class SwimProtocol:
         except MalformedPacket:
             self._stats["malformed"] += 1
             return
+        if not a.node:
+            self._stats["bad_names"] += 1  # an empty name cannot be addressed or refuted
+            return
         meta = a.meta or b""
         if len(meta) > self._cfg.meta_max_bytes:
             self._stats["meta_too_large"] += 1  # memberlist would panic building it
@@ -589,6 +605,7 @@ class SwimProtocol:
             if not self._members.add(rec):
                 self._stats["members_refused"] += 1  # table full: refuse new names
                 return
+            self._version += 1
             self._probe_list.add(rec.name)
             self._ml_queue.push(codec.encode_message(a), a.node)
             self._stats["joins"] += 1
@@ -602,8 +619,7 @@ class SwimProtocol:
         rec.is_claw = meta_is_claw(meta) if meta != old_meta else rec.is_claw
         self._clear_suspicion(rec)
         if old_state != MemberState.ALIVE:
-            rec.state = MemberState.ALIVE
-            rec.state_since = now
+            self._set_state(rec, MemberState.ALIVE, now)
         self._ml_queue.push(codec.encode_message(a), a.node)
         if old_state in (MemberState.DEAD, MemberState.LEFT):
             rec.leaving = False
@@ -648,8 +664,7 @@ class SwimProtocol:
                                         n, self._cfg.probe_interval_s)
         k = confirmations_needed(self._cfg.suspicion_mult, n)
         rec.incarnation = s.incarnation
-        rec.state = MemberState.SUSPECT
-        rec.state_since = now
+        self._set_state(rec, MemberState.SUSPECT, now)
         rec.suspicion = Suspicion(s.from_, k, min_s, max_s, now)
         self._suspects.add(rec.name)
         self._ml_queue.push(codec.encode_message(s), s.node)
@@ -673,8 +688,7 @@ class SwimProtocol:
 
     def _mark_down(self, rec: MemberRecord, *, left: bool, accuser: str, now: float) -> None:
         self._clear_suspicion(rec)
-        rec.state = MemberState.LEFT if left else MemberState.DEAD
-        rec.state_since = now
+        self._set_state(rec, MemberState.LEFT if left else MemberState.DEAD, now)
         if left:
             self._stats["leaves"] += 1
             self._emit(MemberLeft(rec.snapshot()))
@@ -742,8 +756,7 @@ class SwimProtocol:
             return
         if outcome is IntentOutcome.LEFT:
             assert rec is not None
-            rec.state = MemberState.LEFT
-            rec.state_since = now
+            self._set_state(rec, MemberState.LEFT, now)
             self._stats["leaves"] += 1
             self._emit(MemberLeft(rec.snapshot()))
         if rebroadcast is not None and outcome in (
@@ -832,27 +845,29 @@ class SwimProtocol:
                 error = "reply is not a push/pull"
         if pp is None:
             self._stats["push_pull_failures"] += 1
-            if p.join:
+            if p.report:
                 self._emit(JoinResult(seed=p.address, ok=False, error=error))
             return
         self._merge(pp, sender=p.address, now=now)
-        if p.join:
+        if p.report:
             self._emit(JoinResult(seed=p.address, ok=True))
             if self._join_intent_for == p.join_call and not self._leave_phase:
                 # Serf announces a join intent once, after memberlist.Join succeeded.
                 self._join_intent_for = None
                 self._serf_queue.push(self._serf_payload(self._serf.new_join_intent(self._self)))
 
-    def _open_push_pull(self, address: Address, *, join: bool, now: float) -> None:
+    def _open_push_pull(self, address: Address, *, join: bool, now: float,
+                        report: bool | None = None) -> None:
+        report = join if report is None else report
         if len(self._streams) >= MAX_PENDING_STREAMS:
             self._stats["streams_refused"] += 1
-            if join:
+            if report:
                 self._emit(JoinResult(seed=address, ok=False, error="too many pending streams"))
             return
         data = self._encode_stream(self._local_push_pull(join=join))
         sid = self._open_stream(address, data, now + self._cfg.tcp_timeout_s)
         self._streams[sid] = _PendingStream("push_pull", address, now + self._cfg.tcp_timeout_s,
-                                            join=join, join_call=self._join_call)
+                                            join=join, join_call=self._join_call, report=report)
         self._stats["push_pulls_out"] += 1
 
     def _open_stream(self, address: Address, data: bytes, deadline: float) -> int:
@@ -943,6 +958,9 @@ class SwimProtocol:
             self._push_pull_random(now)
             self._next_push_pull = now + push_pull_scale(self._cfg.push_pull_interval_s,
                                                          self.cluster_size_estimate)
+        if not self._leave_phase and now >= self._next_reconnect:
+            self._next_reconnect = now + RECONNECT_INTERVAL_S
+            self._reconnect(now)
         for sid in [i for i, s in self._streams.items() if now >= s.deadline + STREAM_GRACE_S]:
             self._on_stream_reply(self._streams.pop(sid), None, now)
         if self._leave_phase in (1, 2):
@@ -960,6 +978,8 @@ class SwimProtocol:
         gone = self._members.reap(now, self._cfg.gossip_to_the_dead_s + TOMBSTONE_S,
                                   self._self.name)
         self._stats["reaped"] += len(gone)
+        if gone:
+            self._version += 1
         self._serf.expire(now)
 
     # --- probing ------------------------------------------------------------------
@@ -1103,6 +1123,17 @@ class SwimProtocol:
         if peers:
             self._open_push_pull(self._rng.choice(peers).address, join=False, now=now)
 
+    def _reconnect(self, now: float) -> None:
+        """Serf ``reconnect``: maybe push-pull with one random dead member."""
+        dead = [r for r in self._members if r.state == MemberState.DEAD]
+        if not dead:
+            return
+        live = sum(1 for r in self._members if r.state in (MemberState.ALIVE, MemberState.SUSPECT))
+        if self._rng.random() > len(dead) / max(1, live):
+            return  # the more of the cluster is alive, the less often we bother
+        self._stats["reconnects"] += 1
+        self._open_push_pull(self._rng.choice(dead).address, join=True, now=now, report=False)
+
     def _has_live_peers(self) -> bool:
         return any(r is not self._self and r.state in (MemberState.ALIVE, MemberState.SUSPECT)
                    for r in self._members)
@@ -1126,10 +1157,14 @@ class SwimProtocol:
             self._leave_phase_deadline = math.inf
 
     def _become_left(self, now: float) -> None:
-        self._self.state = MemberState.LEFT
-        self._self.state_since = now
+        self._set_state(self._self, MemberState.LEFT, now)
 
     # --- plumbing ---------------------------------------------------------------------
+
+    def _set_state(self, rec: MemberRecord, state: MemberState, now: float) -> None:
+        rec.state = state
+        rec.state_since = now
+        self._version += 1
 
     def _emit(self, event: Event) -> None:
         if len(self._events) >= MAX_EVENTS:

@@ -35,12 +35,13 @@ def confirmations_needed(suspicion_mult: int, n: int) -> int:
     """``k``: independent confirmations that bring the timeout down to its minimum.
 
     ``suspicion_mult - 2``, or 0 when the cluster is too small to provide that many
-    confirmers besides the accuser and the suspect (``n - 2 < k``).
+    confirmers besides the accuser and the suspect (``n - 2 < k``), or when
+    ``suspicion_mult < 2`` (memberlist then also starts at the minimum).
     """
     k = suspicion_mult - 2
     if n - 2 < k:
         k = 0
-    return k
+    return max(0, k)
 
 
 def remaining_suspicion_time(
