@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -165,29 +166,35 @@ class SerfKind(Kind):
 
 
 class ClawKind(Kind):
-    """The claw-node agent (CLI ``claw-node``); see ``parse`` for what is read."""
+    """The claw-node agent, run through ``claw_shim`` (one stderr line per member event).
+
+    Observations: ``claw-member MemberJoined|Recovered|Suspected|Failed|Left <name>``
+    from the shim, ``node <id> started`` (the agent is up: it sees itself alive) and
+    ``refuted a rumour`` from the agent's own INFO log.
+    """
 
     name = "claw"
     prefix = "c"
 
-    def __init__(self, binary: str = "claw-node") -> None:
-        self.binary = binary
+    def __init__(self, python: str = sys.executable) -> None:
+        self.python = python
 
     def available(self) -> str | None:
-        exe = shutil.which(self.binary)
-        if exe is None:
-            return "claw-node not installed (pip install -e .)"
-        probe = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=30)
+        probe = subprocess.run([self.python, "-m", SHIM, "--help"], capture_output=True,
+                               text=True, timeout=60)
         if probe.returncode != 0 or "--api-bind" not in probe.stdout:
-            return f"claw-node --help failed: {(probe.stderr or probe.stdout).strip()[-300:]}"
+            return f"claw-node not runnable: {(probe.stderr or probe.stdout).strip()[-300:]}"
         return None
 
     def argv(self, agent_name, host, port, api_port, rpc_port, seed, profile, data_dir):
         argv = host.exec_prefix() + [
-            shutil.which(self.binary) or self.binary, "--node-id", agent_name,
-            "--bind", f"{host.ip}:{port}", "--api-bind", f"{host.ip}:{api_port}",
-            "--profile", profile, "--data-dir", data_dir,
+            self.python, "-m", SHIM, "--node-id", agent_name,
+            "--bind", f"{host.ip}:{port}", "--advertise", f"{host.ip}:{port}",
+            "--api-bind", f"{host.ip}:{api_port}", "--profile", profile,
+            "--data-dir", data_dir, "--log-level", "INFO",
         ]
+        if host.ip != "127.0.0.1":
+            argv.append("--insecure-api")  # lab-private address, no token needed
         if seed:
             argv += ["--join", seed]
         return argv
@@ -199,20 +206,24 @@ class ClawKind(Kind):
         agent.proc.send_signal(signal.SIGTERM)
 
 
-_CLAW_EVENT = re.compile(
-    r"\bmember[ _-]?(joined|recovered|suspected|failed|left|alive|suspect|dead)\b\W*"
-    r"(?:name=|node=|member=)?['\"]?([\w.\-]+)", re.I)
-_CLAW_STATE = {"joined": ALIVE, "recovered": ALIVE, "alive": ALIVE, "suspected": SUSPECT,
-               "suspect": SUSPECT, "failed": FAILED, "dead": FAILED, "left": LEFT}
+SHIM = "simulations.versus_serf.claw_shim"
+_CLAW_MEMBER = re.compile(r"claw-member Member(Joined|Recovered|Suspected|Failed|Left) (\S+)")
+_CLAW_STATE = {"Joined": ALIVE, "Recovered": ALIVE, "Suspected": SUSPECT, "Failed": FAILED,
+               "Left": LEFT}
+_CLAW_STARTED = re.compile(r"\bnode (\S+) started: gossip")
+_CLAW_REFUTED = re.compile(r"\brefuted a rumour\b")
 
 
 def parse_claw_line(agent: str, line: str, t: float) -> list[Obs]:
-    """claw-node's membership log lines → observations (see ClawKind)."""
-    if re.search(r"\brefuted\b", line, re.I):
-        return [Obs(t, agent, REFUTE, agent)]
-    m = _CLAW_EVENT.search(line)
+    """claw-node (shim) output line → observations (see ClawKind)."""
+    m = _CLAW_MEMBER.search(line)
     if m:
-        return [Obs(t, agent, _CLAW_STATE[m.group(1).lower()], m.group(2))]
+        return [Obs(t, agent, _CLAW_STATE[m.group(1)], m.group(2))]
+    m = _CLAW_STARTED.search(line)
+    if m:
+        return [Obs(t, agent, ALIVE, m.group(1))]
+    if _CLAW_REFUTED.search(line):
+        return [Obs(t, agent, REFUTE, agent)]
     return []
 
 
@@ -232,9 +243,13 @@ class Cluster:
         self.agents: dict[str, Agent] = {}
         self._tmp = tempfile.mkdtemp(prefix=f"versus-{kind.name}-")
 
-    def start(self, index: int, seed: Agent | None) -> Agent:
+    def start(self, index: int, seed: Agent | None, like: Agent | None = None) -> Agent:
+        """Start agent ``index`` joining through ``seed``; ``like``: restart a dead agent
+        with the same name, address, ports and data directory."""
         name = f"{self.kind.prefix}{index}"
-        if self.hosts is None:
+        if like is not None:
+            host, port, api_port, rpc_port = like.host, like.port, like.api_port, like.rpc_port
+        elif self.hosts is None:
             host = Host(index, "127.0.0.1", None)
             port, api_port, rpc_port = free_port(), free_port(), free_port()
         else:

@@ -104,6 +104,11 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
             _say(s, f"{kind.name}: starting {s.nodes} agents")
             t_last, t_conv = _start_cluster(cluster, s.nodes, s, notes)
             m["join_all_s"] = None if t_conv is None else max(0.0, t_conv - t_last)
+            outs = [cluster.book.first_output.get(a.name) for a in cluster.live()]
+            if t_conv is not None and all(outs):
+                # From the moment the last agent printed anything: leaves out process
+                # start-up (Python imports take seconds on a busy 2-core machine).
+                m["join_all_from_output_s"] = max(0.0, t_conv - max(outs))  # type: ignore[type-var]
             _say(s, f"{kind.name}: join all-see-all {m['join_all_s']}")
 
             # One newcomer, joined through a random member.

@@ -9,6 +9,7 @@ __all__ = ["FIGURES", "summarize", "render_table"]
 
 FIGURES: list[tuple[str, str]] = [
     ("join_all_s", "join: all see all, from last start (s)"),
+    ("join_all_from_output_s", "join: all see all, from last agent's first output (s)"),
     ("newcomer_all_s", "newcomer seen by all, from its start (s)"),
     ("newcomer_from_output_s", "newcomer seen by all, from its first output (s)"),
     ("kill_first_s", "kill -9 -> first marks failed, median (s)"),
@@ -63,8 +64,8 @@ def summarize(results: list[dict], kinds: list[str]) -> dict:
 
 
 def _fmt(v: float) -> str:
-    if v == 0:
-        return "0"
+    if float(v).is_integer() and abs(v) < 1e6:
+        return str(int(v))
     if abs(v) >= 100:
         return f"{v:.0f}"
     if abs(v) >= 10:

@@ -1,0 +1,1 @@
+"""Real claw-node processes under real faults: ``python -m simulations.chaos``."""
