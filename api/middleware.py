@@ -14,6 +14,7 @@ from aiohttp import web
 from .errors import ApiError, Forbidden, Unauthorized, Unavailable
 from .keys import CLIENT, CONFIG, VIEW
 from .models import ErrorOut
+from .routes import registry
 
 __all__ = ["envelope_middleware", "auth_middleware", "forward_to_coordinator",
            "error_response", "COORDINATOR_HEADER", "COORDINATOR_URL_HEADER",
@@ -97,6 +98,12 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             if exc.status < 400:
                 raise
             headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+            if exc.status == 405:
+                # /nodes/register also matches GET /nodes/{node_id}; advertise only the
+                # methods declared for the fixed path.
+                declared = [op.method for op in registry.operations if op.path == request.path]
+                if declared:
+                    headers = {"Allow": ",".join(sorted(set(declared)))}
             field = "body" if exc.status == 413 else "path"
             resp = error_response(exc.status, f"{field}: {exc.reason}",
                                   [{"field": field, "message": exc.reason,

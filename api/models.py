@@ -15,12 +15,12 @@ import enum
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "NodeStatus", "Platform", "Arch", "NodeSource", "PLATFORMS", "ARCHES",
     "MAX_HOSTNAME_CHARS", "MAX_SKILLS", "MAX_TAGS", "MAX_LABEL_CHARS", "MAX_ADDRESS_CHARS",
-    "MAX_NODE_ID_CHARS", "NODE_ID_PATTERN", "MAX_TASKS",
+    "MAX_NODE_ID_CHARS", "NODE_ID_PATTERN", "RESERVED_NODE_IDS", "MAX_TASKS",
     "NodeInfo", "RegisterIn", "HeartbeatIn", "MaintenanceIn",
     "CoordinatorInfo", "ClusterInfo", "StatusChange", "NodeTransition",
     "NodeQuery", "RegisterOut", "MessageOut", "NodeOut", "NodeListOut", "NodeHealthOut",
@@ -37,6 +37,8 @@ MAX_NODE_ID_CHARS = 128
 """A node id is a path segment and a gossip key: short and URL-safe."""
 NODE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 """Characters allowed in a client-chosen node id (URL-safe, no slashes)."""
+RESERVED_NODE_IDS = frozenset({"online", "skills", "register"})
+"""Ids a client may not choose: ``/api/v1/nodes/<id>`` would be shadowed by a fixed route."""
 MAX_SKILLS = 64
 """At most this many ``available_skills`` per node (the record travels through gossip)."""
 MAX_TAGS = 32
@@ -89,9 +91,16 @@ Usage = Annotated[
 ]
 Count = Annotated[int, BeforeValidator(_reject_bool), Field(ge=0, le=MAX_TASKS)]
 Label = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS, pattern=r"\S")]
+def _not_reserved(value: str) -> str:
+    if value in RESERVED_NODE_IDS:
+        raise ValueError(f"{value!r} is reserved (it names an API route)")
+    return value
+
+
 NodeId = Annotated[
     str, Field(min_length=1, max_length=MAX_NODE_ID_CHARS, pattern=NODE_ID_PATTERN,
-               description="Node id: URL-safe, no slashes.")
+               description="Node id: URL-safe, no slashes; not online/skills/register."),
+    AfterValidator(_not_reserved),
 ]
 AddressText = Annotated[str, Field(max_length=MAX_ADDRESS_CHARS)]
 

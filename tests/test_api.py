@@ -357,16 +357,21 @@ async def test_full_lifecycle(client: TestClient, clock: FakeClock) -> None:
 
 
 async def test_route_order_online_is_not_a_node_id(client: TestClient) -> None:
-    # Even a node literally named "online" does not shadow the /nodes/online route.
-    await register(client, node_id="online", hostname="tricky")
-    await register(client, node_id="skills", hostname="tricky2")
+    a = (await register(client, hostname="a"))["node_id"]
+    b = (await register(client, hostname="b"))["node_id"]
+    await client.post(f"/api/v1/nodes/{b}/shutdown")
     body = await (await client.get("/api/v1/nodes/online")).json()
-    assert "nodes" in body and body["count"] == 2
+    assert body["success"] is True and [n["node_id"] for n in body["nodes"]] == [a]
+    body = await (await client.get("/api/v1/nodes/skills/python")).json()
+    assert body["count"] == 2
+    # GET /nodes/register is a node lookup (404), not the registration route.
     reg = await client.get("/api/v1/nodes/register")
-    assert reg.status in (404, 405)
-    # ... and the node named "online" is still reachable through its sub-resources.
-    health = await client.get("/api/v1/nodes/online/health")
-    assert health.status == 200 and (await health.json())["node_id"] == "online"
+    assert reg.status == 404
+    # Ids that fixed routes would shadow cannot be chosen.
+    for reserved in ("online", "skills", "register"):
+        resp = await client.post("/api/v1/nodes/register", json={**WORKER, "node_id": reserved})
+        body = await resp.json()
+        assert resp.status == 422 and "node_id" in body["error"] and "reserved" in body["error"]
 
 
 @pytest.mark.parametrize("method,path", [
