@@ -10,8 +10,8 @@ Transport (``node.agent`` does the I/O):
 
 * Piggybacked claw application messages (``SwimProtocol.broadcast_app(body, key=node)``):
   a node sends its own record when its load changed meaningfully or the refresh period
-  passed, and re-broadcasts every record that is new to it (epidemic, like Serf's
-  messages), keyed by node so a newer record replaces a queued older one.
+  passed (the key makes a newer record replace its queued older one); the gossip core
+  relays every message new to it once (epidemic, like Serf's messages).
 * Push-pull application state (``app_state`` callback, ``AppState`` event): the whole
   table plus the HTTP-registered records, merged newest-wins: anti-entropy for anything a
   piggyback missed.
@@ -178,8 +178,8 @@ def decode_heartbeat_payload(payload: bytes) -> HeartbeatRecord:
 class Directive:
     """A request for one member, relayed by the coordinator through gossip.
 
-    ``action``: ``"maintenance"`` (``value`` bool) or ``"tasks"`` (``value`` a dict of
-    task counters from an API heartbeat). ``id`` makes it unique (sender id + counter),
+    ``action``: ``"maintenance"`` (``value`` bool), ``"tasks"`` (``value`` a dict of
+    task counters from an API heartbeat) or ``"shutdown"`` (leave the cluster). ``id`` makes it unique (sender id + counter),
     so relays can drop repeats.
     """
 
@@ -189,7 +189,7 @@ class Directive:
     id: str
 
 
-_DIRECTIVE_ACTIONS = ("maintenance", "tasks")
+_DIRECTIVE_ACTIONS = ("maintenance", "tasks", "shutdown")
 
 
 def encode_directive(d: Directive) -> bytes:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -41,7 +42,8 @@ class StoreError(Exception):
 
 
 class NodeStore:
-    """The node's persistent state. Not thread-safe; use from the event loop thread.
+    """The node's persistent state. Thread-safe (one mutex), so slow fsyncs can run in a
+    worker thread.
 
     Args:
         data_dir: directory holding ``node.db`` (created if missing).
@@ -52,6 +54,7 @@ class NodeStore:
 
     def __init__(self, data_dir: Path, *, wall_clock: Callable[[], float] = time.time) -> None:
         self.path = data_dir / STORE_FILE
+        self._mutex = threading.RLock()
         self._wall_clock = wall_clock
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +66,9 @@ class NodeStore:
             self.close_lock()
             raise StoreError(self._explain(ValueError("the file is empty")))
         try:
-            self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=5.0)
+            # Shared with the agent's writer thread; every use holds self._mutex.
+            self._db = sqlite3.connect(str(self.path), isolation_level=None, timeout=5.0,
+                                       check_same_thread=False)
         except sqlite3.Error as exc:
             self.close_lock()
             raise StoreError(self._explain(exc)) from None
@@ -92,7 +97,7 @@ class NodeStore:
             db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
 
     def _tx(self) -> "_Transaction":
-        return _Transaction(self._db)
+        return _Transaction(self._db, self._mutex)
 
     def close_lock(self) -> None:
         """Release the data-dir lock (``close`` does it too)."""
@@ -101,13 +106,15 @@ class NodeStore:
             self._lock = None
 
     def close(self) -> None:
-        self._db.close()
+        with self._mutex:
+            self._db.close()
         self.close_lock()
 
     # --- identity -------------------------------------------------------------------------
 
     def _get(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM identity WHERE key=?", (key,)).fetchone()
+        with self._mutex:
+            row = self._db.execute("SELECT value FROM identity WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
     def _set(self, key: str, value: str) -> None:
@@ -192,7 +199,8 @@ class NodeStore:
 
     def known_peers(self) -> list[Address]:
         """Remembered peer addresses, most recently seen first."""
-        rows = self._db.execute("SELECT host, port FROM peers ORDER BY seen DESC").fetchall()
+        with self._mutex:
+            rows = self._db.execute("SELECT host, port FROM peers ORDER BY seen DESC").fetchall()
         return [(str(host), int(port)) for host, port in rows]
 
     # --- HTTP registry --------------------------------------------------------------------
@@ -212,7 +220,9 @@ class NodeStore:
     def registered(self) -> dict[str, dict[str, Any]]:
         """Every stored HTTP-registered record. Unparseable rows raise ``StoreError``."""
         out: dict[str, dict[str, Any]] = {}
-        for node_id, record in self._db.execute("SELECT node_id, record FROM registry"):
+        with self._mutex:
+            rows = self._db.execute("SELECT node_id, record FROM registry").fetchall()
+        for node_id, record in rows:
             try:
                 value = json.loads(record)
             except ValueError:
@@ -243,13 +253,23 @@ def _lock_data_dir(data_dir: Path) -> Any:
 
 
 class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error), on an autocommit connection."""
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error) on an autocommit
+    connection, holding the store's mutex throughout."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, mutex: threading.RLock) -> None:
         self._db = db
+        self._mutex = mutex
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._mutex.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._mutex.release()
+            raise
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        try:
+            self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        finally:
+            self._mutex.release()

@@ -1,0 +1,310 @@
+"""``claw-node``: run the agent, or talk to a running one.
+
+    claw-node [agent flags]                 run the agent (no flags: a new one-node cluster)
+    claw-node members [--json]              the cluster's nodes, as a table
+    claw-node info [--json]                 this node, the coordinator and its term, health
+    claw-node leave                         graceful leave, then the agent exits
+    claw-node maintenance on|off [--node ID]
+
+Bad flags or values print one line naming the flag and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+__all__ = ["main", "build_parser"]
+
+_DEFAULT_API = "http://127.0.0.1:8888"
+_PROG = "claw-node"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (no usage dump) and exits 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # `members --api` must not match --api-bind
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{_PROG}: error: {message}\n")
+
+
+def _agent_flags(p: argparse.ArgumentParser) -> None:
+    s = argparse.SUPPRESS  # only flags actually given reach NodeConfig (env/file fill the rest)
+    g = p.add_argument_group("agent (also settable as CLAW_* env vars or in --config FILE.toml)")
+    g.add_argument("--config", metavar="FILE.toml", type=Path, default=s,
+                   help="TOML file with the settings below (keys: flag names with _)")
+    g.add_argument("--node-id", metavar="ID", default=s,
+                   help="node id (default: kept in the data dir; first start: host name)")
+    g.add_argument("--bind", metavar="HOST:PORT", default=s,
+                   help="gossip UDP+TCP listen address (default 0.0.0.0:7946)")
+    g.add_argument("--advertise", metavar="HOST:PORT|tailscale", default=s,
+                   help="address peers dial (default: the default-route address; "
+                        "'tailscale': this machine's Tailscale IP)")
+    g.add_argument("--join", metavar="HOST:PORT", action="append", default=s,
+                   help="seed to join, repeatable; retried with backoff until one answers "
+                        "(default: peers remembered in the data dir)")
+    g.add_argument("--api-bind", metavar="HOST:PORT", default=s,
+                   help="REST API listen address (default 127.0.0.1:8888)")
+    g.add_argument("--skills", metavar="A,B", default=s, help="skills this node offers")
+    g.add_argument("--tags", metavar="X,Y", default=s, help="free-form labels")
+    g.add_argument("--port", type=int, metavar="PORT", default=s,
+                   help="local OpenClaw service port (default 18789)")
+    g.add_argument("--max-concurrent-tasks", type=int, metavar="N", default=s,
+                   help="task slots; busy when all are used (default 5)")
+    g.add_argument("--data-dir", type=Path, metavar="DIR", default=s,
+                   help="identity, incarnation, peers, registry (default: per-user data dir)")
+    g.add_argument("--profile", choices=("lan", "wan", "local"), default=s,
+                   help="gossip timing preset (default lan)")
+    g.add_argument("--heartbeat-timeout", type=float, metavar="S", default=s,
+                   help="seconds before an HTTP-registered node goes offline (default 90)")
+    g.add_argument("--check-interval", type=float, metavar="S", default=s,
+                   help="seconds between HTTP heartbeat checks (default 30)")
+    g.add_argument("--no-coordinator", action="store_true", default=s,
+                   help="never elect this node coordinator")
+    g.add_argument("--resource-interval", type=float, metavar="S", default=s,
+                   help="seconds between resource samples (default 5)")
+    g.add_argument("--log-level", metavar="LEVEL", default=s,
+                   help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    g.add_argument("--tailscale-ip", metavar="IP", default=s,
+                   help="Tailscale IP to report (default: detected)")
+    g.add_argument("--api-token", metavar="TOKEN", default=s,
+                   help="bearer token required by the API (default: none)")
+    g.add_argument("--insecure-api", action="store_true", default=s,
+                   help="allow a non-loopback --api-bind without --api-token")
+    g.add_argument("--cors-origins", metavar="URL,URL", default=s,
+                   help="origins allowed to write through the API from a browser")
+    g.add_argument("--alert-webhook", metavar="URL", default=s,
+                   help="URL that receives a JSON POST per node status change")
+
+
+def _client_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--api", metavar="URL", default=os.environ.get("CLAW_API", _DEFAULT_API),
+                   help=f"the agent's API (default {_DEFAULT_API}, env CLAW_API)")
+    p.add_argument("--api-token", metavar="TOKEN", default=os.environ.get("CLAW_API_TOKEN"),
+                   help="bearer token (env CLAW_API_TOKEN)")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                   help="HTTP timeout in seconds (default 5)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=_PROG,
+        description="claw-node: membership and health for OpenClaw machines. Without a "
+                    "command it runs the agent; with one it talks to a running agent.",
+        epilog="examples:\n"
+               "  claw-node                                  start a new one-node cluster\n"
+               "  claw-node --join 10.0.0.5:7946 --skills python,gpu\n"
+               "  claw-node members                          list the cluster\n"
+               "  claw-node leave                            leave gracefully and stop",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _agent_flags(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    members = sub.add_parser("members", help="list the cluster's nodes")
+    members.add_argument("--json", action="store_true", help="print the raw JSON list")
+    _client_flags(members)
+    info = sub.add_parser("info", help="this node, the coordinator and its term, cluster health")
+    info.add_argument("--json", action="store_true", help="print raw JSON")
+    _client_flags(info)
+    leave = sub.add_parser("leave", help="leave the cluster gracefully; the agent then exits")
+    leave.add_argument("--no-wait", action="store_true", help="don't wait for the agent to exit")
+    _client_flags(leave)
+    maint = sub.add_parser("maintenance", help="put a node into maintenance, or take it out")
+    maint.add_argument("state", choices=("on", "off"))
+    maint.add_argument("--node", metavar="ID", help="node id (default: the agent's own node)")
+    _client_flags(maint)
+    return parser
+
+
+# --- client commands -------------------------------------------------------------------
+
+
+class _ApiError(Exception):
+    pass
+
+
+def _request(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    url = args.api.rstrip("/") + path
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Accept", "application/json")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if args.api_token:
+        req.add_header("Authorization", f"Bearer {args.api_token}")
+    try:
+        with urllib.request.urlopen(req, timeout=args.timeout) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", exc.reason)
+        except (ValueError, AttributeError):
+            message = exc.reason
+        raise _ApiError(f"{method} {path}: HTTP {exc.code}: {message}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise _ApiError(f"cannot reach the agent at {args.api} ({reason}); is claw-node "
+                        f"running? (--api URL)") from None
+
+
+def _pct(value: Any) -> str:
+    return f"{float(value):.0f}%" if isinstance(value, (int, float)) else "-"
+
+
+def format_members(nodes: list[dict[str, Any]]) -> str:
+    """The ``members`` table (coordinator marked with ``*``)."""
+    header = ("ID", "ADDRESS", "STATUS", "CPU", "MEM", "DISK", "TASKS", "SKILLS")
+    rows = [header]
+    for n in sorted(nodes, key=lambda n: str(n.get("node_id"))):
+        status = str(n.get("status", "?"))
+        if n.get("suspect"):
+            status += " (suspect)"
+        node_id = str(n.get("node_id", "?")) + (" *" if n.get("is_coordinator") else "")
+        address = str(n.get("ip_address") or "-")
+        if n.get("source") == "http":
+            address += " (http)"
+        rows.append((
+            node_id, address, status, _pct(n.get("cpu_usage")), _pct(n.get("memory_usage")),
+            _pct(n.get("disk_usage")),
+            f"{n.get('running_tasks', 0)}/{n.get('max_concurrent_tasks', 0)}",
+            ",".join(n.get("available_skills") or []) or "-",
+        ))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.append(f"{len(nodes)} node(s); * = coordinator")
+    return "\n".join(lines)
+
+
+def _cmd_members(args: argparse.Namespace) -> int:
+    listing = _request(args, "GET", "/api/v1/nodes")
+    nodes = listing.get("nodes", []) if isinstance(listing, dict) else []
+    print(json.dumps(nodes, indent=2) if args.json else format_members(nodes))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    health = _request(args, "GET", "/health")
+    node_id = health.get("node_id", "")
+    node = _request(args, "GET", f"/api/v1/nodes/{node_id}").get("node", {})
+    cluster = _request(args, "GET", "/api/v1/cluster/health")
+    if args.json:
+        print(json.dumps({"health": health, "node": node, "cluster": cluster}, indent=2))
+        return 0
+    coordinator = health.get("coordinator") or {}
+    counts = cluster.get("counts", {})
+    lines = [
+        f"node:        {node_id} ({node.get('status', '?')}, {node.get('platform', '?')}/"
+        f"{node.get('arch', '?')}, {node.get('ip_address', '?')}, version {health.get('version', '?')})",
+        f"load:        cpu {_pct(node.get('cpu_usage'))}, mem {_pct(node.get('memory_usage'))}, "
+        f"disk {_pct(node.get('disk_usage'))}, tasks {node.get('running_tasks', 0)}/"
+        f"{node.get('max_concurrent_tasks', 0)}",
+        f"skills:      {','.join(node.get('available_skills') or []) or '-'}",
+        f"coordinator: {coordinator.get('node_id', 'none')} (term {coordinator.get('term', 0)})"
+        + (" - this node" if health.get("is_coordinator") else ""),
+        f"cluster:     {cluster.get('status', '?')}, {cluster.get('total_nodes', 0)} node(s): "
+        + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        + (f"; suspect: {', '.join(cluster['suspect_nodes'])}" if cluster.get("suspect_nodes") else ""),
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def _cmd_leave(args: argparse.Namespace) -> int:
+    answer = _request(args, "POST", "/api/v1/agent/leave", {})
+    node_id = answer.get("node_id", "?") if isinstance(answer, dict) else "?"
+    print(f"{node_id}: leaving the cluster")
+    if args.no_wait:
+        return 0
+    deadline = time.monotonic() + 15.0
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        try:
+            _request(args, "GET", "/health")
+        except _ApiError:
+            print(f"{node_id}: left; the agent has stopped")
+            return 0
+    print(f"{node_id}: the agent is still answering after 15 s", file=sys.stderr)
+    return 1
+
+
+def _cmd_maintenance(args: argparse.Namespace) -> int:
+    node_id = args.node or _request(args, "GET", "/health").get("node_id", "")
+    answer = _request(args, "POST", f"/api/v1/nodes/{node_id}/maintenance",
+                      {"enabled": args.state == "on"})
+    node = answer.get("node") or {}
+    print(f"{node_id}: maintenance {args.state} (status {node.get('status', '?')})")
+    return 0
+
+
+# --- the agent ---------------------------------------------------------------------------
+
+
+def _run_agent(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from .agent import Agent
+    from .config import NodeConfig, NodeConfigError
+    from .store import StoreError
+
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    try:
+        config = NodeConfig.load(flags, getattr(args, "config", None)
+                                 or _env_path("CLAW_CONFIG"))
+    except NodeConfigError as exc:
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=config.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(Agent(config).run())
+    except NodeConfigError as exc:
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{_PROG}: error: cannot listen ({exc}); check --bind and --api-bind",
+              file=sys.stderr)
+        return 1
+    except ValueError as exc:  # e.g. api.server.InsecureBindError
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+_COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
+             "maintenance": _cmd_maintenance}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``claw-node``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    command = getattr(args, "command", None)
+    if command is None:
+        return _run_agent(args)
+    try:
+        return _COMMANDS[command](args)
+    except _ApiError as exc:
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

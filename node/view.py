@@ -1,0 +1,326 @@
+"""``GossipClusterView``: the API's ``ClusterView`` over this node's gossip view.
+
+Gossip members come from the SWIM member table (liveness), their metadata (static
+facts) and the resource-heartbeat table (load); HTTP-registered workers come from
+``api.registry.HttpNodeRegistry``, replicated through gossip by the agent.
+
+Status of a gossip member (the seed's ``NodeStatus``), first match wins:
+
+| condition | status |
+|---|---|
+| SWIM dead or left | ``offline`` |
+| maintenance flag in its metadata | ``maintenance`` |
+| its heartbeat reports a fault | ``error`` |
+| running_tasks ≥ max_concurrent_tasks | ``busy`` |
+| otherwise (alive or suspect) | ``online`` |
+
+Suspicion is not hidden: a suspect member stays ``online``/``busy`` with ``suspect=true``
+and ``gossip_state="suspect"``, since SWIM may still clear it; ``suspect_since(id)``
+gives the time it started (``NodeInfo`` has no field for it).
+
+Writes run on the coordinator. For an HTTP-registered node they change the registry.
+For a gossip member they cannot be applied by the coordinator itself (a member is the
+only writer of its own heartbeats and metadata), so they go to the member: applied at
+once when it is this node, otherwise relayed as a gossip ``Directive`` that the target
+applies; the answer shows the requested values.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol
+
+from api.errors import Conflict, Unavailable
+from api.models import (
+    ClusterInfo, CoordinatorInfo, HeartbeatIn, NodeInfo, NodeStatus, NodeTransition,
+    RegisterIn, StatusChange,
+)
+from api.registry import Change, HttpNodeRegistry, RegistryFull
+from api.view import CheckResult, RegisterResult, TransitionListener
+from gossip.events import Member
+from gossip.types import MemberState
+
+from .heartbeat import HeartbeatRecord
+from .metadata import NodeMeta
+
+__all__ = ["GossipClusterView", "AgentControl", "member_status", "member_info", "TASK_FIELDS"]
+
+log = logging.getLogger(__name__)
+
+TASK_FIELDS = ("running_tasks", "total_tasks_processed", "successful_tasks", "failed_tasks",
+               "average_execution_time")
+"""The load a gossip member takes from an API heartbeat (cpu/memory/disk it samples itself)."""
+
+_STATE_NAMES = {
+    MemberState.ALIVE: "alive", MemberState.SUSPECT: "suspect",
+    MemberState.DEAD: "dead", MemberState.LEFT: "left",
+}
+
+
+class AgentControl(Protocol):
+    """What the view needs from the agent (``node.agent.Agent`` implements it)."""
+
+    node_id: str
+    version: str
+    heartbeat_timeout_s: float
+    check_interval_s: float
+
+    def members(self) -> list[Member]: ...
+    def meta_of(self, member: Member) -> NodeMeta: ...
+    def heartbeat_of(self, node_id: str) -> HeartbeatRecord | None: ...
+    def coordinator_state(self) -> tuple[str | None, int]: ...
+    def api_url_of(self, meta: NodeMeta) -> str | None: ...
+    def suspect_since(self, node_id: str) -> float | None: ...
+    def apply_tasks(self, values: dict[str, Any]) -> None: ...
+    def apply_maintenance(self, enabled: bool) -> None: ...
+    def request_leave(self) -> None: ...
+    def send_directive(self, target: str, action: str, value: Any) -> None: ...
+
+
+def member_status(member: Member, meta: NodeMeta, hb: HeartbeatRecord | None) -> NodeStatus:
+    """The seed status of a gossip member (table in the module docstring)."""
+    if member.state in (MemberState.DEAD, MemberState.LEFT):
+        return NodeStatus.OFFLINE
+    if meta.maintenance:
+        return NodeStatus.MAINTENANCE
+    if hb is not None and hb.fault:
+        return NodeStatus.ERROR
+    if hb is not None and hb.running_tasks >= meta.max_concurrent_tasks:
+        return NodeStatus.BUSY
+    return NodeStatus.ONLINE
+
+
+def _utc(ts: float | None) -> datetime | None:
+    return None if not ts else datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def member_info(
+    member: Member, meta: NodeMeta, hb: HeartbeatRecord | None, *, coordinator: str | None,
+    api_url: str | None,
+) -> NodeInfo:
+    """The seed's ``NodeInfo`` for a gossip member."""
+    load: dict[str, Any] = {}
+    if hb is not None:
+        load = dict(
+            cpu_usage=hb.cpu_usage, memory_usage=hb.memory_usage, disk_usage=hb.disk_usage,
+            running_tasks=hb.running_tasks, total_tasks_processed=hb.total_tasks_processed,
+            successful_tasks=hb.successful_tasks, failed_tasks=hb.failed_tasks,
+            average_execution_time=hb.average_execution_time,
+            last_heartbeat=_utc(hb.sampled_at),
+        )
+    return NodeInfo(
+        node_id=member.name, hostname=meta.hostname or member.name,
+        platform=meta.platform, arch=meta.arch,
+        status=member_status(member, meta, hb),
+        available_skills=list(meta.skills), max_concurrent_tasks=meta.max_concurrent_tasks,
+        ip_address=meta.ip_address or member.address[0], tailscale_ip=meta.tailscale_ip,
+        port=meta.port, registered_at=_utc(meta.started_at), tags=list(meta.tags),
+        source="gossip", gossip_state=_STATE_NAMES.get(member.state, "dead"),  # type: ignore[arg-type]
+        suspect=member.state == MemberState.SUSPECT, incarnation=member.incarnation,
+        is_coordinator=member.name == coordinator, api_url=api_url,
+        **load,
+    )
+
+
+class GossipClusterView:
+    """Implements ``api.view.ClusterView`` for the agent.
+
+    Args:
+        agent: the agent's controls (``AgentControl``).
+        registry: HTTP-registered nodes (the agent replicates its writes).
+        clock: wall clock, unix seconds.
+    """
+
+    def __init__(self, agent: AgentControl, registry: HttpNodeRegistry, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._agent = agent
+        self.registry = registry
+        self._clock = clock
+        self._listeners: list[TransitionListener] = []
+        self._last_liveness: dict[str, str] = {}
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _member_infos(self) -> dict[str, NodeInfo]:
+        agent = self._agent
+        coordinator, _ = agent.coordinator_state()
+        out: dict[str, NodeInfo] = {}
+        for m in agent.members():
+            meta = agent.meta_of(m)
+            out[m.name] = member_info(m, meta, agent.heartbeat_of(m.name),
+                                      coordinator=coordinator, api_url=agent.api_url_of(meta))
+        return out
+
+    def _member(self, node_id: str) -> Member | None:
+        for m in self._agent.members():
+            if m.name == node_id:
+                return m
+        return None
+
+    def _one_member(self, node_id: str) -> NodeInfo | None:
+        m = self._member(node_id)
+        if m is None:
+            return None
+        agent = self._agent
+        coordinator, _ = agent.coordinator_state()
+        meta = agent.meta_of(m)
+        return member_info(m, meta, agent.heartbeat_of(m.name), coordinator=coordinator,
+                           api_url=agent.api_url_of(meta))
+
+    def _emit(self, transition: NodeTransition) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(transition)
+            except Exception:  # a broken listener must not break gossip handling
+                log.exception("transition listener failed")
+
+    def _emit_change(self, change: Change | None) -> None:
+        if change is None or change.liveness_from == change.liveness_to:
+            return
+        coordinator, _ = self._agent.coordinator_state()
+        self._emit(NodeTransition(
+            node_id=change.after.node_id, hostname=change.after.hostname,
+            from_state=change.liveness_from, to_state=change.liveness_to, source="http",
+            reason=change.reason, at=datetime.fromtimestamp(self._clock(), tz=timezone.utc),
+            coordinator=coordinator))
+
+    def observe_member(self, member: Member, reason: str) -> None:
+        """Called by the agent on every membership event: emits liveness transitions
+        (online → suspect → offline, offline → online) of gossip members."""
+        if member.state == MemberState.SUSPECT:
+            now_state = "suspect"
+        elif member.state in (MemberState.DEAD, MemberState.LEFT):
+            now_state = "offline"
+        else:
+            now_state = "online"
+        before = self._last_liveness.get(member.name)
+        self._last_liveness[member.name] = now_state
+        if before == now_state or (before is None and now_state == "online"):
+            return
+        coordinator, _ = self._agent.coordinator_state()
+        meta = self._agent.meta_of(member)
+        self._emit(NodeTransition(
+            node_id=member.name, hostname=meta.hostname or member.name,
+            from_state=before or "new", to_state=now_state, source="gossip", reason=reason,
+            at=datetime.fromtimestamp(self._clock(), tz=timezone.utc), coordinator=coordinator))
+
+    def forget_missing(self, names: set[str]) -> None:
+        """Drop the liveness memory of members reaped from the table (keeps it bounded)."""
+        for name in [n for n in self._last_liveness if n not in names]:
+            del self._last_liveness[name]
+
+    # --- reads --------------------------------------------------------------------------
+
+    async def list_nodes(self) -> list[NodeInfo]:
+        members = self._member_infos()
+        nodes = list(members.values())
+        nodes.extend(r.to_node_info() for r in self.registry if r.node_id not in members)
+        return nodes
+
+    async def get_node(self, node_id: str) -> NodeInfo | None:
+        info = self._one_member(node_id)
+        if info is not None:
+            return info
+        rec = self.registry.get(node_id)
+        return None if rec is None else rec.to_node_info()
+
+    async def coordinator(self) -> CoordinatorInfo | None:
+        node_id, term = self._agent.coordinator_state()
+        if node_id is None:
+            return None
+        m = self._member(node_id)
+        api_url = self._agent.api_url_of(self._agent.meta_of(m)) if m is not None else None
+        return CoordinatorInfo(node_id=node_id, api_url=api_url, term=term)
+
+    async def is_coordinator(self) -> bool:
+        return self._agent.coordinator_state()[0] == self._agent.node_id
+
+    async def cluster_info(self) -> ClusterInfo:
+        agent = self._agent
+        return ClusterInfo(node_id=agent.node_id, heartbeat_timeout_s=agent.heartbeat_timeout_s,
+                           check_interval_s=agent.check_interval_s, version=agent.version)
+
+    def suspect_since(self, node_id: str) -> float | None:
+        """Unix time since which ``node_id`` has been suspect, or None."""
+        return self._agent.suspect_since(node_id)
+
+    # --- writes -------------------------------------------------------------------------
+
+    async def register(self, request: RegisterIn) -> RegisterResult:
+        if request.node_id is not None and self._member(request.node_id) is not None:
+            raise Conflict(f"node_id: {request.node_id!r} is a gossip member (a claw-node "
+                           f"agent); it cannot be registered over HTTP")
+        try:
+            rec, created, change = self.registry.register(request, self._clock())
+        except RegistryFull as exc:
+            raise Unavailable(f"cannot register: {exc}") from exc
+        self._emit_change(change)
+        return RegisterResult(node=rec.to_node_info(), created=created)
+
+    def _with(self, info: NodeInfo, **changes: Any) -> NodeInfo:
+        return info.model_copy(update=changes)
+
+    async def heartbeat(self, node_id: str, beat: HeartbeatIn) -> NodeInfo | None:
+        info = self._one_member(node_id)
+        if info is None:
+            res = self.registry.heartbeat(node_id, beat, self._clock())
+            if res is None:
+                return None
+            self._emit_change(res[1])
+            return res[0].to_node_info()
+        values = {k: v for k, v in beat.model_dump(exclude_none=True).items() if k in TASK_FIELDS}
+        if values:
+            if node_id == self._agent.node_id:
+                self._agent.apply_tasks(values)
+                return self._one_member(node_id)
+            self._agent.send_directive(node_id, "tasks", values)
+        return self._with(info, **values)
+
+    async def shutdown(self, node_id: str) -> NodeInfo | None:
+        info = self._one_member(node_id)
+        if info is None:
+            res = self.registry.shutdown(node_id, self._clock())
+            if res is None:
+                return None
+            self._emit_change(res[1])
+            return res[0].to_node_info()
+        if node_id == self._agent.node_id:
+            self._agent.request_leave()
+        else:
+            self._agent.send_directive(node_id, "shutdown", True)
+        return self._with(info, status=NodeStatus.OFFLINE)
+
+    async def set_maintenance(self, node_id: str, enabled: bool) -> NodeInfo | None:
+        info = self._one_member(node_id)
+        if info is None:
+            res = self.registry.set_maintenance(node_id, enabled, self._clock())
+            if res is None:
+                return None
+            self._emit_change(res[1])
+            return res[0].to_node_info()
+        if node_id == self._agent.node_id:
+            self._agent.apply_maintenance(enabled)
+            return self._one_member(node_id)
+        self._agent.send_directive(node_id, "maintenance", enabled)
+        if enabled:
+            return self._with(info, status=NodeStatus.MAINTENANCE)
+        return info if info.status != NodeStatus.MAINTENANCE else self._with(info, status=NodeStatus.ONLINE)
+
+    async def check_heartbeats(self) -> CheckResult:
+        checked = len(self.registry)
+        changes = self.registry.check(self._clock())
+        for change in changes:
+            self._emit_change(change)
+        return CheckResult(checked=checked, changed=[
+            StatusChange(node_id=c.after.node_id, hostname=c.after.hostname,
+                         old_status=NodeStatus(c.before.status if c.before else c.after.status),
+                         new_status=NodeStatus(c.after.status), suspect=c.after.suspect,
+                         reason=c.reason)
+            for c in changes])
+
+    # --- alerts -------------------------------------------------------------------------
+
+    def add_transition_listener(self, listener: TransitionListener) -> None:
+        self._listeners.append(listener)
