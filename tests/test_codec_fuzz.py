@@ -5,6 +5,9 @@ Two parts: hypothesis property tests on random/mutated bytes, and a seeded loop 
 mutates every vector (bit flips, truncation, insertion, length-field corruption), both
 raw and *structure-aware* (mutate the innermost command, then rebuild valid compress and
 CRC layers so the mutation reaches the msgpack decoders instead of dying at the CRC).
+About 10,500 hostile inputs go through all five decoders (8,112 mutated vectors, 1,000
+random, 500 hypothesis-mutated vectors, 900 msgpack-shaped), plus LZW garbage,
+incremental framing of mutated streams, and round-trip properties.
 """
 
 from __future__ import annotations
@@ -130,10 +133,10 @@ def test_mutated_vectors_only_raise_malformed() -> None:
     for _transport, data in PLAINTEXTS:
         for _ in range(3):
             decode_all(mutate(rng, data))
-        decode_all(structured_mutation(rng, data))
+            decode_all(structured_mutation(rng, data))
     delta = {k: COUNT[k] - before[k] for k in COUNT}
     print(f"mutated vectors: {delta}")
-    assert delta["inputs"] == 4 * len(PLAINTEXTS)
+    assert delta["inputs"] == 6 * len(PLAINTEXTS)
     assert delta["accepted"] > len(PLAINTEXTS)  # mutations do reach the decoders' success paths
 
 
@@ -147,13 +150,13 @@ def test_incremental_framing_of_mutated_streams() -> None:
                 only_malformed(stream_message_length, bad[:cut], max_size=MAX)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes(data: bytes) -> None:
     decode_all(data)
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.sampled_from(PLAINTEXTS), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=6),
        st.integers(0, 10_000))
 def test_hypothesis_mutated_vectors(sample: tuple[str, bytes], edits: list[tuple[int, int]], cut: int) -> None:
@@ -163,7 +166,7 @@ def test_hypothesis_mutated_vectors(sample: tuple[str, bytes], edits: list[tuple
     decode_all(bytes(buf[: max(1, cut % (len(buf) + 1))]))
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.recursive(
     st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.binary(max_size=20) | st.floats(),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(
@@ -217,7 +220,7 @@ def _normalise(msg: Any) -> Any:
     return msg
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(packet_messages, min_size=1, max_size=8), st.booleans(), st.booleans())
 def test_packet_round_trip_property(msgs: list[Any], crc: bool, compress: bool) -> None:
     wire = encode_message(msgs[0]) if len(msgs) == 1 else encode_compound([encode_message(m) for m in msgs])
