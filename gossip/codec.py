@@ -24,8 +24,8 @@ layer and is not done here. For packets, the driver decrypts the datagram (AAD e
 before ``decode_packet`` and encrypts the output of ``add_crc``/``compress_packet``.
 For streams, ``stream_message_length`` already frames ``0x0a | len u32 BE | body``;
 ``decode_stream(..., decrypt=fn)`` calls ``fn(body, aad)`` with ``aad`` = the 5 header
-bytes and decodes the returned plaintext; ``encrypted_stream_frame(body)`` builds the
-frame around an already-encrypted body. Without ``decrypt`` an encrypted stream raises
+bytes and decodes the returned plaintext; ``encrypted_stream_header(n)`` gives that AAD
+in advance and ``encrypted_stream_frame(body)`` frames an already-encrypted body. Without ``decrypt`` an encrypted stream raises
 ``MalformedPacket`` (Go: "Remote state is encrypted and encryption is not configured").
 """
 
@@ -40,7 +40,7 @@ import msgpack
 from gossip import lzw
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.messages import (
-    Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack,
+    Ack, Alive, ClawAppMessage, Compound, Dead, ErrResp, IndirectPing, Nack,
     PacketMessage, Ping, PushNodeState, PushPull, SerfJoin, SerfLeave, SerfMessage,
     SerfPushPull, SerfQuery, SerfQueryResponse, SerfUnknown,
     SerfUserEvent, StreamMessage, Suspect, UserMsg,
@@ -48,7 +48,8 @@ from gossip.messages import (
 
 __all__ = [
     "encode_message", "encode_compound", "add_crc", "compress_packet", "decode_packet",
-    "encode_stream", "decode_stream", "stream_message_length", "encrypted_stream_frame",
+    "encode_stream", "decode_stream", "stream_message_length", "encrypted_stream_header",
+    "encrypted_stream_frame",
     "encode_serf", "decode_serf",
     "MAX_COMPOUND_PARTS", "MAX_COMPOUND_DEPTH", "MAX_PUSH_PULL_NODES", "UDP_PACKET_MAX",
     "MAX_PUSH_STATE_BYTES",
@@ -185,9 +186,12 @@ def _push_node_body(node: PushNodeState) -> dict[str, Any]:
 
 
 def encode_message(msg: PacketMessage | ErrResp) -> bytes:
-    """One command: type byte + msgpack body (``UserMsg``: 0x08 + raw payload)."""
+    """One command: type byte + msgpack body (``UserMsg``: 0x08 + raw payload;
+    ``Compound``: its parts in a compound)."""
     if isinstance(msg, UserMsg):
         return bytes((_USER,)) + _b(msg.payload, "payload")  # type: ignore[operator]
+    if isinstance(msg, Compound):
+        return encode_compound([encode_message(part) for part in msg.parts])
     code, body = _body(msg)
     return bytes((code,)) + _pack(body)
 
@@ -238,13 +242,20 @@ def encode_stream(msg: StreamMessage, *, compress: bool = True) -> bytes:
     return compress_packet(plain) if compress else plain
 
 
-def encrypted_stream_frame(body: bytes) -> bytes:
-    """Frame an already-encrypted stream body: 0x0a + u32 BE length + body.
+def encrypted_stream_header(body_len: int) -> bytes:
+    """The 5-byte header ``0x0a | u32 BE length`` of an encrypted stream frame.
 
-    The first 5 bytes are the AAD the encryption layer must authenticate (reference §5);
-    ``encrypted_stream_frame(b"")[:1]`` plus ``len`` lets it compute them in advance.
+    It is also the AAD the encryption layer authenticates (reference §5), so the
+    encryptor computes it from the ciphertext length (v1: plaintext + 29) first.
     """
-    return _ENC_HEADER.pack(_ENCRYPT, len(body)) + body
+    if not 0 <= body_len <= MAX_PUSH_STATE_BYTES:
+        raise LocalProtocolError(f"encrypted stream body of {body_len} bytes is out of range")
+    return _ENC_HEADER.pack(_ENCRYPT, body_len)
+
+
+def encrypted_stream_frame(body: bytes) -> bytes:
+    """Frame an already-encrypted stream body: ``encrypted_stream_header(len(body)) + body``."""
+    return encrypted_stream_header(len(body)) + body
 
 
 # --- decoding helpers ----------------------------------------------------------------

@@ -9,6 +9,7 @@ from gossip.addresses import bytes_to_ip, ip_to_bytes
 from gossip.codec import (
     MAX_COMPOUND_PARTS, add_crc, compress_packet, decode_packet, decode_serf, decode_stream,
     encode_compound, encode_message, encode_serf, encode_stream, encrypted_stream_frame,
+    encrypted_stream_header,
     stream_message_length,
 )
 from gossip.errors import LocalProtocolError, MalformedPacket
@@ -286,7 +287,7 @@ def test_stream_limits_and_garbage() -> None:
 def test_encrypted_stream_seam() -> None:
     plain = encode_stream(Ping(seq_no=3, node="x"))
     frame = encrypted_stream_frame(b"CT" + plain)  # a stand-in "cipher": prefix "CT"
-    assert frame[:5] == b"\x0a" + (len(plain) + 2).to_bytes(4, "big")
+    assert frame[:5] == b"\x0a" + (len(plain) + 2).to_bytes(4, "big") == encrypted_stream_header(len(plain) + 2)
     assert stream_message_length(frame[:4], max_size=4096) is None
     assert stream_message_length(frame + b"more", max_size=4096) == len(frame)
     with pytest.raises(MalformedPacket, match="encryption is not configured"):
@@ -374,3 +375,11 @@ def test_codec_type_constants_match_the_enums() -> None:
     for member in SerfMessageType:
         if hasattr(codec, "_SERF_" + member.name):
             assert getattr(codec, "_SERF_" + member.name) == member.value
+
+
+def test_compound_dataclass_encodes_as_compound() -> None:
+    from gossip.messages import Compound
+    parts = (Nack(seq_no=1), Suspect(incarnation=2, node="n", from_="m"))
+    wire = encode_message(Compound(parts=parts))
+    assert wire == encode_compound([encode_message(p) for p in parts])
+    assert decode_packet(wire) == (list(parts), 0)
