@@ -12,7 +12,7 @@ Pure data and bookkeeping; ``SwimProtocol`` sends the messages.
 
 from __future__ import annotations
 
-import random
+from random import Random
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -31,7 +31,7 @@ SEQ_MODULUS = 1 << 32
 class ProbeList:
     """Shuffled round-robin of member names."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: Random) -> None:
         self._rng = rng
         self._names: list[str] = []
         self._present: set[str] = set()

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import random
+from random import Random
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -173,7 +173,7 @@ class SwimProtocol:
         name: str,
         address: Address,
         meta: bytes = b"",
-        rng: random.Random,
+        rng: Random,
         now: float,
         incarnation: int = 1,
         app_state: Callable[[], bytes] | None = None,
