@@ -258,7 +258,9 @@ def decide_dead(
         return DeadVerdict.IGNORE  # old incarnation numbers carry no news
     if record.state in (MemberState.DEAD, MemberState.LEFT):
         return DeadVerdict.IGNORE  # already down: nothing to re-gossip
-    if is_self and not self_leaving:
+    if is_self:
+        if self_leaving:
+            return DeadVerdict.IGNORE  # our own leave is applied locally, not via gossip
         return DeadVerdict.REFUTE  # we are alive: say so louder
     if from_ == record.name:
         return DeadVerdict.LEFT  # a node declaring itself dead is leaving gracefully

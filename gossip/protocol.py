@@ -107,6 +107,7 @@ _STAT_KEYS = (
     "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
     "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
+    "app_too_large_to_relay",
 )
 
 
@@ -776,7 +777,11 @@ class SwimProtocol:
             return
         self._stats["app_messages_in"] += 1
         self._emit(AppMessage(body))
-        self._app_queue.push(self._serf_payload(ClawAppMessage(body)))  # relay: epidemic spread
+        payload = self._serf_payload(ClawAppMessage(body))
+        if len(payload) + COMPOUND_PART_OVERHEAD <= self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD:
+            self._app_queue.push(payload)  # relay, so it spreads epidemically
+        else:
+            self._stats["app_too_large_to_relay"] += 1
 
     def _remember_app(self, body: bytes) -> bool:
         """Record the body's digest; False if it was already known."""

@@ -65,6 +65,7 @@ class _Node:
     core: SwimProtocol
     up: bool = True
     events: list[Event] = field(default_factory=list)
+    deadline: float | None = None
 
 
 class Cluster:
@@ -175,18 +176,24 @@ class Cluster:
         return self.run_until(self.now + duration, until=until)
 
     def run_until(self, t_end: float, *, until: Callable[[], bool] | None = None,
-                  max_steps: int = 5_000_000) -> float:
-        """Advance virtual time to ``t_end`` (or until ``until()`` holds); return now."""
+                  check_every_s: float = 0.01, max_steps: int = 5_000_000) -> float:
+        """Advance virtual time to ``t_end`` (or until ``until()`` holds); return now.
+
+        ``until`` is evaluated at most once per ``check_every_s`` of virtual time, so the
+        returned time may overshoot the exact moment by that much.
+        """
+        self._flush_all()  # tests may have called cores directly since the last run
+        checked = float("-inf")
         for _ in range(max_steps):
-            self._flush_all()
-            if until is not None and until():
-                return self.now
+            if until is not None and self.now - checked >= check_every_s:
+                checked = self.now
+                if until():
+                    return self.now
             t = self._heap[0][0] if self._heap else float("inf")
+            due: list[_Node] = []
             for node in self.nodes.values():
-                if node.up:
-                    d = node.core.next_deadline()
-                    if d is not None and d < t:
-                        t = d
+                if node.up and node.deadline is not None and node.deadline < t:
+                    t = node.deadline
             if t > t_end:
                 self.now = t_end
                 return self.now
@@ -194,18 +201,17 @@ class Cluster:
             while self._heap and self._heap[0][0] <= self.now:
                 _, _, action = heapq.heappop(self._heap)
                 action()
-                self._flush_all()
-            for node in list(self.nodes.values()):
-                if node.up:
-                    d = node.core.next_deadline()
-                    if d is not None and d <= self.now:
-                        node.core.handle_timer(self.now)
+            due = [n for n in self.nodes.values()
+                   if n.up and n.deadline is not None and n.deadline <= self.now]
+            for node in due:
+                node.core.handle_timer(self.now)
+                self._flush(node)
         raise RuntimeError(f"run_until({t_end}) did not finish in {max_steps} steps")
 
     def inject(self, dst: str, data: bytes, src_addr: Address = ("192.0.2.1", 9999)) -> None:
         """Deliver raw bytes to ``dst`` now, as if from ``src_addr`` (hostile-input tests)."""
         self.nodes[dst].core.receive_datagram(data, src_addr, self.now)
-        self._flush_all()
+        self._flush(self.nodes[dst])
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -215,17 +221,22 @@ class Cluster:
 
     def _flush_all(self) -> None:
         for node in list(self.nodes.values()):
-            core = node.core
-            out = core.datagrams_to_send()
-            streams = core.streams_to_open()
-            while (ev := core.next_event()) is not None:
-                node.events.append(ev)
-            if not node.up:
-                continue
-            for addr, data in out:
-                self._send_datagram(node, addr, data)
-            for req in streams:
-                self._open_stream(node, req)
+            self._flush(node)
+
+    def _flush(self, node: _Node) -> None:
+        """Collect a core's outputs (after any call into it) and refresh its deadline."""
+        core = node.core
+        out = core.datagrams_to_send()
+        streams = core.streams_to_open()
+        while (ev := core.next_event()) is not None:
+            node.events.append(ev)
+        node.deadline = core.next_deadline()
+        if not node.up:
+            return
+        for addr, data in out:
+            self._send_datagram(node, addr, data)
+        for req in streams:
+            self._open_stream(node, req)
 
     def _send_datagram(self, src: _Node, addr: Address, data: bytes) -> None:
         self.net.sent += 1
@@ -252,6 +263,7 @@ class Cluster:
                 return
             self.net.delivered += 1
             core.receive_datagram(data, src.address, self.now)
+            self._flush(dst)
 
         self._schedule(self.now + self.latency_s, deliver)
 
@@ -265,6 +277,7 @@ class Cluster:
                 self.net.streams_failed += 1
             if src.up and src.core is initiator:
                 initiator.stream_done(req.stream_id, reply, self.now)
+                self._flush(src)
 
         if dst_name is None:
             self._schedule(self.now + self.latency_s, lambda: finish(None))  # refused
@@ -282,6 +295,7 @@ class Cluster:
                 self._schedule(max(req.deadline, self.now), lambda: finish(None))
                 return
             reply = serving.handle_stream(req.data, peer_addr, self.now)
+            self._flush(dst)
             if req.expect_reply:
                 self._schedule(self.now + self.latency_s, lambda: finish(reply))
             else:

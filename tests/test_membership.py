@@ -105,7 +105,7 @@ DV = DeadVerdict
     (rec(S.DEAD), 9, "a", False, False, DV.IGNORE),
     (rec(S.LEFT), 9, "x", False, False, DV.IGNORE),
     (rec(S.ALIVE), 5, "a", True, False, DV.REFUTE),
-    (rec(S.ALIVE), 5, "x", True, True, DV.LEFT),
+    (rec(S.ALIVE), 5, "x", True, True, DV.IGNORE),
 ])
 def test_decide_dead(record, inc, from_, is_self, leaving, verdict) -> None:
     assert decide_dead(record, incarnation=inc, from_=from_, is_self=is_self,

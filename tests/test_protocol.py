@@ -337,7 +337,8 @@ def test_refuting_twice_a_hostile_top_incarnation_stays_in_uint32() -> None:
 
 @pytest.mark.parametrize("n", [5, 20, 50])
 def test_clusters_converge_and_detect_a_crash_within_bound(n: int) -> None:
-    c = make_cluster(n, seed=n)
+    # Pure-Python LZW dominates big runs; compression is exercised by the smaller tests.
+    c = make_cluster(n, seed=n, config=LAN if n <= 5 else LAN.replace(enable_compression=False))
     c.run(60.0, until=c.converged)
     assert c.converged(), f"{n} nodes did not converge in 60 s"
     victim = "n3"
