@@ -102,9 +102,10 @@ def _parse_counters(listing: str) -> list[tuple[str, int, int]]:
     """``iptables -S CHAIN -v`` → [(rule text without counters, packets, bytes)]."""
     out = []
     for line in listing.splitlines():
-        m = re.match(r"^-A \S+ (.*?)\s*-c (\d+) (\d+)", line)
+        m = re.match(r"^-A \S+ (.*?)\s*-c (\d+) (\d+)(.*)$", line)
         if m:
-            out.append((m.group(1), int(m.group(2)), int(m.group(3))))
+            text = (m.group(1) + m.group(4)).strip()
+            out.append((text, int(m.group(2)), int(m.group(3))))
     return out
 
 
@@ -223,6 +224,7 @@ class NetnsLab:
             self._ipt(i, "-N", "CLAWPART")
             self._ipt(i, "-A", "INPUT", "-i", "eth0", "-j", "CLAWPART")
             self._ipt(i, "-A", "INPUT", "-i", "eth0", "-j", "CLAWLOSS")
+            self._ipt(i, "-A", "INPUT", "-i", "eth0")  # counting what survived the faults
             self._ipt(i, "-A", "OUTPUT", "-o", "eth0")  # counting only
 
     def _ipt(self, i: int, *args: str) -> str:
@@ -268,7 +270,15 @@ class NetnsLab:
         out = {}
         for i in range(len(self.hosts)):
             rules = _parse_counters(self._ipt(i, "-S", "OUTPUT", "-v"))
-            out[i] = next(((p, b) for text, p, b in rules if "-o eth0" in text), (0, 0))
+            out[i] = next(((p, b) for text, p, b in rules if text == "-o eth0"), (0, 0))
+        return out
+
+    def received_counters(self) -> dict[int, tuple[int, int]]:
+        """agent index → (packets, bytes) delivered to it (after loss and partitions)."""
+        out = {}
+        for i in range(len(self.hosts)):
+            rules = _parse_counters(self._ipt(i, "-S", "INPUT", "-v"))
+            out[i] = next(((p, b) for text, p, b in rules if text.strip() == "-i eth0"), (0, 0))
         return out
 
     # -- teardown -------------------------------------------------------------------

@@ -232,6 +232,14 @@ def _scenario(run: _Run, rng: random.Random, lab: NetnsLab | None) -> ChaosRecor
         lab.partition([idx[:cut], idx[cut:]])
         run.say(f"partition {sorted(idx[:cut])} | {sorted(idx[cut:])} for {s.partition_s:g}s")
         time.sleep(s.partition_s)
+        # Evidence the cut was real: cross-group pairs shown offline at its end.
+        side = {a.name: (a.host.index in idx[:cut]) for a in live}
+        reps = run.reports(live)
+        cross = sum(1 for n, r in reps.items() if r for x in side
+                    if side[x] != side[n] and r.statuses.get(x) == "offline")
+        pairs = 2 * cut * (len(idx) - cut)
+        run.figures["partition_cross_offline"] = f"{cross}/{pairs}"
+        run.say(f"end of partition: {cross} of {pairs} cross-group views offline")
         lab.heal()
         run.say("partition healed")
 
