@@ -787,3 +787,65 @@ def test_real_serf_traffic_is_understood_without_errors() -> None:
     assert {"a", "b", "c"} <= names
     assert not any(m.is_claw for m in core.members() if m.name != "claw")
     assert st["serf_intents"] > 0 and st["serf_ignored"] > 0      # joins/leaves; events/queries
+
+
+# --- Lifeguard awareness, dead-member handling, app state in a cluster -------------------------
+
+
+def test_missed_nacks_raise_health_score_and_stretch_the_probe_interval() -> None:
+    core = make_core(LAN)
+    with_peers(core, 3)                          # nobody ever answers anything
+    starts = []
+    t = 0.0
+    while t < 120.0:
+        t = core.next_deadline()
+        core.handle_timer(t)
+        for req in core.streams_to_open():
+            core.stream_done(req.stream_id, None, t)
+        if any(isinstance(m[0], Ping) for _, m in sent(core)):
+            starts.append(t)
+    assert core.health_score == LAN.awareness_max_multiplier - 1
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert gaps[0] == pytest.approx(1.0)
+    # each gap is probe_interval × (score + 1) at that probe's start: 1 s up to 8 s
+    assert all(abs(g - round(g)) < 1e-9 and 1 <= round(g) <= 8 for g in gaps)
+    assert max(gaps) >= 4.0
+
+
+def test_successful_probes_bring_health_back() -> None:
+    c = make_cluster(3)
+    c.run(20.0, until=c.converged)
+    core = c.core("n0")
+    core._awareness.apply_delta(5)
+    c.run(30.0)
+    assert core.health_score == 0
+
+
+def test_dead_members_are_gossiped_to_then_dropped_from_push_pull_then_reaped() -> None:
+    core = make_core(LAN)
+    with_peers(core, 3)
+    feed(core, Dead(1, "p3", "p1"), now=1.0)
+    state = core._local_push_pull(join=False)
+    assert "p3" in [n.name for n in state.nodes]
+    out = advance(core, 5.0)
+    assert paddr(3) in [a for a, _ in out]           # the dead still hear gossip for a while
+    core.handle_timer(1.0 + LAN.gossip_to_the_dead_s + 1.0)
+    assert "p3" not in [n.name for n in core._local_push_pull(join=False).nodes]
+    assert core.cluster_size_estimate == 3
+    assert core.member("p3").state == MemberState.DEAD   # still remembered
+    core.handle_timer(1.0 + LAN.gossip_to_the_dead_s + 24 * 3600 + 2.0)
+    assert core.member("p3") is None and core.stats["reaped"] >= 1
+
+
+def test_app_state_travels_in_push_pull_both_ways() -> None:
+    c = Cluster(LAN, seed=8)
+    for name in ("a", "b"):
+        c.add_node(name, app_state=lambda name=name: f"state-of-{name}".encode())
+    c.join("b", ["a"])
+    c.run(2.0)
+    [sa] = c.events_of("a", AppState)
+    [sb] = c.events_of("b", AppState)
+    assert sa.body == b"state-of-b" and sa.join
+    assert sb.body == b"state-of-a" and sb.join and sb.sender == c.nodes["a"].address
+    c.run(70.0)                                   # periodic syncs carry it too, join=False
+    assert any(not e.join for e in c.events_of("a", AppState) + c.events_of("b", AppState))
