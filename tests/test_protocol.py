@@ -849,3 +849,44 @@ def test_app_state_travels_in_push_pull_both_ways() -> None:
     assert sb.body == b"state-of-a" and sb.join and sb.sender == c.nodes["a"].address
     c.run(70.0)                                   # periodic syncs carry it too, join=False
     assert any(not e.join for e in c.events_of("a", AppState) + c.events_of("b", AppState))
+
+
+# --- invariants under arbitrary (well-formed) rumours --------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NAMES = ["me", "p1", "p2", "p3"]
+_ADDRS = [ME, paddr(1), paddr(2), ("10.0.7.7", 7946)]
+_rumour = st.one_of(
+    st.builds(lambda n, i, a: alive(n, i, a), st.sampled_from(_NAMES), st.integers(0, 6),
+              st.sampled_from(_ADDRS)),
+    st.builds(Suspect, st.integers(0, 6), st.sampled_from(_NAMES), st.sampled_from(_NAMES)),
+    st.builds(Dead, st.integers(0, 6), st.sampled_from(_NAMES), st.sampled_from(_NAMES)),
+    st.builds(lambda lt, n: UserMsg(codec.encode_serf(SerfLeave(lt, n))), st.integers(0, 9),
+              st.sampled_from(_NAMES)),
+    st.builds(lambda lt, n: UserMsg(codec.encode_serf(SerfJoin(lt, n))), st.integers(0, 9),
+              st.sampled_from(_NAMES)),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_rumour, st.floats(0.0, 5.0)), max_size=40))
+def test_invariants_hold_under_arbitrary_rumours(steps) -> None:
+    core = make_core(LAN)
+    now, last_inc = 0.0, core.incarnation
+    for msg, dt in steps:
+        now += dt
+        feed(core, msg, now=now)
+        core.handle_timer(now)
+        core.datagrams_to_send()
+        for req in core.streams_to_open():
+            core.stream_done(req.stream_id, None, now)
+        assert core.incarnation >= last_inc                  # never goes backwards
+        last_inc = core.incarnation
+        me = core.member("me")
+        assert me.state == MemberState.ALIVE and me.address == ME   # we always refute
+        for m in core.members():
+            assert (core.suspicion_deadline(m.name) is not None) == (m.state == MemberState.SUSPECT)
+    drain(core)
+    assert core.stats["internal_errors"] == 0, core.last_internal_error
