@@ -66,10 +66,6 @@ def node_health(node: NodeInfo, info: ClusterInfo, now: float) -> NodeHealthOut:
     )
 
 
-def _mean(values: list[float]) -> float | None:
-    return round(sum(values) / len(values), 3) if values else None
-
-
 def cluster_health(nodes: Iterable[NodeInfo], info: ClusterInfo,
                    coordinator: CoordinatorInfo | None, now: float) -> ClusterHealthOut:
     """The seed's cluster health summary.
@@ -77,27 +73,41 @@ def cluster_health(nodes: Iterable[NodeInfo], info: ClusterInfo,
     Overall status: ``critical`` if no coordinator is known, or nodes exist but none is
     online/busy; ``degraded`` if any node is offline/error or suspect; else ``healthy``.
     """
-    nodes = list(nodes)
-    counts = {s.value: 0 for s in NodeStatus}
-    for n in nodes:
-        counts[n.status.value] += 1
-    live = [n for n in nodes if n.status in _LIVE]
-    suspects = sorted(n.node_id for n in nodes if n.suspect)
-    if coordinator is None or (nodes and not live):
+    counts = dict.fromkeys(NodeStatus, 0)
+    suspects: list[str] = []
+    live = 0
+    cpu = mem = disk = 0.0
+    running = capacity = 0
+    for n in nodes:  # one pass: this runs per request over every node
+        status = n.status
+        counts[status] += 1
+        if n.suspect:
+            suspects.append(n.node_id)
+        if status is NodeStatus.ONLINE or status is NodeStatus.BUSY:
+            live += 1
+            cpu += n.cpu_usage
+            mem += n.memory_usage
+            disk += n.disk_usage
+            running += n.running_tasks
+            capacity += n.max_concurrent_tasks
+    total = sum(counts.values())
+    if coordinator is None or (total and not live):
         overall = "critical"
-    elif counts["offline"] or counts["error"] or suspects:
+    elif counts[NodeStatus.OFFLINE] or counts[NodeStatus.ERROR] or suspects:
         overall = "degraded"
     else:
         overall = "healthy"
+
+    def mean(x: float) -> float | None:
+        return round(x / live, 3) if live else None
+
     return ClusterHealthOut(
-        status=overall, total_nodes=len(nodes), counts=StatusCounts(**counts),
-        suspect_nodes=suspects,
-        average_cpu_usage=_mean([n.cpu_usage for n in live]),
-        average_memory_usage=_mean([n.memory_usage for n in live]),
-        average_disk_usage=_mean([n.disk_usage for n in live]),
-        running_tasks=sum(n.running_tasks for n in live),
-        total_capacity=sum(n.max_concurrent_tasks for n in live),
-        coordinator=coordinator, heartbeat_timeout_s=info.heartbeat_timeout_s,
+        status=overall, total_nodes=total,
+        counts=StatusCounts(**{s.value: c for s, c in counts.items()}),
+        suspect_nodes=sorted(suspects), average_cpu_usage=mean(cpu),
+        average_memory_usage=mean(mem), average_disk_usage=mean(disk),
+        running_tasks=running, total_capacity=capacity, coordinator=coordinator,
+        heartbeat_timeout_s=info.heartbeat_timeout_s,
         checked_at=datetime.fromtimestamp(now, tz=timezone.utc),
     )
 

@@ -9,7 +9,6 @@ A handler declared with ``@registry.route(...)`` is called as
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_origin
@@ -109,18 +108,20 @@ async def parse_body(op: Operation, request: web.Request) -> BaseModel:
         raise BadRequest("request body is required (a JSON object)",
                          [{"field": "body", "message": "missing", "type": "missing"}])
     try:
-        parsed = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}",
-                         [{"field": "body", "message": str(exc), "type": "json_invalid"}]) from exc
-    if not isinstance(parsed, dict):
-        raise BadRequest("body must be a JSON object",
-                         [{"field": "body", "message": "not an object", "type": "model_type"}])
-    try:
-        # Validate the raw JSON (not ``parsed``): pydantic's JSON mode refuses NaN/Infinity,
-        # which Python's json module would let through.
+        # One pass: pydantic parses and validates the raw JSON (its JSON mode also refuses
+        # NaN/Infinity, which Python's json module would let through).
         return op.body.model_validate_json(raw)
     except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        top = [e for e in errors if not e["loc"]]
+        if top and top[0]["type"] == "json_invalid":
+            raise BadRequest(f"body is not valid JSON: {top[0]['msg']}",
+                             [{"field": "body", "message": top[0]["msg"],
+                               "type": "json_invalid"}]) from exc
+        if top and top[0]["type"] == "model_type":
+            raise BadRequest("body must be a JSON object",
+                             [{"field": "body", "message": "not an object",
+                               "type": "model_type"}]) from exc
         details = validation_details(exc)
         raise ValidationFailed(_message(details, "field"), details) from exc
 

@@ -21,7 +21,7 @@ from .models import (
 )
 from .openapi import Call, RouteRegistry
 
-__all__ = ["registry", "json_model"]
+__all__ = ["registry", "json_model", "node_list_response"]
 
 registry = RouteRegistry()
 _NODE = {"node_id": "Node id"}
@@ -30,6 +30,31 @@ _NODE = {"node_id": "Node id"}
 def json_model(model: BaseModel, status: int = 200) -> web.Response:
     return web.Response(text=model.model_dump_json(), status=status,
                         content_type="application/json")
+
+
+_JSON_CACHE_MAX = 50_000
+"""NodeInfo JSON encodings kept (by object identity; the cache holds the object, so an id
+is never reused while cached). Views that reuse NodeInfo objects between writes (as
+MemoryClusterView does) make list responses cost a join instead of 1,000 serialisations."""
+_json_cache: dict[int, tuple[NodeInfo, bytes]] = {}
+
+
+def _node_json(node: NodeInfo) -> bytes:
+    hit = _json_cache.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    data = node.model_dump_json().encode()
+    if len(_json_cache) >= _JSON_CACHE_MAX:
+        _json_cache.clear()  # crude but bounded; refilled by the next reads
+    _json_cache[id(node)] = (node, data)
+    return data
+
+
+def node_list_response(nodes: list[NodeInfo]) -> web.Response:
+    """``NodeListOut`` JSON, byte-identical to ``NodeListOut(...).model_dump_json()``."""
+    body = b'{"success":true,"count":%d,"nodes":[%s]}' % (
+        len(nodes), b",".join(_node_json(n) for n in nodes))
+    return web.Response(body=body, content_type="application/json")
 
 
 def _now(request: web.Request) -> float:
@@ -79,24 +104,21 @@ async def register_node(request: web.Request, call: Call) -> web.Response:
 @registry.route("GET", "/api/v1/nodes", summary="List nodes (combinable filters)",
                 query=NodeQuery, response=NodeListOut)
 async def list_nodes(request: web.Request, call: Call) -> web.Response:
-    nodes = filter_nodes(await request.app[VIEW].list_nodes(), call.query)
-    return json_model(NodeListOut(count=len(nodes), nodes=nodes))
+    return node_list_response(filter_nodes(await request.app[VIEW].list_nodes(), call.query))
 
 
 @registry.route("GET", "/api/v1/nodes/online", summary="Online nodes (status online)",
                 response=NodeListOut)
 async def online_nodes(request: web.Request, call: Call) -> web.Response:
-    nodes = filter_nodes(await request.app[VIEW].list_nodes(),
-                         NodeQuery(status=NodeStatus.ONLINE))
-    return json_model(NodeListOut(count=len(nodes), nodes=nodes))
+    return node_list_response(filter_nodes(await request.app[VIEW].list_nodes(),
+                                           NodeQuery(status=NodeStatus.ONLINE)))
 
 
 @registry.route("GET", "/api/v1/nodes/skills/{skill}", summary="Nodes offering a skill (any status)",
                 response=NodeListOut, path_params={"skill": "Skill name"})
 async def nodes_by_skill(request: web.Request, call: Call) -> web.Response:
-    nodes = filter_nodes(await request.app[VIEW].list_nodes(),
-                         NodeQuery(skill=[request.match_info["skill"]]))
-    return json_model(NodeListOut(count=len(nodes), nodes=nodes))
+    return node_list_response(filter_nodes(await request.app[VIEW].list_nodes(),
+                                           NodeQuery(skill=[request.match_info["skill"]])))
 
 
 # --- one node --------------------------------------------------------------------------

@@ -506,3 +506,22 @@ async def test_docs_are_offline(client: TestClient) -> None:
     assert redoc.status in (200, 404)  # 404 until `python -m api.redoc_assets` has run
     if redoc.status == 200:
         assert (await client.get("/redoc/assets/redoc.standalone.js")).status == 200
+
+
+async def test_list_body_matches_the_model_serialisation(client: TestClient, view: MemoryClusterView) -> None:
+    from api.models import NodeListOut
+    for i in range(3):
+        await register(client, hostname=f"h{i}", node_id=f"n{i}")
+    for _ in range(2):  # second read comes from the JSON cache
+        raw = await (await client.get("/api/v1/nodes")).read()
+        expected = NodeListOut(count=3, nodes=sorted(await view.list_nodes(), key=lambda n: n.node_id))
+        assert raw.decode() == expected.model_dump_json()
+    await client.post("/api/v1/nodes/n1/heartbeat", json={"cpu_usage": 99})
+    body = await (await client.get("/api/v1/nodes")).json()
+    assert [n["cpu_usage"] for n in body["nodes"]] == [0.0, 99.0, 0.0]
+
+
+async def test_non_utf8_body_is_400(client: TestClient) -> None:
+    resp = await client.post("/api/v1/nodes/register", data=b"\xff\xfe{}",
+                             headers={"Content-Type": "application/json"})
+    assert resp.status == 400 and (await resp.json())["details"][0]["field"] == "body"

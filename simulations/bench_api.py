@@ -1,0 +1,164 @@
+"""Load benchmark of the REST API (a script, not a test).
+
+Runs the API (``MemoryClusterView``) in a child process on 127.0.0.1 and drives it with
+concurrent aiohttp clients from this process; prints p50/p95/p99 latency per endpoint
+against the seed's targets (register < 10 ms, heartbeat < 5 ms, query < 20 ms,
+health < 30 ms, any API call p95 < 50 ms) and the 10x stretch goal.
+
+    python -m simulations.bench_api [--concurrency 1,10] [--requests 2000]
+
+With N concurrent clients on a single-threaded server, latency includes queueing (about
+N x the service time), so the 1-client run shows the service time and the 10-client run
+the latency under load. Each concurrency level gets a fresh server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+
+TARGETS_MS = {"register": 10.0, "heartbeat": 5.0, "query": 20.0, "health": 30.0}
+P95_TARGET_MS = 50.0
+
+
+def _serve() -> None:
+    from api import ApiServer, create_app
+    from api.memory_view import MemoryClusterView
+
+    async def main() -> None:
+        server = ApiServer(create_app(MemoryClusterView(), run_monitor=False), port=0)
+        await server.start()
+        print(server.url, flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await server.stop()
+
+    asyncio.run(main())
+
+
+def _pct(sorted_ms: list[float], p: float) -> float:
+    k = min(len(sorted_ms) - 1, max(0, round(p / 100 * len(sorted_ms)) - 1))
+    return sorted_ms[k]
+
+
+async def _run(name: str, n: int, concurrency: int,
+               one: Callable[[int], Awaitable[None]]) -> dict[str, float]:
+    latencies: list[float] = []
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        for i in counter:
+            t = time.perf_counter()
+            await one(i)
+            latencies.append((time.perf_counter() - t) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - start
+    lat = sorted(latencies)
+    return {"n": n, "p50": statistics.median(lat), "p95": _pct(lat, 95), "p99": _pct(lat, 99),
+            "max": lat[-1], "rps": n / wall}
+
+
+def _line(name: str, kind: str, r: dict[str, float]) -> str:
+    target = TARGETS_MS[kind]
+    verdict = ("10x" if r["p50"] < target / 10 and r["p95"] < P95_TARGET_MS / 10 else
+               "ok" if r["p50"] < target and r["p95"] < P95_TARGET_MS else "MISS")
+    return (f"{name:<28} {int(r['n']):>6} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f} "
+            f"{r['max']:>8.2f} {r['rps']:>8.0f}   <{target:g} ms p50, <{P95_TARGET_MS:g} p95: {verdict}")
+
+
+async def bench(url: str, concurrency: int, requests: int) -> None:
+    rng = random.Random(1)
+    skills = ["python", "go", "rust", "cuda", "fastapi", "node"]
+    ids: list[str] = []
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        async def register(i: int) -> None:
+            body = {"hostname": f"worker-{i:05d}", "platform": "linux", "arch": "x64",
+                    "available_skills": rng.sample(skills, 2), "tags": ["gpu"] if i % 3 else [],
+                    "max_concurrent_tasks": 4}
+            async with http.post(f"{url}/api/v1/nodes/register", json=body) as r:
+                assert r.status == 200, await r.text()
+                ids.append((await r.json())["node_id"])
+
+        async def heartbeat(i: int) -> None:
+            body = {"cpu_usage": rng.uniform(0, 100), "memory_usage": rng.uniform(0, 100),
+                    "disk_usage": rng.uniform(0, 100), "running_tasks": rng.randint(0, 4)}
+            async with http.post(f"{url}/api/v1/nodes/{ids[i % len(ids)]}/heartbeat", json=body) as r:
+                assert r.status == 200
+                await r.read()
+
+        def get(path: Callable[[int], str]) -> Callable[[int], Awaitable[None]]:
+            async def one(i: int) -> None:
+                async with http.get(url + path(i)) as r:
+                    assert r.status == 200
+                    await r.read()
+            return one
+
+        print(f"API at {url}; {concurrency} concurrent clients; latencies in ms\n")
+        print(f"{'endpoint':<28} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'req/s':>8}")
+        print(_line("register (first 100)", "register", await _run("register", 100, concurrency, register)))
+        small_reads = max(200, requests // 4)
+        print(_line("list, 100 nodes", "query", await _run("list", small_reads, concurrency,
+                                                           get(lambda i: "/api/v1/nodes"))))
+        print(_line("list filtered, 100 nodes", "query", await _run(
+            "list", small_reads, concurrency,
+            get(lambda i: "/api/v1/nodes?skill=python&available=true&sort=load"))))
+        print(_line("register (to 1,000)", "register", await _run("register", 900, concurrency, register)))
+        print(_line("heartbeat, 1,000 nodes", "heartbeat", await _run("heartbeat", requests, concurrency, heartbeat)))
+        print(_line("node detail", "query", await _run(
+            "detail", requests, concurrency, get(lambda i: f"/api/v1/nodes/{ids[i % len(ids)]}"))))
+        print(_line("list, 1,000 nodes", "query", await _run("list", small_reads, concurrency,
+                                                             get(lambda i: "/api/v1/nodes"))))
+        print(_line("list filtered, 1,000 nodes", "query", await _run(
+            "list", small_reads, concurrency,
+            get(lambda i: "/api/v1/nodes?skill=python&available=true&sort=load"))))
+        print(_line("skill, 1,000 nodes", "query", await _run(
+            "skill", small_reads, concurrency, get(lambda i: "/api/v1/nodes/skills/cuda"))))
+        print(_line("node health", "health", await _run(
+            "health", requests, concurrency, get(lambda i: f"/api/v1/nodes/{ids[i % len(ids)]}/health"))))
+        print(_line("cluster health, 1,000 nodes", "health", await _run(
+            "cluster", small_reads, concurrency, get(lambda i: "/api/v1/cluster/health"))))
+        print(_line("/health", "health", await _run("ping", requests, concurrency, get(lambda i: "/health"))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", default="1,10",
+                        help="comma-separated concurrent-client counts (default 1,10)")
+    parser.add_argument("--requests", type=int, default=2000, help="requests per cheap endpoint (default 2000)")
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        _serve()
+        return
+    for concurrency in (int(c) for c in args.concurrency.split(",")):
+        child = subprocess.Popen([sys.executable, "-m", "simulations.bench_api", "--serve"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout is not None
+            url = child.stdout.readline().strip()
+            if not url.startswith("http"):
+                raise SystemExit("API server did not start")
+            asyncio.run(bench(url, concurrency, args.requests))
+            print()
+        finally:
+            if child.stdin:
+                child.stdin.close()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+if __name__ == "__main__":
+    main()
