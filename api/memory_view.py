@@ -80,18 +80,12 @@ class MemoryClusterView:
         self.registry = HttpNodeRegistry(heartbeat_timeout_s=heartbeat_timeout_s,
                                          max_nodes=max_nodes)
         self._listeners: list[TransitionListener] = []
-        # NodeInfo per record version: records are immutable, so a model built once is
-        # reused by every read until the next write (building 1,000 models costs ~50 ms).
-        self._infos: dict[str, tuple[int, NodeInfo]] = {}
 
     # --- helpers ------------------------------------------------------------------------
 
     def _info(self, rec: HttpNodeRecord) -> NodeInfo:
-        cached = self._infos.get(rec.node_id)
-        if cached is not None and cached[0] == rec.version:
-            return cached[1]
-        info = rec.to_node_info()
-        self._infos[rec.node_id] = (rec.version, info)
+        info = self.registry.node_info(rec.node_id)
+        assert info is not None
         return info
 
     def _emit(self, change: Change | None, now: float) -> None:
@@ -107,11 +101,10 @@ class MemoryClusterView:
     # --- reads --------------------------------------------------------------------------
 
     async def list_nodes(self) -> list[NodeInfo]:
-        return [self._info(r) for r in self.registry]
+        return self.registry.node_infos()
 
     async def get_node(self, node_id: str) -> NodeInfo | None:
-        rec = self.registry.get(node_id)
-        return None if rec is None else self._info(rec)
+        return self.registry.node_info(node_id)
 
     async def coordinator(self) -> CoordinatorInfo | None:
         if self.coordinator_info is not None:

@@ -181,3 +181,19 @@ def test_maximal_record_size() -> None:
     data = reg.get("n" * 128).to_bytes()
     assert len(data) < 16 * 1024
     assert HttpNodeRecord.from_bytes(data) == reg.get("n" * 128)
+
+
+def test_node_info_cache_follows_writes_and_merges() -> None:
+    reg = HttpNodeRegistry()
+    reg.register(req(node_id="w"), T0)
+    first = reg.node_info("w")
+    assert reg.node_info("w") is first and reg.node_infos() == [first]
+    reg.heartbeat("w", HeartbeatIn(cpu_usage=42), T0 + 1)
+    assert reg.node_info("w").cpu_usage == 42
+    other = HttpNodeRegistry()
+    other.merge(reg.get("w"))
+    other.heartbeat("w", HeartbeatIn(cpu_usage=7), T0 + 2)
+    reg.merge(other.get("w"))
+    assert reg.node_info("w").cpu_usage == 7
+    reg.remove("w")
+    assert reg.node_info("w") is None and reg.node_infos() == []
