@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import sys
+import time
 
 from simulations.sim.report import format_table, write_report
 from simulations.sim.runner import RunOptions
@@ -76,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     out = sys.stderr if args.json else sys.stdout
     print(f"{head}scenario={opts.scenario}", file=out)
     print(f"options: {options_line}", file=out, flush=True)
+    started = time.perf_counter()
     result = run_scenario(opts)
+    result.wall_s = round(time.perf_counter() - started, 2)  # all runs of a sweep
     if args.json:
         print(json.dumps(result.as_json(), indent=2))
     else:

@@ -47,7 +47,7 @@ def _footer(result: Any) -> list[str]:
             for k, v in result.theory.items()))
     for name, ok, detail in result.checks:
         lines.append(f"check {'ok  ' if ok else 'FAIL'} {name}" + ("" if ok else f" ({detail})"))
-    lines.append(f"simulated {result.sim_s} s in {result.wall_s} s wall, peak RSS "
+    lines.append(f"simulated {result.sim_s} s in {result.wall_s} s wall ({result.cpu_s} s CPU), peak RSS "
                  f"{result.peak_rss_mb} MiB, trace sha256 {result.trace_hash[:16]}")
     return lines
 

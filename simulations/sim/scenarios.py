@@ -8,6 +8,7 @@ Every run starts from a converged cluster built by nodes joining through one see
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -32,6 +33,7 @@ class Result:
     theory: dict[str, Any] = field(default_factory=dict)
     trace_hash: str = ""
     wall_s: float = 0.0
+    cpu_s: float = 0.0
     peak_rss_mb: float = 0.0
     sim_s: float = 0.0
 
@@ -45,7 +47,7 @@ class Result:
             "rows": self.rows, "checks": [
                 {"name": n, "ok": ok, "detail": d} for n, ok, d in self.checks],
             "theory": self.theory, "trace_hash": self.trace_hash, "wall_s": self.wall_s,
-            "peak_rss_mb": self.peak_rss_mb, "sim_s": self.sim_s, "series": self.series,
+            "cpu_s": self.cpu_s, "peak_rss_mb": self.peak_rss_mb, "sim_s": self.sim_s, "series": self.series,
         }
 
 
@@ -139,6 +141,7 @@ def _crash_trials(run: Run, count: int, timeout_s: float, loss_during: float | N
 def _finish(run: Run, result: Result) -> Result:
     result.trace_hash = run.world.trace_hash()
     result.wall_s = round(run.wall_s(), 2)
+    result.cpu_s = round(time.process_time(), 2)
     result.peak_rss_mb = round(peak_rss_mb(), 1)
     result.sim_s = round(run.world.now, 2)
     result.series.setdefault("disagreeing_pairs", _thin(run.samples))
@@ -196,6 +199,8 @@ def scenario_crash(opts: RunOptions) -> Result:
     count = opts.crashes if opts.crashes is not None else max(1, min(5, n // 10))
     trials = _crash_trials(run, count, timeout_s=120.0)
     last = trials[-1].crashed_at if trials else since
+    if opts.duration_s is not None:  # keep the cluster running to the requested length
+        run.advance(since + opts.duration_s)
     row = {"nodes": n, **_detection_row(run, trials), **_false_cols(run, since)}
     conv = run.obs.converged_after(last)
     row["converge_s"] = _r(None if conv is None else conv - last)

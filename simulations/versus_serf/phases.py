@@ -22,6 +22,8 @@ __all__ = ["Settings", "run_loopback", "run_lossy"]
 
 READY_TIMEOUT_S = 30.0
 JOIN_TIMEOUT_S = 120.0
+"""Join wait at small N; ``_join_timeout`` adds 2 s per agent (Python start-up of many
+agents on 2 cores is CPU-bound)."""
 NEWCOMER_TIMEOUT_S = 60.0
 KILL_TIMEOUT_S = 120.0
 LEAVE_TIMEOUT_S = 60.0
@@ -82,12 +84,16 @@ def _start_cluster(cluster: Cluster, n: int, s: Settings, notes: list[str]) -> t
         cluster.start(i, seed)
     t_last = time.monotonic()
     names = [a.name for a in cluster.live()]
-    ok = cluster.book.wait_for(_converged(names), JOIN_TIMEOUT_S)
+    ok = cluster.book.wait_for(_converged(names), _join_timeout(n))
     if not ok:
         dead = [a.name for a in cluster.live() if a.proc.poll() is not None]
-        notes.append(f"join did not converge in {JOIN_TIMEOUT_S:.0f}s (exited: {dead})")
+        notes.append(f"join did not converge in {_join_timeout(n):.0f}s (exited: {dead})")
         return t_last, None
     return t_last, _converge_time(cluster.book, names)
+
+
+def _join_timeout(n: int) -> float:
+    return JOIN_TIMEOUT_S + 2.0 * n
 
 
 def _median(xs: list[float]) -> float | None:
@@ -211,6 +217,8 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
             m["false_failures"] = sum(
                 1 for o in cluster.book.observations
                 if o.kind == FAILED and o.subject not in killed)
+            never_killed = {a.name for a in cluster.agents.values()} - killed
+            m["false_suspicions"] = _suspicion_episodes(cluster.book.since(0.0), never_killed)
         finally:
             if fw:
                 fw.close()
@@ -233,9 +241,27 @@ def _count_faults(book: MembershipBook, t0: float, t1: float, subjects: set[str]
     return {
         "false_failures": false_failures,
         "flaps": flaps,
-        "suspicions": sum(1 for o in window if o.kind == SUSPECT and o.subject in subjects),
+        "suspicions": _suspicion_episodes(window, subjects),
         "refutes": sum(1 for o in window if o.kind == REFUTE and o.subject in subjects),
     }
+
+
+EPISODE_GAP_S = 5.0
+"""Suspect sightings of one subject further apart than this start a new episode."""
+
+
+def _suspicion_episodes(window: list, subjects: set[str]) -> int:
+    """Suspicion episodes: Serf logs a suspicion only at the prober (once per failed
+    probe), claw-node at every node that hears of it; counting episodes of each subject
+    (sightings closer than EPISODE_GAP_S merge) makes the two comparable."""
+    last: dict[str, float] = {}
+    episodes = 0
+    for o in window:
+        if o.kind == SUSPECT and o.subject in subjects:
+            if o.subject not in last or o.t - last[o.subject] > EPISODE_GAP_S:
+                episodes += 1
+            last[o.subject] = o.t
+    return episodes
 
 
 def run_lossy(kind: Kind, s: Settings, rng: random.Random, lab: NetnsLab) -> dict:
