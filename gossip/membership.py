@@ -99,6 +99,8 @@ class Membership:
     def __init__(self, max_members: int) -> None:
         self.max_members = max_members
         self._records: dict[str, MemberRecord] = {}
+        self._down: dict[str, None] = {}
+        """Names of dead/left records, in the order they went down (oldest first)."""
 
     def __len__(self) -> int:
         return len(self._records)
@@ -117,14 +119,30 @@ class Membership:
         return len(self._records) >= self.max_members
 
     def add(self, record: MemberRecord) -> bool:
-        """Insert a new record; False (nothing changed) when the table is full."""
+        """Insert a record. When the table is full the longest-dead (or longest-left)
+        record makes room; with no such record the insert is refused (False)."""
         if record.name not in self._records and self.full:
-            return False
+            if not self._down:
+                return False  # every slot holds a live member: refuse the newcomer
+            self.remove(next(iter(self._down)))
         self._records[record.name] = record
+        self._track(record)
         return True
 
     def remove(self, name: str) -> None:
         self._records.pop(name, None)
+        self._down.pop(name, None)
+
+    def set_state(self, record: MemberRecord, state: MemberState, now: float) -> None:
+        """Change a record's state (the only way states change, so evictions stay O(1))."""
+        record.state = state
+        record.state_since = now
+        self._track(record)
+
+    def _track(self, record: MemberRecord) -> None:
+        self._down.pop(record.name, None)
+        if record.state in (MemberState.DEAD, MemberState.LEFT):
+            self._down[record.name] = None
 
     def gossiped(self, record: MemberRecord, now: float, gossip_to_the_dead_s: float) -> bool:
         """Whether a record still counts as a member memberlist keeps in its node list.
@@ -149,7 +167,7 @@ class Membership:
             and now - r.state_since > keep_s
         ]
         for name in gone:
-            del self._records[name]
+            self.remove(name)
         return gone
 
 

@@ -241,6 +241,9 @@ class SwimProtocol:
         self._next_reap = now + REAP_INTERVAL_S
         self._size_cache: tuple[float, int, int] = (math.nan, -1, 0)
         self._version = 0  # bumped on every membership change (size cache key)
+        # memberlist's setAlive: our own alive waits in the queue until there are peers,
+        # so a joiner announces itself too (not only through its seed's 2-3 retransmits).
+        self._broadcast_self_alive()
 
     @staticmethod
     def _check_meta(meta: bytes, config: GossipConfig) -> bytes:
@@ -604,7 +607,7 @@ class SwimProtocol:
                 state=MemberState.ALIVE, state_since=now, vsn=vsn, is_claw=meta_is_claw(meta),
             )
             if not self._members.add(rec):
-                self._stats["members_refused"] += 1  # table full: refuse new names
+                self._stats["members_refused"] += 1  # table full of live members
                 return
             self._version += 1
             self._probe_list.add(rec.name)
@@ -1167,8 +1170,7 @@ class SwimProtocol:
     # --- plumbing ---------------------------------------------------------------------
 
     def _set_state(self, rec: MemberRecord, state: MemberState, now: float) -> None:
-        rec.state = state
-        rec.state_since = now
+        self._members.set_state(rec, state, now)
         self._version += 1
 
     def _emit(self, event: Event) -> None:

@@ -125,9 +125,17 @@ def test_table_cap_size_estimate_and_reap() -> None:
     t = Membership(max_members=3)
     me = rec(name="me")
     assert t.add(me) and t.add(rec(name="a")) and t.add(rec(S.DEAD, since=0.0, name="d"))
-    assert not t.add(rec(name="b"))                 # full: new names refused
     assert t.add(rec(name="a", inc=9))              # replacing a known name is fine
+    full = Membership(max_members=2)
+    assert full.add(rec(name="a")) and full.add(rec(name="b"))
+    assert not full.add(rec(name="c"))              # full of live members: refused
     assert t.estimated_size(10.0, gossip_to_the_dead_s=30.0) == 3
     assert t.estimated_size(31.0, gossip_to_the_dead_s=30.0) == 2
     assert t.reap(100.0, keep_s=50.0, self_name="me") == ["d"]
     assert len(t) == 2 and "d" not in t
+    assert t.add(rec(S.DEAD, since=5.0, name="d1")) and len(t) == 3
+    t.set_state(t.get("a"), S.DEAD, 6.0)            # a went down after d1
+    assert t.add(rec(name="new"))                   # full: the longest-dead record makes room
+    assert "d1" not in t and "new" in t and "a" in t
+    t.set_state(t.get("a"), S.ALIVE, 7.0)           # back alive: no longer evictable
+    assert not t.add(rec(name="another"))
