@@ -26,8 +26,8 @@ the alive/suspect/dead decisions), ``suspicion`` (Lifeguard timeouts), ``awarene
 This class carries out the decisions: it owns the outbox, the events and the timers.
 
 Additions to the original contract (all read-only views):
-``suspicion_deadline(name)``, ``cluster_size_estimate``, ``pending_broadcasts``,
-``is_leaving``, ``last_internal_error``; see their docstrings.
+``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
+``pending_broadcasts``, ``is_leaving``, ``last_internal_error``; see their docstrings.
 """
 
 from __future__ import annotations
@@ -461,6 +461,11 @@ class SwimProtocol:
         out["broadcasts_dropped"] = (self._ml_queue.dropped + self._serf_queue.dropped
                                      + self._app_queue.dropped)
         return out
+
+    def member_state(self, name: str) -> MemberState | None:
+        """State of ``name`` without building a ``Member`` snapshot (cheap; None if unknown)."""
+        rec = self._members.get(name)
+        return rec.state if rec is not None else None
 
     def suspicion_deadline(self, name: str) -> float | None:
         """When the running suspicion of ``name`` expires (core time), or None."""

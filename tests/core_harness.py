@@ -153,8 +153,7 @@ class Cluster:
     # --- views -----------------------------------------------------------------------
 
     def state_of(self, observer: str, target: str) -> MemberState | None:
-        m = self.core(observer).member(target)
-        return m.state if m is not None else None
+        return self.core(observer).member_state(target)
 
     def all_see(self, target: str, state: MemberState, observers: Iterable[str] | None = None) -> bool:
         obs = [o for o in (observers or self.live()) if o != target]
