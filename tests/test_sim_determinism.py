@@ -35,7 +35,7 @@ def _trace(seed: int) -> tuple[str, int]:
 
 def test_same_seed_same_trace_hash() -> None:
     first, lines = _trace(11)
-    assert lines > 100  # the trace saw the bootstrap, the faults and their detection
+    assert lines > 8 * 7  # at least every node learning every other one
     assert _trace(11) == (first, lines)
 
 
