@@ -13,9 +13,10 @@ test or simulation that wants many real cores talking the real wire format::
     c.crash("n3"); c.run(30.0)
     assert c.all_see("n3", MemberState.DEAD)
 
-Faults: ``loss`` (probability, per datagram), ``partition(a, b)`` / ``heal()``,
-``crash(name)`` (stops sending, receiving and timers), ``drop_hook(src, dst, data)``
-(return True to drop one datagram), ``latency_s`` (one-way delay).
+Faults: ``loss`` (probability, per datagram), ``partition(a, b)`` / ``block(src, dst)``
+(one-way) / ``heal()``, ``crash(name)`` (stops sending, receiving and timers),
+``drop_hook(src, dst, data)`` (return True to drop one datagram), ``latency_s`` (one-way
+delay) or ``latency_fn(src, dst) -> seconds`` (per link, overrides ``latency_s``).
 
 TCP exchanges: a ``StreamRequest`` to a reachable node is served by calling the peer's
 ``handle_stream`` (after one latency) and the initiator's ``stream_done`` with the reply
@@ -83,7 +84,9 @@ class Cluster:
         self.by_addr: dict[Address, str] = {}
         self.net = NetStats()
         self.drop_hook: Callable[[str, str, bytes], bool] | None = None
+        self.latency_fn: Callable[[str, str], float] | None = None
         self._blocked: set[frozenset[str]] = set()
+        self._blocked_oneway: set[tuple[str, str]] = set()
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = 0
         self._ephemeral = 40000
@@ -143,12 +146,24 @@ class Cluster:
             for y in b:
                 self._blocked.add(frozenset((x, y)))
 
+    def block(self, src: str, dst: str) -> None:
+        """Drop datagrams from ``src`` to ``dst`` only (TCP between them fails too)."""
+        self._blocked_oneway.add((src, dst))
+
     def heal(self) -> None:
         self._blocked.clear()
+        self._blocked_oneway.clear()
+
+    def _path_open(self, src: str, dst: str) -> bool:
+        return frozenset((src, dst)) not in self._blocked and (src, dst) not in self._blocked_oneway
 
     def reachable(self, src: str, dst: str) -> bool:
+        """Both up and both directions open (what a TCP exchange needs)."""
         return (self.nodes[src].up and self.nodes[dst].up
-                and frozenset((src, dst)) not in self._blocked)
+                and self._path_open(src, dst) and self._path_open(dst, src))
+
+    def _latency(self, src: str, dst: str) -> float:
+        return self.latency_fn(src, dst) if self.latency_fn is not None else self.latency_s
 
     # --- views -----------------------------------------------------------------------
 
@@ -244,7 +259,7 @@ class Cluster:
         if dst_name is None:
             self.net.unroutable += 1
             return
-        if frozenset((src.name, dst_name)) in self._blocked:
+        if not self._path_open(src.name, dst_name):
             self.net.dropped_partition += 1
             return
         if self.loss and self.rng.random() < self.loss:
@@ -264,7 +279,7 @@ class Cluster:
             core.receive_datagram(data, src.address, self.now)
             self._flush(dst)
 
-        self._schedule(self.now + self.latency_s, deliver)
+        self._schedule(self.now + self._latency(src.name, dst_name), deliver)
 
     def _open_stream(self, src: _Node, req) -> None:
         self.net.streams += 1
@@ -295,9 +310,7 @@ class Cluster:
                 return
             reply = serving.handle_stream(req.data, peer_addr, self.now)
             self._flush(dst)
-            if req.expect_reply:
-                self._schedule(self.now + self.latency_s, lambda: finish(reply))
-            else:
-                self._schedule(self.now + self.latency_s, lambda: finish(b""))
+            back = self.now + self._latency(dst_name, src.name)
+            self._schedule(back, lambda: finish(reply if req.expect_reply else b""))
 
-        self._schedule(self.now + self.latency_s, serve)
+        self._schedule(self.now + self._latency(src.name, dst_name), serve)

@@ -890,3 +890,15 @@ def test_invariants_hold_under_arbitrary_rumours(steps) -> None:
             assert (core.suspicion_deadline(m.name) is not None) == (m.state == MemberState.SUSPECT)
     drain(core)
     assert core.stats["internal_errors"] == 0, core.last_internal_error
+
+
+def test_one_way_loss_toward_a_node_gets_it_suspected_then_it_refutes() -> None:
+    c = make_cluster(4, seed=21)
+    c.run(30.0, until=c.converged)
+    for other in ("n0", "n1", "n2"):
+        c.block("n3", other)                  # n3 hears everyone but nobody hears n3
+    c.run(60.0, until=lambda: any(e.member.name == "n3" for e in c.events_of("n0", MemberSuspected)))
+    assert c.events_of("n0", MemberSuspected)
+    c.heal()
+    c.run(120.0, until=c.converged)
+    assert c.converged() and c.events_of("n3", Refuted)
