@@ -119,6 +119,7 @@ class Agent:
         self._highest_term = 0
         self._settled = False
         self._peers_dirty = False
+        self._reelect_pending = False
         self._suspect_since: dict[str, float] = {}
         self._seen_directives: OrderedDict[str, None] = OrderedDict()
         self._directive_ids = itertools.count(1)
@@ -143,6 +144,13 @@ class Agent:
             NodeConfigError: a setting cannot be honoured (e.g. no Tailscale address).
             OSError: a port is taken.
         """
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop(leave=False)
+            raise
+
+    async def _start(self) -> None:
         config = self.config
         self.store = NodeStore(config.data_dir, wall_clock=self._wall)
         store = self.store
@@ -170,6 +178,10 @@ class Agent:
             port=config.port, max_concurrent_tasks=config.max_concurrent_tasks,
             started_at=self.started_at, no_coordinator=config.no_coordinator,
         )
+        try:  # check now, with the longest API address, before anything listens
+            encode_meta(self._meta.replace(api="[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"))
+        except MetadataTooLarge as exc:
+            raise NodeConfigError("--skills", str(exc)) from None
         self.view = GossipClusterView(self, self.registry, clock=self._wall)
         app = create_app(
             self.view, api_token=config.api_token, cors_origins=tuple(config.cors_origins),
@@ -179,11 +191,7 @@ class Agent:
         await self.api.start()
         api_public_host = advertise_host if api_host in ("0.0.0.0", "::", "") else api_host
         self._meta = self._meta.replace(api=_host_port(api_public_host, self.api.port))
-        try:
-            meta_bytes = encode_meta(self._meta)
-        except MetadataTooLarge as exc:
-            await self.api.stop()
-            raise NodeConfigError("--skills", str(exc)) from None
+        meta_bytes = encode_meta(self._meta)
 
         def build_core(bound: Address, now: float) -> SwimProtocol:
             port = advertise_port or bound[1]
@@ -195,14 +203,10 @@ class Agent:
         self.transport = GossipTransport(
             build_core, self.gossip_config, bind=(bind_host, bind_port),
             on_event=self._on_event)
-        try:
-            await self.transport.start()
-        except BaseException:
-            await self.api.stop()
-            raise
-        log.info("node %s started: gossip %s advertised as %s, API %s, incarnation %d",
-                 self.node_id, self.transport.address, self.transport.core.member(self.node_id).address
-                 if self.transport.core.member(self.node_id) else (advertise_host, advertise_port),
+        await self.transport.start()
+        log.info("node %s started: gossip on %s advertised as %s, API %s, incarnation %d",
+                 self.node_id, self.transport.address,
+                 _host_port(advertise_host, advertise_port or self.transport.address[1]),
                  self.api.url, self._epoch)
         loop = asyncio.get_running_loop()
         self._background = [
@@ -233,7 +237,7 @@ class Agent:
         Returns:
             The process exit code (0 after a graceful leave).
         """
-        await self.start()
+        await self.start()  # on failure it cleans up and raises
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -371,7 +375,18 @@ class Agent:
         if self.view is not None:
             reason = type(event).__name__.removeprefix("Member").lower()
             self.view.observe_member(member, reason)
-        self._reelect()
+        self._reelect_soon()
+
+    def _reelect_soon(self) -> None:
+        """Re-run the election once after the current burst of events (O(n) each)."""
+        if not self._reelect_pending:
+            self._reelect_pending = True
+            asyncio.get_running_loop().call_soon(self._reelect_now)
+
+    def _reelect_now(self) -> None:
+        self._reelect_pending = False
+        if self.transport is not None and self.transport.running:
+            self._reelect()
 
     def _on_app_message(self, body: bytes) -> None:
         try:

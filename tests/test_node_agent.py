@@ -1,0 +1,103 @@
+"""The Agent in-process on loopback: clock jumps, lasting registry, config errors."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from api.models import RegisterIn
+from node.agent import CLOCK_JUMP_S, Agent
+from node.config import NodeConfig, NodeConfigError
+from node.resources import ResourceSnapshot
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def config(tmp_path: Path, **extra: object) -> NodeConfig:
+    flags = {"node_id": "solo", "bind": "127.0.0.1:0", "api_bind": "127.0.0.1:0",
+             "data_dir": tmp_path, "profile": "local", "resource_interval": 0.2, **extra}
+    return NodeConfig.load(flags)
+
+
+def fake_sampler() -> ResourceSnapshot:
+    return ResourceSnapshot(cpu_percent=12.0, memory_percent=34.0, disk_percent=56.0)
+
+
+async def wait_for(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail("condition not reached")
+        await asyncio.sleep(0.05)
+
+
+async def test_single_node_elects_itself_and_reports_its_load(tmp_path: Path) -> None:
+    agent = Agent(config(tmp_path), sampler=fake_sampler)
+    await agent.start()
+    try:
+        await wait_for(lambda: agent.coordinator_state() == ("solo", 1))
+        await wait_for(lambda: agent.heartbeat_of("solo") is not None)
+        node = await agent.view.get_node("solo")  # type: ignore[union-attr]
+        assert (node.cpu_usage, node.memory_usage, node.disk_usage) == (12.0, 34.0, 56.0)
+        assert node.status.value == "online" and node.is_coordinator
+    finally:
+        await agent.stop(leave=True)
+
+
+async def test_clock_jump_reannounces_with_a_higher_incarnation(tmp_path: Path) -> None:
+    offset = [0.0]
+    import time
+
+    agent = Agent(config(tmp_path), sampler=fake_sampler, wall_clock=lambda: time.time() + offset[0])
+    await agent.start()
+    try:
+        before = agent.transport.core.incarnation  # type: ignore[union-attr]
+        await asyncio.sleep(0.5)
+        offset[0] += CLOCK_JUMP_S + 60.0  # the machine "slept" for a minute
+        await wait_for(lambda: agent.stats["clock_jumps"] >= 1)
+        assert agent.transport.core.incarnation > before  # type: ignore[union-attr]
+        assert agent.store.incarnation >= agent.transport.core.incarnation  # type: ignore[union-attr]
+    finally:
+        await agent.stop(leave=True)
+
+
+async def test_registry_and_term_survive_a_restart(tmp_path: Path) -> None:
+    agent = Agent(config(tmp_path), sampler=fake_sampler)
+    await agent.start()
+    try:
+        await wait_for(lambda: agent.coordinator_state()[0] == "solo")
+        result = await agent.view.register(RegisterIn(  # type: ignore[union-attr]
+            hostname="w", platform="linux", arch="x64", available_skills=["go"]))
+        worker = result.node.node_id
+        first_epoch = agent._epoch
+        await asyncio.sleep(0.3)  # the store write runs in a worker thread
+    finally:
+        await agent.stop(leave=True)
+    again = Agent(config(tmp_path), sampler=fake_sampler)
+    await again.start()
+    try:
+        assert again.node_id == "solo" and again._epoch > first_epoch
+        assert await again.view.get_node(worker) is not None  # type: ignore[union-attr]
+        await wait_for(lambda: again.coordinator_state() == ("solo", 2))  # terms only grow
+    finally:
+        await again.stop(leave=True)
+
+
+async def test_too_many_skills_is_a_config_error_before_listening(tmp_path: Path) -> None:
+    skills = ",".join(f"a-rather-long-skill-name-{i:02d}" for i in range(30))
+    agent = Agent(config(tmp_path, skills=skills), sampler=fake_sampler)
+    with pytest.raises(NodeConfigError) as info:
+        await agent.start()
+    assert info.value.flag == "--skills"
+    assert agent.api is None and agent.store is None  # cleaned up
+
+
+async def test_advertise_tailscale_without_tailscale_is_a_config_error(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("node.agent.tailscale_ip", lambda: None)
+    agent = Agent(config(tmp_path, advertise="tailscale"), sampler=fake_sampler)
+    with pytest.raises(NodeConfigError) as info:
+        await agent.start()
+    assert info.value.flag == "--advertise"

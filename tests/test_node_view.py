@@ -1,0 +1,173 @@
+"""GossipClusterView: status mapping, members + HTTP registry, writes routed to members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from api.errors import Conflict
+from api.models import HeartbeatIn, NodeStatus, NodeTransition, RegisterIn
+from api.registry import HttpNodeRegistry
+from gossip.events import Member
+from gossip.types import MemberState
+from node.heartbeat import HeartbeatRecord
+from node.metadata import NodeMeta, decode_meta, encode_meta
+from node.view import GossipClusterView, member_status
+
+
+def member(name: str, state: MemberState = MemberState.ALIVE, **meta: Any) -> Member:
+    facts = NodeMeta(hostname=f"host-{name}", platform="linux", arch="x64",
+                     api=f"127.0.0.1:{8000 + len(name)}", **meta)
+    return Member(name=name, address=("127.0.0.1", 7946), meta=encode_meta(facts),
+                  incarnation=3, state=state, state_since=0.0, vsn=b"", is_claw=True)
+
+
+def hb(node: str, **load: Any) -> HeartbeatRecord:
+    return HeartbeatRecord(node=node, epoch=1, seq=1, sampled_at=1_700_000_000.0, **load)
+
+
+class FakeAgent:
+    node_id = "me"
+    version = "0.1.0"
+    heartbeat_timeout_s = 90.0
+    check_interval_s = 30.0
+
+    def __init__(self) -> None:
+        self.table: list[Member] = [member("me"), member("peer")]
+        self.beats: dict[str, HeartbeatRecord] = {}
+        self.coordinator = ("me", 2)
+        self.calls: list[tuple[str, Any]] = []
+
+    def members(self) -> list[Member]:
+        return self.table
+
+    def meta_of(self, m: Member) -> NodeMeta:
+        return decode_meta(m.meta)
+
+    def heartbeat_of(self, node_id: str) -> HeartbeatRecord | None:
+        return self.beats.get(node_id)
+
+    def coordinator_state(self) -> tuple[str | None, int]:
+        return self.coordinator
+
+    def api_url_of(self, meta: NodeMeta) -> str | None:
+        return f"http://{meta.api}" if meta.api else None
+
+    def suspect_since(self, node_id: str) -> float | None:
+        return None
+
+    def apply_tasks(self, values: dict[str, Any]) -> None:
+        self.calls.append(("tasks", values))
+        self.beats["me"] = hb("me", **values)
+
+    def apply_maintenance(self, enabled: bool) -> None:
+        self.calls.append(("maintenance", enabled))
+
+    def request_leave(self) -> None:
+        self.calls.append(("leave", None))
+
+    def send_directive(self, target: str, action: str, value: Any) -> None:
+        self.calls.append((f"directive:{target}:{action}", value))
+
+
+@pytest.fixture
+def agent() -> FakeAgent:
+    return FakeAgent()
+
+
+@pytest.fixture
+def view(agent: FakeAgent) -> GossipClusterView:
+    return GossipClusterView(agent, HttpNodeRegistry(), clock=lambda: 1_700_000_000.0)
+
+
+@pytest.mark.parametrize("state, meta, beat, expected", [
+    (MemberState.ALIVE, {}, None, NodeStatus.ONLINE),
+    (MemberState.SUSPECT, {}, None, NodeStatus.ONLINE),
+    (MemberState.DEAD, {"maintenance": True}, None, NodeStatus.OFFLINE),
+    (MemberState.LEFT, {}, None, NodeStatus.OFFLINE),
+    (MemberState.ALIVE, {"maintenance": True}, {"fault": "x"}, NodeStatus.MAINTENANCE),
+    (MemberState.ALIVE, {}, {"fault": "disk sensor"}, NodeStatus.ERROR),
+    (MemberState.ALIVE, {"max_concurrent_tasks": 2}, {"running_tasks": 2}, NodeStatus.BUSY),
+    (MemberState.ALIVE, {"max_concurrent_tasks": 2}, {"running_tasks": 1}, NodeStatus.ONLINE),
+])
+def test_status_mapping(state: MemberState, meta: dict[str, Any], beat: dict[str, Any] | None,
+                        expected: NodeStatus) -> None:
+    m = member("x", state, **meta)
+    assert member_status(m, decode_meta(m.meta), None if beat is None else hb("x", **beat)) == expected
+
+
+async def test_lists_members_and_registered_nodes(view: GossipClusterView, agent: FakeAgent) -> None:
+    agent.beats["peer"] = hb("peer", cpu_usage=42.0, running_tasks=1)
+    agent.table[1] = member("peer", MemberState.SUSPECT, skills=("py",))
+    await view.register(RegisterIn(hostname="w", platform="linux", arch="x64",
+                                   available_skills=["go"], node_id="w1"))
+    nodes = {n.node_id: n for n in await view.list_nodes()}
+    assert set(nodes) == {"me", "peer", "w1"}
+    peer = nodes["peer"]
+    assert peer.cpu_usage == 42.0 and peer.suspect and peer.gossip_state == "suspect"
+    assert peer.source == "gossip" and peer.available_skills == ["py"] and peer.incarnation == 3
+    assert nodes["me"].is_coordinator and not peer.is_coordinator
+    assert nodes["w1"].source == "http"
+    assert (await view.get_node("w1")).hostname == "w"
+    assert await view.get_node("nobody") is None
+
+
+async def test_coordinator_info(view: GossipClusterView, agent: FakeAgent) -> None:
+    c = await view.coordinator()
+    assert (c.node_id, c.term, c.api_url) == ("me", 2, "http://127.0.0.1:8002")
+    assert await view.is_coordinator()
+    agent.coordinator = ("peer", 3)
+    assert not await view.is_coordinator()
+    agent.coordinator = (None, 3)
+    assert await view.coordinator() is None
+
+
+async def test_registering_a_gossip_members_id_conflicts(view: GossipClusterView) -> None:
+    with pytest.raises(Conflict):
+        await view.register(RegisterIn(hostname="h", platform="linux", arch="x64",
+                                       available_skills=["a"], node_id="peer"))
+
+
+async def test_writes_for_gossip_members_go_to_the_member(view: GossipClusterView,
+                                                          agent: FakeAgent) -> None:
+    mine = await view.heartbeat("me", HeartbeatIn(running_tasks=5, cpu_usage=99.0))
+    assert ("tasks", {"running_tasks": 5}) in agent.calls  # cpu is sampled, not reported
+    assert mine.status == NodeStatus.BUSY
+    theirs = await view.heartbeat("peer", HeartbeatIn(running_tasks=2))
+    assert ("directive:peer:tasks", {"running_tasks": 2}) in agent.calls
+    assert theirs.running_tasks == 2
+    assert (await view.set_maintenance("peer", True)).status == NodeStatus.MAINTENANCE
+    assert ("directive:peer:maintenance", True) in agent.calls
+    await view.set_maintenance("me", True)
+    assert ("maintenance", True) in agent.calls
+    assert (await view.shutdown("peer")).status == NodeStatus.OFFLINE
+    assert ("directive:peer:shutdown", True) in agent.calls
+    await view.shutdown("me")
+    assert ("leave", None) in agent.calls
+    assert await view.heartbeat("ghost", HeartbeatIn()) is None
+
+
+async def test_http_nodes_heartbeat_and_check(view: GossipClusterView) -> None:
+    clock = [1_700_000_000.0]
+    view._clock = lambda: clock[0]
+    await view.register(RegisterIn(hostname="w", platform="linux", arch="x64",
+                                   available_skills=["go"], node_id="w1"))
+    assert (await view.heartbeat("w1", HeartbeatIn(cpu_usage=5.0))).cpu_usage == 5.0
+    clock[0] += 200
+    result = await view.check_heartbeats()
+    assert result.checked == 1 and result.changed[0].new_status == NodeStatus.OFFLINE
+
+
+async def test_liveness_transitions_are_emitted(view: GossipClusterView) -> None:
+    seen: list[NodeTransition] = []
+    view.add_transition_listener(seen.append)
+    view.observe_member(member("peer"), "joined")            # first sight online: quiet
+    view.observe_member(member("peer", MemberState.SUSPECT), "suspected")
+    view.observe_member(member("peer", MemberState.DEAD), "failed")
+    view.observe_member(member("peer"), "joined")
+    assert [(t.from_state, t.to_state) for t in seen] == [
+        ("online", "suspect"), ("suspect", "offline"), ("offline", "online")]
+    assert all(t.source == "gossip" and t.node_id == "peer" for t in seen)
+    view.forget_missing(set())
+    assert view._last_liveness == {}
