@@ -9,17 +9,43 @@ from .config import ApiConfig
 from .errors import ApiError, Conflict, NotFound, Unavailable
 from .memory_view import MemoryClusterView
 from .models import (
-    ClusterInfo, CoordinatorInfo, HeartbeatIn, NodeInfo, NodeStatus, NodeTransition,
-    RegisterIn, StatusChange,
+    ClusterInfo,
+    CoordinatorInfo,
+    HeartbeatIn,
+    NodeInfo,
+    NodeStatus,
+    NodeTransition,
+    RegisterIn,
+    StatusChange,
 )
 from .registry import HttpNodeRecord, HttpNodeRegistry
 from .server import ApiServer, InsecureBindError, check_bind_safety, is_loopback_host
 from .view import CheckResult, ClusterView, RegisterResult
 
 __all__ = [
-    "create_app", "build_openapi", "ApiConfig", "ApiServer", "check_bind_safety",
-    "is_loopback_host", "InsecureBindError", "ClusterView", "RegisterResult", "CheckResult",
-    "MemoryClusterView", "HttpNodeRegistry", "HttpNodeRecord", "NodeInfo", "NodeStatus",
-    "RegisterIn", "HeartbeatIn", "CoordinatorInfo", "ClusterInfo", "StatusChange",
-    "NodeTransition", "ApiError", "Conflict", "NotFound", "Unavailable",
+    "ApiConfig",
+    "ApiError",
+    "ApiServer",
+    "CheckResult",
+    "ClusterInfo",
+    "ClusterView",
+    "Conflict",
+    "CoordinatorInfo",
+    "HeartbeatIn",
+    "HttpNodeRecord",
+    "HttpNodeRegistry",
+    "InsecureBindError",
+    "MemoryClusterView",
+    "NodeInfo",
+    "NodeStatus",
+    "NodeTransition",
+    "NotFound",
+    "RegisterIn",
+    "RegisterResult",
+    "StatusChange",
+    "Unavailable",
+    "build_openapi",
+    "check_bind_safety",
+    "create_app",
+    "is_loopback_host",
 ]

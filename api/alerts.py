@@ -16,7 +16,7 @@ import aiohttp
 from .config import AlertHook
 from .models import NodeTransition
 
-__all__ = ["AlertDispatcher", "MAX_BACKOFF_S"]
+__all__ = ["MAX_BACKOFF_S", "AlertDispatcher"]
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class AlertDispatcher:
                         self.sent += 1
                         return
                     log.warning("alert webhook answered %s (attempt %d)", resp.status, attempt)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 log.warning("alert webhook failed (attempt %d): %s", attempt, exc)
             if attempt < self.retries:
                 await self._sleep(delay)

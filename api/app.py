@@ -33,7 +33,7 @@ from .openapi import Call, Operation, parse_body, parse_query
 from .routes import registry
 from .view import ClusterView
 
-__all__ = ["create_app", "build_openapi"]
+__all__ = ["build_openapi", "create_app"]
 
 log = logging.getLogger(__name__)
 

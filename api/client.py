@@ -31,8 +31,13 @@ from urllib.parse import urlsplit
 import aiohttp
 import psutil
 
-__all__ = ["HeartbeatClient", "HeartbeatClientError", "detect_platform", "detect_arch",
-           "psutil_sampler"]
+__all__ = [
+    "HeartbeatClient",
+    "HeartbeatClientError",
+    "detect_arch",
+    "detect_platform",
+    "psutil_sampler",
+]
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +214,7 @@ class HeartbeatClient:
         try:
             if self.node_id is not None:
                 await self._post(f"/api/v1/nodes/{self.node_id}/shutdown", None)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             log.warning("shutdown notice failed: %s", exc)
         finally:
             await self._session.close()
@@ -263,7 +268,7 @@ class HeartbeatClient:
                 return
             except HeartbeatClientError:
                 raise
-            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
                 self.failures += 1
                 log.warning("registration attempt %d failed: %s", attempt, exc)
                 if attempt == self.register_attempts:

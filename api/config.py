@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .models import NodeTransition
 
-__all__ = ["ApiConfig", "AlertHook"]
+__all__ = ["AlertHook", "ApiConfig"]
 
 AlertHook = Callable[[NodeTransition], "Awaitable[None] | None"]
 """Python alert callback (sync or async); called on the coordinator once per transition."""

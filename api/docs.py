@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-__all__ = ["add_docs_routes", "swagger_ui_dir", "redoc_dir"]
+__all__ = ["add_docs_routes", "redoc_dir", "swagger_ui_dir"]
 
 _CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
         "script-src 'self'; connect-src 'self'; worker-src 'self' blob:")
@@ -25,7 +25,7 @@ def swagger_ui_dir() -> Path | None:
     """Directory of the installed Swagger UI dist, or None."""
     if importlib.util.find_spec("swagger_ui_bundle") is None:
         return None
-    import swagger_ui_bundle  # type: ignore[import-untyped]
+    import swagger_ui_bundle
     path = Path(swagger_ui_bundle.swagger_ui_path)
     return path if (path / "swagger-ui-bundle.js").is_file() else None
 

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiError", "BadRequest", "NotFound", "Conflict", "ValidationFailed",
-           "Unavailable", "Unauthorized", "Forbidden", "PayloadTooLarge"]
+__all__ = [
+    "ApiError",
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "PayloadTooLarge",
+    "Unauthorized",
+    "Unavailable",
+    "ValidationFailed",
+]
 
 
 class ApiError(Exception):

@@ -4,15 +4,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Literal
 
 from .models import (
-    ClusterHealthOut, ClusterInfo, CoordinatorInfo, NodeHealthOut, NodeInfo, NodeQuery,
-    NodeStatus, StatusCounts,
+    ClusterHealthOut,
+    ClusterInfo,
+    CoordinatorInfo,
+    NodeHealthOut,
+    NodeInfo,
+    NodeQuery,
+    NodeStatus,
+    StatusCounts,
 )
 
-__all__ = ["node_health", "cluster_health", "filter_nodes", "is_available",
-           "RESOURCE_WARNING_PERCENT"]
+__all__ = [
+    "RESOURCE_WARNING_PERCENT",
+    "cluster_health",
+    "filter_nodes",
+    "is_available",
+    "node_health",
+]
 
 RESOURCE_WARNING_PERCENT = 90.0
 """cpu/memory/disk usage above this (percent) is reported as a warning."""
@@ -91,6 +103,7 @@ def cluster_health(nodes: Iterable[NodeInfo], info: ClusterInfo,
             running += n.running_tasks
             capacity += n.max_concurrent_tasks
     total = sum(counts.values())
+    overall: Literal["healthy", "degraded", "critical"]
     if coordinator is None or (total and not live):
         overall = "critical"
     elif counts[NodeStatus.OFFLINE] or counts[NodeStatus.ERROR] or suspects:
@@ -108,7 +121,7 @@ def cluster_health(nodes: Iterable[NodeInfo], info: ClusterInfo,
         average_memory_usage=mean(mem), average_disk_usage=mean(disk),
         running_tasks=running, total_capacity=capacity, coordinator=coordinator,
         heartbeat_timeout_s=info.heartbeat_timeout_s,
-        checked_at=datetime.fromtimestamp(now, tz=timezone.utc),
+        checked_at=datetime.fromtimestamp(now, tz=UTC),
     )
 
 

@@ -10,16 +10,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .errors import Unavailable
 from .models import (
-    ClusterInfo, CoordinatorInfo, HeartbeatIn, NodeInfo, NodeTransition, RegisterIn,
+    ClusterInfo,
+    CoordinatorInfo,
+    HeartbeatIn,
+    NodeInfo,
+    NodeStatus,
+    NodeTransition,
+    RegisterIn,
     StatusChange,
 )
 from .registry import (
-    DEFAULT_CHECK_INTERVAL_S, DEFAULT_HEARTBEAT_TIMEOUT_S, Change, HttpNodeRegistry,
-    HttpNodeRecord, RegistryFull,
+    DEFAULT_CHECK_INTERVAL_S,
+    DEFAULT_HEARTBEAT_TIMEOUT_S,
+    Change,
+    HttpNodeRecord,
+    HttpNodeRegistry,
+    RegistryFull,
 )
 from .view import CheckResult, RegisterResult, TransitionListener
 
@@ -33,7 +43,7 @@ def transition_of(change: Change, *, coordinator: str | None, now: float) -> Nod
     return NodeTransition(
         node_id=change.after.node_id, hostname=change.after.hostname,
         from_state=change.liveness_from, to_state=change.liveness_to, source="http",
-        reason=change.reason, at=datetime.fromtimestamp(now, tz=timezone.utc),
+        reason=change.reason, at=datetime.fromtimestamp(now, tz=UTC),
         coordinator=coordinator,
     )
 
@@ -164,8 +174,8 @@ class MemoryClusterView:
             self._emit(c, now)
         return CheckResult(checked=checked, changed=[
             StatusChange(node_id=c.after.node_id, hostname=c.after.hostname,
-                         old_status=c.before.status if c.before else c.after.status,
-                         new_status=c.after.status, suspect=c.after.suspect, reason=c.reason)
+                         old_status=NodeStatus(c.before.status if c.before else c.after.status),
+                         new_status=NodeStatus(c.after.status), suspect=c.after.suspect, reason=c.reason)
             for c in changes
         ])
 

@@ -16,9 +16,15 @@ from .keys import CLIENT, CONFIG, VIEW
 from .models import ErrorOut
 from .routes import registry
 
-__all__ = ["envelope_middleware", "auth_middleware", "forward_to_coordinator",
-           "error_response", "COORDINATOR_HEADER", "COORDINATOR_URL_HEADER",
-           "FORWARDED_HEADER"]
+__all__ = [
+    "COORDINATOR_HEADER",
+    "COORDINATOR_URL_HEADER",
+    "FORWARDED_HEADER",
+    "auth_middleware",
+    "envelope_middleware",
+    "error_response",
+    "forward_to_coordinator",
+]
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +192,7 @@ async def forward_to_coordinator(request: web.Request) -> web.Response:
             data = b"".join(chunks)
             return web.Response(status=upstream.status, body=data,
                                 content_type=upstream.content_type or "application/json")
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise Unavailable(
             f"coordinator: {coordinator.node_id} at {coordinator.api_url} is unreachable "
             f"({type(exc).__name__}: {exc}); writes are unavailable, reads still work") from exc

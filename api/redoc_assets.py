@@ -21,7 +21,7 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
-__all__ = ["REDOC_VERSION", "REDOC_TARBALL", "REDOC_SHA512", "fetch", "target_dir"]
+__all__ = ["REDOC_SHA512", "REDOC_TARBALL", "REDOC_VERSION", "fetch", "target_dir"]
 
 REDOC_VERSION = "2.5.4"
 REDOC_TARBALL = f"https://registry.npmjs.org/redoc/-/redoc-{REDOC_VERSION}.tgz"
@@ -50,7 +50,7 @@ def fetch(timeout_s: float = 60.0) -> Path:
     if (out / "redoc.standalone.js").is_file() and (out / "VERSION").is_file() \
             and (out / "VERSION").read_text().strip() == REDOC_VERSION:
         return out
-    with urllib.request.urlopen(REDOC_TARBALL, timeout=timeout_s) as resp:  # noqa: S310
+    with urllib.request.urlopen(REDOC_TARBALL, timeout=timeout_s) as resp:
         data = resp.read(_MAX_TARBALL_BYTES + 1)
     if len(data) > _MAX_TARBALL_BYTES:
         raise RuntimeError("redoc tarball unexpectedly large")

@@ -17,21 +17,36 @@ import dataclasses
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
 
 from .models import (
-    ARCHES, MAX_ADDRESS_CHARS, MAX_HOSTNAME_CHARS, MAX_LABEL_CHARS, MAX_NODE_ID_CHARS,
-    MAX_SKILLS, MAX_TAGS, MAX_TASKS, PLATFORMS, HeartbeatIn, NodeInfo, NodeStatus,
+    ARCHES,
+    MAX_ADDRESS_CHARS,
+    MAX_HOSTNAME_CHARS,
+    MAX_LABEL_CHARS,
+    MAX_NODE_ID_CHARS,
+    MAX_SKILLS,
+    MAX_TAGS,
+    MAX_TASKS,
+    PLATFORMS,
+    HeartbeatIn,
+    NodeInfo,
+    NodeStatus,
     RegisterIn,
 )
 
 __all__ = [
-    "HttpNodeRecord", "Change", "HttpNodeRegistry", "RegistryFull",
-    "DEFAULT_HEARTBEAT_TIMEOUT_S", "DEFAULT_CHECK_INTERVAL_S", "DEFAULT_MAX_NODES",
+    "DEFAULT_CHECK_INTERVAL_S",
+    "DEFAULT_HEARTBEAT_TIMEOUT_S",
+    "DEFAULT_MAX_NODES",
     "MAX_RECORD_BYTES",
+    "Change",
+    "HttpNodeRecord",
+    "HttpNodeRegistry",
+    "RegistryFull",
 ]
 
 DEFAULT_HEARTBEAT_TIMEOUT_S = 90.0
@@ -54,7 +69,7 @@ class RegistryFull(Exception):
 
 
 def _iso(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +117,8 @@ class HttpNodeRecord:
 
     def to_bytes(self) -> bytes:
         """msgpack encoding of ``to_dict()`` (for gossip user messages and the store)."""
-        return msgpack.packb(self.to_dict(), use_bin_type=True)
+        data: bytes = msgpack.packb(self.to_dict(), use_bin_type=True)
+        return data
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> HttpNodeRecord:

@@ -6,7 +6,7 @@ Declaration order is routing order: fixed paths (``/nodes/online``, ``/nodes/ski
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -15,13 +15,24 @@ from .errors import NotFound
 from .health import cluster_health, filter_nodes, node_health
 from .keys import CONFIG, VIEW
 from .models import (
-    CheckHeartbeatOut, ClusterHealthOut, HealthOut, HeartbeatIn, MaintenanceIn, MessageOut,
-    NodeHealthOut, NodeInfo, NodeListOut, NodeOut, NodeQuery, NodeStatus, RegisterIn,
+    CheckHeartbeatOut,
+    ClusterHealthOut,
+    HealthOut,
+    HeartbeatIn,
+    MaintenanceIn,
+    MessageOut,
+    NodeHealthOut,
+    NodeInfo,
+    NodeListOut,
+    NodeOut,
+    NodeQuery,
+    NodeStatus,
+    RegisterIn,
     RegisterOut,
 )
 from .openapi import Call, RouteRegistry
 
-__all__ = ["registry", "json_model", "node_list_response"]
+__all__ = ["json_model", "node_list_response", "registry"]
 
 registry = RouteRegistry()
 _NODE = {"node_id": "Node id"}
@@ -85,7 +96,7 @@ async def api_health(request: web.Request, call: Call) -> web.Response:
     return json_model(HealthOut(
         node_id=info.node_id, is_coordinator=await view.is_coordinator(),
         coordinator=await view.coordinator(), version=info.version,
-        time=datetime.fromtimestamp(_now(request), tz=timezone.utc)))
+        time=datetime.fromtimestamp(_now(request), tz=UTC)))
 
 
 # --- nodes: fixed paths first ----------------------------------------------------------
@@ -111,14 +122,14 @@ async def list_nodes(request: web.Request, call: Call) -> web.Response:
                 response=NodeListOut)
 async def online_nodes(request: web.Request, call: Call) -> web.Response:
     return node_list_response(filter_nodes(await request.app[VIEW].list_nodes(),
-                                           NodeQuery(status=NodeStatus.ONLINE)))
+                                           NodeQuery.model_validate({"status": NodeStatus.ONLINE})))
 
 
 @registry.route("GET", "/api/v1/nodes/skills/{skill}", summary="Nodes offering a skill (any status)",
                 response=NodeListOut, path_params={"skill": "Skill name"})
 async def nodes_by_skill(request: web.Request, call: Call) -> web.Response:
     return node_list_response(filter_nodes(await request.app[VIEW].list_nodes(),
-                                           NodeQuery(skill=[request.match_info["skill"]])))
+                                           NodeQuery.model_validate({"skill": [request.match_info["skill"]]})))
 
 
 # --- one node --------------------------------------------------------------------------

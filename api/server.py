@@ -8,7 +8,7 @@ import socket
 
 from aiohttp import web
 
-__all__ = ["ApiServer", "is_loopback_host", "check_bind_safety", "InsecureBindError"]
+__all__ = ["ApiServer", "InsecureBindError", "check_bind_safety", "is_loopback_host"]
 
 
 class InsecureBindError(ValueError):
@@ -87,8 +87,9 @@ class ApiServer:
             raise
         self._runner = runner
         server = site._server  # aiohttp exposes no public accessor for the bound port
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+        sockets = getattr(server, "sockets", None)
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         """Stop serving and run the app's cleanup (idempotent)."""

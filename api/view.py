@@ -27,11 +27,16 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from .models import (
-    ClusterInfo, CoordinatorInfo, HeartbeatIn, NodeInfo, NodeTransition, RegisterIn,
+    ClusterInfo,
+    CoordinatorInfo,
+    HeartbeatIn,
+    NodeInfo,
+    NodeTransition,
+    RegisterIn,
     StatusChange,
 )
 
-__all__ = ["ClusterView", "RegisterResult", "CheckResult", "TransitionListener"]
+__all__ = ["CheckResult", "ClusterView", "RegisterResult", "TransitionListener"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,8 +129,8 @@ async def test_missing_required_field(client: TestClient, missing: str) -> None:
 
 @pytest.mark.parametrize("raw,status", [
     (b"", 400), (b"not json", 400), (b"[1, 2]", 400), (b'"x"', 400),
-    (b'{"hostname": "h", "platform": "linux", "arch": "x64", "available_skills": ["a"], '
-     b'"port": NaN}', 422),
+    ((b'{"hostname": "h", "platform": "linux", "arch": "x64", "available_skills": ["a"], '
+      b'"port": NaN}'), 422),
 ])
 async def test_malformed_bodies(client: TestClient, raw: bytes, status: int) -> None:
     resp = await client.post("/api/v1/nodes/register", data=raw,

@@ -7,7 +7,12 @@ import asyncio
 import pytest
 
 from api import ApiServer, create_app
-from api.client import HeartbeatClient, HeartbeatClientError, detect_arch, detect_platform
+from api.client import (
+    HeartbeatClient,
+    HeartbeatClientError,
+    detect_arch,
+    detect_platform,
+)
 from api.errors import Unavailable
 from api.memory_view import MemoryClusterView
 

@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from api import ApiServer, RegisterIn, create_app
 from api.memory_view import MemoryClusterView
-from api.models import HeartbeatIn, RegisterIn as RegisterModel
+from api.models import HeartbeatIn
+from api.models import RegisterIn as RegisterModel
 from api.routes import registry
 
 SCHEMATHESIS_EXAMPLES = 20
