@@ -14,6 +14,7 @@ invalidates the older one); ``key=None`` broadcasts are unique and never replace
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 
@@ -38,12 +39,18 @@ class _Queued:
 
 
 class BroadcastQueue:
-    """Broadcasts waiting to be piggybacked, each with its transmit count."""
+    """Broadcasts waiting to be piggybacked, each with its transmit count.
+
+    Kept as one list sorted by ``(transmits, -length, -id)`` (memberlist's btree order),
+    so picking the best broadcast that fits a budget is a binary search per transmit
+    tier rather than a scan of the whole queue.
+    """
 
     def __init__(self, retransmit_mult: int, max_queued: int = DEFAULT_MAX_QUEUED) -> None:
         self.retransmit_mult = retransmit_mult
         self.max_queued = max_queued
         self._items: dict[int, _Queued] = {}
+        self._order: list[tuple[int, int, int]] = []
         self._by_key: dict[str, int] = {}
         self._next_id = 0
         self.dropped = 0
@@ -57,11 +64,12 @@ class BroadcastQueue:
         self._next_id += 1
         item = _Queued(key, payload, 0, self._next_id)
         if key is not None:
-            old = self._by_key.pop(key, None)
+            old = self._by_key.get(key)
             if old is not None:
-                self._items.pop(old, None)  # the newer message about the same thing wins
+                self._remove(self._items[old])  # the newer message about the same thing wins
             self._by_key[key] = item.id
         self._items[item.id] = item
+        bisect.insort(self._order, _order(item))
         if len(self._items) > self.max_queued:
             self._prune(self.max_queued)
         return item.id
@@ -75,6 +83,7 @@ class BroadcastQueue:
 
     def clear(self) -> None:
         self._items.clear()
+        self._order.clear()
         self._by_key.clear()
 
     def take(
@@ -86,37 +95,56 @@ class BroadcastQueue:
         Every returned broadcast counts one transmit; it leaves the queue once it has
         been sent ``retransmit_limit(mult, n_members)`` times.
         """
-        if not self._items:
+        if not self._order:
             return []
         tx_limit = retransmit_limit(self.retransmit_mult, n_members)
         used = 0
-        out: list[bytes] = []
-        for item in sorted(self._items.values(), key=_order):
-            if max_count is not None and len(out) >= max_count:
+        chosen: list[_Queued] = []
+        tier, last_tier = self._order[0][0], self._order[-1][0]
+        while tier <= last_tier and self._order:
+            if max_count is not None and len(chosen) >= max_count:
                 break
             free = limit - used - overhead
             if free <= 0:
                 break
-            if len(item.payload) > free:
-                continue  # a smaller one further down may still fit
+            # First broadcast of this tier that fits: the longest, then the newest.
+            i = bisect.bisect_left(self._order, (tier, -free, -_INF_ID))
+            if i >= len(self._order) or self._order[i][0] != tier:
+                tier += 1
+                continue
+            item = self._items[-self._order[i][2]]
+            del self._order[i]  # out of the order until re-inserted below
             used += overhead + len(item.payload)
-            out.append(item.payload)
+            chosen.append(item)
+        for item in chosen:
             item.transmits += 1
             if item.transmits >= tx_limit:
-                self._remove(item)
-        return out
+                self._forget(item)
+            else:
+                bisect.insort(self._order, _order(item))
+        return [item.payload for item in chosen]
 
     def _remove(self, item: _Queued) -> None:
+        key = _order(item)
+        i = bisect.bisect_left(self._order, key)
+        if i < len(self._order) and self._order[i] == key:
+            del self._order[i]
+        self._forget(item)
+
+    def _forget(self, item: _Queued) -> None:
         self._items.pop(item.id, None)
         if item.key is not None and self._by_key.get(item.key) == item.id:
             del self._by_key[item.key]
 
     def _prune(self, keep: int) -> None:
-        # Drop the broadcasts that have already had the most airtime (oldest among equals).
-        ranked = sorted(self._items.values(), key=lambda i: (i.transmits, -i.id), reverse=True)
-        for item in ranked[: len(self._items) - keep]:
-            self._remove(item)
+        # memberlist's Prune: drop from the end of the order, i.e. the most-sent first.
+        while len(self._items) > keep and self._order:
+            _, _, neg_id = self._order.pop()
+            self._forget(self._items[-neg_id])
             self.dropped += 1
+
+
+_INF_ID = float("inf")
 
 
 def _order(item: _Queued) -> tuple[int, int, int]:
