@@ -1,0 +1,69 @@
+"""Swagger UI (/docs) and ReDoc (/redoc) render the live spec in a real headless browser
+with every non-loopback request aborted (the "works offline" check). Skipped without
+playwright + Debian chromium, or (ReDoc) before ``python -m api.redoc_assets`` ran."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from urllib.parse import urlsplit
+
+import pytest
+
+from api import ApiServer, create_app
+from api.docs import redoc_dir
+from api.memory_view import MemoryClusterView
+
+playwright_api = pytest.importorskip("playwright.async_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed"),
+              pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+async def page_and_server():
+    server = ApiServer(create_app(MemoryClusterView(), run_monitor=False), port=0)
+    await server.start()
+    outside: list[str] = []
+    async with playwright_api.async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM,
+                                          args=["--no-sandbox"] if os.geteuid() == 0 else [])
+        context = await browser.new_context()
+
+        async def guard(route) -> None:
+            host = urlsplit(route.request.url).hostname or ""
+            if route.request.url.startswith(("data:", "blob:")) or host.startswith("127."):
+                await route.continue_()
+            else:
+                outside.append(route.request.url)
+                await route.abort()
+
+        await context.route("**/*", guard)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        yield page, server, outside, errors
+        await browser.close()
+    await server.stop()
+
+
+async def test_swagger_ui_renders_offline(page_and_server) -> None:
+    page, server, outside, errors = page_and_server
+    await page.goto(f"{server.url}/docs")
+    await page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+    assert "claw-node API" in await page.inner_text(".swagger-ui .info .title")
+    await page.wait_for_selector(".opblock", timeout=30_000)
+    paths = await page.eval_on_selector_all(".opblock-summary-path", "els => els.map(e => e.textContent)")
+    assert any("/api/v1/nodes/register" in p for p in paths)
+    assert "Unable to render" not in await page.content()
+    assert outside == [] and errors == []
+
+
+@pytest.mark.skipif(redoc_dir() is None, reason="ReDoc not fetched (python -m api.redoc_assets)")
+async def test_redoc_renders_offline(page_and_server) -> None:
+    page, server, outside, errors = page_and_server
+    await page.goto(f"{server.url}/redoc")
+    await page.wait_for_selector("h1", timeout=30_000)
+    assert "claw-node API" in await page.inner_text("h1")
+    await page.wait_for_selector("h2:has-text('Register (or re-register) a node')", timeout=30_000)
+    assert outside == [] and errors == []
