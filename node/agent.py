@@ -29,6 +29,7 @@ from api.app import create_app
 from api.registry import HttpNodeRecord, HttpNodeRegistry
 from api.server import ApiServer, check_bind_safety
 from gossip.config import GossipConfig
+from gossip.errors import LocalProtocolError
 from gossip.events import (
     AppMessage, AppState, Event, JoinResult, Member, MemberFailed, MemberJoined, MemberLeft,
     MemberRecovered, MemberSuspected, MemberUpdated, NameConflict, Refuted,
@@ -130,6 +131,7 @@ class Agent:
         self.stats: dict[str, int] = dict.fromkeys((
             "app_bad", "heartbeats_applied", "heartbeats_sent",
             "registry_merged", "directives_applied", "clock_jumps", "state_bad_entries",
+            "app_too_large",
         ), 0)
         self.started_at = 0.0
         self.exit_code = 0
@@ -334,8 +336,14 @@ class Agent:
 
     def _broadcast(self, body: bytes, *, key: str) -> None:
         transport = self.transport
-        if transport is not None and transport.running:
+        if transport is None or not transport.running:
+            return
+        try:
             transport.broadcast_app(body, key=key)
+        except LocalProtocolError:
+            # Bigger than a datagram (e.g. a registration with many long skills): it
+            # still reaches every node through push-pull anti-entropy.
+            self.stats["app_too_large"] += 1
 
     def _set_meta(self, meta: NodeMeta) -> None:
         self._meta = meta

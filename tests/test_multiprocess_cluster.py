@@ -158,9 +158,10 @@ def test_converge_failover_rejoin_leave(cluster: list[Node]) -> None:
                     return False
         return True
 
-    wait_for("4 nodes converge with resources", converged)
-    print(f"\nconverged (4 processes started to full views with resources): "
-          f"{time.monotonic() - t0:.1f} s")
+    up = wait_for("every agent serves its API", lambda: all(n.try_get("/health") for n in cluster))
+    took = wait_for("4 nodes converge with resources", converged)
+    print(f"\nconverged: {took:.1f} s after the last agent answered its API "
+          f"({time.monotonic() - t0:.1f} s after starting 4 processes; start-up took {up:.1f} s)")
 
     def agreed() -> str | None:
         views = {n.coordinator() for n in cluster if n.proc and n.proc.poll() is None}

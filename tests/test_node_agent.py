@@ -101,3 +101,17 @@ async def test_advertise_tailscale_without_tailscale_is_a_config_error(tmp_path:
     with pytest.raises(NodeConfigError) as info:
         await agent.start()
     assert info.value.flag == "--advertise"
+
+
+async def test_registration_too_big_for_a_datagram_is_still_accepted(tmp_path: Path) -> None:
+    agent = Agent(config(tmp_path), sampler=fake_sampler)
+    await agent.start()
+    try:
+        await wait_for(lambda: agent.coordinator_state()[0] == "solo")
+        result = await agent.view.register(RegisterIn(  # type: ignore[union-attr]
+            hostname="h" * 200, platform="linux", arch="x64",
+            available_skills=[f"skill-{i:02d}-" + "x" * 50 for i in range(64)]))
+        assert result.created
+        assert agent.stats["app_too_large"] == 1  # left to push-pull anti-entropy
+    finally:
+        await agent.stop(leave=True)
