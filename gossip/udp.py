@@ -26,7 +26,8 @@ import asyncio
 import logging
 import socket
 import sys
-from typing import Any, AsyncIterator, Callable, Coroutine, Iterable, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from typing import Any, TypeVar
 
 from . import codec
 from .config import GossipConfig
@@ -34,7 +35,7 @@ from .events import Event
 from .protocol import StreamRequest, SwimProtocol
 from .types import Address
 
-__all__ = ["GossipTransport", "CoreFactory"]
+__all__ = ["CoreFactory", "GossipTransport"]
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ class GossipTransport:
                 pass
         return core.leave_done
 
-    async def __aenter__(self) -> "GossipTransport":
+    async def __aenter__(self) -> GossipTransport:
         await self.start()
         return self
 
@@ -594,7 +595,7 @@ async def _read_message(reader: asyncio.StreamReader, max_bytes: int) -> bytes |
             raise _StreamTooLarge()
 
 
-def _put_dropping_oldest(queue: "asyncio.Queue[T]", item: T) -> bool:
+def _put_dropping_oldest(queue: asyncio.Queue[T], item: T) -> bool:
     """Enqueue without blocking; when full, drop the oldest entry. True if one was dropped."""
     dropped = False
     while True:

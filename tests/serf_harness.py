@@ -22,9 +22,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -206,7 +207,7 @@ class SerfAgents:
             agent = SerfAgent(name, bind, rpc, process, log_path, tags)
             self.agents.append(agent)
             try:
-                await wait_until(lambda: self._rpc_ready(agent), START_TIMEOUT_S, 0.1)
+                await wait_until(lambda a=agent: self._rpc_ready(a), START_TIMEOUT_S, 0.1)
                 return agent
             except (TimeoutError, _AgentExited):
                 agent.kill()

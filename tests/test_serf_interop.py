@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.serf_harness import SerfAgents, serf_agents, wait_until  # noqa: F401 (fixture)
+from tests.serf_harness import (
+    SerfAgents,
+    serf_agents,  # noqa: F401 - the fixture
+    wait_until,
+)
 
 pytestmark = [pytest.mark.serf, pytest.mark.slow]
 
 
-async def test_harness_two_serf_agents(serf_agents: SerfAgents) -> None:
+async def test_harness_serf_agents(serf_agents: SerfAgents) -> None:  # noqa: F811
     """The harness itself: four serf agents join, one leaves (left), one is killed (failed)."""
     a = await serf_agents.start("serf-a", tags={"role": "a"})
     b = await serf_agents.start("serf-b", join=(a.bind,))
