@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -49,13 +51,28 @@ def error_response(status: int, message: str, details: list[dict[str, str]] | No
                         content_type="application/json", headers=headers)
 
 
-def _own_origin(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
+def _is_own_origin(request: web.Request, origin: str) -> bool:
+    """The page was served by this API (e.g. Swagger UI's "Try it out").
+
+    Only when the Host is an IP literal or ``localhost``: with DNS rebinding, a hostile
+    page at ``http://evil.example:8888`` re-pointed to 127.0.0.1 sends Origin and Host
+    both ``evil.example:8888``, and must not count as same-origin.
+    """
+    if origin != f"{request.scheme}://{request.host}":
+        return False
+    host = urlsplit(origin).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _write_origin_allowed(request: web.Request, origin: str) -> bool:
     allowed = request.app[CONFIG].cors_origins
-    return origin in allowed or "*" in allowed or origin == _own_origin(request)
+    return origin in allowed or "*" in allowed or _is_own_origin(request, origin)
 
 
 def _preflight(request: web.Request, origin: str) -> web.Response:

@@ -76,13 +76,13 @@ async def _node_or_404(request: web.Request) -> NodeInfo:
     node_id = request.match_info["node_id"]
     node = await request.app[VIEW].get_node(node_id)
     if node is None:
-        raise NotFound(f"node_id: no node {node_id!r}",
-                       [{"field": "path.node_id", "message": "unknown node", "type": "not_found"}])
+        raise _missing(node_id)
     return node
 
 
 def _missing(node_id: str) -> NotFound:
-    return NotFound(f"node_id: no node {node_id!r}",
+    shown = node_id if len(node_id) <= 128 else node_id[:128] + "…"
+    return NotFound(f"node_id: no node {shown!r}",
                     [{"field": "path.node_id", "message": "unknown node", "type": "not_found"}])
 
 

@@ -492,6 +492,11 @@ async def test_cors(view: MemoryClusterView, clock: FakeClock) -> None:
         # Same origin as the server itself: allowed.
         own = {"Origin": f"http://127.0.0.1:{c.port}"}
         assert (await c.post("/api/v1/nodes/register", json=WORKER, headers=own)).status == 200
+        # DNS rebinding: a hostile name re-pointed to 127.0.0.1 sends matching Origin and
+        # Host headers; a name is never taken as "same origin".
+        rebound = {"Origin": f"http://evil.example:{c.port}", "Host": f"evil.example:{c.port}"}
+        resp = await c.post("/api/v1/nodes/register", json=WORKER, headers=rebound)
+        assert resp.status == 403
     finally:
         await c.close()
 
