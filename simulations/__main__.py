@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="churn: mean time between actions (s)")
     p.add_argument("--no-packet-trace", action="store_true",
                    help="hash only events and faults, not every datagram (a bit faster)")
+    p.add_argument("--snapshot-dir", metavar="DIR",
+                   help="cache converged bootstraps here and reuse them (big clusters)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--report", metavar="DIR", help="write figures (JSON) and plots (SVG) here")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         partition_s=args.partition_s, partition_mode=args.partition_mode,
         join_window_s=args.join_window_s, churn_interval_s=args.churn_interval_s,
         trace_packets=not args.no_packet_trace, progress=not args.quiet,
+        snapshot_dir=args.snapshot_dir,
     )
     argv_list = list(sys.argv[1:] if argv is None else argv)
     if args.seed is None:

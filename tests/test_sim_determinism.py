@@ -53,3 +53,15 @@ def test_same_seed_same_trace_across_processes_and_hash_seeds() -> None:
         outputs.append(out.stdout.split())
     in_process = _trace(11)
     assert outputs[0] == outputs[1] == [in_process[0], str(in_process[1])]
+
+
+def test_cached_bootstrap_continues_exactly(tmp_path: object) -> None:
+    """A run from a pickled bootstrap matches the run that saved it, hash included."""
+    from simulations.sim.scenarios import run_scenario
+
+    opts = RunOptions(scenario="crash", nodes=6, seed=21, progress=False, crashes=1,
+                      snapshot_dir=str(tmp_path))
+    saved = run_scenario(opts)
+    loaded = run_scenario(opts)
+    assert list(tmp_path.iterdir())  # type: ignore[attr-defined]
+    assert saved.rows == loaded.rows and saved.trace_hash == loaded.trace_hash

@@ -3,6 +3,9 @@ advance time with progress, and measure traffic over a window."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import resource
 import sys
 import time
@@ -48,6 +51,8 @@ class RunOptions:
     losses: tuple[float, ...] = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30)
     trace_packets: bool = True
     progress: bool = True
+    snapshot_dir: str | None = None
+    """Where converged bootstraps are cached (pickles) and reused; None: always bootstrap."""
     extra: dict[str, object] = field(default_factory=dict)
 
     def gossip_config(self, **changes: object) -> GossipConfig:
@@ -60,6 +65,19 @@ class RunOptions:
             one_way_delay_min_s=self.delay_min_ms / 1000.0,
             one_way_delay_mean_s=self.delay_mean_ms / 1000.0,
         )
+
+
+def _code_version() -> bytes:
+    """Digest of the gossip core's and the simulator's sources."""
+    import gossip
+
+    h = hashlib.sha256()
+    for package in (os.path.dirname(gossip.__file__), os.path.dirname(__file__)):
+        for name in sorted(os.listdir(package)):
+            if name.endswith(".py"):
+                with open(os.path.join(package, name), "rb") as f:
+                    h.update(name.encode() + f.read())
+    return h.digest()
 
 
 def peak_rss_mb() -> float:
@@ -123,14 +141,44 @@ class Run:
         seed_node = world.add_node()
         seeds = [seed_node.address]
         for _ in range(n - 1):
-            world.at(start + rng.uniform(0.0, ramp_s),
-                     lambda: world.add_node(seeds=seeds))
+            world.at(start + rng.uniform(0.0, ramp_s), world.add_node, None, seeds)
         self.advance(start + ramp_s + 0.01)
         self.advance(start + timeout_s, stop=lambda: self.obs.converged and
                      len(world.live_nodes()) == n)
         if not self.obs.converged:
             return None
         return (self.obs.converged_since or world.now) - start
+
+    def bootstrap_cached(self, n: int, ramp_s: float, directory: str | None,
+                         timeout_s: float = 600.0) -> float | None:
+        """``bootstrap``, but reuse a converged cluster pickled in ``directory`` by an earlier
+        run with the same size, seed, gossip config and link model (and save one if none).
+
+        A loaded run continues exactly where the saved one stopped (same RNG states), so
+        it is as deterministic as a fresh one; its trace hash chains from the saved digest
+        (the saving run chains the same way, so loaded and fresh runs hash alike).
+        """
+        if directory is None:
+            return self.bootstrap(n, ramp_s, timeout_s)
+        key = hashlib.sha256(repr((n, ramp_s, self.options.seed, self.config,
+                                   self.world.network.options, self.world.options)).encode())
+        key.update(_code_version())  # a pickle is only valid for the code that made it
+        path = os.path.join(directory, f"boot-n{n}-s{self.options.seed}-{key.hexdigest()[:12]}.pickle")
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                self.world, self.obs, self.samples, converged = pickle.load(f)
+            return converged
+        converged = self.bootstrap(n, ramp_s, timeout_s)
+        if converged is not None:
+            os.makedirs(directory, exist_ok=True)
+            tmp = path + ".tmp"
+            with open(tmp, "wb") as f:
+                pickle.dump((self.world, self.obs, self.samples, converged), f,
+                            protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        if converged is not None:
+            self.world.rechain_trace()  # as a loaded copy does: same hash either way
+        return converged
 
     # --- measurements ---------------------------------------------------------------------
 

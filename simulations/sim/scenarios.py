@@ -167,7 +167,7 @@ def _options_dict(opts: RunOptions) -> dict[str, Any]:
 
 def _bootstrap(run: Run, result: Result, n: int) -> float | None:
     ramp = max(1.0, n / 200.0)
-    t = run.bootstrap(n, ramp)
+    t = run.bootstrap_cached(n, ramp, run.options.snapshot_dir)
     result.checks.append(("bootstrap converged", t is not None,
                           f"{n} nodes joining through one seed over {ramp:.0f} s"))
     return t
@@ -254,6 +254,7 @@ def scenario_partition(opts: RunOptions) -> Result:
     result.theory = swim_expectations(run, n)
     if _bootstrap(run, result, n) is None:
         return _finish(run, result)
+    world = run.world  # (a cached bootstrap replaces the world)
     run.advance(world.now + 5.0)
     mark = run.traffic_mark()
     live = world.live_nodes()
@@ -318,9 +319,10 @@ def scenario_loss(opts: RunOptions) -> Result:
     for p in opts.losses:
         run = Run(opts, label=f"loss {p:.0%}")
         world = run.world
-        if run.bootstrap(n, max(1.0, n / 200.0)) is None:
+        if run.bootstrap_cached(n, max(1.0, n / 200.0), opts.snapshot_dir) is None:
             result.checks.append((f"bootstrap at loss {p:.0%}", False, "did not converge"))
             continue
+        world = run.world
         result.theory = swim_expectations(run, n)
         run.advance(world.now + 5.0)
         world.network.set_loss(p)
@@ -366,9 +368,10 @@ def scenario_slow(opts: RunOptions) -> Result:
         for label, changes in variants:
             run = Run(opts, config=opts.gossip_config(**changes), label=f"{mode}/{label}")
             world = run.world
-            if run.bootstrap(n, max(1.0, n / 200.0)) is None:
+            if run.bootstrap_cached(n, max(1.0, n / 200.0), opts.snapshot_dir) is None:
                 result.checks.append((f"bootstrap ({label})", False, "did not converge"))
                 continue
+            world = run.world
             result.theory = swim_expectations(run, n)
             run.advance(world.now + 5.0)
             slow = world.rng.sample([x for x in world.live_nodes() if x.index != 0],
@@ -420,6 +423,7 @@ def scenario_churn(opts: RunOptions) -> Result:
     result.theory = swim_expectations(run, n)
     if _bootstrap(run, result, n) is None:
         return _finish(run, result)
+    world = run.world  # (a cached bootstrap replaces the world)
     run.advance(world.now + 5.0)
     since = world.now
     mark = run.traffic_mark()

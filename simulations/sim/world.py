@@ -139,7 +139,7 @@ class SimWorld:
         self._by_name: dict[str, SimNode] = {}
         self._by_addr: dict[Address, SimNode] = {}
         self._deadlines: list[tuple[float, int, int, int]] = []
-        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timers: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
         self._seq = 0
         self._next_ip = 0
         self._hash = hashlib.sha256()
@@ -156,10 +156,14 @@ class SimWorld:
     def now(self) -> float:
         return self.clock.now
 
-    def at(self, t: float, action: Callable[[], None]) -> None:
-        """Run ``action()`` at virtual time ``t`` (or now, if ``t`` has passed)."""
+    def at(self, t: float, action: Callable[..., None], *args: Any) -> None:
+        """Run ``action(*args)`` at virtual time ``t`` (or now, if ``t`` has passed).
+
+        Pass a function and arguments rather than a closure where the world may be
+        snapshotted (``pickle``) while the action is pending.
+        """
         self._seq += 1
-        heapq.heappush(self._timers, (max(t, self.clock.now), self._seq, action))
+        heapq.heappush(self._timers, (max(t, self.clock.now), self._seq, action, args))
 
     def run_until(self, t_end: float) -> None:
         """Process everything due up to and including ``t_end``; the clock ends at ``t_end``."""
@@ -184,7 +188,8 @@ class SimWorld:
                     break
                 advance(tt)
                 self.steps += 1
-                heapq.heappop(timers)[2]()
+                _, _, action, args = heapq.heappop(timers)
+                action(*args)
             else:
                 if td > t_end:
                     break
@@ -285,17 +290,15 @@ class SimWorld:
         node.core.leave(self.clock.now)
         self._flush(node)
         give_up = self.clock.now + self.options.leave_grace_s
-        generation = node.generation
+        self.at(self.clock.now + 0.05, self._leave_check, node, node.generation, give_up)
 
-        def check() -> None:
-            if node.core is None or node.generation != generation:
-                return
-            if node.core.leave_done or self.clock.now >= give_up:
-                self.crash(name)
-            else:
-                self.at(self.clock.now + 0.05, check)
-
-        self.at(self.clock.now + 0.05, check)
+    def _leave_check(self, node: SimNode, generation: int, give_up: float) -> None:
+        if node.core is None or node.generation != generation:
+            return
+        if node.core.leave_done or self.clock.now >= give_up:
+            self.crash(node.name)
+        else:
+            self.at(self.clock.now + 0.05, self._leave_check, node, generation, give_up)
 
     def pause(self, name: str, duration_s: float) -> None:
         """Freeze a node for ``duration_s``: inputs queue (up to the socket buffer), timers
@@ -306,8 +309,7 @@ class SimWorld:
         until = self.clock.now + duration_s
         node.paused_until = max(until, node.paused_until or 0.0)
         self._trace(f"{self.clock.now!r} pause {name} {duration_s!r}")
-        generation = node.generation
-        self.at(until, lambda: self._resume(node, generation, until))
+        self.at(until, self._resume, node, node.generation, until)
 
     def lag(self, name: str, delay_s: float) -> None:
         """Make a node slow: every input it receives waits ``delay_s`` more before it is
@@ -405,22 +407,23 @@ class SimWorld:
         self.stream_bytes += len(request.data)
         node.bytes_sent += len(request.data)
 
-        def timeout() -> None:
-            if stream.done or node.core is None or node.generation != stream.generation:
-                return
-            if node.paused_until is not None:  # handled on resume, after earlier inputs
-                node.backlog.append((STREAM_REPLY, request.address, (stream, None)))
-                return
-            stream.done = True
-            node.core.stream_done(request.stream_id, None, self.clock.now)
-            self._flush(node)
-
-        self.at(max(request.deadline, now), timeout)
+        self.at(max(request.deadline, now), self._stream_timeout, stream)
         if not self.network.reachable(node.address, request.address):
             return  # SYNs vanish: the client times out
         # Handshake (one round trip) plus the request's one-way trip.
         delay = self.network.delay() + self.network.delay() + self.network.delay()
         self.network.schedule(now + delay, STREAM_REQUEST, node.address, request.address, stream)
+
+    def _stream_timeout(self, stream: _Stream) -> None:
+        node, request = stream.client, stream.request
+        if stream.done or node.core is None or node.generation != stream.generation:
+            return
+        if node.paused_until is not None:  # handled on resume, after earlier inputs
+            node.backlog.append((STREAM_REPLY, request.address, (stream, None)))
+            return
+        stream.done = True
+        node.core.stream_done(request.stream_id, None, self.clock.now)
+        self._flush(node)
 
     def _fire_deadline(self, entry: tuple[float, int, int, int]) -> None:
         deadline, _, index, generation = entry
@@ -496,6 +499,21 @@ class SimWorld:
     def note(self, line: str) -> None:
         """Add a scenario's own line to the trace (faults it injected, phases)."""
         self._trace(f"{self.clock.now!r} {line}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # hashlib objects do not pickle: carry the digest, continue the chain from it.
+        state = self.__dict__.copy()
+        state["_hash"] = self._hash.digest()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        digest = state.pop("_hash")
+        self.__dict__.update(state)
+        self._hash = hashlib.sha256(digest)
+
+    def rechain_trace(self) -> None:
+        """Continue the trace hash from its current digest (what unpickling does)."""
+        self._hash = hashlib.sha256(self._hash.digest())
 
     def trace_hash(self) -> str:
         """SHA-256 of everything traced so far (hex)."""
