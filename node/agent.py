@@ -21,7 +21,8 @@ import signal
 import socket
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -31,8 +32,19 @@ from api.server import ApiServer, check_bind_safety
 from gossip.config import GossipConfig
 from gossip.errors import LocalProtocolError
 from gossip.events import (
-    AppMessage, AppState, Event, JoinResult, Member, MemberFailed, MemberJoined, MemberLeft,
-    MemberRecovered, MemberSuspected, MemberUpdated, NameConflict, Refuted,
+    AppMessage,
+    AppState,
+    Event,
+    JoinResult,
+    Member,
+    MemberFailed,
+    MemberJoined,
+    MemberLeft,
+    MemberRecovered,
+    MemberSuspected,
+    MemberUpdated,
+    NameConflict,
+    Refuted,
 )
 from gossip.protocol import SwimProtocol
 from gossip.types import Address, MemberState
@@ -42,20 +54,38 @@ from . import __version__
 from .config import NodeConfig, NodeConfigError, parse_host_port
 from .election import Candidate, decide_claim
 from .heartbeat import (
-    APP_DIRECTIVE, APP_HEARTBEAT, APP_REGISTRY, Directive, HeartbeatRecord, HeartbeatSchedule,
-    HeartbeatTable, decode_app, decode_directive, decode_heartbeat_payload, decode_state,
-    encode_app, encode_directive, encode_state, heartbeat_message, min_send_interval,
+    APP_DIRECTIVE,
+    APP_HEARTBEAT,
+    APP_REGISTRY,
+    Directive,
+    HeartbeatRecord,
+    HeartbeatSchedule,
+    HeartbeatTable,
+    decode_app,
+    decode_directive,
+    decode_heartbeat_payload,
+    decode_state,
+    encode_app,
+    encode_directive,
+    encode_state,
+    heartbeat_message,
+    min_send_interval,
 )
 from .metadata import MetadataTooLarge, NodeMeta, decode_meta, encode_meta
 from .platform_info import (
-    default_route_ip, hostname as machine_hostname, normalise_arch, normalise_platform,
+    default_route_ip,
+    normalise_arch,
+    normalise_platform,
     tailscale_ip,
 )
-from .resources import PsutilSampler, Sampler
+from .platform_info import (
+    hostname as machine_hostname,
+)
+from .resources import PsutilSampler, ResourceSnapshot, Sampler
 from .store import NodeStore
 from .view import TASK_FIELDS, GossipClusterView
 
-__all__ = ["Agent", "LEAVE_TIMEOUT_S", "CLOCK_JUMP_S", "PEER_SAVE_INTERVAL_S"]
+__all__ = ["CLOCK_JUMP_S", "LEAVE_TIMEOUT_S", "PEER_SAVE_INTERVAL_S", "Agent"]
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +144,7 @@ class Agent:
         self._tasks: dict[str, Any] = dict.fromkeys(TASK_FIELDS, 0)
         self._tasks["average_execution_time"] = 0.0
         self._fault = ""
-        self._last_sample = None
+        self._last_sample: ResourceSnapshot | None = None
         self._coordinator: str | None = None
         self._term = 0
         self._highest_term = 0
@@ -595,7 +625,7 @@ class Agent:
             self._last_sample = self._sampler()
             if self._fault.startswith("resource sampling"):
                 self._fault = ""
-        except Exception as exc:  # a broken sensor is a node fault, not a crash
+        except Exception as exc:  # noqa: BLE001 - a broken sensor is a node fault, not a crash
             self._fault = f"resource sampling failed: {exc}"[:200]
 
     def _current_record(self) -> HeartbeatRecord:
@@ -649,7 +679,7 @@ class Agent:
             if peers and (self._peers_dirty or now - last_saved >= PEER_SAVE_INTERVAL_S):
                 self._peers_dirty = False
                 last_saved = now
-                await self._in_store(lambda s: s.remember_peers(peers))
+                await self._in_store(_remember(peers))
 
     async def _in_store(self, fn: Callable[[NodeStore], None]) -> None:
         """Run a store write off the event loop (fsync), one at a time."""
@@ -692,6 +722,10 @@ class Agent:
     def _persist_registered(self, record: HttpNodeRecord) -> None:
         data = record.to_dict()
         self._spawn_store(lambda s: s.save_registered(record.node_id, data))
+
+
+def _remember(peers: dict[str, Address]) -> Callable[[NodeStore], None]:
+    return lambda store: store.remember_peers(peers)
 
 
 def _with_seq(rec: HeartbeatRecord, seq: int) -> HeartbeatRecord:

@@ -18,10 +18,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 _DEFAULT_API = "http://127.0.0.1:8888"
 _PROG = "claw-node"
@@ -202,11 +203,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     coordinator = health.get("coordinator") or {}
     counts = cluster.get("counts", {})
     lines = [
-        f"node:        {node_id} ({node.get('status', '?')}, {node.get('platform', '?')}/"
-        f"{node.get('arch', '?')}, {node.get('ip_address', '?')}, version {health.get('version', '?')})",
-        f"load:        cpu {_pct(node.get('cpu_usage'))}, mem {_pct(node.get('memory_usage'))}, "
-        f"disk {_pct(node.get('disk_usage'))}, tasks {node.get('running_tasks', 0)}/"
-        f"{node.get('max_concurrent_tasks', 0)}",
+        (f"node:        {node_id} ({node.get('status', '?')}, {node.get('platform', '?')}/"
+         f"{node.get('arch', '?')}, {node.get('ip_address', '?')}, "
+         f"version {health.get('version', '?')})"),
+        (f"load:        cpu {_pct(node.get('cpu_usage'))}, mem {_pct(node.get('memory_usage'))}, "
+         f"disk {_pct(node.get('disk_usage'))}, tasks {node.get('running_tasks', 0)}/"
+         f"{node.get('max_concurrent_tasks', 0)}"),
         f"skills:      {','.join(node.get('available_skills') or []) or '-'}",
         f"coordinator: {coordinator.get('node_id', 'none')} (term {coordinator.get('term', 0)})"
         + (" - this node" if health.get("is_coordinator") else ""),

@@ -18,7 +18,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
-    BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict,
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
@@ -26,8 +29,12 @@ from gossip.config import GossipConfig
 from gossip.types import Address
 
 __all__ = [
-    "NodeConfig", "NodeConfigError", "parse_host_port", "default_data_dir",
-    "DEFAULT_GOSSIP_PORT", "DEFAULT_API_PORT",
+    "DEFAULT_API_PORT",
+    "DEFAULT_GOSSIP_PORT",
+    "NodeConfig",
+    "NodeConfigError",
+    "default_data_dir",
+    "parse_host_port",
 ]
 
 DEFAULT_GOSSIP_PORT = 7946
@@ -239,7 +246,7 @@ class NodeConfig(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _api_exposure(self) -> "NodeConfig":
+    def _api_exposure(self) -> NodeConfig:
         host, _ = parse_host_port(self.api_bind)
         if not _is_loopback(host) and not self.api_token and not self.insecure_api:
             raise ValueError(
@@ -264,7 +271,7 @@ class NodeConfig(BaseSettings):
         return tuple(sources)
 
     @classmethod
-    def load(cls, flags: dict[str, Any] | None = None, config_file: Path | None = None) -> "NodeConfig":
+    def load(cls, flags: dict[str, Any] | None = None, config_file: Path | None = None) -> NodeConfig:
         """Merge flags > ``CLAW_*`` env > TOML file > defaults.
 
         Args:
@@ -315,8 +322,7 @@ def _to_config_error(exc: ValidationError) -> NodeConfigError:
     error = exc.errors()[0]
     loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
     message = str(error.get("msg", "invalid value"))
-    if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+    message = message.removeprefix("Value error, ")
     if not loc and ":" in message and message.split(":")[0].isidentifier():
         field, _, message = message.partition(":")
         loc = [field]

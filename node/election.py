@@ -34,10 +34,10 @@ term shown by every node is T+1 for both of them in turn.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
-__all__ = ["Candidate", "elect", "next_term", "ClaimDecision", "decide_claim"]
+__all__ = ["Candidate", "ClaimDecision", "decide_claim", "elect", "next_term"]
 
 
 @dataclass(frozen=True, slots=True)

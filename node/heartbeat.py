@@ -34,21 +34,38 @@ Wire form (all msgpack, hostile input is bounded and never raises past ``decode_
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import msgpack
 
 from gossip.dissemination import retransmit_limit
 
 __all__ = [
-    "HeartbeatRecord", "HeartbeatTable", "HeartbeatSchedule", "Directive",
-    "APP_HEARTBEAT", "APP_REGISTRY", "APP_DIRECTIVE",
-    "encode_record", "decode_record", "encode_app", "decode_app",
-    "heartbeat_message", "decode_heartbeat_payload",
-    "encode_state", "decode_state", "encode_directive", "decode_directive",
-    "min_send_interval", "MAX_NODE_ID_BYTES", "MAX_FAULT_CHARS", "MAX_RECORD_BYTES",
-    "MAX_STATE_RECORDS", "MAX_STATE_BYTES",
+    "APP_DIRECTIVE",
+    "APP_HEARTBEAT",
+    "APP_REGISTRY",
+    "MAX_FAULT_CHARS",
+    "MAX_NODE_ID_BYTES",
+    "MAX_RECORD_BYTES",
+    "MAX_STATE_BYTES",
+    "MAX_STATE_RECORDS",
+    "Directive",
+    "HeartbeatRecord",
+    "HeartbeatSchedule",
+    "HeartbeatTable",
+    "decode_app",
+    "decode_directive",
+    "decode_heartbeat_payload",
+    "decode_record",
+    "decode_state",
+    "encode_app",
+    "encode_directive",
+    "encode_record",
+    "encode_state",
+    "heartbeat_message",
+    "min_send_interval",
 ]
 
 APP_HEARTBEAT = 0x01
@@ -97,7 +114,7 @@ class HeartbeatRecord:
 
 
 def _tenths(value: float) -> int:
-    return int(round(min(100.0, max(0.0, value)) * 10))
+    return round(min(100.0, max(0.0, value)) * 10)
 
 
 def encode_record(rec: HeartbeatRecord) -> list[Any]:
@@ -106,7 +123,7 @@ def encode_record(rec: HeartbeatRecord) -> list[Any]:
         rec.node, rec.epoch, rec.seq, int(rec.sampled_at),
         _tenths(rec.cpu_usage), _tenths(rec.memory_usage), _tenths(rec.disk_usage),
         rec.running_tasks, rec.total_tasks_processed, rec.successful_tasks,
-        rec.failed_tasks, int(round(rec.average_execution_time * 1000)),
+        rec.failed_tasks, round(rec.average_execution_time * 1000),
         rec.fault[:MAX_FAULT_CHARS],
     ]
 

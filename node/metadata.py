@@ -28,9 +28,15 @@ import dataclasses
 from dataclasses import dataclass
 
 from gossip.errors import MalformedPacket
-from gossip.tags import CLAW_PROTOCOL_VERSION, CLAW_TAG, META_MAX_SIZE, decode_tags, encode_tags
+from gossip.tags import (
+    CLAW_PROTOCOL_VERSION,
+    CLAW_TAG,
+    META_MAX_SIZE,
+    decode_tags,
+    encode_tags,
+)
 
-__all__ = ["NodeMeta", "MetadataTooLarge", "encode_meta", "decode_meta"]
+__all__ = ["MetadataTooLarge", "NodeMeta", "decode_meta", "encode_meta"]
 
 
 class MetadataTooLarge(ValueError):
@@ -61,7 +67,7 @@ class NodeMeta:
     """Coordinator term this node claims; 0: it is not coordinator."""
     is_claw: bool = True
 
-    def replace(self, **changes: object) -> "NodeMeta":
+    def replace(self, **changes: object) -> NodeMeta:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 

@@ -10,12 +10,17 @@ import ipaddress
 import platform as _platform
 import socket
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 __all__ = [
-    "normalise_platform", "normalise_arch", "default_route_interface", "interface_ipv4",
-    "default_route_ip", "tailscale_ip", "hostname",
+    "default_route_interface",
+    "default_route_ip",
+    "hostname",
+    "interface_ipv4",
+    "normalise_arch",
+    "normalise_platform",
+    "tailscale_ip",
 ]
 
 _TAILSCALE_V4 = ipaddress.ip_network("100.64.0.0/10")
@@ -92,7 +97,7 @@ def interface_ipv4(interfaces: Mapping[str, Sequence[object]], name: str) -> str
     """First IPv4 address of interface ``name`` in a ``psutil.net_if_addrs()``-shaped map."""
     for addr in interfaces.get(name, ()):
         if getattr(addr, "family", None) == socket.AF_INET:
-            return str(getattr(addr, "address"))
+            return str(getattr(addr, "address", ""))
     return None
 
 

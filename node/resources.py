@@ -5,11 +5,11 @@ The agent calls a ``Sampler`` every ``--resource-interval`` seconds; tests injec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-__all__ = ["ResourceSnapshot", "Sampler", "PsutilSampler"]
+__all__ = ["PsutilSampler", "ResourceSnapshot", "Sampler"]
 
 
 @dataclass(frozen=True, slots=True)

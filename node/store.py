@@ -15,12 +15,13 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gossip.types import Address
 
-__all__ = ["NodeStore", "StoreError", "STORE_FILE", "SCHEMA_VERSION", "MAX_PEERS"]
+__all__ = ["MAX_PEERS", "SCHEMA_VERSION", "STORE_FILE", "NodeStore", "StoreError"]
 
 STORE_FILE = "node.db"
 SCHEMA_VERSION = 1
@@ -96,7 +97,7 @@ class NodeStore:
         if version == 0:
             db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
 
-    def _tx(self) -> "_Transaction":
+    def _tx(self) -> _Transaction:
         return _Transaction(self._db, self._mutex)
 
     def close_lock(self) -> None:
@@ -241,7 +242,7 @@ def _lock_data_dir(data_dir: Path) -> Any:
         return None
     lock_path = data_dir / "node.lock"
     try:
-        handle = open(lock_path, "a+")
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held open while the store is
     except OSError as exc:
         raise StoreError(f"cannot open {lock_path}: {exc}") from None
     try:

@@ -29,13 +29,20 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from api.errors import Conflict, Unavailable
 from api.models import (
-    ClusterInfo, CoordinatorInfo, HeartbeatIn, NodeInfo, NodeStatus, NodeTransition,
-    RegisterIn, StatusChange,
+    ClusterInfo,
+    CoordinatorInfo,
+    HeartbeatIn,
+    NodeInfo,
+    NodeStatus,
+    NodeTransition,
+    RegisterIn,
+    StatusChange,
 )
 from api.registry import Change, HttpNodeRegistry, RegistryFull
 from api.view import CheckResult, RegisterResult, TransitionListener
@@ -45,7 +52,7 @@ from gossip.types import MemberState
 from .heartbeat import HeartbeatRecord
 from .metadata import NodeMeta
 
-__all__ = ["GossipClusterView", "AgentControl", "member_status", "member_info", "TASK_FIELDS"]
+__all__ = ["TASK_FIELDS", "AgentControl", "GossipClusterView", "member_info", "member_status"]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +100,7 @@ def member_status(member: Member, meta: NodeMeta, hb: HeartbeatRecord | None) ->
 
 
 def _utc(ts: float | None) -> datetime | None:
-    return None if not ts else datetime.fromtimestamp(ts, tz=timezone.utc)
+    return None if not ts else datetime.fromtimestamp(ts, tz=UTC)
 
 
 def member_info(
@@ -183,7 +190,7 @@ class GossipClusterView:
         self._emit(NodeTransition(
             node_id=change.after.node_id, hostname=change.after.hostname,
             from_state=change.liveness_from, to_state=change.liveness_to, source="http",
-            reason=change.reason, at=datetime.fromtimestamp(self._clock(), tz=timezone.utc),
+            reason=change.reason, at=datetime.fromtimestamp(self._clock(), tz=UTC),
             coordinator=coordinator))
 
     def observe_member(self, member: Member, reason: str) -> None:
@@ -204,7 +211,7 @@ class GossipClusterView:
         self._emit(NodeTransition(
             node_id=member.name, hostname=meta.hostname or member.name,
             from_state=before or "new", to_state=now_state, source="gossip", reason=reason,
-            at=datetime.fromtimestamp(self._clock(), tz=timezone.utc), coordinator=coordinator))
+            at=datetime.fromtimestamp(self._clock(), tz=UTC), coordinator=coordinator))
 
     def forget_missing(self, names: set[str]) -> None:
         """Drop the liveness memory of members reaped from the table (keeps it bounded)."""

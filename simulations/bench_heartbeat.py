@@ -32,12 +32,17 @@ from gossip.events import AppMessage
 from gossip.protocol import push_pull_scale
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.core_harness import Cluster  # noqa: E402  (the shared in-memory harness)
-
-from node.heartbeat import (  # noqa: E402
-    APP_HEARTBEAT, HeartbeatRecord, HeartbeatSchedule, decode_app, decode_heartbeat_payload,
-    encode_state, heartbeat_message, min_send_interval,
+from node.heartbeat import (
+    APP_HEARTBEAT,
+    HeartbeatRecord,
+    HeartbeatSchedule,
+    decode_app,
+    decode_heartbeat_payload,
+    encode_state,
+    heartbeat_message,
+    min_send_interval,
 )
+from tests.core_harness import Cluster
 
 RESOURCE_INTERVAL_S = 5.0
 BUDGET_BYTES_PER_S = 4096

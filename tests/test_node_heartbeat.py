@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import msgpack
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from node.heartbeat import (
-    APP_DIRECTIVE, APP_HEARTBEAT, Directive, HeartbeatRecord, HeartbeatSchedule,
-    HeartbeatTable, decode_app, decode_directive, decode_heartbeat_payload, decode_state,
-    encode_directive, encode_state, heartbeat_message, min_send_interval,
+    APP_DIRECTIVE,
+    APP_HEARTBEAT,
+    Directive,
+    HeartbeatRecord,
+    HeartbeatSchedule,
+    HeartbeatTable,
+    decode_app,
+    decode_directive,
+    decode_heartbeat_payload,
+    decode_state,
+    encode_directive,
+    encode_state,
+    heartbeat_message,
+    min_send_interval,
 )
 from node.metadata import MetadataTooLarge, NodeMeta, decode_meta, encode_meta
 

@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from node.platform_info import (
-    default_route_interface, default_route_ip, normalise_arch, normalise_platform, tailscale_ip,
+    default_route_interface,
+    default_route_ip,
+    normalise_arch,
+    normalise_platform,
+    tailscale_ip,
 )
 from node.resources import PsutilSampler
 
