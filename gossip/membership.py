@@ -75,6 +75,8 @@ class MemberRecord:
     status_ltime: int = 0
     """Serf ``statusLTime``: the LTime of the last join/leave intent applied."""
     last_reaccused: float = float("-inf")
+    ip_bytes: bytes = b""
+    """``ip`` as raw wire bytes (4 or 16), kept so old news is recognised without parsing."""
 
     @property
     def address(self) -> tuple[str, int]:
@@ -154,9 +156,18 @@ class Membership:
                     and now - record.state_since > gossip_to_the_dead_s)
 
     def estimated_size(self, now: float, gossip_to_the_dead_s: float) -> int:
-        """memberlist's ``estNumNodes``: members in its node list, self included."""
-        return sum(1 for r in self._records.values()
-                   if self.gossiped(r, now, gossip_to_the_dead_s))
+        """memberlist's ``estNumNodes``: members in its node list, self included.
+
+        Walks only the down records, oldest first, up to the first recent one.
+        """
+        expired = 0
+        for name in self._down:
+            r = self._records[name]
+            if now - r.state_since <= gossip_to_the_dead_s:
+                break
+            if r.state == MemberState.DEAD:
+                expired += 1
+        return len(self._records) - expired
 
     def reap(self, now: float, keep_s: float, self_name: str) -> list[str]:
         """Drop dead/left records older than ``keep_s``; return their names."""

@@ -205,6 +205,7 @@ class SwimProtocol:
         self._self = MemberRecord(
             name=name, ip=str(ip), port=port, meta=meta, incarnation=incarnation,
             state=MemberState.ALIVE, state_since=now, vsn=VSN_SERF, is_claw=meta_is_claw(meta),
+            ip_bytes=ip_bytes,
         )
         self._members.add(self._self)
         self._awareness = Awareness(config.awareness_max_multiplier)
@@ -564,6 +565,11 @@ class SwimProtocol:
             r.nacks += 1
 
     def _on_alive(self, a: Alive, now: float) -> None:
+        rec = self._members.get(a.node)
+        if (rec is not None and rec is not self._self and a.incarnation <= rec.incarnation
+                and rec.state != MemberState.DEAD and a.port == rec.port
+                and a.addr == rec.ip_bytes):
+            return  # the common case, old news from the same address (decide_alive: IGNORE)
         try:
             ip = bytes_to_ip(a.addr)
         except MalformedPacket:
@@ -577,7 +583,6 @@ class SwimProtocol:
             self._stats["meta_too_large"] += 1  # memberlist would panic building it
             return
         vsn = a.vsn or b""
-        rec = self._members.get(a.node)
         is_self = a.node == self._self.name
         address = (ip, a.port)
         verdict = decide_alive(
@@ -610,6 +615,7 @@ class SwimProtocol:
             rec = MemberRecord(
                 name=a.node, ip=ip, port=a.port, meta=meta, incarnation=a.incarnation,
                 state=MemberState.ALIVE, state_since=now, vsn=vsn, is_claw=meta_is_claw(meta),
+                ip_bytes=bytes(a.addr),
             )
             if not self._members.add(rec):
                 self._stats["members_refused"] += 1  # table full of live members
@@ -625,6 +631,7 @@ class SwimProtocol:
         old_state, old_meta, old_addr = rec.state, rec.meta, rec.address
         rec.incarnation = a.incarnation
         rec.meta, rec.vsn, rec.ip, rec.port = meta, vsn, ip, a.port
+        rec.ip_bytes = bytes(a.addr)
         rec.is_claw = meta_is_claw(meta) if meta != old_meta else rec.is_claw
         self._clear_suspicion(rec)
         if old_state != MemberState.ALIVE:
@@ -894,7 +901,7 @@ class SwimProtocol:
         now, g2d = self._now, self._cfg.gossip_to_the_dead_s
         records = [r for r in self._members if self._members.gossiped(r, now, g2d)]
         nodes = tuple(
-            PushNodeState(name=r.name, addr=ip_to_bytes(r.ip), port=r.port, meta=r.meta,
+            PushNodeState(name=r.name, addr=r.ip_bytes, port=r.port, meta=r.meta,
                           incarnation=r.incarnation, state=int(r.state), vsn=r.vsn or None)
             for r in records
         )
@@ -1041,7 +1048,7 @@ class SwimProtocol:
         for peer in chosen:
             want_nack = peer.pmax >= 4
             r.expected_nacks += want_nack
-            req = IndirectPing(r.seq, ip_to_bytes(target.ip), target.port, target.name, want_nack,
+            req = IndirectPing(r.seq, target.ip_bytes, target.port, target.name, want_nack,
                                self._ip_bytes, self._self.port, self._self.name)
             self._send(peer.address, codec.encode_message(req), peer)
             self._stats["indirect_probes"] += 1

@@ -186,8 +186,9 @@ class Cluster:
 
     # --- time ---------------------------------------------------------------------------
 
-    def run(self, duration: float, *, until: Callable[[], bool] | None = None) -> float:
-        return self.run_until(self.now + duration, until=until)
+    def run(self, duration: float, *, until: Callable[[], bool] | None = None,
+            check_every_s: float = 0.01) -> float:
+        return self.run_until(self.now + duration, until=until, check_every_s=check_every_s)
 
     def run_until(self, t_end: float, *, until: Callable[[], bool] | None = None,
                   check_every_s: float = 0.01, max_steps: int = 5_000_000) -> float:
