@@ -940,8 +940,9 @@ class SwimProtocol:
         self._serf.witness_remote(user)
         left = set(user.left_members)
         for name in user.left_members:
-            self._on_leave_intent(SerfLeave(user.status_ltimes.get(name, 0), name), now,
-                                  rebroadcast=None)
+            # Serf turns each left member into a leave intent one tick past its status.
+            ltime = min(user.status_ltimes.get(name, 0) + 1, (1 << 64) - 1)
+            self._on_leave_intent(SerfLeave(ltime, name), now, rebroadcast=None)
         for name, ltime in user.status_ltimes.items():
             if name not in left:
                 self._serf.on_join(self._members.get(name), SerfJoin(ltime, name), now)

@@ -131,7 +131,7 @@ class SerfLayer:
             return IntentOutcome.APPLIED
         if record.state == MemberState.DEAD:
             return IntentOutcome.LEFT  # Serf: a leave intent for a failed member -> left
-        return IntentOutcome.IGNORED
+        return IntentOutcome.APPLIED  # already left: nothing changes, but pass it on
 
     def take_recent(self, name: str, now: float) -> SerfJoin | SerfLeave | None:
         """The remembered intent for a member that just appeared (if still fresh)."""

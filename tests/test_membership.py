@@ -139,3 +139,66 @@ def test_table_cap_size_estimate_and_reap() -> None:
     assert "d1" not in t and "new" in t and "a" in t
     t.set_state(t.get("a"), S.ALIVE, 7.0)           # back alive: no longer evictable
     assert not t.add(rec(name="another"))
+
+
+# --- Serf status (serf_layer): Lamport clocks and intents ------------------------------------
+
+from gossip.messages import SerfJoin, SerfLeave, SerfPushPull  # noqa: E402
+from gossip.serf_layer import EVENT_BUFFER, IntentOutcome, LamportClock, SerfLayer  # noqa: E402
+
+
+def test_lamport_clock_witness_and_bounds() -> None:
+    c = LamportClock()
+    assert c.time() == 0 and c.increment() == 1
+    c.witness(0)
+    assert c.time() == 1                  # older than us: no change
+    c.witness(1)
+    assert c.time() == 2                  # equal: move past it
+    c.witness(10)
+    assert c.time() == 11
+    c.witness(2**64 - 1)
+    assert c.time() == 2**64 - 1 and c.increment() == 2**64 - 1   # stays a uint64
+
+
+def test_serf_intents_follow_status_ltime() -> None:
+    serf = SerfLayer()
+    x = rec(name="x")
+    assert serf.on_join(x, SerfJoin(5, "x"), 0.0) is IntentOutcome.APPLIED and x.status_ltime == 5
+    assert serf.on_join(x, SerfJoin(5, "x"), 0.0) is IntentOutcome.IGNORED
+    assert serf.on_leave(x, SerfLeave(4, "x"), 0.0, is_self=False, self_leaving=False) \
+        is IntentOutcome.IGNORED
+    assert serf.on_leave(x, SerfLeave(6, "x"), 0.0, is_self=False, self_leaving=False) \
+        is IntentOutcome.APPLIED
+    assert x.leaving and x.status_ltime == 6
+    assert serf.on_join(x, SerfJoin(7, "x"), 0.0) is IntentOutcome.APPLIED and not x.leaving
+    d = rec(S.DEAD, name="d")
+    assert serf.on_leave(d, SerfLeave(1, "d"), 0.0, is_self=False, self_leaving=False) \
+        is IntentOutcome.LEFT
+    me = rec(name="me")
+    assert serf.on_leave(me, SerfLeave(3, "me"), 0.0, is_self=True, self_leaving=False) \
+        is IntentOutcome.REFUTE
+    assert serf.clock.time() > 7          # every LTime seen was witnessed
+
+
+def test_serf_intents_for_unknown_members_are_remembered_briefly() -> None:
+    serf = SerfLayer()
+    assert serf.on_leave(None, SerfLeave(3, "ghost"), 0.0, is_self=False, self_leaving=False) \
+        is IntentOutcome.REMEMBERED
+    assert serf.on_join(None, SerfJoin(2, "ghost"), 0.0) is IntentOutcome.IGNORED  # older
+    assert serf.take_recent("ghost", 10.0) == SerfLeave(3, "ghost")
+    assert serf.take_recent("ghost", 10.0) is None
+    serf.on_join(None, SerfJoin(1, "late"), 0.0)
+    assert serf.take_recent("late", 301.0) is None                  # older than 5 min
+
+
+def test_own_leave_intent_is_newer_than_anything_witnessed() -> None:
+    serf = SerfLayer()
+    me = rec(name="me")
+    serf.on_join(rec(name="x"), SerfJoin(41, "x"), 0.0)
+    join = serf.new_join_intent(me)
+    leave = serf.new_leave_intent(me)
+    assert join.ltime == 42 and leave.ltime > 42 and me.leaving
+    state = serf.local_state([me, rec(S.LEFT, name="gone")], claw=b"app")
+    assert isinstance(state, SerfPushPull)
+    assert state.left_members == ("gone",) and state.status_ltimes["me"] == leave.ltime
+    assert state.events == (None,) * EVENT_BUFFER and state.claw == b"app"
