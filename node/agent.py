@@ -269,11 +269,11 @@ class Agent:
         Returns:
             The process exit code (0 after a graceful leave).
         """
-        await self.start()  # on failure it cleans up and raises
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a signal during start-up waits for it
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt
                 loop.add_signal_handler(signum, self.request_leave)
+        await self.start()  # on failure it cleans up and raises
         try:
             await self._stop.wait()
         finally:

@@ -173,9 +173,11 @@ def format_members(nodes: list[dict[str, Any]]) -> str:
         address = str(n.get("ip_address") or "-")
         if n.get("source") == "http":
             address += " (http)"
+        # No heartbeat yet (or a plain Serf agent): unknown load, not 0 %.
+        known = n.get("last_heartbeat") is not None or "last_heartbeat" not in n
+        load = [_pct(n.get(k)) if known else "-" for k in ("cpu_usage", "memory_usage", "disk_usage")]
         rows.append((
-            node_id, address, status, _pct(n.get("cpu_usage")), _pct(n.get("memory_usage")),
-            _pct(n.get("disk_usage")),
+            node_id, address, status, *load,
             f"{n.get('running_tasks', 0)}/{n.get('max_concurrent_tasks', 0)}",
             ",".join(n.get("available_skills") or []) or "-",
         ))

@@ -65,14 +65,16 @@ def _udp_bytes(cluster: Cluster) -> int:
     return sum(node.core.stats["bytes_out"] for node in cluster.nodes.values())
 
 
-def run(n: int, load: str, duration_s: float, seed: int) -> dict[str, float]:
-    rng = random.Random(seed)
-    # Baseline: same cluster shape, no heartbeats.
+def baseline_bytes_per_s(n: int, duration_s: float, seed: int) -> float:
+    """UDP bytes/s per node of the converged cluster without heartbeats."""
     base = _build(n, seed)
     b0 = _udp_bytes(base)
     base.run(duration_s)
-    baseline = (_udp_bytes(base) - b0) / n / duration_s
+    return (_udp_bytes(base) - b0) / n / duration_s
 
+
+def run(n: int, load: str, duration_s: float, seed: int, baseline: float) -> dict[str, float]:
+    rng = random.Random(seed)
     cluster = _build(n, seed)
     names = list(cluster.nodes)
     schedules = {name: HeartbeatSchedule() for name in names}
@@ -115,7 +117,7 @@ def run(n: int, load: str, duration_s: float, seed: int) -> dict[str, float]:
     cluster.run(10.0)  # let the last round of broadcasts drain
     elapsed = ticks * RESOURCE_INTERVAL_S + 10.0
     with_hb = (_udp_bytes(cluster) - u0) / n / elapsed
-    baseline_per_s = baseline  # bytes/s, same duration shape
+    baseline_per_s = baseline
 
     # Coverage: did every receiver get every sender's latest record by piggyback?
     have: dict[str, dict[str, int]] = {name: {} for name in names}
@@ -163,14 +165,16 @@ def main(argv: list[str] | None = None) -> int:
           f"{'base B/s':>9} {'+hb B/s':>9} {'hb B/s':>8} {'state B':>8} {'pp s':>5} "
           f"{'state B/s':>9} {'coverage':>8} {'wall s':>6}")
     for n in (int(x) for x in args.sizes.split(",")):
+        t = time.monotonic()
+        baseline = baseline_bytes_per_s(n, args.duration + 10.0, args.seed)
         for load in args.loads.split(","):
-            t = time.monotonic()
-            r = run(n, load, args.duration, args.seed)
+            r = run(n, load, args.duration, args.seed, baseline)
             print(f"{n:>4} {load:>6} {r['record_bytes']:>8} {r['min_interval_s']:>9.1f} "
                   f"{r['sends_per_node_per_min']:>9.1f} {r['baseline_Bps']:>9.0f} "
                   f"{r['with_hb_Bps']:>9.0f} {r['heartbeat_Bps']:>8.0f} {r['state_bytes']:>8} "
                   f"{r['push_pull_interval_s']:>5.0f} {r['state_Bps']:>9.1f} "
                   f"{r['coverage']:>8.1%} {time.monotonic() - t:>6.1f}", flush=True)
+            t = time.monotonic()
     return 0
 
 
