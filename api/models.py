@@ -126,7 +126,8 @@ def _not_reserved(value: str) -> str:
 
 NodeId = Annotated[
     str, Field(min_length=1, max_length=MAX_NODE_ID_CHARS, pattern=NODE_ID_PATTERN,
-               description="Node id: URL-safe, no slashes; not online/skills/register."),
+               description="Node id: URL-safe, no slashes; not online/skills/register.",
+               json_schema_extra={"not": {"enum": sorted(RESERVED_NODE_IDS)}}),
     AfterValidator(_not_reserved),
 ]
 AddressText = Annotated[str, Field(max_length=MAX_ADDRESS_CHARS)]
