@@ -5,6 +5,7 @@
 """
 
 from .app import build_openapi, create_app
+from .client import HeartbeatClient, HeartbeatClientError
 from .config import ApiConfig
 from .errors import ApiError, Conflict, NotFound, Unavailable
 from .memory_view import MemoryClusterView
@@ -31,6 +32,8 @@ __all__ = [
     "ClusterView",
     "Conflict",
     "CoordinatorInfo",
+    "HeartbeatClient",
+    "HeartbeatClientError",
     "HeartbeatIn",
     "HttpNodeRecord",
     "HttpNodeRegistry",
