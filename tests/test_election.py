@@ -100,3 +100,70 @@ def test_terms_grow_over_a_sequence_of_failures() -> None:
         seen_terms.append(claims[coordinator.node_id])
         alive.discard(victim)
     assert seen_terms == [1, 2, 3]
+
+
+# --- with real gossip cores (virtual time, tests/core_harness.py) -------------------------
+
+def _run_partition_and_heal(seed: int) -> tuple[set[tuple[str, int]], set[tuple[str, int]], set[tuple[str, int]]]:
+    from gossip.config import GossipConfig
+    from gossip.types import MemberState
+    from node.election import decide_claim as decide
+    from node.metadata import NodeMeta, decode_meta, encode_meta
+    from tests.core_harness import Cluster
+
+    cluster = Cluster(GossipConfig.local(), seed=seed)
+    names = [f"n{i}" for i in range(5)]
+    metas = {n: NodeMeta(started_at=100.0 + i) for i, n in enumerate(names)}
+    for n in names:
+        cluster.add_node(n, meta=encode_meta(metas[n]))
+    highest = dict.fromkeys(names, 0)
+
+    def elect_everywhere() -> set[tuple[str, int]]:
+        views = set()
+        for n in cluster.live():
+            core = cluster.core(n)
+            cands = []
+            for m in core.members():
+                meta = metas[n] if m.name == n else decode_meta(m.meta)
+                highest[n] = max(highest[n], meta.term)
+                cands.append(Candidate(m.name, m.state in (MemberState.ALIVE, MemberState.SUSPECT),
+                                       meta.is_claw and not meta.no_coordinator, meta.started_at, meta.term))
+            d = decide(cands, self_id=n, my_claim=metas[n].term, highest_seen=highest[n], settled=True)
+            if d.my_claim != metas[n].term:
+                metas[n] = metas[n].replace(term=d.my_claim)
+                core.set_meta(encode_meta(metas[n]), cluster.now)
+            views.add((d.coordinator, d.term))
+        return views
+
+    def settle(duration: float) -> set[tuple[str, int]]:
+        views: set[tuple[str, int]] = set()
+        for _ in range(int(duration)):
+            cluster.run(1.0)
+            views = elect_everywhere()
+        return views
+
+    cluster.join_all()
+    before = settle(10.0)
+    cluster.partition(names[:2], names[2:])
+    settle(40.0)
+    split = _claims(metas, names[:2]) | _claims(metas, names[2:])
+    cluster.heal()
+    after = settle(120.0)
+    return before, split, after
+
+
+def _claims(metas: dict, names: list[str]) -> set[tuple[str, int]]:  # type: ignore[type-arg]
+    """The highest claim on one side of a partition: (node, term)."""
+    claims = {n: metas[n].term for n in names}
+    top = max(claims.values())
+    return {(n, t) for n, t in claims.items() if t == top and t > 0}
+
+
+def test_partition_elects_one_per_side_and_heals_to_one() -> None:
+    before, split, after = _run_partition_and_heal(seed=3)
+    assert before == {("n0", 1)}
+    # During the partition each side has its own coordinator: n0 keeps term 1 on its
+    # side, the other side elects its longest-running node n2 with term 2.
+    assert split == {("n0", 1), ("n2", 2)}
+    # After healing every node names the same single coordinator: the higher term.
+    assert after == {("n2", 2)}
