@@ -27,7 +27,8 @@ from aiohttp import web
 from .alerts import AlertDispatcher
 from .config import ApiConfig
 from .docs import add_docs_routes
-from .keys import ALERTS, CLIENT, CONFIG, OPENAPI, VIEW
+from .json_cache import NodeJsonCache
+from .keys import ALERTS, CLIENT, CONFIG, JSON_CACHE, OPENAPI, VIEW
 from .middleware import auth_middleware, envelope_middleware, forward_to_coordinator
 from .openapi import Call, Operation, parse_body, parse_query
 from .routes import registry
@@ -136,6 +137,7 @@ def create_app(view: ClusterView, config: ApiConfig | None = None, **overrides: 
     app[VIEW] = view
     app[CONFIG] = cfg
     app[OPENAPI] = build_openapi(cfg)
+    app[JSON_CACHE] = NodeJsonCache()
     registry.mount(app, _wrap)
     app.router.add_get("/openapi.json", _openapi_json)
     add_docs_routes(app, cfg.title)

@@ -7,9 +7,10 @@ from aiohttp import web
 
 from .alerts import AlertDispatcher
 from .config import ApiConfig
+from .json_cache import NodeJsonCache
 from .view import ClusterView
 
-__all__ = ["ALERTS", "CLIENT", "CONFIG", "OPENAPI", "VIEW"]
+__all__ = ["ALERTS", "CLIENT", "CONFIG", "JSON_CACHE", "OPENAPI", "VIEW"]
 
 VIEW = web.AppKey("view", ClusterView)
 CONFIG = web.AppKey("config", ApiConfig)
@@ -17,3 +18,5 @@ CLIENT = web.AppKey("client", aiohttp.ClientSession)
 """Outgoing HTTP (forwarding, webhooks); created in cleanup_ctx."""
 ALERTS = web.AppKey("alerts", AlertDispatcher)
 OPENAPI = web.AppKey("openapi", dict)
+JSON_CACHE = web.AppKey("json_cache", NodeJsonCache)
+"""Per-app cache of NodeInfo JSON (list responses)."""

@@ -173,6 +173,8 @@ class NodeInfo(BaseModel):
     incarnation: int | None = Field(None, description="SWIM incarnation for gossip members.")
     is_coordinator: bool = Field(False, description="True for the current coordinator.")
     api_url: str | None = Field(None, description="The node's REST API base URL, if it serves one.")
+    suspect_since: datetime | None = Field(
+        None, description="Since when the node is suspected (UTC); null when not suspect.")
 
 
 # --- requests --------------------------------------------------------------------------

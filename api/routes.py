@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from .errors import NotFound
 from .health import cluster_health, filter_nodes, node_health
-from .keys import CONFIG, VIEW
+from .keys import CONFIG, JSON_CACHE, VIEW
 from .models import (
     CheckHeartbeatOut,
     ClusterHealthOut,
@@ -36,6 +36,7 @@ __all__ = ["json_model", "node_list_response", "registry"]
 
 registry = RouteRegistry()
 _NODE = {"node_id": "Node id"}
+_ONLINE = NodeQuery.model_validate({"status": NodeStatus.ONLINE})
 
 
 def json_model(model: BaseModel, status: int = 200) -> web.Response:
@@ -43,29 +44,10 @@ def json_model(model: BaseModel, status: int = 200) -> web.Response:
                         content_type="application/json")
 
 
-_JSON_CACHE_MAX = 50_000
-"""NodeInfo JSON encodings kept (by object identity; the cache holds the object, so an id
-is never reused while cached). Views that reuse NodeInfo objects between writes (as
-MemoryClusterView does) make list responses cost a join instead of 1,000 serialisations."""
-_json_cache: dict[int, tuple[NodeInfo, bytes]] = {}
-
-
-def _node_json(node: NodeInfo) -> bytes:
-    hit = _json_cache.get(id(node))
-    if hit is not None and hit[0] is node:
-        return hit[1]
-    data = node.model_dump_json().encode()
-    if len(_json_cache) >= _JSON_CACHE_MAX:
-        _json_cache.clear()  # crude but bounded; refilled by the next reads
-    _json_cache[id(node)] = (node, data)
-    return data
-
-
-def node_list_response(nodes: list[NodeInfo]) -> web.Response:
-    """``NodeListOut`` JSON, byte-identical to ``NodeListOut(...).model_dump_json()``."""
-    body = b'{"success":true,"count":%d,"nodes":[%s]}' % (
-        len(nodes), b",".join(_node_json(n) for n in nodes))
-    return web.Response(body=body, content_type="application/json")
+def node_list_response(request: web.Request, nodes: list[NodeInfo]) -> web.Response:
+    """``NodeListOut`` JSON through the app's per-object JSON cache."""
+    return web.Response(body=request.app[JSON_CACHE].node_list(nodes),
+                        content_type="application/json")
 
 
 def _now(request: web.Request) -> float:
@@ -115,21 +97,23 @@ async def register_node(request: web.Request, call: Call) -> web.Response:
 @registry.route("GET", "/api/v1/nodes", summary="List nodes (combinable filters)",
                 query=NodeQuery, response=NodeListOut)
 async def list_nodes(request: web.Request, call: Call) -> web.Response:
-    return node_list_response(filter_nodes(await request.app[VIEW].list_nodes(), call.query))
+    nodes = await request.app[VIEW].list_nodes()
+    return node_list_response(request, filter_nodes(nodes, call.query))
 
 
 @registry.route("GET", "/api/v1/nodes/online", summary="Online nodes (status online)",
                 response=NodeListOut)
 async def online_nodes(request: web.Request, call: Call) -> web.Response:
-    return node_list_response(filter_nodes(await request.app[VIEW].list_nodes(),
-                                           NodeQuery.model_validate({"status": NodeStatus.ONLINE})))
+    nodes = await request.app[VIEW].list_nodes()
+    return node_list_response(request, filter_nodes(nodes, _ONLINE))
 
 
 @registry.route("GET", "/api/v1/nodes/skills/{skill}", summary="Nodes offering a skill (any status)",
                 response=NodeListOut, path_params={"skill": "Skill name"})
 async def nodes_by_skill(request: web.Request, call: Call) -> web.Response:
-    return node_list_response(filter_nodes(await request.app[VIEW].list_nodes(),
-                                           NodeQuery.model_validate({"skill": [request.match_info["skill"]]})))
+    nodes = await request.app[VIEW].list_nodes()
+    query = NodeQuery.model_validate({"skill": [request.match_info["skill"]]})
+    return node_list_response(request, filter_nodes(nodes, query))
 
 
 # --- one node --------------------------------------------------------------------------

@@ -197,3 +197,19 @@ def test_node_info_cache_follows_writes_and_merges() -> None:
     assert reg.node_info("w").cpu_usage == 7
     reg.remove("w")
     assert reg.node_info("w") is None and reg.node_infos() == []
+
+
+def test_json_cache_is_bounded_and_identity_keyed() -> None:
+    from api.json_cache import NodeJsonCache
+    from api.models import NodeListOut
+    reg = HttpNodeRegistry()
+    for i in range(5):
+        reg.register(req(node_id=f"n{i}"), T0)
+    cache = NodeJsonCache(max_entries=3)
+    nodes = reg.node_infos()
+    assert cache.node_list(nodes).decode() == NodeListOut(count=5, nodes=nodes).model_dump_json()
+    assert len(cache) <= 3
+    node = reg.node_info("n0")
+    assert cache.encode(node) is cache.encode(node)
+    reg.heartbeat("n0", HeartbeatIn(cpu_usage=5), T0 + 1)
+    assert b'"cpu_usage":5.0' in cache.encode(reg.node_info("n0"))
