@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--slow-nodes", type=int, default=1, help="slow: how many paused nodes")
     p.add_argument("--lag-s", type=float, default=1.0,
                    help="slow: extra delay on every input of a lagging node (s)")
+    p.add_argument("--slow-variants", default="lifeguard,swim-timers",
+                   help="slow: comma-separated variants (lifeguard, swim-timers)")
     p.add_argument("--pause-s", type=float, default=2.0, help="slow: length of each pause (s)")
     p.add_argument("--pause-every-s", type=float, default=4.0, help="slow: time between pauses (s)")
     p.add_argument("--partition-s", type=float, default=20.0, help="partition: its length (s)")
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         compression=not args.no_compression, delay_min_ms=args.delay_min_ms,
         delay_mean_ms=args.delay_mean_ms, duration_s=args.duration, crashes=args.crashes,
         losses=tuple(float(x) for x in args.losses.split(",") if x.strip()),
-        slow_nodes=args.slow_nodes, lag_s=args.lag_s, pause_s=args.pause_s, pause_every_s=args.pause_every_s,
+        slow_nodes=args.slow_nodes, lag_s=args.lag_s,
+        slow_variants=tuple(x.strip() for x in args.slow_variants.split(",") if x.strip()), pause_s=args.pause_s, pause_every_s=args.pause_every_s,
         partition_s=args.partition_s, partition_mode=args.partition_mode,
         join_window_s=args.join_window_s, churn_interval_s=args.churn_interval_s,
         trace_packets=not args.no_packet_trace, progress=not args.quiet,

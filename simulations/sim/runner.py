@@ -49,6 +49,8 @@ class RunOptions:
     join_window_s: float = 1.0
     churn_interval_s: float = 2.0
     losses: tuple[float, ...] = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30)
+    slow_variants: tuple[str, ...] = ("lifeguard", "swim-timers")
+    """slow: run with Lifeguard's timers and/or with SWIM's fixed ones."""
     trace_packets: bool = True
     progress: bool = True
     snapshot_dir: str | None = None
@@ -68,15 +70,18 @@ class RunOptions:
 
 
 def _code_version() -> bytes:
-    """Digest of the gossip core's and the simulator's sources."""
+    """Digest of the sources whose objects a snapshot holds: the gossip core and the
+    simulator's world, network, clock and metrics (not the scenarios that drive them)."""
     import gossip
 
     h = hashlib.sha256()
-    for package in (os.path.dirname(gossip.__file__), os.path.dirname(__file__)):
-        for name in sorted(os.listdir(package)):
-            if name.endswith(".py"):
-                with open(os.path.join(package, name), "rb") as f:
-                    h.update(name.encode() + f.read())
+    sim_dir = os.path.dirname(__file__)
+    files = [os.path.join(sim_dir, f"{m}.py") for m in ("world", "network", "clock", "metrics")]
+    core_dir = os.path.dirname(gossip.__file__)
+    files += [os.path.join(core_dir, f) for f in sorted(os.listdir(core_dir)) if f.endswith(".py")]
+    for path in files:
+        with open(path, "rb") as f:
+            h.update(os.path.basename(path).encode() + f.read())
     return h.digest()
 
 

@@ -169,7 +169,10 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
                         by += c1[port][proto][1] - c0.get(port, {}).get(proto, (0, 0))[1]
                 m["pkts_s"] = pk / dt / len(live)
                 m["bytes_s"] = by / dt / len(live)
+                udp_p = [(c1[a.port]["udp"][0] - c0[a.port]["udp"][0]) / dt for a in live]
                 udp_b = [(c1[a.port]["udp"][1] - c0[a.port]["udp"][1]) / dt for a in live]
+                m["udp_pkts_s"] = statistics.mean(udp_p)
+                m["udp_bytes_s"] = statistics.mean(udp_b)
                 m["udp_bytes_s_max"] = max(udp_b)
             if fw:
                 fw.close()
