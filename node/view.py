@@ -15,8 +15,8 @@ Status of a gossip member (the seed's ``NodeStatus``), first match wins:
 | otherwise (alive or suspect) | ``online`` |
 
 Suspicion is not hidden: a suspect member stays ``online``/``busy`` with ``suspect=true``
-and ``gossip_state="suspect"``, since SWIM may still clear it; ``suspect_since(id)``
-gives the time it started (``NodeInfo`` has no field for it).
+and ``gossip_state="suspect"`` and ``suspect_since`` (when this node first heard the
+suspicion), since SWIM may still clear it.
 
 Writes run on the coordinator. For an HTTP-registered node they change the registry.
 For a gossip member they cannot be applied by the coordinator itself (a member is the
@@ -105,7 +105,7 @@ def _utc(ts: float | None) -> datetime | None:
 
 def member_info(
     member: Member, meta: NodeMeta, hb: HeartbeatRecord | None, *, coordinator: str | None,
-    api_url: str | None,
+    api_url: str | None, suspect_since: float | None = None,
 ) -> NodeInfo:
     """The seed's ``NodeInfo`` for a gossip member."""
     load: dict[str, Any] = {}
@@ -127,6 +127,7 @@ def member_info(
         source="gossip", gossip_state=_STATE_NAMES.get(member.state, "dead"),  # type: ignore[arg-type]
         suspect=member.state == MemberState.SUSPECT, incarnation=member.incarnation,
         is_coordinator=member.name == coordinator, api_url=api_url,
+        suspect_since=_utc(suspect_since) if member.state == MemberState.SUSPECT else None,
         **load,
     )
 
@@ -157,7 +158,8 @@ class GossipClusterView:
         for m in agent.members():
             meta = agent.meta_of(m)
             out[m.name] = member_info(m, meta, agent.heartbeat_of(m.name),
-                                      coordinator=coordinator, api_url=agent.api_url_of(meta))
+                                      coordinator=coordinator, api_url=agent.api_url_of(meta),
+                                      suspect_since=agent.suspect_since(m.name))
         return out
 
     def _member(self, node_id: str) -> Member | None:
@@ -174,7 +176,7 @@ class GossipClusterView:
         coordinator, _ = agent.coordinator_state()
         meta = agent.meta_of(m)
         return member_info(m, meta, agent.heartbeat_of(m.name), coordinator=coordinator,
-                           api_url=agent.api_url_of(meta))
+                           api_url=agent.api_url_of(meta), suspect_since=agent.suspect_since(m.name))
 
     def _emit(self, transition: NodeTransition) -> None:
         for listener in list(self._listeners):

@@ -55,7 +55,7 @@ class FakeAgent:
         return f"http://{meta.api}" if meta.api else None
 
     def suspect_since(self, node_id: str) -> float | None:
-        return None
+        return 1_700_000_100.0 if node_id == "peer" else None
 
     def apply_tasks(self, values: dict[str, Any]) -> None:
         self.calls.append(("tasks", values))
@@ -106,6 +106,8 @@ async def test_lists_members_and_registered_nodes(view: GossipClusterView, agent
     assert set(nodes) == {"me", "peer", "w1"}
     peer = nodes["peer"]
     assert peer.cpu_usage == 42.0 and peer.suspect and peer.gossip_state == "suspect"
+    assert peer.suspect_since is not None and peer.suspect_since.timestamp() == 1_700_000_100.0
+    assert nodes["me"].suspect_since is None
     assert peer.source == "gossip" and peer.available_skills == ["py"] and peer.incarnation == 3
     assert nodes["me"].is_coordinator and not peer.is_coordinator
     assert nodes["w1"].source == "http"
