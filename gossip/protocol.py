@@ -92,6 +92,10 @@ RECONNECT_INTERVAL_S = 30.0
 """Serf ``ReconnectInterval``: how often we may try a Join push-pull with one random dead
 member (probability ``dead / live`` per try, as Serf), which heals long partitions that
 memberlist alone never heals once the dead stop being gossiped to."""
+STALL_S = 2.0
+"""A probe round whose end we only get to handle this long after its deadline was not
+given a fair chance (this process was frozen: laptop sleep, SIGSTOP, a long GC pause):
+it is abandoned without accusing the target (``probes_abandoned``)."""
 REAP_INTERVAL_S = 1.0
 """How often dead/left records and stale bookkeeping are swept."""
 _U32_MAX = (1 << 32) - 1
@@ -107,7 +111,7 @@ _STAT_KEYS = (
     "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
     "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "app_too_large_to_relay",
+    "app_too_large_to_relay", "probes_abandoned",
 )
 
 
@@ -328,6 +332,10 @@ class SwimProtocol:
             return
         self._bump_incarnation(self._self.incarnation + 1)
         self._broadcast_self_alive()
+        if self._round is not None:
+            self._round = None  # its timing spans the jump: no verdict from it
+            self._stats["probes_abandoned"] += 1
+        self._next_probe = min(self._next_probe, now + self._cfg.probe_interval_s)
         self._push_pull_random(now)
 
     # --- inputs -----------------------------------------------------------------
@@ -959,6 +967,9 @@ class SwimProtocol:
             elif now >= rec.suspicion.deadline:
                 self._suspicion_expired(rec, now)
         r = self._round
+        if r is not None and now > r.deadline + STALL_S:
+            self._round = r = None  # we were frozen, not the target: no accusation
+            self._stats["probes_abandoned"] += 1
         if r is not None and not r.indirect_sent and now >= r.ack_deadline:
             self._probe_indirect(r, now)
         if r is not None and now >= r.deadline and self._round is r:

@@ -902,3 +902,14 @@ def test_one_way_loss_toward_a_node_gets_it_suspected_then_it_refutes() -> None:
     c.heal()
     c.run(120.0, until=c.converged)
     assert c.converged() and c.events_of("n3", Refuted)
+
+
+def test_a_frozen_prober_does_not_accuse_its_target() -> None:
+    core = make_core(LAN)
+    with_peers(core, 3)
+    until_probe(core)
+    r = core._round
+    core.handle_timer(r.start + 60.0)        # the process slept through the whole round
+    assert core._round is None or core._round.start >= r.start + 60.0
+    assert not [e for e in drain(core) if isinstance(e, MemberSuspected)]
+    assert core.stats["probes_abandoned"] == 1 and core.health_score == 0
