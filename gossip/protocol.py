@@ -829,7 +829,10 @@ class SwimProtocol:
         if isinstance(msg, PushPull):
             self._stats["push_pulls_in"] += 1
             reply = self._encode_stream(self._local_push_pull(join=msg.join))  # echo Join
-            self._merge(msg, sender=addr, now=now)
+            try:
+                self._merge(msg, sender=addr, now=now)
+            except (GossipError, ValueError, TypeError):
+                self._stats["malformed"] += 1  # what merged so far stays; the peer gets ours
             return reply
         if isinstance(msg, Ping):
             if msg.node and msg.node != self._self.name:
