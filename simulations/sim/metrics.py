@@ -110,8 +110,15 @@ class Observatory:
         self.flaps = 0
         self._false_pairs: set[tuple[int, int]] = set()
         self.events = 0
+        self._boot_incarnation: dict[int, int] = {}
+        """Node index → incarnation its current core started with; news about a lower
+        incarnation is about a previous life (before a restart), not a false alarm."""
         world.observers.append(self._on_event)
         world.lifecycle.append(self._on_lifecycle)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        state.setdefault("_boot_incarnation", {})  # snapshots made before it existed
+        self.__dict__.update(state)
 
     # --- convergence -----------------------------------------------------------------
 
@@ -166,6 +173,7 @@ class Observatory:
     def _on_lifecycle(self, kind: str, node: SimNode) -> None:
         i = node.index
         if kind == "up":
+            self._boot_incarnation[i] = node.incarnation
             # A fresh core knows nobody: every running subject is missing from its view.
             self._views[i] = bytearray(len(self._truth) + 64)
             self._set_truth(i, 1)
@@ -228,8 +236,9 @@ class Observatory:
                 trial.first_suspect = now - trial.crashed_at
             elif state in (DEAD, LEFT) and o not in trial.dead_at:
                 trial.dead_at[o] = now
-        # False alarms about running nodes.
-        if live_subject and subject_node.up:
+        # False alarms about running nodes (not about the life before a restart).
+        if live_subject and subject_node.up and \
+                member.incarnation >= self._boot_incarnation.get(s, 0):
             if state == DEAD:
                 self.false_dead.append((now, node.name, member.name))
                 self._false_pairs.add((o, s))
