@@ -16,11 +16,12 @@ Transport (``node.agent`` does the I/O):
   table plus the HTTP-registered records, merged newest-wins: anti-entropy for anything a
   piggyback missed.
 
-Bandwidth: every record is sent ``L = retransmit_limit(mult, n)`` times by every node,
-so one node sends about ``n × L × size`` bytes per round of heartbeats.
-``min_send_interval`` stretches the heartbeat period with cluster size so that stays
-under ``budget_bytes_per_s`` (``--heartbeat-budget``); see
-``simulations/bench_heartbeat.py`` for the figures.
+Bandwidth: every record is sent at most ``L = retransmit_limit(mult, n)`` times by every
+node, so one node sends at most ``n × L × size`` bytes per round of heartbeats.
+``min_send_interval`` stretches the heartbeat period with cluster size so that this bound
+stays under ``budget_bytes_per_s`` (``--heartbeat-budget``). Measured
+(``simulations/bench_heartbeat.py``, LAN profile, seed 1): about 180–360 B/s per node at
+10 nodes and about 1 KB/s at 100 nodes, below the bound.
 
 Wire form (all msgpack, hostile input is bounded and never raises past ``decode_*``):
 

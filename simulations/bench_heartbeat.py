@@ -17,6 +17,11 @@ piggyback framing, and any extra packets the heartbeats cause). Push-pull app st
 (the whole table, every push-pull) is reported separately, from its encoded size and the
 push-pull rate (``push_pull_scale``). ``coverage`` is the share of (receiver, sender)
 pairs where the receiver got the sender's latest record by piggyback alone.
+
+Seen with seed 1 (``--sizes 10 --duration 120``, ``--sizes 100 --duration 60``): heartbeat
+cost per node 177 B/s (steady) / 355 B/s (churn) at 10 nodes, 986 / 1058 B/s at 100 nodes
+(minimum interval 12 s there), push-pull state 24 / 79 B/s, coverage 100 %. The 100-node
+run takes several minutes of CPU.
 """
 
 from __future__ import annotations
