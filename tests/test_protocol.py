@@ -913,3 +913,37 @@ def test_a_frozen_prober_does_not_accuse_its_target() -> None:
     assert core._round is None or core._round.start >= r.start + 60.0
     assert not [e for e in drain(core) if isinstance(e, MemberSuspected)]
     assert core.stats["probes_abandoned"] == 1 and core.health_score == 0
+
+
+def test_gossip_is_crc_protected_only_for_peers_that_speak_protocol_5() -> None:
+    core = make_core(LAN)
+    feed(core, Alive(1, "modern", ip_to_bytes("10.0.1.1"), 7946, claw_meta(), VSN_SERF), now=0.0)
+    feed(core, Alive(1, "old", ip_to_bytes("10.0.1.2"), 7946, claw_meta(), bytes([1, 4, 2, 2, 5, 5])),
+         now=0.0)
+    core.datagrams_to_send()
+    first_bytes: dict[tuple[str, int], set[int]] = {}
+    t = 0.0
+    while t < 3.0:
+        t = core.next_deadline()
+        core.handle_timer(t)
+        for req in core.streams_to_open():
+            core.stream_done(req.stream_id, None, t)
+        for addr, data in core.datagrams_to_send():
+            msgs, _ = codec.decode_packet(data)
+            if not isinstance(msgs[0], (Ping, IndirectPing)):    # gossip, not probes
+                first_bytes.setdefault(addr, set()).add(data[0])
+    assert first_bytes[("10.0.1.1", 7946)] == {12}
+    assert 12 not in first_bytes[("10.0.1.2", 7946)]
+
+
+def test_big_gossip_is_compressed_under_the_crc() -> None:
+    core = make_core(LAN)
+    for i in range(1, 30):
+        feed(core, alive(f"member-{i:03d}", 1, (f"10.0.2.{i}", 7946)), now=0.0)
+    core.datagrams_to_send()
+    core.handle_timer(core.next_deadline())
+    packets = [data for _, data in core.datagrams_to_send()]
+    assert packets and any(d[0] == 12 and d[5] == 9 for d in packets)   # hasCrc(compress(...))
+    for d in packets:
+        msgs, bad = codec.decode_packet(d)
+        assert bad == 0 and len(msgs) > 1
