@@ -947,3 +947,15 @@ def test_big_gossip_is_compressed_under_the_crc() -> None:
     for d in packets:
         msgs, bad = codec.decode_packet(d)
         assert bad == 0 and len(msgs) > 1
+
+
+def test_push_pull_flood_of_names_is_capped() -> None:
+    from gossip.messages import PushNodeState
+    core = make_core(QUIET.replace(max_members=100))
+    nodes = tuple(PushNodeState(f"fake-{i}", ip_to_bytes(f"10.3.{i // 250}.{i % 250 + 1}"), 7946,
+                                b"", 1, 0, VSN_SERF) for i in range(1000))
+    reply = core.handle_stream(codec.encode_stream(PushPull(False, nodes, b"")), ("10.9.9.9", 1), 1.0)
+    assert isinstance(codec.decode_stream(reply, max_size=1 << 22), PushPull)
+    assert len(core.members()) == 100 and core.stats["members_refused"] == 901
+    assert core.pending_broadcasts <= 4096 * 3
+    assert core.stats["internal_errors"] == 0
