@@ -19,7 +19,7 @@ import pytest
 
 from gossip import codec
 from gossip.config import GossipConfig
-from gossip.events import Event, MemberFailed, MemberLeft
+from gossip.events import Event, MemberFailed, MemberJoined, MemberLeft
 from gossip.messages import Ping
 from gossip.protocol import SwimProtocol
 from gossip.suspicion import suspicion_bounds
@@ -290,3 +290,45 @@ async def test_udp_size_limit_inbound_stream_cap_and_oversize(make_nodes) -> Non
                      + node.transport.stats["tcp_in_errors"] >= 1, 5.0, 0.05)
     assert math.isfinite(node.core.next_deadline() or 0.0)
     no_internal_errors(nodes)
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback")
+async def test_ipv6_and_the_event_iterator() -> None:
+    def build(name: str) -> GossipTransport:
+        return GossipTransport(
+            lambda address, now: SwimProtocol(CONFIG, name=name, address=address,
+                                              rng=random.Random(name), now=now),
+            CONFIG, bind=("::1", 0))
+
+    a, b = build("v6a"), build("v6b")
+    await a.start()
+    await b.start()
+    seen: list[Event] = []
+
+    async def consume() -> None:
+        async for event in a.events():
+            seen.append(event)
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0)  # let the iterator subscribe
+    try:
+        b.join([a.address])
+        await wait_until(lambda: b.core.member_state("v6a") == MemberState.ALIVE
+                         and a.core.member_state("v6b") == MemberState.ALIVE, 10.0, 0.05)
+        member = a.core.member("v6b")
+        assert member is not None and member.address == b.address
+        assert b.address[0] == "::1" and b.address[1] > 0
+    finally:
+        await b.stop()
+        await a.stop()
+    await asyncio.wait_for(consumer, 5.0)  # the iterator ends with stop()
+    assert any(isinstance(e, MemberJoined) and e.member.name == "v6b" for e in seen)
