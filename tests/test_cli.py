@@ -9,7 +9,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "node.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_help_lists_every_flag_and_command() -> None:
@@ -90,7 +90,7 @@ def test_members_table_is_readable() -> None:
 
 
 class _FakeAgent(BaseHTTPRequestHandler):
-    posted: list[str] = []
+    posted: ClassVar[list[str]] = []
 
     def log_message(self, *args: Any) -> None:
         pass

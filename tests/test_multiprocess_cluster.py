@@ -68,10 +68,9 @@ class Node:
                 "--bind", self.gossip, "--api-bind", f"127.0.0.1:{self.api_port}",
                 "--data-dir", str(self.data_dir), "--profile", "local",
                 "--resource-interval", "1", "--skills", "python", *extra]
-        log = open(self.log_path, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLAW_")}
-        self.proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=log, env=env)
-        log.close()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=log, env=env)
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.api + path, timeout=3) as resp:
@@ -122,7 +121,7 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = WAIT_S) -> f
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "node.cli", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.fixture

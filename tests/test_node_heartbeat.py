@@ -107,7 +107,7 @@ def test_directive_round_trip() -> None:
 
 
 def test_min_send_interval_grows_with_cluster_size() -> None:
-    kw = dict(base_s=5.0, retransmit_mult=4, record_bytes=40, budget_bytes_per_s=4096)
+    kw = {"base_s": 5.0, "retransmit_mult": 4, "record_bytes": 40, "budget_bytes_per_s": 4096}
     small = min_send_interval(n_members=10, **kw)
     large = min_send_interval(n_members=1000, **kw)
     assert small == 5.0
