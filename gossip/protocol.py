@@ -462,9 +462,26 @@ class SwimProtocol:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters: packets/bytes in and out, drops by reason, probes, suspicions, ...
+        """Counters since start (all ints).
 
-        Also ``members`` (table size) and ``broadcasts_dropped`` (queue overflow)."""
+        Traffic: ``packets_in/out``, ``bytes_in/out``, ``streams_in/out``.
+        Drops by reason: ``malformed`` (undecodable datagram/stream/field),
+        ``malformed_parts`` (bad compound parts, bad push-pull states), ``crc_errors``,
+        ``unknown_type``, ``bad_vsn``, ``bad_names``, ``meta_too_large``,
+        ``unknown_zero_incarnation``, ``pings_wrong_node``, ``unexpected_acks``,
+        ``relays_refused``, ``members_refused`` (table full), ``streams_refused``,
+        ``events_dropped``, ``datagrams_dropped``, ``broadcasts_dropped``,
+        ``serf_ignored`` (Serf events/queries/others), ``app_duplicates``,
+        ``app_too_large_to_relay``, ``app_state_errors``, ``internal_errors`` (bugs; see
+        ``last_internal_error``).
+        Failure detection: ``probes``, ``probe_failures``, ``probes_abandoned``,
+        ``acks_in``, ``nacks_in``, ``indirect_probes``, ``tcp_pings``, ``relays``,
+        ``suspicions``, ``confirmations``, ``deaths``, ``leaves``, ``refutes``.
+        Membership: ``joins``, ``updates``, ``recoveries``, ``name_conflicts``,
+        ``stale_alives``, ``reaccusations``, ``reaped``, ``members`` (table size).
+        Anti-entropy: ``push_pulls_out``, ``push_pulls_in``, ``push_pull_failures``,
+        ``reconnects``, ``serf_intents``, ``app_messages_in``.
+        """
         out = dict(self._stats)
         out["members"] = len(self._members)
         out["broadcasts_dropped"] = (self._ml_queue.dropped + self._serf_queue.dropped
