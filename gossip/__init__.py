@@ -6,21 +6,54 @@ The asyncio driver lives in ``gossip.udp`` and is deliberately not imported here
 
 from .config import PROFILES, GossipConfig
 from .errors import (
-    ConfigError, GossipError, LocalProtocolError, MalformedPacket, RemoteProtocolError,
+    ConfigError,
+    GossipError,
+    LocalProtocolError,
+    MalformedPacket,
+    RemoteProtocolError,
 )
 from .events import (
-    AppMessage, AppState, Event, JoinResult, Member, MemberFailed, MemberJoined, MemberLeft,
-    MemberRecovered, MemberSuspected, MemberUpdated, NameConflict, Refuted,
+    AppMessage,
+    AppState,
+    Event,
+    JoinResult,
+    Member,
+    MemberFailed,
+    MemberJoined,
+    MemberLeft,
+    MemberRecovered,
+    MemberSuspected,
+    MemberUpdated,
+    NameConflict,
+    Refuted,
 )
 from .protocol import StreamRequest, SwimProtocol, push_pull_scale
 from .types import Address, MemberState
 
 __all__ = [
-    "GossipConfig", "PROFILES",
-    "GossipError", "ConfigError", "LocalProtocolError", "RemoteProtocolError", "MalformedPacket",
-    "Event", "Member", "MemberJoined", "MemberUpdated", "MemberSuspected", "MemberRecovered",
-    "MemberFailed", "MemberLeft", "NameConflict", "Refuted", "JoinResult", "AppMessage",
+    "PROFILES",
+    "Address",
+    "AppMessage",
     "AppState",
-    "SwimProtocol", "StreamRequest", "push_pull_scale",
-    "Address", "MemberState",
+    "ConfigError",
+    "Event",
+    "GossipConfig",
+    "GossipError",
+    "JoinResult",
+    "LocalProtocolError",
+    "MalformedPacket",
+    "Member",
+    "MemberFailed",
+    "MemberJoined",
+    "MemberLeft",
+    "MemberRecovered",
+    "MemberState",
+    "MemberSuspected",
+    "MemberUpdated",
+    "NameConflict",
+    "Refuted",
+    "RemoteProtocolError",
+    "StreamRequest",
+    "SwimProtocol",
+    "push_pull_scale",
 ]

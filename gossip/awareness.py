@@ -13,7 +13,7 @@ __all__ = ["Awareness"]
 class Awareness:
     """Health score in ``[0, max_multiplier - 1]``; 0 is healthy."""
 
-    __slots__ = ("max_multiplier", "_score")
+    __slots__ = ("_score", "max_multiplier")
 
     def __init__(self, max_multiplier: int) -> None:
         if max_multiplier < 1:

@@ -18,7 +18,7 @@ import bisect
 import math
 from dataclasses import dataclass
 
-__all__ = ["retransmit_limit", "BroadcastQueue", "DEFAULT_MAX_QUEUED"]
+__all__ = ["DEFAULT_MAX_QUEUED", "BroadcastQueue", "retransmit_limit"]
 
 DEFAULT_MAX_QUEUED = 4096
 """Broadcasts kept per queue; beyond it the most-sent ones are dropped first.
@@ -27,7 +27,7 @@ Serf's ``MaxQueueDepth`` is 4096 as well."""
 
 def retransmit_limit(retransmit_mult: int, n: int) -> int:
     """How often one broadcast is sent: ``retransmit_mult × ceil(log10(n + 1))``."""
-    return retransmit_mult * int(math.ceil(math.log10(n + 1)))
+    return retransmit_mult * math.ceil(math.log10(n + 1))
 
 
 @dataclass(slots=True)

@@ -18,8 +18,8 @@ Rules follow memberlist 0.2.2 ``state.go`` (``aliveNode``, ``suspectNode``,
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from .errors import GossipError
 from .events import Member
@@ -28,9 +28,17 @@ from .tags import CLAW_TAG, decode_tags
 from .types import MemberState
 
 __all__ = [
-    "MemberRecord", "Membership", "AliveVerdict", "SuspectVerdict", "DeadVerdict",
-    "decide_alive", "decide_suspect", "decide_dead", "vsn_is_valid", "meta_is_claw",
     "TOMBSTONE_S",
+    "AliveVerdict",
+    "DeadVerdict",
+    "MemberRecord",
+    "Membership",
+    "SuspectVerdict",
+    "decide_alive",
+    "decide_dead",
+    "decide_suspect",
+    "meta_is_claw",
+    "vsn_is_valid",
 ]
 
 TOMBSTONE_S = 24 * 3600.0

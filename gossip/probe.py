@@ -12,13 +12,13 @@ Pure data and bookkeeping; ``SwimProtocol`` sends the messages.
 
 from __future__ import annotations
 
-from random import Random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from random import Random
 
 from .types import Address
 
-__all__ = ["ProbeList", "ProbeRound", "Relay", "MAX_RELAYS", "SEQ_MODULUS"]
+__all__ = ["MAX_RELAYS", "SEQ_MODULUS", "ProbeList", "ProbeRound", "Relay"]
 
 MAX_RELAYS = 1024
 """Indirect pings served at once; more are refused so a flood cannot grow memory.

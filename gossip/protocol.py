@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from random import Random
 from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from random import Random
 
 from . import codec
 from .addresses import bytes_to_ip, ip_to_bytes
@@ -46,24 +46,60 @@ from .config import GossipConfig
 from .dissemination import BroadcastQueue
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
-    AppMessage, AppState, Event, JoinResult, Member, MemberFailed, MemberJoined,
-    MemberLeft, MemberRecovered, MemberSuspected, MemberUpdated, NameConflict, Refuted,
+    AppMessage,
+    AppState,
+    Event,
+    JoinResult,
+    Member,
+    MemberFailed,
+    MemberJoined,
+    MemberLeft,
+    MemberRecovered,
+    MemberSuspected,
+    MemberUpdated,
+    NameConflict,
+    Refuted,
 )
 from .membership import (
-    AliveVerdict, DeadVerdict, MemberRecord, Membership, SuspectVerdict, TOMBSTONE_S,
-    decide_alive, decide_dead, decide_suspect, meta_is_claw,
+    TOMBSTONE_S,
+    AliveVerdict,
+    DeadVerdict,
+    MemberRecord,
+    Membership,
+    SuspectVerdict,
+    decide_alive,
+    decide_dead,
+    decide_suspect,
+    meta_is_claw,
 )
 from .messages import (
-    VSN_SERF, Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
-    PushNodeState, PushPull, SerfJoin, SerfLeave, SerfPushPull, SerfQuery,
-    SerfQueryResponse, SerfUnknown, SerfUserEvent, Suspect, UserMsg,
+    VSN_SERF,
+    Ack,
+    Alive,
+    ClawAppMessage,
+    Dead,
+    ErrResp,
+    IndirectPing,
+    Nack,
+    Ping,
+    PushNodeState,
+    PushPull,
+    SerfJoin,
+    SerfLeave,
+    SerfPushPull,
+    SerfQuery,
+    SerfQueryResponse,
+    SerfUnknown,
+    SerfUserEvent,
+    Suspect,
+    UserMsg,
 )
 from .probe import MAX_RELAYS, SEQ_MODULUS, ProbeList, ProbeRound, Relay
 from .serf_layer import IntentOutcome, SerfLayer
 from .suspicion import Suspicion, confirmations_needed, suspicion_bounds
 from .types import Address, MemberState
 
-__all__ = ["SwimProtocol", "StreamRequest", "push_pull_scale"]
+__all__ = ["StreamRequest", "SwimProtocol", "push_pull_scale"]
 
 # --- limits and constants (each bounds memory or mirrors a memberlist/Serf constant) ---
 

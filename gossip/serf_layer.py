@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from typing import Iterable
+from collections.abc import Iterable
 
 from .membership import MemberRecord
 from .messages import SerfJoin, SerfLeave, SerfPushPull
 from .types import MemberState
 
 __all__ = [
-    "LamportClock", "IntentOutcome", "SerfLayer", "EVENT_BUFFER", "RECENT_INTENT_S",
+    "EVENT_BUFFER",
     "MAX_RECENT_INTENTS",
+    "RECENT_INTENT_S",
+    "IntentOutcome",
+    "LamportClock",
+    "SerfLayer",
 ]
 
 EVENT_BUFFER = 512

@@ -13,7 +13,10 @@ from __future__ import annotations
 import math
 
 __all__ = [
-    "suspicion_bounds", "confirmations_needed", "remaining_suspicion_time", "Suspicion",
+    "Suspicion",
+    "confirmations_needed",
+    "remaining_suspicion_time",
+    "suspicion_bounds",
 ]
 
 
@@ -69,7 +72,7 @@ class Suspicion:
     confirms; every other distinct name confirms once, up to ``k`` confirmations.
     """
 
-    __slots__ = ("k", "min_s", "max_s", "start", "confirmations", "_confirmers", "deadline")
+    __slots__ = ("_confirmers", "confirmations", "deadline", "k", "max_s", "min_s", "start")
 
     def __init__(self, accuser: str, k: int, min_s: float, max_s: float, start: float) -> None:
         self.k = k

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from gossip.config import GossipConfig
 from gossip.events import Event

@@ -6,7 +6,6 @@ import pytest
 
 from gossip.awareness import Awareness
 
-
 # delta applied, score after, scaled 1 s timeout after (max multiplier 8).
 STEPS = [
     (0, 0, 1.0),

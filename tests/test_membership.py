@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from gossip.membership import (
-    AliveVerdict, DeadVerdict, MemberRecord, Membership, SuspectVerdict, decide_alive,
-    decide_dead, decide_suspect, meta_is_claw, vsn_is_valid,
+    AliveVerdict,
+    DeadVerdict,
+    MemberRecord,
+    Membership,
+    SuspectVerdict,
+    decide_alive,
+    decide_dead,
+    decide_suspect,
+    meta_is_claw,
+    vsn_is_valid,
 )
 from gossip.messages import VSN_SERF
 from gossip.suspicion import Suspicion
@@ -143,8 +151,8 @@ def test_table_cap_size_estimate_and_reap() -> None:
 
 # --- Serf status (serf_layer): Lamport clocks and intents ------------------------------------
 
-from gossip.messages import SerfJoin, SerfLeave, SerfPushPull  # noqa: E402
-from gossip.serf_layer import EVENT_BUFFER, IntentOutcome, LamportClock, SerfLayer  # noqa: E402
+from gossip.messages import SerfJoin, SerfLeave, SerfPushPull
+from gossip.serf_layer import EVENT_BUFFER, IntentOutcome, LamportClock, SerfLayer
 
 
 def test_lamport_clock_witness_and_bounds() -> None:

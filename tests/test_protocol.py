@@ -3,6 +3,7 @@ clusters (``tests.core_harness``) for end-to-end behaviour. No sockets, no sleep
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from pathlib import Path
@@ -15,12 +16,32 @@ from gossip.config import GossipConfig
 from gossip.dissemination import retransmit_limit
 from gossip.errors import LocalProtocolError
 from gossip.events import (
-    AppMessage, AppState, JoinResult, MemberFailed, MemberJoined, MemberLeft,
-    MemberRecovered, MemberSuspected, MemberUpdated, NameConflict, Refuted,
+    AppMessage,
+    AppState,
+    JoinResult,
+    MemberFailed,
+    MemberJoined,
+    MemberLeft,
+    MemberRecovered,
+    MemberSuspected,
+    MemberUpdated,
+    NameConflict,
+    Refuted,
 )
 from gossip.messages import (
-    VSN_SERF, Ack, Alive, ClawAppMessage, Dead, IndirectPing, Nack, Ping, PushPull,
-    SerfJoin, SerfLeave, Suspect, UserMsg,
+    VSN_SERF,
+    Ack,
+    Alive,
+    ClawAppMessage,
+    Dead,
+    IndirectPing,
+    Nack,
+    Ping,
+    PushPull,
+    SerfJoin,
+    SerfLeave,
+    Suspect,
+    UserMsg,
 )
 from gossip.protocol import SwimProtocol, push_pull_scale
 from gossip.suspicion import suspicion_bounds
@@ -201,7 +222,7 @@ def test_probe_of_a_suspect_carries_the_suspicion_with_crc() -> None:
     out = advance(core, 1.0)
     raw = [d for d in out if isinstance(d[1][0], Ping)]
     assert raw, "the suspect must still be probed"
-    addr, msgs = raw[0]
+    _, msgs = raw[0]
     assert isinstance(msgs[1], Suspect) and msgs[1].node == "p1" and msgs[1].from_ == "me"
 
 
@@ -222,7 +243,7 @@ def test_indirect_ping_is_relayed_with_requester_seq_and_nacked_on_timeout() -> 
     req = IndirectPing(77, ip_to_bytes("10.0.1.7"), 7946, "t", True,
                        ip_to_bytes("10.0.1.2"), 7946, "req")
     feed(core, req, now=5.0)
-    [(addr, [ping, *piggyback])] = sent(core)   # our own initial alive rides along
+    [(addr, [ping, *_piggyback])] = sent(core)  # our own initial alive rides along
     assert addr == ("10.0.1.7", 7946) and ping.node == "t" and ping.seq_no != 77
     feed(core, Ack(ping.seq_no, b"coords"), now=5.1)
     [(addr, msgs)] = sent(core)
@@ -350,6 +371,7 @@ def test_clusters_converge_and_detect_a_crash_within_bound(n: int) -> None:
     bound = (n - 1) * LAN.probe_interval_s + max_s + 5.0
     c.run(bound, until=lambda: c.all_see(victim, MemberState.DEAD))
     assert c.all_see(victim, MemberState.DEAD), f"not detected within {bound:.1f} s"
+    assert c.now - t0 <= bound
     assert c.converged([x for x in c.live()])
     for name in c.live():
         assert [e.member.name for e in c.events_of(name, MemberFailed)] == [victim]
@@ -805,7 +827,7 @@ def test_missed_nacks_raise_health_score_and_stretch_the_probe_interval() -> Non
         if any(isinstance(m[0], Ping) for _, m in sent(core)):
             starts.append(t)
     assert core.health_score == LAN.awareness_max_multiplier - 1
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps[0] == pytest.approx(1.0)
     # each gap is probe_interval × (score + 1) at that probe's start: 1 s up to 8 s
     assert all(abs(g - round(g)) < 1e-9 and 1 <= round(g) <= 8 for g in gaps)
@@ -853,8 +875,8 @@ def test_app_state_travels_in_push_pull_both_ways() -> None:
 
 # --- invariants under arbitrary (well-formed) rumours --------------------------------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 _NAMES = ["me", "p1", "p2", "p3"]
 _ADDRS = [ME, paddr(1), paddr(2), ("10.0.7.7", 7946)]

@@ -7,7 +7,10 @@ import math
 import pytest
 
 from gossip.suspicion import (
-    Suspicion, confirmations_needed, remaining_suspicion_time, suspicion_bounds,
+    Suspicion,
+    confirmations_needed,
+    remaining_suspicion_time,
+    suspicion_bounds,
 )
 
 
