@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
@@ -58,6 +59,10 @@ STREAM_READ_CHUNK = 256 * 1024
 
 BIND_ATTEMPTS = 20
 """With port 0, tries at finding an ephemeral port free for both TCP and UDP."""
+
+TIMER_RETRY_S = 0.1
+"""When the core's timer step raised or left its deadline in the past, the next tick is
+delayed by this much instead of spinning."""
 
 UDP_REOPEN_DELAY_S = 0.05
 """Pause before re-opening a UDP endpoint that the event loop closed under us."""
@@ -109,6 +114,7 @@ class GossipTransport:
         self._tcp: asyncio.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when: float | None = None
+        self._timer_floor = -math.inf
         self._tasks: set[asyncio.Task[None]] = set()
         self._inbound_active = 0
         self._subscribers: list[asyncio.Queue[Event | None]] = []
@@ -121,7 +127,7 @@ class GossipTransport:
             "udp_send_errors", "udp_errors", "udp_reopened",
             "tcp_in", "tcp_in_refused_busy", "tcp_in_errors", "tcp_in_timeouts",
             "tcp_in_too_large", "tcp_out", "tcp_out_errors", "tcp_out_timeouts",
-            "core_errors", "callback_errors", "events", "events_dropped",
+            "core_errors", "callback_errors", "events", "events_dropped", "timer_stuck",
         ), 0)
 
     # --- lifecycle ----------------------------------------------------------------
@@ -367,7 +373,9 @@ class GossipTransport:
             deadline = core.next_deadline()
         except Exception:
             self._count_error("core_errors", "core raised on next_deadline")
-            deadline = self._now() + 1.0  # keep the node ticking; retry next second
+            deadline = self._now() + TIMER_RETRY_S  # keep the node ticking
+        if deadline is not None and deadline < self._timer_floor:
+            deadline = self._timer_floor
         if deadline == self._timer_when and self._timer is not None:
             return
         if self._timer is not None:
@@ -381,8 +389,24 @@ class GossipTransport:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_when = None
-        if self._running and self._core is not None:
-            self._step(self._core.handle_timer)
+        if not self._running or self._core is None:
+            return
+        fired_at = self._now()
+        errors = self.stats["core_errors"]
+        self._timer_floor = fired_at + TIMER_RETRY_S  # while handle_timer runs
+        self._step(self._core.handle_timer)
+        try:
+            stuck = (self.stats["core_errors"] != errors
+                     or (self._core.next_deadline() or math.inf) <= fired_at)
+        except Exception:
+            stuck = True
+        if stuck:
+            # A core bug (an exception, or a deadline that does not advance) must not turn
+            # into a busy loop: keep the floor, so the next tick is TIMER_RETRY_S later.
+            self.stats["timer_stuck"] += 1
+        else:
+            self._timer_floor = -math.inf
+            self._arm_timer(self._core)
 
     # --- UDP -------------------------------------------------------------------------
 

@@ -166,4 +166,5 @@ async def test_failures_are_detected_both_ways(serf_agents: SerfAgents, claw_nod
         "s1": "alive", "s2": "failed", c0.name: "alive", c1.name: "failed", c2.name: "alive"}
     for node in (c0, c2):
         assert node.transport.stats["core_errors"] == 0
+        assert node.transport.stats["timer_stuck"] == 0
         assert node.core.stats["malformed"] == 0, node.core.stats

@@ -117,6 +117,7 @@ def no_internal_errors(nodes: list[Node]) -> None:
     for node in nodes:
         assert node.transport.stats["core_errors"] == 0, node.name
         assert node.transport.stats["callback_errors"] == 0, node.name
+        assert node.transport.stats["timer_stuck"] == 0, node.name
 
 
 async def test_five_nodes_converge_detect_failure_and_leave(make_nodes) -> None:  # type: ignore[no-untyped-def]
@@ -222,12 +223,22 @@ async def test_garbage_datagrams_and_streams_do_not_break_a_node(make_nodes) -> 
 
 
 class _FragileCore(SwimProtocol):
-    """A core with a planted bug: datagrams starting with b"BOOM" raise."""
+    """A core with planted bugs: datagrams starting with b"BOOM" raise; while
+    ``broken_timer`` is set, handle_timer raises without advancing its deadline."""
+
+    broken_timer = False
+    timer_calls = 0
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
         if data.startswith(b"BOOM"):
             raise RuntimeError("planted core bug")
         super().receive_datagram(data, addr, now)
+
+    def handle_timer(self, now: float) -> None:
+        type(self).timer_calls += 1
+        if self.broken_timer:
+            raise RuntimeError("planted timer bug")
+        super().handle_timer(now)
 
 
 async def test_core_exceptions_and_socket_errors_never_stop_the_loop(make_nodes) -> None:  # type: ignore[no-untyped-def]
@@ -248,6 +259,18 @@ async def test_core_exceptions_and_socket_errors_never_stop_the_loop(make_nodes)
     # The event loop closing the UDP endpoint under us: it is re-opened on the same port.
     endpoint.abort()
     await wait_until(lambda: victim.transport.stats["udp_reopened"] == 1, 5.0, 0.05)
+
+    # A timer step that raises is retried at a bounded rate, not in a busy loop.
+    core = victim.core
+    assert isinstance(core, _FragileCore)
+    core.broken_timer = True
+    _FragileCore.timer_calls = 0
+    await asyncio.sleep(1.0)
+    core.broken_timer = False
+    calls = _FragileCore.timer_calls
+    print(f"timer steps in 1 s with a raising handle_timer (2 nodes): {calls}")
+    assert 0 < calls <= 2 * (1.0 / 0.1 + 5)  # both nodes' timers; retries every 0.1 s
+    assert victim.transport.stats["timer_stuck"] >= 1
 
     # Still a working member: a new node joins through it and everyone converges.
     later: list[Node] = await make_nodes(1, prefix="late")
