@@ -903,12 +903,12 @@ class SwimProtocol:
             if not reply:
                 return
             try:
-                msg = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
+                ack = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
             except MalformedPacket:
                 self._stats["malformed"] += 1
                 return
             r = self._round
-            if isinstance(msg, Ack) and r is not None and msg.seq_no == p.seq == r.seq:
+            if isinstance(ack, Ack) and r is not None and ack.seq_no == p.seq == r.seq:
                 self._probe_succeeded()
             return
         error = ""
@@ -916,11 +916,12 @@ class SwimProtocol:
         if reply is None:
             error = "connection failed or timed out"
         else:
+            msg: object = None
             try:
                 msg = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
             except MalformedPacket as exc:
                 self._stats["malformed"] += 1
-                msg, error = None, f"bad reply: {exc}"
+                error = f"bad reply: {exc}"
             if isinstance(msg, ErrResp):
                 error = f"remote error: {msg.error}"
             elif isinstance(msg, PushPull):
