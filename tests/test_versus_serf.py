@@ -110,3 +110,13 @@ def test_tiny_claw_run_measures_every_figure():
                 "cpu_pct", "rss_mib"):
         assert isinstance(m[key], float) and m[key] >= 0, (key, m)
     assert m["false_failures"] == 0
+
+
+def test_a_late_suspect_line_does_not_resurrect_a_failed_member():
+    from simulations.versus_serf.monitor import MembershipBook, Obs
+    book = MembershipBook()
+    book.add([Obs(1.0, "a", ALIVE, "b"), Obs(2.0, "a", FAILED, "b"), Obs(2.1, "a", SUSPECT, "b")])
+    assert book.state("a", "b") == FAILED
+    book.add([Obs(3.0, "a", ALIVE, "b"), Obs(4.0, "a", SUSPECT, "b")])
+    assert book.state("a", "b") == SUSPECT
+    assert len(book.observations) == 5

@@ -56,8 +56,14 @@ class MembershipBook:
                 if len(self.observations) >= MAX_OBSERVATIONS:
                     break
                 self.observations.append(o)
+                view = self.views[o.observer]
+                if o.kind == SUSPECT and view.get(o.subject) in (FAILED, LEFT):
+                    # Only an alive member can become suspect; memberlist still logs
+                    # "Suspect X has failed" when a probe that began before X was
+                    # declared dead times out afterwards.
+                    continue
                 if o.kind in (ALIVE, FAILED, LEFT, SUSPECT):
-                    self.views[o.observer][o.subject] = o.kind
+                    view[o.subject] = o.kind
             self._cond.notify_all()
 
     def mark_output(self, agent: str, t: float) -> None:
