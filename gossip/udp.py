@@ -57,6 +57,11 @@ memory without bound."""
 STREAM_READ_CHUNK = 256 * 1024
 """Bytes asked of the socket per read while assembling one TCP message."""
 
+STREAM_QUIET_S = 0.005
+"""A partial TCP message is parsed again once the peer has sent nothing for this long..."""
+STREAM_QUIET_MAX_S = 0.25
+"""...and that wait doubles after each use, up to this."""
+
 BIND_ATTEMPTS = 20
 """With port 0, tries at finding an ephemeral port free for both TCP and UDP."""
 
@@ -600,21 +605,41 @@ class _StreamTooLarge(Exception):
 async def _read_message(reader: asyncio.StreamReader, max_bytes: int) -> bytes | None:
     """Read exactly one stream message; None on EOF or garbage, _StreamTooLarge if big.
 
-    Go peers never half-close, so the end of a message is found by parsing
-    (``codec.stream_message_length``) after every chunk read.
+    Go peers never half-close (they write the whole message, then wait for the reply),
+    so the end of a message is found by parsing (``codec.stream_message_length``). Each
+    parse copies the buffer, so a partial message is parsed again only when the buffer
+    has doubled or the peer went quiet; the quiet wait doubles after each use, which
+    bounds the parses a trickling peer can cause within one ``tcp_timeout_s``.
     """
     buf = bytearray()
+    parsed_len = 0
+    quiet_s = STREAM_QUIET_S
     while True:
-        chunk = await reader.read(STREAM_READ_CHUNK)
-        if not chunk:
+        if not buf:
+            chunk: bytes | None = await reader.read(STREAM_READ_CHUNK)
+        else:
+            try:
+                chunk = await asyncio.wait_for(reader.read(STREAM_READ_CHUNK), quiet_s)
+            except TimeoutError:
+                chunk = None  # the peer is waiting for us: a good moment to parse
+                quiet_s = min(2 * quiet_s, STREAM_QUIET_MAX_S)
+        if chunk:
+            buf += chunk
+        done = chunk == b"" or len(buf) >= max_bytes  # EOF, or no more room
+        if chunk:
+            should_parse = parsed_len == 0 or len(buf) >= 2 * parsed_len or done
+        else:
+            should_parse = len(buf) > parsed_len
+        if should_parse:
+            parsed_len = len(buf)
+            try:
+                length = codec.stream_message_length(bytes(buf), max_size=max_bytes)
+            except Exception:  # MalformedPacket or any decoder failure: garbage
+                return None
+            if length is not None:
+                return bytes(buf[:length])
+        if chunk == b"":
             return None
-        buf += chunk
-        try:
-            length = codec.stream_message_length(bytes(buf), max_size=max_bytes)
-        except Exception:  # MalformedPacket or any decoder failure: garbage
-            return None
-        if length is not None:
-            return bytes(buf[:length])
         if len(buf) >= max_bytes:
             raise _StreamTooLarge()
 

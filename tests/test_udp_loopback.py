@@ -20,7 +20,7 @@ import pytest
 from gossip import codec
 from gossip.config import GossipConfig
 from gossip.events import Event, MemberFailed, MemberJoined, MemberLeft
-from gossip.messages import Ping
+from gossip.messages import Ping, PushNodeState, PushPull
 from gossip.protocol import SwimProtocol
 from gossip.suspicion import suspicion_bounds
 from gossip.tags import encode_tags
@@ -357,3 +357,49 @@ async def test_ipv6_and_the_event_iterator() -> None:
         await a.stop()
     await asyncio.wait_for(consumer, 5.0)  # the iterator ends with stop()
     assert any(isinstance(e, MemberJoined) and e.member.name == "v6b" for e in seen)
+
+
+async def test_streams_arriving_in_pieces(make_nodes, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A message split over many writes and pauses is still read whole, with few parses."""
+    nodes: list[Node] = await make_nodes(1, prefix="piece")
+    host, port = nodes[0].address
+    parses = 0
+    real_length = codec.stream_message_length
+
+    def counting_length(buf: bytes, *, max_size: int) -> int | None:
+        nonlocal parses
+        parses += 1
+        return real_length(buf, max_size=max_size)
+
+    monkeypatch.setattr(codec, "stream_message_length", counting_length)
+
+    # A TCP ping in three pieces with pauses: answered with its ack.
+    ping = codec.encode_stream(Ping(seq_no=7, node=nodes[0].name), compress=False)
+    reader, writer = await asyncio.open_connection(host, port)
+    for piece in (ping[:1], ping[1:5], ping[5:]):
+        writer.write(piece)
+        await writer.drain()
+        await asyncio.sleep(0.03)
+    reply = await asyncio.wait_for(reader.read(65536), 5.0)
+    writer.close()
+    assert getattr(codec.decode_stream(reply, max_size=65536), "seq_no", None) == 7
+
+    # A 150 kB push-pull (uncompressed, 2000 LEFT strangers: ignored by the merge) written
+    # in 1 kB pieces: the node replies, after a handful of parses rather than ~150.
+    strangers = tuple(
+        PushNodeState(name=f"stranger-{i:04d}", addr=bytes([127, 0, 0, 1]), port=9,
+                      meta=b"", incarnation=1, state=int(MemberState.LEFT))
+        for i in range(2000))
+    big = codec.encode_stream(PushPull(join=False, nodes=strangers), compress=False)
+    assert len(big) > 100_000
+    parses = 0
+    reader, writer = await asyncio.open_connection(host, port)
+    for i in range(0, len(big), 1024):
+        writer.write(big[i:i + 1024])
+        await writer.drain()
+    reply = await asyncio.wait_for(reader.read(1 << 20), 5.0)
+    writer.close()
+    print(f"{len(big)} bytes in 1 kB writes: {parses} parses")
+    assert reply and parses <= 40
+    assert nodes[0].core.member("stranger-0000") is None
+    no_internal_errors(nodes)
