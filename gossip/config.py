@@ -46,6 +46,13 @@ class GossipConfig:
     """Each broadcast is sent ``retransmit_mult × ceil(log10(n + 1))`` times
     (``dissemination.retransmit_limit``). More: more reliable, more bandwidth. LAN 4."""
 
+    app_retransmit_mult: int = 0
+    """Retransmit multiplier of claw application messages (``broadcast_app`` and their
+    relays) only; memberlist and Serf messages keep ``retransmit_mult``. App messages
+    (resource heartbeats) are superseded by the next one and repaired by push-pull, so
+    they need less redundancy. 0: same as ``retransmit_mult``. Presets: 0; the claw-node
+    agent uses 2 (``node.agent``)."""
+
     gossip_nodes: int = 3
     """Random members each gossip round is sent to (only when there is something to say). LAN 3."""
 
@@ -119,6 +126,8 @@ class GossipConfig:
                      "gossip_nodes", "awareness_max_multiplier"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.app_retransmit_mult < 0:
+            raise ConfigError(f"app_retransmit_mult must be >= 0, got {self.app_retransmit_mult!r}")
         if not 0 <= self.bind_port <= 65535:
             raise ConfigError(f"bind_port must be in 0..65535, got {self.bind_port}")
         if not 256 <= self.udp_buffer_bytes <= 65000:

@@ -251,7 +251,8 @@ class SwimProtocol:
         self._awareness = Awareness(config.awareness_max_multiplier)
         self._ml_queue = BroadcastQueue(config.retransmit_mult)
         self._serf_queue = BroadcastQueue(config.retransmit_mult)
-        self._app_queue = BroadcastQueue(config.retransmit_mult)
+        # Claw app messages may use a smaller retransmit count (config.app_retransmit_mult).
+        self._app_queue = BroadcastQueue(config.app_retransmit_mult or config.retransmit_mult)
         self._serf = SerfLayer()
         self._probe_list = ProbeList(rng)
         self._round: ProbeRound | None = None
