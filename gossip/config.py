@@ -42,6 +42,33 @@ class GossipConfig:
     """Suspicion maximum = ``suspicion_max_mult × minimum``; the timer starts here and
     shrinks toward the minimum with independent confirmations (Lifeguard). LAN 6."""
 
+    memberlist_suspicion: bool = False
+    """True: memberlist 0.2.2's failure detector exactly (suspicion shrinks only to
+    ``suspicion_mult × log10(n) × probe_interval_s``; no confirmation probes). False
+    (claw-node's default): the three ``confirm_probes``/``suspicion_floor_mult``/
+    ``health_gated_confirm_probes`` knobs below apply. Presets: false."""
+
+    confirm_probes: bool = True
+    """claw-node: on first hearing someone else's suspicion of X, probe X next (out of
+    round-robin order, at once if no probe is in flight but at most one probe start per
+    ``probe_timeout_s``; once per suspicion), so independent confirmations, or the buddy
+    warning that lets a live X refute, arrive within about one probe round instead of by
+    round-robin chance. Ignored when ``memberlist_suspicion``. Default true."""
+
+    health_gated_confirm_probes: bool = True
+    """claw-node: send confirmation probes only while our own Lifeguard health score is
+    0; a node whose own probes are failing is likely the problem and would only add
+    false confirmations and traffic. Ignored when ``memberlist_suspicion``. Default true."""
+
+    suspicion_floor_mult: float = 4.0
+    """claw-node: lowest suspicion timeout = ``suspicion_floor_mult × probe_interval_s``
+    seconds (capped at memberlist's minimum), reached after ``2 × (suspicion_mult - 2)``
+    independent confirmations (``suspicion.suspicion_timeout``). Unlike memberlist's
+    minimum it does not grow with ``log10(n)``. It bounds the pause a live node survives
+    once many peers confirm it (a longer SIGSTOP/GC freeze can be declared dead): lower is
+    faster detection and less pause tolerance. 0: stop at memberlist's minimum. Ignored
+    when ``memberlist_suspicion``. Presets: ``suspicion_mult`` (LAN 4, WAN 6, local 3)."""
+
     retransmit_mult: int = 4
     """Each broadcast is sent ``retransmit_mult × ceil(log10(n + 1))`` times
     (``dissemination.retransmit_limit``). More: more reliable, more bandwidth. LAN 4."""
@@ -119,7 +146,7 @@ class GossipConfig:
         if self.probe_timeout_s > self.probe_interval_s:
             raise ConfigError("probe_timeout_s must not exceed probe_interval_s")
         for name in ("indirect_checks", "gossip_to_the_dead_s", "push_pull_interval_s",
-                     "dead_node_reclaim_s"):
+                     "dead_node_reclaim_s", "suspicion_floor_mult"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("suspicion_mult", "suspicion_max_mult", "retransmit_mult",
@@ -138,6 +165,10 @@ class GossipConfig:
         """A copy with some fields changed, validated."""
         return dataclasses.replace(self, **changes).validate()  # type: ignore[arg-type]
 
+    def with_memberlist_suspicion(self) -> "GossipConfig":
+        """A copy with memberlist 0.2.2's exact failure detector (the claw knobs off)."""
+        return self.replace(memberlist_suspicion=True)
+
     @classmethod
     def lan(cls) -> "GossipConfig":
         """memberlist DefaultLANConfig: what Serf uses by default."""
@@ -149,6 +180,7 @@ class GossipConfig:
         return cls().replace(
             tcp_timeout_s=30.0,
             suspicion_mult=6,
+            suspicion_floor_mult=6.0,
             push_pull_interval_s=60.0,
             probe_timeout_s=3.0,
             probe_interval_s=5.0,
@@ -165,6 +197,7 @@ class GossipConfig:
             indirect_checks=1,
             retransmit_mult=2,
             suspicion_mult=3,
+            suspicion_floor_mult=3.0,
             push_pull_interval_s=15.0,
             probe_timeout_s=0.2,
             probe_interval_s=1.0,

@@ -96,7 +96,7 @@ from .messages import (
 )
 from .probe import MAX_RELAYS, SEQ_MODULUS, ProbeList, ProbeRound, Relay
 from .serf_layer import IntentOutcome, SerfLayer
-from .suspicion import Suspicion, confirmations_needed, suspicion_bounds
+from .suspicion import Suspicion, confirmations_needed, suspicion_bounds, suspicion_floor
 from .types import Address, MemberState
 
 __all__ = ["StreamRequest", "SwimProtocol", "push_pull_scale"]
@@ -134,6 +134,9 @@ given a fair chance (this process was frozen: laptop sleep, SIGSTOP, a long GC p
 it is abandoned without accusing the target (``probes_abandoned``)."""
 REAP_INTERVAL_S = 1.0
 """How often dead/left records and stale bookkeeping are swept."""
+MAX_CONFIRM_QUEUE = 16
+"""Suspects waiting for our confirmation probe; more are not probed out of turn (they
+still get their round-robin probe). Bounds memory under a flood of suspicions."""
 _U32_MAX = (1 << 32) - 1
 
 _STAT_KEYS = (
@@ -147,7 +150,7 @@ _STAT_KEYS = (
     "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
     "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "app_too_large_to_relay", "probes_abandoned",
+    "app_too_large_to_relay", "probes_abandoned", "confirm_probes",
 )
 
 
@@ -256,6 +259,9 @@ class SwimProtocol:
         self._serf = SerfLayer()
         self._probe_list = ProbeList(rng)
         self._round: ProbeRound | None = None
+        self._confirm_queue: list[str] = []
+        """claw-node: suspects to probe next, out of round-robin order (``confirm_probes``)."""
+        self._last_probe_start = -math.inf
         self._relays: dict[int, Relay] = {}
         self._streams: dict[int, _PendingStream] = {}
         self._suspects: set[str] = set()
@@ -513,7 +519,8 @@ class SwimProtocol:
         ``last_internal_error``).
         Failure detection: ``probes``, ``probe_failures``, ``probes_abandoned``,
         ``acks_in``, ``nacks_in``, ``indirect_probes``, ``tcp_pings``, ``relays``,
-        ``suspicions``, ``confirmations``, ``deaths``, ``leaves``, ``refutes``.
+        ``suspicions``, ``confirmations``, ``deaths``, ``leaves``, ``refutes``,
+        ``confirm_probes`` (claw-node out-of-turn probes of a suspect someone else accused).
         Membership: ``joins``, ``updates``, ``recoveries``, ``name_conflicts``,
         ``stale_alives``, ``reaccusations``, ``reaped``, ``members`` (table size).
         Anti-entropy: ``push_pulls_out``, ``push_pulls_in``, ``push_pull_failures``,
@@ -737,17 +744,22 @@ class SwimProtocol:
         if verdict is SuspectVerdict.REFUTE:
             self._refute(s.incarnation, accuser=s.from_, now=now)
             return
+        cfg = self._cfg
         n = self.cluster_size_estimate
-        min_s, max_s = suspicion_bounds(self._cfg.suspicion_mult, self._cfg.suspicion_max_mult,
-                                        n, self._cfg.probe_interval_s)
-        k = confirmations_needed(self._cfg.suspicion_mult, n)
+        min_s, max_s = suspicion_bounds(cfg.suspicion_mult, cfg.suspicion_max_mult,
+                                        n, cfg.probe_interval_s)
+        k = confirmations_needed(cfg.suspicion_mult, n)
+        floor_s = None if cfg.memberlist_suspicion else suspicion_floor(
+            cfg.suspicion_floor_mult, cfg.probe_interval_s, min_s)
         rec.incarnation = s.incarnation
         self._set_state(rec, MemberState.SUSPECT, now)
-        rec.suspicion = Suspicion(s.from_, k, min_s, max_s, now)
+        rec.suspicion = Suspicion(s.from_, k, min_s, max_s, now, floor_s)
         self._suspects.add(rec.name)
         self._ml_queue.push(codec.encode_message(s), s.node)
         self._stats["suspicions"] += 1
         self._emit(MemberSuspected(rec.snapshot(), accuser=s.from_))
+        if s.from_ != self._self.name:
+            self._want_confirm_probe(rec, now)
 
     def _on_dead(self, d: Dead, now: float) -> None:
         rec = self._members.get(d.node)
@@ -1088,9 +1100,12 @@ class SwimProtocol:
         self._next_probe = now + interval
         if self._round is not None:
             self._probe_failed(self._round, now)
-        name = self._probe_list.next(self._probe_eligible, self._probe_refill)
+        name = self._next_confirm_target()
+        if name is None:
+            name = self._probe_list.next(self._probe_eligible, self._probe_refill)
         if name is None:
             return
+        self._last_probe_start = now
         rec = self._members.get(name)
         assert rec is not None
         seq = self._next_seq()
@@ -1106,6 +1121,40 @@ class SwimProtocol:
         suspect = Suspect(rec.incarnation, name, self._self.name)
         buf = codec.encode_compound([codec.encode_message(ping), codec.encode_message(suspect)])
         self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
+
+    def _want_confirm_probe(self, rec: MemberRecord, now: float) -> None:
+        """claw-node ``confirm_probes``: someone else suspects ``rec``; probe it next.
+
+        Once per suspicion, not while our own health score says we are the problem
+        (``health_gated_confirm_probes``). If no probe is in flight the probe starts now,
+        but never sooner than ``probe_timeout_s`` after the previous one (rate limit);
+        the probe schedule then restarts from it, so probing stays ~1 per interval.
+        """
+        cfg = self._cfg
+        s = rec.suspicion
+        if (cfg.memberlist_suspicion or not cfg.confirm_probes or s is None
+                or s.confirm_probed or s.saturated or self._leave_phase):
+            return
+        if cfg.health_gated_confirm_probes and self._awareness.score > 0:
+            return
+        if len(self._confirm_queue) >= MAX_CONFIRM_QUEUE:
+            return
+        s.confirm_probed = True
+        self._confirm_queue.append(rec.name)
+        if self._round is None:
+            self._next_probe = min(self._next_probe,
+                                   max(now, self._last_probe_start + cfg.probe_timeout_s))
+
+    def _next_confirm_target(self) -> str | None:
+        """The first queued suspect still worth a confirmation probe, or None."""
+        while self._confirm_queue:
+            name = self._confirm_queue.pop(0)
+            rec = self._members.get(name)
+            if (rec is not None and rec.state == MemberState.SUSPECT
+                    and rec.suspicion is not None and not rec.suspicion.saturated):
+                self._stats["confirm_probes"] += 1
+                return name
+        return None
 
     def _probe_indirect(self, r: ProbeRound, now: float) -> None:
         r.indirect_sent = True

@@ -87,3 +87,73 @@ def test_deadline_never_before_start_plus_min() -> None:
         for i in range(k):
             s.confirm(f"c{i}", 0.0)
         assert math.isclose(s.deadline, 4.0)
+
+
+# --- claw-node: shrinking below memberlist's minimum toward a floor ----------------------
+
+from gossip.suspicion import suspicion_floor, suspicion_timeout
+
+
+@pytest.mark.parametrize("c,k,min_s,max_s,floor_s,expected", [
+    # memberlist part (c <= k) is unchanged by a floor
+    (0, 2, 5.908, 35.448, 4.0, 35.448),
+    (1, 2, 5.908, 35.448, 4.0, 16.81),    # 35.448 - ln2/ln3 * 29.54 = 16.8103... -> ms floor
+    (2, 2, 5.908, 35.448, 4.0, 5.908),
+    # claw part: min - ln(c-k+1)/ln(k+1) * (min - floor), floor reached at 2k
+    (3, 2, 5.908, 35.448, 4.0, 4.704),    # 5.908 - 0.63093 * 1.908 = 4.70418...
+    (4, 2, 5.908, 35.448, 4.0, 4.0),
+    (9, 2, 5.908, 35.448, 4.0, 4.0),      # never below the floor
+    (3, 2, 8.0, 48.0, 4.0, 5.476),        # n = 100: 8 - 0.63093 * 4 = 5.4763
+    (4, 2, 8.0, 48.0, 4.0, 4.0),
+    # no floor, or a floor not below min: memberlist
+    (4, 2, 8.0, 48.0, None, 8.0),
+    (4, 2, 4.0, 24.0, 4.0, 4.0),
+    (4, 2, 4.0, 24.0, 5.0, 4.0),
+    # nobody can confirm: min from the start, floor or not
+    (0, 0, 4.0, 24.0, 3.0, 4.0),
+    (3, 0, 4.0, 24.0, 3.0, 4.0),
+    # k = 1 (local profile): floor at 2 confirmations
+    (1, 1, 4.5, 27.0, 3.0, 4.5),
+    (2, 1, 4.5, 27.0, 3.0, 3.0),
+])
+def test_suspicion_timeout_table(c, k, min_s, max_s, floor_s, expected) -> None:
+    assert suspicion_timeout(c, k, min_s, max_s, floor_s) == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("n,k", [(3, 1), (4, 2), (6, 3), (10, 4)])
+def test_memberlist_curve_is_remaining_time_plus_elapsed(n, k) -> None:
+    for c in range(k + 1):
+        assert suspicion_timeout(c, k, 6.0, 36.0) == pytest.approx(
+            remaining_suspicion_time(c, k, 1.5, 6.0, 36.0) + 1.5)
+
+
+@pytest.mark.parametrize("floor_mult,interval,min_s,expected", [
+    (4.0, 1.0, 5.908, 4.0),
+    (4.0, 1.0, 8.0, 4.0),
+    (4.0, 1.0, 4.0, 4.0),      # small cluster: floor = min, nothing changes
+    (4.0, 1.0, 3.0, 3.0),      # never above min
+    (6.0, 5.0, 30.0, 30.0),    # wan preset, n <= 10
+    (6.0, 5.0, 60.0, 30.0),    # wan preset, n = 100
+    (0.0, 1.0, 8.0, 8.0),      # 0: off (memberlist)
+    (2.5, 0.5, 8.0, 1.25),
+])
+def test_suspicion_floor_table(floor_mult, interval, min_s, expected) -> None:
+    assert suspicion_floor(floor_mult, interval, min_s) == pytest.approx(expected)
+
+
+def test_suspicion_with_floor_counts_up_to_2k_confirmations() -> None:
+    s = Suspicion("a", k=2, min_s=8.0, max_s=48.0, start=10.0, floor_s=4.0)
+    assert s.limit == 4 and not s.saturated
+    for i, total in enumerate([22.762, 8.0, 5.476, 4.0], start=1):
+        assert s.confirm(f"c{i}", 11.0)
+        assert s.deadline == pytest.approx(10.0 + total)
+    assert s.saturated and not s.confirm("c9", 12.0)
+    assert s.confirmations == 4
+
+
+def test_suspicion_without_floor_stops_at_k_like_memberlist() -> None:
+    s = Suspicion("a", k=2, min_s=8.0, max_s=48.0, start=0.0)
+    assert s.limit == 2
+    s.confirm("b", 0.0)
+    s.confirm("c", 0.0)
+    assert s.saturated and not s.confirm("d", 0.0) and s.deadline == pytest.approx(8.0)

@@ -1,0 +1,211 @@
+"""claw-node's suspicion extensions inside SwimProtocol (fake clock, crafted packets):
+confirmation probes, the health gate, the floor below memberlist's minimum, and the
+``memberlist_suspicion`` switch that turns all of them off."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from gossip import codec
+from gossip.addresses import ip_to_bytes
+from gossip.config import GossipConfig
+from gossip.events import MemberFailed
+from gossip.messages import VSN_SERF, Ack, Alive, Ping, Suspect
+from gossip.protocol import SwimProtocol
+from gossip.types import MemberState
+from tests.core_harness import Cluster, claw_meta
+
+LAN = GossipConfig.lan()
+ML = LAN.with_memberlist_suspicion()
+ME = ("10.0.0.1", 7946)
+
+
+def make_core(cfg: GossipConfig = LAN, peers: int = 5) -> SwimProtocol:
+    core = SwimProtocol(cfg, name="me", address=ME, meta=claw_meta(), rng=random.Random(3),
+                        now=0.0)
+    for i in range(1, peers + 1):
+        feed(core, Alive(1, f"p{i}", ip_to_bytes(paddr(i)[0]), 7946, claw_meta(), VSN_SERF),
+             now=0.0)
+    core.datagrams_to_send()
+    while core.next_event() is not None:
+        pass
+    return core
+
+
+def paddr(i: int) -> tuple[str, int]:
+    return (f"10.0.{i // 250}.{i % 250 + 1}", 7946)
+
+
+def feed(core: SwimProtocol, *msgs: object, now: float) -> None:
+    parts = [codec.encode_message(m) for m in msgs]  # type: ignore[arg-type]
+    core.receive_datagram(parts[0] if len(parts) == 1 else codec.encode_compound(parts),
+                          ("10.9.9.9", 7946), now)
+
+
+def pings(core: SwimProtocol) -> list[tuple[Ping, list[object]]]:
+    out = []
+    for _, data in core.datagrams_to_send():
+        msgs, _ = codec.decode_packet(data)
+        if isinstance(msgs[0], Ping):
+            out.append((msgs[0], msgs[1:]))
+    return out
+
+
+def run_timers(core: SwimProtocol, until: float) -> None:
+    while (d := core.next_deadline()) is not None and d <= until:
+        core.handle_timer(d)
+
+
+def probe_time(core: SwimProtocol, target: str, until: float) -> tuple[float, list[object]]:
+    """Run timers until a ping to ``target`` goes out; its time and piggybacked parts."""
+    while (d := core.next_deadline()) is not None and d <= until:
+        core.handle_timer(d)
+        for ping, rest in pings(core):
+            if ping.node == target:
+                return d, rest
+    raise AssertionError(f"no probe of {target} by {until}")
+
+
+def run_acked(core: SwimProtocol, until: float) -> Ping:
+    """Run timers to ``until`` with every probe acked at once (health stays 0), then up
+    to the next probe; return that probe's ping, its round left in flight."""
+    while (d := core.next_deadline()) is not None and d <= until:
+        core.handle_timer(d)
+        for ping, _ in pings(core):
+            feed(core, Ack(ping.seq_no, None), now=d)
+    assert core.health_score == 0 and core._round is None
+    for _ in range(1000):
+        core.handle_timer(core.next_deadline())
+        sent = pings(core)
+        if sent:
+            return sent[0][0]
+    raise AssertionError("no probe")
+
+
+def test_someone_elses_suspicion_is_probed_at_once_with_the_buddy_warning() -> None:
+    core = make_core()
+    ping = run_acked(core, 5.0)
+    start = core._round.start
+    feed(core, Ack(ping.seq_no, None), now=start + 0.01)
+    feed(core, Suspect(1, "p3", "p1"), now=start + 0.7)
+    when, rest = probe_time(core, "p3", start + 1.0)
+    assert when == pytest.approx(start + 0.7)     # idle and not rate-limited: now
+    assert any(isinstance(m, Suspect) and m.node == "p3" and m.from_ == "me" for m in rest)
+    assert core.stats["confirm_probes"] == 1
+    # a confirmation from a third member does not trigger a second probe
+    seq = core._round.seq
+    feed(core, Suspect(1, "p3", "p2"), now=start + 0.75)
+    feed(core, Ack(seq, None), now=start + 0.75)
+    run_timers(core, start + 3.0)
+    assert core.stats["confirm_probes"] == 1
+
+
+def test_a_probe_in_flight_is_not_cut_short_the_suspect_comes_next() -> None:
+    core = make_core()
+    regular = run_acked(core, 5.0)
+    start = core._round.start                   # no ack: this round stays in flight
+    feed(core, Suspect(1, "p4", "p1"), now=start + 0.1)
+    assert core._round is not None and core._round.target == regular.node
+    run_timers(core, start + 0.99)
+    assert core.stats["confirm_probes"] == 0
+    run_timers(core, start + 1.0)                # next regular tick takes the suspect
+    assert core.stats["confirm_probes"] == 1 and core._round.target == "p4"
+
+
+def test_rate_limit_one_probe_start_per_probe_timeout() -> None:
+    core = make_core()
+    ping = run_acked(core, 5.0)
+    start = core._round.start
+    feed(core, Ack(ping.seq_no, None), now=start + 0.01)
+    feed(core, Suspect(1, "p2", "p1"), now=start + 0.02)
+    when, _ = probe_time(core, "p2", start + 1.0)
+    assert when == pytest.approx(start + LAN.probe_timeout_s)
+
+
+def test_own_accusation_does_not_trigger_a_confirmation_probe() -> None:
+    core = make_core()
+    feed(core, Suspect(1, "p2", "me"), now=1.0)  # e.g. our suspect echoed back
+    assert core.stats["confirm_probes"] == 0 and not core._confirm_queue
+
+
+def test_unhealthy_node_does_not_confirm_probe_unless_ungated() -> None:
+    for cfg, expected in ((LAN, 0), (LAN.replace(health_gated_confirm_probes=False), 1)):
+        core = make_core(cfg)
+        core._awareness.apply_delta(2)
+        feed(core, Suspect(1, "p3", "p1"), now=10.0)
+        run_timers(core, 10.0)
+        assert core.stats["confirm_probes"] == expected
+
+
+@pytest.mark.parametrize("cfg", [ML, LAN.replace(confirm_probes=False)])
+def test_no_confirmation_probe_when_switched_off(cfg: GossipConfig) -> None:
+    core = make_core(cfg)
+    feed(core, Suspect(1, "p3", "p1"), now=10.0)
+    run_timers(core, 10.0)
+    assert core.stats["confirm_probes"] == 0 and not core._confirm_queue
+
+
+def test_a_failed_confirmation_probe_confirms_as_ourselves() -> None:
+    core = make_core()
+    feed(core, Suspect(1, "p3", "p1"), now=10.0)
+    run_timers(core, 10.0)
+    assert core._round.target == "p3"
+    run_timers(core, 11.0)                        # no ack, no nack, no TCP reply
+    assert core.stats["confirmations"] == 1
+    assert core.member("p3").state == MemberState.SUSPECT
+
+
+@pytest.mark.parametrize("cfg,expected_total", [
+    (LAN, 4.0),       # claw: 4 confirmations reach the floor, 4 x 1 s
+    (ML, 8.0),        # memberlist: min = 4 x log10(100) x 1 s after 2 confirmations
+])
+def test_floor_below_memberlists_minimum_at_100_nodes(cfg: GossipConfig,
+                                                      expected_total: float) -> None:
+    core = make_core(cfg, peers=99)
+    assert core.cluster_size_estimate == 100
+    feed(core, Suspect(1, "p50", "p1"), now=20.0)
+    for i in range(2, 8):
+        feed(core, Suspect(1, "p50", f"p{i}"), now=21.0)
+    assert core.suspicion_deadline("p50") == pytest.approx(20.0 + expected_total)
+    core.handle_timer(20.0 + expected_total - 0.01)
+    assert core.member("p50").state == MemberState.SUSPECT
+    core.handle_timer(20.0 + expected_total)
+    assert core.member("p50").state == MemberState.DEAD
+
+
+def test_small_cluster_floor_equals_min_so_nothing_changes() -> None:
+    for cfg in (LAN, ML):
+        core = make_core(cfg, peers=5)
+        feed(core, Suspect(1, "p5", "p1"), now=0.0)
+        for i in range(2, 5):
+            feed(core, Suspect(1, "p5", f"p{i}"), now=0.5)
+        assert core.suspicion_deadline("p5") == pytest.approx(4.0)
+
+
+def test_presets_keep_memberlist_numbers_and_claw_floor_is_suspicion_mult() -> None:
+    for name, mult in (("lan", 4), ("wan", 6), ("local", 3)):
+        cfg = GossipConfig.profile(name)
+        assert cfg.suspicion_mult == mult and cfg.suspicion_floor_mult == mult
+        assert not cfg.memberlist_suspicion and cfg.confirm_probes
+        assert cfg.with_memberlist_suspicion().memberlist_suspicion
+
+
+@pytest.mark.parametrize("cfg", [LAN, ML], ids=["claw", "memberlist"])
+def test_cluster_detects_a_crash_without_false_deaths(cfg: GossipConfig) -> None:
+    c = Cluster(cfg.replace(enable_compression=False), seed=5)
+    for i in range(12):
+        c.add_node(f"n{i}")
+    c.join_all()
+    c.run(30.0, until=c.converged)
+    assert c.converged()
+    c.crash("n4")
+    c.run(60.0, until=lambda: c.all_see("n4", MemberState.DEAD))
+    assert c.all_see("n4", MemberState.DEAD)
+    for name in c.live():
+        assert [e.member.name for e in c.events_of(name, MemberFailed)] == ["n4"]
+    probes = sum(c.core(n).stats["confirm_probes"] for n in c.live())
+    assert probes <= len(c.live())               # at most one per node per suspicion
+    if cfg.memberlist_suspicion:
+        assert probes == 0
