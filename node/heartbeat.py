@@ -9,27 +9,35 @@ newer one, whatever order gossip delivers them in.
 Transport (``node.agent`` does the I/O):
 
 * Piggybacked claw application messages (``SwimProtocol.broadcast_app(body, key=node)``):
-  a node sends its own record when its load changed meaningfully or the refresh period
-  passed (the key makes a newer record replace its queued older one); the gossip core
-  relays every message new to it once (epidemic, like Serf's messages).
+  a node sends its own record only when its load changed meaningfully since the record
+  it last sent (``HeartbeatSchedule``: cpu ±25 at once or ±10 over two samples in a row,
+  memory ±5, disk ±2 points, or any change of task counts, counters or fault), at most
+  once per ``min_send_interval`` (a change
+  inside it is sent when it ends). There is no periodic refresh by gossip: an idle,
+  converged cluster sends no heartbeat at all. The key makes a newer record replace its
+  queued older one; the gossip core relays every message new to it (epidemic), with the
+  app retransmit count (``GossipConfig.app_retransmit_mult``, 2 for the agent).
 * Push-pull application state (``app_state`` callback, ``AppState`` event): the whole
-  table plus the HTTP-registered records, merged newest-wins: anti-entropy for anything a
-  piggyback missed.
+  table (each node's own row is refreshed at every sample) plus the HTTP-registered
+  records, merged newest-wins: anti-entropy for anything a piggyback missed, and the
+  slow refresh of small, sub-deadband drifts (``last_heartbeat`` of an idle node is at
+  most about one push-pull interval old).
 
-Bandwidth: every record is sent at most ``L = retransmit_limit(mult, n)`` times by every
-node, so one node sends at most ``n × L × size`` bytes per round of heartbeats.
-``min_send_interval`` stretches the heartbeat period with cluster size so that this bound
-stays under ``budget_bytes_per_s`` (``--heartbeat-budget``). Measured
-(``simulations/bench_heartbeat.py``, LAN profile, seed 1): about 180–360 B/s per node at
-10 nodes and about 1 KB/s at 100 nodes, below the bound.
+Bandwidth: a record is relayed ``L = retransmit_limit(app_mult, n)`` times by every
+node, so one update costs the cluster about ``n × L × size`` bytes; in an idle cluster
+the only heartbeat cost is the push-pull state (compact, see below). Measured with
+``python simulations/bench_heartbeat.py`` (figures in its docstring).
 
 Wire form (all msgpack, hostile input is bounded and never raises past ``decode_*``):
 
 * app message: 1 kind byte + payload. ``0x01`` heartbeat record, ``0x02`` HTTP-registered
   record (``api.registry.HttpNodeRecord.to_bytes``), ``0x03`` directive to one member.
 * heartbeat record: array ``[node, epoch, seq, sampled_at_s, cpu‰, mem‰, disk‰, running,
-  processed, successful, failed, avg_exec_ms, fault]`` (percentages in tenths).
-* app state: 1 version byte (1) + array ``[[record…], [registered bytes…]]``.
+  processed, successful, failed, avg_exec_ms, fault]`` (percentages in tenths); trailing
+  fields equal to their default (0 or "") are left out, so 4 to 13 elements.
+* app state: 1 version byte (2) + array ``[now_s, [record…], [registered bytes…]]`` where
+  a record's ``sampled_at_s`` is its age ``now_s - sampled_at_s`` (small numbers pack in
+  one byte). Version 1 (``[[record…], [registered…]]``, absolute times) is still read.
 """
 
 from __future__ import annotations
@@ -72,7 +80,12 @@ __all__ = [
 APP_HEARTBEAT = 0x01
 APP_REGISTRY = 0x02
 APP_DIRECTIVE = 0x03
-_STATE_VERSION = 1
+_STATE_VERSION = 2
+_STATE_VERSION_V1 = 1
+_MIN_FIELDS = 4
+"""node, epoch, seq, sampled_at: the fields a record always carries."""
+_DEFAULTS: tuple[Any, ...] = (0, 0, 0, 0, 0, 0, 0, 0, "")
+"""Defaults of fields 4..12, left out of the wire form when trailing."""
 
 MAX_NODE_ID_BYTES = 128
 """Longest node id accepted in a record (bytes)."""
@@ -118,15 +131,24 @@ def _tenths(value: float) -> int:
     return round(min(100.0, max(0.0, value)) * 10)
 
 
-def encode_record(rec: HeartbeatRecord) -> list[Any]:
-    """The record as a msgpack-ready array."""
-    return [
-        rec.node, rec.epoch, rec.seq, int(rec.sampled_at),
+def encode_record(rec: HeartbeatRecord, *, base_s: int | None = None) -> list[Any]:
+    """The record as a msgpack-ready array, trailing default fields left out.
+
+    With ``base_s`` the time field is the record's age ``base_s - sampled_at`` (>= 0)
+    instead of the absolute time (push-pull state, see ``encode_state``).
+    """
+    t = int(rec.sampled_at)
+    out: list[Any] = [
+        rec.node, rec.epoch, rec.seq, t if base_s is None else max(0, base_s - t),
         _tenths(rec.cpu_usage), _tenths(rec.memory_usage), _tenths(rec.disk_usage),
         rec.running_tasks, rec.total_tasks_processed, rec.successful_tasks,
         rec.failed_tasks, round(rec.average_execution_time * 1000),
         rec.fault[:MAX_FAULT_CHARS],
     ]
+    end = len(out)
+    while end > _MIN_FIELDS and out[end - 1] == _DEFAULTS[end - 1 - _MIN_FIELDS]:
+        end -= 1
+    return out[:end]
 
 
 def _count(value: Any, hi: int = _MAX_COUNT) -> int:
@@ -135,14 +157,16 @@ def _count(value: Any, hi: int = _MAX_COUNT) -> int:
     return value
 
 
-def decode_record(obj: Any) -> HeartbeatRecord:
-    """A record from a decoded msgpack array (untrusted).
+def decode_record(obj: Any, *, base_s: int | None = None) -> HeartbeatRecord:
+    """A record from a decoded msgpack array (untrusted); ``base_s`` as in ``encode_record``.
 
     Raises:
         ValueError: wrong shape, type or range.
     """
-    if not isinstance(obj, (list, tuple)) or len(obj) < 13:
-        raise ValueError("heartbeat: not a 13-element array")
+    if not isinstance(obj, (list, tuple)) or not _MIN_FIELDS <= len(obj) <= 13:
+        raise ValueError("heartbeat: not a 4..13-element array")
+    if len(obj) < 13:
+        obj = [*obj, *_DEFAULTS[len(obj) - _MIN_FIELDS:]]
     node, fault = obj[0], obj[12]
     if not isinstance(node, str) or not node or len(node.encode()) > MAX_NODE_ID_BYTES:
         raise ValueError("heartbeat: bad node id")
@@ -150,7 +174,8 @@ def decode_record(obj: Any) -> HeartbeatRecord:
         raise ValueError("heartbeat: bad fault text")
     return HeartbeatRecord(
         node=node, epoch=_count(obj[1], _U53), seq=_count(obj[2], _U53),
-        sampled_at=float(_count(obj[3], _U53)),
+        sampled_at=float(_count(obj[3], _U53) if base_s is None
+                         else max(0, base_s - _count(obj[3], _U53))),
         cpu_usage=_count(obj[4], 1000) / 10, memory_usage=_count(obj[5], 1000) / 10,
         disk_usage=_count(obj[6], 1000) / 10, running_tasks=_count(obj[7]),
         total_tasks_processed=_count(obj[8]), successful_tasks=_count(obj[9]),
@@ -225,30 +250,42 @@ def decode_directive(payload: bytes) -> Directive:
     return Directive(target, action, value, ident)
 
 
-def encode_state(records: Iterable[HeartbeatRecord], registered: Iterable[bytes]) -> bytes:
-    """Push-pull app state: the heartbeat table and the HTTP-registered records."""
-    body = [[encode_record(r) for r in records], list(registered)]
+def encode_state(records: Iterable[HeartbeatRecord], registered: Iterable[bytes],
+                 *, now_s: float) -> bytes:
+    """Push-pull app state: the heartbeat table (times as ages from ``now_s``, unix
+    seconds) and the HTTP-registered records."""
+    base = int(now_s)
+    body = [base, [encode_record(r, base_s=base) for r in records], list(registered)]
     return bytes((_STATE_VERSION,)) + msgpack.packb(body, use_bin_type=True)
 
 
 def decode_state(data: bytes) -> tuple[list[HeartbeatRecord], list[bytes], int]:
-    """Parse app state (untrusted).
+    """Parse app state (untrusted), version 2 or 1.
 
     Returns:
         (heartbeat records, registered-record bytes, number of malformed entries skipped).
     Raises:
         ValueError: the state as a whole is malformed or too large.
     """
-    if not data or data[0] != _STATE_VERSION:
+    if not data or data[0] not in (_STATE_VERSION, _STATE_VERSION_V1):
         raise ValueError("app state: unknown version")
     obj = _unpack(bytes(data[1:]), max_len=MAX_STATE_BYTES, max_items=MAX_STATE_RECORDS)
+    base: int | None = None
+    if data[0] == _STATE_VERSION:
+        if not isinstance(obj, list) or len(obj) < 3:
+            raise ValueError("app state: not [now, [records], [registered]]")
+        try:
+            base = _count(obj[0], _U53)
+        except ValueError:
+            raise ValueError("app state: bad time") from None
+        obj = obj[1:]
     if not isinstance(obj, list) or len(obj) < 2 or not all(isinstance(x, list) for x in obj[:2]):
         raise ValueError("app state: not [[records], [registered]]")
     records: list[HeartbeatRecord] = []
     bad = 0
     for item in obj[0]:
         try:
-            records.append(decode_record(item))
+            records.append(decode_record(item, base_s=base))
         except ValueError:
             bad += 1
     registered = [bytes(x) for x in obj[1] if isinstance(x, (bytes, bytearray))]
@@ -301,11 +338,11 @@ def min_send_interval(
     *, base_s: float, n_members: int, retransmit_mult: int, record_bytes: int,
     budget_bytes_per_s: float,
 ) -> float:
-    """Shortest time between two heartbeats of one node, seconds.
+    """Shortest time between two heartbeats of one node, seconds (the rate limit).
 
     ``max(base_s, n × L × record_bytes / budget)`` with ``L = retransmit_limit(mult, n)``:
-    each of ``n`` nodes' records is sent ``L`` times by every node, so this keeps one
-    node's heartbeat traffic near ``budget_bytes_per_s`` whatever the cluster size.
+    each update of one node is relayed ``L`` times by each of ``n`` nodes, so this keeps
+    the cluster's cost of one fast-changing node near ``n × budget_bytes_per_s``.
     """
     n = max(1, n_members)
     limit = retransmit_limit(retransmit_mult, n)
@@ -314,46 +351,67 @@ def min_send_interval(
 
 @dataclass
 class HeartbeatSchedule:
-    """Decides when this node publishes its own record.
+    """Decides when this node publishes its own record: only on meaningful change.
 
-    Send when the load changed meaningfully (``cpu_step``/``memory_step``/``disk_step``
-    points, or any task count or fault change) and ``min_interval`` passed since the last
-    send, or unconditionally every ``refresh_factor × min_interval`` (so a lost message
-    is repaired even between push-pulls).
+    A record is worth sending when, compared with the last one sent, memory moved by
+    ``memory_step`` or disk by ``disk_step`` points, any task count, counter or the fault
+    changed, or cpu moved by ``cpu_jump`` points; a cpu move between ``cpu_step`` and
+    ``cpu_jump`` counts once it has lasted ``cpu_confirm_s`` (the next sample), so one
+    noisy sample of an idle node sends nothing. It goes at once if ``min_interval``
+    passed since the last send, otherwise when that interval ends (``next_send`` says
+    when; the agent arms a timer). No periodic refresh: push-pull anti-entropy repairs a
+    lost message and carries sub-deadband drift.
     """
 
-    cpu_step: float = 5.0
-    """CPU change (percentage points) that counts as meaningful."""
-    memory_step: float = 2.0
+    cpu_step: float = 10.0
+    """CPU change (percentage points) that counts as meaningful once sustained."""
+    cpu_jump: float = 25.0
+    """CPU change (percentage points) sent at once."""
+    cpu_confirm_s: float = 4.0
+    """Seconds a cpu change of ``cpu_step``..``cpu_jump`` must last (the agent: 0.8 ×
+    ``--resource-interval``, i.e. two samples in a row)."""
+    memory_step: float = 5.0
     """Memory change (percentage points) that counts as meaningful."""
-    disk_step: float = 1.0
+    disk_step: float = 2.0
     """Disk change (percentage points) that counts as meaningful."""
-    refresh_factor: float = 6.0
-    """Unchanged load is re-sent after this many minimum intervals."""
     last_sent: HeartbeatRecord | None = None
     last_sent_at: float = field(default=-math.inf)
+    cpu_over_since: float | None = None
+    """Monotonic time since which cpu has been ``cpu_step`` or more away from the last sent."""
 
-    def changed(self, rec: HeartbeatRecord) -> bool:
+    def changed(self, rec: HeartbeatRecord, now: float) -> bool:
+        """True if ``rec`` differs meaningfully from the last record sent."""
         old = self.last_sent
-        if old is None:
+        if old is None or old.epoch != rec.epoch:
             return True
-        return (
-            abs(rec.cpu_usage - old.cpu_usage) >= self.cpu_step
-            or abs(rec.memory_usage - old.memory_usage) >= self.memory_step
-            or abs(rec.disk_usage - old.disk_usage) >= self.disk_step
-            or (rec.running_tasks, rec.total_tasks_processed, rec.successful_tasks,
-                rec.failed_tasks, rec.fault)
-            != (old.running_tasks, old.total_tasks_processed, old.successful_tasks,
-                old.failed_tasks, old.fault)
-        )
+        if (abs(rec.memory_usage - old.memory_usage) >= self.memory_step
+                or abs(rec.disk_usage - old.disk_usage) >= self.disk_step
+                or (rec.running_tasks, rec.total_tasks_processed, rec.successful_tasks,
+                    rec.failed_tasks, rec.average_execution_time, rec.fault)
+                != (old.running_tasks, old.total_tasks_processed, old.successful_tasks,
+                    old.failed_tasks, old.average_execution_time, old.fault)):
+            return True
+        cpu_move = abs(rec.cpu_usage - old.cpu_usage)
+        if cpu_move < self.cpu_step:
+            self.cpu_over_since = None
+            return False
+        if self.cpu_over_since is None:
+            self.cpu_over_since = now
+        return cpu_move >= self.cpu_jump or now - self.cpu_over_since >= self.cpu_confirm_s
+
+    def next_send(self, rec: HeartbeatRecord, now: float, min_interval: float) -> float | None:
+        """When ``rec`` should be sent (monotonic seconds; ``<= now`` means now), or None
+        if it is not worth sending."""
+        if not self.changed(rec, now):
+            return None
+        return max(now, self.last_sent_at + min_interval)
 
     def due(self, rec: HeartbeatRecord, now: float, min_interval: float) -> bool:
-        """True if ``rec`` should be sent at ``now`` (monotonic seconds)."""
-        elapsed = now - self.last_sent_at
-        if elapsed >= self.refresh_factor * min_interval:
-            return True
-        return elapsed >= min_interval and self.changed(rec)
+        """True if ``rec`` should be sent at ``now``."""
+        at = self.next_send(rec, now, min_interval)
+        return at is not None and at <= now
 
     def sent(self, rec: HeartbeatRecord, now: float) -> None:
         self.last_sent = rec
         self.last_sent_at = now
+        self.cpu_over_since = None

@@ -17,8 +17,10 @@ from node.heartbeat import (
     decode_app,
     decode_directive,
     decode_heartbeat_payload,
+    decode_record,
     decode_state,
     encode_directive,
+    encode_record,
     encode_state,
     heartbeat_message,
     min_send_interval,
@@ -39,6 +41,18 @@ def test_record_round_trip_and_size() -> None:
     assert kind == APP_HEARTBEAT
     assert decode_heartbeat_payload(payload) == r
     assert len(body) < 60
+
+
+def test_trailing_defaults_are_left_out_and_still_decode() -> None:
+    idle = rec(cpu_usage=12.3, memory_usage=45.6, disk_usage=78.9)
+    assert len(encode_record(idle)) == 7           # no tasks, counters or fault
+    assert len(encode_record(rec())) == 4          # node, epoch, seq, time
+    faulty = rec(fault="disk gone")
+    assert len(encode_record(faulty)) == 13
+    for r in (idle, rec(), faulty):
+        assert decode_record(encode_record(r)) == r
+    # the 13-element form of earlier versions still decodes
+    assert decode_record(["n1", 10, 1, 1_700_000_000, 0, 0, 0, 0, 0, 0, 0, 0, ""]) == rec()
 
 
 def test_older_never_overwrites_newer() -> None:
@@ -68,6 +82,8 @@ def test_table_is_bounded_and_prunable() -> None:
     msgpack.packb(["", 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, ""]),
     msgpack.packb(["n", True, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, ""]),
     msgpack.packb(["x" * 600, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, ""]),
+    msgpack.packb(["n", 1, 1]),  # fewer than node, epoch, seq, time
+    msgpack.packb(["n", 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", 0]),  # too many fields
     b"\xdd\xff\xff\xff\xff",  # array claiming 4 billion items
 ])
 def test_hostile_heartbeats_raise_value_error(payload: bytes) -> None:
@@ -86,16 +102,21 @@ def test_random_bytes_never_crash_the_decoders(data: bytes) -> None:
 
 
 def test_state_round_trip_skips_bad_entries() -> None:
-    good = [rec("a"), rec("b", seq=3)]
-    data = encode_state(good, [b"reg1"])
+    good = [rec("a"), rec("b", seq=3, cpu_usage=50.0, running_tasks=2)]
+    data = encode_state(good, [b"reg1"], now_s=1_700_000_030.0)
     records, registered, bad = decode_state(data)
     assert records == good and registered == [b"reg1"] and bad == 0
+    # times travel as ages from the sender's now: a 30 s old record packs in one byte
+    base, rows, _ = msgpack.unpackb(data[1:])
+    assert base == 1_700_000_030 and [row[3] for row in rows] == [30, 30]
     raw = b"\x01" + msgpack.packb([[["a"], ["b", 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, ""]], ["x", b"r"]],
                                   use_bin_type=True)
     records, registered, bad = decode_state(raw)
     assert [r.node for r in records] == ["b"] and registered == [b"r"] and bad == 2
     with pytest.raises(ValueError):
-        decode_state(b"\x02" + raw[1:])
+        decode_state(b"\x02" + raw[1:])  # version 2 needs [now, [records], [registered]]
+    with pytest.raises(ValueError):
+        decode_state(b"\x03" + raw[1:])
 
 
 def test_directive_round_trip() -> None:
@@ -107,24 +128,47 @@ def test_directive_round_trip() -> None:
 
 
 def test_min_send_interval_grows_with_cluster_size() -> None:
-    kw = {"base_s": 5.0, "retransmit_mult": 4, "record_bytes": 40, "budget_bytes_per_s": 4096}
+    kw = {"base_s": 1.0, "retransmit_mult": 2, "record_bytes": 40, "budget_bytes_per_s": 4096}
     small = min_send_interval(n_members=10, **kw)
     large = min_send_interval(n_members=1000, **kw)
-    assert small == 5.0
+    assert small == 1.0
     # n × L × size / interval stays within the budget
-    assert 1000 * 16 * 40 / large == pytest.approx(4096)
+    assert 1000 * 8 * 40 / large == pytest.approx(4096)
 
 
-def test_schedule_sends_on_change_or_refresh() -> None:
-    s = HeartbeatSchedule()
-    r0 = rec(seq=1, cpu_usage=10.0)
-    assert s.due(r0, now=0.0, min_interval=5.0)
+def test_schedule_sends_only_meaningful_changes() -> None:
+    s = HeartbeatSchedule(cpu_confirm_s=4.0)
+    r0 = rec(seq=1, cpu_usage=10.0, memory_usage=50.0, disk_usage=40.0)
+    assert s.next_send(r0, 0.0, 1.0) == 0.0          # the first record goes at once
     s.sent(r0, 0.0)
-    assert not s.due(rec(seq=2, cpu_usage=40.0), now=4.0, min_interval=5.0)   # too soon
-    assert s.due(rec(seq=2, cpu_usage=40.0), now=5.0, min_interval=5.0)       # changed
-    assert not s.due(rec(seq=2, cpu_usage=11.0), now=5.0, min_interval=5.0)   # noise
-    assert s.due(rec(seq=2, running_tasks=1, cpu_usage=10.0), now=5.0, min_interval=5.0)
-    assert s.due(rec(seq=2, cpu_usage=10.0), now=30.0, min_interval=5.0)      # refresh
+    same = {"memory_usage": 50.0, "disk_usage": 40.0}
+    # idle noise: never sent, however long it lasts (no periodic refresh)
+    for t in range(5, 3600, 5):
+        assert s.next_send(rec(seq=2, cpu_usage=10.0 + (t % 3) * 3, **same), float(t), 1.0) is None
+    assert s.next_send(rec(seq=2, cpu_usage=10.0, memory_usage=54.0, disk_usage=41.5), 9.0, 1.0) is None
+    assert s.next_send(rec(seq=2, cpu_usage=10.0, memory_usage=55.0, disk_usage=40.0), 9.0, 1.0) == 9.0
+    assert s.next_send(rec(seq=2, cpu_usage=10.0, memory_usage=50.0, disk_usage=42.0), 9.0, 1.0) == 9.0
+    assert s.next_send(rec(seq=2, cpu_usage=10.0, running_tasks=1, **same), 9.0, 1.0) == 9.0
+    assert s.next_send(rec(seq=2, cpu_usage=10.0, failed_tasks=1, **same), 9.0, 1.0) == 9.0
+    assert s.next_send(rec(seq=2, cpu_usage=10.0, fault="x", **same), 9.0, 1.0) == 9.0
+    # a big cpu jump goes at once
+    assert s.next_send(rec(seq=2, cpu_usage=40.0, **same), 9.0, 1.0) == 9.0
+
+
+def test_schedule_confirms_moderate_cpu_moves_and_rate_limits() -> None:
+    s = HeartbeatSchedule(cpu_confirm_s=4.0)
+    s.sent(rec(seq=1, cpu_usage=10.0), 0.0)
+    assert s.next_send(rec(seq=2, cpu_usage=22.0), 5.0, 1.0) is None     # one noisy sample
+    assert s.next_send(rec(seq=3, cpu_usage=12.0), 10.0, 1.0) is None    # back: forgotten
+    assert s.next_send(rec(seq=4, cpu_usage=22.0), 15.0, 1.0) is None
+    assert s.next_send(rec(seq=5, cpu_usage=23.0), 20.0, 1.0) == 20.0    # sustained
+    s.sent(rec(seq=5, cpu_usage=23.0), 20.0)
+    # inside the minimum interval a change waits for its end, then goes
+    assert s.next_send(rec(seq=6, cpu_usage=23.0, running_tasks=1), 21.0, 5.0) == 25.0
+    assert not s.due(rec(seq=6, cpu_usage=23.0, running_tasks=1), 21.0, 5.0)
+    assert s.due(rec(seq=7, cpu_usage=23.0, running_tasks=1), 25.0, 5.0)
+    # a restart (new epoch) always sends
+    assert s.next_send(rec(epoch=11, seq=1, cpu_usage=23.0), 25.0, 5.0) == 25.0
 
 
 def test_metadata_round_trip_and_claw_tag() -> None:
