@@ -110,13 +110,14 @@ def member_info(
     """The seed's ``NodeInfo`` for a gossip member."""
     load: dict[str, Any] = {}
     if hb is not None:
-        load = dict(
-            cpu_usage=hb.cpu_usage, memory_usage=hb.memory_usage, disk_usage=hb.disk_usage,
-            running_tasks=hb.running_tasks, total_tasks_processed=hb.total_tasks_processed,
-            successful_tasks=hb.successful_tasks, failed_tasks=hb.failed_tasks,
-            average_execution_time=hb.average_execution_time,
-            last_heartbeat=_utc(hb.sampled_at),
-        )
+        load = {
+            "cpu_usage": hb.cpu_usage, "memory_usage": hb.memory_usage,
+            "disk_usage": hb.disk_usage, "running_tasks": hb.running_tasks,
+            "total_tasks_processed": hb.total_tasks_processed,
+            "successful_tasks": hb.successful_tasks, "failed_tasks": hb.failed_tasks,
+            "average_execution_time": hb.average_execution_time,
+            "last_heartbeat": _utc(hb.sampled_at),
+        }
     return NodeInfo(
         node_id=member.name, hostname=meta.hostname or member.name,
         platform=meta.platform, arch=meta.arch,
@@ -148,18 +149,38 @@ class GossipClusterView:
         self._clock = clock
         self._listeners: list[TransitionListener] = []
         self._last_liveness: dict[str, str] = {}
+        self._infos: dict[str, tuple[tuple[Any, ...], NodeInfo]] = {}
+        """Per member: (what its NodeInfo was built from, the NodeInfo). Bounded by the
+        member table (entries of members gone from it are dropped at each full list)."""
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _member_infos(self) -> dict[str, NodeInfo]:
+    def _cached_info(self, m: Member, coordinator: str | None) -> NodeInfo:
+        """``member_info`` of ``m``, rebuilt only when one of its inputs changed.
+
+        The inputs are immutable values (the member snapshot's fields, the metadata
+        bytes, the heartbeat record object, which the table replaces on every update),
+        so comparing them is cheap and exact; NodeInfos are shared, never mutated."""
         agent = self._agent
-        coordinator, _ = agent.coordinator_state()
-        out: dict[str, NodeInfo] = {}
-        for m in agent.members():
-            meta = agent.meta_of(m)
-            out[m.name] = member_info(m, meta, agent.heartbeat_of(m.name),
-                                      coordinator=coordinator, api_url=agent.api_url_of(meta),
-                                      suspect_since=agent.suspect_since(m.name))
+        hb = agent.heartbeat_of(m.name)
+        since = agent.suspect_since(m.name)
+        key = (m.state, m.incarnation, m.address, m.meta, hb, since,
+               m.name == coordinator)
+        hit = self._infos.get(m.name)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        meta = agent.meta_of(m)
+        info = member_info(m, meta, hb, coordinator=coordinator,
+                           api_url=agent.api_url_of(meta), suspect_since=since)
+        self._infos[m.name] = (key, info)
+        return info
+
+    def _member_infos(self) -> dict[str, NodeInfo]:
+        coordinator, _ = self._agent.coordinator_state()
+        out = {m.name: self._cached_info(m, coordinator) for m in self._agent.members()}
+        if len(self._infos) > len(out):
+            for name in [n for n in self._infos if n not in out]:
+                del self._infos[name]
         return out
 
     def _member(self, node_id: str) -> Member | None:
@@ -172,11 +193,8 @@ class GossipClusterView:
         m = self._member(node_id)
         if m is None:
             return None
-        agent = self._agent
-        coordinator, _ = agent.coordinator_state()
-        meta = agent.meta_of(m)
-        return member_info(m, meta, agent.heartbeat_of(m.name), coordinator=coordinator,
-                           api_url=agent.api_url_of(meta), suspect_since=agent.suspect_since(m.name))
+        coordinator, _ = self._agent.coordinator_state()
+        return self._cached_info(m, coordinator)
 
     def _emit(self, transition: NodeTransition) -> None:
         for listener in list(self._listeners):
@@ -225,15 +243,14 @@ class GossipClusterView:
     async def list_nodes(self) -> list[NodeInfo]:
         members = self._member_infos()
         nodes = list(members.values())
-        nodes.extend(r.to_node_info() for r in self.registry if r.node_id not in members)
+        nodes.extend(i for i in self.registry.node_infos() if i.node_id not in members)
         return nodes
 
     async def get_node(self, node_id: str) -> NodeInfo | None:
         info = self._one_member(node_id)
         if info is not None:
             return info
-        rec = self.registry.get(node_id)
-        return None if rec is None else rec.to_node_info()
+        return self.registry.node_info(node_id)
 
     async def coordinator(self) -> CoordinatorInfo | None:
         node_id, term = self._agent.coordinator_state()

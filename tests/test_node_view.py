@@ -173,3 +173,25 @@ async def test_liveness_transitions_are_emitted(view: GossipClusterView) -> None
     assert all(t.source == "gossip" and t.node_id == "peer" for t in seen)
     view.forget_missing(set())
     assert view._last_liveness == {}
+
+
+async def test_list_reuses_member_infos_until_an_input_changes(view: GossipClusterView,
+                                                               agent: FakeAgent) -> None:
+    agent.beats["peer"] = hb("peer", cpu_usage=10.0)
+    first = {n.node_id: n for n in await view.list_nodes()}
+    again = {n.node_id: n for n in await view.list_nodes()}
+    assert again["peer"] is first["peer"] and again["me"] is first["me"]
+    agent.beats["peer"] = HeartbeatRecord(node="peer", epoch=1, seq=2,
+                                          sampled_at=1_700_000_005.0, cpu_usage=60.0)
+    after_beat = {n.node_id: n for n in await view.list_nodes()}
+    assert after_beat["peer"].cpu_usage == 60.0 and after_beat["me"] is first["me"]
+    agent.table = [member("me"), member("peer", MemberState.SUSPECT)]
+    after_suspect = {n.node_id: n for n in await view.list_nodes()}
+    assert after_suspect["peer"].suspect and after_suspect["peer"].suspect_since is not None
+    agent.coordinator = ("peer", 3)
+    after_election = {n.node_id: n for n in await view.list_nodes()}
+    assert after_election["peer"].is_coordinator and not after_election["me"].is_coordinator
+    assert (await view.get_node("peer")) is after_election["peer"]
+    agent.table = [member("me")]  # peer reaped: its cached info goes too
+    assert [n.node_id for n in await view.list_nodes()] == ["me"]
+    assert await view.get_node("peer") is None
