@@ -178,6 +178,7 @@ def _bootstrap(run: Run, result: Result, n: int) -> float | None:
     t = run.bootstrap_cached(n, ramp, run.options.snapshot_dir)
     result.checks.append(("bootstrap converged", t is not None,
                           f"{n} nodes joining through one seed over {ramp:.0f} s"))
+    result.series["bootstrap_unsettled_pairs"] = run.obs.wrong
     return t
 
 
