@@ -30,6 +30,9 @@ class RunOptions:
     seed: int
     profile: str = "lan"
     """Gossip preset: lan, wan or local (``GossipConfig.profile``)."""
+    memberlist_suspicion: bool = False
+    """Use memberlist 0.2.2's exact failure detector instead of claw-node's default
+    (confirmation probes, lower suspicion floor)."""
     compression: bool = True
     """LZW on datagrams/streams as memberlist does; off is faster to simulate."""
     loss: float = 0.0
@@ -49,8 +52,9 @@ class RunOptions:
     join_window_s: float = 1.0
     churn_interval_s: float = 2.0
     losses: tuple[float, ...] = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30)
-    slow_variants: tuple[str, ...] = ("lifeguard", "swim-timers")
-    """slow: run with Lifeguard's timers and/or with SWIM's fixed ones."""
+    slow_variants: tuple[str, ...] = ("claw", "memberlist", "swim-timers")
+    """slow: claw-node's detector, memberlist's (Lifeguard as memberlist has it), and/or
+    SWIM's fixed timers (memberlist's detector without local health or dynamic suspicion)."""
     trace_packets: bool = True
     progress: bool = True
     settle_pairs: int = 0
@@ -63,7 +67,8 @@ class RunOptions:
 
     def gossip_config(self, **changes: object) -> GossipConfig:
         config = GossipConfig.profile(self.profile)
-        changes = {"enable_compression": self.compression, **changes}
+        changes = {"enable_compression": self.compression,
+                   "memberlist_suspicion": self.memberlist_suspicion, **changes}
         return config.replace(**changes)
 
     def network_options(self) -> NetworkOptions:

@@ -369,8 +369,10 @@ def scenario_slow(opts: RunOptions) -> Result:
     result = _base_result(opts, cols)
     duration = opts.duration_s or 60.0
     variants: list[tuple[str, dict[str, object]]] = [
-        ("lifeguard", {}),
-        ("swim-timers", {"awareness_max_multiplier": 1, "suspicion_max_mult": 1}),
+        ("claw", {"memberlist_suspicion": False}),
+        ("memberlist", {"memberlist_suspicion": True}),
+        ("swim-timers", {"memberlist_suspicion": True, "awareness_max_multiplier": 1,
+                         "suspicion_max_mult": 1}),
     ]
     variants = [v for v in variants if v[0] in opts.slow_variants]
     hashes = []
@@ -412,7 +414,7 @@ def scenario_slow(opts: RunOptions) -> Result:
                 row["mode"] = f"lag {opts.lag_s:g}s"
             result.rows.append(row)
             hashes.append(world.trace_hash())
-            if label == "lifeguard":
+            if label != "swim-timers":
                 result.checks.append((f"no healthy node declared dead ({row['mode']})",
                                       row["false_dead"] == 0, f"{row['false_dead']} false deaths"))
     _finish(run, result)
