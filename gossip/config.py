@@ -4,6 +4,11 @@ The numbers of the three presets are memberlist's ``DefaultLANConfig``,
 ``DefaultWANConfig`` and ``DefaultLocalConfig`` (memberlist 0.2.2, ``config.go``),
 except ``udp_buffer_bytes``: claw-node packs at most 1200 bytes per datagram
 because Tailscale's interface MTU is 1280 and most users gossip over a tailnet.
+
+claw-node's own failure-detector knobs (``memberlist_suspicion``, ``confirm_probes``,
+``health_gated_confirm_probes``, ``suspicion_floor_mult``) have no memberlist
+counterpart; ``with_memberlist_suspicion()`` turns them off for memberlist 0.2.2's exact
+behaviour. ``python -m simulations.bench_suspicion`` measures both.
 """
 
 from __future__ import annotations
