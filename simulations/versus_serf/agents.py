@@ -257,6 +257,7 @@ class Cluster:
             port, api_port, rpc_port = GOSSIP_PORT_IN_NETNS, API_PORT_IN_NETNS, RPC_PORT_IN_NETNS
         data_dir = os.path.join(self._tmp, name)
         os.makedirs(data_dir, exist_ok=True)
+        self.book.first_output.pop(name, None)  # a restart starts its own clock
         argv = self.kind.argv(name, host, port, api_port, rpc_port,
                               seed.addr if seed else None, self.profile, data_dir)
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -30,6 +30,7 @@ LEAVE_TIMEOUT_S = 60.0
 SETTLE_S = 3.0
 """Quiet time after convergence before the idle window (join broadcasts die down)."""
 BETWEEN_KILLS_S = 1.0
+START_RETRIES = 3
 PAUSE_GAP_S = 5.0
 """Running time between two pauses of the paused-node phase."""
 
@@ -76,7 +77,12 @@ def _converged(names: list[str]):
 
 
 def _start_cluster(cluster: Cluster, n: int, s: Settings, notes: list[str]) -> tuple[float, float | None]:
-    """Start n agents (agent 0 is everyone's seed); return (last start, convergence time)."""
+    """Start n agents (agent 0 is everyone's seed); return (last start, convergence time).
+
+    An agent that exits during start-up (its random port was taken meanwhile by another
+    program on this shared machine) is restarted on fresh ports, up to START_RETRIES
+    times; the join figure of that run is then void (None) and a note says why.
+    """
     seed = cluster.start(0, None)
     if not cluster.wait_ready(seed, READY_TIMEOUT_S):
         raise RuntimeError(f"seed {seed.name} did not come up:\n{cluster.tail(seed.name)}")
@@ -84,12 +90,27 @@ def _start_cluster(cluster: Cluster, n: int, s: Settings, notes: list[str]) -> t
         cluster.start(i, seed)
     t_last = time.monotonic()
     names = [a.name for a in cluster.live()]
-    ok = cluster.book.wait_for(_converged(names), _join_timeout(n))
-    if not ok:
+    converged = _converged(names)
+    void = False
+    deadline = time.monotonic() + _join_timeout(n)
+    for _attempt in range(START_RETRIES + 1):
+        ok = cluster.book.wait_for(
+            lambda b: converged(b) or any(a.proc.poll() is not None for a in cluster.live()),
+            max(0.0, deadline - time.monotonic()))
+        exited = [a for a in cluster.live() if a.proc.poll() is not None]
+        if not exited:
+            break
+        void = True
+        for a in exited:
+            notes.append(f"{a.name} exited at start-up, restarted on fresh ports: "
+                         f"{cluster.tail(a.name, 3)!r}")
+            a.alive = False
+            cluster.start(a.host.index, seed)
+    if not ok or not converged(cluster.book):
         dead = [a.name for a in cluster.live() if a.proc.poll() is not None]
         notes.append(f"join did not converge in {_join_timeout(n):.0f}s (exited: {dead})")
         return t_last, None
-    return t_last, _converge_time(cluster.book, names)
+    return t_last, None if void else _converge_time(cluster.book, names)
 
 
 def _join_timeout(n: int) -> float:
@@ -120,11 +141,19 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
             # One newcomer, joined through a random member.
             members = cluster.live()
             via = rng.choice(members)
-            newcomer = cluster.start(s.nodes, via)
-            t0 = newcomer.started_at
             others = [a.name for a in members]
-            ok = cluster.book.wait_for(
-                lambda b: b.all_see(others, newcomer.name, (ALIVE,)), NEWCOMER_TIMEOUT_S)
+            for _attempt in range(START_RETRIES + 1):
+                newcomer = cluster.start(s.nodes, via)
+                t0 = newcomer.started_at
+                ok = cluster.book.wait_for(
+                    lambda b: b.all_see(others, newcomer.name, (ALIVE,))
+                    or newcomer.proc.poll() is not None, NEWCOMER_TIMEOUT_S)
+                if newcomer.proc.poll() is None:
+                    break
+                notes.append(f"newcomer exited at start-up, restarted: "
+                             f"{cluster.tail(newcomer.name, 3)!r}")
+                newcomer.alive = False
+            ok = ok and newcomer.proc.poll() is None
             if ok:
                 seen = cluster.book.first_times(t0, newcomer.name, (ALIVE,), others)
                 m["newcomer_all_s"] = max(seen.values()) - t0
