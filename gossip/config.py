@@ -83,7 +83,7 @@ class GossipConfig:
     relays) only; memberlist and Serf messages keep ``retransmit_mult``. App messages
     (resource heartbeats) are superseded by the next one and repaired by push-pull, so
     they need less redundancy. 0: same as ``retransmit_mult``. Presets: 0; the claw-node
-    agent uses 2 (``node.agent``)."""
+    agent sets ``node.agent.APP_RETRANSMIT_MULT`` (3)."""
 
     gossip_nodes: int = 3
     """Random members each gossip round is sent to (only when there is something to say). LAN 3."""
