@@ -163,12 +163,20 @@ def test_schedule_confirms_moderate_cpu_moves_and_rate_limits() -> None:
     assert s.next_send(rec(seq=4, cpu_usage=22.0), 15.0, 1.0) is None
     assert s.next_send(rec(seq=5, cpu_usage=23.0), 20.0, 1.0) == 20.0    # sustained
     s.sent(rec(seq=5, cpu_usage=23.0), 20.0)
-    # inside the minimum interval a change waits for its end, then goes
-    assert s.next_send(rec(seq=6, cpu_usage=23.0, running_tasks=1), 21.0, 5.0) == 25.0
-    assert not s.due(rec(seq=6, cpu_usage=23.0, running_tasks=1), 21.0, 5.0)
-    assert s.due(rec(seq=7, cpu_usage=23.0, running_tasks=1), 25.0, 5.0)
-    # a restart (new epoch) always sends
-    assert s.next_send(rec(epoch=11, seq=1, cpu_usage=23.0), 25.0, 5.0) == 25.0
+    # a burst of changes goes at once (bucket of 3), then one per minimum interval
+    s = HeartbeatSchedule(burst=3.0)
+    for i in range(3):
+        r = rec(seq=i + 1, running_tasks=i)
+        assert s.next_send(r, 100.0, 5.0) == 100.0
+        s.sent(r, 100.0)
+    busy = rec(seq=4, running_tasks=9)
+    assert s.next_send(busy, 101.0, 5.0) == pytest.approx(105.0)   # waits for a token
+    assert not s.due(busy, 101.0, 5.0)
+    assert s.due(rec(seq=5, running_tasks=9), 105.0, 5.0)
+    s.sent(rec(seq=5, running_tasks=9), 105.0)
+    assert s.next_send(rec(seq=6, running_tasks=1), 106.0, 5.0) == pytest.approx(110.0)
+    # a restart (new epoch) always counts as a change
+    assert s.next_send(rec(epoch=11, seq=1, running_tasks=9), 110.0, 5.0) == pytest.approx(110.0)
 
 
 def test_metadata_round_trip_and_claw_tag() -> None:
