@@ -115,3 +115,21 @@ async def test_registration_too_big_for_a_datagram_is_still_accepted(tmp_path: P
         assert agent.stats["app_too_large"] == 1  # left to push-pull anti-entropy
     finally:
         await agent.stop(leave=True)
+
+
+async def test_heartbeats_only_on_change_and_a_rate_limited_change_still_goes(tmp_path: Path) -> None:
+    agent = Agent(config(tmp_path), sampler=fake_sampler)
+    await agent.start()
+    try:
+        await wait_for(lambda: agent.stats["heartbeats_sent"] >= 1)
+        await asyncio.sleep(1.0)  # five samples of an unchanged load: nothing more is sent
+        assert agent.stats["heartbeats_sent"] == 1
+        for running in range(1, 6):  # a burst of task changes: 3 tokens, then deferred
+            agent.apply_tasks({"running_tasks": running})
+        assert agent.stats["heartbeats_sent"] == 4
+        # the last change goes when the rate limit allows, without another sample changing
+        await wait_for(lambda: agent.stats["heartbeats_sent"] >= 5)
+        await wait_for(lambda: agent.heartbeats.get("solo").running_tasks == 5)  # type: ignore[union-attr]
+        assert agent._schedule.last_sent.running_tasks == 5  # type: ignore[union-attr]
+    finally:
+        await agent.stop(leave=True)
