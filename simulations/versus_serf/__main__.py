@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import subprocess
 import sys
 import time
 
@@ -64,6 +65,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if k not in KINDS:
             p.error(f"unknown kind {k!r}; expected {', '.join(KINDS)}")
     return args
+
+
+def _code_version() -> dict:
+    """The claw-node code measured: commit and locally modified files (work in progress
+    changes the figures, so they are recorded with them)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    def git(*a: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", root, *a], capture_output=True, text=True,
+                                  timeout=10).stdout.rstrip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"commit": git("rev-parse", "HEAD"),
+            "modified": [l[3:] for l in git("status", "--porcelain").splitlines()
+                         if l[:2].strip() and not l.startswith("??")][:200]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                         + (f"_loss{args.loss:g}" if args.loss else "") + ".json")
     with open(out, "w") as f:
         json.dump({"command": command, "settings": vars(args), "started_unix": started,
+                   "code": _code_version(),
                    "results": results, "summary": summary}, f, indent=2)
     print(f"figures written to {out}")
     return 0
