@@ -49,9 +49,11 @@ class GossipConfig:
 
     memberlist_suspicion: bool = False
     """True: memberlist 0.2.2's failure detector exactly (suspicion shrinks only to
-    ``suspicion_mult × log10(n) × probe_interval_s``; no confirmation probes). False
-    (claw-node's default): the three ``confirm_probes``/``suspicion_floor_mult``/
-    ``health_gated_confirm_probes`` knobs below apply. Presets: false."""
+    ``suspicion_mult × log10(n) × probe_interval_s``; no confirmation probes; a suspect
+    message about a newer incarnation confirms the running suspicion). False (claw-node's
+    default): the ``confirm_probes``/``suspicion_floor_mult``/``health_gated_confirm_probes``
+    knobs below apply, and a suspicion of a newer incarnation (the suspect refuted, we
+    missed it, and it is accused again) restarts the timer instead. Presets: false."""
 
     confirm_probes: bool = True
     """claw-node: on first hearing someone else's suspicion of X, probe X next (out of

@@ -150,7 +150,7 @@ _STAT_KEYS = (
     "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
     "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "app_too_large_to_relay", "probes_abandoned", "confirm_probes",
+    "app_too_large_to_relay", "probes_abandoned", "confirm_probes", "suspicion_restarts",
 )
 
 
@@ -262,6 +262,8 @@ class SwimProtocol:
         self._confirm_queue: list[str] = []
         """claw-node: suspects to probe next, out of round-robin order (``confirm_probes``)."""
         self._last_probe_start = -math.inf
+        self._confirm_at = math.inf
+        """When a queued confirmation probe may start out of turn (inf: none pending)."""
         self._relays: dict[int, Relay] = {}
         self._streams: dict[int, _PendingStream] = {}
         self._suspects: set[str] = set()
@@ -461,7 +463,7 @@ class SwimProtocol:
     def next_deadline(self) -> float | None:
         t = min(self._next_gossip, self._next_reap)
         if not self._leave_phase:
-            t = min(t, self._next_probe, self._next_push_pull)
+            t = min(t, self._next_probe, self._confirm_at, self._next_push_pull)
         else:
             t = min(t, self._leave_phase_deadline)
         r = self._round
@@ -520,7 +522,8 @@ class SwimProtocol:
         Failure detection: ``probes``, ``probe_failures``, ``probes_abandoned``,
         ``acks_in``, ``nacks_in``, ``indirect_probes``, ``tcp_pings``, ``relays``,
         ``suspicions``, ``confirmations``, ``deaths``, ``leaves``, ``refutes``,
-        ``confirm_probes`` (claw-node out-of-turn probes of a suspect someone else accused).
+        ``confirm_probes`` (claw-node out-of-turn probes of a suspect someone else accused),
+        ``suspicion_restarts`` (claw-node: a suspicion of a newer incarnation restarted ours).
         Membership: ``joins``, ``updates``, ``recoveries``, ``name_conflicts``,
         ``stale_alives``, ``reaccusations``, ``reaped``, ``members`` (table size).
         Anti-entropy: ``push_pulls_out``, ``push_pulls_in``, ``push_pull_failures``,
@@ -737,10 +740,17 @@ class SwimProtocol:
         assert rec is not None
         if verdict is SuspectVerdict.CONFIRM:
             assert rec.suspicion is not None
-            if rec.suspicion.confirm(s.from_, now):
-                self._stats["confirmations"] += 1
-                self._ml_queue.push(codec.encode_message(s), s.node)
-            return
+            if s.incarnation <= rec.incarnation or self._cfg.memberlist_suspicion:
+                if rec.suspicion.confirm(s.from_, now):
+                    self._stats["confirmations"] += 1
+                    self._ml_queue.push(codec.encode_message(s), s.node)
+                return
+            # claw-node: the suspect refuted the suspicion we hold (we missed its alive,
+            # often because this newer suspect replaced it in every broadcast queue) and
+            # is accused anew. memberlist counts that as a confirmation of the old timer,
+            # which under heavy loss declares live nodes dead; start afresh instead.
+            self._clear_suspicion(rec)
+            self._stats["suspicion_restarts"] += 1
         if verdict is SuspectVerdict.REFUTE:
             self._refute(s.incarnation, accuser=s.from_, now=now)
             return
@@ -1046,6 +1056,8 @@ class SwimProtocol:
             self._probe_failed(r, now)
         if not self._leave_phase and now >= self._next_probe:
             self._start_probe(now)
+        if not self._leave_phase and now >= self._confirm_at:
+            self._start_confirm_probe(now)
         for seq in [s for s, rl in self._relays.items() if now >= rl.deadline]:
             relay = self._relays.pop(seq)
             if relay.want_nack:
@@ -1103,8 +1115,26 @@ class SwimProtocol:
         name = self._next_confirm_target()
         if name is None:
             name = self._probe_list.next(self._probe_eligible, self._probe_refill)
+        if name is not None:
+            self._begin_round(name, now, interval)
+
+    def _start_confirm_probe(self, now: float) -> None:
+        """Out of turn: probe the first queued suspect now, unless a round is in flight
+        (then the next regular tick takes it). The probe replaces the next regular one,
+        and the schedule keeps its phase: if every node restarted its schedule from the
+        moment it heard a suspicion, all probers would tick in lock-step afterwards, and a
+        crash would wait e/(e-1) rounds instead of one for its first probe (measured)."""
+        self._confirm_at = math.inf
+        if self._round is not None:
+            return
+        name = self._next_confirm_target()
         if name is None:
             return
+        interval = self._awareness.scale(self._cfg.probe_interval_s)
+        self._begin_round(name, now, interval)
+        self._next_probe += interval  # > now + interval: this round ends before it
+
+    def _begin_round(self, name: str, now: float, interval: float) -> None:
         self._last_probe_start = now
         rec = self._members.get(name)
         assert rec is not None
@@ -1127,8 +1157,9 @@ class SwimProtocol:
 
         Once per suspicion, not while our own health score says we are the problem
         (``health_gated_confirm_probes``). If no probe is in flight the probe starts now,
-        but never sooner than ``probe_timeout_s`` after the previous one (rate limit);
-        the probe schedule then restarts from it, so probing stays ~1 per interval.
+        but never sooner than ``probe_timeout_s`` after the previous one (rate limit), in
+        place of the next regular probe (``_start_confirm_probe``), so probing stays at
+        one per interval.
         """
         cfg = self._cfg
         s = rec.suspicion
@@ -1142,7 +1173,7 @@ class SwimProtocol:
         s.confirm_probed = True
         self._confirm_queue.append(rec.name)
         if self._round is None:
-            self._next_probe = min(self._next_probe,
+            self._confirm_at = min(self._confirm_at,
                                    max(now, self._last_probe_start + cfg.probe_timeout_s))
 
     def _next_confirm_target(self) -> str | None:

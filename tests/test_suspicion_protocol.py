@@ -209,3 +209,40 @@ def test_cluster_detects_a_crash_without_false_deaths(cfg: GossipConfig) -> None
     assert probes <= len(c.live())               # at most one per node per suspicion
     if cfg.memberlist_suspicion:
         assert probes == 0
+
+
+def test_confirmation_probe_takes_the_next_regular_slot_and_keeps_the_phase() -> None:
+    core = make_core()
+    ping = run_acked(core, 5.0)
+    start = core._round.start                    # regular ticks at start + i * 1 s
+    feed(core, Ack(ping.seq_no, None), now=start + 0.01)
+    feed(core, Suspect(1, "p3", "p1"), now=start + 0.7)
+    when, _ = probe_time(core, "p3", start + 1.0)
+    assert when == pytest.approx(start + 0.7)
+    feed(core, Ack(core._round.seq, None), now=start + 0.71)
+    times = []
+    while len(times) < 2:
+        d = core.next_deadline()
+        core.handle_timer(d)
+        for p, _ in pings(core):
+            times.append(d)
+            feed(core, Ack(p.seq_no, None), now=d)
+    # the tick at start + 1 was given to the confirmation probe; the phase is kept
+    assert times == [pytest.approx(start + 2.0), pytest.approx(start + 3.0)]
+
+
+@pytest.mark.parametrize("cfg,restarted", [(LAN, True), (ML, False)], ids=["claw", "memberlist"])
+def test_suspicion_of_a_newer_incarnation(cfg: GossipConfig, restarted: bool) -> None:
+    core = make_core(cfg)
+    feed(core, Suspect(1, "p3", "p1"), now=10.0)       # n = 6: k = 2, 4 s .. 24 s
+    feed(core, Suspect(1, "p3", "p2"), now=10.5)       # one confirmation
+    # p3 refuted with incarnation 2 (we missed it) and p4 accuses it again
+    feed(core, Suspect(2, "p3", "p4"), now=13.0)
+    if restarted:
+        assert core.member("p3").incarnation == 2
+        assert core.suspicion_deadline("p3") == pytest.approx(13.0 + 24.0)
+        assert core.stats["suspicion_restarts"] == 1
+    else:                                              # memberlist: a 2nd confirmation
+        assert core.member("p3").incarnation == 1
+        assert core.suspicion_deadline("p3") == pytest.approx(14.0)
+        assert core.stats["suspicion_restarts"] == 0
