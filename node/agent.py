@@ -98,19 +98,19 @@ PEER_SAVE_INTERVAL_S = 30.0
 """How often alive peers are written to the store (for rejoining without --join) when
 nobody joined since the last write."""
 PEER_CHECK_INTERVAL_S = 2.0
+"""How often a membership change is looked for, to save the peers soon after a join."""
 APP_RETRANSMIT_MULT = 3
 """Retransmit multiplier of claw app messages (``GossipConfig.app_retransmit_mult``; the
 profile's ``retransmit_mult`` if lower; memberlist's LAN value is 4). A heartbeat is
 superseded by the next one and repaired by push-pull, so it needs less redundancy than a
 membership change. Each node relays a message L = mult × ceil(log10(n+1)) times, so a
 receiver misses it with probability about e^-L: ``simulations/bench_heartbeat.py
---app-mult 2|3|4`` at 100 nodes (busy trace) showed 0.3 % of receivers late (until the
+--app-mult 2|3|4`` at 100 nodes (busy trace) (compression off) showed 0.3 % of receivers late (until the
 node's next heartbeat or a push-pull) with 2, about 0.02 % with 3, none with 4, for
 +459 / +587 / +696 B/s and +5.6 / +7.5 / +9.0 packets/s per node."""
 HEARTBEAT_MIN_INTERVAL_S = 1.0
 """Floor of the time between two heartbeats of this node, seconds (``min_send_interval``
 raises it with cluster size to stay within ``--heartbeat-budget``)."""
-"""How often a membership change is looked for, to save the peers soon after a join."""
 JOIN_GRACE_S = 10.0
 """Failed joining this long: run alone (elect ourselves) while still retrying."""
 JOIN_BACKOFF_START_S = 1.0
