@@ -104,10 +104,10 @@ APP_RETRANSMIT_MULT = 3
 profile's ``retransmit_mult`` if lower; memberlist's LAN value is 4). A heartbeat is
 superseded by the next one and repaired by push-pull, so it needs less redundancy than a
 membership change. Each node relays a message L = mult × ceil(log10(n+1)) times, so a
-receiver misses it with probability about e^-L: ``simulations/bench_heartbeat.py
---app-mult 2|3|4`` at 100 nodes (busy trace) (compression off) showed 0.3 % of receivers late (until the
-node's next heartbeat or a push-pull) with 2, about 0.02 % with 3, none with 4, for
-+459 / +587 / +696 B/s and +5.6 / +7.5 / +9.0 packets/s per node."""
+receiver misses it with probability about e^-L. ``simulations/bench_heartbeat.py
+--app-mult 2|3|4`` at 100 nodes (busy trace, compression off) showed 0.3 % of receivers
+late (until the node's next heartbeat or a push-pull) with 2, about 0.02 % with 3, none
+with 4, for +459 / +587 / +696 B/s and +5.6 / +7.5 / +9.0 packets/s per node."""
 HEARTBEAT_MIN_INTERVAL_S = 1.0
 """Floor of the time between two heartbeats of this node, seconds (``min_send_interval``
 raises it with cluster size to stay within ``--heartbeat-budget``)."""
