@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="mean of the exponential part of the latency (ms)")
     p.add_argument("--duration", type=float, default=None,
                    help="seconds of the measured phase (scenario default)")
+    p.add_argument("--warmup-s", type=float, default=5.0,
+                   help="quiet seconds between bootstrap and measurement (default 5)")
     p.add_argument("--crashes", type=int, default=None, help="crash: how many nodes to crash")
     p.add_argument("--losses", default="0,0.05,0.1,0.15,0.2,0.25,0.3",
                    help="loss: comma-separated loss rates to sweep")
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = RunOptions(
         scenario=args.scenario, nodes=args.nodes, seed=seed, profile=args.profile,
         compression=not args.no_compression, memberlist_suspicion=args.memberlist_suspicion, delay_min_ms=args.delay_min_ms,
-        delay_mean_ms=args.delay_mean_ms, duration_s=args.duration, crashes=args.crashes,
+        delay_mean_ms=args.delay_mean_ms, duration_s=args.duration, warmup_s=args.warmup_s, crashes=args.crashes,
         losses=tuple(float(x) for x in args.losses.split(",") if x.strip()),
         slow_nodes=args.slow_nodes, lag_s=args.lag_s,
         slow_variants=tuple(x.strip() for x in args.slow_variants.split(",") if x.strip()), pause_s=args.pause_s, pause_every_s=args.pause_every_s,

@@ -39,6 +39,9 @@ class RunOptions:
     """Random datagram loss during the measured phase (the loss scenario sweeps it)."""
     delay_min_ms: float = 0.5
     delay_mean_ms: float = 1.5
+    warmup_s: float = 5.0
+    """Quiet time between the bootstrap and the measured phase (seconds); longer lets the
+    join's broadcast queues drain so traffic figures show the steady state."""
     duration_s: float | None = None
     """Length of the measured phase (scenario default when None)."""
     crashes: int | None = None

@@ -202,7 +202,7 @@ def scenario_crash(opts: RunOptions) -> Result:
     result.theory = swim_expectations(run, n)
     if boot is None:
         return _finish(run, result)
-    run.advance(run.world.now + 5.0)
+    run.advance(run.world.now + opts.warmup_s)
     since = run.world.now
     mark = run.traffic_mark()
     count = opts.crashes if opts.crashes is not None else max(1, min(5, n // 10))
@@ -264,7 +264,7 @@ def scenario_partition(opts: RunOptions) -> Result:
     if _bootstrap(run, result, n) is None:
         return _finish(run, result)
     world = run.world  # (a cached bootstrap replaces the world)
-    run.advance(world.now + 5.0)
+    run.advance(world.now + opts.warmup_s)
     mark = run.traffic_mark()
     live = world.live_nodes()
     order = list(live)
@@ -333,7 +333,7 @@ def scenario_loss(opts: RunOptions) -> Result:
             continue
         world = run.world
         result.theory = swim_expectations(run, n)
-        run.advance(world.now + 5.0)
+        run.advance(world.now + opts.warmup_s)
         world.network.set_loss(p)
         world.note(f"scenario loss {p!r}")
         since = world.now
@@ -385,7 +385,7 @@ def scenario_slow(opts: RunOptions) -> Result:
                 continue
             world = run.world
             result.theory = swim_expectations(run, n)
-            run.advance(world.now + 5.0)
+            run.advance(world.now + opts.warmup_s)
             slow = world.rng.sample([x for x in world.live_nodes() if x.index != 0],
                                     min(opts.slow_nodes, n - 1))
             run.obs.slow = {x.name for x in slow}
@@ -436,7 +436,7 @@ def scenario_churn(opts: RunOptions) -> Result:
     if _bootstrap(run, result, n) is None:
         return _finish(run, result)
     world = run.world  # (a cached bootstrap replaces the world)
-    run.advance(world.now + 5.0)
+    run.advance(world.now + opts.warmup_s)
     since = world.now
     mark = run.traffic_mark()
     duration = opts.duration_s or 60.0
