@@ -69,9 +69,15 @@ def _converge_time(book: MembershipBook, names: list[str]) -> float | None:
     return max(last.values()) if len(last) == need and need else None
 
 
+UP = (ALIVE, SUSPECT)
+"""A suspect member is still a member (``serf members`` lists it alive). Serf logs no
+line when a suspicion is refuted, so its observers' views stay "suspect" until the
+next state change."""
+
+
 def _converged(names: list[str]):
     def check(book: MembershipBook) -> bool:
-        return all(book.views.get(o, {}).get(x) == ALIVE
+        return all(book.views.get(o, {}).get(x) in UP
                    for o in names for x in names if x != o)
     return check
 
