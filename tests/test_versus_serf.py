@@ -77,7 +77,8 @@ def test_summary_gives_min_median_max_and_paired_ratios():
     assert kill["serf"] == {"min": 6.0, "median": 7.0, "max": 8.0, "n": 3}
     assert kill["ratio"] == {"min": 0.5, "median": 0.75, "max": 1.0, "n": 3}
     assert summary["cpu_pct"]["ratio"]["median"] == pytest.approx(1.5)  # run 1 only
-    args = argparse.Namespace(nodes=10, profile="lan", runs=3, idle=60.0, loss=0.0)
+    args = argparse.Namespace(nodes=10, profile="lan", runs=3, idle=60.0, loss=0.0,
+                              loss_window=60.0)
     table = render_table(summary, args, "python -m simulations.versus_serf --nodes 10")
     assert "| kill -9 -> all mark failed, median (s) | 7 [6–8] | 6 [3–7] | 0.750 [0.500–1] |" in table
 

@@ -103,9 +103,10 @@ def render_table(summary: dict, args: argparse.Namespace, command: str) -> str:
         if ratio:
             row.append(_cell(e.get("ratio")))
         rows.append(row)
-    title = (f"N={args.nodes}, profile {args.profile}, {args.runs} run(s), "
-             f"idle window {args.idle:g}s" + (f", loss {args.loss:g}" if args.loss else "")
-             + "; cells: median [min–max] over runs")
+    window = (f"loss {args.loss:g} for {args.loss_window:g}s in namespaces" if args.loss
+              else f"loopback, idle window {args.idle:g}s")
+    title = (f"N={args.nodes}, profile {args.profile}, {args.runs} run(s), {window}; "
+             "cells: median [min–max] over runs")
     lines = [f"`{command}`", "", title, ""]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
