@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -82,8 +83,15 @@ def _code_version() -> dict:
                          if l[:2].strip() and not l.startswith("??")][:200]}
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM: end the agents and report, like Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    # Started with "&" from a script, SIGINT arrives ignored; take it back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     settings = Settings(nodes=args.nodes, profile=args.profile, kills=args.kills,
                         idle_s=args.idle, loss=args.loss, loss_window_s=args.loss_window,
                         pauses=args.pauses, pause_s=args.pause, seed=args.seed,

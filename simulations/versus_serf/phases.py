@@ -137,6 +137,9 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
             _say(s, f"{kind.name}: starting {s.nodes} agents")
             t_last, t_conv = _start_cluster(cluster, s.nodes, s, notes)
             m["join_all_s"] = None if t_conv is None else max(0.0, t_conv - t_last)
+            if not cluster.book.wait_for(_converged([a.name for a in cluster.live()]), 0):
+                notes.append("cluster never converged: later phases skipped")
+                return m
             outs = [cluster.book.first_output.get(a.name) for a in cluster.live()]
             if t_conv is not None and all(outs):
                 # From the moment the last agent printed anything: leaves out process
