@@ -88,6 +88,9 @@ class ProbeRound:
     expected_nacks: int = 0
     nacks: int = 0
     tcp_stream: int | None = None
+    confirm: bool = False
+    """claw-node confirmation probe of a member someone else suspects: its failure does
+    not count against our local health (``SwimProtocol._probe_failed``)."""
 
 
 @dataclass(slots=True)

@@ -1113,8 +1113,10 @@ class SwimProtocol:
         if self._round is not None:
             self._probe_failed(self._round, now)
         name = self._next_confirm_target()
-        if name is None:
-            name = self._probe_list.next(self._probe_eligible, self._probe_refill)
+        if name is not None:
+            self._begin_round(name, now, interval, confirm=True)
+            return
+        name = self._probe_list.next(self._probe_eligible, self._probe_refill)
         if name is not None:
             self._begin_round(name, now, interval)
 
@@ -1131,17 +1133,18 @@ class SwimProtocol:
         if name is None:
             return
         interval = self._awareness.scale(self._cfg.probe_interval_s)
-        self._begin_round(name, now, interval)
+        self._begin_round(name, now, interval, confirm=True)
         self._next_probe += interval  # > now + interval: this round ends before it
 
-    def _begin_round(self, name: str, now: float, interval: float) -> None:
+    def _begin_round(self, name: str, now: float, interval: float, *,
+                     confirm: bool = False) -> None:
         self._last_probe_start = now
         rec = self._members.get(name)
         assert rec is not None
         seq = self._next_seq()
         self._round = ProbeRound(target=name, address=rec.address, seq=seq, start=now,
                                  ack_deadline=now + self._cfg.probe_timeout_s,
-                                 deadline=now + interval)
+                                 deadline=now + interval, confirm=confirm)
         self._stats["probes"] += 1
         ping = Ping(seq, name, self._ip_bytes, self._self.port, self._self.name)
         if rec.state == MemberState.ALIVE:
@@ -1216,13 +1219,20 @@ class SwimProtocol:
 
     def _probe_failed(self, r: ProbeRound, now: float) -> None:
         self._round = None
-        if r.expected_nacks > 0:
+        rec = self._members.get(r.target)
+        if r.confirm and rec is not None and rec.state == MemberState.SUSPECT:
+            # claw-node: a failed confirmation probe agrees with the independent accuser,
+            # so it says nothing about *our* health. (Relayed nacks come ~probe_timeout
+            # after the indirect pings, mostly after the round ends, so this would add
+            # up to indirect_checks: after each crash every confirming node would slow
+            # its probing down to a quarter, and the next crash would be found later.)
+            pass
+        elif r.expected_nacks > 0:
             # Missing nacks mean *our* network is suspect, not just the target.
             self._awareness.apply_delta(max(0, r.expected_nacks - r.nacks))
         else:
             self._awareness.apply_delta(1)
         self._stats["probe_failures"] += 1
-        rec = self._members.get(r.target)
         if rec is None or rec.state not in (MemberState.ALIVE, MemberState.SUSPECT):
             return
         self._on_suspect(Suspect(rec.incarnation, rec.name, self._self.name), now)

@@ -149,12 +149,15 @@ def test_no_confirmation_probe_when_switched_off(cfg: GossipConfig) -> None:
 
 def test_a_failed_confirmation_probe_confirms_as_ourselves() -> None:
     core = make_core()
-    feed(core, Suspect(1, "p3", "p1"), now=10.0)
-    run_timers(core, 10.0)
-    assert core._round.target == "p3"
-    run_timers(core, 11.0)                        # no ack, no nack, no TCP reply
-    assert core.stats["confirmations"] == 1
+    ping = run_acked(core, 5.0)
+    start = core._round.start
+    feed(core, Ack(ping.seq_no, None), now=start + 0.01)
+    feed(core, Suspect(1, "p3", "p1"), now=start + 0.6)
+    probe_time(core, "p3", start + 0.6)
+    run_timers(core, start + 1.6)                 # no ack, no nack, no TCP reply
+    assert core.stats["confirmations"] == 1 and core.stats["probe_failures"] == 1
     assert core.member("p3").state == MemberState.SUSPECT
+    assert core.health_score == 0                 # agreeing with others is not our fault
 
 
 @pytest.mark.parametrize("cfg,expected_total", [
