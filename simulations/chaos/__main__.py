@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 
 from ..netns import cleanup_stale, fabric_unavailable
@@ -53,8 +54,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM: end the agents and remove the lab, like Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.log_dir:
         os.makedirs(args.log_dir, exist_ok=True)
     if args.netns and fabric_unavailable() is None:
@@ -68,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         result = run_chaos(settings)
     except RuntimeError as exc:
         print(f"chaos: setup failed: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("chaos: interrupted; agents ended, lab removed", file=sys.stderr)
         return 2
     rec = result.record
     checked = [name for name in INVARIANTS
