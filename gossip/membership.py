@@ -18,6 +18,7 @@ Rules follow memberlist 0.2.2 ``state.go`` (``aliveNode``, ``suspectNode``,
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -111,6 +112,12 @@ class Membership:
         self._records: dict[str, MemberRecord] = {}
         self._down: dict[str, None] = {}
         """Names of dead/left records, in the order they went down (oldest first)."""
+        self._candidates: list[MemberRecord] | None = None
+        """Cached gossip targets in table order (see ``gossip_candidates``); None = stale."""
+        self._candidates_exclude: MemberRecord | None = None
+        self._candidates_dead_since = math.inf
+        """Earliest ``state_since`` of a dead record in ``_candidates``: the cache is
+        stale once that one ages past ``gossip_to_the_dead_s``."""
 
     def __len__(self) -> int:
         return len(self._records)
@@ -135,19 +142,70 @@ class Membership:
             if not self._down:
                 return False  # every slot holds a live member: refuse the newcomer
             self.remove(next(iter(self._down)))
+        replaced = record.name in self._records
         self._records[record.name] = record
         self._track(record)
+        if replaced:
+            self._candidates = None  # a new object at an old position: rebuild
+        elif self._candidates is not None and record.state != MemberState.LEFT:
+            # A new name goes to the end of the table, so it goes to the end of the
+            # cached targets too (same order as a rebuild: same random draws).
+            self._candidates.append(record)
+            if record.state == MemberState.DEAD:
+                self._candidates_dead_since = min(self._candidates_dead_since,
+                                                  record.state_since)
         return True
 
     def remove(self, name: str) -> None:
-        self._records.pop(name, None)
+        if self._records.pop(name, None) is not None:
+            self._candidates = None
         self._down.pop(name, None)
 
     def set_state(self, record: MemberRecord, state: MemberState, now: float) -> None:
         """Change a record's state (the only way states change, so evictions stay O(1))."""
+        old = record.state
         record.state = state
         record.state_since = now
         self._track(record)
+        if self._candidates is None:
+            return
+        live = (MemberState.ALIVE, MemberState.SUSPECT)
+        if old in live and state in live:
+            return  # still a target, same position
+        if old in live and state == MemberState.DEAD:
+            # Still a target until it ages out; remember when that happens.
+            self._candidates_dead_since = min(self._candidates_dead_since, now)
+            return
+        self._candidates = None  # left, came back, or re-died: rare, rebuild
+
+    def gossip_candidates(self, now: float, gossip_to_the_dead_s: float,
+                          exclude: MemberRecord) -> list[MemberRecord]:
+        """Members gossip may be sent to: alive, suspect, or dead for at most
+        ``gossip_to_the_dead_s``, except ``exclude`` (ourselves), in table order.
+
+        Kept up to date on changes instead of scanned every gossip round; the caller
+        must not mutate the list.
+        """
+        cached = self._candidates
+        if (cached is not None and self._candidates_exclude is exclude
+                and now - self._candidates_dead_since <= gossip_to_the_dead_s):
+            return cached
+        dead_since = math.inf
+        cached = []
+        for r in self._records.values():
+            if r is exclude:
+                continue
+            if r.state == MemberState.DEAD:
+                if now - r.state_since > gossip_to_the_dead_s:
+                    continue
+                dead_since = min(dead_since, r.state_since)
+            elif r.state == MemberState.LEFT:
+                continue
+            cached.append(r)
+        self._candidates = cached
+        self._candidates_dead_since = dead_since
+        self._candidates_exclude = exclude
+        return cached
 
     def _track(self, record: MemberRecord) -> None:
         self._down.pop(record.name, None)
@@ -178,12 +236,14 @@ class Membership:
         return len(self._records) - expired
 
     def reap(self, now: float, keep_s: float, self_name: str) -> list[str]:
-        """Drop dead/left records older than ``keep_s``; return their names."""
+        """Drop dead/left records older than ``keep_s``; return their names.
+
+        Visits only the down records (``_down``), not the whole table.
+        """
+        records = self._records
         gone = [
-            r.name for r in self._records.values()
-            if r.name != self_name
-            and r.state in (MemberState.DEAD, MemberState.LEFT)
-            and now - r.state_since > keep_s
+            name for name in self._down
+            if name != self_name and now - records[name].state_since > keep_s
         ]
         for name in gone:
             self.remove(name)

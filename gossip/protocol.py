@@ -1246,13 +1246,10 @@ class SwimProtocol:
     def _gossip(self, now: float) -> None:
         if not (len(self._ml_queue) or len(self._serf_queue) or len(self._app_queue)):
             return  # nothing to say: memberlist sends nothing either
-        g2d = self._cfg.gossip_to_the_dead_s
-        candidates = [
-            r for r in self._members
-            if r is not self._self and (
-                r.state in (MemberState.ALIVE, MemberState.SUSPECT)
-                or (r.state == MemberState.DEAD and now - r.state_since <= g2d))
-        ]
+        # Alive, suspect, or dead for at most gossip_to_the_dead_s (memberlist's
+        # kRandomNodes filter); maintained by the table instead of scanned every round.
+        candidates = self._members.gossip_candidates(now, self._cfg.gossip_to_the_dead_s,
+                                                     self._self)
         for rec in self._rng.sample(candidates, min(self._cfg.gossip_nodes, len(candidates))):
             parts = self._take_broadcasts(self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD,
                                           rec.is_claw, MAX_PARTS)
