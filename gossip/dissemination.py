@@ -18,6 +18,8 @@ import bisect
 import math
 from dataclasses import dataclass
 
+from .interning import BROADCASTS
+
 __all__ = ["DEFAULT_MAX_QUEUED", "BroadcastQueue", "retransmit_limit"]
 
 DEFAULT_MAX_QUEUED = 4096
@@ -62,7 +64,7 @@ class BroadcastQueue:
     def push(self, payload: bytes, key: str | None = None) -> int:
         """Queue ``payload`` (an encoded message); return a handle for ``is_pending``."""
         self._next_id += 1
-        item = _Queued(key, payload, 0, self._next_id)
+        item = _Queued(key, BROADCASTS.share(payload), 0, self._next_id)
         if key is not None:
             old = self._by_key.get(key)
             if old is not None:
@@ -109,8 +111,10 @@ class BroadcastQueue:
                 break
             # First broadcast of this tier that fits: the longest, then the newest.
             i = bisect.bisect_left(self._order, (tier, -free, -_INF_ID))
-            if i >= len(self._order) or self._order[i][0] != tier:
-                tier += 1
+            if i >= len(self._order):
+                break  # nothing left fits in any tier
+            if self._order[i][0] != tier:
+                tier = self._order[i][0]  # skip empty tiers: the next one present
                 continue
             item = self._items[-self._order[i][2]]
             del self._order[i]  # out of the order until re-inserted below

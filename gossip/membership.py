@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import enum
 import math
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .errors import GossipError
 from .events import Member
+from .interning import RECORD_FIELDS
 from .suspicion import Suspicion
 from .tags import CLAW_TAG, decode_tags
 from .types import MemberState
@@ -142,6 +144,12 @@ class Membership:
             if not self._down:
                 return False  # every slot holds a live member: refuse the newcomer
             self.remove(next(iter(self._down)))
+        # Names and addresses repeat in every table of a cluster: share one object.
+        record.name = sys.intern(record.name)
+        record.ip = sys.intern(record.ip)
+        record.meta = RECORD_FIELDS.share(record.meta)
+        record.vsn = RECORD_FIELDS.share(record.vsn)
+        record.ip_bytes = RECORD_FIELDS.share(record.ip_bytes)
         replaced = record.name in self._records
         self._records[record.name] = record
         self._track(record)
