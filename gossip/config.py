@@ -62,10 +62,12 @@ class GossipConfig:
     warning that lets a live X refute, arrive within about one probe round instead of by
     round-robin chance. Ignored when ``memberlist_suspicion``. Default true."""
 
-    health_gated_confirm_probes: bool = True
+    health_gated_confirm_probes: bool = False
     """claw-node: send confirmation probes only while our own Lifeguard health score is
-    0; a node whose own probes are failing is likely the problem and would only add
-    false confirmations and traffic. Ignored when ``memberlist_suspicion``. Default true."""
+    0 (a node whose own probes fail may be the problem). Ignored when
+    ``memberlist_suspicion``. Default false: on the simulator the gate halved the
+    confirmation probes but gave *more* suspicions at 30% loss (15,004 vs 10,013 at
+    N=30) and the same false failures (``python -m simulations.bench_suspicion``)."""
 
     suspicion_floor_mult: float = 4.0
     """claw-node: lowest suspicion timeout = ``suspicion_floor_mult × probe_interval_s``

@@ -52,7 +52,7 @@ MODES: dict[str, dict[str, object]] = {
     "claw": {},
     "claw-no-confirm-probes": {"confirm_probes": False},
     "claw-no-floor": {"suspicion_floor_mult": 0.0},
-    "claw-no-health-gate": {"health_gated_confirm_probes": False},
+    "claw-health-gate": {"health_gated_confirm_probes": True},
     "claw-floor3": {"suspicion_floor_mult": 3.0},
     "claw-floor5": {"suspicion_floor_mult": 5.0},
     "memberlist-mult3": {"memberlist_suspicion": True, "suspicion_mult": 3},

@@ -130,8 +130,8 @@ def test_own_accusation_does_not_trigger_a_confirmation_probe() -> None:
     assert core.stats["confirm_probes"] == 0 and not core._confirm_queue
 
 
-def test_unhealthy_node_does_not_confirm_probe_unless_ungated() -> None:
-    for cfg, expected in ((LAN, 0), (LAN.replace(health_gated_confirm_probes=False), 1)):
+def test_unhealthy_node_confirm_probes_only_when_ungated() -> None:
+    for cfg, expected in ((LAN.replace(health_gated_confirm_probes=True), 0), (LAN, 1)):
         core = make_core(cfg)
         core._awareness.apply_delta(2)
         feed(core, Suspect(1, "p3", "p1"), now=10.0)
