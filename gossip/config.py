@@ -89,6 +89,14 @@ class GossipConfig:
     they need less redundancy. 0: same as ``retransmit_mult``. Presets: 0; the claw-node
     agent sets ``node.agent.APP_RETRANSMIT_MULT`` (3)."""
 
+    app_gossip_rounds: bool = True
+    """Whether queued claw application messages start a gossip round of their own.
+    False: they only ride on packets sent anyway (probes, acks, membership gossip), so
+    resource heartbeats add bytes but no packets, and spread within a few probe rounds
+    (about 2 packets/s per node) instead of a few gossip intervals. Presets: true
+    (memberlist sends every queued broadcast); the claw-node agent sets
+    ``node.agent.APP_GOSSIP_ROUNDS`` (false)."""
+
     gossip_nodes: int = 3
     """Random members each gossip round is sent to (only when there is something to say). LAN 3."""
 

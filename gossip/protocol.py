@@ -1244,8 +1244,10 @@ class SwimProtocol:
     # --- gossip, push-pull, leave -----------------------------------------------------
 
     def _gossip(self, now: float) -> None:
-        if not (len(self._ml_queue) or len(self._serf_queue) or len(self._app_queue)):
-            return  # nothing to say: memberlist sends nothing either
+        app_due = self._cfg.app_gossip_rounds and len(self._app_queue)
+        if not (len(self._ml_queue) or len(self._serf_queue) or app_due):
+            return  # nothing to say (memberlist sends nothing either), or app messages
+            # that wait for packets sent anyway (``app_gossip_rounds`` false)
         # Alive, suspect, or dead for at most gossip_to_the_dead_s (memberlist's
         # kRandomNodes filter); maintained by the table instead of scanned every round.
         candidates = self._members.gossip_candidates(now, self._cfg.gossip_to_the_dead_s,

@@ -108,6 +108,10 @@ receiver misses it with probability about e^-L. ``simulations/bench_heartbeat.py
 --app-mult 2|3|4`` at 100 nodes (busy trace, compression off) showed 0.3 % of receivers
 late (until the node's next heartbeat or a push-pull) with 2, about 0.02 % with 3, none
 with 4, for +459 / +587 / +696 B/s and +5.6 / +7.5 / +9.0 packets/s per node."""
+APP_GOSSIP_ROUNDS = False
+"""Whether heartbeats start gossip rounds of their own (``GossipConfig.app_gossip_rounds``).
+False: they ride only on probes, acks and membership gossip that are sent anyway, so they
+cost bytes but no packets (issue 6: packets/s per agent no higher than Serf's)."""
 HEARTBEAT_MIN_INTERVAL_S = 1.0
 """Floor of the time between two heartbeats of this node, seconds (``min_send_interval``
 raises it with cluster size to stay within ``--heartbeat-budget``)."""
@@ -141,7 +145,8 @@ class Agent:
         self.check_interval_s = config.check_interval
         base_config = config.gossip_config()
         self.gossip_config: GossipConfig = base_config.replace(
-            app_retransmit_mult=min(APP_RETRANSMIT_MULT, base_config.retransmit_mult))
+            app_retransmit_mult=min(APP_RETRANSMIT_MULT, base_config.retransmit_mult),
+            app_gossip_rounds=APP_GOSSIP_ROUNDS)
         self.node_id = ""
         self.store: NodeStore | None = None
         self.transport: GossipTransport | None = None

@@ -159,13 +159,14 @@ class _Sim:
 
 class Bench:
     def __init__(self, n: int, *, seed: int, app_mult: int, compression: bool,
-                 rule: str = "new") -> None:
+                 rule: str = "new", app_gossip_rounds: bool = False) -> None:
         self.rng = random.Random(seed)
         self.old = rule == "old"
         if self.old:
             app_mult = 0
         config = GossipConfig.lan().replace(enable_compression=compression,
-                                            app_retransmit_mult=app_mult)
+                                            app_retransmit_mult=app_mult,
+                                            app_gossip_rounds=self.old or app_gossip_rounds)
         self.cluster = c = Cluster(config, seed=seed, latency_s=0.001)
         self.n = n
         self.enabled = False
@@ -372,7 +373,7 @@ class Bench:
 def run_size(n: int, args: argparse.Namespace) -> None:
     t0 = time.monotonic()
     bench = Bench(n, seed=args.seed, app_mult=args.app_mult, compression=args.compression,
-                  rule=args.rule)
+                  rule=args.rule, app_gossip_rounds=args.app_gossip_rounds)
     t_build = time.monotonic() - t0
     rows: list[tuple[str, dict[str, float], float]] = []
     t = time.monotonic()
@@ -416,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rule", choices=("new", "old"), default="new",
                         help="heartbeat rule: this one, or the previous one (refresh, small "
                              "deadbands, app mult 4, v1 state) for before/after figures")
+    parser.add_argument("--app-gossip-rounds", action="store_true",
+                        help="let heartbeats start gossip rounds of their own (the agent "
+                             "does not: they ride on probes, acks and membership gossip)")
     parser.add_argument("--compression", action="store_true",
                         help="LZW-compress datagrams as the agent does (slower)")
     args = parser.parse_args(argv)
