@@ -200,7 +200,7 @@ class SwimProtocol:
         name: this node's unique name.
         address: (ip, port) that peers should dial (the advertise address).
         meta: node metadata, at most ``config.meta_max_bytes``; claw nodes use
-            ``gossip.serf.encode_tags`` with the ``claw`` tag.
+            ``gossip.tags.encode_tags`` with the ``claw`` tag.
         rng: the only source of randomness.
         now: current time.
         incarnation: starting incarnation (>= 1; a restarted node passes stored + 1).
