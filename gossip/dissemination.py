@@ -103,14 +103,19 @@ class BroadcastQueue:
         used = 0
         chosen: list[_Queued] = []
         tier, last_tier = self._order[0][0], self._order[-1][0]
+        order = self._order
+        i = len(order)  # no entry taken yet
         while tier <= last_tier and self._order:
             if max_count is not None and len(chosen) >= max_count:
                 break
             free = limit - used - overhead
             if free <= 0:
                 break
-            # First broadcast of this tier that fits: the longest, then the newest.
-            i = bisect.bisect_left(self._order, (tier, -free, -_INF_ID))
+            # First broadcast of this tier that fits: the longest, then the newest. The
+            # entry after the one just taken is that one whenever it fits (everything
+            # before it was already too long), so only search when it does not.
+            if not (i < len(order) and order[i][0] == tier and -order[i][1] <= free):
+                i = bisect.bisect_left(order, (tier, -free, -_INF_ID))
             if i >= len(self._order):
                 break  # nothing left fits in any tier
             if self._order[i][0] != tier:
