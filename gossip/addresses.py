@@ -23,7 +23,7 @@ def bytes_to_ip(raw: bytes) -> str:
     if not isinstance(raw, (bytes, bytearray)):
         raise MalformedPacket(f"IP address must be bytes, got {type(raw).__name__}")
     if len(raw) == 4:
-        return "%d.%d.%d.%d" % tuple(raw)  # what str(IPv4Address) gives, without the object
+        return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"  # = str(IPv4Address), no object
     if len(raw) == 16:
         addr = ipaddress.IPv6Address(bytes(raw))
         mapped = addr.ipv4_mapped

@@ -10,13 +10,13 @@ entries go first, which only costs sharing, never correctness.
 
 from __future__ import annotations
 
-__all__ = ["BytesPool", "BROADCASTS", "RECORD_FIELDS"]
+__all__ = ["BROADCASTS", "RECORD_FIELDS", "BytesPool"]
 
 
 class BytesPool:
     """Value → canonical object, at most ``max_entries`` entries (oldest evicted first)."""
 
-    __slots__ = ("max_entries", "_pool")
+    __slots__ = ("_pool", "max_entries")
 
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
