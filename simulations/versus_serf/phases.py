@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from ..netns import FabricError, LoopbackFirewall, NetnsLab, fabric_unavailable
-from .agents import Agent, Cluster, Kind, proc_cpu_seconds, proc_rss_bytes
+from .agents import Cluster, Kind, proc_cpu_seconds, proc_rss_bytes
 from .monitor import ALIVE, FAILED, LEFT, REFUTE, SUSPECT, MembershipBook
 
 __all__ = ["Settings", "run_loopback", "run_lossy"]
