@@ -159,7 +159,7 @@ class _Sim:
 
 class Bench:
     def __init__(self, n: int, *, seed: int, app_mult: int, compression: bool,
-                 rule: str = "new", app_gossip_rounds: bool = False) -> None:
+                 rule: str = "new", app_gossip_rounds: bool = True) -> None:
         self.rng = random.Random(seed)
         self.old = rule == "old"
         if self.old:
@@ -373,7 +373,7 @@ class Bench:
 def run_size(n: int, args: argparse.Namespace) -> None:
     t0 = time.monotonic()
     bench = Bench(n, seed=args.seed, app_mult=args.app_mult, compression=args.compression,
-                  rule=args.rule, app_gossip_rounds=args.app_gossip_rounds)
+                  rule=args.rule, app_gossip_rounds=not args.piggyback_only)
     t_build = time.monotonic() - t0
     rows: list[tuple[str, dict[str, float], float]] = []
     t = time.monotonic()
@@ -417,9 +417,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rule", choices=("new", "old"), default="new",
                         help="heartbeat rule: this one, or the previous one (refresh, small "
                              "deadbands, app mult 4, v1 state) for before/after figures")
-    parser.add_argument("--app-gossip-rounds", action="store_true",
-                        help="let heartbeats start gossip rounds of their own (the agent "
-                             "does not: they ride on probes, acks and membership gossip)")
+    parser.add_argument("--piggyback-only", action="store_true",
+                        help="heartbeats start no gossip rounds of their own, they ride on "
+                             "probes, acks and membership gossip (GossipConfig."
+                             "app_gossip_rounds=False; the agent keeps rounds on)")
     parser.add_argument("--compression", action="store_true",
                         help="LZW-compress datagrams as the agent does (slower)")
     args = parser.parse_args(argv)
