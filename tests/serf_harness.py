@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from simulations.versus_serf.agents import free_port  # one port finder for TCP+UDP
 
 __all__ = ["SERF", "SerfAgent", "SerfAgents", "free_port", "require_serf", "serf_agents", "wait_until"]
 
@@ -48,22 +49,6 @@ def require_serf() -> str:
             pytest.fail("serf is not installed but CI is set (apt-get install -y serf)")
         pytest.skip("serf is not installed (apt-get install -y serf)")
     return SERF
-
-
-def free_port(host: str = HOST) -> int:
-    """A port currently free for both TCP and UDP on ``host`` (serf binds both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no port free for both TCP and UDP")
-
 
 async def wait_until(
     predicate: Callable[[], Awaitable[bool] | bool], timeout: float, interval: float = 0.2,
