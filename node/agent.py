@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import dataclasses
 import ipaddress
 import itertools
@@ -127,6 +128,8 @@ JOIN_BACKOFF_START_S = 1.0
 """First wait between two join attempts; doubles up to ``--join-backoff-max``."""
 META_CACHE_ENTRIES = 4096
 """Decoded metadata kept (keyed by the raw bytes), so elections don't re-decode."""
+DIRECTIVE_RESEND_S = (1.0, 3.0, 7.0)
+"""Seconds after the first send at which a directive is broadcast again."""
 SEEN_DIRECTIVES = 1024
 """Directive ids remembered to drop repeats."""
 
@@ -179,6 +182,8 @@ class Agent:
         self._reelect_pending = False
         self._suspect_since: dict[str, float] = {}
         self._seen_directives: OrderedDict[str, None] = OrderedDict()
+        self._last_directive: dict[tuple[str, str], int] = {}
+        """Newest directive sequence applied per (origin coordinator:start, action)."""
         self._directive_ids = itertools.count(1)
         self._join_round: dict[str, Any] | None = None
         self._stop = asyncio.Event()
@@ -187,7 +192,7 @@ class Agent:
         self.stats: dict[str, int] = dict.fromkeys((
             "app_bad", "heartbeats_applied", "heartbeats_sent",
             "registry_merged", "directives_applied", "clock_jumps", "state_bad_entries",
-            "app_too_large",
+            "app_too_large", "directives_stale",
         ), 0)
         self.started_at = 0.0
         self.exit_code = 0
@@ -389,7 +394,14 @@ class Agent:
         ident = f"{self.node_id}:{self._epoch}:{next(self._directive_ids)}"
         self._remember_directive(ident)
         body = encode_directive(Directive(target, action, value, ident))
-        self._broadcast(body, key=f"dir:{ident}")
+        key = f"dir:{ident}"
+        self._broadcast(body, key=key)
+        # Directives are not carried by push-pull, and with few retransmits (the local
+        # profile relays each app message twice) the target can miss one; re-send the
+        # same body a few times (receivers drop repeats by digest and by ident).
+        loop = asyncio.get_running_loop()
+        for delay in DIRECTIVE_RESEND_S:
+            loop.call_later(delay, functools.partial(self._broadcast, body, key=key))
 
     # --- gossip plumbing --------------------------------------------------------------------
 
@@ -506,6 +518,17 @@ class Agent:
     def _on_directive(self, directive: Directive) -> None:
         if directive.target != self.node_id or not self._remember_directive(directive.id):
             return
+        # Re-sends can arrive after a newer directive of the same kind: apply only the
+        # newest one per (origin coordinator and start, action).
+        origin, _, seq = directive.id.rpartition(":")
+        if seq.isdigit():
+            last_key = (origin, directive.action)
+            if int(seq) < self._last_directive.get(last_key, -1):
+                self.stats["directives_stale"] += 1
+                return
+            self._last_directive[last_key] = int(seq)
+            if len(self._last_directive) > SEEN_DIRECTIVES:
+                self._last_directive.pop(next(iter(self._last_directive)))
         self.stats["directives_applied"] += 1
         log.info("directive from the coordinator: %s %r", directive.action, directive.value)
         if directive.action == "maintenance" and isinstance(directive.value, bool):
