@@ -331,6 +331,9 @@ class SwimProtocol:
         self._leave_handle = self._serf_queue.push(self._serf_payload(intent))
         self._leave_phase = 1
         self._leave_phase_deadline = now + LEAVE_BROADCAST_TIMEOUT_S
+        # The first round goes out now rather than at the next tick (Serf waits for it):
+        # the leave is seen sooner, by half a gossip interval on average, at no extra cost.
+        self._next_gossip = now
 
     @property
     def leave_done(self) -> bool:
@@ -1259,6 +1262,10 @@ class SwimProtocol:
                 continue  # (only claw-only messages left and this one is a Serf agent)
             buf = parts[0] if len(parts) == 1 else codec.encode_compound(parts)
             self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
+            if self._leave_phase == 1 and not self._serf_queue.is_pending(self._leave_handle):
+                # Serf queues the dead message the moment the intent's last transmit is
+                # taken, so the rest of this round carries it (not the next round).
+                self._advance_leave(now)
 
     def _take_broadcasts(self, limit: int, to_claw: bool, max_parts: int) -> list[bytes]:
         n = self.cluster_size_estimate

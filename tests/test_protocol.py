@@ -430,6 +430,34 @@ def test_leave_sends_serf_intent_before_dead() -> None:
     assert core.leave_done
 
 
+def test_leave_rounds_start_at_once_and_dead_follows_in_the_same_round() -> None:
+    core = make_core()
+    with_peers(core, 9)
+    advance(core, 5.0)                      # the peers' alive rumours are spent
+    core.leave(5.0)
+    assert core.next_deadline() == 5.0      # the first round does not wait for the tick
+    rounds: list[list[str]] = []
+    while not core.leave_done:
+        t = core.next_deadline()
+        assert t is not None and t < 10.0
+        core.handle_timer(t)
+        kinds = []
+        for _, msgs in sent(core):
+            for m in msgs:
+                if isinstance(m, UserMsg) and isinstance(codec.decode_serf(m.payload), SerfLeave):
+                    kinds.append("intent")
+                elif isinstance(m, Dead) and m.node == "me":
+                    kinds.append("dead")
+        if kinds:
+            rounds.append(kinds)
+    limit = retransmit_limit(LAN.retransmit_mult, 10)
+    assert limit == 8 and LAN.gossip_nodes == 3
+    # 8 intent transmits: 3 + 3 + 2; the third round's last packet already carries the dead.
+    assert rounds[:3] == [["intent"] * 3, ["intent"] * 3, ["intent", "intent", "dead"]]
+    assert sum(r.count("dead") for r in rounds) == limit
+    assert core.member("me").state == MemberState.LEFT
+
+
 def test_name_conflict_is_refused_and_reported() -> None:
     c = make_cluster(3)
     c.run(30.0, until=c.converged)
