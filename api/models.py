@@ -132,8 +132,8 @@ NodeId = Annotated[
 ]
 AddressText = Annotated[str, Field(max_length=MAX_ADDRESS_CHARS)]
 
-_IN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-_OUT = ConfigDict(frozen=True, extra="forbid")
+_IN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True)
+_OUT = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 # --- the seed's NodeInfo ---------------------------------------------------------------
@@ -233,7 +233,7 @@ class MaintenanceIn(BaseModel):
 class NodeQuery(BaseModel):
     """Query of ``GET /api/v1/nodes``; every filter is optional and they combine (AND)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     status: NodeStatus | None = Field(None, description="Only nodes with this status.")
     skill: list[Annotated[str, Field(max_length=MAX_LABEL_CHARS)]] = Field(
