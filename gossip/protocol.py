@@ -285,7 +285,10 @@ class SwimProtocol:
         # Random initial stagger, as memberlist does, so restarted clusters spread out.
         self._next_probe = now + rng.uniform(0, config.probe_interval_s)
         self._next_gossip = now + rng.uniform(0, config.gossip_interval_s)
+        # memberlist's pushPullTrigger waits the stagger and then a whole interval: the
+        # join's push-pull just synced, so the first periodic one comes 1-2 intervals on.
         self._next_push_pull = (now + rng.uniform(0, config.push_pull_interval_s)
+                                + config.push_pull_interval_s
                                 if config.push_pull_interval_s > 0 else math.inf)
         self._next_reconnect = now + RECONNECT_INTERVAL_S
         self._next_reap = now + REAP_INTERVAL_S

@@ -689,6 +689,25 @@ def test_periodic_push_pull_uses_scaled_interval() -> None:
     assert 3 <= len(pushes) <= 4
 
 
+def test_first_periodic_push_pull_waits_a_whole_interval_after_the_stagger() -> None:
+    # memberlist's pushPullTrigger: a random stagger, then a full interval (the join's
+    # push-pull has just synced the state).
+    cfg = LAN.replace(probe_interval_s=1000.0)  # no probes: the silent peers stay alive
+    interval = cfg.push_pull_interval_s
+    for seed in range(20):
+        core = SwimProtocol(cfg, name="me", address=ME, rng=random.Random(seed), now=0.0,
+                            meta=claw_meta())
+        with_peers(core, 3)
+        times = []
+        while (d := core.next_deadline()) is not None and d < 3 * interval:
+            core.handle_timer(d)
+            sent(core)
+            times += [d for r in core.streams_to_open()
+                      if isinstance(codec.decode_stream(r.data, max_size=1 << 20), PushPull)]
+        assert interval <= times[0] < 2 * interval
+        assert times[1] - times[0] == pytest.approx(interval)
+
+
 def test_set_meta_updates_everyone_without_a_self_event() -> None:
     c = make_cluster(3)
     c.run(30.0, until=c.converged)
