@@ -122,6 +122,9 @@ MAX_EVENTS = 65536
 """Undrained events kept; the oldest are dropped beyond it (``events_dropped``)."""
 MAX_OUTBOX = 8192
 """Unflushed datagrams kept; newer ones are dropped beyond it (``datagrams_dropped``)."""
+MAX_URGENT_APP = 64
+"""Queued urgent app messages tracked (``broadcast_app(urgent=True)``); beyond it the
+oldest loses its own gossip rounds and only rides on packets sent anyway."""
 MAX_SEEN_APP = 8192
 """Digests of recent claw app messages remembered to relay each one only once."""
 RECONNECT_INTERVAL_S = 30.0
@@ -256,6 +259,7 @@ class SwimProtocol:
         self._serf_queue = BroadcastQueue(config.retransmit_mult)
         # Claw app messages may use a smaller retransmit count (config.app_retransmit_mult).
         self._app_queue = BroadcastQueue(config.app_retransmit_mult or config.retransmit_mult)
+        self._urgent_app: OrderedDict[int, None] = OrderedDict()  # app queue handles
         self._serf = SerfLayer()
         self._probe_list = ProbeList(rng)
         self._round: ProbeRound | None = None
@@ -356,13 +360,15 @@ class SwimProtocol:
         self._bump_incarnation(self._self.incarnation + 1)
         self._broadcast_self_alive()
 
-    def broadcast_app(self, body: bytes, now: float, *, key: str | None = None) -> None:
+    def broadcast_app(self, body: bytes, now: float, *, key: str | None = None,
+                      urgent: bool = False) -> None:
         """Disseminate a claw application message to claw members by piggybacking.
 
         A later broadcast with the same ``key`` replaces a queued older one. Receivers
         deliver each distinct body once (``AppMessage``) and relay it to other claw
         members, so it spreads epidemically; an identical body re-sent while its digest
-        is still remembered is delivered only once.
+        is still remembered is delivered only once. ``urgent``: this node starts gossip
+        rounds for it even when ``app_gossip_rounds`` is off (its relays do not).
         """
         self._now = now
         if not isinstance(body, (bytes, bytearray)):
@@ -373,7 +379,11 @@ class SwimProtocol:
             raise LocalProtocolError(
                 f"app message of {len(body)} bytes does not fit in udp_buffer_bytes")
         self._remember_app(body)
-        self._app_queue.push(payload, None if key is None else f"app:{key}")
+        handle = self._app_queue.push(payload, None if key is None else f"app:{key}")
+        if urgent:
+            self._urgent_app[handle] = None
+            if len(self._urgent_app) > MAX_URGENT_APP:
+                self._urgent_app.popitem(last=False)
 
     def reannounce(self, now: float) -> None:
         """After a clock jump (sleep/wake): higher incarnation, alive broadcast, and an
@@ -1250,7 +1260,7 @@ class SwimProtocol:
     # --- gossip, push-pull, leave -----------------------------------------------------
 
     def _gossip(self, now: float) -> None:
-        app_due = self._cfg.app_gossip_rounds and len(self._app_queue)
+        app_due = len(self._app_queue) and (self._cfg.app_gossip_rounds or self._urgent_app_due())
         if not (len(self._ml_queue) or len(self._serf_queue) or app_due):
             return  # nothing to say (memberlist sends nothing either), or app messages
             # that wait for packets sent anyway (``app_gossip_rounds`` false)
@@ -1269,6 +1279,12 @@ class SwimProtocol:
                 # Serf queues the dead message the moment the intent's last transmit is
                 # taken, so the rest of this round carries it (not the next round).
                 self._advance_leave(now)
+
+    def _urgent_app_due(self) -> bool:
+        """An urgent app message is still queued (forgets those sent or replaced)."""
+        for handle in [h for h in self._urgent_app if not self._app_queue.is_pending(h)]:
+            del self._urgent_app[handle]
+        return bool(self._urgent_app)
 
     def _take_broadcasts(self, limit: int, to_claw: bool, max_parts: int) -> list[bytes]:
         n = self.cluster_size_estimate

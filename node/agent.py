@@ -109,16 +109,14 @@ receiver misses it with probability about e^-L. ``simulations/bench_heartbeat.py
 --app-mult 2|3|4`` at 100 nodes (busy trace, compression off) showed 0.3 % of receivers
 late (until the node's next heartbeat or a push-pull) with 2, about 0.02 % with 3, none
 with 4, for +459 / +587 / +696 B/s and +5.6 / +7.5 / +9.0 packets/s per node."""
-APP_GOSSIP_ROUNDS = True
-"""Whether app messages (heartbeats, registry records, directives) start gossip rounds of
-their own (``GossipConfig.app_gossip_rounds``). False makes heartbeats cost bytes but no
-packets (busy N=30 simulator: 2.00 vs 4.02 packets/s per node; spread to every node in
-median 3.5 s instead of 0.4 s, ``simulations/bench_heartbeat.py [--app-gossip-rounds]``),
-but a directive (task report or maintenance for a gossip member, relayed by the
-coordinator) then rides only on probes and acks with the ``local`` profile's 2 transmits,
-and tests/test_multiprocess_cluster.py failed in 1 of 3 runs (the member never showed
-busy everywhere within 60 s; a lost directive is the suspected cause, since push-pull
-does not repair directives). Until directives are sent reliably, keep true."""
+APP_GOSSIP_ROUNDS = False
+"""Whether app messages (heartbeats, registry records) start gossip rounds of their own
+(``GossipConfig.app_gossip_rounds``). False: they cost bytes but no packets (idle UDP
+packets/s equal to Serf's; busy N=30 simulator 2.00 vs 4.06 packets/s per node) and a
+load change reaches a receiver in median 2.0 s instead of 0.23 s
+(``simulations/bench_heartbeat.py [--piggyback-only]``); push-pull repairs what is lost.
+Directives are not repaired by push-pull: they are sent ``urgent`` (the coordinator starts
+rounds for them) and re-sent at ``DIRECTIVE_RESEND_S``."""
 HEARTBEAT_MIN_INTERVAL_S = 1.0
 """Floor of the time between two heartbeats of this node, seconds (``min_send_interval``
 raises it with cluster size to stay within ``--heartbeat-budget``)."""
@@ -395,22 +393,22 @@ class Agent:
         self._remember_directive(ident)
         body = encode_directive(Directive(target, action, value, ident))
         key = f"dir:{ident}"
-        self._broadcast(body, key=key)
+        self._broadcast(body, key=key, urgent=True)
         # Directives are not carried by push-pull, and with few retransmits (the local
         # profile relays each app message twice) the target can miss one; re-send the
         # same body a few times (receivers drop repeats by digest and by ident).
         loop = asyncio.get_running_loop()
         for delay in DIRECTIVE_RESEND_S:
-            loop.call_later(delay, functools.partial(self._broadcast, body, key=key))
+            loop.call_later(delay, functools.partial(self._broadcast, body, key=key, urgent=True))
 
     # --- gossip plumbing --------------------------------------------------------------------
 
-    def _broadcast(self, body: bytes, *, key: str) -> None:
+    def _broadcast(self, body: bytes, *, key: str, urgent: bool = False) -> None:
         transport = self.transport
         if transport is None or not transport.running:
             return
         try:
-            transport.broadcast_app(body, key=key)
+            transport.broadcast_app(body, key=key, urgent=urgent)
         except LocalProtocolError:
             # Bigger than a datagram (e.g. a registration with many long skills): it
             # still reaches every node through push-pull anti-entropy.

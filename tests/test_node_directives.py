@@ -47,16 +47,18 @@ class FakeLoop:
 
 
 class FakeTransport:
-    """Records app broadcasts with the loop's time."""
+    """Records app broadcasts with the loop's time (and which were urgent)."""
 
     running = True
 
     def __init__(self, loop: FakeLoop) -> None:
         self.loop = loop
         self.sent: list[tuple[float, bytes, str]] = []
+        self.urgent: list[bool] = []
 
-    def broadcast_app(self, body: bytes, *, key: str) -> None:
+    def broadcast_app(self, body: bytes, *, key: str, urgent: bool = False) -> None:
         self.sent.append((self.loop.now, body, key))
+        self.urgent.append(urgent)
 
 
 def make_agent(tmp_path: Path, node_id: str) -> Agent:
@@ -85,6 +87,7 @@ def test_directive_is_sent_once_then_resent_at_the_planned_delays(
     bodies = {body for _, body, _ in transport.sent}
     keys = {key for _, _, key in transport.sent}
     assert len(bodies) == 1 and len(keys) == 1  # the very same message: receivers drop repeats
+    assert transport.urgent == [True] * 4       # its own gossip rounds (not repaired by push-pull)
     kind, payload = decode_app(bodies.pop())
     assert kind == APP_DIRECTIVE
     directive = decode_directive(payload)

@@ -635,6 +635,29 @@ def test_app_broadcast_with_same_key_replaces_queued_one() -> None:
         core.broadcast_app(b"x" * 2000, 30.0)
 
 
+def test_without_app_rounds_only_urgent_app_messages_start_gossip_rounds() -> None:
+    cfg = QUIET.replace(app_gossip_rounds=False)
+
+    def app_packets(urgent: bool) -> list[float]:
+        core = make_core(cfg)
+        with_peers(core, 9)
+        advance(core, 5.0)                   # the peers' alive rumours are spent
+        core.broadcast_app(b"directive", 5.0, key="d", urgent=urgent)
+        times = []
+        while (d := core.next_deadline()) is not None and d <= 10.0:
+            core.handle_timer(d)
+            times += [d for _, msgs in sent(core) for m in msgs
+                      if isinstance(m, UserMsg)
+                      and isinstance(codec.decode_serf(m.payload), ClawAppMessage)]
+        assert core.pending_broadcasts == (0 if urgent else 1)
+        return times
+
+    assert app_packets(urgent=False) == []   # waits for a probe or an ack to ride on
+    urgent = app_packets(urgent=True)
+    limit = retransmit_limit(cfg.retransmit_mult, 10)
+    assert len(urgent) == limit and max(urgent) - min(urgent) < 1.0
+
+
 # --- join, push-pull, meta, serf layer ---------------------------------------------------------
 
 
