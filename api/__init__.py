@@ -29,7 +29,12 @@ if TYPE_CHECKING:
         StatusChange,
     )
     from .registry import HttpNodeRecord, HttpNodeRegistry
-    from .server import ApiServer, InsecureBindError, check_bind_safety, is_loopback_host
+    from .server import (
+        ApiServer,
+        InsecureBindError,
+        check_bind_safety,
+        is_loopback_host,
+    )
     from .view import CheckResult, ClusterView, RegisterResult
 
 _HOME = {
@@ -63,7 +68,35 @@ _HOME = {
 }
 """Public name → the submodule defining it."""
 
-__all__ = sorted(_HOME)
+__all__ = [
+    "ApiConfig",
+    "ApiError",
+    "ApiServer",
+    "CheckResult",
+    "ClusterInfo",
+    "ClusterView",
+    "Conflict",
+    "CoordinatorInfo",
+    "HeartbeatClient",
+    "HeartbeatClientError",
+    "HeartbeatIn",
+    "HttpNodeRecord",
+    "HttpNodeRegistry",
+    "InsecureBindError",
+    "MemoryClusterView",
+    "NodeInfo",
+    "NodeStatus",
+    "NodeTransition",
+    "NotFound",
+    "RegisterIn",
+    "RegisterResult",
+    "StatusChange",
+    "Unavailable",
+    "build_openapi",
+    "check_bind_safety",
+    "create_app",
+    "is_loopback_host",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -302,7 +302,7 @@ def _run_agent(args: argparse.Namespace) -> int:
     except NodeConfigError as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
-    Agent = load_agent_class(config)  # noqa: N806 - a class
+    Agent = load_agent_class(config)
     logging.basicConfig(level=config.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
