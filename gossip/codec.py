@@ -38,6 +38,7 @@ from typing import Any, Callable
 import msgpack
 
 from gossip import lzw
+from gossip.decode_cache import DecodeCache
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.messages import (
     Ack, Alive, ClawAppMessage, Compound, Dead, ErrResp, IndirectPing, Nack,
@@ -85,6 +86,9 @@ _VALID_PACKET_TYPES = frozenset({
     _PING, _INDIRECT_PING, _ACK, _NACK,
     _SUSPECT, _ALIVE, _DEAD, _USER,
 })
+_BROADCAST_TYPES = frozenset({_SUSPECT, _ALIVE, _DEAD})
+"""Gossiped messages (the same bytes arrive many times): what ``decode_packet`` memoises.
+Pings and acks carry a fresh sequence number each; caching them would only evict."""
 _STREAM_TYPES = frozenset({
     _PUSH_PULL, _PING, _ACK, _USER,
     _ERR,
@@ -271,6 +275,18 @@ def _unpacker(limit: int) -> msgpack.Unpacker:
 
 def _unpack_one(buf: bytes, what: str) -> tuple[Any, int]:
     """Decode the first msgpack object of ``buf``: (object, bytes consumed)."""
+    # Fast path: one ``unpackb`` call (no Unpacker object), same limits. Any failure
+    # takes the Unpacker path below, which raises exactly what it always raised.
+    limit = max(len(buf), 64)
+    try:
+        return msgpack.unpackb(
+            buf, raw=True, max_str_len=limit, max_bin_len=limit, max_array_len=limit,
+            max_map_len=limit, max_ext_len=0,
+        ), len(buf)
+    except msgpack.ExtraData as extra:  # trailing bytes: the object and where it ended
+        return extra.unpacked, len(buf) - len(extra.extra)
+    except Exception:  # noqa: BLE001, S110 - re-decoded below for the exact error
+        pass
     unpacker = _unpacker(len(buf))
     try:
         unpacker.feed(buf)
@@ -418,13 +434,17 @@ def _decode_compress(body: bytes, max_size: int) -> tuple[bytes, int]:
 # --- packets --------------------------------------------------------------------------
 
 
-def decode_packet(data: bytes, *, max_size: int = UDP_PACKET_MAX) -> tuple[list[PacketMessage], int]:
+def decode_packet(
+    data: bytes, *, max_size: int = UDP_PACKET_MAX, cache: DecodeCache | None = None,
+) -> tuple[list[PacketMessage], int]:
     """Decode one (already decrypted) datagram.
 
     Undoes the CRC (verified), compress and compound layers and returns the flattened
     messages plus the number of compound parts that were truncated or undecodable
     (skipped, as memberlist does). Raises ``MalformedPacket`` when the whole datagram is
     unusable. ``max_size`` caps the datagram and any decompressed payload (bytes).
+    ``cache`` memoises the broadcasts (alive, suspect, dead) by their bytes; the result
+    is the same with or without it (``gossip.decode_cache``).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise MalformedPacket("packet must be bytes")
@@ -439,26 +459,40 @@ def decode_packet(data: bytes, *, max_size: int = UDP_PACKET_MAX) -> tuple[list[
         if zlib.crc32(data) != crc:
             raise MalformedPacket("invalid checksum")
     out: list[PacketMessage] = []
-    skipped = _decode_command(data, out, max_size, compound_depth=0, compressed=False)
+    skipped = _decode_command(data, out, max_size, compound_depth=0, compressed=False,
+                              cache=cache)
     return out, skipped
 
 
 def _decode_command(
     buf: bytes, out: list[PacketMessage], max_size: int, *, compound_depth: int, compressed: bool,
+    cache: DecodeCache | None = None,
 ) -> int:
     """Append the message(s) in ``buf`` to ``out``; return the count of skipped parts."""
     if not buf:
         raise MalformedPacket("empty command")
-    code, body = buf[0], buf[1:]
+    code = buf[0]
+    if cache is not None and code in _BROADCAST_TYPES:
+        # A leaf decodes the same whatever the layers around it: memoise it.
+        memo = cache.commands
+        msg = memo.get(buf)
+        if msg is None:
+            obj, _ = _unpack_one(buf[1:], _NAMES[code])
+            msg = _decode_body(code, _struct(obj, _NAMES[code]))
+            memo.put(buf, msg)
+        out.append(msg)
+        return 0
+    body = buf[1:]
     if code == _COMPRESS:
         if compressed:
             raise MalformedPacket("nested compression")
         plain, _ = _decode_compress(body, max_size)
-        return _decode_command(plain, out, max_size, compound_depth=compound_depth, compressed=True)
+        return _decode_command(plain, out, max_size, compound_depth=compound_depth,
+                               compressed=True, cache=cache)
     if code == _COMPOUND:
         if compound_depth >= MAX_COMPOUND_DEPTH:
             raise MalformedPacket("compound nested too deep")
-        return _decode_compound(body, out, max_size, compound_depth + 1, compressed)
+        return _decode_compound(body, out, max_size, compound_depth + 1, compressed, cache)
     if code == _USER:
         out.append(UserMsg(payload=body))
         return 0
@@ -471,6 +505,7 @@ def _decode_command(
 
 def _decode_compound(
     body: bytes, out: list[PacketMessage], max_size: int, depth: int, compressed: bool,
+    cache: DecodeCache | None,
 ) -> int:
     if not body:
         raise MalformedPacket("compound: missing part count")
@@ -487,7 +522,8 @@ def _decode_compound(
         pos += length
         mark = len(out)
         try:
-            skipped += _decode_command(part, out, max_size, compound_depth=depth, compressed=compressed)
+            skipped += _decode_command(part, out, max_size, compound_depth=depth,
+                                       compressed=compressed, cache=cache)
         except MalformedPacket:
             del out[mark:]
             skipped += 1
@@ -720,9 +756,25 @@ def _timeout(ns: int) -> int:
     return ns
 
 
-def decode_serf(payload: bytes) -> SerfMessage:
-    """Decode a Serf message (a memberlist user payload). Unknown types -> ``SerfUnknown``."""
+def decode_serf(payload: bytes, cache: DecodeCache | None = None) -> SerfMessage:
+    """Decode a Serf message (a memberlist user payload). Unknown types -> ``SerfUnknown``.
+
+    ``cache`` memoises every result but Serf's push-pull state (it holds a dict); the
+    result is the same with or without it (``gossip.decode_cache``).
+    """
     payload = bytes(payload)
+    if cache is None:
+        return _decode_serf(payload)
+    memo = cache.serf
+    msg = memo.get(payload)
+    if msg is None:
+        msg = _decode_serf(payload)
+        if not isinstance(msg, SerfPushPull):
+            memo.put(payload, msg)
+    return msg
+
+
+def _decode_serf(payload: bytes) -> SerfMessage:
     if not payload:
         raise MalformedPacket("empty Serf message")
     code, body = payload[0], payload[1:]
