@@ -82,6 +82,8 @@ MAX_PUSH_STATE_BYTES = 20 * 1024 * 1024
 _CRC_HEADER = struct.Struct(">BI")
 _ENC_HEADER = struct.Struct(">BI")
 _U16 = struct.Struct(">H")
+_LENGTH_TABLES = tuple(struct.Struct(f">{n}H") for n in range(256))
+"""A compound's length table for each part count: one unpack for all of them."""
 _VALID_PACKET_TYPES = frozenset({
     _PING, _INDIRECT_PING, _ACK, _NACK,
     _SUSPECT, _ALIVE, _DEAD, _USER,
@@ -475,8 +477,9 @@ def _decode_command(
     if cache is not None and code in _BROADCAST_TYPES:
         # A leaf decodes the same whatever the layers around it: memoise it.
         memo = cache.commands
-        msg = memo.get(buf)
+        msg = memo.lookup(buf)
         if msg is None:
+            memo.misses += 1
             obj, _ = _unpack_one(buf[1:], _NAMES[code])
             msg = _decode_body(code, _struct(obj, _NAMES[code]))
             memo.put(buf, msg)
@@ -512,14 +515,20 @@ def _decode_compound(
     n = body[0]
     if len(body) < 1 + 2 * n:
         raise MalformedPacket("compound: truncated length table")
-    lengths = [_U16.unpack_from(body, 1 + 2 * i)[0] for i in range(n)]
+    lengths = _LENGTH_TABLES[n].unpack_from(body, 1)
     pos = 1 + 2 * n
     skipped = 0
+    lookup = cache.commands.lookup if cache is not None else None
     for idx, length in enumerate(lengths):
         if pos + length > len(body):
             return skipped + (n - idx)  # memberlist: the rest are "truncated"
         part = body[pos:pos + length]
         pos += length
+        if lookup is not None:  # a broadcast decoded before: no call, no exception frame
+            msg = lookup(part)
+            if msg is not None:
+                out.append(msg)
+                continue
         mark = len(out)
         try:
             skipped += _decode_command(part, out, max_size, compound_depth=depth,
@@ -766,8 +775,9 @@ def decode_serf(payload: bytes, cache: DecodeCache | None = None) -> SerfMessage
     if cache is None:
         return _decode_serf(payload)
     memo = cache.serf
-    msg = memo.get(payload)
+    msg = memo.lookup(payload)
     if msg is None:
+        memo.misses += 1
         msg = _decode_serf(payload)
         if not isinstance(msg, SerfPushPull):
             memo.put(payload, msg)

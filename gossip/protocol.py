@@ -569,22 +569,23 @@ class SwimProtocol:
     # --- packet handling ----------------------------------------------------------
 
     def _on_packet_message(self, msg: object, addr: Address, now: float) -> None:
-        if isinstance(msg, Ping):
+        # Most frequent first: gossip (alive, Serf/claw user messages), then probes.
+        if isinstance(msg, Alive):
+            self._on_alive(msg, now)
+        elif isinstance(msg, UserMsg):
+            self._on_user(msg.payload, now)
+        elif isinstance(msg, Ping):
             self._on_ping(msg, addr)
-        elif isinstance(msg, IndirectPing):
-            self._on_indirect_ping(msg, addr, now)
         elif isinstance(msg, Ack):
             self._on_ack(msg.seq_no, now)
-        elif isinstance(msg, Nack):
-            self._on_nack(msg.seq_no)
-        elif isinstance(msg, Alive):
-            self._on_alive(msg, now)
         elif isinstance(msg, Suspect):
             self._on_suspect(msg, now)
         elif isinstance(msg, Dead):
             self._on_dead(msg, now)
-        elif isinstance(msg, UserMsg):
-            self._on_user(msg.payload, now)
+        elif isinstance(msg, IndirectPing):
+            self._on_indirect_ping(msg, addr, now)
+        elif isinstance(msg, Nack):
+            self._on_nack(msg.seq_no)
         else:
             self._stats["unknown_type"] += 1
 

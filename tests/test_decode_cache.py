@@ -59,9 +59,8 @@ def test_memo_evicts_oldest_beyond_max_entries() -> None:
     for i in range(5):
         memo.put(bytes([i]), i)
     assert len(memo) == 3
-    assert memo.get(bytes([0])) is None and memo.get(bytes([1])) is None
-    assert [memo.get(bytes([i])) for i in (2, 3, 4)] == [2, 3, 4]
-    assert (memo.hits, memo.misses) == (3, 2)
+    assert memo.lookup(bytes([0])) is None and memo.lookup(bytes([1])) is None
+    assert [memo.lookup(bytes([i])) for i in (2, 3, 4)] == [2, 3, 4]
 
 
 def test_memo_bounded_in_charged_bytes() -> None:
@@ -72,13 +71,13 @@ def test_memo_bounded_in_charged_bytes() -> None:
         assert memo.charged_bytes <= budget
     assert len(memo) == 4
     assert memo.charged_bytes == budget
-    assert memo.get(bytes([49]) * 100) == 49
+    assert memo.lookup(bytes([49]) * 100) == 49
 
 
 def test_memo_skips_long_keys_and_disabled_memo_stores_nothing() -> None:
     memo = BoundedMemo(max_entries=10, max_bytes=1 << 20, max_entry_bytes=8)
     memo.put(b"123456789", "long")
-    assert len(memo) == 0 and memo.get(b"123456789") is None
+    assert len(memo) == 0 and memo.lookup(b"123456789") is None
     off = BoundedMemo(0, 0, 0)
     off.put(b"a", 1)
     assert len(off) == 0 and off.charged_bytes == 0
@@ -112,7 +111,7 @@ def test_decode_packet_same_result_and_shared_objects() -> None:
     assert second == [plain[3], plain[1], plain[2]]
     assert second[0] is first[3] and second[1] is first[1] and second[2] is first[2]
     assert len(cache.commands) == 3  # alive, suspect, dead; never pings or user messages
-    assert cache.commands.hits == 3
+    assert cache.commands.misses == 3  # the second datagram decoded nothing anew
     with pytest.raises(dataclasses.FrozenInstanceError):
         first[1].incarnation = 9  # type: ignore[misc]
 
@@ -220,7 +219,11 @@ def test_core_behaves_the_same_with_private_shared_or_no_cache() -> None:
     stats = [c.stats for group in cores.values() for c in group]
     assert all(s == stats[0] for s in stats)
     assert stats[0]["malformed_parts"] > 0 and stats[0]["malformed"] > 0
-    assert shared.commands.hits > shared.commands.misses  # it did share
+    # Two cores, one cache: a broadcast is decoded once for both (only bytes that fail to
+    # decode are decoded by each core, every time), so fewer misses than two caches.
+    private = cores["private"][0]._decode_cache
+    assert 0 < private.commands.misses < shared.commands.misses < 2 * private.commands.misses
+    assert 0 < private.serf.misses < shared.serf.misses < 2 * private.serf.misses
 
 
 def test_hostile_flood_keeps_a_cores_cache_bounded() -> None:
@@ -249,7 +252,7 @@ def _sim_hash(share: bool) -> tuple[str, int]:
     world.crash(world.nodes[3].name)
     run.advance(world.now + 12.0)
     if share:
-        assert world.decode_cache is not None and world.decode_cache.commands.hits > 0
+        assert world.decode_cache is not None and len(world.decode_cache.commands) > 0
         assert all(n.core is None or n.core._decode_cache is world.decode_cache for n in world.nodes)
     return world.trace_hash(), world.trace_lines
 
