@@ -32,6 +32,7 @@ in advance and ``encrypted_stream_frame(body)`` frames an already-encrypted body
 from __future__ import annotations
 
 import struct
+import sys
 import zlib
 from typing import Any, Callable
 
@@ -40,6 +41,7 @@ import msgpack
 from gossip import lzw
 from gossip.decode_cache import DecodeCache
 from gossip.errors import LocalProtocolError, MalformedPacket
+from gossip.interning import BROADCASTS, RECORD_FIELDS
 from gossip.messages import (
     Ack, Alive, ClawAppMessage, Compound, Dead, ErrResp, IndirectPing, Nack,
     PacketMessage, Ping, PushNodeState, PushPull, SerfJoin, SerfLeave, SerfMessage,
@@ -481,8 +483,8 @@ def _decode_command(
         if msg is None:
             memo.misses += 1
             obj, _ = _unpack_one(buf[1:], _NAMES[code])
-            msg = _decode_body(code, _struct(obj, _NAMES[code]))
-            memo.put(buf, msg)
+            msg = _shared_fields(_decode_body(code, _struct(obj, _NAMES[code])))
+            memo.put(BROADCASTS.share(buf), msg)
         out.append(msg)
         return 0
     body = buf[1:]
@@ -504,6 +506,17 @@ def _decode_command(
     obj, _ = _unpack_one(body, _NAMES[code])
     out.append(_decode_body(code, _struct(obj, _NAMES[code])))
     return 0
+
+
+def _shared_fields(msg: Any) -> Any:
+    """``msg`` with its names and byte fields replaced by the process's shared copies
+    (``gossip.interning``): a cached message then costs little more than its object,
+    however many cores cache the same broadcast (the simulator). Equal values only."""
+    if isinstance(msg, Alive):
+        return Alive(msg.incarnation, sys.intern(msg.node), RECORD_FIELDS.share(msg.addr),
+                     msg.port, None if msg.meta is None else RECORD_FIELDS.share(msg.meta),
+                     None if msg.vsn is None else RECORD_FIELDS.share(msg.vsn))
+    return type(msg)(msg.incarnation, sys.intern(msg.node), sys.intern(msg.from_))  # Suspect, Dead
 
 
 def _decode_compound(
@@ -780,6 +793,10 @@ def decode_serf(payload: bytes, cache: DecodeCache | None = None) -> SerfMessage
         memo.misses += 1
         msg = _decode_serf(payload)
         if not isinstance(msg, SerfPushPull):
+            if isinstance(msg, SerfJoin):  # the name shared, as in ``_shared_fields``
+                msg = SerfJoin(msg.ltime, sys.intern(msg.node))
+            elif isinstance(msg, SerfLeave):
+                msg = SerfLeave(msg.ltime, sys.intern(msg.node), msg.prune)
             memo.put(payload, msg)
     return msg
 
