@@ -484,7 +484,8 @@ def _decode_command(
             memo.misses += 1
             obj, _ = _unpack_one(buf[1:], _NAMES[code])
             msg = _shared_fields(_decode_body(code, _struct(obj, _NAMES[code])))
-            memo.put(BROADCASTS.share(buf), msg)
+            if len(buf) <= memo.max_entry_bytes:  # else not stored: keep the pool clean too
+                memo.put(BROADCASTS.share(buf), msg)
         out.append(msg)
         return 0
     body = buf[1:]
