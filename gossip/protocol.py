@@ -43,6 +43,7 @@ from . import codec
 from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
 from .config import GossipConfig
+from .decode_cache import DecodeCache
 from .dissemination import BroadcastQueue
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
@@ -209,6 +210,9 @@ class SwimProtocol:
         incarnation: starting incarnation (>= 1; a restarted node passes stored + 1).
         app_state: called when a push-pull is built; returns claw application state
             bytes carried to the peer (``AppState`` event on the other side).
+        decode_cache: memo of decoded broadcasts (``gossip.decode_cache``); None: a
+            bounded one of this core's own. Sharing one between cores (the simulator)
+            changes no result, only how often identical bytes are decoded.
     Raises:
         LocalProtocolError: bad arguments (meta too large, incarnation < 1, ...).
     """
@@ -224,6 +228,7 @@ class SwimProtocol:
         now: float,
         incarnation: int = 1,
         app_state: Callable[[], bytes] | None = None,
+        decode_cache: DecodeCache | None = None,
     ) -> None:
         try:
             config.validate()
@@ -245,6 +250,7 @@ class SwimProtocol:
         self._cfg = config
         self._rng = rng
         self._app_state = app_state
+        self._decode_cache = decode_cache if decode_cache is not None else DecodeCache()
         self._ip_bytes = ip_bytes
         self._now = now
         self._members = Membership(config.max_members)
@@ -408,7 +414,8 @@ class SwimProtocol:
         st["packets_in"] += 1
         try:
             st["bytes_in"] += len(data)
-            msgs, bad = codec.decode_packet(data, max_size=self._cfg.max_udp_packet_bytes)
+            msgs, bad = codec.decode_packet(data, max_size=self._cfg.max_udp_packet_bytes,
+                                            cache=self._decode_cache)
         except MalformedPacket as exc:
             st["crc_errors" if "checksum" in str(exc) else "malformed"] += 1
             return
@@ -578,22 +585,23 @@ class SwimProtocol:
     # --- packet handling ----------------------------------------------------------
 
     def _on_packet_message(self, msg: object, addr: Address, now: float) -> None:
-        if isinstance(msg, Ping):
+        # Most frequent first: gossip (alive, Serf/claw user messages), then probes.
+        if isinstance(msg, Alive):
+            self._on_alive(msg, now)
+        elif isinstance(msg, UserMsg):
+            self._on_user(msg.payload, now)
+        elif isinstance(msg, Ping):
             self._on_ping(msg, addr)
-        elif isinstance(msg, IndirectPing):
-            self._on_indirect_ping(msg, addr, now)
         elif isinstance(msg, Ack):
             self._on_ack(msg.seq_no, now)
-        elif isinstance(msg, Nack):
-            self._on_nack(msg.seq_no)
-        elif isinstance(msg, Alive):
-            self._on_alive(msg, now)
         elif isinstance(msg, Suspect):
             self._on_suspect(msg, now)
         elif isinstance(msg, Dead):
             self._on_dead(msg, now)
-        elif isinstance(msg, UserMsg):
-            self._on_user(msg.payload, now)
+        elif isinstance(msg, IndirectPing):
+            self._on_indirect_ping(msg, addr, now)
+        elif isinstance(msg, Nack):
+            self._on_nack(msg.seq_no)
         else:
             self._stats["unknown_type"] += 1
 
@@ -838,8 +846,7 @@ class SwimProtocol:
     # --- Serf user messages and claw app messages ----------------------------------
 
     def _on_user(self, payload: bytes, now: float) -> None:
-        msg = codec.decode_serf(payload)
-        wrapped = codec.encode_message(UserMsg(payload))  # as re-broadcast: 0x08 + payload
+        msg = codec.decode_serf(payload, self._decode_cache)
         if isinstance(msg, ClawAppMessage):
             self._on_app(msg.body)
         elif isinstance(msg, SerfJoin):
@@ -847,10 +854,11 @@ class SwimProtocol:
             rec = self._members.get(msg.node)
             outcome = self._serf.on_join(rec, msg, now)
             if outcome in (IntentOutcome.APPLIED, IntentOutcome.REMEMBERED):
-                self._serf_queue.push(wrapped)  # Serf re-broadcasts new intents
+                # Serf re-broadcasts new intents, as received: 0x08 + payload.
+                self._serf_queue.push(codec.encode_message(UserMsg(payload)))
         elif isinstance(msg, SerfLeave):
             self._stats["serf_intents"] += 1
-            self._on_leave_intent(msg, now, rebroadcast=wrapped)
+            self._on_leave_intent(msg, now, rebroadcast=codec.encode_message(UserMsg(payload)))
         elif isinstance(msg, SerfUserEvent):
             self._serf.event_clock.witness(msg.ltime)
             self._stats["serf_ignored"] += 1

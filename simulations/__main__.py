@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="churn: mean time between actions (s)")
     p.add_argument("--no-packet-trace", action="store_true",
                    help="hash only events and faults, not every datagram (a bit faster)")
+    p.add_argument("--share-decoder", action="store_true",
+                   help="decode identical bytes once for the whole world (one decode cache "
+                        "shared by every core instead of one each): faster, same trace hash")
     p.add_argument("--settle-pairs", type=int, default=0,
                    help="bootstrap is done when at most this many view pairs disagree (default 0)")
     p.add_argument("--snapshot-dir", metavar="DIR",
@@ -76,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         slow_variants=tuple(x.strip() for x in args.slow_variants.split(",") if x.strip()), pause_s=args.pause_s, pause_every_s=args.pause_every_s,
         partition_s=args.partition_s, partition_mode=args.partition_mode,
         join_window_s=args.join_window_s, churn_interval_s=args.churn_interval_s,
-        trace_packets=not args.no_packet_trace, progress=not args.quiet,
+        trace_packets=not args.no_packet_trace, share_decoder=args.share_decoder,
+        progress=not args.quiet,
         snapshot_dir=args.snapshot_dir, settle_pairs=args.settle_pairs,
     )
     argv_list = list(sys.argv[1:] if argv is None else argv)

@@ -59,6 +59,9 @@ class RunOptions:
     """slow: claw-node's detector, memberlist's (Lifeguard as memberlist has it), and/or
     SWIM's fixed timers (memberlist's detector without local health or dynamic suspicion)."""
     trace_packets: bool = True
+    share_decoder: bool = False
+    """One decode cache for all simulated cores (``WorldOptions.share_decoder``): faster,
+    same results and trace hash."""
     progress: bool = True
     settle_pairs: int = 0
     """A bootstrap counts as done when at most this many (observer, subject) pairs still
@@ -111,7 +114,7 @@ class Run:
         self.config = config or options.gossip_config()
         self.world = SimWorld(
             self.config, options.seed, options.network_options(),
-            WorldOptions(trace_packets=options.trace_packets),
+            WorldOptions(trace_packets=options.trace_packets, share_decoder=options.share_decoder),
         )
         self.obs = Observatory(self.world)
         self.label = label
