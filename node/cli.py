@@ -264,27 +264,12 @@ def needs_tls(config: NodeConfig) -> bool:
 
 
 def load_agent_class(config: NodeConfig) -> type[Agent]:
-    """Import ``node.agent`` (and with it aiohttp) and return ``Agent``.
+    """Import ``node.agent`` and return ``Agent`` (a hook for harnesses that wrap it).
 
-    Importing aiohttp builds two SSL contexts, each parsing the system CA bundle: about
-    2.5 MB of RSS and 0.08 s of CPU per agent here (``simulations/bench_agent_start.py``).
-    When the agent makes no HTTPS request (``needs_tls``) and aiohttp is not imported yet
-    in this process, aiohttp is imported as on a Python built without ``ssl``, which it
-    supports (an https URL would fail with "SSL is not supported"). Serving the API and
-    plain-HTTP requests are unaffected.
+    ``node.agent`` does not import aiohttp: the agent imports the REST stack once gossip
+    runs, without TLS unless ``needs_tls(config)`` (see ``node.agent._import_rest_stack``).
     """
-    if needs_tls(config) or "aiohttp" in sys.modules:
-        from .agent import Agent
-        return Agent
-    saved = sys.modules.get("ssl")
-    sys.modules["ssl"] = None  # type: ignore[assignment]  # "import ssl" raises ImportError
-    try:
-        from .agent import Agent
-    finally:
-        if saved is None:
-            del sys.modules["ssl"]
-        else:
-            sys.modules["ssl"] = saved
+    from .agent import Agent
     return Agent
 
 
