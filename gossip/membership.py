@@ -248,9 +248,11 @@ class Membership:
         for r in records:
             if r.state == MemberState.ALIVE:
                 try:
-                    skip.append(alive.index(r))
+                    i = alive.index(r)
                 except ValueError:
-                    pass
+                    continue
+                if i not in skip:
+                    skip.append(i)
         skip.sort()
         return _Without(alive, skip)
 

@@ -3,6 +3,7 @@ advance time with progress, and measure traffic over a window."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import pickle
@@ -187,7 +188,16 @@ class Run:
         if world.nodes:
             raise ValueError("start_converged needs an empty world")
         world.note(f"converged start {n}")
-        world.add_converged_nodes(n)
+        # N cores holding N-entry tables are ~N^2 references: with the cyclic collector
+        # on, its full passes re-walk them all while they are built (quadratic, minutes
+        # at N = 10,000), and later ones would too; they are long-lived, so build them
+        # with it off and move them out of its reach (gc.freeze).
+        gc.disable()
+        try:
+            world.add_converged_nodes(n)
+        finally:
+            gc.enable()
+        gc.freeze()
         self.obs.assume_converged()
         return 0.0
 
