@@ -12,6 +12,7 @@ import pytest
 
 from gossip import codec
 from gossip.config import GossipConfig
+from gossip.errors import LocalProtocolError
 from gossip.membership import MemberRecord, Membership, SharedTable
 from gossip.messages import Suspect
 from gossip.probe import ProbeList
@@ -105,7 +106,7 @@ def test_shared_records_refuse_assignment() -> None:
         GossipConfig.lan(), table, name="a", address=("10.0.0.1", 7946),
         rng=random.Random(1), now=0.0)
     assert core.member_state("b") == MemberState.ALIVE
-    with pytest.raises(Exception):  # not in the table as itself
+    with pytest.raises(LocalProtocolError):  # not in the table as itself
         SwimProtocol.in_converged_cluster(GossipConfig.lan(), table, name="c",
                                           address=("10.0.0.3", 7946),
                                           rng=random.Random(1), now=0.0)
