@@ -67,6 +67,7 @@ from .membership import (
     DeadVerdict,
     MemberRecord,
     Membership,
+    SharedTable,
     SuspectVerdict,
     decide_alive,
     decide_dead,
@@ -307,6 +308,70 @@ class SwimProtocol:
         # memberlist's setAlive: our own alive waits in the queue until there are peers,
         # so a joiner announces itself too (not only through its seed's 2-3 retransmits).
         self._broadcast_self_alive()
+
+    # --- a core that starts inside a converged cluster -------------------------------
+
+    CONVERGED_STATUS_LTIME = 1
+    """Serf status LTime of every member of a ``converged_table``: the LTime of a first
+    join intent (Serf's clocks start at 1)."""
+
+    @staticmethod
+    def converged_table(members: Iterable[tuple[str, Address, bytes, int]],
+                        now: float) -> SharedTable:
+        """The member table of a cluster in which everybody knows everybody.
+
+        ``members`` are ``(name, (ip, port), meta, incarnation)``; each becomes the record
+        a core keeps after receiving that member's alive (state alive since ``now``,
+        Serf's protocol versions, joined with LTime ``CONVERGED_STATUS_LTIME``). One table
+        is shared read-only by every core built with ``in_converged_cluster``.
+        """
+        records = []
+        for name, (ip, port), meta, incarnation in members:
+            records.append(MemberRecord(
+                name=name, ip=ip, port=port, meta=meta, incarnation=incarnation,
+                state=MemberState.ALIVE, state_since=now, vsn=VSN_SERF,
+                is_claw=meta_is_claw(meta), ip_bytes=ip_to_bytes(ip),
+                status_ltime=SwimProtocol.CONVERGED_STATUS_LTIME,
+            ))
+        return SharedTable(records)
+
+    @classmethod
+    def in_converged_cluster(cls, config: GossipConfig, table: SharedTable, *, name: str,
+                             address: Address, meta: bytes = b"", rng: Random, now: float,
+                             incarnation: int = 1,
+                             app_state: Callable[[], bytes] | None = None,
+                             decode_cache: DecodeCache | None = None) -> SwimProtocol:
+        """A core that already knows every member of ``table`` (itself included), as if
+        the cluster had been running for a while: nothing queued to gossip, no events,
+        probe order, push-pull and reconnect timers at random phases of their periods.
+
+        For simulations of steady-state clusters (the join itself is not simulated). The
+        table is shared copy-on-write: this core copies a record only when it changes
+        it. Arguments as for the constructor; ``name``, ``address``, ``meta`` and
+        ``incarnation`` must match our entry in ``table``.
+        """
+        core = cls(config, name=name, address=address, meta=meta, rng=rng, now=now,
+                   incarnation=incarnation, app_state=app_state, decode_cache=decode_cache)
+        core._adopt_cluster(table, now)
+        return core
+
+    def _adopt_cluster(self, table: SharedTable, now: float) -> None:
+        me = self._self
+        entry = table.records.get(me.name)
+        if (entry is None or entry.address != me.address or entry.meta != me.meta
+                or entry.incarnation != me.incarnation):
+            raise LocalProtocolError(f"{me.name!r} is not in the table as itself")
+        me.status_ltime = entry.status_ltime
+        self._serf.clock.witness(self.CONVERGED_STATUS_LTIME)
+        cfg, rng = self._cfg, self._rng
+        self._members = Membership.from_shared(cfg.max_members, table, me)
+        self._probe_list = ProbeList.from_shared(rng, table.names)
+        self._ml_queue = BroadcastQueue(cfg.retransmit_mult)  # our alive is known to all
+        self._version += 1
+        if cfg.push_pull_interval_s > 0:
+            period = push_pull_scale(cfg.push_pull_interval_s, self.cluster_size_estimate)
+            self._next_push_pull = now + rng.uniform(0, period)
+        self._next_reconnect = now + rng.uniform(0, RECONNECT_INTERVAL_S)
 
     @staticmethod
     def _check_meta(meta: bytes, config: GossipConfig) -> bytes:
@@ -724,6 +789,7 @@ class SwimProtocol:
             self._apply_recent_intent(rec, now)
             return
         assert rec is not None and verdict is AliveVerdict.UPDATE
+        rec = self._members.writable(rec)
         old_state, old_meta, old_addr = rec.state, rec.meta, rec.address
         rec.incarnation = a.incarnation
         rec.meta, rec.vsn, rec.ip, rec.port = meta, vsn, ip, a.port
@@ -750,6 +816,7 @@ class SwimProtocol:
         """Tell a node we hold dead that it is dead, so it refutes with a higher incarnation."""
         if now - rec.last_reaccused < self._cfg.probe_interval_s:
             return  # rate limit: one accusation per member per probe interval
+        rec = self._members.writable(rec)
         rec.last_reaccused = now
         self._stats["reaccusations"] += 1
         dead = Dead(rec.incarnation, rec.name, self._self.name)
@@ -762,6 +829,7 @@ class SwimProtocol:
         if verdict is SuspectVerdict.IGNORE:
             return
         assert rec is not None
+        rec = self._members.writable(rec)
         if verdict is SuspectVerdict.CONFIRM:
             assert rec.suspicion is not None
             if s.incarnation <= rec.incarnation or self._cfg.memberlist_suspicion:
@@ -806,6 +874,7 @@ class SwimProtocol:
         if verdict is DeadVerdict.REFUTE:
             self._refute(d.incarnation, accuser=d.from_, now=now)
             return
+        rec = self._members.writable(rec)
         self._ml_queue.push(codec.encode_message(d), d.node)
         rec.incarnation = d.incarnation
         self._mark_down(rec, left=verdict is DeadVerdict.LEFT or rec.leaving, accuser=d.from_, now=now)
@@ -852,7 +921,7 @@ class SwimProtocol:
         elif isinstance(msg, SerfJoin):
             self._stats["serf_intents"] += 1
             rec = self._members.get(msg.node)
-            outcome = self._serf.on_join(rec, msg, now)
+            outcome = self._serf.on_join(rec, msg, now, writable=self._members.writable)
             if outcome in (IntentOutcome.APPLIED, IntentOutcome.REMEMBERED):
                 # Serf re-broadcasts new intents, as received: 0x08 + payload.
                 self._serf_queue.push(codec.encode_message(UserMsg(payload)))
@@ -873,13 +942,15 @@ class SwimProtocol:
     def _on_leave_intent(self, msg: SerfLeave, now: float, *, rebroadcast: bytes | None) -> None:
         rec = self._members.get(msg.node)
         outcome = self._serf.on_leave(rec, msg, now, is_self=msg.node == self._self.name,
-                                      self_leaving=self._leave_phase != 0)
+                                      self_leaving=self._leave_phase != 0,
+                                      writable=self._members.writable)
         if outcome is IntentOutcome.REFUTE:
             # Serf answers a leave intent about a live self with a newer join intent.
             self._serf_queue.push(self._serf_payload(self._serf.new_join_intent(self._self)))
             return
         if outcome is IntentOutcome.LEFT:
             assert rec is not None
+            rec = self._members.writable(rec)
             self._set_state(rec, MemberState.LEFT, now)
             self._stats["leaves"] += 1
             self._emit(MemberLeft(rec.snapshot()))
@@ -1055,9 +1126,11 @@ class SwimProtocol:
             # Serf turns each left member into a leave intent one tick past its status.
             ltime = min(user.status_ltimes.get(name, 0) + 1, (1 << 64) - 1)
             self._on_leave_intent(SerfLeave(ltime, name), now, rebroadcast=None)
+        writable = self._members.writable
         for name, ltime in user.status_ltimes.items():
             if name not in left:
-                self._serf.on_join(self._members.get(name), SerfJoin(ltime, name), now)
+                self._serf.on_join(self._members.get(name), SerfJoin(ltime, name), now,
+                                   writable=writable)
         if user.claw is not None:
             self._emit(AppState(body=user.claw, join=pp.join, sender=sender))
 
@@ -1219,8 +1292,7 @@ class SwimProtocol:
         target = self._members.get(r.target)
         if target is None:
             return
-        peers = [m for m in self._members
-                 if m.state == MemberState.ALIVE and m is not self._self and m is not target]
+        peers = self._members.alive_except(self._self, target)
         chosen = self._rng.sample(peers, min(self._cfg.indirect_checks, len(peers)))
         for peer in chosen:
             want_nack = peer.pmax >= 4
@@ -1331,13 +1403,14 @@ class SwimProtocol:
         self._stats["bytes_out"] += len(buf)
 
     def _push_pull_random(self, now: float) -> None:
-        peers = [r for r in self._members
-                 if r is not self._self and r.state == MemberState.ALIVE]
+        peers = self._members.alive_except(self._self)
         if peers:
             self._open_push_pull(self._rng.choice(peers).address, join=False, now=now)
 
     def _reconnect(self, now: float) -> None:
         """Serf ``reconnect``: maybe push-pull with one random dead member."""
+        if not self._members.any_dead():
+            return  # (the common case, without a scan of the table)
         dead = [r for r in self._members if r.state == MemberState.DEAD]
         if not dead:
             return

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 from gossip.config import GossipConfig
 from gossip.decode_cache import DecodeCache
 from gossip.events import Event
+from gossip.membership import SharedTable
 from gossip.protocol import StreamRequest, SwimProtocol
 from gossip.types import Address
 
@@ -240,16 +241,44 @@ class SimWorld:
         self._boot(node, seeds, meta)
         return node
 
-    def _boot(self, node: SimNode, seeds: Iterable[Address], meta: bytes) -> None:
+    def add_converged_nodes(self, n: int, meta: bytes = b"") -> list[SimNode]:
+        """Start ``n`` new nodes that already know each other (and nobody else): every
+        core is built by ``SwimProtocol.in_converged_cluster`` from one shared table.
+        No join is simulated; use it for steady-state runs of big clusters."""
+        nodes = []
+        for _ in range(n):
+            name = f"node-{len(self.nodes):05d}"
+            if name in self._by_name:
+                raise ValueError(f"node {name!r} exists")
+            node = SimNode(index=len(self.nodes), name=name, address=self.new_address(),
+                           core=None, incarnation=0)
+            self.nodes.append(node)
+            self._by_name[name] = node
+            nodes.append(node)
+        table = SwimProtocol.converged_table(
+            ((node.name, node.address, meta, node.incarnation + 1) for node in nodes),
+            self.clock.now)
+        for node in nodes:
+            self._boot(node, (), meta, table)
+        return nodes
+
+    def _boot(self, node: SimNode, seeds: Iterable[Address], meta: bytes,
+              table: SharedTable | None = None) -> None:
         now = self.clock.now
         self._by_addr[node.address] = node
         node.generation += 1
         node.incarnation += 1
-        node.core = SwimProtocol(
-            self.config, name=node.name, address=node.address, meta=meta,
-            rng=random.Random(self._rng.getrandbits(64)), now=now,
-            incarnation=node.incarnation, decode_cache=self.decode_cache,
-        )
+        rng = random.Random(self._rng.getrandbits(64))
+        if table is None:
+            node.core = SwimProtocol(
+                self.config, name=node.name, address=node.address, meta=meta, rng=rng,
+                now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
+            )
+        else:
+            node.core = SwimProtocol.in_converged_cluster(
+                self.config, table, name=node.name, address=node.address, meta=meta,
+                rng=rng, now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
+            )
         node.deadline = None
         node.paused_until = None
         node.backlog.clear()
