@@ -140,6 +140,12 @@ SEEN_DIRECTIVES = 1024
 FIRST_JOIN_WAIT_S = 2.0
 """Longest wait, seconds, for the first join attempt before the REST stack is imported
 (importing it takes the CPU the join needs; an unanswered join does not hold the API)."""
+API_QUIET_S = 0.5
+"""After the first join, the REST stack is imported once no member has joined for this
+long (seconds): in a cluster starting all at once, the ~0.5 s of CPU each agent spends on
+imports would otherwise slow the membership work of the agents still starting."""
+API_DEFER_MAX_S = 5.0
+"""Longest time, seconds from the start of gossip, that the imports wait for that quiet."""
 
 
 class Agent:
@@ -196,6 +202,7 @@ class Agent:
         self._join_round: dict[str, Any] | None = None
         self._api_sock: socket.socket | None = None
         self._first_join_done = asyncio.Event()
+        self._last_join_at = 0.0
         self._stop = asyncio.Event()
         self._store_lock = asyncio.Lock()
         self._background: list[asyncio.Task[None]] = []
@@ -290,11 +297,20 @@ class Agent:
         self._reelect()
 
     async def _start_api(self) -> None:
-        """After the first join attempt: import the REST stack off the event loop, build
-        the view and the app, serve on the socket bound by ``_start_membership``."""
+        """After the first join attempt and a pause in joins (``API_QUIET_S``): import the
+        REST stack off the event loop, build the view and the app, serve on the socket
+        bound by ``_start_membership``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + API_DEFER_MAX_S
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(FIRST_JOIN_WAIT_S):
                 await self._first_join_done.wait()
+        while True:  # then until members stopped joining for API_QUIET_S
+            now = loop.time()
+            quiet_at = self._last_join_at + API_QUIET_S
+            if quiet_at <= now or now >= deadline:
+                break
+            await asyncio.sleep(min(quiet_at, deadline) - now)
         await asyncio.to_thread(_import_rest_stack, _needs_tls(self.config))
         from api.app import create_app
 
@@ -488,6 +504,7 @@ class Agent:
         member: Member = event.member
         if isinstance(event, MemberJoined):
             self._peers_dirty = True
+            self._last_join_at = asyncio.get_running_loop().time()
         if isinstance(event, MemberSuspected):
             self._suspect_since.setdefault(member.name, self._wall())
         else:
