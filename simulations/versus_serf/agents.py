@@ -9,6 +9,7 @@ loopback or in the namespaces of a ``NetnsLab``, and ends every process it start
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -33,17 +34,44 @@ STOP_GRACE_S = 5.0
 """How long a process asked to stop gets before SIGKILL."""
 
 
+PORT_FLOOR = 10000
+"""Lowest port ``free_port`` hands out."""
+_handed_out: set[int] = set()
+"""Ports ``free_port`` returned in this process, never returned twice (random picks would
+repeat; bounded by the size of the range)."""
+
+
+def _ephemeral_low() -> int:
+    """First port of the kernel's ephemeral range (Linux; 32768 elsewhere)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port free for both TCP and UDP on ``host`` right now (gossip uses both)."""
+    """A port free for both TCP and UDP on ``host`` right now (gossip uses both).
+
+    Chosen at random below the ephemeral range: a port the kernel handed out for
+    ``bind(0)`` can be taken, before the agent binds it, by another agent's outgoing TCP
+    connection (joins of agents started together), which draws from that range."""
+    high = max(PORT_FLOOR + 1000, _ephemeral_low())
     for _ in range(200):
+        port = random.randrange(PORT_FLOOR, high)
+        if port in _handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind((host, 0))
-            port = t.getsockname()[1]
+            try:
+                t.bind((host, port))
+            except OSError:
+                continue
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 try:
                     u.bind((host, port))
                 except OSError:
                     continue
+            _handed_out.add(port)
             return port
     raise RuntimeError("no free port")
 

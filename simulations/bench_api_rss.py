@@ -1,0 +1,87 @@
+"""RSS of one ``claw-node`` agent never queried, then after each first API request (a
+script, not a test).
+
+    python -m simulations.bench_api_rss [--idle 8]
+
+Run from the repository root. Starts ``python -m node.cli`` on 127.0.0.1 (random free
+ports, a temporary data dir), waits ``--idle`` seconds without touching the API, prints
+``VmRSS`` and CPU seconds, then the same after ``GET /health``, ``GET /api/v1/nodes``,
+``GET /openapi.json`` and ``POST /api/v1/nodes/register`` (what is imported or built on
+first use shows up there). The agent is ended by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from simulations.versus_serf.agents import free_port
+
+MIB = 1024 * 1024
+REQUEST_TIMEOUT_S = 30.0
+"""Longest wait for one API answer (the first one may wait for the agent's imports)."""
+REGISTER_BODY = {"hostname": "w1", "platform": "linux", "arch": "x64",
+                 "available_skills": ["python"]}
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024 / MIB
+    return 0.0
+
+
+def _cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _request(base: str, path: str, body: dict[str, object] | None) -> int:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method="GET" if data is None else "POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=REQUEST_TIMEOUT_S) as resp:
+        return int(resp.status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--idle", type=float, default=8.0, help="seconds before the first figure")
+    args = p.parse_args(argv)
+    port, api = free_port(), free_port()
+    data_dir = tempfile.mkdtemp(prefix="bench-api-rss-")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "node.cli", "--node-id", "r0", "--bind", f"127.0.0.1:{port}",
+         "--api-bind", f"127.0.0.1:{api}", "--data-dir", data_dir, "--log-level", "WARNING"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{api}"
+    try:
+        time.sleep(args.idle)
+        print(f"{'idle, never queried':36s}     rss {_rss_mib(proc.pid):5.1f} MiB  "
+              f"cpu {_cpu_s(proc.pid):.2f} s")
+        for method, path, body in (("GET", "/health", None), ("GET", "/api/v1/nodes", None),
+                                   ("GET", "/openapi.json", None),
+                                   ("POST", "/api/v1/nodes/register", REGISTER_BODY)):
+            status = _request(base, path, body)
+            print(f"after {method} {path:28s} {status} rss {_rss_mib(proc.pid):5.1f} MiB  "
+                  f"cpu {_cpu_s(proc.pid):.2f} s")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
