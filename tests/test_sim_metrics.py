@@ -61,3 +61,18 @@ def test_a_node_that_never_heard_of_the_victim_is_unaware_not_an_observer() -> N
     run.advance(world.now + 60.0, stop=lambda: trial.all_detection() is not None)
     assert trial.outcome() == "detected" and loner.index not in trial.dead_at
     assert loner.core is not None and loner.core.member(victim.name) is None
+
+
+def test_views_of_a_node_restarted_elsewhere_agree_only_once_they_hold_its_new_address() -> None:
+    run = _cluster(6)
+    world, obs = run.world, run.obs
+    victim = world.nodes[4]
+    world.crash(victim.name)
+    run.advance(world.now + 0.3)  # nobody has suspected it yet: every view says alive
+    world.restart(victim.name, seeds=[world.nodes[0].address], new_address=True)
+    assert not obs.converged  # "alive" at the old address is not agreement
+    run.advance(world.now + 120.0, stop=lambda: obs.converged)
+    assert obs.converged
+    for i in (0, 1, 2, 3, 5):
+        member = world.nodes[i].core.member(victim.name)  # type: ignore[union-attr]
+        assert member is not None and member.address == victim.address

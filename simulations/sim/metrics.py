@@ -28,7 +28,9 @@ from .world import SimNode, SimWorld
 
 __all__ = ["Observatory", "CrashTrial", "percentile", "summarize"]
 
-ABSENT, ALIVE, SUSPECT, DEAD, LEFT = 0, 1, 2, 3, 4
+ABSENT, ALIVE, SUSPECT, DEAD, LEFT, STALE = 0, 1, 2, 3, 4, 5
+"""View states; STALE = alive at an address the node no longer has (a life before a
+restart elsewhere), which is not agreement even though it says "alive"."""
 
 _STATE_OF = {
     MemberJoined: ALIVE, MemberUpdated: ALIVE, MemberRecovered: ALIVE,
@@ -40,7 +42,7 @@ def _bad(expected_live: int, state: int) -> int:
     """1 when an observer's state for a subject contradicts the truth."""
     if expected_live:
         return 1 if state != ALIVE else 0
-    return 1 if state == ALIVE or state == SUSPECT else 0
+    return 1 if state == ALIVE or state == SUSPECT or state == STALE else 0
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -134,6 +136,8 @@ class Observatory:
         self.flaps = 0
         self._false_pairs: set[tuple[int, int]] = set()
         self.events = 0
+        self._address: dict[int, tuple[str, int]] = {}
+        """Node index → address of its current (or last) life."""
         self._boot_incarnation: dict[int, int] = {}
         """Node index → incarnation its current core started with; news about a lower
         incarnation is about a previous life (before a restart), not a false alarm."""
@@ -142,6 +146,7 @@ class Observatory:
 
     def __setstate__(self, state: dict[str, object]) -> None:
         state.setdefault("_boot_incarnation", {})  # snapshots made before it existed
+        state.setdefault("_address", {})
         self.__dict__.update(state)
 
     # --- convergence -----------------------------------------------------------------
@@ -197,6 +202,8 @@ class Observatory:
     def _on_lifecycle(self, kind: str, node: SimNode) -> None:
         i = node.index
         if kind == "up":
+            moved = self._address.get(i, node.address) != node.address
+            self._address[i] = node.address
             trial = self.trials.pop(node.name, None)
             if trial is not None:  # back before (or after) everyone declared it dead
                 trial.restarted_at = self.world.now
@@ -205,6 +212,8 @@ class Observatory:
             # A fresh core knows nobody: every running subject is missing from its view.
             self._views[i] = bytearray(len(self._truth) + 64)
             self._set_truth(i, 1)
+            if moved:  # what others hold about it is the old address now
+                self._mark_stale(i)
             self._live_pos[i] = len(self._live)
             self._live.append(i)
             self._set_wrong(len(self._live) - 1)
@@ -233,13 +242,22 @@ class Observatory:
             if kind == "crash":
                 self.trials[node.name] = self._new_trial(node)
 
+    def _mark_stale(self, s: int) -> None:
+        delta = 0
+        for o in self._live:
+            view = self._views[o]
+            if s < len(view) and view[s] in (ALIVE, SUSPECT):
+                delta += _bad(1, STALE) - _bad(1, view[s])
+                view[s] = STALE
+        self._set_wrong(delta)
+
     def _new_trial(self, node: SimNode) -> CrashTrial:
         trial = CrashTrial(name=node.name, crashed_at=self.world.now, observers=set())
         s = node.index
         for o in self._live:
             view = self._views[o]
             state = view[s] if s < len(view) else ABSENT
-            if state == ALIVE or state == SUSPECT:
+            if state == ALIVE or state == SUSPECT or state == STALE:
                 trial.observers.add(o)
             elif state == ABSENT:
                 trial.unaware += 1
@@ -261,6 +279,9 @@ class Observatory:
         o, s = node.index, subject_node.index
         if o == s:
             return
+        reported = state
+        if state == ALIVE and member.address != subject_node.address:
+            state = STALE  # news about a life at an address it left
         view = self._views.get(o)
         if view is None:
             return
@@ -282,6 +303,7 @@ class Observatory:
             elif state in (DEAD, LEFT) and o in trial.observers and o not in trial.dead_at:
                 trial.dead_at[o] = now
         # False alarms about running nodes (not about the life before a restart).
+        state = reported
         if live_subject and subject_node.up and \
                 member.incarnation >= self._boot_incarnation.get(s, 0):
             if state == DEAD:
