@@ -1256,6 +1256,8 @@ class SwimProtocol:
         self._stats["probe_failures"] += 1
         if rec is None or rec.state not in (MemberState.ALIVE, MemberState.SUSPECT):
             return
+        if rec.address != r.address:
+            return  # it restarted elsewhere while we probed the old address: not this life
         self._on_suspect(Suspect(rec.incarnation, rec.name, self._self.name), now)
 
     def _next_seq(self) -> int:
