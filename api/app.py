@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -30,7 +31,7 @@ from .docs import add_docs_routes
 from .json_cache import NodeJsonCache
 from .keys import ALERTS, CLIENT, CONFIG, JSON_CACHE, OPENAPI, VIEW
 from .middleware import auth_middleware, envelope_middleware, forward_to_coordinator
-from .openapi import Call, Operation, parse_body, parse_query
+from .openapi import Call, OpenApiDocument, Operation, parse_body, parse_query
 from .routes import registry
 from .view import ClusterView
 
@@ -63,7 +64,7 @@ def _wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse
 
 
 async def _openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(request.app[OPENAPI])
+    return web.Response(body=request.app[OPENAPI].body(), content_type="application/json")
 
 
 async def _client_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -136,7 +137,7 @@ def create_app(view: ClusterView, config: ApiConfig | None = None, **overrides: 
                           middlewares=[envelope_middleware, auth_middleware])
     app[VIEW] = view
     app[CONFIG] = cfg
-    app[OPENAPI] = build_openapi(cfg)
+    app[OPENAPI] = OpenApiDocument(functools.partial(build_openapi, cfg))  # built on first GET
     app[JSON_CACHE] = NodeJsonCache()
     registry.mount(app, _wrap)
     app.router.add_get("/openapi.json", _openapi_json)

@@ -8,6 +8,7 @@ from aiohttp import web
 from .alerts import AlertDispatcher
 from .config import ApiConfig
 from .json_cache import NodeJsonCache
+from .openapi import OpenApiDocument
 from .view import ClusterView
 
 __all__ = ["ALERTS", "CLIENT", "CONFIG", "JSON_CACHE", "OPENAPI", "VIEW"]
@@ -17,6 +18,7 @@ CONFIG = web.AppKey("config", ApiConfig)
 CLIENT = web.AppKey("client", aiohttp.ClientSession)
 """Outgoing HTTP (forwarding, webhooks); created in cleanup_ctx."""
 ALERTS = web.AppKey("alerts", AlertDispatcher)
-OPENAPI = web.AppKey("openapi", dict)
+OPENAPI = web.AppKey("openapi", OpenApiDocument)
+"""Built on the first GET /openapi.json."""
 JSON_CACHE = web.AppKey("json_cache", NodeJsonCache)
 """Per-app cache of NodeInfo JSON (list responses)."""

@@ -11,7 +11,6 @@ travels through gossip and is persisted, so its size must stay small.
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -56,45 +55,23 @@ __all__ = [
 ]
 
 
-# --- bounds (units in the names) -------------------------------------------------------
-
-MAX_HOSTNAME_CHARS = 253
-"""DNS name limit; the seed only asks for non-empty."""
-MAX_NODE_ID_CHARS = 128
-"""A node id is a path segment and a gossip key: short and URL-safe."""
-NODE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
-"""Characters allowed in a client-chosen node id (URL-safe, no slashes)."""
-RESERVED_NODE_IDS = frozenset({"online", "skills", "register"})
-"""Ids a client may not choose: ``/api/v1/nodes/<id>`` would be shadowed by a fixed route."""
-MAX_SKILLS = 64
-"""At most this many ``available_skills`` per node (the record travels through gossip)."""
-MAX_TAGS = 32
-"""At most this many ``tags`` per node."""
-MAX_LABEL_CHARS = 64
-"""Longest skill or tag, in characters."""
-MAX_ADDRESS_CHARS = 64
-"""Longest ``ip_address`` / ``tailscale_ip`` text (an IPv6 address with zone fits)."""
-MAX_TASKS = 1_000_000
-"""Upper bound for task counters and ``max_concurrent_tasks`` (sanity, not policy)."""
-
-
-# --- enums -----------------------------------------------------------------------------
-
-
-class NodeStatus(str, enum.Enum):
-    """The seed's node status."""
-
-    ONLINE = "online"
-    OFFLINE = "offline"
-    BUSY = "busy"
-    MAINTENANCE = "maintenance"
-    ERROR = "error"
-
+from .bounds import (
+    ARCHES,
+    MAX_ADDRESS_CHARS,
+    MAX_HOSTNAME_CHARS,
+    MAX_LABEL_CHARS,
+    MAX_NODE_ID_CHARS,
+    MAX_SKILLS,
+    MAX_TAGS,
+    MAX_TASKS,
+    NODE_ID_PATTERN,
+    PLATFORMS,
+    RESERVED_NODE_IDS,
+    NodeStatus,
+)
 
 Platform = Literal["macos", "windows", "linux"]
 Arch = Literal["x64", "arm64", "x86", "arm"]
-PLATFORMS: tuple[str, ...] = ("macos", "windows", "linux")
-ARCHES: tuple[str, ...] = ("x64", "arm64", "x86", "arm")
 
 NodeSource = Literal["gossip", "http"]
 """Where a node's record comes from: a gossip member (judged by SWIM) or an
@@ -132,8 +109,8 @@ NodeId = Annotated[
 ]
 AddressText = Annotated[str, Field(max_length=MAX_ADDRESS_CHARS)]
 
-_IN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-_OUT = ConfigDict(frozen=True, extra="forbid")
+_IN = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, defer_build=True)
+_OUT = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 # --- the seed's NodeInfo ---------------------------------------------------------------
@@ -233,7 +210,7 @@ class MaintenanceIn(BaseModel):
 class NodeQuery(BaseModel):
     """Query of ``GET /api/v1/nodes``; every filter is optional and they combine (AND)."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     status: NodeStatus | None = Field(None, description="Only nodes with this status.")
     skill: list[Annotated[str, Field(max_length=MAX_LABEL_CHARS)]] = Field(

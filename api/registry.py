@@ -18,11 +18,11 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from .models import (
+from .bounds import (
     ARCHES,
     MAX_ADDRESS_CHARS,
     MAX_HOSTNAME_CHARS,
@@ -32,11 +32,11 @@ from .models import (
     MAX_TAGS,
     MAX_TASKS,
     PLATFORMS,
-    HeartbeatIn,
-    NodeInfo,
     NodeStatus,
-    RegisterIn,
 )
+
+if TYPE_CHECKING:  # pydantic: imported when an API request needs a model, not at start
+    from .models import HeartbeatIn, NodeInfo, RegisterIn
 
 __all__ = [
     "DEFAULT_CHECK_INTERVAL_S",
@@ -236,6 +236,7 @@ class HttpNodeRecord:
             incarnation=None, is_coordinator=False, api_url=None,
         )
         fields.update(extra)
+        from .models import NodeInfo
         return NodeInfo(**fields)
 
 

@@ -1,14 +1,21 @@
 """``ApiServer``: start/stop the API without blocking (aiohttp ``AppRunner`` + ``TCPSite``),
-plus the bind-safety check the agent runs before starting it."""
+plus the bind-safety check the agent runs before starting it.
+
+aiohttp is imported when a server starts, so the agent can run ``check_bind_safety`` and
+bind its API socket (``bind_api_socket``) before paying for aiohttp."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import sys
+from typing import TYPE_CHECKING
 
-from aiohttp import web
+if TYPE_CHECKING:
+    from aiohttp import web
 
-__all__ = ["ApiServer", "InsecureBindError", "check_bind_safety", "is_loopback_host"]
+__all__ = ["ApiServer", "InsecureBindError", "bind_api_socket", "check_bind_safety",
+           "is_loopback_host"]
 
 
 class InsecureBindError(ValueError):
@@ -53,15 +60,44 @@ def check_bind_safety(host: str, api_token: str | None, insecure: bool = False) 
         "127.0.0.1, or pass --insecure-api.")
 
 
+def bind_api_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0 → a free port), as aiohttp's
+    ``TCPSite`` would open it (``SO_REUSEADDR`` on POSIX, dual-stack off for ``::``).
+    Connections made before the server starts wait in the backlog.
+
+    Raises:
+        OSError: the address is in use / not available / cannot be resolved.
+    """
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                               flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        if hasattr(socket, "SO_REUSEADDR") and sys.platform != "win32":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class ApiServer:
-    """Runs one ``web.Application`` on ``host:port`` (port 0 → a free port)."""
+    """Runs one ``web.Application`` on ``host:port`` (port 0 → a free port), or on an
+    already listening ``sock`` (from ``bind_api_socket``; the server then owns it)."""
 
     def __init__(self, app: web.Application, host: str = "127.0.0.1", port: int = 8888,
-                 *, shutdown_timeout_s: float = 5.0) -> None:
+                 *, shutdown_timeout_s: float = 5.0, sock: socket.socket | None = None
+                 ) -> None:
         self.app = app
         self.host = host
-        self.port = port
+        self.port = int(sock.getsockname()[1]) if sock is not None else port
         self.shutdown_timeout_s = shutdown_timeout_s
+        self._sock = sock
         self._runner: web.AppRunner | None = None
 
     @property
@@ -76,10 +112,16 @@ class ApiServer:
         Raises:
             OSError: the address is in use / not available.
         """
+        from aiohttp import web
+
         runner = web.AppRunner(self.app, access_log=None,
                                shutdown_timeout=self.shutdown_timeout_s)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
+        site: web.BaseSite
+        if self._sock is not None:
+            site = web.SockSite(runner, self._sock)
+        else:
+            site = web.TCPSite(runner, self.host, self.port)
         try:
             await site.start()
         except BaseException:

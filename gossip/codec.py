@@ -32,13 +32,16 @@ in advance and ``encrypted_stream_frame(body)`` frames an already-encrypted body
 from __future__ import annotations
 
 import struct
+import sys
 import zlib
 from typing import Any, Callable
 
 import msgpack
 
 from gossip import lzw
+from gossip.decode_cache import DecodeCache
 from gossip.errors import LocalProtocolError, MalformedPacket
+from gossip.interning import BROADCASTS, RECORD_FIELDS
 from gossip.messages import (
     Ack, Alive, ClawAppMessage, Compound, Dead, ErrResp, IndirectPing, Nack,
     PacketMessage, Ping, PushNodeState, PushPull, SerfJoin, SerfLeave, SerfMessage,
@@ -81,10 +84,15 @@ MAX_PUSH_STATE_BYTES = 20 * 1024 * 1024
 _CRC_HEADER = struct.Struct(">BI")
 _ENC_HEADER = struct.Struct(">BI")
 _U16 = struct.Struct(">H")
+_LENGTH_TABLES = tuple(struct.Struct(f">{n}H") for n in range(256))
+"""A compound's length table for each part count: one unpack for all of them."""
 _VALID_PACKET_TYPES = frozenset({
     _PING, _INDIRECT_PING, _ACK, _NACK,
     _SUSPECT, _ALIVE, _DEAD, _USER,
 })
+_BROADCAST_TYPES = frozenset({_SUSPECT, _ALIVE, _DEAD})
+"""Gossiped messages (the same bytes arrive many times): what ``decode_packet`` memoises.
+Pings and acks carry a fresh sequence number each; caching them would only evict."""
 _STREAM_TYPES = frozenset({
     _PUSH_PULL, _PING, _ACK, _USER,
     _ERR,
@@ -271,6 +279,18 @@ def _unpacker(limit: int) -> msgpack.Unpacker:
 
 def _unpack_one(buf: bytes, what: str) -> tuple[Any, int]:
     """Decode the first msgpack object of ``buf``: (object, bytes consumed)."""
+    # Fast path: one ``unpackb`` call (no Unpacker object), same limits. Any failure
+    # takes the Unpacker path below, which raises exactly what it always raised.
+    limit = max(len(buf), 64)
+    try:
+        return msgpack.unpackb(
+            buf, raw=True, max_str_len=limit, max_bin_len=limit, max_array_len=limit,
+            max_map_len=limit, max_ext_len=0,
+        ), len(buf)
+    except msgpack.ExtraData as extra:  # trailing bytes: the object and where it ended
+        return extra.unpacked, len(buf) - len(extra.extra)
+    except Exception:  # noqa: BLE001, S110 - re-decoded below for the exact error
+        pass
     unpacker = _unpacker(len(buf))
     try:
         unpacker.feed(buf)
@@ -418,13 +438,17 @@ def _decode_compress(body: bytes, max_size: int) -> tuple[bytes, int]:
 # --- packets --------------------------------------------------------------------------
 
 
-def decode_packet(data: bytes, *, max_size: int = UDP_PACKET_MAX) -> tuple[list[PacketMessage], int]:
+def decode_packet(
+    data: bytes, *, max_size: int = UDP_PACKET_MAX, cache: DecodeCache | None = None,
+) -> tuple[list[PacketMessage], int]:
     """Decode one (already decrypted) datagram.
 
     Undoes the CRC (verified), compress and compound layers and returns the flattened
     messages plus the number of compound parts that were truncated or undecodable
     (skipped, as memberlist does). Raises ``MalformedPacket`` when the whole datagram is
     unusable. ``max_size`` caps the datagram and any decompressed payload (bytes).
+    ``cache`` memoises the broadcasts (alive, suspect, dead) by their bytes; the result
+    is the same with or without it (``gossip.decode_cache``).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise MalformedPacket("packet must be bytes")
@@ -439,26 +463,42 @@ def decode_packet(data: bytes, *, max_size: int = UDP_PACKET_MAX) -> tuple[list[
         if zlib.crc32(data) != crc:
             raise MalformedPacket("invalid checksum")
     out: list[PacketMessage] = []
-    skipped = _decode_command(data, out, max_size, compound_depth=0, compressed=False)
+    skipped = _decode_command(data, out, max_size, compound_depth=0, compressed=False,
+                              cache=cache)
     return out, skipped
 
 
 def _decode_command(
     buf: bytes, out: list[PacketMessage], max_size: int, *, compound_depth: int, compressed: bool,
+    cache: DecodeCache | None = None,
 ) -> int:
     """Append the message(s) in ``buf`` to ``out``; return the count of skipped parts."""
     if not buf:
         raise MalformedPacket("empty command")
-    code, body = buf[0], buf[1:]
+    code = buf[0]
+    if cache is not None and code in _BROADCAST_TYPES:
+        # A leaf decodes the same whatever the layers around it: memoise it.
+        memo = cache.commands
+        msg = memo.lookup(buf)
+        if msg is None:
+            memo.misses += 1
+            obj, _ = _unpack_one(buf[1:], _NAMES[code])
+            msg = _shared_fields(_decode_body(code, _struct(obj, _NAMES[code])))
+            if len(buf) <= memo.max_entry_bytes:  # else not stored: keep the pool clean too
+                memo.put(BROADCASTS.share(buf), msg)
+        out.append(msg)
+        return 0
+    body = buf[1:]
     if code == _COMPRESS:
         if compressed:
             raise MalformedPacket("nested compression")
         plain, _ = _decode_compress(body, max_size)
-        return _decode_command(plain, out, max_size, compound_depth=compound_depth, compressed=True)
+        return _decode_command(plain, out, max_size, compound_depth=compound_depth,
+                               compressed=True, cache=cache)
     if code == _COMPOUND:
         if compound_depth >= MAX_COMPOUND_DEPTH:
             raise MalformedPacket("compound nested too deep")
-        return _decode_compound(body, out, max_size, compound_depth + 1, compressed)
+        return _decode_compound(body, out, max_size, compound_depth + 1, compressed, cache)
     if code == _USER:
         out.append(UserMsg(payload=body))
         return 0
@@ -469,25 +509,44 @@ def _decode_command(
     return 0
 
 
+def _shared_fields(msg: Any) -> Any:
+    """``msg`` with its names and byte fields replaced by the process's shared copies
+    (``gossip.interning``): a cached message then costs little more than its object,
+    however many cores cache the same broadcast (the simulator). Equal values only."""
+    if isinstance(msg, Alive):
+        return Alive(msg.incarnation, sys.intern(msg.node), RECORD_FIELDS.share(msg.addr),
+                     msg.port, None if msg.meta is None else RECORD_FIELDS.share(msg.meta),
+                     None if msg.vsn is None else RECORD_FIELDS.share(msg.vsn))
+    return type(msg)(msg.incarnation, sys.intern(msg.node), sys.intern(msg.from_))  # Suspect, Dead
+
+
 def _decode_compound(
     body: bytes, out: list[PacketMessage], max_size: int, depth: int, compressed: bool,
+    cache: DecodeCache | None,
 ) -> int:
     if not body:
         raise MalformedPacket("compound: missing part count")
     n = body[0]
     if len(body) < 1 + 2 * n:
         raise MalformedPacket("compound: truncated length table")
-    lengths = [_U16.unpack_from(body, 1 + 2 * i)[0] for i in range(n)]
+    lengths = _LENGTH_TABLES[n].unpack_from(body, 1)
     pos = 1 + 2 * n
     skipped = 0
+    lookup = cache.commands.lookup if cache is not None else None
     for idx, length in enumerate(lengths):
         if pos + length > len(body):
             return skipped + (n - idx)  # memberlist: the rest are "truncated"
         part = body[pos:pos + length]
         pos += length
+        if lookup is not None:  # a broadcast decoded before: no call, no exception frame
+            msg = lookup(part)
+            if msg is not None:
+                out.append(msg)
+                continue
         mark = len(out)
         try:
-            skipped += _decode_command(part, out, max_size, compound_depth=depth, compressed=compressed)
+            skipped += _decode_command(part, out, max_size, compound_depth=depth,
+                                       compressed=compressed, cache=cache)
         except MalformedPacket:
             del out[mark:]
             skipped += 1
@@ -720,9 +779,30 @@ def _timeout(ns: int) -> int:
     return ns
 
 
-def decode_serf(payload: bytes) -> SerfMessage:
-    """Decode a Serf message (a memberlist user payload). Unknown types -> ``SerfUnknown``."""
+def decode_serf(payload: bytes, cache: DecodeCache | None = None) -> SerfMessage:
+    """Decode a Serf message (a memberlist user payload). Unknown types -> ``SerfUnknown``.
+
+    ``cache`` memoises every result but Serf's push-pull state (it holds a dict); the
+    result is the same with or without it (``gossip.decode_cache``).
+    """
     payload = bytes(payload)
+    if cache is None:
+        return _decode_serf(payload)
+    memo = cache.serf
+    msg = memo.lookup(payload)
+    if msg is None:
+        memo.misses += 1
+        msg = _decode_serf(payload)
+        if not isinstance(msg, SerfPushPull):
+            if isinstance(msg, SerfJoin):  # the name shared, as in ``_shared_fields``
+                msg = SerfJoin(msg.ltime, sys.intern(msg.node))
+            elif isinstance(msg, SerfLeave):
+                msg = SerfLeave(msg.ltime, sys.intern(msg.node), msg.prune)
+            memo.put(payload, msg)
+    return msg
+
+
+def _decode_serf(payload: bytes) -> SerfMessage:
     if not payload:
         raise MalformedPacket("empty Serf message")
     code, body = payload[0], payload[1:]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from .errors import GossipError
@@ -40,6 +40,7 @@ __all__ = [
     "DeadVerdict",
     "MemberRecord",
     "Membership",
+    "SharedTable",
     "SuspectVerdict",
     "decide_alive",
     "decide_dead",
@@ -115,8 +116,87 @@ class MemberRecord:
         )
 
 
+class _SharedRecord(MemberRecord):
+    """A record several tables hold at once (``SharedTable``): read-only.
+
+    Any attribute assignment raises, so a mutation site that forgot
+    ``Membership.writable`` fails loudly (``internal_errors``) instead of changing every
+    table that shares the record.
+    """
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"shared member record {self.name!r} is read-only "
+                             f"(call Membership.writable first)")
+
+
+_RECORD_FIELDS = tuple(MemberRecord.__slots__)
+
+
+def _private_copy(record: MemberRecord) -> MemberRecord:
+    copy = object.__new__(MemberRecord)
+    for f in _RECORD_FIELDS:
+        object.__setattr__(copy, f, getattr(record, f))
+    return copy
+
+
+class SharedTable:
+    """An immutable member list many ``Membership`` tables start from (copy-on-write).
+
+    Built once for a cluster whose members all know each other (the simulator's
+    converged start); each table then holds the shared records and copies one only
+    when it changes it (``Membership.writable``). The records given are frozen: they
+    must not be used elsewhere afterwards.
+    """
+
+    def __init__(self, records: list[MemberRecord]) -> None:
+        self.records: dict[str, MemberRecord] = {}
+        for r in records:
+            if r.state != MemberState.ALIVE or r.suspicion is not None:
+                raise ValueError("a shared table holds alive members only")
+            r.name = sys.intern(r.name)
+            r.ip = sys.intern(r.ip)
+            r.__class__ = _SharedRecord  # same slots: frozen in place
+            self.records[r.name] = r
+        self.order: list[MemberRecord] = list(self.records.values())
+        """Records in table order (also each member's gossip targets, minus itself)."""
+        self.position = {name: i for i, name in enumerate(self.records)}
+        self.names: list[str] = list(self.records)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+class _Without(Sequence[MemberRecord]):
+    """A list minus a few of its positions, without copying it (for ``random.sample``
+    and ``random.choice``, which only index and measure it)."""
+
+    __slots__ = ("_items", "_skip")
+
+    def __init__(self, items: list[MemberRecord], skip: list[int]) -> None:
+        self._items = items
+        self._skip = skip  # ascending positions of ``items`` left out
+
+    def __len__(self) -> int:
+        return len(self._items) - len(self._skip)
+
+    def __getitem__(self, j: int) -> MemberRecord:  # type: ignore[override]
+        if not 0 <= j < len(self):
+            raise IndexError(j)
+        for s in self._skip:
+            if j >= s:
+                j += 1
+        return self._items[j]
+
+
 class Membership:
-    """Name → record, capped at ``max_members``."""
+    """Name → record, capped at ``max_members``.
+
+    A table built by ``from_shared`` starts with the records of a ``SharedTable`` and
+    copies a record before changing it: callers get a record with ``get`` (read-only
+    use) and pass it through ``writable`` before any assignment to it.
+    """
 
     def __init__(self, max_members: int) -> None:
         self.max_members = max_members
@@ -129,6 +209,66 @@ class Membership:
         self._candidates_dead_since = math.inf
         """Earliest ``state_since`` of a dead record in ``_candidates``: the cache is
         stale once that one ages past ``gossip_to_the_dead_s``."""
+        self._alive: list[MemberRecord] | None = None
+        """Cached alive records in table order (see ``alive_except``); None = stale."""
+
+    @classmethod
+    def from_shared(cls, max_members: int, shared: SharedTable,
+                    self_record: MemberRecord) -> Membership:
+        """A table holding every member of ``shared`` (copy-on-write), with our own
+        (private) ``self_record`` in place of the shared record of the same name."""
+        if len(shared) > max_members:
+            raise ValueError(f"{len(shared)} members exceed max_members={max_members}")
+        table = cls(max_members)
+        i = shared.position[self_record.name]
+        table._records = dict(shared.records)
+        table._records[self_record.name] = self_record  # same position, private record
+        table._candidates = shared.order[:i] + shared.order[i + 1:]
+        table._candidates_exclude = self_record
+        table._alive = list(shared.order)
+        table._alive[i] = self_record  # our private record, not the shared one
+        return table
+
+    def writable(self, record: MemberRecord) -> MemberRecord:
+        """The record to change: ``record`` itself, or a private copy of a shared one
+        that replaces it in this table (and in the cached gossip targets)."""
+        if record.__class__ is not _SharedRecord:
+            return record
+        copy = _private_copy(record)
+        self._records[record.name] = copy  # same position in the table order
+        for cached in (self._candidates, self._alive):
+            if cached is None:
+                continue
+            try:
+                cached[cached.index(record)] = copy  # records compare by identity
+            except ValueError:
+                pass  # not in that list (ourselves, a record aged out, not alive)
+        return copy
+
+    def alive_except(self, *records: MemberRecord) -> Sequence[MemberRecord]:
+        """Alive members in table order, without ``records``: what
+        ``[r for r in table if r.state is ALIVE and r not in records]`` would give,
+        kept up to date on changes instead of scanned (do not hold on to it)."""
+        alive = self._alive
+        if alive is None:
+            alive = self._alive = [r for r in self._records.values()
+                                   if r.state == MemberState.ALIVE]
+        skip = []
+        for r in records:
+            if r.state == MemberState.ALIVE:
+                try:
+                    i = alive.index(r)
+                except ValueError:
+                    continue
+                if i not in skip:
+                    skip.append(i)
+        skip.sort()
+        return _Without(alive, skip)
+
+    def any_dead(self) -> bool:
+        """Whether some record is dead (not left); O(down records)."""
+        records = self._records
+        return any(records[name].state == MemberState.DEAD for name in self._down)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -163,6 +303,10 @@ class Membership:
         self._records[record.name] = record
         self._track(record)
         if replaced:
+            self._alive = None
+        elif self._alive is not None and record.state == MemberState.ALIVE:
+            self._alive.append(record)  # new names go to the end of the table
+        if replaced:
             self._candidates = None  # a new object at an old position: rebuild
         elif self._candidates is not None and record.state != MemberState.LEFT:
             # A new name goes to the end of the table, so it goes to the end of the
@@ -174,16 +318,25 @@ class Membership:
         return True
 
     def remove(self, name: str) -> None:
-        if self._records.pop(name, None) is not None:
+        record = self._records.pop(name, None)
+        if record is not None:
             self._candidates = None
+            if self._alive is not None and record.state == MemberState.ALIVE:
+                self._alive.remove(record)
         self._down.pop(name, None)
 
     def set_state(self, record: MemberRecord, state: MemberState, now: float) -> None:
-        """Change a record's state (the only way states change, so evictions stay O(1))."""
+        """Change a record's state (the only way states change, so evictions stay O(1)).
+        ``record`` must be private (``writable``)."""
         old = record.state
         record.state = state
         record.state_since = now
         self._track(record)
+        if self._alive is not None and (old == MemberState.ALIVE) != (state == MemberState.ALIVE):
+            if state == MemberState.ALIVE:
+                self._alive = None  # back alive: its position is the table's, rebuild
+            else:
+                self._alive.remove(record)
         if self._candidates is None:
             return
         live = (MemberState.ALIVE, MemberState.SUSPECT)

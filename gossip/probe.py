@@ -29,19 +29,65 @@ SEQ_MODULUS = 1 << 32
 
 
 class ProbeList:
-    """Shuffled round-robin of member names."""
+    """Shuffled round-robin of member names.
+
+    ``from_shared`` starts one over a name list shared by many lists (the simulator's
+    converged start) without copying it: the pass order is drawn lazily, one
+    Fisher-Yates step per probe, so each list costs memory only for the names it has
+    probed. Any other change (``add``) or the end of the pass turns it into an
+    ordinary list.
+    """
 
     def __init__(self, rng: Random) -> None:
         self._rng = rng
         self._names: list[str] = []
         self._present: set[str] = set()
         self._index = 0
+        self._shared: list[str] | None = None
+        """Lazy mode: the shared names, in the order position ``i`` holds unless
+        ``_moved`` says otherwise; never mutated."""
+        self._moved: dict[int, str] = {}
+        """Lazy mode: positions whose name a Fisher-Yates swap changed."""
+
+    @classmethod
+    def from_shared(cls, rng: Random, names: list[str]) -> ProbeList:
+        """A list holding ``names`` (not copied, not mutated) in an order drawn lazily."""
+        probe_list = cls(rng)
+        probe_list._shared = names
+        return probe_list
 
     def __len__(self) -> int:
-        return len(self._names)
+        return len(self._shared) if self._shared is not None else len(self._names)
+
+    def _draw_lazy(self) -> str:
+        """Fisher-Yates step at ``_index``: swap in a uniformly drawn later name."""
+        shared, moved, i = self._shared, self._moved, self._index
+        assert shared is not None
+        j = i + self._rng.randrange(len(shared) - i)
+        picked = moved.pop(j, None) or shared[j]
+        if j != i:
+            moved[j] = moved.pop(i, None) or shared[i]
+        else:
+            moved.pop(i, None)
+        self._index = i + 1
+        return picked
+
+    def _materialize(self) -> None:
+        """Leave lazy mode: finish this pass's shuffle of the remaining names."""
+        shared = self._shared
+        if shared is None:
+            return
+        start = self._index
+        rest = [self._moved.get(k) or shared[k] for k in range(start, len(shared))]
+        self._rng.shuffle(rest)
+        self._names = [""] * start + rest  # positions already passed are not read again
+        self._present = set(shared)
+        self._shared = None
+        self._moved = {}
 
     def add(self, name: str) -> None:
         """Insert a new member at a random position (memberlist does the same)."""
+        self._materialize()
         if name in self._present:
             return
         self._present.add(name)
@@ -54,6 +100,13 @@ class ProbeList:
 
         At most two passes over the list, so an all-ineligible list costs O(n).
         """
+        while self._shared is not None and self._index < len(self._shared):
+            name = self._draw_lazy()
+            if eligible(name):
+                return name
+        if self._shared is not None:  # the lazy pass is over: continue as a plain list
+            self._names, self._present, self._shared = [], set(), None
+            self._index = 0
         wraps = 0
         while True:
             if self._index >= len(self._names):

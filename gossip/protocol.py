@@ -43,6 +43,7 @@ from . import codec
 from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
 from .config import GossipConfig
+from .decode_cache import DecodeCache
 from .dissemination import BroadcastQueue
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
@@ -66,6 +67,7 @@ from .membership import (
     DeadVerdict,
     MemberRecord,
     Membership,
+    SharedTable,
     SuspectVerdict,
     decide_alive,
     decide_dead,
@@ -122,6 +124,9 @@ MAX_EVENTS = 65536
 """Undrained events kept; the oldest are dropped beyond it (``events_dropped``)."""
 MAX_OUTBOX = 8192
 """Unflushed datagrams kept; newer ones are dropped beyond it (``datagrams_dropped``)."""
+MAX_URGENT_APP = 64
+"""Queued urgent app messages tracked (``broadcast_app(urgent=True)``); beyond it the
+oldest loses its own gossip rounds and only rides on packets sent anyway."""
 MAX_SEEN_APP = 8192
 """Digests of recent claw app messages remembered to relay each one only once."""
 RECONNECT_INTERVAL_S = 30.0
@@ -207,6 +212,9 @@ class SwimProtocol:
         incarnation: starting incarnation (>= 1; a restarted node passes stored + 1).
         app_state: called when a push-pull is built; returns claw application state
             bytes carried to the peer (``AppState`` event on the other side).
+        decode_cache: memo of decoded broadcasts (``gossip.decode_cache``); None: a
+            bounded one of this core's own. Sharing one between cores (the simulator)
+            changes no result, only how often identical bytes are decoded.
     Raises:
         LocalProtocolError: bad arguments (meta too large, incarnation < 1, ...).
     """
@@ -222,6 +230,7 @@ class SwimProtocol:
         now: float,
         incarnation: int = 1,
         app_state: Callable[[], bytes] | None = None,
+        decode_cache: DecodeCache | None = None,
     ) -> None:
         try:
             config.validate()
@@ -243,6 +252,7 @@ class SwimProtocol:
         self._cfg = config
         self._rng = rng
         self._app_state = app_state
+        self._decode_cache = decode_cache if decode_cache is not None else DecodeCache()
         self._ip_bytes = ip_bytes
         self._now = now
         self._members = Membership(config.max_members)
@@ -257,6 +267,7 @@ class SwimProtocol:
         self._serf_queue = BroadcastQueue(config.retransmit_mult)
         # Claw app messages may use a smaller retransmit count (config.app_retransmit_mult).
         self._app_queue = BroadcastQueue(config.app_retransmit_mult or config.retransmit_mult)
+        self._urgent_app: OrderedDict[int, None] = OrderedDict()  # app queue handles
         self._serf = SerfLayer()
         self._probe_list = ProbeList(rng)
         self._round: ProbeRound | None = None
@@ -286,7 +297,10 @@ class SwimProtocol:
         # Random initial stagger, as memberlist does, so restarted clusters spread out.
         self._next_probe = now + rng.uniform(0, config.probe_interval_s)
         self._next_gossip = now + rng.uniform(0, config.gossip_interval_s)
+        # memberlist's pushPullTrigger waits the stagger and then a whole interval: the
+        # join's push-pull just synced, so the first periodic one comes 1-2 intervals on.
         self._next_push_pull = (now + rng.uniform(0, config.push_pull_interval_s)
+                                + config.push_pull_interval_s
                                 if config.push_pull_interval_s > 0 else math.inf)
         self._next_reconnect = now + RECONNECT_INTERVAL_S
         self._next_reap = now + REAP_INTERVAL_S
@@ -295,6 +309,70 @@ class SwimProtocol:
         # memberlist's setAlive: our own alive waits in the queue until there are peers,
         # so a joiner announces itself too (not only through its seed's 2-3 retransmits).
         self._broadcast_self_alive()
+
+    # --- a core that starts inside a converged cluster -------------------------------
+
+    CONVERGED_STATUS_LTIME = 1
+    """Serf status LTime of every member of a ``converged_table``: the LTime of a first
+    join intent (Serf's clocks start at 1)."""
+
+    @staticmethod
+    def converged_table(members: Iterable[tuple[str, Address, bytes, int]],
+                        now: float) -> SharedTable:
+        """The member table of a cluster in which everybody knows everybody.
+
+        ``members`` are ``(name, (ip, port), meta, incarnation)``; each becomes the record
+        a core keeps after receiving that member's alive (state alive since ``now``,
+        Serf's protocol versions, joined with LTime ``CONVERGED_STATUS_LTIME``). One table
+        is shared read-only by every core built with ``in_converged_cluster``.
+        """
+        records = []
+        for name, (ip, port), meta, incarnation in members:
+            records.append(MemberRecord(
+                name=name, ip=ip, port=port, meta=meta, incarnation=incarnation,
+                state=MemberState.ALIVE, state_since=now, vsn=VSN_SERF,
+                is_claw=meta_is_claw(meta), ip_bytes=ip_to_bytes(ip),
+                status_ltime=SwimProtocol.CONVERGED_STATUS_LTIME,
+            ))
+        return SharedTable(records)
+
+    @classmethod
+    def in_converged_cluster(cls, config: GossipConfig, table: SharedTable, *, name: str,
+                             address: Address, meta: bytes = b"", rng: Random, now: float,
+                             incarnation: int = 1,
+                             app_state: Callable[[], bytes] | None = None,
+                             decode_cache: DecodeCache | None = None) -> SwimProtocol:
+        """A core that already knows every member of ``table`` (itself included), as if
+        the cluster had been running for a while: nothing queued to gossip, no events,
+        probe order, push-pull and reconnect timers at random phases of their periods.
+
+        For simulations of steady-state clusters (the join itself is not simulated). The
+        table is shared copy-on-write: this core copies a record only when it changes
+        it. Arguments as for the constructor; ``name``, ``address``, ``meta`` and
+        ``incarnation`` must match our entry in ``table``.
+        """
+        core = cls(config, name=name, address=address, meta=meta, rng=rng, now=now,
+                   incarnation=incarnation, app_state=app_state, decode_cache=decode_cache)
+        core._adopt_cluster(table, now)
+        return core
+
+    def _adopt_cluster(self, table: SharedTable, now: float) -> None:
+        me = self._self
+        entry = table.records.get(me.name)
+        if (entry is None or entry.address != me.address or entry.meta != me.meta
+                or entry.incarnation != me.incarnation):
+            raise LocalProtocolError(f"{me.name!r} is not in the table as itself")
+        me.status_ltime = entry.status_ltime
+        self._serf.clock.witness(self.CONVERGED_STATUS_LTIME)
+        cfg, rng = self._cfg, self._rng
+        self._members = Membership.from_shared(cfg.max_members, table, me)
+        self._probe_list = ProbeList.from_shared(rng, table.names)
+        self._ml_queue = BroadcastQueue(cfg.retransmit_mult)  # our alive is known to all
+        self._version += 1
+        if cfg.push_pull_interval_s > 0:
+            period = push_pull_scale(cfg.push_pull_interval_s, self.cluster_size_estimate)
+            self._next_push_pull = now + rng.uniform(0, period)
+        self._next_reconnect = now + rng.uniform(0, RECONNECT_INTERVAL_S)
 
     @staticmethod
     def _check_meta(meta: bytes, config: GossipConfig) -> bytes:
@@ -332,6 +410,9 @@ class SwimProtocol:
         self._leave_handle = self._serf_queue.push(self._serf_payload(intent))
         self._leave_phase = 1
         self._leave_phase_deadline = now + LEAVE_BROADCAST_TIMEOUT_S
+        # The first round goes out now rather than at the next tick (Serf waits for it):
+        # the leave is seen sooner, by half a gossip interval on average, at no extra cost.
+        self._next_gossip = now
 
     @property
     def leave_done(self) -> bool:
@@ -351,13 +432,15 @@ class SwimProtocol:
         self._bump_incarnation(self._self.incarnation + 1)
         self._broadcast_self_alive()
 
-    def broadcast_app(self, body: bytes, now: float, *, key: str | None = None) -> None:
+    def broadcast_app(self, body: bytes, now: float, *, key: str | None = None,
+                      urgent: bool = False) -> None:
         """Disseminate a claw application message to claw members by piggybacking.
 
         A later broadcast with the same ``key`` replaces a queued older one. Receivers
         deliver each distinct body once (``AppMessage``) and relay it to other claw
         members, so it spreads epidemically; an identical body re-sent while its digest
-        is still remembered is delivered only once.
+        is still remembered is delivered only once. ``urgent``: this node starts gossip
+        rounds for it even when ``app_gossip_rounds`` is off (its relays do not).
         """
         self._now = now
         if not isinstance(body, (bytes, bytearray)):
@@ -368,7 +451,11 @@ class SwimProtocol:
             raise LocalProtocolError(
                 f"app message of {len(body)} bytes does not fit in udp_buffer_bytes")
         self._remember_app(body)
-        self._app_queue.push(payload, None if key is None else f"app:{key}")
+        handle = self._app_queue.push(payload, None if key is None else f"app:{key}")
+        if urgent:
+            self._urgent_app[handle] = None
+            if len(self._urgent_app) > MAX_URGENT_APP:
+                self._urgent_app.popitem(last=False)
 
     def reannounce(self, now: float) -> None:
         """After a clock jump (sleep/wake): higher incarnation, alive broadcast, and an
@@ -393,7 +480,8 @@ class SwimProtocol:
         st["packets_in"] += 1
         try:
             st["bytes_in"] += len(data)
-            msgs, bad = codec.decode_packet(data, max_size=self._cfg.max_udp_packet_bytes)
+            msgs, bad = codec.decode_packet(data, max_size=self._cfg.max_udp_packet_bytes,
+                                            cache=self._decode_cache)
         except MalformedPacket as exc:
             st["crc_errors" if "checksum" in str(exc) else "malformed"] += 1
             return
@@ -565,22 +653,23 @@ class SwimProtocol:
     # --- packet handling ----------------------------------------------------------
 
     def _on_packet_message(self, msg: object, addr: Address, now: float) -> None:
-        if isinstance(msg, Ping):
+        # Most frequent first: gossip (alive, Serf/claw user messages), then probes.
+        if isinstance(msg, Alive):
+            self._on_alive(msg, now)
+        elif isinstance(msg, UserMsg):
+            self._on_user(msg.payload, now)
+        elif isinstance(msg, Ping):
             self._on_ping(msg, addr)
-        elif isinstance(msg, IndirectPing):
-            self._on_indirect_ping(msg, addr, now)
         elif isinstance(msg, Ack):
             self._on_ack(msg.seq_no, now)
-        elif isinstance(msg, Nack):
-            self._on_nack(msg.seq_no)
-        elif isinstance(msg, Alive):
-            self._on_alive(msg, now)
         elif isinstance(msg, Suspect):
             self._on_suspect(msg, now)
         elif isinstance(msg, Dead):
             self._on_dead(msg, now)
-        elif isinstance(msg, UserMsg):
-            self._on_user(msg.payload, now)
+        elif isinstance(msg, IndirectPing):
+            self._on_indirect_ping(msg, addr, now)
+        elif isinstance(msg, Nack):
+            self._on_nack(msg.seq_no)
         else:
             self._stats["unknown_type"] += 1
 
@@ -706,6 +795,7 @@ class SwimProtocol:
             self._apply_recent_intent(rec, now)
             return
         assert rec is not None and verdict is AliveVerdict.UPDATE
+        rec = self._members.writable(rec)
         old_state, old_meta, old_addr = rec.state, rec.meta, rec.address
         rec.refused_claim = None
         rec.incarnation = a.incarnation
@@ -733,6 +823,7 @@ class SwimProtocol:
         """Tell a node we hold dead that it is dead, so it refutes with a higher incarnation."""
         if now - rec.last_reaccused < self._cfg.probe_interval_s:
             return  # rate limit: one accusation per member per probe interval
+        rec = self._members.writable(rec)
         rec.last_reaccused = now
         self._stats["reaccusations"] += 1
         dead = Dead(rec.incarnation, rec.name, self._self.name)
@@ -745,6 +836,7 @@ class SwimProtocol:
         if verdict is SuspectVerdict.IGNORE:
             return
         assert rec is not None
+        rec = self._members.writable(rec)
         if verdict is SuspectVerdict.CONFIRM:
             assert rec.suspicion is not None
             if s.incarnation <= rec.incarnation or self._cfg.memberlist_suspicion:
@@ -789,6 +881,7 @@ class SwimProtocol:
         if verdict is DeadVerdict.REFUTE:
             self._refute(d.incarnation, accuser=d.from_, now=now)
             return
+        rec = self._members.writable(rec)
         self._ml_queue.push(codec.encode_message(d), d.node)
         rec.incarnation = d.incarnation
         self._mark_down(rec, left=verdict is DeadVerdict.LEFT or rec.leaving, accuser=d.from_, now=now)
@@ -843,19 +936,19 @@ class SwimProtocol:
     # --- Serf user messages and claw app messages ----------------------------------
 
     def _on_user(self, payload: bytes, now: float) -> None:
-        msg = codec.decode_serf(payload)
-        wrapped = codec.encode_message(UserMsg(payload))  # as re-broadcast: 0x08 + payload
+        msg = codec.decode_serf(payload, self._decode_cache)
         if isinstance(msg, ClawAppMessage):
             self._on_app(msg.body)
         elif isinstance(msg, SerfJoin):
             self._stats["serf_intents"] += 1
             rec = self._members.get(msg.node)
-            outcome = self._serf.on_join(rec, msg, now)
+            outcome = self._serf.on_join(rec, msg, now, writable=self._members.writable)
             if outcome in (IntentOutcome.APPLIED, IntentOutcome.REMEMBERED):
-                self._serf_queue.push(wrapped)  # Serf re-broadcasts new intents
+                # Serf re-broadcasts new intents, as received: 0x08 + payload.
+                self._serf_queue.push(codec.encode_message(UserMsg(payload)))
         elif isinstance(msg, SerfLeave):
             self._stats["serf_intents"] += 1
-            self._on_leave_intent(msg, now, rebroadcast=wrapped)
+            self._on_leave_intent(msg, now, rebroadcast=codec.encode_message(UserMsg(payload)))
         elif isinstance(msg, SerfUserEvent):
             self._serf.event_clock.witness(msg.ltime)
             self._stats["serf_ignored"] += 1
@@ -870,13 +963,15 @@ class SwimProtocol:
     def _on_leave_intent(self, msg: SerfLeave, now: float, *, rebroadcast: bytes | None) -> None:
         rec = self._members.get(msg.node)
         outcome = self._serf.on_leave(rec, msg, now, is_self=msg.node == self._self.name,
-                                      self_leaving=self._leave_phase != 0)
+                                      self_leaving=self._leave_phase != 0,
+                                      writable=self._members.writable)
         if outcome is IntentOutcome.REFUTE:
             # Serf answers a leave intent about a live self with a newer join intent.
             self._serf_queue.push(self._serf_payload(self._serf.new_join_intent(self._self)))
             return
         if outcome is IntentOutcome.LEFT:
             assert rec is not None
+            rec = self._members.writable(rec)
             self._set_state(rec, MemberState.LEFT, now)
             self._stats["leaves"] += 1
             self._emit(MemberLeft(rec.snapshot()))
@@ -1052,9 +1147,11 @@ class SwimProtocol:
             # Serf turns each left member into a leave intent one tick past its status.
             ltime = min(user.status_ltimes.get(name, 0) + 1, (1 << 64) - 1)
             self._on_leave_intent(SerfLeave(ltime, name), now, rebroadcast=None)
+        writable = self._members.writable
         for name, ltime in user.status_ltimes.items():
             if name not in left:
-                self._serf.on_join(self._members.get(name), SerfJoin(ltime, name), now)
+                self._serf.on_join(self._members.get(name), SerfJoin(ltime, name), now,
+                                   writable=writable)
         if user.claw is not None:
             self._emit(AppState(body=user.claw, join=pp.join, sender=sender))
 
@@ -1216,8 +1313,7 @@ class SwimProtocol:
         target = self._members.get(r.target)
         if target is None:
             return
-        peers = [m for m in self._members
-                 if m.state == MemberState.ALIVE and m is not self._self and m is not target]
+        peers = self._members.alive_except(self._self, target)
         chosen = self._rng.sample(peers, min(self._cfg.indirect_checks, len(peers)))
         for peer in chosen:
             want_nack = peer.pmax >= 4
@@ -1267,7 +1363,7 @@ class SwimProtocol:
     # --- gossip, push-pull, leave -----------------------------------------------------
 
     def _gossip(self, now: float) -> None:
-        app_due = self._cfg.app_gossip_rounds and len(self._app_queue)
+        app_due = len(self._app_queue) and (self._cfg.app_gossip_rounds or self._urgent_app_due())
         if not (len(self._ml_queue) or len(self._serf_queue) or app_due):
             return  # nothing to say (memberlist sends nothing either), or app messages
             # that wait for packets sent anyway (``app_gossip_rounds`` false)
@@ -1282,6 +1378,16 @@ class SwimProtocol:
                 continue  # (only claw-only messages left and this one is a Serf agent)
             buf = parts[0] if len(parts) == 1 else codec.encode_compound(parts)
             self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
+            if self._leave_phase == 1 and not self._serf_queue.is_pending(self._leave_handle):
+                # Serf queues the dead message the moment the intent's last transmit is
+                # taken, so the rest of this round carries it (not the next round).
+                self._advance_leave(now)
+
+    def _urgent_app_due(self) -> bool:
+        """An urgent app message is still queued (forgets those sent or replaced)."""
+        for handle in [h for h in self._urgent_app if not self._app_queue.is_pending(h)]:
+            del self._urgent_app[handle]
+        return bool(self._urgent_app)
 
     def _take_broadcasts(self, limit: int, to_claw: bool, max_parts: int) -> list[bytes]:
         n = self.cluster_size_estimate
@@ -1320,13 +1426,14 @@ class SwimProtocol:
         self._stats["bytes_out"] += len(buf)
 
     def _push_pull_random(self, now: float) -> None:
-        peers = [r for r in self._members
-                 if r is not self._self and r.state == MemberState.ALIVE]
+        peers = self._members.alive_except(self._self)
         if peers:
             self._open_push_pull(self._rng.choice(peers).address, join=False, now=now)
 
     def _reconnect(self, now: float) -> None:
         """Serf ``reconnect``: maybe push-pull with one random dead member."""
+        if not self._members.any_dead():
+            return  # (the common case, without a scan of the table)
         dead = [r for r in self._members if r.state == MemberState.DEAD]
         if not dead:
             return

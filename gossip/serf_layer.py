@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .membership import MemberRecord
 from .messages import SerfJoin, SerfLeave, SerfPushPull
@@ -78,6 +78,10 @@ class IntentOutcome(enum.Enum):
     """A leave intent about a member we consider dead: it left after all."""
 
 
+def _same(record: MemberRecord) -> MemberRecord:
+    return record
+
+
 class SerfLayer:
     """Clocks and intents. Members' ``status_ltime``/``leaving`` live on their records."""
 
@@ -108,19 +112,23 @@ class SerfLayer:
 
     # --- intents from others -------------------------------------------------------
 
-    def on_join(self, record: MemberRecord | None, msg: SerfJoin, now: float) -> IntentOutcome:
+    def on_join(self, record: MemberRecord | None, msg: SerfJoin, now: float, *,
+                writable: Callable[[MemberRecord], MemberRecord] = _same) -> IntentOutcome:
+        """``writable`` turns the record into one that may be changed
+        (``Membership.writable`` for tables that share records)."""
         self.clock.witness(msg.ltime)
         if record is None:
             return self._remember(msg, now)
         if msg.ltime <= record.status_ltime:
             return IntentOutcome.IGNORED  # older than what we applied last
+        record = writable(record)
         record.status_ltime = msg.ltime
         record.leaving = False  # a newer join cancels a pending leave
         return IntentOutcome.APPLIED
 
     def on_leave(
         self, record: MemberRecord | None, msg: SerfLeave, now: float, *, is_self: bool,
-        self_leaving: bool,
+        self_leaving: bool, writable: Callable[[MemberRecord], MemberRecord] = _same,
     ) -> IntentOutcome:
         self.clock.witness(msg.ltime)
         if record is None:
@@ -129,6 +137,7 @@ class SerfLayer:
             return IntentOutcome.IGNORED  # older than what we applied last
         if is_self and not self_leaving:
             return IntentOutcome.REFUTE  # someone says we leave; we do not
+        record = writable(record)
         record.status_ltime = msg.ltime
         if record.state in (MemberState.ALIVE, MemberState.SUSPECT):
             record.leaving = True

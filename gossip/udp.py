@@ -255,8 +255,8 @@ class GossipTransport:
     def set_meta(self, meta: bytes) -> None:
         self.invoke(lambda c, now: c.set_meta(meta, now))
 
-    def broadcast_app(self, body: bytes, *, key: str | None = None) -> None:
-        self.invoke(lambda c, now: c.broadcast_app(body, now, key=key))
+    def broadcast_app(self, body: bytes, *, key: str | None = None, urgent: bool = False) -> None:
+        self.invoke(lambda c, now: c.broadcast_app(body, now, key=key, urgent=urgent))
 
     def reannounce(self) -> None:
         self.invoke(lambda c, now: c.reannounce(now))

@@ -4,6 +4,11 @@ Wires the store (identity, incarnation, peers, registry), the gossip transport, 
 resource loop (sampling, heartbeats, clock-jump detection), the election, and the REST
 API (every node serves it; the API forwards writes to the coordinator).
 
+Membership first: ``start`` binds the API socket (so its address is in the node's
+metadata and a taken port fails at once), starts gossip and the first join, and only then
+imports the REST stack (aiohttp, api/, pydantic: ~0.5 s of CPU) in a worker thread while
+the event loop keeps answering probes, and serves the API on the socket bound before.
+
     agent = Agent(config)
     exit_code = await agent.run()        # until SIGINT/SIGTERM or a leave request
 """
@@ -12,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import dataclasses
+import functools
 import ipaddress
 import itertools
 import logging
@@ -23,13 +28,10 @@ import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from api.app import create_app
 from api.registry import HttpNodeRecord, HttpNodeRegistry
-from api.server import ApiServer, check_bind_safety
+from api.server import ApiServer, bind_api_socket, check_bind_safety
 from gossip.config import GossipConfig
 from gossip.errors import LocalProtocolError
 from gossip.events import (
@@ -58,6 +60,7 @@ from .heartbeat import (
     APP_DIRECTIVE,
     APP_HEARTBEAT,
     APP_REGISTRY,
+    TASK_FIELDS,
     Directive,
     HeartbeatRecord,
     HeartbeatSchedule,
@@ -84,7 +87,11 @@ from .platform_info import (
 )
 from .resources import PsutilSampler, ResourceSnapshot, Sampler
 from .store import NodeStore
-from .view import TASK_FIELDS, GossipClusterView
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .view import GossipClusterView
 
 __all__ = ["CLOCK_JUMP_S", "LEAVE_TIMEOUT_S", "PEER_SAVE_INTERVAL_S", "Agent"]
 
@@ -109,16 +116,14 @@ receiver misses it with probability about e^-L. ``simulations/bench_heartbeat.py
 --app-mult 2|3|4`` at 100 nodes (busy trace, compression off) showed 0.3 % of receivers
 late (until the node's next heartbeat or a push-pull) with 2, about 0.02 % with 3, none
 with 4, for +459 / +587 / +696 B/s and +5.6 / +7.5 / +9.0 packets/s per node."""
-APP_GOSSIP_ROUNDS = True
-"""Whether app messages (heartbeats, registry records, directives) start gossip rounds of
-their own (``GossipConfig.app_gossip_rounds``). False makes heartbeats cost bytes but no
-packets (busy N=30 simulator: 2.00 vs 4.02 packets/s per node; spread to every node in
-median 3.5 s instead of 0.4 s, ``simulations/bench_heartbeat.py [--app-gossip-rounds]``),
-but a directive (task report or maintenance for a gossip member, relayed by the
-coordinator) then rides only on probes and acks with the ``local`` profile's 2 transmits,
-and tests/test_multiprocess_cluster.py failed in 1 of 3 runs (the member never showed
-busy everywhere within 60 s; a lost directive is the suspected cause, since push-pull
-does not repair directives). Until directives are sent reliably, keep true."""
+APP_GOSSIP_ROUNDS = False
+"""Whether app messages (heartbeats, registry records) start gossip rounds of their own
+(``GossipConfig.app_gossip_rounds``). False: they cost bytes but no packets (idle UDP
+packets/s equal to Serf's; busy N=30 simulator 2.00 vs 4.06 packets/s per node) and a
+load change reaches a receiver in median 2.0 s instead of 0.23 s
+(``simulations/bench_heartbeat.py [--piggyback-only]``); push-pull repairs what is lost.
+Directives are not repaired by push-pull: they are sent ``urgent`` (the coordinator starts
+rounds for them) and re-sent at ``DIRECTIVE_RESEND_S``."""
 HEARTBEAT_MIN_INTERVAL_S = 1.0
 """Floor of the time between two heartbeats of this node, seconds (``min_send_interval``
 raises it with cluster size to stay within ``--heartbeat-budget``)."""
@@ -132,6 +137,9 @@ DIRECTIVE_RESEND_S = (1.0, 3.0, 7.0)
 """Seconds after the first send at which a directive is broadcast again."""
 SEEN_DIRECTIVES = 1024
 """Directive ids remembered to drop repeats."""
+FIRST_JOIN_WAIT_S = 2.0
+"""Longest wait, seconds, for the first join attempt before the REST stack is imported
+(importing it takes the CPU the join needs; an unanswered join does not hold the API)."""
 
 
 class Agent:
@@ -186,6 +194,8 @@ class Agent:
         """Newest directive sequence applied per (origin coordinator:start, action)."""
         self._directive_ids = itertools.count(1)
         self._join_round: dict[str, Any] | None = None
+        self._api_sock: socket.socket | None = None
+        self._first_join_done = asyncio.Event()
         self._stop = asyncio.Event()
         self._store_lock = asyncio.Lock()
         self._background: list[asyncio.Task[None]] = []
@@ -214,6 +224,11 @@ class Agent:
             raise
 
     async def _start(self) -> None:
+        await self._start_membership()
+        await self._start_api()
+
+    async def _start_membership(self) -> None:
+        """Store, API socket, gossip, joining, election: everything but the REST stack."""
         config = self.config
         self.store = NodeStore(config.data_dir, wall_clock=self._wall)
         store = self.store
@@ -245,15 +260,10 @@ class Agent:
             encode_meta(self._meta.replace(api="[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"))
         except MetadataTooLarge as exc:
             raise NodeConfigError("--skills", str(exc)) from None
-        self.view = GossipClusterView(self, self.registry, clock=self._wall)
-        app = create_app(
-            self.view, api_token=config.api_token, cors_origins=tuple(config.cors_origins),
-            alert_webhook=config.alert_webhook, check_interval_s=config.check_interval)
-        app.router.add_post("/api/v1/agent/leave", self._http_leave)
-        self.api = ApiServer(app, host=api_host, port=api_port)
-        await self.api.start()
+        self._api_sock = bind_api_socket(api_host, api_port)
+        api_bound_port = int(self._api_sock.getsockname()[1])
         api_public_host = advertise_host if api_host in ("0.0.0.0", "::", "") else api_host
-        self._meta = self._meta.replace(api=_host_port(api_public_host, self.api.port))
+        self._meta = self._meta.replace(api=_host_port(api_public_host, api_bound_port))
         meta_bytes = encode_meta(self._meta)
 
         def build_core(bound: Address, now: float) -> SwimProtocol:
@@ -267,10 +277,10 @@ class Agent:
             build_core, self.gossip_config, bind=(bind_host, bind_port),
             on_event=self._on_event)
         await self.transport.start()
-        log.info("node %s started: gossip on %s advertised as %s, API %s, incarnation %d",
-                 self.node_id, self.transport.address,
+        log.info("node %s started: gossip on %s advertised as %s, API %s (serving shortly), "
+                 "incarnation %d", self.node_id, self.transport.address,
                  _host_port(advertise_host, advertise_port or self.transport.address[1]),
-                 self.api.url, self._epoch)
+                 _host_port(api_host, api_bound_port), self._epoch)
         loop = asyncio.get_running_loop()
         self._background = [
             loop.create_task(self._join_loop(), name="join"),
@@ -278,6 +288,31 @@ class Agent:
             loop.create_task(self._peer_loop(), name="peers"),
         ]
         self._reelect()
+
+    async def _start_api(self) -> None:
+        """After the first join attempt: import the REST stack off the event loop, build
+        the view and the app, serve on the socket bound by ``_start_membership``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FIRST_JOIN_WAIT_S):
+                await self._first_join_done.wait()
+        await asyncio.to_thread(_import_rest_stack, _needs_tls(self.config))
+        from api.app import create_app
+
+        from .view import GossipClusterView
+
+        config = self.config
+        view = GossipClusterView(self, self.registry, clock=self._wall)
+        for member in self.members():  # what happened before the view existed
+            view.observe_member(member, "joined")
+        self.view = view
+        app = create_app(
+            view, api_token=config.api_token, cors_origins=tuple(config.cors_origins),
+            alert_webhook=config.alert_webhook, check_interval_s=config.check_interval)
+        app.router.add_post("/api/v1/agent/leave", self._http_leave)
+        sock, self._api_sock = self._api_sock, None
+        self.api = ApiServer(app, host=config.api_address[0], sock=sock)
+        await self.api.start()
+        log.info("node %s: API serving on %s", self.node_id, self.api.url)
 
     def _advertise(self, bind_host: str, ts_ip: str | None) -> tuple[str, int]:
         """(host, port) peers dial; port 0 means "the bound port"."""
@@ -336,6 +371,9 @@ class Agent:
         if self.api is not None:
             await self.api.stop()
             self.api = None
+        if self._api_sock is not None:  # stopped before the API was served
+            self._api_sock.close()
+            self._api_sock = None
         if self.store is not None:
             async with self._store_lock:
                 self.store.close()
@@ -344,6 +382,8 @@ class Agent:
     async def _http_leave(self, request: web.Request) -> web.Response:
         """``POST /api/v1/agent/leave``: this node leaves gracefully, then the process exits.
         Local to this node (never forwarded)."""
+        from aiohttp import web
+
         asyncio.get_running_loop().call_later(0.1, self.request_leave)
         return web.json_response({"success": True, "node_id": self.node_id,
                                   "message": "leaving the cluster"}, status=202)
@@ -395,22 +435,22 @@ class Agent:
         self._remember_directive(ident)
         body = encode_directive(Directive(target, action, value, ident))
         key = f"dir:{ident}"
-        self._broadcast(body, key=key)
+        self._broadcast(body, key=key, urgent=True)
         # Directives are not carried by push-pull, and with few retransmits (the local
         # profile relays each app message twice) the target can miss one; re-send the
         # same body a few times (receivers drop repeats by digest and by ident).
         loop = asyncio.get_running_loop()
         for delay in DIRECTIVE_RESEND_S:
-            loop.call_later(delay, functools.partial(self._broadcast, body, key=key))
+            loop.call_later(delay, functools.partial(self._broadcast, body, key=key, urgent=True))
 
     # --- gossip plumbing --------------------------------------------------------------------
 
-    def _broadcast(self, body: bytes, *, key: str) -> None:
+    def _broadcast(self, body: bytes, *, key: str, urgent: bool = False) -> None:
         transport = self.transport
         if transport is None or not transport.running:
             return
         try:
-            transport.broadcast_app(body, key=key)
+            transport.broadcast_app(body, key=key, urgent=urgent)
         except LocalProtocolError:
             # Bigger than a datagram (e.g. a registration with many long skills): it
             # still reaches every node through push-pull anti-entropy.
@@ -589,7 +629,9 @@ class Agent:
             seeds = await self._resolve_seeds(explicit)
             if not seeds:
                 break
-            if await self._join_once(seeds):
+            joined = await self._join_once(seeds)
+            self._first_join_done.set()
+            if joined:
                 break
             if not self._settled and loop.time() - started >= JOIN_GRACE_S:
                 log.warning("no seed answered (%s); running alone meanwhile, still retrying",
@@ -598,6 +640,7 @@ class Agent:
                 self._reelect()
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.join_backoff_max)
+        self._first_join_done.set()
         self._settled = True
         self._reelect()
 
@@ -790,6 +833,40 @@ class Agent:
     def _persist_registered(self, record: HttpNodeRecord) -> None:
         data = record.to_dict()
         self._spawn_store(lambda s: s.save_registered(record.node_id, data))
+
+
+def _needs_tls(config: NodeConfig) -> bool:
+    from .cli import needs_tls
+    return needs_tls(config)
+
+
+def _import_rest_stack(tls: bool) -> None:
+    """Import aiohttp, the API app and the gossip view (run in a worker thread).
+
+    Importing aiohttp builds two SSL contexts, each parsing the system CA bundle: about
+    2.5 MB of RSS and 0.08 s of CPU per agent here (``simulations/bench_agent_start.py``).
+    Unless the agent makes HTTPS requests (``tls``) or aiohttp is already imported,
+    aiohttp is imported as on a Python built without ``ssl``, which it supports (an https
+    URL would fail with "SSL is not supported"). Serving the API and plain-HTTP requests
+    are unaffected.
+    """
+    import importlib
+    import sys
+
+    hide_ssl = not tls and "aiohttp" not in sys.modules
+    saved = sys.modules.get("ssl")
+    if hide_ssl:
+        sys.modules["ssl"] = None  # type: ignore[assignment]  # "import ssl" raises ImportError
+    try:
+        importlib.import_module("aiohttp")
+    finally:
+        if hide_ssl:
+            if saved is None:
+                del sys.modules["ssl"]
+            else:
+                sys.modules["ssl"] = saved
+    importlib.import_module("api.app")
+    importlib.import_module("node.view")
 
 
 def _remember(peers: dict[str, Address]) -> Callable[[NodeStore], None]:

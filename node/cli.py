@@ -20,9 +20,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-__all__ = ["build_parser", "main"]
+if TYPE_CHECKING:
+    from .agent import Agent
+    from .config import NodeConfig
+
+__all__ = ["build_parser", "load_agent_class", "main", "needs_tls"]
 
 _DEFAULT_API = "http://127.0.0.1:8888"
 _PROG = "claw-node"
@@ -252,11 +256,27 @@ def _cmd_maintenance(args: argparse.Namespace) -> int:
 # --- the agent ---------------------------------------------------------------------------
 
 
+def needs_tls(config: NodeConfig) -> bool:
+    """Whether the agent will make HTTPS requests: only to an https ``--alert-webhook``
+    (writes are forwarded to the coordinator's API over plain HTTP)."""
+    webhook = config.alert_webhook or ""
+    return webhook.strip().lower().startswith("https:")
+
+
+def load_agent_class(config: NodeConfig) -> type[Agent]:
+    """Import ``node.agent`` and return ``Agent`` (a hook for harnesses that wrap it).
+
+    ``node.agent`` does not import aiohttp: the agent imports the REST stack once gossip
+    runs, without TLS unless ``needs_tls(config)`` (see ``node.agent._import_rest_stack``).
+    """
+    from .agent import Agent
+    return Agent
+
+
 def _run_agent(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from .agent import Agent
     from .config import NodeConfig, NodeConfigError
     from .store import StoreError
 
@@ -267,6 +287,7 @@ def _run_agent(args: argparse.Namespace) -> int:
     except NodeConfigError as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
+    Agent = load_agent_class(config)
     logging.basicConfig(level=config.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

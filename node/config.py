@@ -5,25 +5,26 @@ Sources, highest first: command-line flags (passed as keyword arguments by ``nod
 ``CLAW_SKILLS=python,gpu``), the TOML file given by ``--config`` (keys are the field
 names: ``bind = "0.0.0.0:7946"``, ``skills = ["python"]``), then the defaults below.
 Field names match the flags (``--max-concurrent-tasks`` ↔ ``max_concurrent_tasks``).
+
+A frozen dataclass checked by hand, not a pydantic model: importing pydantic costs each
+agent ~6 MiB and ~0.25 s of CPU before it can join (``simulations/bench_agent_start.py``).
+The checks accept what pydantic's lax mode accepted (``"80"``, ``8.0``, ``"yes"``) and
+word their one-line errors the same way (``--port: Input should be greater than or equal
+to 1 (got 0)``).
 """
 
 from __future__ import annotations
 
-import contextvars
+import dataclasses
 import ipaddress
+import math
 import os
+import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from typing import Any, Literal
 
 from gossip.config import GossipConfig
 from gossip.types import Address
@@ -116,159 +117,134 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-_CONFIG_FILE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("claw_config_file", default=None)
+ENV_PREFIX = "CLAW_"
+"""Environment variables ``CLAW_<FIELD>`` (any case) set the field ``<field>``."""
 
-CommaList = Annotated[list[str], NoDecode]
+CommaList = list[str]
 """A list given as ``a,b`` (flag, env) or as a TOML array."""
 
+_NODE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+_TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
+_FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 
-class NodeConfig(BaseSettings):
-    """The agent's settings. Build with ``NodeConfig.load(flags, config_file)``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="CLAW_", extra="forbid", frozen=True, validate_default=True,
-    )
+class _Invalid(ValueError):
+    """A value failed a type or bound check; the message gets `` (got <input>)``."""
 
-    node_id: str | None = Field(
-        None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+    def __init__(self, message: str, value: Any) -> None:
+        super().__init__(f"{message} (got {value!r})")
+
+
+def _setting(default: Any, *, description: str, **check: Any) -> Any:
+    """A field with its description and its checks (``ge``/``gt``/``le`` bounds,
+    ``min_length``/``max_length``/``pattern`` of a string)."""
+    return field(default=default, metadata=_about(description, **check))
+
+
+def _about(description: str, **check: Any) -> dict[str, Any]:
+    return {"description": description, **check}
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """The agent's settings. Build with ``NodeConfig.load(flags, config_file)``.
+
+    The three sources are merged by ``load``; every value is then checked and converted
+    by ``__post_init__``, so a value means the same wherever it comes from."""
+
+    node_id: str | None = _setting(
+        None, min_length=1, max_length=128, pattern=_NODE_ID_PATTERN,
         description="This node's id (gossip member name). Default: the id kept in the data "
                     "dir, or the host name on first start.")
-    bind: str = Field(
+    bind: str = _setting(
         f"0.0.0.0:{DEFAULT_GOSSIP_PORT}",
         description="Gossip listen address HOST:PORT, UDP and TCP on the same port.")
-    advertise: str | None = Field(
+    advertise: str | None = _setting(
         None,
         description="Address peers dial: HOST:PORT, HOST (bind port), or 'tailscale' for "
                     "this machine's Tailscale address. Default: the default-route address.")
-    join: CommaList = Field(
-        default_factory=list,
-        description="Seed HOST:PORT (port defaults to 7946) to join; repeatable. Retried "
-                    "with exponential backoff until one answers. Default: the peers "
-                    "remembered in the data dir, else start a new cluster.")
-    api_bind: str = Field(
+    join: CommaList = field(default_factory=list, metadata=_about(
+        "Seed HOST:PORT (port defaults to 7946) to join; repeatable. Retried with "
+        "exponential backoff until one answers. Default: the peers remembered in the data "
+        "dir, else start a new cluster."))
+    api_bind: str = _setting(
         f"127.0.0.1:{DEFAULT_API_PORT}", description="REST API listen address HOST:PORT.")
-    skills: CommaList = Field(default_factory=list, description="Skills this node offers (a,b).")
-    tags: CommaList = Field(default_factory=list, description="Free-form labels (x,y).")
-    port: int = Field(18789, ge=1, le=65535, description="The local OpenClaw service port.")
-    max_concurrent_tasks: int = Field(
-        5, ge=1, le=1_000_000, description="Task slots; at this many running tasks the node is busy.")
-    data_dir: Path = Field(
-        default_factory=default_data_dir,
-        description="Directory of the node's store (identity, incarnation, peers, registry).")
-    profile: Literal["lan", "wan", "local"] = Field(
+    skills: CommaList = field(default_factory=list,
+                              metadata=_about("Skills this node offers (a,b)."))
+    tags: CommaList = field(default_factory=list, metadata=_about("Free-form labels (x,y)."))
+    port: int = _setting(18789, ge=1, le=65535, description="The local OpenClaw service port.")
+    max_concurrent_tasks: int = _setting(
+        5, ge=1, le=1_000_000,
+        description="Task slots; at this many running tasks the node is busy.")
+    data_dir: Path = field(default_factory=default_data_dir, metadata=_about(
+        "Directory of the node's store (identity, incarnation, peers, registry)."))
+    profile: Literal["lan", "wan", "local"] = _setting(
         "lan", description="Gossip timing preset (memberlist's LAN, WAN or Local config).")
-    heartbeat_timeout: float = Field(
+    heartbeat_timeout: float = _setting(
         90.0, gt=0, description="Seconds without an HTTP heartbeat before an HTTP-registered "
                                 "node is marked offline.")
-    check_interval: float = Field(
+    check_interval: float = _setting(
         30.0, gt=0, description="Seconds between heartbeat checks of HTTP-registered nodes.")
-    no_coordinator: bool = Field(False, description="Never elect this node coordinator.")
-    resource_interval: float = Field(
+    no_coordinator: bool = _setting(False, description="Never elect this node coordinator.")
+    resource_interval: float = _setting(
         5.0, gt=0, description="Seconds between two resource samples (cpu, memory, disk).")
-    heartbeat_budget: int = Field(
+    heartbeat_budget: int = _setting(
         4096, ge=256,
         description="Resource-heartbeat bandwidth target per node, bytes/s: the minimum "
                     "time between two heartbeats of one node grows with cluster size so "
                     "that n × retransmits × size / interval stays under it.")
-    join_backoff_max: float = Field(
+    join_backoff_max: float = _setting(
         30.0, gt=0, description="Longest wait between two join attempts, seconds "
                                 "(backoff starts at 1 s and doubles).")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _setting(
         "INFO", description="Logging threshold.")
-    hostname: str | None = Field(None, max_length=253, description="Host name to report. Default: this machine's.")
-    tailscale_ip: str | None = Field(
+    hostname: str | None = _setting(
+        None, max_length=253, description="Host name to report. Default: this machine's.")
+    tailscale_ip: str | None = _setting(
         None, description="Tailscale IP to report. Default: detected from the interfaces.")
-    api_token: str | None = Field(
+    api_token: str | None = _setting(
         None, description="Bearer token required for writes on the REST API. Default: none.")
-    insecure_api: bool = Field(
+    insecure_api: bool = _setting(
         False, description="Allow a non-loopback --api-bind without --api-token.")
-    cors_origins: CommaList = Field(
-        default_factory=list, description="Origins allowed to call the API from a browser.")
-    alert_webhook: str | None = Field(
+    cors_origins: CommaList = field(default_factory=list, metadata=_about(
+        "Origins allowed to call the API from a browser."))
+    alert_webhook: str | None = _setting(
         None, description="URL that receives a JSON POST for each node status transition.")
 
     # --- validation ---------------------------------------------------------------------
 
-    @field_validator("join", "skills", "tags", "cors_origins", mode="before")
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, (list, tuple)):
-            out: list[Any] = []
-            for item in value:
-                if isinstance(item, str):
-                    out.extend(part.strip() for part in item.split(",") if part.strip())
-                else:
-                    out.append(item)
-            return out
-        return value
+    def __post_init__(self) -> None:
+        """Check and convert every field (in declaration order: the first bad one is
+        reported), then the settings that depend on each other.
 
-    @field_validator("skills", "tags")
-    @classmethod
-    def _labels(cls, value: list[str]) -> list[str]:
-        for label in value:
-            if len(label) > 64:
-                raise ValueError(f"{label[:20]!r}… is longer than 64 characters")
-        return list(dict.fromkeys(value))
-
-    @field_validator("bind", "api_bind")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        parse_host_port(value)
-        return value.strip()
-
-    @field_validator("advertise")
-    @classmethod
-    def _advertise(cls, value: str | None) -> str | None:
-        if value is None or value.strip().lower() == "tailscale":
-            return None if value is None else "tailscale"
-        parse_host_port(value, default_port=0)
-        return value.strip()
-
-    @field_validator("join")
-    @classmethod
-    def _seeds(cls, value: list[str]) -> list[str]:
-        for seed in value:
-            parse_host_port(seed, default_port=DEFAULT_GOSSIP_PORT)
-        return value
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator("tailscale_ip")
-    @classmethod
-    def _ip(cls, value: str | None) -> str | None:
-        if value is not None:
-            ipaddress.ip_address(value)
-        return value
-
-    @model_validator(mode="after")
-    def _api_exposure(self) -> NodeConfig:
+        Raises:
+            NodeConfigError: naming the flag of the first invalid setting.
+        """
+        for f in dataclasses.fields(self):
+            try:
+                value = _CHECKS[f.name](getattr(self, f.name), f.metadata)
+            except ValueError as exc:
+                raise NodeConfigError(_flag(f.name), str(exc)) from None
+            object.__setattr__(self, f.name, value)
         host, _ = parse_host_port(self.api_bind)
         if not _is_loopback(host) and not self.api_token and not self.insecure_api:
-            raise ValueError(
-                "api_bind: a non-loopback API address needs --api-token (or --insecure-api)")
-        return self
+            raise NodeConfigError("--api-bind", "a non-loopback API address needs "
+                                                "--api-token (or --insecure-api)")
 
     # --- sources --------------------------------------------------------------------------
 
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = _CONFIG_FILE.get()
-        if config_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
-        return tuple(sources)
+    def field_names(cls) -> tuple[str, ...]:
+        """Every setting's name, in declaration order."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def env_values(cls, environ: dict[str, str] | None = None) -> dict[str, str]:
+        """The ``CLAW_*`` variables naming a field (names matched in any case), by field."""
+        prefixed = {k.upper(): v for k, v in (os.environ if environ is None else environ).items()
+                    if k.upper().startswith(ENV_PREFIX)}
+        return {name: prefixed[ENV_PREFIX + name.upper()] for name in cls.field_names()
+                if ENV_PREFIX + name.upper() in prefixed}
 
     @classmethod
     def load(cls, flags: dict[str, Any] | None = None, config_file: Path | None = None) -> NodeConfig:
@@ -280,24 +256,24 @@ class NodeConfig(BaseSettings):
         Raises:
             NodeConfigError: the first invalid setting, naming its flag.
         """
+        merged: dict[str, Any] = {}
         if config_file is not None:
             if not config_file.is_file():
                 raise NodeConfigError("--config", f"no such file: {config_file}")
             import tomllib
 
             try:
-                tomllib.loads(config_file.read_text())
+                merged.update(tomllib.loads(config_file.read_text()))
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise NodeConfigError("--config", f"cannot read {config_file}: {exc}") from None
-        token = _CONFIG_FILE.set(config_file)
-        try:
-            return cls(**(flags or {}))
-        except ValidationError as exc:
-            raise _to_config_error(exc) from None
-        except ValueError as exc:  # a source failed to parse an env value
-            raise NodeConfigError("--config", str(exc)) from None
-        finally:
-            _CONFIG_FILE.reset(token)
+        merged.update(cls.env_values())
+        merged.update(flags or {})
+        names = cls.field_names()
+        config = cls(**{k: v for k, v in merged.items() if k in names})
+        unknown = [k for k in merged if k not in names]
+        if unknown:
+            raise NodeConfigError("--config", f"unknown setting {str(unknown[0])!r}")
+        return config
 
     # --- derived values -------------------------------------------------------------------
 
@@ -318,19 +294,170 @@ class NodeConfig(BaseSettings):
         return GossipConfig.profile(self.profile).replace(bind_port=self.bind_address[1])
 
 
-def _to_config_error(exc: ValidationError) -> NodeConfigError:
-    error = exc.errors()[0]
-    loc = [str(part) for part in error.get("loc", ()) if not isinstance(part, int)]
-    message = str(error.get("msg", "invalid value"))
-    message = message.removeprefix("Value error, ")
-    if not loc and ":" in message and message.split(":")[0].isidentifier():
-        field, _, message = message.partition(":")
-        loc = [field]
-        message = message.strip()
-    field = loc[0] if loc else "config"
-    if error.get("type") == "extra_forbidden":
-        return NodeConfigError("--config", f"unknown setting {field!r}")
-    flag = "--" + field.replace("_", "-")
-    if "input" in error and error.get("type") not in ("value_error",):
-        message = f"{message} (got {error['input']!r})"
-    return NodeConfigError(flag, message)
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# --- value checks (each returns the converted value or raises ValueError) ---------------
+
+
+def _text(value: Any, check: Any) -> str:
+    if not isinstance(value, str):
+        raise _Invalid("Input should be a valid string", value)
+    low, high = check.get("min_length"), check.get("max_length")
+    if low is not None and len(value) < low:
+        unit = "character" if low == 1 else "characters"
+        raise _Invalid(f"String should have at least {low} {unit}", value)
+    if high is not None and len(value) > high:
+        raise _Invalid(f"String should have at most {high} characters", value)
+    pattern = check.get("pattern")
+    if pattern is not None and re.search(pattern, value) is None:
+        raise _Invalid(f"String should match pattern '{pattern}'", value)
+    return value
+
+
+def _optional_text(value: Any, check: Any) -> str | None:
+    return None if value is None else _text(value, check)
+
+
+def _bounded(number: Any, raw: Any, check: Any) -> Any:
+    for key, ok, words in (("gt", lambda a, b: a > b, "greater than"),
+                           ("ge", lambda a, b: a >= b, "greater than or equal to"),
+                           ("lt", lambda a, b: a < b, "less than"),
+                           ("le", lambda a, b: a <= b, "less than or equal to")):
+        bound = check.get(key)
+        if bound is not None and not ok(number, bound):
+            raise _Invalid(f"Input should be {words} {bound}", raw)
+    return number
+
+
+def _integer(value: Any, check: Any) -> int:
+    if isinstance(value, bool):
+        number = int(value)
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if not math.isfinite(value) or not value.is_integer():
+            raise _Invalid("Input should be a valid integer, got a number with a fractional "
+                           "part", value)
+        number = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text.lstrip("+-").isdigit() or not text.isascii():
+            raise _Invalid("Input should be a valid integer, unable to parse string as an "
+                           "integer", value)
+        number = int(text)
+    else:
+        raise _Invalid("Input should be a valid integer", value)
+    return _bounded(number, value, check)
+
+
+def _number(value: Any, check: Any) -> float:
+    if isinstance(value, (bool, int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.replace("_", "x"))  # Python's float() takes 1_0, pydantic not
+        except ValueError:
+            raise _Invalid("Input should be a valid number, unable to parse string as a "
+                           "number", value) from None
+    else:
+        raise _Invalid("Input should be a valid number", value)
+    return _bounded(number, value, check)
+
+
+def _flag_value(value: Any, check: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    if value is None:
+        raise _Invalid("Input should be a valid boolean", value)
+    raise _Invalid("Input should be a valid boolean, unable to interpret input", value)
+
+
+def _one_of(*choices: str, upper: bool = False) -> Callable[[Any, Any], str]:
+    words = ", ".join(f"'{c}'" for c in choices[:-1]) + f" or '{choices[-1]}'"
+
+    def check(value: Any, _: Any) -> str:
+        if upper and isinstance(value, str):
+            value = value.upper()
+        if value not in choices or not isinstance(value, str):
+            raise _Invalid(f"Input should be {words}", value)
+        return value
+    return check
+
+
+def _comma_list(value: Any, _: Any) -> list[str]:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise _Invalid("Input should be a valid list", value)
+    out: list[str] = []
+    for item in value:
+        if not isinstance(item, str):
+            raise _Invalid("Input should be a valid string", item)
+        out.extend(part.strip() for part in item.split(",") if part.strip())
+    return out
+
+
+def _labels(value: Any, check: Any) -> list[str]:
+    labels = _comma_list(value, check)
+    for label in labels:
+        if len(label) > 64:
+            raise ValueError(f"{label[:20]!r}… is longer than 64 characters")
+    return list(dict.fromkeys(labels))
+
+
+def _host_port(value: Any, check: Any) -> str:
+    text = _text(value, check)
+    parse_host_port(text)
+    return text.strip()
+
+
+def _advertise(value: Any, check: Any) -> str | None:
+    text = _optional_text(value, check)
+    if text is None or text.strip().lower() == "tailscale":
+        return None if text is None else "tailscale"
+    parse_host_port(text, default_port=0)
+    return text.strip()
+
+
+def _seeds(value: Any, check: Any) -> list[str]:
+    seeds = _comma_list(value, check)
+    for seed in seeds:
+        parse_host_port(seed, default_port=DEFAULT_GOSSIP_PORT)
+    return seeds
+
+
+def _ip(value: Any, check: Any) -> str | None:
+    text = _optional_text(value, check)
+    if text is not None:
+        ipaddress.ip_address(text)
+    return text
+
+
+def _path(value: Any, _: Any) -> Path:
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    raise _Invalid("Input is not a valid path for <class 'pathlib.Path'>", value)
+
+
+_CHECKS: dict[str, Callable[[Any, Any], Any]] = {
+    "node_id": _optional_text, "bind": _host_port, "advertise": _advertise, "join": _seeds,
+    "api_bind": _host_port, "skills": _labels, "tags": _labels, "port": _integer,
+    "max_concurrent_tasks": _integer, "data_dir": _path,
+    "profile": _one_of("lan", "wan", "local"), "heartbeat_timeout": _number,
+    "check_interval": _number, "no_coordinator": _flag_value, "resource_interval": _number,
+    "heartbeat_budget": _integer, "join_backoff_max": _number,
+    "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
+    "hostname": _optional_text, "tailscale_ip": _ip, "api_token": _optional_text,
+    "insecure_api": _flag_value, "cors_origins": _comma_list, "alert_webhook": _optional_text,
+}
+"""Field name → its check (every field has one)."""

@@ -63,6 +63,7 @@ __all__ = [
     "MAX_RECORD_BYTES",
     "MAX_STATE_BYTES",
     "MAX_STATE_RECORDS",
+    "TASK_FIELDS",
     "Directive",
     "HeartbeatRecord",
     "HeartbeatSchedule",
@@ -79,6 +80,10 @@ __all__ = [
     "heartbeat_message",
     "min_send_interval",
 ]
+
+TASK_FIELDS = ("running_tasks", "total_tasks_processed", "successful_tasks", "failed_tasks",
+               "average_execution_time")
+"""The load a gossip member takes from an API heartbeat (cpu/memory/disk it samples itself)."""
 
 APP_HEARTBEAT = 0x01
 APP_REGISTRY = 0x02

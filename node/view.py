@@ -49,16 +49,13 @@ from api.view import CheckResult, RegisterResult, TransitionListener
 from gossip.events import Member
 from gossip.types import MemberState
 
-from .heartbeat import HeartbeatRecord
+from .heartbeat import TASK_FIELDS, HeartbeatRecord
 from .metadata import NodeMeta
 
 __all__ = ["TASK_FIELDS", "AgentControl", "GossipClusterView", "member_info", "member_status"]
 
 log = logging.getLogger(__name__)
 
-TASK_FIELDS = ("running_tasks", "total_tasks_processed", "successful_tasks", "failed_tasks",
-               "average_execution_time")
-"""The load a gossip member takes from an API heartbeat (cpu/memory/disk it samples itself)."""
 
 _STATE_NAMES = {
     MemberState.ALIVE: "alive", MemberState.SUSPECT: "suspect",

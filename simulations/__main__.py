@@ -54,8 +54,17 @@ def _parser() -> argparse.ArgumentParser:
                    help="churn: mean time between actions (s)")
     p.add_argument("--no-packet-trace", action="store_true",
                    help="hash only events and faults, not every datagram (a bit faster)")
+    p.add_argument("--share-decoder", action="store_true",
+                   help="decode identical bytes once for the whole world (one decode cache "
+                        "shared by every core instead of one each): faster, same trace hash")
     p.add_argument("--settle-pairs", type=int, default=0,
                    help="bootstrap is done when at most this many view pairs disagree (default 0)")
+    p.add_argument("--push-pull-interval-s", type=float, default=None,
+                   help="periodic push-pull interval before scaling with N (s; 0 = off; "
+                        "default: the profile's, 30 s on LAN)")
+    p.add_argument("--start", default="join", choices=["join", "converged"],
+                   help="join: nodes join through one seed (simulated); converged: every "
+                        "node starts knowing every member, no join simulated (default join)")
     p.add_argument("--snapshot-dir", metavar="DIR",
                    help="cache converged bootstraps here and reuse them (big clusters)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -76,8 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         slow_variants=tuple(x.strip() for x in args.slow_variants.split(",") if x.strip()), pause_s=args.pause_s, pause_every_s=args.pause_every_s,
         partition_s=args.partition_s, partition_mode=args.partition_mode,
         join_window_s=args.join_window_s, churn_interval_s=args.churn_interval_s,
-        trace_packets=not args.no_packet_trace, progress=not args.quiet,
-        snapshot_dir=args.snapshot_dir, settle_pairs=args.settle_pairs,
+        trace_packets=not args.no_packet_trace, share_decoder=args.share_decoder,
+        progress=not args.quiet,
+        snapshot_dir=args.snapshot_dir, settle_pairs=args.settle_pairs, start=args.start,
+        push_pull_interval_s=args.push_pull_interval_s,
     )
     argv_list = list(sys.argv[1:] if argv is None else argv)
     if args.seed is None:

@@ -4,8 +4,9 @@
 
 Two ``SwimProtocol`` cores know each other; the prober's timer starts a probe, its ping
 datagram is fed to the target, the target's ack is fed back. Every byte goes through the
-real codec. Prints probe rounds per second (each round = 2 datagrams encoded and
-decoded, 2 core inputs, 1 timer) with compression on and off. Not a test: a figure to
+real codec. Prints probe rounds per second of wall time (each round = 2 datagrams
+encoded and decoded, 2 core inputs, 1 timer) and CPU microseconds per round (the figure
+to compare on a shared machine), with compression on and off. Not a test: a figure to
 compare later work against.
 """
 
@@ -41,8 +42,8 @@ def _drain(core: SwimProtocol) -> None:
         pass
 
 
-def run(rounds: int, compression: bool) -> tuple[float, int, int]:
-    """Returns (probe rounds per second, acks seen, bytes per round)."""
+def run(rounds: int, compression: bool) -> tuple[float, float, int, int]:
+    """Returns (probe rounds per second, CPU µs per round, acks seen, bytes per round)."""
     cfg = GossipConfig.lan().replace(enable_compression=compression)
     a, b = _pair(cfg)
     now = 1.0
@@ -57,7 +58,7 @@ def run(rounds: int, compression: bool) -> tuple[float, int, int]:
     probes_before = a.stats["probes"]
     acks_before = a.stats["acks_in"]
     nbytes = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     # Advance to each next deadline (probe rounds, gossip ticks, ...) until ``rounds``
     # probes were started; every datagram is delivered at once.
     while a.stats["probes"] - probes_before < rounds:
@@ -70,20 +71,21 @@ def run(rounds: int, compression: bool) -> tuple[float, int, int]:
             nbytes += len(ack)
             a.receive_datagram(ack, ("127.0.0.1", 7002), now + 0.001)
         _drain(a), _drain(b)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     acks = a.stats["acks_in"] - acks_before
-    return rounds / elapsed, acks, nbytes // max(1, rounds)
+    return rounds / elapsed, cpu / rounds * 1e6, acks, nbytes // max(1, rounds)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=20000, help="probe rounds per mode (default 20000)")
     args = ap.parse_args()
-    print(f"{'mode':<16}{'rounds/s':>10}{'µs/round':>10}{'acks':>8}{'bytes/round':>13}")
+    print(f"{'mode':<16}{'rounds/s':>10}{'µs/round':>10}{'CPU µs/round':>14}{'acks':>8}"
+          f"{'bytes/round':>13}")
     for compression in (False, True):
-        rate, acks, per = run(args.rounds, compression)
+        rate, cpu_us, acks, per = run(args.rounds, compression)
         mode = "lzw on" if compression else "lzw off"
-        print(f"{mode:<16}{rate:>10.0f}{1e6 / rate:>10.1f}{acks:>8}{per:>13}")
+        print(f"{mode:<16}{rate:>10.0f}{1e6 / rate:>10.1f}{cpu_us:>14.1f}{acks:>8}{per:>13}")
 
 
 if __name__ == "__main__":

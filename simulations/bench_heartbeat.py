@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--piggyback-only", action="store_true",
                         help="heartbeats start no gossip rounds of their own, they ride on "
                              "probes, acks and membership gossip (GossipConfig."
-                             "app_gossip_rounds=False; the agent keeps rounds on)")
+                             "app_gossip_rounds=False, as the agent runs; directives go urgent)")
     parser.add_argument("--compression", action="store_true",
                         help="LZW-compress datagrams as the agent does (slower)")
     args = parser.parse_args(argv)

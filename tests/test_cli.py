@@ -164,3 +164,29 @@ def test_leave_posts_to_the_local_agent(fake_agent: str, capsys: pytest.CaptureF
 def test_client_without_agent_fails_clearly(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", "--api", "http://127.0.0.1:9", "--timeout", "2"]) == 1
     assert "cannot reach the agent" in capsys.readouterr().err
+
+
+_TLS_PROBE = """
+import asyncio, sys
+from node.agent import _import_rest_stack
+from node.cli import load_agent_class, needs_tls
+from node.config import NodeConfig
+config = NodeConfig.load({"alert_webhook": sys.argv[1]} if sys.argv[1] else {})
+agent_class = load_agent_class(config)
+assert "aiohttp" not in sys.modules  # imported once gossip runs, as the agent does:
+_import_rest_stack(needs_tls(config))
+import aiohttp.connector, ssl
+print(agent_class.__name__, aiohttp.connector.ssl is None, ssl.create_default_context() is not None)
+"""
+
+
+@pytest.mark.parametrize("webhook, without_tls", [
+    ("", True), ("http://127.0.0.1:9/alerts", True), ("HTTPS://hooks.example/x", False)])
+def test_agent_imports_aiohttp_without_tls_unless_a_webhook_needs_it(
+        webhook: str, without_tls: bool) -> None:
+    # A fresh process: this one has aiohttp imported already (then nothing changes).
+    out = subprocess.run([sys.executable, "-c", _TLS_PROBE, webhook], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    # The ssl module itself stays importable for everything else.
+    assert out.stdout.split() == ["Agent", str(without_tls), "True"]

@@ -430,6 +430,34 @@ def test_leave_sends_serf_intent_before_dead() -> None:
     assert core.leave_done
 
 
+def test_leave_rounds_start_at_once_and_dead_follows_in_the_same_round() -> None:
+    core = make_core()
+    with_peers(core, 9)
+    advance(core, 5.0)                      # the peers' alive rumours are spent
+    core.leave(5.0)
+    assert core.next_deadline() == 5.0      # the first round does not wait for the tick
+    rounds: list[list[str]] = []
+    while not core.leave_done:
+        t = core.next_deadline()
+        assert t is not None and t < 10.0
+        core.handle_timer(t)
+        kinds = []
+        for _, msgs in sent(core):
+            for m in msgs:
+                if isinstance(m, UserMsg) and isinstance(codec.decode_serf(m.payload), SerfLeave):
+                    kinds.append("intent")
+                elif isinstance(m, Dead) and m.node == "me":
+                    kinds.append("dead")
+        if kinds:
+            rounds.append(kinds)
+    limit = retransmit_limit(LAN.retransmit_mult, 10)
+    assert limit == 8 and LAN.gossip_nodes == 3
+    # 8 intent transmits: 3 + 3 + 2; the third round's last packet already carries the dead.
+    assert rounds[:3] == [["intent"] * 3, ["intent"] * 3, ["intent", "intent", "dead"]]
+    assert sum(r.count("dead") for r in rounds) == limit
+    assert core.member("me").state == MemberState.LEFT
+
+
 def test_name_conflict_is_refused_and_reported() -> None:
     c = make_cluster(3)
     c.run(30.0, until=c.converged)
@@ -607,6 +635,29 @@ def test_app_broadcast_with_same_key_replaces_queued_one() -> None:
         core.broadcast_app(b"x" * 2000, 30.0)
 
 
+def test_without_app_rounds_only_urgent_app_messages_start_gossip_rounds() -> None:
+    cfg = QUIET.replace(app_gossip_rounds=False)
+
+    def app_packets(urgent: bool) -> list[float]:
+        core = make_core(cfg)
+        with_peers(core, 9)
+        advance(core, 5.0)                   # the peers' alive rumours are spent
+        core.broadcast_app(b"directive", 5.0, key="d", urgent=urgent)
+        times = []
+        while (d := core.next_deadline()) is not None and d <= 10.0:
+            core.handle_timer(d)
+            times += [d for _, msgs in sent(core) for m in msgs
+                      if isinstance(m, UserMsg)
+                      and isinstance(codec.decode_serf(m.payload), ClawAppMessage)]
+        assert core.pending_broadcasts == (0 if urgent else 1)
+        return times
+
+    assert app_packets(urgent=False) == []   # waits for a probe or an ack to ride on
+    urgent = app_packets(urgent=True)
+    limit = retransmit_limit(cfg.retransmit_mult, 10)
+    assert len(urgent) == limit and max(urgent) - min(urgent) < 1.0
+
+
 # --- join, push-pull, meta, serf layer ---------------------------------------------------------
 
 
@@ -659,6 +710,25 @@ def test_periodic_push_pull_uses_scaled_interval() -> None:
     pushes = [r for r in core.streams_to_open()
               if isinstance(codec.decode_stream(r.data, max_size=1 << 20), PushPull)]
     assert 3 <= len(pushes) <= 4
+
+
+def test_first_periodic_push_pull_waits_a_whole_interval_after_the_stagger() -> None:
+    # memberlist's pushPullTrigger: a random stagger, then a full interval (the join's
+    # push-pull has just synced the state).
+    cfg = LAN.replace(probe_interval_s=1000.0)  # no probes: the silent peers stay alive
+    interval = cfg.push_pull_interval_s
+    for seed in range(20):
+        core = SwimProtocol(cfg, name="me", address=ME, rng=random.Random(seed), now=0.0,
+                            meta=claw_meta())
+        with_peers(core, 3)
+        times = []
+        while (d := core.next_deadline()) is not None and d < 3 * interval:
+            core.handle_timer(d)
+            sent(core)
+            times += [d for r in core.streams_to_open()
+                      if isinstance(codec.decode_stream(r.data, max_size=1 << 20), PushPull)]
+        assert interval <= times[0] < 2 * interval
+        assert times[1] - times[0] == pytest.approx(interval)
 
 
 def test_set_meta_updates_everyone_without_a_self_event() -> None:

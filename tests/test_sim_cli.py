@@ -58,3 +58,12 @@ def test_failed_check_prints_reproduce_command() -> None:
             "--partition-s 40 --quiet")
     else:
         assert "check ok   views agree again after heal" in out.stdout
+
+
+@pytest.mark.parametrize("scenario", ["crash", "churn", "loss"])
+def test_converged_start_from_the_cli(scenario: str) -> None:
+    out = _run([scenario, "--nodes", "8", "--seed", "3", *SMALL[scenario],
+                "--start", "converged", "--push-pull-interval-s", "0"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "start='converged'" in out.stdout and "push_pull_interval_s=0.0" in out.stdout
+    assert "check ok   no core raised (copy-on-write tables intact)" in out.stdout

@@ -265,6 +265,23 @@ class Observatory:
                 trial.already_down += 1
         return trial
 
+    def assume_converged(self) -> None:
+        """Every running node's view holds every running node alive: the state cores
+        built by ``SimWorld.add_converged_nodes`` start in (they emit no join events)."""
+        live = self._live
+        if len(live) != len(self.world.nodes):
+            raise ValueError("assume_converged: only for a world whose nodes all run")
+        size = len(self._truth)
+        row = bytearray(size + 64)
+        for s in live:
+            row[s] = ALIVE
+        for o in live:
+            view = bytearray(row)
+            view[o] = ABSENT  # a node's view of itself is never consulted
+            self._views[o] = view
+        self._known.update(live)
+        self._set_wrong(-self.wrong)
+
     # --- events ---------------------------------------------------------------------
 
     def _on_event(self, now: float, node: SimNode, event: Event) -> None:

@@ -3,6 +3,7 @@ advance time with progress, and measure traffic over a window."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import pickle
@@ -59,6 +60,9 @@ class RunOptions:
     """slow: claw-node's detector, memberlist's (Lifeguard as memberlist has it), and/or
     SWIM's fixed timers (memberlist's detector without local health or dynamic suspicion)."""
     trace_packets: bool = True
+    share_decoder: bool = False
+    """One decode cache for all simulated cores (``WorldOptions.share_decoder``): faster,
+    same results and trace hash."""
     progress: bool = True
     settle_pairs: int = 0
     """A bootstrap counts as done when at most this many (observer, subject) pairs still
@@ -66,12 +70,23 @@ class RunOptions:
     anti-entropy push-pull; a small tolerance lets a run start measuring."""
     snapshot_dir: str | None = None
     """Where converged bootstraps are cached (pickles) and reused; None: always bootstrap."""
+    push_pull_interval_s: float | None = None
+    """Override of the profile's periodic push-pull interval (seconds, before memberlist's
+    scaling with N); 0 turns periodic anti-entropy off (memberlist allows it too). None:
+    the profile's (30 s on LAN). At N = 10,000 each push-pull moves ~1 MB each way and
+    costs the simulator ~1 CPU-s, ~33 of them per simulated second."""
+    start: str = "join"
+    """How the cluster comes to be: ``join`` (every node joins through one seed: the
+    bootstrap is simulated) or ``converged`` (every core starts knowing every member,
+    ``SimWorld.add_converged_nodes``: no join is simulated, for steady-state runs)."""
     extra: dict[str, object] = field(default_factory=dict)
 
     def gossip_config(self, **changes: object) -> GossipConfig:
         config = GossipConfig.profile(self.profile)
         changes = {"enable_compression": self.compression,
                    "memberlist_suspicion": self.memberlist_suspicion, **changes}
+        if self.push_pull_interval_s is not None:
+            changes.setdefault("push_pull_interval_s", self.push_pull_interval_s)
         return config.replace(**changes)
 
     def network_options(self) -> NetworkOptions:
@@ -111,7 +126,7 @@ class Run:
         self.config = config or options.gossip_config()
         self.world = SimWorld(
             self.config, options.seed, options.network_options(),
-            WorldOptions(trace_packets=options.trace_packets),
+            WorldOptions(trace_packets=options.trace_packets, share_decoder=options.share_decoder),
         )
         self.obs = Observatory(self.world)
         self.label = label
@@ -169,6 +184,26 @@ class Run:
             return (self.obs.converged_since or world.now) - start
         return world.now - start
 
+    def start_converged(self, n: int) -> float:
+        """Start ``n`` nodes that already know each other (no join is simulated);
+        returns 0.0, the time the views took to agree."""
+        world = self.world
+        if world.nodes:
+            raise ValueError("start_converged needs an empty world")
+        world.note(f"converged start {n}")
+        # N cores holding N-entry tables are ~N^2 references: with the cyclic collector
+        # on, its full passes re-walk them all while they are built (quadratic, minutes
+        # at N = 10,000), and later ones would too; they are long-lived, so build them
+        # with it off and move them out of its reach (gc.freeze).
+        gc.disable()
+        try:
+            world.add_converged_nodes(n)
+        finally:
+            gc.enable()
+        gc.freeze()
+        self.obs.assume_converged()
+        return 0.0
+
     def bootstrap_cached(self, n: int, ramp_s: float, directory: str | None,
                          timeout_s: float = 600.0) -> float | None:
         """``bootstrap``, but reuse a converged cluster pickled in ``directory`` by an earlier
@@ -178,6 +213,8 @@ class Run:
         it is as deterministic as a fresh one; its trace hash chains from the saved digest
         (the saving run chains the same way, so loaded and fresh runs hash alike).
         """
+        if self.options.start == "converged":
+            return self.start_converged(n)
         if directory is None:
             return self.bootstrap(n, ramp_s, timeout_s)
         key = hashlib.sha256(repr((n, ramp_s, self.options.seed, self.options.settle_pairs, self.config,

@@ -2,7 +2,8 @@
 
 Each takes ``RunOptions`` and returns a ``Result``: table rows (the same figures go to
 JSON), curves for the report, liveness checks, the trace hash, wall time and memory.
-Every run starts from a converged cluster built by nodes joining through one seed.
+Every run starts from a converged cluster built by nodes joining through one seed, or
+(``--start converged``) from cores that already know every member (no join simulated).
 """
 
 from __future__ import annotations
@@ -148,6 +149,11 @@ def _crash_trials(run: Run, count: int, timeout_s: float, loss_during: float | N
 
 
 def _finish(run: Run, result: Result) -> Result:
+    if run.options.start == "converged":
+        # Shared (copy-on-write) records raise if a core changes one in place.
+        errors = sum(n.core.stats["internal_errors"] for n in run.world.nodes if n.core)
+        result.checks.append(("no core raised (copy-on-write tables intact)", errors == 0,
+                              f"{errors} internal errors in running cores"))
     result.trace_hash = run.world.trace_hash()
     result.wall_s = round(run.wall_s(), 2)
     result.cpu_s = round(time.process_time(), 2)

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from gossip.config import GossipConfig
+from gossip.decode_cache import DecodeCache
 from gossip.events import Event
+from gossip.membership import SharedTable
 from gossip.protocol import StreamRequest, SwimProtocol
 from gossip.types import Address
 
@@ -41,6 +43,11 @@ graceful leave (after which it no longer counts as a member)."""
 _INF = math.inf
 _LAGGED = 8
 """Added to a heap item's kind once a slow node's lag was applied to it."""
+SHARED_CACHE_ENTRIES = 65536
+"""Entries per namespace of the world's shared decode cache: every rumour in flight in a
+few-thousand-node cluster."""
+SHARED_CACHE_BYTES = 64 * 1024 * 1024
+"""Charged bytes per namespace of the world's shared decode cache (64 MiB)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,11 @@ class WorldOptions:
     leave_grace_s: float = 5.0
     """How long a leaving node keeps running at most before it shuts down (it stops as soon
     as the core reports ``leave_done``)."""
+
+    share_decoder: bool = False
+    """One decode cache for every core instead of one per core (``gossip.decode_cache``):
+    the identical bytes of a broadcast are decoded once for the whole world, not once per
+    receiving node. Every result, and so the trace hash, is the same; only faster."""
 
 
 @dataclass(slots=True, eq=False)
@@ -149,6 +161,9 @@ class SimWorld:
         self.streams_opened = 0
         self.stream_bytes = 0
         self.steps = 0
+        self.decode_cache = (DecodeCache(SHARED_CACHE_ENTRIES, SHARED_CACHE_BYTES)
+                             if self.options.share_decoder else None)
+        """The cache every core shares (``WorldOptions.share_decoder``), else None."""
 
     # --- time ---------------------------------------------------------------------
 
@@ -226,16 +241,44 @@ class SimWorld:
         self._boot(node, seeds, meta)
         return node
 
-    def _boot(self, node: SimNode, seeds: Iterable[Address], meta: bytes) -> None:
+    def add_converged_nodes(self, n: int, meta: bytes = b"") -> list[SimNode]:
+        """Start ``n`` new nodes that already know each other (and nobody else): every
+        core is built by ``SwimProtocol.in_converged_cluster`` from one shared table.
+        No join is simulated; use it for steady-state runs of big clusters."""
+        nodes = []
+        for _ in range(n):
+            name = f"node-{len(self.nodes):05d}"
+            if name in self._by_name:
+                raise ValueError(f"node {name!r} exists")
+            node = SimNode(index=len(self.nodes), name=name, address=self.new_address(),
+                           core=None, incarnation=0)
+            self.nodes.append(node)
+            self._by_name[name] = node
+            nodes.append(node)
+        table = SwimProtocol.converged_table(
+            ((node.name, node.address, meta, node.incarnation + 1) for node in nodes),
+            self.clock.now)
+        for node in nodes:
+            self._boot(node, (), meta, table)
+        return nodes
+
+    def _boot(self, node: SimNode, seeds: Iterable[Address], meta: bytes,
+              table: SharedTable | None = None) -> None:
         now = self.clock.now
         self._by_addr[node.address] = node
         node.generation += 1
         node.incarnation += 1
-        node.core = SwimProtocol(
-            self.config, name=node.name, address=node.address, meta=meta,
-            rng=random.Random(self._rng.getrandbits(64)), now=now,
-            incarnation=node.incarnation,
-        )
+        rng = random.Random(self._rng.getrandbits(64))
+        if table is None:
+            node.core = SwimProtocol(
+                self.config, name=node.name, address=node.address, meta=meta, rng=rng,
+                now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
+            )
+        else:
+            node.core = SwimProtocol.in_converged_cluster(
+                self.config, table, name=node.name, address=node.address, meta=meta,
+                rng=rng, now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
+            )
         node.deadline = None
         node.paused_until = None
         node.backlog.clear()
