@@ -767,6 +767,7 @@ class SwimProtocol:
             self._stats["name_conflicts"] += 1
             claim = rec.refused_claim
             if not is_self and (claim is None or a.incarnation >= claim.incarnation):
+                rec = self._members.writable(rec)
                 rec.refused_claim, rec.refused_claim_at = a, now  # see _mark_down
             self._emit(NameConflict(existing=rec.snapshot(), claimed_by=address))
             return
