@@ -12,7 +12,10 @@ Rules follow memberlist 0.2.2 ``state.go`` (``aliveNode``, ``suspectNode``,
   accepted (memberlist refuses a dead one unless ``DeadNodeReclaimTime`` passed);
 * an alive that is not newer than a known *dead* record is answered by re-sending the
   accusation to that node so it can refute (``STALE``), instead of being dropped
-  silently, which can leave a mass-restarted cluster stuck with nodes "dead".
+  silently, which can leave a mass-restarted cluster stuck with nodes "dead";
+* a newer alive refused as a ``CONFLICT`` is remembered on the record
+  (``refused_claim``) and applied when the record's life is declared dead, so a node
+  restarted at a new address before its old life was noticed dead becomes known then.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from .errors import GossipError
 from .events import Member
 from .interning import RECORD_FIELDS
+from .messages import Alive
 from .suspicion import Suspicion
 from .tags import CLAW_TAG, decode_tags
 from .types import MemberState
@@ -89,6 +93,11 @@ class MemberRecord:
     last_reaccused: float = float("-inf")
     ip_bytes: bytes = b""
     """``ip`` as raw wire bytes (4 or 16), kept so old news is recognised without parsing."""
+    refused_claim: Alive | None = None
+    """claw-node: the newest alive refused as a ``CONFLICT`` (the name restarted at another
+    address while this life still looked alive), applied once this life is declared
+    dead; without it the restarted node stays unknown until some push-pull."""
+    refused_claim_at: float = float("-inf")
 
     @property
     def address(self) -> tuple[str, int]:

@@ -155,7 +155,8 @@ _STAT_KEYS = (
     "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
     "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "app_too_large_to_relay", "probes_abandoned", "confirm_probes", "suspicion_restarts",
+    "claims_applied", "app_too_large_to_relay", "probes_abandoned", "confirm_probes",
+    "suspicion_restarts",
 )
 
 
@@ -613,6 +614,8 @@ class SwimProtocol:
         ``confirm_probes`` (claw-node out-of-turn probes of a suspect someone else accused),
         ``suspicion_restarts`` (claw-node: a suspicion of a newer incarnation restarted ours).
         Membership: ``joins``, ``updates``, ``recoveries``, ``name_conflicts``,
+        ``claims_applied`` (claw-node: an alive refused as a name conflict, applied when
+        the life it conflicted with was declared dead),
         ``stale_alives``, ``reaccusations``, ``reaped``, ``members`` (table size).
         Anti-entropy: ``push_pulls_out``, ``push_pulls_in``, ``push_pull_failures``,
         ``reconnects``, ``serf_intents``, ``app_messages_in``.
@@ -762,6 +765,10 @@ class SwimProtocol:
         if verdict is AliveVerdict.CONFLICT:
             assert rec is not None
             self._stats["name_conflicts"] += 1
+            claim = rec.refused_claim
+            if not is_self and (claim is None or a.incarnation >= claim.incarnation):
+                rec = self._members.writable(rec)
+                rec.refused_claim, rec.refused_claim_at = a, now  # see _mark_down
             self._emit(NameConflict(existing=rec.snapshot(), claimed_by=address))
             return
         if verdict is AliveVerdict.STALE:
@@ -791,6 +798,7 @@ class SwimProtocol:
         assert rec is not None and verdict is AliveVerdict.UPDATE
         rec = self._members.writable(rec)
         old_state, old_meta, old_addr = rec.state, rec.meta, rec.address
+        rec.refused_claim = None
         rec.incarnation = a.incarnation
         rec.meta, rec.vsn, rec.ip, rec.port = meta, vsn, ip, a.port
         rec.ip_bytes = bytes(a.addr)
@@ -888,6 +896,20 @@ class SwimProtocol:
         else:
             self._stats["deaths"] += 1
             self._emit(MemberFailed(rec.snapshot(), accuser=accuser))
+        claim, rec.refused_claim = rec.refused_claim, None
+        if claim is not None and now - rec.refused_claim_at <= self._refused_claim_ttl():
+            # The name restarted elsewhere while this life still looked alive: nobody
+            # re-gossips a refused alive, so apply it now that the old life is gone.
+            self._stats["claims_applied"] += 1
+            self._on_alive(claim, now)
+
+    def _refused_claim_ttl(self) -> float:
+        """How long a refused claim stays worth applying: twice the longest suspicion
+        timeout (the old life it conflicted with is normally dead within one)."""
+        cfg = self._cfg
+        _, max_s = suspicion_bounds(cfg.suspicion_mult, cfg.suspicion_max_mult,
+                                    self.cluster_size_estimate, cfg.probe_interval_s)
+        return 2.0 * max_s
 
     def _clear_suspicion(self, rec: MemberRecord) -> None:
         rec.suspicion = None
@@ -1331,6 +1353,8 @@ class SwimProtocol:
         self._stats["probe_failures"] += 1
         if rec is None or rec.state not in (MemberState.ALIVE, MemberState.SUSPECT):
             return
+        if rec.address != r.address:
+            return  # it restarted elsewhere while we probed the old address: not this life
         self._on_suspect(Suspect(rec.incarnation, rec.name, self._self.name), now)
 
     def _next_seq(self) -> int:

@@ -161,8 +161,8 @@ def run_job(job: Job) -> dict[str, Any]:
             world.crash(victim.name)
             trial = run.obs.trials[victim.name]
             run.advance(world.now + 120.0,
-                        stop=lambda t=trial: t.all_detection(world) is not None)
-            all_dead.append(trial.all_detection(world))
+                        stop=lambda t=trial: t.all_detection() is not None)
+            all_dead.append(trial.all_detection())
             first_suspect.append(trial.first_suspect)
             first_dead.append(trial.first_detection())
             run.advance(world.now + 3.0)

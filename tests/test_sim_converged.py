@@ -14,7 +14,7 @@ from gossip import codec
 from gossip.config import GossipConfig
 from gossip.errors import LocalProtocolError
 from gossip.membership import MemberRecord, Membership, SharedTable
-from gossip.messages import Suspect
+from gossip.messages import Alive, Suspect
 from gossip.probe import ProbeList
 from gossip.protocol import SwimProtocol
 from gossip.types import MemberState
@@ -72,6 +72,24 @@ def test_changes_stay_in_the_core_that_made_them() -> None:
     assert shared.state == MemberState.ALIVE and shared.suspicion is None
     assert a._members.get(victim) is not shared  # a now holds its own copy
     assert a.stats["internal_errors"] == 0
+
+
+def test_a_name_conflict_on_a_shared_record_is_remembered_privately() -> None:
+    # A restart at a new address while the old life still looks alive is refused as a
+    # conflict and remembered on the record (``refused_claim``): on a shared record that
+    # must go through copy-on-write, not raise.
+    run = _converged(10)
+    world = run.world
+    a, b = world.nodes[1].core, world.nodes[2].core
+    assert a is not None and b is not None
+    victim = world.nodes[5].name
+    shared = a._members.get(victim)
+    claim = Alive(shared.incarnation + 1, victim, bytes([10, 9, 9, 9]), 7946, shared.meta)
+    a.receive_datagram(codec.encode_message(claim), world.nodes[7].address, world.now)
+    assert a.stats["name_conflicts"] == 1
+    assert a.stats["internal_errors"] == 0, a.last_internal_error
+    assert a._members.get(victim).refused_claim == claim
+    assert shared.refused_claim is None and b._members.get(victim) is shared
 
 
 def test_a_crash_run_changes_no_shared_record_and_no_core_trips_over_one() -> None:

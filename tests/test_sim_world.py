@@ -85,3 +85,28 @@ def test_partition_blocks_streams_and_datagrams_then_heals() -> None:
     run.advance(world.now + 120.0, stop=lambda: run.obs.converged)
     assert _state(run, 0, 3) == MemberState.ALIVE and _state(run, 3, 0) == MemberState.ALIVE
     assert b.up
+
+
+def test_restart_at_new_address_before_the_old_life_is_dead_is_accepted_when_it_dies() -> None:
+    # The restarted node's alive is refused (a live name at another address) while its
+    # old life is still alive or suspect; once that life is declared dead, the claim
+    # remembered by whoever refused it is applied, instead of waiting for a push-pull.
+    run = _cluster(6)
+    world = run.world
+    victim = world.nodes[4]
+    world.crash(victim.name)
+    run.advance(world.now + 0.3)
+    world.restart(victim.name, seeds=[world.nodes[0].address], new_address=True)
+    start = world.now
+    others = [world.nodes[i] for i in (0, 1, 2, 3, 5)]
+
+    def accepted() -> bool:
+        members = [n.core.member(victim.name) for n in others]  # type: ignore[union-attr]
+        return all(m is not None and m.state == MemberState.ALIVE
+                   and m.address == victim.address for m in members)
+
+    run.advance(world.now + 120.0, stop=accepted)
+    assert accepted()
+    took = world.now - start
+    interval = run.config.push_pull_interval_s
+    assert took < interval / 2, f"{took:.1f} s: waited for anti-entropy ({interval} s)"

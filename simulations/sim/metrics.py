@@ -4,7 +4,12 @@
 - every node's view of every other node (one byte per pair), and the number of
   (observer, subject) pairs that disagree with the truth, so "all views agree" is
   an O(1) check after each event (convergence);
-- crash trials: when each observer suspected and declared a crashed node dead;
+- crash trials: when each observer suspected and declared a crashed node dead. The
+  observers of a crash are the running nodes that knew the victim as alive or suspect
+  at that moment; one that never heard of it cannot declare it dead (memberlist ignores
+  news about unknown members), one that crashes or leaves first no longer can, and a
+  victim restarted before everyone declared it dead ends its trial early: these are
+  counted apart (``unaware``, ``lost``, ``restarted_at``) instead of as undetected;
 - false alarms: suspicions and deaths of nodes that were running, and flaps
   (a falsely dead node seen alive again by the same observer).
 """
@@ -23,7 +28,9 @@ from .world import SimNode, SimWorld
 
 __all__ = ["Observatory", "CrashTrial", "percentile", "summarize"]
 
-ABSENT, ALIVE, SUSPECT, DEAD, LEFT = 0, 1, 2, 3, 4
+ABSENT, ALIVE, SUSPECT, DEAD, LEFT, STALE = 0, 1, 2, 3, 4, 5
+"""View states; STALE = alive at an address the node no longer has (a life before a
+restart elsewhere), which is not agreement even though it says "alive"."""
 
 _STATE_OF = {
     MemberJoined: ALIVE, MemberUpdated: ALIVE, MemberRecovered: ALIVE,
@@ -35,7 +42,7 @@ def _bad(expected_live: int, state: int) -> int:
     """1 when an observer's state for a subject contradicts the truth."""
     if expected_live:
         return 1 if state != ALIVE else 0
-    return 1 if state == ALIVE or state == SUSPECT else 0
+    return 1 if state == ALIVE or state == SUSPECT or state == STALE else 0
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -64,24 +71,43 @@ class CrashTrial:
 
     name: str
     crashed_at: float
-    observers: list[int]
-    """Indices of the nodes running when it crashed (they should all declare it dead)."""
+    observers: set[int]
+    """Indices of the nodes that should declare it dead: running, not leaving, and seeing
+    it alive or suspect when it crashed. One that crashes or leaves before it declared
+    the death is dropped (its core, and what it knew, is gone)."""
+    unaware: int = 0
+    """Running nodes that had never heard of it when it crashed (e.g. it joined a moment
+    before, or they did): nothing to detect; they will not learn of it either."""
+    already_down: int = 0
+    """Running nodes whose view already said dead or left when it crashed."""
+    lost: int = 0
+    """Observers that crashed or left before they declared it dead."""
     first_suspect: float | None = None
     dead_at: dict[int, float] = field(default_factory=dict)
     """Observer index → time it declared the node dead (failed or left)."""
+    restarted_at: float | None = None
+    """When the node came back (its trial ends then), or None if it stayed down."""
 
     def first_detection(self) -> float | None:
         return min(self.dead_at.values()) - self.crashed_at if self.dead_at else None
 
-    def all_detection(self, world: SimWorld) -> float | None:
-        """Time until every observer still running has declared it dead (None: not yet)."""
-        waiting = [i for i in self.observers if world.nodes[i].up and i not in self.dead_at]
-        if waiting or not self.dead_at:
+    def missing(self) -> int:
+        """Observers that have not declared it dead (and never will once it restarted)."""
+        return sum(1 for i in self.observers if i not in self.dead_at)
+
+    def all_detection(self) -> float | None:
+        """Time until every observer still running has declared it dead (None: not yet,
+        or it was restarted first)."""
+        if not self.dead_at or self.missing():
             return None
         return max(self.dead_at.values()) - self.crashed_at
 
-    def missing(self, world: SimWorld) -> int:
-        return sum(1 for i in self.observers if world.nodes[i].up and i not in self.dead_at)
+    def outcome(self) -> str:
+        """``detected`` (by every observer), ``restarted`` (came back before that) or
+        ``undetected`` (still down, some observer has not declared it dead)."""
+        if self.all_detection() is not None:
+            return "detected"
+        return "restarted" if self.restarted_at is not None else "undetected"
 
 
 class Observatory:
@@ -110,6 +136,8 @@ class Observatory:
         self.flaps = 0
         self._false_pairs: set[tuple[int, int]] = set()
         self.events = 0
+        self._address: dict[int, tuple[str, int]] = {}
+        """Node index → address of its current (or last) life."""
         self._boot_incarnation: dict[int, int] = {}
         """Node index → incarnation its current core started with; news about a lower
         incarnation is about a previous life (before a restart), not a false alarm."""
@@ -118,6 +146,7 @@ class Observatory:
 
     def __setstate__(self, state: dict[str, object]) -> None:
         state.setdefault("_boot_incarnation", {})  # snapshots made before it existed
+        state.setdefault("_address", {})
         self.__dict__.update(state)
 
     # --- convergence -----------------------------------------------------------------
@@ -173,14 +202,26 @@ class Observatory:
     def _on_lifecycle(self, kind: str, node: SimNode) -> None:
         i = node.index
         if kind == "up":
+            moved = self._address.get(i, node.address) != node.address
+            self._address[i] = node.address
+            trial = self.trials.pop(node.name, None)
+            if trial is not None:  # back before (or after) everyone declared it dead
+                trial.restarted_at = self.world.now
+                self.completed.append(trial)
             self._boot_incarnation[i] = node.incarnation
             # A fresh core knows nobody: every running subject is missing from its view.
             self._views[i] = bytearray(len(self._truth) + 64)
             self._set_truth(i, 1)
+            if moved:  # what others hold about it is the old address now
+                self._mark_stale(i)
             self._live_pos[i] = len(self._live)
             self._live.append(i)
             self._set_wrong(len(self._live) - 1)
         else:
+            for trial in self.trials.values():  # it can no longer declare anyone dead
+                if i in trial.observers and i not in trial.dead_at:
+                    trial.observers.discard(i)
+                    trial.lost += 1
             # Its own view stops counting, then everybody should see it gone.
             if i in self._live_pos:
                 view = self._views[i]
@@ -199,8 +240,30 @@ class Observatory:
                     self._live_pos[last] = pos
             self._set_truth(i, 0)
             if kind == "crash":
-                self.trials[node.name] = CrashTrial(
-                    name=node.name, crashed_at=self.world.now, observers=list(self._live))
+                self.trials[node.name] = self._new_trial(node)
+
+    def _mark_stale(self, s: int) -> None:
+        delta = 0
+        for o in self._live:
+            view = self._views[o]
+            if s < len(view) and view[s] in (ALIVE, SUSPECT):
+                delta += _bad(1, STALE) - _bad(1, view[s])
+                view[s] = STALE
+        self._set_wrong(delta)
+
+    def _new_trial(self, node: SimNode) -> CrashTrial:
+        trial = CrashTrial(name=node.name, crashed_at=self.world.now, observers=set())
+        s = node.index
+        for o in self._live:
+            view = self._views[o]
+            state = view[s] if s < len(view) else ABSENT
+            if state == ALIVE or state == SUSPECT or state == STALE:
+                trial.observers.add(o)
+            elif state == ABSENT:
+                trial.unaware += 1
+            else:
+                trial.already_down += 1
+        return trial
 
     def assume_converged(self) -> None:
         """Every running node's view holds every running node alive: the state cores
@@ -233,6 +296,9 @@ class Observatory:
         o, s = node.index, subject_node.index
         if o == s:
             return
+        reported = state
+        if state == ALIVE and member.address != subject_node.address:
+            state = STALE  # news about a life at an address it left
         view = self._views.get(o)
         if view is None:
             return
@@ -251,9 +317,10 @@ class Observatory:
         if trial is not None and not live_subject:
             if state == SUSPECT and trial.first_suspect is None:
                 trial.first_suspect = now - trial.crashed_at
-            elif state in (DEAD, LEFT) and o not in trial.dead_at:
+            elif state in (DEAD, LEFT) and o in trial.observers and o not in trial.dead_at:
                 trial.dead_at[o] = now
         # False alarms about running nodes (not about the life before a restart).
+        state = reported
         if live_subject and subject_node.up and \
                 member.incarnation >= self._boot_incarnation.get(s, 0):
             if state == DEAD:
@@ -269,7 +336,8 @@ class Observatory:
     # --- reports ----------------------------------------------------------------------
 
     def close_trials(self) -> list[CrashTrial]:
-        """Move the open crash trials to ``completed`` and return all of them."""
+        """Move the open crash trials to ``completed`` and return all of them (restarted
+        nodes' trials were moved when they came back)."""
         self.completed.extend(self.trials.values())
         self.trials.clear()
         return self.completed

@@ -81,9 +81,8 @@ def _r(x: float | None, digits: int = 2) -> float | None:
 
 
 def _detection_row(run: Run, trials: list[CrashTrial]) -> dict[str, Any]:
-    world = run.world
     firsts = [t.first_detection() for t in trials]
-    alls = [t.all_detection(world) for t in trials]
+    alls = [t.all_detection() for t in trials]
     suspects = [t.first_suspect for t in trials if t.first_suspect is not None]
     per_observer = [d - t.crashed_at for t in trials for d in t.dead_at.values()]
     spread = [a - f for a, f in zip(alls, firsts) if a is not None and f is not None]
@@ -94,7 +93,10 @@ def _detection_row(run: Run, trials: list[CrashTrial]) -> dict[str, Any]:
     rounds = [x / run.config.gossip_interval_s for x in spread]
     return {
         "crashes": len(trials),
-        "undetected": sum(1 for x in alls if x is None),
+        "undetected": sum(1 for t in trials if t.outcome() == "undetected"),
+        "restarted_undetected": sum(1 for t in trials if t.outcome() == "restarted"),
+        "unaware_observers": sum(t.unaware for t in trials),
+        "lost_observers": sum(t.lost for t in trials),
         "first_suspect_p50_s": _r(s["p50"]), "first_suspect_mean_s": _r(s["mean"]),
         "first_suspect_max_s": _r(s["max"]), "first_dead_mean_s": _r(f["mean"]),
         "first_dead_p50_s": _r(f["p50"]), "first_dead_p99_s": _r(f["p99"]),
@@ -140,7 +142,7 @@ def _crash_trials(run: Run, count: int, timeout_s: float, loss_during: float | N
         world.note(f"scenario crash {victim.name}")
         world.crash(victim.name)
         trial = run.obs.trials[victim.name]
-        run.advance(world.now + timeout_s, stop=lambda: trial.all_detection(world) is not None)
+        run.advance(world.now + timeout_s, stop=lambda: trial.all_detection() is not None)
         trials.append(trial)
         run.advance(world.now + gap_s)
     return trials
@@ -433,8 +435,8 @@ def scenario_churn(opts: RunOptions) -> Result:
     """Joins, graceful leaves, crashes and restarts at random, then quiet: does it settle?"""
     n = opts.nodes
     cols = ["nodes", "actions", "joins", "leaves", "crashes", "restarts", "undetected",
-            "all_dead_p99_s", "false_dead", "flaps", "converge_s", "msgs_per_node_s",
-            "bytes_per_node_s"]
+            "restarted_undetected", "unaware_observers", "lost_observers", "all_dead_p99_s",
+            "false_dead", "flaps", "converge_s", "msgs_per_node_s", "bytes_per_node_s"]
     result = _base_result(opts, cols)
     run = Run(opts)
     world = run.world
@@ -475,10 +477,11 @@ def scenario_churn(opts: RunOptions) -> Result:
     run.advance(last + 300.0, stop=lambda: run.obs.converged and world.now > last + 1.0)
     conv = run.obs.converged_after(last)
     trials = run.obs.close_trials()
-    det = _detection_row(run, [t for t in trials if not world.node(t.name).up])
+    det = _detection_row(run, trials)
     row = {"nodes": n, "actions": sum(counts.values()), "joins": counts["join"],
            "leaves": counts["leave"], "crashes": counts["crash"], "restarts": counts["restart"],
-           "undetected": det["undetected"], "all_dead_p99_s": det["all_dead_p99_s"],
+           **{k: det[k] for k in ("undetected", "restarted_undetected", "unaware_observers",
+                                  "lost_observers", "all_dead_p99_s")},
            **_false_cols(run, since),
            "converge_s": _r(None if conv is None else conv - last), **_traffic_cols(run, mark)}
     result.rows.append(row)
