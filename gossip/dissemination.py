@@ -45,16 +45,18 @@ class BroadcastQueue:
 
     Kept as one list sorted by ``(transmits, -length, -id)`` (memberlist's btree order),
     so picking the best broadcast that fits a budget is a binary search per transmit
-    tier rather than a scan of the whole queue.
+    tier rather than a scan of the whole queue. Each entry carries its item as a fourth
+    element (never compared: ids are unique), so ``take`` needs no dictionary lookup.
     """
 
     def __init__(self, retransmit_mult: int, max_queued: int = DEFAULT_MAX_QUEUED) -> None:
         self.retransmit_mult = retransmit_mult
         self.max_queued = max_queued
         self._items: dict[int, _Queued] = {}
-        self._order: list[tuple[int, int, int]] = []
+        self._order: list[tuple[int, int, int, _Queued]] = []
         self._by_key: dict[str, int] = {}
         self._next_id = 0
+        self._limit_for = (-1, 0)  # (n_members, retransmit_limit) of the last take
         self.dropped = 0
         """Broadcasts discarded because the queue was full."""
 
@@ -71,7 +73,7 @@ class BroadcastQueue:
                 self._remove(self._items[old])  # the newer message about the same thing wins
             self._by_key[key] = item.id
         self._items[item.id] = item
-        bisect.insort(self._order, _order(item))
+        bisect.insort(self._order, (0, -len(item.payload), -item.id, item))
         if len(self._items) > self.max_queued:
             self._prune(self.max_queued)
         return item.id
@@ -97,46 +99,52 @@ class BroadcastQueue:
         Every returned broadcast counts one transmit; it leaves the queue once it has
         been sent ``retransmit_limit(mult, n_members)`` times.
         """
-        if not self._order:
-            return []
-        tx_limit = retransmit_limit(self.retransmit_mult, n_members)
-        used = 0
-        chosen: list[_Queued] = []
-        tier, last_tier = self._order[0][0], self._order[-1][0]
         order = self._order
-        i = len(order)  # no entry taken yet
-        while tier <= last_tier and self._order:
-            if max_count is not None and len(chosen) >= max_count:
-                break
-            free = limit - used - overhead
-            if free <= 0:
-                break
+        if not order:
+            return []
+        cached_n, tx_limit = self._limit_for
+        if cached_n != n_members:
+            tx_limit = retransmit_limit(self.retransmit_mult, n_members)
+            self._limit_for = (n_members, tx_limit)
+        cap = len(order) if max_count is None else max_count
+        bisect_left = bisect.bisect_left
+        free = limit - overhead
+        chosen: list[tuple[int, int, int, _Queued]] = []
+        tier = order[0][0]
+        i = 0
+        while free > 0 and len(chosen) < cap:
             # First broadcast of this tier that fits: the longest, then the newest. The
             # entry after the one just taken is that one whenever it fits (everything
             # before it was already too long), so only search when it does not.
-            if not (i < len(order) and order[i][0] == tier and -order[i][1] <= free):
-                i = bisect.bisect_left(order, (tier, -free, -_INF_ID))
-            if i >= len(self._order):
-                break  # nothing left fits in any tier
-            if self._order[i][0] != tier:
-                tier = self._order[i][0]  # skip empty tiers: the next one present
-                continue
-            item = self._items[-self._order[i][2]]
-            del self._order[i]  # out of the order until re-inserted below
-            used += overhead + len(item.payload)
-            chosen.append(item)
-        for item in chosen:
-            item.transmits += 1
-            if item.transmits >= tx_limit:
+            if i < len(order):
+                entry = order[i]
+                if entry[0] != tier or -entry[1] > free:
+                    i = bisect_left(order, (tier, -free, -_INF_ID))
+                    if i >= len(order):
+                        break  # nothing left fits in any tier
+                    entry = order[i]
+                    if entry[0] != tier:
+                        tier = entry[0]  # skip empty tiers: the next one present
+                        continue
+            else:
+                break  # every entry left sorts before the search key: none fits
+            del order[i]  # out of the order until re-inserted below
+            free -= overhead - entry[1]
+            chosen.append(entry)
+        insort = bisect.insort
+        for transmits, neg_len, neg_id, item in chosen:
+            transmits += 1
+            item.transmits = transmits
+            if transmits >= tx_limit:
                 self._forget(item)
             else:
-                bisect.insort(self._order, _order(item))
-        return [item.payload for item in chosen]
+                insort(order, (transmits, neg_len, neg_id, item))
+        return [entry[3].payload for entry in chosen]
 
     def _remove(self, item: _Queued) -> None:
         key = _order(item)
         i = bisect.bisect_left(self._order, key)
-        if i < len(self._order) and self._order[i] == key:
+        if i < len(self._order) and self._order[i][3] is item:
             del self._order[i]
         self._forget(item)
 
@@ -148,8 +156,7 @@ class BroadcastQueue:
     def _prune(self, keep: int) -> None:
         # memberlist's Prune: drop from the end of the order, i.e. the most-sent first.
         while len(self._items) > keep and self._order:
-            _, _, neg_id = self._order.pop()
-            self._forget(self._items[-neg_id])
+            self._forget(self._order.pop()[3])
             self.dropped += 1
 
 

@@ -1391,18 +1391,22 @@ class SwimProtocol:
         return bool(self._urgent_app)
 
     def _take_broadcasts(self, limit: int, to_claw: bool, max_parts: int) -> list[bytes]:
+        ml, serf, app = self._ml_queue, self._serf_queue, self._app_queue
+        if not (len(ml) or len(serf) or (to_claw and len(app))):
+            return []  # the common case once a cluster is quiet: nothing to piggyback
         n = self.cluster_size_estimate
+        # Serf agents would log and drop claw messages, so app ones go to claw nodes only.
+        queues = (ml, serf, app) if to_claw else (ml, serf)
         out: list[bytes] = []
-        queues = [self._ml_queue, self._serf_queue]
-        if to_claw:
-            queues.append(self._app_queue)  # Serf agents would log and drop claw messages
-        used = 0
         for q in queues:
             if len(out) >= max_parts:
                 break
-            got = q.take(COMPOUND_PART_OVERHEAD, limit - used, n, max_count=max_parts - len(out))
-            used += sum(len(b) + COMPOUND_PART_OVERHEAD for b in got)
-            out.extend(got)
+            if not len(q):
+                continue  # (take would return nothing and change nothing)
+            got = q.take(COMPOUND_PART_OVERHEAD, limit, n, max_count=max_parts - len(out))
+            if got:
+                limit -= sum(map(len, got)) + COMPOUND_PART_OVERHEAD * len(got)
+                out.extend(got)
         return out
 
     def _send(self, address: Address, primary: bytes, dest: MemberRecord | None) -> None:
