@@ -28,6 +28,11 @@ NEWCOMER_TIMEOUT_S = 60.0
 KILL_TIMEOUT_S = 120.0
 LEAVE_TIMEOUT_S = 60.0
 SETTLE_S = 3.0
+NEWCOMER_SETTLE_S = 10.0
+"""Seconds between "all see all" and the newcomer's start, for both kinds: the newcomer
+joins a running cluster, not one still busy starting (claw-node agents import their REST
+stack in the first seconds after their join; a newcomer started at once competed with N
+agents' imports for the 2 cores)."""
 """Quiet time after convergence before the idle window (join broadcasts die down)."""
 BETWEEN_KILLS_S = 1.0
 START_RETRIES = 3
@@ -147,7 +152,8 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
                 m["join_all_from_output_s"] = max(0.0, t_conv - max(outs))  # type: ignore[type-var]
             _say(s, f"{kind.name}: join all-see-all {m['join_all_s']}")
 
-            # One newcomer, joined through a random member.
+            # One newcomer, joined through a random member of the settled cluster.
+            time.sleep(NEWCOMER_SETTLE_S)
             members = cluster.live()
             via = rng.choice(members)
             others = [a.name for a in members]
