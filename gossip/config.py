@@ -78,6 +78,20 @@ class GossipConfig:
     faster detection and less pause tolerance. 0: stop at memberlist's minimum. Ignored
     when ``memberlist_suspicion``. Presets: ``suspicion_mult`` (LAN 4, WAN 6, local 3)."""
 
+    health_gated_floor: bool = True
+    """claw-node: go below memberlist's suspicion minimum (``suspicion_floor_mult``) only
+    while our own Lifeguard health score is 0. A node whose own probes fail or come back
+    late may be starved itself (a saturated host: every member slow at once), and then
+    its confirmations are not independent evidence. Ignored when
+    ``memberlist_suspicion``. Default true: ``python -m simulations slow --nodes 50
+    --slow-nodes 25 --lag-s 1.5`` declared slow-but-live nodes dead without it."""
+
+    slow_member_memory_s: float = 60.0
+    """claw-node: seconds after a member refuted a suspicion (it was alive, only slow)
+    during which a new suspicion of it stops at memberlist's minimum instead of claw's
+    floor. A crashed member never refutes, so its detection keeps the floor. 0: off.
+    Ignored when ``memberlist_suspicion``. Default 60 s."""
+
     retransmit_mult: int = 4
     """Each broadcast is sent ``retransmit_mult × ceil(log10(n + 1))`` times
     (``dissemination.retransmit_limit``). More: more reliable, more bandwidth. LAN 4."""
@@ -163,7 +177,7 @@ class GossipConfig:
         if self.probe_timeout_s > self.probe_interval_s:
             raise ConfigError("probe_timeout_s must not exceed probe_interval_s")
         for name in ("indirect_checks", "gossip_to_the_dead_s", "push_pull_interval_s",
-                     "dead_node_reclaim_s", "suspicion_floor_mult"):
+                     "dead_node_reclaim_s", "suspicion_floor_mult", "slow_member_memory_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("suspicion_mult", "suspicion_max_mult", "retransmit_mult",

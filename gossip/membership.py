@@ -98,6 +98,9 @@ class MemberRecord:
     address while this life still looked alive), applied once this life is declared
     dead; without it the restarted node stays unknown until some push-pull."""
     refused_claim_at: float = float("-inf")
+    refuted_at: float = float("-inf")
+    """claw-node: when this member last refuted a suspicion we held (alive but slow);
+    see ``GossipConfig.slow_member_memory_s``."""
 
     @property
     def address(self) -> tuple[str, int]:

@@ -155,7 +155,7 @@ _STAT_KEYS = (
     "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
     "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "claims_applied", "app_too_large_to_relay", "probes_abandoned", "confirm_probes",
+    "claims_applied", "app_too_large_to_relay", "probes_abandoned", "confirm_probes", "floors_withheld",
     "suspicion_restarts",
 )
 
@@ -612,7 +612,9 @@ class SwimProtocol:
         ``acks_in``, ``nacks_in``, ``indirect_probes``, ``tcp_pings``, ``relays``,
         ``suspicions``, ``confirmations``, ``deaths``, ``leaves``, ``refutes``,
         ``confirm_probes`` (claw-node out-of-turn probes of a suspect someone else accused),
-        ``suspicion_restarts`` (claw-node: a suspicion of a newer incarnation restarted ours).
+        ``suspicion_restarts`` (claw-node: a suspicion of a newer incarnation restarted ours),
+        ``floors_withheld`` (claw-node: a suspicion kept memberlist's minimum because we
+        were unhealthy or the suspect refuted recently).
         Membership: ``joins``, ``updates``, ``recoveries``, ``name_conflicts``,
         ``claims_applied`` (claw-node: an alive refused as a name conflict, applied when
         the life it conflicted with was declared dead),
@@ -814,6 +816,7 @@ class SwimProtocol:
             self._emit(MemberJoined(rec.snapshot()))
             return
         if old_state == MemberState.SUSPECT:
+            rec.refuted_at = now
             self._stats["recoveries"] += 1
             self._emit(MemberRecovered(rec.snapshot()))
         if meta != old_meta or rec.address != old_addr:
@@ -850,6 +853,7 @@ class SwimProtocol:
             # is accused anew. memberlist counts that as a confirmation of the old timer,
             # which under heavy loss declares live nodes dead; start afresh instead.
             self._clear_suspicion(rec)
+            rec.refuted_at = now
             self._stats["suspicion_restarts"] += 1
         if verdict is SuspectVerdict.REFUTE:
             self._refute(s.incarnation, accuser=s.from_, now=now)
@@ -859,7 +863,7 @@ class SwimProtocol:
         min_s, max_s = suspicion_bounds(cfg.suspicion_mult, cfg.suspicion_max_mult,
                                         n, cfg.probe_interval_s)
         k = confirmations_needed(cfg.suspicion_mult, n)
-        floor_s = None if cfg.memberlist_suspicion else suspicion_floor(
+        floor_s = None if not self._floor_allowed(rec, now) else suspicion_floor(
             cfg.suspicion_floor_mult, cfg.probe_interval_s, min_s)
         rec.incarnation = s.incarnation
         self._set_state(rec, MemberState.SUSPECT, now)
@@ -870,6 +874,21 @@ class SwimProtocol:
         self._emit(MemberSuspected(rec.snapshot(), accuser=s.from_))
         if s.from_ != self._self.name:
             self._want_confirm_probe(rec, now)
+
+    def _floor_allowed(self, rec: MemberRecord, now: float) -> bool:
+        """claw-node: may this suspicion shrink below memberlist's minimum? Not when we
+        may be starved ourselves (health score above 0) nor when the suspect recently
+        proved it was only slow (``health_gated_floor``, ``slow_member_memory_s``)."""
+        cfg = self._cfg
+        if cfg.memberlist_suspicion:
+            return False
+        if cfg.health_gated_floor and self._awareness.score > 0:
+            self._stats["floors_withheld"] += 1
+            return False
+        if now - rec.refuted_at < cfg.slow_member_memory_s:
+            self._stats["floors_withheld"] += 1
+            return False
+        return True
 
     def _on_dead(self, d: Dead, now: float) -> None:
         rec = self._members.get(d.node)

@@ -178,6 +178,41 @@ def test_floor_below_memberlists_minimum_at_100_nodes(cfg: GossipConfig,
     assert core.member("p50").state == MemberState.DEAD
 
 
+def _suspect_with_7_confirmers(core: SwimProtocol, node: str, now: float) -> float:
+    feed(core, Suspect(core.member(node).incarnation, node, "p1"), now=now)
+    for i in range(2, 8):
+        feed(core, Suspect(core.member(node).incarnation, node, f"p{i}"), now=now + 1.0)
+    deadline = core.suspicion_deadline(node)
+    assert deadline is not None
+    return deadline - now
+
+
+def test_no_floor_while_we_are_unhealthy_ourselves() -> None:
+    # A starved host: our own probes fail too, so the accusers' confirmations are not
+    # independent evidence; stop at memberlist's minimum (8 s at N=100), not the floor.
+    core = make_core(LAN, peers=99)
+    core._awareness.apply_delta(1)
+    assert core.health_score == 1
+    assert _suspect_with_7_confirmers(core, "p50", 20.0) == pytest.approx(8.0)
+    assert core.stats["floors_withheld"] == 1
+    relaxed = make_core(LAN.replace(health_gated_floor=False), peers=99)
+    relaxed._awareness.apply_delta(1)
+    assert _suspect_with_7_confirmers(relaxed, "p50", 20.0) == pytest.approx(4.0)
+
+
+def test_no_floor_for_a_member_that_refuted_recently_and_floor_again_later() -> None:
+    core = make_core(LAN, peers=99)
+    assert _suspect_with_7_confirmers(core, "p50", 20.0) == pytest.approx(4.0)
+    feed(core, Alive(2, "p50", ip_to_bytes(paddr(50)[0]), 7946, claw_meta(), VSN_SERF),
+         now=21.5)                                   # it refutes: alive, only slow
+    assert core.member("p50").state == MemberState.ALIVE
+    assert _suspect_with_7_confirmers(core, "p50", 30.0) == pytest.approx(8.0)
+    feed(core, Alive(3, "p50", ip_to_bytes(paddr(50)[0]), 7946, claw_meta(), VSN_SERF),
+         now=31.5)
+    later = 31.5 + LAN.slow_member_memory_s
+    assert _suspect_with_7_confirmers(core, "p50", later) == pytest.approx(4.0)
+
+
 def test_small_cluster_floor_equals_min_so_nothing_changes() -> None:
     for cfg in (LAN, ML):
         core = make_core(cfg, peers=5)
