@@ -231,30 +231,25 @@ class SimWorld:
     def add_node(self, name: str | None = None, seeds: Iterable[Address] = (),
                  meta: bytes = b"") -> SimNode:
         """Start a new node now and, if ``seeds`` is non-empty, join through them."""
-        name = name or f"node-{len(self.nodes):05d}"
+        node = self._register(name or f"node-{len(self.nodes):05d}")
+        self._boot(node, seeds, meta)
+        return node
+
+    def _register(self, name: str) -> SimNode:
+        """A new node without a core yet, at a fresh address."""
         if name in self._by_name:
             raise ValueError(f"node {name!r} exists; use restart()")
         node = SimNode(index=len(self.nodes), name=name, address=self.new_address(),
                        core=None, incarnation=0)
         self.nodes.append(node)
         self._by_name[name] = node
-        self._boot(node, seeds, meta)
         return node
 
     def add_converged_nodes(self, n: int, meta: bytes = b"") -> list[SimNode]:
         """Start ``n`` new nodes that already know each other (and nobody else): every
         core is built by ``SwimProtocol.in_converged_cluster`` from one shared table.
         No join is simulated; use it for steady-state runs of big clusters."""
-        nodes = []
-        for _ in range(n):
-            name = f"node-{len(self.nodes):05d}"
-            if name in self._by_name:
-                raise ValueError(f"node {name!r} exists")
-            node = SimNode(index=len(self.nodes), name=name, address=self.new_address(),
-                           core=None, incarnation=0)
-            self.nodes.append(node)
-            self._by_name[name] = node
-            nodes.append(node)
+        nodes = [self._register(f"node-{len(self.nodes):05d}") for _ in range(n)]
         table = SwimProtocol.converged_table(
             ((node.name, node.address, meta, node.incarnation + 1) for node in nodes),
             self.clock.now)
