@@ -155,7 +155,7 @@ _STAT_KEYS = (
     "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
     "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "claims_applied", "app_too_large_to_relay", "probes_abandoned", "confirm_probes", "floors_withheld",
+    "claims_applied", "app_too_large_to_relay", "app_direct_out", "probes_abandoned", "confirm_probes", "floors_withheld",
     "suspicion_restarts",
 )
 
@@ -456,6 +456,30 @@ class SwimProtocol:
             self._urgent_app[handle] = None
             if len(self._urgent_app) > MAX_URGENT_APP:
                 self._urgent_app.popitem(last=False)
+
+    def send_app_to(self, name: str, body: bytes, now: float) -> bool:
+        """Send a claw application message straight to member ``name`` in one datagram.
+
+        For messages meant for one member (the coordinator's directives): the epidemic
+        of ``broadcast_app`` may miss the target in a small cluster, a direct datagram
+        does not unless it is lost. The receiver handles it as any app message
+        (delivered once per body, then relayed). False if ``name`` is not a live claw
+        member or the body does not fit in a datagram.
+        """
+        self._now = now
+        if not isinstance(body, (bytes, bytearray)):
+            raise LocalProtocolError("body must be bytes")
+        rec = self._members.get(name)
+        if (rec is None or rec is self._self or not rec.is_claw
+                or rec.state not in (MemberState.ALIVE, MemberState.SUSPECT)):
+            return False
+        payload = self._serf_payload(ClawAppMessage(bytes(body)))
+        if len(payload) > self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD:
+            return False
+        self._remember_app(bytes(body))
+        self._stats["app_direct_out"] += 1
+        self._emit_packet(rec.address, payload, crc=rec.pmax >= 5)
+        return True
 
     def reannounce(self, now: float) -> None:
         """After a clock jump (sleep/wake): higher incarnation, alive broadcast, and an

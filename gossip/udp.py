@@ -258,6 +258,10 @@ class GossipTransport:
     def broadcast_app(self, body: bytes, *, key: str | None = None, urgent: bool = False) -> None:
         self.invoke(lambda c, now: c.broadcast_app(body, now, key=key, urgent=urgent))
 
+    def send_app_to(self, name: str, body: bytes) -> bool:
+        """One app message straight to member ``name`` (see ``SwimProtocol.send_app_to``)."""
+        return self.invoke(lambda c, now: c.send_app_to(name, body, now))
+
     def reannounce(self) -> None:
         self.invoke(lambda c, now: c.reannounce(now))
 

@@ -123,7 +123,7 @@ packets/s equal to Serf's; busy N=30 simulator 2.00 vs 4.06 packets/s per node) 
 load change reaches a receiver in median 2.0 s instead of 0.23 s
 (``simulations/bench_heartbeat.py [--piggyback-only]``); push-pull repairs what is lost.
 Directives are not repaired by push-pull: they are sent ``urgent`` (the coordinator starts
-rounds for them) and re-sent at ``DIRECTIVE_RESEND_S``."""
+rounds for them) and straight to the target, and both are repeated at ``DIRECTIVE_RESEND_S``."""
 HEARTBEAT_MIN_INTERVAL_S = 1.0
 """Floor of the time between two heartbeats of this node, seconds (``min_send_interval``
 raises it with cluster size to stay within ``--heartbeat-budget``)."""
@@ -134,7 +134,7 @@ JOIN_BACKOFF_START_S = 1.0
 META_CACHE_ENTRIES = 4096
 """Decoded metadata kept (keyed by the raw bytes), so elections don't re-decode."""
 DIRECTIVE_RESEND_S = (1.0, 3.0, 7.0)
-"""Seconds after the first send at which a directive is broadcast again."""
+"""Seconds after the first send at which a directive is sent again (broadcast and direct)."""
 SEEN_DIRECTIVES = 1024
 """Directive ids remembered to drop repeats."""
 FIRST_JOIN_WAIT_S = 2.0
@@ -450,14 +450,21 @@ class Agent:
         ident = f"{self.node_id}:{self._epoch}:{next(self._directive_ids)}"
         self._remember_directive(ident)
         body = encode_directive(Directive(target, action, value, ident))
-        key = f"dir:{ident}"
-        self._broadcast(body, key=key, urgent=True)
-        # Directives are not carried by push-pull, and with few retransmits (the local
-        # profile relays each app message twice) the target can miss one; re-send the
-        # same body a few times (receivers drop repeats by digest and by ident).
+        send = functools.partial(self._send_directive, target, body, f"dir:{ident}")
+        send()
+        # Directives are not carried by push-pull, and an epidemic with few retransmits
+        # (the local profile relays each app message twice) can miss the target: each
+        # send also goes straight to it, and is repeated a few times (receivers drop
+        # repeats by digest and by ident).
         loop = asyncio.get_running_loop()
         for delay in DIRECTIVE_RESEND_S:
-            loop.call_later(delay, functools.partial(self._broadcast, body, key=key, urgent=True))
+            loop.call_later(delay, send)
+
+    def _send_directive(self, target: str, body: bytes, key: str) -> None:
+        self._broadcast(body, key=key, urgent=True)
+        transport = self.transport
+        if transport is not None and transport.running:
+            transport.send_app_to(target, body)
 
     # --- gossip plumbing --------------------------------------------------------------------
 

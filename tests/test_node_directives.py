@@ -55,10 +55,15 @@ class FakeTransport:
         self.loop = loop
         self.sent: list[tuple[float, bytes, str]] = []
         self.urgent: list[bool] = []
+        self.direct: list[tuple[float, str, bytes]] = []
 
     def broadcast_app(self, body: bytes, *, key: str, urgent: bool = False) -> None:
         self.sent.append((self.loop.now, body, key))
         self.urgent.append(urgent)
+
+    def send_app_to(self, name: str, body: bytes) -> bool:
+        self.direct.append((self.loop.now, name, body))
+        return True
 
 
 def make_agent(tmp_path: Path, node_id: str) -> Agent:
@@ -88,6 +93,8 @@ def test_directive_is_sent_once_then_resent_at_the_planned_delays(
     keys = {key for _, _, key in transport.sent}
     assert len(bodies) == 1 and len(keys) == 1  # the very same message: receivers drop repeats
     assert transport.urgent == [True] * 4       # its own gossip rounds (not repaired by push-pull)
+    # ... and each send also goes straight to the target (an epidemic can miss it).
+    assert transport.direct == [(t, "w1", body) for t, body, _ in transport.sent]
     kind, payload = decode_app(bodies.pop())
     assert kind == APP_DIRECTIVE
     directive = decode_directive(payload)
@@ -114,6 +121,7 @@ def test_directive_stops_being_resent_once_the_transport_is_gone(
     transport.running = False  # type: ignore[misc]  # the agent stopped
     loop.run_until(100.0)
     assert [t for t, _, _ in transport.sent] == [0.0, 1.0]
+    assert [t for t, _, _ in transport.direct] == [0.0, 1.0]
 
 
 def deliver(agent: Agent, directive: Directive) -> None:
