@@ -450,6 +450,7 @@ class Agent:
         ident = f"{self.node_id}:{self._epoch}:{next(self._directive_ids)}"
         self._remember_directive(ident)
         body = encode_directive(Directive(target, action, value, ident))
+        log.info("directive %s to %s: %s %r", ident, target, action, value)
         send = functools.partial(self._send_directive, target, body, f"dir:{ident}")
         send()
         # Directives are not carried by push-pull, and an epidemic with few retransmits
@@ -594,7 +595,8 @@ class Agent:
             if len(self._last_directive) > SEEN_DIRECTIVES:
                 self._last_directive.pop(next(iter(self._last_directive)))
         self.stats["directives_applied"] += 1
-        log.info("directive from the coordinator: %s %r", directive.action, directive.value)
+        log.info("directive %s from the coordinator: %s %r", directive.id, directive.action,
+                 directive.value)
         if directive.action == "maintenance" and isinstance(directive.value, bool):
             self.apply_maintenance(directive.value)
         elif directive.action == "tasks" and isinstance(directive.value, dict):
