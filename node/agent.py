@@ -6,8 +6,11 @@ API (every node serves it; the API forwards writes to the coordinator).
 
 Membership first: ``start`` binds the API socket (so its address is in the node's
 metadata and a taken port fails at once), starts gossip and the first join, and only then
-imports the REST stack (aiohttp, api/, pydantic: ~0.5 s of CPU) in a worker thread while
-the event loop keeps answering probes, and serves the API on the socket bound before.
+imports the REST stack (aiohttp, api/, pydantic: ~0.4 s of CPU, ~20 MiB) in a worker
+thread while the event loop keeps answering probes, and serves the API on the socket bound
+before. A member that is not the coordinator (and has no ``--alert-webhook`` or
+``--api-eager``) does so only when the first client connects: connections wait in the
+socket's backlog meanwhile, so the first request takes ~0.5 s longer.
 
     agent = Agent(config)
     exit_code = await agent.run()        # until SIGINT/SIGTERM or a leave request
@@ -174,6 +177,8 @@ class Agent:
         self.store: NodeStore | None = None
         self.transport: GossipTransport | None = None
         self.api: ApiServer | None = None
+        self.api_port: int | None = None
+        """The API's bound TCP port (set by ``start``; it listens before it serves)."""
         self.view: GossipClusterView | None = None
         self.registry = HttpNodeRegistry(heartbeat_timeout_s=config.heartbeat_timeout,
                                          on_change=self._on_registry_write)
@@ -202,6 +207,8 @@ class Agent:
         self._join_round: dict[str, Any] | None = None
         self._api_sock: socket.socket | None = None
         self._first_join_done = asyncio.Event()
+        self._api_wanted = asyncio.Event()
+        """Set when an idle member must serve its API (a client, the coordinator role)."""
         self._last_join_at = 0.0
         self._stop = asyncio.Event()
         self._store_lock = asyncio.Lock()
@@ -232,7 +239,12 @@ class Agent:
 
     async def _start(self) -> None:
         await self._start_membership()
-        await self._start_api()
+        await self._defer_api()
+        if self._api_needed():
+            await self._serve_api()
+        else:  # an idle member: the REST stack waits for its first client
+            self._background.append(asyncio.get_running_loop().create_task(
+                self._serve_api_on_demand(), name="api-on-demand"))
 
     async def _start_membership(self) -> None:
         """Store, API socket, gossip, joining, election: everything but the REST stack."""
@@ -269,6 +281,7 @@ class Agent:
             raise NodeConfigError("--skills", str(exc)) from None
         self._api_sock = bind_api_socket(api_host, api_port)
         api_bound_port = int(self._api_sock.getsockname()[1])
+        self.api_port = api_bound_port
         api_public_host = advertise_host if api_host in ("0.0.0.0", "::", "") else api_host
         self._meta = self._meta.replace(api=_host_port(api_public_host, api_bound_port))
         meta_bytes = encode_meta(self._meta)
@@ -296,10 +309,9 @@ class Agent:
         ]
         self._reelect()
 
-    async def _start_api(self) -> None:
-        """After the first join attempt and a pause in joins (``API_QUIET_S``): import the
-        REST stack off the event loop, build the view and the app, serve on the socket
-        bound by ``_start_membership``."""
+    async def _defer_api(self) -> None:
+        """Wait for the first join attempt and a pause in joins (``API_QUIET_S``), at most
+        ``API_DEFER_MAX_S``: the REST stack's imports would take the CPU they need."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + API_DEFER_MAX_S
         with contextlib.suppress(TimeoutError):
@@ -311,6 +323,38 @@ class Agent:
             if quiet_at <= now or now >= deadline:
                 break
             await asyncio.sleep(min(quiet_at, deadline) - now)
+
+    def _api_needed(self) -> bool:
+        """Whether the REST stack must run now, before any client connects: it was asked
+        for (``--api-eager``), alerts are configured, or this node is the coordinator (it
+        runs the HTTP-heartbeat monitor)."""
+        config = self.config
+        return (config.api_eager or bool(config.alert_webhook)
+                or self._coordinator == self.node_id)
+
+    async def _serve_api_on_demand(self) -> None:
+        """Serve the API once a client connects to its socket (pending connections wait
+        in the backlog meanwhile) or this node becomes coordinator. An idle member thus
+        never pays for aiohttp and pydantic (``simulations/bench_api_rss.py``)."""
+        sock = self._api_sock
+        if sock is None:
+            return
+        loop = asyncio.get_running_loop()
+        wanted = self._api_wanted
+        try:
+            loop.add_reader(sock.fileno(), wanted.set)
+        except NotImplementedError:  # Windows' proactor loop has no readiness callbacks
+            wanted.set()
+        else:
+            try:
+                await wanted.wait()
+            finally:
+                loop.remove_reader(sock.fileno())
+        await self._serve_api()
+
+    async def _serve_api(self) -> None:
+        """Import the REST stack off the event loop, build the view and the app, serve on
+        the socket bound by ``_start_membership``."""
         await asyncio.to_thread(_import_rest_stack, _needs_tls(self.config))
         from api.app import create_app
 
@@ -631,6 +675,8 @@ class Agent:
         if (decision.coordinator, decision.term) != (self._coordinator, self._term):
             log.info("coordinator: %s (term %d)", decision.coordinator, decision.term)
         self._coordinator, self._term = decision.coordinator, decision.term
+        if decision.coordinator == self.node_id:
+            self._api_wanted.set()  # the coordinator runs the HTTP-heartbeat monitor
         if decision.my_claim != self._meta.term:
             if decision.my_claim > 0:
                 log.info("elected coordinator, term %d", decision.my_claim)

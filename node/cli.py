@@ -86,6 +86,8 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
                    help="bearer token required by the API (default: none)")
     g.add_argument("--insecure-api", action="store_true", default=s,
                    help="allow a non-loopback --api-bind without --api-token")
+    g.add_argument("--api-eager", action="store_true", default=s,
+                   help="load the REST stack at start, not on the first API connection")
     g.add_argument("--cors-origins", metavar="URL,URL", default=s,
                    help="origins allowed to write through the API from a browser")
     g.add_argument("--alert-webhook", metavar="URL", default=s,

@@ -206,6 +206,10 @@ class NodeConfig:
         None, description="Bearer token required for writes on the REST API. Default: none.")
     insecure_api: bool = _setting(
         False, description="Allow a non-loopback --api-bind without --api-token.")
+    api_eager: bool = _setting(
+        False, description="Load the REST stack at start. Default: on the first connection "
+                           "to the API, on becoming coordinator, or at start with "
+                           "--alert-webhook (saves ~20 MiB and ~0.4 CPU-s per idle node).")
     cors_origins: CommaList = field(default_factory=list, metadata=_about(
         "Origins allowed to call the API from a browser."))
     alert_webhook: str | None = _setting(
@@ -458,6 +462,6 @@ _CHECKS: dict[str, Callable[[Any, Any], Any]] = {
     "heartbeat_budget": _integer, "join_backoff_max": _number,
     "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
     "hostname": _optional_text, "tailscale_ip": _ip, "api_token": _optional_text,
-    "insecure_api": _flag_value, "cors_origins": _comma_list, "alert_webhook": _optional_text,
+    "insecure_api": _flag_value, "api_eager": _flag_value, "cors_origins": _comma_list, "alert_webhook": _optional_text,
 }
 """Field name → its check (every field has one)."""

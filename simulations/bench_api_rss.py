@@ -1,13 +1,16 @@
-"""RSS of one ``claw-node`` agent never queried, then after each first API request (a
-script, not a test).
+"""RSS and CPU of ``claw-node`` agents never queried, then after each first API request
+(a script, not a test).
 
     python -m simulations.bench_api_rss [--idle 8]
 
-Run from the repository root. Starts ``python -m node.cli`` on 127.0.0.1 (random free
-ports, a temporary data dir), waits ``--idle`` seconds without touching the API, prints
-``VmRSS`` and CPU seconds, then the same after ``GET /health``, ``GET /api/v1/nodes``,
-``GET /openapi.json`` and ``POST /api/v1/nodes/register`` (what is imported or built on
-first use shows up there). The agent is ended by PID.
+Run from the repository root. Starts two agents on 127.0.0.1 (random free ports,
+temporary data dirs): ``r0``, which becomes the coordinator, and ``r1``, which joins it,
+the case of every member but one. Waits ``--idle`` seconds without touching either API
+and prints each one's ``VmRSS`` and CPU seconds; then, for the member, the same after
+``GET /health``, ``GET /api/v1/nodes``, ``GET /openapi.json`` and
+``POST /api/v1/nodes/register`` (what is imported or built on first use shows up there).
+An idle member has not imported the REST stack at all (it loads on the first connection);
+the coordinator has (it runs the HTTP-heartbeat monitor). The agents are ended by PID.
 """
 
 from __future__ import annotations
@@ -56,30 +59,43 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--idle", type=float, default=8.0, help="seconds before the first figure")
     args = p.parse_args(argv)
-    port, api = free_port(), free_port()
-    data_dir = tempfile.mkdtemp(prefix="bench-api-rss-")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "node.cli", "--node-id", "r0", "--bind", f"127.0.0.1:{port}",
-         "--api-bind", f"127.0.0.1:{api}", "--data-dir", data_dir, "--log-level", "WARNING"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{api}"
+    procs: list[subprocess.Popen[bytes]] = []
     try:
+        gossip, apis = [], []
+        for i in range(2):
+            port, api = free_port(), free_port()
+            gossip.append(port)
+            apis.append(api)
+            join = ["--join", f"127.0.0.1:{gossip[0]}"] if i else []
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "node.cli", "--node-id", f"r{i}",
+                 "--bind", f"127.0.0.1:{port}", "--api-bind", f"127.0.0.1:{api}",
+                 "--data-dir", tempfile.mkdtemp(prefix="bench-api-rss-"),
+                 "--log-level", "WARNING", *join],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(1.0)  # r0 elects itself before r1 joins
         time.sleep(args.idle)
-        print(f"{'idle, never queried':36s}     rss {_rss_mib(proc.pid):5.1f} MiB  "
-              f"cpu {_cpu_s(proc.pid):.2f} s")
+        for proc, role in zip(procs, ("coordinator", "member")):
+            label = f"{role}, idle, never queried"
+            print(f"{label:40s}     rss {_rss_mib(proc.pid):5.1f} MiB  "
+                  f"cpu {_cpu_s(proc.pid):.2f} s")
+        member, base = procs[1], f"http://127.0.0.1:{apis[1]}"
         for method, path, body in (("GET", "/health", None), ("GET", "/api/v1/nodes", None),
                                    ("GET", "/openapi.json", None),
                                    ("POST", "/api/v1/nodes/register", REGISTER_BODY)):
             status = _request(base, path, body)
-            print(f"after {method} {path:28s} {status} rss {_rss_mib(proc.pid):5.1f} MiB  "
-                  f"cpu {_cpu_s(proc.pid):.2f} s")
+            label = f"member after {method} {path}"
+            print(f"{label:40s} {status} rss {_rss_mib(member.pid):5.1f} MiB  "
+                  f"cpu {_cpu_s(member.pid):.2f} s")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,61 @@ async def test_heartbeats_only_on_change_and_a_rate_limited_change_still_goes(tm
         assert agent._schedule.last_sent.running_tasks == 5  # type: ignore[union-attr]
     finally:
         await agent.stop(leave=True)
+
+
+async def _http_get(port: int, path: str) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), timeout=30.0)
+    writer.close()
+    status = int(data.split(b" ", 2)[1])
+    return status, data.split(b"\r\n\r\n", 1)[1]
+
+
+async def test_a_member_serves_its_api_on_the_first_connection_or_as_coordinator(
+        tmp_path: Path) -> None:
+    first = Agent(config(tmp_path / "a", node_id="a"), sampler=fake_sampler)
+    await first.start()
+    second = None
+    try:
+        await wait_for(lambda: first.coordinator_state()[0] == "a")
+        assert first.api is not None  # the coordinator runs the heartbeat monitor: at once
+        seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
+        second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
+        await second.start()
+        await wait_for(lambda: len(second.members()) == 2)  # type: ignore[union-attr]
+        await asyncio.sleep(1.0)
+        assert second.api is None and second.view is None  # idle member: no REST stack
+
+        # A client connects: it waits in the backlog while the stack loads, then is served.
+        assert second.api_port is not None
+        status, body = await _http_get(second.api_port, "/health")
+        assert status == 200
+        health = json.loads(body)
+        assert health["node_id"] == "b" and health["is_coordinator"] is False
+        assert second.api is not None and second.view is not None
+    finally:
+        if second is not None:
+            await second.stop(leave=True)
+        await first.stop(leave=True)
+
+
+async def test_a_member_that_becomes_coordinator_serves_its_api(tmp_path: Path) -> None:
+    first = Agent(config(tmp_path / "a", node_id="a"), sampler=fake_sampler)
+    await first.start()
+    second = None
+    try:
+        await wait_for(lambda: first.coordinator_state()[0] == "a")
+        seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
+        second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
+        await second.start()
+        await wait_for(lambda: len(second.members()) == 2)  # type: ignore[union-attr]
+        assert second.api is None
+        await first.stop(leave=True)  # the coordinator leaves: b takes the role
+        await wait_for(lambda: second.coordinator_state()[0] == "b")  # type: ignore[union-attr]
+        await wait_for(lambda: second.api is not None)  # type: ignore[union-attr]
+    finally:
+        if second is not None:
+            await second.stop(leave=True)
+        await first.stop(leave=True)
