@@ -16,8 +16,6 @@ import json
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -140,6 +138,9 @@ class _ApiError(Exception):
 
 
 def _request(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    import urllib.error  # here: the agent never needs it (ssl and ~2 MiB of RSS)
+    import urllib.request
+
     url = args.api.rstrip("/") + path
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method)
