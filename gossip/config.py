@@ -78,6 +78,20 @@ class GossipConfig:
     faster detection and less pause tolerance. 0: stop at memberlist's minimum. Ignored
     when ``memberlist_suspicion``. Presets: ``suspicion_mult`` (LAN 4, WAN 6, local 3)."""
 
+    unscaled_probe_rate: bool = True
+    """claw-node and memberlist: the Lifeguard health score lengthens a probe round that
+    fails (the next probe waits ``probe_interval_s × (score + 1)``), while after an
+    acknowledged probe the next one follows ``probe_interval_s`` after the previous start,
+    as memberlist's probe ticker does. False: every round waits the scaled interval."""
+    relay_nack_fraction: float = 0.8
+    """claw-node: a node relaying an indirect probe nacks (if asked) after this fraction
+    of ``probe_timeout_s`` without an ack, and still forwards an ack that comes later, up
+    to ``probe_timeout_s``. memberlist nacks after the whole ``probe_timeout_s``; its
+    requester sends the indirect pings ``probe_timeout_s`` into a round of
+    ``probe_interval_s`` = 2 × ``probe_timeout_s`` (LAN), so those nacks arrive just after
+    the round ended and count as missing: every failed probe then adds the number of
+    helpers to the requester's health score, although its own network is fine. 0.8 is the
+    Lifeguard paper's value; 1.0 (and ``memberlist_suspicion``) gives memberlist's."""
     health_gated_floor: bool = True
     """claw-node: go below memberlist's suspicion minimum (``suspicion_floor_mult``) only
     while our own Lifeguard health score is 0. A node whose own probes fail or come back
@@ -184,6 +198,8 @@ class GossipConfig:
                      "gossip_nodes", "awareness_max_multiplier"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not 0 < self.relay_nack_fraction <= 1:
+            raise ConfigError(f"relay_nack_fraction must be in (0, 1], got {self.relay_nack_fraction!r}")
         if self.app_retransmit_mult < 0:
             raise ConfigError(f"app_retransmit_mult must be >= 0, got {self.app_retransmit_mult!r}")
         if not 0 <= self.bind_port <= 65535:

@@ -12,6 +12,8 @@ Pure data and bookkeeping; ``SwimProtocol`` sends the messages.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from random import Random
@@ -155,4 +157,6 @@ class Relay:
     requester_name: str
     want_nack: bool
     deadline: float
-    """After ``probe_timeout_s`` without ack: nack (if asked) and forget."""
+    """After ``probe_timeout_s`` without ack: forget (and nack, if not done yet)."""
+    nack_at: float = math.inf
+    """When to nack if asked and still no ack (``GossipConfig.relay_nack_fraction``)."""

@@ -587,7 +587,7 @@ class SwimProtocol:
             if rec is not None and rec.suspicion is not None:
                 t = min(t, rec.suspicion.deadline)
         for relay in self._relays.values():
-            t = min(t, relay.deadline)
+            t = min(t, relay.deadline, relay.nack_at)
         for s in self._streams.values():
             t = min(t, s.deadline + STREAM_GRACE_S)
         return t
@@ -729,6 +729,8 @@ class SwimProtocol:
             requester=self._reply_address(req.source_addr, req.source_port, addr),
             requester_seq=req.seq_no, requester_name=req.source_node, want_nack=req.nack,
             deadline=now + self._cfg.probe_timeout_s,
+            nack_at=now + self._cfg.probe_timeout_s * (
+                1.0 if self._cfg.memberlist_suspicion else self._cfg.relay_nack_fraction),
         )
         self._stats["relays"] += 1
         ping = Ping(seq, req.node, self._ip_bytes, self._self.port, self._self.name)
@@ -1220,11 +1222,15 @@ class SwimProtocol:
             self._start_probe(now)
         if not self._leave_phase and now >= self._confirm_at:
             self._start_confirm_probe(now)
-        for seq in [s for s, rl in self._relays.items() if now >= rl.deadline]:
-            relay = self._relays.pop(seq)
-            if relay.want_nack:
+        for seq in [s for s, rl in self._relays.items()
+                    if now >= rl.deadline or now >= rl.nack_at]:
+            relay = self._relays[seq]
+            if relay.want_nack and relay.nack_at != math.inf:
+                relay.nack_at = math.inf  # once
                 self._send(relay.requester, codec.encode_message(Nack(relay.requester_seq)),
                            self._members.get(relay.requester_name))
+            if now >= relay.deadline:
+                del self._relays[seq]
         if now >= self._next_gossip:
             self._gossip(now)
             self._next_gossip += self._cfg.gossip_interval_s
@@ -1375,8 +1381,13 @@ class SwimProtocol:
             self._stats["tcp_pings"] += 1
 
     def _probe_succeeded(self) -> None:
+        r = self._round
         self._round = None
         self._awareness.apply_delta(-1)
+        if r is not None and not r.confirm and self._cfg.unscaled_probe_rate:
+            # memberlist's rate: the health score lengthens a round that fails (more
+            # time for indirect acks and nacks), not the wait after one that succeeded.
+            self._next_probe = min(self._next_probe, r.start + self._cfg.probe_interval_s)
 
     def _probe_failed(self, r: ProbeRound, now: float) -> None:
         self._round = None

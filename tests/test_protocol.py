@@ -248,11 +248,28 @@ def test_indirect_ping_is_relayed_with_requester_seq_and_nacked_on_timeout() -> 
     feed(core, Ack(ping.seq_no, b"coords"), now=5.1)
     [(addr, msgs)] = sent(core)
     assert addr == ("10.0.1.2", 7946) and msgs[0] == Ack(77, None)
-    # second request: no ack, so a nack after probe_timeout
+    # second request: no ack, so a nack after 0.8 × probe_timeout (the Lifeguard paper's
+    # value: it reaches the requester before its round ends, unlike memberlist's)
+    feed(core, req, now=6.0)
+    [(_, [ping2, *_])] = sent(core)
+    nack_at = 6.0 + LAN.relay_nack_fraction * LAN.probe_timeout_s
+    assert advance(core, nack_at - 0.001) == []
+    out = advance(core, nack_at)
+    assert [(a, m[0]) for a, m in out] == [(("10.0.1.2", 7946), Nack(77))]
+    # an ack still within probe_timeout is relayed after the nack
+    feed(core, Ack(ping2.seq_no, None), now=6.0 + 0.9 * LAN.probe_timeout_s)
+    assert [(a, m[0]) for a, m in sent(core)] == [(("10.0.1.2", 7946), Ack(77, None))]
+
+
+def test_memberlist_detector_relays_nack_after_the_whole_probe_timeout() -> None:
+    core = make_core(LAN.with_memberlist_suspicion())
+    req = IndirectPing(78, ip_to_bytes("10.0.1.7"), 7946, "t", True,
+                       ip_to_bytes("10.0.1.2"), 7946, "req")
     feed(core, req, now=6.0)
     sent(core)
+    assert advance(core, 6.0 + LAN.probe_timeout_s - 0.001) == []
     out = advance(core, 6.0 + LAN.probe_timeout_s)
-    assert [(a, m[0]) for a, m in out] == [(("10.0.1.2", 7946), Nack(77))]
+    assert [(a, m[0]) for a, m in out] == [(("10.0.1.2", 7946), Nack(78))]
 
 
 # --- suspicion, confirmation, refutation -------------------------------------------------
@@ -931,6 +948,22 @@ def test_missed_nacks_raise_health_score_and_stretch_the_probe_interval() -> Non
     # each gap is probe_interval × (score + 1) at that probe's start: 1 s up to 8 s
     assert all(abs(g - round(g)) < 1e-9 and 1 <= round(g) <= 8 for g in gaps)
     assert max(gaps) >= 4.0
+
+
+def test_health_stretches_failed_rounds_not_the_wait_after_an_ack() -> None:
+    # memberlist's probe ticker: a failed round lasts probe_interval × (score + 1); after
+    # an acknowledged probe the next starts probe_interval after the previous one.
+    for unscaled in (True, False):
+        core = make_core(LAN.replace(unscaled_probe_rate=unscaled))
+        with_peers(core, 3)
+        core._awareness.apply_delta(3)               # score 3: rounds of up to 4 s
+        _, first = until_probe(core)
+        start = core._round.start
+        feed(core, Ack(first.seq_no, None), now=start + 0.01)
+        _, _second = until_probe(core)
+        gap = core._round.start - start
+        # (the ack brought the score to 2: a scaled wait would have been 4 s from start)
+        assert gap == pytest.approx(1.0 if unscaled else 4.0), unscaled
 
 
 def test_successful_probes_bring_health_back() -> None:
