@@ -83,6 +83,12 @@ class GossipConfig:
     fails (the next probe waits ``probe_interval_s × (score + 1)``), while after an
     acknowledged probe the next one follows ``probe_interval_s`` after the previous start,
     as memberlist's probe ticker does. False: every round waits the scaled interval."""
+    late_timer_s: float = 0.5
+    """claw-node: a timer the driver hands over this many seconds (or more) after the
+    deadline the core asked for raises our Lifeguard health score by 1, as a missed nack
+    does: the process is starved (CPU, a paused VM), so our probes and verdicts deserve
+    less trust. 0 disables it; ignored when ``memberlist_suspicion``. A healthy asyncio
+    loop is ~1 ms late."""
     relay_nack_fraction: float = 0.8
     """claw-node: a node relaying an indirect probe nacks (if asked) after this fraction
     of ``probe_timeout_s`` without an ack, and still forwards an ack that comes later, up
@@ -198,6 +204,8 @@ class GossipConfig:
                      "gossip_nodes", "awareness_max_multiplier"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.late_timer_s < 0:
+            raise ConfigError(f"late_timer_s must be >= 0, got {self.late_timer_s!r}")
         if not 0 < self.relay_nack_fraction <= 1:
             raise ConfigError(f"relay_nack_fraction must be in (0, 1], got {self.relay_nack_fraction!r}")
         if self.app_retransmit_mult < 0:

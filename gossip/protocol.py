@@ -155,7 +155,7 @@ _STAT_KEYS = (
     "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
     "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "claims_applied", "app_too_large_to_relay", "app_direct_out", "probes_abandoned", "confirm_probes", "floors_withheld",
+    "claims_applied", "app_too_large_to_relay", "app_direct_out", "late_timers", "probes_abandoned", "confirm_probes", "floors_withheld",
     "suspicion_restarts",
 )
 
@@ -524,6 +524,15 @@ class SwimProtocol:
     def handle_timer(self, now: float) -> None:
         """Run everything due at ``now`` (probes, gossip, suspicion timeouts, push-pull)."""
         self._now = now
+        cfg = self._cfg
+        if cfg.late_timer_s > 0 and not cfg.memberlist_suspicion:
+            due = self.next_deadline()
+            if due is not None and now - due >= cfg.late_timer_s:
+                # claw-node: our own timers run late, so we are the slow one (CPU
+                # starvation): Lifeguard's local health should say so, which gives
+                # members more time to answer us before we accuse them.
+                self._awareness.apply_delta(1)
+                self._stats["late_timers"] += 1
         try:
             self._run_timers(now)
         except Exception as exc:  # noqa: BLE001 - one bad timer must not stop the others
@@ -638,7 +647,9 @@ class SwimProtocol:
         ``confirm_probes`` (claw-node out-of-turn probes of a suspect someone else accused),
         ``suspicion_restarts`` (claw-node: a suspicion of a newer incarnation restarted ours),
         ``floors_withheld`` (claw-node: a suspicion kept memberlist's minimum because we
-        were unhealthy or the suspect refuted recently).
+        were unhealthy or the suspect refuted recently), ``late_timers`` (claw-node: a
+        timer handled ``late_timer_s`` or more after it was due; each raised our health
+        score).
         Membership: ``joins``, ``updates``, ``recoveries``, ``name_conflicts``,
         ``claims_applied`` (claw-node: an alive refused as a name conflict, applied when
         the life it conflicted with was declared dead),

@@ -1066,7 +1066,23 @@ def test_a_frozen_prober_does_not_accuse_its_target() -> None:
     core.handle_timer(r.start + 60.0)        # the process slept through the whole round
     assert core._round is None or core._round.start >= r.start + 60.0
     assert not [e for e in drain(core) if isinstance(e, MemberSuspected)]
-    assert core.stats["probes_abandoned"] == 1 and core.health_score == 0
+    assert core.stats["probes_abandoned"] == 1
+    # ... but it knows it was the slow one: one late timer, one point of local health
+    assert core.stats["late_timers"] == 1 and core.health_score == 1
+
+
+def test_late_timers_raise_local_health_unless_memberlist_or_disabled() -> None:
+    for cfg, expected in ((LAN, 1), (LAN.replace(late_timer_s=0.0), 0),
+                          (LAN.with_memberlist_suspicion(), 0)):
+        core = make_core(cfg)
+        with_peers(core, 3)
+        due = core.next_deadline()
+        core.handle_timer(due + cfg.late_timer_s * 0.9 if cfg.late_timer_s else due + 0.4)
+        assert core.health_score == 0                # a little late: nothing
+        due = core.next_deadline()
+        core.handle_timer(due + 0.5)                 # 0.5 s late: starved
+        assert core.health_score == expected, cfg
+        assert core.stats["late_timers"] == expected
 
 
 def test_gossip_is_crc_protected_only_for_peers_that_speak_protocol_5() -> None:
