@@ -43,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="kill -9 victims per run, one after another (default 3)")
     p.add_argument("--idle", type=float, default=60.0,
                    help="idle measurement window, seconds (default 60)")
+    p.add_argument("--settle", type=float, default=3.0,
+                   help="seconds of quiet before the idle window (default 3; after a start "
+                        "storm of many agents on few cores, 60 separates idle cost from "
+                        "its aftermath)")
     p.add_argument("--loss", type=float, default=0.0,
                    help="random loss probability per namespace, e.g. 0.1 (root; default off)")
     p.add_argument("--loss-window", type=float, default=60.0,
@@ -60,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--nodes must be in 2..{MAX_NODES}")
     if not 0.0 <= args.loss < 1.0:
         p.error("--loss must be in [0, 1)")
-    if args.runs < 1 or args.kills < 0 or args.idle < 0 or args.loss_window <= 0:
+    if args.runs < 1 or args.kills < 0 or args.idle < 0 or args.settle < 0 or args.loss_window <= 0:
         p.error("--runs >= 1, --kills >= 0, --idle >= 0, --loss-window > 0")
     for k in args.kinds.split(","):
         if k not in KINDS:
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     # Started with "&" from a script, SIGINT arrives ignored; take it back.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     settings = Settings(nodes=args.nodes, profile=args.profile, kills=args.kills,
-                        idle_s=args.idle, loss=args.loss, loss_window_s=args.loss_window,
+                        idle_s=args.idle, settle_s=args.settle, loss=args.loss, loss_window_s=args.loss_window,
                         pauses=args.pauses, pause_s=args.pause, seed=args.seed,
                         log_dir=args.log_dir, verbose=not args.quiet)
     if args.log_dir:

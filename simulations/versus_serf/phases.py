@@ -46,6 +46,8 @@ class Settings:
     profile: str = "lan"
     kills: int = 3
     idle_s: float = 60.0
+    settle_s: float = SETTLE_S
+    """Seconds between the newcomer's convergence and the idle window (both kinds)."""
     loss: float = 0.0
     loss_window_s: float = 60.0
     pauses: int = 5
@@ -182,7 +184,7 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
             cluster.book.wait_for(_converged([a.name for a in cluster.live()]), JOIN_TIMEOUT_S)
 
             # Idle window: CPU, RSS and traffic of a converged, quiet cluster.
-            time.sleep(SETTLE_S)
+            time.sleep(s.settle_s)
             live = cluster.live()
             if fabric_unavailable() is None:
                 try:
