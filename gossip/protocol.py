@@ -276,9 +276,15 @@ class SwimProtocol:
         self._last_probe_start = -math.inf
         self._confirm_at = math.inf
         """When a queued confirmation probe may start out of turn (inf: none pending)."""
+        self._timer_expected: float | None = None
+        """When the driver was told to call ``handle_timer`` (``next_deadline``, not before
+        the input it followed); a call much later means we were starved."""
         self._relays: dict[int, Relay] = {}
         self._streams: dict[int, _PendingStream] = {}
-        self._suspects: set[str] = set()
+        self._suspects: dict[str, None] = {}
+        """Names with a running suspicion timer, in the order they were suspected (a dict,
+        not a set: timers that expire at the same instant then fire in an order that does
+        not depend on Python's per-process string hashing)."""
         self._outbox: list[tuple[Address, bytes]] = []
         self._stream_out: list[StreamRequest] = []
         self._events: deque[Event] = deque()
@@ -525,9 +531,9 @@ class SwimProtocol:
         """Run everything due at ``now`` (probes, gossip, suspicion timeouts, push-pull)."""
         self._now = now
         cfg = self._cfg
-        if cfg.late_timer_s > 0 and not cfg.memberlist_suspicion:
-            due = self.next_deadline()
-            if due is not None and now - due >= cfg.late_timer_s:
+        expected, self._timer_expected = self._timer_expected, None
+        if cfg.late_timer_s > 0 and not cfg.memberlist_suspicion and expected is not None:
+            if now - expected >= cfg.late_timer_s:
                 # claw-node: our own timers run late, so we are the slow one (CPU
                 # starvation): Lifeguard's local health should say so, which gives
                 # members more time to answer us before we accuse them.
@@ -599,6 +605,9 @@ class SwimProtocol:
             t = min(t, relay.deadline, relay.nack_at)
         for s in self._streams.values():
             t = min(t, s.deadline + STREAM_GRACE_S)
+        # When the driver should call handle_timer: a deadline already past (a suspicion
+        # shortened by confirmations) is due now, not late (``late_timer_s``).
+        self._timer_expected = max(t, self._now)
         return t
 
     def next_event(self) -> Event | None:
@@ -905,7 +914,7 @@ class SwimProtocol:
         rec.incarnation = s.incarnation
         self._set_state(rec, MemberState.SUSPECT, now)
         rec.suspicion = Suspicion(s.from_, k, min_s, max_s, now, floor_s)
-        self._suspects.add(rec.name)
+        self._suspects[rec.name] = None
         self._ml_queue.push(codec.encode_message(s), s.node)
         self._stats["suspicions"] += 1
         self._emit(MemberSuspected(rec.snapshot(), accuser=s.from_))
@@ -969,7 +978,7 @@ class SwimProtocol:
 
     def _clear_suspicion(self, rec: MemberRecord) -> None:
         rec.suspicion = None
-        self._suspects.discard(rec.name)
+        self._suspects.pop(rec.name, None)
 
     def _refute(self, accused_incarnation: int, *, accuser: str, now: float) -> None:
         inc = self._self.incarnation + 1
@@ -1218,7 +1227,7 @@ class SwimProtocol:
         for name in list(self._suspects):
             rec = self._members.get(name)
             if rec is None or rec.suspicion is None:
-                self._suspects.discard(name)
+                self._suspects.pop(name, None)
             elif now >= rec.suspicion.deadline:
                 self._suspicion_expired(rec, now)
         r = self._round
