@@ -97,8 +97,9 @@ def _client_flags(p: argparse.ArgumentParser) -> None:
                    help=f"the agent's API (default {_DEFAULT_API}, env CLAW_API)")
     p.add_argument("--api-token", metavar="TOKEN", default=os.environ.get("CLAW_API_TOKEN"),
                    help="bearer token (env CLAW_API_TOKEN)")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="S",
-                   help="HTTP timeout in seconds (default 5)")
+    p.add_argument("--timeout", type=float, default=15.0, metavar="S",
+                   help="HTTP timeout in seconds (default 15: a member loads its API "
+                        "stack on the first request, ~0.5 s here, longer on a small board)")
 
 
 def build_parser() -> argparse.ArgumentParser:
