@@ -261,7 +261,11 @@ class Agent:
         self.node_id = store.claim_node_id(config.node_id, machine_hostname())
         self._epoch = store.next_start_incarnation()
         self._highest_term = store.max_term
-        self.started_at = self._wall()
+        # In whole milliseconds, as the metadata carries it: the election compares this
+        # node's own value with the ones others decode, and every node must see the same
+        # order (with the full float, two agents started within the same millisecond each
+        # found the other older, and neither claimed the role).
+        self.started_at = int(self._wall() * 1000) / 1000.0
         for record in store.registered().values():
             try:
                 self.registry.merge(record)

@@ -81,7 +81,7 @@ def encode_meta(meta: NodeMeta) -> bytes:
         CLAW_TAG: CLAW_PROTOCOL_VERSION,
         "v": meta.version, "pf": meta.platform, "ar": meta.arch, "hn": meta.hostname,
         "ip": meta.ip_address, "p": str(meta.port), "mx": str(meta.max_concurrent_tasks),
-        "st": str(int(meta.started_at * 1000)),
+        "st": str(round(meta.started_at * 1000)),
     }
     optional = {
         "ts": meta.tailscale_ip, "sk": ",".join(meta.skills), "tg": ",".join(meta.tags),

@@ -192,3 +192,18 @@ async def test_a_member_that_becomes_coordinator_serves_its_api(tmp_path: Path) 
         if second is not None:
             await second.stop(leave=True)
         await first.stop(leave=True)
+
+
+async def test_own_start_time_is_what_the_others_decode(tmp_path: Path) -> None:
+    # The election compares this node's own started_at with the values others decode
+    # from its metadata: they must be equal, or two agents started within the same
+    # millisecond could each find the other older and neither claim the role.
+    from node.metadata import decode_meta, encode_meta
+
+    agent = Agent(config(tmp_path), sampler=fake_sampler)
+    await agent.start()
+    try:
+        assert decode_meta(encode_meta(agent._meta)).started_at == agent._meta.started_at
+        assert agent._meta.started_at == agent.started_at > 0
+    finally:
+        await agent.stop(leave=True)
