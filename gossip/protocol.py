@@ -749,7 +749,7 @@ class SwimProtocol:
             requester=self._reply_address(req.source_addr, req.source_port, addr),
             requester_seq=req.seq_no, requester_name=req.source_node, want_nack=req.nack,
             deadline=now + self._cfg.probe_timeout_s,
-            nack_at=now + self._cfg.probe_timeout_s * (
+            nack_at=math.inf if not req.nack else now + self._cfg.probe_timeout_s * (
                 1.0 if self._cfg.memberlist_suspicion else self._cfg.relay_nack_fraction),
         )
         self._stats["relays"] += 1
@@ -1245,7 +1245,7 @@ class SwimProtocol:
         for seq in [s for s, rl in self._relays.items()
                     if now >= rl.deadline or now >= rl.nack_at]:
             relay = self._relays[seq]
-            if relay.want_nack and relay.nack_at != math.inf:
+            if now >= relay.nack_at:
                 relay.nack_at = math.inf  # once
                 self._send(relay.requester, codec.encode_message(Nack(relay.requester_seq)),
                            self._members.get(relay.requester_name))

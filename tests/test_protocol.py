@@ -261,6 +261,17 @@ def test_indirect_ping_is_relayed_with_requester_seq_and_nacked_on_timeout() -> 
     assert [(a, m[0]) for a, m in sent(core)] == [(("10.0.1.2", 7946), Ack(77, None))]
 
 
+def test_relay_without_nack_request_sends_none_and_does_not_spin() -> None:
+    core = make_core(LAN)
+    req = IndirectPing(79, ip_to_bytes("10.0.1.7"), 7946, "t", False,
+                       ip_to_bytes("10.0.1.2"), 7946, "req")
+    feed(core, req, now=6.0)
+    sent(core)
+    out = advance(core, 6.0 + LAN.probe_timeout_s)
+    assert [m[0] for _, m in out if isinstance(m[0], Nack)] == []
+    assert core.next_deadline() > 6.0 + LAN.probe_timeout_s  # the relay is gone, no past deadline
+
+
 def test_memberlist_detector_relays_nack_after_the_whole_probe_timeout() -> None:
     core = make_core(LAN.with_memberlist_suspicion())
     req = IndirectPing(78, ip_to_bytes("10.0.1.7"), 7946, "t", True,
