@@ -131,6 +131,15 @@ class GossipConfig:
     (memberlist sends every queued broadcast); the claw-node agent sets
     ``node.agent.APP_GOSSIP_ROUNDS`` (false)."""
 
+    announce_fanout: int = 128
+    """claw-node: a join (once the first push-pull with a seed succeeded) and a graceful
+    leave are also sent straight to up to this many random live members, one datagram
+    each, besides the epidemic: these rare events are then seen in one hop instead of
+    a few gossip rounds, for ``announce_fanout`` datagrams per event. A leave sends the
+    Serf intent this way, then the ``dead`` message one gossip interval later (Serf
+    needs the intent first to count a leave, not a failure). 0: epidemic only
+    (memberlist and Serf). Default 128."""
+
     gossip_nodes: int = 3
     """Random members each gossip round is sent to (only when there is something to say). LAN 3."""
 
@@ -196,7 +205,7 @@ class GossipConfig:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.probe_timeout_s > self.probe_interval_s:
             raise ConfigError("probe_timeout_s must not exceed probe_interval_s")
-        for name in ("indirect_checks", "gossip_to_the_dead_s", "push_pull_interval_s",
+        for name in ("indirect_checks", "announce_fanout", "gossip_to_the_dead_s", "push_pull_interval_s",
                      "dead_node_reclaim_s", "suspicion_floor_mult", "slow_member_memory_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")

@@ -459,7 +459,7 @@ def test_leave_sends_serf_intent_before_dead() -> None:
 
 
 def test_leave_rounds_start_at_once_and_dead_follows_in_the_same_round() -> None:
-    core = make_core()
+    core = make_core(QUIET.replace(announce_fanout=0))  # the epidemic alone (memberlist's)
     with_peers(core, 9)
     advance(core, 5.0)                      # the peers' alive rumours are spent
     core.leave(5.0)
@@ -484,6 +484,78 @@ def test_leave_rounds_start_at_once_and_dead_follows_in_the_same_round() -> None
     assert rounds[:3] == [["intent"] * 3, ["intent"] * 3, ["intent", "intent", "dead"]]
     assert sum(r.count("dead") for r in rounds) == limit
     assert core.member("me").state == MemberState.LEFT
+
+
+def _leave_kinds(msgs: list) -> list[str]:
+    kinds = []
+    for m in msgs:
+        if isinstance(m, UserMsg) and isinstance(codec.decode_serf(m.payload), SerfLeave):
+            kinds.append("intent")
+        elif isinstance(m, Dead) and m.node == "me":
+            kinds.append("dead")
+    return kinds
+
+
+def test_leave_is_told_straight_to_every_member_intent_first() -> None:
+    core = make_core()
+    with_peers(core, 9)
+    advance(core, 5.0)
+    core.leave(5.0)
+    direct = [(a, _leave_kinds(m)) for a, m in sent(core) if len(m) == 1]
+    # The intent alone, once to each of the 9 members (the gossip round adds 3 more).
+    told = [a for a, k in direct if k == ["intent"]]
+    assert len(told) >= 9 and set(told) == {paddr(i) for i in range(1, 10)}
+    assert core.stats["announce_out"] == 9
+    # One gossip interval later the dead follows, again to each of them.
+    out = advance(core, 5.0 + LAN.gossip_interval_s)
+    dead_to = {a for a, m in out if "dead" in _leave_kinds(m)}
+    assert dead_to == {paddr(i) for i in range(1, 10)}
+    assert core.stats["announce_out"] == 18
+    assert core.member("me").state == MemberState.LEFT
+
+
+def test_leave_tells_at_most_announce_fanout_and_the_dead_only_to_those() -> None:
+    core = make_core(QUIET.replace(announce_fanout=4))
+    with_peers(core, 20)
+    advance(core, 5.0)
+    core.leave(5.0)
+    told = {a for a, m in sent(core) if _leave_kinds(m) == ["intent"]}
+    assert core.stats["announce_out"] == 4
+    out = advance(core, 5.0 + 10 * LAN.gossip_interval_s)
+    # 16 members were not told directly, so the dead waits for the intent's epidemic to
+    # end (not one gossip interval), then goes straight to the same 4 only.
+    assert len(told) == 4 and core.stats["announce_out"] == 8
+    first_dead = min(i for i, (_, m) in enumerate(out) if "dead" in _leave_kinds(m))
+    assert first_dead > 0 and any("intent" in _leave_kinds(m) for _, m in out[:first_dead])
+    assert told <= {a for a, m in out if "dead" in _leave_kinds(m)}
+
+
+def test_a_joiner_tells_every_member_it_learned_from_the_seed() -> None:
+    c = make_cluster(6)
+    c.run(30.0, until=c.converged)
+    c.add_node("new")
+    joiner = c.core("new")
+    joiner.join([c.nodes["n0"].address], c.now)
+    c.run(0.05)                        # the push-pull (no gossip round has run yet)
+    assert joiner.stats["announce_out"] == 5      # everyone but the seed, who knows already
+    assert c.all_see("new", MemberState.ALIVE)
+    for name in c.live():
+        if name != "new":
+            assert [e.member.name for e in c.events_of(name, MemberJoined)][-1:] == ["new"]
+    # Serf's join intent rode along: every member has new's status LTime.
+    assert all(c.core(n)._members.get("new").status_ltime >= 1 for n in c.live() if n != "new")
+
+
+def test_without_announce_a_join_spreads_by_gossip_only() -> None:
+    c = make_cluster(6, config=LAN.replace(announce_fanout=0))
+    c.run(30.0, until=c.converged)
+    c.add_node("new")
+    c.core("new").join([c.nodes["n0"].address], c.now)
+    c.run(0.05)
+    assert c.core("new").stats["announce_out"] == 0
+    assert not c.all_see("new", MemberState.ALIVE)
+    c.run(10.0, until=lambda: c.all_see("new", MemberState.ALIVE))
+    assert c.all_see("new", MemberState.ALIVE)
 
 
 def test_name_conflict_is_refused_and_reported() -> None:
