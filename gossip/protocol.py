@@ -1503,7 +1503,7 @@ class SwimProtocol:
         self._emit_packet(address, buf, crc=False)
 
     def _emit_packet(self, address: Address, buf: bytes, *, crc: bool) -> None:
-        if self._cfg.enable_compression:
+        if self._cfg.compress_datagrams and self._cfg.enable_compression:
             compressed = codec.compress_packet(buf)
             if len(compressed) < len(buf):
                 buf = compressed

@@ -1190,8 +1190,20 @@ def test_gossip_is_crc_protected_only_for_peers_that_speak_protocol_5() -> None:
     assert 12 not in first_bytes[("10.0.1.2", 7946)]
 
 
+def test_datagrams_are_compressed_only_when_asked() -> None:
+    for cfg, compressed in ((LAN, False), (LAN.replace(compress_datagrams=True), True)):
+        core = make_core(cfg)
+        for i in range(1, 30):
+            feed(core, alive(f"member-{i:03d}", 1, (f"10.0.2.{i}", 7946)), now=0.0)
+        core.datagrams_to_send()
+        core.handle_timer(core.next_deadline())
+        packets = [data for _, data in core.datagrams_to_send()]
+        assert packets
+        assert any(d[0] == 12 and d[5] == 9 for d in packets) is compressed
+
+
 def test_big_gossip_is_compressed_under_the_crc() -> None:
-    core = make_core(LAN)
+    core = make_core(LAN.replace(compress_datagrams=True))
     for i in range(1, 30):
         feed(core, alive(f"member-{i:03d}", 1, (f"10.0.2.{i}", 7946)), now=0.0)
     core.datagrams_to_send()
