@@ -10,7 +10,8 @@ claw-node's own failure-detector knobs (``memberlist_suspicion``, ``confirm_prob
 counterpart; ``with_memberlist_suspicion()`` turns them off for memberlist 0.2.2's exact
 behaviour. ``python -m simulations.bench_suspicion`` measures both. Two more claw-node
 departures, each a knob: joins and leaves are also told straight to members
-(``announce_fanout``), and datagrams are not LZW-compressed (``compress_datagrams``).
+(``announce_fanout``), and datagrams and join push-pulls are not LZW-compressed
+(``compress_datagrams``, ``compress_join_streams``).
 """
 
 from __future__ import annotations
@@ -186,8 +187,9 @@ class GossipConfig:
     """Node metadata limit (memberlist ``MetaMaxSize``)."""
 
     enable_compression: bool = True
-    """LZW-compress every outgoing TCP stream (as memberlist does), and datagrams if
-    ``compress_datagrams``. Receivers always accept both forms."""
+    """LZW-compress outgoing TCP streams (as memberlist does; join push-pulls only with
+    ``compress_join_streams``), and datagrams with ``compress_datagrams``. Receivers
+    always accept both forms."""
 
     compress_datagrams: bool = False
     """claw-node: with ``enable_compression``, also try LZW on each outgoing datagram
@@ -200,6 +202,15 @@ class GossipConfig:
     bursts of changes: 470 instead of 396 B/s per node with 100 busy nodes, the same
     203 B/s idle (``python simulations/bench_heartbeat.py --piggyback-only
     --compression``). Compressed datagrams from others are always accepted."""
+
+    compress_join_streams: bool = False
+    """claw-node: with ``enable_compression``, also compress the push-pull of a join
+    (request and reply), as memberlist does. Default false: a seed codes its whole state
+    once per joiner, and in a 100-agent start that pure-Python LZW was 59% of the seed's
+    CPU (py-spy), which kept it from answering probes for seconds: 93 of the other
+    agents declared the live seed failed (``python -m simulations.versus_serf --nodes
+    100``). A join happens once per start; the periodic push-pulls, the idle TCP
+    traffic, stay compressed."""
 
     dead_node_reclaim_s: float = 0.0
     """After this long a dead node's name may be reclaimed by another address even at a

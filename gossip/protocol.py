@@ -1089,7 +1089,9 @@ class SwimProtocol:
     # --- streams ----------------------------------------------------------------------
 
     def _encode_stream(self, msg: object) -> bytes:
-        return codec.encode_stream(msg, compress=self._cfg.enable_compression)  # type: ignore[arg-type]
+        compress = self._cfg.enable_compression and (
+            self._cfg.compress_join_streams or not (isinstance(msg, PushPull) and msg.join))
+        return codec.encode_stream(msg, compress=compress)  # type: ignore[arg-type]
 
     def _on_stream_request(self, msg: object, addr: Address, now: float) -> bytes | None:
         if isinstance(msg, PushPull):

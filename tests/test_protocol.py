@@ -817,6 +817,26 @@ def test_push_pull_reply_echoes_join_and_carries_app_state() -> None:
     assert AppState(b"their-state", True, ("10.0.0.2", 40001)) in evs
 
 
+def test_join_push_pulls_are_not_compressed_periodic_ones_are() -> None:
+    def first_byte(cfg: GossipConfig, join: bool) -> tuple[int, int]:
+        core = make_core(cfg)
+        with_peers(core, 20)
+        other = make_core(name="other")
+        req = codec.encode_stream(other._local_push_pull(join=join))
+        reply = core.handle_stream(req, ("10.0.0.2", 40001), 1.0)
+        if join:
+            core.join([paddr(1)], 1.0)
+        else:
+            core.reannounce(1.0)                  # opens a periodic-style push-pull
+        (stream,) = core.streams_to_open()
+        assert isinstance(codec.decode_stream(reply, max_size=1 << 20), PushPull)
+        return reply[0], stream.data[0]
+    compressed = 9   # memberlist's compressMsg type byte
+    assert compressed not in first_byte(LAN, join=True)
+    assert first_byte(LAN, join=False) == (compressed, compressed)
+    assert first_byte(LAN.replace(compress_join_streams=True), join=True) == (compressed, compressed)
+
+
 def test_app_state_failure_does_not_break_push_pull() -> None:
     def broken() -> bytes:
         raise RuntimeError("app bug")
