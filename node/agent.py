@@ -28,6 +28,7 @@ import logging
 import random
 import signal
 import socket
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -88,7 +89,7 @@ from .platform_info import (
 from .platform_info import (
     hostname as machine_hostname,
 )
-from .resources import PsutilSampler, ResourceSnapshot, Sampler
+from .resources import HostCpuMeter, PsutilSampler, ResourceSnapshot, Sampler
 from .store import NodeStore
 
 if TYPE_CHECKING:
@@ -154,12 +155,20 @@ API_QUIET_S = 0.5
 """After the first join, the REST stack is imported once no member has joined for this
 long (seconds): in a cluster starting all at once, the ~0.5 s of CPU each agent spends on
 imports would otherwise slow the membership work of the agents still starting."""
+API_CALM_BUSY = 0.9
+"""Host CPU busy fraction (0..1, over the last ``API_CALM_POLL_S``) below which the REST
+stack may be imported (``Agent._defer_api``)."""
+API_CALM_POLL_S = 0.25
+"""Seconds between two checks of that calm."""
+IMPORT_SWITCH_INTERVAL_S = 0.0005
+"""The interpreter's thread switch interval, seconds, while the REST stack is imported
+in a worker thread (Python's default: 0.005; see ``Agent._serve_api``)."""
 API_DEFER_MAX_S = 30.0
-"""Longest time, seconds from the start of gossip, that the imports wait for that quiet.
-With 5 s, the seed of a 100-agent start (also its coordinator) imported the REST stack
-(0.35 CPU-s) while agents were still joining through it, fell seconds behind on probes,
-and was declared failed by 83 of them (``python -m simulations.versus_serf --nodes
-100``)."""
+"""Longest time, seconds from the start of gossip, that the imports wait for that calm.
+Without the CPU condition and with 5 s, the seed of a 100-agent start on 2 cores (also
+its coordinator) imported the REST stack while the other agents started and joined
+through it, fell seconds behind on probes, and was declared failed by 83 of them
+(``python -m simulations.versus_serf --nodes 100``)."""
 
 
 class Agent:
@@ -169,14 +178,18 @@ class Agent:
         config: the settings.
         sampler: resource sampler (default: psutil on the data dir's filesystem).
         wall_clock: unix time (tests inject one).
+        host_busy: the host's CPU busy fraction since its previous call, or None
+            (default: ``HostCpuMeter``); it gates the REST stack's import.
     """
 
     version = __version__
 
     def __init__(self, config: NodeConfig, *, sampler: Sampler | None = None,
-                 wall_clock: Callable[[], float] = time.time) -> None:
+                 wall_clock: Callable[[], float] = time.time,
+                 host_busy: Callable[[], float | None] | None = None) -> None:
         self.config = config
         self._sampler = sampler
+        self._host_busy = host_busy or HostCpuMeter()
         self._wall = wall_clock
         self.heartbeat_timeout_s = config.heartbeat_timeout
         self.check_interval_s = config.check_interval
@@ -325,19 +338,38 @@ class Agent:
         self._reelect()
 
     async def _defer_api(self) -> None:
-        """Wait for the first join attempt and a pause in joins (``API_QUIET_S``), at most
-        ``API_DEFER_MAX_S``: the REST stack's imports would take the CPU they need."""
+        """Wait for a calm moment to import the REST stack (~0.35 CPU-s, in a thread that
+        shares the GIL with gossip): the first join attempt done (or ``FIRST_JOIN_WAIT_S``
+        passed), no member joined for ``API_QUIET_S``, and the host's CPU less than
+        ``API_CALM_BUSY`` busy. At most ``API_DEFER_MAX_S``; a client connecting to the
+        API socket ends the wait at once."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + API_DEFER_MAX_S
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(FIRST_JOIN_WAIT_S):
-                await self._first_join_done.wait()
-        while True:  # then until members stopped joining for API_QUIET_S
-            now = loop.time()
-            quiet_at = self._last_join_at + API_QUIET_S
-            if quiet_at <= now or now >= deadline:
-                break
-            await asyncio.sleep(min(quiet_at, deadline) - now)
+        start = loop.time()
+        sock = self._api_sock
+        client = asyncio.Event()
+        watching = False
+        if sock is not None:
+            try:
+                loop.add_reader(sock.fileno(), client.set)
+                watching = True
+            except NotImplementedError:  # Windows' proactor loop: bounded wait only
+                pass
+        meter = self._host_busy
+        meter()
+        try:
+            while not client.is_set() and loop.time() - start < API_DEFER_MAX_S:
+                await asyncio.sleep(API_CALM_POLL_S)
+                busy = meter()
+                now = loop.time()
+                joined = self._first_join_done.is_set() or now - start >= FIRST_JOIN_WAIT_S
+                quiet = now - self._last_join_at >= API_QUIET_S
+                if joined and quiet and (busy is None or busy < API_CALM_BUSY):
+                    break
+        finally:
+            if watching:
+                loop.remove_reader(sock.fileno())  # type: ignore[union-attr]
+        if client.is_set():
+            self._api_wanted.set()
 
     def _api_needed(self) -> bool:
         """Whether the REST stack must run now, before any client connects: it was asked
@@ -370,7 +402,16 @@ class Agent:
     async def _serve_api(self) -> None:
         """Import the REST stack off the event loop, build the view and the app, serve on
         the socket bound by ``_start_membership``."""
-        await asyncio.to_thread(_import_rest_stack, _needs_tls(self.config))
+        # The importing thread holds the GIL between the event loop's system calls, and
+        # the loop waits up to one switch interval to get it back after each one (every
+        # datagram read or sent): with the default 5 ms a busy seed fell seconds behind
+        # on probes while importing. A shorter interval, for the import only.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, IMPORT_SWITCH_INTERVAL_S))
+        try:
+            await asyncio.to_thread(_import_rest_stack, _needs_tls(self.config))
+        finally:
+            sys.setswitchinterval(switch)
         from api.app import create_app
 
         from .view import GossipClusterView

@@ -56,3 +56,24 @@ class PsutilSampler:
             memory_percent=_clamp(ps.virtual_memory().percent),
             disk_percent=_clamp(disk),
         )
+
+
+class HostCpuMeter:
+    """Fraction of the host's CPU time spent busy since the previous call (0..1), from
+    psutil's cumulative ``cpu_times`` (so it does not disturb ``cpu_percent``, which the
+    sampler owns). None on the first call or when no time passed."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, float] | None = None
+
+    def __call__(self) -> float | None:
+        import psutil
+
+        t = psutil.cpu_times()
+        idle = t.idle + getattr(t, "iowait", 0.0)
+        total = sum(t)
+        last, self._last = self._last, (idle, total)
+        if last is None or total <= last[1]:
+            return None
+        return min(1.0, max(0.0, 1.0 - (idle - last[0]) / (total - last[1])))
+

@@ -174,6 +174,31 @@ async def test_a_member_serves_its_api_on_the_first_connection_or_as_coordinator
         await first.stop(leave=True)
 
 
+async def test_on_a_busy_host_the_rest_stack_waits_for_calm_or_a_client(tmp_path: Path) -> None:
+    busy = [1.0]
+    agent = Agent(config(tmp_path), sampler=fake_sampler, host_busy=lambda: busy[0])
+    starting = asyncio.create_task(agent.start())
+    try:
+        await wait_for(lambda: agent.coordinator_state() == ("solo", 1))
+        await asyncio.sleep(1.0)
+        assert agent.api is None and not starting.done()  # the coordinator waits for calm
+        assert agent.api_port is not None
+        status, _ = await _http_get(agent.api_port, "/health")  # a client ends the wait
+        assert status == 200
+        await asyncio.wait_for(starting, 30.0)
+        assert agent.api is not None
+    finally:
+        starting.cancel()
+        await agent.stop(leave=True)
+
+    calm = Agent(config(tmp_path / "calm"), sampler=fake_sampler, host_busy=lambda: 0.2)
+    await asyncio.wait_for(calm.start(), 30.0)  # no client: calm alone lets it load
+    try:
+        assert calm.api is not None
+    finally:
+        await calm.stop(leave=True)
+
+
 async def test_a_member_that_becomes_coordinator_serves_its_api(tmp_path: Path) -> None:
     first = Agent(config(tmp_path / "a", node_id="a"), sampler=fake_sampler)
     await first.start()
