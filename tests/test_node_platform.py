@@ -15,7 +15,7 @@ from node.platform_info import (
     normalise_platform,
     tailscale_ip,
 )
-from node.resources import PsutilSampler
+from node.resources import HostCpuMeter, PsutilSampler
 
 Addr = namedtuple("Addr", "family address")
 
@@ -77,3 +77,12 @@ def test_psutil_sampler_reports_percentages(tmp_path: Path) -> None:
     for value in (sample.cpu_percent, sample.memory_percent, sample.disk_percent):
         assert 0.0 <= value <= 100.0
     assert sample.disk_percent > 0.0
+
+
+def test_host_cpu_meter_reports_a_fraction_since_its_previous_call() -> None:
+    meter = HostCpuMeter()
+    assert meter() is None                    # nothing to compare with yet
+    sum(i * i for i in range(300_000))        # let some CPU time pass
+    busy = meter()
+    assert busy is None or 0.0 <= busy <= 1.0  # None only if the counters did not move
+
