@@ -155,7 +155,7 @@ _STAT_KEYS = (
     "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
     "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "claims_applied", "app_too_large_to_relay", "app_direct_out", "announce_out", "late_timers", "probes_abandoned", "confirm_probes", "floors_withheld",
+    "claims_applied", "app_too_large_to_relay", "app_direct_out", "announce_out", "suspect_acks", "late_timers", "probes_abandoned", "confirm_probes", "floors_withheld",
     "suspicion_restarts",
 )
 
@@ -663,6 +663,8 @@ class SwimProtocol:
         ``suspicions``, ``confirmations``, ``deaths``, ``leaves``, ``refutes``,
         ``confirm_probes`` (claw-node out-of-turn probes of a suspect someone else accused),
         ``suspicion_restarts`` (claw-node: a suspicion of a newer incarnation restarted ours),
+        ``suspect_acks`` (claw-node: a suspect acked our probe; ``suspect_ack_grace``),
+        ``announce_out`` (claw-node: datagrams of joins and leaves sent straight to members),
         ``floors_withheld`` (claw-node: a suspicion kept memberlist's minimum because we
         were unhealthy or the suspect refuted recently), ``late_timers`` (claw-node: a
         timer handled ``late_timer_s`` or more after it was due; each raised our health
@@ -768,7 +770,7 @@ class SwimProtocol:
         self._stats["acks_in"] += 1
         r = self._round
         if r is not None and seq == r.seq:
-            self._probe_succeeded()
+            self._probe_succeeded(now)
             return
         relay = self._relays.pop(seq, None)
         if relay is not None:
@@ -1124,7 +1126,7 @@ class SwimProtocol:
                 return
             r = self._round
             if isinstance(ack, Ack) and r is not None and ack.seq_no == p.seq == r.seq:
-                self._probe_succeeded()
+                self._probe_succeeded(now)
             return
         error = ""
         pp: PushPull | None = None
@@ -1414,10 +1416,19 @@ class SwimProtocol:
             r.tcp_stream = sid
             self._stats["tcp_pings"] += 1
 
-    def _probe_succeeded(self) -> None:
+    def _probe_succeeded(self, now: float) -> None:
         r = self._round
         self._round = None
         self._awareness.apply_delta(-1)
+        if r is not None and self._cfg.suspect_ack_grace and not self._cfg.memberlist_suspicion:
+            rec = self._members.get(r.target)
+            if rec is not None and rec.state == MemberState.SUSPECT and rec.suspicion is not None:
+                # It answered us: alive as far as we can see, its refutation perhaps
+                # lost on the way. Our verdict waits memberlist's minimum from now.
+                rec = self._members.writable(rec)
+                assert rec.suspicion is not None
+                rec.suspicion.answered(now)
+                self._stats["suspect_acks"] += 1
         if r is not None and not r.confirm and self._cfg.unscaled_probe_rate:
             # memberlist's rate: the health score lengthens a round that fails (more
             # time for indirect acks and nacks), not the wait after one that succeeded.

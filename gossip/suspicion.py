@@ -113,7 +113,7 @@ class Suspicion:
     """
 
     __slots__ = ("_confirmers", "confirm_probed", "confirmations", "deadline", "floor_s",
-                 "k", "limit", "max_s", "min_s", "start")
+                 "k", "limit", "max_s", "min_s", "not_before", "start")
 
     def __init__(self, accuser: str, k: int, min_s: float, max_s: float, start: float,
                  floor_s: float | None = None) -> None:
@@ -127,6 +127,8 @@ class Suspicion:
         """Confirmations beyond this change nothing."""
         self.confirm_probed = False
         """claw-node: this node already sent its one confirmation probe of the suspect."""
+        self.not_before = -math.inf
+        """claw-node: no verdict before this (set when the suspect acks us, ``answered``)."""
         self._confirmers: set[str] = {accuser}
         # Without anyone to confirm, waiting for confirmations only delays detection.
         self.deadline = start + (max_s if k >= 1 else min_s)
@@ -147,6 +149,12 @@ class Suspicion:
             return False  # the same member repeating itself is not independent
         self._confirmers.add(from_)
         self.confirmations += 1
-        self.deadline = self.start + suspicion_timeout(
-            self.confirmations, self.k, self.min_s, self.max_s, self.floor_s)
+        self.deadline = max(self.not_before, self.start + suspicion_timeout(
+            self.confirmations, self.k, self.min_s, self.max_s, self.floor_s))
         return True
+
+    def answered(self, now: float) -> None:
+        """claw-node: the suspect acked our probe at ``now``; the deadline is at least
+        ``min_s`` later, whatever confirmations follow."""
+        self.not_before = max(self.not_before, now + self.min_s)
+        self.deadline = max(self.deadline, self.not_before)
