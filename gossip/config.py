@@ -118,6 +118,14 @@ class GossipConfig:
     (``python -m simulations.versus_serf --nodes 20 --loss 0.3``). Ignored when
     ``memberlist_suspicion``. Default true."""
 
+    answer_stale_accusations: bool = True
+    """claw-node: a suspect or dead message about this node at an older incarnation than
+    its own (the sender missed our refutation) is answered with our alive message, sent
+    straight to the sender, at most once per second per address. memberlist ignores it,
+    and the sender then declares us dead when its suspicion ends: under 30 % loss (20
+    agents in namespaces) one observer missed a refutation that all 18 others got in
+    0.4 s and declared a live agent dead 15 s later. Default true."""
+
     slow_member_memory_s: float = 60.0
     """claw-node: seconds after a member refuted a suspicion (it was alive, only slow)
     during which a new suspicion of it stops at memberlist's minimum instead of claw's

@@ -123,6 +123,10 @@ STREAM_GRACE_S = 5.0
 MAX_EVENTS = 65536
 """Undrained events kept; the oldest are dropped beyond it (``events_dropped``)."""
 MAX_OUTBOX = 8192
+STALE_ANSWER_INTERVAL_S = 1.0
+"""Seconds between two answers to stale accusations sent to the same address."""
+MAX_STALE_ANSWERS = 1024
+"""Addresses remembered for that rate limit (oldest forgotten first)."""
 """Unflushed datagrams kept; newer ones are dropped beyond it (``datagrams_dropped``)."""
 MAX_URGENT_APP = 64
 """Queued urgent app messages tracked (``broadcast_app(urgent=True)``); beyond it the
@@ -155,7 +159,7 @@ _STAT_KEYS = (
     "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
     "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "claims_applied", "app_too_large_to_relay", "app_direct_out", "announce_out", "suspect_acks", "late_timers", "probes_abandoned", "confirm_probes", "floors_withheld",
+    "claims_applied", "app_too_large_to_relay", "app_direct_out", "announce_out", "suspect_acks", "stale_accusations_answered", "late_timers", "probes_abandoned", "confirm_probes", "floors_withheld",
     "suspicion_restarts",
 )
 
@@ -297,6 +301,8 @@ class SwimProtocol:
         self._leave_phase = 0  # 0 none, 1 intent queued, 2 dead queued, 3 done
         self._leave_handle = 0
         self._leave_phase_deadline = math.inf
+        self._stale_answers: OrderedDict[Address, float] = OrderedDict()
+        """Where we last sent our alive in answer to a stale accusation, and when."""
         self._leave_told: list[str] = []
         """Names of the members that got our leave intent straight from us."""
         self.last_internal_error: str = ""
@@ -664,6 +670,7 @@ class SwimProtocol:
         ``confirm_probes`` (claw-node out-of-turn probes of a suspect someone else accused),
         ``suspicion_restarts`` (claw-node: a suspicion of a newer incarnation restarted ours),
         ``suspect_acks`` (claw-node: a suspect acked our probe; ``suspect_ack_grace``),
+        ``stale_accusations_answered`` (claw-node: ``answer_stale_accusations``),
         ``announce_out`` (claw-node: datagrams of joins and leaves sent straight to members),
         ``floors_withheld`` (claw-node: a suspicion kept memberlist's minimum because we
         were unhealthy or the suspect refuted recently), ``late_timers`` (claw-node: a
@@ -719,8 +726,11 @@ class SwimProtocol:
         elif isinstance(msg, Ack):
             self._on_ack(msg.seq_no, now)
         elif isinstance(msg, Suspect):
+            self._answer_stale_accusation(msg.node, msg.incarnation, addr, now)
             self._on_suspect(msg, now)
         elif isinstance(msg, Dead):
+            if msg.from_ != msg.node:
+                self._answer_stale_accusation(msg.node, msg.incarnation, addr, now)
             self._on_dead(msg, now)
         elif isinstance(msg, IndirectPing):
             self._on_indirect_ping(msg, addr, now)
@@ -728,6 +738,28 @@ class SwimProtocol:
             self._on_nack(msg.seq_no)
         else:
             self._stats["unknown_type"] += 1
+
+    def _answer_stale_accusation(self, node: str, incarnation: int, addr: Address,
+                                 now: float) -> None:
+        """claw-node ``answer_stale_accusations``: a suspect or dead message about us at an
+        older incarnation than ours comes from a node that missed our refutation (gossip
+        of it ended, lost); memberlist ignores it, and that node declares us dead when its
+        timer ends. We send it our alive message straight back, at most once per second
+        per address."""
+        if (node != self._self.name or incarnation >= self._self.incarnation
+                or not self._cfg.answer_stale_accusations or self._leave_phase):
+            return
+        last = self._stale_answers.get(addr)
+        if last is not None and now - last < STALE_ANSWER_INTERVAL_S:
+            return
+        self._stale_answers[addr] = now
+        self._stale_answers.move_to_end(addr)
+        if len(self._stale_answers) > MAX_STALE_ANSWERS:
+            self._stale_answers.popitem(last=False)
+        s = self._self
+        alive = Alive(s.incarnation, s.name, self._ip_bytes, s.port, s.meta, VSN_SERF)
+        self._emit_packet(addr, codec.encode_message(alive), crc=False)
+        self._stats["stale_accusations_answered"] += 1
 
     def _reply_address(self, source_addr: bytes | None, source_port: int, fallback: Address) -> Address:
         if source_addr and source_port:

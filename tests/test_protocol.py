@@ -390,6 +390,27 @@ def test_old_accusations_and_own_echo_are_ignored() -> None:
     assert core.incarnation == 6 and core.stats["refutes"] == 1
 
 
+@pytest.mark.parametrize("answer", [True, False])
+def test_a_stale_accusation_is_answered_with_our_alive_to_its_sender(answer) -> None:
+    core = make_core(QUIET.replace(answer_stale_accusations=answer), incarnation=5)
+    with_peers(core, 2)
+
+    def alives_to(addr) -> list:
+        return [m for a, ms in sent(core) if a == addr for m in ms if isinstance(m, Alive)]
+
+    feed(core, Suspect(4, "me", "p1"), now=1.0, src=paddr(2))   # p2 missed our refutation
+    got = alives_to(paddr(2))
+    assert [(a.node, a.incarnation) for a in got] == ([("me", 5)] if answer else [])
+    feed(core, Dead(3, "me", "p1"), now=1.5, src=paddr(2))      # within 1 s: not again
+    assert alives_to(paddr(2)) == []
+    feed(core, Dead(3, "me", "p1"), now=2.6, src=paddr(2))
+    assert len(alives_to(paddr(2))) == (1 if answer else 0)
+    assert core.stats["stale_accusations_answered"] == (2 if answer else 0)
+    assert core.incarnation == 5 and core.stats["refutes"] == 0  # no refutation needed
+    feed(core, Suspect(5, "me", "p1"), now=3.0, src=paddr(2))   # current: a refutation
+    assert core.incarnation == 6 and core.stats["stale_accusations_answered"] == (2 if answer else 0)
+
+
 def test_refutation_in_a_cluster_spreads_the_new_incarnation() -> None:
     c = make_cluster(4)
     c.run(10.0, until=c.converged)
