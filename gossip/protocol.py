@@ -756,9 +756,7 @@ class SwimProtocol:
         self._stale_answers.move_to_end(addr)
         if len(self._stale_answers) > MAX_STALE_ANSWERS:
             self._stale_answers.popitem(last=False)
-        s = self._self
-        alive = Alive(s.incarnation, s.name, self._ip_bytes, s.port, s.meta, VSN_SERF)
-        self._emit_packet(addr, codec.encode_message(alive), crc=False)
+        self._emit_packet(addr, self._self_alive(), crc=False)
         self._stats["stale_accusations_answered"] += 1
 
     def _reply_address(self, source_addr: bytes | None, source_port: int, fallback: Address) -> Address:
@@ -1036,10 +1034,14 @@ class SwimProtocol:
         # Incarnation is a Go uint32; a hostile accusation at the top cannot be beaten.
         self._self.incarnation = min(inc, _U32_MAX)
 
-    def _broadcast_self_alive(self) -> None:
+    def _self_alive(self) -> bytes:
+        """Our own alive message, encoded (for broadcasts and direct answers)."""
         s = self._self
-        alive = Alive(s.incarnation, s.name, self._ip_bytes, s.port, s.meta, VSN_SERF)
-        self._ml_queue.push(codec.encode_message(alive), s.name)
+        return codec.encode_message(
+            Alive(s.incarnation, s.name, self._ip_bytes, s.port, s.meta, VSN_SERF))
+
+    def _broadcast_self_alive(self) -> None:
+        self._ml_queue.push(self._self_alive(), self._self.name)
 
     # --- Serf user messages and claw app messages ----------------------------------
 
@@ -1190,9 +1192,7 @@ class SwimProtocol:
                 self._join_intent_for = None
                 intent = self._serf_payload(self._serf.new_join_intent(self._self))
                 self._serf_queue.push(intent)
-                s = self._self
-                alive = Alive(s.incarnation, s.name, self._ip_bytes, s.port, s.meta, VSN_SERF)
-                self._announce([codec.encode_message(alive), intent], skip=p.address)
+                self._announce([self._self_alive(), intent], skip=p.address)
 
     def _open_push_pull(self, address: Address, *, join: bool, now: float,
                         report: bool | None = None) -> None:
