@@ -444,9 +444,14 @@ class SwimProtocol:
         return self._leave_phase != 0
 
     def set_meta(self, meta: bytes, now: float) -> None:
-        """Replace node metadata; bumps incarnation and broadcasts alive."""
+        """Replace node metadata; bumps incarnation and broadcasts alive (not once
+        ``leave`` was called: like memberlist, a leaving node announces no new life)."""
         self._now = now
         meta = self._check_meta(meta, self._cfg)
+        if self._leave_phase:
+            # An alive at a higher incarnation than our dead message would make those who
+            # saw the dead take us back as alive, then declare us failed, not left.
+            return
         self._self.meta = meta
         self._self.is_claw = meta_is_claw(meta)
         self._bump_incarnation(self._self.incarnation + 1)

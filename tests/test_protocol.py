@@ -545,6 +545,19 @@ def _leave_kinds(msgs: list) -> list[str]:
     return kinds
 
 
+def test_metadata_changed_while_leaving_announces_no_new_life() -> None:
+    core = make_core()
+    with_peers(core, 3)
+    advance(core, 5.0)
+    core.leave(5.0)
+    inc = core.incarnation
+    core.set_meta(claw_meta(role="x"), 5.05)    # e.g. stepping down as coordinator
+    out = advance(core, 6.0)
+    assert core.incarnation == inc
+    assert not [m for _, ms in out for m in ms if isinstance(m, Alive) and m.node == "me"]
+    assert core.leave_done
+
+
 def test_leave_is_told_straight_to_every_member_intent_first() -> None:
     core = make_core()
     with_peers(core, 9)
