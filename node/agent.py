@@ -31,7 +31,7 @@ import socket
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from api.registry import HttpNodeRecord, HttpNodeRegistry
@@ -345,18 +345,10 @@ class Agent:
         API socket ends the wait at once."""
         loop = asyncio.get_running_loop()
         start = loop.time()
-        sock = self._api_sock
         client = asyncio.Event()
-        watching = False
-        if sock is not None:
-            try:
-                loop.add_reader(sock.fileno(), client.set)
-                watching = True
-            except NotImplementedError:  # Windows' proactor loop: bounded wait only
-                pass
         meter = self._host_busy
         meter()
-        try:
+        with self._watching_api_socket(client.set):  # Windows: the bounded wait only
             while not client.is_set() and loop.time() - start < API_DEFER_MAX_S:
                 await asyncio.sleep(API_CALM_POLL_S)
                 busy = meter()
@@ -365,9 +357,6 @@ class Agent:
                 quiet = now - self._last_join_at >= API_QUIET_S
                 if joined and quiet and (busy is None or busy < API_CALM_BUSY):
                     break
-        finally:
-            if watching:
-                loop.remove_reader(sock.fileno())  # type: ignore[union-attr]
         if client.is_set():
             self._api_wanted.set()
 
@@ -383,21 +372,34 @@ class Agent:
         """Serve the API once a client connects to its socket (pending connections wait
         in the backlog meanwhile) or this node becomes coordinator. An idle member thus
         never pays for aiohttp and pydantic (``simulations/bench_api_rss.py``)."""
-        sock = self._api_sock
-        if sock is None:
+        if self._api_sock is None:
             return
-        loop = asyncio.get_running_loop()
         wanted = self._api_wanted
-        try:
-            loop.add_reader(sock.fileno(), wanted.set)
-        except NotImplementedError:  # Windows' proactor loop has no readiness callbacks
-            wanted.set()
-        else:
-            try:
-                await wanted.wait()
-            finally:
-                loop.remove_reader(sock.fileno())
+        with self._watching_api_socket(wanted.set) as watching:
+            if not watching:  # Windows' proactor loop has no readiness callbacks
+                wanted.set()
+            await wanted.wait()
         await self._serve_api()
+
+    @contextlib.contextmanager
+    def _watching_api_socket(self, on_client: Callable[[], None]) -> Iterator[bool]:
+        """Call ``on_client`` when a client connects to the not yet served API socket
+        (the connection waits in the backlog); yields False where the event loop cannot
+        watch a socket (Windows' proactor) or there is none."""
+        sock = self._api_sock
+        loop = asyncio.get_running_loop()
+        if sock is None:
+            yield False
+            return
+        try:
+            loop.add_reader(sock.fileno(), on_client)
+        except NotImplementedError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            loop.remove_reader(sock.fileno())
 
     async def _serve_api(self) -> None:
         """Import the REST stack off the event loop, build the view and the app, serve on
