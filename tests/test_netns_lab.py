@@ -141,3 +141,12 @@ def test_loopback_firewall_counts_per_port_and_removes_its_chains():
     tx.close()
     rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
     assert chain not in rules
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception),
+                                              ("", pytest.skip.Exception)])
+def test_missing_prerequisites_skip_except_in_ci(monkeypatch, ci, outcome):
+    monkeypatch.setattr("tests.lab.fabric_unavailable", lambda: "unshare not installed")
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="unshare not installed"):
+        require_fabric()
