@@ -14,6 +14,7 @@ Timing figures are printed (run with ``-s``), never asserted: the machine may be
 
 from __future__ import annotations
 
+import subprocess
 import time
 from typing import Any
 
@@ -52,6 +53,11 @@ def post(lab: NetnsLab, i: int, path: str, body: dict[str, Any]) -> Any:
     return answer.body
 
 
+def claw(lab: NetnsLab, i: int, *args: str) -> subprocess.CompletedProcess[str]:
+    """``claw-node *args`` on host ``i``, with no ``CLAW_*`` settings of ours."""
+    return lab.run(i, CLAW_NODE + list(args), env=lab.agent_env())
+
+
 def start(lab: NetnsLab, *flags: str) -> None:
     """Host 0 first (the seed, so the longest running), then the others joining it."""
     t0 = time.monotonic()
@@ -85,7 +91,7 @@ def test_default_flags_three_hosts_converge_fail_and_return(make_lab):
     assert agreed_coordinator(lab, every)[0] == "host0"  # the longest-running node
 
     # The operator CLI inside a host, with its defaults (the host's own API).
-    listing = lab.run(2, CLAW_NODE + ["members"])
+    listing = claw(lab, 2, "members")
     assert listing.returncode == 0, listing.stderr
     for name in names:
         assert name in listing.stdout
@@ -131,7 +137,7 @@ def test_forwarded_writes_failover_rejoin_leave(make_lab):
     poll("every node names the same coordinator", lambda: agreed_coordinator(lab, every))
     first, first_term = agreed_coordinator(lab, every)
     assert first == "host0"  # the longest-running eligible node
-    listing = lab.run(2, CLAW_NODE + ["members"])
+    listing = claw(lab, 2, "members")
     assert listing.returncode == 0, listing.stderr
     assert "host0 *" in listing.stdout and "online" in listing.stdout
 
@@ -184,15 +190,15 @@ def test_forwarded_writes_failover_rejoin_leave(make_lab):
          lambda: agreed_coordinator(lab, every) == (new_coordinator, new_term), hold_s=3.0)
 
     # Maintenance through the CLI on host3 (forwarded, relayed to host3): everywhere.
-    result = lab.run(3, CLAW_NODE + ["maintenance", "on"])
+    result = claw(lab, 3, "maintenance", "on")
     assert result.returncode == 0, result.stderr
     poll("host3 in maintenance everywhere", lambda: all(
         nodes_of(lab, i).get("host3", {}).get("status") == "maintenance" for i in every))
-    info = lab.run(0, CLAW_NODE + ["info"])
+    info = claw(lab, 0, "info")
     assert info.returncode == 0 and f"{new_coordinator} (term {new_term})" in info.stdout, info
 
     # 4. `claw-node leave` on host3: offline everywhere, as left (not failed), exit 0.
-    result = lab.run(3, CLAW_NODE + ["leave"])
+    result = claw(lab, 3, "leave")
     assert result.returncode == 0, result.stderr
     assert lab.agent(3).wait(timeout=30) == 0
     rest = [0, 1, 2]
