@@ -13,7 +13,7 @@ import os
 import pytest
 
 from simulations.chaos.run import ChaosSettings, run_chaos
-from simulations.netns import fabric_unavailable
+from simulations.netns import fabric_unavailable, lab_prefix
 from simulations.versus_serf.agents import ClawKind
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -42,8 +42,8 @@ def test_short_real_chaos_run_keeps_every_invariant(tmp_path):
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for iptables")
 def test_no_rules_or_namespaces_left_behind():
     import subprocess
-    pid = os.getpid()
+    ours = f"{lab_prefix()}{os.getpid()}x"
     chains = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout
-    assert f"cl{pid}" not in chains
+    assert ours not in chains
     spaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    assert f"cl{pid}" not in spaces
+    assert ours not in spaces

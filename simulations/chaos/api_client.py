@@ -1,53 +1,34 @@
 """Blocking JSON calls to many claw-node APIs at once, optionally from inside a namespace.
 
-Calls run on a small thread pool; when the agents live in a ``NetnsLab`` every worker
-thread first enters the lab's hub namespace (namespaces are per thread), so the
-harness process itself never leaves the host's network.
+Calls run on a small thread pool; when the agents live in a ``NetnsLab`` each call's
+socket is opened in the lab's hub namespace (``netns.http_request``), so the harness's
+own threads never leave the host's network.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..netns import enter_netns
+from ..netns import http_request
 from .invariants import NodeReport
 
 __all__ = ["ApiClient"]
 
 CALL_TIMEOUT_S = 3.0
 """Deadline of one HTTP call (seconds); a paused or partitioned node must not stall us."""
-MAX_RESPONSE_BYTES = 8 * 1024 * 1024
-"""Largest response body read (a node list of thousands of nodes fits)."""
 WORKERS = 8
 
 
 class ApiClient:
     def __init__(self, netns: str | None = None) -> None:
-        init = (lambda: enter_netns(netns)) if netns else None
-        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="api",
-                                        initializer=init)
+        self._netns = netns
+        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="api")
 
     def _call(self, method: str, url: str, body: Any = None,
               timeout_s: float = CALL_TIMEOUT_S) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-                raw = resp.read(MAX_RESPONSE_BYTES)
-                status = resp.status
-        except urllib.error.HTTPError as exc:
-            raw, status = exc.read(MAX_RESPONSE_BYTES), exc.code
-        except (OSError, ValueError):
-            return 0, None
-        try:
-            return status, json.loads(raw)
-        except ValueError:
-            return status, None
+        answer = http_request(self._netns, method, url, body, timeout_s)
+        return answer.status, answer.body
 
     def get(self, url: str, timeout_s: float = CALL_TIMEOUT_S) -> tuple[int, Any]:
         return self._pool.submit(self._call, "GET", url, None, timeout_s).result()
