@@ -58,17 +58,11 @@ from gossip.types import Address, MemberState
 from gossip.udp import GossipTransport
 
 from . import __version__
-from .config import NodeConfig, NodeConfigError, parse_host_port
-from .election import Candidate, decide_claim
-from .heartbeat import (
+from .app_messages import (
     APP_DIRECTIVE,
     APP_HEARTBEAT,
     APP_REGISTRY,
-    TASK_FIELDS,
     Directive,
-    HeartbeatRecord,
-    HeartbeatSchedule,
-    HeartbeatTable,
     decode_app,
     decode_directive,
     decode_heartbeat_payload,
@@ -77,6 +71,14 @@ from .heartbeat import (
     encode_directive,
     encode_state,
     heartbeat_message,
+)
+from .config import NodeConfig, NodeConfigError, parse_host_port
+from .election import Candidate, decide_claim
+from .heartbeat import (
+    TASK_FIELDS,
+    HeartbeatRecord,
+    HeartbeatSchedule,
+    HeartbeatTable,
     min_send_interval,
 )
 from .metadata import MetadataTooLarge, NodeMeta, decode_meta, encode_meta

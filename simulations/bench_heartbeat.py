@@ -69,17 +69,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gossip.config import GossipConfig
 from gossip.events import AppMessage, AppState
-from node.heartbeat import (
+from node.app_messages import (
     APP_HEARTBEAT,
-    HeartbeatRecord,
-    HeartbeatSchedule,
-    HeartbeatTable,
     decode_app,
     decode_heartbeat_payload,
     decode_state,
-    encode_record,
     encode_state,
     heartbeat_message,
+)
+from node.heartbeat import (
+    HeartbeatRecord,
+    HeartbeatSchedule,
+    HeartbeatTable,
+    encode_record,
     min_send_interval,
 )
 from tests.core_harness import Cluster

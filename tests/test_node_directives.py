@@ -12,14 +12,14 @@ import pytest
 
 from node import agent as agent_module
 from node.agent import DIRECTIVE_RESEND_S, Agent
-from node.config import NodeConfig
-from node.heartbeat import (
+from node.app_messages import (
     APP_DIRECTIVE,
     Directive,
     decode_app,
     decode_directive,
     encode_directive,
 )
+from node.config import NodeConfig
 
 
 class FakeLoop:
