@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.registry import HttpNodeRecord, HttpNodeRegistry
 from api.server import ApiServer, bind_api_socket, check_bind_safety
-from gossip.config import GossipConfig
+from gossip.config import GossipConfig, agent_profile
 from gossip.errors import LocalProtocolError
 from gossip.events import (
     AppMessage,
@@ -99,9 +99,18 @@ if TYPE_CHECKING:
 
     from .view import GossipClusterView
 
-__all__ = ["CLOCK_JUMP_S", "LEAVE_TIMEOUT_S", "PEER_SAVE_INTERVAL_S", "Agent"]
+__all__ = ["CLOCK_JUMP_S", "LEAVE_TIMEOUT_S", "PEER_SAVE_INTERVAL_S", "Agent", "MemberEvent",
+           "MemberObserver"]
 
 log = logging.getLogger(__name__)
+
+MemberEvent = (MemberJoined | MemberUpdated | MemberRecovered | MemberSuspected | MemberFailed
+               | MemberLeft)
+"""A change of one member's state, as the gossip layer reports it."""
+MemberObserver = Callable[[MemberEvent], None]
+"""Called with each ``MemberEvent`` before the agent acts on it (``Agent.add_member_observer``)."""
+_MEMBER_EVENTS = (MemberJoined, MemberUpdated, MemberRecovered, MemberSuspected, MemberFailed,
+                  MemberLeft)
 
 LEAVE_TIMEOUT_S = 5.0
 """Longest wait for the leave broadcasts to go out (Serf's BroadcastTimeout, 5 s)."""
@@ -120,23 +129,6 @@ peer table (an fsync per agent every ``PEER_CHECK_INTERVAL_S``)."""
 REELECT_COALESCE_S = 0.25
 """Membership events within this many seconds share one re-election (each is O(members));
 in a 100-agent start storm re-elections were 12 % of an agent's CPU (py-spy)."""
-APP_RETRANSMIT_MULT = 3
-"""Retransmit multiplier of claw app messages (``GossipConfig.app_retransmit_mult``; the
-profile's ``retransmit_mult`` if lower; memberlist's LAN value is 4). A heartbeat is
-superseded by the next one and repaired by push-pull, so it needs less redundancy than a
-membership change. Each node relays a message L = mult × ceil(log10(n+1)) times, so a
-receiver misses it with probability about e^-L. ``simulations/bench_heartbeat.py
---app-mult 2|3|4`` at 100 nodes (busy trace, compression off) showed 0.3 % of receivers
-late (until the node's next heartbeat or a push-pull) with 2, about 0.02 % with 3, none
-with 4, for +459 / +587 / +696 B/s and +5.6 / +7.5 / +9.0 packets/s per node."""
-APP_GOSSIP_ROUNDS = False
-"""Whether app messages (heartbeats, registry records) start gossip rounds of their own
-(``GossipConfig.app_gossip_rounds``). False: they cost bytes but no packets (idle UDP
-packets/s equal to Serf's; busy N=30 simulator 2.00 vs 4.06 packets/s per node) and a
-load change reaches a receiver in median 2.0 s instead of 0.23 s
-(``simulations/bench_heartbeat.py [--piggyback-only]``); push-pull repairs what is lost.
-Directives are not repaired by push-pull: they are sent ``urgent`` (the coordinator starts
-rounds for them) and straight to the target, and both are repeated at ``DIRECTIVE_RESEND_S``."""
 HEARTBEAT_MIN_INTERVAL_S = 1.0
 """Floor of the time between two heartbeats of this node, seconds (``min_send_interval``
 raises it with cluster size to stay within ``--heartbeat-budget``)."""
@@ -195,10 +187,7 @@ class Agent:
         self._wall = wall_clock
         self.heartbeat_timeout_s = config.heartbeat_timeout
         self.check_interval_s = config.check_interval
-        base_config = config.gossip_config()
-        self.gossip_config: GossipConfig = base_config.replace(
-            app_retransmit_mult=min(APP_RETRANSMIT_MULT, base_config.retransmit_mult),
-            app_gossip_rounds=APP_GOSSIP_ROUNDS)
+        self.gossip_config: GossipConfig = agent_profile(config.gossip_config())
         self.node_id = ""
         self.store: NodeStore | None = None
         self.transport: GossipTransport | None = None
@@ -239,6 +228,7 @@ class Agent:
         self._stop = asyncio.Event()
         self._store_lock = asyncio.Lock()
         self._background: list[asyncio.Task[None]] = []
+        self._member_observers: list[MemberObserver] = []
         self.stats: dict[str, int] = dict.fromkeys((
             "app_bad", "heartbeats_applied", "heartbeats_sent",
             "registry_merged", "directives_applied", "clock_jumps", "state_bad_entries",
@@ -413,7 +403,7 @@ class Agent:
         switch = sys.getswitchinterval()
         sys.setswitchinterval(min(switch, IMPORT_SWITCH_INTERVAL_S))
         try:
-            await asyncio.to_thread(_import_rest_stack, _needs_tls(self.config))
+            await asyncio.to_thread(_import_rest_stack, self.config.needs_tls)
         finally:
             sys.setswitchinterval(switch)
         from api.app import create_app
@@ -608,11 +598,24 @@ class Agent:
         elif isinstance(event, NameConflict):
             log.error("node id %r is claimed by %s too: ids must be unique",
                       event.existing.name, event.claimed_by)
-        elif isinstance(event, (MemberJoined, MemberUpdated, MemberRecovered,
-                                MemberSuspected, MemberFailed, MemberLeft)):
+        elif isinstance(event, _MEMBER_EVENTS):
             self._on_member(event)
 
-    def _on_member(self, event: Any) -> None:
+    def add_member_observer(self, observer: MemberObserver) -> None:
+        """Call ``observer`` with every membership event, before the agent acts on it.
+
+        For harnesses that log or count membership changes
+        (``simulations.versus_serf.claw_shim``). An observer must not block; one that
+        raises is logged and the agent carries on.
+        """
+        self._member_observers.append(observer)
+
+    def _on_member(self, event: MemberEvent) -> None:
+        for observer in self._member_observers:
+            try:
+                observer(event)
+            except Exception:
+                log.exception("member observer %r failed", observer)
         member: Member = event.member
         if isinstance(event, MemberJoined):
             self._peers_dirty = True
@@ -967,11 +970,6 @@ class Agent:
     def _persist_registered(self, record: HttpNodeRecord) -> None:
         data = record.to_dict()
         self._spawn_store(lambda s: s.save_registered(record.node_id, data))
-
-
-def _needs_tls(config: NodeConfig) -> bool:
-    from .cli import needs_tls
-    return needs_tls(config)
 
 
 def _import_rest_stack(tls: bool) -> None:

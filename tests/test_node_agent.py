@@ -219,6 +219,28 @@ async def test_a_member_that_becomes_coordinator_serves_its_api(tmp_path: Path) 
         await first.stop(leave=True)
 
 
+async def test_member_observers_see_the_membership_events(tmp_path: Path) -> None:
+    first = Agent(config(tmp_path / "a", node_id="a"), sampler=fake_sampler)
+    seen: list[tuple[str, str]] = []
+    first.add_member_observer(lambda event: 1 / 0)  # a broken observer is only logged
+    first.add_member_observer(lambda event: seen.append((type(event).__name__, event.member.name)))
+    await first.start()
+    second = None
+    try:
+        seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
+        second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
+        await second.start()
+        await wait_for(lambda: ("MemberJoined", "b") in seen)
+        await second.stop(leave=True)
+        await wait_for(lambda: ("MemberLeft", "b") in seen)
+        # ... and the agent acted on them despite the broken observer.
+        assert [m.name for m in first.members() if m.state.name == "LEFT"] == ["b"]
+    finally:
+        if second is not None:
+            await second.stop(leave=True)
+        await first.stop(leave=True)
+
+
 async def test_own_start_time_is_what_the_others_decode(tmp_path: Path) -> None:
     # The election compares this node's own started_at with the values others decode
     # from its metadata: they must be equal, or two agents started within the same
