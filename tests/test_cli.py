@@ -169,11 +169,11 @@ def test_client_without_agent_fails_clearly(capsys: pytest.CaptureFixture[str]) 
 _TLS_PROBE = """
 import asyncio, sys
 from node.agent import Agent as agent_class
-from node.agent import _import_rest_stack
+from node.lazy_api import import_rest_stack
 from node.config import NodeConfig
 config = NodeConfig.load({"alert_webhook": sys.argv[1]} if sys.argv[1] else {})
 assert "aiohttp" not in sys.modules  # imported once gossip runs, as the agent does:
-_import_rest_stack(config.needs_tls)
+import_rest_stack(config.needs_tls)
 import aiohttp.connector, ssl
 print(agent_class.__name__, aiohttp.connector.ssl is None, ssl.create_default_context() is not None)
 """

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from api.models import RegisterIn
-from node.agent import CLOCK_JUMP_S, Agent
+from node.agent import Agent
 from node.config import NodeConfig, NodeConfigError
+from node.heartbeat_publisher import CLOCK_JUMP_S
 from node.resources import ResourceSnapshot
 
 pytestmark = pytest.mark.timeout(120)
@@ -131,7 +132,7 @@ async def test_heartbeats_only_on_change_and_a_rate_limited_change_still_goes(tm
         # the last change goes when the rate limit allows, without another sample changing
         await wait_for(lambda: agent.stats["heartbeats_sent"] >= 5)
         await wait_for(lambda: agent.heartbeats.get("solo").running_tasks == 5)  # type: ignore[union-attr]
-        assert agent._schedule.last_sent.running_tasks == 5  # type: ignore[union-attr]
+        assert agent.publisher.last_sent.running_tasks == 5  # type: ignore[union-attr]
     finally:
         await agent.stop(leave=True)
 
