@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import random
 import signal
-import socket
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
@@ -54,19 +52,9 @@ from gossip.types import Address, MemberState
 from gossip.udp import GossipTransport
 
 from . import __version__
-from .app_messages import (
-    APP_DIRECTIVE,
-    APP_HEARTBEAT,
-    APP_REGISTRY,
-    Directive,
-    decode_app,
-    decode_directive,
-    decode_heartbeat_payload,
-    decode_state,
-    encode_app,
-    encode_state,
-)
-from .config import NodeConfig, NodeConfigError, parse_host_port
+from .advertise import advertise_address, host_port, own_meta
+from .app_messages import APP_REGISTRY, Directive, encode_app
+from .config import NodeConfig
 from .directives import (
     DirectiveInbox,
     DirectiveOutbox,
@@ -79,14 +67,12 @@ from .heartbeat import HeartbeatRecord, HeartbeatTable
 from .heartbeat_publisher import HeartbeatPublisher
 from .joining import Joiner, PeerMemory
 from .lazy_api import LazyApi
-from .metadata import MetadataTooLarge, NodeMeta, decode_meta, encode_meta
+from .metadata import NodeMeta, decode_meta, encode_meta
+from .platform_info import hostname as machine_hostname
 from .platform_info import (
-    default_route_ip,
-    normalise_arch,
-    normalise_platform,
     tailscale_ip,
 )
-from .platform_info import hostname as machine_hostname
+from .replication import ReplicatedState
 from .resources import HostCpuMeter, PsutilSampler, ResourceSnapshot, Sampler
 from .store import NodeStore
 from .store_writer import StoreWrite, StoreWriter
@@ -158,6 +144,9 @@ class Agent:
             "registry_merged", "directives_applied", "clock_jumps", "state_bad_entries",
             "app_too_large", "directives_stale",
         ), 0)
+        self.replicated = ReplicatedState(
+            heartbeats=self.heartbeats, registry=self.registry, wall_clock=wall_clock,
+            on_registered=self._persist_registered, stats=self.stats)
         self.publisher = HeartbeatPublisher(
             table=self.heartbeats, sampler=self._sample, wall_clock=wall_clock,
             interval_s=config.resource_interval, budget_bytes_per_s=config.heartbeat_budget,
@@ -241,18 +230,9 @@ class Agent:
 
         bind_host, bind_port = config.bind_address
         ts_ip = config.tailscale_ip or tailscale_ip()
-        advertise_host, advertise_port = self._advertise(bind_host, ts_ip)
-        self._meta = NodeMeta(
-            version=self.version, platform=normalise_platform(), arch=normalise_arch(),
-            hostname=config.hostname or machine_hostname(), ip_address=advertise_host,
-            tailscale_ip=ts_ip or "", skills=tuple(config.skills), tags=tuple(config.tags),
-            port=config.port, max_concurrent_tasks=config.max_concurrent_tasks,
-            started_at=self.started_at, no_coordinator=config.no_coordinator,
-        )
-        try:  # check now, with the longest API address, before anything listens
-            encode_meta(self._meta.replace(api="[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"))
-        except MetadataTooLarge as exc:
-            raise NodeConfigError("--skills", str(exc)) from None
+        advertise_host, advertise_port = advertise_address(config, bind_host, ts_ip)
+        self._meta = own_meta(config, version=self.version, advertise_host=advertise_host,
+                              ts_ip=ts_ip, started_at=self.started_at)
         api = self._api = LazyApi(
             bind_api_socket(api_host, api_port), host=api_host, tls=config.needs_tls,
             build_app=self._build_app, host_busy=self._host_busy,
@@ -261,7 +241,7 @@ class Agent:
             last_join_at=lambda: self._peer_memory.last_join_at)
         stack.push_async_callback(api.aclose)
         api_public_host = advertise_host if api_host in ("0.0.0.0", "::", "") else api_host
-        self._meta = self._meta.replace(api=_host_port(api_public_host, api.port))
+        self._meta = self._meta.replace(api=host_port(api_public_host, api.port))
         meta_bytes = encode_meta(self._meta)
 
         def build_core(bound: Address, now: float) -> SwimProtocol:
@@ -269,7 +249,7 @@ class Agent:
             return SwimProtocol(
                 self.gossip_config, name=self.node_id, address=(advertise_host, port),
                 meta=meta_bytes, rng=random.Random(), now=now, incarnation=self._epoch,
-                app_state=self._app_state)
+                app_state=self.replicated.encode_state)
 
         transport = self.transport = GossipTransport(
             build_core, self.gossip_config, bind=(bind_host, bind_port), on_event=self._on_event)
@@ -277,8 +257,8 @@ class Agent:
         await transport.start()
         log.info("node %s started: gossip on %s advertised as %s, API %s (serving shortly), "
                  "incarnation %d", self.node_id, transport.address,
-                 _host_port(advertise_host, advertise_port or transport.address[1]),
-                 _host_port(api_host, api.port), self._epoch)
+                 host_port(advertise_host, advertise_port or transport.address[1]),
+                 host_port(api_host, api.port), self._epoch)
         self._joiner = Joiner(
             transport, node_id=self.node_id,
             seeds=lambda: config.seeds if config.join else store.known_peers(),
@@ -293,6 +273,7 @@ class Agent:
     def _identify(self, node_id: str, epoch: int, highest_term: int = 0) -> None:
         """Give the agent and its parts this run's identity (node id, start incarnation)."""
         self.node_id, self._epoch = node_id, epoch
+        self.replicated.node_id = node_id
         self.publisher.identify(node_id, epoch)
         self.role = CoordinatorRole(node_id, highest_term)
         self._inbox = DirectiveInbox(node_id)
@@ -353,21 +334,6 @@ class Agent:
             alert_webhook=config.alert_webhook, check_interval_s=config.check_interval)
         app.router.add_post("/api/v1/agent/leave", self._http_leave)
         return app
-
-    def _advertise(self, bind_host: str, ts_ip: str | None) -> tuple[str, int]:
-        """(host, port) peers dial; port 0 means "the bound port"."""
-        advertise = self.config.advertise
-        if advertise == "tailscale":
-            if not ts_ip:
-                raise NodeConfigError("--advertise", "tailscale: no Tailscale address found on "
-                                                     "this machine (is tailscaled up?)")
-            return ts_ip, 0
-        if advertise:
-            host, port = parse_host_port(advertise, default_port=0)
-            return _resolve(host, "--advertise"), port
-        if bind_host in ("0.0.0.0", "::", ""):
-            return default_route_ip(), 0
-        return bind_host, 0
 
     async def run(self) -> int:
         """Start, serve until SIGINT/SIGTERM or a leave request, leave gracefully, stop.
@@ -531,15 +497,13 @@ class Agent:
             self.transport.reannounce()
             self._persist_incarnation()
 
-    def _app_state(self) -> bytes:
-        return encode_state(self.heartbeats, (r.to_bytes() for r in self.registry),
-                            now_s=self._wall())
-
     def _on_event(self, event: Event) -> None:
         if isinstance(event, AppMessage):
-            self._on_app_message(event.body)
+            directive = self.replicated.receive(event.body)
+            if directive is not None:
+                self._on_directive(directive)
         elif isinstance(event, AppState):
-            self._on_app_state(event.body)
+            self.replicated.merge_state(event.body)
         elif isinstance(event, JoinResult):
             if self._joiner is not None:
                 self._joiner.on_result(event)
@@ -569,44 +533,6 @@ class Agent:
             reason = type(event).__name__.removeprefix("Member").lower()
             self.view.observe_member(member, reason)
         self._reelect_soon()
-
-    def _on_app_message(self, body: bytes) -> None:
-        try:
-            kind, payload = decode_app(body)
-            if kind == APP_HEARTBEAT:
-                rec = decode_heartbeat_payload(payload)
-                # The gossip core relays every new app message itself (epidemic).
-                if rec.node != self.node_id and self.heartbeats.apply(rec):
-                    self.stats["heartbeats_applied"] += 1
-            elif kind == APP_REGISTRY:
-                self._merge_registered(HttpNodeRecord.from_bytes(payload))
-            elif kind == APP_DIRECTIVE:
-                self._on_directive(decode_directive(payload))
-            else:
-                self.stats["app_bad"] += 1
-        except ValueError:
-            self.stats["app_bad"] += 1
-
-    def _on_app_state(self, body: bytes) -> None:
-        try:
-            records, registered, bad = decode_state(body)
-        except ValueError:
-            self.stats["app_bad"] += 1
-            return
-        self.stats["state_bad_entries"] += bad
-        for rec in records:
-            if rec.node != self.node_id and self.heartbeats.apply(rec):
-                self.stats["heartbeats_applied"] += 1
-        for raw in registered:
-            try:
-                self._merge_registered(HttpNodeRecord.from_bytes(raw))
-            except ValueError:
-                self.stats["state_bad_entries"] += 1
-
-    def _merge_registered(self, record: HttpNodeRecord) -> None:
-        if self.registry.merge(record):
-            self.stats["registry_merged"] += 1
-            self._persist_registered(record)
 
     def _on_registry_write(self, record: HttpNodeRecord) -> None:
         self._persist_registered(record)
@@ -701,19 +627,3 @@ def _remember(peers: dict[str, Address]) -> StoreWrite:
 
 def _record_term(term: int) -> StoreWrite:
     return lambda store: store.record_term(term)
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _resolve(host: str, flag: str) -> str:
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
-    try:
-        return str(socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)[0][4][0])
-    except OSError as exc:
-        raise NodeConfigError(flag, f"cannot resolve {host!r}: {exc}") from None

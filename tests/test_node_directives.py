@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gossip.events import AppMessage
 from node.agent import Agent
 from node.app_messages import (
     APP_DIRECTIVE,
@@ -104,7 +105,7 @@ def make_agent(tmp_path: Path, node_id: str) -> Agent:
 
 
 def deliver(agent: Agent, directive: Directive) -> None:
-    agent._on_app_message(encode_directive(directive))  # as the gossip core hands it over
+    agent._on_event(AppMessage(encode_directive(directive)))  # as gossip hands it over
 
 
 def test_the_agent_acts_on_what_the_inbox_lets_through(tmp_path: Path) -> None:
