@@ -28,9 +28,10 @@ from aiohttp import web
 from .alerts import AlertDispatcher
 from .config import ApiConfig
 from .docs import add_docs_routes
+from .forwarding import forward_to_coordinator
 from .json_cache import NodeJsonCache
 from .keys import ALERTS, CLIENT, CONFIG, JSON_CACHE, OPENAPI, VIEW
-from .middleware import auth_middleware, envelope_middleware, forward_to_coordinator
+from .middleware import auth_middleware, envelope_middleware
 from .openapi import Call, OpenApiDocument, Operation, parse_body, parse_query
 from .routes import registry
 from .view import ClusterView

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
-    from .agent import Agent
-    from .config import NodeConfig
+    from .agent import MemberObserver
 
-__all__ = ["build_parser", "load_agent_class", "main", "needs_tls"]
+__all__ = ["build_parser", "main"]
 
 _DEFAULT_API = "http://127.0.0.1:8888"
 _PROG = "claw-node"
@@ -260,27 +259,13 @@ def _cmd_maintenance(args: argparse.Namespace) -> int:
 # --- the agent ---------------------------------------------------------------------------
 
 
-def needs_tls(config: NodeConfig) -> bool:
-    """Whether the agent will make HTTPS requests: only to an https ``--alert-webhook``
-    (writes are forwarded to the coordinator's API over plain HTTP)."""
-    webhook = config.alert_webhook or ""
-    return webhook.strip().lower().startswith("https:")
-
-
-def load_agent_class(config: NodeConfig) -> type[Agent]:
-    """Import ``node.agent`` and return ``Agent`` (a hook for harnesses that wrap it).
-
-    ``node.agent`` does not import aiohttp: the agent imports the REST stack once gossip
-    runs, without TLS unless ``needs_tls(config)`` (see ``node.agent._import_rest_stack``).
-    """
-    from .agent import Agent
-    return Agent
-
-
-def _run_agent(args: argparse.Namespace) -> int:
+def _run_agent(args: argparse.Namespace, member_observers: Sequence[MemberObserver]) -> int:
     import asyncio
     import logging
 
+    # Imported here: the client subcommands need none of it. ``node.agent`` does not
+    # import aiohttp either (the agent imports the REST stack once gossip runs).
+    from .agent import Agent
     from .config import NodeConfig, NodeConfigError
     from .store import StoreError
 
@@ -291,11 +276,13 @@ def _run_agent(args: argparse.Namespace) -> int:
     except NodeConfigError as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
-    Agent = load_agent_class(config)
     logging.basicConfig(level=config.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(Agent(config).run())
+        agent = Agent(config)
+        for observer in member_observers:
+            agent.add_member_observer(observer)
+        return asyncio.run(agent.run())
     except NodeConfigError as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -322,12 +309,20 @@ _COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
              "maintenance": _cmd_maintenance}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``claw-node``; returns the exit status."""
+def main(argv: Sequence[str] | None = None, *,
+         member_observers: Sequence[MemberObserver] = ()) -> int:
+    """Entry point of ``claw-node``; returns the exit status.
+
+    Args:
+        argv: the arguments (default: ``sys.argv[1:]``).
+        member_observers: called with every membership event the agent sees (harnesses
+            such as ``simulations.versus_serf.claw_shim`` log them; see
+            ``Agent.add_member_observer``). Unused by the client subcommands.
+    """
     args = build_parser().parse_args(argv)
     command = getattr(args, "command", None)
     if command is None:
-        return _run_agent(args)
+        return _run_agent(args, member_observers)
     try:
         return _COMMANDS[command](args)
     except _ApiError as exc:

@@ -293,6 +293,12 @@ class NodeConfig:
     def seeds(self) -> list[Address]:
         return [parse_host_port(s, default_port=DEFAULT_GOSSIP_PORT) for s in self.join]
 
+    @property
+    def needs_tls(self) -> bool:
+        """Whether the agent will make HTTPS requests: only to an https ``alert_webhook``
+        (writes are forwarded to the coordinator's API over plain HTTP)."""
+        return (self.alert_webhook or "").strip().lower().startswith("https:")
+
     def gossip_config(self) -> GossipConfig:
         """The gossip preset for ``profile`` with this node's bind port."""
         return GossipConfig.profile(self.profile).replace(bind_port=self.bind_address[1])

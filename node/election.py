@@ -1,4 +1,5 @@
-"""Coordinator election: a pure function of the membership view, plus the term rule.
+"""Coordinator election: a pure function of the membership view, the term rule, and
+this node's ``CoordinatorRole``.
 
 Every node runs ``elect`` over the same converged view and so names the same node.
 
@@ -34,10 +35,14 @@ term shown by every node is T+1 for both of them in turn.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Candidate", "ClaimDecision", "decide_claim", "elect", "next_term"]
+__all__ = ["Candidate", "ClaimDecision", "CoordinatorRole", "RoleChange", "decide_claim", "elect",
+           "next_term"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +127,65 @@ def decide_claim(
     # Someone else: step down if we claimed. Show the winner's term, or the one it will take.
     term = winner.term if winner.term > 0 else next_term(highest_seen)
     return ClaimDecision(winner.node_id, term, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class RoleChange:
+    """What this node must do after ``CoordinatorRole.review``."""
+
+    persist_term: int | None
+    """A new highest term to store (terms only grow, across restarts too), or None."""
+    publish_claim: int | None
+    """The claim to publish in this node's metadata (0: step down), or None: unchanged."""
+
+
+class CoordinatorRole:
+    """This node's view of the coordinator role: who holds it, the highest term seen,
+    and whether this node may start a claim.
+
+    It keeps what ``decide_claim`` needs between two membership changes; the agent
+    builds the candidates, stores the terms and publishes the claims it returns.
+
+    Args:
+        node_id: this node.
+        highest_term: the highest term seen before (from the store).
+    """
+
+    def __init__(self, node_id: str, highest_term: int = 0) -> None:
+        self.node_id = node_id
+        self.coordinator: str | None = None
+        self.term = 0
+        self.highest_term = highest_term
+        self.settled = False
+        """False while the initial join is in progress (``decide_claim``'s ``settled``)."""
+
+    @property
+    def is_coordinator(self) -> bool:
+        """Whether this node holds the role, as far as it can tell."""
+        return self.coordinator == self.node_id
+
+    def review(self, candidates: Iterable[Candidate], my_claim: int) -> RoleChange:
+        """Re-run the election over ``candidates`` (every member, this node included,
+        with ``my_claim`` as its term) and update the coordinator and term.
+
+        Returns:
+            The term to store, and the claim to publish (None for either: nothing to do).
+        """
+        pool = list(candidates)
+        highest = max([self.highest_term, *(c.term for c in pool)])
+        decision = decide_claim(pool, self_id=self.node_id, my_claim=my_claim,
+                                highest_seen=highest, settled=self.settled)
+        if (decision.coordinator, decision.term) != (self.coordinator, self.term):
+            log.info("coordinator: %s (term %d)", decision.coordinator, decision.term)
+        self.coordinator, self.term = decision.coordinator, decision.term
+        claim = None
+        if decision.my_claim != my_claim:
+            claim = decision.my_claim
+            if claim > 0:
+                log.info("elected coordinator, term %d", claim)
+                highest = max(highest, claim)
+            else:
+                log.info("stepping down as coordinator (term %d)", my_claim)
+        persist = highest if highest > self.highest_term else None
+        self.highest_term = highest
+        return RoleChange(persist_term=persist, publish_claim=claim)

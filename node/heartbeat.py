@@ -17,7 +17,7 @@ Transport (``node.agent`` does the I/O):
   refresh by gossip: an idle, converged cluster sends no heartbeat at all. The key makes
   a newer record replace its queued older one; the gossip core relays every message new
   to it (epidemic), with the app retransmit count (``GossipConfig.app_retransmit_mult``,
-  see ``node.agent.APP_RETRANSMIT_MULT``).
+  see ``gossip.config.agent_profile``).
 * Push-pull application state (``app_state`` callback, ``AppState`` event): the whole
   table (each node's own row is refreshed at every sample) plus the HTTP-registered
   records, merged newest-wins: anti-entropy for anything a piggyback missed, and the
@@ -31,53 +31,32 @@ the only heartbeat cost is the push-pull state (compact, see below). Measured wi
 and 2.00 packets/s per node in all at 10 nodes, 165 B/s and 2.13 packets/s at 100
 (gossip alone: 136 B/s, 2.00 packets/s); the table in its docstring has the rest.
 
-Wire form (all msgpack, hostile input is bounded and never raises past ``decode_*``):
-
-* app message: 1 kind byte + payload. ``0x01`` heartbeat record, ``0x02`` HTTP-registered
-  record (``api.registry.HttpNodeRecord.to_bytes``), ``0x03`` directive to one member.
-* heartbeat record: array ``[node, epoch, seq, sampled_at_s, cpu‰, mem‰, disk‰, running,
-  processed, successful, failed, avg_exec_ms, fault]`` (percentages in tenths); trailing
-  fields equal to their default (0 or "") are left out, so 4 to 13 elements.
-* app state: 1 version byte (2) + array ``[now_s, [record…], [registered bytes…]]`` where
-  a record's ``sampled_at_s`` is its age ``now_s - sampled_at_s`` (small numbers pack in
-  one byte). Version 1 (``[[record…], [registered…]]``, absolute times) is still read.
+Wire form of a record: array ``[node, epoch, seq, sampled_at_s, cpu‰, mem‰, disk‰,
+running, processed, successful, failed, avg_exec_ms, fault]`` (percentages in tenths);
+trailing fields equal to their default (0 or "") are left out, so 4 to 13 elements.
+The messages that carry records (and registrations, directives, push-pull state) are
+in ``node.app_messages``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import msgpack
 
 from gossip.dissemination import retransmit_limit
 
 __all__ = [
-    "APP_DIRECTIVE",
-    "APP_HEARTBEAT",
-    "APP_REGISTRY",
     "MAX_FAULT_CHARS",
     "MAX_NODE_ID_BYTES",
     "MAX_RECORD_BYTES",
-    "MAX_STATE_BYTES",
-    "MAX_STATE_RECORDS",
     "TASK_FIELDS",
-    "Directive",
     "HeartbeatRecord",
     "HeartbeatSchedule",
     "HeartbeatTable",
-    "decode_app",
-    "decode_directive",
-    "decode_heartbeat_payload",
     "decode_record",
-    "decode_state",
-    "encode_app",
-    "encode_directive",
     "encode_record",
-    "encode_state",
-    "heartbeat_message",
     "min_send_interval",
 ]
 
@@ -85,11 +64,6 @@ TASK_FIELDS = ("running_tasks", "total_tasks_processed", "successful_tasks", "fa
                "average_execution_time")
 """The load a gossip member takes from an API heartbeat (cpu/memory/disk it samples itself)."""
 
-APP_HEARTBEAT = 0x01
-APP_REGISTRY = 0x02
-APP_DIRECTIVE = 0x03
-_STATE_VERSION = 2
-_STATE_VERSION_V1 = 1
 _MIN_FIELDS = 4
 """node, epoch, seq, sampled_at: the fields a record always carries."""
 _DEFAULTS: tuple[Any, ...] = (0, 0, 0, 0, 0, 0, 0, 0, "")
@@ -101,10 +75,6 @@ MAX_FAULT_CHARS = 200
 """Longest fault text carried (characters); longer ones are cut."""
 MAX_RECORD_BYTES = 512
 """Largest encoded heartbeat record accepted (bytes); a typical one is ~40."""
-MAX_STATE_RECORDS = 100_000
-"""Most heartbeat records (and, separately, registered records) accepted from one push-pull."""
-MAX_STATE_BYTES = 16 * 1024 * 1024
-"""Largest app state accepted (bytes); the stream itself is capped at 20 MiB by gossip."""
 _U53 = 2**53
 _MAX_COUNT = 10**12
 
@@ -190,115 +160,6 @@ def decode_record(obj: Any, *, base_s: int | None = None) -> HeartbeatRecord:
         failed_tasks=_count(obj[10]), average_execution_time=_count(obj[11]) / 1000,
         fault=fault,
     )
-
-
-def _unpack(data: bytes, *, max_len: int, max_items: int) -> Any:
-    if len(data) > max_len:
-        raise ValueError(f"{len(data)} bytes, more than {max_len}")
-    try:
-        return msgpack.unpackb(
-            data, raw=False, strict_map_key=True, max_str_len=max_len, max_bin_len=max_len,
-            max_array_len=max_items, max_map_len=64, max_ext_len=0)
-    except (ValueError, TypeError, msgpack.UnpackException) as exc:
-        raise ValueError(f"undecodable msgpack ({type(exc).__name__})") from None
-
-
-def encode_app(kind: int, payload: bytes) -> bytes:
-    """An app message body: kind byte + payload."""
-    return bytes((kind,)) + payload
-
-
-def decode_app(body: bytes) -> tuple[int, bytes]:
-    """(kind, payload) of an app message body. Raises ValueError if empty."""
-    if not body:
-        raise ValueError("empty app message")
-    return body[0], bytes(body[1:])
-
-
-def heartbeat_message(rec: HeartbeatRecord) -> bytes:
-    """The app message carrying ``rec``."""
-    return encode_app(APP_HEARTBEAT, msgpack.packb(encode_record(rec), use_bin_type=True))
-
-
-def decode_heartbeat_payload(payload: bytes) -> HeartbeatRecord:
-    """The record in an ``APP_HEARTBEAT`` payload (untrusted). Raises ValueError."""
-    return decode_record(_unpack(payload, max_len=MAX_RECORD_BYTES, max_items=16))
-
-
-@dataclass(frozen=True, slots=True)
-class Directive:
-    """A request for one member, relayed by the coordinator through gossip.
-
-    ``action``: ``"maintenance"`` (``value`` bool), ``"tasks"`` (``value`` a dict of
-    task counters from an API heartbeat) or ``"shutdown"`` (leave the cluster). ``id`` makes it unique (sender id + counter),
-    so relays can drop repeats.
-    """
-
-    target: str
-    action: str
-    value: Any
-    id: str
-
-
-_DIRECTIVE_ACTIONS = ("maintenance", "tasks", "shutdown")
-
-
-def encode_directive(d: Directive) -> bytes:
-    return encode_app(APP_DIRECTIVE, msgpack.packb([d.target, d.action, d.value, d.id], use_bin_type=True))
-
-
-def decode_directive(payload: bytes) -> Directive:
-    obj = _unpack(payload, max_len=1024, max_items=16)
-    if not isinstance(obj, list) or len(obj) != 4:
-        raise ValueError("directive: not a 4-element array")
-    target, action, value, ident = obj
-    if (not isinstance(target, str) or not isinstance(ident, str) or len(ident) > 200
-            or action not in _DIRECTIVE_ACTIONS):
-        raise ValueError("directive: bad fields")
-    return Directive(target, action, value, ident)
-
-
-def encode_state(records: Iterable[HeartbeatRecord], registered: Iterable[bytes],
-                 *, now_s: float) -> bytes:
-    """Push-pull app state: the heartbeat table (times as ages from ``now_s``, unix
-    seconds) and the HTTP-registered records."""
-    base = int(now_s)
-    body = [base, [encode_record(r, base_s=base) for r in records], list(registered)]
-    return bytes((_STATE_VERSION,)) + msgpack.packb(body, use_bin_type=True)
-
-
-def decode_state(data: bytes) -> tuple[list[HeartbeatRecord], list[bytes], int]:
-    """Parse app state (untrusted), version 2 or 1.
-
-    Returns:
-        (heartbeat records, registered-record bytes, number of malformed entries skipped).
-    Raises:
-        ValueError: the state as a whole is malformed or too large.
-    """
-    if not data or data[0] not in (_STATE_VERSION, _STATE_VERSION_V1):
-        raise ValueError("app state: unknown version")
-    obj = _unpack(bytes(data[1:]), max_len=MAX_STATE_BYTES, max_items=MAX_STATE_RECORDS)
-    base: int | None = None
-    if data[0] == _STATE_VERSION:
-        if not isinstance(obj, list) or len(obj) < 3:
-            raise ValueError("app state: not [now, [records], [registered]]")
-        try:
-            base = _count(obj[0], _U53)
-        except ValueError:
-            raise ValueError("app state: bad time") from None
-        obj = obj[1:]
-    if not isinstance(obj, list) or len(obj) < 2 or not all(isinstance(x, list) for x in obj[:2]):
-        raise ValueError("app state: not [[records], [registered]]")
-    records: list[HeartbeatRecord] = []
-    bad = 0
-    for item in obj[0]:
-        try:
-            records.append(decode_record(item, base_s=base))
-        except ValueError:
-            bad += 1
-    registered = [bytes(x) for x in obj[1] if isinstance(x, (bytes, bytearray))]
-    bad += len(obj[1]) - len(registered)
-    return records, registered, bad
 
 
 class HeartbeatTable:

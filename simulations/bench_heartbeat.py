@@ -69,27 +69,30 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gossip.config import GossipConfig
 from gossip.events import AppMessage, AppState
-from node.heartbeat import (
+from node.app_messages import (
     APP_HEARTBEAT,
-    HeartbeatRecord,
-    HeartbeatSchedule,
-    HeartbeatTable,
     decode_app,
     decode_heartbeat_payload,
     decode_state,
-    encode_record,
     encode_state,
     heartbeat_message,
+)
+from node.heartbeat import (
+    HeartbeatRecord,
+    HeartbeatSchedule,
+    HeartbeatTable,
+    encode_record,
     min_send_interval,
 )
+from node.heartbeat_publisher import HEARTBEAT_MIN_INTERVAL_S
 from tests.core_harness import Cluster
 
 RESOURCE_INTERVAL_S = 5.0
 """The agent's default ``--resource-interval``."""
 BUDGET_BYTES_PER_S = 4096
 """The agent's default ``--heartbeat-budget``."""
-MIN_INTERVAL_BASE_S = 1.0
-"""The agent's floor of ``min_send_interval`` (``node.agent.HEARTBEAT_MIN_INTERVAL_S``)."""
+MIN_INTERVAL_BASE_S = HEARTBEAT_MIN_INTERVAL_S
+"""The agent's floor of ``min_send_interval``."""
 STEP_S = 0.1
 """Virtual-time step of the driver loop (resolution of the propagation times)."""
 EPOCH0 = 1_800_000_000

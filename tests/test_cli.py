@@ -168,13 +168,12 @@ def test_client_without_agent_fails_clearly(capsys: pytest.CaptureFixture[str]) 
 
 _TLS_PROBE = """
 import asyncio, sys
-from node.agent import _import_rest_stack
-from node.cli import load_agent_class, needs_tls
+from node.agent import Agent as agent_class
+from node.lazy_api import import_rest_stack
 from node.config import NodeConfig
 config = NodeConfig.load({"alert_webhook": sys.argv[1]} if sys.argv[1] else {})
-agent_class = load_agent_class(config)
 assert "aiohttp" not in sys.modules  # imported once gossip runs, as the agent does:
-_import_rest_stack(needs_tls(config))
+import_rest_stack(config.needs_tls)
 import aiohttp.connector, ssl
 print(agent_class.__name__, aiohttp.connector.ssl is None, ssl.create_default_context() is not None)
 """

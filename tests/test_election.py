@@ -5,7 +5,14 @@ from __future__ import annotations
 import itertools
 import random
 
-from node.election import Candidate, decide_claim, elect, next_term
+from node.election import (
+    Candidate,
+    CoordinatorRole,
+    RoleChange,
+    decide_claim,
+    elect,
+    next_term,
+)
 
 
 def c(node_id: str, started: float, *, live: bool = True, eligible: bool = True, term: int = 0) -> Candidate:
@@ -167,3 +174,27 @@ def test_partition_elects_one_per_side_and_heals_to_one() -> None:
     assert split == {("n0", 1), ("n2", 2)}
     # After healing every node names the same single coordinator: the higher term.
     assert after == {("n2", 2)}
+
+
+def test_role_claims_once_settled_and_reports_the_term_to_store() -> None:
+    role = CoordinatorRole("a", highest_term=4)
+    view = [c("a", 1.0), c("b", 2.0)]
+    assert role.review(view, my_claim=0) == RoleChange(persist_term=None, publish_claim=None)
+    assert role.coordinator is None and role.term == 4  # unsettled: no claim yet
+    role.settled = True
+    assert role.review(view, my_claim=0) == RoleChange(persist_term=5, publish_claim=5)
+    assert (role.coordinator, role.term, role.highest_term) == ("a", 5, 5) and role.is_coordinator
+    # Published: the next review (with the claim in our metadata) changes nothing.
+    view = [c("a", 1.0, term=5), c("b", 2.0)]
+    assert role.review(view, my_claim=5) == RoleChange(persist_term=None, publish_claim=None)
+
+
+def test_role_steps_down_for_a_higher_claim_and_remembers_its_term() -> None:
+    role = CoordinatorRole("a", highest_term=5)
+    role.settled = True
+    view = [c("a", 1.0, term=5), c("b", 2.0, term=7)]  # healed partition
+    assert role.review(view, my_claim=5) == RoleChange(persist_term=7, publish_claim=0)
+    assert (role.coordinator, role.term, role.is_coordinator) == ("b", 7, False)
+    # b dies: a succeeds it with a term above every term seen, b's included.
+    view = [c("a", 1.0), c("b", 2.0, term=7, live=False)]
+    assert role.review(view, my_claim=0) == RoleChange(persist_term=8, publish_claim=8)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from api.models import RegisterIn
-from node.agent import CLOCK_JUMP_S, Agent
+from node.agent import Agent
 from node.config import NodeConfig, NodeConfigError
+from node.heartbeat_publisher import CLOCK_JUMP_S
 from node.resources import ResourceSnapshot
 
 pytestmark = pytest.mark.timeout(120)
@@ -131,7 +132,7 @@ async def test_heartbeats_only_on_change_and_a_rate_limited_change_still_goes(tm
         # the last change goes when the rate limit allows, without another sample changing
         await wait_for(lambda: agent.stats["heartbeats_sent"] >= 5)
         await wait_for(lambda: agent.heartbeats.get("solo").running_tasks == 5)  # type: ignore[union-attr]
-        assert agent._schedule.last_sent.running_tasks == 5  # type: ignore[union-attr]
+        assert agent.publisher.last_sent.running_tasks == 5  # type: ignore[union-attr]
     finally:
         await agent.stop(leave=True)
 
@@ -213,6 +214,28 @@ async def test_a_member_that_becomes_coordinator_serves_its_api(tmp_path: Path) 
         await first.stop(leave=True)  # the coordinator leaves: b takes the role
         await wait_for(lambda: second.coordinator_state()[0] == "b")  # type: ignore[union-attr]
         await wait_for(lambda: second.api is not None)  # type: ignore[union-attr]
+    finally:
+        if second is not None:
+            await second.stop(leave=True)
+        await first.stop(leave=True)
+
+
+async def test_member_observers_see_the_membership_events(tmp_path: Path) -> None:
+    first = Agent(config(tmp_path / "a", node_id="a"), sampler=fake_sampler)
+    seen: list[tuple[str, str]] = []
+    first.add_member_observer(lambda event: 1 / 0)  # a broken observer is only logged
+    first.add_member_observer(lambda event: seen.append((type(event).__name__, event.member.name)))
+    await first.start()
+    second = None
+    try:
+        seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
+        second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
+        await second.start()
+        await wait_for(lambda: ("MemberJoined", "b") in seen)
+        await second.stop(leave=True)
+        await wait_for(lambda: ("MemberLeft", "b") in seen)
+        # ... and the agent acted on them despite the broken observer.
+        assert [m.name for m in first.members() if m.state.name == "LEFT"] == ["b"]
     finally:
         if second is not None:
             await second.stop(leave=True)

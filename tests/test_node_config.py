@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gossip.config import GossipConfig, agent_profile
 from node.config import NodeConfig, NodeConfigError, parse_host_port
 
 
@@ -113,6 +114,21 @@ def test_advertise_forms() -> None:
 def test_gossip_config_follows_profile_and_bind_port() -> None:
     g = NodeConfig.load({"profile": "local", "bind": "127.0.0.1:0"}).gossip_config()
     assert g.bind_port == 0 and g.probe_timeout_s == 0.2
+
+
+@pytest.mark.parametrize("webhook, expected", [
+    (None, False), ("http://hooks.example/x", False), (" HTTPS://hooks.example/x", True)])
+def test_needs_tls_only_for_an_https_webhook(webhook: str | None, expected: bool) -> None:
+    assert NodeConfig.load({"alert_webhook": webhook} if webhook else {}).needs_tls is expected
+
+
+@pytest.mark.parametrize("profile, app_mult", [("lan", 3), ("wan", 3), ("local", 2)])
+def test_agent_profile_changes_only_the_app_messages(profile: str, app_mult: int) -> None:
+    base = GossipConfig.profile(profile)
+    tuned = agent_profile(base)
+    assert (tuned.app_retransmit_mult, tuned.app_gossip_rounds) == (app_mult, False)
+    assert tuned.replace(app_retransmit_mult=base.app_retransmit_mult,
+                         app_gossip_rounds=base.app_gossip_rounds) == base
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -7,22 +7,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.heartbeat import (
+from node.app_messages import (
     APP_DIRECTIVE,
     APP_HEARTBEAT,
     Directive,
-    HeartbeatRecord,
-    HeartbeatSchedule,
-    HeartbeatTable,
     decode_app,
     decode_directive,
     decode_heartbeat_payload,
-    decode_record,
     decode_state,
     encode_directive,
-    encode_record,
     encode_state,
     heartbeat_message,
+)
+from node.heartbeat import (
+    HeartbeatRecord,
+    HeartbeatSchedule,
+    HeartbeatTable,
+    decode_record,
+    encode_record,
     min_send_interval,
 )
 from node.metadata import MetadataTooLarge, NodeMeta, decode_meta, encode_meta
