@@ -35,6 +35,7 @@ __all__ = [
     "NodeConfig",
     "NodeConfigError",
     "default_data_dir",
+    "format_host_port",
     "parse_host_port",
 ]
 
@@ -65,6 +66,11 @@ def default_data_dir() -> Path:
         return (Path(base) if base else home / "AppData" / "Local") / "claw-node"
     base = os.environ.get("XDG_DATA_HOME")
     return (Path(base) if base else home / ".local" / "share") / "claw-node"
+
+
+def format_host_port(host: str, port: int) -> str:
+    """The inverse of ``parse_host_port``: ``host:port``, ``[v6]:port`` for IPv6."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def parse_host_port(text: str, default_port: int | None = None) -> Address:

@@ -49,6 +49,7 @@ from api.view import CheckResult, RegisterResult, TransitionListener
 from gossip.events import Member
 from gossip.types import MemberState
 
+from .config import format_host_port
 from .heartbeat import TASK_FIELDS, HeartbeatRecord
 from .metadata import NodeMeta
 
@@ -125,6 +126,7 @@ def member_info(
         source="gossip", gossip_state=_STATE_NAMES.get(member.state, "dead"),  # type: ignore[arg-type]
         suspect=member.state == MemberState.SUSPECT, incarnation=member.incarnation,
         is_coordinator=member.name == coordinator, api_url=api_url,
+        gossip_address=format_host_port(*member.address),
         suspect_since=_utc(suspect_since) if member.state == MemberState.SUSPECT else None,
         **load,
     )
