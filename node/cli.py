@@ -296,8 +296,8 @@ def _run_agent(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(Agent(config).run())
-    except NodeConfigError as exc:
-        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+    except NodeConfigError as exc:  # e.g. --advertise: named as the user wrote it
+        print(f"{_PROG}: error: {config.renamed(exc)}", file=sys.stderr)
         return 2
     except StoreError as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
