@@ -111,6 +111,7 @@ async def test_lists_members_and_registered_nodes(view: GossipClusterView, agent
     assert peer.source == "gossip" and peer.available_skills == ["py"] and peer.incarnation == 3
     assert nodes["me"].is_coordinator and not peer.is_coordinator
     assert nodes["w1"].source == "http"
+    assert peer.gossip_address == "127.0.0.1:7946" and nodes["w1"].gossip_address is None
     assert (await view.get_node("w1")).hostname == "w"
     assert await view.get_node("nobody") is None
 
