@@ -15,26 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .models import (
-    CheckHeartbeatOut,
-    ClusterHealthOut,
-    CoordinatorInfo,
-    ErrorOut,
-    HealthOut,
-    HeartbeatIn,
-    LeaveOut,
-    MaintenanceIn,
-    MessageOut,
-    NodeHealthOut,
-    NodeInfo,
-    NodeListOut,
-    NodeOut,
-    NodeStatus,
-    RegisterIn,
-    RegisterOut,
-    StatusChange,
-    StatusCounts,
-)
+from . import models as m
 
 __all__ = ["ERROR_EXAMPLES", "PARAMETER_EXAMPLES", "example_of"]
 
@@ -69,14 +50,14 @@ ERROR_EXAMPLES: dict[int, str] = {
 """The ``error`` text of an example answer per status (the messages the API writes)."""
 
 
-def _coordinator() -> CoordinatorInfo:
-    return CoordinatorInfo(node_id="gpu-box-1", api_url="http://10.0.0.5:8888", term=3)
+def _coordinator() -> m.CoordinatorInfo:
+    return m.CoordinatorInfo(node_id="gpu-box-1", api_url="http://10.0.0.5:8888", term=3)
 
 
-def _gossip_node() -> NodeInfo:
-    return NodeInfo(
+def _gossip_node() -> m.NodeInfo:
+    return m.NodeInfo(
         node_id="gpu-box-2", hostname="gpu-box-2", platform="linux", arch="x64",
-        status=NodeStatus.ONLINE, cpu_usage=37.5, memory_usage=61.2, disk_usage=48.0,
+        status=m.NodeStatus.ONLINE, cpu_usage=37.5, memory_usage=61.2, disk_usage=48.0,
         available_skills=["python", "cuda"], max_concurrent_tasks=4, running_tasks=1,
         ip_address="10.0.0.6", tailscale_ip="100.101.7.12", port=18789,
         total_tasks_processed=412, successful_tasks=405, failed_tasks=7,
@@ -85,17 +66,17 @@ def _gossip_node() -> NodeInfo:
         api_url="http://10.0.0.6:8888", gossip_address="10.0.0.6:7946")
 
 
-def _worker() -> NodeInfo:
-    return NodeInfo(
+def _worker() -> m.NodeInfo:
+    return m.NodeInfo(
         node_id="worker-001", hostname="build-mac", platform="macos", arch="arm64",
-        status=NodeStatus.ONLINE, cpu_usage=12.0, memory_usage=40.5, disk_usage=71.3,
+        status=m.NodeStatus.ONLINE, cpu_usage=12.0, memory_usage=40.5, disk_usage=71.3,
         available_skills=["python", "fastapi"], max_concurrent_tasks=5, running_tasks=0,
         ip_address="10.0.0.21", port=18789, registered_at=_AT, last_heartbeat=_AT,
         tags=["ci"], source="http")
 
 
-def _register_in() -> RegisterIn:
-    return RegisterIn(hostname="build-mac", platform="macos", arch="arm64",
+def _register_in() -> m.RegisterIn:
+    return m.RegisterIn(hostname="build-mac", platform="macos", arch="arm64",
                       available_skills=["python", "fastapi"], ip_address="10.0.0.21",
                       port=18789, max_concurrent_tasks=5, tags=["ci"], node_id="worker-001")
 
@@ -103,40 +84,40 @@ def _register_in() -> RegisterIn:
 def _examples() -> dict[type[BaseModel], BaseModel]:
     worker = _worker()
     return {
-        RegisterIn: _register_in(),
-        HeartbeatIn: HeartbeatIn(cpu_usage=12.0, memory_usage=40.5, disk_usage=71.3,
+        m.RegisterIn: _register_in(),
+        m.HeartbeatIn: m.HeartbeatIn(cpu_usage=12.0, memory_usage=40.5, disk_usage=71.3,
                                  running_tasks=2, total_tasks_processed=130,
                                  successful_tasks=128, failed_tasks=2,
                                  average_execution_time=8.4),
-        MaintenanceIn: MaintenanceIn(enabled=True),
-        RegisterOut: RegisterOut(node_id="worker-001", created=True, node=worker,
+        m.MaintenanceIn: m.MaintenanceIn(enabled=True),
+        m.RegisterOut: m.RegisterOut(node_id="worker-001", created=True, node=worker,
                                  message="node worker-001 registered"),
-        MessageOut: MessageOut(node_id="worker-001", node=worker,
+        m.MessageOut: m.MessageOut(node_id="worker-001", node=worker,
                                message="heartbeat recorded for worker-001"),
-        NodeOut: NodeOut(node=_gossip_node()),
-        NodeListOut: NodeListOut(count=2, nodes=[_gossip_node(), worker]),
-        NodeHealthOut: NodeHealthOut(
-            node_id="worker-001", hostname="build-mac", status=NodeStatus.ONLINE,
+        m.NodeOut: m.NodeOut(node=_gossip_node()),
+        m.NodeListOut: m.NodeListOut(count=2, nodes=[_gossip_node(), worker]),
+        m.NodeHealthOut: m.NodeHealthOut(
+            node_id="worker-001", hostname="build-mac", status=m.NodeStatus.ONLINE,
             healthy=True, reasons=[], warnings=[], source="http", suspect=False,
             last_heartbeat=_AT, seconds_since_heartbeat=11.2, heartbeat_timeout_s=90.0,
             cpu_usage=12.0, memory_usage=40.5, disk_usage=71.3, running_tasks=0,
             max_concurrent_tasks=5),
-        ClusterHealthOut: ClusterHealthOut(
+        m.ClusterHealthOut: m.ClusterHealthOut(
             status="degraded", total_nodes=3,
-            counts=StatusCounts(online=2, offline=1), suspect_nodes=[],
+            counts=m.StatusCounts(online=2, offline=1), suspect_nodes=[],
             average_cpu_usage=24.8, average_memory_usage=50.9, average_disk_usage=59.7,
             running_tasks=1, total_capacity=9, coordinator=_coordinator(),
             heartbeat_timeout_s=90.0, checked_at=_AT),
-        CheckHeartbeatOut: CheckHeartbeatOut(
+        m.CheckHeartbeatOut: m.CheckHeartbeatOut(
             checked=2, message="checked 2 nodes, 1 changed",
-            changed=[StatusChange(node_id="worker-007", hostname="old-laptop",
-                                  old_status=NodeStatus.ONLINE,
-                                  new_status=NodeStatus.OFFLINE,
+            changed=[m.StatusChange(node_id="worker-007", hostname="old-laptop",
+                                  old_status=m.NodeStatus.ONLINE,
+                                  new_status=m.NodeStatus.OFFLINE,
                                   reason="no heartbeat for 95.0 s (timeout 90 s)")]),
-        HealthOut: HealthOut(node_id="gpu-box-1", is_coordinator=True,
+        m.HealthOut: m.HealthOut(node_id="gpu-box-1", is_coordinator=True,
                              coordinator=_coordinator(), version="0.1.0", time=_AT),
-        LeaveOut: LeaveOut(node_id="gpu-box-2", message="leaving the cluster"),
-        ErrorOut: ErrorOut(error=ERROR_EXAMPLES[404],
+        m.LeaveOut: m.LeaveOut(node_id="gpu-box-2", message="leaving the cluster"),
+        m.ErrorOut: m.ErrorOut(error=ERROR_EXAMPLES[404],
                            details=[{"field": "path.node_id", "message": "unknown node",
                                      "type": "not_found"}]),
     }

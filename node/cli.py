@@ -397,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # an answer of an unexpected shape, say: one line, no traceback
+    except Exception as exc:  # noqa: BLE001 - an answer of an unexpected shape, say: one line
         print(f"{_PROG}: error: {command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 

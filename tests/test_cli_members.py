@@ -188,5 +188,5 @@ async def test_watch_in_a_terminal_redraws_on_change_until_ctrl_c(api) -> None:
     finally:
         if pid:
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+            await asyncio.to_thread(os.waitpid, pid, 0)
         os.close(fd)
