@@ -63,7 +63,7 @@ def _gossip_node() -> m.NodeInfo:
         total_tasks_processed=412, successful_tasks=405, failed_tasks=7,
         average_execution_time=12.8, registered_at=_AT, last_heartbeat=_AT,
         tags=["gpu", "rack-2"], source="gossip", gossip_state="alive", incarnation=4,
-        api_url="http://10.0.0.6:8888", gossip_address="10.0.0.6:7946")
+        api_url="http://10.0.0.6:8888", gossip_address="10.0.0.6:7946", member_state="alive")
 
 
 def _worker() -> m.NodeInfo:
@@ -72,7 +72,7 @@ def _worker() -> m.NodeInfo:
         status=m.NodeStatus.ONLINE, cpu_usage=12.0, memory_usage=40.5, disk_usage=71.3,
         available_skills=["python", "fastapi"], max_concurrent_tasks=5, running_tasks=0,
         ip_address="10.0.0.21", port=18789, registered_at=_AT, last_heartbeat=_AT,
-        tags=["ci"], source="http")
+        tags=["ci"], source="http", member_state="alive")
 
 
 def _register_in() -> m.RegisterIn:

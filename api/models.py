@@ -151,6 +151,10 @@ class NodeInfo(BaseModel):
     incarnation: int | None = Field(None, description="SWIM incarnation for gossip members.")
     is_coordinator: bool = Field(False, description="True for the current coordinator.")
     api_url: str | None = Field(None, description="The node's REST API base URL, if it serves one.")
+    member_state: Literal["alive", "suspect", "failed", "left"] | None = Field(
+        None, description="Membership in Serf's words, telling apart the two ways to be "
+                          "offline: failed (declared dead by SWIM, or its HTTP heartbeats "
+                          "stopped) or left (it left gracefully, or sent a shutdown notice).")
     gossip_address: str | None = Field(
         None, description="host:port peers dial for gossip (tells apart several members on one "
                           "host); null for HTTP-registered nodes.")

@@ -147,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     members = sub.add_parser(
         "members", help="list the cluster's nodes",
-        description="STATE is the membership (alive, suspect, failed, left; offline for a "
-                    "stopped HTTP worker), STATUS the seed's status. Filters combine.")
+        description="STATE is the membership as Serf says it (alive, suspect, failed, "
+                    "left), STATUS the seed's status. Filters combine.")
     members.add_argument("--status", metavar="S", action="append", default=[],
                          type=_status_choice,
                          help="only nodes in this STATE or STATUS, repeatable or a,b "

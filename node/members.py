@@ -5,11 +5,11 @@ A node has two states here:
 
 * ``STATUS``, the seed's status (``online``, ``busy``, ``maintenance``, ``error``,
   ``offline``), what schedulers look at;
-* ``STATE``, its membership, in Serf's words: ``alive``, ``suspect``, ``failed`` (SWIM
-  declared it dead) or ``left`` (it said goodbye). Both of the last two are ``offline``
-  in ``STATUS``. An HTTP-registered worker has no gossip state: ``alive``, ``suspect``
-  (late heartbeat) or ``offline`` (its heartbeats stopped or it sent a shutdown notice;
-  the record does not say which).
+* ``STATE``, its membership, in Serf's words (``NodeInfo.member_state``): ``alive``,
+  ``suspect``, ``failed`` (SWIM declared it dead; an HTTP worker whose heartbeats
+  stopped) or ``left`` (it left gracefully; an HTTP worker that sent a shutdown notice).
+  Both of the last two are ``offline`` in ``STATUS``. ``offline`` appears as a STATE only
+  for an HTTP worker listed by an older agent that does not send ``member_state``.
 
 Pure functions over dicts, no I/O but ``watch``'s output, so the CLI stays thin.
 """
@@ -42,7 +42,10 @@ _CLEAR = "\x1b[H\x1b[2J"
 
 
 def member_state(node: dict[str, Any]) -> str:
-    """The STATE of one node (module docstring)."""
+    """The STATE of one node (module docstring): the API's ``member_state``, or derived
+    from older fields when talking to an agent that does not send it."""
+    if node.get("member_state") in MEMBER_STATES:
+        return str(node["member_state"])
     gossip = node.get("gossip_state")
     if gossip in _GOSSIP_STATES:
         return _GOSSIP_STATES[gossip]

@@ -36,6 +36,7 @@ def gossip(node_id: str, port: int, state: str, **extra: Any) -> NodeInfo:
     return NodeInfo(node_id=node_id, hostname="box", platform="linux", arch="x64",
                     status=NodeStatus.OFFLINE if offline else NodeStatus.ONLINE,
                     source="gossip", gossip_state=state,  # type: ignore[arg-type]
+                    member_state="failed" if state == "dead" else state,  # type: ignore[arg-type]
                     ip_address="127.0.0.1", gossip_address=f"127.0.0.1:{port}",
                     api_url=f"http://127.0.0.1:{port + 1000}", incarnation=1,
                     registered_at=datetime.now(UTC), **extra)
@@ -106,6 +107,20 @@ async def test_filters(api, capsys, flags: list[str], expected: list[str]) -> No
     _, server = api
     code, out, _ = await cli(capsys, "members", "--api", server.url, *flags)
     assert code == 0 and ids(out) == expected
+
+
+async def test_http_workers_that_stopped_or_said_goodbye_are_failed_or_left(api, capsys) -> None:
+    view, server = api
+    for node_id in ("gone", "bye"):
+        await view.register(RegisterIn(hostname=node_id, platform="linux", arch="x64",
+                                       available_skills=["go"], node_id=node_id))
+    await view.shutdown("bye")  # a shutdown notice: left
+    rec = view.registry.get("gone")
+    view.registry.check(rec.last_heartbeat + view.registry.heartbeat_timeout_s + 1)  # failed
+    code, out, _ = await cli(capsys, "members", "--api", server.url, "--status", "failed,left")
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:-1]}
+    assert code == 0 and set(rows) == {"n2", "n3", "gone", "bye", "w1"}  # w1 went silent too
+    assert rows["gone"][3:5] == ["failed", "offline"] and rows["bye"][3:5] == ["left", "offline"]
 
 
 async def test_json_detailed_and_an_api_without_scheme(api, capsys) -> None:

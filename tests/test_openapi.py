@@ -13,10 +13,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from api import ApiServer, RegisterIn, create_app
+from api.keys import OPENAPI
 from api.memory_view import MemoryClusterView
 from api.models import HeartbeatIn
 from api.models import RegisterIn as RegisterModel
-from api.keys import OPENAPI
 from api.routes import registry
 
 SCHEMATHESIS_EXAMPLES = 20
