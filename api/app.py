@@ -32,7 +32,14 @@ from .forwarding import forward_to_coordinator
 from .json_cache import NodeJsonCache
 from .keys import ALERTS, CLIENT, CONFIG, JSON_CACHE, OPENAPI, VIEW
 from .middleware import auth_middleware, envelope_middleware
-from .openapi import Call, OpenApiDocument, Operation, parse_body, parse_query
+from .openapi import (
+    Call,
+    OpenApiDocument,
+    Operation,
+    body_limit_text,
+    parse_body,
+    parse_query,
+)
 from .routes import registry
 from .view import ClusterView
 
@@ -47,10 +54,43 @@ _DESCRIPTION = (
 )
 
 
-def build_openapi(config: ApiConfig, version: str = "0.1.0") -> dict[str, Any]:
-    """The OpenAPI 3.1 document served at ``/openapi.json``."""
-    return registry.openapi(title=config.title, version=version, description=_DESCRIPTION,
-                            bearer=bool(config.api_token))
+_DOCS_PATHS: dict[str, Any] = {
+    "/openapi.json": {"get": {
+        "summary": "This document", "operationId": "openapi_json", "tags": ["docs"],
+        "responses": {"200": {"description": "OpenAPI 3.1 document",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+    "/docs": {"get": {
+        "summary": "Swagger UI (served offline)", "operationId": "swagger_ui", "tags": ["docs"],
+        "responses": {"200": {"description": "HTML page (or how to install it)",
+                              "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+    "/redoc": {"get": {
+        "summary": "ReDoc (served offline)", "operationId": "redoc", "tags": ["docs"],
+        "responses": {"200": {"description": "HTML page (or how to fetch it)",
+                              "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+}
+"""The documentation pages themselves (their scripts and assets are not listed)."""
+
+
+def build_openapi(config: ApiConfig, version: str = "0.1.0",
+                  app: web.Application | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document served at ``/openapi.json``.
+
+    Args:
+        app: when given, routes mounted by the embedding process (the agent's leave) are
+            listed only if ``app`` serves them.
+    """
+    served = (lambda method, path: True) if app is None else functools.partial(_serves, app)
+    description = (f"{_DESCRIPTION} Request bodies are JSON objects of at most "
+                   f"{body_limit_text(config.max_body_bytes)}; larger ones get 413. Unknown "
+                   "query parameters get 422 naming them.")
+    return registry.openapi(title=config.title, version=version, description=description,
+                            bearer=bool(config.api_token), extra_paths=_DOCS_PATHS,
+                            max_body_bytes=config.max_body_bytes, served=served)
+
+
+def _serves(app: web.Application, method: str, path: str) -> bool:
+    return any(route.method == method and route.resource is not None
+               and route.resource.canonical == path for route in app.router.routes())
 
 
 def _wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -59,8 +99,10 @@ def _wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse
             return await forward_to_coordinator(request)
         query = parse_query(op.query, request) if op.query is not None else None
         body = await parse_body(op, request) if op.body is not None else None
-        return await op.handler(request, Call(body=body, query=query))
-    handle.__name__ = op.handler.__name__
+        return await handler(request, Call(body=body, query=query))
+    handler = op.handler
+    assert handler is not None  # mount() skips external operations
+    handle.__name__ = op.operation_id
     return handle
 
 
@@ -138,10 +180,11 @@ def create_app(view: ClusterView, config: ApiConfig | None = None, **overrides: 
                           middlewares=[envelope_middleware, auth_middleware])
     app[VIEW] = view
     app[CONFIG] = cfg
-    app[OPENAPI] = OpenApiDocument(functools.partial(build_openapi, cfg))  # built on first GET
+    # Built on first GET, after the agent mounted its own routes.
+    app[OPENAPI] = OpenApiDocument(functools.partial(build_openapi, cfg, app=app))
     app[JSON_CACHE] = NodeJsonCache()
     registry.mount(app, _wrap)
     app.router.add_get("/openapi.json", _openapi_json)
-    add_docs_routes(app, cfg.title)
+    add_docs_routes(app, cfg.title, redoc_bundle=cfg.redoc_dir)
     app.cleanup_ctx.extend([_client_ctx, _alerts_ctx, _monitor_ctx])
     return app

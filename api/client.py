@@ -1,19 +1,32 @@
 """The seed's ``HeartbeatClient`` for HTTP-only workers (no gossip: behind NAT, a script).
 
-Usage, as in the seed::
+Usage, as in the seed, with the failover this module adds::
 
+    import asyncio
     from api.client import HeartbeatClient
 
-    client = HeartbeatClient(
-        coordinator_url="http://localhost:8888",
-        node_id="worker-001",
-        available_skills=["python", "fastapi"],
-    )
-    await client.start()   # registers, then heartbeats every 30 s with psutil figures
-    ...
-    await client.stop()    # stops and sends the shutdown notice
+    async def main() -> None:
+        client = HeartbeatClient(
+            # Any claw-node API answers. One URL is enough: the client learns the other
+            # nodes' API URLs from GET /api/v1/nodes; several are safer for the first start.
+            coordinator_url=["http://10.0.0.5:8888", "http://10.0.0.6:8888"],
+            node_id="worker-001",                  # stable id: kept across failovers
+            available_skills=["python", "fastapi"],
+            api_token=None,                        # the cluster's --api-token, if set
+        )
+        await client.start()   # registers, then heartbeats every 30 s with psutil figures
+        try:
+            await asyncio.Event().wait()           # the worker's own work goes here
+        finally:
+            await client.stop()                    # stops and sends the shutdown notice
 
-Any claw-node answers: a non-coordinator forwards the writes to the coordinator.
+    asyncio.run(main())
+
+Failover: a request that meets a connection error, a timeout or a 503 (that node has no
+coordinator to forward the write to) goes to the next known node at once; the client
+stays on the node that answered. A heartbeat answered 404 (a new coordinator that never
+saw this worker) re-registers under the same ``node_id``, so the worker keeps its id,
+``registered_at`` and counters wherever the registry still holds them.
 """
 
 from __future__ import annotations
@@ -34,6 +47,7 @@ import psutil
 __all__ = [
     "HeartbeatClient",
     "HeartbeatClientError",
+    "NoLiveNode",
     "detect_arch",
     "detect_platform",
     "psutil_sampler",
@@ -47,6 +61,18 @@ Sampler = Callable[[], dict[str, float]]
 
 class HeartbeatClientError(Exception):
     """Registration failed for good (validation error, or every attempt failed)."""
+
+
+class NoLiveNode(ConnectionError):
+    """Every known node failed this request (connection error, timeout or 503)."""
+
+
+MAX_KNOWN_URLS = 32
+"""API URLs kept at most (given ones first, then learned ones): a bound on what a
+``/api/v1/nodes`` answer can make the client try."""
+REFRESH_EVERY_HEARTBEATS = 10
+"""Heartbeats between two refreshes of the learned URLs (also refreshed after a failover)."""
+_LIVE_GOSSIP_STATES = ("alive", "suspect")
 
 
 def detect_platform() -> str:
@@ -105,7 +131,7 @@ class HeartbeatClient:
         self,
         config: Any = None,
         *,
-        coordinator_url: str,
+        coordinator_url: str | Sequence[str],
         available_skills: Sequence[str],
         node_id: str | None = None,
         hostname: str | None = None,
@@ -124,12 +150,14 @@ class HeartbeatClient:
         retry_backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
         request_timeout_s: float = 10.0,
+        discover: bool = True,
     ) -> None:
         """
         Args:
             config: accepted for the seed's signature; if it has ``heartbeat_interval``
                 (seconds) or ``api_token`` attributes, they are used as defaults.
-            coordinator_url: base URL of any claw-node API (``http://host:8888``).
+            coordinator_url: base URL of any claw-node API (``http://host:8888``), or
+                several: requests fail over from one to the next.
             available_skills: at least one skill.
             node_id: stable id to register under (re-registration keeps history); None →
                 the cluster assigns one (``self.node_id`` after ``start``).
@@ -142,6 +170,9 @@ class HeartbeatClient:
             register_attempts: tries for the initial registration before ``start`` raises.
             retry_backoff_s / max_backoff_s: first retry delay, doubled per failure, capped.
             request_timeout_s: timeout of each HTTP request (seconds).
+            discover: learn the other nodes' API URLs from ``GET /api/v1/nodes`` (the
+                ``api_url`` of live gossip members) after registering, every
+                ``REFRESH_EVERY_HEARTBEATS`` heartbeats and after a failover.
         """
         if config is not None:
             heartbeat_interval_s = float(getattr(config, "heartbeat_interval", heartbeat_interval_s))
@@ -150,7 +181,14 @@ class HeartbeatClient:
             raise ValueError("available_skills must not be empty")
         if heartbeat_interval_s <= 0 or register_attempts < 1:
             raise ValueError("heartbeat_interval_s must be > 0 and register_attempts >= 1")
-        self.coordinator_url = coordinator_url.rstrip("/")
+        given = [coordinator_url] if isinstance(coordinator_url, str) else list(coordinator_url)
+        if not given:
+            raise ValueError("coordinator_url: give at least one API URL")
+        self._given = list(dict.fromkeys(u.rstrip("/") for u in given))[:MAX_KNOWN_URLS]
+        self.urls: list[str] = list(self._given)
+        """Known API base URLs, in failover order (given ones first, then learned ones)."""
+        self._current = 0
+        self.discover = discover
         self.node_id = node_id
         self.registration: dict[str, Any] = {
             "hostname": hostname or socket.gethostname() or "localhost",
@@ -160,7 +198,7 @@ class HeartbeatClient:
             "tags": list(tags),
             "port": port,
             "max_concurrent_tasks": max_concurrent_tasks,
-            "ip_address": ip_address if ip_address is not None else _local_ip_towards(coordinator_url),
+            "ip_address": ip_address if ip_address is not None else _local_ip_towards(self.urls[0]),
             "tailscale_ip": tailscale_ip,
         }
         self.heartbeat_interval_s = heartbeat_interval_s
@@ -173,10 +211,18 @@ class HeartbeatClient:
         self.request_timeout_s = request_timeout_s
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
+        self._refresh_due = False
         self.heartbeats_sent = 0
         """Heartbeats the cluster acknowledged."""
         self.failures = 0
         """Failed requests (any kind) since start."""
+        self.failovers = 0
+        """Times a request moved on to the next node."""
+
+    @property
+    def coordinator_url(self) -> str:
+        """The API URL in use (the node that answered last)."""
+        return self.urls[self._current]
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -196,6 +242,8 @@ class HeartbeatClient:
             self._sampler = psutil_sampler()
         try:
             await self._register_with_retries()
+            if self.discover:
+                await self.refresh_urls()
         except BaseException:
             await self._session.close()
             self._session = None
@@ -214,7 +262,7 @@ class HeartbeatClient:
         try:
             if self.node_id is not None:
                 await self._post(f"/api/v1/nodes/{self.node_id}/shutdown", None)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
             log.warning("shutdown notice failed: %s", exc)
         finally:
             await self._session.close()
@@ -229,14 +277,75 @@ class HeartbeatClient:
 
     # --- requests -----------------------------------------------------------------------
 
-    async def _post(self, path: str, body: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None
+                    ) -> tuple[int, Any]:
+        """One request, tried on each known node at most once, starting with the current.
+
+        Returns:
+            (status, decoded JSON or None) of the first answer that is not a 503.
+
+        Raises:
+            NoLiveNode: every node failed (connection error, timeout or 503).
+        """
         assert self._session is not None
-        async with self._session.post(self.coordinator_url + path, json=body) as resp:
+        failed: list[str] = []
+        for _ in range(len(self.urls)):
+            url = self.urls[self._current]
             try:
-                data = await resp.json(content_type=None)
-            except ValueError:
-                data = {}
-            return resp.status, data if isinstance(data, dict) else {}
+                async with self._session.request(method, url + path, json=body) as resp:
+                    try:
+                        data = await resp.json(content_type=None)
+                    except ValueError:
+                        data = None
+                    if resp.status != 503:
+                        return resp.status, data
+                    error = data.get("error") if isinstance(data, dict) else None
+                    failed.append(f"{url}: 503 {error or ''}".rstrip())
+            except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
+                failed.append(f"{url}: {type(exc).__name__}: {exc}")
+            if len(self.urls) > 1:
+                self._current = (self._current + 1) % len(self.urls)
+                self.failovers += 1
+                self._refresh_due = True
+                log.warning("%s %s failed on %s; trying %s", method, path, url,
+                            self.urls[self._current])
+        raise NoLiveNode("no live node answered: " + "; ".join(failed))
+
+    async def _post(self, path: str, body: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
+        status, data = await self._call("POST", path, body)
+        return status, data if isinstance(data, dict) else {}
+
+    async def refresh_urls(self) -> list[str]:
+        """Learn the API URLs of live gossip members from ``GET /api/v1/nodes``.
+
+        The given URLs stay first, in their order; learned ones follow and replace the
+        previously learned ones (a member that left or failed is dropped); the node that
+        answered stays. Errors are logged, and the known URLs kept.
+
+        Returns:
+            The known URLs after the refresh.
+        """
+        self._refresh_due = False
+        try:
+            status, data = await self._call("GET", "/api/v1/nodes")
+        except NoLiveNode as exc:
+            log.warning("cannot refresh the node list: %s", exc)
+            return self.urls
+        nodes = data.get("nodes") if status == 200 and isinstance(data, dict) else None
+        if not isinstance(nodes, list):
+            log.warning("cannot refresh the node list: HTTP %s", status)
+            return self.urls
+        learned = [str(n["api_url"]).rstrip("/") for n in nodes
+                   if isinstance(n, dict) and isinstance(n.get("api_url"), str)
+                   and n.get("api_url", "").startswith(("http://", "https://"))
+                   and n.get("gossip_state") in _LIVE_GOSSIP_STATES]
+        # The node that just answered stays known even if it does not list itself.
+        current = self.urls[self._current]
+        known = list(dict.fromkeys([*self._given, *learned]))[:MAX_KNOWN_URLS - 1]
+        if current not in known:
+            known.append(current)
+        self.urls, self._current = known, known.index(current)
+        return self.urls
 
     async def register(self) -> str:
         """One registration attempt (re-registers under ``self.node_id`` if set).
@@ -296,6 +405,9 @@ class HeartbeatClient:
         if status != 200:
             raise ConnectionError(f"heartbeat failed ({status}): {data.get('error')}")
         self.heartbeats_sent += 1
+        if self.discover and (self._refresh_due
+                              or self.heartbeats_sent % REFRESH_EVERY_HEARTBEATS == 0):
+            await self.refresh_urls()
 
     async def _loop(self) -> None:
         delay = self.heartbeat_interval_s

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from .models import NodeTransition
 
@@ -55,6 +56,9 @@ class ApiConfig:
     fake one in tests)."""
     title: str = "claw-node API"
     """OpenAPI title."""
+    redoc_dir: Path | None = None
+    """Directory holding ReDoc's ``redoc.standalone.js``; None → ``api/_vendor/redoc``,
+    where ``python -m api.redoc_assets`` puts it."""
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:

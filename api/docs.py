@@ -5,7 +5,8 @@ by this node from installed packages (never a CDN, never committed to this repo)
   ``swagger_ui_bundle``; Swagger UI 5.x renders OpenAPI 3.1).
 * ReDoc has no framework-free PyPI package: ``python -m api.redoc_assets`` fetches the
   pinned, checksum-verified npm tarball into ``api/_vendor/redoc/`` (git-ignored). Until
-  then ``/redoc`` answers 404 with that instruction.
+  then ``/redoc`` answers a page giving that command (200: the page works, the viewer is
+  what is missing), and so does ``/docs`` without Swagger UI.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ def swagger_ui_dir() -> Path | None:
     return path if (path / "swagger-ui-bundle.js").is_file() else None
 
 
-def redoc_dir() -> Path | None:
-    """Directory holding ``redoc.standalone.js`` if fetched, or None."""
-    path = Path(__file__).parent / "_vendor" / "redoc"
+def redoc_dir(path: Path | None = None) -> Path | None:
+    """``path`` (default ``api/_vendor/redoc``) if it holds ``redoc.standalone.js``, or
+    None."""
+    path = path or Path(__file__).parent / "_vendor" / "redoc"
     return path if (path / "redoc.standalone.js").is_file() else None
 
 
@@ -60,16 +62,19 @@ _MISSING = """<!DOCTYPE html><html><body><h1>{what} is not installed</h1>
 </body></html>"""
 
 
-def add_docs_routes(app: web.Application, title: str) -> None:
-    """Mount ``/docs`` and ``/redoc`` (with their assets) on ``app``."""
+def add_docs_routes(app: web.Application, title: str, redoc_bundle: Path | None = None
+                    ) -> None:
+    """Mount ``/docs`` and ``/redoc`` (with their assets) on ``app``; ``redoc_bundle`` is
+    the directory to serve ReDoc from (default ``api/_vendor/redoc``)."""
     headers = {"Content-Security-Policy": _CSP}
     swagger = swagger_ui_dir()
-    redoc = redoc_dir()
+    redoc = redoc_dir(redoc_bundle)
 
     async def docs(request: web.Request) -> web.Response:
         if swagger is None:
-            return web.Response(status=404, content_type="text/html", text=_MISSING.format(
-                what="Swagger UI", how="pip install swagger-ui-bundle-v2"))
+            return web.Response(content_type="text/html", text=_MISSING.format(
+                what="Swagger UI", how="Install it: <code>pip install swagger-ui-bundle-v2</code>, "
+                                       "then restart claw-node."))
         return web.Response(text=_SWAGGER_HTML.format(title=title), content_type="text/html",
                             headers=headers)
 
@@ -78,9 +83,10 @@ def add_docs_routes(app: web.Application, title: str) -> None:
 
     async def redoc_page(request: web.Request) -> web.Response:
         if redoc is None:
-            return web.Response(status=404, content_type="text/html", text=_MISSING.format(
-                what="ReDoc", how="run: python -m api.redoc_assets (fetches the pinned, "
-                                  "checksum-verified npm package once, at install time)"))
+            return web.Response(content_type="text/html", text=_MISSING.format(
+                what="ReDoc", how="Fetch it once: <code>python -m api.redoc_assets</code> (the "
+                                  "pinned, checksum-verified npm package), then restart "
+                                  "claw-node."))
         return web.Response(text=_REDOC_HTML.format(title=title), content_type="text/html",
                             headers=headers)
 

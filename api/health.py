@@ -128,13 +128,16 @@ def cluster_health(nodes: Iterable[NodeInfo], info: ClusterInfo,
 def filter_nodes(nodes: Iterable[NodeInfo], q: NodeQuery) -> list[NodeInfo]:
     """Apply the list filters (all combine) and the order (node_id, or load)."""
     skills, tags = set(q.skill), set(q.tag)
+    # Case-insensitive: ``platform=Linux`` means linux (the stored names are lower case).
+    platform = q.platform.casefold() if q.platform is not None else None
+    arch = q.arch.casefold() if q.arch is not None else None
     out = [
         n for n in nodes
         if (q.status is None or n.status is q.status)
         and (not skills or skills.issubset(n.available_skills))
         and (not tags or tags.issubset(n.tags))
-        and (q.platform is None or n.platform == q.platform)
-        and (q.arch is None or n.arch == q.arch)
+        and (platform is None or n.platform.casefold() == platform)
+        and (arch is None or n.arch.casefold() == arch)
         and (q.available is None or is_available(n) == q.available)
     ]
     if q.sort == "load":

@@ -16,6 +16,7 @@ from aiohttp import web
 from .errors import ApiError, Forbidden, Unauthorized
 from .keys import CONFIG, VIEW
 from .models import ErrorOut
+from .openapi import body_limit_text
 from .routes import registry
 
 __all__ = [
@@ -124,8 +125,12 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
                 if declared:
                     headers = {"Allow": ",".join(sorted(set(declared)))}
             field = "body" if exc.status == 413 else "path"
-            resp = error_response(exc.status, f"{field}: {exc.reason}",
-                                  [{"field": field, "message": exc.reason,
+            message = exc.reason
+            if exc.status == 413:
+                limit = body_limit_text(request.app[CONFIG].max_body_bytes)
+                message = f"larger than the {limit} limit"
+            resp = error_response(exc.status, f"{field}: {message}",
+                                  [{"field": field, "message": message,
                                     "type": f"http_{exc.status}"}], headers)
         except asyncio.CancelledError:
             raise

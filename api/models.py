@@ -37,6 +37,7 @@ __all__ = [
     "ErrorOut",
     "HealthOut",
     "HeartbeatIn",
+    "LeaveOut",
     "MaintenanceIn",
     "MessageOut",
     "NodeHealthOut",
@@ -150,6 +151,13 @@ class NodeInfo(BaseModel):
     incarnation: int | None = Field(None, description="SWIM incarnation for gossip members.")
     is_coordinator: bool = Field(False, description="True for the current coordinator.")
     api_url: str | None = Field(None, description="The node's REST API base URL, if it serves one.")
+    member_state: Literal["alive", "suspect", "failed", "left"] | None = Field(
+        None, description="Membership in Serf's words, telling apart the two ways to be "
+                          "offline: failed (declared dead by SWIM, or its HTTP heartbeats "
+                          "stopped) or left (it left gracefully, or sent a shutdown notice).")
+    gossip_address: str | None = Field(
+        None, description="host:port peers dial for gossip (tells apart several members on one "
+                          "host); null for HTTP-registered nodes.")
     suspect_since: datetime | None = Field(
         None, description="Since when the node is suspected (UTC); null when not suspect.")
 
@@ -399,6 +407,16 @@ class HealthOut(BaseModel):
     coordinator: CoordinatorInfo | None
     version: str
     time: datetime
+
+
+class LeaveOut(BaseModel):
+    """``POST /api/v1/agent/leave`` (202): the answering node leaves, then its agent exits."""
+
+    model_config = _OUT
+
+    success: Literal[True] = True
+    node_id: str = Field(description="The node that is leaving (the one that answered).")
+    message: str
 
 
 class ErrorDetail(BaseModel):

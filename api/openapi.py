@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from .errors import BadRequest, ValidationFailed
+from .examples import ERROR_EXAMPLES, PARAMETER_EXAMPLES, example_of
 from .models import ErrorOut
 
 __all__ = ["Call", "OpenApiDocument", "Operation", "RouteRegistry", "validation_details"]
@@ -28,10 +29,16 @@ Handler = Callable[[web.Request, "Call"], Awaitable[web.StreamResponse]]
 _STATUS_TEXT = {
     400: "Body is not a JSON object", 401: "Missing or wrong bearer token",
     403: "Cross-origin write from an origin not allowed", 404: "Unknown node",
-    409: "Conflicts with existing state", 413: "Body too large",
-    422: "Validation failed (the message names the field)",
+    409: "Conflicts with existing state", 413: "Body larger than {max_body}",
+    422: "Validation failed, or an unknown query parameter (the message names it)",
     503: "No reachable coordinator for a write, or registry full",
 }
+
+
+def body_limit_text(max_body_bytes: int) -> str:
+    """``65536 bytes (64 KiB)``: the body limit as the document and the 413 message say it."""
+    kib = max_body_bytes / 1024
+    return f"{max_body_bytes} bytes ({kib:g} KiB)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +53,13 @@ class Call:
 class Operation:
     method: str
     path: str
-    handler: Handler
+    handler: Handler | None
+    """None for a route the embedding process mounts itself (``RouteRegistry.external``)."""
     summary: str
     response: type[BaseModel]
+    operation_id: str = ""
+    status: int = 200
+    """Status of a successful answer."""
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
@@ -104,6 +115,19 @@ def _is_list(annotation: Any) -> bool:
 
 
 def parse_query(model: type[BaseModel], request: web.Request) -> BaseModel:
+    """Validate the query string against ``model``.
+
+    Raises:
+        ValidationFailed: a value breaks the model, or a parameter is not one of the
+            model's (a typo such as ``?skils=gpu`` must not silently widen the answer).
+    """
+    unknown = sorted(set(request.query) - set(model.model_fields))
+    if unknown:
+        known = ", ".join(model.model_fields)
+        details = [{"field": f"query.{name}", "message": "unknown query parameter",
+                    "type": "unknown_parameter"} for name in unknown]
+        shown = ", ".join(repr(name[:64]) for name in unknown[:5])
+        raise ValidationFailed(f"query: unknown parameter {shown} (known: {known})", details)
     data: dict[str, Any] = {}
     for name, f in model.model_fields.items():
         if name not in request.query:
@@ -160,10 +184,20 @@ class RouteRegistry:
         def deco(handler: Handler) -> Handler:
             self.operations.append(Operation(
                 method=method.upper(), path=path, handler=handler, summary=summary,
-                response=response, body=body, query=query, errors=errors, write=write,
-                tag=tag, body_optional=body_optional, path_params=path_params or {}))
+                response=response, operation_id=handler.__name__, body=body, query=query,
+                errors=errors, write=write, tag=tag, body_optional=body_optional,
+                path_params=path_params or {}))
             return handler
         return deco
+
+    def external(self, method: str, path: str, *, operation_id: str, summary: str,
+                 response: type[BaseModel], status: int = 200, tag: str = "nodes") -> None:
+        """Document a route that the embedding process mounts itself (the agent's
+        ``POST /api/v1/agent/leave``). ``mount`` skips it; ``openapi`` lists it when the
+        app serves it."""
+        self.operations.append(Operation(
+            method=method.upper(), path=path, handler=None, summary=summary,
+            response=response, operation_id=operation_id, status=status, tag=tag))
 
     def mount(self, app: web.Application,
               wrap: Callable[[Operation], Callable[[web.Request], Awaitable[web.StreamResponse]]]
@@ -171,16 +205,29 @@ class RouteRegistry:
         """Add every operation in declaration order (declare fixed paths such as
         ``/nodes/online`` before ``/nodes/{node_id}``)."""
         for op in self.operations:
-            app.router.add_route(op.method, op.path, wrap(op), name=op.handler.__name__)
+            if op.handler is not None:
+                app.router.add_route(op.method, op.path, wrap(op), name=op.operation_id)
 
     # --- OpenAPI ------------------------------------------------------------------------
 
     def openapi(self, *, title: str, version: str, description: str = "",
-                bearer: bool = False, extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+                bearer: bool = False, extra_paths: dict[str, Any] | None = None,
+                max_body_bytes: int = 64 * 1024,
+                served: Callable[[str, str], bool] = lambda method, path: True,
+                ) -> dict[str, Any]:
         """OpenAPI 3.1.0 document. Request bodies use pydantic's validation schema,
-        responses its serialization schema; components are de-duplicated."""
+        responses its serialization schema; components are de-duplicated. Every body,
+        answer and parameter carries an example from ``api.examples``.
+
+        Args:
+            max_body_bytes: the body limit, stated in the 413 answers.
+            served: ``(method, path) -> bool``; external operations are listed only
+                when it says the app serves them.
+        """
+        operations = [op for op in self.operations
+                      if op.handler is not None or served(op.method, op.path)]
         inputs: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = []
-        for op in self.operations:
+        for op in operations:
             if op.body is not None:
                 inputs.append((op.body, "validation"))
             inputs.append((op.response, "serialization"))
@@ -190,16 +237,21 @@ class RouteRegistry:
         defs: dict[str, Any] = dict(top.get("$defs", {}))
         error_ref = refs[(ErrorOut, "serialization")]
 
+        limit = body_limit_text(max_body_bytes)
+
         def err(status: int) -> dict[str, Any]:
-            return {"description": _STATUS_TEXT.get(status, "Error"),
-                    "content": {"application/json": {"schema": error_ref}}}
+            example = {"success": False, "error": ERROR_EXAMPLES[status], "details": []}
+            return {"description": _STATUS_TEXT.get(status, "Error").format(max_body=limit),
+                    "content": {"application/json": {"schema": error_ref,
+                                                     "example": example}}}
 
         paths: dict[str, Any] = {}
-        for op in self.operations:
+        for op in operations:
             params: list[dict[str, Any]] = []
             for name, desc in op.path_params.items():
                 params.append({"name": name, "in": "path", "required": True,
-                               "description": desc, "schema": {"type": "string"}})
+                               "description": desc, "schema": {"type": "string"},
+                               "example": PARAMETER_EXAMPLES[name]})
             if op.query is not None:
                 qschema = op.query.model_json_schema(ref_template="#/components/schemas/{model}")
                 for name, f in op.query.model_fields.items():
@@ -209,8 +261,11 @@ class RouteRegistry:
                                          "schema": s}
                     if f.description:
                         p["description"] = f.description
+                    example = PARAMETER_EXAMPLES[name]
                     if _is_list(f.annotation):
                         p["style"], p["explode"] = "form", True
+                        example = [example]
+                    p["example"] = example
                     params.append(p)
                 for k, v in qschema.get("$defs", {}).items():
                     defs.setdefault(k, v)
@@ -224,13 +279,14 @@ class RouteRegistry:
             if op.query is not None:
                 statuses.add(422)
             responses: dict[str, Any] = {
-                "200": {"description": "OK",
-                        "content": {"application/json": {
-                            "schema": refs[(op.response, "serialization")]}}}}
+                str(op.status): {"description": "OK" if op.status == 200 else "Accepted",
+                                 "content": {"application/json": {
+                                     "schema": refs[(op.response, "serialization")],
+                                     "example": example_of(op.response)}}}}
             for status in sorted(statuses):
                 responses[str(status)] = err(status)
             entry: dict[str, Any] = {
-                "summary": op.summary, "operationId": op.handler.__name__,
+                "summary": op.summary, "operationId": op.operation_id,
                 "tags": [op.tag], "responses": responses,
             }
             if params:
@@ -238,8 +294,10 @@ class RouteRegistry:
             if op.body is not None:
                 entry["requestBody"] = {
                     "required": not op.body_optional,
+                    "description": f"JSON object of at most {limit}",
                     "content": {"application/json": {
-                        "schema": refs[(op.body, "validation")]}}}
+                        "schema": refs[(op.body, "validation")],
+                        "example": example_of(op.body)}}}
             if bearer and op.path.startswith("/api/v1/"):
                 entry["security"] = [{"bearer": []}]
             paths.setdefault(op.path, {})[op.method.lower()] = entry

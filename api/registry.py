@@ -217,6 +217,19 @@ class HttpNodeRecord:
 
     # --- presentation -------------------------------------------------------------------
 
+    def member_state(self, heartbeat_timeout_s: float) -> str:
+        """``alive``, ``suspect``, ``failed`` or ``left`` (``NodeInfo.member_state``).
+
+        An offline record written more than the timeout after its last heartbeat was
+        marked by the heartbeat check (failed); one written sooner by a shutdown notice
+        (left). Later writes to an offline record keep the answer: the check leaves
+        offline records alone and a shutdown notice does not refresh the heartbeat.
+        """
+        if self.status != NodeStatus.OFFLINE.value:
+            return "suspect" if self.suspect else "alive"
+        silent = self.updated_at - self.last_heartbeat
+        return "failed" if silent > heartbeat_timeout_s else "left"
+
     def to_node_info(self, **extra: Any) -> NodeInfo:
         """The seed's ``NodeInfo`` for this record (``extra`` sets e.g. ``is_coordinator``).
         Building one costs ~20 µs: views that list many nodes should cache it per
@@ -320,7 +333,7 @@ class HttpNodeRegistry:
         hit = self._infos.get(node_id)
         if hit is not None and hit[0] is rec:
             return hit[1]
-        info = rec.to_node_info()
+        info = rec.to_node_info(member_state=rec.member_state(self.heartbeat_timeout_s))
         self._infos[node_id] = (rec, info)
         return info
 

@@ -20,6 +20,7 @@ from .models import (
     ClusterHealthOut,
     HealthOut,
     HeartbeatIn,
+    LeaveOut,
     MaintenanceIn,
     MessageOut,
     NodeHealthOut,
@@ -196,3 +197,11 @@ async def check_heartbeat(request: web.Request, call: Call) -> web.Response:
     return json_model(CheckHeartbeatOut(
         checked=result.checked, changed=result.changed,
         message=f"checked {result.checked} nodes, {len(result.changed)} changed"))
+
+
+# --- served by the agent ---------------------------------------------------------------
+
+registry.external(
+    "POST", "/api/v1/agent/leave", operation_id="agent_leave", response=LeaveOut,
+    status=202, tag="agent",
+    summary="This node leaves the cluster gracefully, then its agent exits (never forwarded)")

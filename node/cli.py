@@ -1,12 +1,13 @@
 """``claw-node``: run the agent, or talk to a running one.
 
     claw-node [agent flags]                 run the agent (no flags: a new one-node cluster)
-    claw-node members [--json]              the cluster's nodes, as a table
+    claw-node members [--status S] [--tag L] [--skill K] [--detailed] [--format json] [--watch]
     claw-node info [--json]                 this node, the coordinator and its term, health
     claw-node leave                         graceful leave, then the agent exits
     claw-node maintenance on|off [--node ID]
 
-Bad flags or values print one line naming the flag and exit with status 2.
+Bad flags or values print one line naming the flag and exit with status 2; any other
+error is one line too (never a traceback), with status 1.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from .members import MEMBER_STATES, STATUSES, percent
+
 if TYPE_CHECKING:
     from .agent import MemberObserver
 
-__all__ = ["build_parser", "main"]
+__all__ = ["api_base_url", "build_parser", "main"]
 
 _DEFAULT_API = "http://127.0.0.1:8888"
 _PROG = "claw-node"
@@ -91,9 +94,36 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
                    help="URL that receives a JSON POST per node status change")
 
 
+def api_base_url(text: str) -> str:
+    """``--api``: a base URL; ``HOST:PORT`` without a scheme means ``http://HOST:PORT``.
+
+    Raises:
+        argparse.ArgumentTypeError: not an http(s) URL with a host (argparse prints it
+            as one line naming ``--api``).
+    """
+    from urllib.parse import urlsplit
+
+    value = text.strip()
+    bare = "://" not in value
+    url = f"http://{value}" if bare else value
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+            or (bare and port is None) or parts.query or parts.fragment):
+        raise argparse.ArgumentTypeError(
+            f"expected http://HOST:PORT or HOST:PORT (e.g. 127.0.0.1:8888), got {text!r}"
+            " (from --api or CLAW_API)")
+    return url.rstrip("/")
+
+
 def _client_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--api", metavar="URL", default=os.environ.get("CLAW_API", _DEFAULT_API),
-                   help=f"the agent's API (default {_DEFAULT_API}, env CLAW_API)")
+    p.add_argument("--api", metavar="URL", type=api_base_url,
+                   default=os.environ.get("CLAW_API", _DEFAULT_API),
+                   help=f"the agent's API, URL or HOST:PORT (default {_DEFAULT_API}, env "
+                        "CLAW_API)")
     p.add_argument("--api-token", metavar="TOKEN", default=os.environ.get("CLAW_API_TOKEN"),
                    help="bearer token (env CLAW_API_TOKEN)")
     p.add_argument("--timeout", type=float, default=15.0, metavar="S",
@@ -114,8 +144,28 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _agent_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    members = sub.add_parser("members", help="list the cluster's nodes")
-    members.add_argument("--json", action="store_true", help="print the raw JSON list")
+    members = sub.add_parser(
+        "members", help="list the cluster's nodes",
+        description="STATE is the membership as Serf says it (alive, suspect, failed, "
+                    "left), STATUS the seed's status. Filters combine.")
+    members.add_argument("--status", metavar="S", action="append", default=[],
+                         type=_status_choice,
+                         help="only nodes in this STATE or STATUS, repeatable or a,b "
+                              f"({', '.join(_member_words())})")
+    members.add_argument("--tag", metavar="LABEL", action="append", default=[],
+                         help="only nodes carrying this tag (gpu, role=web), repeatable")
+    members.add_argument("--skill", metavar="SKILL", action="append", default=[],
+                         help="only nodes offering this skill, repeatable")
+    members.add_argument("--detailed", action="store_true",
+                         help="more columns: platform, API URL, Tailscale IP, incarnation, "
+                              "last heartbeat")
+    members.add_argument("--format", choices=("table", "json"), default="table",
+                         help="table (default) or json (the filtered node records)")
+    members.add_argument("--json", action="store_true", help="same as --format json")
+    members.add_argument("--watch", action="store_true",
+                         help="redraw whenever the list changes, until Ctrl-C")
+    members.add_argument("--interval", type=_positive_seconds, default=2.0, metavar="S",
+                         help="seconds between two polls with --watch (default 2)")
     _client_flags(members)
     info = sub.add_parser("info", help="this node, the coordinator and its term, cluster health")
     info.add_argument("--json", action="store_true", help="print raw JSON")
@@ -164,41 +214,53 @@ def _request(args: argparse.Namespace, method: str, path: str, body: Any = None)
                         f"running? (--api URL)") from None
 
 
-def _pct(value: Any) -> str:
-    return f"{float(value):.0f}%" if isinstance(value, (int, float)) else "-"
+def _member_words() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(MEMBER_STATES + STATUSES))
 
 
-def format_members(nodes: list[dict[str, Any]]) -> str:
-    """The ``members`` table (coordinator marked with ``*``)."""
-    header = ("ID", "ADDRESS", "STATUS", "CPU", "MEM", "DISK", "TASKS", "SKILLS")
-    rows = [header]
-    for n in sorted(nodes, key=lambda n: str(n.get("node_id"))):
-        status = str(n.get("status", "?"))
-        if n.get("suspect"):
-            status += " (suspect)"
-        node_id = str(n.get("node_id", "?")) + (" *" if n.get("is_coordinator") else "")
-        address = str(n.get("ip_address") or "-")
-        if n.get("source") == "http":
-            address += " (http)"
-        # No heartbeat yet (or a plain Serf agent): unknown load, not 0 %.
-        known = n.get("last_heartbeat") is not None or "last_heartbeat" not in n
-        load = [_pct(n.get(k)) if known else "-" for k in ("cpu_usage", "memory_usage", "disk_usage")]
-        rows.append((
-            node_id, address, status, *load,
-            f"{n.get('running_tasks', 0)}/{n.get('max_concurrent_tasks', 0)}",
-            ",".join(n.get("available_skills") or []) or "-",
-        ))
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    lines.append(f"{len(nodes)} node(s); * = coordinator")
-    return "\n".join(lines)
+def _status_choice(text: str) -> list[str]:
+    words = [w.strip().lower() for w in text.split(",") if w.strip()]
+    bad = [w for w in words if w not in _member_words()]
+    if bad or not words:
+        raise argparse.ArgumentTypeError(
+            f"unknown status {(bad or [text])[0]!r} (one of {', '.join(_member_words())})")
+    return words
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.05 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds in 0.05..3600, got {text!r}")
+    return value
 
 
 def _cmd_members(args: argparse.Namespace) -> int:
-    listing = _request(args, "GET", "/api/v1/nodes")
-    nodes = listing.get("nodes", []) if isinstance(listing, dict) else []
-    print(json.dumps(nodes, indent=2) if args.json else format_members(nodes))
-    return 0
+    from .members import filter_members, format_members, watch
+
+    as_json = args.json or args.format == "json"
+    statuses = [w for group in args.status for w in group]
+
+    def render() -> str:
+        listing = _request(args, "GET", "/api/v1/nodes")
+        nodes = listing.get("nodes", []) if isinstance(listing, dict) else []
+        nodes = filter_members(nodes, statuses=statuses, tags=args.tag, skills=args.skill)
+        if as_json:
+            return json.dumps(nodes, indent=2)
+        return format_members(nodes, detailed=args.detailed)
+
+    if not args.watch:
+        print(render())
+        return 0
+
+    def render_or_error() -> str:  # the agent restarting must not end the watch
+        try:
+            return render()
+        except _ApiError as exc:
+            return f"{_PROG}: {exc}"
+    return watch(render_or_error, args.interval)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -215,8 +277,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         (f"node:        {node_id} ({node.get('status', '?')}, {node.get('platform', '?')}/"
          f"{node.get('arch', '?')}, {node.get('ip_address', '?')}, "
          f"version {health.get('version', '?')})"),
-        (f"load:        cpu {_pct(node.get('cpu_usage'))}, mem {_pct(node.get('memory_usage'))}, "
-         f"disk {_pct(node.get('disk_usage'))}, tasks {node.get('running_tasks', 0)}/"
+        (f"load:        cpu {percent(node.get('cpu_usage'))}, mem {percent(node.get('memory_usage'))}, "
+         f"disk {percent(node.get('disk_usage'))}, tasks {node.get('running_tasks', 0)}/"
          f"{node.get('max_concurrent_tasks', 0)}"),
         f"skills:      {','.join(node.get('available_skills') or []) or '-'}",
         f"coordinator: {coordinator.get('node_id', 'none')} (term {coordinator.get('term', 0)})"
@@ -283,8 +345,8 @@ def _run_agent(args: argparse.Namespace, member_observers: Sequence[MemberObserv
         for observer in member_observers:
             agent.add_member_observer(observer)
         return asyncio.run(agent.run())
-    except NodeConfigError as exc:
-        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+    except NodeConfigError as exc:  # e.g. --advertise: named as the user wrote it
+        print(f"{_PROG}: error: {config.renamed(exc)}", file=sys.stderr)
         return 2
     except StoreError as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
@@ -327,6 +389,11 @@ def main(argv: Sequence[str] | None = None, *,
         return _COMMANDS[command](args)
     except _ApiError as exc:
         print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - an answer of an unexpected shape, say: one line
+        print(f"{_PROG}: error: {command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "NodeConfig",
     "NodeConfigError",
     "default_data_dir",
+    "format_host_port",
     "parse_host_port",
 ]
 
@@ -45,7 +46,9 @@ DEFAULT_API_PORT = 8888
 
 
 class NodeConfigError(ValueError):
-    """A setting is invalid. ``flag`` is the command-line flag naming it (``--bind``)."""
+    """A setting is invalid. ``flag`` names it as the user wrote it: the command-line flag
+    (``--bind``), the environment variable (``CLAW_BIND``) or the config file key
+    (``claw.toml: bind``); see ``NodeConfig.source_of``."""
 
     def __init__(self, flag: str, message: str) -> None:
         super().__init__(f"{flag}: {message}")
@@ -65,6 +68,11 @@ def default_data_dir() -> Path:
         return (Path(base) if base else home / "AppData" / "Local") / "claw-node"
     base = os.environ.get("XDG_DATA_HOME")
     return (Path(base) if base else home / ".local" / "share") / "claw-node"
+
+
+def format_host_port(host: str, port: int) -> str:
+    """The inverse of ``parse_host_port``: ``host:port``, ``[v6]:port`` for IPv6."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def parse_host_port(text: str, default_port: int | None = None) -> Address:
@@ -245,10 +253,8 @@ class NodeConfig:
     @classmethod
     def env_values(cls, environ: dict[str, str] | None = None) -> dict[str, str]:
         """The ``CLAW_*`` variables naming a field (names matched in any case), by field."""
-        prefixed = {k.upper(): v for k, v in (os.environ if environ is None else environ).items()
-                    if k.upper().startswith(ENV_PREFIX)}
-        return {name: prefixed[ENV_PREFIX + name.upper()] for name in cls.field_names()
-                if ENV_PREFIX + name.upper() in prefixed}
+        env = dict(os.environ if environ is None else environ)
+        return {name: value for name, (_, value) in _env_settings(cls.field_names(), env).items()}
 
     @classmethod
     def load(cls, flags: dict[str, Any] | None = None, config_file: Path | None = None) -> NodeConfig:
@@ -258,26 +264,51 @@ class NodeConfig:
             flags: settings given on the command line (field name → value).
             config_file: the ``--config`` TOML file, or None.
         Raises:
-            NodeConfigError: the first invalid setting, naming its flag.
+            NodeConfigError: the first invalid setting, named as written (its flag, its
+                ``CLAW_*`` variable, or ``FILE: key``).
         """
         merged: dict[str, Any] = {}
+        origins: dict[str, str] = {}
+        names = cls.field_names()
         if config_file is not None:
             if not config_file.is_file():
                 raise NodeConfigError("--config", f"no such file: {config_file}")
             import tomllib
 
             try:
-                merged.update(tomllib.loads(config_file.read_text()))
+                from_file = tomllib.loads(config_file.read_text())
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise NodeConfigError("--config", f"cannot read {config_file}: {exc}") from None
-        merged.update(cls.env_values())
-        merged.update(flags or {})
-        names = cls.field_names()
-        config = cls(**{k: v for k, v in merged.items() if k in names})
+            unknown = [k for k in from_file if k not in names]
+            if unknown:
+                raise NodeConfigError(str(config_file), f"unknown key {str(unknown[0])!r} "
+                                                        "(keys are the flag names with _)")
+            merged.update(from_file)
+            origins.update({k: f"{config_file}: {k}" for k in from_file})
+        environ = dict(os.environ)
+        for name, (var, value) in _env_settings(names, environ).items():
+            merged[name], origins[name] = value, var
+        for name, value in (flags or {}).items():
+            merged[name], origins[name] = value, _flag(name)
+        try:
+            config = cls(**{k: v for k, v in merged.items() if k in names})
+        except NodeConfigError as exc:
+            raise _renamed(exc, origins) from None
+        object.__setattr__(config, "_origins", origins)
         unknown = [k for k in merged if k not in names]
         if unknown:
             raise NodeConfigError("--config", f"unknown setting {str(unknown[0])!r}")
         return config
+
+    def source_of(self, flag: str) -> str:
+        """Where the setting of ``flag`` (``--bind``) came from, as the user wrote it:
+        ``--bind``, ``CLAW_BIND`` or ``claw.toml: bind`` (the flag for a default)."""
+        origins: dict[str, str] = getattr(self, "_origins", {})
+        return origins.get(flag.lstrip("-").replace("-", "_"), flag)
+
+    def renamed(self, exc: NodeConfigError) -> NodeConfigError:
+        """``exc`` (raised naming a flag, e.g. by the agent) naming the setting's source."""
+        return _renamed(exc, getattr(self, "_origins", {}))
 
     # --- derived values -------------------------------------------------------------------
 
@@ -306,6 +337,22 @@ class NodeConfig:
 
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
+
+
+def _renamed(exc: NodeConfigError, origins: dict[str, str]) -> NodeConfigError:
+    source = origins.get(exc.flag.lstrip("-").replace("-", "_"))
+    return exc if source is None or source == exc.flag else NodeConfigError(source, exc.message)
+
+
+def _env_settings(names: tuple[str, ...], environ: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """``CLAW_*`` variables naming a field (any case): field → (variable as written, value)."""
+    by_upper = {k.upper(): k for k in environ if k.upper().startswith(ENV_PREFIX)}
+    out = {}
+    for name in names:
+        var = by_upper.get(ENV_PREFIX + name.upper())
+        if var is not None:
+            out[name] = (var, environ[var])
+    return out
 
 
 # --- value checks (each returns the converted value or raises ValueError) ---------------

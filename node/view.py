@@ -14,6 +14,9 @@ Status of a gossip member (the seed's ``NodeStatus``), first match wins:
 | running_tasks ≥ max_concurrent_tasks | ``busy`` |
 | otherwise (alive or suspect) | ``online`` |
 
+``member_state`` tells apart the two ways to be offline: ``failed`` (SWIM dead) and
+``left`` (graceful leave), as Serf's ``members`` does.
+
 Suspicion is not hidden: a suspect member stays ``online``/``busy`` with ``suspect=true``
 and ``gossip_state="suspect"`` and ``suspect_since`` (when this node first heard the
 suspicion), since SWIM may still clear it.
@@ -49,6 +52,7 @@ from api.view import CheckResult, RegisterResult, TransitionListener
 from gossip.events import Member
 from gossip.types import MemberState
 
+from .config import format_host_port
 from .heartbeat import TASK_FIELDS, HeartbeatRecord
 from .metadata import NodeMeta
 
@@ -61,6 +65,8 @@ _STATE_NAMES = {
     MemberState.ALIVE: "alive", MemberState.SUSPECT: "suspect",
     MemberState.DEAD: "dead", MemberState.LEFT: "left",
 }
+_MEMBER_STATES = {**_STATE_NAMES, MemberState.DEAD: "failed"}
+"""``NodeInfo.member_state``: Serf's word for a dead member is failed."""
 
 
 class AgentControl(Protocol):
@@ -125,6 +131,8 @@ def member_info(
         source="gossip", gossip_state=_STATE_NAMES.get(member.state, "dead"),  # type: ignore[arg-type]
         suspect=member.state == MemberState.SUSPECT, incarnation=member.incarnation,
         is_coordinator=member.name == coordinator, api_url=api_url,
+        gossip_address=format_host_port(*member.address),
+        member_state=_MEMBER_STATES.get(member.state, "failed"),  # type: ignore[arg-type]
         suspect_since=_utc(suspect_since) if member.state == MemberState.SUSPECT else None,
         **load,
     )

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from node.cli import build_parser, format_members, main
+from node.cli import build_parser, main
+from node.members import format_members
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,9 +83,10 @@ def test_members_table_is_readable() -> None:
          "available_skills": [], "is_coordinator": True, "source": "gossip"},
     ])
     lines = table.splitlines()
-    assert lines[0].split() == ["ID", "ADDRESS", "STATUS", "CPU", "MEM", "DISK", "TASKS", "SKILLS"]
+    assert lines[0].split() == ["ID", "ADDRESS", "STATE", "STATUS", "CPU", "MEM", "DISK",
+                                "TASKS", "SKILLS", "TAGS"]
     assert lines[1].startswith("a *") and "online" in lines[1]
-    assert "busy (suspect)" in lines[2] and "91%" in lines[2] and "5/5" in lines[2]
+    assert "suspect  busy" in lines[2] and "91%" in lines[2] and "5/5" in lines[2]
     assert "python,gpu" in lines[2]
     assert lines[-1] == "2 node(s); * = coordinator"
 

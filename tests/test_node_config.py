@@ -1,4 +1,4 @@
-"""NodeConfig: precedence flags > CLAW_* env > TOML > defaults, validation naming the flag."""
+"""NodeConfig: precedence flags > CLAW_* env > TOML > defaults, validation naming the setting as written (flag, env variable, file key)."""
 
 from __future__ import annotations
 
@@ -94,15 +94,34 @@ def test_config_file_errors(tmp_path: Path) -> None:
         NodeConfig.load({}, bad)
     typo = tmp_path / "typo.toml"
     typo.write_text("skilz = ['a']\n")
-    with pytest.raises(NodeConfigError, match="unknown setting 'skilz'"):
+    with pytest.raises(NodeConfigError) as info:
         NodeConfig.load({}, typo)
+    assert str(info.value).startswith(f"{typo}: unknown key 'skilz'")
 
 
-def test_bad_env_value_names_the_flag(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CLAW_PORT", "eighty")
+def test_a_bad_value_is_named_as_written(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("claw_Port", "eighty")  # matched in any case, reported as written
     with pytest.raises(NodeConfigError) as info:
         NodeConfig.load({})
+    assert info.value.flag == "claw_Port" and "'eighty'" in str(info.value)
+    monkeypatch.delenv("claw_Port")
+    file = tmp_path / "claw.toml"
+    file.write_text("port = 70000\nbind = '127.0.0.1:0'\n")
+    with pytest.raises(NodeConfigError) as info:
+        NodeConfig.load({}, file)
+    assert str(info.value) == (f"{file}: port: Input should be less than or equal to 65535 "
+                               "(got 70000)")
+    with pytest.raises(NodeConfigError) as info:
+        NodeConfig.load({"port": 0}, file)  # the flag wins, and is named
     assert info.value.flag == "--port"
+    file.write_text("advertise = '10.0.0.1'\n")
+    monkeypatch.setenv("CLAW_BIND", "127.0.0.1:0")
+    config = NodeConfig.load({}, file)
+    # An error the agent raises later (it names the flag) is renamed after the source.
+    assert str(config.renamed(NodeConfigError("--advertise", "cannot resolve"))) == (
+        f"{file}: advertise: cannot resolve")
+    assert config.source_of("--bind") == "CLAW_BIND"
+    assert config.source_of("--port") == "--port"  # a default: the flag that would set it
 
 
 def test_advertise_forms() -> None:

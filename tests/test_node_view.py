@@ -111,6 +111,12 @@ async def test_lists_members_and_registered_nodes(view: GossipClusterView, agent
     assert peer.source == "gossip" and peer.available_skills == ["py"] and peer.incarnation == 3
     assert nodes["me"].is_coordinator and not peer.is_coordinator
     assert nodes["w1"].source == "http"
+    assert peer.gossip_address == "127.0.0.1:7946" and nodes["w1"].gossip_address is None
+    assert peer.member_state == "suspect" and nodes["w1"].member_state == "alive"
+    agent.table[1] = member("peer", MemberState.DEAD)
+    agent.table.append(member("gone", MemberState.LEFT))
+    states = {n.node_id: (n.status.value, n.member_state) for n in await view.list_nodes()}
+    assert states["peer"] == ("offline", "failed") and states["gone"] == ("offline", "left")
     assert (await view.get_node("w1")).hostname == "w"
     assert await view.get_node("nobody") is None
 
