@@ -78,6 +78,8 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
                    help="seconds between resource samples (default 5)")
     g.add_argument("--log-level", metavar="LEVEL", default=s,
                    help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    g.add_argument("--log-format", choices=("text", "json"), default=s,
+                   help="log lines as text, or one JSON object per line (default text)")
     g.add_argument("--tailscale-ip", metavar="IP", default=s,
                    help="Tailscale IP to report (default: detected)")
     g.add_argument("--api-token", metavar="TOKEN", default=s,
@@ -279,9 +281,9 @@ def load_agent_class(config: NodeConfig) -> type[Agent]:
 
 def _run_agent(args: argparse.Namespace) -> int:
     import asyncio
-    import logging
 
     from .config import NodeConfig, NodeConfigError
+    from .logs import configure_logging
     from .store import StoreError
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
@@ -292,8 +294,7 @@ def _run_agent(args: argparse.Namespace) -> int:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
     Agent = load_agent_class(config)
-    logging.basicConfig(level=config.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_level, config.log_format)
     try:
         return asyncio.run(Agent(config).run())
     except NodeConfigError as exc:
