@@ -5,6 +5,7 @@
     claw-node info [--json]                 this node, the coordinator and its term, health
     claw-node leave                         graceful leave, then the agent exits
     claw-node maintenance on|off [--node ID]
+    claw-node [COMMAND] --version
 
 Bad flags or values print one line naming the flag and exit with status 2.
 """
@@ -36,9 +37,24 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)  # `members --api` must not match --api-bind
         super().__init__(*args, **kwargs)
+        self.add_argument("--version", action=_VersionAction)  # on every (sub)command
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{_PROG}: error: {message}\n")
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked (see node.version)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                         nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from .version import installed_version
+        print(f"{_PROG} {installed_version()}")
+        parser.exit(0)
 
 
 def _agent_flags(p: argparse.ArgumentParser) -> None:
