@@ -5,6 +5,7 @@
     claw-node info [--json]                 this node, the coordinator and its term, health
     claw-node leave                         graceful leave, then the agent exits
     claw-node maintenance on|off [--node ID]
+    claw-node service install [--user] [--output DIR] [agent flags]
     claw-node [COMMAND] --version
 
 Bad flags or values print one line naming the flag and exit with status 2.
@@ -20,6 +21,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
+
+from .service import add_install_arguments as service_install_arguments
+from .service import run_install as run_service_install
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -146,6 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     maint.add_argument("state", choices=("on", "off"))
     maint.add_argument("--node", metavar="ID", help="node id (default: the agent's own node)")
     _client_flags(maint)
+    service = sub.add_parser("service", help="run claw-node as a system service")
+    actions = service.add_subparsers(dest="service_action", metavar="ACTION", required=True,
+                                     parser_class=_Parser)
+    install = actions.add_parser(
+        "install", help="write a systemd unit, launchd plist or Windows task runner and "
+                        "print the commands that enable it; agent flags go into the service")
+    service_install_arguments(install)
+    _agent_flags(install)
+    install.set_defaults(flag_actions=install._actions)
     return parser
 
 
@@ -335,8 +348,12 @@ def _env_path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
+def _cmd_service(args: argparse.Namespace) -> int:
+    return run_service_install(args, args.flag_actions)
+
+
 _COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
-             "maintenance": _cmd_maintenance}
+             "maintenance": _cmd_maintenance, "service": _cmd_service}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

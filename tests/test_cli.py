@@ -193,7 +193,7 @@ def test_agent_imports_aiohttp_without_tls_unless_a_webhook_needs_it(
 
 
 @pytest.mark.parametrize("command", [[], ["members"], ["info"], ["leave"],
-                                     ["maintenance"]])
+                                     ["maintenance"], ["service"], ["service", "install"]])
 def test_version_on_every_command(command: list[str],
                                   capsys: pytest.CaptureFixture[str]) -> None:
     from node.version import installed_version
