@@ -5,6 +5,8 @@
     claw-node info [--json]                 this node, the coordinator and its term, health
     claw-node leave                         graceful leave, then the agent exits
     claw-node maintenance on|off [--node ID]
+    claw-node service install [--user] [--output DIR] [agent flags]
+    claw-node [COMMAND] --version
 
 Bad flags or values print one line naming the flag and exit with status 2; any other
 error is one line too (never a traceback), with status 1.
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from .members import MEMBER_STATES, STATUSES, percent
+from .service import add_install_arguments as service_install_arguments
+from .service import run_install as run_service_install
 
 if TYPE_CHECKING:
     from .agent import MemberObserver
@@ -38,9 +42,24 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)  # `members --api` must not match --api-bind
         super().__init__(*args, **kwargs)
+        self.add_argument("--version", action=_VersionAction)  # on every (sub)command
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{_PROG}: error: {message}\n")
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked (see node.version)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                         nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        from .version import installed_version
+        print(f"{_PROG} {installed_version()}")
+        parser.exit(0)
 
 
 def _agent_flags(p: argparse.ArgumentParser) -> None:
@@ -80,6 +99,8 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
                    help="seconds between resource samples (default 5)")
     g.add_argument("--log-level", metavar="LEVEL", default=s,
                    help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    g.add_argument("--log-format", choices=("text", "json"), default=s,
+                   help="log lines as text, or one JSON object per line (default text)")
     g.add_argument("--tailscale-ip", metavar="IP", default=s,
                    help="Tailscale IP to report (default: detected)")
     g.add_argument("--api-token", metavar="TOKEN", default=s,
@@ -177,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     maint.add_argument("state", choices=("on", "off"))
     maint.add_argument("--node", metavar="ID", help="node id (default: the agent's own node)")
     _client_flags(maint)
+    service = sub.add_parser("service", help="run claw-node as a system service")
+    actions = service.add_subparsers(dest="service_action", metavar="ACTION", required=True,
+                                     parser_class=_Parser)
+    install = actions.add_parser(
+        "install", help="write a systemd unit, launchd plist or Windows task runner and "
+                        "print the commands that enable it; agent flags go into the service")
+    service_install_arguments(install)
+    _agent_flags(install)
+    install.set_defaults(flag_actions=install._actions)
     return parser
 
 
@@ -323,12 +353,12 @@ def _cmd_maintenance(args: argparse.Namespace) -> int:
 
 def _run_agent(args: argparse.Namespace, member_observers: Sequence[MemberObserver]) -> int:
     import asyncio
-    import logging
 
     # Imported here: the client subcommands need none of it. ``node.agent`` does not
     # import aiohttp either (the agent imports the REST stack once gossip runs).
     from .agent import Agent
     from .config import NodeConfig, NodeConfigError
+    from .logs import configure_logging
     from .store import StoreError
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
@@ -338,8 +368,7 @@ def _run_agent(args: argparse.Namespace, member_observers: Sequence[MemberObserv
     except NodeConfigError as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_level, config.log_format)
     try:
         agent = Agent(config)
         for observer in member_observers:
@@ -367,8 +396,12 @@ def _env_path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
+def _cmd_service(args: argparse.Namespace) -> int:
+    return run_service_install(args, args.flag_actions)
+
+
 _COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
-             "maintenance": _cmd_maintenance}
+             "maintenance": _cmd_maintenance, "service": _cmd_service}
 
 
 def main(argv: Sequence[str] | None = None, *,

@@ -206,6 +206,9 @@ class NodeConfig:
                                 "(backoff starts at 1 s and doubles).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _setting(
         "INFO", description="Logging threshold.")
+    log_format: Literal["text", "json"] = _setting(
+        "text", description="Log line format: 'text' (time level logger: message) or "
+                            "'json' (one object per line, see node.logs).")
     hostname: str | None = _setting(
         None, max_length=253, description="Host name to report. Default: this machine's.")
     tailscale_ip: str | None = _setting(
@@ -514,6 +517,7 @@ _CHECKS: dict[str, Callable[[Any, Any], Any]] = {
     "check_interval": _number, "no_coordinator": _flag_value, "resource_interval": _number,
     "heartbeat_budget": _integer, "join_backoff_max": _number,
     "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
+    "log_format": _one_of("text", "json"),
     "hostname": _optional_text, "tailscale_ip": _ip, "api_token": _optional_text,
     "insecure_api": _flag_value, "api_eager": _flag_value, "cors_origins": _comma_list, "alert_webhook": _optional_text,
 }

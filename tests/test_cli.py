@@ -191,3 +191,34 @@ def test_agent_imports_aiohttp_without_tls_unless_a_webhook_needs_it(
     assert out.returncode == 0, out.stderr
     # The ssl module itself stays importable for everything else.
     assert out.stdout.split() == ["Agent", str(without_tls), "True"]
+
+
+@pytest.mark.parametrize("command", [[], ["members"], ["info"], ["leave"],
+                                     ["maintenance"], ["service"], ["service", "install"]])
+def test_version_on_every_command(command: list[str],
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from node.version import installed_version
+
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"claw-node {installed_version()}\n"
+
+
+def test_version_falls_back_to_the_source_tree_when_not_installed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    import node
+    from node.version import installed_version
+
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    assert installed_version() == node.__version__
+
+
+def test_version_in_a_real_process() -> None:
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.startswith("claw-node ")
