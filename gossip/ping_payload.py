@@ -12,7 +12,8 @@ Serf (``serf/ping_delegate.go``, ``PingVersion = 1``) fills them with::
 Keys are msgpack raw strings (``0xa0``-``0xbf``), as the old-spec codec writes them.
 
 Decoding is as lenient as Go's decoder, which Serf agents of other versions rely on:
-fields may come in any order, unknown keys are skipped, a missing field is zero (a
+fields may come in any order, unknown keys are skipped (strings up to 64 bytes,
+arrays up to ``MAX_DIMENSIONS``), a missing field is zero (a
 coordinate without ``Vec`` then fails the client's dimension check), integers are
 accepted where floats are expected, and the struct may also arrive as an array in
 declaration order (Vec, Error, Adjustment, Height). Everything else (another version
