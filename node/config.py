@@ -29,6 +29,8 @@ from typing import Any, Literal
 from gossip.config import GossipConfig
 from gossip.types import Address
 
+from .keyring_file import decode_key
+
 __all__ = [
     "DEFAULT_API_PORT",
     "DEFAULT_GOSSIP_PORT",
@@ -45,12 +47,15 @@ DEFAULT_API_PORT = 8888
 
 
 class NodeConfigError(ValueError):
-    """A setting is invalid. ``flag`` is the command-line flag naming it (``--bind``)."""
+    """A setting is invalid. ``flag`` names it as the user gave it: the command-line flag
+    (``--bind``), the environment variable (``CLAW_BIND``) or the config file key
+    (``bind in claw.toml``); ``field`` is the setting's name when it is one field's."""
 
-    def __init__(self, flag: str, message: str) -> None:
+    def __init__(self, flag: str, message: str, field: str | None = None) -> None:
         super().__init__(f"{flag}: {message}")
         self.flag = flag
         self.message = message
+        self.field = field
 
 
 def default_data_dir() -> Path:
@@ -214,6 +219,10 @@ class NodeConfig:
         "Origins allowed to call the API from a browser."))
     alert_webhook: str | None = _setting(
         None, description="URL that receives a JSON POST for each node status transition.")
+    encrypt: str | None = field(default=None, repr=False, metadata=_about(  # a secret
+        "Gossip encryption key: base64 of 16, 24 or 32 bytes, as 'claw-node keygen' (or "
+        "'serf keygen') prints. Kept in the data dir's keyring file on first use. Default: "
+        "none (an empty value is none)."))
 
     # --- validation ---------------------------------------------------------------------
 
@@ -228,7 +237,7 @@ class NodeConfig:
             try:
                 value = _CHECKS[f.name](getattr(self, f.name), f.metadata)
             except ValueError as exc:
-                raise NodeConfigError(_flag(f.name), str(exc)) from None
+                raise NodeConfigError(_flag(f.name), str(exc), f.name) from None
             object.__setattr__(self, f.name, value)
         host, _ = parse_host_port(self.api_bind)
         if not _is_loopback(host) and not self.api_token and not self.insecure_api:
@@ -258,9 +267,11 @@ class NodeConfig:
             flags: settings given on the command line (field name → value).
             config_file: the ``--config`` TOML file, or None.
         Raises:
-            NodeConfigError: the first invalid setting, naming its flag.
+            NodeConfigError: the first invalid setting, named as it was given (flag,
+                ``CLAW_*`` variable, or key in the config file).
         """
         merged: dict[str, Any] = {}
+        written: dict[str, str] = {}  # field -> how the user wrote it, for error messages
         if config_file is not None:
             if not config_file.is_file():
                 raise NodeConfigError("--config", f"no such file: {config_file}")
@@ -270,10 +281,20 @@ class NodeConfig:
                 merged.update(tomllib.loads(config_file.read_text()))
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise NodeConfigError("--config", f"cannot read {config_file}: {exc}") from None
-        merged.update(cls.env_values())
+            written.update({k: f"{k} in {config_file}" for k in merged})
+        env = cls.env_values()
+        merged.update(env)
+        written.update({k: ENV_PREFIX + k.upper() for k in env})
         merged.update(flags or {})
+        written.update({k: _flag(k) for k in flags or {}})
         names = cls.field_names()
-        config = cls(**{k: v for k, v in merged.items() if k in names})
+        try:
+            config = cls(**{k: v for k, v in merged.items() if k in names})
+        except NodeConfigError as exc:
+            if exc.field in written:
+                raise NodeConfigError(written[exc.field], exc.message, exc.field) from None
+            raise
+        object.__setattr__(config, "_written", written)  # not a setting: see written_as
         unknown = [k for k in merged if k not in names]
         if unknown:
             raise NodeConfigError("--config", f"unknown setting {str(unknown[0])!r}")
@@ -292,6 +313,18 @@ class NodeConfig:
     @property
     def seeds(self) -> list[Address]:
         return [parse_host_port(s, default_port=DEFAULT_GOSSIP_PORT) for s in self.join]
+
+    @property
+    def encrypt_key(self) -> bytes | None:
+        """The decoded ``encrypt`` key, or None (validated when the config was built)."""
+        return None if self.encrypt is None else decode_key(self.encrypt)
+
+    def written_as(self, name: str) -> str:
+        """How the user gave setting ``name`` (``--encrypt``, ``CLAW_ENCRYPT`` or
+        ``encrypt in FILE``), for messages about it; its flag when ``load`` did not
+        build this config or the setting is a default."""
+        written: dict[str, str] = self.__dict__.get("_written", {})
+        return written.get(name, _flag(name))
 
     def gossip_config(self) -> GossipConfig:
         """The gossip preset for ``profile`` with this node's bind port."""
@@ -447,6 +480,14 @@ def _ip(value: Any, check: Any) -> str | None:
     return text
 
 
+def _encrypt(value: Any, _: Any) -> str | None:
+    # Never echo the value in an error: it is a secret.
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    decode_key(value)
+    return str(value).strip()
+
+
 def _path(value: Any, _: Any) -> Path:
     if isinstance(value, (str, os.PathLike)):
         return Path(value)
@@ -463,5 +504,6 @@ _CHECKS: dict[str, Callable[[Any, Any], Any]] = {
     "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
     "hostname": _optional_text, "tailscale_ip": _ip, "api_token": _optional_text,
     "insecure_api": _flag_value, "api_eager": _flag_value, "cors_origins": _comma_list, "alert_webhook": _optional_text,
+    "encrypt": _encrypt,
 }
 """Field name → its check (every field has one)."""
