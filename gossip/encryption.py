@@ -156,6 +156,8 @@ def decrypt_payload(ciphers: Sequence[AESGCM], payload: bytes, additional_data: 
     if len(payload) < encrypted_length(version, 0):
         raise DecryptionFailed("short", f"payload of {len(payload)} bytes is too small to "
                                         f"decrypt")
+    if not ciphers:
+        raise DecryptionFailed("no-key", "no installed key could decrypt the message")
     from cryptography.exceptions import InvalidTag
 
     nonce, sealed, aad = payload[1:1 + NONCE_BYTES], payload[1 + NONCE_BYTES:], bytes(additional_data)
