@@ -325,7 +325,7 @@ def test_cryptography_is_imported_only_once_a_key_is_installed() -> None:
     import subprocess
     import sys
     code = ("import sys; from gossip.keyring import Keyring; from gossip import DecryptionFailed\n"
-            "try: Keyring().decrypt_packet(bytes(40))\n"
+            "try: Keyring().decrypt_packet(bytes([1]) + bytes(40))\n"
             "except DecryptionFailed: pass\n"
             "before = 'cryptography' in sys.modules\n"
             "Keyring([b'k' * 16]); print(before, 'cryptography' in sys.modules)")
