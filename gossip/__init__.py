@@ -7,7 +7,9 @@ The asyncio driver lives in ``gossip.udp`` and is deliberately not imported here
 from .config import PROFILES, GossipConfig
 from .errors import (
     ConfigError,
+    DecryptionFailed,
     GossipError,
+    KeyringError,
     LocalProtocolError,
     MalformedPacket,
     RemoteProtocolError,
@@ -27,6 +29,7 @@ from .events import (
     NameConflict,
     Refuted,
 )
+from .keyring import Keyring
 from .protocol import StreamRequest, SwimProtocol, push_pull_scale
 from .types import Address, MemberState
 
@@ -36,10 +39,13 @@ __all__ = [
     "AppMessage",
     "AppState",
     "ConfigError",
+    "DecryptionFailed",
     "Event",
     "GossipConfig",
     "GossipError",
     "JoinResult",
+    "Keyring",
+    "KeyringError",
     "LocalProtocolError",
     "MalformedPacket",
     "Member",

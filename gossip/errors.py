@@ -6,7 +6,15 @@
 
 from __future__ import annotations
 
-__all__ = ["GossipError", "ConfigError", "LocalProtocolError", "RemoteProtocolError", "MalformedPacket"]
+__all__ = [
+    "ConfigError",
+    "DecryptionFailed",
+    "GossipError",
+    "KeyringError",
+    "LocalProtocolError",
+    "MalformedPacket",
+    "RemoteProtocolError",
+]
 
 
 class GossipError(Exception):
@@ -27,3 +35,20 @@ class RemoteProtocolError(GossipError):
 
 class MalformedPacket(RemoteProtocolError):
     """A datagram or stream could not be decoded (truncated, oversized, mistyped, ...)."""
+
+
+class DecryptionFailed(MalformedPacket):
+    """An encrypted datagram or stream frame could not be opened: empty, an encryption
+    version above 1, too short, bad padding, or no installed key authenticates it
+    (memberlist logs "Decrypt packet failed" and drops it). ``reason`` is a short fixed
+    code (``empty``, ``version``, ``short``, ``padding``, ``no-key``) for counters."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class KeyringError(GossipError, ValueError):
+    """A key or keyring operation was refused: a key that is not 16, 24 or 32 bytes,
+    using a key that is not installed, removing the primary key. The messages are
+    memberlist's, so they read the same in ``serf keys`` answers."""

@@ -5,6 +5,7 @@
     claw-node info [--json]                 this node, the coordinator and its term, health
     claw-node leave                         graceful leave, then the agent exits
     claw-node maintenance on|off [--node ID]
+    claw-node keygen                        print a new gossip encryption key
     claw-node service install [--user] [--output DIR] [agent flags]
     claw-node [COMMAND] --version
 
@@ -113,6 +114,8 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
                    help="origins allowed to write through the API from a browser")
     g.add_argument("--alert-webhook", metavar="URL", default=s,
                    help="URL that receives a JSON POST per node status change")
+    g.add_argument("--encrypt", metavar="KEY", default=s,
+                   help="gossip encryption key, base64 (claw-node keygen); not yet used")
 
 
 def api_base_url(text: str) -> str:
@@ -198,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     maint.add_argument("state", choices=("on", "off"))
     maint.add_argument("--node", metavar="ID", help="node id (default: the agent's own node)")
     _client_flags(maint)
+    sub.add_parser("keygen", help="print a new gossip encryption key (base64, as serf keygen)")
     service = sub.add_parser("service", help="run claw-node as a system service")
     actions = service.add_subparsers(dest="service_action", metavar="ACTION", required=True,
                                      parser_class=_Parser)
@@ -368,6 +372,10 @@ def _run_agent(args: argparse.Namespace, member_observers: Sequence[MemberObserv
     except NodeConfigError as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
+    if config.encrypt is not None:  # refused until the agent encrypts (issue 14), never ignored
+        print(f"{_PROG}: error: {config.written_as('encrypt')}: gossip encryption is not "
+              f"wired into the agent yet", file=sys.stderr)
+        return 2
     configure_logging(config.log_level, config.log_format)
     try:
         agent = Agent(config)
@@ -396,12 +404,20 @@ def _env_path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from .keyring_file import new_key
+    print(new_key())
+    return 0
+
+
+
 def _cmd_service(args: argparse.Namespace) -> int:
     return run_service_install(args, args.flag_actions)
 
 
 _COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
-             "maintenance": _cmd_maintenance, "service": _cmd_service}
+             "maintenance": _cmd_maintenance, "service": _cmd_service,
+             "keygen": _cmd_keygen}
 
 
 def main(argv: Sequence[str] | None = None, *,

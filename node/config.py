@@ -29,6 +29,8 @@ from typing import Any, Literal
 from gossip.config import GossipConfig
 from gossip.types import Address
 
+from .keyring_file import decode_key
+
 __all__ = [
     "DEFAULT_API_PORT",
     "DEFAULT_GOSSIP_PORT",
@@ -50,10 +52,11 @@ class NodeConfigError(ValueError):
     (``--bind``), the environment variable (``CLAW_BIND``) or the config file key
     (``claw.toml: bind``); see ``NodeConfig.source_of``."""
 
-    def __init__(self, flag: str, message: str) -> None:
+    def __init__(self, flag: str, message: str, field: str | None = None) -> None:
         super().__init__(f"{flag}: {message}")
         self.flag = flag
         self.message = message
+        self.field = field
 
 
 def default_data_dir() -> Path:
@@ -225,6 +228,10 @@ class NodeConfig:
         "Origins allowed to call the API from a browser."))
     alert_webhook: str | None = _setting(
         None, description="URL that receives a JSON POST for each node status transition.")
+    encrypt: str | None = field(default=None, repr=False, metadata=_about(  # a secret
+        "Gossip encryption key: base64 of 16, 24 or 32 bytes, as 'claw-node keygen' (or "
+        "'serf keygen') prints. Kept in the data dir's keyring file on first use. Default: "
+        "none (an empty value is none)."))
 
     # --- validation ---------------------------------------------------------------------
 
@@ -239,7 +246,7 @@ class NodeConfig:
             try:
                 value = _CHECKS[f.name](getattr(self, f.name), f.metadata)
             except ValueError as exc:
-                raise NodeConfigError(_flag(f.name), str(exc)) from None
+                raise NodeConfigError(_flag(f.name), str(exc), f.name) from None
             object.__setattr__(self, f.name, value)
         host, _ = parse_host_port(self.api_bind)
         if not _is_loopback(host) and not self.api_token and not self.insecure_api:
@@ -332,6 +339,17 @@ class NodeConfig:
         """Whether the agent will make HTTPS requests: only to an https ``alert_webhook``
         (writes are forwarded to the coordinator's API over plain HTTP)."""
         return (self.alert_webhook or "").strip().lower().startswith("https:")
+
+    @property
+    def encrypt_key(self) -> bytes | None:
+        """The decoded ``encrypt`` key, or None (validated when the config was built)."""
+        return None if self.encrypt is None else decode_key(self.encrypt)
+
+    def written_as(self, name: str) -> str:
+        """How the user gave setting ``name`` (``--encrypt``, ``CLAW_ENCRYPT`` or
+        ``FILE: encrypt``), for messages about it; its flag when ``load`` did not
+        build this config or the setting is a default."""
+        return self.source_of(_flag(name))
 
     def gossip_config(self) -> GossipConfig:
         """The gossip preset for ``profile`` with this node's bind port."""
@@ -503,6 +521,14 @@ def _ip(value: Any, check: Any) -> str | None:
     return text
 
 
+def _encrypt(value: Any, _: Any) -> str | None:
+    # Never echo the value in an error: it is a secret.
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    decode_key(value)
+    return str(value).strip()
+
+
 def _path(value: Any, _: Any) -> Path:
     if isinstance(value, (str, os.PathLike)):
         return Path(value)
@@ -520,5 +546,6 @@ _CHECKS: dict[str, Callable[[Any, Any], Any]] = {
     "log_format": _one_of("text", "json"),
     "hostname": _optional_text, "tailscale_ip": _ip, "api_token": _optional_text,
     "insecure_api": _flag_value, "api_eager": _flag_value, "cors_origins": _comma_list, "alert_webhook": _optional_text,
+    "encrypt": _encrypt,
 }
 """Field name → its check (every field has one)."""

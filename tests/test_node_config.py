@@ -124,6 +124,50 @@ def test_a_bad_value_is_named_as_written(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert config.source_of("--port") == "--port"  # a default: the flag that would set it
 
 
+def test_bad_file_value_names_the_key_and_file(tmp_path: Path) -> None:
+    path = tmp_path / "claw.toml"
+    path.write_text("port = 0\n")
+    with pytest.raises(NodeConfigError) as info:
+        NodeConfig.load({}, path)
+    assert info.value.flag == f"{path}: port"
+
+
+KEY = "948+ShA822mmM5aqa4WTSRHpywVeZ/ayFU9FNtDOh34="  # printed by `serf keygen`
+
+
+def test_encrypt_from_each_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert NodeConfig.load({}).encrypt_key is None
+    config = NodeConfig.load({"encrypt": f" {KEY}\n"})
+    assert config.encrypt == KEY and len(config.encrypt_key or b"") == 32
+    assert config.written_as("encrypt") == "--encrypt"
+    assert KEY not in repr(config)
+    path = tmp_path / "claw.toml"
+    path.write_text(f'encrypt = "{KEY}"\n')
+    assert NodeConfig.load({}, path).written_as("encrypt") == f"{path}: encrypt"
+    monkeypatch.setenv("CLAW_ENCRYPT", KEY)
+    assert NodeConfig.load({}, path).written_as("encrypt") == "CLAW_ENCRYPT"
+    monkeypatch.setenv("CLAW_ENCRYPT", "")
+    assert NodeConfig.load({}).encrypt is None  # an empty variable means no key
+
+
+@pytest.mark.parametrize("value, words", [
+    (KEY.rstrip("="), "not a base64 key"),
+    ("c2hvcnQ=", "the key is 5 bytes"),
+    (12345, "base64 string"),
+])
+def test_bad_encrypt_is_one_line_naming_the_source_never_the_key(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: object, words: str) -> None:
+    with pytest.raises(NodeConfigError, match=words) as info:
+        NodeConfig.load({"encrypt": value})
+    assert info.value.flag == "--encrypt"
+    assert str(value) not in str(info.value) and "\n" not in str(info.value)
+    if isinstance(value, str):
+        monkeypatch.setenv("CLAW_ENCRYPT", value)
+        with pytest.raises(NodeConfigError) as info:
+            NodeConfig.load({})
+        assert info.value.flag == "CLAW_ENCRYPT" and value not in str(info.value)
+
+
 def test_advertise_forms() -> None:
     assert NodeConfig.load({"advertise": "Tailscale"}).advertise == "tailscale"
     assert NodeConfig.load({"advertise": "10.1.2.3:7000"}).advertise == "10.1.2.3:7000"
