@@ -37,6 +37,7 @@ import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from random import Random
 
 from . import codec
@@ -74,6 +75,7 @@ from .membership import (
     decide_suspect,
     meta_is_claw,
 )
+from .leave import LEAVE_BROADCAST_TIMEOUT_S, LeavePhase
 from .messages import (
     VSN_SERF,
     Ack,
@@ -98,6 +100,7 @@ from .messages import (
 )
 from .probe import MAX_RELAYS, SEQ_MODULUS, ProbeList, ProbeRound, Relay
 from .serf_layer import IntentOutcome, SerfLayer
+from .stats import CoreStats
 from .suspicion import Suspicion, confirmations_needed, suspicion_bounds, suspicion_floor
 from .types import Address, MemberState
 
@@ -113,9 +116,6 @@ MAX_PARTS = 127
 """A compound holds at most 127 parts (the count is one byte, Go rejects ≥ 128)."""
 PUSH_PULL_SCALE_THRESHOLD = 32
 """memberlist ``pushPullScaleThreshold``: push-pull is not slowed below this size."""
-LEAVE_BROADCAST_TIMEOUT_S = 5.0
-"""Serf ``BroadcastTimeout``: longest wait for the leave intent, then the dead message,
-to be fully retransmitted before moving on."""
 MAX_PENDING_STREAMS = 256
 """Outbound TCP exchanges in flight; more are refused (counted as ``streams_refused``)."""
 STREAM_GRACE_S = 5.0
@@ -123,11 +123,14 @@ STREAM_GRACE_S = 5.0
 MAX_EVENTS = 65536
 """Undrained events kept; the oldest are dropped beyond it (``events_dropped``)."""
 MAX_OUTBOX = 8192
+"""Unflushed datagrams kept; newer ones are dropped beyond it (``datagrams_dropped``)."""
+MAX_ERRORS_TO_REPORT = 16
+"""Internal errors kept for the driver to log (``internal_errors_to_report``); older
+ones are only counted."""
 STALE_ANSWER_INTERVAL_S = 1.0
 """Seconds between two answers to stale accusations sent to the same address."""
 MAX_STALE_ANSWERS = 1024
 """Addresses remembered for that rate limit (oldest forgotten first)."""
-"""Unflushed datagrams kept; newer ones are dropped beyond it (``datagrams_dropped``)."""
 MAX_URGENT_APP = 64
 """Queued urgent app messages tracked (``broadcast_app(urgent=True)``); beyond it the
 oldest loses its own gossip rounds and only rides on packets sent anyway."""
@@ -147,22 +150,6 @@ MAX_CONFIRM_QUEUE = 16
 """Suspects waiting for our confirmation probe; more are not probed out of turn (they
 still get their round-robin probe). Bounds memory under a flood of suspicions."""
 _U32_MAX = (1 << 32) - 1
-
-_STAT_KEYS = (
-    "packets_in", "bytes_in", "packets_out", "bytes_out", "streams_in", "streams_out",
-    "malformed", "malformed_parts", "crc_errors", "unknown_type", "name_conflicts",
-    "refutes", "probes", "probe_failures", "acks_in", "nacks_in", "indirect_probes",
-    "tcp_pings", "relays", "relays_refused", "unexpected_acks", "pings_wrong_node",
-    "suspicions", "confirmations", "deaths", "leaves", "joins", "updates", "recoveries",
-    "stale_alives", "reaccusations", "bad_vsn", "unknown_zero_incarnation",
-    "members_refused", "meta_too_large", "push_pulls_out", "push_pulls_in",
-    "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
-    "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
-    "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "claims_applied", "app_too_large_to_relay", "app_direct_out", "announce_out", "suspect_acks", "stale_accusations_answered", "late_timers", "probes_abandoned", "confirm_probes", "floors_withheld",
-    "suspicion_restarts",
-)
-
 
 def push_pull_scale(interval_s: float, n: int) -> float:
     """memberlist ``pushPullScale``: ×1 up to 32 members, +1 per doubling beyond."""
@@ -187,6 +174,18 @@ class StreamRequest:
     data: bytes
     expect_reply: bool
     deadline: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Timer:
+    """One row of the core's timer table (``SwimProtocol._timer_table``)."""
+
+    deadline: Callable[[SwimProtocol], float]
+    """When it is due next (core time; inf: not scheduled)."""
+    fire: Callable[[SwimProtocol, float], None]
+    """Runs it; called by ``handle_timer`` once ``now`` reached ``deadline(core)``."""
+    every_call: bool = False
+    """Fire on every ``handle_timer`` call, due or not (it checks its own conditions)."""
 
 
 @dataclass(slots=True)
@@ -219,6 +218,10 @@ class SwimProtocol:
         decode_cache: memo of decoded broadcasts (``gossip.decode_cache``); None: a
             bounded one of this core's own. Sharing one between cores (the simulator)
             changes no result, only how often identical bytes are decoded.
+        strict: re-raise an unexpected exception caught at an input boundary (a bug in
+            the core) instead of counting it (``internal_errors``) and keeping it for
+            the driver to log (``internal_errors_to_report``). Tests and the simulator
+            run strict; a production driver must not, so one bug cannot stop the node.
     Raises:
         LocalProtocolError: bad arguments (meta too large, incarnation < 1, ...).
     """
@@ -235,6 +238,7 @@ class SwimProtocol:
         incarnation: int = 1,
         app_state: Callable[[], bytes] | None = None,
         decode_cache: DecodeCache | None = None,
+        strict: bool = False,
     ) -> None:
         try:
             config.validate()
@@ -293,12 +297,12 @@ class SwimProtocol:
         self._stream_out: list[StreamRequest] = []
         self._events: deque[Event] = deque()
         self._seen_app: OrderedDict[bytes, None] = OrderedDict()
-        self._stats = dict.fromkeys(_STAT_KEYS, 0)
+        self._stats = CoreStats()
         self._seq = rng.randrange(SEQ_MODULUS)
         self._stream_seq = 0
         self._join_call = 0
         self._join_intent_for: int | None = None
-        self._leave_phase = 0  # 0 none, 1 intent queued, 2 dead queued, 3 done
+        self._leave_phase = LeavePhase.NONE
         self._leave_handle = 0
         self._leave_phase_deadline = math.inf
         self._stale_answers: OrderedDict[Address, float] = OrderedDict()
@@ -307,6 +311,8 @@ class SwimProtocol:
         """Names of the members that got our leave intent straight from us."""
         self.last_internal_error: str = ""
         """repr of the last unexpected exception swallowed at an input boundary (a bug)."""
+        self._strict = strict
+        self._errors_to_report: deque[BaseException] = deque(maxlen=MAX_ERRORS_TO_REPORT)
 
         # Random initial stagger, as memberlist does, so restarted clusters spread out.
         self._next_probe = now + rng.uniform(0, config.probe_interval_s)
@@ -355,7 +361,8 @@ class SwimProtocol:
                              address: Address, meta: bytes = b"", rng: Random, now: float,
                              incarnation: int = 1,
                              app_state: Callable[[], bytes] | None = None,
-                             decode_cache: DecodeCache | None = None) -> SwimProtocol:
+                             decode_cache: DecodeCache | None = None,
+                             strict: bool = False) -> SwimProtocol:
         """A core that already knows every member of ``table`` (itself included), as if
         the cluster had been running for a while: nothing queued to gossip, no events,
         probe order, push-pull and reconnect timers at random phases of their periods.
@@ -366,7 +373,8 @@ class SwimProtocol:
         ``incarnation`` must match our entry in ``table``.
         """
         core = cls(config, name=name, address=address, meta=meta, rng=rng, now=now,
-                   incarnation=incarnation, app_state=app_state, decode_cache=decode_cache)
+                   incarnation=incarnation, app_state=app_state, decode_cache=decode_cache,
+                   strict=strict)
         core._adopt_cluster(table, now)
         return core
 
@@ -419,11 +427,11 @@ class SwimProtocol:
         self._round = None
         if not self._has_live_peers():
             self._become_left(now)
-            self._leave_phase = 3
+            self._leave_phase = LeavePhase.DONE
             return
         intent_payload = self._serf_payload(intent)
         self._leave_handle = self._serf_queue.push(intent_payload)
-        self._leave_phase = 1
+        self._leave_phase = LeavePhase.INTENT
         self._leave_phase_deadline = now + LEAVE_BROADCAST_TIMEOUT_S
         self._leave_told = self._announce([intent_payload])
         if self._leave_told and len(self._leave_told) == len(self._members.alive_except(self._self)):
@@ -436,12 +444,12 @@ class SwimProtocol:
 
     @property
     def leave_done(self) -> bool:
-        return self._leave_phase == 3
+        return self._leave_phase is LeavePhase.DONE
 
     @property
     def is_leaving(self) -> bool:
         """True once ``leave`` was called (probing and push-pull have stopped)."""
-        return self._leave_phase != 0
+        return self._leave_phase is not LeavePhase.NONE
 
     def set_meta(self, meta: bytes, now: float) -> None:
         """Replace node metadata; bumps incarnation and broadcasts alive (not once
@@ -502,7 +510,7 @@ class SwimProtocol:
         if len(payload) > self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD:
             return False
         self._remember_app(bytes(body))
-        self._stats["app_direct_out"] += 1
+        self._stats.app_direct_out += 1
         self._emit_packet(rec.address, payload, crc=rec.pmax >= 5)
         return True
 
@@ -516,7 +524,7 @@ class SwimProtocol:
         self._broadcast_self_alive()
         if self._round is not None:
             self._round = None  # its timing spans the jump: no verdict from it
-            self._stats["probes_abandoned"] += 1
+            self._stats.probes_abandoned += 1
         self._next_probe = min(self._next_probe, now + self._cfg.probe_interval_s)
         self._push_pull_random(now)
 
@@ -526,23 +534,26 @@ class SwimProtocol:
         """Process one UDP datagram. Never raises on bad input: it is counted in ``stats``."""
         self._now = now
         st = self._stats
-        st["packets_in"] += 1
+        st.packets_in += 1
         try:
-            st["bytes_in"] += len(data)
+            st.bytes_in += len(data)
             msgs, bad = codec.decode_packet(data, max_size=self._cfg.max_udp_packet_bytes,
                                             cache=self._decode_cache)
         except MalformedPacket as exc:
-            st["crc_errors" if "checksum" in str(exc) else "malformed"] += 1
+            if "checksum" in str(exc):
+                st.crc_errors += 1
+            else:
+                st.malformed += 1
             return
         except Exception as exc:  # noqa: BLE001 - the receive path must never raise
             self._internal_error(exc)
             return
-        st["malformed_parts"] += bad
+        st.malformed_parts += bad
         for msg in msgs[: self._cfg.handoff_queue_depth]:
             try:
                 self._on_packet_message(msg, addr, now)
             except (GossipError, ValueError, TypeError):
-                st["malformed"] += 1
+                st.malformed += 1
             except Exception as exc:  # noqa: BLE001
                 self._internal_error(exc)
 
@@ -557,7 +568,7 @@ class SwimProtocol:
                 # starvation): Lifeguard's local health should say so, which gives
                 # members more time to answer us before we accuse them.
                 self._awareness.apply_delta(1)
-                self._stats["late_timers"] += 1
+                self._stats.late_timers += 1
         try:
             self._run_timers(now)
         except Exception as exc:  # noqa: BLE001 - one bad timer must not stop the others
@@ -566,12 +577,12 @@ class SwimProtocol:
     def handle_stream(self, data: bytes, addr: Address, now: float) -> bytes | None:
         """Serve one inbound TCP request (push-pull, ping, user); return reply bytes or None."""
         self._now = now
-        self._stats["streams_in"] += 1
+        self._stats.streams_in += 1
         try:
-            self._stats["bytes_in"] += len(data)
+            self._stats.bytes_in += len(data)
             msg = codec.decode_stream(data, max_size=self._cfg.max_stream_bytes)
         except MalformedPacket as exc:
-            self._stats["malformed"] += 1
+            self._stats.malformed += 1
             return self._encode_stream(ErrResp(str(exc)[:200]))
         except Exception as exc:  # noqa: BLE001
             self._internal_error(exc)
@@ -579,7 +590,7 @@ class SwimProtocol:
         try:
             return self._on_stream_request(msg, addr, now)
         except (GossipError, ValueError, TypeError):
-            self._stats["malformed"] += 1
+            self._stats.malformed += 1
         except Exception as exc:  # noqa: BLE001
             self._internal_error(exc)
         return None
@@ -592,7 +603,7 @@ class SwimProtocol:
             return  # unknown or already expired: nothing waits for it
         try:
             if reply is not None:
-                self._stats["bytes_in"] += len(reply)
+                self._stats.bytes_in += len(reply)
             self._on_stream_reply(pending, reply, now)
         except Exception as exc:  # noqa: BLE001
             self._internal_error(exc)
@@ -608,22 +619,9 @@ class SwimProtocol:
         return out
 
     def next_deadline(self) -> float | None:
-        t = min(self._next_gossip, self._next_reap)
-        if not self._leave_phase:
-            t = min(t, self._next_probe, self._confirm_at, self._next_push_pull)
-        else:
-            t = min(t, self._leave_phase_deadline)
-        r = self._round
-        if r is not None:
-            t = min(t, r.deadline if r.indirect_sent else r.ack_deadline)
-        for name in self._suspects:
-            rec = self._members.get(name)
-            if rec is not None and rec.suspicion is not None:
-                t = min(t, rec.suspicion.deadline)
-        for relay in self._relays.values():
-            t = min(t, relay.deadline, relay.nack_at)
-        for s in self._streams.values():
-            t = min(t, s.deadline + STREAM_GRACE_S)
+        """When ``handle_timer`` must be called next (core time): the earliest deadline
+        in the timer table (``_TIMERS``)."""
+        t = min(timer.deadline(self) for timer in _TIMERS)
         # When the driver should call handle_timer: a deadline already past (a suspicion
         # shortened by confirmations) is due now, not late (``late_timer_s``).
         self._timer_expected = max(t, self._now)
@@ -631,6 +629,13 @@ class SwimProtocol:
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
+
+    def internal_errors_to_report(self) -> list[BaseException]:
+        """Unexpected exceptions the core caught since the last call (bugs; at most
+        ``MAX_ERRORS_TO_REPORT``), for the driver to log with their tracebacks."""
+        out = list(self._errors_to_report)
+        self._errors_to_report.clear()
+        return out
 
     # --- views ------------------------------------------------------------------
 
@@ -657,38 +662,9 @@ class SwimProtocol:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters since start (all ints).
-
-        Traffic: ``packets_in/out``, ``bytes_in/out``, ``streams_in/out``.
-        Drops by reason: ``malformed`` (undecodable datagram/stream/field),
-        ``malformed_parts`` (bad compound parts, bad push-pull states), ``crc_errors``,
-        ``unknown_type``, ``bad_vsn``, ``bad_names``, ``meta_too_large``,
-        ``unknown_zero_incarnation``, ``pings_wrong_node``, ``unexpected_acks``,
-        ``relays_refused``, ``members_refused`` (table full), ``streams_refused``,
-        ``events_dropped``, ``datagrams_dropped``, ``broadcasts_dropped``,
-        ``serf_ignored`` (Serf events/queries/others), ``app_duplicates``,
-        ``app_too_large_to_relay``, ``app_state_errors``, ``internal_errors`` (bugs; see
-        ``last_internal_error``).
-        Failure detection: ``probes``, ``probe_failures``, ``probes_abandoned``,
-        ``acks_in``, ``nacks_in``, ``indirect_probes``, ``tcp_pings``, ``relays``,
-        ``suspicions``, ``confirmations``, ``deaths``, ``leaves``, ``refutes``,
-        ``confirm_probes`` (claw-node out-of-turn probes of a suspect someone else accused),
-        ``suspicion_restarts`` (claw-node: a suspicion of a newer incarnation restarted ours),
-        ``suspect_acks`` (claw-node: a suspect acked our probe; ``suspect_ack_grace``),
-        ``stale_accusations_answered`` (claw-node: ``answer_stale_accusations``),
-        ``announce_out`` (claw-node: datagrams of joins and leaves sent straight to members),
-        ``floors_withheld`` (claw-node: a suspicion kept memberlist's minimum because we
-        were unhealthy or the suspect refuted recently), ``late_timers`` (claw-node: a
-        timer handled ``late_timer_s`` or more after it was due; each raised our health
-        score).
-        Membership: ``joins``, ``updates``, ``recoveries``, ``name_conflicts``,
-        ``claims_applied`` (claw-node: an alive refused as a name conflict, applied when
-        the life it conflicted with was declared dead),
-        ``stale_alives``, ``reaccusations``, ``reaped``, ``members`` (table size).
-        Anti-entropy: ``push_pulls_out``, ``push_pulls_in``, ``push_pull_failures``,
-        ``reconnects``, ``serf_intents``, ``app_messages_in``.
-        """
-        out = dict(self._stats)
+        """Counters since start (all ints; their meaning: ``gossip.stats``), plus
+        ``members`` (table size) and ``broadcasts_dropped``."""
+        out = self._stats.as_dict()
         out["members"] = len(self._members)
         out["broadcasts_dropped"] = (self._ml_queue.dropped + self._serf_queue.dropped
                                      + self._app_queue.dropped)
@@ -721,28 +697,11 @@ class SwimProtocol:
     # --- packet handling ----------------------------------------------------------
 
     def _on_packet_message(self, msg: object, addr: Address, now: float) -> None:
-        # Most frequent first: gossip (alive, Serf/claw user messages), then probes.
-        if isinstance(msg, Alive):
-            self._on_alive(msg, now)
-        elif isinstance(msg, UserMsg):
-            self._on_user(msg.payload, now)
-        elif isinstance(msg, Ping):
-            self._on_ping(msg, addr)
-        elif isinstance(msg, Ack):
-            self._on_ack(msg.seq_no, now)
-        elif isinstance(msg, Suspect):
-            self._answer_stale_accusation(msg.node, msg.incarnation, addr, now)
-            self._on_suspect(msg, now)
-        elif isinstance(msg, Dead):
-            if msg.from_ != msg.node:
-                self._answer_stale_accusation(msg.node, msg.incarnation, addr, now)
-            self._on_dead(msg, now)
-        elif isinstance(msg, IndirectPing):
-            self._on_indirect_ping(msg, addr, now)
-        elif isinstance(msg, Nack):
-            self._on_nack(msg.seq_no)
-        else:
-            self._stats["unknown_type"] += 1
+        handler = _PACKET_HANDLERS.get(type(msg))
+        if handler is None:
+            self._stats.unknown_type += 1
+            return
+        handler(self, msg, addr, now)
 
     def _answer_stale_accusation(self, node: str, incarnation: int, addr: Address,
                                  now: float) -> None:
@@ -762,19 +721,19 @@ class SwimProtocol:
         if len(self._stale_answers) > MAX_STALE_ANSWERS:
             self._stale_answers.popitem(last=False)
         self._emit_packet(addr, self._self_alive(), crc=False)
-        self._stats["stale_accusations_answered"] += 1
+        self._stats.stale_accusations_answered += 1
 
     def _reply_address(self, source_addr: bytes | None, source_port: int, fallback: Address) -> Address:
         if source_addr and source_port:
             try:
                 return (bytes_to_ip(source_addr), source_port)
             except MalformedPacket:
-                self._stats["malformed"] += 1
+                self._stats.malformed += 1
         return fallback
 
     def _on_ping(self, ping: Ping, addr: Address) -> None:
         if ping.node and ping.node != self._self.name:
-            self._stats["pings_wrong_node"] += 1  # meant for whoever had our address before
+            self._stats.pings_wrong_node += 1  # meant for whoever had our address before
             return
         dest = self._reply_address(ping.source_addr, ping.source_port, addr)
         self._send(dest, codec.encode_message(Ack(ping.seq_no, None)),
@@ -784,10 +743,10 @@ class SwimProtocol:
         try:
             target = (bytes_to_ip(req.target), req.port)
         except MalformedPacket:
-            self._stats["malformed"] += 1
+            self._stats.malformed += 1
             return
         if len(self._relays) >= MAX_RELAYS:
-            self._stats["relays_refused"] += 1
+            self._stats.relays_refused += 1
             return
         seq = self._next_seq()
         self._relays[seq] = Relay(
@@ -797,12 +756,12 @@ class SwimProtocol:
             nack_at=math.inf if not req.nack else now + self._cfg.probe_timeout_s * (
                 1.0 if self._cfg.memberlist_suspicion else self._cfg.relay_nack_fraction),
         )
-        self._stats["relays"] += 1
+        self._stats.relays += 1
         ping = Ping(seq, req.node, self._ip_bytes, self._self.port, self._self.name)
         self._send(target, codec.encode_message(ping), self._members.get(req.node))
 
     def _on_ack(self, seq: int, now: float) -> None:
-        self._stats["acks_in"] += 1
+        self._stats.acks_in += 1
         r = self._round
         if r is not None and seq == r.seq:
             self._probe_succeeded(now)
@@ -813,10 +772,10 @@ class SwimProtocol:
             self._send(relay.requester, codec.encode_message(Ack(relay.requester_seq, None)),
                        self._members.get(relay.requester_name))
             return
-        self._stats["unexpected_acks"] += 1  # late, duplicate, or for a finished round
+        self._stats.unexpected_acks += 1  # late, duplicate, or for a finished round
 
     def _on_nack(self, seq: int) -> None:
-        self._stats["nacks_in"] += 1
+        self._stats.nacks_in += 1
         r = self._round
         if r is not None and seq == r.seq:
             r.nacks += 1
@@ -830,34 +789,34 @@ class SwimProtocol:
         try:
             ip = bytes_to_ip(a.addr)
         except MalformedPacket:
-            self._stats["malformed"] += 1
+            self._stats.malformed += 1
             return
         if not a.node:
-            self._stats["bad_names"] += 1  # an empty name cannot be addressed or refuted
+            self._stats.bad_names += 1  # an empty name cannot be addressed or refuted
             return
         meta = a.meta or b""
         if len(meta) > self._cfg.meta_max_bytes:
-            self._stats["meta_too_large"] += 1  # memberlist would panic building it
+            self._stats.meta_too_large += 1  # memberlist would panic building it
             return
         vsn = a.vsn or b""
         is_self = a.node == self._self.name
         address = (ip, a.port)
         verdict = decide_alive(
             rec, incarnation=a.incarnation, address=address, meta=meta, vsn=vsn,
-            is_self=is_self, self_left=self._leave_phase >= 2, now=now,
+            is_self=is_self, self_left=self._leave_phase >= LeavePhase.DEAD, now=now,
             dead_node_reclaim_s=self._cfg.dead_node_reclaim_s,
         )
         if verdict is AliveVerdict.IGNORE:
             return
         if verdict is AliveVerdict.BAD_VSN:
-            self._stats["bad_vsn"] += 1
+            self._stats.bad_vsn += 1
             return
         if verdict is AliveVerdict.UNKNOWN_ZERO:
-            self._stats["unknown_zero_incarnation"] += 1
+            self._stats.unknown_zero_incarnation += 1
             return
         if verdict is AliveVerdict.CONFLICT:
             assert rec is not None
-            self._stats["name_conflicts"] += 1
+            self._stats.name_conflicts += 1
             claim = rec.refused_claim
             if not is_self and (claim is None or a.incarnation >= claim.incarnation):
                 rec = self._members.writable(rec)
@@ -866,7 +825,7 @@ class SwimProtocol:
             return
         if verdict is AliveVerdict.STALE:
             assert rec is not None
-            self._stats["stale_alives"] += 1
+            self._stats.stale_alives += 1
             self._reaccuse(rec, address, now)
             return
         if verdict is AliveVerdict.REFUTE:
@@ -879,12 +838,12 @@ class SwimProtocol:
                 ip_bytes=bytes(a.addr),
             )
             if not self._members.add(rec):
-                self._stats["members_refused"] += 1  # table full of live members
+                self._stats.members_refused += 1  # table full of live members
                 return
             self._version += 1
             self._probe_list.add(rec.name)
             self._ml_queue.push(codec.encode_message(a), a.node)
-            self._stats["joins"] += 1
+            self._stats.joins += 1
             self._emit(MemberJoined(rec.snapshot()))
             self._apply_recent_intent(rec, now)
             return
@@ -903,15 +862,15 @@ class SwimProtocol:
         if old_state in (MemberState.DEAD, MemberState.LEFT):
             rec.leaving = False
             self._probe_list.add(rec.name)
-            self._stats["joins"] += 1
+            self._stats.joins += 1
             self._emit(MemberJoined(rec.snapshot()))
             return
         if old_state == MemberState.SUSPECT:
             rec.refuted_at = now
-            self._stats["recoveries"] += 1
+            self._stats.recoveries += 1
             self._emit(MemberRecovered(rec.snapshot()))
         if meta != old_meta or rec.address != old_addr:
-            self._stats["updates"] += 1
+            self._stats.updates += 1
             self._emit(MemberUpdated(rec.snapshot()))
 
     def _reaccuse(self, rec: MemberRecord, address: Address, now: float) -> None:
@@ -920,9 +879,13 @@ class SwimProtocol:
             return  # rate limit: one accusation per member per probe interval
         rec = self._members.writable(rec)
         rec.last_reaccused = now
-        self._stats["reaccusations"] += 1
+        self._stats.reaccusations += 1
         dead = Dead(rec.incarnation, rec.name, self._self.name)
         self._send(address, codec.encode_message(dead), None)
+
+    def _on_suspect_packet(self, s: Suspect, addr: Address, now: float) -> None:
+        self._answer_stale_accusation(s.node, s.incarnation, addr, now)
+        self._on_suspect(s, now)
 
     def _on_suspect(self, s: Suspect, now: float) -> None:
         rec = self._members.get(s.node)
@@ -936,7 +899,7 @@ class SwimProtocol:
             assert rec.suspicion is not None
             if s.incarnation <= rec.incarnation or self._cfg.memberlist_suspicion:
                 if rec.suspicion.confirm(s.from_, now):
-                    self._stats["confirmations"] += 1
+                    self._stats.confirmations += 1
                     self._ml_queue.push(codec.encode_message(s), s.node)
                 return
             # claw-node: the suspect refuted the suspicion we hold (we missed its alive,
@@ -945,7 +908,7 @@ class SwimProtocol:
             # which under heavy loss declares live nodes dead; start afresh instead.
             self._clear_suspicion(rec)
             rec.refuted_at = now
-            self._stats["suspicion_restarts"] += 1
+            self._stats.suspicion_restarts += 1
         if verdict is SuspectVerdict.REFUTE:
             self._refute(s.incarnation, accuser=s.from_, now=now)
             return
@@ -961,7 +924,7 @@ class SwimProtocol:
         rec.suspicion = Suspicion(s.from_, k, min_s, max_s, now, floor_s)
         self._suspects[rec.name] = None
         self._ml_queue.push(codec.encode_message(s), s.node)
-        self._stats["suspicions"] += 1
+        self._stats.suspicions += 1
         self._emit(MemberSuspected(rec.snapshot(), accuser=s.from_))
         if s.from_ != self._self.name:
             self._want_confirm_probe(rec, now)
@@ -974,18 +937,23 @@ class SwimProtocol:
         if cfg.memberlist_suspicion:
             return False
         if cfg.health_gated_floor and self._awareness.score > 0:
-            self._stats["floors_withheld"] += 1
+            self._stats.floors_withheld += 1
             return False
         if now - rec.refuted_at < cfg.slow_member_memory_s:
-            self._stats["floors_withheld"] += 1
+            self._stats.floors_withheld += 1
             return False
         return True
+
+    def _on_dead_packet(self, d: Dead, addr: Address, now: float) -> None:
+        if d.from_ != d.node:  # (a node's own dead is its leave, not an accusation)
+            self._answer_stale_accusation(d.node, d.incarnation, addr, now)
+        self._on_dead(d, now)
 
     def _on_dead(self, d: Dead, now: float) -> None:
         rec = self._members.get(d.node)
         is_self = d.node == self._self.name
         verdict = decide_dead(rec, incarnation=d.incarnation, from_=d.from_, is_self=is_self,
-                              self_leaving=self._leave_phase != 0)
+                              self_leaving=self._leave_phase is not LeavePhase.NONE)
         if verdict is DeadVerdict.IGNORE:
             return
         assert rec is not None
@@ -1001,16 +969,16 @@ class SwimProtocol:
         self._clear_suspicion(rec)
         self._set_state(rec, MemberState.LEFT if left else MemberState.DEAD, now)
         if left:
-            self._stats["leaves"] += 1
+            self._stats.leaves += 1
             self._emit(MemberLeft(rec.snapshot()))
         else:
-            self._stats["deaths"] += 1
+            self._stats.deaths += 1
             self._emit(MemberFailed(rec.snapshot(), accuser=accuser))
         claim, rec.refused_claim = rec.refused_claim, None
         if claim is not None and now - rec.refused_claim_at <= self._refused_claim_ttl():
             # The name restarted elsewhere while this life still looked alive: nobody
             # re-gossips a refused alive, so apply it now that the old life is gone.
-            self._stats["claims_applied"] += 1
+            self._stats.claims_applied += 1
             self._on_alive(claim, now)
 
     def _refused_claim_ttl(self) -> float:
@@ -1032,7 +1000,7 @@ class SwimProtocol:
         self._bump_incarnation(inc)
         self._broadcast_self_alive()
         self._awareness.apply_delta(1)  # being accused hints that we are the slow one
-        self._stats["refutes"] += 1
+        self._stats.refutes += 1
         self._emit(Refuted(incarnation=self._self.incarnation, accuser=accuser))
 
     def _bump_incarnation(self, inc: int) -> None:
@@ -1055,30 +1023,30 @@ class SwimProtocol:
         if isinstance(msg, ClawAppMessage):
             self._on_app(msg.body)
         elif isinstance(msg, SerfJoin):
-            self._stats["serf_intents"] += 1
+            self._stats.serf_intents += 1
             rec = self._members.get(msg.node)
             outcome = self._serf.on_join(rec, msg, now, writable=self._members.writable)
             if outcome in (IntentOutcome.APPLIED, IntentOutcome.REMEMBERED):
                 # Serf re-broadcasts new intents, as received: 0x08 + payload.
                 self._serf_queue.push(codec.encode_message(UserMsg(payload)))
         elif isinstance(msg, SerfLeave):
-            self._stats["serf_intents"] += 1
+            self._stats.serf_intents += 1
             self._on_leave_intent(msg, now, rebroadcast=codec.encode_message(UserMsg(payload)))
         elif isinstance(msg, SerfUserEvent):
             self._serf.event_clock.witness(msg.ltime)
-            self._stats["serf_ignored"] += 1
+            self._stats.serf_ignored += 1
         elif isinstance(msg, (SerfQuery, SerfQueryResponse)):
             self._serf.query_clock.witness(msg.ltime)
-            self._stats["serf_ignored"] += 1
+            self._stats.serf_ignored += 1
         elif isinstance(msg, (SerfUnknown, SerfPushPull)):
-            self._stats["serf_ignored"] += 1
+            self._stats.serf_ignored += 1
         else:
-            self._stats["unknown_type"] += 1
+            self._stats.unknown_type += 1
 
     def _on_leave_intent(self, msg: SerfLeave, now: float, *, rebroadcast: bytes | None) -> None:
         rec = self._members.get(msg.node)
         outcome = self._serf.on_leave(rec, msg, now, is_self=msg.node == self._self.name,
-                                      self_leaving=self._leave_phase != 0,
+                                      self_leaving=self._leave_phase is not LeavePhase.NONE,
                                       writable=self._members.writable)
         if outcome is IntentOutcome.REFUTE:
             # Serf answers a leave intent about a live self with a newer join intent.
@@ -1088,7 +1056,7 @@ class SwimProtocol:
             assert rec is not None
             rec = self._members.writable(rec)
             self._set_state(rec, MemberState.LEFT, now)
-            self._stats["leaves"] += 1
+            self._stats.leaves += 1
             self._emit(MemberLeft(rec.snapshot()))
         if rebroadcast is not None and outcome in (
                 IntentOutcome.APPLIED, IntentOutcome.REMEMBERED, IntentOutcome.LEFT):
@@ -1103,15 +1071,15 @@ class SwimProtocol:
 
     def _on_app(self, body: bytes) -> None:
         if not self._remember_app(body):
-            self._stats["app_duplicates"] += 1
+            self._stats.app_duplicates += 1
             return
-        self._stats["app_messages_in"] += 1
+        self._stats.app_messages_in += 1
         self._emit(AppMessage(body))
         payload = self._serf_payload(ClawAppMessage(body))
         if len(payload) + COMPOUND_PART_OVERHEAD <= self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD:
             self._app_queue.push(payload)  # relay, so it spreads epidemically
         else:
-            self._stats["app_too_large_to_relay"] += 1
+            self._stats.app_too_large_to_relay += 1
 
     def _remember_app(self, body: bytes) -> bool:
         """Record the body's digest; False if it was already known."""
@@ -1136,22 +1104,22 @@ class SwimProtocol:
 
     def _on_stream_request(self, msg: object, addr: Address, now: float) -> bytes | None:
         if isinstance(msg, PushPull):
-            self._stats["push_pulls_in"] += 1
+            self._stats.push_pulls_in += 1
             reply = self._encode_stream(self._local_push_pull(join=msg.join))  # echo Join
             try:
                 self._merge(msg, sender=addr, now=now)
             except (GossipError, ValueError, TypeError):
-                self._stats["malformed"] += 1  # what merged so far stays; the peer gets ours
+                self._stats.malformed += 1  # what merged so far stays; the peer gets ours
             return reply
         if isinstance(msg, Ping):
             if msg.node and msg.node != self._self.name:
-                self._stats["pings_wrong_node"] += 1
+                self._stats.pings_wrong_node += 1
                 return None  # memberlist closes without replying
             return self._encode_stream(Ack(msg.seq_no, None))
         if isinstance(msg, UserMsg):
             self._on_user(msg.payload, now)
             return None
-        self._stats["unknown_type"] += 1
+        self._stats.unknown_type += 1
         return None
 
     def _on_stream_reply(self, p: _PendingStream, reply: bytes | None, now: float) -> None:
@@ -1161,7 +1129,7 @@ class SwimProtocol:
             try:
                 ack = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
             except MalformedPacket:
-                self._stats["malformed"] += 1
+                self._stats.malformed += 1
                 return
             r = self._round
             if isinstance(ack, Ack) and r is not None and ack.seq_no == p.seq == r.seq:
@@ -1176,7 +1144,7 @@ class SwimProtocol:
             try:
                 msg = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
             except MalformedPacket as exc:
-                self._stats["malformed"] += 1
+                self._stats.malformed += 1
                 error = f"bad reply: {exc}"
             if isinstance(msg, ErrResp):
                 error = f"remote error: {msg.error}"
@@ -1185,7 +1153,7 @@ class SwimProtocol:
             elif not error:
                 error = "reply is not a push/pull"
         if pp is None:
-            self._stats["push_pull_failures"] += 1
+            self._stats.push_pull_failures += 1
             if p.report:
                 self._emit(JoinResult(seed=p.address, ok=False, error=error))
             return
@@ -1203,7 +1171,7 @@ class SwimProtocol:
                         report: bool | None = None) -> None:
         report = join if report is None else report
         if len(self._streams) >= MAX_PENDING_STREAMS:
-            self._stats["streams_refused"] += 1
+            self._stats.streams_refused += 1
             if report:
                 self._emit(JoinResult(seed=address, ok=False, error="too many pending streams"))
             return
@@ -1211,13 +1179,13 @@ class SwimProtocol:
         sid = self._open_stream(address, data, now + self._cfg.tcp_timeout_s)
         self._streams[sid] = _PendingStream("push_pull", address, now + self._cfg.tcp_timeout_s,
                                             join=join, join_call=self._join_call, report=report)
-        self._stats["push_pulls_out"] += 1
+        self._stats.push_pulls_out += 1
 
     def _open_stream(self, address: Address, data: bytes, deadline: float) -> int:
         self._stream_seq += 1
         self._stream_out.append(StreamRequest(self._stream_seq, address, data, True, deadline))
-        self._stats["streams_out"] += 1
-        self._stats["bytes_out"] += len(data)
+        self._stats.streams_out += 1
+        self._stats.bytes_out += len(data)
         return self._stream_seq
 
     def _local_push_pull(self, *, join: bool) -> PushPull:
@@ -1233,7 +1201,7 @@ class SwimProtocol:
             try:
                 claw = bytes(self._app_state())
             except Exception:  # noqa: BLE001 - the app's bug must not break anti-entropy
-                self._stats["app_state_errors"] += 1
+                self._stats.app_state_errors += 1
         serf = self._serf.local_state(records, claw)
         return PushPull(join=join, nodes=nodes, user_state=codec.encode_serf(serf))
 
@@ -1249,16 +1217,16 @@ class SwimProtocol:
                 # A peer's "dead" is only trusted as far as suspicion (memberlist).
                 self._on_suspect(Suspect(ns.incarnation, ns.name, self._self.name), now)
             else:
-                self._stats["malformed_parts"] += 1
+                self._stats.malformed_parts += 1
         if not pp.user_state:
             return
         try:
             user = codec.decode_serf(pp.user_state)
         except MalformedPacket:
-            self._stats["malformed"] += 1
+            self._stats.malformed += 1
             return
         if not isinstance(user, SerfPushPull):
-            self._stats["serf_ignored"] += 1
+            self._stats.serf_ignored += 1
             return
         self._serf.witness_remote(user)
         left = set(user.left_members)
@@ -1277,24 +1245,48 @@ class SwimProtocol:
     # --- timers -------------------------------------------------------------------
 
     def _run_timers(self, now: float) -> None:
+        for timer in _TIMERS:
+            # Deadlines are read one by one: a timer may move a later one's deadline.
+            if timer.every_call or now >= timer.deadline(self):
+                timer.fire(self, now)
+
+    def _suspicion_deadline(self) -> float:
+        t = math.inf
+        for name in self._suspects:
+            rec = self._members.get(name)
+            if rec is not None and rec.suspicion is not None:
+                t = min(t, rec.suspicion.deadline)
+        return t
+
+    def _expire_suspicions(self, now: float) -> None:
         for name in list(self._suspects):
             rec = self._members.get(name)
             if rec is None or rec.suspicion is None:
                 self._suspects.pop(name, None)
             elif now >= rec.suspicion.deadline:
                 self._suspicion_expired(rec, now)
+
+    def _round_deadline(self) -> float:
+        r = self._round
+        if r is None:
+            return math.inf
+        return r.deadline if r.indirect_sent else r.ack_deadline
+
+    def _run_round(self, now: float) -> None:
         r = self._round
         if r is not None and now > r.deadline + STALL_S:
             self._round = r = None  # we were frozen, not the target: no accusation
-            self._stats["probes_abandoned"] += 1
+            self._stats.probes_abandoned += 1
         if r is not None and not r.indirect_sent and now >= r.ack_deadline:
             self._probe_indirect(r, now)
         if r is not None and now >= r.deadline and self._round is r:
             self._probe_failed(r, now)
-        if not self._leave_phase and now >= self._next_probe:
-            self._start_probe(now)
-        if not self._leave_phase and now >= self._confirm_at:
-            self._start_confirm_probe(now)
+
+    def _relay_deadline(self) -> float:
+        return min((min(relay.deadline, relay.nack_at) for relay in self._relays.values()),
+                   default=math.inf)
+
+    def _run_relays(self, now: float) -> None:
         for seq in [s for s, rl in self._relays.items()
                     if now >= rl.deadline or now >= rl.nack_at]:
             relay = self._relays[seq]
@@ -1304,25 +1296,45 @@ class SwimProtocol:
                            self._members.get(relay.requester_name))
             if now >= relay.deadline:
                 del self._relays[seq]
-        if now >= self._next_gossip:
-            self._gossip(now)
-            self._next_gossip += self._cfg.gossip_interval_s
-            if self._next_gossip <= now:  # we were stalled: do not burst to catch up
-                self._next_gossip = now + self._cfg.gossip_interval_s
-        if not self._leave_phase and now >= self._next_push_pull:
-            self._push_pull_random(now)
-            self._next_push_pull = now + push_pull_scale(self._cfg.push_pull_interval_s,
-                                                         self.cluster_size_estimate)
-        if not self._leave_phase and now >= self._next_reconnect:
-            self._next_reconnect = now + RECONNECT_INTERVAL_S
-            self._reconnect(now)
+
+    def _gossip_tick(self, now: float) -> None:
+        self._gossip(now)
+        self._next_gossip += self._cfg.gossip_interval_s
+        if self._next_gossip <= now:  # we were stalled: do not burst to catch up
+            self._next_gossip = now + self._cfg.gossip_interval_s
+
+    def _push_pull_tick(self, now: float) -> None:
+        self._push_pull_random(now)
+        self._next_push_pull = now + push_pull_scale(self._cfg.push_pull_interval_s,
+                                                     self.cluster_size_estimate)
+
+    def _reconnect_tick(self, now: float) -> None:
+        self._next_reconnect = now + RECONNECT_INTERVAL_S
+        self._reconnect(now)
+
+    def _stream_deadline(self) -> float:
+        return min((s.deadline + STREAM_GRACE_S for s in self._streams.values()),
+                   default=math.inf)
+
+    def _expire_streams(self, now: float) -> None:
         for sid in [i for i, s in self._streams.items() if now >= s.deadline + STREAM_GRACE_S]:
             self._on_stream_reply(self._streams.pop(sid), None, now)
-        if self._leave_phase in (1, 2):
-            self._advance_leave(now)
-        if now >= self._next_reap:
-            self._next_reap = now + REAP_INTERVAL_S
-            self._reap(now)
+
+    def _reap_tick(self, now: float) -> None:
+        self._next_reap = now + REAP_INTERVAL_S
+        self._reap(now)
+
+    def _probe_deadline(self) -> float:
+        return math.inf if self._leave_phase else self._next_probe
+
+    def _confirm_deadline(self) -> float:
+        return math.inf if self._leave_phase else self._confirm_at
+
+    def _push_pull_deadline(self) -> float:
+        return math.inf if self._leave_phase else self._next_push_pull
+
+    def _reconnect_deadline(self) -> float:
+        return math.inf if self._leave_phase else self._next_reconnect
 
     def _suspicion_expired(self, rec: MemberRecord, now: float) -> None:
         dead = Dead(rec.incarnation, rec.name, self._self.name)
@@ -1332,7 +1344,7 @@ class SwimProtocol:
     def _reap(self, now: float) -> None:
         gone = self._members.reap(now, self._cfg.gossip_to_the_dead_s + TOMBSTONE_S,
                                   self._self.name)
-        self._stats["reaped"] += len(gone)
+        self._stats.reaped += len(gone)
         if gone:
             self._version += 1
         self._serf.expire(now)
@@ -1386,7 +1398,7 @@ class SwimProtocol:
         self._round = ProbeRound(target=name, address=rec.address, seq=seq, start=now,
                                  ack_deadline=now + self._cfg.probe_timeout_s,
                                  deadline=now + interval, confirm=confirm)
-        self._stats["probes"] += 1
+        self._stats.probes += 1
         ping = Ping(seq, name, self._ip_bytes, self._self.port, self._self.name)
         if rec.state == MemberState.ALIVE:
             self._send(rec.address, codec.encode_message(ping), rec)
@@ -1427,7 +1439,7 @@ class SwimProtocol:
             rec = self._members.get(name)
             if (rec is not None and rec.state == MemberState.SUSPECT
                     and rec.suspicion is not None and not rec.suspicion.saturated):
-                self._stats["confirm_probes"] += 1
+                self._stats.confirm_probes += 1
                 return name
         return None
 
@@ -1444,14 +1456,14 @@ class SwimProtocol:
             req = IndirectPing(r.seq, target.ip_bytes, target.port, target.name, want_nack,
                                self._ip_bytes, self._self.port, self._self.name)
             self._send(peer.address, codec.encode_message(req), peer)
-            self._stats["indirect_probes"] += 1
+            self._stats.indirect_probes += 1
         if (not self._cfg.disable_tcp_pings and target.pmax >= 3
                 and len(self._streams) < MAX_PENDING_STREAMS):
             ping = Ping(r.seq, target.name, self._ip_bytes, self._self.port, self._self.name)
             sid = self._open_stream(target.address, self._encode_stream(ping), r.deadline)
             self._streams[sid] = _PendingStream("tcp_ping", target.address, r.deadline, seq=r.seq)
             r.tcp_stream = sid
-            self._stats["tcp_pings"] += 1
+            self._stats.tcp_pings += 1
 
     def _probe_succeeded(self, now: float) -> None:
         r = self._round
@@ -1465,7 +1477,7 @@ class SwimProtocol:
                 rec = self._members.writable(rec)
                 assert rec.suspicion is not None
                 rec.suspicion.answered(now)
-                self._stats["suspect_acks"] += 1
+                self._stats.suspect_acks += 1
         if r is not None and not r.confirm and self._cfg.unscaled_probe_rate:
             # memberlist's rate: the health score lengthens a round that fails (more
             # time for indirect acks and nacks), not the wait after one that succeeded.
@@ -1486,7 +1498,7 @@ class SwimProtocol:
             self._awareness.apply_delta(max(0, r.expected_nacks - r.nacks))
         else:
             self._awareness.apply_delta(1)
-        self._stats["probe_failures"] += 1
+        self._stats.probe_failures += 1
         if rec is None or rec.state not in (MemberState.ALIVE, MemberState.SUSPECT):
             return
         if rec.address != r.address:
@@ -1515,7 +1527,7 @@ class SwimProtocol:
                 continue  # (only claw-only messages left and this one is a Serf agent)
             buf = parts[0] if len(parts) == 1 else codec.encode_compound(parts)
             self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
-            if self._leave_phase == 1 and not self._serf_queue.is_pending(self._leave_handle):
+            if self._leave_phase is LeavePhase.INTENT and not self._serf_queue.is_pending(self._leave_handle):
                 # Serf queues the dead message the moment the intent's last transmit is
                 # taken, so the rest of this round carries it (not the next round).
                 self._advance_leave(now)
@@ -1560,11 +1572,11 @@ class SwimProtocol:
         if crc:
             buf = codec.add_crc(buf)
         if len(self._outbox) >= MAX_OUTBOX:
-            self._stats["datagrams_dropped"] += 1
+            self._stats.datagrams_dropped += 1
             return
         self._outbox.append((address, buf))
-        self._stats["packets_out"] += 1
-        self._stats["bytes_out"] += len(buf)
+        self._stats.packets_out += 1
+        self._stats.bytes_out += len(buf)
 
     def _announce(self, parts: list[bytes], *, skip: Address | None = None,
                   to: list[str] | None = None) -> list[str]:
@@ -1581,7 +1593,7 @@ class SwimProtocol:
             buf = parts[0] if len(parts) == 1 else codec.encode_compound(parts)
             for rec in recs:
                 self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
-            self._stats["announce_out"] += len(recs)
+            self._stats.announce_out += len(recs)
         return [r.name for r in recs]
 
     def _push_pull_random(self, now: float) -> None:
@@ -1599,7 +1611,7 @@ class SwimProtocol:
         live = sum(1 for r in self._members if r.state in (MemberState.ALIVE, MemberState.SUSPECT))
         if self._rng.random() > len(dead) / max(1, live):
             return  # the more of the cluster is alive, the less often we bother
-        self._stats["reconnects"] += 1
+        self._stats.reconnects += 1
         self._open_push_pull(self._rng.choice(dead).address, join=True, now=now, report=False)
 
     def _has_live_peers(self) -> bool:
@@ -1607,12 +1619,12 @@ class SwimProtocol:
                    for r in self._members)
 
     def _advance_leave(self, now: float) -> None:
-        if self._leave_phase == 1:
+        if self._leave_phase is LeavePhase.INTENT:
             if self._serf_queue.is_pending(self._leave_handle) and now < self._leave_phase_deadline:
                 return
             self._become_left(now)
             if not self._has_live_peers():
-                self._leave_phase = 3
+                self._leave_phase = LeavePhase.DONE
                 return
             dead = Dead(self._self.incarnation, self._self.name, self._self.name)
             dead_bytes = codec.encode_message(dead)
@@ -1620,12 +1632,12 @@ class SwimProtocol:
             # Only to the members told the intent directly: one that got the dead first
             # would count a failure (Serf), not a leave.
             self._announce([dead_bytes], to=self._leave_told)
-            self._leave_phase = 2
+            self._leave_phase = LeavePhase.DEAD
             self._leave_phase_deadline = now + LEAVE_BROADCAST_TIMEOUT_S
-        elif self._leave_phase == 2:
+        elif self._leave_phase is LeavePhase.DEAD:
             if self._ml_queue.is_pending(self._leave_handle) and now < self._leave_phase_deadline:
                 return
-            self._leave_phase = 3
+            self._leave_phase = LeavePhase.DONE
             self._leave_phase_deadline = math.inf
 
     def _become_left(self, now: float) -> None:
@@ -1640,9 +1652,46 @@ class SwimProtocol:
     def _emit(self, event: Event) -> None:
         if len(self._events) >= MAX_EVENTS:
             self._events.popleft()
-            self._stats["events_dropped"] += 1
+            self._stats.events_dropped += 1
         self._events.append(event)
 
     def _internal_error(self, exc: BaseException) -> None:
-        self._stats["internal_errors"] += 1
+        """A bug surfaced at an input boundary: raise it (``strict``), or count it and
+        keep it for the driver to log, so one bad input cannot stop the node."""
+        if self._strict:
+            raise exc
+        self._stats.internal_errors += 1
         self.last_internal_error = repr(exc)
+        self._errors_to_report.append(exc)
+
+
+_TIMERS = (
+    _Timer(SwimProtocol._suspicion_deadline, SwimProtocol._expire_suspicions),
+    _Timer(SwimProtocol._round_deadline, SwimProtocol._run_round),
+    _Timer(SwimProtocol._probe_deadline, SwimProtocol._start_probe),  # not while leaving,
+    _Timer(SwimProtocol._confirm_deadline, SwimProtocol._start_confirm_probe),  # nor these
+    _Timer(SwimProtocol._relay_deadline, SwimProtocol._run_relays),
+    _Timer(lambda core: core._next_gossip, SwimProtocol._gossip_tick),
+    _Timer(SwimProtocol._push_pull_deadline, SwimProtocol._push_pull_tick),
+    _Timer(SwimProtocol._reconnect_deadline, SwimProtocol._reconnect_tick),
+    _Timer(SwimProtocol._stream_deadline, SwimProtocol._expire_streams),
+    # Also on every call in between: a leave moves on as soon as its broadcast drained.
+    _Timer(lambda core: core._leave_phase_deadline, SwimProtocol._advance_leave, every_call=True),
+    _Timer(lambda core: core._next_reap, SwimProtocol._reap_tick),
+)
+"""Every timer of the core, in the order ``handle_timer`` fires them. ``next_deadline``
+and ``_run_timers`` both read this one table, so no timer is scheduled by one and
+forgotten by the other."""
+
+
+_PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]] = {
+    Alive: lambda core, msg, addr, now: core._on_alive(msg, now),
+    UserMsg: lambda core, msg, addr, now: core._on_user(msg.payload, now),
+    Ping: lambda core, msg, addr, now: core._on_ping(msg, addr),
+    Ack: lambda core, msg, addr, now: core._on_ack(msg.seq_no, now),
+    Suspect: SwimProtocol._on_suspect_packet,
+    Dead: SwimProtocol._on_dead_packet,
+    IndirectPing: SwimProtocol._on_indirect_ping,
+    Nack: lambda core, msg, addr, now: core._on_nack(msg.seq_no),
+}
+"""What a datagram's message does, by its type (anything else: ``unknown_type``)."""

@@ -313,6 +313,7 @@ class GossipTransport:
         try:
             while True:
                 self._dirty = False
+                self._log_internal_errors(core)
                 self._send_datagrams(core)
                 self._open_streams(core)
                 self._deliver_events(core)
@@ -331,6 +332,12 @@ class GossipTransport:
                 self._count_error("core_errors", "core raised on leave_done")
         finally:
             self._flushing = False
+
+    def _log_internal_errors(self, core: SwimProtocol) -> None:
+        """The core survives its own bugs (it counts them); this is where they are seen."""
+        for exc in core.internal_errors_to_report():
+            log.error("gossip core internal error: %r", exc,
+                      exc_info=(type(exc), exc, exc.__traceback__))
 
     def _send_datagrams(self, core: SwimProtocol) -> None:
         try:

@@ -24,9 +24,9 @@ from gossip.tags import CLAW_TAG, encode_tags
 def _pair(cfg: GossipConfig) -> tuple[SwimProtocol, SwimProtocol]:
     meta = encode_tags({CLAW_TAG: "1"})
     a = SwimProtocol(cfg, name="a", address=("127.0.0.1", 7001), meta=meta,
-                     rng=random.Random(1), now=0.0)
+                     rng=random.Random(1), now=0.0, strict=True)
     b = SwimProtocol(cfg, name="b", address=("127.0.0.1", 7002), meta=meta,
-                     rng=random.Random(2), now=0.0)
+                     rng=random.Random(2), now=0.0, strict=True)
     # Join b to a through a push-pull exchange, as a real join does.
     a.join([b_addr := ("127.0.0.1", 7002)], 0.0)
     for req in a.streams_to_open():

@@ -156,7 +156,7 @@ def test_decode_serf_cache_skips_push_pull_and_malformed() -> None:
 def _core(name: str, cache: DecodeCache | None) -> SwimProtocol:
     cfg = GossipConfig.local()
     return SwimProtocol(cfg, name=name, address=("127.0.0.2", 7946), meta=META,
-                        rng=random.Random(5), now=0.0, decode_cache=cache)
+                        rng=random.Random(5), now=0.0, decode_cache=cache, strict=True)
 
 
 def _traffic(seed: int, count: int) -> list[bytes]:

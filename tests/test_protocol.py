@@ -61,6 +61,7 @@ VECTORS = Path(__file__).parent / "data" / "vectors.json"
 
 def make_core(cfg: GossipConfig = QUIET, name: str = "me", **kw) -> SwimProtocol:
     kw.setdefault("meta", claw_meta())
+    kw.setdefault("strict", True)
     return SwimProtocol(cfg, name=name, address=ME, rng=random.Random(7), now=0.0, **kw)
 
 
@@ -1307,3 +1308,30 @@ def test_push_pull_flood_of_names_is_capped() -> None:
     assert len(core.members()) == 100 and core.stats["members_refused"] == 901
     assert core.pending_broadcasts <= 4096 * 3
     assert core.stats["internal_errors"] == 0
+
+
+def _broken_core(strict: bool) -> SwimProtocol:
+    core = make_core(strict=strict)
+
+    def bug(msg: object, addr: object, now: float) -> None:
+        raise RuntimeError("a bug in a handler")
+
+    core._on_packet_message = bug  # type: ignore[method-assign]
+    return core
+
+
+def test_a_strict_core_raises_its_internal_errors() -> None:
+    core = _broken_core(strict=True)
+    with pytest.raises(RuntimeError, match="a bug in a handler"):
+        core.receive_datagram(codec.encode_message(Ping(1, "me", None, 0, "")), ("10.0.0.2", 7946), 1.0)
+
+
+def test_a_lenient_core_counts_its_internal_errors_and_hands_them_to_the_driver() -> None:
+    core = _broken_core(strict=False)
+    core.receive_datagram(codec.encode_message(Ping(1, "me", None, 0, "")), ("10.0.0.2", 7946), 1.0)
+    assert core.stats["internal_errors"] == 1
+    assert "a bug in a handler" in core.last_internal_error
+    reported = core.internal_errors_to_report()
+    assert [str(e) for e in reported] == ["a bug in a handler"]
+    assert reported[0].__traceback__ is not None  # the driver logs where it happened
+    assert core.internal_errors_to_report() == []  # handed over once

@@ -24,7 +24,7 @@ ME = ("10.0.0.1", 7946)
 
 def make_core(cfg: GossipConfig = LAN, peers: int = 5) -> SwimProtocol:
     core = SwimProtocol(cfg, name="me", address=ME, meta=claw_meta(), rng=random.Random(3),
-                        now=0.0)
+                        now=0.0, strict=True)
     for i in range(1, peers + 1):
         feed(core, Alive(1, f"p{i}", ip_to_bytes(paddr(i)[0]), 7946, claw_meta(), VSN_SERF),
              now=0.0)

@@ -268,11 +268,13 @@ class SimWorld:
             node.core = SwimProtocol(
                 self.config, name=node.name, address=node.address, meta=meta, rng=rng,
                 now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
+                strict=True,
             )
         else:
             node.core = SwimProtocol.in_converged_cluster(
                 self.config, table, name=node.name, address=node.address, meta=meta,
                 rng=rng, now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
+                strict=True,
             )
         node.deadline = None
         node.paused_until = None
