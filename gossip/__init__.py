@@ -4,7 +4,7 @@ The asyncio driver lives in ``gossip.udp`` and is deliberately not imported here
 ``import gossip`` never pulls in asyncio or sockets.
 """
 
-from .config import PROFILES, GossipConfig
+from .config import PROFILES, Compression, GossipConfig
 from .errors import (
     ConfigError,
     GossipError,
@@ -35,6 +35,7 @@ __all__ = [
     "Address",
     "AppMessage",
     "AppState",
+    "Compression",
     "ConfigError",
     "Event",
     "GossipConfig",

@@ -43,7 +43,7 @@ from random import Random
 from . import codec
 from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
-from .config import GossipConfig
+from .config import Compression, GossipConfig
 from .decode_cache import DecodeCache
 from .dissemination import BroadcastQueue
 from .errors import GossipError, LocalProtocolError, MalformedPacket
@@ -101,7 +101,7 @@ from .messages import (
 from .probe import MAX_RELAYS, SEQ_MODULUS, ProbeList, ProbeRound, Relay
 from .serf_layer import IntentOutcome, SerfLayer
 from .stats import CoreStats
-from .suspicion import Suspicion, confirmations_needed, suspicion_bounds, suspicion_floor
+from .suspicion import Suspicion, suspicion_bounds
 from .types import Address, MemberState
 
 __all__ = ["StreamRequest", "SwimProtocol", "push_pull_scale"]
@@ -562,7 +562,7 @@ class SwimProtocol:
         self._now = now
         cfg = self._cfg
         expected, self._timer_expected = self._timer_expected, None
-        if cfg.late_timer_s > 0 and not cfg.memberlist_suspicion and expected is not None:
+        if cfg.late_timer_s > 0 and expected is not None:
             if now - expected >= cfg.late_timer_s:
                 # claw-node: our own timers run late, so we are the slow one (CPU
                 # starvation): Lifeguard's local health should say so, which gives
@@ -710,8 +710,7 @@ class SwimProtocol:
         of it ended, lost); memberlist ignores it, and that node declares us dead when its
         timer ends. We send it our alive message straight back, at most once per second
         per address."""
-        if (node != self._self.name or incarnation >= self._self.incarnation
-                or not self._cfg.answer_stale_accusations or self._leave_phase):
+        if node != self._self.name or incarnation >= self._self.incarnation:
             return
         last = self._stale_answers.get(addr)
         if last is not None and now - last < STALE_ANSWER_INTERVAL_S:
@@ -753,8 +752,8 @@ class SwimProtocol:
             requester=self._reply_address(req.source_addr, req.source_port, addr),
             requester_seq=req.seq_no, requester_name=req.source_node, want_nack=req.nack,
             deadline=now + self._cfg.probe_timeout_s,
-            nack_at=math.inf if not req.nack else now + self._cfg.probe_timeout_s * (
-                1.0 if self._cfg.memberlist_suspicion else self._cfg.relay_nack_fraction),
+            nack_at=math.inf if not req.nack
+            else now + self._cfg.probe_timeout_s * self._cfg.relay_nack_fraction,
         )
         self._stats.relays += 1
         ping = Ping(seq, req.node, self._ip_bytes, self._self.port, self._self.name)
@@ -884,44 +883,37 @@ class SwimProtocol:
         self._send(address, codec.encode_message(dead), None)
 
     def _on_suspect_packet(self, s: Suspect, addr: Address, now: float) -> None:
-        self._answer_stale_accusation(s.node, s.incarnation, addr, now)
+        if self._cfg.answer_stale_accusations and not self._leave_phase:
+            self._answer_stale_accusation(s.node, s.incarnation, addr, now)
         self._on_suspect(s, now)
 
     def _on_suspect(self, s: Suspect, now: float) -> None:
         rec = self._members.get(s.node)
         verdict = decide_suspect(rec, incarnation=s.incarnation,
-                                 is_self=s.node == self._self.name)
+                                 is_self=s.node == self._self.name,
+                                 restart_newer=self._cfg.restart_newer_suspicions)
         if verdict is SuspectVerdict.IGNORE:
             return
         assert rec is not None
-        rec = self._members.writable(rec)
-        if verdict is SuspectVerdict.CONFIRM:
-            assert rec.suspicion is not None
-            if s.incarnation <= rec.incarnation or self._cfg.memberlist_suspicion:
-                if rec.suspicion.confirm(s.from_, now):
-                    self._stats.confirmations += 1
-                    self._ml_queue.push(codec.encode_message(s), s.node)
-                return
-            # claw-node: the suspect refuted the suspicion we hold (we missed its alive,
-            # often because this newer suspect replaced it in every broadcast queue) and
-            # is accused anew. memberlist counts that as a confirmation of the old timer,
-            # which under heavy loss declares live nodes dead; start afresh instead.
-            self._clear_suspicion(rec)
-            rec.refuted_at = now
-            self._stats.suspicion_restarts += 1
         if verdict is SuspectVerdict.REFUTE:
             self._refute(s.incarnation, accuser=s.from_, now=now)
             return
-        cfg = self._cfg
-        n = self.cluster_size_estimate
-        min_s, max_s = suspicion_bounds(cfg.suspicion_mult, cfg.suspicion_max_mult,
-                                        n, cfg.probe_interval_s)
-        k = confirmations_needed(cfg.suspicion_mult, n)
-        floor_s = None if not self._floor_allowed(rec, now) else suspicion_floor(
-            cfg.suspicion_floor_mult, cfg.probe_interval_s, min_s)
+        rec = self._members.writable(rec)
+        if verdict is SuspectVerdict.CONFIRM:
+            assert rec.suspicion is not None
+            if rec.suspicion.confirm(s.from_, now):
+                self._stats.confirmations += 1
+                self._ml_queue.push(codec.encode_message(s), s.node)
+            return
+        if verdict is SuspectVerdict.RESTART:
+            self._clear_suspicion(rec)
+            rec.refuted_at = now  # it did refute: it was alive, perhaps only slow
+            self._stats.suspicion_restarts += 1
         rec.incarnation = s.incarnation
         self._set_state(rec, MemberState.SUSPECT, now)
-        rec.suspicion = Suspicion(s.from_, k, min_s, max_s, now, floor_s)
+        rec.suspicion = Suspicion.start(s.from_, now, n=self.cluster_size_estimate,
+                                        config=self._cfg,
+                                        floor=self._floor_allowed(rec, now))
         self._suspects[rec.name] = None
         self._ml_queue.push(codec.encode_message(s), s.node)
         self._stats.suspicions += 1
@@ -934,8 +926,8 @@ class SwimProtocol:
         may be starved ourselves (health score above 0) nor when the suspect recently
         proved it was only slow (``health_gated_floor``, ``slow_member_memory_s``)."""
         cfg = self._cfg
-        if cfg.memberlist_suspicion:
-            return False
+        if cfg.suspicion_floor_mult <= 0:
+            return False  # no floor (memberlist): nothing to withhold
         if cfg.health_gated_floor and self._awareness.score > 0:
             self._stats.floors_withheld += 1
             return False
@@ -945,7 +937,8 @@ class SwimProtocol:
         return True
 
     def _on_dead_packet(self, d: Dead, addr: Address, now: float) -> None:
-        if d.from_ != d.node:  # (a node's own dead is its leave, not an accusation)
+        if (self._cfg.answer_stale_accusations and not self._leave_phase
+                and d.from_ != d.node):  # (a node's own dead is its leave, not an accusation)
             self._answer_stale_accusation(d.node, d.incarnation, addr, now)
         self._on_dead(d, now)
 
@@ -1098,8 +1091,9 @@ class SwimProtocol:
     # --- streams ----------------------------------------------------------------------
 
     def _encode_stream(self, msg: object) -> bytes:
-        compress = self._cfg.enable_compression and (
-            self._cfg.compress_join_streams or not (isinstance(msg, PushPull) and msg.join))
+        compression = self._cfg.compression
+        compress = compression is Compression.ALL or (
+            compression is Compression.STREAMS and not (isinstance(msg, PushPull) and msg.join))
         return codec.encode_stream(msg, compress=compress)  # type: ignore[arg-type]
 
     def _on_stream_request(self, msg: object, addr: Address, now: float) -> bytes | None:
@@ -1411,18 +1405,15 @@ class SwimProtocol:
     def _want_confirm_probe(self, rec: MemberRecord, now: float) -> None:
         """claw-node ``confirm_probes``: someone else suspects ``rec``; probe it next.
 
-        Once per suspicion, not while our own health score says we are the problem
-        (``health_gated_confirm_probes``). If no probe is in flight the probe starts now,
+        Once per suspicion. If no probe is in flight the probe starts now,
         but never sooner than ``probe_timeout_s`` after the previous one (rate limit), in
         place of the next regular probe (``_start_confirm_probe``), so probing stays at
         one per interval.
         """
         cfg = self._cfg
         s = rec.suspicion
-        if (cfg.memberlist_suspicion or not cfg.confirm_probes or s is None
+        if (not cfg.confirm_probes or s is None
                 or s.confirm_probed or s.saturated or self._leave_phase):
-            return
-        if cfg.health_gated_confirm_probes and self._awareness.score > 0:
             return
         if len(self._confirm_queue) >= MAX_CONFIRM_QUEUE:
             return
@@ -1469,7 +1460,7 @@ class SwimProtocol:
         r = self._round
         self._round = None
         self._awareness.apply_delta(-1)
-        if r is not None and self._cfg.suspect_ack_grace and not self._cfg.memberlist_suspicion:
+        if r is not None and self._cfg.suspect_ack_grace:
             rec = self._members.get(r.target)
             if rec is not None and rec.state == MemberState.SUSPECT and rec.suspicion is not None:
                 # It answered us: alive as far as we can see, its refutation perhaps
@@ -1478,7 +1469,7 @@ class SwimProtocol:
                 assert rec.suspicion is not None
                 rec.suspicion.answered(now)
                 self._stats.suspect_acks += 1
-        if r is not None and not r.confirm and self._cfg.unscaled_probe_rate:
+        if r is not None and not r.confirm:
             # memberlist's rate: the health score lengthens a round that fails (more
             # time for indirect acks and nacks), not the wait after one that succeeded.
             self._next_probe = min(self._next_probe, r.start + self._cfg.probe_interval_s)
@@ -1565,7 +1556,7 @@ class SwimProtocol:
         self._emit_packet(address, buf, crc=False)
 
     def _emit_packet(self, address: Address, buf: bytes, *, crc: bool) -> None:
-        if self._cfg.compress_datagrams and self._cfg.enable_compression:
+        if self._cfg.compression is Compression.ALL:
             compressed = codec.compress_packet(buf)
             if len(compressed) < len(buf):
                 buf = compressed

@@ -12,7 +12,7 @@ import pytest
 
 from gossip import codec
 from gossip.addresses import ip_to_bytes
-from gossip.config import GossipConfig
+from gossip.config import Compression, GossipConfig
 from gossip.dissemination import retransmit_limit
 from gossip.errors import LocalProtocolError
 from gossip.events import (
@@ -274,7 +274,7 @@ def test_relay_without_nack_request_sends_none_and_does_not_spin() -> None:
 
 
 def test_memberlist_detector_relays_nack_after_the_whole_probe_timeout() -> None:
-    core = make_core(LAN.with_memberlist_suspicion())
+    core = make_core(LAN.memberlist())
     req = IndirectPing(78, ip_to_bytes("10.0.1.7"), 7946, "t", True,
                        ip_to_bytes("10.0.1.2"), 7946, "req")
     feed(core, req, now=6.0)
@@ -437,7 +437,7 @@ def test_refuting_twice_a_hostile_top_incarnation_stays_in_uint32() -> None:
 @pytest.mark.parametrize("n", [5, 20, 50])
 def test_clusters_converge_and_detect_a_crash_within_bound(n: int) -> None:
     # Pure-Python LZW dominates big runs; compression is exercised by the smaller tests.
-    c = make_cluster(n, seed=n, config=LAN if n <= 5 else LAN.replace(enable_compression=False))
+    c = make_cluster(n, seed=n, config=LAN if n <= 5 else LAN.replace(compression=Compression.OFF))
     c.run(60.0, until=c.converged)
     assert c.converged(), f"{n} nodes did not converge in 60 s"
     victim = "n3"
@@ -749,7 +749,7 @@ def test_newer_news_about_a_node_replaces_the_older_in_the_queue() -> None:
 
 
 def test_packets_respect_the_udp_budget() -> None:
-    core = make_core(LAN.replace(enable_compression=False))
+    core = make_core(LAN.replace(compression=Compression.OFF))
     for i in range(1, 120):
         feed(core, alive(f"peer-with-a-long-name-{i:04d}", 1, (f"10.1.0.{i}", 7946)), now=0.0)
     core.datagrams_to_send()
@@ -897,7 +897,8 @@ def test_join_push_pulls_are_not_compressed_periodic_ones_are() -> None:
     compressed = 9   # memberlist's compressMsg type byte
     assert compressed not in first_byte(LAN, join=True)
     assert first_byte(LAN, join=False) == (compressed, compressed)
-    assert first_byte(LAN.replace(compress_join_streams=True), join=True) == (compressed, compressed)
+    assert first_byte(LAN.replace(compression=Compression.ALL), join=True) == (compressed, compressed)
+    assert compressed not in first_byte(LAN.replace(compression=Compression.OFF), join=False)
 
 
 def test_app_state_failure_does_not_break_push_pull() -> None:
@@ -1119,17 +1120,15 @@ def test_missed_nacks_raise_health_score_and_stretch_the_probe_interval() -> Non
 def test_health_stretches_failed_rounds_not_the_wait_after_an_ack() -> None:
     # memberlist's probe ticker: a failed round lasts probe_interval × (score + 1); after
     # an acknowledged probe the next starts probe_interval after the previous one.
-    for unscaled in (True, False):
-        core = make_core(LAN.replace(unscaled_probe_rate=unscaled))
-        with_peers(core, 3)
-        core._awareness.apply_delta(3)               # score 3: rounds of up to 4 s
-        _, first = until_probe(core)
-        start = core._round.start
-        feed(core, Ack(first.seq_no, None), now=start + 0.01)
-        _, _second = until_probe(core)
-        gap = core._round.start - start
-        # (the ack brought the score to 2: a scaled wait would have been 4 s from start)
-        assert gap == pytest.approx(1.0 if unscaled else 4.0), unscaled
+    core = make_core(LAN)
+    with_peers(core, 3)
+    core._awareness.apply_delta(3)               # score 3: rounds of up to 4 s
+    _, first = until_probe(core)
+    start = core._round.start
+    feed(core, Ack(first.seq_no, None), now=start + 0.01)
+    _, _second = until_probe(core)
+    # (the ack brought the score to 2: a scaled wait would have been 4 s from start)
+    assert core._round.start - start == pytest.approx(1.0)
 
 
 def test_successful_probes_bring_health_back() -> None:
@@ -1240,7 +1239,7 @@ def test_a_frozen_prober_does_not_accuse_its_target() -> None:
 
 def test_late_timers_raise_local_health_unless_memberlist_or_disabled() -> None:
     for cfg, expected in ((LAN, 1), (LAN.replace(late_timer_s=0.0), 0),
-                          (LAN.with_memberlist_suspicion(), 0)):
+                          (LAN.memberlist(), 0)):
         core = make_core(cfg)
         with_peers(core, 3)
         due = core.next_deadline()
@@ -1274,7 +1273,7 @@ def test_gossip_is_crc_protected_only_for_peers_that_speak_protocol_5() -> None:
 
 
 def test_datagrams_are_compressed_only_when_asked() -> None:
-    for cfg, compressed in ((LAN, False), (LAN.replace(compress_datagrams=True), True)):
+    for cfg, compressed in ((LAN, False), (LAN.replace(compression=Compression.ALL), True)):
         core = make_core(cfg)
         for i in range(1, 30):
             feed(core, alive(f"member-{i:03d}", 1, (f"10.0.2.{i}", 7946)), now=0.0)
@@ -1286,7 +1285,7 @@ def test_datagrams_are_compressed_only_when_asked() -> None:
 
 
 def test_big_gossip_is_compressed_under_the_crc() -> None:
-    core = make_core(LAN.replace(compress_datagrams=True))
+    core = make_core(LAN.replace(compression=Compression.ALL))
     for i in range(1, 30):
         feed(core, alive(f"member-{i:03d}", 1, (f"10.0.2.{i}", 7946)), now=0.0)
     core.datagrams_to_send()

@@ -1,6 +1,6 @@
 """claw-node's suspicion extensions inside SwimProtocol (fake clock, crafted packets):
-confirmation probes, the health gate, the floor below memberlist's minimum, and the
-``memberlist_suspicion`` switch that turns all of them off."""
+confirmation probes, the floor below memberlist's minimum, the restart of a suspicion
+of a newer incarnation, and ``GossipConfig.memberlist()`` that turns all of them off."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from gossip import codec
 from gossip.addresses import ip_to_bytes
-from gossip.config import GossipConfig
+from gossip.config import Compression, GossipConfig
 from gossip.events import MemberFailed
 from gossip.messages import VSN_SERF, Ack, Alive, Ping, Suspect
 from gossip.protocol import SwimProtocol
@@ -18,7 +18,7 @@ from gossip.types import MemberState
 from tests.core_harness import Cluster, claw_meta
 
 LAN = GossipConfig.lan()
-ML = LAN.with_memberlist_suspicion()
+ML = LAN.memberlist()
 ME = ("10.0.0.1", 7946)
 
 
@@ -130,13 +130,12 @@ def test_own_accusation_does_not_trigger_a_confirmation_probe() -> None:
     assert core.stats["confirm_probes"] == 0 and not core._confirm_queue
 
 
-def test_unhealthy_node_confirm_probes_only_when_ungated() -> None:
-    for cfg, expected in ((LAN.replace(health_gated_confirm_probes=True), 0), (LAN, 1)):
-        core = make_core(cfg)
-        core._awareness.apply_delta(2)
-        feed(core, Suspect(1, "p3", "p1"), now=10.0)
-        run_timers(core, 10.0)
-        assert core.stats["confirm_probes"] == expected
+def test_an_unhealthy_node_still_sends_its_confirmation_probe() -> None:
+    core = make_core()
+    core._awareness.apply_delta(2)
+    feed(core, Suspect(1, "p3", "p1"), now=10.0)
+    run_timers(core, 10.0)
+    assert core.stats["confirm_probes"] == 1
 
 
 @pytest.mark.parametrize("cfg", [ML, LAN.replace(confirm_probes=False)])
@@ -226,13 +225,15 @@ def test_presets_keep_memberlist_numbers_and_claw_floor_is_suspicion_mult() -> N
     for name, mult in (("lan", 4), ("wan", 6), ("local", 3)):
         cfg = GossipConfig.profile(name)
         assert cfg.suspicion_mult == mult and cfg.suspicion_floor_mult == mult
-        assert not cfg.memberlist_suspicion and cfg.confirm_probes
-        assert cfg.with_memberlist_suspicion().memberlist_suspicion
+        assert cfg.confirm_probes and cfg.restart_newer_suspicions
+        exact = cfg.memberlist()
+        assert not exact.confirm_probes and exact.suspicion_floor_mult == 0
+        assert (exact.probe_interval_s, exact.suspicion_mult) == (cfg.probe_interval_s, mult)
 
 
 @pytest.mark.parametrize("cfg", [LAN, ML], ids=["claw", "memberlist"])
 def test_cluster_detects_a_crash_without_false_deaths(cfg: GossipConfig) -> None:
-    c = Cluster(cfg.replace(enable_compression=False), seed=5)
+    c = Cluster(cfg.replace(compression=Compression.OFF), seed=5)
     for i in range(12):
         c.add_node(f"n{i}")
     c.join_all()
@@ -245,7 +246,7 @@ def test_cluster_detects_a_crash_without_false_deaths(cfg: GossipConfig) -> None
         assert [e.member.name for e in c.events_of(name, MemberFailed)] == ["n4"]
     probes = sum(c.core(n).stats["confirm_probes"] for n in c.live())
     assert probes <= len(c.live())               # at most one per node per suspicion
-    if cfg.memberlist_suspicion:
+    if not cfg.confirm_probes:
         assert probes == 0
 
 
@@ -284,3 +285,24 @@ def test_suspicion_of_a_newer_incarnation(cfg: GossipConfig, restarted: bool) ->
         assert core.member("p3").incarnation == 1
         assert core.suspicion_deadline("p3") == pytest.approx(14.0)
         assert core.stats["suspicion_restarts"] == 0
+
+
+def test_memberlist_ignores_a_stale_accusation_claw_answers_it() -> None:
+    for cfg, answered in ((LAN, 1), (ML, 0)):
+        core = make_core(cfg)
+        core._bump_incarnation(5)
+        feed(core, Suspect(3, "me", "p1"), now=1.0)   # p1 missed our refutation
+        replies = [m for _, data in core.datagrams_to_send()
+                   for m in codec.decode_packet(data)[0] if isinstance(m, Alive)]
+        assert len(replies) == answered
+        assert core.stats["stale_accusations_answered"] == answered
+
+
+def test_memberlist_sets_every_claw_departure_back() -> None:
+    exact = LAN.memberlist()
+    assert (exact.restart_newer_suspicions, exact.confirm_probes, exact.suspect_ack_grace,
+            exact.answer_stale_accusations) == (False, False, False, False)
+    assert (exact.suspicion_floor_mult, exact.late_timer_s, exact.relay_nack_fraction,
+            exact.announce_fanout, exact.udp_buffer_bytes) == (0.0, 0.0, 1.0, 0, 1400)
+    assert exact.compression is Compression.ALL
+    assert exact.memberlist() == exact

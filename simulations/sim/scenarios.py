@@ -377,9 +377,9 @@ def scenario_slow(opts: RunOptions) -> Result:
     result = _base_result(opts, cols)
     duration = opts.duration_s or 60.0
     variants: list[tuple[str, dict[str, object]]] = [
-        ("claw", {"memberlist_suspicion": False}),
-        ("memberlist", {"memberlist_suspicion": True}),
-        ("swim-timers", {"memberlist_suspicion": True, "awareness_max_multiplier": 1,
+        ("claw", {"memberlist": False}),
+        ("memberlist", {"memberlist": True}),
+        ("swim-timers", {"memberlist": True, "awareness_max_multiplier": 1,
                          "suspicion_max_mult": 1}),
     ]
     variants = [v for v in variants if v[0] in opts.slow_variants]
