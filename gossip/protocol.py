@@ -45,7 +45,6 @@ from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
 from .config import Compression, GossipConfig
 from .decode_cache import DecodeCache
-from .dissemination import BroadcastQueue
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
     AppMessage,
@@ -76,6 +75,7 @@ from .membership import (
     meta_is_claw,
 )
 from .leave import LEAVE_BROADCAST_TIMEOUT_S, LeavePhase
+from .outbox import Outbox, compound
 from .messages import (
     VSN_SERF,
     Ack,
@@ -108,12 +108,6 @@ __all__ = ["StreamRequest", "SwimProtocol", "push_pull_scale"]
 
 # --- limits and constants (each bounds memory or mirrors a memberlist/Serf constant) ---
 
-COMPOUND_HEADER_OVERHEAD = 2
-"""memberlist ``compoundHeaderOverhead``: type byte + part count."""
-COMPOUND_PART_OVERHEAD = 2
-"""memberlist ``compoundOverhead``: one big-endian u16 length per part."""
-MAX_PARTS = 127
-"""A compound holds at most 127 parts (the count is one byte, Go rejects ≥ 128)."""
 PUSH_PULL_SCALE_THRESHOLD = 32
 """memberlist ``pushPullScaleThreshold``: push-pull is not slowed below this size."""
 MAX_PENDING_STREAMS = 256
@@ -122,8 +116,6 @@ STREAM_GRACE_S = 5.0
 """A StreamRequest the driver never completes is failed this long after its deadline."""
 MAX_EVENTS = 65536
 """Undrained events kept; the oldest are dropped beyond it (``events_dropped``)."""
-MAX_OUTBOX = 8192
-"""Unflushed datagrams kept; newer ones are dropped beyond it (``datagrams_dropped``)."""
 MAX_ERRORS_TO_REPORT = 16
 """Internal errors kept for the driver to log (``internal_errors_to_report``); older
 ones are only counted."""
@@ -131,9 +123,6 @@ STALE_ANSWER_INTERVAL_S = 1.0
 """Seconds between two answers to stale accusations sent to the same address."""
 MAX_STALE_ANSWERS = 1024
 """Addresses remembered for that rate limit (oldest forgotten first)."""
-MAX_URGENT_APP = 64
-"""Queued urgent app messages tracked (``broadcast_app(urgent=True)``); beyond it the
-oldest loses its own gossip rounds and only rides on packets sent anyway."""
 MAX_SEEN_APP = 8192
 """Digests of recent claw app messages remembered to relay each one only once."""
 RECONNECT_INTERVAL_S = 30.0
@@ -271,11 +260,8 @@ class SwimProtocol:
         )
         self._members.add(self._self)
         self._awareness = Awareness(config.awareness_max_multiplier)
-        self._ml_queue = BroadcastQueue(config.retransmit_mult)
-        self._serf_queue = BroadcastQueue(config.retransmit_mult)
-        # Claw app messages may use a smaller retransmit count (config.app_retransmit_mult).
-        self._app_queue = BroadcastQueue(config.app_retransmit_mult or config.retransmit_mult)
-        self._urgent_app: OrderedDict[int, None] = OrderedDict()  # app queue handles
+        self._stats = CoreStats()
+        self._outbox = Outbox(config, self._stats, self._current_size)
         self._serf = SerfLayer()
         self._probe_list = ProbeList(rng)
         self._round: ProbeRound | None = None
@@ -293,11 +279,9 @@ class SwimProtocol:
         """Names with a running suspicion timer, in the order they were suspected (a dict,
         not a set: timers that expire at the same instant then fire in an order that does
         not depend on Python's per-process string hashing)."""
-        self._outbox: list[tuple[Address, bytes]] = []
         self._stream_out: list[StreamRequest] = []
         self._events: deque[Event] = deque()
         self._seen_app: OrderedDict[bytes, None] = OrderedDict()
-        self._stats = CoreStats()
         self._seq = rng.randrange(SEQ_MODULUS)
         self._stream_seq = 0
         self._join_call = 0
@@ -389,7 +373,7 @@ class SwimProtocol:
         cfg, rng = self._cfg, self._rng
         self._members = Membership.from_shared(cfg.max_members, table, me)
         self._probe_list = ProbeList.from_shared(rng, table.names)
-        self._ml_queue = BroadcastQueue(cfg.retransmit_mult)  # our alive is known to all
+        self._outbox.forget_memberlist()  # our alive is known to all
         self._version += 1
         if cfg.push_pull_interval_s > 0:
             period = push_pull_scale(cfg.push_pull_interval_s, self.cluster_size_estimate)
@@ -430,7 +414,7 @@ class SwimProtocol:
             self._leave_phase = LeavePhase.DONE
             return
         intent_payload = self._serf_payload(intent)
-        self._leave_handle = self._serf_queue.push(intent_payload)
+        self._leave_handle = self._outbox.serf.push(intent_payload)
         self._leave_phase = LeavePhase.INTENT
         self._leave_phase_deadline = now + LEAVE_BROADCAST_TIMEOUT_S
         self._leave_told = self._announce([intent_payload])
@@ -480,15 +464,11 @@ class SwimProtocol:
             raise LocalProtocolError("body must be bytes")
         body = bytes(body)
         payload = self._serf_payload(ClawAppMessage(body))
-        if len(payload) + 1 > self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD - COMPOUND_PART_OVERHEAD:
+        if not self._outbox.fits(payload):
             raise LocalProtocolError(
                 f"app message of {len(body)} bytes does not fit in udp_buffer_bytes")
         self._remember_app(body)
-        handle = self._app_queue.push(payload, None if key is None else f"app:{key}")
-        if urgent:
-            self._urgent_app[handle] = None
-            if len(self._urgent_app) > MAX_URGENT_APP:
-                self._urgent_app.popitem(last=False)
+        self._outbox.push_app(payload, None if key is None else f"app:{key}", urgent=urgent)
 
     def send_app_to(self, name: str, body: bytes, now: float) -> bool:
         """Send a claw application message straight to member ``name`` in one datagram.
@@ -507,11 +487,11 @@ class SwimProtocol:
                 or rec.state not in (MemberState.ALIVE, MemberState.SUSPECT)):
             return False
         payload = self._serf_payload(ClawAppMessage(bytes(body)))
-        if len(payload) > self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD:
+        if not self._outbox.fits(payload):
             return False
         self._remember_app(bytes(body))
         self._stats.app_direct_out += 1
-        self._emit_packet(rec.address, payload, crc=rec.pmax >= 5)
+        self._outbox.emit(rec.address, payload, crc=rec.pmax >= 5)
         return True
 
     def reannounce(self, now: float) -> None:
@@ -611,8 +591,7 @@ class SwimProtocol:
     # --- outputs ---------------------------------------------------------------
 
     def datagrams_to_send(self) -> list[tuple[Address, bytes]]:
-        out, self._outbox = self._outbox, []
-        return out
+        return self._outbox.drain()
 
     def streams_to_open(self) -> list[StreamRequest]:
         out, self._stream_out = self._stream_out, []
@@ -666,8 +645,7 @@ class SwimProtocol:
         ``members`` (table size) and ``broadcasts_dropped``."""
         out = self._stats.as_dict()
         out["members"] = len(self._members)
-        out["broadcasts_dropped"] = (self._ml_queue.dropped + self._serf_queue.dropped
-                                     + self._app_queue.dropped)
+        out["broadcasts_dropped"] = self._outbox.dropped
         return out
 
     def member_state(self, name: str) -> MemberState | None:
@@ -692,7 +670,7 @@ class SwimProtocol:
     @property
     def pending_broadcasts(self) -> int:
         """Broadcasts waiting in the memberlist, Serf and app queues together."""
-        return len(self._ml_queue) + len(self._serf_queue) + len(self._app_queue)
+        return self._outbox.pending
 
     # --- packet handling ----------------------------------------------------------
 
@@ -719,7 +697,7 @@ class SwimProtocol:
         self._stale_answers.move_to_end(addr)
         if len(self._stale_answers) > MAX_STALE_ANSWERS:
             self._stale_answers.popitem(last=False)
-        self._emit_packet(addr, self._self_alive(), crc=False)
+        self._outbox.emit(addr, self._self_alive(), crc=False)
         self._stats.stale_accusations_answered += 1
 
     def _reply_address(self, source_addr: bytes | None, source_port: int, fallback: Address) -> Address:
@@ -841,7 +819,7 @@ class SwimProtocol:
                 return
             self._version += 1
             self._probe_list.add(rec.name)
-            self._ml_queue.push(codec.encode_message(a), a.node)
+            self._outbox.memberlist.push(codec.encode_message(a), a.node)
             self._stats.joins += 1
             self._emit(MemberJoined(rec.snapshot()))
             self._apply_recent_intent(rec, now)
@@ -857,7 +835,7 @@ class SwimProtocol:
         self._clear_suspicion(rec)
         if old_state != MemberState.ALIVE:
             self._set_state(rec, MemberState.ALIVE, now)
-        self._ml_queue.push(codec.encode_message(a), a.node)
+        self._outbox.memberlist.push(codec.encode_message(a), a.node)
         if old_state in (MemberState.DEAD, MemberState.LEFT):
             rec.leaving = False
             self._probe_list.add(rec.name)
@@ -903,7 +881,7 @@ class SwimProtocol:
             assert rec.suspicion is not None
             if rec.suspicion.confirm(s.from_, now):
                 self._stats.confirmations += 1
-                self._ml_queue.push(codec.encode_message(s), s.node)
+                self._outbox.memberlist.push(codec.encode_message(s), s.node)
             return
         if verdict is SuspectVerdict.RESTART:
             self._clear_suspicion(rec)
@@ -915,7 +893,7 @@ class SwimProtocol:
                                         config=self._cfg,
                                         floor=self._floor_allowed(rec, now))
         self._suspects[rec.name] = None
-        self._ml_queue.push(codec.encode_message(s), s.node)
+        self._outbox.memberlist.push(codec.encode_message(s), s.node)
         self._stats.suspicions += 1
         self._emit(MemberSuspected(rec.snapshot(), accuser=s.from_))
         if s.from_ != self._self.name:
@@ -954,7 +932,7 @@ class SwimProtocol:
             self._refute(d.incarnation, accuser=d.from_, now=now)
             return
         rec = self._members.writable(rec)
-        self._ml_queue.push(codec.encode_message(d), d.node)
+        self._outbox.memberlist.push(codec.encode_message(d), d.node)
         rec.incarnation = d.incarnation
         self._mark_down(rec, left=verdict is DeadVerdict.LEFT or rec.leaving, accuser=d.from_, now=now)
 
@@ -1007,7 +985,7 @@ class SwimProtocol:
             Alive(s.incarnation, s.name, self._ip_bytes, s.port, s.meta, VSN_SERF))
 
     def _broadcast_self_alive(self) -> None:
-        self._ml_queue.push(self._self_alive(), self._self.name)
+        self._outbox.memberlist.push(self._self_alive(), self._self.name)
 
     # --- Serf user messages and claw app messages ----------------------------------
 
@@ -1021,7 +999,7 @@ class SwimProtocol:
             outcome = self._serf.on_join(rec, msg, now, writable=self._members.writable)
             if outcome in (IntentOutcome.APPLIED, IntentOutcome.REMEMBERED):
                 # Serf re-broadcasts new intents, as received: 0x08 + payload.
-                self._serf_queue.push(codec.encode_message(UserMsg(payload)))
+                self._outbox.serf.push(codec.encode_message(UserMsg(payload)))
         elif isinstance(msg, SerfLeave):
             self._stats.serf_intents += 1
             self._on_leave_intent(msg, now, rebroadcast=codec.encode_message(UserMsg(payload)))
@@ -1043,7 +1021,7 @@ class SwimProtocol:
                                       writable=self._members.writable)
         if outcome is IntentOutcome.REFUTE:
             # Serf answers a leave intent about a live self with a newer join intent.
-            self._serf_queue.push(self._serf_payload(self._serf.new_join_intent(self._self)))
+            self._outbox.serf.push(self._serf_payload(self._serf.new_join_intent(self._self)))
             return
         if outcome is IntentOutcome.LEFT:
             assert rec is not None
@@ -1053,7 +1031,7 @@ class SwimProtocol:
             self._emit(MemberLeft(rec.snapshot()))
         if rebroadcast is not None and outcome in (
                 IntentOutcome.APPLIED, IntentOutcome.REMEMBERED, IntentOutcome.LEFT):
-            self._serf_queue.push(rebroadcast)
+            self._outbox.serf.push(rebroadcast)
 
     def _apply_recent_intent(self, rec: MemberRecord, now: float) -> None:
         intent = self._serf.take_recent(rec.name, now)
@@ -1069,8 +1047,8 @@ class SwimProtocol:
         self._stats.app_messages_in += 1
         self._emit(AppMessage(body))
         payload = self._serf_payload(ClawAppMessage(body))
-        if len(payload) + COMPOUND_PART_OVERHEAD <= self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD:
-            self._app_queue.push(payload)  # relay, so it spreads epidemically
+        if self._outbox.fits(payload):
+            self._outbox.push_app(payload)  # relay, so it spreads epidemically
         else:
             self._stats.app_too_large_to_relay += 1
 
@@ -1158,7 +1136,7 @@ class SwimProtocol:
                 # Serf announces a join intent once, after memberlist.Join succeeded.
                 self._join_intent_for = None
                 intent = self._serf_payload(self._serf.new_join_intent(self._self))
-                self._serf_queue.push(intent)
+                self._outbox.serf.push(intent)
                 self._announce([self._self_alive(), intent], skip=p.address)
 
     def _open_push_pull(self, address: Address, *, join: bool, now: float,
@@ -1332,7 +1310,7 @@ class SwimProtocol:
 
     def _suspicion_expired(self, rec: MemberRecord, now: float) -> None:
         dead = Dead(rec.incarnation, rec.name, self._self.name)
-        self._ml_queue.push(codec.encode_message(dead), rec.name)
+        self._outbox.memberlist.push(codec.encode_message(dead), rec.name)
         self._mark_down(rec, left=rec.leaving, accuser=self._self.name, now=now)
 
     def _reap(self, now: float) -> None:
@@ -1400,7 +1378,7 @@ class SwimProtocol:
         # Buddy system: tell a suspect it is suspected inside the probe itself.
         suspect = Suspect(rec.incarnation, name, self._self.name)
         buf = codec.encode_compound([codec.encode_message(ping), codec.encode_message(suspect)])
-        self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
+        self._outbox.emit(rec.address, buf, crc=rec.pmax >= 5)
 
     def _want_confirm_probe(self, rec: MemberRecord, now: float) -> None:
         """claw-node ``confirm_probes``: someone else suspects ``rec``; probe it next.
@@ -1503,8 +1481,7 @@ class SwimProtocol:
     # --- gossip, push-pull, leave -----------------------------------------------------
 
     def _gossip(self, now: float) -> None:
-        app_due = len(self._app_queue) and (self._cfg.app_gossip_rounds or self._urgent_app_due())
-        if not (len(self._ml_queue) or len(self._serf_queue) or app_due):
+        if not self._outbox.gossip_due():
             return  # nothing to say (memberlist sends nothing either), or app messages
             # that wait for packets sent anyway (``app_gossip_rounds`` false)
         # Alive, suspect, or dead for at most gossip_to_the_dead_s (memberlist's
@@ -1512,62 +1489,22 @@ class SwimProtocol:
         candidates = self._members.gossip_candidates(now, self._cfg.gossip_to_the_dead_s,
                                                      self._self)
         for rec in self._rng.sample(candidates, min(self._cfg.gossip_nodes, len(candidates))):
-            parts = self._take_broadcasts(self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD,
-                                          rec.is_claw, MAX_PARTS)
-            if not parts:
+            buf = self._outbox.gossip_packet(rec.is_claw)
+            if buf is None:
                 continue  # (only claw-only messages left and this one is a Serf agent)
-            buf = parts[0] if len(parts) == 1 else codec.encode_compound(parts)
-            self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
-            if self._leave_phase is LeavePhase.INTENT and not self._serf_queue.is_pending(self._leave_handle):
+            self._outbox.emit(rec.address, buf, crc=rec.pmax >= 5)
+            if (self._leave_phase is LeavePhase.INTENT
+                    and not self._outbox.serf.is_pending(self._leave_handle)):
                 # Serf queues the dead message the moment the intent's last transmit is
                 # taken, so the rest of this round carries it (not the next round).
                 self._advance_leave(now)
 
-    def _urgent_app_due(self) -> bool:
-        """An urgent app message is still queued (forgets those sent or replaced)."""
-        for handle in [h for h in self._urgent_app if not self._app_queue.is_pending(h)]:
-            del self._urgent_app[handle]
-        return bool(self._urgent_app)
-
-    def _take_broadcasts(self, limit: int, to_claw: bool, max_parts: int) -> list[bytes]:
-        ml, serf, app = self._ml_queue, self._serf_queue, self._app_queue
-        if not (len(ml) or len(serf) or (to_claw and len(app))):
-            return []  # the common case once a cluster is quiet: nothing to piggyback
-        n = self.cluster_size_estimate
-        # Serf agents would log and drop claw messages, so app ones go to claw nodes only.
-        queues = (ml, serf, app) if to_claw else (ml, serf)
-        out: list[bytes] = []
-        for q in queues:
-            if len(out) >= max_parts:
-                break
-            if not len(q):
-                continue  # (take would return nothing and change nothing)
-            got = q.take(COMPOUND_PART_OVERHEAD, limit, n, max_count=max_parts - len(out))
-            if got:
-                limit -= sum(map(len, got)) + COMPOUND_PART_OVERHEAD * len(got)
-                out.extend(got)
-        return out
-
     def _send(self, address: Address, primary: bytes, dest: MemberRecord | None) -> None:
-        """memberlist ``sendMsg``: the message plus piggybacked broadcasts that fit."""
-        avail = self._cfg.udp_buffer_bytes - len(primary) - COMPOUND_HEADER_OVERHEAD
-        extra = self._take_broadcasts(avail, dest is not None and dest.is_claw, MAX_PARTS - 1)
-        buf = primary if not extra else codec.encode_compound([primary, *extra])
-        self._emit_packet(address, buf, crc=False)
+        """``primary`` plus piggybacked broadcasts (app ones only to a claw member)."""
+        self._outbox.send(address, primary, to_claw=dest is not None and dest.is_claw)
 
-    def _emit_packet(self, address: Address, buf: bytes, *, crc: bool) -> None:
-        if self._cfg.compression is Compression.ALL:
-            compressed = codec.compress_packet(buf)
-            if len(compressed) < len(buf):
-                buf = compressed
-        if crc:
-            buf = codec.add_crc(buf)
-        if len(self._outbox) >= MAX_OUTBOX:
-            self._stats.datagrams_dropped += 1
-            return
-        self._outbox.append((address, buf))
-        self._stats.packets_out += 1
-        self._stats.bytes_out += len(buf)
+    def _current_size(self) -> int:
+        return self.cluster_size_estimate
 
     def _announce(self, parts: list[bytes], *, skip: Address | None = None,
                   to: list[str] | None = None) -> list[str]:
@@ -1581,9 +1518,9 @@ class SwimProtocol:
             up = (MemberState.ALIVE, MemberState.SUSPECT)
             recs = [r for r in map(self._members.get, to) if r is not None and r.state in up]
         if recs:
-            buf = parts[0] if len(parts) == 1 else codec.encode_compound(parts)
+            buf = compound(parts)
             for rec in recs:
-                self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
+                self._outbox.emit(rec.address, buf, crc=rec.pmax >= 5)
             self._stats.announce_out += len(recs)
         return [r.name for r in recs]
 
@@ -1611,7 +1548,7 @@ class SwimProtocol:
 
     def _advance_leave(self, now: float) -> None:
         if self._leave_phase is LeavePhase.INTENT:
-            if self._serf_queue.is_pending(self._leave_handle) and now < self._leave_phase_deadline:
+            if self._outbox.serf.is_pending(self._leave_handle) and now < self._leave_phase_deadline:
                 return
             self._become_left(now)
             if not self._has_live_peers():
@@ -1619,14 +1556,14 @@ class SwimProtocol:
                 return
             dead = Dead(self._self.incarnation, self._self.name, self._self.name)
             dead_bytes = codec.encode_message(dead)
-            self._leave_handle = self._ml_queue.push(dead_bytes, self._self.name)
+            self._leave_handle = self._outbox.memberlist.push(dead_bytes, self._self.name)
             # Only to the members told the intent directly: one that got the dead first
             # would count a failure (Serf), not a leave.
             self._announce([dead_bytes], to=self._leave_told)
             self._leave_phase = LeavePhase.DEAD
             self._leave_phase_deadline = now + LEAVE_BROADCAST_TIMEOUT_S
         elif self._leave_phase is LeavePhase.DEAD:
-            if self._ml_queue.is_pending(self._leave_handle) and now < self._leave_phase_deadline:
+            if self._outbox.memberlist.is_pending(self._leave_handle) and now < self._leave_phase_deadline:
                 return
             self._leave_phase = LeavePhase.DONE
             self._leave_phase_deadline = math.inf
