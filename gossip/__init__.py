@@ -27,7 +27,8 @@ from .events import (
     NameConflict,
     Refuted,
 )
-from .protocol import StreamRequest, SwimProtocol, push_pull_scale
+from .protocol import SwimProtocol
+from .push_pull import StreamRequest, push_pull_scale
 from .types import Address, MemberState
 
 __all__ = [

@@ -37,13 +37,13 @@ import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 from random import Random
+from typing import Any
 
 from . import codec
 from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
-from .config import Compression, GossipConfig
+from .config import GossipConfig
 from .decode_cache import DecodeCache
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
@@ -61,6 +61,7 @@ from .events import (
     NameConflict,
     Refuted,
 )
+from .leave import LEAVE_BROADCAST_TIMEOUT_S, LeavePhase
 from .membership import (
     TOMBSTONE_S,
     AliveVerdict,
@@ -74,8 +75,6 @@ from .membership import (
     decide_suspect,
     meta_is_claw,
 )
-from .leave import LEAVE_BROADCAST_TIMEOUT_S, LeavePhase
-from .outbox import Outbox, compound
 from .messages import (
     VSN_SERF,
     Ack,
@@ -86,7 +85,6 @@ from .messages import (
     IndirectPing,
     Nack,
     Ping,
-    PushNodeState,
     PushPull,
     SerfJoin,
     SerfLeave,
@@ -98,22 +96,28 @@ from .messages import (
     Suspect,
     UserMsg,
 )
+from .outbox import Outbox, compound
 from .probe import MAX_RELAYS, SEQ_MODULUS, ProbeList, ProbeRound, Relay
+from .push_pull import (
+    PendingStream,
+    StreamKind,
+    StreamRequest,
+    Streams,
+    build_push_pull,
+    compress_stream,
+    push_pull_scale,
+    read_push_pull_reply,
+    remote_node_messages,
+)
 from .serf_layer import IntentOutcome, SerfLayer
 from .stats import CoreStats
 from .suspicion import Suspicion, suspicion_bounds
 from .types import Address, MemberState
 
-__all__ = ["StreamRequest", "SwimProtocol", "push_pull_scale"]
+__all__ = ["SwimProtocol"]
 
 # --- limits and constants (each bounds memory or mirrors a memberlist/Serf constant) ---
 
-PUSH_PULL_SCALE_THRESHOLD = 32
-"""memberlist ``pushPullScaleThreshold``: push-pull is not slowed below this size."""
-MAX_PENDING_STREAMS = 256
-"""Outbound TCP exchanges in flight; more are refused (counted as ``streams_refused``)."""
-STREAM_GRACE_S = 5.0
-"""A StreamRequest the driver never completes is failed this long after its deadline."""
 MAX_EVENTS = 65536
 """Undrained events kept; the oldest are dropped beyond it (``events_dropped``)."""
 MAX_ERRORS_TO_REPORT = 16
@@ -140,31 +144,6 @@ MAX_CONFIRM_QUEUE = 16
 still get their round-robin probe). Bounds memory under a flood of suspicions."""
 _U32_MAX = (1 << 32) - 1
 
-def push_pull_scale(interval_s: float, n: int) -> float:
-    """memberlist ``pushPullScale``: ×1 up to 32 members, +1 per doubling beyond."""
-    if n <= PUSH_PULL_SCALE_THRESHOLD:
-        return interval_s
-    multiplier = math.ceil(math.log2(n) - math.log2(PUSH_PULL_SCALE_THRESHOLD)) + 1.0
-    return multiplier * interval_s
-
-
-@dataclass(frozen=True, slots=True)
-class StreamRequest:
-    """An outbound TCP exchange the driver must perform.
-
-    Dial ``address``, write ``data``; if ``expect_reply`` read one stream message
-    (``codec.stream_message_length``) and pass it to ``stream_done(stream_id, reply, now)``;
-    on any failure or after ``deadline`` (core time) pass ``None``. Without
-    ``expect_reply`` call ``stream_done(stream_id, b"", now)`` once written.
-    """
-
-    stream_id: int
-    address: Address
-    data: bytes
-    expect_reply: bool
-    deadline: float
-
-
 @dataclass(frozen=True, slots=True)
 class _Timer:
     """One row of the core's timer table (``SwimProtocol._timer_table``)."""
@@ -175,19 +154,6 @@ class _Timer:
     """Runs it; called by ``handle_timer`` once ``now`` reached ``deadline(core)``."""
     every_call: bool = False
     """Fire on every ``handle_timer`` call, due or not (it checks its own conditions)."""
-
-
-@dataclass(slots=True)
-class _PendingStream:
-    kind: str
-    """"push_pull" or "tcp_ping"."""
-    address: Address
-    deadline: float
-    join: bool = False
-    seq: int = 0
-    join_call: int = 0
-    report: bool = True
-    """Emit ``JoinResult`` (a ``join()`` seed), not for periodic syncs and reconnects."""
 
 
 class SwimProtocol:
@@ -274,16 +240,14 @@ class SwimProtocol:
         """When the driver was told to call ``handle_timer`` (``next_deadline``, not before
         the input it followed); a call much later means we were starved."""
         self._relays: dict[int, Relay] = {}
-        self._streams: dict[int, _PendingStream] = {}
+        self._streams = Streams(self._stats)
         self._suspects: dict[str, None] = {}
         """Names with a running suspicion timer, in the order they were suspected (a dict,
         not a set: timers that expire at the same instant then fire in an order that does
         not depend on Python's per-process string hashing)."""
-        self._stream_out: list[StreamRequest] = []
         self._events: deque[Event] = deque()
         self._seen_app: OrderedDict[bytes, None] = OrderedDict()
         self._seq = rng.randrange(SEQ_MODULUS)
-        self._stream_seq = 0
         self._join_call = 0
         self._join_intent_for: int | None = None
         self._leave_phase = LeavePhase.NONE
@@ -578,7 +542,7 @@ class SwimProtocol:
     def stream_done(self, stream_id: int, reply: bytes | None, now: float) -> None:
         """Result of a ``StreamRequest``: its reply, b"" when no reply was expected, None on failure."""
         self._now = now
-        pending = self._streams.pop(stream_id, None)
+        pending = self._streams.finish(stream_id)
         if pending is None:
             return  # unknown or already expired: nothing waits for it
         try:
@@ -594,8 +558,7 @@ class SwimProtocol:
         return self._outbox.drain()
 
     def streams_to_open(self) -> list[StreamRequest]:
-        out, self._stream_out = self._stream_out, []
-        return out
+        return self._streams.drain()
 
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` must be called next (core time): the earliest deadline
@@ -1069,10 +1032,7 @@ class SwimProtocol:
     # --- streams ----------------------------------------------------------------------
 
     def _encode_stream(self, msg: object) -> bytes:
-        compression = self._cfg.compression
-        compress = compression is Compression.ALL or (
-            compression is Compression.STREAMS and not (isinstance(msg, PushPull) and msg.join))
-        return codec.encode_stream(msg, compress=compress)  # type: ignore[arg-type]
+        return codec.encode_stream(msg, compress=compress_stream(self._cfg.compression, msg))  # type: ignore[arg-type]
 
     def _on_stream_request(self, msg: object, addr: Address, now: float) -> bytes | None:
         if isinstance(msg, PushPull):
@@ -1094,8 +1054,8 @@ class SwimProtocol:
         self._stats.unknown_type += 1
         return None
 
-    def _on_stream_reply(self, p: _PendingStream, reply: bytes | None, now: float) -> None:
-        if p.kind == "tcp_ping":
+    def _on_stream_reply(self, p: PendingStream, reply: bytes | None, now: float) -> None:
+        if p.kind is StreamKind.TCP_PING:
             if not reply:
                 return
             try:
@@ -1107,23 +1067,7 @@ class SwimProtocol:
             if isinstance(ack, Ack) and r is not None and ack.seq_no == p.seq == r.seq:
                 self._probe_succeeded(now)
             return
-        error = ""
-        pp: PushPull | None = None
-        if reply is None:
-            error = "connection failed or timed out"
-        else:
-            msg: object = None
-            try:
-                msg = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
-            except MalformedPacket as exc:
-                self._stats.malformed += 1
-                error = f"bad reply: {exc}"
-            if isinstance(msg, ErrResp):
-                error = f"remote error: {msg.error}"
-            elif isinstance(msg, PushPull):
-                pp = msg
-            elif not error:
-                error = "reply is not a push/pull"
+        pp, error = read_push_pull_reply(reply, self._cfg.max_stream_bytes, self._stats)
         if pp is None:
             self._stats.push_pull_failures += 1
             if p.report:
@@ -1142,52 +1086,33 @@ class SwimProtocol:
     def _open_push_pull(self, address: Address, *, join: bool, now: float,
                         report: bool | None = None) -> None:
         report = join if report is None else report
-        if len(self._streams) >= MAX_PENDING_STREAMS:
+        if self._streams.full:
             self._stats.streams_refused += 1
             if report:
                 self._emit(JoinResult(seed=address, ok=False, error="too many pending streams"))
             return
         data = self._encode_stream(self._local_push_pull(join=join))
-        sid = self._open_stream(address, data, now + self._cfg.tcp_timeout_s)
-        self._streams[sid] = _PendingStream("push_pull", address, now + self._cfg.tcp_timeout_s,
-                                            join=join, join_call=self._join_call, report=report)
+        self._streams.open(data, PendingStream(
+            StreamKind.PUSH_PULL, address, now + self._cfg.tcp_timeout_s, join=join,
+            join_call=self._join_call, report=report))
         self._stats.push_pulls_out += 1
-
-    def _open_stream(self, address: Address, data: bytes, deadline: float) -> int:
-        self._stream_seq += 1
-        self._stream_out.append(StreamRequest(self._stream_seq, address, data, True, deadline))
-        self._stats.streams_out += 1
-        self._stats.bytes_out += len(data)
-        return self._stream_seq
 
     def _local_push_pull(self, *, join: bool) -> PushPull:
         now, g2d = self._now, self._cfg.gossip_to_the_dead_s
         records = [r for r in self._members if self._members.gossiped(r, now, g2d)]
-        nodes = tuple(
-            PushNodeState(name=r.name, addr=r.ip_bytes, port=r.port, meta=r.meta,
-                          incarnation=r.incarnation, state=int(r.state), vsn=r.vsn or None)
-            for r in records
-        )
-        claw: bytes | None = None
-        if self._app_state is not None:
-            try:
-                claw = bytes(self._app_state())
-            except Exception:  # noqa: BLE001 - the app's bug must not break anti-entropy
-                self._stats.app_state_errors += 1
-        serf = self._serf.local_state(records, claw)
-        return PushPull(join=join, nodes=nodes, user_state=codec.encode_serf(serf))
+        return build_push_pull(records, self._serf, join=join, app_state=self._app_state,
+                               stats=self._stats)
 
     def _merge(self, pp: PushPull, *, sender: Address, now: float) -> None:
         """memberlist ``mergeState`` then Serf ``MergeRemoteState``."""
-        for ns in pp.nodes:
-            port = ns.port or self._cfg.bind_port  # memberlist fills a zero port with its own
-            if ns.state == MemberState.ALIVE:
-                self._on_alive(Alive(ns.incarnation, ns.name, ns.addr, port, ns.meta, ns.vsn), now)
-            elif ns.state == MemberState.LEFT:
-                self._on_dead(Dead(ns.incarnation, ns.name, ns.name), now)
-            elif ns.state in (MemberState.DEAD, MemberState.SUSPECT):
-                # A peer's "dead" is only trusted as far as suspicion (memberlist).
-                self._on_suspect(Suspect(ns.incarnation, ns.name, self._self.name), now)
+        for msg in remote_node_messages(pp, bind_port=self._cfg.bind_port,
+                                        self_name=self._self.name):
+            if isinstance(msg, Alive):
+                self._on_alive(msg, now)
+            elif isinstance(msg, Dead):
+                self._on_dead(msg, now)
+            elif isinstance(msg, Suspect):
+                self._on_suspect(msg, now)
             else:
                 self._stats.malformed_parts += 1
         if not pp.user_state:
@@ -1285,12 +1210,11 @@ class SwimProtocol:
         self._reconnect(now)
 
     def _stream_deadline(self) -> float:
-        return min((s.deadline + STREAM_GRACE_S for s in self._streams.values()),
-                   default=math.inf)
+        return self._streams.deadline()
 
     def _expire_streams(self, now: float) -> None:
-        for sid in [i for i, s in self._streams.items() if now >= s.deadline + STREAM_GRACE_S]:
-            self._on_stream_reply(self._streams.pop(sid), None, now)
+        for pending in self._streams.expire(now):
+            self._on_stream_reply(pending, None, now)
 
     def _reap_tick(self, now: float) -> None:
         self._next_reap = now + REAP_INTERVAL_S
@@ -1427,11 +1351,10 @@ class SwimProtocol:
             self._send(peer.address, codec.encode_message(req), peer)
             self._stats.indirect_probes += 1
         if (not self._cfg.disable_tcp_pings and target.pmax >= 3
-                and len(self._streams) < MAX_PENDING_STREAMS):
+                and not self._streams.full):
             ping = Ping(r.seq, target.name, self._ip_bytes, self._self.port, self._self.name)
-            sid = self._open_stream(target.address, self._encode_stream(ping), r.deadline)
-            self._streams[sid] = _PendingStream("tcp_ping", target.address, r.deadline, seq=r.seq)
-            r.tcp_stream = sid
+            r.tcp_stream = self._streams.open(self._encode_stream(ping), PendingStream(
+                StreamKind.TCP_PING, target.address, r.deadline, seq=r.seq))
             self._stats.tcp_pings += 1
 
     def _probe_succeeded(self, now: float) -> None:

@@ -33,7 +33,8 @@ from typing import Any, TypeVar
 from . import codec
 from .config import GossipConfig
 from .events import Event
-from .protocol import StreamRequest, SwimProtocol
+from .protocol import SwimProtocol
+from .push_pull import StreamRequest
 from .types import Address
 
 __all__ = ["CoreFactory", "GossipTransport"]

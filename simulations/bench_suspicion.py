@@ -35,7 +35,7 @@ from typing import Any
 
 from gossip.config import Compression, GossipConfig
 from gossip.events import Refuted
-from gossip.protocol import StreamRequest
+from gossip.push_pull import StreamRequest
 
 from .sim.metrics import Observatory, percentile
 from .sim.network import STREAM_REPLY, STREAM_REQUEST

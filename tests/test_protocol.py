@@ -43,7 +43,8 @@ from gossip.messages import (
     Suspect,
     UserMsg,
 )
-from gossip.protocol import SwimProtocol, push_pull_scale
+from gossip.protocol import SwimProtocol
+from gossip.push_pull import push_pull_scale
 from gossip.suspicion import suspicion_bounds
 from gossip.tags import encode_tags
 from gossip.types import MemberState

@@ -25,7 +25,8 @@ from gossip.config import GossipConfig
 from gossip.decode_cache import DecodeCache
 from gossip.events import Event
 from gossip.membership import SharedTable
-from gossip.protocol import StreamRequest, SwimProtocol
+from gossip.protocol import SwimProtocol
+from gossip.push_pull import StreamRequest
 from gossip.types import Address
 
 from .clock import SimClock
