@@ -278,62 +278,18 @@ class SwimProtocol:
         # so a joiner announces itself too (not only through its seed's 2-3 retransmits).
         self._broadcast_self_alive()
 
-    # --- a core that starts inside a converged cluster -------------------------------
+    # --- a core that starts inside a converged cluster (``gossip.converged``) -----
 
-    CONVERGED_STATUS_LTIME = 1
-    """Serf status LTime of every member of a ``converged_table``: the LTime of a first
-    join intent (Serf's clocks start at 1)."""
-
-    @staticmethod
-    def converged_table(members: Iterable[tuple[str, Address, bytes, int]],
-                        now: float) -> SharedTable:
-        """The member table of a cluster in which everybody knows everybody.
-
-        ``members`` are ``(name, (ip, port), meta, incarnation)``; each becomes the record
-        a core keeps after receiving that member's alive (state alive since ``now``,
-        Serf's protocol versions, joined with LTime ``CONVERGED_STATUS_LTIME``). One table
-        is shared read-only by every core built with ``in_converged_cluster``.
-        """
-        records = []
-        for name, (ip, port), meta, incarnation in members:
-            records.append(MemberRecord(
-                name=name, ip=ip, port=port, meta=meta, incarnation=incarnation,
-                state=MemberState.ALIVE, state_since=now, vsn=VSN_SERF,
-                is_claw=meta_is_claw(meta), ip_bytes=ip_to_bytes(ip),
-                status_ltime=SwimProtocol.CONVERGED_STATUS_LTIME,
-            ))
-        return SharedTable(records)
-
-    @classmethod
-    def in_converged_cluster(cls, config: GossipConfig, table: SharedTable, *, name: str,
-                             address: Address, meta: bytes = b"", rng: Random, now: float,
-                             incarnation: int = 1,
-                             app_state: Callable[[], bytes] | None = None,
-                             decode_cache: DecodeCache | None = None,
-                             strict: bool = False) -> SwimProtocol:
-        """A core that already knows every member of ``table`` (itself included), as if
-        the cluster had been running for a while: nothing queued to gossip, no events,
-        probe order, push-pull and reconnect timers at random phases of their periods.
-
-        For simulations of steady-state clusters (the join itself is not simulated). The
-        table is shared copy-on-write: this core copies a record only when it changes
-        it. Arguments as for the constructor; ``name``, ``address``, ``meta`` and
-        ``incarnation`` must match our entry in ``table``.
-        """
-        core = cls(config, name=name, address=address, meta=meta, rng=rng, now=now,
-                   incarnation=incarnation, app_state=app_state, decode_cache=decode_cache,
-                   strict=strict)
-        core._adopt_cluster(table, now)
-        return core
-
-    def _adopt_cluster(self, table: SharedTable, now: float) -> None:
+    def _adopt_cluster(self, table: SharedTable, status_ltime: int, now: float) -> None:
+        """Know every member of ``table`` as a long-running node would: nothing queued
+        to gossip, probe order and timers at random phases (``converged.py``)."""
         me = self._self
         entry = table.records.get(me.name)
         if (entry is None or entry.address != me.address or entry.meta != me.meta
                 or entry.incarnation != me.incarnation):
             raise LocalProtocolError(f"{me.name!r} is not in the table as itself")
         me.status_ltime = entry.status_ltime
-        self._serf.clock.witness(self.CONVERGED_STATUS_LTIME)
+        self._serf.clock.witness(status_ltime)
         cfg, rng = self._cfg, self._rng
         self._members = Membership.from_shared(cfg.max_members, table, me)
         self._probe_list = ProbeList.from_shared(rng, table.names)
