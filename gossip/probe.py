@@ -13,7 +13,6 @@ Pure data and bookkeeping; ``SwimProtocol`` sends the messages.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from random import Random

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any
 
-from . import codec
+from . import codec, serf_codec
 from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
 from .config import GossipConfig
@@ -909,7 +909,7 @@ class SwimProtocol:
     # --- Serf user messages and claw app messages ----------------------------------
 
     def _on_user(self, payload: bytes, now: float) -> None:
-        msg = codec.decode_serf(payload, self._decode_cache)
+        msg = serf_codec.decode_serf(payload, self._decode_cache)
         if isinstance(msg, ClawAppMessage):
             self._on_app(msg.body)
         elif isinstance(msg, SerfJoin):
@@ -983,7 +983,7 @@ class SwimProtocol:
 
     @staticmethod
     def _serf_payload(msg: object) -> bytes:
-        return codec.encode_message(UserMsg(codec.encode_serf(msg)))  # type: ignore[arg-type]
+        return codec.encode_message(UserMsg(serf_codec.encode_serf(msg)))  # type: ignore[arg-type]
 
     # --- streams ----------------------------------------------------------------------
 
@@ -1074,7 +1074,7 @@ class SwimProtocol:
         if not pp.user_state:
             return
         try:
-            user = codec.decode_serf(pp.user_state)
+            user = serf_codec.decode_serf(pp.user_state)
         except MalformedPacket:
             self._stats.malformed += 1
             return

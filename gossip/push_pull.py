@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from . import codec
+from . import codec, serf_codec
 from .config import Compression
 from .errors import MalformedPacket
 from .membership import MemberRecord
@@ -155,7 +155,7 @@ def build_push_pull(records: Iterable[MemberRecord], serf: SerfLayer, *, join: b
         except Exception:  # noqa: BLE001 - the app's bug must not break anti-entropy
             stats.app_state_errors += 1
     return PushPull(join=join, nodes=nodes,
-                    user_state=codec.encode_serf(serf.local_state(records, claw)))
+                    user_state=serf_codec.encode_serf(serf.local_state(records, claw)))
 
 
 def read_push_pull_reply(reply: bytes | None, max_size: int,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gossip import codec
+from gossip import codec, serf_codec
 from gossip.addresses import ip_to_bytes
 from gossip.config import Compression, GossipConfig
 from gossip.dissemination import retransmit_limit
@@ -499,7 +499,7 @@ def test_leave_sends_serf_intent_before_dead() -> None:
     kinds = []
     for _, msgs in out:
         for m in msgs:
-            if isinstance(m, UserMsg) and isinstance(codec.decode_serf(m.payload), SerfLeave):
+            if isinstance(m, UserMsg) and isinstance(serf_codec.decode_serf(m.payload), SerfLeave):
                 kinds.append("intent")
             elif isinstance(m, Dead) and m.node == "me":
                 assert m.from_ == "me"
@@ -523,7 +523,7 @@ def test_leave_rounds_start_at_once_and_dead_follows_in_the_same_round() -> None
         kinds = []
         for _, msgs in sent(core):
             for m in msgs:
-                if isinstance(m, UserMsg) and isinstance(codec.decode_serf(m.payload), SerfLeave):
+                if isinstance(m, UserMsg) and isinstance(serf_codec.decode_serf(m.payload), SerfLeave):
                     kinds.append("intent")
                 elif isinstance(m, Dead) and m.node == "me":
                     kinds.append("dead")
@@ -540,7 +540,7 @@ def test_leave_rounds_start_at_once_and_dead_follows_in_the_same_round() -> None
 def _leave_kinds(msgs: list) -> list[str]:
     kinds = []
     for m in msgs:
-        if isinstance(m, UserMsg) and isinstance(codec.decode_serf(m.payload), SerfLeave):
+        if isinstance(m, UserMsg) and isinstance(serf_codec.decode_serf(m.payload), SerfLeave):
             kinds.append("intent")
         elif isinstance(m, Dead) and m.node == "me":
             kinds.append("dead")
@@ -776,7 +776,7 @@ def test_claw_app_messages_reach_claw_members_only() -> None:
         if dst == "serf":
             msgs, _ = codec.decode_packet(data)
             leaked.extend(m for m in msgs if isinstance(m, UserMsg)
-                          and isinstance(codec.decode_serf(m.payload), ClawAppMessage))
+                          and isinstance(serf_codec.decode_serf(m.payload), ClawAppMessage))
         return False
 
     c.drop_hook = spy
@@ -800,7 +800,7 @@ def test_app_message_sent_straight_to_one_member() -> None:
     assert n0.send_app_to("n2", b"directive-1", c.now)
     (addr, msgs), = sent(n0)                          # one datagram, at once
     assert addr == c.nodes["n2"].address
-    assert [codec.decode_serf(m.payload) for m in msgs] == [ClawAppMessage(b"directive-1")]
+    assert [serf_codec.decode_serf(m.payload) for m in msgs] == [ClawAppMessage(b"directive-1")]
     # Not to ourselves, a Serf agent, an unknown name, or a body that cannot fit.
     assert not n0.send_app_to("n0", b"x", c.now)
     assert not n0.send_app_to("serf", b"x", c.now)
@@ -841,7 +841,7 @@ def test_without_app_rounds_only_urgent_app_messages_start_gossip_rounds() -> No
             core.handle_timer(d)
             times += [d for _, msgs in sent(core) for m in msgs
                       if isinstance(m, UserMsg)
-                      and isinstance(codec.decode_serf(m.payload), ClawAppMessage)]
+                      and isinstance(serf_codec.decode_serf(m.payload), ClawAppMessage)]
         assert core.pending_broadcasts == (0 if urgent else 1)
         return times
 
@@ -875,7 +875,7 @@ def test_push_pull_reply_echoes_join_and_carries_app_state() -> None:
     reply = core.handle_stream(codec.encode_stream(req), ("10.0.0.2", 40001), 1.0)
     pp = codec.decode_stream(reply, max_size=1 << 20)
     assert isinstance(pp, PushPull) and pp.join
-    assert codec.decode_serf(pp.user_state).claw == b"my-state"
+    assert serf_codec.decode_serf(pp.user_state).claw == b"my-state"
     evs = drain(core)
     assert MemberJoined in [type(e) for e in evs]
     assert AppState(b"their-state", True, ("10.0.0.2", 40001)) in evs
@@ -970,16 +970,16 @@ def test_reannounce_bumps_and_pushes() -> None:
 def test_serf_leave_intent_about_us_is_refuted_with_a_join_intent() -> None:
     core = make_core()
     with_peers(core, 2)
-    feed(core, UserMsg(codec.encode_serf(SerfLeave(50, "me"))), now=1.0)
+    feed(core, UserMsg(serf_codec.encode_serf(SerfLeave(50, "me"))), now=1.0)
     out = advance(core, 2.0)
-    joins = [codec.decode_serf(m.payload) for _, ms in out for m in ms if isinstance(m, UserMsg)]
+    joins = [serf_codec.decode_serf(m.payload) for _, ms in out for m in ms if isinstance(m, UserMsg)]
     assert any(isinstance(j, SerfJoin) and j.node == "me" and j.ltime > 50 for j in joins)
 
 
 def test_serf_leave_intent_then_death_counts_as_left() -> None:
     core = make_core()
     with_peers(core, 3)
-    feed(core, UserMsg(codec.encode_serf(SerfLeave(5, "p1"))), now=1.0)
+    feed(core, UserMsg(serf_codec.encode_serf(SerfLeave(5, "p1"))), now=1.0)
     feed(core, Dead(1, "p1", "p2"), now=1.2)
     assert core.member("p1").state == MemberState.LEFT
     assert [type(e) for e in drain(core)] == [MemberLeft]
@@ -1183,9 +1183,9 @@ _rumour = st.one_of(
               st.sampled_from(_ADDRS)),
     st.builds(Suspect, st.integers(0, 6), st.sampled_from(_NAMES), st.sampled_from(_NAMES)),
     st.builds(Dead, st.integers(0, 6), st.sampled_from(_NAMES), st.sampled_from(_NAMES)),
-    st.builds(lambda lt, n: UserMsg(codec.encode_serf(SerfLeave(lt, n))), st.integers(0, 9),
+    st.builds(lambda lt, n: UserMsg(serf_codec.encode_serf(SerfLeave(lt, n))), st.integers(0, 9),
               st.sampled_from(_NAMES)),
-    st.builds(lambda lt, n: UserMsg(codec.encode_serf(SerfJoin(lt, n))), st.integers(0, 9),
+    st.builds(lambda lt, n: UserMsg(serf_codec.encode_serf(SerfJoin(lt, n))), st.integers(0, 9),
               st.sampled_from(_NAMES)),
 )
 
