@@ -97,7 +97,7 @@ from .messages import (
     UserMsg,
 )
 from .outbox import Outbox, compound
-from .probe import MAX_RELAYS, SEQ_MODULUS, ProbeList, ProbeRound, Relay
+from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
 from .push_pull import (
     PendingStream,
     StreamKind,
@@ -133,15 +133,8 @@ RECONNECT_INTERVAL_S = 30.0
 """Serf ``ReconnectInterval``: how often we may try a Join push-pull with one random dead
 member (probability ``dead / live`` per try, as Serf), which heals long partitions that
 memberlist alone never heals once the dead stop being gossiped to."""
-STALL_S = 2.0
-"""A probe round whose end we only get to handle this long after its deadline was not
-given a fair chance (this process was frozen: laptop sleep, SIGSTOP, a long GC pause):
-it is abandoned without accusing the target (``probes_abandoned``)."""
 REAP_INTERVAL_S = 1.0
 """How often dead/left records and stale bookkeeping are swept."""
-MAX_CONFIRM_QUEUE = 16
-"""Suspects waiting for our confirmation probe; more are not probed out of turn (they
-still get their round-robin probe). Bounds memory under a flood of suspicions."""
 _U32_MAX = (1 << 32) - 1
 
 @dataclass(frozen=True, slots=True)
@@ -229,17 +222,9 @@ class SwimProtocol:
         self._stats = CoreStats()
         self._outbox = Outbox(config, self._stats, self._current_size)
         self._serf = SerfLayer()
-        self._probe_list = ProbeList(rng)
-        self._round: ProbeRound | None = None
-        self._confirm_queue: list[str] = []
-        """claw-node: suspects to probe next, out of round-robin order (``confirm_probes``)."""
-        self._last_probe_start = -math.inf
-        self._confirm_at = math.inf
-        """When a queued confirmation probe may start out of turn (inf: none pending)."""
         self._timer_expected: float | None = None
         """When the driver was told to call ``handle_timer`` (``next_deadline``, not before
         the input it followed); a call much later means we were starved."""
-        self._relays: dict[int, Relay] = {}
         self._streams = Streams(self._stats)
         self._suspects: dict[str, None] = {}
         """Names with a running suspicion timer, in the order they were suspected (a dict,
@@ -247,7 +232,8 @@ class SwimProtocol:
         not depend on Python's per-process string hashing)."""
         self._events: deque[Event] = deque()
         self._seen_app: OrderedDict[bytes, None] = OrderedDict()
-        self._seq = rng.randrange(SEQ_MODULUS)
+        self._prober = Prober(config, rng, self._members, self._self, ip_bytes,
+                              self._awareness, self._stats, now)
         self._join_call = 0
         self._join_intent_for: int | None = None
         self._leave_phase = LeavePhase.NONE
@@ -263,7 +249,6 @@ class SwimProtocol:
         self._errors_to_report: deque[BaseException] = deque(maxlen=MAX_ERRORS_TO_REPORT)
 
         # Random initial stagger, as memberlist does, so restarted clusters spread out.
-        self._next_probe = now + rng.uniform(0, config.probe_interval_s)
         self._next_gossip = now + rng.uniform(0, config.gossip_interval_s)
         # memberlist's pushPullTrigger waits the stagger and then a whole interval: the
         # join's push-pull just synced, so the first periodic one comes 1-2 intervals on.
@@ -292,7 +277,7 @@ class SwimProtocol:
         self._serf.clock.witness(status_ltime)
         cfg, rng = self._cfg, self._rng
         self._members = Membership.from_shared(cfg.max_members, table, me)
-        self._probe_list = ProbeList.from_shared(rng, table.names)
+        self._prober.adopt(self._members, table.names)
         self._outbox.forget_memberlist()  # our alive is known to all
         self._version += 1
         if cfg.push_pull_interval_s > 0:
@@ -328,7 +313,7 @@ class SwimProtocol:
         if self._leave_phase:
             return
         intent = self._serf.new_leave_intent(self._self)
-        self._round = None
+        self._prober.abandon()
         if not self._has_live_peers():
             self._become_left(now)
             self._leave_phase = LeavePhase.DONE
@@ -422,10 +407,10 @@ class SwimProtocol:
             return
         self._bump_incarnation(self._self.incarnation + 1)
         self._broadcast_self_alive()
-        if self._round is not None:
-            self._round = None  # its timing spans the jump: no verdict from it
+        if self._prober.abandon():  # its timing spans the jump: no verdict from it
             self._stats.probes_abandoned += 1
-        self._next_probe = min(self._next_probe, now + self._cfg.probe_interval_s)
+        prober = self._prober
+        prober.next_probe = min(prober.next_probe, now + self._cfg.probe_interval_s)
         self._push_pull_random(now)
 
     # --- inputs -----------------------------------------------------------------
@@ -619,63 +604,6 @@ class SwimProtocol:
         self._outbox.emit(addr, self._self_alive(), crc=False)
         self._stats.stale_accusations_answered += 1
 
-    def _reply_address(self, source_addr: bytes | None, source_port: int, fallback: Address) -> Address:
-        if source_addr and source_port:
-            try:
-                return (bytes_to_ip(source_addr), source_port)
-            except MalformedPacket:
-                self._stats.malformed += 1
-        return fallback
-
-    def _on_ping(self, ping: Ping, addr: Address) -> None:
-        if ping.node and ping.node != self._self.name:
-            self._stats.pings_wrong_node += 1  # meant for whoever had our address before
-            return
-        dest = self._reply_address(ping.source_addr, ping.source_port, addr)
-        self._send(dest, codec.encode_message(Ack(ping.seq_no, None)),
-                   self._members.get(ping.source_node) if ping.source_node else None)
-
-    def _on_indirect_ping(self, req: IndirectPing, addr: Address, now: float) -> None:
-        try:
-            target = (bytes_to_ip(req.target), req.port)
-        except MalformedPacket:
-            self._stats.malformed += 1
-            return
-        if len(self._relays) >= MAX_RELAYS:
-            self._stats.relays_refused += 1
-            return
-        seq = self._next_seq()
-        self._relays[seq] = Relay(
-            requester=self._reply_address(req.source_addr, req.source_port, addr),
-            requester_seq=req.seq_no, requester_name=req.source_node, want_nack=req.nack,
-            deadline=now + self._cfg.probe_timeout_s,
-            nack_at=math.inf if not req.nack
-            else now + self._cfg.probe_timeout_s * self._cfg.relay_nack_fraction,
-        )
-        self._stats.relays += 1
-        ping = Ping(seq, req.node, self._ip_bytes, self._self.port, self._self.name)
-        self._send(target, codec.encode_message(ping), self._members.get(req.node))
-
-    def _on_ack(self, seq: int, now: float) -> None:
-        self._stats.acks_in += 1
-        r = self._round
-        if r is not None and seq == r.seq:
-            self._probe_succeeded(now)
-            return
-        relay = self._relays.pop(seq, None)
-        if relay is not None:
-            # Relayed acks carry the requester's SeqNo and no payload (memberlist does so).
-            self._send(relay.requester, codec.encode_message(Ack(relay.requester_seq, None)),
-                       self._members.get(relay.requester_name))
-            return
-        self._stats.unexpected_acks += 1  # late, duplicate, or for a finished round
-
-    def _on_nack(self, seq: int) -> None:
-        self._stats.nacks_in += 1
-        r = self._round
-        if r is not None and seq == r.seq:
-            r.nacks += 1
-
     def _on_alive(self, a: Alive, now: float) -> None:
         rec = self._members.get(a.node)
         if (rec is not None and rec is not self._self and a.incarnation <= rec.incarnation
@@ -737,7 +665,7 @@ class SwimProtocol:
                 self._stats.members_refused += 1  # table full of live members
                 return
             self._version += 1
-            self._probe_list.add(rec.name)
+            self._prober.add(rec.name)
             self._outbox.memberlist.push(codec.encode_message(a), a.node)
             self._stats.joins += 1
             self._emit(MemberJoined(rec.snapshot()))
@@ -757,7 +685,7 @@ class SwimProtocol:
         self._outbox.memberlist.push(codec.encode_message(a), a.node)
         if old_state in (MemberState.DEAD, MemberState.LEFT):
             rec.leaving = False
-            self._probe_list.add(rec.name)
+            self._prober.add(rec.name)
             self._stats.joins += 1
             self._emit(MemberJoined(rec.snapshot()))
             return
@@ -815,8 +743,8 @@ class SwimProtocol:
         self._outbox.memberlist.push(codec.encode_message(s), s.node)
         self._stats.suspicions += 1
         self._emit(MemberSuspected(rec.snapshot(), accuser=s.from_))
-        if s.from_ != self._self.name:
-            self._want_confirm_probe(rec, now)
+        if s.from_ != self._self.name and not self._leave_phase:
+            self._prober.want_confirm_probe(rec, now)
 
     def _floor_allowed(self, rec: MemberRecord, now: float) -> bool:
         """claw-node: may this suspicion shrink below memberlist's minimum? Not when we
@@ -1019,9 +947,8 @@ class SwimProtocol:
             except MalformedPacket:
                 self._stats.malformed += 1
                 return
-            r = self._round
-            if isinstance(ack, Ack) and r is not None and ack.seq_no == p.seq == r.seq:
-                self._probe_succeeded(now)
+            if isinstance(ack, Ack) and ack.seq_no == p.seq:
+                self._prober.tcp_ping_acked(ack.seq_no, now)
             return
         pp, error = read_push_pull_reply(reply, self._cfg.max_stream_bytes, self._stats)
         if pp is None:
@@ -1119,37 +1046,6 @@ class SwimProtocol:
             elif now >= rec.suspicion.deadline:
                 self._suspicion_expired(rec, now)
 
-    def _round_deadline(self) -> float:
-        r = self._round
-        if r is None:
-            return math.inf
-        return r.deadline if r.indirect_sent else r.ack_deadline
-
-    def _run_round(self, now: float) -> None:
-        r = self._round
-        if r is not None and now > r.deadline + STALL_S:
-            self._round = r = None  # we were frozen, not the target: no accusation
-            self._stats.probes_abandoned += 1
-        if r is not None and not r.indirect_sent and now >= r.ack_deadline:
-            self._probe_indirect(r, now)
-        if r is not None and now >= r.deadline and self._round is r:
-            self._probe_failed(r, now)
-
-    def _relay_deadline(self) -> float:
-        return min((min(relay.deadline, relay.nack_at) for relay in self._relays.values()),
-                   default=math.inf)
-
-    def _run_relays(self, now: float) -> None:
-        for seq in [s for s, rl in self._relays.items()
-                    if now >= rl.deadline or now >= rl.nack_at]:
-            relay = self._relays[seq]
-            if now >= relay.nack_at:
-                relay.nack_at = math.inf  # once
-                self._send(relay.requester, codec.encode_message(Nack(relay.requester_seq)),
-                           self._members.get(relay.requester_name))
-            if now >= relay.deadline:
-                del self._relays[seq]
-
     def _gossip_tick(self, now: float) -> None:
         self._gossip(now)
         self._next_gossip += self._cfg.gossip_interval_s
@@ -1177,10 +1073,29 @@ class SwimProtocol:
         self._reap(now)
 
     def _probe_deadline(self) -> float:
-        return math.inf if self._leave_phase else self._next_probe
+        return math.inf if self._leave_phase else self._prober.next_probe
 
     def _confirm_deadline(self) -> float:
-        return math.inf if self._leave_phase else self._confirm_at
+        return math.inf if self._leave_phase else self._prober.confirm_at
+
+    def _round_deadline(self) -> float:
+        return self._prober.round_deadline()
+
+    def _relay_deadline(self) -> float:
+        return self._prober.relay_deadline()
+
+    def _run_round(self, now: float) -> None:
+        self._carry_out(self._prober.run_round(now), now)
+
+    def _run_relays(self, now: float) -> None:
+        self._carry_out(self._prober.run_relays(now), now)
+
+    def _start_probe(self, now: float) -> None:
+        self._carry_out(self._prober.tick(now), now)  # a verdict first: the next round
+        self._carry_out(self._prober.start_round(now), now)  # may probe the accused
+
+    def _start_confirm_probe(self, now: float) -> None:
+        self._carry_out(self._prober.start_confirm_probe(now), now)
 
     def _push_pull_deadline(self) -> float:
         return math.inf if self._leave_phase else self._next_push_pull
@@ -1201,161 +1116,24 @@ class SwimProtocol:
             self._version += 1
         self._serf.expire(now)
 
-    # --- probing ------------------------------------------------------------------
+    # --- probing -----------------------------------------------------------------------
 
-    def _probe_eligible(self, name: str) -> bool:
-        rec = self._members.get(name)
-        return (rec is not None and rec is not self._self
-                and rec.state in (MemberState.ALIVE, MemberState.SUSPECT))
-
-    def _probe_refill(self) -> list[str]:
-        return [r.name for r in self._members
-                if r is not self._self and r.state in (MemberState.ALIVE, MemberState.SUSPECT)]
-
-    def _start_probe(self, now: float) -> None:
-        interval = self._awareness.scale(self._cfg.probe_interval_s)
-        self._next_probe = now + interval
-        if self._round is not None:
-            self._probe_failed(self._round, now)
-        name = self._next_confirm_target()
-        if name is not None:
-            self._begin_round(name, now, interval, confirm=True)
-            return
-        name = self._probe_list.next(self._probe_eligible, self._probe_refill)
-        if name is not None:
-            self._begin_round(name, now, interval)
-
-    def _start_confirm_probe(self, now: float) -> None:
-        """Out of turn: probe the first queued suspect now, unless a round is in flight
-        (then the next regular tick takes it). The probe replaces the next regular one,
-        and the schedule keeps its phase: if every node restarted its schedule from the
-        moment it heard a suspicion, all probers would tick in lock-step afterwards, and a
-        crash would wait e/(e-1) rounds instead of one for its first probe (measured)."""
-        self._confirm_at = math.inf
-        if self._round is not None:
-            return
-        name = self._next_confirm_target()
-        if name is None:
-            return
-        interval = self._awareness.scale(self._cfg.probe_interval_s)
-        self._begin_round(name, now, interval, confirm=True)
-        self._next_probe += interval  # > now + interval: this round ends before it
-
-    def _begin_round(self, name: str, now: float, interval: float, *,
-                     confirm: bool = False) -> None:
-        self._last_probe_start = now
-        rec = self._members.get(name)
-        assert rec is not None
-        seq = self._next_seq()
-        self._round = ProbeRound(target=name, address=rec.address, seq=seq, start=now,
-                                 ack_deadline=now + self._cfg.probe_timeout_s,
-                                 deadline=now + interval, confirm=confirm)
-        self._stats.probes += 1
-        ping = Ping(seq, name, self._ip_bytes, self._self.port, self._self.name)
-        if rec.state == MemberState.ALIVE:
-            self._send(rec.address, codec.encode_message(ping), rec)
-            return
-        # Buddy system: tell a suspect it is suspected inside the probe itself.
-        suspect = Suspect(rec.incarnation, name, self._self.name)
-        buf = codec.encode_compound([codec.encode_message(ping), codec.encode_message(suspect)])
-        self._outbox.emit(rec.address, buf, crc=rec.pmax >= 5)
-
-    def _want_confirm_probe(self, rec: MemberRecord, now: float) -> None:
-        """claw-node ``confirm_probes``: someone else suspects ``rec``; probe it next.
-
-        Once per suspicion. If no probe is in flight the probe starts now,
-        but never sooner than ``probe_timeout_s`` after the previous one (rate limit), in
-        place of the next regular probe (``_start_confirm_probe``), so probing stays at
-        one per interval.
-        """
-        cfg = self._cfg
-        s = rec.suspicion
-        if (not cfg.confirm_probes or s is None
-                or s.confirm_probed or s.saturated or self._leave_phase):
-            return
-        if len(self._confirm_queue) >= MAX_CONFIRM_QUEUE:
-            return
-        s.confirm_probed = True
-        self._confirm_queue.append(rec.name)
-        if self._round is None:
-            self._confirm_at = min(self._confirm_at,
-                                   max(now, self._last_probe_start + cfg.probe_timeout_s))
-
-    def _next_confirm_target(self) -> str | None:
-        """The first queued suspect still worth a confirmation probe, or None."""
-        while self._confirm_queue:
-            name = self._confirm_queue.pop(0)
-            rec = self._members.get(name)
-            if (rec is not None and rec.state == MemberState.SUSPECT
-                    and rec.suspicion is not None and not rec.suspicion.saturated):
-                self._stats.confirm_probes += 1
-                return name
-        return None
-
-    def _probe_indirect(self, r: ProbeRound, now: float) -> None:
-        r.indirect_sent = True
-        target = self._members.get(r.target)
-        if target is None:
-            return
-        peers = self._members.alive_except(self._self, target)
-        chosen = self._rng.sample(peers, min(self._cfg.indirect_checks, len(peers)))
-        for peer in chosen:
-            want_nack = peer.pmax >= 4
-            r.expected_nacks += want_nack
-            req = IndirectPing(r.seq, target.ip_bytes, target.port, target.name, want_nack,
-                               self._ip_bytes, self._self.port, self._self.name)
-            self._send(peer.address, codec.encode_message(req), peer)
-            self._stats.indirect_probes += 1
-        if (not self._cfg.disable_tcp_pings and target.pmax >= 3
-                and not self._streams.full):
-            ping = Ping(r.seq, target.name, self._ip_bytes, self._self.port, self._self.name)
-            r.tcp_stream = self._streams.open(self._encode_stream(ping), PendingStream(
-                StreamKind.TCP_PING, target.address, r.deadline, seq=r.seq))
-            self._stats.tcp_pings += 1
-
-    def _probe_succeeded(self, now: float) -> None:
-        r = self._round
-        self._round = None
-        self._awareness.apply_delta(-1)
-        if r is not None and self._cfg.suspect_ack_grace:
-            rec = self._members.get(r.target)
-            if rec is not None and rec.state == MemberState.SUSPECT and rec.suspicion is not None:
-                # It answered us: alive as far as we can see, its refutation perhaps
-                # lost on the way. Our verdict waits memberlist's minimum from now.
-                rec = self._members.writable(rec)
-                assert rec.suspicion is not None
-                rec.suspicion.answered(now)
-                self._stats.suspect_acks += 1
-        if r is not None and not r.confirm:
-            # memberlist's rate: the health score lengthens a round that fails (more
-            # time for indirect acks and nacks), not the wait after one that succeeded.
-            self._next_probe = min(self._next_probe, r.start + self._cfg.probe_interval_s)
-
-    def _probe_failed(self, r: ProbeRound, now: float) -> None:
-        self._round = None
-        rec = self._members.get(r.target)
-        if r.confirm and rec is not None and rec.state == MemberState.SUSPECT:
-            # claw-node: a failed confirmation probe agrees with the independent accuser,
-            # so it says nothing about *our* health. (Relayed nacks come ~probe_timeout
-            # after the indirect pings, mostly after the round ends, so this would add
-            # up to indirect_checks: after each crash every confirming node would slow
-            # its probing down to a quarter, and the next crash would be found later.)
-            pass
-        elif r.expected_nacks > 0:
-            # Missing nacks mean *our* network is suspect, not just the target.
-            self._awareness.apply_delta(max(0, r.expected_nacks - r.nacks))
-        else:
-            self._awareness.apply_delta(1)
-        self._stats.probe_failures += 1
-        if rec is None or rec.state not in (MemberState.ALIVE, MemberState.SUSPECT):
-            return
-        if rec.address != r.address:
-            return  # it restarted elsewhere while we probed the old address: not this life
-        self._on_suspect(Suspect(rec.incarnation, rec.name, self._self.name), now)
-
-    def _next_seq(self) -> int:
-        self._seq = (self._seq + 1) % SEQ_MODULUS
-        return self._seq
+    def _carry_out(self, actions: list[ProbeAction], now: float) -> None:
+        """Do what the prober decided, in its order."""
+        for action in actions:
+            if isinstance(action, Send):
+                self._send(action.address, action.message, action.to)
+            elif isinstance(action, SendAlone):
+                self._outbox.emit(action.address, action.data, crc=action.crc)
+            elif isinstance(action, OpenTcpPing):
+                if self._streams.full:
+                    continue
+                ping = action.ping
+                self._streams.open(self._encode_stream(ping), PendingStream(
+                    StreamKind.TCP_PING, action.address, action.deadline, seq=ping.seq_no))
+                self._stats.tcp_pings += 1
+            else:
+                self._on_suspect(Suspect(action.incarnation, action.name, self._self.name), now)
 
     # --- gossip, push-pull, leave -----------------------------------------------------
 
@@ -1494,11 +1272,12 @@ forgotten by the other."""
 _PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]] = {
     Alive: lambda core, msg, addr, now: core._on_alive(msg, now),
     UserMsg: lambda core, msg, addr, now: core._on_user(msg.payload, now),
-    Ping: lambda core, msg, addr, now: core._on_ping(msg, addr),
-    Ack: lambda core, msg, addr, now: core._on_ack(msg.seq_no, now),
+    Ping: lambda core, msg, addr, now: core._carry_out(core._prober.on_ping(msg, addr), now),
+    Ack: lambda core, msg, addr, now: core._carry_out(core._prober.on_ack(msg.seq_no, now), now),
     Suspect: SwimProtocol._on_suspect_packet,
     Dead: SwimProtocol._on_dead_packet,
-    IndirectPing: SwimProtocol._on_indirect_ping,
-    Nack: lambda core, msg, addr, now: core._on_nack(msg.seq_no),
+    IndirectPing: lambda core, msg, addr, now: core._carry_out(
+        core._prober.on_indirect_ping(msg, addr, now), now),
+    Nack: lambda core, msg, addr, now: core._prober.on_nack(msg.seq_no),
 }
 """What a datagram's message does, by its type (anything else: ``unknown_type``)."""

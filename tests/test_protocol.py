@@ -184,7 +184,7 @@ def test_missed_ack_goes_indirect_with_tcp_fallback_then_suspects() -> None:
     target_addr, ping = until_probe(core)
     assert ping.node != "me" and ping.source_addr == ip_to_bytes(ME[0]) and ping.source_node == "me"
     # nothing answers: after probe_timeout come indirect pings and a TCP ping
-    probe_start = core._round.start
+    probe_start = core._prober.round.start
     out = advance(core, probe_start + LAN.probe_timeout_s)
     indirect = [(a, m[0]) for a, m in out if isinstance(m[0], IndirectPing)]
     assert len(indirect) == 2                    # all other alive members (< indirect_checks)
@@ -208,7 +208,7 @@ def test_late_tcp_ack_saves_the_target() -> None:
     core = make_core(LAN)
     with_peers(core, 1)
     until_probe(core)
-    r = core._round
+    r = core._prober.round
     advance(core, r.start + LAN.probe_timeout_s)
     [tcp] = core.streams_to_open()
     core.stream_done(tcp.stream_id, codec.encode_stream(Ack(r.seq, None)), r.start + 0.9)
@@ -1125,11 +1125,11 @@ def test_health_stretches_failed_rounds_not_the_wait_after_an_ack() -> None:
     with_peers(core, 3)
     core._awareness.apply_delta(3)               # score 3: rounds of up to 4 s
     _, first = until_probe(core)
-    start = core._round.start
+    start = core._prober.round.start
     feed(core, Ack(first.seq_no, None), now=start + 0.01)
     _, _second = until_probe(core)
     # (the ack brought the score to 2: a scaled wait would have been 4 s from start)
-    assert core._round.start - start == pytest.approx(1.0)
+    assert core._prober.round.start - start == pytest.approx(1.0)
 
 
 def test_successful_probes_bring_health_back() -> None:
@@ -1228,10 +1228,10 @@ def test_a_frozen_prober_does_not_accuse_its_target() -> None:
     core = make_core(LAN)
     with_peers(core, 3)
     until_probe(core)
-    r = core._round
+    r = core._prober.round
     core.next_deadline()                     # the driver arms its timer, then
     core.handle_timer(r.start + 60.0)        # the process slept through the whole round
-    assert core._round is None or core._round.start >= r.start + 60.0
+    assert core._prober.round is None or core._prober.round.start >= r.start + 60.0
     assert not [e for e in drain(core) if isinstance(e, MemberSuspected)]
     assert core.stats["probes_abandoned"] == 1
     # ... but it knows it was the slow one: one late timer, one point of local health

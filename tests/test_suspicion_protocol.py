@@ -75,7 +75,7 @@ def run_acked(core: SwimProtocol, until: float) -> Ping:
         core.handle_timer(d)
         for ping, _ in pings(core):
             feed(core, Ack(ping.seq_no, None), now=d)
-    assert core.health_score == 0 and core._round is None
+    assert core.health_score == 0 and core._prober.round is None
     for _ in range(1000):
         core.handle_timer(core.next_deadline())
         sent = pings(core)
@@ -87,7 +87,7 @@ def run_acked(core: SwimProtocol, until: float) -> Ping:
 def test_someone_elses_suspicion_is_probed_at_once_with_the_buddy_warning() -> None:
     core = make_core()
     ping = run_acked(core, 5.0)
-    start = core._round.start
+    start = core._prober.round.start
     feed(core, Ack(ping.seq_no, None), now=start + 0.01)
     feed(core, Suspect(1, "p3", "p1"), now=start + 0.7)
     when, rest = probe_time(core, "p3", start + 1.0)
@@ -95,7 +95,7 @@ def test_someone_elses_suspicion_is_probed_at_once_with_the_buddy_warning() -> N
     assert any(isinstance(m, Suspect) and m.node == "p3" and m.from_ == "me" for m in rest)
     assert core.stats["confirm_probes"] == 1
     # a confirmation from a third member does not trigger a second probe
-    seq = core._round.seq
+    seq = core._prober.round.seq
     feed(core, Suspect(1, "p3", "p2"), now=start + 0.75)
     feed(core, Ack(seq, None), now=start + 0.75)
     run_timers(core, start + 3.0)
@@ -105,19 +105,19 @@ def test_someone_elses_suspicion_is_probed_at_once_with_the_buddy_warning() -> N
 def test_a_probe_in_flight_is_not_cut_short_the_suspect_comes_next() -> None:
     core = make_core()
     regular = run_acked(core, 5.0)
-    start = core._round.start                   # no ack: this round stays in flight
+    start = core._prober.round.start                   # no ack: this round stays in flight
     feed(core, Suspect(1, "p4", "p1"), now=start + 0.1)
-    assert core._round is not None and core._round.target == regular.node
+    assert core._prober.round is not None and core._prober.round.target == regular.node
     run_timers(core, start + 0.99)
     assert core.stats["confirm_probes"] == 0
     run_timers(core, start + 1.0)                # next regular tick takes the suspect
-    assert core.stats["confirm_probes"] == 1 and core._round.target == "p4"
+    assert core.stats["confirm_probes"] == 1 and core._prober.round.target == "p4"
 
 
 def test_rate_limit_one_probe_start_per_probe_timeout() -> None:
     core = make_core()
     ping = run_acked(core, 5.0)
-    start = core._round.start
+    start = core._prober.round.start
     feed(core, Ack(ping.seq_no, None), now=start + 0.01)
     feed(core, Suspect(1, "p2", "p1"), now=start + 0.02)
     when, _ = probe_time(core, "p2", start + 1.0)
@@ -127,7 +127,7 @@ def test_rate_limit_one_probe_start_per_probe_timeout() -> None:
 def test_own_accusation_does_not_trigger_a_confirmation_probe() -> None:
     core = make_core()
     feed(core, Suspect(1, "p2", "me"), now=1.0)  # e.g. our suspect echoed back
-    assert core.stats["confirm_probes"] == 0 and not core._confirm_queue
+    assert core.stats["confirm_probes"] == 0 and not core._prober.confirm_queue
 
 
 def test_an_unhealthy_node_still_sends_its_confirmation_probe() -> None:
@@ -143,13 +143,13 @@ def test_no_confirmation_probe_when_switched_off(cfg: GossipConfig) -> None:
     core = make_core(cfg)
     feed(core, Suspect(1, "p3", "p1"), now=10.0)
     run_timers(core, 10.0)
-    assert core.stats["confirm_probes"] == 0 and not core._confirm_queue
+    assert core.stats["confirm_probes"] == 0 and not core._prober.confirm_queue
 
 
 def test_a_failed_confirmation_probe_confirms_as_ourselves() -> None:
     core = make_core()
     ping = run_acked(core, 5.0)
-    start = core._round.start
+    start = core._prober.round.start
     feed(core, Ack(ping.seq_no, None), now=start + 0.01)
     feed(core, Suspect(1, "p3", "p1"), now=start + 0.6)
     probe_time(core, "p3", start + 0.6)
@@ -253,12 +253,12 @@ def test_cluster_detects_a_crash_without_false_deaths(cfg: GossipConfig) -> None
 def test_confirmation_probe_takes_the_next_regular_slot_and_keeps_the_phase() -> None:
     core = make_core()
     ping = run_acked(core, 5.0)
-    start = core._round.start                    # regular ticks at start + i * 1 s
+    start = core._prober.round.start                    # regular ticks at start + i * 1 s
     feed(core, Ack(ping.seq_no, None), now=start + 0.01)
     feed(core, Suspect(1, "p3", "p1"), now=start + 0.7)
     when, _ = probe_time(core, "p3", start + 1.0)
     assert when == pytest.approx(start + 0.7)
-    feed(core, Ack(core._round.seq, None), now=start + 0.71)
+    feed(core, Ack(core._prober.round.seq, None), now=start + 0.71)
     times = []
     while len(times) < 2:
         d = core.next_deadline()
