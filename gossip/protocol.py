@@ -14,6 +14,7 @@ for virtual time) feed inputs and flush outputs:
     for req in core.streams_to_open(): dial req.address, write req.data, read a reply
                                        if req.expect_reply, then stream_done(...)
     while (ev := core.next_event()) is not None: ...
+    for exc in core.internal_errors_to_report(): log it (a bug the core survived)
     loop.call_at(core.next_deadline(), ...)
 
 Stream framing for drivers: ``gossip.codec.stream_message_length(buf)`` says how many
@@ -21,9 +22,13 @@ bytes of ``buf`` make one complete stream message (None: need more).
 
 The rules live in small modules this class composes: ``membership`` (the table and
 the alive/suspect/dead decisions), ``suspicion`` (Lifeguard timeouts), ``awareness``
-(Lifeguard local health), ``dissemination`` (the transmit-limited queues), ``probe``
-(round-robin probing bookkeeping) and ``serf_layer`` (Lamport clocks and intents).
-This class carries out the decisions: it owns the outbox, the events and the timers.
+(Lifeguard local health), ``probe`` (the ``Prober``: rounds, confirmation probes,
+relays), ``outbox`` (broadcast queues and datagram packing), ``push_pull`` (TCP
+exchanges and anti-entropy), ``leave`` (the phases of a graceful leave), ``serf_layer``
+(Lamport clocks and intents) and ``stats`` (the counters). This class keeps the
+commands, inputs and outputs, applies alive/suspect/dead and refutes, and runs every
+timer from one table (``_TIMERS``). ``converged`` builds cores that start inside a
+converged cluster (the simulator's loader).
 
 Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
@@ -47,67 +52,24 @@ from .config import GossipConfig
 from .decode_cache import DecodeCache
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
-    AppMessage,
-    AppState,
-    Event,
-    JoinResult,
-    Member,
-    MemberFailed,
-    MemberJoined,
-    MemberLeft,
-    MemberRecovered,
-    MemberSuspected,
-    MemberUpdated,
-    NameConflict,
-    Refuted,
+    AppMessage, AppState, Event, JoinResult, Member, MemberFailed, MemberJoined,
+    MemberLeft, MemberRecovered, MemberSuspected, MemberUpdated, NameConflict, Refuted,
 )
 from .leave import LEAVE_BROADCAST_TIMEOUT_S, LeavePhase
 from .membership import (
-    TOMBSTONE_S,
-    AliveVerdict,
-    DeadVerdict,
-    MemberRecord,
-    Membership,
-    SharedTable,
-    SuspectVerdict,
-    decide_alive,
-    decide_dead,
-    decide_suspect,
-    meta_is_claw,
+    TOMBSTONE_S, AliveVerdict, DeadVerdict, MemberRecord, Membership, SharedTable,
+    SuspectVerdict, decide_alive, decide_dead, decide_suspect, meta_is_claw,
 )
 from .messages import (
-    VSN_SERF,
-    Ack,
-    Alive,
-    ClawAppMessage,
-    Dead,
-    ErrResp,
-    IndirectPing,
-    Nack,
-    Ping,
-    PushPull,
-    SerfJoin,
-    SerfLeave,
-    SerfPushPull,
-    SerfQuery,
-    SerfQueryResponse,
-    SerfUnknown,
-    SerfUserEvent,
-    Suspect,
-    UserMsg,
+    VSN_SERF, Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
+    PushPull, SerfJoin, SerfLeave, SerfPushPull, SerfQuery, SerfQueryResponse,
+    SerfUnknown, SerfUserEvent, Suspect, UserMsg,
 )
 from .outbox import Outbox, compound
 from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
 from .push_pull import (
-    PendingStream,
-    StreamKind,
-    StreamRequest,
-    Streams,
-    build_push_pull,
-    compress_stream,
-    push_pull_scale,
-    read_push_pull_reply,
-    remote_node_messages,
+    PendingStream, StreamKind, StreamRequest, Streams, build_push_pull, compress_stream,
+    push_pull_scale, read_push_pull_reply, remote_node_messages,
 )
 from .serf_layer import IntentOutcome, SerfLayer
 from .stats import CoreStats
