@@ -300,6 +300,7 @@ async def test_the_driver_logs_internal_errors_of_the_core(make_nodes, caplog) -
     [record] = [r for r in caplog.records if "internal error" in r.getMessage()]
     assert record.exc_info is not None and record.exc_info[1] is not None  # with its traceback
     assert node.transport.stats["core_errors"] == 0  # the core survived it
+    assert node.transport.stats["core_internal_errors"] == 1
 
 
 async def test_udp_size_limit_inbound_stream_cap_and_oversize(make_nodes) -> None:  # type: ignore[no-untyped-def]
