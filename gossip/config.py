@@ -257,6 +257,8 @@ class GossipConfig:
             raise ConfigError(f"bind_port must be in 0..65535, got {self.bind_port}")
         if not 256 <= self.udp_buffer_bytes <= 65000:
             raise ConfigError("udp_buffer_bytes must be in 256..65000")
+        if not isinstance(self.compression, Compression):
+            raise ConfigError(f"compression must be a Compression, got {self.compression!r}")
         return self
 
     def replace(self, **changes: object) -> "GossipConfig":

@@ -11,6 +11,7 @@ import pytest
 from gossip import codec
 from gossip.addresses import ip_to_bytes
 from gossip.config import Compression, GossipConfig
+from gossip.errors import ConfigError
 from gossip.events import MemberFailed
 from gossip.messages import VSN_SERF, Ack, Alive, Ping, Suspect
 from gossip.protocol import SwimProtocol
@@ -306,3 +307,8 @@ def test_memberlist_sets_every_claw_departure_back() -> None:
             exact.announce_fanout, exact.udp_buffer_bytes) == (0.0, 0.0, 1.0, 0, 1400)
     assert exact.compression is Compression.ALL
     assert exact.memberlist() == exact
+
+
+def test_compression_must_be_the_enum() -> None:
+    with pytest.raises(ConfigError, match="compression"):
+        LAN.replace(compression="all")
