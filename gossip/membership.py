@@ -493,16 +493,26 @@ class SuspectVerdict(enum.Enum):
     IGNORE = "ignore"
     CONFIRM = "confirm"
     """A suspicion is already running: count ``from`` as a confirmation."""
+    RESTART = "restart"
+    """claw-node: a suspicion is running but this one is about a newer incarnation (the
+    suspect refuted, we missed its alive, often because this newer suspect replaced it
+    in every broadcast queue, and it is accused anew): start a fresh suspicion."""
     REFUTE = "refute"
     SUSPECT = "suspect"
 
 
-def decide_suspect(record: MemberRecord | None, *, incarnation: int, is_self: bool) -> SuspectVerdict:
+def decide_suspect(record: MemberRecord | None, *, incarnation: int, is_self: bool,
+                   restart_newer: bool = True) -> SuspectVerdict:
+    """What a suspect message does. ``restart_newer``: a newer incarnation restarts a
+    running suspicion (claw-node, ``GossipConfig.restart_newer_suspicions``) instead of
+    confirming it (memberlist)."""
     if record is None:
         return SuspectVerdict.IGNORE  # cannot suspect a node we do not know
     if incarnation < record.incarnation:
         return SuspectVerdict.IGNORE  # old incarnation numbers carry no news
     if record.suspicion is not None:
+        if restart_newer and incarnation > record.incarnation:
+            return SuspectVerdict.RESTART
         return SuspectVerdict.CONFIRM  # independent accusers shorten the timeout
     if record.state != MemberState.ALIVE:
         return SuspectVerdict.IGNORE  # already suspect, dead or left

@@ -13,7 +13,7 @@ import sys
 import time
 
 from gossip import codec
-from gossip.protocol import push_pull_scale
+from gossip.push_pull import push_pull_scale
 
 from .sim.runner import Run, RunOptions
 

@@ -91,6 +91,7 @@ SV = SuspectVerdict
     (rec(S.ALIVE), 5, False, SV.SUSPECT),
     (rec(S.ALIVE), 7, False, SV.SUSPECT),
     (rec(S.SUSPECT, suspicion=True), 5, False, SV.CONFIRM),
+    (rec(S.SUSPECT, suspicion=True), 6, False, SV.RESTART),
     (rec(S.SUSPECT, suspicion=True), 4, False, SV.IGNORE),
     (rec(S.DEAD), 5, False, SV.IGNORE),
     (rec(S.LEFT), 9, False, SV.IGNORE),
@@ -99,6 +100,11 @@ SV = SuspectVerdict
 ])
 def test_decide_suspect(record, inc, is_self, verdict) -> None:
     assert decide_suspect(record, incarnation=inc, is_self=is_self) is verdict
+
+
+def test_memberlist_confirms_a_suspicion_of_a_newer_incarnation() -> None:
+    record = rec(S.SUSPECT, suspicion=True)
+    assert decide_suspect(record, incarnation=6, is_self=False, restart_newer=False) is SV.CONFIRM
 
 
 DV = DeadVerdict
