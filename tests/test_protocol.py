@@ -871,7 +871,7 @@ def test_join_results_and_serf_join_intent() -> None:
 def test_push_pull_reply_echoes_join_and_carries_app_state() -> None:
     core = make_core(app_state=lambda: b"my-state")
     other = make_core(name="other", app_state=lambda: b"their-state")
-    req = other._local_push_pull(join=True)
+    req = other._exchanges.local_push_pull(join=True)
     reply = core.handle_stream(codec.encode_stream(req), ("10.0.0.2", 40001), 1.0)
     pp = codec.decode_stream(reply, max_size=1 << 20)
     assert isinstance(pp, PushPull) and pp.join
@@ -886,7 +886,7 @@ def test_join_push_pulls_are_not_compressed_periodic_ones_are() -> None:
         core = make_core(cfg)
         with_peers(core, 20)
         other = make_core(name="other")
-        req = codec.encode_stream(other._local_push_pull(join=join))
+        req = codec.encode_stream(other._exchanges.local_push_pull(join=join))
         reply = core.handle_stream(req, ("10.0.0.2", 40001), 1.0)
         if join:
             core.join([paddr(1)], 1.0)
@@ -907,7 +907,7 @@ def test_app_state_failure_does_not_break_push_pull() -> None:
         raise RuntimeError("app bug")
     core = make_core(app_state=broken)
     other = make_core(name="other")
-    reply = core.handle_stream(codec.encode_stream(other._local_push_pull(join=False)),
+    reply = core.handle_stream(codec.encode_stream(other._exchanges.local_push_pull(join=False)),
                                ("10.0.0.2", 1), 1.0)
     assert isinstance(codec.decode_stream(reply, max_size=1 << 20), PushPull)
     assert core.stats["app_state_errors"] == 1
@@ -1145,12 +1145,12 @@ def test_dead_members_are_gossiped_to_then_dropped_from_push_pull_then_reaped() 
     core = make_core(LAN)
     with_peers(core, 3)
     feed(core, Dead(1, "p3", "p1"), now=1.0)
-    state = core._local_push_pull(join=False)
+    state = core._exchanges.local_push_pull(join=False)
     assert "p3" in [n.name for n in state.nodes]
     out = advance(core, 5.0)
     assert paddr(3) in [a for a, _ in out]           # the dead still hear gossip for a while
     core.handle_timer(1.0 + LAN.gossip_to_the_dead_s + 1.0)
-    assert "p3" not in [n.name for n in core._local_push_pull(join=False).nodes]
+    assert "p3" not in [n.name for n in core._exchanges.local_push_pull(join=False).nodes]
     assert core.cluster_size_estimate == 3
     assert core.member("p3").state == MemberState.DEAD   # still remembered
     core.handle_timer(1.0 + LAN.gossip_to_the_dead_s + 24 * 3600 + 2.0)
