@@ -276,9 +276,7 @@ class SwimProtocol:
         intent = self._serf.new_leave_intent(self._self)
         self._prober.abandon()
         self._leave.start(serf_payload(intent), now)
-        if self._leave.phase is LeavePhase.INTENT:
-            # The first round goes out now rather than at the next tick (Serf waits for
-            # it): the leave is seen sooner, by half a gossip interval on average.
+        if self._leave.phase is LeavePhase.INTENT and self._cfg.leave_gossip_at_once:
             self._next_gossip = now
 
     @property
@@ -579,6 +577,7 @@ class SwimProtocol:
             rec, incarnation=a.incarnation, address=address, meta=meta, vsn=vsn,
             is_self=is_self, self_left=self._leave.phase >= LeavePhase.DEAD, now=now,
             dead_node_reclaim_s=self._cfg.dead_node_reclaim_s,
+            accept_restart_elsewhere=self._cfg.accept_restart_elsewhere,
         )
         if verdict is AliveVerdict.IGNORE:
             return

@@ -537,6 +537,19 @@ def test_leave_rounds_start_at_once_and_dead_follows_in_the_same_round() -> None
     assert core.member("me").state == MemberState.LEFT
 
 
+def test_leave_rounds_wait_for_the_gossip_tick_like_serf_when_disabled() -> None:
+    for cfg in (QUIET.replace(leave_gossip_at_once=False), QUIET.memberlist()):
+        assert not cfg.leave_gossip_at_once
+        core = make_core(cfg)
+        with_peers(core, 9)
+        advance(core, 5.0)                  # the peers' alive rumours are spent
+        tick = core._next_gossip
+        assert 5.0 < tick <= 5.0 + cfg.gossip_interval_s
+        core.leave(5.0)
+        assert core.next_deadline() == tick  # the scheduled round, not one at once
+        assert not core.datagrams_to_send() or cfg.announce_fanout > 0
+
+
 def _leave_kinds(msgs: list) -> list[str]:
     kinds = []
     for m in msgs:
@@ -649,6 +662,21 @@ def test_restart_at_new_address_with_higher_incarnation_is_accepted() -> None:
         assert m.address == ("10.0.9.9", 7946) and m.incarnation >= 2
         assert [e.member.name for e in c.events_of(o, MemberJoined)].count("n3") == 2
         assert not c.events_of(o, NameConflict)
+
+
+def test_a_dead_name_stays_where_it_died_like_memberlist_when_restarts_elsewhere_are_refused() -> None:
+    for cfg, moved in ((LAN, True), (LAN.replace(accept_restart_elsewhere=False), False),
+                       (LAN.memberlist(), False)):
+        core = make_core(cfg)
+        with_peers(core, 2)
+        feed(core, Dead(3, "p1", "p2"), now=1.0)
+        drain(core)
+        feed(core, alive("p1", 4, ("10.5.5.5", 7946)), now=2.0)   # higher, elsewhere
+        p1 = core.member("p1")
+        events = drain(core)
+        assert (p1.state == MemberState.ALIVE) is moved, cfg
+        assert (p1.address == ("10.5.5.5", 7946)) is moved
+        assert any(isinstance(e, NameConflict) for e in events) is not moved
 
 
 def test_stale_alive_about_a_dead_node_is_answered_with_the_accusation() -> None:
@@ -1236,6 +1264,20 @@ def test_a_frozen_prober_does_not_accuse_its_target() -> None:
     assert core.stats["probes_abandoned"] == 1
     # ... but it knows it was the slow one: one late timer, one point of local health
     assert core.stats["late_timers"] == 1 and core.health_score == 1
+
+
+def test_a_frozen_prober_carries_on_with_its_round_like_memberlist_when_disabled() -> None:
+    for cfg in (LAN.replace(abandon_stalled_round_s=0.0), LAN.memberlist()):
+        assert cfg.abandon_stalled_round_s == 0.0
+        core = make_core(cfg)
+        with_peers(core, 3)
+        _, ping = until_probe(core)
+        r = core._prober.round
+        core.next_deadline()
+        core.handle_timer(r.start + 60.0)    # slept through the round: it still ends
+        suspected = [e for e in drain(core) if isinstance(e, MemberSuspected)]
+        assert core.stats["probes_abandoned"] == 0
+        assert [e.member.name for e in suspected] == [ping.node], cfg
 
 
 def test_late_timers_raise_local_health_unless_memberlist_or_disabled() -> None:
