@@ -65,7 +65,7 @@ from .messages import (
 )
 from .outbox import Outbox, compound
 from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
-from .push_pull import Exchanges, PendingStream, StreamRequest, push_pull_scale
+from .push_pull import Exchanges, PendingStream, StreamRequest
 from .serf_layer import SerfLayer
 from .stats import CoreStats
 from .suspicion import Suspicion, suspicion_bounds
@@ -85,10 +85,6 @@ STALE_ANSWER_INTERVAL_S = 1.0
 """Seconds between two answers to stale accusations sent to the same address."""
 MAX_STALE_ANSWERS = 1024
 """Addresses remembered for that rate limit (oldest forgotten first)."""
-RECONNECT_INTERVAL_S = 30.0
-"""Serf ``ReconnectInterval``: how often we may try a Join push-pull with one random dead
-member (probability ``dead / live`` per try, as Serf), which heals long partitions that
-memberlist alone never heals once the dead stop being gossiped to."""
 REAP_INTERVAL_S = 1.0
 """How often dead/left records and stale bookkeeping are swept."""
 _U32_MAX = (1 << 32) - 1
@@ -196,8 +192,8 @@ class SwimProtocol:
                                   self._stats, self._decode_cache, emit=self._emit,
                                   set_state=self._set_state, leaving=self._leave.begun)
         self._exchanges = Exchanges(
-            config, self._stats, self._serf, self._user, self_name=name,
-            gossiped=self._gossiped_records, app_state=app_state,
+            config, rng, self._members, self._self, self._stats, self._serf, self._user,
+            cluster_size=self._current_size, gossiped=self._gossiped_records, app_state=app_state,
             apply_alive=self._on_alive, apply_suspect=self._on_suspect,
             apply_dead=self._on_dead, emit=self._emit,
             tcp_ping_acked=self._prober.tcp_ping_acked, joined=self._joined)
@@ -210,12 +206,7 @@ class SwimProtocol:
 
         # Random initial stagger, as memberlist does, so restarted clusters spread out.
         self._next_gossip = now + rng.uniform(0, config.gossip_interval_s)
-        # memberlist's pushPullTrigger waits the stagger and then a whole interval: the
-        # join's push-pull just synced, so the first periodic one comes 1-2 intervals on.
-        self._next_push_pull = (now + rng.uniform(0, config.push_pull_interval_s)
-                                + config.push_pull_interval_s
-                                if config.push_pull_interval_s > 0 else math.inf)
-        self._next_reconnect = now + RECONNECT_INTERVAL_S
+        self._exchanges.schedule(now)
         self._next_reap = now + REAP_INTERVAL_S
         self._size_cache: tuple[float, int, int] = (math.nan, -1, 0)
         self._version = 0  # bumped on every membership change (size cache key)
@@ -235,16 +226,12 @@ class SwimProtocol:
             raise LocalProtocolError(f"{me.name!r} is not in the table as itself")
         me.status_ltime = entry.status_ltime
         self._serf.clock.witness(status_ltime)
-        cfg, rng = self._cfg, self._rng
-        self._members = Membership.from_shared(cfg.max_members, table, me)
+        self._members = Membership.from_shared(self._cfg.max_members, table, me)
         self._prober.adopt(self._members, table.names)
         self._user.adopt(self._members)
         self._outbox.forget_memberlist()  # our alive is known to all
         self._version += 1
-        if cfg.push_pull_interval_s > 0:
-            period = push_pull_scale(cfg.push_pull_interval_s, self.cluster_size_estimate)
-            self._next_push_pull = now + rng.uniform(0, period)
-        self._next_reconnect = now + rng.uniform(0, RECONNECT_INTERVAL_S)
+        self._exchanges.adopt(self._members, now)
 
     @staticmethod
     def _check_meta(meta: bytes, config: GossipConfig) -> bytes:
@@ -359,7 +346,7 @@ class SwimProtocol:
             self._stats.probes_abandoned += 1
         prober = self._prober
         prober.next_probe = min(prober.next_probe, now + self._cfg.probe_interval_s)
-        self._push_pull_random(now)
+        self._exchanges.push_pull_random(now)
 
     # --- inputs -----------------------------------------------------------------
 
@@ -827,15 +814,6 @@ class SwimProtocol:
         if self._next_gossip <= now:  # we were stalled: do not burst to catch up
             self._next_gossip = now + self._cfg.gossip_interval_s
 
-    def _push_pull_tick(self, now: float) -> None:
-        self._push_pull_random(now)
-        self._next_push_pull = now + push_pull_scale(self._cfg.push_pull_interval_s,
-                                                     self.cluster_size_estimate)
-
-    def _reconnect_tick(self, now: float) -> None:
-        self._next_reconnect = now + RECONNECT_INTERVAL_S
-        self._reconnect(now)
-
     def _stream_deadline(self) -> float:
         return self._exchanges.streams.deadline()
 
@@ -872,10 +850,10 @@ class SwimProtocol:
         self._carry_out(self._prober.start_confirm_probe(now), now)
 
     def _push_pull_deadline(self) -> float:
-        return math.inf if self._leave.phase else self._next_push_pull
+        return math.inf if self._leave.phase else self._exchanges.next_push_pull
 
     def _reconnect_deadline(self) -> float:
-        return math.inf if self._leave.phase else self._next_reconnect
+        return math.inf if self._leave.phase else self._exchanges.next_reconnect
 
     def _suspicion_expired(self, rec: MemberRecord, now: float) -> None:
         dead = Dead(rec.incarnation, rec.name, self._self.name)
@@ -946,24 +924,6 @@ class SwimProtocol:
             self._stats.announce_out += len(recs)
         return [r.name for r in recs]
 
-    def _push_pull_random(self, now: float) -> None:
-        peers = self._members.alive_except(self._self)
-        if peers:
-            self._exchanges.open_push_pull(self._rng.choice(peers).address, join=False, now=now)
-
-    def _reconnect(self, now: float) -> None:
-        """Serf ``reconnect``: maybe push-pull with one random dead member."""
-        if not self._members.any_dead():
-            return  # (the common case, without a scan of the table)
-        dead = [r for r in self._members if r.state == MemberState.DEAD]
-        if not dead:
-            return
-        live = sum(1 for r in self._members if r.state in (MemberState.ALIVE, MemberState.SUSPECT))
-        if self._rng.random() > len(dead) / max(1, live):
-            return  # the more of the cluster is alive, the less often we bother
-        self._stats.reconnects += 1
-        self._exchanges.open_push_pull(self._rng.choice(dead).address, join=True, now=now, report=False)
-
     def _has_live_peers(self) -> bool:
         return any(r is not self._self and r.state in (MemberState.ALIVE, MemberState.SUSPECT)
                    for r in self._members)
@@ -1003,8 +963,8 @@ _TIMERS = (
     _Timer(SwimProtocol._confirm_deadline, SwimProtocol._start_confirm_probe),  # nor these
     _Timer(SwimProtocol._relay_deadline, SwimProtocol._run_relays),
     _Timer(lambda core: core._next_gossip, SwimProtocol._gossip_tick),
-    _Timer(SwimProtocol._push_pull_deadline, SwimProtocol._push_pull_tick),
-    _Timer(SwimProtocol._reconnect_deadline, SwimProtocol._reconnect_tick),
+    _Timer(SwimProtocol._push_pull_deadline, lambda core, now: core._exchanges.push_pull_tick(now)),
+    _Timer(SwimProtocol._reconnect_deadline, lambda core, now: core._exchanges.reconnect_tick(now)),
     _Timer(SwimProtocol._stream_deadline, SwimProtocol._expire_streams),
     # Also on every call in between: a leave moves on as soon as its broadcast drained.
     _Timer(lambda core: core._leave.deadline, lambda core, now: core._leave.advance(now),

@@ -14,12 +14,13 @@ import enum
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from random import Random
 
 from . import codec, serf_codec
 from .config import Compression, GossipConfig
 from .errors import GossipError, MalformedPacket
 from .events import AppState, Event, JoinResult
-from .membership import MemberRecord
+from .membership import MemberRecord, Membership
 from .messages import (
     Ack, Alive, Dead, ErrResp, Ping, PushNodeState, PushPull, SerfLeave, SerfPushPull,
     Suspect, UserMsg,
@@ -30,7 +31,7 @@ from .types import Address, MemberState
 from .user_messages import UserMessages
 
 __all__ = [
-    "MAX_PENDING_STREAMS", "PUSH_PULL_SCALE_THRESHOLD", "STREAM_GRACE_S", "Exchanges",
+    "MAX_PENDING_STREAMS", "PUSH_PULL_SCALE_THRESHOLD", "RECONNECT_INTERVAL_S", "STREAM_GRACE_S", "Exchanges",
     "PendingStream", "StreamKind", "StreamRequest", "Streams", "build_push_pull", "compress_stream",
     "push_pull_scale", "read_push_pull_reply", "remote_node_messages",
 ]
@@ -41,6 +42,10 @@ MAX_PENDING_STREAMS = 256
 """Outbound TCP exchanges in flight; more are refused (counted as ``streams_refused``)."""
 STREAM_GRACE_S = 5.0
 """A StreamRequest the driver never completes is failed this long after its deadline."""
+RECONNECT_INTERVAL_S = 30.0
+"""Serf ``ReconnectInterval``: how often we may try a Join push-pull with one random dead
+member (probability ``dead / live`` per try, as Serf), which heals long partitions that
+memberlist alone never heals once the dead stop being gossiped to."""
 
 
 def push_pull_scale(interval_s: float, n: int) -> float:
@@ -199,16 +204,19 @@ def remote_node_messages(pp: PushPull, *, bind_port: int,
 
 class Exchanges:
     """The core's TCP side: serves inbound stream requests (push-pull, ping, user
-    message), opens push-pulls and TCP pings, and applies what comes back (memberlist
-    ``mergeState``, then Serf ``MergeRemoteState``).
+    message), opens push-pulls (periodic ones, Serf's reconnects to the dead) and TCP
+    pings, and applies what comes back (memberlist ``mergeState``, then Serf
+    ``MergeRemoteState``).
 
     Members change only through the core's own rules, handed in as callables, so alive,
     suspect and dead keep one implementation.
 
     Args:
-        config, stats, serf, user: the core's collaborators (``user`` is its
-            ``UserMessages``: user messages and Serf intents).
-        self_name: this node's name.
+        config, rng, members, stats, serf, user: the core's collaborators (``user`` is
+            its ``UserMessages``: user messages and Serf intents; ``adopt`` replaces
+            ``members``).
+        me: this node's own record.
+        cluster_size: memberlist's ``estNumNodes`` now (push-pull is slowed above 32).
         gossiped: the records our push-pull carries (still gossiped about, now).
         app_state: the application's state for push-pulls (``SwimProtocol``'s argument).
         apply_alive, apply_suspect, apply_dead: the core's handlers of those messages.
@@ -217,8 +225,9 @@ class Exchanges:
         joined: a reported push-pull (a ``join()`` seed) succeeded.
     """
 
-    def __init__(self, config: GossipConfig, stats: CoreStats, serf: SerfLayer,
-                 user: UserMessages, *, self_name: str,
+    def __init__(self, config: GossipConfig, rng: Random, members: Membership,
+                 me: MemberRecord, stats: CoreStats, serf: SerfLayer, user: UserMessages, *,
+                 cluster_size: Callable[[], int],
                  gossiped: Callable[[], list[MemberRecord]],
                  app_state: Callable[[], bytes] | None,
                  apply_alive: Callable[[Alive, float], None],
@@ -228,10 +237,14 @@ class Exchanges:
                  tcp_ping_acked: Callable[[int, float], None],
                  joined: Callable[[PendingStream, float], None]) -> None:
         self._cfg = config
+        self._rng = rng
+        self._members = members
+        self._self = me
+        self._self_name = me.name
         self._stats = stats
         self._serf = serf
         self._user = user
-        self._self_name = self_name
+        self._cluster_size = cluster_size
         self._gossiped = gossiped
         self._app_state = app_state
         self._apply_alive = apply_alive
@@ -243,6 +256,55 @@ class Exchanges:
         self.streams = Streams(stats)
         self.join_call = 0
         """How many ``join()`` calls were made (a push-pull remembers the one it serves)."""
+        self.next_push_pull = math.inf
+        """When the next periodic push-pull with a random live member is due."""
+        self.next_reconnect = math.inf
+        """When we next may try a push-pull with a random dead member (Serf)."""
+
+    def schedule(self, now: float) -> None:
+        """Schedule the periodic push-pull and reconnect of a core starting at ``now``."""
+        interval = self._cfg.push_pull_interval_s
+        # memberlist's pushPullTrigger waits the stagger and then a whole interval: the
+        # join's push-pull just synced, so the first periodic one comes 1-2 intervals on.
+        self.next_push_pull = (now + self._rng.uniform(0, interval) + interval
+                               if interval > 0 else math.inf)
+        self.next_reconnect = now + RECONNECT_INTERVAL_S
+
+    def adopt(self, members: Membership, now: float) -> None:
+        """Use ``members`` (a converged cluster's table) and put both timers at random
+        phases, as in a long-running node."""
+        self._members = members
+        if self._cfg.push_pull_interval_s > 0:
+            period = push_pull_scale(self._cfg.push_pull_interval_s, self._cluster_size())
+            self.next_push_pull = now + self._rng.uniform(0, period)
+        self.next_reconnect = now + self._rng.uniform(0, RECONNECT_INTERVAL_S)
+
+    def push_pull_tick(self, now: float) -> None:
+        """The periodic push-pull is due."""
+        self.push_pull_random(now)
+        self.next_push_pull = now + push_pull_scale(self._cfg.push_pull_interval_s,
+                                                    self._cluster_size())
+
+    def reconnect_tick(self, now: float) -> None:
+        """Serf ``reconnect``: maybe push-pull with one random dead member."""
+        self.next_reconnect = now + RECONNECT_INTERVAL_S
+        members = self._members
+        if not members.any_dead():
+            return  # (the common case, without a scan of the table)
+        dead = [r for r in members if r.state == MemberState.DEAD]
+        if not dead:
+            return
+        live = sum(1 for r in members if r.state in (MemberState.ALIVE, MemberState.SUSPECT))
+        if self._rng.random() > len(dead) / max(1, live):
+            return  # the more of the cluster is alive, the less often we bother
+        self._stats.reconnects += 1
+        self.open_push_pull(self._rng.choice(dead).address, join=True, now=now, report=False)
+
+    def push_pull_random(self, now: float) -> None:
+        """Push-pull with one random live member, if any."""
+        peers = self._members.alive_except(self._self)
+        if peers:
+            self.open_push_pull(self._rng.choice(peers).address, join=False, now=now)
 
     def encode(self, msg: object) -> bytes:
         """``msg`` framed for a stream, compressed as ``config.compression`` says."""
