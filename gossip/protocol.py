@@ -814,46 +814,13 @@ class SwimProtocol:
         if self._next_gossip <= now:  # we were stalled: do not burst to catch up
             self._next_gossip = now + self._cfg.gossip_interval_s
 
-    def _stream_deadline(self) -> float:
-        return self._exchanges.streams.deadline()
-
-    def _expire_streams(self, now: float) -> None:
-        self._exchanges.expire(now)
-
     def _reap_tick(self, now: float) -> None:
         self._next_reap = now + REAP_INTERVAL_S
         self._reap(now)
 
-    def _probe_deadline(self) -> float:
-        return math.inf if self._leave.phase else self._prober.next_probe
-
-    def _confirm_deadline(self) -> float:
-        return math.inf if self._leave.phase else self._prober.confirm_at
-
-    def _round_deadline(self) -> float:
-        return self._prober.round_deadline()
-
-    def _relay_deadline(self) -> float:
-        return self._prober.relay_deadline()
-
-    def _run_round(self, now: float) -> None:
-        self._carry_out(self._prober.run_round(now), now)
-
-    def _run_relays(self, now: float) -> None:
-        self._carry_out(self._prober.run_relays(now), now)
-
     def _start_probe(self, now: float) -> None:
         self._carry_out(self._prober.tick(now), now)  # a verdict first: the next round
         self._carry_out(self._prober.start_round(now), now)  # may probe the accused
-
-    def _start_confirm_probe(self, now: float) -> None:
-        self._carry_out(self._prober.start_confirm_probe(now), now)
-
-    def _push_pull_deadline(self) -> float:
-        return math.inf if self._leave.phase else self._exchanges.next_push_pull
-
-    def _reconnect_deadline(self) -> float:
-        return math.inf if self._leave.phase else self._exchanges.next_reconnect
 
     def _suspicion_expired(self, rec: MemberRecord, now: float) -> None:
         dead = Dead(rec.incarnation, rec.name, self._self.name)
@@ -956,16 +923,30 @@ class SwimProtocol:
         self._errors_to_report.append(exc)
 
 
+def _unless_leaving(deadline: Callable[[SwimProtocol], float]) -> Callable[[SwimProtocol], float]:
+    """``deadline``, except never while leaving (probing and push-pull stop at once)."""
+    return lambda core: math.inf if core._leave.phase else deadline(core)
+
+
+def _prober_timer(decide: Callable[[Prober, float], list[ProbeAction]]) -> Callable[[SwimProtocol, float], None]:
+    """A timer that does what the prober decides at ``now``."""
+    return lambda core, now: core._carry_out(decide(core._prober, now), now)
+
+
 _TIMERS = (
     _Timer(SwimProtocol._suspicion_deadline, SwimProtocol._expire_suspicions),
-    _Timer(SwimProtocol._round_deadline, SwimProtocol._run_round),
-    _Timer(SwimProtocol._probe_deadline, SwimProtocol._start_probe),  # not while leaving,
-    _Timer(SwimProtocol._confirm_deadline, SwimProtocol._start_confirm_probe),  # nor these
-    _Timer(SwimProtocol._relay_deadline, SwimProtocol._run_relays),
+    _Timer(lambda core: core._prober.round_deadline(), _prober_timer(Prober.run_round)),
+    _Timer(_unless_leaving(lambda core: core._prober.next_probe), SwimProtocol._start_probe),
+    _Timer(_unless_leaving(lambda core: core._prober.confirm_at),
+           _prober_timer(Prober.start_confirm_probe)),
+    _Timer(lambda core: core._prober.relay_deadline(), _prober_timer(Prober.run_relays)),
     _Timer(lambda core: core._next_gossip, SwimProtocol._gossip_tick),
-    _Timer(SwimProtocol._push_pull_deadline, lambda core, now: core._exchanges.push_pull_tick(now)),
-    _Timer(SwimProtocol._reconnect_deadline, lambda core, now: core._exchanges.reconnect_tick(now)),
-    _Timer(SwimProtocol._stream_deadline, SwimProtocol._expire_streams),
+    _Timer(_unless_leaving(lambda core: core._exchanges.next_push_pull),
+           lambda core, now: core._exchanges.push_pull_tick(now)),
+    _Timer(_unless_leaving(lambda core: core._exchanges.next_reconnect),
+           lambda core, now: core._exchanges.reconnect_tick(now)),
+    _Timer(lambda core: core._exchanges.streams.deadline(),
+           lambda core, now: core._exchanges.expire(now)),
     # Also on every call in between: a leave moves on as soon as its broadcast drained.
     _Timer(lambda core: core._leave.deadline, lambda core, now: core._leave.advance(now),
            every_call=True),
