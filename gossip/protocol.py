@@ -23,12 +23,15 @@ bytes of ``buf`` make one complete stream message (None: need more).
 The rules live in small modules this class composes: ``membership`` (the table and
 the alive/suspect/dead decisions), ``suspicion`` (Lifeguard timeouts), ``awareness``
 (Lifeguard local health), ``probe`` (the ``Prober``: rounds, confirmation probes,
-relays), ``outbox`` (broadcast queues and datagram packing), ``push_pull`` (TCP
-exchanges and anti-entropy), ``leave`` (the phases of a graceful leave), ``serf_layer``
-(Lamport clocks and intents) and ``stats`` (the counters). This class keeps the
-commands, inputs and outputs, applies alive/suspect/dead and refutes, and runs every
-timer from one table (``_TIMERS``). ``converged`` builds cores that start inside a
-converged cluster (the simulator's loader).
+relays), ``outbox`` (broadcast queues and datagram packing), ``gossiper`` (gossip rounds
+and direct announcements), ``push_pull`` (``Exchanges``: TCP requests, push-pull
+anti-entropy, reconnects), ``user_messages`` (Serf intents and claw app messages),
+``leave`` (the phases of a graceful leave), ``serf_layer`` (Lamport clocks and intent
+decisions) and ``stats`` (the counters). A collaborator moves a member between states
+only through the callables this class hands it. This class keeps the commands, inputs,
+outputs, the packet handler table (``_PACKET_HANDLERS``), applies alive/suspect/dead and
+refutes, and runs every timer from one table (``_TIMERS``). ``converged`` builds cores
+that start inside a converged cluster (the simulator's loader).
 
 Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
@@ -54,6 +57,7 @@ from .events import (
     Event, Member, MemberFailed, MemberJoined, MemberLeft, MemberRecovered, MemberSuspected,
     MemberUpdated, NameConflict, Refuted,
 )
+from .gossiper import Gossiper
 from .leave import Leave, LeavePhase
 from .membership import (
     TOMBSTONE_S, AliveVerdict, DeadVerdict, MemberRecord, Membership, SharedTable,
@@ -63,7 +67,7 @@ from .messages import (
     VSN_SERF, Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
     Suspect, UserMsg,
 )
-from .outbox import Outbox, compound
+from .outbox import Outbox
 from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
 from .push_pull import Exchanges, PendingStream, StreamRequest
 from .serf_layer import SerfLayer
@@ -185,7 +189,9 @@ class SwimProtocol:
         self._prober = Prober(config, rng, self._members, self._self, ip_bytes,
                               self._awareness, self._stats, now)
         self._join_intent_for: int | None = None
-        self._leave = Leave(config, self._outbox, self._self, announce=self._announce,
+        self._gossiper = Gossiper(config, rng, self._members, self._self, self._outbox,
+                                  self._stats, after_packet=self._after_gossip_packet)
+        self._leave = Leave(config, self._outbox, self._self, announce=self._gossiper.announce,
                             become_left=self._become_left, has_live_peers=self._has_live_peers,
                             live_peer_count=self._live_peer_count)
         self._user = UserMessages(self._members, self._self, self._serf, self._outbox,
@@ -204,8 +210,7 @@ class SwimProtocol:
         self._strict = strict
         self._errors_to_report: deque[BaseException] = deque(maxlen=MAX_ERRORS_TO_REPORT)
 
-        # Random initial stagger, as memberlist does, so restarted clusters spread out.
-        self._next_gossip = now + rng.uniform(0, config.gossip_interval_s)
+        self._gossiper.schedule(now)
         self._exchanges.schedule(now)
         self._next_reap = now + REAP_INTERVAL_S
         self._size_cache: tuple[float, int, int] = (math.nan, -1, 0)
@@ -229,6 +234,7 @@ class SwimProtocol:
         self._members = Membership.from_shared(self._cfg.max_members, table, me)
         self._prober.adopt(self._members, table.names)
         self._user.adopt(self._members)
+        self._gossiper.adopt(self._members)
         self._outbox.forget_memberlist()  # our alive is known to all
         self._version += 1
         self._exchanges.adopt(self._members, now)
@@ -264,7 +270,7 @@ class SwimProtocol:
         self._prober.abandon()
         self._leave.start(serf_payload(intent), now)
         if self._leave.phase is LeavePhase.INTENT and self._cfg.leave_gossip_at_once:
-            self._next_gossip = now
+            self._gossiper.next_round = now
 
     @property
     def leave_done(self) -> bool:
@@ -782,7 +788,7 @@ class SwimProtocol:
             self._join_intent_for = None
             intent = serf_payload(self._serf.new_join_intent(self._self))
             self._outbox.serf.push(intent)
-            self._announce([self._self_alive(), intent], skip=p.address)
+            self._gossiper.announce([self._self_alive(), intent], skip=p.address)
 
     # --- timers -------------------------------------------------------------------
 
@@ -807,12 +813,6 @@ class SwimProtocol:
                 self._suspects.pop(name, None)
             elif now >= rec.suspicion.deadline:
                 self._suspicion_expired(rec, now)
-
-    def _gossip_tick(self, now: float) -> None:
-        self._gossip(now)
-        self._next_gossip += self._cfg.gossip_interval_s
-        if self._next_gossip <= now:  # we were stalled: do not burst to catch up
-            self._next_gossip = now + self._cfg.gossip_interval_s
 
     def _reap_tick(self, now: float) -> None:
         self._next_reap = now + REAP_INTERVAL_S
@@ -851,21 +851,6 @@ class SwimProtocol:
 
     # --- gossip, push-pull, leave -----------------------------------------------------
 
-    def _gossip(self, now: float) -> None:
-        if not self._outbox.gossip_due():
-            return  # nothing to say (memberlist sends nothing either), or app messages
-            # that wait for packets sent anyway (``app_gossip_rounds`` false)
-        # Alive, suspect, or dead for at most gossip_to_the_dead_s (memberlist's
-        # kRandomNodes filter); maintained by the table instead of scanned every round.
-        candidates = self._members.gossip_candidates(now, self._cfg.gossip_to_the_dead_s,
-                                                     self._self)
-        for rec in self._rng.sample(candidates, min(self._cfg.gossip_nodes, len(candidates))):
-            buf = self._outbox.gossip_packet(rec.is_claw)
-            if buf is None:
-                continue  # (only claw-only messages left and this one is a Serf agent)
-            self._outbox.emit(rec.address, buf, crc=rec.pmax >= 5)
-            self._leave.after_gossip_packet(now)
-
     def _send(self, address: Address, primary: bytes, dest: MemberRecord | None) -> None:
         """``primary`` plus piggybacked broadcasts (app ones only to a claw member)."""
         self._outbox.send(address, primary, to_claw=dest is not None and dest.is_claw)
@@ -873,23 +858,8 @@ class SwimProtocol:
     def _current_size(self) -> int:
         return self.cluster_size_estimate
 
-    def _announce(self, parts: list[bytes], *, skip: Address | None = None,
-                  to: list[str] | None = None) -> list[str]:
-        """Send ``parts`` (one datagram) straight to up to ``announce_fanout`` random live
-        members, or to the members named in ``to`` that are still up; return their names."""
-        if to is None:
-            k = self._cfg.announce_fanout
-            peers = [r for r in self._members.alive_except(self._self) if r.address != skip]
-            recs = self._rng.sample(peers, min(k, len(peers))) if k else []
-        else:
-            up = (MemberState.ALIVE, MemberState.SUSPECT)
-            recs = [r for r in map(self._members.get, to) if r is not None and r.state in up]
-        if recs:
-            buf = compound(parts)
-            for rec in recs:
-                self._outbox.emit(rec.address, buf, crc=rec.pmax >= 5)
-            self._stats.announce_out += len(recs)
-        return [r.name for r in recs]
+    def _after_gossip_packet(self, now: float) -> None:
+        self._leave.after_gossip_packet(now)
 
     def _has_live_peers(self) -> bool:
         return any(r is not self._self and r.state in (MemberState.ALIVE, MemberState.SUSPECT)
@@ -940,7 +910,7 @@ _TIMERS = (
     _Timer(_unless_leaving(lambda core: core._prober.confirm_at),
            _prober_timer(Prober.start_confirm_probe)),
     _Timer(lambda core: core._prober.relay_deadline(), _prober_timer(Prober.run_relays)),
-    _Timer(lambda core: core._next_gossip, SwimProtocol._gossip_tick),
+    _Timer(lambda core: core._gossiper.next_round, lambda core, now: core._gossiper.tick(now)),
     _Timer(_unless_leaving(lambda core: core._exchanges.next_push_pull),
            lambda core, now: core._exchanges.push_pull_tick(now)),
     _Timer(_unless_leaving(lambda core: core._exchanges.next_reconnect),

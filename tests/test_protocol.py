@@ -543,7 +543,7 @@ def test_leave_rounds_wait_for_the_gossip_tick_like_serf_when_disabled() -> None
         core = make_core(cfg)
         with_peers(core, 9)
         advance(core, 5.0)                  # the peers' alive rumours are spent
-        tick = core._next_gossip
+        tick = core._gossiper.next_round
         assert 5.0 < tick <= 5.0 + cfg.gossip_interval_s
         core.leave(5.0)
         assert core.next_deadline() == tick  # the scheduled round, not one at once
