@@ -29,7 +29,6 @@ from .alerts import AlertDispatcher
 from .config import ApiConfig
 from .docs import add_docs_routes
 from .forwarding import forward_to_coordinator
-from .relay import WriteForwarder
 from .json_cache import NodeJsonCache
 from .keys import ALERTS, CLIENT, CONFIG, FORWARDER, JSON_CACHE, OPENAPI, VIEW
 from .middleware import auth_middleware, envelope_middleware
@@ -41,6 +40,7 @@ from .openapi import (
     parse_body,
     parse_query,
 )
+from .relay import WriteForwarder
 from .routes import registry
 from .view import ClusterView
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import aiohttp
 from typing import TYPE_CHECKING
 
+import aiohttp
 from aiohttp import web
 
 from .alerts import AlertDispatcher

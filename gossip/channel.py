@@ -30,7 +30,7 @@ from .errors import MalformedPacket
 from .types import Address
 
 __all__ = [
-    "CHANNEL_REPLY", "CHANNEL_REQUEST", "DEFAULT_TTL_S", "MAX_INBOUND", "MAX_KIND_CHARS",
+    "CHANNEL_REPLY", "CHANNEL_REQUEST", "HANDLER_SHARE", "MAX_INBOUND", "MAX_KIND_CHARS",
     "MAX_OUTBOUND", "MAX_REPLY_BYTES", "MAX_REQUEST_BYTES", "MAX_TTL_S", "ChannelCall",
     "ChannelReply", "ChannelSlots", "ReplyStatus", "decode_reply", "decode_request",
     "encode_reply", "encode_request", "is_channel_payload",
@@ -47,10 +47,11 @@ MAX_REPLY_BYTES = 1024 * 1024
 """Largest reply body (bytes); a bigger answer is replaced by a ``TOO_LARGE`` status."""
 MAX_KIND_CHARS = 32
 """Longest request kind (characters)."""
-DEFAULT_TTL_S = 10.0
-"""How long a caller waits for an answer unless it says otherwise (seconds)."""
 MAX_TTL_S = 60.0
 """A request's TTL is clamped to this (seconds): a peer cannot pin a handler longer."""
+HANDLER_SHARE = 0.8
+"""Share of the caller's timeout sent as the request's TTL, the callee handler's time: the
+rest carries the callee's ``TIMEOUT`` answer back before the caller gives up."""
 MAX_INBOUND = 16
 """Requests served at once; more are answered ``BUSY`` without running the handler."""
 MAX_OUTBOUND = 32
@@ -195,7 +196,7 @@ class ChannelSlots:
     a request over the cap is refused at once, which bounds memory and tells the caller.
     """
 
-    __slots__ = ("limit", "active", "refused")
+    __slots__ = ("active", "limit", "refused")
 
     def __init__(self, limit: int) -> None:
         if limit < 1:

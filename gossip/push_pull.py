@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from random import Random
 
 from . import codec, serf_codec
+from .channel import ChannelCall, decode_request, is_channel_payload
 from .config import Compression, GossipConfig
 from .errors import GossipError, MalformedPacket
 from .events import AppState, Event, JoinResult
@@ -310,6 +311,10 @@ class Exchanges:
         """``msg`` framed for a stream, compressed as ``config.compression`` says."""
         return codec.encode_stream(msg, compress=compress_stream(self._cfg.compression, msg))  # type: ignore[arg-type]
 
+    def decode(self, data: bytes) -> object:
+        """One whole stream message from the network. Raises ``MalformedPacket``."""
+        return codec.decode_stream(data, max_size=self._cfg.max_stream_bytes)
+
     def local_push_pull(self, *, join: bool) -> PushPull:
         """Our side of a push-pull (``build_push_pull``)."""
         return build_push_pull(self._gossiped(), self._serf, join=join,
@@ -339,8 +344,13 @@ class Exchanges:
             StreamKind.TCP_PING, address, deadline, seq=ping.seq_no))
         self._stats.tcp_pings += 1
 
-    def on_request(self, msg: object, addr: Address, now: float) -> bytes | None:
-        """Serve one decoded inbound stream request; return the reply bytes or None."""
+    def on_request(self, msg: object, addr: Address, now: float) -> bytes | ChannelCall | None:
+        """Serve one decoded inbound stream request; return the reply bytes or None, or,
+        for a request channel frame, the classified ``ChannelCall`` (the driver serves it).
+
+        Raises:
+            MalformedPacket: a channel frame that does not decode.
+        """
         if isinstance(msg, PushPull):
             self._stats.push_pulls_in += 1
             reply = self.encode(self.local_push_pull(join=msg.join))  # echo Join
@@ -355,6 +365,8 @@ class Exchanges:
                 return None  # memberlist closes without replying
             return self.encode(Ack(msg.seq_no, None))
         if isinstance(msg, UserMsg):
+            if is_channel_payload(msg.payload):
+                return decode_request(msg.payload, addr)
             self._user.on_user(msg.payload, now)
             return None
         self._stats.unknown_type += 1

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from . import codec
 from .channel import (
+    HANDLER_SHARE,
     MAX_INBOUND,
     MAX_OUTBOUND,
     MAX_REPLY_BYTES,
@@ -66,7 +67,8 @@ which peers cannot dial)."""
 
 RequestHandler = Callable[[ChannelCall], Awaitable[bytes]]
 """Answers one inbound channel request of a kind (``set_request_handler``); the bytes it
-returns are the reply body. It runs at most the request's TTL; raising answers ``FAILED``."""
+returns are the reply body. It runs at most the request's TTL; raising answers ``FAILED``
+(``ValueError`` means a malformed body: counted as ``channel_in_malformed``, not logged)."""
 
 REPLY_FRAME_SLACK = 64 * 1024
 """Bytes a reply frame may take beyond ``MAX_REPLY_BYTES`` (headers; compression can grow
@@ -163,7 +165,8 @@ class GossipTransport:
             "tcp_in_too_large", "tcp_out", "tcp_out_errors", "tcp_out_timeouts",
             "core_errors", "core_internal_errors", "callback_errors", "events",
             "events_dropped", "timer_stuck",
-            "channel_in", "channel_in_busy", "channel_in_unknown_kind", "channel_in_failed",
+            "channel_in", "channel_in_busy", "channel_in_unknown_kind", "channel_in_malformed",
+            "channel_in_failed",
             "channel_in_timeouts", "channel_out", "channel_out_refused", "channel_out_errors",
             "channel_out_timeouts", "channel_out_malformed",
         ), 0)
@@ -294,10 +297,6 @@ class GossipTransport:
     def broadcast_app(self, body: bytes, *, key: str | None = None, urgent: bool = False) -> None:
         self.invoke(lambda c, now: c.broadcast_app(body, now, key=key, urgent=urgent))
 
-    def send_app_to(self, name: str, body: bytes) -> bool:
-        """One app message straight to member ``name`` (see ``SwimProtocol.send_app_to``)."""
-        return self.invoke(lambda c, now: c.send_app_to(name, body, now))
-
     def reannounce(self) -> None:
         self.invoke(lambda c, now: c.reannounce(now))
 
@@ -312,7 +311,8 @@ class GossipTransport:
         """Send one channel request to the node at ``address``; its handler's answer.
 
         The whole exchange (dial, write, the callee's handler, the reply) must finish
-        within ``timeout_s``, which also travels as the request's TTL. Send only to claw
+        within ``timeout_s``; ``HANDLER_SHARE`` of it travels as the request's TTL, the
+        time the callee's handler gets. Send only to claw
         nodes (a Serf agent would log the frame as an unknown message).
 
         Raises:
@@ -322,7 +322,7 @@ class GossipTransport:
             ValueError: ``kind`` or ``body`` over the channel limits (the caller's bug).
         """
         core = self._require_core()
-        payload = encode_request(kind, body, timeout_s)
+        payload = encode_request(kind, body, timeout_s * HANDLER_SHARE)
         if not self._channel_out.acquire():
             self.stats["channel_out_refused"] += 1
             raise ChannelError(f"{MAX_OUTBOUND} channel requests already in flight")
@@ -370,6 +370,9 @@ class GossipTransport:
         except TimeoutError:
             self.stats["channel_in_timeouts"] += 1
             return encode_reply(ReplyStatus.TIMEOUT)
+        except ValueError as exc:  # the handler found the body malformed: hostile or buggy
+            self.stats["channel_in_malformed"] += 1
+            return encode_reply(ReplyStatus.FAILED, f"malformed request: {exc}"[:500].encode())
         except Exception as exc:
             self._count_error("channel_in_failed", "channel handler for %r failed", call.kind)
             return encode_reply(ReplyStatus.FAILED, f"{type(exc).__name__}: {exc}"[:500].encode())

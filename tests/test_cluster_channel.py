@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import msgpack
 import pytest
 
 from api.errors import Unavailable
 from api.relay import ForwardedAnswer, ForwardedWrite
+from gossip import codec
 from gossip.channel import (
     CHANNEL_REPLY,
     CHANNEL_REQUEST,
@@ -29,26 +33,29 @@ from gossip.channel import (
     encode_request,
     is_channel_payload,
 )
+from gossip.config import GossipConfig
 from gossip.errors import MalformedPacket
 from gossip.events import Member
-from gossip.types import MemberState
-from gossip.udp import ChannelError
+from gossip.messages import Ping
+from gossip.protocol import SwimProtocol
+from gossip.types import Address, MemberState
+from gossip.udp import ChannelError, GossipTransport
+from node import peer_requests as pr
+from node.agent import Agent
 from node.app_messages import Directive, encode_directive
 from node.cluster_channel import ClusterChannel, DirectiveNotAcknowledged
+from node.config import NodeConfig
 from node.directives import Verdict
 from node.peer_requests import (
-    DIRECTIVE_ATTEMPT_TIMEOUT_S,
-    DIRECTIVE_RETRY_DELAYS_S,
-    KIND_DIRECTIVE,
-    KIND_WRITE,
     DirectiveRetry,
     decode_answer,
     decode_write,
     encode_answer,
     encode_write,
 )
+from node.resources import ResourceSnapshot
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(120)
 
 PEER = ("10.0.0.2", 7946)
 
@@ -179,8 +186,8 @@ def test_a_directive_gets_three_attempts_then_gives_up() -> None:
     pauses = []
     while (pause := retry.next_pause()) is not None:
         pauses.append(pause)
-    assert pauses == [0.0, *DIRECTIVE_RETRY_DELAYS_S] and retry.attempts == 3
-    assert retry.worst_case_s == sum(DIRECTIVE_RETRY_DELAYS_S) + 3 * DIRECTIVE_ATTEMPT_TIMEOUT_S
+    assert pauses == [0.0, *pr.DIRECTIVE_RETRY_DELAYS_S] and retry.attempts == 3
+    assert retry.worst_case_s == sum(pr.DIRECTIVE_RETRY_DELAYS_S) + 3 * pr.DIRECTIVE_ATTEMPT_TIMEOUT_S
     assert retry.worst_case_s < 15.0  # within the API's forward_timeout_s default
 
 
@@ -237,8 +244,8 @@ async def test_a_directive_is_retried_until_acknowledged() -> None:
     verdict = await channel(transport).send_directive(DIRECTIVE, encode_directive(DIRECTIVE))
     assert verdict is Verdict.APPLY and len(transport.sent) == 3
     address, kind, body, timeout = transport.sent[-1]
-    assert address == member("w1").address and kind == KIND_DIRECTIVE
-    assert body == encode_directive(DIRECTIVE) and timeout == DIRECTIVE_ATTEMPT_TIMEOUT_S
+    assert address == member("w1").address and kind == pr.KIND_DIRECTIVE
+    assert body == encode_directive(DIRECTIVE) and timeout == pr.DIRECTIVE_ATTEMPT_TIMEOUT_S
 
 
 async def test_an_unacknowledged_directive_is_reported_never_lost() -> None:
@@ -261,7 +268,7 @@ async def test_writes_go_to_the_coordinators_gossip_address() -> None:
     transport = FakeTransport([member("coord")], [encode_answer(answer)])
     assert await channel(transport).forward_write(WRITE, 15.0) == answer
     (address, kind, body, timeout), = transport.sent
-    assert (address, kind, timeout) == (member("coord").address, KIND_WRITE, 15.0)
+    assert (address, kind, timeout) == (member("coord").address, pr.KIND_WRITE, 15.0)
     assert decode_write(body) == WRITE
 
 
@@ -278,3 +285,204 @@ async def test_a_write_that_cannot_reach_the_coordinator_is_503(
     with pytest.raises(Unavailable) as caught:
         await channel(FakeTransport(members, script), coordinator).forward_write(WRITE, 15.0)
     assert caught.value.status == 503 and message in caught.value.message
+
+
+# --- the driver on loopback ----------------------------------------------------------------
+
+
+@pytest.fixture
+async def pair() -> Any:
+    """Two started transports (no join needed: requests go to an address)."""
+    config = GossipConfig.local()
+    transports = []
+    for name in ("a", "b"):
+        def build(address: Address, now: float, name: str = name) -> SwimProtocol:
+            return SwimProtocol(config, name=name, address=address, meta=b"",
+                                rng=random.Random(name), now=now)
+        transport = GossipTransport(build, config, bind=("127.0.0.1", 0))
+        await transport.start()
+        transports.append(transport)
+    yield transports
+    for transport in transports:
+        await transport.stop()
+
+
+async def test_a_request_reaches_the_handler_and_its_answer_comes_back(pair: Any) -> None:
+    a, b = pair
+    seen: list[ChannelCall] = []
+
+    async def echo(call: ChannelCall) -> bytes:
+        seen.append(call)
+        return b"re:" + call.body
+
+    b.set_request_handler("echo", echo)
+    assert await a.request(b.address, "echo", b"x" * 5000, timeout_s=5.0) == b"re:" + b"x" * 5000
+    assert seen[0].kind == "echo" and 0 < seen[0].ttl_s <= 5.0
+    assert seen[0].peer[0] == "127.0.0.1"
+    assert a.stats["channel_out"] == 1 and b.stats["channel_in"] == 1
+    # The frames are ordinary stream messages of the core: counted as streams in.
+    assert b.core.stats["streams_in"] >= 1
+
+
+async def test_statuses_reach_the_caller_as_errors_naming_them(pair: Any) -> None:
+    a, b = pair
+
+    async def broken(call: ChannelCall) -> bytes:
+        raise RuntimeError("disk full")
+
+    async def slow(call: ChannelCall) -> bytes:
+        await asyncio.sleep(30)
+        return b""
+
+    b.set_request_handler("broken", broken)
+    b.set_request_handler("slow", slow)
+    with pytest.raises(ChannelError, match="UNKNOWN_KIND: nope"):
+        await a.request(b.address, "nope", b"", timeout_s=5.0)
+    with pytest.raises(ChannelError, match="FAILED: RuntimeError: disk full"):
+        await a.request(b.address, "broken", b"", timeout_s=5.0)
+    # The handler gets most of the caller's time, then the caller hears TIMEOUT.
+    with pytest.raises(ChannelError, match="TIMEOUT"):
+        await a.request(b.address, "slow", b"", timeout_s=1.0)
+    assert b.stats["channel_in_unknown_kind"] == 1 and b.stats["channel_in_failed"] == 1
+    assert b.stats["channel_in_timeouts"] == 1
+    # Nobody listening: unreachable, quickly.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(ChannelError, match="unreachable"):
+        await a.request(("127.0.0.1", port), "echo", b"", timeout_s=5.0)
+
+
+async def test_concurrency_caps_refuse_at_once(pair: Any) -> None:
+    a, b = pair
+    release = asyncio.Event()
+
+    async def blocking(call: ChannelCall) -> bytes:
+        await release.wait()
+        return b"done"
+
+    b.set_request_handler("block", blocking)
+
+    async def second_request_while_one_blocks(refusal: str) -> None:
+        release.clear()
+        first = asyncio.create_task(a.request(b.address, "block", b"", timeout_s=10.0))
+        await wait(lambda: b._channel_in.active == 1)
+        with pytest.raises(ChannelError, match=refusal):
+            await a.request(b.address, "block", b"", timeout_s=10.0)
+        release.set()
+        assert await first == b"done"
+
+    b._channel_in = ChannelSlots(1)
+    await second_request_while_one_blocks("BUSY")  # the callee answers at once, no queue
+    b._channel_in = ChannelSlots(16)
+    a._channel_out = ChannelSlots(1)
+    await second_request_while_one_blocks("in flight")  # the caller does not even dial
+    assert b.stats["channel_in_busy"] == 1 and a.stats["channel_out_refused"] == 1
+    assert a._channel_out.active == 0 and b._channel_in.active == 0
+
+
+async def test_hostile_channel_bytes_are_dropped_and_counted(pair: Any) -> None:
+    a, b = pair
+
+    async def echo(call: ChannelCall) -> bytes:
+        return call.body
+
+    b.set_request_handler("echo", echo)
+    host, port = b.address
+    garbage = [
+        b"\xc9\xc1\xc1",  # a request frame of bad msgpack
+        encode_reply(ReplyStatus.OK, b"unasked"),  # a reply nobody asked for
+        bytes((CHANNEL_REQUEST,)) + msgpack.packb({"Kind": "echo", "Body": b"", "TTL": -5}),
+    ]
+    before = b.core.stats["malformed"]
+    for payload in garbage:
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(a.core.channel_frame(payload))
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 10.0) == b""  # closed, no answer
+        writer.close()
+    assert b.core.stats["malformed"] == before + len(garbage)
+    assert b.stats["channel_in"] == 0
+    # A well-framed request whose body its handler cannot read: FAILED, counted.
+    b.set_request_handler("write", lambda call: _decode_write_async(call.body))
+    with pytest.raises(ChannelError, match="FAILED: malformed request: write: undecodable"):
+        await a.request(b.address, "write", b"\xc1", timeout_s=5.0)
+    assert b.stats["channel_in_malformed"] == 1
+    # An answer that is not a channel reply is a garbled answer for the caller.
+    impostor = await asyncio.start_server(
+        lambda r, w: _answer_with(r, w, codec.encode_stream(Ping(seq_no=1, node="x"))),
+        "127.0.0.1", 0)
+    async with impostor:
+        with pytest.raises(ChannelError, match="garbled"):
+            await a.request(impostor.sockets[0].getsockname()[:2], "echo", b"", timeout_s=5.0)
+    assert a.stats["channel_out_malformed"] == 1
+    # Still serving.
+    assert await a.request(b.address, "echo", b"ok", timeout_s=5.0) == b"ok"
+
+
+async def _decode_write_async(body: bytes) -> bytes:
+    return encode_write(decode_write(body))
+
+
+async def _answer_with(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       data: bytes) -> None:
+    await reader.read(65536)
+    writer.write(data)
+    await writer.drain()
+    writer.close()
+
+
+async def wait(check: Any, timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+# --- two agents in-process, each API on its own loopback port ----------------------------
+
+WORKER = {"hostname": "w1", "platform": "linux", "arch": "arm64", "available_skills": ["python"]}
+
+
+def agent_config(tmp_path: Path, node_id: str, **extra: object) -> NodeConfig:
+    return NodeConfig.load({"node_id": node_id, "bind": "127.0.0.1:0", "api_bind": "127.0.0.1:0",
+                            "data_dir": tmp_path / node_id, "profile": "local",
+                            "resource_interval": 0.5, **extra})
+
+
+def snapshot() -> ResourceSnapshot:
+    return ResourceSnapshot(cpu_percent=1.0, memory_percent=2.0, disk_percent=3.0)
+
+
+async def test_writes_through_a_member_reach_the_coordinator_over_the_gossip_port(
+        tmp_path: Path) -> None:
+    coordinator = Agent(agent_config(tmp_path, "a", api_token="tok"), sampler=snapshot)
+    await coordinator.start()
+    member_agent = None
+    try:
+        await wait(lambda: coordinator.coordinator_state()[0] == "a", 30.0)
+        seed = f"127.0.0.1:{coordinator.transport.address[1]}"  # type: ignore[union-attr]
+        member_agent = Agent(agent_config(tmp_path, "b", join=[seed]), sampler=snapshot)
+        await member_agent.start()
+        await wait(lambda: member_agent.coordinator_state()[0] == "a", 30.0)
+        url = f"http://127.0.0.1:{member_agent.api_port}/api/v1/nodes"
+        async with aiohttp.ClientSession() as http:
+            # b has no token, a has one: a's policy decides (401 relayed), both ways.
+            async with http.post(f"{url}/register", json=WORKER) as r:
+                assert r.status == 401, await r.text()
+            auth = {"Authorization": "Bearer tok"}
+            async with http.post(f"{url}/register", json=WORKER, headers=auth) as r:
+                body = await r.json()
+                assert r.status == 200, body
+            assert body["node_id"] in coordinator.registry
+            # A directive to b, relayed through b itself: acknowledged, then applied.
+            async with http.post(f"{url}/b/maintenance", json={"enabled": True},
+                                 headers=auth) as r:
+                assert r.status == 200, await r.text()
+            assert member_agent._meta.maintenance  # applied before the answer came back
+        assert coordinator.transport.stats["channel_in"] >= 2  # type: ignore[union-attr]
+        assert member_agent.transport.stats["channel_in"] >= 1  # type: ignore[union-attr]
+    finally:
+        if member_agent is not None:
+            await member_agent.stop(leave=True)
+        await coordinator.stop(leave=True)

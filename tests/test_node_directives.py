@@ -22,13 +22,13 @@ from node.app_messages import (
     heartbeat_message,
 )
 from node.config import NodeConfig
-from node.heartbeat import HeartbeatRecord
 from node.directives import (
     DirectiveInbox,
     DirectiveOutbox,
     Verdict,
     task_values,
 )
+from node.heartbeat import HeartbeatRecord
 
 
 def test_directives_are_numbered_per_origin_and_encoded_as_app_messages() -> None:
