@@ -169,13 +169,14 @@ def build_push_pull(records: Iterable[MemberRecord], serf: SerfLayer, *, join: b
                     user_state=serf_codec.encode_serf(serf.local_state(records, claw)))
 
 
-def read_push_pull_reply(reply: bytes | None, max_size: int,
+def read_push_pull_reply(reply: bytes | None, decode: Callable[[bytes], object],
                          stats: CoreStats) -> tuple[PushPull | None, str]:
-    """The peer's push-pull from its reply, or None and why not."""
+    """The peer's push-pull from its reply (``decode``: the node's stream decoding), or
+    None and why not."""
     if reply is None:
         return None, "connection failed or timed out"
     try:
-        msg = codec.decode_stream(reply, max_size=max_size)
+        msg = decode(reply)
     except MalformedPacket as exc:
         stats.malformed += 1
         return None, f"bad reply: {exc}"
@@ -312,7 +313,8 @@ class Exchanges:
         return codec.encode_stream(msg, compress=compress_stream(self._cfg.compression, msg))  # type: ignore[arg-type]
 
     def decode(self, data: bytes) -> object:
-        """One whole stream message from the network. Raises ``MalformedPacket``."""
+        """One whole stream message from the network (every stream this node reads, the
+        request channel's too, comes through here). Raises ``MalformedPacket``."""
         return codec.decode_stream(data, max_size=self._cfg.max_stream_bytes)
 
     def local_push_pull(self, *, join: bool) -> PushPull:
@@ -378,14 +380,14 @@ class Exchanges:
             if not reply:
                 return
             try:
-                ack = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
+                ack = self.decode(reply)
             except MalformedPacket:
                 self._stats.malformed += 1
                 return
             if isinstance(ack, Ack) and ack.seq_no == p.seq:
                 self._tcp_ping_acked(ack.seq_no, now)
             return
-        pp, error = read_push_pull_reply(reply, self._cfg.max_stream_bytes, self._stats)
+        pp, error = read_push_pull_reply(reply, self.decode, self._stats)
         if pp is None:
             self._stats.push_pull_failures += 1
             if p.report:
