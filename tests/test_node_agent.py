@@ -220,22 +220,28 @@ async def test_a_member_that_becomes_coordinator_serves_its_api(tmp_path: Path) 
         await first.stop(leave=True)
 
 
-async def test_member_observers_see_the_membership_events(tmp_path: Path) -> None:
+async def test_the_event_bus_carries_membership_and_coordinator_events(tmp_path: Path) -> None:
+    from node.events import EventKind
+
     first = Agent(config(tmp_path / "a", node_id="a"), sampler=fake_sampler)
-    seen: list[tuple[str, str]] = []
-    first.add_member_observer(lambda event: 1 / 0)  # a broken observer is only logged
-    first.add_member_observer(lambda event: seen.append((type(event).__name__, event.member.name)))
+    first.events.add_listener(lambda event: 1 / 0)  # a broken listener is only logged
+    queue = first.events.subscribe(max_queued=100)
+    seen: list[tuple[EventKind, str]] = []
+    first.events.add_listener(lambda event: seen.append((event.kind, event.node)))
     await first.start()
     second = None
     try:
+        await wait_for(lambda: (EventKind.COORDINATOR, "a") in seen)
         seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
         second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
         await second.start()
-        await wait_for(lambda: ("MemberJoined", "b") in seen)
+        await wait_for(lambda: (EventKind.MEMBER_JOIN, "b") in seen)
         await second.stop(leave=True)
-        await wait_for(lambda: ("MemberLeft", "b") in seen)
-        # ... and the agent acted on them despite the broken observer.
+        await wait_for(lambda: (EventKind.MEMBER_LEFT, "b") in seen)
+        # ... and the agent acted on them despite the broken listener.
         assert [m.name for m in first.members() if m.state.name == "LEFT"] == ["b"]
+        queued = [(e.kind, e.node) for e in queue.drain()]
+        assert queued == seen and queue.dropped == 0
     finally:
         if second is not None:
             await second.stop(leave=True)
