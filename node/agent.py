@@ -38,12 +38,8 @@ from gossip.events import (
     Event,
     JoinResult,
     Member,
-    MemberFailed,
     MemberJoined,
-    MemberLeft,
-    MemberRecovered,
     MemberSuspected,
-    MemberUpdated,
     NameConflict,
     Refuted,
 )
@@ -65,6 +61,7 @@ from .directives import (
 from .election import Candidate, CoordinatorRole
 from .event_log import log_event
 from .events import (
+    MEMBER_CHANGES,
     ClusterEvent,
     EventBus,
     EventKind,
@@ -98,8 +95,6 @@ __all__ = ["LEAVE_TIMEOUT_S", "Agent"]
 
 log = logging.getLogger(__name__)
 
-_MEMBER_EVENTS = (MemberJoined, MemberUpdated, MemberRecovered, MemberSuspected, MemberFailed,
-                  MemberLeft)
 
 LEAVE_TIMEOUT_S = 5.0
 """Longest wait for the leave broadcasts to go out (Serf's BroadcastTimeout, 5 s)."""
@@ -571,7 +566,7 @@ class Agent:
         elif isinstance(event, NameConflict):
             log.error("node id %r is claimed by %s too: ids must be unique",
                       event.existing.name, event.claimed_by)
-        elif isinstance(event, _MEMBER_EVENTS):
+        elif isinstance(event, MEMBER_CHANGES):
             self._on_member(event)
 
     def _on_member(self, event: MemberChange) -> None:

@@ -46,10 +46,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_QUEUED",
+    "MEMBER_CHANGES",
     "ClusterEvent",
     "EventBus",
     "EventKind",
     "EventListener",
+    "MemberChange",
     "MemberEventTranslator",
     "Subscription",
     "WorkerEventTranslator",
@@ -215,6 +217,9 @@ class EventBus:
 MemberChange = (MemberJoined | MemberUpdated | MemberRecovered | MemberSuspected
                 | MemberFailed | MemberLeft)
 """A change of one member's state, as the gossip core reports it."""
+MEMBER_CHANGES = (MemberJoined, MemberUpdated, MemberRecovered, MemberSuspected, MemberFailed,
+                  MemberLeft)
+"""The ``MemberChange`` classes, for ``isinstance``."""
 
 
 def _address(member: Member) -> str:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 __all__ = ["RELOADABLE", "ReloadError", "ReloadOutcome", "ReloadPlan", "Reloader",
-           "http_answer", "plan_reload"]
+           "describe", "http_answer", "https_ready_in_process", "plan_reload"]
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,7 @@ class Reloader:
         if "api_token" in plan.applied or "alert_webhook" in plan.applied:
             self._reconfigure_api(new)
         self._adopt(new)
+        log.debug("reload: running with %s", describe(new))
         if plan.restart_needed:
             log.warning("reload: these settings change only at a restart and keep their "
                         "running values: %s", _flags(plan.restart_needed))
@@ -165,6 +166,16 @@ class Reloader:
         log.info("%s", message)
         return ReloadOutcome(ok=True, message=message, applied=plan.applied,
                              restart_needed=plan.restart_needed)
+
+
+def describe(config: NodeConfig) -> str:
+    """The reloadable settings of ``config`` in words (the API token only as set or not)."""
+    return (f"log level {config.log_level}, log format {config.log_format}, skills "
+            f"{','.join(config.skills) or '-'}, tags {','.join(config.tags) or '-'}, "
+            f"max concurrent tasks {config.max_concurrent_tasks}, maintenance "
+            f"{'on' if config.maintenance else 'off'}, API token "
+            f"{'set' if config.api_token else 'none'}, alert webhook "
+            f"{config.alert_webhook or 'none'}")
 
 
 def https_ready_in_process(tls_planned: bool) -> bool:

@@ -10,15 +10,8 @@ import logging
 
 import pytest
 
-from gossip.events import (
-    Member,
-    MemberFailed,
-    MemberJoined,
-    MemberLeft,
-    MemberRecovered,
-    MemberSuspected,
-    MemberUpdated,
-)
+from gossip import events as core
+from gossip.events import Member
 from gossip.types import MemberState
 from node.event_log import format_event, log_event
 from node.events import (
@@ -126,8 +119,8 @@ def test_member_changes_become_one_event_each_at_the_clock_time() -> None:
     t = translator(clock)
     n1 = member("n1")
     out = []
-    for change in (MemberJoined(n1), MemberSuspected(n1, "n2"), MemberRecovered(n1),
-                   MemberFailed(n1, "n3"), MemberLeft(n1)):
+    for change in (core.MemberJoined(n1), core.MemberSuspected(n1, "n2"),
+                   core.MemberRecovered(n1), core.MemberFailed(n1, "n3"), core.MemberLeft(n1)):
         clock.now += 1
         out += t.translate(change)
     assert [(e.kind, e.time, dict(e.details)) for e in out] == [
@@ -142,31 +135,31 @@ def test_member_changes_become_one_event_each_at_the_clock_time() -> None:
 
 def test_an_update_is_an_address_change_or_a_maintenance_switch_or_nothing() -> None:
     t = translator(FakeClock())
-    t.translate(MemberJoined(member("n1")))
-    assert t.translate(MemberUpdated(member("n1", incarnation=2))) == []  # other metadata
-    [moved] = t.translate(MemberUpdated(member("n1", "10.0.0.9", 7947, incarnation=3)))
+    t.translate(core.MemberJoined(member("n1")))
+    assert t.translate(core.MemberUpdated(member("n1", incarnation=2))) == []  # other metadata
+    [moved] = t.translate(core.MemberUpdated(member("n1", "10.0.0.9", 7947, incarnation=3)))
     assert (moved.kind, moved.address, moved.details["previous"]) == (
         EventKind.MEMBER_ADDRESS, "10.0.0.9:7947", "10.0.0.2:7946")
-    [on] = t.translate(MemberUpdated(member("n1", "10.0.0.9", 7947, maintenance=True)))
+    [on] = t.translate(core.MemberUpdated(member("n1", "10.0.0.9", 7947, maintenance=True)))
     assert (on.kind, dict(on.details)) == (EventKind.MAINTENANCE,
                                            {"enabled": True, "worker": False})
-    [off] = t.translate(MemberUpdated(member("n1", "10.0.0.9", 7947)))
+    [off] = t.translate(core.MemberUpdated(member("n1", "10.0.0.9", 7947)))
     assert off.details["enabled"] is False
 
 
 def test_a_member_joining_in_maintenance_says_so() -> None:
     kinds = [e.kind for e in translator(FakeClock()).translate(
-        MemberJoined(member("n1", maintenance=True)))]
+        core.MemberJoined(member("n1", maintenance=True)))]
     assert kinds == [EventKind.MEMBER_JOIN, EventKind.MAINTENANCE]
 
 
 def test_ipv6_addresses_are_bracketed_and_missing_members_forgotten() -> None:
     t = translator(FakeClock())
-    [joined] = t.translate(MemberJoined(member("n6", "fd00::2")))
+    [joined] = t.translate(core.MemberJoined(member("n6", "fd00::2")))
     assert joined.address == "[fd00::2]:7946"
     t.forget_missing(["other"])
     # Forgotten: the next update is a first sighting, not an address change.
-    assert t.translate(MemberUpdated(member("n6", "fd00::3"))) == []
+    assert t.translate(core.MemberUpdated(member("n6", "fd00::3"))) == []
 
 
 class Record:

@@ -3,6 +3,7 @@ that an invalid configuration changes nothing (no agent, no I/O)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,7 @@ def logging_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 def test_a_reload_applies_each_changed_setting_once(
         tmp_path: Path, logging_calls: list[tuple[str, str]],
         caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="node.reload")
     agent = FakeAgent(settings(tmp_path))
     new = settings(tmp_path, skills=["gpu"], maintenance=True, log_format="json",
                    api_token="t0ken", alert_webhook="http://10.0.0.1/hook",
@@ -99,6 +101,9 @@ def test_a_reload_applies_each_changed_setting_once(
     assert logging_calls == [("INFO", "json")]
     assert agent.config.skills == ["gpu"] and agent.config.profile == "lan"
     assert outcome.restart_needed == ("port", "profile")
+    assert ("DEBUG", ("reload: running with log level INFO, log format json, skills gpu, "
+            "tags -, max concurrent tasks 5, maintenance on, API token set, alert webhook "
+            "http://10.0.0.1/hook")) in [(r.levelname, r.getMessage()) for r in caplog.records]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == [("reload: these settings change only at a restart and keep their "
                          "running values: --port, --profile")]
