@@ -274,7 +274,8 @@ async def test_a_reload_through_the_api_applies_settings_and_refuses_bad_ones(
     def load_config() -> NodeConfig:  # the agent's flags, as re-read on each reload
         return config(tmp_path, api_eager=True, **sources)
 
-    agent = Agent(load_config(), sampler=fake_sampler, load_config=load_config)
+    agent = Agent(load_config(), sampler=fake_sampler, load_config=load_config,
+                  host_busy=lambda: None)  # the REST stack loads whatever the host's load
     maintenance: list[bool] = []
     agent.events.add_listener(lambda e: maintenance.append(e.details["enabled"])
                               if e.kind is EventKind.MAINTENANCE else None)
