@@ -28,15 +28,8 @@ from gossip.udp import ChannelError, GossipTransport
 
 from .app_messages import APP_DIRECTIVE, Directive, decode_app, decode_directive
 from .directives import Verdict
-from .peer_requests import (
-    KIND_DIRECTIVE,
-    KIND_WRITE,
-    DirectiveRetry,
-    decode_answer,
-    decode_write,
-    encode_answer,
-    encode_write,
-)
+from .peer_requests import (KIND_DIRECTIVE, KIND_WRITE, DirectiveRetry, decode_answer,
+                            decode_write, encode_answer, encode_write)
 
 if TYPE_CHECKING:
     import aiohttp
