@@ -8,10 +8,11 @@ from aiohttp import web
 from .alerts import AlertDispatcher
 from .config import ApiConfig
 from .json_cache import NodeJsonCache
+from .key_control import KeyControl
 from .openapi import OpenApiDocument
 from .view import ClusterView
 
-__all__ = ["ALERTS", "CLIENT", "CONFIG", "JSON_CACHE", "OPENAPI", "VIEW"]
+__all__ = ["ALERTS", "CLIENT", "CONFIG", "JSON_CACHE", "KEY_CONTROL", "OPENAPI", "VIEW"]
 
 VIEW = web.AppKey("view", ClusterView)
 CONFIG = web.AppKey("config", ApiConfig)
@@ -22,3 +23,5 @@ OPENAPI = web.AppKey("openapi", OpenApiDocument)
 """Built on the first GET /openapi.json."""
 JSON_CACHE = web.AppKey("json_cache", NodeJsonCache)
 """Per-app cache of NodeInfo JSON (list responses)."""
+KEY_CONTROL = web.AppKey("key_control", KeyControl)
+"""Cluster-wide gossip key management; set by the agent (absent: the key routes answer 503)."""

@@ -119,6 +119,24 @@ class KeyPlan:
     keys: tuple[bytes, ...] | None = None
     """The keyring after the change, primary first, to persist then apply (None:
     nothing changes, e.g. a list or a refused change)."""
+    change: tuple[str, bytes] | None = None
+    """(query name, key) of the change ``apply`` makes (None with ``keys``)."""
+
+    def apply(self, keyring: Keyring) -> None:
+        """Make the planned change on the live ``keyring`` (after ``keys`` was persisted).
+
+        Raises:
+            KeyringError: ``keyring`` changed since it was planned and refuses it now.
+        """
+        if self.change is None:
+            return
+        name, key = self.change
+        if name == INSTALL_KEY:
+            keyring.install(key)
+        elif name == USE_KEY:
+            keyring.use(key)
+        else:
+            keyring.remove(key)
 
 
 def plan_answer(name: str, payload: bytes, keyring: Keyring,
@@ -154,7 +172,8 @@ def plan_answer(name: str, payload: bytes, keyring: Keyring,
             after.remove(key)
     except KeyringError as exc:
         return _refused(str(exc))
-    return KeyPlan(encode_key_response(NodeKeyResponse(result=True)), keys=after.keys)
+    return KeyPlan(encode_key_response(NodeKeyResponse(result=True)), keys=after.keys,
+                   change=(name, key))
 
 
 def _refused(message: str) -> KeyPlan:

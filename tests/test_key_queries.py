@@ -60,6 +60,8 @@ def test_plan_changes_a_copy_only(name: str, key: bytes, after: tuple[bytes, ...
     assert keyring.keys == (K1, K3)  # untouched: the node persists first, then applies
     assert plan.keys == after
     assert _answer(plan.response) == NodeKeyResponse(result=after is not None, message=message)
+    plan.apply(keyring)
+    assert keyring.keys == (after or (K1, K3))
 
 
 def test_plan_without_encryption_and_with_garbage() -> None:
