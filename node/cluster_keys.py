@@ -22,19 +22,24 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gossip.errors import KeyringError
+from gossip.events import Event, QueryAnswered, QueryFinished, QueryReceived
 from gossip.key_queries import (
-    INSTALL_KEY, LIST_KEYS, REMOVE_KEY, USE_KEY, KeySummary, NodeKeyResponse, encode_key_request,
+    INSTALL_KEY, KEY_QUERIES, LIST_KEYS, REMOVE_KEY, USE_KEY, KeySummary, NodeKeyResponse, encode_key_request,
     encode_key_response, plan_answer, summarize,
 )
 from gossip.keyring import Keyring
 from gossip.serf_query import IncomingQuery, OutboundQuery, QueryError, QueryParams
+from gossip.types import MemberState
 
 from .keyring_file import KeyringFileError, fingerprint, write_keyring_file
 
-__all__ = ["ClusterKeys", "KeyChangeRefused", "KeyQueryPort", "KeyReport"]
+if TYPE_CHECKING:
+    from gossip.udp import GossipTransport
+
+__all__ = ["ClusterKeys", "KeyChangeRefused", "KeyQueryPort", "KeyReport", "TransportKeyPort"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +116,26 @@ class ClusterKeys:
         self._waiters: dict[int, tuple[OutboundQuery, asyncio.Event, frozenset[str]]] = {}
         self._lock = asyncio.Lock()  # one cluster-wide command at a time, as Serf's KeyManager
         self._answering = asyncio.Lock()  # changes applied in the order they arrive
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- events from the gossip core -------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """Feed every core event: key queries are answered in the background, answers
+        to our own queries wake ``list``/``install``/``use``/``remove``."""
+        if isinstance(event, QueryReceived):
+            if event.query.name in KEY_QUERIES:
+                task = asyncio.get_running_loop().create_task(self.answer(event.query))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        elif isinstance(event, (QueryAnswered, QueryFinished)):
+            self.on_answer(event.query)
+
+    async def aclose(self) -> None:
+        """Cancel the answers still being written (the agent is stopping)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     # --- answering ------------------------------------------------------------------
 
@@ -221,6 +246,30 @@ class ClusterKeys:
     def _primary(self) -> str | None:
         primary = self.keyring.primary
         return None if primary is None else _text(primary)
+
+
+class TransportKeyPort:
+    """``KeyQueryPort`` over the agent's ``gossip.udp.GossipTransport``."""
+
+    def __init__(self, transport: GossipTransport) -> None:
+        self._transport = transport
+
+    def start_query(self, name: str, payload: bytes, params: QueryParams) -> OutboundQuery:
+        return self._transport.invoke(lambda core, now: core.start_query(name, payload, params, now))
+
+    def respond(self, query: IncomingQuery, payload: bytes) -> None:
+        self._transport.invoke(lambda core, now: core.respond_query(query, payload, now))
+
+    def response_fits(self, query: IncomingQuery, payload: bytes) -> bool:
+        return self._transport.core.query_response_fits(query, payload)
+
+    def close_query(self, query: OutboundQuery) -> None:
+        if self._transport.running:
+            self._transport.invoke(lambda core, now: core.close_query(query))
+
+    def live_members(self) -> list[str]:
+        return [m.name for m in self._transport.core.members()
+                if m.state in (MemberState.ALIVE, MemberState.SUSPECT)]
 
 
 def _text(key: bytes) -> str:
