@@ -128,15 +128,8 @@ class KeyPlan:
         Raises:
             KeyringError: ``keyring`` changed since it was planned and refuses it now.
         """
-        if self.change is None:
-            return
-        name, key = self.change
-        if name == INSTALL_KEY:
-            keyring.install(key)
-        elif name == USE_KEY:
-            keyring.use(key)
-        else:
-            keyring.remove(key)
+        if self.change is not None:
+            _change(keyring, *self.change)
 
 
 def plan_answer(name: str, payload: bytes, keyring: Keyring,
@@ -164,16 +157,21 @@ def plan_answer(name: str, payload: bytes, keyring: Keyring,
         return _refused(_NO_KEYRING)
     after = keyring.copy()
     try:
-        if name == INSTALL_KEY:
-            after.install(key)
-        elif name == USE_KEY:
-            after.use(key)
-        else:
-            after.remove(key)
+        _change(after, name, key)
     except KeyringError as exc:
         return _refused(str(exc))
     return KeyPlan(encode_key_response(NodeKeyResponse(result=True)), keys=after.keys,
                    change=(name, key))
+
+
+def _change(keyring: Keyring, name: str, key: bytes) -> None:
+    """The keyring operation a key query asks for (raises ``KeyringError``)."""
+    if name == INSTALL_KEY:
+        keyring.install(key)
+    elif name == USE_KEY:
+        keyring.use(key)
+    else:
+        keyring.remove(key)
 
 
 def _refused(message: str) -> KeyPlan:

@@ -187,14 +187,9 @@ class ClusterKeys:
             KeyChangeRefused: a live node does not hold ``key`` (it could not read what
                 the others would then send).
         """
-        async with self._lock:
-            listed = await self._run(LIST_KEYS, b"")
-            lacking = listed.lacking(_text(key))
-            if lacking:
-                raise KeyChangeRefused(
-                    f"refusing to use key {fingerprint(key)}: {len(lacking)} live node(s) do not "
-                    f"hold it (install it first): {', '.join(lacking)}", lacking)
-            return KeyReport("use", await self._run(USE_KEY, key), self._primary())
+        return await self._guarded(
+            USE_KEY, key, lambda listed: listed.lacking(_text(key)),
+            "{n} live node(s) do not hold it (install it first)")
 
     async def remove(self, key: bytes) -> KeyReport:
         """``serf keys -remove``: drop ``key`` everywhere.
@@ -203,14 +198,21 @@ class ClusterKeys:
             KeyChangeRefused: a live node still encrypts with ``key`` (the others could
                 no longer read it).
         """
+        return await self._guarded(
+            REMOVE_KEY, key, lambda listed: listed.using_as_primary(_text(key)),
+            "it is the primary key of {n} live node(s) (use another key first)")
+
+    async def _guarded(self, name: str, key: bytes,
+                       blockers: Callable[[KeySummary], tuple[str, ...]], why: str) -> KeyReport:
+        """List first; refuse naming ``blockers(listed)`` if any, else run ``name``."""
+        action = name.removeprefix("_serf_").removesuffix("-key")
         async with self._lock:
-            listed = await self._run(LIST_KEYS, b"")
-            users = listed.using_as_primary(_text(key))
-            if users:
+            nodes = blockers(await self._run(LIST_KEYS, b""))
+            if nodes:
                 raise KeyChangeRefused(
-                    f"refusing to remove key {fingerprint(key)}: it is the primary key of "
-                    f"{len(users)} live node(s) (use another key first): {', '.join(users)}", users)
-            return KeyReport("remove", await self._run(REMOVE_KEY, key), self._primary())
+                    f"refusing to {action} key {fingerprint(key)}: {why.format(n=len(nodes))}: "
+                    f"{', '.join(nodes)}", nodes)
+            return KeyReport(action, await self._run(name, key), self._primary())
 
     async def _run(self, name: str, key: bytes) -> KeySummary:
         live = frozenset(self._port.live_members())
