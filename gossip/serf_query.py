@@ -262,6 +262,11 @@ class SerfQueries:
         self._remember_answerable(query, now)
         return QueryVerdict(rebroadcast=rebroadcast, sends=sends, deliver=query)
 
+    def find(self, ltime: int, qid: int) -> OutboundQuery | None:
+        """Our open query with this LTime and ID, if any."""
+        query = self._open.get(ltime)
+        return query if query is not None and query.id == qid else None
+
     def receive_response(self, msg: SerfQueryResponse, now: float) -> bool:
         """Serf ``handleQueryResponse``: record an ack or a response to our query.
 

@@ -267,7 +267,7 @@ class TransportKeyPort:
 
     def close_query(self, query: OutboundQuery) -> None:
         if self._transport.running:
-            self._transport.invoke(lambda core, now: core.close_query(query))
+            self._transport.invoke(lambda core, now: core.close_query(query, now))
 
     def live_members(self) -> list[str]:
         return [m.name for m in self._transport.core.members()
