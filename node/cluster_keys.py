@@ -43,6 +43,11 @@ __all__ = ["ClusterKeys", "KeyChangeRefused", "KeyQueryPort", "KeyReport", "Tran
 
 log = logging.getLogger(__name__)
 
+MAX_PENDING_ANSWERS = 64
+"""Key queries waiting to be answered at once (each may write the keyring file);
+beyond it new ones are dropped and counted (``dropped``): a flood cannot queue
+unbounded work."""
+
 QUERY_WAIT_MARGIN_S = 1.0
 """Seconds past a query's deadline that ``run`` waits for the core to close it before
 giving up (a stopped transport must not hang an operator's command)."""
@@ -117,6 +122,8 @@ class ClusterKeys:
         self._lock = asyncio.Lock()  # one cluster-wide command at a time, as Serf's KeyManager
         self._answering = asyncio.Lock()  # changes applied in the order they arrive
         self._tasks: set[asyncio.Task[None]] = set()
+        self.dropped = 0
+        """Key queries not answered because ``MAX_PENDING_ANSWERS`` were pending."""
 
     # --- events from the gossip core -------------------------------------------------
 
@@ -125,6 +132,9 @@ class ClusterKeys:
         to our own queries wake ``list``/``install``/``use``/``remove``."""
         if isinstance(event, QueryReceived):
             if event.query.name in KEY_QUERIES:
+                if len(self._tasks) >= MAX_PENDING_ANSWERS:
+                    self.dropped += 1
+                    return
                 task = asyncio.get_running_loop().create_task(self.answer(event.query))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)

@@ -167,3 +167,16 @@ async def test_without_encryption_nodes_answer_like_serf(tmp_path: Path) -> None
     assert report.summary.messages == {"plain": "No keyring to modify (encryption not enabled)"}
     listed = await c.nodes["a"].list()
     assert listed.lacking_primary == ("plain",)
+
+
+async def test_a_flood_of_key_queries_is_bounded(cluster: FakeCluster) -> None:
+    from gossip.events import QueryReceived
+    from gossip.key_queries import LIST_KEYS
+    from node.cluster_keys import MAX_PENDING_ANSWERS
+
+    node = cluster.nodes["b"]
+    node._port.outbound = (OutboundQuery(1, 1, LIST_KEYS, 1e9, False), node)  # type: ignore[attr-defined]
+    for i in range(MAX_PENDING_ANSWERS + 10):
+        node.on_event(QueryReceived(IncomingQuery(i, i, LIST_KEYS, b"", "x", ("127.0.0.1", 1), 0, 1e9)))
+    assert node.dropped == 10
+    await node.aclose()

@@ -13,7 +13,7 @@ queries reach the Serf agent and read its answers.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -50,25 +50,24 @@ class KeyNode(Node):
         return read_keyring_file(self.keyring_path)
 
 
-@pytest.fixture
-async def key_nodes(tmp_path: Path) -> AsyncIterator[Callable[[str], Awaitable[KeyNode]]]:
-    started: list[KeyNode] = []
-
-    async def start(name: str) -> KeyNode:
-        node = KeyNode(name, (K1,), tmp_path)
-        await node.transport.start()
-        started.append(node)
-        return node
-
-    yield start
-    for node in started:
-        await node.keys.aclose()
-        await node.transport.stop()
+async def _start(stack: contextlib.AsyncExitStack, name: str, tmp: Path) -> KeyNode:
+    """A started claw node, stopped (and its pending key answers cancelled) on exit."""
+    node = KeyNode(name, (K1,), tmp)
+    await node.transport.start()
+    stack.push_async_callback(node.transport.stop)
+    stack.push_async_callback(node.keys.aclose)
+    return node
 
 
-async def test_key_queries_both_ways_with_a_serf_agent(serf_agents: SerfAgents, key_nodes) -> None:  # noqa: F811
+async def test_key_queries_both_ways_with_a_serf_agent(serf_agents: SerfAgents, tmp_path: Path) -> None:  # noqa: F811
+    async with contextlib.AsyncExitStack() as stack:
+        await _key_queries_both_ways(serf_agents, stack, tmp_path)
+
+
+async def _key_queries_both_ways(serf_agents: SerfAgents, stack: contextlib.AsyncExitStack,  # noqa: F811
+                                 tmp_path: Path) -> None:
     s1 = await serf_agents.start("s1")
-    c0, c1 = await key_nodes("c0"), await key_nodes("c1")
+    c0, c1 = await _start(stack, "c0", tmp_path), await _start(stack, "c1", tmp_path)
     c0.transport.join([s1.bind])
     c1.transport.join([s1.bind, c0.address])
     everyone = ["s1", "c0", "c1"]
@@ -77,6 +76,11 @@ async def test_key_queries_both_ways_with_a_serf_agent(serf_agents: SerfAgents, 
         return {m["name"]: m["status"] for m in await s1.members()} == dict.fromkeys(everyone, "alive")
     await wait_until(serf_sees_all, 40.0)
     await wait_until(lambda: all_see([c0, c1], everyone, MemberState.ALIVE), 40.0, 0.05)
+
+    # A plain serf query is acked by every claw node (Serf's query machinery, reused by
+    # user queries later): 3 acks, no responses (nobody handles "ping-all").
+    code, out = await s1.query("-timeout=2s", "ping-all", "x")
+    assert code == 0 and "Total Acks: 3" in out and "Total Responses: 0" in out, out
 
     # serf keys -install, from the Serf side: both claw nodes install and persist the
     # key; the only failure Serf reports is its own (no keyring).
