@@ -20,6 +20,7 @@ import pytest
 
 from gossip.events import Event, MemberFailed
 from gossip.keyring import Keyring
+from gossip.serf_query import QueryParams
 from gossip.types import MemberState
 from node.cluster_keys import ClusterKeys, KeyChangeRefused, TransportKeyPort
 from node.keyring_file import read_keyring_file, write_keyring_file
@@ -81,6 +82,19 @@ async def _key_queries_both_ways(serf_agents: SerfAgents, stack: contextlib.Asyn
     # user queries later): 3 acks, no responses (nobody handles "ping-all").
     code, out = await s1.query("-timeout=2s", "ping-all", "x")
     assert code == 0 and "Total Acks: 3" in out and "Total Responses: 0" in out, out
+    # With relays: every ack also travels through another member (Serf's relay message
+    # both ways: s1 wraps its own ack for a claw node to forward, claw nodes wrap theirs
+    # for s1 or each other), and each node still counts once.
+    code, out = await s1.query("-timeout=2s", "-relay-factor=2", "ping-relayed", "x")
+    assert code == 0 and "Total Acks: 3" in out, out
+    assert sum(n.core.stats["query_relayed"] for n in (c0, c1)) >= 1
+    assert all(n.core.stats["query_bad_relays"] == 0 for n in (c0, c1))
+    assert "Error decoding relay" not in s1.log_tail(10_000)
+    # And from claw: s1 forwards the relay messages claw nodes build.
+    query = c0.transport.invoke(lambda core, now: core.start_query(
+        "ping-from-claw", None, QueryParams(request_ack=True, relay_factor=2), now))
+    await wait_until(lambda: len(query.acks) == 3, 10.0, 0.05)
+    await wait_until(lambda: "Relaying response to addr" in s1.log_tail(10_000), 10.0)
 
     # serf keys -install, from the Serf side: both claw nodes install and persist the
     # key; the only failure Serf reports is its own (no keyring).
