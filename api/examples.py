@@ -125,6 +125,8 @@ def _examples() -> dict[type[BaseModel], BaseModel]:
             primary_key=_OLD_KEY, keys=[m.KeyCount(key=_OLD_KEY, nodes=3, primary_nodes=3),
                                         m.KeyCount(key=_NEW_KEY, nodes=2, primary_nodes=0)],
             lacking_primary=[], missing=[], messages={}),
+        m.ReloadOut: m.ReloadOut(node_id="gpu-box-2", message="reloaded: --tags applied",
+                                 applied=["tags"], restart_needed=["bind"]),
         m.ErrorOut: m.ErrorOut(error=ERROR_EXAMPLES[404],
                            details=[{"field": "path.node_id", "message": "unknown node",
                                      "type": "not_found"}]),

@@ -43,6 +43,7 @@ __all__ = [
     "KeyIn",
     "KeysOut",
     "LeaveOut",
+    "ReloadOut",
     "MaintenanceIn",
     "MessageOut",
     "NodeHealthOut",
@@ -475,6 +476,19 @@ class KeysOut(BaseModel):
         description="list: live nodes that do not hold the answering node's primary key.")
     missing: list[str] = Field(description="Live nodes that did not answer in time.")
     messages: dict[str, str] = Field(description="Node -> its error or warning.")
+
+
+class ReloadOut(BaseModel):
+    """``POST /api/v1/agent/reload`` (200): the answering node re-read its settings."""
+
+    model_config = _OUT
+
+    success: Literal[True] = True
+    node_id: str = Field(description="The node that reloaded (the one that answered).")
+    message: str
+    applied: list[str] = Field(description="Settings that changed and took effect.")
+    restart_needed: list[str] = Field(
+        description="Settings that changed but keep their running value until a restart.")
 
 
 class ErrorDetail(BaseModel):
