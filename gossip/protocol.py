@@ -26,7 +26,7 @@ the alive/suspect/dead decisions), ``suspicion`` (Lifeguard timeouts), ``awarene
 relays), ``outbox`` (broadcast queues and datagram packing), ``gossiper`` (gossip rounds
 and direct announcements), ``push_pull`` (``Exchanges``: TCP requests, push-pull
 anti-entropy, reconnects), ``user_messages`` (Serf intents and claw app messages),
-``leave`` (the phases of a graceful leave), ``serf_layer`` (Lamport clocks and intent
+``query_router`` (Serf queries: ``serf_query``'s decisions on the wire), ``leave`` (the phases of a graceful leave), ``serf_layer`` (Lamport clocks and intent
 decisions) and ``stats`` (the counters). A collaborator moves a member between states
 only through the callables this class hands it. This class keeps the commands, inputs,
 outputs, the packet handler table (``_PACKET_HANDLERS``), applies alive/suspect/dead and
@@ -36,6 +36,8 @@ that start inside a converged cluster (the simulator's loader).
 Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
 ``pending_broadcasts``, ``is_leaving``, ``last_internal_error``; see their docstrings.
+Serf queries: ``start_query``, ``respond_query``, ``close_query``,
+``query_response_fits``, ``default_query_timeout`` and the ``Query*`` events.
 """
 
 from __future__ import annotations
@@ -71,12 +73,12 @@ from .messages import (
 from .outbox import Outbox
 from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
 from .push_pull import Exchanges, PendingStream, StreamRequest
+from .query_router import QueryRouter
 from .serf_layer import SerfLayer
+from .serf_query import IncomingQuery, OutboundQuery, QueryParams
 from .stats import CoreStats
 from .suspicion import Suspicion, suspicion_bounds
 from .types import Address, MemberState
-from .query_router import QueryRouter
-from .serf_query import IncomingQuery, OutboundQuery, QueryParams
 from .user_messages import UserMessages, serf_payload
 
 __all__ = ["SwimProtocol"]

@@ -39,6 +39,7 @@ from .types import Address
 
 __all__ = [
     "INTERNAL_QUERY_PREFIX",
+    "MAX_ANSWERABLE",
     "MAX_ANSWERABLE_S",
     "MAX_OPEN_QUERIES",
     "QUERY_BUFFER",
