@@ -141,6 +141,11 @@ async def _key_queries_both_ways(serf_agents: SerfAgents, stack: contextlib.Asyn
     assert removed.summary.num_err == 1 and set(removed.summary.messages) == {"s1"}
     for claw in (c0, c1):
         assert claw.keys.keyring.keys == (K2, K3) and claw.file_keys() == [K2, K3]
+    # serf keys -remove from the Serf side reaches the claw nodes too.
+    code, out = await s1.keys(f"-remove={B3}")
+    assert code == 1 and "1/3 nodes reported failure" in out
+    for claw in (c0, c1):
+        assert claw.keys.keyring.keys == (K2,) and claw.file_keys() == [K2]
     # Nobody was declared failed during the rotation.
     assert all(n.first_event(MemberFailed, name) is None for n in (c0, c1) for name in everyone)
     assert await serf_sees_all()
