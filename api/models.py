@@ -505,3 +505,7 @@ class ErrorOut(BaseModel):
     success: Literal[False] = False
     error: str = Field(description="Human-readable message naming the field.")
     details: list[ErrorDetail] = Field(default_factory=list)
+    applied: Literal["unknown"] | None = Field(
+        default=None, description="Only on a 503 to a write: 'unknown' when the write "
+        "may or may not be in effect (too few members confirmed it in time). Writes are "
+        "idempotent: retry it.")

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.registry import HttpNodeRecord, HttpNodeRegistry
 from api.server import bind_api_socket, check_bind_safety
+from gossip.channel import ChannelCall
 from gossip.config import GossipConfig, agent_profile
 from gossip.errors import LocalProtocolError
 from gossip.events import (
@@ -81,6 +82,7 @@ from .joining import Joiner, PeerMemory
 from .keyring_file import KEYRING_FILE, settle_keyring
 from .lazy_api import LazyApi
 from .metadata import MetadataTooLarge, NodeMeta, decode_meta, encode_meta
+from .peer_requests import KIND_REPLICA, REPLICA_CONFIRMED
 from .platform_info import hostname as machine_hostname
 from .platform_info import (
     tailscale_ip,
@@ -90,6 +92,7 @@ from .replication import ReplicatedState
 from .resources import HostCpuMeter, PsutilSampler, ResourceSnapshot, Sampler
 from .store import NodeStore
 from .store_writer import StoreWrite, StoreWriter
+from .write_replicas import NotReplicated, ReplicaConfirmer
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -179,6 +182,11 @@ class Agent:
             transport=lambda: self.transport, node_id=lambda: self.node_id,
             coordinator=lambda: self.role.coordinator, local_api_url=self._local_api_url,
             apply_directive=self._on_directive)
+        write_replicas = config.write_replicas  # read at start (a reload names it)
+        self.replicas = ReplicaConfirmer(
+            send=self.channel.send_replica, candidates=self.replicas_candidates,
+            configured=lambda: write_replicas)
+        """Confirms the coordinator's writes on other members (``node.write_replicas``)."""
         self._peer_memory = PeerMemory()
         self._suspect_since: dict[str, float] = {}
         self._reelect_pending = False
@@ -289,6 +297,7 @@ class Agent:
         transport = self.transport = GossipTransport(
             build_core, self.gossip_config, bind=(bind_host, bind_port), on_event=self._on_event)
         self.channel.install(transport)
+        transport.set_request_handler(KIND_REPLICA, self._serve_replica)
         stack.push_async_callback(self.channel.aclose)
         stack.push_async_callback(self._stop_gossip)
         self.cluster_keys = ClusterKeys(TransportKeyPort(transport), self.keyring,
@@ -517,6 +526,40 @@ class Agent:
         verdict = await self.channel.send_directive(directive, body)
         log.info("directive %s acknowledged by %s (%s)", directive.id, target, verdict.value)
 
+    async def make_durable(self, record: HttpNodeRecord) -> list[str]:
+        """Return once ``record`` (just written by this coordinator) is committed to this
+        node's store and confirmed by enough members (``node.write_replicas``).
+
+        Returns:
+            The members that confirmed.
+
+        Raises:
+            NotReplicated: the own store write failed, or too few members confirmed.
+        """
+        async def own_commit() -> None:
+            if self._writer is not None:
+                try:
+                    await self._writer.settled()  # the write ``on_change`` submitted
+                except Exception as exc:
+                    raise NotReplicated(f"this node's store write failed: {exc}") from exc
+
+        _, confirmed = await asyncio.gather(own_commit(), self.replicas.confirm(record.to_bytes()))
+        return confirmed
+
+    def replicas_candidates(self) -> list[str]:
+        """Live claw members other than this node: each keeps a store."""
+        return [m.name for m in self.members()
+                if m.name != self.node_id and m.state == MemberState.ALIVE and m.is_claw]
+
+    async def _serve_replica(self, call: ChannelCall) -> bytes:
+        """A record from the coordinator: merge it, answer once it is in our store."""
+        record = HttpNodeRecord.from_bytes(call.body)  # ValueError: answered as an error
+        self.replicated.merge_registered(record)
+        if self._writer is None:
+            raise RuntimeError("no store")
+        await self._writer.settled()  # our copy (or a newer one) is committed
+        return REPLICA_CONFIRMED
+
     def _local_api_url(self) -> str | None:
         """This node's own API as seen from this host (a wildcard bind: loopback)."""
         port = self.api_port
@@ -693,7 +736,8 @@ class Agent:
             peers = {m.name: m.address for m in members
                      if m.name != self.node_id and m.state == MemberState.ALIVE}
             if self._peer_memory.due(loop.time(), bool(peers)) and self._writer is not None:
-                await self._writer.write(_remember(peers))
+                with contextlib.suppress(Exception):  # logged by the writer; next round
+                    await self._writer.write(_remember(peers))
 
     def _sample(self) -> ResourceSnapshot:
         assert self._sampler is not None  # set by start, before the resource loop runs

@@ -5,6 +5,8 @@ worker thread while the event loop keeps answering probes. Writes that nothing w
 (a new coordinator term, an HTTP-registered record merged from gossip) are ``submit``-ted;
 the writer keeps their tasks, and ``aclose`` waits for every one of them before closing
 the store: a record merged just before a SIGTERM is on disk after the graceful stop.
+``settled`` waits for the writes submitted so far and says whether they failed: a write
+is acknowledged to a client only after it (``node.write_replicas``).
 """
 
 from __future__ import annotations
@@ -50,8 +52,9 @@ class StoreWriter:
         self._enqueue(write)
 
     async def write(self, write: StoreWrite) -> None:
-        """Run ``write`` after the writes before it and wait for it. Cancelling the
-        caller does not cancel the write (``aclose`` still waits for it)."""
+        """Run ``write`` after the writes before it and wait for it (its exception is
+        raised here). Cancelling the caller does not cancel the write (``aclose`` still
+        waits for it)."""
         task = self._enqueue(write)
         if task is not None:
             await asyncio.shield(task)
@@ -64,8 +67,13 @@ class StoreWriter:
         # served: writes run in the order they were enqueued.
         task = asyncio.get_running_loop().create_task(self._run(write))
         self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
+        task.add_done_callback(self._finished)
         return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled():
+            task.exception()  # logged by _run; a submitted write has no one to tell
 
     async def _run(self, write: StoreWrite) -> None:
         async with self._lock:
@@ -73,6 +81,21 @@ class StoreWriter:
                 await asyncio.to_thread(write, self.store)
             except Exception:  # the agent carries on with what it has in memory
                 log.exception("store write failed")
+                raise
+
+    async def settled(self) -> None:
+        """Wait for every write submitted so far (not those submitted meanwhile).
+        Cancelling the caller does not cancel the writes.
+
+        Raises:
+            Exception: the first of those writes that failed (its own exception).
+        """
+        tasks = list(self._pending)
+        if tasks:
+            results = await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
 
     async def drain(self) -> None:
         """Wait until every submitted write is done (including those submitted meanwhile)."""

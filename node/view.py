@@ -36,7 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from api.errors import Conflict, Unavailable
+from api.errors import Conflict, Unavailable, WriteUnconfirmed
 from api.models import (
     ClusterInfo,
     CoordinatorInfo,
@@ -47,7 +47,7 @@ from api.models import (
     RegisterIn,
     StatusChange,
 )
-from api.registry import Change, HttpNodeRegistry, RegistryFull
+from api.registry import Change, HttpNodeRecord, HttpNodeRegistry, RegistryFull
 from api.view import CheckResult, RegisterResult, TransitionListener
 from gossip.events import Member
 from gossip.types import MemberState
@@ -56,6 +56,7 @@ from .cluster_channel import DirectiveNotAcknowledged
 from .config import format_host_port
 from .heartbeat import TASK_FIELDS, HeartbeatRecord
 from .metadata import NodeMeta
+from .write_replicas import NotReplicated
 
 __all__ = ["TASK_FIELDS", "AgentControl", "GossipClusterView", "member_info", "member_status"]
 
@@ -88,6 +89,7 @@ class AgentControl(Protocol):
     def apply_maintenance(self, enabled: bool) -> None: ...
     def request_leave(self) -> None: ...
     async def send_directive(self, target: str, action: str, value: Any) -> None: ...
+    async def make_durable(self, record: HttpNodeRecord) -> list[str]: ...
 
 
 def member_status(member: Member, meta: NodeMeta, hb: HeartbeatRecord | None) -> NodeStatus:
@@ -289,6 +291,7 @@ class GossipClusterView:
         except RegistryFull as exc:
             raise Unavailable(f"cannot register: {exc}") from exc
         self._emit_change(change)
+        await self._durable(rec)
         return RegisterResult(node=rec.to_node_info(), created=created)
 
     def _with(self, info: NodeInfo, **changes: Any) -> NodeInfo:
@@ -317,6 +320,7 @@ class GossipClusterView:
             if res is None:
                 return None
             self._emit_change(res[1])
+            await self._durable(res[0])
             return res[0].to_node_info()
         if node_id == self._agent.node_id:
             self._agent.request_leave()
@@ -331,6 +335,7 @@ class GossipClusterView:
             if res is None:
                 return None
             self._emit_change(res[1])
+            await self._durable(res[0])
             return res[0].to_node_info()
         if node_id == self._agent.node_id:
             self._agent.apply_maintenance(enabled)
@@ -339,6 +344,17 @@ class GossipClusterView:
         if enabled:
             return self._with(info, status=NodeStatus.MAINTENANCE)
         return info if info.status != NodeStatus.MAINTENANCE else self._with(info, status=NodeStatus.ONLINE)
+
+    async def _durable(self, record: HttpNodeRecord) -> None:
+        """Answer only once ``record`` is stored here and on enough members (a heartbeat
+        is answered on this node's word: ``node.write_replicas`` says why)."""
+        try:
+            await self._agent.make_durable(record)
+        except NotReplicated as exc:
+            raise WriteUnconfirmed(
+                f"write of {record.node_id} (version {record.version}) not confirmed: "
+                f"{exc}; it may or may not be in effect, retry it (writes are idempotent)"
+            ) from None
 
     async def _directive(self, node_id: str, action: str, value: Any) -> None:
         """Have member ``node_id`` act; 503 naming the failure if it never acknowledged."""

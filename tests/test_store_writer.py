@@ -64,6 +64,27 @@ async def test_a_failing_write_is_logged_and_the_others_still_run(
     await writer.drain()
 
 
+async def test_settled_waits_for_the_writes_so_far_and_reports_a_failure() -> None:
+    store = FakeStore()
+    writer = StoreWriter(store)  # type: ignore[arg-type]
+    writer.submit(writing("a"))
+    await writer.settled()
+    assert store.log == ["a"] and writer.pending == 0
+    await writer.settled()  # nothing pending: returns at once
+
+    def broken(_: FakeStore) -> None:
+        raise OSError("disk full")
+
+    writer.submit(broken)
+    writer.submit(writing("b"))
+    with pytest.raises(OSError, match="disk full"):
+        await writer.settled()
+    assert store.log == ["a", "b"]
+    with pytest.raises(OSError, match="disk full"):
+        await writer.write(broken)  # an awaited write raises its own failure
+    await writer.aclose()
+
+
 async def test_writes_after_close_are_dropped_with_a_warning(
         caplog: pytest.LogCaptureFixture) -> None:
     store = FakeStore()
