@@ -9,6 +9,13 @@ Replication: every write bumps the record's ``version`` and sets ``updated_at = 
 (higher ``(version, updated_at)``); the agent gossips records via the ``on_change``
 callback and persists them, so a new coordinator has every record and keeps timing them
 out.
+
+Deletes are tombstones: ``delete`` replaces the record by a record with ``deleted=True``
+and the next version, kept apart from the live records (never listed, never counted)
+and replicated, stored and merged like any write. A late message carrying an older
+version of a deleted record therefore loses against the tombstone, after a heal, a
+restart or a slow gossip round alike. Tombstones are dropped ``reap_tombstones`` after
+``DEFAULT_TOMBSTONE_KEEP_S``; a registration of a deleted id supersedes its tombstone.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ __all__ = [
     "DEFAULT_CHECK_INTERVAL_S",
     "DEFAULT_HEARTBEAT_TIMEOUT_S",
     "DEFAULT_MAX_NODES",
+    "DEFAULT_TOMBSTONE_KEEP_S",
     "MAX_RECORD_BYTES",
     "Change",
     "HttpNodeRecord",
@@ -58,6 +66,11 @@ SUSPECT_FRACTION = 2.0 / 3.0
 one missed heartbeat at the seed's suggested interval of timeout/3."""
 DEFAULT_MAX_NODES = 10_000
 """Bound on HTTP-registered records (memory and gossip state stay bounded)."""
+DEFAULT_TOMBSTONE_KEEP_S = 24 * 3600.0
+"""Seconds a delete's tombstone is kept (and replicated) before it is reaped: as long as
+the gossip member table keeps a dead member (``gossip.membership.TOMBSTONE_S``) and
+Serf's tombstone timeout, so no copy a partitioned or restarted node still holds
+outlives it."""
 MAX_RECORD_BYTES = 16 * 1024
 """Largest encoded record ``from_bytes`` accepts (a maximal valid record is ~6 KiB)."""
 
@@ -105,6 +118,8 @@ class HttpNodeRecord:
     """Bumped by every write; the merge order is ``(version, updated_at)``."""
     updated_at: float
     """Unix seconds of the last write."""
+    deleted: bool = False
+    """A tombstone: the node was deleted at this version (module docstring)."""
 
     # --- serialisation ------------------------------------------------------------------
 
@@ -131,7 +146,7 @@ class HttpNodeRecord:
         if not isinstance(d, Mapping):
             raise ValueError("record must be a map")
         names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n not in d]
+        missing = [n for n in names if n not in d and n != "deleted"]  # older records
         extra = [k for k in d if k not in names]
         if missing or extra:
             raise ValueError(f"record fields: missing {missing}, unexpected {extra}")
@@ -168,6 +183,9 @@ class HttpNodeRecord:
             raise ValueError("platform/arch: unknown")
         if not isinstance(d["suspect"], bool):
             raise ValueError("suspect: bad bool")
+        deleted = d.get("deleted", False)
+        if not isinstance(deleted, bool):
+            raise ValueError("deleted: bad bool")
         return cls(
             node_id=text("node_id", MAX_NODE_ID_CHARS, allow_empty=False),
             hostname=text("hostname", MAX_HOSTNAME_CHARS, allow_empty=False),
@@ -189,6 +207,7 @@ class HttpNodeRecord:
             tags=labels("tags", MAX_TAGS),
             version=integer("version", 0, 2**63 - 1),
             updated_at=num("updated_at", 0, 1e11),
+            deleted=deleted,
         )
 
     @classmethod
@@ -308,6 +327,7 @@ class HttpNodeRegistry:
         self._new_id = new_id or (lambda: f"node-{uuid.uuid4().hex[:12]}")
         self._on_change = on_change
         self._records: dict[str, HttpNodeRecord] = {}
+        self._tombstones: dict[str, HttpNodeRecord] = {}
         self._infos: dict[str, tuple[HttpNodeRecord, NodeInfo]] = {}
 
     # --- reads --------------------------------------------------------------------------
@@ -345,6 +365,14 @@ class HttpNodeRegistry:
             if info is not None:
                 out.append(info)
         return out
+
+    def tombstones(self) -> list[HttpNodeRecord]:
+        """The deleted records still kept (``deleted=True``)."""
+        return list(self._tombstones.values())
+
+    def replicated(self) -> list[HttpNodeRecord]:
+        """Every record peers must hold: the live ones and the tombstones."""
+        return [*self._records.values(), *self._tombstones.values()]
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every record as ``to_dict()`` (for a full-state push-pull or the store)."""
@@ -391,11 +419,16 @@ class HttpNodeRegistry:
             suspect=False,
         )
         if old is None:
+            # A deleted id comes back above its tombstone's version, or the tombstone
+            # would win every merge.
+            tomb = self._tombstones.pop(node_id, None)
             rec = HttpNodeRecord(
                 node_id=node_id, status=_load_status(0, req.max_concurrent_tasks),
                 cpu_usage=0.0, memory_usage=0.0, disk_usage=0.0, running_tasks=0,
                 total_tasks_processed=0, successful_tasks=0, failed_tasks=0,
-                average_execution_time=0.0, registered_at=now, version=1, updated_at=now,
+                average_execution_time=0.0, registered_at=now,
+                version=1 if tomb is None else tomb.version + 1,
+                updated_at=now if tomb is None else max(now, tomb.updated_at),
                 **fields,  # type: ignore[arg-type]
             )
             return self._store(rec), True, None
@@ -458,6 +491,29 @@ class HttpNodeRegistry:
             old, rec, "maintenance on" if enabled else "maintenance off")
         return rec, change
 
+    def delete(self, node_id: str, now: float) -> HttpNodeRecord | None:
+        """Delete a node: its record becomes a tombstone (next version, ``deleted``),
+        which ``on_change`` receives to replicate and persist. Idempotent: deleting a
+        deleted node returns its tombstone unchanged. None if the id was never known."""
+        old = self._records.pop(node_id, None)
+        if old is None:
+            return self._tombstones.get(node_id)
+        self._infos.pop(node_id, None)
+        tomb = self._bump(old, now, deleted=True, status=NodeStatus.OFFLINE.value,
+                          suspect=False)
+        self._tombstones[node_id] = tomb
+        if self._on_change is not None:
+            self._on_change(tomb)
+        return tomb
+
+    def reap_tombstones(self, now: float, keep_s: float = DEFAULT_TOMBSTONE_KEEP_S
+                        ) -> list[str]:
+        """Drop the tombstones written more than ``keep_s`` ago; their ids."""
+        gone = [t.node_id for t in self._tombstones.values() if now - t.updated_at > keep_s]
+        for node_id in gone:
+            del self._tombstones[node_id]
+        return gone
+
     def check(self, now: float) -> list[Change]:
         """The seed's heartbeat check: silent > timeout → offline; silent > 2/3 of the
         timeout → suspect. Offline nodes are left alone.
@@ -499,16 +555,24 @@ class HttpNodeRegistry:
             rec = record
         else:
             rec = HttpNodeRecord.from_dict(record)
-        old = self._records.get(rec.node_id)
+        old = self._records.get(rec.node_id) or self._tombstones.get(rec.node_id)
         if old is None:
-            if len(self._records) >= self.max_nodes:
+            table = self._tombstones if rec.deleted else self._records
+            if len(table) >= self.max_nodes:
                 return False
         elif not rec.newer_than(old):
             return False
-        self._records[rec.node_id] = rec
+        if rec.deleted:
+            self._records.pop(rec.node_id, None)
+            self._infos.pop(rec.node_id, None)
+            self._tombstones[rec.node_id] = rec
+        else:
+            self._tombstones.pop(rec.node_id, None)
+            self._records[rec.node_id] = rec
         return True
 
     def remove(self, node_id: str) -> bool:
-        """Forget a record locally (e.g. the id now belongs to a gossip member)."""
+        """Forget a record locally, without a tombstone (e.g. the id now belongs to a
+        gossip member); ``delete`` is the replicated delete."""
         self._infos.pop(node_id, None)
         return self._records.pop(node_id, None) is not None

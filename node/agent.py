@@ -82,6 +82,7 @@ from .joining import Joiner, PeerMemory
 from .keyring_file import KEYRING_FILE, settle_keyring
 from .lazy_api import LazyApi
 from .metadata import MetadataTooLarge, NodeMeta, decode_meta, encode_meta
+from .partition import PartitionStatus, partition_status
 from .peer_requests import KIND_REPLICA, REPLICA_CONFIRMED
 from .platform_info import hostname as machine_hostname
 from .platform_info import (
@@ -546,6 +547,10 @@ class Agent:
         _, confirmed = await asyncio.gather(own_commit(), self.replicas.confirm(record.to_bytes()))
         return confirmed
 
+    def partition(self) -> PartitionStatus:
+        """How much of the last stable view this node reaches (``node.partition``)."""
+        return partition_status(self.members())
+
     def replicas_candidates(self) -> list[str]:
         """Live claw members other than this node: each keeps a store."""
         return [m.name for m in self.members()
@@ -554,7 +559,11 @@ class Agent:
     async def _serve_replica(self, call: ChannelCall) -> bytes:
         """A record from the coordinator: merge it, answer once it is in our store."""
         record = HttpNodeRecord.from_bytes(call.body)  # ValueError: answered as an error
-        self.replicated.merge_registered(record)
+        if self.replicated.merge_registered(record):
+            # Gossip it on too: the coordinator may die right after the answer, before
+            # its own broadcast went out; the replicas are then the epidemic's sources.
+            self._broadcast(encode_app(APP_REGISTRY, record.to_bytes()),
+                            key=f"reg:{record.node_id}")
         if self._writer is None:
             raise RuntimeError("no store")
         await self._writer.settled()  # our copy (or a newer one) is committed
@@ -659,13 +668,18 @@ class Agent:
         self._reelect_soon()
 
     def _on_registry_write(self, record: HttpNodeRecord) -> None:
-        self._publish_all(self._worker_events.observe(record))
+        self._publish_all(self._worker_events_of(record))
         self._persist_registered(record)
         self._broadcast(encode_app(APP_REGISTRY, record.to_bytes()), key=f"reg:{record.node_id}")
 
     def _on_registered_merged(self, record: HttpNodeRecord) -> None:
-        self._publish_all(self._worker_events.observe(record))
+        self._publish_all(self._worker_events_of(record))
         self._persist_registered(record)
+
+    def _worker_events_of(self, record: HttpNodeRecord) -> list[ClusterEvent]:
+        if record.deleted:
+            return self._worker_events.removed(record.node_id)
+        return self._worker_events.observe(record)
 
     def _publish_all(self, events: list[ClusterEvent]) -> None:
         for event in events:
@@ -733,6 +747,8 @@ class Agent:
             if self.view is not None:
                 self.view.forget_missing(names)
             self._member_events.forget_missing(names)
+            for node_id in self.registry.reap_tombstones(self._wall()):
+                self._persist(_forget_registered(node_id))
             peers = {m.name: m.address for m in members
                      if m.name != self.node_id and m.state == MemberState.ALIVE}
             if self._peer_memory.due(loop.time(), bool(peers)) and self._writer is not None:
@@ -773,6 +789,10 @@ def _no_config_source() -> NodeConfig:
 
 def _remember(peers: dict[str, Address]) -> StoreWrite:
     return lambda store: store.remember_peers(peers)
+
+
+def _forget_registered(node_id: str) -> StoreWrite:
+    return lambda store: store.delete_registered(node_id)
 
 
 def _record_term(term: int) -> StoreWrite:

@@ -56,6 +56,7 @@ from .cluster_channel import DirectiveNotAcknowledged
 from .config import format_host_port
 from .heartbeat import TASK_FIELDS, HeartbeatRecord
 from .metadata import NodeMeta
+from .partition import PartitionStatus
 from .write_replicas import NotReplicated
 
 __all__ = ["TASK_FIELDS", "AgentControl", "GossipClusterView", "member_info", "member_status"]
@@ -90,6 +91,7 @@ class AgentControl(Protocol):
     def request_leave(self) -> None: ...
     async def send_directive(self, target: str, action: str, value: Any) -> None: ...
     async def make_durable(self, record: HttpNodeRecord) -> list[str]: ...
+    def partition(self) -> PartitionStatus: ...
 
 
 def member_status(member: Member, meta: NodeMeta, hb: HeartbeatRecord | None) -> NodeStatus:
@@ -219,7 +221,7 @@ class GossipClusterView:
             node_id=change.after.node_id, hostname=change.after.hostname,
             from_state=change.liveness_from, to_state=change.liveness_to, source="http",
             reason=change.reason, at=datetime.fromtimestamp(self._clock(), tz=UTC),
-            coordinator=coordinator))
+            coordinator=coordinator, **self._partition_fields()))
 
     def observe_member(self, member: Member, reason: str) -> None:
         """Called by the agent on every membership event: emits liveness transitions
@@ -239,7 +241,13 @@ class GossipClusterView:
         self._emit(NodeTransition(
             node_id=member.name, hostname=meta.hostname or member.name,
             from_state=before or "new", to_state=now_state, source="gossip", reason=reason,
-            at=datetime.fromtimestamp(self._clock(), tz=UTC), coordinator=coordinator))
+            at=datetime.fromtimestamp(self._clock(), tz=UTC), coordinator=coordinator,
+            **self._partition_fields()))
+
+    def _partition_fields(self) -> dict[str, Any]:
+        """What an alert says about the sender's side of a partition (``node.partition``)."""
+        partition = self._agent.partition()
+        return {"partitioned": partition.describe(), "minority": partition.minority}
 
     def forget_missing(self, names: set[str]) -> None:
         """Drop the liveness memory of members reaped from the table (keeps it bounded)."""
@@ -273,8 +281,10 @@ class GossipClusterView:
 
     async def cluster_info(self) -> ClusterInfo:
         agent = self._agent
+        partition = agent.partition()
         return ClusterInfo(node_id=agent.node_id, heartbeat_timeout_s=agent.heartbeat_timeout_s,
-                           check_interval_s=agent.check_interval_s, version=agent.version)
+                           check_interval_s=agent.check_interval_s, version=agent.version,
+                           partitioned=partition.describe(), minority=partition.minority)
 
     def suspect_since(self, node_id: str) -> float | None:
         """Unix time since which ``node_id`` has been suspect, or None."""

@@ -14,6 +14,7 @@ from gossip.types import MemberState
 from node.cluster_channel import DirectiveNotAcknowledged
 from node.heartbeat import HeartbeatRecord
 from node.metadata import NodeMeta, decode_meta, encode_meta
+from node.partition import PartitionStatus, partition_status
 from node.view import GossipClusterView, member_status
 from node.write_replicas import NotReplicated
 
@@ -77,6 +78,9 @@ class FakeAgent:
         if target in self.unreachable:
             raise DirectiveNotAcknowledged(f"{action} directive to {target} was not "
                                            "acknowledged after 3 attempts (timeout)")
+
+    def partition(self) -> PartitionStatus:
+        return partition_status(self.table)
 
     async def make_durable(self, record: HttpNodeRecord) -> list[str]:
         if self.replicas_fail:
