@@ -65,7 +65,7 @@ from .directives import (
     Verdict,
     task_values,
 )
-from .election import Candidate, CoordinatorRole
+from .election import Candidate, CoordinatorRole, minority_flag
 from .event_log import log_event
 from .events import (
     MEMBER_CHANGES,
@@ -709,15 +709,22 @@ class Agent:
         if not members:
             return
         before = (self.role.coordinator, self.role.term)
-        change = self.role.review([self._candidate(m) for m in members], my_claim=self._meta.term)
+        candidates = [self._candidate(m) for m in members]
+        change = self.role.review(candidates, my_claim=self._meta.term)
         if (self.role.coordinator, self.role.term) != before:
             self._publish_coordinator(members, before[0])
         if change.persist_term is not None:
             self._persist(_record_term(change.persist_term))
         if self.role.is_coordinator and self._api is not None:
             self._api.wanted.set()  # the coordinator runs the HTTP-heartbeat monitor
-        if change.publish_claim is not None:
-            self._set_meta(self._meta.replace(term=change.publish_claim))
+        claim = self._meta.term if change.publish_claim is None else change.publish_claim
+        flag = minority_flag(
+            claiming=claim > 0, flagged=self._meta.minority_claim,
+            minority_now=partition_status(members).minority,
+            rival_claimant=any(c.term > 0 and c.live and c.node_id != self.node_id
+                               for c in candidates))
+        if change.publish_claim is not None or flag != self._meta.minority_claim:
+            self._set_meta(self._meta.replace(term=claim, minority_claim=flag))
 
     def _publish_coordinator(self, members: list[Member], previous: str | None) -> None:
         name = self.role.coordinator or ""
@@ -731,7 +738,7 @@ class Agent:
         return Candidate(
             node_id=member.name, live=member.state in (MemberState.ALIVE, MemberState.SUSPECT),
             eligible=meta.is_claw and not meta.no_coordinator, started_at=meta.started_at,
-            term=meta.term)
+            term=meta.term, minority=meta.minority_claim)
 
     # --- housekeeping and persistence -------------------------------------------------------
 
