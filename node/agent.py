@@ -65,7 +65,7 @@ from .directives import (
     Verdict,
     task_values,
 )
-from .election import Candidate, CoordinatorRole, minority_flag
+from .election import Candidate, CoordinatorRole, claim_to_publish
 from .event_log import log_event
 from .events import (
     MEMBER_CHANGES,
@@ -717,14 +717,11 @@ class Agent:
             self._persist(_record_term(change.persist_term))
         if self.role.is_coordinator and self._api is not None:
             self._api.wanted.set()  # the coordinator runs the HTTP-heartbeat monitor
-        claim = self._meta.term if change.publish_claim is None else change.publish_claim
-        flag = minority_flag(
-            claiming=claim > 0, flagged=self._meta.minority_claim,
-            minority_now=partition_status(members).minority,
-            rival_claimant=any(c.term > 0 and c.live and c.node_id != self.node_id
-                               for c in candidates))
-        if change.publish_claim is not None or flag != self._meta.minority_claim:
-            self._set_meta(self._meta.replace(term=claim, minority_claim=flag))
+        publish = claim_to_publish(change, candidates, self_id=self.node_id,
+                                   claim=self._meta.term, flagged=self._meta.minority_claim,
+                                   minority_now=partition_status(members).minority)
+        if publish is not None:
+            self._set_meta(self._meta.replace(term=publish[0], minority_claim=publish[1]))
 
     def _publish_coordinator(self, members: list[Member], previous: str | None) -> None:
         name = self.role.coordinator or ""

@@ -60,8 +60,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Candidate", "ClaimDecision", "CoordinatorRole", "RoleChange", "decide_claim", "elect",
-           "minority_flag", "next_term"]
+__all__ = ["Candidate", "ClaimDecision", "CoordinatorRole", "RoleChange", "claim_to_publish",
+           "decide_claim", "elect", "minority_flag", "next_term"]
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,26 @@ def elect(candidates: Iterable[Candidate]) -> Candidate | None:
         top = max(c.term for c in majority)
         return min((c for c in majority if c.term == top), key=_seniority)
     return min(pool, key=_seniority)
+
+
+def claim_to_publish(change: RoleChange, candidates: Iterable[Candidate], *, self_id: str,
+                     claim: int, flagged: bool, minority_now: bool) -> tuple[int, bool] | None:
+    """The claim and minority mark this node must publish after ``CoordinatorRole.review``
+    (``claim``, ``flagged``: what its metadata says now), or None when both stay.
+
+    Args:
+        change: what ``review`` returned.
+        candidates: the candidates ``review`` saw.
+        minority_now: this node reaches at most half of the last stable view
+            (``node.partition``).
+    """
+    new_claim = claim if change.publish_claim is None else change.publish_claim
+    flag = minority_flag(
+        claiming=new_claim > 0, flagged=flagged, minority_now=minority_now,
+        rival_claimant=any(c.term > 0 and c.live and c.node_id != self_id for c in candidates))
+    if (new_claim, flag) == (claim, flagged):
+        return None
+    return new_claim, flag
 
 
 def minority_flag(*, claiming: bool, flagged: bool, minority_now: bool,

@@ -25,14 +25,11 @@ import argparse
 import asyncio
 import contextlib
 import random
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 
 import aiohttp
 
@@ -146,12 +143,6 @@ AGENTS_READY_S = 120.0
 """Longest wait for N agents to see each other (seconds)."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def _members_alive(url: str) -> int:
     async with aiohttp.ClientSession() as http, http.get(f"{url}/api/v1/nodes") as r:
         nodes = (await r.json()).get("nodes") or [] if r.status == 200 else []
@@ -160,42 +151,24 @@ async def _members_alive(url: str) -> int:
 
 @contextlib.contextmanager
 def _agents(n: int) -> Iterator[str]:
-    """Start ``n`` agents on loopback; yields the first one's (the coordinator's) API URL
-    once it sees all of them alive. Every agent is stopped on exit."""
-    gossip, api = _free_port(), _free_port()
-    procs: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-agents-") as tmp:
-        def start(i: int, *flags: str) -> None:
-            argv = [sys.executable, "-m", "node.cli", "--node-id", f"bench{i}", "--profile",
-                    "local", "--data-dir", str(Path(tmp) / f"n{i}"), "--log-level", "WARNING",
-                    *flags]
-            procs.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL))
-        try:
-            start(0, "--bind", f"127.0.0.1:{gossip}", "--api-bind", f"127.0.0.1:{api}",
-                  "--api-eager")
-            for i in range(1, n):
-                start(i, "--bind", "127.0.0.1:0", "--api-bind", "127.0.0.1:0",
-                      "--join", f"127.0.0.1:{gossip}")
-            url = f"http://127.0.0.1:{api}"
-            deadline = time.monotonic() + AGENTS_READY_S
-            while True:
-                with contextlib.suppress(aiohttp.ClientError, OSError):
-                    if asyncio.run(_members_alive(url)) == n:
-                        break
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{n} agents did not see each other in {AGENTS_READY_S:g} s")
-                time.sleep(0.5)
-            yield url
-        finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=15)
+    """Start ``n`` agents on loopback (``versus_serf.agents.Cluster``); yields the first
+    one's (the coordinator's) API URL once it sees all of them alive."""
+    from simulations.versus_serf.agents import ClawKind, Cluster
+
+    with Cluster(ClawKind(), None, "local") as cluster:
+        seed = cluster.start(0, None)
+        for i in range(1, n):
+            cluster.start(i, seed)
+        url = f"http://127.0.0.1:{seed.api_port}"
+        deadline = time.monotonic() + AGENTS_READY_S
+        while True:
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                if asyncio.run(_members_alive(url)) == n:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{n} agents did not see each other in {AGENTS_READY_S:g} s")
+            time.sleep(0.5)
+        yield url
 
 
 async def bench_writes(url: str, agents: int, concurrency: int, writes: int) -> None:

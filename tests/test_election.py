@@ -9,6 +9,7 @@ from node.election import (
     Candidate,
     CoordinatorRole,
     RoleChange,
+    claim_to_publish,
     decide_claim,
     elect,
     minority_flag,
@@ -160,12 +161,12 @@ def _run_partition_and_heal(seed: int, nodes: int = 5, split_at: int = 2
                                        meta.is_claw and not meta.no_coordinator, meta.started_at,
                                        meta.term, meta.minority_claim))
             d = decide(cands, self_id=n, my_claim=metas[n].term, highest_seen=highest[n], settled=True)
-            flag = minority_flag(  # as Agent._reelect does
-                claiming=d.my_claim > 0, flagged=metas[n].minority_claim,
-                minority_now=partition_status(core.members()).minority,
-                rival_claimant=any(c.term > 0 and c.live and c.node_id != n for c in cands))
-            if (d.my_claim, flag) != (metas[n].term, metas[n].minority_claim):
-                metas[n] = metas[n].replace(term=d.my_claim, minority_claim=flag)
+            change = RoleChange(None, None if d.my_claim == metas[n].term else d.my_claim)
+            publish = claim_to_publish(  # as Agent._reelect does
+                change, cands, self_id=n, claim=metas[n].term, flagged=metas[n].minority_claim,
+                minority_now=partition_status(core.members()).minority)
+            if publish is not None:
+                metas[n] = metas[n].replace(term=publish[0], minority_claim=publish[1])
                 core.set_meta(encode_meta(metas[n]), cluster.now)
             views.add((d.coordinator, d.term))
         return views

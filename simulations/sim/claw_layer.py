@@ -23,7 +23,7 @@ from api.registry import HttpNodeRecord, HttpNodeRegistry
 from gossip.events import AppMessage, AppState, Event
 from gossip.types import Address, MemberState
 from node.app_messages import APP_REGISTRY, encode_app
-from node.election import Candidate, CoordinatorRole, minority_flag
+from node.election import Candidate, CoordinatorRole, claim_to_publish
 from node.heartbeat import HeartbeatTable
 from node.metadata import NodeMeta, decode_meta, encode_meta
 from node.partition import PartitionStatus, partition_status
@@ -123,14 +123,11 @@ class ClawLayer:
                     m.name, m.state in _LIVE, meta.is_claw and not meta.no_coordinator,
                     meta.started_at, meta.term, meta.minority_claim))
             change = claw.role.review(candidates, my_claim=claw.meta.term)
-            claim = claw.meta.term if change.publish_claim is None else change.publish_claim
-            flag = minority_flag(
-                claiming=claim > 0, flagged=claw.meta.minority_claim,
-                minority_now=partition_status(members).minority,
-                rival_claimant=any(c.term > 0 and c.live and c.node_id != node.name
-                                   for c in candidates))
-            if (claim, flag) != (claw.meta.term, claw.meta.minority_claim):
-                claw.meta = claw.meta.replace(term=claim, minority_claim=flag)
+            publish = claim_to_publish(change, candidates, self_id=node.name,
+                                       claim=claw.meta.term, flagged=claw.meta.minority_claim,
+                                       minority_now=partition_status(members).minority)
+            if publish is not None:
+                claw.meta = claw.meta.replace(term=publish[0], minority_claim=publish[1])
                 node.core.set_meta(encode_meta(claw.meta), self.world.now)
 
     def coordinator_of(self, name: str) -> tuple[str | None, int]:
