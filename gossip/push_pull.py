@@ -23,12 +23,13 @@ from .events import AppState, Event, JoinResult
 from .membership import MemberRecord, Membership
 from .messages import (
     Ack, Alive, Dead, ErrResp, Ping, PushNodeState, PushPull, SerfLeave, SerfPushPull,
-    Suspect, UserMsg,
+    StreamMessage, Suspect, UserMsg,
 )
 from .serf_layer import SerfLayer
 from .stats import CoreStats
 from .types import Address, MemberState
 from .user_messages import UserMessages
+from .wire_encryption import WireEncryption
 
 __all__ = [
     "MAX_PENDING_STREAMS", "PUSH_PULL_SCALE_THRESHOLD", "RECONNECT_INTERVAL_S", "STREAM_GRACE_S", "Exchanges",
@@ -168,13 +169,14 @@ def build_push_pull(records: Iterable[MemberRecord], serf: SerfLayer, *, join: b
                     user_state=serf_codec.encode_serf(serf.local_state(records, claw)))
 
 
-def read_push_pull_reply(reply: bytes | None, max_size: int,
-                         stats: CoreStats) -> tuple[PushPull | None, str]:
-    """The peer's push-pull from its reply, or None and why not."""
+def read_push_pull_reply(reply: bytes | None, stats: CoreStats,
+                         decode: Callable[[bytes], object]) -> tuple[PushPull | None, str]:
+    """The peer's push-pull from its reply (``decode``: ``Exchanges.decode``), or None
+    and why not."""
     if reply is None:
         return None, "connection failed or timed out"
     try:
-        msg = codec.decode_stream(reply, max_size=max_size)
+        msg = decode(reply)
     except MalformedPacket as exc:
         stats.malformed += 1
         return None, f"bad reply: {exc}"
@@ -235,7 +237,8 @@ class Exchanges:
                  apply_dead: Callable[[Dead, float], None],
                  emit: Callable[[Event], None],
                  tcp_ping_acked: Callable[[int, float], None],
-                 joined: Callable[[PendingStream, float], None]) -> None:
+                 joined: Callable[[PendingStream, float], None],
+                 encryption: WireEncryption | None = None) -> None:
         self._cfg = config
         self._rng = rng
         self._members = members
@@ -253,6 +256,7 @@ class Exchanges:
         self._emit = emit
         self._tcp_ping_acked = tcp_ping_acked
         self._joined = joined
+        self._encryption = encryption if encryption is not None else WireEncryption(None)
         self.streams = Streams(stats)
         self.join_call = 0
         """How many ``join()`` calls were made (a push-pull remembers the one it serves)."""
@@ -307,8 +311,20 @@ class Exchanges:
             self.open_push_pull(self._rng.choice(peers).address, join=False, now=now)
 
     def encode(self, msg: object) -> bytes:
-        """``msg`` framed for a stream, compressed as ``config.compression`` says."""
-        return codec.encode_stream(msg, compress=compress_stream(self._cfg.compression, msg))  # type: ignore[arg-type]
+        """``msg`` framed for a stream, compressed as ``config.compression`` says, then
+        sealed when encryption is on: every stream the core writes goes through here."""
+        plain = codec.encode_stream(msg, compress=compress_stream(self._cfg.compression, msg))  # type: ignore[arg-type]
+        return self._encryption.seal_stream(plain)
+
+    def decode(self, data: bytes, source: Address, now: float) -> StreamMessage:
+        """One received stream message, opened (``WireEncryption.open_stream``) and
+        decoded: every stream the core reads goes through here.
+
+        Raises:
+            MalformedPacket: garbage, or refused by the encryption layer (counted there).
+        """
+        plain = self._encryption.open_stream(data, source, now)
+        return codec.decode_stream(plain, max_size=self._cfg.max_stream_bytes)
 
     def local_push_pull(self, *, join: bool) -> PushPull:
         """Our side of a push-pull (``build_push_pull``)."""
@@ -366,14 +382,15 @@ class Exchanges:
             if not reply:
                 return
             try:
-                ack = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
+                ack = self.decode(reply, p.address, now)
             except MalformedPacket:
                 self._stats.malformed += 1
                 return
             if isinstance(ack, Ack) and ack.seq_no == p.seq:
                 self._tcp_ping_acked(ack.seq_no, now)
             return
-        pp, error = read_push_pull_reply(reply, self._cfg.max_stream_bytes, self._stats)
+        pp, error = read_push_pull_reply(
+            reply, self._stats, lambda data: self.decode(data, p.address, now))
         if pp is None:
             self._stats.push_pull_failures += 1
             if p.report:

@@ -18,8 +18,12 @@ memberlist 0.2.2 (``net.go``) encrypts outside everything else, and so does the 
   configured but remote state is not encrypted" (plaintext while verifying incoming).
   Frames larger than ``max_stream_bytes`` are refused before decrypting.
 
+Failures go to ``failures`` (``DecryptFailures``), datagrams by source address and port
+(a peer's gossip port), streams by source address with port 0 (a TCP client's port is a
+new ephemeral one per connection, so it would make every stream a new source).
+
 The keyring is shared, not copied: a key installed, used or removed on it (rotation)
-takes effect on the next message. Failures go to ``failures`` (``DecryptFailures``).
+takes effect on the next message.
 Without keys every method returns its input unchanged, so an unencrypted core sends
 exactly the bytes it sent before encryption existed.
 """
@@ -122,6 +126,7 @@ class WireEncryption:
                 ``NOT_ENCRYPTED``), a frame over ``max_stream_bytes`` or truncated, or
                 ``DecryptionFailed``; each is counted against ``source``.
         """
+        source = (source[0], 0)  # a TCP source port is ephemeral: count per host
         encrypted = bool(data) and data[0] == ENCRYPTED_STREAM_TYPE
         if not encrypted:
             if self.enabled and self.verify_incoming:

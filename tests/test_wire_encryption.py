@@ -116,7 +116,7 @@ def test_bad_frames_are_refused_before_decrypting(frame: bytes) -> None:
     enc = layer(max_stream_bytes=1 << 20)
     with pytest.raises(MalformedPacket):
         enc.open_stream(frame, SRC, 0.0)
-    assert enc.failures.by_source() == {SRC: 1}
+    assert enc.failures.by_source() == {(SRC[0], 0): 1}  # streams count per host
 
 
 # --- the packing budget ----------------------------------------------------------------
