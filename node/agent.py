@@ -47,6 +47,7 @@ from gossip.events import (
     NameConflict,
     Refuted,
 )
+from gossip.keyring import Keyring
 from gossip.protocol import SwimProtocol
 from gossip.types import Address, MemberState
 from gossip.udp import GossipTransport
@@ -66,6 +67,7 @@ from .election import Candidate, CoordinatorRole
 from .heartbeat import HeartbeatRecord, HeartbeatTable
 from .heartbeat_publisher import HeartbeatPublisher
 from .joining import Joiner, PeerMemory
+from .keyring_file import KEYRING_FILE, settle_keyring
 from .lazy_api import LazyApi
 from .metadata import NodeMeta, decode_meta, encode_meta
 from .platform_info import hostname as machine_hostname
@@ -135,6 +137,11 @@ class Agent:
         self.exit_code = 0
         self.store: NodeStore | None = None
         self.transport: GossipTransport | None = None
+        self.keyring = Keyring()
+        """The gossip keys the live core encrypts with (empty: no encryption). Shared with
+        the core: install/use/remove on it take effect on the next message."""
+        self.keyring_path = config.data_dir / KEYRING_FILE
+        """Serf's keyring file in the data dir, where the keys are persisted."""
         self.view: GossipClusterView | None = None
         self.registry = HttpNodeRegistry(heartbeat_timeout_s=config.heartbeat_timeout,
                                          on_change=self._on_registry_write)
@@ -213,6 +220,12 @@ class Agent:
         stack.push_async_callback(self._close_store)
         self._identify(store.claim_node_id(config.node_id, machine_hostname()),
                        store.next_start_incarnation(), store.max_term)
+        settled = settle_keyring(self.keyring_path, config.encrypt_key,
+                                 encrypt_name=config.written_as("encrypt"))
+        for key in settled.keys:
+            self.keyring.install(key)
+        if settled.notice:
+            log.info("%s", settled.notice)
         # In whole milliseconds, as the metadata carries it: the election compares this
         # node's own value with the ones others decode, and every node must see the same
         # order (with the full float, two agents started within the same millisecond each
@@ -249,7 +262,7 @@ class Agent:
             return SwimProtocol(
                 self.gossip_config, name=self.node_id, address=(advertise_host, port),
                 meta=meta_bytes, rng=random.Random(), now=now, incarnation=self._epoch,
-                app_state=self.replicated.encode_state)
+                app_state=self.replicated.encode_state, keyring=self.keyring)
 
         transport = self.transport = GossipTransport(
             build_core, self.gossip_config, bind=(bind_host, bind_port), on_event=self._on_event)
