@@ -225,6 +225,8 @@ class Exchanges:
         emit: queues an event for the application.
         tcp_ping_acked: a TCP ping of a probe round was acked (``Prober``).
         joined: a reported push-pull (a ``join()`` seed) succeeded.
+        encryption: the core's ``WireEncryption``, which seals every stream ``encode``
+            writes and opens every one ``decode`` reads (None: plaintext).
     """
 
     def __init__(self, config: GossipConfig, rng: Random, members: Membership,
