@@ -6,9 +6,9 @@
   refuses their streams (its log says why), they never appear in any view, and the
   agents of the cluster log their decrypt failures once, not per packet.
 
-The claw agents run through ``simulations.versus_serf.claw_shim``, which prints one
-``claw-member <Event> <name>`` line per membership event: that is how their views are
-read. Skipped without ``serf`` unless env ``CI``.
+The claw agents' views are read from the line each logs per membership event
+(``member join: c1 127.0.0.1:7946``, ``node.event_log``), parsed as
+``simulations.versus_serf`` does. Skipped without ``serf`` unless env ``CI``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 
 from node.keyring_file import new_key
+from simulations.versus_serf.agents import parse_claw_line
+from simulations.versus_serf.monitor import ALIVE
 from tests.serf_harness import (
     SerfAgents,
     free_port,
@@ -36,7 +38,6 @@ pytestmark = [pytest.mark.serf, pytest.mark.slow, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-SHIM = "simulations.versus_serf.claw_shim"
 
 
 @dataclass
@@ -52,18 +53,18 @@ class ClawAgent:
         except OSError:
             return ""
 
+    def observations(self, name: str) -> list[str]:
+        """The states this agent logged for member ``name``, oldest first."""
+        return [obs.kind for line in self.log().splitlines()
+                for obs in parse_claw_line(self.name, line, 0.0) if obs.subject == name]
+
     def sees(self, name: str) -> bool:
-        """The agent reported ``name`` joined (and not failed or left since)."""
-        state = None
-        for line in self.log().splitlines():
-            words = line.split()
-            if len(words) == 3 and words[0] == "claw-member" and words[2] == name:
-                state = words[1]
-        return state in ("MemberJoined", "MemberRecovered", "MemberUpdated")
+        """The agent's last word on ``name`` is that it is alive."""
+        states = self.observations(name)
+        return bool(states) and states[-1] == ALIVE
 
     def ever_saw(self, name: str) -> bool:
-        return any(line.startswith("claw-member ") and line.split()[-1] == name
-                   for line in self.log().splitlines())
+        return bool(self.observations(name))
 
 
 class ClawAgents:
@@ -76,7 +77,7 @@ class ClawAgents:
     def start(self, name: str, *flags: str) -> ClawAgent:
         bind = (HOST, free_port())
         log_path = self.workdir / f"claw-{name}.log"
-        argv = [sys.executable, "-m", SHIM, "--node-id", name, "--bind", f"{HOST}:{bind[1]}",
+        argv = [sys.executable, "-m", "node.cli", "--node-id", name, "--bind", f"{HOST}:{bind[1]}",
                 "--api-bind", f"{HOST}:{free_port()}", "--profile", "local",
                 "--data-dir", str(self.workdir / f"data-{name}"), "--log-level", "INFO",
                 *flags]
