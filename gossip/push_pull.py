@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from random import Random
 
 from . import codec, serf_codec
+from .channel import ChannelCall, decode_request, is_channel_payload
 from .config import Compression, GossipConfig
 from .errors import GossipError, MalformedPacket
 from .events import AppState, Event, JoinResult
@@ -169,10 +170,10 @@ def build_push_pull(records: Iterable[MemberRecord], serf: SerfLayer, *, join: b
                     user_state=serf_codec.encode_serf(serf.local_state(records, claw)))
 
 
-def read_push_pull_reply(reply: bytes | None, stats: CoreStats,
-                         decode: Callable[[bytes], object]) -> tuple[PushPull | None, str]:
-    """The peer's push-pull from its reply (``decode``: ``Exchanges.decode``), or None
-    and why not."""
+def read_push_pull_reply(reply: bytes | None, decode: Callable[[bytes], object],
+                         stats: CoreStats) -> tuple[PushPull | None, str]:
+    """The peer's push-pull from its reply (``decode``: the node's stream decoding,
+    ``Exchanges.decode``), or None and why not."""
     if reply is None:
         return None, "connection failed or timed out"
     try:
@@ -320,7 +321,8 @@ class Exchanges:
 
     def decode(self, data: bytes, source: Address, now: float) -> StreamMessage:
         """One received stream message, opened (``WireEncryption.open_stream``) and
-        decoded: every stream the core reads goes through here.
+        decoded: every stream this node reads, the request channel's too, comes through
+        here.
 
         Raises:
             MalformedPacket: garbage, or refused by the encryption layer (counted there).
@@ -357,8 +359,13 @@ class Exchanges:
             StreamKind.TCP_PING, address, deadline, seq=ping.seq_no))
         self._stats.tcp_pings += 1
 
-    def on_request(self, msg: object, addr: Address, now: float) -> bytes | None:
-        """Serve one decoded inbound stream request; return the reply bytes or None."""
+    def on_request(self, msg: object, addr: Address, now: float) -> bytes | ChannelCall | None:
+        """Serve one decoded inbound stream request; return the reply bytes or None, or,
+        for a request channel frame, the classified ``ChannelCall`` (the driver serves it).
+
+        Raises:
+            MalformedPacket: a channel frame that does not decode.
+        """
         if isinstance(msg, PushPull):
             self._stats.push_pulls_in += 1
             reply = self.encode(self.local_push_pull(join=msg.join))  # echo Join
@@ -373,6 +380,8 @@ class Exchanges:
                 return None  # memberlist closes without replying
             return self.encode(Ack(msg.seq_no, None))
         if isinstance(msg, UserMsg):
+            if is_channel_payload(msg.payload):
+                return decode_request(msg.payload, addr)
             self._user.on_user(msg.payload, now)
             return None
         self._stats.unknown_type += 1
@@ -392,7 +401,7 @@ class Exchanges:
                 self._tcp_ping_acked(ack.seq_no, now)
             return
         pp, error = read_push_pull_reply(
-            reply, self._stats, lambda data: self.decode(data, p.address, now))
+            reply, lambda data: self.decode(data, p.address, now), self._stats)
         if pp is None:
             self._stats.push_pull_failures += 1
             if p.report:
