@@ -20,13 +20,13 @@ from gossip.addresses import ip_to_bytes
 from gossip.codec import add_crc, encode_compound, encode_message
 from gossip.config import GossipConfig
 from gossip.encryption import PACKET_OVERHEAD
-from gossip.errors import LocalProtocolError
+from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.events import JoinResult, MemberFailed
 from gossip.keyring import Keyring
 from gossip.messages import Alive, Dead, Suspect
 from gossip.protocol import SwimProtocol
 from gossip.types import MemberState
-from gossip.wire_encryption import NOT_CONFIGURED
+from gossip.wire_encryption import NOT_CONFIGURED, NOT_ENCRYPTED
 from tests.core_harness import Cluster
 
 DATA = Path(__file__).parent / "data"
@@ -213,3 +213,18 @@ def test_app_messages_leave_room_for_the_seal() -> None:
     plain = c.add_node("p")
     sealed = c.add_node("s", keyring=keyring(c.rng, KEY))
     assert largest_app_message(plain) - largest_app_message(sealed) == PACKET_OVERHEAD
+
+
+def test_the_request_channel_is_sealed_like_every_stream() -> None:
+    c = encrypted_cluster()
+    a, b = c.core("n0"), c.core("n1")
+    payload = bytes([0xC9]) + b"\x80"  # a channel frame type byte and an empty map
+    frame = a.channel_frame(payload)
+    assert frame[0] == 10  # an encrypted stream frame
+    assert b.channel_payload(frame, FORGER, c.now) == payload
+    with pytest.raises(MalformedPacket, match="could decrypt"):
+        Cluster(GossipConfig.local()).add_node(
+            "x", keyring=keyring(random.Random(1), OTHER_KEY)).channel_payload(frame, FORGER, 0.0)
+    plain = Cluster(GossipConfig.local()).add_node("p").channel_frame(payload)
+    with pytest.raises(MalformedPacket, match=NOT_ENCRYPTED):
+        b.channel_payload(plain, FORGER, c.now)
