@@ -249,6 +249,17 @@ class GossipConfig:
     handoff_queue_depth: int = 1024
     """Per-tick cap of gossip messages processed from one burst (memberlist 1024)."""
 
+    gossip_verify_incoming: bool = True
+    """With keys installed, drop datagrams and refuse streams that are not encrypted
+    with one of them (memberlist ``GossipVerifyIncoming``). Off: accept plaintext too,
+    the first steps of moving a running cluster to encryption. No effect without keys.
+    Default True."""
+
+    gossip_verify_outgoing: bool = True
+    """With keys installed, encrypt every datagram and stream we send (memberlist
+    ``GossipVerifyOutgoing``). Off: send plaintext while already accepting encrypted
+    messages, the first step of a migration. No effect without keys. Default True."""
+
     def validate(self) -> "GossipConfig":
         """Check ranges; return self. Raises ConfigError naming the field."""
         positives = (

@@ -148,7 +148,9 @@ class Agent:
         self.transport: GossipTransport | None = None
         self.view: GossipClusterView | None = None
         self.keyring = Keyring()
-        """The gossip keys (settled with the keyring file at start); empty: no encryption."""
+        """The gossip keys (settled with the keyring file at start); empty: no encryption.
+        The live core seals and opens with this very object, so install/use/remove on it
+        take effect on the next message."""
         self.cluster_keys: ClusterKeys | None = None
         """Serf's key-management queries, answered and sent (set once gossip runs)."""
         self.registry = HttpNodeRegistry(heartbeat_timeout_s=config.heartbeat_timeout,
@@ -284,7 +286,7 @@ class Agent:
             return SwimProtocol(
                 self.gossip_config, name=self.node_id, address=(advertise_host, port),
                 meta=meta_bytes, rng=random.Random(), now=now, incarnation=self._epoch,
-                app_state=self.replicated.encode_state)
+                app_state=self.replicated.encode_state, keyring=self.keyring)
 
         transport = self.transport = GossipTransport(
             build_core, self.gossip_config, bind=(bind_host, bind_port), on_event=self._on_event)

@@ -115,7 +115,14 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--alert-webhook", metavar="URL", default=s,
                    help="URL that receives a JSON POST per node status change")
     g.add_argument("--encrypt", metavar="KEY", default=s,
-                   help="gossip encryption key, base64 (claw-node keygen); not yet used")
+                   help="gossip encryption key, base64 (claw-node keygen); kept in the "
+                        "data dir's keyring file")
+    g.add_argument("--gossip-verify-incoming", action=argparse.BooleanOptionalAction,
+                   default=s, help="with encryption, drop gossip not encrypted with an "
+                                   "installed key (default on; off only while migrating)")
+    g.add_argument("--gossip-verify-outgoing", action=argparse.BooleanOptionalAction,
+                   default=s, help="with encryption, encrypt all gossip sent (default on; "
+                                   "off only while migrating)")
 
 
 def api_base_url(text: str) -> str:
@@ -404,10 +411,6 @@ def _run_agent(args: argparse.Namespace) -> int:
         config = load_config()
     except NodeConfigError as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    if config.encrypt is not None:  # refused until the agent encrypts (issue 14), never ignored
-        print(f"{_PROG}: error: {config.written_as('encrypt')}: gossip encryption is not "
-              f"wired into the agent yet", file=sys.stderr)
         return 2
     configure_logging(config.log_level, config.log_format)
     try:

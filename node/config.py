@@ -237,6 +237,15 @@ class NodeConfig:
         "Gossip encryption key: base64 of 16, 24 or 32 bytes, as 'claw-node keygen' (or "
         "'serf keygen') prints. Kept in the data dir's keyring file on first use. Default: "
         "none (an empty value is none)."))
+    gossip_verify_incoming: bool = _setting(
+        True, description="With gossip encryption on, drop gossip that is not encrypted "
+                          "with an installed key (memberlist GossipVerifyIncoming). Turn "
+                          "off, with gossip_verify_outgoing, to move a running cluster to "
+                          "encryption without downtime (README, Encrypted gossip). Default true.")
+    gossip_verify_outgoing: bool = _setting(
+        True, description="With gossip encryption on, encrypt all gossip sent (memberlist "
+                          "GossipVerifyOutgoing); off: send plaintext while already reading "
+                          "encrypted gossip, the first step of a migration. Default true.")
 
     # --- validation ---------------------------------------------------------------------
 
@@ -358,7 +367,9 @@ class NodeConfig:
 
     def gossip_config(self) -> GossipConfig:
         """The gossip preset for ``profile`` with this node's bind port."""
-        return GossipConfig.profile(self.profile).replace(bind_port=self.bind_address[1])
+        return GossipConfig.profile(self.profile).replace(
+            bind_port=self.bind_address[1], gossip_verify_incoming=self.gossip_verify_incoming,
+            gossip_verify_outgoing=self.gossip_verify_outgoing)
 
 
 def _flag(name: str) -> str:
@@ -551,6 +562,7 @@ _CHECKS: dict[str, Callable[[Any, Any], Any]] = {
     "log_format": _one_of("text", "json"),
     "hostname": _optional_text, "tailscale_ip": _ip, "api_token": _optional_text,
     "insecure_api": _flag_value, "api_eager": _flag_value, "cors_origins": _comma_list, "alert_webhook": _optional_text,
-    "encrypt": _encrypt,
+    "encrypt": _encrypt, "gossip_verify_incoming": _flag_value,
+    "gossip_verify_outgoing": _flag_value,
 }
 """Field name → its check (every field has one)."""
