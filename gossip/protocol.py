@@ -35,7 +35,8 @@ that start inside a converged cluster (the simulator's loader).
 
 Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
-``pending_broadcasts``, ``is_leaving``, ``last_internal_error``; see their docstrings.
+``pending_broadcasts``, ``is_leaving``, ``last_internal_error``, ``coordinates``,
+``coordinate_of(name)``; see their docstrings.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ from . import codec
 from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
 from .config import GossipConfig
+from .coordinate import Coordinate, CoordinateClient
+from .coordinate_exchange import CoordinateExchange
 from .decode_cache import DecodeCache
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
@@ -186,8 +189,13 @@ class SwimProtocol:
         not a set: timers that expire at the same instant then fire in an order that does
         not depend on Python's per-process string hashing)."""
         self._events: deque[Event] = deque()
+        self._coordinates = (
+            # Its own random source (only for ties: two nodes at one point), so turning
+            # coordinates on or off leaves the core's random draws as they were.
+            CoordinateExchange(name, CoordinateClient(rng=Random(f"vivaldi:{name}")))
+            if config.coordinates else None)
         self._prober = Prober(config, rng, self._members, self._self, ip_bytes,
-                              self._awareness, self._stats, now)
+                              self._awareness, self._stats, now, self._coordinates)
         self._join_intent_for: int | None = None
         self._gossiper = Gossiper(config, rng, self._members, self._self, self._outbox,
                                   self._stats, after_packet=self._after_gossip_packet)
@@ -492,6 +500,17 @@ class SwimProtocol:
         out["members"] = len(self._members)
         out["broadcasts_dropped"] = self._outbox.dropped
         return out
+
+    @property
+    def coordinates(self) -> CoordinateExchange | None:
+        """Serf's ping delegate (``GossipConfig.coordinates``): our Vivaldi client and the
+        peers' cached coordinates; None when coordinates are off."""
+        return self._coordinates
+
+    def coordinate_of(self, name: str) -> Coordinate | None:
+        """Our network coordinate (our own name) or the one last learnt for member
+        ``name`` from its probe ack (kept until it is reaped); None if unknown or off."""
+        return self._coordinates.coordinate_of(name) if self._coordinates is not None else None
 
     def member_state(self, name: str) -> MemberState | None:
         """State of ``name`` without building a ``Member`` snapshot (cheap; None if unknown)."""
@@ -833,6 +852,9 @@ class SwimProtocol:
         self._stats.reaped += len(gone)
         if gone:
             self._version += 1
+        if self._coordinates is not None:
+            for name in gone:  # Serf's eraseNode: the coordinate goes with the member
+                self._coordinates.forget(name)
         self._serf.expire(now)
 
     # --- probing -----------------------------------------------------------------------
@@ -931,7 +953,8 @@ _PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]
     Alive: lambda core, msg, addr, now: core._on_alive(msg, now),
     UserMsg: lambda core, msg, addr, now: core._user.on_user(msg.payload, now),
     Ping: lambda core, msg, addr, now: core._carry_out(core._prober.on_ping(msg, addr), now),
-    Ack: lambda core, msg, addr, now: core._carry_out(core._prober.on_ack(msg.seq_no, now), now),
+    Ack: lambda core, msg, addr, now: core._carry_out(
+        core._prober.on_ack(msg.seq_no, now, msg.payload), now),
     Suspect: SwimProtocol._on_suspect_packet,
     Dead: SwimProtocol._on_dead_packet,
     IndirectPing: lambda core, msg, addr, now: core._carry_out(
