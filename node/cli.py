@@ -5,6 +5,7 @@
     claw-node info [--json]                 this node, the coordinator and its term, health
     claw-node leave                         graceful leave, then the agent exits
     claw-node maintenance on|off [--node ID]
+    claw-node rtt A [B]                     estimated RTT between two nodes (B: this node)
     claw-node keygen                        print a new gossip encryption key
     claw-node service install [--user] [--output DIR] [agent flags]
     claw-node [COMMAND] --version
@@ -96,6 +97,8 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
                    help="seconds between HTTP heartbeat checks (default 30)")
     g.add_argument("--no-coordinator", action="store_true", default=s,
                    help="never elect this node coordinator")
+    g.add_argument("--disable-coordinates", action="store_true", default=s,
+                   help="keep no network coordinates (no rtt estimates; default: kept, as Serf)")
     g.add_argument("--resource-interval", type=float, metavar="S", default=s,
                    help="seconds between resource samples (default 5)")
     g.add_argument("--log-level", metavar="LEVEL", default=s,
@@ -201,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     maint.add_argument("state", choices=("on", "off"))
     maint.add_argument("--node", metavar="ID", help="node id (default: the agent's own node)")
     _client_flags(maint)
+    rtt = sub.add_parser("rtt", help="estimated round-trip time between two nodes (as serf rtt)",
+                         description="Estimated from the network coordinates the local agent "
+                                     "knows; no packet is sent to either node.")
+    rtt.add_argument("node_a", metavar="A")
+    rtt.add_argument("node_b", metavar="B", nargs="?", help="default: the agent's own node")
+    _client_flags(rtt)
     sub.add_parser("keygen", help="print a new gossip encryption key (base64, as serf keygen)")
     service = sub.add_parser("service", help="run claw-node as a system service")
     actions = service.add_subparsers(dest="service_action", metavar="ACTION", required=True,
@@ -325,6 +334,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rtt(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    from .rtt import RttError, estimate_rtt_line
+
+    node_b = args.node_b or _request(args, "GET", "/health").get("node_id", "")
+    try:
+        print(estimate_rtt_line(args.node_a, node_b, lambda name: _request(
+            args, "GET", f"/api/v1/nodes/{quote(name, safe='')}").get("node", {})))
+    except RttError as exc:
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_leave(args: argparse.Namespace) -> int:
     answer = _request(args, "POST", "/api/v1/agent/leave", {})
     node_id = answer.get("node_id", "?") if isinstance(answer, dict) else "?"
@@ -417,7 +441,7 @@ def _cmd_service(args: argparse.Namespace) -> int:
 
 _COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
              "maintenance": _cmd_maintenance, "service": _cmd_service,
-             "keygen": _cmd_keygen}
+             "keygen": _cmd_keygen, "rtt": _cmd_rtt}
 
 
 def main(argv: Sequence[str] | None = None, *,
