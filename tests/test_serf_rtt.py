@@ -155,4 +155,6 @@ async def test_serf_rtt_and_claw_node_rtt_agree_and_coordinates_decode_exactly(
                 and seen is not None
                 and seen == {"vec": before["Vec"], "error": before["Error"],
                              "adjustment": before["Adjustment"], "height": before["Height"]})
-    await wait_until(decoded_exactly, timeout=60, interval=0.05)
+    took = await wait_until(decoded_exactly, timeout=60, interval=0.05)
+    print(f"c0 held s1's own coordinate bit for bit after {took:.1f} s of polling: "
+          f"{await s1.get_coordinate('s1')}")
