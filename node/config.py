@@ -201,6 +201,9 @@ class NodeConfig:
         False, description="Keep no network coordinates and send none in probe acks (Serf's "
                            "disable_coordinates); then 'rtt' and '?near=' have no estimates. "
                            "Default: coordinates on, as Serf.")
+    maintenance: bool = _setting(
+        False, description="Run in maintenance (no new tasks; members show it). A reload "
+                           "that changes it enters or leaves maintenance.")
     resource_interval: float = _setting(
         5.0, gt=0, description="Seconds between two resource samples (cpu, memory, disk).")
     heartbeat_budget: int = _setting(
@@ -545,7 +548,7 @@ _CHECKS: dict[str, Callable[[Any, Any], Any]] = {
     "api_bind": _host_port, "skills": _labels, "tags": _labels, "port": _integer,
     "max_concurrent_tasks": _integer, "data_dir": _path,
     "profile": _one_of("lan", "wan", "local"), "heartbeat_timeout": _number,
-    "check_interval": _number, "no_coordinator": _flag_value, "resource_interval": _number,
+    "check_interval": _number, "no_coordinator": _flag_value, "maintenance": _flag_value, "resource_interval": _number,
     "disable_coordinates": _flag_value,
     "heartbeat_budget": _integer, "join_backoff_max": _number,
     "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
