@@ -35,7 +35,8 @@ that start inside a converged cluster (the simulator's loader).
 
 Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
-``pending_broadcasts``, ``is_leaving``, ``last_internal_error``; see their docstrings.
+``pending_broadcasts``, ``is_leaving``, ``last_internal_error``, ``coordinates``,
+``coordinate_of(name)``; see their docstrings.
 Serf queries: ``start_query``, ``respond_query``, ``close_query``,
 ``query_response_fits``, ``default_query_timeout`` and the ``Query*`` events.
 """
@@ -55,6 +56,8 @@ from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
 from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
+from .coordinate import Coordinate, CoordinateClient
+from .coordinate_exchange import CoordinateExchange
 from .decode_cache import DecodeCache
 from .decrypt_failures import DecryptFailureReport
 from .errors import GossipError, LocalProtocolError, MalformedPacket
@@ -204,8 +207,13 @@ class SwimProtocol:
         not a set: timers that expire at the same instant then fire in an order that does
         not depend on Python's per-process string hashing)."""
         self._events: deque[Event] = deque()
+        self._coordinates = (
+            # Its own random source (only for ties: two nodes at one point), so turning
+            # coordinates on or off leaves the core's random draws as they were.
+            CoordinateExchange(name, CoordinateClient(rng=Random(f"vivaldi:{name}")))
+            if config.coordinates else None)
         self._prober = Prober(config, rng, self._members, self._self, ip_bytes,
-                              self._awareness, self._stats, now)
+                              self._awareness, self._stats, now, self._coordinates)
         self._join_intent_for: int | None = None
         self._gossiper = Gossiper(config, rng, self._members, self._self, self._outbox,
                                   self._stats, after_packet=self._after_gossip_packet)
@@ -577,6 +585,16 @@ class SwimProtocol:
         per source and minute (``gossip.decrypt_failures``)."""
         return self._encryption.failures.reports()
 
+    def coordinates(self) -> CoordinateExchange | None:
+        """Serf's ping delegate (``GossipConfig.coordinates``): our Vivaldi client and the
+        peers' cached coordinates; None when coordinates are off."""
+        return self._coordinates
+
+    def coordinate_of(self, name: str) -> Coordinate | None:
+        """Our network coordinate (our own name) or the one last learnt for member
+        ``name`` from its probe ack (kept until it is reaped); None if unknown or off."""
+        return self._coordinates.coordinate_of(name) if self._coordinates is not None else None
+
     def member_state(self, name: str) -> MemberState | None:
         """State of ``name`` without building a ``Member`` snapshot (cheap; None if unknown)."""
         rec = self._members.get(name)
@@ -917,6 +935,9 @@ class SwimProtocol:
         self._stats.reaped += len(gone)
         if gone:
             self._version += 1
+        if self._coordinates is not None:
+            for name in gone:  # Serf's eraseNode: the coordinate goes with the member
+                self._coordinates.forget(name)
         self._serf.expire(now)
 
     # --- probing -----------------------------------------------------------------------
@@ -1017,7 +1038,8 @@ _PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]
     Alive: lambda core, msg, addr, now: core._on_alive(msg, now),
     UserMsg: lambda core, msg, addr, now: core._user.on_user(msg.payload, now),
     Ping: lambda core, msg, addr, now: core._carry_out(core._prober.on_ping(msg, addr), now),
-    Ack: lambda core, msg, addr, now: core._carry_out(core._prober.on_ack(msg.seq_no, now), now),
+    Ack: lambda core, msg, addr, now: core._carry_out(
+        core._prober.on_ack(msg.seq_no, now, msg.payload), now),
     Suspect: SwimProtocol._on_suspect_packet,
     Dead: SwimProtocol._on_dead_packet,
     IndirectPing: lambda core, msg, addr, now: core._carry_out(

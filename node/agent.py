@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from api.registry import HttpNodeRecord, HttpNodeRegistry
 from api.server import bind_api_socket, check_bind_safety
 from gossip.config import GossipConfig, agent_profile
+from gossip.coordinate import Coordinate
 from gossip.errors import LocalProtocolError
 from gossip.events import (
     AppMessage,
@@ -492,6 +493,15 @@ class Agent:
 
     def suspect_since(self, node_id: str) -> float | None:
         return self._suspect_since.get(node_id)
+
+    def coordinate_of(self, node_id: str) -> Coordinate | None:
+        transport = self.transport
+        if transport is None:
+            return None
+        try:
+            return transport.core.coordinate_of(node_id)
+        except RuntimeError:  # not started yet
+            return None
 
     def apply_tasks(self, values: dict[str, Any]) -> None:
         self.publisher.apply_tasks(values)

@@ -6,6 +6,7 @@
     claw-node leave                         graceful leave, then the agent exits
     claw-node reload                        the agent re-reads its settings (as SIGHUP)
     claw-node maintenance on|off [--node ID]
+    claw-node rtt A [B]                     estimated RTT between two nodes (B: this node)
     claw-node keygen                        print a new gossip encryption key
     claw-node service install [--user] [--output DIR] [agent flags]
     claw-node [COMMAND] --version
@@ -94,6 +95,8 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
                    help="seconds between HTTP heartbeat checks (default 30)")
     g.add_argument("--no-coordinator", action="store_true", default=s,
                    help="never elect this node coordinator")
+    g.add_argument("--disable-coordinates", action="store_true", default=s,
+                   help="keep no network coordinates (no rtt estimates; default: kept, as Serf)")
     g.add_argument("--maintenance", action="store_true", default=s,
                    help="start in maintenance (no new tasks); a reload applies a change")
     g.add_argument("--resource-interval", type=float, metavar="S", default=s,
@@ -216,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     maint.add_argument("state", choices=("on", "off"))
     maint.add_argument("--node", metavar="ID", help="node id (default: the agent's own node)")
     _client_flags(maint)
+    rtt = sub.add_parser("rtt", help="estimated round-trip time between two nodes (as serf rtt)",
+                         description="Estimated from the network coordinates the local agent "
+                                     "knows; no packet is sent to either node.")
+    rtt.add_argument("node_a", metavar="A")
+    rtt.add_argument("node_b", metavar="B", nargs="?", help="default: the agent's own node")
+    _client_flags(rtt)
     sub.add_parser("keygen", help="print a new gossip encryption key (base64, as serf keygen)")
     keys = sub.add_parser(
         "keys", help="list or rotate the gossip keys of every live node (as serf keys)",
@@ -350,6 +359,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rtt(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    from .rtt import RttError, estimate_rtt_line
+
+    node_b = args.node_b or _request(args, "GET", "/health").get("node_id", "")
+    try:
+        print(estimate_rtt_line(args.node_a, node_b, lambda name: _request(
+            args, "GET", f"/api/v1/nodes/{quote(name, safe='')}").get("node", {})))
+    except RttError as exc:
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_leave(args: argparse.Namespace) -> int:
     answer = _request(args, "POST", "/api/v1/agent/leave", {})
     node_id = answer.get("node_id", "?") if isinstance(answer, dict) else "?"
@@ -467,7 +491,7 @@ def _cmd_service(args: argparse.Namespace) -> int:
 _COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
              "reload": _cmd_reload,
              "maintenance": _cmd_maintenance, "service": _cmd_service,
-             "keygen": _cmd_keygen, "keys": _cmd_keys}
+             "keygen": _cmd_keygen, "keys": _cmd_keys, "rtt": _cmd_rtt}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -453,7 +453,7 @@ class SimWorld:
         """Send a stream's reply (None: failure) back; a cut link means a client timeout."""
         if not self.network.reachable(server, stream.src):
             return
-        self.network.schedule(self.clock.now + self.network.delay(), STREAM_REPLY,
+        self.network.schedule(self.clock.now + self.network.delay(server, stream.src), STREAM_REPLY,
                               server, stream.src, (stream, reply))
 
     def _open_stream(self, node: SimNode, request: StreamRequest) -> None:
@@ -467,7 +467,8 @@ class SimWorld:
         if not self.network.reachable(node.address, request.address):
             return  # SYNs vanish: the client times out
         # Handshake (one round trip) plus the request's one-way trip.
-        delay = self.network.delay() + self.network.delay() + self.network.delay()
+        there, back = (node.address, request.address), (request.address, node.address)
+        delay = self.network.delay(*there) + self.network.delay(*back) + self.network.delay(*there)
         self.network.schedule(now + delay, STREAM_REQUEST, node.address, request.address, stream)
 
     def _stream_timeout(self, stream: _Stream) -> None:
