@@ -585,6 +585,7 @@ class SwimProtocol:
         per source and minute (``gossip.decrypt_failures``)."""
         return self._encryption.failures.reports()
 
+    @property
     def coordinates(self) -> CoordinateExchange | None:
         """Serf's ping delegate (``GossipConfig.coordinates``): our Vivaldi client and the
         peers' cached coordinates; None when coordinates are off."""
