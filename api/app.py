@@ -30,7 +30,8 @@ from .config import ApiConfig, LiveSettings
 from .docs import add_docs_routes
 from .forwarding import forward_to_coordinator
 from .json_cache import NodeJsonCache
-from .keys import ALERTS, CLIENT, CONFIG, JSON_CACHE, LIVE, OPENAPI, VIEW
+from .event_stream import EventFeed
+from .keys import ALERTS, CLIENT, CONFIG, EVENTS, JSON_CACHE, LIVE, OPENAPI, VIEW
 from .middleware import auth_middleware, envelope_middleware
 from .openapi import (
     Call,
@@ -41,6 +42,7 @@ from .openapi import (
     parse_query,
 )
 from .routes import registry
+from .sse import close_streams, feed_ctx
 from .view import ClusterView
 
 __all__ = ["build_openapi", "create_app", "reconfigure"]
@@ -186,10 +188,12 @@ def create_app(view: ClusterView, config: ApiConfig | None = None, **overrides: 
     # Built on first GET, after the agent mounted its own routes.
     app[OPENAPI] = OpenApiDocument(functools.partial(build_openapi, cfg, app=app))
     app[JSON_CACHE] = NodeJsonCache()
+    app[EVENTS] = EventFeed()
     registry.mount(app, _wrap)
     app.router.add_get("/openapi.json", _openapi_json)
     add_docs_routes(app, cfg.title, redoc_bundle=cfg.redoc_dir)
-    app.cleanup_ctx.extend([_client_ctx, _alerts_ctx, _monitor_ctx])
+    app.cleanup_ctx.extend([_client_ctx, _alerts_ctx, _monitor_ctx, feed_ctx])
+    app.on_shutdown.append(close_streams)
     return app
 
 

@@ -7,11 +7,12 @@ from aiohttp import web
 
 from .alerts import AlertDispatcher
 from .config import ApiConfig, LiveSettings
+from .event_stream import EventFeed
 from .json_cache import NodeJsonCache
 from .openapi import OpenApiDocument
 from .view import ClusterView
 
-__all__ = ["ALERTS", "CLIENT", "CONFIG", "JSON_CACHE", "LIVE", "OPENAPI", "VIEW"]
+__all__ = ["ALERTS", "CLIENT", "CONFIG", "EVENTS", "JSON_CACHE", "LIVE", "OPENAPI", "VIEW"]
 
 VIEW = web.AppKey("view", ClusterView)
 CONFIG = web.AppKey("config", ApiConfig)
@@ -24,3 +25,5 @@ OPENAPI = web.AppKey("openapi", OpenApiDocument)
 """Built on the first GET /openapi.json."""
 JSON_CACHE = web.AppKey("json_cache", NodeJsonCache)
 """Per-app cache of NodeInfo JSON (list responses)."""
+EVENTS = web.AppKey("events", EventFeed)
+"""What ``GET /api/v1/events`` streams; the embedding process publishes cluster events."""
