@@ -4,7 +4,7 @@ The asyncio driver lives in ``gossip.udp`` and is deliberately not imported here
 ``import gossip`` never pulls in asyncio or sockets.
 """
 
-from .config import PROFILES, GossipConfig
+from .config import PROFILES, Compression, GossipConfig
 from .errors import (
     ConfigError,
     DecryptionFailed,
@@ -30,7 +30,8 @@ from .events import (
     Refuted,
 )
 from .keyring import Keyring
-from .protocol import StreamRequest, SwimProtocol, push_pull_scale
+from .protocol import SwimProtocol
+from .push_pull import StreamRequest, push_pull_scale
 from .types import Address, MemberState
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Address",
     "AppMessage",
     "AppState",
+    "Compression",
     "ConfigError",
     "DecryptionFailed",
     "Event",

@@ -5,23 +5,30 @@ The numbers of the three presets are memberlist's ``DefaultLANConfig``,
 except ``udp_buffer_bytes``: claw-node packs at most 1200 bytes per datagram
 because Tailscale's interface MTU is 1280 and most users gossip over a tailnet.
 
-claw-node's own failure-detector knobs (``memberlist_suspicion``, ``confirm_probes``,
-``health_gated_confirm_probes``, ``suspicion_floor_mult``) have no memberlist
-counterpart; ``with_memberlist_suspicion()`` turns them off for memberlist 0.2.2's exact
-behaviour. ``python -m simulations.bench_suspicion`` measures both. Two more claw-node
-departures, each a knob: joins and leaves are also told straight to members
-(``announce_fanout``), and datagrams and join push-pulls are not LZW-compressed
-(``compress_datagrams``, ``compress_join_streams``).
+Every claw-node departure from memberlist is a knob whose docstring says so
+("claw-node: ..."); ``GossipConfig.memberlist()`` sets all of them back to memberlist's
+values for its exact behaviour (``python -m simulations.bench_suspicion`` measures both).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass
 
 from .errors import ConfigError
 
-__all__ = ["GossipConfig", "PROFILES"]
+__all__ = ["Compression", "GossipConfig", "PROFILES"]
+
+
+class Compression(enum.Enum):
+    """What is LZW-compressed on the way out (``GossipConfig.compression``)."""
+
+    OFF = "off"
+    STREAMS = "streams"
+    """TCP streams, except the push-pull of a join."""
+    ALL = "all"
+    """Every TCP stream and every datagram that comes out smaller (memberlist)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,27 +57,19 @@ class GossipConfig:
     """Suspicion maximum = ``suspicion_max_mult × minimum``; the timer starts here and
     shrinks toward the minimum with independent confirmations (Lifeguard). LAN 6."""
 
-    memberlist_suspicion: bool = False
-    """True: memberlist 0.2.2's failure detector exactly (suspicion shrinks only to
-    ``suspicion_mult × log10(n) × probe_interval_s``; no confirmation probes; a suspect
-    message about a newer incarnation confirms the running suspicion). False (claw-node's
-    default): the ``confirm_probes``/``suspicion_floor_mult``/``health_gated_confirm_probes``
-    knobs below apply, and a suspicion of a newer incarnation (the suspect refuted, we
-    missed it, and it is accused again) restarts the timer instead. Presets: false."""
+    restart_newer_suspicions: bool = True
+    """claw-node: a suspect message about a newer incarnation than the suspicion we hold
+    (the suspect refuted, we missed its alive, and it is accused anew) restarts our
+    suspicion timer. memberlist counts it as one more confirmation of the old timer,
+    which under heavy loss declares live nodes dead. Default true; ``memberlist()``
+    false."""
 
     confirm_probes: bool = True
     """claw-node: on first hearing someone else's suspicion of X, probe X next (out of
     round-robin order, at once if no probe is in flight but at most one probe start per
     ``probe_timeout_s``; once per suspicion), so independent confirmations, or the buddy
     warning that lets a live X refute, arrive within about one probe round instead of by
-    round-robin chance. Ignored when ``memberlist_suspicion``. Default true."""
-
-    health_gated_confirm_probes: bool = False
-    """claw-node: send confirmation probes only while our own Lifeguard health score is
-    0 (a node whose own probes fail may be the problem). Ignored when
-    ``memberlist_suspicion``. Default false: on the simulator the gate halved the
-    confirmation probes but gave *more* suspicions at 30% loss (15,004 vs 10,013 at
-    N=30) and the same false failures (``python -m simulations.bench_suspicion``)."""
+    round-robin chance. Default true; ``memberlist()`` false."""
 
     suspicion_floor_mult: float = 4.0
     """claw-node: lowest suspicion timeout = ``suspicion_floor_mult × probe_interval_s``
@@ -78,20 +77,15 @@ class GossipConfig:
     independent confirmations (``suspicion.suspicion_timeout``). Unlike memberlist's
     minimum it does not grow with ``log10(n)``. It bounds the pause a live node survives
     once many peers confirm it (a longer SIGSTOP/GC freeze can be declared dead): lower is
-    faster detection and less pause tolerance. 0: stop at memberlist's minimum. Ignored
-    when ``memberlist_suspicion``. Presets: ``suspicion_mult`` (LAN 4, WAN 6, local 3)."""
+    faster detection and less pause tolerance. 0: stop at memberlist's minimum (as
+    ``memberlist()`` does). Presets: ``suspicion_mult`` (LAN 4, WAN 6, local 3)."""
 
-    unscaled_probe_rate: bool = True
-    """claw-node and memberlist: the Lifeguard health score lengthens a probe round that
-    fails (the next probe waits ``probe_interval_s × (score + 1)``), while after an
-    acknowledged probe the next one follows ``probe_interval_s`` after the previous start,
-    as memberlist's probe ticker does. False: every round waits the scaled interval."""
     late_timer_s: float = 0.5
     """claw-node: a timer the driver hands over this many seconds (or more) after the
     deadline the core asked for raises our Lifeguard health score by 1, as a missed nack
     does: the process is starved (CPU, a paused VM), so our probes and verdicts deserve
-    less trust. 0 disables it; ignored when ``memberlist_suspicion``. A healthy asyncio
-    loop is ~1 ms late."""
+    less trust. 0 disables it (``memberlist()``). A healthy asyncio loop is ~1 ms late.
+    Default 0.5 s."""
     relay_nack_fraction: float = 0.8
     """claw-node: a node relaying an indirect probe nacks (if asked) after this fraction
     of ``probe_timeout_s`` without an ack, and still forwards an ack that comes later, up
@@ -100,13 +94,13 @@ class GossipConfig:
     ``probe_interval_s`` = 2 × ``probe_timeout_s`` (LAN), so those nacks arrive just after
     the round ended and count as missing: every failed probe then adds the number of
     helpers to the requester's health score, although its own network is fine. 0.8 is the
-    Lifeguard paper's value; 1.0 (and ``memberlist_suspicion``) gives memberlist's."""
+    Lifeguard paper's value (default); 1.0 (``memberlist()``) gives memberlist's."""
     health_gated_floor: bool = True
     """claw-node: go below memberlist's suspicion minimum (``suspicion_floor_mult``) only
     while our own Lifeguard health score is 0. A node whose own probes fail or come back
     late may be starved itself (a saturated host: every member slow at once), and then
-    its confirmations are not independent evidence. Ignored when
-    ``memberlist_suspicion``. Default true: ``python -m simulations slow --nodes 50
+    its confirmations are not independent evidence. Without a floor
+    (``suspicion_floor_mult`` 0) it has nothing to gate. Default true: ``python -m simulations slow --nodes 50
     --slow-nodes 25 --lag-s 1.5`` declared slow-but-live nodes dead without it."""
 
     suspect_ack_grace: bool = True
@@ -115,8 +109,8 @@ class GossipConfig:
     alive as far as we can see, and its refutation may have been lost on its way to us.
     A crashed node never acks, so detection is unchanged. Under 30 % loss (20 agents in
     namespaces) single observers declared live agents dead whose refutations they missed
-    (``python -m simulations.versus_serf --nodes 20 --loss 0.3``). Ignored when
-    ``memberlist_suspicion``. Default true."""
+    (``python -m simulations.versus_serf --nodes 20 --loss 0.3``). Default true;
+    ``memberlist()`` false."""
 
     answer_stale_accusations: bool = True
     """claw-node: a suspect or dead message about this node at an older incarnation than
@@ -124,13 +118,14 @@ class GossipConfig:
     straight to the sender, at most once per second per address. memberlist ignores it,
     and the sender then declares us dead when its suspicion ends: under 30 % loss (20
     agents in namespaces) one observer missed a refutation that all 18 others got in
-    0.4 s and declared a live agent dead 15 s later. Default true."""
+    0.4 s and declared a live agent dead 15 s later. Default true; ``memberlist()``
+    false."""
 
     slow_member_memory_s: float = 60.0
     """claw-node: seconds after a member refuted a suspicion (it was alive, only slow)
     during which a new suspicion of it stops at memberlist's minimum instead of claw's
     floor. A crashed member never refutes, so its detection keeps the floor. 0: off.
-    Ignored when ``memberlist_suspicion``. Default 60 s."""
+    Without a floor (``suspicion_floor_mult`` 0) it has nothing to limit. Default 60 s."""
 
     retransmit_mult: int = 4
     """Each broadcast is sent ``retransmit_mult × ceil(log10(n + 1))`` times
@@ -158,7 +153,7 @@ class GossipConfig:
     a few gossip rounds, for ``announce_fanout`` datagrams per event. A leave sends the
     Serf intent this way, then the ``dead`` message one gossip interval later (Serf
     needs the intent first to count a leave, not a failure). 0: epidemic only
-    (memberlist and Serf). Default 128."""
+    (memberlist and Serf, ``memberlist()``). Default 128."""
 
     gossip_nodes: int = 3
     """Random members each gossip round is sent to (only when there is something to say). LAN 3."""
@@ -186,7 +181,8 @@ class GossipConfig:
 
     udp_buffer_bytes: int = 1200
     """Largest datagram we pack (piggybacked broadcasts fill up to it). memberlist uses
-    1400; 1200 fits Tailscale's 1280-byte MTU with IP/UDP/WireGuard headroom."""
+    1400 (``memberlist()``); 1200 fits Tailscale's 1280-byte MTU with IP/UDP/WireGuard
+    headroom. Default 1200."""
 
     max_udp_packet_bytes: int = 65536
     """Largest datagram accepted on receive; bigger ones are dropped and counted."""
@@ -203,36 +199,52 @@ class GossipConfig:
     meta_max_bytes: int = 512
     """Node metadata limit (memberlist ``MetaMaxSize``)."""
 
-    enable_compression: bool = True
-    """LZW-compress outgoing TCP streams (as memberlist does; join push-pulls only with
-    ``compress_join_streams``), and datagrams with ``compress_datagrams``. Receivers
-    always accept both forms."""
+    compression: Compression = Compression.STREAMS
+    """What we LZW-compress on the way out (receivers always accept both forms):
 
-    compress_datagrams: bool = False
-    """claw-node: with ``enable_compression``, also try LZW on each outgoing datagram
-    (kept when smaller), as memberlist does. Default false: the datagrams of a converged
-    cluster (probes, acks, heartbeats) never came out smaller, so every try was wasted
-    CPU, and in a 100-agent start on 2 cores the pure-Python LZW coding of full gossip
-    packets was 44% of an agent's CPU (py-spy); without it each agent used 0.37 instead
-    of 1.11 CPU-s until all saw all, and the start took 14 s instead of 59 s
-    (``python -m simulations.bench_agent_start --agents 100``). The cost is bytes during
-    bursts of changes: 470 instead of 396 B/s per node with 100 busy nodes, the same
-    203 B/s idle (``python simulations/bench_heartbeat.py --piggyback-only
-    --compression``). Compressed datagrams from others are always accepted."""
-
-    compress_join_streams: bool = False
-    """claw-node: with ``enable_compression``, also compress the push-pull of a join
-    (request and reply), as memberlist does. Default false: a seed codes its whole state
-    once per joiner, and in a 100-agent start that pure-Python LZW was 59% of the seed's
-    CPU (py-spy), which kept it from answering probes for seconds: 93 of the other
-    agents declared the live seed failed (``python -m simulations.versus_serf --nodes
-    100``). A join happens once per start; the periodic push-pulls, the idle TCP
-    traffic, stay compressed."""
+    * ``OFF``: nothing.
+    * ``STREAMS`` (claw-node's default): TCP streams except the push-pull of a join.
+      Datagrams are not compressed: the datagrams of a converged cluster (probes, acks,
+      heartbeats) never came out smaller, so every try was wasted CPU, and in a
+      100-agent start on 2 cores the pure-Python LZW coding of full gossip packets was
+      44% of an agent's CPU (py-spy); without it each agent used 0.37 instead of 1.11
+      CPU-s until all saw all, and the start took 14 s instead of 59 s (``python -m
+      simulations.bench_agent_start --agents 100``); the cost is bytes during bursts of
+      changes: 470 instead of 396 B/s per node with 100 busy nodes, the same 203 B/s
+      idle (``python simulations/bench_heartbeat.py --piggyback-only --compression``).
+      Join push-pulls are not compressed: a seed codes its whole state once per joiner,
+      and in a 100-agent start that was 59% of the seed's CPU (py-spy), which kept it
+      from answering probes for seconds: 93 of the other agents declared the live seed
+      failed (``python -m simulations.versus_serf --nodes 100``). The periodic
+      push-pulls, the idle TCP traffic, stay compressed.
+    * ``ALL`` (memberlist, ``memberlist()``): every stream, and each datagram when that
+      makes it smaller.
+    """
 
     dead_node_reclaim_s: float = 0.0
-    """After this long a dead node's name may be reclaimed by another address even at a
-    lower incarnation. 0: only a higher incarnation may move a dead or left name (claw-node
-    always accepts that; memberlist refuses it with 0)."""
+    """memberlist ``DeadNodeReclaimTime``: after this long (seconds) a dead node's name may
+    be reclaimed by another address at any incarnation. 0: never by this rule (see
+    ``accept_restart_elsewhere``). Default 0 (memberlist's)."""
+
+    accept_restart_elsewhere: bool = True
+    """claw-node: an alive message for a dead name from another address, at a higher
+    incarnation than its death, is a restart there (a new DHCP lease, a moved container)
+    and is accepted; at a lower one the sender is told it is dead, so it refutes higher.
+    memberlist refuses both as a name conflict until ``dead_node_reclaim_s`` passed (with
+    0, never), and the restarted node stays dead in its view. Default true;
+    ``memberlist()`` false."""
+
+    abandon_stalled_round_s: float = 2.0
+    """claw-node: a probe round whose deadline we only get to handle this many seconds
+    late (or more) is abandoned without accusing its target (``probes_abandoned``): this
+    process was frozen (laptop sleep, SIGSTOP, a long GC pause), not the target.
+    memberlist carries on with the round (indirect pings, then a suspicion). 0 disables
+    it (``memberlist()``). Default 2 s."""
+
+    leave_gossip_at_once: bool = True
+    """claw-node: a graceful leave sends its first gossip round at once rather than at the
+    next gossip tick, so the leave is seen sooner by half a gossip interval on average,
+    at no extra cost. Serf waits for the tick. Default true; ``memberlist()`` false."""
 
     handoff_queue_depth: int = 1024
     """Per-tick cap of gossip messages processed from one burst (memberlist 1024)."""
@@ -248,7 +260,8 @@ class GossipConfig:
         if self.probe_timeout_s > self.probe_interval_s:
             raise ConfigError("probe_timeout_s must not exceed probe_interval_s")
         for name in ("indirect_checks", "announce_fanout", "gossip_to_the_dead_s", "push_pull_interval_s",
-                     "dead_node_reclaim_s", "suspicion_floor_mult", "slow_member_memory_s"):
+                     "dead_node_reclaim_s", "suspicion_floor_mult", "slow_member_memory_s",
+                     "abandon_stalled_round_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("suspicion_mult", "suspicion_max_mult", "retransmit_mult",
@@ -265,15 +278,35 @@ class GossipConfig:
             raise ConfigError(f"bind_port must be in 0..65535, got {self.bind_port}")
         if not 256 <= self.udp_buffer_bytes <= 65000:
             raise ConfigError("udp_buffer_bytes must be in 256..65000")
+        if not isinstance(self.compression, Compression):
+            raise ConfigError(f"compression must be a Compression, got {self.compression!r}")
         return self
 
     def replace(self, **changes: object) -> "GossipConfig":
         """A copy with some fields changed, validated."""
         return dataclasses.replace(self, **changes).validate()  # type: ignore[arg-type]
 
-    def with_memberlist_suspicion(self) -> "GossipConfig":
-        """A copy with memberlist 0.2.2's exact failure detector (the claw knobs off)."""
-        return self.replace(memberlist_suspicion=True)
+    def memberlist(self) -> "GossipConfig":
+        """A copy with every claw-node departure set back to memberlist's value (Serf's
+        for ``announce_fanout``): memberlist 0.2.2's exact failure detector, packing and
+        compression, on the same timings. What ``simulations.bench_suspicion`` compares
+        claw-node against. Knobs of claw's application messages (``app_*``) have no
+        memberlist counterpart and are kept."""
+        return self.replace(
+            restart_newer_suspicions=False,
+            confirm_probes=False,
+            suspicion_floor_mult=0.0,
+            late_timer_s=0.0,
+            relay_nack_fraction=1.0,
+            suspect_ack_grace=False,
+            answer_stale_accusations=False,
+            accept_restart_elsewhere=False,
+            abandon_stalled_round_s=0.0,
+            leave_gossip_at_once=False,
+            announce_fanout=0,
+            compression=Compression.ALL,
+            udp_buffer_bytes=1400,
+        )
 
     @classmethod
     def lan(cls) -> "GossipConfig":

@@ -456,6 +456,7 @@ def decide_alive(
     self_left: bool,
     now: float,
     dead_node_reclaim_s: float,
+    accept_restart_elsewhere: bool = True,
 ) -> AliveVerdict:
     if is_self and self_left:
         return AliveVerdict.IGNORE  # we are leaving: nothing about us is worth refuting
@@ -472,7 +473,11 @@ def decide_alive(
             return AliveVerdict.UPDATE  # memberlist lets a left name move freely
         reclaimable = (dead_node_reclaim_s > 0
                        and now - record.state_since > dead_node_reclaim_s)
-        if reclaimable or incarnation > record.incarnation:
+        if reclaimable:
+            return AliveVerdict.UPDATE
+        if not accept_restart_elsewhere:
+            return AliveVerdict.CONFLICT  # memberlist: a dead name stays where it died
+        if incarnation > record.incarnation:
             return AliveVerdict.UPDATE  # a restart elsewhere (DHCP, Tailscale): accept
         return AliveVerdict.STALE  # its old life is dead; make it refute with a higher one
     if is_self:
@@ -493,16 +498,26 @@ class SuspectVerdict(enum.Enum):
     IGNORE = "ignore"
     CONFIRM = "confirm"
     """A suspicion is already running: count ``from`` as a confirmation."""
+    RESTART = "restart"
+    """claw-node: a suspicion is running but this one is about a newer incarnation (the
+    suspect refuted, we missed its alive, often because this newer suspect replaced it
+    in every broadcast queue, and it is accused anew): start a fresh suspicion."""
     REFUTE = "refute"
     SUSPECT = "suspect"
 
 
-def decide_suspect(record: MemberRecord | None, *, incarnation: int, is_self: bool) -> SuspectVerdict:
+def decide_suspect(record: MemberRecord | None, *, incarnation: int, is_self: bool,
+                   restart_newer: bool = True) -> SuspectVerdict:
+    """What a suspect message does. ``restart_newer``: a newer incarnation restarts a
+    running suspicion (claw-node, ``GossipConfig.restart_newer_suspicions``) instead of
+    confirming it (memberlist)."""
     if record is None:
         return SuspectVerdict.IGNORE  # cannot suspect a node we do not know
     if incarnation < record.incarnation:
         return SuspectVerdict.IGNORE  # old incarnation numbers carry no news
     if record.suspicion is not None:
+        if restart_newer and incarnation > record.incarnation:
+            return SuspectVerdict.RESTART
         return SuspectVerdict.CONFIRM  # independent accusers shorten the timeout
     if record.state != MemberState.ALIVE:
         return SuspectVerdict.IGNORE  # already suspect, dead or left

@@ -14,6 +14,7 @@ for virtual time) feed inputs and flush outputs:
     for req in core.streams_to_open(): dial req.address, write req.data, read a reply
                                        if req.expect_reply, then stream_done(...)
     while (ev := core.next_event()) is not None: ...
+    for exc in core.internal_errors_to_report(): log it (a bug the core survived)
     loop.call_at(core.next_deadline(), ...)
 
 Stream framing for drivers: ``gossip.codec.stream_message_length(buf)`` says how many
@@ -21,9 +22,16 @@ bytes of ``buf`` make one complete stream message (None: need more).
 
 The rules live in small modules this class composes: ``membership`` (the table and
 the alive/suspect/dead decisions), ``suspicion`` (Lifeguard timeouts), ``awareness``
-(Lifeguard local health), ``dissemination`` (the transmit-limited queues), ``probe``
-(round-robin probing bookkeeping) and ``serf_layer`` (Lamport clocks and intents).
-This class carries out the decisions: it owns the outbox, the events and the timers.
+(Lifeguard local health), ``probe`` (the ``Prober``: rounds, confirmation probes,
+relays), ``outbox`` (broadcast queues and datagram packing), ``gossiper`` (gossip rounds
+and direct announcements), ``push_pull`` (``Exchanges``: TCP requests, push-pull
+anti-entropy, reconnects), ``user_messages`` (Serf intents and claw app messages),
+``leave`` (the phases of a graceful leave), ``serf_layer`` (Lamport clocks and intent
+decisions) and ``stats`` (the counters). A collaborator moves a member between states
+only through the callables this class hands it. This class keeps the commands, inputs,
+outputs, the packet handler table (``_PACKET_HANDLERS``), applies alive/suspect/dead and
+refutes, and runs every timer from one table (``_TIMERS``). ``converged`` builds cores
+that start inside a converged cluster (the simulator's loader).
 
 Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
@@ -32,174 +40,69 @@ Additions to the original contract (all read-only views):
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from random import Random
+from typing import Any
 
 from . import codec
 from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
 from .config import GossipConfig
 from .decode_cache import DecodeCache
-from .dissemination import BroadcastQueue
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
-    AppMessage,
-    AppState,
-    Event,
-    JoinResult,
-    Member,
-    MemberFailed,
-    MemberJoined,
-    MemberLeft,
-    MemberRecovered,
-    MemberSuspected,
-    MemberUpdated,
-    NameConflict,
-    Refuted,
+    Event, Member, MemberFailed, MemberJoined, MemberLeft, MemberRecovered, MemberSuspected,
+    MemberUpdated, NameConflict, Refuted,
 )
+from .gossiper import Gossiper
+from .leave import Leave, LeavePhase
 from .membership import (
-    TOMBSTONE_S,
-    AliveVerdict,
-    DeadVerdict,
-    MemberRecord,
-    Membership,
-    SharedTable,
-    SuspectVerdict,
-    decide_alive,
-    decide_dead,
-    decide_suspect,
-    meta_is_claw,
+    TOMBSTONE_S, AliveVerdict, DeadVerdict, MemberRecord, Membership, SharedTable,
+    SuspectVerdict, decide_alive, decide_dead, decide_suspect, meta_is_claw,
 )
 from .messages import (
-    VSN_SERF,
-    Ack,
-    Alive,
-    ClawAppMessage,
-    Dead,
-    ErrResp,
-    IndirectPing,
-    Nack,
-    Ping,
-    PushNodeState,
-    PushPull,
-    SerfJoin,
-    SerfLeave,
-    SerfPushPull,
-    SerfQuery,
-    SerfQueryResponse,
-    SerfUnknown,
-    SerfUserEvent,
-    Suspect,
-    UserMsg,
+    VSN_SERF, Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
+    Suspect, UserMsg,
 )
-from .probe import MAX_RELAYS, SEQ_MODULUS, ProbeList, ProbeRound, Relay
-from .serf_layer import IntentOutcome, SerfLayer
-from .suspicion import Suspicion, confirmations_needed, suspicion_bounds, suspicion_floor
+from .outbox import Outbox
+from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
+from .push_pull import Exchanges, PendingStream, StreamRequest
+from .serf_layer import SerfLayer
+from .stats import CoreStats
+from .suspicion import Suspicion, suspicion_bounds
 from .types import Address, MemberState
+from .user_messages import UserMessages, serf_payload
 
-__all__ = ["StreamRequest", "SwimProtocol", "push_pull_scale"]
+__all__ = ["SwimProtocol"]
 
 # --- limits and constants (each bounds memory or mirrors a memberlist/Serf constant) ---
 
-COMPOUND_HEADER_OVERHEAD = 2
-"""memberlist ``compoundHeaderOverhead``: type byte + part count."""
-COMPOUND_PART_OVERHEAD = 2
-"""memberlist ``compoundOverhead``: one big-endian u16 length per part."""
-MAX_PARTS = 127
-"""A compound holds at most 127 parts (the count is one byte, Go rejects ≥ 128)."""
-PUSH_PULL_SCALE_THRESHOLD = 32
-"""memberlist ``pushPullScaleThreshold``: push-pull is not slowed below this size."""
-LEAVE_BROADCAST_TIMEOUT_S = 5.0
-"""Serf ``BroadcastTimeout``: longest wait for the leave intent, then the dead message,
-to be fully retransmitted before moving on."""
-MAX_PENDING_STREAMS = 256
-"""Outbound TCP exchanges in flight; more are refused (counted as ``streams_refused``)."""
-STREAM_GRACE_S = 5.0
-"""A StreamRequest the driver never completes is failed this long after its deadline."""
 MAX_EVENTS = 65536
 """Undrained events kept; the oldest are dropped beyond it (``events_dropped``)."""
-MAX_OUTBOX = 8192
+MAX_ERRORS_TO_REPORT = 16
+"""Internal errors kept for the driver to log (``internal_errors_to_report``); older
+ones are only counted."""
 STALE_ANSWER_INTERVAL_S = 1.0
 """Seconds between two answers to stale accusations sent to the same address."""
 MAX_STALE_ANSWERS = 1024
 """Addresses remembered for that rate limit (oldest forgotten first)."""
-"""Unflushed datagrams kept; newer ones are dropped beyond it (``datagrams_dropped``)."""
-MAX_URGENT_APP = 64
-"""Queued urgent app messages tracked (``broadcast_app(urgent=True)``); beyond it the
-oldest loses its own gossip rounds and only rides on packets sent anyway."""
-MAX_SEEN_APP = 8192
-"""Digests of recent claw app messages remembered to relay each one only once."""
-RECONNECT_INTERVAL_S = 30.0
-"""Serf ``ReconnectInterval``: how often we may try a Join push-pull with one random dead
-member (probability ``dead / live`` per try, as Serf), which heals long partitions that
-memberlist alone never heals once the dead stop being gossiped to."""
-STALL_S = 2.0
-"""A probe round whose end we only get to handle this long after its deadline was not
-given a fair chance (this process was frozen: laptop sleep, SIGSTOP, a long GC pause):
-it is abandoned without accusing the target (``probes_abandoned``)."""
 REAP_INTERVAL_S = 1.0
 """How often dead/left records and stale bookkeeping are swept."""
-MAX_CONFIRM_QUEUE = 16
-"""Suspects waiting for our confirmation probe; more are not probed out of turn (they
-still get their round-robin probe). Bounds memory under a flood of suspicions."""
 _U32_MAX = (1 << 32) - 1
 
-_STAT_KEYS = (
-    "packets_in", "bytes_in", "packets_out", "bytes_out", "streams_in", "streams_out",
-    "malformed", "malformed_parts", "crc_errors", "unknown_type", "name_conflicts",
-    "refutes", "probes", "probe_failures", "acks_in", "nacks_in", "indirect_probes",
-    "tcp_pings", "relays", "relays_refused", "unexpected_acks", "pings_wrong_node",
-    "suspicions", "confirmations", "deaths", "leaves", "joins", "updates", "recoveries",
-    "stale_alives", "reaccusations", "bad_vsn", "unknown_zero_incarnation",
-    "members_refused", "meta_too_large", "push_pulls_out", "push_pulls_in",
-    "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
-    "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
-    "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "claims_applied", "app_too_large_to_relay", "app_direct_out", "announce_out", "suspect_acks", "stale_accusations_answered", "late_timers", "probes_abandoned", "confirm_probes", "floors_withheld",
-    "suspicion_restarts",
-)
-
-
-def push_pull_scale(interval_s: float, n: int) -> float:
-    """memberlist ``pushPullScale``: ×1 up to 32 members, +1 per doubling beyond."""
-    if n <= PUSH_PULL_SCALE_THRESHOLD:
-        return interval_s
-    multiplier = math.ceil(math.log2(n) - math.log2(PUSH_PULL_SCALE_THRESHOLD)) + 1.0
-    return multiplier * interval_s
-
-
 @dataclass(frozen=True, slots=True)
-class StreamRequest:
-    """An outbound TCP exchange the driver must perform.
+class _Timer:
+    """One row of the core's timer table (``SwimProtocol._timer_table``)."""
 
-    Dial ``address``, write ``data``; if ``expect_reply`` read one stream message
-    (``codec.stream_message_length``) and pass it to ``stream_done(stream_id, reply, now)``;
-    on any failure or after ``deadline`` (core time) pass ``None``. Without
-    ``expect_reply`` call ``stream_done(stream_id, b"", now)`` once written.
-    """
-
-    stream_id: int
-    address: Address
-    data: bytes
-    expect_reply: bool
-    deadline: float
-
-
-@dataclass(slots=True)
-class _PendingStream:
-    kind: str
-    """"push_pull" or "tcp_ping"."""
-    address: Address
-    deadline: float
-    join: bool = False
-    seq: int = 0
-    join_call: int = 0
-    report: bool = True
-    """Emit ``JoinResult`` (a ``join()`` seed), not for periodic syncs and reconnects."""
+    deadline: Callable[[SwimProtocol], float]
+    """When it is due next (core time; inf: not scheduled)."""
+    fire: Callable[[SwimProtocol, float], None]
+    """Runs it; called by ``handle_timer`` once ``now`` reached ``deadline(core)``."""
+    every_call: bool = False
+    """Fire on every ``handle_timer`` call, due or not (it checks its own conditions)."""
 
 
 class SwimProtocol:
@@ -219,6 +122,10 @@ class SwimProtocol:
         decode_cache: memo of decoded broadcasts (``gossip.decode_cache``); None: a
             bounded one of this core's own. Sharing one between cores (the simulator)
             changes no result, only how often identical bytes are decoded.
+        strict: re-raise an unexpected exception caught at an input boundary (a bug in
+            the core) instead of counting it (``internal_errors``) and keeping it for
+            the driver to log (``internal_errors_to_report``). Tests and the simulator
+            run strict; a production driver must not, so one bug cannot stop the node.
     Raises:
         LocalProtocolError: bad arguments (meta too large, incarnation < 1, ...).
     """
@@ -235,6 +142,7 @@ class SwimProtocol:
         incarnation: int = 1,
         app_state: Callable[[], bytes] | None = None,
         decode_cache: DecodeCache | None = None,
+        strict: bool = False,
     ) -> None:
         try:
             config.validate()
@@ -267,56 +175,43 @@ class SwimProtocol:
         )
         self._members.add(self._self)
         self._awareness = Awareness(config.awareness_max_multiplier)
-        self._ml_queue = BroadcastQueue(config.retransmit_mult)
-        self._serf_queue = BroadcastQueue(config.retransmit_mult)
-        # Claw app messages may use a smaller retransmit count (config.app_retransmit_mult).
-        self._app_queue = BroadcastQueue(config.app_retransmit_mult or config.retransmit_mult)
-        self._urgent_app: OrderedDict[int, None] = OrderedDict()  # app queue handles
+        self._stats = CoreStats()
+        self._outbox = Outbox(config, self._stats, self._current_size)
         self._serf = SerfLayer()
-        self._probe_list = ProbeList(rng)
-        self._round: ProbeRound | None = None
-        self._confirm_queue: list[str] = []
-        """claw-node: suspects to probe next, out of round-robin order (``confirm_probes``)."""
-        self._last_probe_start = -math.inf
-        self._confirm_at = math.inf
-        """When a queued confirmation probe may start out of turn (inf: none pending)."""
         self._timer_expected: float | None = None
         """When the driver was told to call ``handle_timer`` (``next_deadline``, not before
         the input it followed); a call much later means we were starved."""
-        self._relays: dict[int, Relay] = {}
-        self._streams: dict[int, _PendingStream] = {}
         self._suspects: dict[str, None] = {}
         """Names with a running suspicion timer, in the order they were suspected (a dict,
         not a set: timers that expire at the same instant then fire in an order that does
         not depend on Python's per-process string hashing)."""
-        self._outbox: list[tuple[Address, bytes]] = []
-        self._stream_out: list[StreamRequest] = []
         self._events: deque[Event] = deque()
-        self._seen_app: OrderedDict[bytes, None] = OrderedDict()
-        self._stats = dict.fromkeys(_STAT_KEYS, 0)
-        self._seq = rng.randrange(SEQ_MODULUS)
-        self._stream_seq = 0
-        self._join_call = 0
+        self._prober = Prober(config, rng, self._members, self._self, ip_bytes,
+                              self._awareness, self._stats, now)
         self._join_intent_for: int | None = None
-        self._leave_phase = 0  # 0 none, 1 intent queued, 2 dead queued, 3 done
-        self._leave_handle = 0
-        self._leave_phase_deadline = math.inf
+        self._gossiper = Gossiper(config, rng, self._members, self._self, self._outbox,
+                                  self._stats, after_packet=self._after_gossip_packet)
+        self._leave = Leave(config, self._outbox, self._self, announce=self._gossiper.announce,
+                            become_left=self._become_left, has_live_peers=self._has_live_peers,
+                            live_peer_count=self._live_peer_count)
+        self._user = UserMessages(self._members, self._self, self._serf, self._outbox,
+                                  self._stats, self._decode_cache, emit=self._emit,
+                                  set_state=self._set_state, leaving=self._leave.begun)
+        self._exchanges = Exchanges(
+            config, rng, self._members, self._self, self._stats, self._serf, self._user,
+            cluster_size=self._current_size, gossiped=self._gossiped_records, app_state=app_state,
+            apply_alive=self._on_alive, apply_suspect=self._on_suspect,
+            apply_dead=self._on_dead, emit=self._emit,
+            tcp_ping_acked=self._prober.tcp_ping_acked, joined=self._joined)
         self._stale_answers: OrderedDict[Address, float] = OrderedDict()
         """Where we last sent our alive in answer to a stale accusation, and when."""
-        self._leave_told: list[str] = []
-        """Names of the members that got our leave intent straight from us."""
         self.last_internal_error: str = ""
         """repr of the last unexpected exception swallowed at an input boundary (a bug)."""
+        self._strict = strict
+        self._errors_to_report: deque[BaseException] = deque(maxlen=MAX_ERRORS_TO_REPORT)
 
-        # Random initial stagger, as memberlist does, so restarted clusters spread out.
-        self._next_probe = now + rng.uniform(0, config.probe_interval_s)
-        self._next_gossip = now + rng.uniform(0, config.gossip_interval_s)
-        # memberlist's pushPullTrigger waits the stagger and then a whole interval: the
-        # join's push-pull just synced, so the first periodic one comes 1-2 intervals on.
-        self._next_push_pull = (now + rng.uniform(0, config.push_pull_interval_s)
-                                + config.push_pull_interval_s
-                                if config.push_pull_interval_s > 0 else math.inf)
-        self._next_reconnect = now + RECONNECT_INTERVAL_S
+        self._gossiper.schedule(now)
+        self._exchanges.schedule(now)
         self._next_reap = now + REAP_INTERVAL_S
         self._size_cache: tuple[float, int, int] = (math.nan, -1, 0)
         self._version = 0  # bumped on every membership change (size cache key)
@@ -324,69 +219,25 @@ class SwimProtocol:
         # so a joiner announces itself too (not only through its seed's 2-3 retransmits).
         self._broadcast_self_alive()
 
-    # --- a core that starts inside a converged cluster -------------------------------
+    # --- a core that starts inside a converged cluster (``gossip.converged``) -----
 
-    CONVERGED_STATUS_LTIME = 1
-    """Serf status LTime of every member of a ``converged_table``: the LTime of a first
-    join intent (Serf's clocks start at 1)."""
-
-    @staticmethod
-    def converged_table(members: Iterable[tuple[str, Address, bytes, int]],
-                        now: float) -> SharedTable:
-        """The member table of a cluster in which everybody knows everybody.
-
-        ``members`` are ``(name, (ip, port), meta, incarnation)``; each becomes the record
-        a core keeps after receiving that member's alive (state alive since ``now``,
-        Serf's protocol versions, joined with LTime ``CONVERGED_STATUS_LTIME``). One table
-        is shared read-only by every core built with ``in_converged_cluster``.
-        """
-        records = []
-        for name, (ip, port), meta, incarnation in members:
-            records.append(MemberRecord(
-                name=name, ip=ip, port=port, meta=meta, incarnation=incarnation,
-                state=MemberState.ALIVE, state_since=now, vsn=VSN_SERF,
-                is_claw=meta_is_claw(meta), ip_bytes=ip_to_bytes(ip),
-                status_ltime=SwimProtocol.CONVERGED_STATUS_LTIME,
-            ))
-        return SharedTable(records)
-
-    @classmethod
-    def in_converged_cluster(cls, config: GossipConfig, table: SharedTable, *, name: str,
-                             address: Address, meta: bytes = b"", rng: Random, now: float,
-                             incarnation: int = 1,
-                             app_state: Callable[[], bytes] | None = None,
-                             decode_cache: DecodeCache | None = None) -> SwimProtocol:
-        """A core that already knows every member of ``table`` (itself included), as if
-        the cluster had been running for a while: nothing queued to gossip, no events,
-        probe order, push-pull and reconnect timers at random phases of their periods.
-
-        For simulations of steady-state clusters (the join itself is not simulated). The
-        table is shared copy-on-write: this core copies a record only when it changes
-        it. Arguments as for the constructor; ``name``, ``address``, ``meta`` and
-        ``incarnation`` must match our entry in ``table``.
-        """
-        core = cls(config, name=name, address=address, meta=meta, rng=rng, now=now,
-                   incarnation=incarnation, app_state=app_state, decode_cache=decode_cache)
-        core._adopt_cluster(table, now)
-        return core
-
-    def _adopt_cluster(self, table: SharedTable, now: float) -> None:
+    def _adopt_cluster(self, table: SharedTable, status_ltime: int, now: float) -> None:
+        """Know every member of ``table`` as a long-running node would: nothing queued
+        to gossip, probe order and timers at random phases (``converged.py``)."""
         me = self._self
         entry = table.records.get(me.name)
         if (entry is None or entry.address != me.address or entry.meta != me.meta
                 or entry.incarnation != me.incarnation):
             raise LocalProtocolError(f"{me.name!r} is not in the table as itself")
         me.status_ltime = entry.status_ltime
-        self._serf.clock.witness(self.CONVERGED_STATUS_LTIME)
-        cfg, rng = self._cfg, self._rng
-        self._members = Membership.from_shared(cfg.max_members, table, me)
-        self._probe_list = ProbeList.from_shared(rng, table.names)
-        self._ml_queue = BroadcastQueue(cfg.retransmit_mult)  # our alive is known to all
+        self._serf.clock.witness(status_ltime)
+        self._members = Membership.from_shared(self._cfg.max_members, table, me)
+        self._prober.adopt(self._members, table.names)
+        self._user.adopt(self._members)
+        self._gossiper.adopt(self._members)
+        self._outbox.forget_memberlist()  # our alive is known to all
         self._version += 1
-        if cfg.push_pull_interval_s > 0:
-            period = push_pull_scale(cfg.push_pull_interval_s, self.cluster_size_estimate)
-            self._next_push_pull = now + rng.uniform(0, period)
-        self._next_reconnect = now + rng.uniform(0, RECONNECT_INTERVAL_S)
+        self._exchanges.adopt(self._members, now)
 
     @staticmethod
     def _check_meta(meta: bytes, config: GossipConfig) -> bytes:
@@ -402,10 +253,10 @@ class SwimProtocol:
     def join(self, seeds: Iterable[Address], now: float) -> None:
         """Start a push-pull (Join=true) with each seed; ``JoinResult`` events follow."""
         self._now = now
-        self._join_call += 1
-        self._join_intent_for = self._join_call
+        self._exchanges.join_call += 1
+        self._join_intent_for = self._exchanges.join_call
         for seed in seeds:
-            self._open_push_pull(tuple(seed), join=True, now=now)  # type: ignore[arg-type]
+            self._exchanges.open_push_pull(tuple(seed), join=True, now=now)  # type: ignore[arg-type]
 
     def leave(self, now: float) -> None:
         """Graceful leave: Serf leave intent, then ``dead(self, from=self)`` broadcast.
@@ -413,42 +264,29 @@ class SwimProtocol:
         ``leave_done`` becomes true once both were sent to peers (or there is nobody).
         """
         self._now = now
-        if self._leave_phase:
+        if self._leave.phase:
             return
         intent = self._serf.new_leave_intent(self._self)
-        self._round = None
-        if not self._has_live_peers():
-            self._become_left(now)
-            self._leave_phase = 3
-            return
-        intent_payload = self._serf_payload(intent)
-        self._leave_handle = self._serf_queue.push(intent_payload)
-        self._leave_phase = 1
-        self._leave_phase_deadline = now + LEAVE_BROADCAST_TIMEOUT_S
-        self._leave_told = self._announce([intent_payload])
-        if self._leave_told and len(self._leave_told) == len(self._members.alive_except(self._self)):
-            # Every live member has the intent straight from us: the dead message may
-            # follow one gossip interval later instead of after the intent's epidemic.
-            self._leave_phase_deadline = now + self._cfg.gossip_interval_s
-        # The first round goes out now rather than at the next tick (Serf waits for it):
-        # the leave is seen sooner, by half a gossip interval on average, at no extra cost.
-        self._next_gossip = now
+        self._prober.abandon()
+        self._leave.start(serf_payload(intent), now)
+        if self._leave.phase is LeavePhase.INTENT and self._cfg.leave_gossip_at_once:
+            self._gossiper.next_round = now
 
     @property
     def leave_done(self) -> bool:
-        return self._leave_phase == 3
+        return self._leave.phase is LeavePhase.DONE
 
     @property
     def is_leaving(self) -> bool:
         """True once ``leave`` was called (probing and push-pull have stopped)."""
-        return self._leave_phase != 0
+        return self._leave.phase is not LeavePhase.NONE
 
     def set_meta(self, meta: bytes, now: float) -> None:
         """Replace node metadata; bumps incarnation and broadcasts alive (not once
         ``leave`` was called: like memberlist, a leaving node announces no new life)."""
         self._now = now
         meta = self._check_meta(meta, self._cfg)
-        if self._leave_phase:
+        if self._leave.phase:
             # An alive at a higher incarnation than our dead message would make those who
             # saw the dead take us back as alive, then declare us failed, not left.
             return
@@ -471,16 +309,12 @@ class SwimProtocol:
         if not isinstance(body, (bytes, bytearray)):
             raise LocalProtocolError("body must be bytes")
         body = bytes(body)
-        payload = self._serf_payload(ClawAppMessage(body))
-        if len(payload) + 1 > self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD - COMPOUND_PART_OVERHEAD:
+        payload = serf_payload(ClawAppMessage(body))
+        if not self._outbox.fits(payload):
             raise LocalProtocolError(
                 f"app message of {len(body)} bytes does not fit in udp_buffer_bytes")
-        self._remember_app(body)
-        handle = self._app_queue.push(payload, None if key is None else f"app:{key}")
-        if urgent:
-            self._urgent_app[handle] = None
-            if len(self._urgent_app) > MAX_URGENT_APP:
-                self._urgent_app.popitem(last=False)
+        self._user.remember_app(body)
+        self._outbox.push_app(payload, None if key is None else f"app:{key}", urgent=urgent)
 
     def send_app_to(self, name: str, body: bytes, now: float) -> bool:
         """Send a claw application message straight to member ``name`` in one datagram.
@@ -498,27 +332,27 @@ class SwimProtocol:
         if (rec is None or rec is self._self or not rec.is_claw
                 or rec.state not in (MemberState.ALIVE, MemberState.SUSPECT)):
             return False
-        payload = self._serf_payload(ClawAppMessage(bytes(body)))
-        if len(payload) > self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD:
+        payload = serf_payload(ClawAppMessage(bytes(body)))
+        if not self._outbox.fits(payload):
             return False
-        self._remember_app(bytes(body))
-        self._stats["app_direct_out"] += 1
-        self._emit_packet(rec.address, payload, crc=rec.pmax >= 5)
+        self._user.remember_app(bytes(body))
+        self._stats.app_direct_out += 1
+        self._outbox.emit(rec.address, payload, crc=rec.pmax >= 5)
         return True
 
     def reannounce(self, now: float) -> None:
         """After a clock jump (sleep/wake): higher incarnation, alive broadcast, and an
         immediate push-pull with a random live peer."""
         self._now = now
-        if self._leave_phase:
+        if self._leave.phase:
             return
         self._bump_incarnation(self._self.incarnation + 1)
         self._broadcast_self_alive()
-        if self._round is not None:
-            self._round = None  # its timing spans the jump: no verdict from it
-            self._stats["probes_abandoned"] += 1
-        self._next_probe = min(self._next_probe, now + self._cfg.probe_interval_s)
-        self._push_pull_random(now)
+        if self._prober.abandon():  # its timing spans the jump: no verdict from it
+            self._stats.probes_abandoned += 1
+        prober = self._prober
+        prober.next_probe = min(prober.next_probe, now + self._cfg.probe_interval_s)
+        self._exchanges.push_pull_random(now)
 
     # --- inputs -----------------------------------------------------------------
 
@@ -526,23 +360,26 @@ class SwimProtocol:
         """Process one UDP datagram. Never raises on bad input: it is counted in ``stats``."""
         self._now = now
         st = self._stats
-        st["packets_in"] += 1
+        st.packets_in += 1
         try:
-            st["bytes_in"] += len(data)
+            st.bytes_in += len(data)
             msgs, bad = codec.decode_packet(data, max_size=self._cfg.max_udp_packet_bytes,
                                             cache=self._decode_cache)
         except MalformedPacket as exc:
-            st["crc_errors" if "checksum" in str(exc) else "malformed"] += 1
+            if "checksum" in str(exc):
+                st.crc_errors += 1
+            else:
+                st.malformed += 1
             return
         except Exception as exc:  # noqa: BLE001 - the receive path must never raise
             self._internal_error(exc)
             return
-        st["malformed_parts"] += bad
+        st.malformed_parts += bad
         for msg in msgs[: self._cfg.handoff_queue_depth]:
             try:
                 self._on_packet_message(msg, addr, now)
             except (GossipError, ValueError, TypeError):
-                st["malformed"] += 1
+                st.malformed += 1
             except Exception as exc:  # noqa: BLE001
                 self._internal_error(exc)
 
@@ -551,13 +388,13 @@ class SwimProtocol:
         self._now = now
         cfg = self._cfg
         expected, self._timer_expected = self._timer_expected, None
-        if cfg.late_timer_s > 0 and not cfg.memberlist_suspicion and expected is not None:
+        if cfg.late_timer_s > 0 and expected is not None:
             if now - expected >= cfg.late_timer_s:
                 # claw-node: our own timers run late, so we are the slow one (CPU
                 # starvation): Lifeguard's local health should say so, which gives
                 # members more time to answer us before we accuse them.
                 self._awareness.apply_delta(1)
-                self._stats["late_timers"] += 1
+                self._stats.late_timers += 1
         try:
             self._run_timers(now)
         except Exception as exc:  # noqa: BLE001 - one bad timer must not stop the others
@@ -566,20 +403,20 @@ class SwimProtocol:
     def handle_stream(self, data: bytes, addr: Address, now: float) -> bytes | None:
         """Serve one inbound TCP request (push-pull, ping, user); return reply bytes or None."""
         self._now = now
-        self._stats["streams_in"] += 1
+        self._stats.streams_in += 1
         try:
-            self._stats["bytes_in"] += len(data)
+            self._stats.bytes_in += len(data)
             msg = codec.decode_stream(data, max_size=self._cfg.max_stream_bytes)
         except MalformedPacket as exc:
-            self._stats["malformed"] += 1
-            return self._encode_stream(ErrResp(str(exc)[:200]))
+            self._stats.malformed += 1
+            return self._exchanges.encode(ErrResp(str(exc)[:200]))
         except Exception as exc:  # noqa: BLE001
             self._internal_error(exc)
             return None
         try:
-            return self._on_stream_request(msg, addr, now)
+            return self._exchanges.on_request(msg, addr, now)
         except (GossipError, ValueError, TypeError):
-            self._stats["malformed"] += 1
+            self._stats.malformed += 1
         except Exception as exc:  # noqa: BLE001
             self._internal_error(exc)
         return None
@@ -587,43 +424,28 @@ class SwimProtocol:
     def stream_done(self, stream_id: int, reply: bytes | None, now: float) -> None:
         """Result of a ``StreamRequest``: its reply, b"" when no reply was expected, None on failure."""
         self._now = now
-        pending = self._streams.pop(stream_id, None)
+        pending = self._exchanges.streams.finish(stream_id)
         if pending is None:
             return  # unknown or already expired: nothing waits for it
         try:
             if reply is not None:
-                self._stats["bytes_in"] += len(reply)
-            self._on_stream_reply(pending, reply, now)
+                self._stats.bytes_in += len(reply)
+            self._exchanges.on_reply(pending, reply, now)
         except Exception as exc:  # noqa: BLE001
             self._internal_error(exc)
 
     # --- outputs ---------------------------------------------------------------
 
     def datagrams_to_send(self) -> list[tuple[Address, bytes]]:
-        out, self._outbox = self._outbox, []
-        return out
+        return self._outbox.drain()
 
     def streams_to_open(self) -> list[StreamRequest]:
-        out, self._stream_out = self._stream_out, []
-        return out
+        return self._exchanges.streams.drain()
 
     def next_deadline(self) -> float | None:
-        t = min(self._next_gossip, self._next_reap)
-        if not self._leave_phase:
-            t = min(t, self._next_probe, self._confirm_at, self._next_push_pull)
-        else:
-            t = min(t, self._leave_phase_deadline)
-        r = self._round
-        if r is not None:
-            t = min(t, r.deadline if r.indirect_sent else r.ack_deadline)
-        for name in self._suspects:
-            rec = self._members.get(name)
-            if rec is not None and rec.suspicion is not None:
-                t = min(t, rec.suspicion.deadline)
-        for relay in self._relays.values():
-            t = min(t, relay.deadline, relay.nack_at)
-        for s in self._streams.values():
-            t = min(t, s.deadline + STREAM_GRACE_S)
+        """When ``handle_timer`` must be called next (core time): the earliest deadline
+        in the timer table (``_TIMERS``)."""
+        t = min(timer.deadline(self) for timer in _TIMERS)
         # When the driver should call handle_timer: a deadline already past (a suspicion
         # shortened by confirmations) is due now, not late (``late_timer_s``).
         self._timer_expected = max(t, self._now)
@@ -631,6 +453,13 @@ class SwimProtocol:
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
+
+    def internal_errors_to_report(self) -> list[BaseException]:
+        """Unexpected exceptions the core caught since the last call (bugs; at most
+        ``MAX_ERRORS_TO_REPORT``), for the driver to log with their tracebacks."""
+        out = list(self._errors_to_report)
+        self._errors_to_report.clear()
+        return out
 
     # --- views ------------------------------------------------------------------
 
@@ -657,41 +486,11 @@ class SwimProtocol:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counters since start (all ints).
-
-        Traffic: ``packets_in/out``, ``bytes_in/out``, ``streams_in/out``.
-        Drops by reason: ``malformed`` (undecodable datagram/stream/field),
-        ``malformed_parts`` (bad compound parts, bad push-pull states), ``crc_errors``,
-        ``unknown_type``, ``bad_vsn``, ``bad_names``, ``meta_too_large``,
-        ``unknown_zero_incarnation``, ``pings_wrong_node``, ``unexpected_acks``,
-        ``relays_refused``, ``members_refused`` (table full), ``streams_refused``,
-        ``events_dropped``, ``datagrams_dropped``, ``broadcasts_dropped``,
-        ``serf_ignored`` (Serf events/queries/others), ``app_duplicates``,
-        ``app_too_large_to_relay``, ``app_state_errors``, ``internal_errors`` (bugs; see
-        ``last_internal_error``).
-        Failure detection: ``probes``, ``probe_failures``, ``probes_abandoned``,
-        ``acks_in``, ``nacks_in``, ``indirect_probes``, ``tcp_pings``, ``relays``,
-        ``suspicions``, ``confirmations``, ``deaths``, ``leaves``, ``refutes``,
-        ``confirm_probes`` (claw-node out-of-turn probes of a suspect someone else accused),
-        ``suspicion_restarts`` (claw-node: a suspicion of a newer incarnation restarted ours),
-        ``suspect_acks`` (claw-node: a suspect acked our probe; ``suspect_ack_grace``),
-        ``stale_accusations_answered`` (claw-node: ``answer_stale_accusations``),
-        ``announce_out`` (claw-node: datagrams of joins and leaves sent straight to members),
-        ``floors_withheld`` (claw-node: a suspicion kept memberlist's minimum because we
-        were unhealthy or the suspect refuted recently), ``late_timers`` (claw-node: a
-        timer handled ``late_timer_s`` or more after it was due; each raised our health
-        score).
-        Membership: ``joins``, ``updates``, ``recoveries``, ``name_conflicts``,
-        ``claims_applied`` (claw-node: an alive refused as a name conflict, applied when
-        the life it conflicted with was declared dead),
-        ``stale_alives``, ``reaccusations``, ``reaped``, ``members`` (table size).
-        Anti-entropy: ``push_pulls_out``, ``push_pulls_in``, ``push_pull_failures``,
-        ``reconnects``, ``serf_intents``, ``app_messages_in``.
-        """
-        out = dict(self._stats)
+        """Counters since start (all ints; their meaning: ``gossip.stats``), plus
+        ``members`` (table size) and ``broadcasts_dropped``."""
+        out = self._stats.as_dict()
         out["members"] = len(self._members)
-        out["broadcasts_dropped"] = (self._ml_queue.dropped + self._serf_queue.dropped
-                                     + self._app_queue.dropped)
+        out["broadcasts_dropped"] = self._outbox.dropped
         return out
 
     def member_state(self, name: str) -> MemberState | None:
@@ -716,33 +515,16 @@ class SwimProtocol:
     @property
     def pending_broadcasts(self) -> int:
         """Broadcasts waiting in the memberlist, Serf and app queues together."""
-        return len(self._ml_queue) + len(self._serf_queue) + len(self._app_queue)
+        return self._outbox.pending
 
     # --- packet handling ----------------------------------------------------------
 
     def _on_packet_message(self, msg: object, addr: Address, now: float) -> None:
-        # Most frequent first: gossip (alive, Serf/claw user messages), then probes.
-        if isinstance(msg, Alive):
-            self._on_alive(msg, now)
-        elif isinstance(msg, UserMsg):
-            self._on_user(msg.payload, now)
-        elif isinstance(msg, Ping):
-            self._on_ping(msg, addr)
-        elif isinstance(msg, Ack):
-            self._on_ack(msg.seq_no, now)
-        elif isinstance(msg, Suspect):
-            self._answer_stale_accusation(msg.node, msg.incarnation, addr, now)
-            self._on_suspect(msg, now)
-        elif isinstance(msg, Dead):
-            if msg.from_ != msg.node:
-                self._answer_stale_accusation(msg.node, msg.incarnation, addr, now)
-            self._on_dead(msg, now)
-        elif isinstance(msg, IndirectPing):
-            self._on_indirect_ping(msg, addr, now)
-        elif isinstance(msg, Nack):
-            self._on_nack(msg.seq_no)
-        else:
-            self._stats["unknown_type"] += 1
+        handler = _PACKET_HANDLERS.get(type(msg))
+        if handler is None:
+            self._stats.unknown_type += 1
+            return
+        handler(self, msg, addr, now)
 
     def _answer_stale_accusation(self, node: str, incarnation: int, addr: Address,
                                  now: float) -> None:
@@ -751,8 +533,7 @@ class SwimProtocol:
         of it ended, lost); memberlist ignores it, and that node declares us dead when its
         timer ends. We send it our alive message straight back, at most once per second
         per address."""
-        if (node != self._self.name or incarnation >= self._self.incarnation
-                or not self._cfg.answer_stale_accusations or self._leave_phase):
+        if node != self._self.name or incarnation >= self._self.incarnation:
             return
         last = self._stale_answers.get(addr)
         if last is not None and now - last < STALE_ANSWER_INTERVAL_S:
@@ -761,65 +542,8 @@ class SwimProtocol:
         self._stale_answers.move_to_end(addr)
         if len(self._stale_answers) > MAX_STALE_ANSWERS:
             self._stale_answers.popitem(last=False)
-        self._emit_packet(addr, self._self_alive(), crc=False)
-        self._stats["stale_accusations_answered"] += 1
-
-    def _reply_address(self, source_addr: bytes | None, source_port: int, fallback: Address) -> Address:
-        if source_addr and source_port:
-            try:
-                return (bytes_to_ip(source_addr), source_port)
-            except MalformedPacket:
-                self._stats["malformed"] += 1
-        return fallback
-
-    def _on_ping(self, ping: Ping, addr: Address) -> None:
-        if ping.node and ping.node != self._self.name:
-            self._stats["pings_wrong_node"] += 1  # meant for whoever had our address before
-            return
-        dest = self._reply_address(ping.source_addr, ping.source_port, addr)
-        self._send(dest, codec.encode_message(Ack(ping.seq_no, None)),
-                   self._members.get(ping.source_node) if ping.source_node else None)
-
-    def _on_indirect_ping(self, req: IndirectPing, addr: Address, now: float) -> None:
-        try:
-            target = (bytes_to_ip(req.target), req.port)
-        except MalformedPacket:
-            self._stats["malformed"] += 1
-            return
-        if len(self._relays) >= MAX_RELAYS:
-            self._stats["relays_refused"] += 1
-            return
-        seq = self._next_seq()
-        self._relays[seq] = Relay(
-            requester=self._reply_address(req.source_addr, req.source_port, addr),
-            requester_seq=req.seq_no, requester_name=req.source_node, want_nack=req.nack,
-            deadline=now + self._cfg.probe_timeout_s,
-            nack_at=math.inf if not req.nack else now + self._cfg.probe_timeout_s * (
-                1.0 if self._cfg.memberlist_suspicion else self._cfg.relay_nack_fraction),
-        )
-        self._stats["relays"] += 1
-        ping = Ping(seq, req.node, self._ip_bytes, self._self.port, self._self.name)
-        self._send(target, codec.encode_message(ping), self._members.get(req.node))
-
-    def _on_ack(self, seq: int, now: float) -> None:
-        self._stats["acks_in"] += 1
-        r = self._round
-        if r is not None and seq == r.seq:
-            self._probe_succeeded(now)
-            return
-        relay = self._relays.pop(seq, None)
-        if relay is not None:
-            # Relayed acks carry the requester's SeqNo and no payload (memberlist does so).
-            self._send(relay.requester, codec.encode_message(Ack(relay.requester_seq, None)),
-                       self._members.get(relay.requester_name))
-            return
-        self._stats["unexpected_acks"] += 1  # late, duplicate, or for a finished round
-
-    def _on_nack(self, seq: int) -> None:
-        self._stats["nacks_in"] += 1
-        r = self._round
-        if r is not None and seq == r.seq:
-            r.nacks += 1
+        self._outbox.emit(addr, self._self_alive(), crc=False)
+        self._stats.stale_accusations_answered += 1
 
     def _on_alive(self, a: Alive, now: float) -> None:
         rec = self._members.get(a.node)
@@ -830,34 +554,35 @@ class SwimProtocol:
         try:
             ip = bytes_to_ip(a.addr)
         except MalformedPacket:
-            self._stats["malformed"] += 1
+            self._stats.malformed += 1
             return
         if not a.node:
-            self._stats["bad_names"] += 1  # an empty name cannot be addressed or refuted
+            self._stats.bad_names += 1  # an empty name cannot be addressed or refuted
             return
         meta = a.meta or b""
         if len(meta) > self._cfg.meta_max_bytes:
-            self._stats["meta_too_large"] += 1  # memberlist would panic building it
+            self._stats.meta_too_large += 1  # memberlist would panic building it
             return
         vsn = a.vsn or b""
         is_self = a.node == self._self.name
         address = (ip, a.port)
         verdict = decide_alive(
             rec, incarnation=a.incarnation, address=address, meta=meta, vsn=vsn,
-            is_self=is_self, self_left=self._leave_phase >= 2, now=now,
+            is_self=is_self, self_left=self._leave.phase >= LeavePhase.DEAD, now=now,
             dead_node_reclaim_s=self._cfg.dead_node_reclaim_s,
+            accept_restart_elsewhere=self._cfg.accept_restart_elsewhere,
         )
         if verdict is AliveVerdict.IGNORE:
             return
         if verdict is AliveVerdict.BAD_VSN:
-            self._stats["bad_vsn"] += 1
+            self._stats.bad_vsn += 1
             return
         if verdict is AliveVerdict.UNKNOWN_ZERO:
-            self._stats["unknown_zero_incarnation"] += 1
+            self._stats.unknown_zero_incarnation += 1
             return
         if verdict is AliveVerdict.CONFLICT:
             assert rec is not None
-            self._stats["name_conflicts"] += 1
+            self._stats.name_conflicts += 1
             claim = rec.refused_claim
             if not is_self and (claim is None or a.incarnation >= claim.incarnation):
                 rec = self._members.writable(rec)
@@ -866,7 +591,7 @@ class SwimProtocol:
             return
         if verdict is AliveVerdict.STALE:
             assert rec is not None
-            self._stats["stale_alives"] += 1
+            self._stats.stale_alives += 1
             self._reaccuse(rec, address, now)
             return
         if verdict is AliveVerdict.REFUTE:
@@ -879,14 +604,14 @@ class SwimProtocol:
                 ip_bytes=bytes(a.addr),
             )
             if not self._members.add(rec):
-                self._stats["members_refused"] += 1  # table full of live members
+                self._stats.members_refused += 1  # table full of live members
                 return
             self._version += 1
-            self._probe_list.add(rec.name)
-            self._ml_queue.push(codec.encode_message(a), a.node)
-            self._stats["joins"] += 1
+            self._prober.add(rec.name)
+            self._outbox.memberlist.push(codec.encode_message(a), a.node)
+            self._stats.joins += 1
             self._emit(MemberJoined(rec.snapshot()))
-            self._apply_recent_intent(rec, now)
+            self._user.apply_recent_intent(rec, now)
             return
         assert rec is not None and verdict is AliveVerdict.UPDATE
         rec = self._members.writable(rec)
@@ -899,19 +624,19 @@ class SwimProtocol:
         self._clear_suspicion(rec)
         if old_state != MemberState.ALIVE:
             self._set_state(rec, MemberState.ALIVE, now)
-        self._ml_queue.push(codec.encode_message(a), a.node)
+        self._outbox.memberlist.push(codec.encode_message(a), a.node)
         if old_state in (MemberState.DEAD, MemberState.LEFT):
             rec.leaving = False
-            self._probe_list.add(rec.name)
-            self._stats["joins"] += 1
+            self._prober.add(rec.name)
+            self._stats.joins += 1
             self._emit(MemberJoined(rec.snapshot()))
             return
         if old_state == MemberState.SUSPECT:
             rec.refuted_at = now
-            self._stats["recoveries"] += 1
+            self._stats.recoveries += 1
             self._emit(MemberRecovered(rec.snapshot()))
         if meta != old_meta or rec.address != old_addr:
-            self._stats["updates"] += 1
+            self._stats.updates += 1
             self._emit(MemberUpdated(rec.snapshot()))
 
     def _reaccuse(self, rec: MemberRecord, address: Address, now: float) -> None:
@@ -920,72 +645,75 @@ class SwimProtocol:
             return  # rate limit: one accusation per member per probe interval
         rec = self._members.writable(rec)
         rec.last_reaccused = now
-        self._stats["reaccusations"] += 1
+        self._stats.reaccusations += 1
         dead = Dead(rec.incarnation, rec.name, self._self.name)
         self._send(address, codec.encode_message(dead), None)
+
+    def _on_suspect_packet(self, s: Suspect, addr: Address, now: float) -> None:
+        if self._cfg.answer_stale_accusations and not self._leave.phase:
+            self._answer_stale_accusation(s.node, s.incarnation, addr, now)
+        self._on_suspect(s, now)
 
     def _on_suspect(self, s: Suspect, now: float) -> None:
         rec = self._members.get(s.node)
         verdict = decide_suspect(rec, incarnation=s.incarnation,
-                                 is_self=s.node == self._self.name)
+                                 is_self=s.node == self._self.name,
+                                 restart_newer=self._cfg.restart_newer_suspicions)
         if verdict is SuspectVerdict.IGNORE:
             return
         assert rec is not None
-        rec = self._members.writable(rec)
-        if verdict is SuspectVerdict.CONFIRM:
-            assert rec.suspicion is not None
-            if s.incarnation <= rec.incarnation or self._cfg.memberlist_suspicion:
-                if rec.suspicion.confirm(s.from_, now):
-                    self._stats["confirmations"] += 1
-                    self._ml_queue.push(codec.encode_message(s), s.node)
-                return
-            # claw-node: the suspect refuted the suspicion we hold (we missed its alive,
-            # often because this newer suspect replaced it in every broadcast queue) and
-            # is accused anew. memberlist counts that as a confirmation of the old timer,
-            # which under heavy loss declares live nodes dead; start afresh instead.
-            self._clear_suspicion(rec)
-            rec.refuted_at = now
-            self._stats["suspicion_restarts"] += 1
         if verdict is SuspectVerdict.REFUTE:
             self._refute(s.incarnation, accuser=s.from_, now=now)
             return
-        cfg = self._cfg
-        n = self.cluster_size_estimate
-        min_s, max_s = suspicion_bounds(cfg.suspicion_mult, cfg.suspicion_max_mult,
-                                        n, cfg.probe_interval_s)
-        k = confirmations_needed(cfg.suspicion_mult, n)
-        floor_s = None if not self._floor_allowed(rec, now) else suspicion_floor(
-            cfg.suspicion_floor_mult, cfg.probe_interval_s, min_s)
+        rec = self._members.writable(rec)
+        if verdict is SuspectVerdict.CONFIRM:
+            assert rec.suspicion is not None
+            if rec.suspicion.confirm(s.from_, now):
+                self._stats.confirmations += 1
+                self._outbox.memberlist.push(codec.encode_message(s), s.node)
+            return
+        if verdict is SuspectVerdict.RESTART:
+            self._clear_suspicion(rec)
+            rec.refuted_at = now  # it did refute: it was alive, perhaps only slow
+            self._stats.suspicion_restarts += 1
         rec.incarnation = s.incarnation
         self._set_state(rec, MemberState.SUSPECT, now)
-        rec.suspicion = Suspicion(s.from_, k, min_s, max_s, now, floor_s)
+        rec.suspicion = Suspicion.start(s.from_, now, n=self.cluster_size_estimate,
+                                        config=self._cfg,
+                                        floor=self._floor_allowed(rec, now))
         self._suspects[rec.name] = None
-        self._ml_queue.push(codec.encode_message(s), s.node)
-        self._stats["suspicions"] += 1
+        self._outbox.memberlist.push(codec.encode_message(s), s.node)
+        self._stats.suspicions += 1
         self._emit(MemberSuspected(rec.snapshot(), accuser=s.from_))
-        if s.from_ != self._self.name:
-            self._want_confirm_probe(rec, now)
+        if s.from_ != self._self.name and not self._leave.phase:
+            self._prober.want_confirm_probe(rec, now)
 
     def _floor_allowed(self, rec: MemberRecord, now: float) -> bool:
         """claw-node: may this suspicion shrink below memberlist's minimum? Not when we
         may be starved ourselves (health score above 0) nor when the suspect recently
         proved it was only slow (``health_gated_floor``, ``slow_member_memory_s``)."""
         cfg = self._cfg
-        if cfg.memberlist_suspicion:
-            return False
+        if cfg.suspicion_floor_mult <= 0:
+            return False  # no floor (memberlist): nothing to withhold
         if cfg.health_gated_floor and self._awareness.score > 0:
-            self._stats["floors_withheld"] += 1
+            self._stats.floors_withheld += 1
             return False
         if now - rec.refuted_at < cfg.slow_member_memory_s:
-            self._stats["floors_withheld"] += 1
+            self._stats.floors_withheld += 1
             return False
         return True
+
+    def _on_dead_packet(self, d: Dead, addr: Address, now: float) -> None:
+        if (self._cfg.answer_stale_accusations and not self._leave.phase
+                and d.from_ != d.node):  # (a node's own dead is its leave, not an accusation)
+            self._answer_stale_accusation(d.node, d.incarnation, addr, now)
+        self._on_dead(d, now)
 
     def _on_dead(self, d: Dead, now: float) -> None:
         rec = self._members.get(d.node)
         is_self = d.node == self._self.name
         verdict = decide_dead(rec, incarnation=d.incarnation, from_=d.from_, is_self=is_self,
-                              self_leaving=self._leave_phase != 0)
+                              self_leaving=self._leave.phase is not LeavePhase.NONE)
         if verdict is DeadVerdict.IGNORE:
             return
         assert rec is not None
@@ -993,7 +721,7 @@ class SwimProtocol:
             self._refute(d.incarnation, accuser=d.from_, now=now)
             return
         rec = self._members.writable(rec)
-        self._ml_queue.push(codec.encode_message(d), d.node)
+        self._outbox.memberlist.push(codec.encode_message(d), d.node)
         rec.incarnation = d.incarnation
         self._mark_down(rec, left=verdict is DeadVerdict.LEFT or rec.leaving, accuser=d.from_, now=now)
 
@@ -1001,16 +729,16 @@ class SwimProtocol:
         self._clear_suspicion(rec)
         self._set_state(rec, MemberState.LEFT if left else MemberState.DEAD, now)
         if left:
-            self._stats["leaves"] += 1
+            self._stats.leaves += 1
             self._emit(MemberLeft(rec.snapshot()))
         else:
-            self._stats["deaths"] += 1
+            self._stats.deaths += 1
             self._emit(MemberFailed(rec.snapshot(), accuser=accuser))
         claim, rec.refused_claim = rec.refused_claim, None
         if claim is not None and now - rec.refused_claim_at <= self._refused_claim_ttl():
             # The name restarted elsewhere while this life still looked alive: nobody
             # re-gossips a refused alive, so apply it now that the old life is gone.
-            self._stats["claims_applied"] += 1
+            self._stats.claims_applied += 1
             self._on_alive(claim, now)
 
     def _refused_claim_ttl(self) -> float:
@@ -1032,7 +760,7 @@ class SwimProtocol:
         self._bump_incarnation(inc)
         self._broadcast_self_alive()
         self._awareness.apply_delta(1)  # being accused hints that we are the slow one
-        self._stats["refutes"] += 1
+        self._stats.refutes += 1
         self._emit(Refuted(incarnation=self._self.incarnation, accuser=accuser))
 
     def _bump_incarnation(self, inc: int) -> None:
@@ -1046,587 +774,99 @@ class SwimProtocol:
             Alive(s.incarnation, s.name, self._ip_bytes, s.port, s.meta, VSN_SERF))
 
     def _broadcast_self_alive(self) -> None:
-        self._ml_queue.push(self._self_alive(), self._self.name)
+        self._outbox.memberlist.push(self._self_alive(), self._self.name)
 
-    # --- Serf user messages and claw app messages ----------------------------------
-
-    def _on_user(self, payload: bytes, now: float) -> None:
-        msg = codec.decode_serf(payload, self._decode_cache)
-        if isinstance(msg, ClawAppMessage):
-            self._on_app(msg.body)
-        elif isinstance(msg, SerfJoin):
-            self._stats["serf_intents"] += 1
-            rec = self._members.get(msg.node)
-            outcome = self._serf.on_join(rec, msg, now, writable=self._members.writable)
-            if outcome in (IntentOutcome.APPLIED, IntentOutcome.REMEMBERED):
-                # Serf re-broadcasts new intents, as received: 0x08 + payload.
-                self._serf_queue.push(codec.encode_message(UserMsg(payload)))
-        elif isinstance(msg, SerfLeave):
-            self._stats["serf_intents"] += 1
-            self._on_leave_intent(msg, now, rebroadcast=codec.encode_message(UserMsg(payload)))
-        elif isinstance(msg, SerfUserEvent):
-            self._serf.event_clock.witness(msg.ltime)
-            self._stats["serf_ignored"] += 1
-        elif isinstance(msg, (SerfQuery, SerfQueryResponse)):
-            self._serf.query_clock.witness(msg.ltime)
-            self._stats["serf_ignored"] += 1
-        elif isinstance(msg, (SerfUnknown, SerfPushPull)):
-            self._stats["serf_ignored"] += 1
-        else:
-            self._stats["unknown_type"] += 1
-
-    def _on_leave_intent(self, msg: SerfLeave, now: float, *, rebroadcast: bytes | None) -> None:
-        rec = self._members.get(msg.node)
-        outcome = self._serf.on_leave(rec, msg, now, is_self=msg.node == self._self.name,
-                                      self_leaving=self._leave_phase != 0,
-                                      writable=self._members.writable)
-        if outcome is IntentOutcome.REFUTE:
-            # Serf answers a leave intent about a live self with a newer join intent.
-            self._serf_queue.push(self._serf_payload(self._serf.new_join_intent(self._self)))
-            return
-        if outcome is IntentOutcome.LEFT:
-            assert rec is not None
-            rec = self._members.writable(rec)
-            self._set_state(rec, MemberState.LEFT, now)
-            self._stats["leaves"] += 1
-            self._emit(MemberLeft(rec.snapshot()))
-        if rebroadcast is not None and outcome in (
-                IntentOutcome.APPLIED, IntentOutcome.REMEMBERED, IntentOutcome.LEFT):
-            self._serf_queue.push(rebroadcast)
-
-    def _apply_recent_intent(self, rec: MemberRecord, now: float) -> None:
-        intent = self._serf.take_recent(rec.name, now)
-        if isinstance(intent, SerfJoin):
-            self._serf.on_join(rec, intent, now)
-        elif isinstance(intent, SerfLeave):
-            self._on_leave_intent(intent, now, rebroadcast=None)
-
-    def _on_app(self, body: bytes) -> None:
-        if not self._remember_app(body):
-            self._stats["app_duplicates"] += 1
-            return
-        self._stats["app_messages_in"] += 1
-        self._emit(AppMessage(body))
-        payload = self._serf_payload(ClawAppMessage(body))
-        if len(payload) + COMPOUND_PART_OVERHEAD <= self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD:
-            self._app_queue.push(payload)  # relay, so it spreads epidemically
-        else:
-            self._stats["app_too_large_to_relay"] += 1
-
-    def _remember_app(self, body: bytes) -> bool:
-        """Record the body's digest; False if it was already known."""
-        digest = hashlib.blake2b(body, digest_size=16).digest()
-        if digest in self._seen_app:
-            return False
-        self._seen_app[digest] = None
-        while len(self._seen_app) > MAX_SEEN_APP:
-            self._seen_app.popitem(last=False)
-        return True
-
-    @staticmethod
-    def _serf_payload(msg: object) -> bytes:
-        return codec.encode_message(UserMsg(codec.encode_serf(msg)))  # type: ignore[arg-type]
-
-    # --- streams ----------------------------------------------------------------------
-
-    def _encode_stream(self, msg: object) -> bytes:
-        compress = self._cfg.enable_compression and (
-            self._cfg.compress_join_streams or not (isinstance(msg, PushPull) and msg.join))
-        return codec.encode_stream(msg, compress=compress)  # type: ignore[arg-type]
-
-    def _on_stream_request(self, msg: object, addr: Address, now: float) -> bytes | None:
-        if isinstance(msg, PushPull):
-            self._stats["push_pulls_in"] += 1
-            reply = self._encode_stream(self._local_push_pull(join=msg.join))  # echo Join
-            try:
-                self._merge(msg, sender=addr, now=now)
-            except (GossipError, ValueError, TypeError):
-                self._stats["malformed"] += 1  # what merged so far stays; the peer gets ours
-            return reply
-        if isinstance(msg, Ping):
-            if msg.node and msg.node != self._self.name:
-                self._stats["pings_wrong_node"] += 1
-                return None  # memberlist closes without replying
-            return self._encode_stream(Ack(msg.seq_no, None))
-        if isinstance(msg, UserMsg):
-            self._on_user(msg.payload, now)
-            return None
-        self._stats["unknown_type"] += 1
-        return None
-
-    def _on_stream_reply(self, p: _PendingStream, reply: bytes | None, now: float) -> None:
-        if p.kind == "tcp_ping":
-            if not reply:
-                return
-            try:
-                ack = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
-            except MalformedPacket:
-                self._stats["malformed"] += 1
-                return
-            r = self._round
-            if isinstance(ack, Ack) and r is not None and ack.seq_no == p.seq == r.seq:
-                self._probe_succeeded(now)
-            return
-        error = ""
-        pp: PushPull | None = None
-        if reply is None:
-            error = "connection failed or timed out"
-        else:
-            msg: object = None
-            try:
-                msg = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
-            except MalformedPacket as exc:
-                self._stats["malformed"] += 1
-                error = f"bad reply: {exc}"
-            if isinstance(msg, ErrResp):
-                error = f"remote error: {msg.error}"
-            elif isinstance(msg, PushPull):
-                pp = msg
-            elif not error:
-                error = "reply is not a push/pull"
-        if pp is None:
-            self._stats["push_pull_failures"] += 1
-            if p.report:
-                self._emit(JoinResult(seed=p.address, ok=False, error=error))
-            return
-        self._merge(pp, sender=p.address, now=now)
-        if p.report:
-            self._emit(JoinResult(seed=p.address, ok=True))
-            if self._join_intent_for == p.join_call and not self._leave_phase:
-                # Serf announces a join intent once, after memberlist.Join succeeded.
-                self._join_intent_for = None
-                intent = self._serf_payload(self._serf.new_join_intent(self._self))
-                self._serf_queue.push(intent)
-                self._announce([self._self_alive(), intent], skip=p.address)
-
-    def _open_push_pull(self, address: Address, *, join: bool, now: float,
-                        report: bool | None = None) -> None:
-        report = join if report is None else report
-        if len(self._streams) >= MAX_PENDING_STREAMS:
-            self._stats["streams_refused"] += 1
-            if report:
-                self._emit(JoinResult(seed=address, ok=False, error="too many pending streams"))
-            return
-        data = self._encode_stream(self._local_push_pull(join=join))
-        sid = self._open_stream(address, data, now + self._cfg.tcp_timeout_s)
-        self._streams[sid] = _PendingStream("push_pull", address, now + self._cfg.tcp_timeout_s,
-                                            join=join, join_call=self._join_call, report=report)
-        self._stats["push_pulls_out"] += 1
-
-    def _open_stream(self, address: Address, data: bytes, deadline: float) -> int:
-        self._stream_seq += 1
-        self._stream_out.append(StreamRequest(self._stream_seq, address, data, True, deadline))
-        self._stats["streams_out"] += 1
-        self._stats["bytes_out"] += len(data)
-        return self._stream_seq
-
-    def _local_push_pull(self, *, join: bool) -> PushPull:
+    def _gossiped_records(self) -> list[MemberRecord]:
+        """The records a push-pull carries: those still gossiped about."""
         now, g2d = self._now, self._cfg.gossip_to_the_dead_s
-        records = [r for r in self._members if self._members.gossiped(r, now, g2d)]
-        nodes = tuple(
-            PushNodeState(name=r.name, addr=r.ip_bytes, port=r.port, meta=r.meta,
-                          incarnation=r.incarnation, state=int(r.state), vsn=r.vsn or None)
-            for r in records
-        )
-        claw: bytes | None = None
-        if self._app_state is not None:
-            try:
-                claw = bytes(self._app_state())
-            except Exception:  # noqa: BLE001 - the app's bug must not break anti-entropy
-                self._stats["app_state_errors"] += 1
-        serf = self._serf.local_state(records, claw)
-        return PushPull(join=join, nodes=nodes, user_state=codec.encode_serf(serf))
+        return [r for r in self._members if self._members.gossiped(r, now, g2d)]
 
-    def _merge(self, pp: PushPull, *, sender: Address, now: float) -> None:
-        """memberlist ``mergeState`` then Serf ``MergeRemoteState``."""
-        for ns in pp.nodes:
-            port = ns.port or self._cfg.bind_port  # memberlist fills a zero port with its own
-            if ns.state == MemberState.ALIVE:
-                self._on_alive(Alive(ns.incarnation, ns.name, ns.addr, port, ns.meta, ns.vsn), now)
-            elif ns.state == MemberState.LEFT:
-                self._on_dead(Dead(ns.incarnation, ns.name, ns.name), now)
-            elif ns.state in (MemberState.DEAD, MemberState.SUSPECT):
-                # A peer's "dead" is only trusted as far as suspicion (memberlist).
-                self._on_suspect(Suspect(ns.incarnation, ns.name, self._self.name), now)
-            else:
-                self._stats["malformed_parts"] += 1
-        if not pp.user_state:
-            return
-        try:
-            user = codec.decode_serf(pp.user_state)
-        except MalformedPacket:
-            self._stats["malformed"] += 1
-            return
-        if not isinstance(user, SerfPushPull):
-            self._stats["serf_ignored"] += 1
-            return
-        self._serf.witness_remote(user)
-        left = set(user.left_members)
-        for name in user.left_members:
-            # Serf turns each left member into a leave intent one tick past its status.
-            ltime = min(user.status_ltimes.get(name, 0) + 1, (1 << 64) - 1)
-            self._on_leave_intent(SerfLeave(ltime, name), now, rebroadcast=None)
-        writable = self._members.writable
-        for name, ltime in user.status_ltimes.items():
-            if name not in left:
-                self._serf.on_join(self._members.get(name), SerfJoin(ltime, name), now,
-                                   writable=writable)
-        if user.claw is not None:
-            self._emit(AppState(body=user.claw, join=pp.join, sender=sender))
+    def _joined(self, p: PendingStream, now: float) -> None:
+        """A push-pull with a ``join()`` seed succeeded."""
+        if self._join_intent_for == p.join_call and not self._leave.phase:
+            # Serf announces a join intent once, after memberlist.Join succeeded.
+            self._join_intent_for = None
+            intent = serf_payload(self._serf.new_join_intent(self._self))
+            self._outbox.serf.push(intent)
+            self._gossiper.announce([self._self_alive(), intent], skip=p.address)
 
     # --- timers -------------------------------------------------------------------
 
     def _run_timers(self, now: float) -> None:
+        for timer in _TIMERS:
+            # Deadlines are read one by one: a timer may move a later one's deadline.
+            if timer.every_call or now >= timer.deadline(self):
+                timer.fire(self, now)
+
+    def _suspicion_deadline(self) -> float:
+        t = math.inf
+        for name in self._suspects:
+            rec = self._members.get(name)
+            if rec is not None and rec.suspicion is not None:
+                t = min(t, rec.suspicion.deadline)
+        return t
+
+    def _expire_suspicions(self, now: float) -> None:
         for name in list(self._suspects):
             rec = self._members.get(name)
             if rec is None or rec.suspicion is None:
                 self._suspects.pop(name, None)
             elif now >= rec.suspicion.deadline:
                 self._suspicion_expired(rec, now)
-        r = self._round
-        if r is not None and now > r.deadline + STALL_S:
-            self._round = r = None  # we were frozen, not the target: no accusation
-            self._stats["probes_abandoned"] += 1
-        if r is not None and not r.indirect_sent and now >= r.ack_deadline:
-            self._probe_indirect(r, now)
-        if r is not None and now >= r.deadline and self._round is r:
-            self._probe_failed(r, now)
-        if not self._leave_phase and now >= self._next_probe:
-            self._start_probe(now)
-        if not self._leave_phase and now >= self._confirm_at:
-            self._start_confirm_probe(now)
-        for seq in [s for s, rl in self._relays.items()
-                    if now >= rl.deadline or now >= rl.nack_at]:
-            relay = self._relays[seq]
-            if now >= relay.nack_at:
-                relay.nack_at = math.inf  # once
-                self._send(relay.requester, codec.encode_message(Nack(relay.requester_seq)),
-                           self._members.get(relay.requester_name))
-            if now >= relay.deadline:
-                del self._relays[seq]
-        if now >= self._next_gossip:
-            self._gossip(now)
-            self._next_gossip += self._cfg.gossip_interval_s
-            if self._next_gossip <= now:  # we were stalled: do not burst to catch up
-                self._next_gossip = now + self._cfg.gossip_interval_s
-        if not self._leave_phase and now >= self._next_push_pull:
-            self._push_pull_random(now)
-            self._next_push_pull = now + push_pull_scale(self._cfg.push_pull_interval_s,
-                                                         self.cluster_size_estimate)
-        if not self._leave_phase and now >= self._next_reconnect:
-            self._next_reconnect = now + RECONNECT_INTERVAL_S
-            self._reconnect(now)
-        for sid in [i for i, s in self._streams.items() if now >= s.deadline + STREAM_GRACE_S]:
-            self._on_stream_reply(self._streams.pop(sid), None, now)
-        if self._leave_phase in (1, 2):
-            self._advance_leave(now)
-        if now >= self._next_reap:
-            self._next_reap = now + REAP_INTERVAL_S
-            self._reap(now)
+
+    def _reap_tick(self, now: float) -> None:
+        self._next_reap = now + REAP_INTERVAL_S
+        self._reap(now)
+
+    def _start_probe(self, now: float) -> None:
+        self._carry_out(self._prober.tick(now), now)  # a verdict first: the next round
+        self._carry_out(self._prober.start_round(now), now)  # may probe the accused
 
     def _suspicion_expired(self, rec: MemberRecord, now: float) -> None:
         dead = Dead(rec.incarnation, rec.name, self._self.name)
-        self._ml_queue.push(codec.encode_message(dead), rec.name)
+        self._outbox.memberlist.push(codec.encode_message(dead), rec.name)
         self._mark_down(rec, left=rec.leaving, accuser=self._self.name, now=now)
 
     def _reap(self, now: float) -> None:
         gone = self._members.reap(now, self._cfg.gossip_to_the_dead_s + TOMBSTONE_S,
                                   self._self.name)
-        self._stats["reaped"] += len(gone)
+        self._stats.reaped += len(gone)
         if gone:
             self._version += 1
         self._serf.expire(now)
 
-    # --- probing ------------------------------------------------------------------
+    # --- probing -----------------------------------------------------------------------
 
-    def _probe_eligible(self, name: str) -> bool:
-        rec = self._members.get(name)
-        return (rec is not None and rec is not self._self
-                and rec.state in (MemberState.ALIVE, MemberState.SUSPECT))
-
-    def _probe_refill(self) -> list[str]:
-        return [r.name for r in self._members
-                if r is not self._self and r.state in (MemberState.ALIVE, MemberState.SUSPECT)]
-
-    def _start_probe(self, now: float) -> None:
-        interval = self._awareness.scale(self._cfg.probe_interval_s)
-        self._next_probe = now + interval
-        if self._round is not None:
-            self._probe_failed(self._round, now)
-        name = self._next_confirm_target()
-        if name is not None:
-            self._begin_round(name, now, interval, confirm=True)
-            return
-        name = self._probe_list.next(self._probe_eligible, self._probe_refill)
-        if name is not None:
-            self._begin_round(name, now, interval)
-
-    def _start_confirm_probe(self, now: float) -> None:
-        """Out of turn: probe the first queued suspect now, unless a round is in flight
-        (then the next regular tick takes it). The probe replaces the next regular one,
-        and the schedule keeps its phase: if every node restarted its schedule from the
-        moment it heard a suspicion, all probers would tick in lock-step afterwards, and a
-        crash would wait e/(e-1) rounds instead of one for its first probe (measured)."""
-        self._confirm_at = math.inf
-        if self._round is not None:
-            return
-        name = self._next_confirm_target()
-        if name is None:
-            return
-        interval = self._awareness.scale(self._cfg.probe_interval_s)
-        self._begin_round(name, now, interval, confirm=True)
-        self._next_probe += interval  # > now + interval: this round ends before it
-
-    def _begin_round(self, name: str, now: float, interval: float, *,
-                     confirm: bool = False) -> None:
-        self._last_probe_start = now
-        rec = self._members.get(name)
-        assert rec is not None
-        seq = self._next_seq()
-        self._round = ProbeRound(target=name, address=rec.address, seq=seq, start=now,
-                                 ack_deadline=now + self._cfg.probe_timeout_s,
-                                 deadline=now + interval, confirm=confirm)
-        self._stats["probes"] += 1
-        ping = Ping(seq, name, self._ip_bytes, self._self.port, self._self.name)
-        if rec.state == MemberState.ALIVE:
-            self._send(rec.address, codec.encode_message(ping), rec)
-            return
-        # Buddy system: tell a suspect it is suspected inside the probe itself.
-        suspect = Suspect(rec.incarnation, name, self._self.name)
-        buf = codec.encode_compound([codec.encode_message(ping), codec.encode_message(suspect)])
-        self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
-
-    def _want_confirm_probe(self, rec: MemberRecord, now: float) -> None:
-        """claw-node ``confirm_probes``: someone else suspects ``rec``; probe it next.
-
-        Once per suspicion, not while our own health score says we are the problem
-        (``health_gated_confirm_probes``). If no probe is in flight the probe starts now,
-        but never sooner than ``probe_timeout_s`` after the previous one (rate limit), in
-        place of the next regular probe (``_start_confirm_probe``), so probing stays at
-        one per interval.
-        """
-        cfg = self._cfg
-        s = rec.suspicion
-        if (cfg.memberlist_suspicion or not cfg.confirm_probes or s is None
-                or s.confirm_probed or s.saturated or self._leave_phase):
-            return
-        if cfg.health_gated_confirm_probes and self._awareness.score > 0:
-            return
-        if len(self._confirm_queue) >= MAX_CONFIRM_QUEUE:
-            return
-        s.confirm_probed = True
-        self._confirm_queue.append(rec.name)
-        if self._round is None:
-            self._confirm_at = min(self._confirm_at,
-                                   max(now, self._last_probe_start + cfg.probe_timeout_s))
-
-    def _next_confirm_target(self) -> str | None:
-        """The first queued suspect still worth a confirmation probe, or None."""
-        while self._confirm_queue:
-            name = self._confirm_queue.pop(0)
-            rec = self._members.get(name)
-            if (rec is not None and rec.state == MemberState.SUSPECT
-                    and rec.suspicion is not None and not rec.suspicion.saturated):
-                self._stats["confirm_probes"] += 1
-                return name
-        return None
-
-    def _probe_indirect(self, r: ProbeRound, now: float) -> None:
-        r.indirect_sent = True
-        target = self._members.get(r.target)
-        if target is None:
-            return
-        peers = self._members.alive_except(self._self, target)
-        chosen = self._rng.sample(peers, min(self._cfg.indirect_checks, len(peers)))
-        for peer in chosen:
-            want_nack = peer.pmax >= 4
-            r.expected_nacks += want_nack
-            req = IndirectPing(r.seq, target.ip_bytes, target.port, target.name, want_nack,
-                               self._ip_bytes, self._self.port, self._self.name)
-            self._send(peer.address, codec.encode_message(req), peer)
-            self._stats["indirect_probes"] += 1
-        if (not self._cfg.disable_tcp_pings and target.pmax >= 3
-                and len(self._streams) < MAX_PENDING_STREAMS):
-            ping = Ping(r.seq, target.name, self._ip_bytes, self._self.port, self._self.name)
-            sid = self._open_stream(target.address, self._encode_stream(ping), r.deadline)
-            self._streams[sid] = _PendingStream("tcp_ping", target.address, r.deadline, seq=r.seq)
-            r.tcp_stream = sid
-            self._stats["tcp_pings"] += 1
-
-    def _probe_succeeded(self, now: float) -> None:
-        r = self._round
-        self._round = None
-        self._awareness.apply_delta(-1)
-        if r is not None and self._cfg.suspect_ack_grace and not self._cfg.memberlist_suspicion:
-            rec = self._members.get(r.target)
-            if rec is not None and rec.state == MemberState.SUSPECT and rec.suspicion is not None:
-                # It answered us: alive as far as we can see, its refutation perhaps
-                # lost on the way. Our verdict waits memberlist's minimum from now.
-                rec = self._members.writable(rec)
-                assert rec.suspicion is not None
-                rec.suspicion.answered(now)
-                self._stats["suspect_acks"] += 1
-        if r is not None and not r.confirm and self._cfg.unscaled_probe_rate:
-            # memberlist's rate: the health score lengthens a round that fails (more
-            # time for indirect acks and nacks), not the wait after one that succeeded.
-            self._next_probe = min(self._next_probe, r.start + self._cfg.probe_interval_s)
-
-    def _probe_failed(self, r: ProbeRound, now: float) -> None:
-        self._round = None
-        rec = self._members.get(r.target)
-        if r.confirm and rec is not None and rec.state == MemberState.SUSPECT:
-            # claw-node: a failed confirmation probe agrees with the independent accuser,
-            # so it says nothing about *our* health. (Relayed nacks come ~probe_timeout
-            # after the indirect pings, mostly after the round ends, so this would add
-            # up to indirect_checks: after each crash every confirming node would slow
-            # its probing down to a quarter, and the next crash would be found later.)
-            pass
-        elif r.expected_nacks > 0:
-            # Missing nacks mean *our* network is suspect, not just the target.
-            self._awareness.apply_delta(max(0, r.expected_nacks - r.nacks))
-        else:
-            self._awareness.apply_delta(1)
-        self._stats["probe_failures"] += 1
-        if rec is None or rec.state not in (MemberState.ALIVE, MemberState.SUSPECT):
-            return
-        if rec.address != r.address:
-            return  # it restarted elsewhere while we probed the old address: not this life
-        self._on_suspect(Suspect(rec.incarnation, rec.name, self._self.name), now)
-
-    def _next_seq(self) -> int:
-        self._seq = (self._seq + 1) % SEQ_MODULUS
-        return self._seq
+    def _carry_out(self, actions: list[ProbeAction], now: float) -> None:
+        """Do what the prober decided, in its order."""
+        for action in actions:
+            if isinstance(action, Send):
+                self._send(action.address, action.message, action.to)
+            elif isinstance(action, SendAlone):
+                self._outbox.emit(action.address, action.data, crc=action.crc)
+            elif isinstance(action, OpenTcpPing):
+                self._exchanges.open_tcp_ping(action.ping, action.address, action.deadline)
+            else:
+                self._on_suspect(Suspect(action.incarnation, action.name, self._self.name), now)
 
     # --- gossip, push-pull, leave -----------------------------------------------------
 
-    def _gossip(self, now: float) -> None:
-        app_due = len(self._app_queue) and (self._cfg.app_gossip_rounds or self._urgent_app_due())
-        if not (len(self._ml_queue) or len(self._serf_queue) or app_due):
-            return  # nothing to say (memberlist sends nothing either), or app messages
-            # that wait for packets sent anyway (``app_gossip_rounds`` false)
-        # Alive, suspect, or dead for at most gossip_to_the_dead_s (memberlist's
-        # kRandomNodes filter); maintained by the table instead of scanned every round.
-        candidates = self._members.gossip_candidates(now, self._cfg.gossip_to_the_dead_s,
-                                                     self._self)
-        for rec in self._rng.sample(candidates, min(self._cfg.gossip_nodes, len(candidates))):
-            parts = self._take_broadcasts(self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD,
-                                          rec.is_claw, MAX_PARTS)
-            if not parts:
-                continue  # (only claw-only messages left and this one is a Serf agent)
-            buf = parts[0] if len(parts) == 1 else codec.encode_compound(parts)
-            self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
-            if self._leave_phase == 1 and not self._serf_queue.is_pending(self._leave_handle):
-                # Serf queues the dead message the moment the intent's last transmit is
-                # taken, so the rest of this round carries it (not the next round).
-                self._advance_leave(now)
-
-    def _urgent_app_due(self) -> bool:
-        """An urgent app message is still queued (forgets those sent or replaced)."""
-        for handle in [h for h in self._urgent_app if not self._app_queue.is_pending(h)]:
-            del self._urgent_app[handle]
-        return bool(self._urgent_app)
-
-    def _take_broadcasts(self, limit: int, to_claw: bool, max_parts: int) -> list[bytes]:
-        ml, serf, app = self._ml_queue, self._serf_queue, self._app_queue
-        if not (len(ml) or len(serf) or (to_claw and len(app))):
-            return []  # the common case once a cluster is quiet: nothing to piggyback
-        n = self.cluster_size_estimate
-        # Serf agents would log and drop claw messages, so app ones go to claw nodes only.
-        queues = (ml, serf, app) if to_claw else (ml, serf)
-        out: list[bytes] = []
-        for q in queues:
-            if len(out) >= max_parts:
-                break
-            if not len(q):
-                continue  # (take would return nothing and change nothing)
-            got = q.take(COMPOUND_PART_OVERHEAD, limit, n, max_count=max_parts - len(out))
-            if got:
-                limit -= sum(map(len, got)) + COMPOUND_PART_OVERHEAD * len(got)
-                out.extend(got)
-        return out
-
     def _send(self, address: Address, primary: bytes, dest: MemberRecord | None) -> None:
-        """memberlist ``sendMsg``: the message plus piggybacked broadcasts that fit."""
-        avail = self._cfg.udp_buffer_bytes - len(primary) - COMPOUND_HEADER_OVERHEAD
-        extra = self._take_broadcasts(avail, dest is not None and dest.is_claw, MAX_PARTS - 1)
-        buf = primary if not extra else codec.encode_compound([primary, *extra])
-        self._emit_packet(address, buf, crc=False)
+        """``primary`` plus piggybacked broadcasts (app ones only to a claw member)."""
+        self._outbox.send(address, primary, to_claw=dest is not None and dest.is_claw)
 
-    def _emit_packet(self, address: Address, buf: bytes, *, crc: bool) -> None:
-        if self._cfg.compress_datagrams and self._cfg.enable_compression:
-            compressed = codec.compress_packet(buf)
-            if len(compressed) < len(buf):
-                buf = compressed
-        if crc:
-            buf = codec.add_crc(buf)
-        if len(self._outbox) >= MAX_OUTBOX:
-            self._stats["datagrams_dropped"] += 1
-            return
-        self._outbox.append((address, buf))
-        self._stats["packets_out"] += 1
-        self._stats["bytes_out"] += len(buf)
+    def _current_size(self) -> int:
+        return self.cluster_size_estimate
 
-    def _announce(self, parts: list[bytes], *, skip: Address | None = None,
-                  to: list[str] | None = None) -> list[str]:
-        """Send ``parts`` (one datagram) straight to up to ``announce_fanout`` random live
-        members, or to the members named in ``to`` that are still up; return their names."""
-        if to is None:
-            k = self._cfg.announce_fanout
-            peers = [r for r in self._members.alive_except(self._self) if r.address != skip]
-            recs = self._rng.sample(peers, min(k, len(peers))) if k else []
-        else:
-            up = (MemberState.ALIVE, MemberState.SUSPECT)
-            recs = [r for r in map(self._members.get, to) if r is not None and r.state in up]
-        if recs:
-            buf = parts[0] if len(parts) == 1 else codec.encode_compound(parts)
-            for rec in recs:
-                self._emit_packet(rec.address, buf, crc=rec.pmax >= 5)
-            self._stats["announce_out"] += len(recs)
-        return [r.name for r in recs]
-
-    def _push_pull_random(self, now: float) -> None:
-        peers = self._members.alive_except(self._self)
-        if peers:
-            self._open_push_pull(self._rng.choice(peers).address, join=False, now=now)
-
-    def _reconnect(self, now: float) -> None:
-        """Serf ``reconnect``: maybe push-pull with one random dead member."""
-        if not self._members.any_dead():
-            return  # (the common case, without a scan of the table)
-        dead = [r for r in self._members if r.state == MemberState.DEAD]
-        if not dead:
-            return
-        live = sum(1 for r in self._members if r.state in (MemberState.ALIVE, MemberState.SUSPECT))
-        if self._rng.random() > len(dead) / max(1, live):
-            return  # the more of the cluster is alive, the less often we bother
-        self._stats["reconnects"] += 1
-        self._open_push_pull(self._rng.choice(dead).address, join=True, now=now, report=False)
+    def _after_gossip_packet(self, now: float) -> None:
+        self._leave.after_gossip_packet(now)
 
     def _has_live_peers(self) -> bool:
         return any(r is not self._self and r.state in (MemberState.ALIVE, MemberState.SUSPECT)
                    for r in self._members)
 
-    def _advance_leave(self, now: float) -> None:
-        if self._leave_phase == 1:
-            if self._serf_queue.is_pending(self._leave_handle) and now < self._leave_phase_deadline:
-                return
-            self._become_left(now)
-            if not self._has_live_peers():
-                self._leave_phase = 3
-                return
-            dead = Dead(self._self.incarnation, self._self.name, self._self.name)
-            dead_bytes = codec.encode_message(dead)
-            self._leave_handle = self._ml_queue.push(dead_bytes, self._self.name)
-            # Only to the members told the intent directly: one that got the dead first
-            # would count a failure (Serf), not a leave.
-            self._announce([dead_bytes], to=self._leave_told)
-            self._leave_phase = 2
-            self._leave_phase_deadline = now + LEAVE_BROADCAST_TIMEOUT_S
-        elif self._leave_phase == 2:
-            if self._ml_queue.is_pending(self._leave_handle) and now < self._leave_phase_deadline:
-                return
-            self._leave_phase = 3
-            self._leave_phase_deadline = math.inf
+    def _live_peer_count(self) -> int:
+        return len(self._members.alive_except(self._self))
 
     def _become_left(self, now: float) -> None:
         self._set_state(self._self, MemberState.LEFT, now)
@@ -1640,9 +880,62 @@ class SwimProtocol:
     def _emit(self, event: Event) -> None:
         if len(self._events) >= MAX_EVENTS:
             self._events.popleft()
-            self._stats["events_dropped"] += 1
+            self._stats.events_dropped += 1
         self._events.append(event)
 
     def _internal_error(self, exc: BaseException) -> None:
-        self._stats["internal_errors"] += 1
+        """A bug surfaced at an input boundary: raise it (``strict``), or count it and
+        keep it for the driver to log, so one bad input cannot stop the node."""
+        if self._strict:
+            raise exc
+        self._stats.internal_errors += 1
         self.last_internal_error = repr(exc)
+        self._errors_to_report.append(exc)
+
+
+def _unless_leaving(deadline: Callable[[SwimProtocol], float]) -> Callable[[SwimProtocol], float]:
+    """``deadline``, except never while leaving (probing and push-pull stop at once)."""
+    return lambda core: math.inf if core._leave.phase else deadline(core)
+
+
+def _prober_timer(decide: Callable[[Prober, float], list[ProbeAction]]) -> Callable[[SwimProtocol, float], None]:
+    """A timer that does what the prober decides at ``now``."""
+    return lambda core, now: core._carry_out(decide(core._prober, now), now)
+
+
+_TIMERS = (
+    _Timer(SwimProtocol._suspicion_deadline, SwimProtocol._expire_suspicions),
+    _Timer(lambda core: core._prober.round_deadline(), _prober_timer(Prober.run_round)),
+    _Timer(_unless_leaving(lambda core: core._prober.next_probe), SwimProtocol._start_probe),
+    _Timer(_unless_leaving(lambda core: core._prober.confirm_at),
+           _prober_timer(Prober.start_confirm_probe)),
+    _Timer(lambda core: core._prober.relay_deadline(), _prober_timer(Prober.run_relays)),
+    _Timer(lambda core: core._gossiper.next_round, lambda core, now: core._gossiper.tick(now)),
+    _Timer(_unless_leaving(lambda core: core._exchanges.next_push_pull),
+           lambda core, now: core._exchanges.push_pull_tick(now)),
+    _Timer(_unless_leaving(lambda core: core._exchanges.next_reconnect),
+           lambda core, now: core._exchanges.reconnect_tick(now)),
+    _Timer(lambda core: core._exchanges.streams.deadline(),
+           lambda core, now: core._exchanges.expire(now)),
+    # Also on every call in between: a leave moves on as soon as its broadcast drained.
+    _Timer(lambda core: core._leave.deadline, lambda core, now: core._leave.advance(now),
+           every_call=True),
+    _Timer(lambda core: core._next_reap, SwimProtocol._reap_tick),
+)
+"""Every timer of the core, in the order ``handle_timer`` fires them. ``next_deadline``
+and ``_run_timers`` both read this one table, so no timer is scheduled by one and
+forgotten by the other."""
+
+
+_PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]] = {
+    Alive: lambda core, msg, addr, now: core._on_alive(msg, now),
+    UserMsg: lambda core, msg, addr, now: core._user.on_user(msg.payload, now),
+    Ping: lambda core, msg, addr, now: core._carry_out(core._prober.on_ping(msg, addr), now),
+    Ack: lambda core, msg, addr, now: core._carry_out(core._prober.on_ack(msg.seq_no, now), now),
+    Suspect: SwimProtocol._on_suspect_packet,
+    Dead: SwimProtocol._on_dead_packet,
+    IndirectPing: lambda core, msg, addr, now: core._carry_out(
+        core._prober.on_indirect_ping(msg, addr, now), now),
+    Nack: lambda core, msg, addr, now: core._prober.on_nack(msg.seq_no),
+}
+"""What a datagram's message does, by its type (anything else: ``unknown_type``)."""

@@ -6,8 +6,8 @@ confirm it, so a node that many peers cannot reach is declared dead sooner, whil
 single slow accuser cannot kill a healthy node quickly.
 
 memberlist stops at ``min_s = suspicion_mult × log10(n) × probe_interval`` after
-``k = suspicion_mult - 2`` confirmations. claw-node (``GossipConfig.memberlist_suspicion``
-false) keeps counting: each further independent confirmation (a failed direct + indirect
+``k = suspicion_mult - 2`` confirmations. claw-node (``GossipConfig.suspicion_floor_mult``
+above 0) keeps counting: each further independent confirmation (a failed direct + indirect
 + TCP probe by yet another member) shrinks the timeout on the same logarithmic curve from
 ``min_s`` to ``floor_s = suspicion_floor_mult × probe_interval`` (never above ``min_s``),
 reached after ``2k`` confirmations. The floor does not grow with ``log10(n)``: it only has
@@ -21,6 +21,10 @@ protocol asks ``Suspicion.deadline`` and fires when its own ``now`` passes it.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .config import GossipConfig
 
 __all__ = [
     "Suspicion",
@@ -113,7 +117,7 @@ class Suspicion:
     """
 
     __slots__ = ("_confirmers", "confirm_probed", "confirmations", "deadline", "floor_s",
-                 "k", "limit", "max_s", "min_s", "not_before", "start")
+                 "k", "limit", "max_s", "min_s", "not_before", "started_at")
 
     def __init__(self, accuser: str, k: int, min_s: float, max_s: float, start: float,
                  floor_s: float | None = None) -> None:
@@ -121,7 +125,7 @@ class Suspicion:
         self.min_s = min_s
         self.max_s = max_s
         self.floor_s = floor_s
-        self.start = start
+        self.started_at = start
         self.confirmations = 0
         self.limit = 2 * k if floor_s is not None and floor_s < min_s else k
         """Confirmations beyond this change nothing."""
@@ -132,6 +136,20 @@ class Suspicion:
         self._confirmers: set[str] = {accuser}
         # Without anyone to confirm, waiting for confirmations only delays detection.
         self.deadline = start + (max_s if k >= 1 else min_s)
+
+    @classmethod
+    def start(cls, accuser: str, now: float, *, n: int, config: GossipConfig,
+              floor: bool) -> Suspicion:
+        """A suspicion raised by ``accuser`` at ``now`` in a cluster of ``n`` members,
+        with the bounds ``config`` gives (``suspicion_bounds``, ``confirmations_needed``);
+        ``floor``: may it shrink below memberlist's minimum toward
+        ``config.suspicion_floor_mult`` (claw-node)?"""
+        min_s, max_s = suspicion_bounds(config.suspicion_mult, config.suspicion_max_mult,
+                                        n, config.probe_interval_s)
+        k = confirmations_needed(config.suspicion_mult, n)
+        floor_s = (suspicion_floor(config.suspicion_floor_mult, config.probe_interval_s, min_s)
+                   if floor else None)
+        return cls(accuser, k, min_s, max_s, now, floor_s)
 
     @property
     def saturated(self) -> bool:
@@ -149,7 +167,7 @@ class Suspicion:
             return False  # the same member repeating itself is not independent
         self._confirmers.add(from_)
         self.confirmations += 1
-        self.deadline = max(self.not_before, self.start + suspicion_timeout(
+        self.deadline = max(self.not_before, self.started_at + suspicion_timeout(
             self.confirmations, self.k, self.min_s, self.max_s, self.floor_s))
         return True
 

@@ -6,7 +6,8 @@ The aioquic pattern: one UDP endpoint and one TCP listener on the same port feed
 ``core.next_deadline()``. The driver makes no protocol decisions: it only moves bytes,
 enforces the I/O limits of ``GossipConfig`` (datagram size, stream size, TCP deadlines,
 concurrent inbound exchanges) and survives every socket error and every exception the
-core might raise (logged and counted in ``stats``).
+core might raise (logged and counted in ``stats``), and logs the bugs the core caught
+itself (``core.internal_errors_to_report``).
 
 This is the only module of ``gossip`` that touches sockets or the clock.
 
@@ -33,7 +34,8 @@ from typing import Any, TypeVar
 from . import codec
 from .config import GossipConfig
 from .events import Event
-from .protocol import StreamRequest, SwimProtocol
+from .protocol import SwimProtocol
+from .push_pull import StreamRequest
 from .types import Address
 
 __all__ = ["CoreFactory", "GossipTransport"]
@@ -132,7 +134,8 @@ class GossipTransport:
             "udp_send_errors", "udp_errors", "udp_reopened",
             "tcp_in", "tcp_in_refused_busy", "tcp_in_errors", "tcp_in_timeouts",
             "tcp_in_too_large", "tcp_out", "tcp_out_errors", "tcp_out_timeouts",
-            "core_errors", "callback_errors", "events", "events_dropped", "timer_stuck",
+            "core_errors", "core_internal_errors", "callback_errors", "events",
+            "events_dropped", "timer_stuck",
         ), 0)
 
     # --- lifecycle ----------------------------------------------------------------
@@ -313,6 +316,7 @@ class GossipTransport:
         try:
             while True:
                 self._dirty = False
+                self._log_internal_errors(core)
                 self._send_datagrams(core)
                 self._open_streams(core)
                 self._deliver_events(core)
@@ -331,6 +335,16 @@ class GossipTransport:
                 self._count_error("core_errors", "core raised on leave_done")
         finally:
             self._flushing = False
+
+    def _log_internal_errors(self, core: SwimProtocol) -> None:
+        """The core survives its own bugs (it counts them); this is where they are seen:
+        the first 10, then one in ``_LOG_EVERY`` (``core_internal_errors``)."""
+        for exc in core.internal_errors_to_report():
+            self.stats["core_internal_errors"] += 1
+            n = self.stats["core_internal_errors"]
+            if n <= 10 or n % _LOG_EVERY == 0:
+                log.error("gossip core internal error (core_internal_errors #%d): %r", n, exc,
+                          exc_info=(type(exc), exc, exc.__traceback__))
 
     def _send_datagrams(self, core: SwimProtocol) -> None:
         try:

@@ -42,8 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="slow: extra delay on every input of a lagging node (s)")
     p.add_argument("--slow-variants", default="claw,memberlist,swim-timers",
                    help="slow: comma-separated variants (claw, memberlist, swim-timers)")
-    p.add_argument("--memberlist-suspicion", action="store_true",
-                   help="memberlist 0.2.2's exact failure detector instead of claw-node's")
+    p.add_argument("--memberlist", action="store_true",
+                   help="memberlist 0.2.2 exactly (GossipConfig.memberlist(): its failure "
+                        "detector, packing and compression) instead of claw-node's departures")
     p.add_argument("--pause-s", type=float, default=2.0, help="slow: length of each pause (s)")
     p.add_argument("--pause-every-s", type=float, default=4.0, help="slow: time between pauses (s)")
     p.add_argument("--partition-s", type=float, default=20.0, help="partition: its length (s)")
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
     opts = RunOptions(
         scenario=args.scenario, nodes=args.nodes, seed=seed, profile=args.profile,
-        compression=not args.no_compression, memberlist_suspicion=args.memberlist_suspicion, delay_min_ms=args.delay_min_ms,
+        compression=not args.no_compression, memberlist=args.memberlist, delay_min_ms=args.delay_min_ms,
         delay_mean_ms=args.delay_mean_ms, duration_s=args.duration, warmup_s=args.warmup_s, crashes=args.crashes,
         losses=tuple(float(x) for x in args.losses.split(",") if x.strip()),
         slow_nodes=args.slow_nodes, lag_s=args.lag_s,

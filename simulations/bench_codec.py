@@ -14,9 +14,10 @@ from typing import Any, Callable
 
 from gossip.addresses import ip_to_bytes
 from gossip.codec import (
-    add_crc, compress_packet, decode_packet, decode_serf, decode_stream, encode_compound,
-    encode_message, encode_serf, encode_stream,
+    add_crc, compress_packet, decode_packet, decode_stream, encode_compound,
+    encode_message, encode_stream,
 )
+from gossip.serf_codec import decode_serf, encode_serf
 from gossip.decode_cache import DecodeCache
 from gossip.messages import (
     VSN_SERF, Ack, Alive, Ping, PushNodeState, PushPull, SerfJoin, SerfPushPull, UserMsg,

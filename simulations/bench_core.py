@@ -16,7 +16,7 @@ import argparse
 import random
 import time
 
-from gossip.config import GossipConfig
+from gossip.config import Compression, GossipConfig
 from gossip.protocol import SwimProtocol
 from gossip.tags import CLAW_TAG, encode_tags
 
@@ -24,9 +24,9 @@ from gossip.tags import CLAW_TAG, encode_tags
 def _pair(cfg: GossipConfig) -> tuple[SwimProtocol, SwimProtocol]:
     meta = encode_tags({CLAW_TAG: "1"})
     a = SwimProtocol(cfg, name="a", address=("127.0.0.1", 7001), meta=meta,
-                     rng=random.Random(1), now=0.0)
+                     rng=random.Random(1), now=0.0, strict=True)
     b = SwimProtocol(cfg, name="b", address=("127.0.0.1", 7002), meta=meta,
-                     rng=random.Random(2), now=0.0)
+                     rng=random.Random(2), now=0.0, strict=True)
     # Join b to a through a push-pull exchange, as a real join does.
     a.join([b_addr := ("127.0.0.1", 7002)], 0.0)
     for req in a.streams_to_open():
@@ -44,8 +44,8 @@ def _drain(core: SwimProtocol) -> None:
 
 def run(rounds: int, compression: bool) -> tuple[float, float, int, int]:
     """Returns (probe rounds per second, CPU µs per round, acks seen, bytes per round)."""
-    cfg = GossipConfig.lan().replace(enable_compression=compression,
-                                     compress_datagrams=compression)  # memberlist's cost
+    cfg = GossipConfig.lan().replace(  # with compression: memberlist's cost
+        compression=Compression.ALL if compression else Compression.OFF)
     a, b = _pair(cfg)
     now = 1.0
     # Let the join's broadcasts drain so rounds measure steady-state probing.

@@ -67,7 +67,7 @@ import msgpack
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gossip.config import GossipConfig
+from gossip.config import Compression, GossipConfig
 from gossip.events import AppMessage, AppState
 from node.app_messages import (
     APP_HEARTBEAT,
@@ -167,7 +167,8 @@ class Bench:
         self.old = rule == "old"
         if self.old:
             app_mult = 0
-        config = GossipConfig.lan().replace(enable_compression=compression,
+        config = GossipConfig.lan().replace(
+            compression=Compression.STREAMS if compression else Compression.OFF,
                                             app_retransmit_mult=app_mult,
                                             app_gossip_rounds=self.old or app_gossip_rounds)
         self.cluster = c = Cluster(config, seed=seed, latency_s=0.001)

@@ -33,9 +33,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from gossip.config import GossipConfig
+from gossip.config import Compression, GossipConfig
 from gossip.events import Refuted
-from gossip.protocol import StreamRequest
+from gossip.push_pull import StreamRequest
 
 from .sim.metrics import Observatory, percentile
 from .sim.network import STREAM_REPLY, STREAM_REQUEST
@@ -47,17 +47,17 @@ SYN_RTO_S = 1.0
 DATA_RTO_S = 0.2
 """Linux minimum RTO of a data segment (``TCP_RTO_MIN``), doubling."""
 
-MODES: dict[str, dict[str, object]] = {
-    "memberlist": {"memberlist_suspicion": True},
-    "claw": {},
-    "claw-no-confirm-probes": {"confirm_probes": False},
-    "claw-no-floor": {"suspicion_floor_mult": 0.0},
-    "claw-health-gate": {"health_gated_confirm_probes": True},
-    "claw-floor3": {"suspicion_floor_mult": 3.0},
-    "claw-floor5": {"suspicion_floor_mult": 5.0},
-    "memberlist-mult3": {"memberlist_suspicion": True, "suspicion_mult": 3},
+MODES: dict[str, tuple[bool, dict[str, object]]] = {
+    "memberlist": (True, {}),
+    "claw": (False, {}),
+    "claw-no-confirm-probes": (False, {"confirm_probes": False}),
+    "claw-no-floor": (False, {"suspicion_floor_mult": 0.0}),
+    "claw-floor3": (False, {"suspicion_floor_mult": 3.0}),
+    "claw-floor5": (False, {"suspicion_floor_mult": 5.0}),
+    "memberlist-mult3": (True, {"suspicion_mult": 3}),
 }
-"""Named config changes on top of the profile. ``memberlist`` is memberlist 0.2.2 exactly."""
+"""Named configs: (start from ``GossipConfig.memberlist()``?, changes on top of the
+profile). ``memberlist`` is memberlist 0.2.2 exactly (every claw-node departure off)."""
 
 
 class LossyTcpWorld(SimWorld):
@@ -114,7 +114,11 @@ class Job:
 
 
 def config_for(mode: str, profile: str) -> GossipConfig:
-    return GossipConfig.profile(profile).replace(enable_compression=False, **MODES[mode])
+    memberlist, changes = MODES[mode]
+    config = GossipConfig.profile(profile)
+    if memberlist:
+        config = config.memberlist()
+    return config.replace(compression=Compression.OFF, **changes)
 
 
 def _run(job: Job) -> Run:

@@ -107,7 +107,7 @@ class Cluster:
             config or self.config, name=name, address=address,
             meta=claw_meta() if meta is None else meta,
             rng=random.Random(self.rng.getrandbits(64)), now=self.now,
-            incarnation=incarnation, app_state=app_state,
+            incarnation=incarnation, app_state=app_state, strict=True,
         )
         self.nodes[name] = _Node(name, address, core)
         self.by_addr[address] = name

@@ -7,11 +7,11 @@ import pytest
 
 from gossip.addresses import bytes_to_ip, ip_to_bytes
 from gossip.codec import (
-    MAX_COMPOUND_PARTS, add_crc, compress_packet, decode_packet, decode_serf, decode_stream,
-    encode_compound, encode_message, encode_serf, encode_stream, encrypted_stream_frame,
-    encrypted_stream_header,
-    stream_message_length,
+    MAX_COMPOUND_PARTS, add_crc, compress_packet, decode_packet, decode_stream,
+    encode_compound, encode_message, encode_stream, encrypted_stream_frame,
+    encrypted_stream_header, stream_message_length,
 )
+from gossip.serf_codec import decode_serf, encode_serf
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.messages import (
     VSN_SERF, Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,

@@ -23,9 +23,10 @@ from hypothesis import given, settings, strategies as st
 
 from gossip import lzw
 from gossip.codec import (
-    add_crc, compress_packet, decode_packet, decode_serf, decode_stream, encode_compound,
+    add_crc, compress_packet, decode_packet, decode_stream, encode_compound,
     encode_message, encode_stream, stream_message_length,
 )
+from gossip.serf_codec import decode_serf
 from gossip.errors import MalformedPacket
 from gossip.messages import (
     Ack, Alive, Dead, IndirectPing, Nack, Ping, PushNodeState, PushPull, Suspect, UserMsg,

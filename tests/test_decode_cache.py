@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from gossip import codec
+from gossip import codec, serf_codec
 from gossip.addresses import ip_to_bytes
 from gossip.config import GossipConfig
 from gossip.decode_cache import (
@@ -98,7 +98,7 @@ def test_pickled_cache_keeps_bounds_and_sharing_but_not_entries() -> None:
 def test_decode_packet_same_result_and_shared_objects() -> None:
     suspect = codec.encode_message(Suspect(3, "node-1", "node-2"))
     dead = codec.encode_message(Dead(4, "node-3", "node-2"))
-    user = codec.encode_message(UserMsg(codec.encode_serf(SerfJoin(5, "node-4"))))
+    user = codec.encode_message(UserMsg(serf_codec.encode_serf(SerfJoin(5, "node-4"))))
     ping = codec.encode_message(Ping(99, "node-0", LO, 7000, "node-9"))
     datagram = _gossip([ping, _alive(1), suspect, dead, user])
     plain, bad = codec.decode_packet(datagram)
@@ -135,18 +135,18 @@ def test_malformed_parts_are_never_cached_and_always_counted() -> None:
 
 def test_decode_serf_cache_skips_push_pull_and_malformed() -> None:
     cache = DecodeCache()
-    join = codec.encode_serf(SerfJoin(8, "node-5"))
-    leave = codec.encode_serf(SerfLeave(9, "node-6"))
-    app = codec.encode_serf(ClawAppMessage(b"heartbeat"))
-    pp = codec.encode_serf(SerfPushPull(1, {"a": 1}, (), 1, (None,), 1))
+    join = serf_codec.encode_serf(SerfJoin(8, "node-5"))
+    leave = serf_codec.encode_serf(SerfLeave(9, "node-6"))
+    app = serf_codec.encode_serf(ClawAppMessage(b"heartbeat"))
+    pp = serf_codec.encode_serf(SerfPushPull(1, {"a": 1}, (), 1, (None,), 1))
     for payload in (join, leave, app, pp):
-        got = codec.decode_serf(payload, cache)
-        assert got == codec.decode_serf(payload)
-        assert (codec.decode_serf(payload, cache) is got) == (payload is not pp)
+        got = serf_codec.decode_serf(payload, cache)
+        assert got == serf_codec.decode_serf(payload)
+        assert (serf_codec.decode_serf(payload, cache) is got) == (payload is not pp)
     assert len(cache.serf) == 3
     for _ in range(2):
         with pytest.raises(codec.MalformedPacket):
-            codec.decode_serf(join[:-2], cache)
+            serf_codec.decode_serf(join[:-2], cache)
     assert len(cache.serf) == 3
 
 
@@ -156,7 +156,7 @@ def test_decode_serf_cache_skips_push_pull_and_malformed() -> None:
 def _core(name: str, cache: DecodeCache | None) -> SwimProtocol:
     cfg = GossipConfig.local()
     return SwimProtocol(cfg, name=name, address=("127.0.0.2", 7946), meta=META,
-                        rng=random.Random(5), now=0.0, decode_cache=cache)
+                        rng=random.Random(5), now=0.0, decode_cache=cache, strict=True)
 
 
 def _traffic(seed: int, count: int) -> list[bytes]:
@@ -165,9 +165,9 @@ def _traffic(seed: int, count: int) -> list[bytes]:
     pool = [_alive(i, inc) for i in range(12) for inc in (1, 2)]
     pool += [codec.encode_message(Suspect(1, f"node-{i}", "node-0")) for i in range(12)]
     pool += [codec.encode_message(Dead(2, f"node-{i}", "node-1")) for i in range(4)]
-    pool += [codec.encode_message(UserMsg(codec.encode_serf(SerfJoin(i, f"node-{i}"))))
+    pool += [codec.encode_message(UserMsg(serf_codec.encode_serf(SerfJoin(i, f"node-{i}"))))
              for i in range(12)]
-    pool += [codec.encode_message(UserMsg(codec.encode_serf(ClawAppMessage(b"hb%d" % i))))
+    pool += [codec.encode_message(UserMsg(serf_codec.encode_serf(ClawAppMessage(b"hb%d" % i))))
              for i in range(6)]
     out = []
     for _ in range(count):
@@ -232,7 +232,7 @@ def test_hostile_flood_keeps_a_cores_cache_bounded() -> None:
     for i in range(3 * DEFAULT_MAX_ENTRIES):
         big = codec.encode_message(Alive(1, f"x{i}-" + "n" * 300, LO, 7000, META, VSN_SERF))
         core.receive_datagram(_gossip([big, big[:-1]]), ("127.0.0.9", 7946), 1.0)
-        join = codec.encode_serf(SerfJoin(i + 1, f"flood-{i}-" + "j" * 200))
+        join = serf_codec.encode_serf(SerfJoin(i + 1, f"flood-{i}-" + "j" * 200))
         core.receive_datagram(codec.encode_message(UserMsg(join)), ("127.0.0.9", 7946), 1.0)
     for memo in (cache.commands, cache.serf):
         assert 0 < len(memo) <= DEFAULT_MAX_ENTRIES

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gossip import codec
+from gossip import codec, serf_codec
 from gossip.addresses import ip_to_bytes
-from gossip.config import GossipConfig
+from gossip.config import Compression, GossipConfig
 from gossip.dissemination import retransmit_limit
 from gossip.errors import LocalProtocolError
 from gossip.events import (
@@ -43,7 +43,8 @@ from gossip.messages import (
     Suspect,
     UserMsg,
 )
-from gossip.protocol import SwimProtocol, push_pull_scale
+from gossip.protocol import SwimProtocol
+from gossip.push_pull import push_pull_scale
 from gossip.suspicion import suspicion_bounds
 from gossip.tags import encode_tags
 from gossip.types import MemberState
@@ -61,6 +62,7 @@ VECTORS = Path(__file__).parent / "data" / "vectors.json"
 
 def make_core(cfg: GossipConfig = QUIET, name: str = "me", **kw) -> SwimProtocol:
     kw.setdefault("meta", claw_meta())
+    kw.setdefault("strict", True)
     return SwimProtocol(cfg, name=name, address=ME, rng=random.Random(7), now=0.0, **kw)
 
 
@@ -182,7 +184,7 @@ def test_missed_ack_goes_indirect_with_tcp_fallback_then_suspects() -> None:
     target_addr, ping = until_probe(core)
     assert ping.node != "me" and ping.source_addr == ip_to_bytes(ME[0]) and ping.source_node == "me"
     # nothing answers: after probe_timeout come indirect pings and a TCP ping
-    probe_start = core._round.start
+    probe_start = core._prober.round.start
     out = advance(core, probe_start + LAN.probe_timeout_s)
     indirect = [(a, m[0]) for a, m in out if isinstance(m[0], IndirectPing)]
     assert len(indirect) == 2                    # all other alive members (< indirect_checks)
@@ -206,7 +208,7 @@ def test_late_tcp_ack_saves_the_target() -> None:
     core = make_core(LAN)
     with_peers(core, 1)
     until_probe(core)
-    r = core._round
+    r = core._prober.round
     advance(core, r.start + LAN.probe_timeout_s)
     [tcp] = core.streams_to_open()
     core.stream_done(tcp.stream_id, codec.encode_stream(Ack(r.seq, None)), r.start + 0.9)
@@ -273,7 +275,7 @@ def test_relay_without_nack_request_sends_none_and_does_not_spin() -> None:
 
 
 def test_memberlist_detector_relays_nack_after_the_whole_probe_timeout() -> None:
-    core = make_core(LAN.with_memberlist_suspicion())
+    core = make_core(LAN.memberlist())
     req = IndirectPing(78, ip_to_bytes("10.0.1.7"), 7946, "t", True,
                        ip_to_bytes("10.0.1.2"), 7946, "req")
     feed(core, req, now=6.0)
@@ -436,7 +438,7 @@ def test_refuting_twice_a_hostile_top_incarnation_stays_in_uint32() -> None:
 @pytest.mark.parametrize("n", [5, 20, 50])
 def test_clusters_converge_and_detect_a_crash_within_bound(n: int) -> None:
     # Pure-Python LZW dominates big runs; compression is exercised by the smaller tests.
-    c = make_cluster(n, seed=n, config=LAN if n <= 5 else LAN.replace(enable_compression=False))
+    c = make_cluster(n, seed=n, config=LAN if n <= 5 else LAN.replace(compression=Compression.OFF))
     c.run(60.0, until=c.converged)
     assert c.converged(), f"{n} nodes did not converge in 60 s"
     victim = "n3"
@@ -497,7 +499,7 @@ def test_leave_sends_serf_intent_before_dead() -> None:
     kinds = []
     for _, msgs in out:
         for m in msgs:
-            if isinstance(m, UserMsg) and isinstance(codec.decode_serf(m.payload), SerfLeave):
+            if isinstance(m, UserMsg) and isinstance(serf_codec.decode_serf(m.payload), SerfLeave):
                 kinds.append("intent")
             elif isinstance(m, Dead) and m.node == "me":
                 assert m.from_ == "me"
@@ -521,7 +523,7 @@ def test_leave_rounds_start_at_once_and_dead_follows_in_the_same_round() -> None
         kinds = []
         for _, msgs in sent(core):
             for m in msgs:
-                if isinstance(m, UserMsg) and isinstance(codec.decode_serf(m.payload), SerfLeave):
+                if isinstance(m, UserMsg) and isinstance(serf_codec.decode_serf(m.payload), SerfLeave):
                     kinds.append("intent")
                 elif isinstance(m, Dead) and m.node == "me":
                     kinds.append("dead")
@@ -535,10 +537,23 @@ def test_leave_rounds_start_at_once_and_dead_follows_in_the_same_round() -> None
     assert core.member("me").state == MemberState.LEFT
 
 
+def test_leave_rounds_wait_for_the_gossip_tick_like_serf_when_disabled() -> None:
+    for cfg in (QUIET.replace(leave_gossip_at_once=False), QUIET.memberlist()):
+        assert not cfg.leave_gossip_at_once
+        core = make_core(cfg)
+        with_peers(core, 9)
+        advance(core, 5.0)                  # the peers' alive rumours are spent
+        tick = core._gossiper.next_round
+        assert 5.0 < tick <= 5.0 + cfg.gossip_interval_s
+        core.leave(5.0)
+        assert core.next_deadline() == tick  # the scheduled round, not one at once
+        assert not core.datagrams_to_send() or cfg.announce_fanout > 0
+
+
 def _leave_kinds(msgs: list) -> list[str]:
     kinds = []
     for m in msgs:
-        if isinstance(m, UserMsg) and isinstance(codec.decode_serf(m.payload), SerfLeave):
+        if isinstance(m, UserMsg) and isinstance(serf_codec.decode_serf(m.payload), SerfLeave):
             kinds.append("intent")
         elif isinstance(m, Dead) and m.node == "me":
             kinds.append("dead")
@@ -649,6 +664,21 @@ def test_restart_at_new_address_with_higher_incarnation_is_accepted() -> None:
         assert not c.events_of(o, NameConflict)
 
 
+def test_a_dead_name_stays_where_it_died_like_memberlist_when_restarts_elsewhere_are_refused() -> None:
+    for cfg, moved in ((LAN, True), (LAN.replace(accept_restart_elsewhere=False), False),
+                       (LAN.memberlist(), False)):
+        core = make_core(cfg)
+        with_peers(core, 2)
+        feed(core, Dead(3, "p1", "p2"), now=1.0)
+        drain(core)
+        feed(core, alive("p1", 4, ("10.5.5.5", 7946)), now=2.0)   # higher, elsewhere
+        p1 = core.member("p1")
+        events = drain(core)
+        assert (p1.state == MemberState.ALIVE) is moved, cfg
+        assert (p1.address == ("10.5.5.5", 7946)) is moved
+        assert any(isinstance(e, NameConflict) for e in events) is not moved
+
+
 def test_stale_alive_about_a_dead_node_is_answered_with_the_accusation() -> None:
     core = make_core(LAN)                            # rate limit: one per probe interval
     with_peers(core, 2)
@@ -748,7 +778,7 @@ def test_newer_news_about_a_node_replaces_the_older_in_the_queue() -> None:
 
 
 def test_packets_respect_the_udp_budget() -> None:
-    core = make_core(LAN.replace(enable_compression=False))
+    core = make_core(LAN.replace(compression=Compression.OFF))
     for i in range(1, 120):
         feed(core, alive(f"peer-with-a-long-name-{i:04d}", 1, (f"10.1.0.{i}", 7946)), now=0.0)
     core.datagrams_to_send()
@@ -774,7 +804,7 @@ def test_claw_app_messages_reach_claw_members_only() -> None:
         if dst == "serf":
             msgs, _ = codec.decode_packet(data)
             leaked.extend(m for m in msgs if isinstance(m, UserMsg)
-                          and isinstance(codec.decode_serf(m.payload), ClawAppMessage))
+                          and isinstance(serf_codec.decode_serf(m.payload), ClawAppMessage))
         return False
 
     c.drop_hook = spy
@@ -798,7 +828,7 @@ def test_app_message_sent_straight_to_one_member() -> None:
     assert n0.send_app_to("n2", b"directive-1", c.now)
     (addr, msgs), = sent(n0)                          # one datagram, at once
     assert addr == c.nodes["n2"].address
-    assert [codec.decode_serf(m.payload) for m in msgs] == [ClawAppMessage(b"directive-1")]
+    assert [serf_codec.decode_serf(m.payload) for m in msgs] == [ClawAppMessage(b"directive-1")]
     # Not to ourselves, a Serf agent, an unknown name, or a body that cannot fit.
     assert not n0.send_app_to("n0", b"x", c.now)
     assert not n0.send_app_to("serf", b"x", c.now)
@@ -839,7 +869,7 @@ def test_without_app_rounds_only_urgent_app_messages_start_gossip_rounds() -> No
             core.handle_timer(d)
             times += [d for _, msgs in sent(core) for m in msgs
                       if isinstance(m, UserMsg)
-                      and isinstance(codec.decode_serf(m.payload), ClawAppMessage)]
+                      and isinstance(serf_codec.decode_serf(m.payload), ClawAppMessage)]
         assert core.pending_broadcasts == (0 if urgent else 1)
         return times
 
@@ -869,11 +899,11 @@ def test_join_results_and_serf_join_intent() -> None:
 def test_push_pull_reply_echoes_join_and_carries_app_state() -> None:
     core = make_core(app_state=lambda: b"my-state")
     other = make_core(name="other", app_state=lambda: b"their-state")
-    req = other._local_push_pull(join=True)
+    req = other._exchanges.local_push_pull(join=True)
     reply = core.handle_stream(codec.encode_stream(req), ("10.0.0.2", 40001), 1.0)
     pp = codec.decode_stream(reply, max_size=1 << 20)
     assert isinstance(pp, PushPull) and pp.join
-    assert codec.decode_serf(pp.user_state).claw == b"my-state"
+    assert serf_codec.decode_serf(pp.user_state).claw == b"my-state"
     evs = drain(core)
     assert MemberJoined in [type(e) for e in evs]
     assert AppState(b"their-state", True, ("10.0.0.2", 40001)) in evs
@@ -884,7 +914,7 @@ def test_join_push_pulls_are_not_compressed_periodic_ones_are() -> None:
         core = make_core(cfg)
         with_peers(core, 20)
         other = make_core(name="other")
-        req = codec.encode_stream(other._local_push_pull(join=join))
+        req = codec.encode_stream(other._exchanges.local_push_pull(join=join))
         reply = core.handle_stream(req, ("10.0.0.2", 40001), 1.0)
         if join:
             core.join([paddr(1)], 1.0)
@@ -896,7 +926,8 @@ def test_join_push_pulls_are_not_compressed_periodic_ones_are() -> None:
     compressed = 9   # memberlist's compressMsg type byte
     assert compressed not in first_byte(LAN, join=True)
     assert first_byte(LAN, join=False) == (compressed, compressed)
-    assert first_byte(LAN.replace(compress_join_streams=True), join=True) == (compressed, compressed)
+    assert first_byte(LAN.replace(compression=Compression.ALL), join=True) == (compressed, compressed)
+    assert compressed not in first_byte(LAN.replace(compression=Compression.OFF), join=False)
 
 
 def test_app_state_failure_does_not_break_push_pull() -> None:
@@ -904,7 +935,7 @@ def test_app_state_failure_does_not_break_push_pull() -> None:
         raise RuntimeError("app bug")
     core = make_core(app_state=broken)
     other = make_core(name="other")
-    reply = core.handle_stream(codec.encode_stream(other._local_push_pull(join=False)),
+    reply = core.handle_stream(codec.encode_stream(other._exchanges.local_push_pull(join=False)),
                                ("10.0.0.2", 1), 1.0)
     assert isinstance(codec.decode_stream(reply, max_size=1 << 20), PushPull)
     assert core.stats["app_state_errors"] == 1
@@ -967,16 +998,16 @@ def test_reannounce_bumps_and_pushes() -> None:
 def test_serf_leave_intent_about_us_is_refuted_with_a_join_intent() -> None:
     core = make_core()
     with_peers(core, 2)
-    feed(core, UserMsg(codec.encode_serf(SerfLeave(50, "me"))), now=1.0)
+    feed(core, UserMsg(serf_codec.encode_serf(SerfLeave(50, "me"))), now=1.0)
     out = advance(core, 2.0)
-    joins = [codec.decode_serf(m.payload) for _, ms in out for m in ms if isinstance(m, UserMsg)]
+    joins = [serf_codec.decode_serf(m.payload) for _, ms in out for m in ms if isinstance(m, UserMsg)]
     assert any(isinstance(j, SerfJoin) and j.node == "me" and j.ltime > 50 for j in joins)
 
 
 def test_serf_leave_intent_then_death_counts_as_left() -> None:
     core = make_core()
     with_peers(core, 3)
-    feed(core, UserMsg(codec.encode_serf(SerfLeave(5, "p1"))), now=1.0)
+    feed(core, UserMsg(serf_codec.encode_serf(SerfLeave(5, "p1"))), now=1.0)
     feed(core, Dead(1, "p1", "p2"), now=1.2)
     assert core.member("p1").state == MemberState.LEFT
     assert [type(e) for e in drain(core)] == [MemberLeft]
@@ -1118,17 +1149,15 @@ def test_missed_nacks_raise_health_score_and_stretch_the_probe_interval() -> Non
 def test_health_stretches_failed_rounds_not_the_wait_after_an_ack() -> None:
     # memberlist's probe ticker: a failed round lasts probe_interval × (score + 1); after
     # an acknowledged probe the next starts probe_interval after the previous one.
-    for unscaled in (True, False):
-        core = make_core(LAN.replace(unscaled_probe_rate=unscaled))
-        with_peers(core, 3)
-        core._awareness.apply_delta(3)               # score 3: rounds of up to 4 s
-        _, first = until_probe(core)
-        start = core._round.start
-        feed(core, Ack(first.seq_no, None), now=start + 0.01)
-        _, _second = until_probe(core)
-        gap = core._round.start - start
-        # (the ack brought the score to 2: a scaled wait would have been 4 s from start)
-        assert gap == pytest.approx(1.0 if unscaled else 4.0), unscaled
+    core = make_core(LAN)
+    with_peers(core, 3)
+    core._awareness.apply_delta(3)               # score 3: rounds of up to 4 s
+    _, first = until_probe(core)
+    start = core._prober.round.start
+    feed(core, Ack(first.seq_no, None), now=start + 0.01)
+    _, _second = until_probe(core)
+    # (the ack brought the score to 2: a scaled wait would have been 4 s from start)
+    assert core._prober.round.start - start == pytest.approx(1.0)
 
 
 def test_successful_probes_bring_health_back() -> None:
@@ -1144,12 +1173,12 @@ def test_dead_members_are_gossiped_to_then_dropped_from_push_pull_then_reaped() 
     core = make_core(LAN)
     with_peers(core, 3)
     feed(core, Dead(1, "p3", "p1"), now=1.0)
-    state = core._local_push_pull(join=False)
+    state = core._exchanges.local_push_pull(join=False)
     assert "p3" in [n.name for n in state.nodes]
     out = advance(core, 5.0)
     assert paddr(3) in [a for a, _ in out]           # the dead still hear gossip for a while
     core.handle_timer(1.0 + LAN.gossip_to_the_dead_s + 1.0)
-    assert "p3" not in [n.name for n in core._local_push_pull(join=False).nodes]
+    assert "p3" not in [n.name for n in core._exchanges.local_push_pull(join=False).nodes]
     assert core.cluster_size_estimate == 3
     assert core.member("p3").state == MemberState.DEAD   # still remembered
     core.handle_timer(1.0 + LAN.gossip_to_the_dead_s + 24 * 3600 + 2.0)
@@ -1182,9 +1211,9 @@ _rumour = st.one_of(
               st.sampled_from(_ADDRS)),
     st.builds(Suspect, st.integers(0, 6), st.sampled_from(_NAMES), st.sampled_from(_NAMES)),
     st.builds(Dead, st.integers(0, 6), st.sampled_from(_NAMES), st.sampled_from(_NAMES)),
-    st.builds(lambda lt, n: UserMsg(codec.encode_serf(SerfLeave(lt, n))), st.integers(0, 9),
+    st.builds(lambda lt, n: UserMsg(serf_codec.encode_serf(SerfLeave(lt, n))), st.integers(0, 9),
               st.sampled_from(_NAMES)),
-    st.builds(lambda lt, n: UserMsg(codec.encode_serf(SerfJoin(lt, n))), st.integers(0, 9),
+    st.builds(lambda lt, n: UserMsg(serf_codec.encode_serf(SerfJoin(lt, n))), st.integers(0, 9),
               st.sampled_from(_NAMES)),
 )
 
@@ -1227,19 +1256,33 @@ def test_a_frozen_prober_does_not_accuse_its_target() -> None:
     core = make_core(LAN)
     with_peers(core, 3)
     until_probe(core)
-    r = core._round
+    r = core._prober.round
     core.next_deadline()                     # the driver arms its timer, then
     core.handle_timer(r.start + 60.0)        # the process slept through the whole round
-    assert core._round is None or core._round.start >= r.start + 60.0
+    assert core._prober.round is None or core._prober.round.start >= r.start + 60.0
     assert not [e for e in drain(core) if isinstance(e, MemberSuspected)]
     assert core.stats["probes_abandoned"] == 1
     # ... but it knows it was the slow one: one late timer, one point of local health
     assert core.stats["late_timers"] == 1 and core.health_score == 1
 
 
+def test_a_frozen_prober_carries_on_with_its_round_like_memberlist_when_disabled() -> None:
+    for cfg in (LAN.replace(abandon_stalled_round_s=0.0), LAN.memberlist()):
+        assert cfg.abandon_stalled_round_s == 0.0
+        core = make_core(cfg)
+        with_peers(core, 3)
+        _, ping = until_probe(core)
+        r = core._prober.round
+        core.next_deadline()
+        core.handle_timer(r.start + 60.0)    # slept through the round: it still ends
+        suspected = [e for e in drain(core) if isinstance(e, MemberSuspected)]
+        assert core.stats["probes_abandoned"] == 0
+        assert [e.member.name for e in suspected] == [ping.node], cfg
+
+
 def test_late_timers_raise_local_health_unless_memberlist_or_disabled() -> None:
     for cfg, expected in ((LAN, 1), (LAN.replace(late_timer_s=0.0), 0),
-                          (LAN.with_memberlist_suspicion(), 0)):
+                          (LAN.memberlist(), 0)):
         core = make_core(cfg)
         with_peers(core, 3)
         due = core.next_deadline()
@@ -1273,7 +1316,7 @@ def test_gossip_is_crc_protected_only_for_peers_that_speak_protocol_5() -> None:
 
 
 def test_datagrams_are_compressed_only_when_asked() -> None:
-    for cfg, compressed in ((LAN, False), (LAN.replace(compress_datagrams=True), True)):
+    for cfg, compressed in ((LAN, False), (LAN.replace(compression=Compression.ALL), True)):
         core = make_core(cfg)
         for i in range(1, 30):
             feed(core, alive(f"member-{i:03d}", 1, (f"10.0.2.{i}", 7946)), now=0.0)
@@ -1285,7 +1328,7 @@ def test_datagrams_are_compressed_only_when_asked() -> None:
 
 
 def test_big_gossip_is_compressed_under_the_crc() -> None:
-    core = make_core(LAN.replace(compress_datagrams=True))
+    core = make_core(LAN.replace(compression=Compression.ALL))
     for i in range(1, 30):
         feed(core, alive(f"member-{i:03d}", 1, (f"10.0.2.{i}", 7946)), now=0.0)
     core.datagrams_to_send()
@@ -1307,3 +1350,30 @@ def test_push_pull_flood_of_names_is_capped() -> None:
     assert len(core.members()) == 100 and core.stats["members_refused"] == 901
     assert core.pending_broadcasts <= 4096 * 3
     assert core.stats["internal_errors"] == 0
+
+
+def _broken_core(strict: bool) -> SwimProtocol:
+    core = make_core(strict=strict)
+
+    def bug(msg: object, addr: object, now: float) -> None:
+        raise RuntimeError("a bug in a handler")
+
+    core._on_packet_message = bug  # type: ignore[method-assign]
+    return core
+
+
+def test_a_strict_core_raises_its_internal_errors() -> None:
+    core = _broken_core(strict=True)
+    with pytest.raises(RuntimeError, match="a bug in a handler"):
+        core.receive_datagram(codec.encode_message(Ping(1, "me", None, 0, "")), ("10.0.0.2", 7946), 1.0)
+
+
+def test_a_lenient_core_counts_its_internal_errors_and_hands_them_to_the_driver() -> None:
+    core = _broken_core(strict=False)
+    core.receive_datagram(codec.encode_message(Ping(1, "me", None, 0, "")), ("10.0.0.2", 7946), 1.0)
+    assert core.stats["internal_errors"] == 1
+    assert "a bug in a handler" in core.last_internal_error
+    reported = core.internal_errors_to_report()
+    assert [str(e) for e in reported] == ["a bug in a handler"]
+    assert reported[0].__traceback__ is not None  # the driver logs where it happened
+    assert core.internal_errors_to_report() == []  # handed over once

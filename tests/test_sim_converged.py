@@ -12,11 +12,11 @@ import pytest
 
 from gossip import codec
 from gossip.config import GossipConfig
+from gossip.converged import converged_table, in_converged_cluster
 from gossip.errors import LocalProtocolError
 from gossip.membership import MemberRecord, Membership, SharedTable
 from gossip.messages import Alive, Suspect
 from gossip.probe import ProbeList
-from gossip.protocol import SwimProtocol
 from gossip.types import MemberState
 from simulations.sim.runner import Run, RunOptions
 from simulations.sim.scenarios import run_scenario
@@ -116,18 +116,17 @@ def test_a_crash_run_changes_no_shared_record_and_no_core_trips_over_one() -> No
 
 
 def test_shared_records_refuse_assignment() -> None:
-    table = SwimProtocol.converged_table([("a", ("10.0.0.1", 7946), b"", 1),
-                                          ("b", ("10.0.0.2", 7946), b"", 1)], 0.0)
+    table = converged_table([("a", ("10.0.0.1", 7946), b"", 1),
+                             ("b", ("10.0.0.2", 7946), b"", 1)], 0.0)
     with pytest.raises(AttributeError):
         table.records["a"].state = MemberState.DEAD
-    core = SwimProtocol.in_converged_cluster(
+    core = in_converged_cluster(
         GossipConfig.lan(), table, name="a", address=("10.0.0.1", 7946),
         rng=random.Random(1), now=0.0)
     assert core.member_state("b") == MemberState.ALIVE
     with pytest.raises(LocalProtocolError):  # not in the table as itself
-        SwimProtocol.in_converged_cluster(GossipConfig.lan(), table, name="c",
-                                          address=("10.0.0.3", 7946),
-                                          rng=random.Random(1), now=0.0)
+        in_converged_cluster(GossipConfig.lan(), table, name="c",
+                             address=("10.0.0.3", 7946), rng=random.Random(1), now=0.0)
 
 
 def _record(name: str, state: MemberState = MemberState.ALIVE) -> MemberRecord:

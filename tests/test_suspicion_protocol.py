@@ -1,6 +1,6 @@
 """claw-node's suspicion extensions inside SwimProtocol (fake clock, crafted packets):
-confirmation probes, the health gate, the floor below memberlist's minimum, and the
-``memberlist_suspicion`` switch that turns all of them off."""
+confirmation probes, the floor below memberlist's minimum, the restart of a suspicion
+of a newer incarnation, and ``GossipConfig.memberlist()`` that turns all of them off."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from gossip import codec
 from gossip.addresses import ip_to_bytes
-from gossip.config import GossipConfig
+from gossip.config import Compression, GossipConfig
+from gossip.errors import ConfigError
 from gossip.events import MemberFailed
 from gossip.messages import VSN_SERF, Ack, Alive, Ping, Suspect
 from gossip.protocol import SwimProtocol
@@ -18,13 +19,13 @@ from gossip.types import MemberState
 from tests.core_harness import Cluster, claw_meta
 
 LAN = GossipConfig.lan()
-ML = LAN.with_memberlist_suspicion()
+ML = LAN.memberlist()
 ME = ("10.0.0.1", 7946)
 
 
 def make_core(cfg: GossipConfig = LAN, peers: int = 5) -> SwimProtocol:
     core = SwimProtocol(cfg, name="me", address=ME, meta=claw_meta(), rng=random.Random(3),
-                        now=0.0)
+                        now=0.0, strict=True)
     for i in range(1, peers + 1):
         feed(core, Alive(1, f"p{i}", ip_to_bytes(paddr(i)[0]), 7946, claw_meta(), VSN_SERF),
              now=0.0)
@@ -75,7 +76,7 @@ def run_acked(core: SwimProtocol, until: float) -> Ping:
         core.handle_timer(d)
         for ping, _ in pings(core):
             feed(core, Ack(ping.seq_no, None), now=d)
-    assert core.health_score == 0 and core._round is None
+    assert core.health_score == 0 and core._prober.round is None
     for _ in range(1000):
         core.handle_timer(core.next_deadline())
         sent = pings(core)
@@ -87,7 +88,7 @@ def run_acked(core: SwimProtocol, until: float) -> Ping:
 def test_someone_elses_suspicion_is_probed_at_once_with_the_buddy_warning() -> None:
     core = make_core()
     ping = run_acked(core, 5.0)
-    start = core._round.start
+    start = core._prober.round.start
     feed(core, Ack(ping.seq_no, None), now=start + 0.01)
     feed(core, Suspect(1, "p3", "p1"), now=start + 0.7)
     when, rest = probe_time(core, "p3", start + 1.0)
@@ -95,7 +96,7 @@ def test_someone_elses_suspicion_is_probed_at_once_with_the_buddy_warning() -> N
     assert any(isinstance(m, Suspect) and m.node == "p3" and m.from_ == "me" for m in rest)
     assert core.stats["confirm_probes"] == 1
     # a confirmation from a third member does not trigger a second probe
-    seq = core._round.seq
+    seq = core._prober.round.seq
     feed(core, Suspect(1, "p3", "p2"), now=start + 0.75)
     feed(core, Ack(seq, None), now=start + 0.75)
     run_timers(core, start + 3.0)
@@ -105,19 +106,19 @@ def test_someone_elses_suspicion_is_probed_at_once_with_the_buddy_warning() -> N
 def test_a_probe_in_flight_is_not_cut_short_the_suspect_comes_next() -> None:
     core = make_core()
     regular = run_acked(core, 5.0)
-    start = core._round.start                   # no ack: this round stays in flight
+    start = core._prober.round.start                   # no ack: this round stays in flight
     feed(core, Suspect(1, "p4", "p1"), now=start + 0.1)
-    assert core._round is not None and core._round.target == regular.node
+    assert core._prober.round is not None and core._prober.round.target == regular.node
     run_timers(core, start + 0.99)
     assert core.stats["confirm_probes"] == 0
     run_timers(core, start + 1.0)                # next regular tick takes the suspect
-    assert core.stats["confirm_probes"] == 1 and core._round.target == "p4"
+    assert core.stats["confirm_probes"] == 1 and core._prober.round.target == "p4"
 
 
 def test_rate_limit_one_probe_start_per_probe_timeout() -> None:
     core = make_core()
     ping = run_acked(core, 5.0)
-    start = core._round.start
+    start = core._prober.round.start
     feed(core, Ack(ping.seq_no, None), now=start + 0.01)
     feed(core, Suspect(1, "p2", "p1"), now=start + 0.02)
     when, _ = probe_time(core, "p2", start + 1.0)
@@ -127,16 +128,15 @@ def test_rate_limit_one_probe_start_per_probe_timeout() -> None:
 def test_own_accusation_does_not_trigger_a_confirmation_probe() -> None:
     core = make_core()
     feed(core, Suspect(1, "p2", "me"), now=1.0)  # e.g. our suspect echoed back
-    assert core.stats["confirm_probes"] == 0 and not core._confirm_queue
+    assert core.stats["confirm_probes"] == 0 and not core._prober.confirm_queue
 
 
-def test_unhealthy_node_confirm_probes_only_when_ungated() -> None:
-    for cfg, expected in ((LAN.replace(health_gated_confirm_probes=True), 0), (LAN, 1)):
-        core = make_core(cfg)
-        core._awareness.apply_delta(2)
-        feed(core, Suspect(1, "p3", "p1"), now=10.0)
-        run_timers(core, 10.0)
-        assert core.stats["confirm_probes"] == expected
+def test_an_unhealthy_node_still_sends_its_confirmation_probe() -> None:
+    core = make_core()
+    core._awareness.apply_delta(2)
+    feed(core, Suspect(1, "p3", "p1"), now=10.0)
+    run_timers(core, 10.0)
+    assert core.stats["confirm_probes"] == 1
 
 
 @pytest.mark.parametrize("cfg", [ML, LAN.replace(confirm_probes=False)])
@@ -144,13 +144,13 @@ def test_no_confirmation_probe_when_switched_off(cfg: GossipConfig) -> None:
     core = make_core(cfg)
     feed(core, Suspect(1, "p3", "p1"), now=10.0)
     run_timers(core, 10.0)
-    assert core.stats["confirm_probes"] == 0 and not core._confirm_queue
+    assert core.stats["confirm_probes"] == 0 and not core._prober.confirm_queue
 
 
 def test_a_failed_confirmation_probe_confirms_as_ourselves() -> None:
     core = make_core()
     ping = run_acked(core, 5.0)
-    start = core._round.start
+    start = core._prober.round.start
     feed(core, Ack(ping.seq_no, None), now=start + 0.01)
     feed(core, Suspect(1, "p3", "p1"), now=start + 0.6)
     probe_time(core, "p3", start + 0.6)
@@ -226,13 +226,15 @@ def test_presets_keep_memberlist_numbers_and_claw_floor_is_suspicion_mult() -> N
     for name, mult in (("lan", 4), ("wan", 6), ("local", 3)):
         cfg = GossipConfig.profile(name)
         assert cfg.suspicion_mult == mult and cfg.suspicion_floor_mult == mult
-        assert not cfg.memberlist_suspicion and cfg.confirm_probes
-        assert cfg.with_memberlist_suspicion().memberlist_suspicion
+        assert cfg.confirm_probes and cfg.restart_newer_suspicions
+        exact = cfg.memberlist()
+        assert not exact.confirm_probes and exact.suspicion_floor_mult == 0
+        assert (exact.probe_interval_s, exact.suspicion_mult) == (cfg.probe_interval_s, mult)
 
 
 @pytest.mark.parametrize("cfg", [LAN, ML], ids=["claw", "memberlist"])
 def test_cluster_detects_a_crash_without_false_deaths(cfg: GossipConfig) -> None:
-    c = Cluster(cfg.replace(enable_compression=False), seed=5)
+    c = Cluster(cfg.replace(compression=Compression.OFF), seed=5)
     for i in range(12):
         c.add_node(f"n{i}")
     c.join_all()
@@ -245,19 +247,19 @@ def test_cluster_detects_a_crash_without_false_deaths(cfg: GossipConfig) -> None
         assert [e.member.name for e in c.events_of(name, MemberFailed)] == ["n4"]
     probes = sum(c.core(n).stats["confirm_probes"] for n in c.live())
     assert probes <= len(c.live())               # at most one per node per suspicion
-    if cfg.memberlist_suspicion:
+    if not cfg.confirm_probes:
         assert probes == 0
 
 
 def test_confirmation_probe_takes_the_next_regular_slot_and_keeps_the_phase() -> None:
     core = make_core()
     ping = run_acked(core, 5.0)
-    start = core._round.start                    # regular ticks at start + i * 1 s
+    start = core._prober.round.start                    # regular ticks at start + i * 1 s
     feed(core, Ack(ping.seq_no, None), now=start + 0.01)
     feed(core, Suspect(1, "p3", "p1"), now=start + 0.7)
     when, _ = probe_time(core, "p3", start + 1.0)
     assert when == pytest.approx(start + 0.7)
-    feed(core, Ack(core._round.seq, None), now=start + 0.71)
+    feed(core, Ack(core._prober.round.seq, None), now=start + 0.71)
     times = []
     while len(times) < 2:
         d = core.next_deadline()
@@ -284,3 +286,29 @@ def test_suspicion_of_a_newer_incarnation(cfg: GossipConfig, restarted: bool) ->
         assert core.member("p3").incarnation == 1
         assert core.suspicion_deadline("p3") == pytest.approx(14.0)
         assert core.stats["suspicion_restarts"] == 0
+
+
+def test_memberlist_ignores_a_stale_accusation_claw_answers_it() -> None:
+    for cfg, answered in ((LAN, 1), (ML, 0)):
+        core = make_core(cfg)
+        core._bump_incarnation(5)
+        feed(core, Suspect(3, "me", "p1"), now=1.0)   # p1 missed our refutation
+        replies = [m for _, data in core.datagrams_to_send()
+                   for m in codec.decode_packet(data)[0] if isinstance(m, Alive)]
+        assert len(replies) == answered
+        assert core.stats["stale_accusations_answered"] == answered
+
+
+def test_memberlist_sets_every_claw_departure_back() -> None:
+    exact = LAN.memberlist()
+    assert (exact.restart_newer_suspicions, exact.confirm_probes, exact.suspect_ack_grace,
+            exact.answer_stale_accusations) == (False, False, False, False)
+    assert (exact.suspicion_floor_mult, exact.late_timer_s, exact.relay_nack_fraction,
+            exact.announce_fanout, exact.udp_buffer_bytes) == (0.0, 0.0, 1.0, 0, 1400)
+    assert exact.compression is Compression.ALL
+    assert exact.memberlist() == exact
+
+
+def test_compression_must_be_the_enum() -> None:
+    with pytest.raises(ConfigError, match="compression"):
+        LAN.replace(compression="all")

@@ -282,6 +282,27 @@ async def test_core_exceptions_and_socket_errors_never_stop_the_loop(make_nodes)
     assert victim.transport.address[1] == victim.core.member(victim.name).address[1]  # type: ignore[union-attr]
 
 
+class _BuggyHandlerCore(SwimProtocol):
+    """A core whose datagram handler has a bug: the core counts it and keeps going."""
+
+    def _on_packet_message(self, msg: object, addr: Address, now: float) -> None:
+        raise RuntimeError("planted handler bug")
+
+
+async def test_the_driver_logs_internal_errors_of_the_core(make_nodes, caplog) -> None:  # type: ignore[no-untyped-def]
+    [node] = await make_nodes(1, prefix="bug", core_class=_BuggyHandlerCore)
+    ping = codec.encode_message(Ping(1, node.name, None, 0, ""))
+    with caplog.at_level("ERROR", logger="gossip.udp"), \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(ping, node.address)
+        await wait_until(lambda: node.core.stats["internal_errors"] == 1, 5.0, 0.05)
+        await wait_until(lambda: "planted handler bug" in caplog.text, 5.0, 0.05)
+    [record] = [r for r in caplog.records if "internal error" in r.getMessage()]
+    assert record.exc_info is not None and record.exc_info[1] is not None  # with its traceback
+    assert node.transport.stats["core_errors"] == 0  # the core survived it
+    assert node.transport.stats["core_internal_errors"] == 1
+
+
 async def test_udp_size_limit_inbound_stream_cap_and_oversize(make_nodes) -> None:  # type: ignore[no-untyped-def]
     config = CONFIG.replace(max_push_pull_requests=2, max_stream_bytes=4096, tcp_timeout_s=2.0,
                             max_udp_packet_bytes=2048)

@@ -20,9 +20,10 @@ import pytest
 from gossip import lzw
 from gossip.addresses import bytes_to_ip
 from gossip.codec import (
-    add_crc, compress_packet, decode_packet, decode_serf, decode_stream, encode_compound,
-    encode_message, encode_serf, encode_stream, stream_message_length,
+    add_crc, compress_packet, decode_packet, decode_stream, encode_compound,
+    encode_message, encode_stream, stream_message_length,
 )
+from gossip.serf_codec import decode_serf, encode_serf
 from gossip.errors import MalformedPacket
 from gossip.messages import (
     Ack, Alive, Dead, ErrResp, IndirectPing, Nack, Ping, PushPull, SerfJoin, SerfLeave,

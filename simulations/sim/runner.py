@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from gossip.config import GossipConfig
+from gossip.config import Compression, GossipConfig
 
 from .metrics import Observatory
 from .network import NetworkOptions
@@ -31,11 +31,12 @@ class RunOptions:
     seed: int
     profile: str = "lan"
     """Gossip preset: lan, wan or local (``GossipConfig.profile``)."""
-    memberlist_suspicion: bool = False
-    """Use memberlist 0.2.2's exact failure detector instead of claw-node's default
-    (confirmation probes, lower suspicion floor)."""
+    memberlist: bool = False
+    """Run memberlist 0.2.2 exactly (``GossipConfig.memberlist()``: its failure detector,
+    packing and compression) instead of claw-node's departures."""
     compression: bool = True
-    """LZW on datagrams/streams as memberlist does; off is faster to simulate."""
+    """LZW as the config says (claw-node: streams; memberlist: streams and datagrams);
+    off (``Compression.OFF``) is faster to simulate."""
     loss: float = 0.0
     """Random datagram loss during the measured phase (the loss scenario sweeps it)."""
     delay_min_ms: float = 0.5
@@ -81,10 +82,16 @@ class RunOptions:
     ``SimWorld.add_converged_nodes``: no join is simulated, for steady-state runs)."""
     extra: dict[str, object] = field(default_factory=dict)
 
-    def gossip_config(self, **changes: object) -> GossipConfig:
+    def gossip_config(self, *, memberlist: bool | None = None,
+                      **changes: object) -> GossipConfig:
+        """The profile's config, memberlist's exact one if ``memberlist`` (default: the
+        ``memberlist`` option), with ``changes`` and this run's compression and
+        push-pull overrides."""
         config = GossipConfig.profile(self.profile)
-        changes = {"enable_compression": self.compression,
-                   "memberlist_suspicion": self.memberlist_suspicion, **changes}
+        if self.memberlist if memberlist is None else memberlist:
+            config = config.memberlist()
+        if not self.compression:
+            changes.setdefault("compression", Compression.OFF)
         if self.push_pull_interval_s is not None:
             changes.setdefault("push_pull_interval_s", self.push_pull_interval_s)
         return config.replace(**changes)

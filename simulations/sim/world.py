@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from gossip.config import GossipConfig
+from gossip.converged import converged_table, in_converged_cluster
 from gossip.decode_cache import DecodeCache
 from gossip.events import Event
 from gossip.membership import SharedTable
-from gossip.protocol import StreamRequest, SwimProtocol
+from gossip.protocol import SwimProtocol
+from gossip.push_pull import StreamRequest
 from gossip.types import Address
 
 from .clock import SimClock
@@ -247,10 +249,10 @@ class SimWorld:
 
     def add_converged_nodes(self, n: int, meta: bytes = b"") -> list[SimNode]:
         """Start ``n`` new nodes that already know each other (and nobody else): every
-        core is built by ``SwimProtocol.in_converged_cluster`` from one shared table.
+        core is built by ``in_converged_cluster`` from one shared table.
         No join is simulated; use it for steady-state runs of big clusters."""
         nodes = [self._register(f"node-{len(self.nodes):05d}") for _ in range(n)]
-        table = SwimProtocol.converged_table(
+        table = converged_table(
             ((node.name, node.address, meta, node.incarnation + 1) for node in nodes),
             self.clock.now)
         for node in nodes:
@@ -268,11 +270,13 @@ class SimWorld:
             node.core = SwimProtocol(
                 self.config, name=node.name, address=node.address, meta=meta, rng=rng,
                 now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
+                strict=True,
             )
         else:
-            node.core = SwimProtocol.in_converged_cluster(
+            node.core = in_converged_cluster(
                 self.config, table, name=node.name, address=node.address, meta=meta,
                 rng=rng, now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
+                strict=True,
             )
         node.deadline = None
         node.paused_until = None

@@ -1,0 +1,66 @@
+"""The core's counters: one slotted object, so a misspelt counter fails loudly.
+
+``SwimProtocol.stats`` returns them as a dict (``as_dict``) together with a few figures
+computed on demand (``members``, ``broadcasts_dropped``).
+
+Traffic: ``packets_in/out``, ``bytes_in/out``, ``streams_in/out``.
+Drops by reason: ``malformed`` (undecodable datagram/stream/field), ``malformed_parts``
+(bad compound parts, bad push-pull states), ``crc_errors``, ``unknown_type``,
+``bad_vsn``, ``bad_names``, ``meta_too_large``, ``unknown_zero_incarnation``,
+``pings_wrong_node``, ``unexpected_acks``, ``relays_refused``, ``members_refused``
+(table full), ``streams_refused``, ``events_dropped``, ``datagrams_dropped``,
+``serf_ignored`` (Serf events/queries/others), ``app_duplicates``,
+``app_too_large_to_relay``, ``app_state_errors``, ``internal_errors`` (bugs; see
+``SwimProtocol.last_internal_error``).
+Failure detection: ``probes``, ``probe_failures``, ``probes_abandoned``, ``acks_in``,
+``nacks_in``, ``indirect_probes``, ``tcp_pings``, ``relays``, ``suspicions``,
+``confirmations``, ``deaths``, ``leaves``, ``refutes``, ``confirm_probes`` (claw-node
+out-of-turn probes of a suspect someone else accused), ``suspicion_restarts``
+(claw-node: a suspicion of a newer incarnation restarted ours), ``suspect_acks``
+(claw-node: a suspect acked our probe; ``suspect_ack_grace``),
+``stale_accusations_answered`` (claw-node: ``answer_stale_accusations``),
+``announce_out`` (claw-node: datagrams of joins and leaves sent straight to members),
+``floors_withheld`` (claw-node: a suspicion kept memberlist's minimum because we were
+unhealthy or the suspect refuted recently), ``late_timers`` (claw-node: a timer handled
+``late_timer_s`` or more after it was due; each raised our health score).
+Membership: ``joins``, ``updates``, ``recoveries``, ``name_conflicts``,
+``claims_applied`` (claw-node: an alive refused as a name conflict, applied when the
+life it conflicted with was declared dead), ``stale_alives``, ``reaccusations``,
+``reaped``.
+Anti-entropy: ``push_pulls_out``, ``push_pulls_in``, ``push_pull_failures``,
+``reconnects``, ``serf_intents``, ``app_messages_in``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CoreStats"]
+
+_NAMES = (
+    "packets_in", "bytes_in", "packets_out", "bytes_out", "streams_in", "streams_out",
+    "malformed", "malformed_parts", "crc_errors", "unknown_type", "name_conflicts",
+    "refutes", "probes", "probe_failures", "acks_in", "nacks_in", "indirect_probes",
+    "tcp_pings", "relays", "relays_refused", "unexpected_acks", "pings_wrong_node",
+    "suspicions", "confirmations", "deaths", "leaves", "joins", "updates", "recoveries",
+    "stale_alives", "reaccusations", "bad_vsn", "unknown_zero_incarnation",
+    "members_refused", "meta_too_large", "push_pulls_out", "push_pulls_in",
+    "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
+    "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
+    "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
+    "claims_applied", "app_too_large_to_relay", "app_direct_out", "announce_out",
+    "suspect_acks", "stale_accusations_answered", "late_timers", "probes_abandoned",
+    "confirm_probes", "floors_withheld", "suspicion_restarts",
+)
+
+
+class CoreStats:
+    """Counters since start, all ints starting at 0 (names in the module docstring)."""
+
+    __slots__ = _NAMES
+
+    def __init__(self) -> None:
+        for name in _NAMES:
+            setattr(self, name, 0)
+
+    def as_dict(self) -> dict[str, int]:
+        """Every counter by name, in a fixed order."""
+        return {name: getattr(self, name) for name in _NAMES}
