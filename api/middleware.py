@@ -35,7 +35,8 @@ COORDINATOR_URL_HEADER = "X-Claw-Coordinator-Url"
 """...and its API base URL, when known."""
 
 _SAFE = frozenset({"GET", "HEAD"})
-_CORS_ALLOW_HEADERS = "Authorization, Content-Type"
+_CORS_ALLOW_HEADERS = "Authorization, Content-Type, Last-Event-ID"
+"""Last-Event-ID: a dashboard that moved to another node's event stream resumes it."""
 _CORS_MAX_AGE_S = "600"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -154,11 +155,16 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     return resp
 
 
+_GUARDED = frozenset({"/api/v1", "/metrics"})
+"""Paths outside ``/api/v1/`` that need the token too (metrics tell who is in the cluster
+and how it is doing)."""
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bearer token on ``/api/v1/*`` when ``api_token`` is set."""
+    """Bearer token on ``/api/v1/*`` and ``/metrics`` when ``api_token`` is set."""
     token = request.app[LIVE].api_token
-    if token and (request.path.startswith("/api/v1/") or request.path == "/api/v1"):
+    if token and (request.path.startswith("/api/v1/") or request.path in _GUARDED):
         got = request.headers.get("Authorization", "")
         scheme, _, value = got.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(

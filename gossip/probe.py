@@ -25,6 +25,7 @@ from .addresses import bytes_to_ip
 from .awareness import Awareness
 from .config import GossipConfig
 from .errors import MalformedPacket
+from .histogram import PROBE_RTT_BUCKETS_S, Histogram
 from .membership import MemberRecord, Membership
 from .messages import Ack, IndirectPing, Nack, Ping, Suspect
 from .stats import CoreStats
@@ -248,6 +249,8 @@ class Prober:
         self.confirm_at = math.inf
         """When a queued confirmation probe may start out of turn (inf: none pending)."""
         self._relays: dict[int, Relay] = {}
+        self.rtt = Histogram(PROBE_RTT_BUCKETS_S)
+        """Round trips of probes acked directly (core time, seconds; no per-peer split)."""
         self._seq = rng.randrange(SEQ_MODULUS)
         # Random initial stagger, as memberlist does, so restarted clusters spread out.
         self.next_probe = now + rng.uniform(0, config.probe_interval_s)
@@ -389,6 +392,8 @@ class Prober:
         self._stats.acks_in += 1
         r = self.round
         if r is not None and seq == r.seq:
+            if not r.indirect_sent:  # a direct answer: the round trip to the target
+                self.rtt.observe(now - r.start)
             self._round_succeeded(now)
             return []
         relay = self._relays.pop(seq, None)

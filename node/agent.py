@@ -340,6 +340,7 @@ class Agent:
         """The REST app over a new gossip view (once the REST stack is imported)."""
         from api.app import create_app
 
+        from .api_observers import attach_observers
         from .view import GossipClusterView
 
         config = self.config
@@ -352,6 +353,7 @@ class Agent:
             alert_webhook=config.alert_webhook, check_interval_s=config.check_interval)
         app.router.add_post("/api/v1/agent/leave", self._http_leave)
         app.router.add_post("/api/v1/agent/reload", self._http_reload)
+        attach_observers(app, self)
         return app
 
     async def run(self) -> int:

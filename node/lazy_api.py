@@ -104,6 +104,7 @@ def import_rest_stack(tls: bool) -> None:
                 sys.modules["ssl"] = saved
     importlib.import_module("api.app")
     importlib.import_module("node.view")
+    importlib.import_module("node.api_observers")  # prometheus_client, the metrics
 
 
 class LazyApi:

@@ -72,7 +72,8 @@ def served_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
     return out
 
 
-_DOCS_ASSETS = ("/docs/assets", "/docs/init.js", "/redoc/assets", "/redoc/init.js")
+_DOCS_ASSETS = ("/docs/assets", "/docs/init.js", "/redoc/assets", "/redoc/init.js",
+                "/dashboard/")
 
 
 async def test_the_agent_serves_only_documented_routes(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -179,8 +180,9 @@ async def test_schemathesis_against_live_server(tmp_path) -> None:
     assert proc.returncode == 0, text[-6000:]
     # Every operation was exercised, with hundreds of generated cases.
     served = [op for op in registry.operations if op.handler is not None]
-    # and /docs, /redoc (schemathesis leaves out /openapi.json, the document it tests)
-    served_paths = len(served) + 2
+    # and /docs, /redoc, / and /metrics (schemathesis leaves out /openapi.json, the
+    # document it tests)
+    served_paths = len(served) + 4
     assert f"Tested: {served_paths}" in text, text[-3000:]
     generated = int(re.search(r"(\d+) generated", text).group(1))
     assert generated > 10 * len(served), text[-3000:]
