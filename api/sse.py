@@ -27,6 +27,7 @@ from aiohttp import web
 from .errors import Unavailable
 from .event_stream import EventFeed, NodeChangeTracker, StreamEvent, sse_frame
 from .keys import CONFIG, EVENTS, JSON_CACHE, VIEW
+from .cors import cors_headers
 
 __all__ = ["KEEPALIVE_S", "MAX_STREAMS", "POLL_INTERVAL_S", "RESUME_GRACE_S", "feed_ctx",
            "serve_events"]
@@ -87,7 +88,7 @@ async def serve_events(request: web.Request, kinds: Collection[str], nodes: Coll
     try:
         resp = web.StreamResponse(headers={
             "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no"})
+            "X-Accel-Buffering": "no", **cors_headers(request)})
         await resp.prepare(request)
         await resp.write(b"retry: %d\n\n" % RETRY_MS)
         sent = await _write_opening(request, resp, feed, last_id, kinds, nodes)
