@@ -97,7 +97,8 @@ async def test_dashboard_and_metrics_on_a_live_cluster(cluster) -> None:
     before = _scrape(c0)
     assert before['claw_members{state="dead"}'] == 0
     assert before["claw_probes_total"] > 0 and before["claw_acks_total"] > 0
-    assert any(k.startswith("claw_probe_rtt_seconds_bucket") for k in before)
+    assert before["claw_probe_rtt_seconds_count"] > 0
+    assert _scrape(c1)["claw_push_pull_duration_seconds_count"] > 0  # its join
 
     async with playwright_api.async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM,
