@@ -70,6 +70,8 @@ async def _round(browser, url: str, view, burst: int, members: int) -> tuple[flo
         f"window.__dash && __dash.stats.firstRenderMs !== null && __dash.rows.size === {members}",
         timeout=60_000)
     first = await page.evaluate("__dash.stats.firstRenderMs")
+    build = await page.evaluate("__dash.stats.lastSnapshotMs")
+    print(f"  (of which drawing the snapshot's rows: {build:.0f} ms)", flush=True)
     before = await page.evaluate("__dash.stats.applied")
     await page.evaluate("__dash.stats.maxApplyMs = 0")
     rng = random.Random()
