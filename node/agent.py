@@ -474,6 +474,13 @@ class Agent:
     def apply_maintenance(self, enabled: bool) -> None:
         if self._meta.maintenance != enabled:
             self._set_meta(self._meta.replace(maintenance=enabled))
+            # Gossip reports other members' switches; our own is published here.
+            transport = self.transport
+            own = (transport.core.member(self.node_id)
+                   if transport is not None and transport.running else None)
+            address = host_port(*own.address) if own is not None else ""
+            self.events.publish(ClusterEvent(EventKind.MAINTENANCE, self.node_id, address,
+                                             self._wall(), {"enabled": enabled, "worker": False}))
 
     def send_directive(self, target: str, action: str, value: Any) -> None:
         now = asyncio.get_running_loop().time()
@@ -635,7 +642,7 @@ class Agent:
 
     def _publish_coordinator(self, members: list[Member], previous: str | None) -> None:
         name = self.role.coordinator or ""
-        address = next((f"{m.address[0]}:{m.address[1]}" for m in members if m.name == name), "")
+        address = next((host_port(*m.address) for m in members if m.name == name), "")
         self.events.publish(ClusterEvent(
             EventKind.COORDINATOR, name, address, self._wall(),
             {"term": self.role.term, "previous": previous or ""}))

@@ -31,15 +31,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from gossip.events import (
-    Member,
-    MemberFailed,
-    MemberJoined,
-    MemberLeft,
-    MemberRecovered,
-    MemberSuspected,
-    MemberUpdated,
-)
+from gossip import events as core
+from gossip.events import Member
 
 if TYPE_CHECKING:
     from api.registry import HttpNodeRecord
@@ -214,12 +207,12 @@ class EventBus:
             subscription._put(event)
 
 
-MemberChange = (MemberJoined | MemberUpdated | MemberRecovered | MemberSuspected
-                | MemberFailed | MemberLeft)
+MEMBER_CHANGES = (core.MemberJoined, core.MemberUpdated, core.MemberRecovered,
+                  core.MemberSuspected, core.MemberFailed, core.MemberLeft)
+"""The gossip core's member change classes, for ``isinstance``."""
+MemberChange = (core.MemberJoined | core.MemberUpdated | core.MemberRecovered
+                | core.MemberSuspected | core.MemberFailed | core.MemberLeft)
 """A change of one member's state, as the gossip core reports it."""
-MEMBER_CHANGES = (MemberJoined, MemberUpdated, MemberRecovered, MemberSuspected, MemberFailed,
-                  MemberLeft)
-"""The ``MemberChange`` classes, for ``isinstance``."""
 
 
 def _address(member: Member) -> str:
@@ -256,21 +249,21 @@ class MemberEventTranslator:
         def emit(kind: EventKind, **details: Any) -> None:
             events.append(ClusterEvent(kind, member.name, address, now, details))
 
-        if isinstance(change, MemberJoined):
+        if isinstance(change, core.MemberJoined):
             emit(EventKind.MEMBER_JOIN, incarnation=member.incarnation)
-        elif isinstance(change, MemberSuspected):
+        elif isinstance(change, core.MemberSuspected):
             emit(EventKind.MEMBER_SUSPECT, accuser=change.accuser)
-        elif isinstance(change, MemberFailed):
+        elif isinstance(change, core.MemberFailed):
             emit(EventKind.MEMBER_FAILED, accuser=change.accuser)
-        elif isinstance(change, MemberLeft):
+        elif isinstance(change, core.MemberLeft):
             emit(EventKind.MEMBER_LEFT)
-        elif isinstance(change, MemberRecovered):
+        elif isinstance(change, core.MemberRecovered):
             emit(EventKind.MEMBER_ALIVE, incarnation=member.incarnation)
         if before is None:
-            if in_maintenance and isinstance(change, MemberJoined):
+            if in_maintenance and isinstance(change, core.MemberJoined):
                 emit(EventKind.MAINTENANCE, enabled=True, worker=False)
             return events
-        if isinstance(change, MemberUpdated) and before[0] != address:
+        if isinstance(change, core.MemberUpdated) and before[0] != address:
             emit(EventKind.MEMBER_ADDRESS, previous=before[0])
         if before[1] != in_maintenance:
             emit(EventKind.MAINTENANCE, enabled=in_maintenance, worker=False)
