@@ -22,7 +22,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -294,8 +294,24 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _show(render: Callable[[], str], *, watching: bool, interval_s: float) -> int:
+    """Print ``render()`` once, or redraw it on change until Ctrl-C (``members.watch``)."""
+    from .members import watch
+
+    if not watching:
+        print(render())
+        return 0
+
+    def render_or_error() -> str:  # the agent restarting must not end the watch
+        try:
+            return render()
+        except _ApiError as exc:
+            return f"{_PROG}: {exc}"
+    return watch(render_or_error, interval_s)
+
+
 def _cmd_members(args: argparse.Namespace) -> int:
-    from .members import filter_members, format_members, watch
+    from .members import filter_members, format_members
 
     as_json = args.json or args.format == "json"
     statuses = [w for group in args.status for w in group]
@@ -308,20 +324,11 @@ def _cmd_members(args: argparse.Namespace) -> int:
             return json.dumps(nodes, indent=2)
         return format_members(nodes, detailed=args.detailed)
 
-    if not args.watch:
-        print(render())
-        return 0
-
-    def render_or_error() -> str:  # the agent restarting must not end the watch
-        try:
-            return render()
-        except _ApiError as exc:
-            return f"{_PROG}: {exc}"
-    return watch(render_or_error, args.interval)
+    return _show(render, watching=args.watch, interval_s=args.interval)
 
 
 def _cmd_top(args: argparse.Namespace) -> int:
-    from .members import filter_members, watch
+    from .members import filter_members
     from .top import format_top
 
     statuses = [w for group in args.status for w in group]
@@ -334,16 +341,7 @@ def _cmd_top(args: argparse.Namespace) -> int:
         return format_top(health if isinstance(health, dict) else {}, nodes,
                           detailed=args.detailed)
 
-    if args.once:
-        print(render())
-        return 0
-
-    def render_or_error() -> str:  # the agent restarting must not end the watch
-        try:
-            return render()
-        except _ApiError as exc:
-            return f"{_PROG}: {exc}"
-    return watch(render_or_error, args.interval)
+    return _show(render, watching=not args.once, interval_s=args.interval)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import shutil
 import statistics
 import sys
-from urllib.parse import urlsplit
+
+from .browser import CHROMIUM, launch_chromium, loopback_only
 
 FIRST_RENDER_TARGET_MS = 1000.0
 BURST_TARGET_MS = 250.0
@@ -50,17 +49,7 @@ async def _round(browser, url: str, view, burst: int, members: int) -> tuple[flo
     from api.models import HeartbeatIn
 
     context = await browser.new_context()
-    outside: list[str] = []
-
-    async def guard(route) -> None:  # type: ignore[no-untyped-def]
-        host = urlsplit(route.request.url).hostname or ""
-        if host.startswith("127."):
-            await route.continue_()
-        else:
-            outside.append(route.request.url)
-            await route.abort()
-
-    await context.route("**/*", guard)
+    outside = await loopback_only(context)
     page = await context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -88,16 +77,14 @@ async def _round(browser, url: str, view, burst: int, members: int) -> tuple[flo
 async def main(members: int, burst: int, rounds: int) -> int:
     from playwright.async_api import async_playwright
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+    if CHROMIUM is None:
         print("chromium is not installed (apt-get install chromium)", file=sys.stderr)
         return 2
     view, server = await _cluster(members)
     firsts, bursts = [], []
     try:
         async with async_playwright() as p:
-            browser = await p.chromium.launch(
-                executable_path=chromium, args=["--no-sandbox"] if os.geteuid() == 0 else [])
+            browser = await launch_chromium(p)
             for n in range(rounds):
                 first, applied = await _round(browser, f"{server.url}/", view, burst, members)
                 firsts.append(first)

@@ -4,18 +4,14 @@ playwright + Debian chromium, or (ReDoc) before ``python -m api.redoc_assets`` r
 
 from __future__ import annotations
 
-import os
-import shutil
-from urllib.parse import urlsplit
-
 import pytest
 
 from api import ApiServer, create_app
 from api.docs import redoc_dir
 from api.memory_view import MemoryClusterView
+from simulations.browser import CHROMIUM, launch_chromium, loopback_only
 
 playwright_api = pytest.importorskip("playwright.async_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed"),
               pytest.mark.timeout(120)]
 
@@ -24,21 +20,10 @@ pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium not installe
 async def page_and_server():
     server = ApiServer(create_app(MemoryClusterView(), run_monitor=False), port=0)
     await server.start()
-    outside: list[str] = []
     async with playwright_api.async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM,
-                                          args=["--no-sandbox"] if os.geteuid() == 0 else [])
+        browser = await launch_chromium(p)
         context = await browser.new_context()
-
-        async def guard(route) -> None:
-            host = urlsplit(route.request.url).hostname or ""
-            if route.request.url.startswith(("data:", "blob:")) or host.startswith("127."):
-                await route.continue_()
-            else:
-                outside.append(route.request.url)
-                await route.abort()
-
-        await context.route("**/*", guard)
+        outside = await loopback_only(context)
         page = await context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))

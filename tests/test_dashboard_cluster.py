@@ -21,20 +21,18 @@ hosts are reachable only from their own namespaces and the bridge). Headless chr
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
+from simulations.browser import CHROMIUM, launch_chromium, loopback_only
 from simulations.versus_serf.agents import ClawKind, Cluster
 
 playwright_api = pytest.importorskip("playwright.async_api")
 parser = pytest.importorskip("prometheus_client.parser")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300),
               pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed")]
 
@@ -101,20 +99,9 @@ async def test_dashboard_and_metrics_on_a_live_cluster(cluster) -> None:
     assert _scrape(c1)["claw_push_pull_duration_seconds_count"] > 0  # its join
 
     async with playwright_api.async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM,
-                                          args=["--no-sandbox"] if os.geteuid() == 0 else [])
+        browser = await launch_chromium(p)
         context = await browser.new_context(viewport={"width": 1600, "height": 600})
-        outside: list[str] = []
-
-        async def guard(route) -> None:  # type: ignore[no-untyped-def]
-            host = urlsplit(route.request.url).hostname or ""
-            if route.request.url.startswith("data:") or host.startswith("127."):
-                await route.continue_()
-            else:
-                outside.append(route.request.url)
-                await route.abort()
-
-        await context.route("**/*", guard)
+        outside = await loopback_only(context)
         page = await context.new_page()
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
