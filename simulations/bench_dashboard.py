@@ -18,7 +18,7 @@ import random
 import statistics
 import sys
 
-from .browser import CHROMIUM, launch_chromium, loopback_only
+from .browser import CHROMIUM, launch_chromium, open_page
 
 FIRST_RENDER_TARGET_MS = 1000.0
 BURST_TARGET_MS = 250.0
@@ -48,12 +48,8 @@ async def _cluster(members: int):  # type: ignore[no-untyped-def]
 async def _round(browser, url: str, view, burst: int, members: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     from api.models import HeartbeatIn
 
-    context = await browser.new_context()
-    outside = await loopback_only(context)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    watched = await open_page(browser)
+    page, outside, errors = watched.page, watched.outside, watched.errors
     await page.goto(url)
     await page.wait_for_function(
         f"window.__dash && __dash.stats.firstRenderMs !== null && __dash.rows.size === {members}",
@@ -68,7 +64,7 @@ async def _round(browser, url: str, view, burst: int, members: int) -> tuple[flo
         await view.heartbeat(f"node-{i:03d}", HeartbeatIn(cpu_usage=rng.uniform(0, 100)))
     await page.wait_for_function(f"__dash.stats.applied >= {before + burst}", timeout=60_000)
     applied = await page.evaluate("__dash.stats.maxApplyMs")
-    await context.close()
+    await page.context.close()
     if outside or errors:
         raise SystemExit(f"requests outside the cluster {outside} / console errors {errors}")
     return float(first), float(applied)

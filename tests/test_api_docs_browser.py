@@ -9,7 +9,7 @@ import pytest
 from api import ApiServer, create_app
 from api.docs import redoc_dir
 from api.memory_view import MemoryClusterView
-from simulations.browser import CHROMIUM, launch_chromium, loopback_only
+from simulations.browser import CHROMIUM, launch_chromium, open_page
 
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed"),
@@ -22,11 +22,9 @@ async def page_and_server():
     await server.start()
     async with playwright_api.async_playwright() as p:
         browser = await launch_chromium(p)
-        context = await browser.new_context()
-        outside = await loopback_only(context)
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        # Page errors only: ReDoc's logo from its CDN, blocked by our CSP, logs one.
+        watched = await open_page(browser, console_errors=False)
+        page, outside, errors = watched.page, watched.outside, watched.errors
         yield page, server, outside, errors
         await browser.close()
     await server.stop()

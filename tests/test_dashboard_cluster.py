@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from simulations.browser import CHROMIUM, launch_chromium, loopback_only
+from simulations.browser import CHROMIUM, launch_chromium, open_page
 from simulations.versus_serf.agents import ClawKind, Cluster
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -100,12 +100,8 @@ async def test_dashboard_and_metrics_on_a_live_cluster(cluster) -> None:
 
     async with playwright_api.async_playwright() as p:
         browser = await launch_chromium(p)
-        context = await browser.new_context(viewport={"width": 1600, "height": 600})
-        outside = await loopback_only(context)
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        watched = await open_page(browser, viewport={"width": 1600, "height": 600})
+        page, outside, errors = watched.page, watched.outside, watched.errors
         await page.goto(f"{_url(c0)}/")
         await page.wait_for_function(
             "['c0','c1','c2'].every(id => document.querySelector(`tr[data-node=${id}].s-online`))",

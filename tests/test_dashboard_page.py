@@ -11,7 +11,7 @@ import api.sse
 from api import ApiServer, create_app
 from api.memory_view import MemoryClusterView
 from api.models import HeartbeatIn, RegisterIn
-from simulations.browser import CHROMIUM, launch_chromium, loopback_only
+from simulations.browser import CHROMIUM, launch_chromium, open_page
 
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed"),
@@ -30,12 +30,8 @@ async def test_the_page_draws_updates_and_filters_live(monkeypatch: pytest.Monke
     try:
         async with playwright_api.async_playwright() as p:
             browser = await launch_chromium(p)
-            context = await browser.new_context()
-            outside = await loopback_only(context)
-            page = await context.new_page()
-            errors: list[str] = []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            watched = await open_page(browser)
+            page = watched.page
             await page.goto(f"{server.url}/")
             await page.wait_for_selector("tr[data-node=w3].s-online", timeout=30_000)
             assert await page.inner_text("#sum-online") == "3"
@@ -60,7 +56,7 @@ async def test_the_page_draws_updates_and_filters_live(monkeypatch: pytest.Monke
             assert visible == ["w1"]
             assert await page.evaluate(
                 "performance.getEntriesByType('navigation').length") == 1
-            assert outside == [] and errors == [], (outside, errors)
+            assert watched.outside == [] and watched.errors == [], watched
             await browser.close()
     finally:
         await server.stop()
