@@ -100,3 +100,38 @@ def test_an_agent_imports_prometheus_client_with_its_rest_stack_only() -> None:
                          text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "True"]
+
+
+def test_the_core_times_direct_probes_and_push_pulls_on_its_own_clock() -> None:
+    from gossip.config import GossipConfig
+    from tests.core_harness import Cluster
+
+    c = Cluster(GossipConfig.local(), seed=3, latency_s=0.004)
+    for i in range(3):
+        c.add_node(f"n{i}")
+    c.join_all()
+    c.run(10.0)
+    assert c.converged()
+    for name in ("n0", "n1", "n2"):
+        rtt = c.core(name).probe_rtt
+        assert rtt.count > 0
+        assert rtt.sum / rtt.count == pytest.approx(0.008)  # two one-way latencies
+    joined = c.core("n1").push_pull_durations  # n1 joined n0 with a push-pull
+    assert joined.count >= 1 and joined.sum / joined.count == pytest.approx(0.008)
+
+
+async def test_the_agents_bus_events_reach_the_stream() -> None:
+    from api.event_stream import CLUSTER_KINDS
+    from api.keys import EVENTS
+    from node.api_observers import _forward, stream_kind
+    from node.events import ClusterEvent, EventBus, EventKind
+
+    assert {stream_kind(ClusterEvent(k, "n", "", 0.0)) for k in EventKind} == set(CLUSTER_KINDS)
+    app = create_app(MemoryClusterView(), run_monitor=False)
+    bus = EventBus()
+    _forward(bus, app)
+    bus.publish(ClusterEvent(EventKind.MEMBER_FAILED, "n2", "10.0.0.2:7946", 5.0,
+                             {"accuser": "n1"}))
+    (event,) = app[EVENTS].since(f"{app[EVENTS].epoch}-0")
+    assert event.kind == "member_failed" and event.node == "n2"
+    assert b'"details":{"accuser":"n1"}' in event.frame and b'"time":5.0' in event.frame
