@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import aiohttp
 from aiohttp import web
 
@@ -12,7 +14,11 @@ from .json_cache import NodeJsonCache
 from .openapi import OpenApiDocument
 from .view import ClusterView
 
-__all__ = ["ALERTS", "CLIENT", "CONFIG", "EVENTS", "JSON_CACHE", "LIVE", "OPENAPI", "VIEW"]
+if TYPE_CHECKING:
+    from .relay import WriteForwarder
+
+__all__ = ["ALERTS", "CLIENT", "CONFIG", "EVENTS", "FORWARDER", "JSON_CACHE", "LIVE",
+           "OPENAPI", "VIEW"]
 
 VIEW = web.AppKey("view", ClusterView)
 CONFIG = web.AppKey("config", ApiConfig)
@@ -27,3 +33,6 @@ JSON_CACHE = web.AppKey("json_cache", NodeJsonCache)
 """Per-app cache of NodeInfo JSON (list responses)."""
 EVENTS = web.AppKey("events", EventFeed)
 """What ``GET /api/v1/events`` streams; the embedding process publishes cluster events."""
+FORWARDER: web.AppKey[WriteForwarder] = web.AppKey("forwarder")
+"""How this node relays writes to the coordinator (``create_app(forwarder=...)``); absent:
+a non-coordinator answers writes with 503."""
