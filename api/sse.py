@@ -115,7 +115,7 @@ async def serve_events(request: web.Request, kinds: Collection[str], nodes: Coll
             if chunk:
                 await resp.write(chunk)
         return resp
-    except (ConnectionResetError, ConnectionError):
+    except ConnectionError:
         return resp  # the client went away
     finally:
         if client is not None:
@@ -147,18 +147,24 @@ async def feed_ctx(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
 
     async def poll() -> None:
-        tracker.prime(await view.list_nodes(), config.clock())
+        primed = False  # the view's nodes at start: the snapshot every stream opens with
         idle_since = loop.time()
         while True:
-            if feed.clients:
-                idle_since = loop.time()
-            elif loop.time() - idle_since > RESUME_GRACE_S:
-                await feed.wait_for_client()
-                idle_since = loop.time()
-            await asyncio.sleep(POLL_INTERVAL_S)
+            if primed:
+                if feed.clients:
+                    idle_since = loop.time()
+                elif loop.time() - idle_since > RESUME_GRACE_S:
+                    await feed.wait_for_client()
+                    idle_since = loop.time()
+                await asyncio.sleep(POLL_INTERVAL_S)
             try:
                 now = config.clock()
-                changed, removed = tracker.poll(await view.list_nodes(), now)
+                nodes = await view.list_nodes()
+                if not primed:
+                    tracker.prime(nodes, now)
+                    primed = True
+                    continue
+                changed, removed = tracker.poll(nodes, now)
                 for node, data in changed:
                     feed.publish_node(node, data, now)
                 for node_id in removed:
@@ -167,6 +173,8 @@ async def feed_ctx(app: web.Application) -> AsyncIterator[None]:
                 raise
             except Exception:  # the next poll may succeed; never stop streaming
                 log.exception("event feed: polling the view failed")
+                if not primed:
+                    await asyncio.sleep(POLL_INTERVAL_S)
 
     task = loop.create_task(poll(), name="event-feed-poller")
     yield
