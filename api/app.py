@@ -29,10 +29,20 @@ from .alerts import AlertDispatcher
 from .config import ApiConfig, LiveSettings
 from .dashboard import add_dashboard_routes
 from .docs import add_docs_routes
+from .event_stream import EventFeed
 from .forwarding import forward_to_coordinator
 from .json_cache import NodeJsonCache
-from .event_stream import EventFeed
-from .keys import ALERTS, CLIENT, CONFIG, EVENTS, FORWARDER, JSON_CACHE, LIVE, OPENAPI, VIEW
+from .keys import (
+    ALERTS,
+    CLIENT,
+    CONFIG,
+    EVENTS,
+    FORWARDER,
+    JSON_CACHE,
+    LIVE,
+    OPENAPI,
+    VIEW,
+)
 from .metrics import METRICS, ApiMetrics, metrics_middleware, serve_metrics
 from .middleware import auth_middleware, envelope_middleware
 from .openapi import (

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from .errors import ApiError, Forbidden, Unauthorized
 from .cors import SAFE_METHODS, cors_headers, write_origin_allowed
+from .errors import ApiError, Forbidden, Unauthorized
 from .keys import CONFIG, LIVE, VIEW
 from .models import ErrorOut
 from .openapi import body_limit_text

@@ -36,11 +36,9 @@ __all__ = [
     "ErrorDetail",
     "ErrorOut",
     "EventQuery",
-    "StreamEventOut",
     "HealthOut",
     "HeartbeatIn",
     "LeaveOut",
-    "ReloadOut",
     "MaintenanceIn",
     "MessageOut",
     "NodeHealthOut",
@@ -54,12 +52,13 @@ __all__ = [
     "Platform",
     "RegisterIn",
     "RegisterOut",
+    "ReloadOut",
     "StatusChange",
     "StatusCounts",
+    "StreamEventOut",
 ]
 
 
-from .event_stream import STREAM_KINDS
 from .bounds import (
     ARCHES,
     MAX_ADDRESS_CHARS,
@@ -74,6 +73,7 @@ from .bounds import (
     RESERVED_NODE_IDS,
     NodeStatus,
 )
+from .event_stream import STREAM_KINDS
 
 Platform = Literal["macos", "windows", "linux"]
 Arch = Literal["x64", "arm64", "x86", "arm"]

@@ -24,10 +24,10 @@ from collections.abc import AsyncIterator, Collection
 
 from aiohttp import web
 
+from .cors import cors_headers
 from .errors import Unavailable
 from .event_stream import EventFeed, NodeChangeTracker, StreamEvent, sse_frame
 from .keys import CONFIG, EVENTS, JSON_CACHE, VIEW
-from .cors import cors_headers
 
 __all__ = ["KEEPALIVE_S", "MAX_STREAMS", "POLL_INTERVAL_S", "RESUME_GRACE_S", "feed_ctx",
            "serve_events"]

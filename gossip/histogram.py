@@ -27,7 +27,7 @@ class Histogram:
         bounds: increasing upper bounds; a last ``+Inf`` bucket is implied.
     """
 
-    __slots__ = ("bounds", "count", "sum", "_counts")
+    __slots__ = ("_counts", "bounds", "count", "sum")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         if list(bounds) != sorted(set(bounds)) or not bounds:

@@ -146,7 +146,7 @@ async def test_a_stream_opens_with_a_snapshot_then_sends_node_updates(served) ->
 
 
 async def test_filters_by_kind_and_node(served) -> None:
-    client, view = served
+    client, _view = served
     feed = client.app[EVENTS]
     resp = await client.get("/api/v1/events?kind=member_failed&node=w2", headers=STREAM)
     sse = SseReader(resp)
