@@ -66,6 +66,7 @@ from .events import (
     MemberUpdated, NameConflict, Refuted,
 )
 from .gossiper import Gossiper
+from .histogram import Histogram
 from .keyring import Keyring
 from .leave import Leave, LeavePhase
 from .membership import (
@@ -614,6 +615,16 @@ class SwimProtocol:
             n = self._members.estimated_size(self._now, self._cfg.gossip_to_the_dead_s)
             self._size_cache = (self._now, self._version, n)
         return n
+
+    @property
+    def probe_rtt(self) -> Histogram:
+        """Round trips of our probes that were acked directly, seconds."""
+        return self._prober.rtt
+
+    @property
+    def push_pull_durations(self) -> Histogram:
+        """Durations of our outbound push-pulls that succeeded, seconds."""
+        return self._exchanges.durations
 
     @property
     def pending_broadcasts(self) -> int:

@@ -21,6 +21,7 @@ from .channel import ChannelCall, decode_request, is_channel_payload
 from .config import Compression, GossipConfig
 from .errors import GossipError, MalformedPacket
 from .events import AppState, Event, JoinResult
+from .histogram import PUSH_PULL_BUCKETS_S, Histogram
 from .membership import MemberRecord, Membership
 from .messages import (
     Ack, Alive, Dead, ErrResp, Ping, PushNodeState, PushPull, SerfLeave, SerfPushPull,
@@ -97,6 +98,8 @@ class PendingStream:
     """Push-pull: which ``join()`` call opened it."""
     report: bool = True
     """Emit ``JoinResult`` (a ``join()`` seed), not for periodic syncs and reconnects."""
+    opened: float = 0.0
+    """Push-pull: when it was opened (core time), for its duration."""
 
 
 class Streams:
@@ -261,6 +264,8 @@ class Exchanges:
         self._joined = joined
         self._encryption = encryption if encryption is not None else WireEncryption(None)
         self.streams = Streams(stats)
+        self.durations = Histogram(PUSH_PULL_BUCKETS_S)
+        """Seconds from opening an outbound push-pull to merging its reply (core time)."""
         self.join_call = 0
         """How many ``join()`` calls were made (a push-pull remembers the one it serves)."""
         self.next_push_pull = math.inf
@@ -348,7 +353,7 @@ class Exchanges:
         data = self.encode(self.local_push_pull(join=join))
         self.streams.open(data, PendingStream(
             StreamKind.PUSH_PULL, address, now + self._cfg.tcp_timeout_s, join=join,
-            join_call=self.join_call, report=report))
+            join_call=self.join_call, report=report, opened=now))
         self._stats.push_pulls_out += 1
 
     def open_tcp_ping(self, ping: Ping, address: Address, deadline: float) -> None:
@@ -408,6 +413,7 @@ class Exchanges:
                 self._emit(JoinResult(seed=p.address, ok=False, error=error))
             return
         self.merge(pp, sender=p.address, now=now)
+        self.durations.observe(now - p.opened)
         if p.report:
             self._emit(JoinResult(seed=p.address, ok=True))
             self._joined(p, now)

@@ -365,6 +365,7 @@ class Agent:
         from api.app import create_app
         from api.keys import KEY_CONTROL
 
+        from .api_observers import attach_observers
         from .key_api import ClusterKeyControl
         from .view import GossipClusterView
 
@@ -380,6 +381,7 @@ class Agent:
         app.router.add_post("/api/v1/agent/leave", self._http_leave)
         app[KEY_CONTROL] = ClusterKeyControl(self.cluster_keys)
         app.router.add_post("/api/v1/agent/reload", self._http_reload)
+        attach_observers(app, self)
         return app
 
     async def run(self) -> int:
