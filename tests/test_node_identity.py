@@ -1,12 +1,17 @@
-"""node.identity: who keeps a node id two processes claim; the UUID in the metadata."""
+"""node.identity and node.identity_guard: who keeps a node id two processes claim, the
+UUID in the metadata, and the guard that carries the rule out for an agent."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import pytest
 
+from gossip.events import AddressChecked, Member, NameConflict
+from gossip.types import MemberState
 from node.identity import Holder, Resolution, conflict_line, holder_of, resolve
+from node.identity_guard import MAX_CHECKS, IdentityGuard
 from node.metadata import NodeMeta, decode_meta, encode_meta
 from node.store import NodeStore
 
@@ -95,3 +100,101 @@ def test_the_store_uuid_fits_the_metadata(tmp_path) -> None:
     uuid = store.claim_node_uuid()
     store.close()
     assert decode_meta(encode_meta(NodeMeta(uuid=uuid))).uuid == uuid
+
+
+# --- IdentityGuard: the rule carried out for a running agent ------------------------
+
+
+class Harness:
+    """An ``IdentityGuard`` for node 'pi' at A with UUID U1, started at 100.0."""
+
+    def __init__(self, *, joining: bool, recheck_after_s: float = 15.0) -> None:
+        self.joining = joining
+        self.checks: list[tuple[str, tuple[str, int]]] = []
+        self.outbids: list[int] = []
+        self.lines: list[str] = []
+        self.guard = IdentityGuard(
+            node_id="pi", mine=lambda: Holder(U1, 100.0, A), joining=lambda: self.joining,
+            check_address=lambda name, addr: self.checks.append((name, addr)),
+            outbid=self.outbids.append, give_up=self.lines.append,
+            recheck_after_s=recheck_after_s)
+
+    def claim(self, uuid: bytes, started_at: float, *, by=B, incarnation: int = 500,
+              name: str = "pi") -> None:
+        me = Member(name=name, address=A, meta=b"", incarnation=1, state=MemberState.ALIVE,
+                    state_since=0.0, vsn=b"", is_claw=True)
+        meta = encode_meta(NodeMeta(uuid=uuid, started_at=started_at))
+        self.guard.on_conflict(NameConflict(existing=me, claimed_by=by, claimed_meta=meta,
+                                            claimed_incarnation=incarnation))
+
+    def answer(self, answered: bool, by=B) -> None:
+        self.guard.on_address_checked(AddressChecked("pi", by, answered))
+
+
+def test_a_joiner_yields_at_once_to_another_data_dir() -> None:
+    h = Harness(joining=True)
+    h.claim(U2, 50.0)
+    assert h.checks == [] and h.outbids == []
+    [line] = h.lines
+    assert "10.0.0.2:7946" in line and "--node-id" in line and "copied" not in line
+    assert h.guard.gave_up and h.guard.in_doubt
+    h.claim(U2, 50.0)  # later claims change nothing
+    assert len(h.lines) == 1
+
+
+def test_a_joiner_with_our_uuid_probes_then_restarts_or_yields() -> None:
+    h = Harness(joining=True)
+    h.claim(U1, 50.0)
+    assert h.checks == [("pi", B)] and h.guard.in_doubt  # no heartbeat meanwhile
+    h.answer(False)                                       # our old life is gone
+    assert not h.lines and not h.outbids and not h.guard.in_doubt
+
+    h = Harness(joining=True)
+    h.claim(U1, 50.0)
+    h.answer(True)                                        # a copy of our data dir runs
+    [line] = h.lines
+    assert "copied" in line and "--data-dir" in line
+
+
+def test_a_member_keeps_its_id_and_outbids_the_highest_claim() -> None:
+    h = Harness(joining=False)
+    h.claim(U2, 200.0, incarnation=700)
+    h.claim(U2, 200.0, incarnation=900)  # while the probe runs: one probe, highest kept
+    h.claim(U2, 200.0, incarnation=800)
+    assert h.checks == [("pi", B)] and not h.guard.in_doubt
+    h.answer(True)
+    assert h.outbids == [900] and not h.lines
+
+
+def test_answers_about_other_names_or_unasked_addresses_are_ignored() -> None:
+    h = Harness(joining=False)
+    h.claim(U2, 200.0, name="other")      # another member's conflict: logged only
+    h.guard.on_address_checked(AddressChecked("other", B, True))
+    h.answer(True)                          # nothing was asked of B
+    assert h.checks == [] and h.outbids == [] and h.lines == []
+
+
+def test_checks_at_once_are_bounded() -> None:
+    h = Harness(joining=False)
+    for i in range(MAX_CHECKS + 5):
+        h.claim(U2, 200.0, by=(f"10.9.0.{i + 1}", 7946))
+    assert len(h.checks) == MAX_CHECKS
+
+
+async def test_a_member_that_ranks_second_yields_only_if_the_other_stays() -> None:
+    h = Harness(joining=False, recheck_after_s=0.01)
+    h.claim(U2, 50.0)                      # started earlier than us
+    h.answer(True)
+    assert h.lines == [] and h.outbids == []
+    await asyncio.sleep(0.05)
+    assert h.checks == [("pi", B), ("pi", B)]  # probed again after the wait
+    h.answer(True)
+    assert len(h.lines) == 1 and h.guard.gave_up
+
+    h = Harness(joining=False, recheck_after_s=0.01)
+    h.claim(U2, 50.0, incarnation=600)
+    h.answer(True)
+    await asyncio.sleep(0.05)
+    h.answer(False)                         # it was a joiner and gave up meanwhile
+    assert h.lines == [] and h.outbids == [600]
+    h.guard.close()
