@@ -222,9 +222,29 @@ class GossipConfig:
     """
 
     dead_node_reclaim_s: float = 0.0
-    """After this long a dead node's name may be reclaimed by another address even at a
-    lower incarnation. 0: only a higher incarnation may move a dead or left name (claw-node
-    always accepts that; memberlist refuses it with 0)."""
+    """memberlist ``DeadNodeReclaimTime``: after this long (seconds) a dead node's name may
+    be reclaimed by another address at any incarnation. 0: never by this rule (see
+    ``accept_restart_elsewhere``). Default 0 (memberlist's)."""
+
+    accept_restart_elsewhere: bool = True
+    """claw-node: an alive message for a dead name from another address, at a higher
+    incarnation than its death, is a restart there (a new DHCP lease, a moved container)
+    and is accepted; at a lower one the sender is told it is dead, so it refutes higher.
+    memberlist refuses both as a name conflict until ``dead_node_reclaim_s`` passed (with
+    0, never), and the restarted node stays dead in its view. Default true;
+    ``memberlist()`` false."""
+
+    abandon_stalled_round_s: float = 2.0
+    """claw-node: a probe round whose deadline we only get to handle this many seconds
+    late (or more) is abandoned without accusing its target (``probes_abandoned``): this
+    process was frozen (laptop sleep, SIGSTOP, a long GC pause), not the target.
+    memberlist carries on with the round (indirect pings, then a suspicion). 0 disables
+    it (``memberlist()``). Default 2 s."""
+
+    leave_gossip_at_once: bool = True
+    """claw-node: a graceful leave sends its first gossip round at once rather than at the
+    next gossip tick, so the leave is seen sooner by half a gossip interval on average,
+    at no extra cost. Serf waits for the tick. Default true; ``memberlist()`` false."""
 
     handoff_queue_depth: int = 1024
     """Per-tick cap of gossip messages processed from one burst (memberlist 1024)."""
@@ -240,7 +260,8 @@ class GossipConfig:
         if self.probe_timeout_s > self.probe_interval_s:
             raise ConfigError("probe_timeout_s must not exceed probe_interval_s")
         for name in ("indirect_checks", "announce_fanout", "gossip_to_the_dead_s", "push_pull_interval_s",
-                     "dead_node_reclaim_s", "suspicion_floor_mult", "slow_member_memory_s"):
+                     "dead_node_reclaim_s", "suspicion_floor_mult", "slow_member_memory_s",
+                     "abandon_stalled_round_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("suspicion_mult", "suspicion_max_mult", "retransmit_mult",
@@ -279,6 +300,9 @@ class GossipConfig:
             relay_nack_fraction=1.0,
             suspect_ack_grace=False,
             answer_stale_accusations=False,
+            accept_restart_elsewhere=False,
+            abandon_stalled_round_s=0.0,
+            leave_gossip_at_once=False,
             announce_fanout=0,
             compression=Compression.ALL,
             udp_buffer_bytes=1400,

@@ -456,6 +456,7 @@ def decide_alive(
     self_left: bool,
     now: float,
     dead_node_reclaim_s: float,
+    accept_restart_elsewhere: bool = True,
 ) -> AliveVerdict:
     if is_self and self_left:
         return AliveVerdict.IGNORE  # we are leaving: nothing about us is worth refuting
@@ -472,7 +473,11 @@ def decide_alive(
             return AliveVerdict.UPDATE  # memberlist lets a left name move freely
         reclaimable = (dead_node_reclaim_s > 0
                        and now - record.state_since > dead_node_reclaim_s)
-        if reclaimable or incarnation > record.incarnation:
+        if reclaimable:
+            return AliveVerdict.UPDATE
+        if not accept_restart_elsewhere:
+            return AliveVerdict.CONFLICT  # memberlist: a dead name stays where it died
+        if incarnation > record.incarnation:
             return AliveVerdict.UPDATE  # a restart elsewhere (DHCP, Tailscale): accept
         return AliveVerdict.STALE  # its old life is dead; make it refute with a higher one
     if is_self:

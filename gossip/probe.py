@@ -31,7 +31,7 @@ from .stats import CoreStats
 from .types import Address, MemberState
 
 __all__ = [
-    "MAX_CONFIRM_QUEUE", "MAX_RELAYS", "SEQ_MODULUS", "STALL_S", "Accuse", "OpenTcpPing",
+    "MAX_CONFIRM_QUEUE", "MAX_RELAYS", "SEQ_MODULUS", "Accuse", "OpenTcpPing",
     "ProbeAction", "ProbeList", "ProbeRound", "Prober", "Relay", "Send", "SendAlone",
 ]
 
@@ -41,11 +41,6 @@ memberlist has no cap (one goroutine each); 1024 is far above 3 per member per s
 
 SEQ_MODULUS = 1 << 32
 """Sequence numbers are Go ``uint32`` and wrap."""
-
-STALL_S = 2.0
-"""A probe round whose end we only get to handle this long after its deadline was not
-given a fair chance (this process was frozen: laptop sleep, SIGSTOP, a long GC pause):
-it is abandoned without accusing the target (``probes_abandoned``)."""
 
 MAX_CONFIRM_QUEUE = 16
 """Suspects waiting for our confirmation probe; more are not probed out of turn (they
@@ -331,7 +326,8 @@ class Prober:
         ``deadline``; a round we come back to long after its end is abandoned."""
         r = self.round
         actions: list[ProbeAction] = []
-        if r is not None and now > r.deadline + STALL_S:
+        stall_s = self._cfg.abandon_stalled_round_s
+        if r is not None and stall_s > 0 and now > r.deadline + stall_s:
             self.round = r = None  # we were frozen, not the target: no accusation
             self._stats.probes_abandoned += 1
         if r is not None and not r.indirect_sent and now >= r.ack_deadline:

@@ -23,12 +23,15 @@ bytes of ``buf`` make one complete stream message (None: need more).
 The rules live in small modules this class composes: ``membership`` (the table and
 the alive/suspect/dead decisions), ``suspicion`` (Lifeguard timeouts), ``awareness``
 (Lifeguard local health), ``probe`` (the ``Prober``: rounds, confirmation probes,
-relays), ``outbox`` (broadcast queues and datagram packing), ``push_pull`` (TCP
-exchanges and anti-entropy), ``leave`` (the phases of a graceful leave), ``serf_layer``
-(Lamport clocks and intents) and ``stats`` (the counters). This class keeps the
-commands, inputs and outputs, applies alive/suspect/dead and refutes, and runs every
-timer from one table (``_TIMERS``). ``converged`` builds cores that start inside a
-converged cluster (the simulator's loader).
+relays), ``outbox`` (broadcast queues and datagram packing), ``gossiper`` (gossip rounds
+and direct announcements), ``push_pull`` (``Exchanges``: TCP requests, push-pull
+anti-entropy, reconnects), ``user_messages`` (Serf intents and claw app messages),
+``leave`` (the phases of a graceful leave), ``serf_layer`` (Lamport clocks and intent
+decisions) and ``stats`` (the counters). A collaborator moves a member between states
+only through the callables this class hands it. This class keeps the commands, inputs,
+outputs, the packet handler table (``_PACKET_HANDLERS``), applies alive/suspect/dead and
+refutes, and runs every timer from one table (``_TIMERS``). ``converged`` builds cores
+that start inside a converged cluster (the simulator's loader).
 
 Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
@@ -37,7 +40,6 @@ Additions to the original contract (all read-only views):
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -45,36 +47,34 @@ from dataclasses import dataclass
 from random import Random
 from typing import Any
 
-from . import codec, serf_codec
+from . import codec
 from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
 from .config import GossipConfig
 from .decode_cache import DecodeCache
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
-    AppMessage, AppState, Event, JoinResult, Member, MemberFailed, MemberJoined,
-    MemberLeft, MemberRecovered, MemberSuspected, MemberUpdated, NameConflict, Refuted,
+    Event, Member, MemberFailed, MemberJoined, MemberLeft, MemberRecovered, MemberSuspected,
+    MemberUpdated, NameConflict, Refuted,
 )
-from .leave import LEAVE_BROADCAST_TIMEOUT_S, LeavePhase
+from .gossiper import Gossiper
+from .leave import Leave, LeavePhase
 from .membership import (
     TOMBSTONE_S, AliveVerdict, DeadVerdict, MemberRecord, Membership, SharedTable,
     SuspectVerdict, decide_alive, decide_dead, decide_suspect, meta_is_claw,
 )
 from .messages import (
     VSN_SERF, Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
-    PushPull, SerfJoin, SerfLeave, SerfPushPull, SerfQuery, SerfQueryResponse,
-    SerfUnknown, SerfUserEvent, Suspect, UserMsg,
+    Suspect, UserMsg,
 )
-from .outbox import Outbox, compound
+from .outbox import Outbox
 from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
-from .push_pull import (
-    PendingStream, StreamKind, StreamRequest, Streams, build_push_pull, compress_stream,
-    push_pull_scale, read_push_pull_reply, remote_node_messages,
-)
-from .serf_layer import IntentOutcome, SerfLayer
+from .push_pull import Exchanges, PendingStream, StreamRequest
+from .serf_layer import SerfLayer
 from .stats import CoreStats
 from .suspicion import Suspicion, suspicion_bounds
 from .types import Address, MemberState
+from .user_messages import UserMessages, serf_payload
 
 __all__ = ["SwimProtocol"]
 
@@ -89,12 +89,6 @@ STALE_ANSWER_INTERVAL_S = 1.0
 """Seconds between two answers to stale accusations sent to the same address."""
 MAX_STALE_ANSWERS = 1024
 """Addresses remembered for that rate limit (oldest forgotten first)."""
-MAX_SEEN_APP = 8192
-"""Digests of recent claw app messages remembered to relay each one only once."""
-RECONNECT_INTERVAL_S = 30.0
-"""Serf ``ReconnectInterval``: how often we may try a Join push-pull with one random dead
-member (probability ``dead / live`` per try, as Serf), which heals long partitions that
-memberlist alone never heals once the dead stop being gossiped to."""
 REAP_INTERVAL_S = 1.0
 """How often dead/left records and stale bookkeeping are swept."""
 _U32_MAX = (1 << 32) - 1
@@ -187,37 +181,37 @@ class SwimProtocol:
         self._timer_expected: float | None = None
         """When the driver was told to call ``handle_timer`` (``next_deadline``, not before
         the input it followed); a call much later means we were starved."""
-        self._streams = Streams(self._stats)
         self._suspects: dict[str, None] = {}
         """Names with a running suspicion timer, in the order they were suspected (a dict,
         not a set: timers that expire at the same instant then fire in an order that does
         not depend on Python's per-process string hashing)."""
         self._events: deque[Event] = deque()
-        self._seen_app: OrderedDict[bytes, None] = OrderedDict()
         self._prober = Prober(config, rng, self._members, self._self, ip_bytes,
                               self._awareness, self._stats, now)
-        self._join_call = 0
         self._join_intent_for: int | None = None
-        self._leave_phase = LeavePhase.NONE
-        self._leave_handle = 0
-        self._leave_phase_deadline = math.inf
+        self._gossiper = Gossiper(config, rng, self._members, self._self, self._outbox,
+                                  self._stats, after_packet=self._after_gossip_packet)
+        self._leave = Leave(config, self._outbox, self._self, announce=self._gossiper.announce,
+                            become_left=self._become_left, has_live_peers=self._has_live_peers,
+                            live_peer_count=self._live_peer_count)
+        self._user = UserMessages(self._members, self._self, self._serf, self._outbox,
+                                  self._stats, self._decode_cache, emit=self._emit,
+                                  set_state=self._set_state, leaving=self._leave.begun)
+        self._exchanges = Exchanges(
+            config, rng, self._members, self._self, self._stats, self._serf, self._user,
+            cluster_size=self._current_size, gossiped=self._gossiped_records, app_state=app_state,
+            apply_alive=self._on_alive, apply_suspect=self._on_suspect,
+            apply_dead=self._on_dead, emit=self._emit,
+            tcp_ping_acked=self._prober.tcp_ping_acked, joined=self._joined)
         self._stale_answers: OrderedDict[Address, float] = OrderedDict()
         """Where we last sent our alive in answer to a stale accusation, and when."""
-        self._leave_told: list[str] = []
-        """Names of the members that got our leave intent straight from us."""
         self.last_internal_error: str = ""
         """repr of the last unexpected exception swallowed at an input boundary (a bug)."""
         self._strict = strict
         self._errors_to_report: deque[BaseException] = deque(maxlen=MAX_ERRORS_TO_REPORT)
 
-        # Random initial stagger, as memberlist does, so restarted clusters spread out.
-        self._next_gossip = now + rng.uniform(0, config.gossip_interval_s)
-        # memberlist's pushPullTrigger waits the stagger and then a whole interval: the
-        # join's push-pull just synced, so the first periodic one comes 1-2 intervals on.
-        self._next_push_pull = (now + rng.uniform(0, config.push_pull_interval_s)
-                                + config.push_pull_interval_s
-                                if config.push_pull_interval_s > 0 else math.inf)
-        self._next_reconnect = now + RECONNECT_INTERVAL_S
+        self._gossiper.schedule(now)
+        self._exchanges.schedule(now)
         self._next_reap = now + REAP_INTERVAL_S
         self._size_cache: tuple[float, int, int] = (math.nan, -1, 0)
         self._version = 0  # bumped on every membership change (size cache key)
@@ -237,15 +231,13 @@ class SwimProtocol:
             raise LocalProtocolError(f"{me.name!r} is not in the table as itself")
         me.status_ltime = entry.status_ltime
         self._serf.clock.witness(status_ltime)
-        cfg, rng = self._cfg, self._rng
-        self._members = Membership.from_shared(cfg.max_members, table, me)
+        self._members = Membership.from_shared(self._cfg.max_members, table, me)
         self._prober.adopt(self._members, table.names)
+        self._user.adopt(self._members)
+        self._gossiper.adopt(self._members)
         self._outbox.forget_memberlist()  # our alive is known to all
         self._version += 1
-        if cfg.push_pull_interval_s > 0:
-            period = push_pull_scale(cfg.push_pull_interval_s, self.cluster_size_estimate)
-            self._next_push_pull = now + rng.uniform(0, period)
-        self._next_reconnect = now + rng.uniform(0, RECONNECT_INTERVAL_S)
+        self._exchanges.adopt(self._members, now)
 
     @staticmethod
     def _check_meta(meta: bytes, config: GossipConfig) -> bytes:
@@ -261,10 +253,10 @@ class SwimProtocol:
     def join(self, seeds: Iterable[Address], now: float) -> None:
         """Start a push-pull (Join=true) with each seed; ``JoinResult`` events follow."""
         self._now = now
-        self._join_call += 1
-        self._join_intent_for = self._join_call
+        self._exchanges.join_call += 1
+        self._join_intent_for = self._exchanges.join_call
         for seed in seeds:
-            self._open_push_pull(tuple(seed), join=True, now=now)  # type: ignore[arg-type]
+            self._exchanges.open_push_pull(tuple(seed), join=True, now=now)  # type: ignore[arg-type]
 
     def leave(self, now: float) -> None:
         """Graceful leave: Serf leave intent, then ``dead(self, from=self)`` broadcast.
@@ -272,42 +264,29 @@ class SwimProtocol:
         ``leave_done`` becomes true once both were sent to peers (or there is nobody).
         """
         self._now = now
-        if self._leave_phase:
+        if self._leave.phase:
             return
         intent = self._serf.new_leave_intent(self._self)
         self._prober.abandon()
-        if not self._has_live_peers():
-            self._become_left(now)
-            self._leave_phase = LeavePhase.DONE
-            return
-        intent_payload = self._serf_payload(intent)
-        self._leave_handle = self._outbox.serf.push(intent_payload)
-        self._leave_phase = LeavePhase.INTENT
-        self._leave_phase_deadline = now + LEAVE_BROADCAST_TIMEOUT_S
-        self._leave_told = self._announce([intent_payload])
-        if self._leave_told and len(self._leave_told) == len(self._members.alive_except(self._self)):
-            # Every live member has the intent straight from us: the dead message may
-            # follow one gossip interval later instead of after the intent's epidemic.
-            self._leave_phase_deadline = now + self._cfg.gossip_interval_s
-        # The first round goes out now rather than at the next tick (Serf waits for it):
-        # the leave is seen sooner, by half a gossip interval on average, at no extra cost.
-        self._next_gossip = now
+        self._leave.start(serf_payload(intent), now)
+        if self._leave.phase is LeavePhase.INTENT and self._cfg.leave_gossip_at_once:
+            self._gossiper.next_round = now
 
     @property
     def leave_done(self) -> bool:
-        return self._leave_phase is LeavePhase.DONE
+        return self._leave.phase is LeavePhase.DONE
 
     @property
     def is_leaving(self) -> bool:
         """True once ``leave`` was called (probing and push-pull have stopped)."""
-        return self._leave_phase is not LeavePhase.NONE
+        return self._leave.phase is not LeavePhase.NONE
 
     def set_meta(self, meta: bytes, now: float) -> None:
         """Replace node metadata; bumps incarnation and broadcasts alive (not once
         ``leave`` was called: like memberlist, a leaving node announces no new life)."""
         self._now = now
         meta = self._check_meta(meta, self._cfg)
-        if self._leave_phase:
+        if self._leave.phase:
             # An alive at a higher incarnation than our dead message would make those who
             # saw the dead take us back as alive, then declare us failed, not left.
             return
@@ -330,11 +309,11 @@ class SwimProtocol:
         if not isinstance(body, (bytes, bytearray)):
             raise LocalProtocolError("body must be bytes")
         body = bytes(body)
-        payload = self._serf_payload(ClawAppMessage(body))
+        payload = serf_payload(ClawAppMessage(body))
         if not self._outbox.fits(payload):
             raise LocalProtocolError(
                 f"app message of {len(body)} bytes does not fit in udp_buffer_bytes")
-        self._remember_app(body)
+        self._user.remember_app(body)
         self._outbox.push_app(payload, None if key is None else f"app:{key}", urgent=urgent)
 
     def send_app_to(self, name: str, body: bytes, now: float) -> bool:
@@ -353,10 +332,10 @@ class SwimProtocol:
         if (rec is None or rec is self._self or not rec.is_claw
                 or rec.state not in (MemberState.ALIVE, MemberState.SUSPECT)):
             return False
-        payload = self._serf_payload(ClawAppMessage(bytes(body)))
+        payload = serf_payload(ClawAppMessage(bytes(body)))
         if not self._outbox.fits(payload):
             return False
-        self._remember_app(bytes(body))
+        self._user.remember_app(bytes(body))
         self._stats.app_direct_out += 1
         self._outbox.emit(rec.address, payload, crc=rec.pmax >= 5)
         return True
@@ -365,7 +344,7 @@ class SwimProtocol:
         """After a clock jump (sleep/wake): higher incarnation, alive broadcast, and an
         immediate push-pull with a random live peer."""
         self._now = now
-        if self._leave_phase:
+        if self._leave.phase:
             return
         self._bump_incarnation(self._self.incarnation + 1)
         self._broadcast_self_alive()
@@ -373,7 +352,7 @@ class SwimProtocol:
             self._stats.probes_abandoned += 1
         prober = self._prober
         prober.next_probe = min(prober.next_probe, now + self._cfg.probe_interval_s)
-        self._push_pull_random(now)
+        self._exchanges.push_pull_random(now)
 
     # --- inputs -----------------------------------------------------------------
 
@@ -430,12 +409,12 @@ class SwimProtocol:
             msg = codec.decode_stream(data, max_size=self._cfg.max_stream_bytes)
         except MalformedPacket as exc:
             self._stats.malformed += 1
-            return self._encode_stream(ErrResp(str(exc)[:200]))
+            return self._exchanges.encode(ErrResp(str(exc)[:200]))
         except Exception as exc:  # noqa: BLE001
             self._internal_error(exc)
             return None
         try:
-            return self._on_stream_request(msg, addr, now)
+            return self._exchanges.on_request(msg, addr, now)
         except (GossipError, ValueError, TypeError):
             self._stats.malformed += 1
         except Exception as exc:  # noqa: BLE001
@@ -445,13 +424,13 @@ class SwimProtocol:
     def stream_done(self, stream_id: int, reply: bytes | None, now: float) -> None:
         """Result of a ``StreamRequest``: its reply, b"" when no reply was expected, None on failure."""
         self._now = now
-        pending = self._streams.finish(stream_id)
+        pending = self._exchanges.streams.finish(stream_id)
         if pending is None:
             return  # unknown or already expired: nothing waits for it
         try:
             if reply is not None:
                 self._stats.bytes_in += len(reply)
-            self._on_stream_reply(pending, reply, now)
+            self._exchanges.on_reply(pending, reply, now)
         except Exception as exc:  # noqa: BLE001
             self._internal_error(exc)
 
@@ -461,7 +440,7 @@ class SwimProtocol:
         return self._outbox.drain()
 
     def streams_to_open(self) -> list[StreamRequest]:
-        return self._streams.drain()
+        return self._exchanges.streams.drain()
 
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` must be called next (core time): the earliest deadline
@@ -589,8 +568,9 @@ class SwimProtocol:
         address = (ip, a.port)
         verdict = decide_alive(
             rec, incarnation=a.incarnation, address=address, meta=meta, vsn=vsn,
-            is_self=is_self, self_left=self._leave_phase >= LeavePhase.DEAD, now=now,
+            is_self=is_self, self_left=self._leave.phase >= LeavePhase.DEAD, now=now,
             dead_node_reclaim_s=self._cfg.dead_node_reclaim_s,
+            accept_restart_elsewhere=self._cfg.accept_restart_elsewhere,
         )
         if verdict is AliveVerdict.IGNORE:
             return
@@ -631,7 +611,7 @@ class SwimProtocol:
             self._outbox.memberlist.push(codec.encode_message(a), a.node)
             self._stats.joins += 1
             self._emit(MemberJoined(rec.snapshot()))
-            self._apply_recent_intent(rec, now)
+            self._user.apply_recent_intent(rec, now)
             return
         assert rec is not None and verdict is AliveVerdict.UPDATE
         rec = self._members.writable(rec)
@@ -670,7 +650,7 @@ class SwimProtocol:
         self._send(address, codec.encode_message(dead), None)
 
     def _on_suspect_packet(self, s: Suspect, addr: Address, now: float) -> None:
-        if self._cfg.answer_stale_accusations and not self._leave_phase:
+        if self._cfg.answer_stale_accusations and not self._leave.phase:
             self._answer_stale_accusation(s.node, s.incarnation, addr, now)
         self._on_suspect(s, now)
 
@@ -705,7 +685,7 @@ class SwimProtocol:
         self._outbox.memberlist.push(codec.encode_message(s), s.node)
         self._stats.suspicions += 1
         self._emit(MemberSuspected(rec.snapshot(), accuser=s.from_))
-        if s.from_ != self._self.name and not self._leave_phase:
+        if s.from_ != self._self.name and not self._leave.phase:
             self._prober.want_confirm_probe(rec, now)
 
     def _floor_allowed(self, rec: MemberRecord, now: float) -> bool:
@@ -724,7 +704,7 @@ class SwimProtocol:
         return True
 
     def _on_dead_packet(self, d: Dead, addr: Address, now: float) -> None:
-        if (self._cfg.answer_stale_accusations and not self._leave_phase
+        if (self._cfg.answer_stale_accusations and not self._leave.phase
                 and d.from_ != d.node):  # (a node's own dead is its leave, not an accusation)
             self._answer_stale_accusation(d.node, d.incarnation, addr, now)
         self._on_dead(d, now)
@@ -733,7 +713,7 @@ class SwimProtocol:
         rec = self._members.get(d.node)
         is_self = d.node == self._self.name
         verdict = decide_dead(rec, incarnation=d.incarnation, from_=d.from_, is_self=is_self,
-                              self_leaving=self._leave_phase is not LeavePhase.NONE)
+                              self_leaving=self._leave.phase is not LeavePhase.NONE)
         if verdict is DeadVerdict.IGNORE:
             return
         assert rec is not None
@@ -796,193 +776,19 @@ class SwimProtocol:
     def _broadcast_self_alive(self) -> None:
         self._outbox.memberlist.push(self._self_alive(), self._self.name)
 
-    # --- Serf user messages and claw app messages ----------------------------------
-
-    def _on_user(self, payload: bytes, now: float) -> None:
-        msg = serf_codec.decode_serf(payload, self._decode_cache)
-        if isinstance(msg, ClawAppMessage):
-            self._on_app(msg.body)
-        elif isinstance(msg, SerfJoin):
-            self._stats.serf_intents += 1
-            rec = self._members.get(msg.node)
-            outcome = self._serf.on_join(rec, msg, now, writable=self._members.writable)
-            if outcome in (IntentOutcome.APPLIED, IntentOutcome.REMEMBERED):
-                # Serf re-broadcasts new intents, as received: 0x08 + payload.
-                self._outbox.serf.push(codec.encode_message(UserMsg(payload)))
-        elif isinstance(msg, SerfLeave):
-            self._stats.serf_intents += 1
-            self._on_leave_intent(msg, now, rebroadcast=codec.encode_message(UserMsg(payload)))
-        elif isinstance(msg, SerfUserEvent):
-            self._serf.event_clock.witness(msg.ltime)
-            self._stats.serf_ignored += 1
-        elif isinstance(msg, (SerfQuery, SerfQueryResponse)):
-            self._serf.query_clock.witness(msg.ltime)
-            self._stats.serf_ignored += 1
-        elif isinstance(msg, (SerfUnknown, SerfPushPull)):
-            self._stats.serf_ignored += 1
-        else:
-            self._stats.unknown_type += 1
-
-    def _on_leave_intent(self, msg: SerfLeave, now: float, *, rebroadcast: bytes | None) -> None:
-        rec = self._members.get(msg.node)
-        outcome = self._serf.on_leave(rec, msg, now, is_self=msg.node == self._self.name,
-                                      self_leaving=self._leave_phase is not LeavePhase.NONE,
-                                      writable=self._members.writable)
-        if outcome is IntentOutcome.REFUTE:
-            # Serf answers a leave intent about a live self with a newer join intent.
-            self._outbox.serf.push(self._serf_payload(self._serf.new_join_intent(self._self)))
-            return
-        if outcome is IntentOutcome.LEFT:
-            assert rec is not None
-            rec = self._members.writable(rec)
-            self._set_state(rec, MemberState.LEFT, now)
-            self._stats.leaves += 1
-            self._emit(MemberLeft(rec.snapshot()))
-        if rebroadcast is not None and outcome in (
-                IntentOutcome.APPLIED, IntentOutcome.REMEMBERED, IntentOutcome.LEFT):
-            self._outbox.serf.push(rebroadcast)
-
-    def _apply_recent_intent(self, rec: MemberRecord, now: float) -> None:
-        intent = self._serf.take_recent(rec.name, now)
-        if isinstance(intent, SerfJoin):
-            self._serf.on_join(rec, intent, now)
-        elif isinstance(intent, SerfLeave):
-            self._on_leave_intent(intent, now, rebroadcast=None)
-
-    def _on_app(self, body: bytes) -> None:
-        if not self._remember_app(body):
-            self._stats.app_duplicates += 1
-            return
-        self._stats.app_messages_in += 1
-        self._emit(AppMessage(body))
-        payload = self._serf_payload(ClawAppMessage(body))
-        if self._outbox.fits(payload):
-            self._outbox.push_app(payload)  # relay, so it spreads epidemically
-        else:
-            self._stats.app_too_large_to_relay += 1
-
-    def _remember_app(self, body: bytes) -> bool:
-        """Record the body's digest; False if it was already known."""
-        digest = hashlib.blake2b(body, digest_size=16).digest()
-        if digest in self._seen_app:
-            return False
-        self._seen_app[digest] = None
-        while len(self._seen_app) > MAX_SEEN_APP:
-            self._seen_app.popitem(last=False)
-        return True
-
-    @staticmethod
-    def _serf_payload(msg: object) -> bytes:
-        return codec.encode_message(UserMsg(serf_codec.encode_serf(msg)))  # type: ignore[arg-type]
-
-    # --- streams ----------------------------------------------------------------------
-
-    def _encode_stream(self, msg: object) -> bytes:
-        return codec.encode_stream(msg, compress=compress_stream(self._cfg.compression, msg))  # type: ignore[arg-type]
-
-    def _on_stream_request(self, msg: object, addr: Address, now: float) -> bytes | None:
-        if isinstance(msg, PushPull):
-            self._stats.push_pulls_in += 1
-            reply = self._encode_stream(self._local_push_pull(join=msg.join))  # echo Join
-            try:
-                self._merge(msg, sender=addr, now=now)
-            except (GossipError, ValueError, TypeError):
-                self._stats.malformed += 1  # what merged so far stays; the peer gets ours
-            return reply
-        if isinstance(msg, Ping):
-            if msg.node and msg.node != self._self.name:
-                self._stats.pings_wrong_node += 1
-                return None  # memberlist closes without replying
-            return self._encode_stream(Ack(msg.seq_no, None))
-        if isinstance(msg, UserMsg):
-            self._on_user(msg.payload, now)
-            return None
-        self._stats.unknown_type += 1
-        return None
-
-    def _on_stream_reply(self, p: PendingStream, reply: bytes | None, now: float) -> None:
-        if p.kind is StreamKind.TCP_PING:
-            if not reply:
-                return
-            try:
-                ack = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
-            except MalformedPacket:
-                self._stats.malformed += 1
-                return
-            if isinstance(ack, Ack) and ack.seq_no == p.seq:
-                self._prober.tcp_ping_acked(ack.seq_no, now)
-            return
-        pp, error = read_push_pull_reply(reply, self._cfg.max_stream_bytes, self._stats)
-        if pp is None:
-            self._stats.push_pull_failures += 1
-            if p.report:
-                self._emit(JoinResult(seed=p.address, ok=False, error=error))
-            return
-        self._merge(pp, sender=p.address, now=now)
-        if p.report:
-            self._emit(JoinResult(seed=p.address, ok=True))
-            if self._join_intent_for == p.join_call and not self._leave_phase:
-                # Serf announces a join intent once, after memberlist.Join succeeded.
-                self._join_intent_for = None
-                intent = self._serf_payload(self._serf.new_join_intent(self._self))
-                self._outbox.serf.push(intent)
-                self._announce([self._self_alive(), intent], skip=p.address)
-
-    def _open_push_pull(self, address: Address, *, join: bool, now: float,
-                        report: bool | None = None) -> None:
-        report = join if report is None else report
-        if self._streams.full:
-            self._stats.streams_refused += 1
-            if report:
-                self._emit(JoinResult(seed=address, ok=False, error="too many pending streams"))
-            return
-        data = self._encode_stream(self._local_push_pull(join=join))
-        self._streams.open(data, PendingStream(
-            StreamKind.PUSH_PULL, address, now + self._cfg.tcp_timeout_s, join=join,
-            join_call=self._join_call, report=report))
-        self._stats.push_pulls_out += 1
-
-    def _local_push_pull(self, *, join: bool) -> PushPull:
+    def _gossiped_records(self) -> list[MemberRecord]:
+        """The records a push-pull carries: those still gossiped about."""
         now, g2d = self._now, self._cfg.gossip_to_the_dead_s
-        records = [r for r in self._members if self._members.gossiped(r, now, g2d)]
-        return build_push_pull(records, self._serf, join=join, app_state=self._app_state,
-                               stats=self._stats)
+        return [r for r in self._members if self._members.gossiped(r, now, g2d)]
 
-    def _merge(self, pp: PushPull, *, sender: Address, now: float) -> None:
-        """memberlist ``mergeState`` then Serf ``MergeRemoteState``."""
-        for msg in remote_node_messages(pp, bind_port=self._cfg.bind_port,
-                                        self_name=self._self.name):
-            if isinstance(msg, Alive):
-                self._on_alive(msg, now)
-            elif isinstance(msg, Dead):
-                self._on_dead(msg, now)
-            elif isinstance(msg, Suspect):
-                self._on_suspect(msg, now)
-            else:
-                self._stats.malformed_parts += 1
-        if not pp.user_state:
-            return
-        try:
-            user = serf_codec.decode_serf(pp.user_state)
-        except MalformedPacket:
-            self._stats.malformed += 1
-            return
-        if not isinstance(user, SerfPushPull):
-            self._stats.serf_ignored += 1
-            return
-        self._serf.witness_remote(user)
-        left = set(user.left_members)
-        for name in user.left_members:
-            # Serf turns each left member into a leave intent one tick past its status.
-            ltime = min(user.status_ltimes.get(name, 0) + 1, (1 << 64) - 1)
-            self._on_leave_intent(SerfLeave(ltime, name), now, rebroadcast=None)
-        writable = self._members.writable
-        for name, ltime in user.status_ltimes.items():
-            if name not in left:
-                self._serf.on_join(self._members.get(name), SerfJoin(ltime, name), now,
-                                   writable=writable)
-        if user.claw is not None:
-            self._emit(AppState(body=user.claw, join=pp.join, sender=sender))
+    def _joined(self, p: PendingStream, now: float) -> None:
+        """A push-pull with a ``join()`` seed succeeded."""
+        if self._join_intent_for == p.join_call and not self._leave.phase:
+            # Serf announces a join intent once, after memberlist.Join succeeded.
+            self._join_intent_for = None
+            intent = serf_payload(self._serf.new_join_intent(self._self))
+            self._outbox.serf.push(intent)
+            self._gossiper.announce([self._self_alive(), intent], skip=p.address)
 
     # --- timers -------------------------------------------------------------------
 
@@ -1008,62 +814,13 @@ class SwimProtocol:
             elif now >= rec.suspicion.deadline:
                 self._suspicion_expired(rec, now)
 
-    def _gossip_tick(self, now: float) -> None:
-        self._gossip(now)
-        self._next_gossip += self._cfg.gossip_interval_s
-        if self._next_gossip <= now:  # we were stalled: do not burst to catch up
-            self._next_gossip = now + self._cfg.gossip_interval_s
-
-    def _push_pull_tick(self, now: float) -> None:
-        self._push_pull_random(now)
-        self._next_push_pull = now + push_pull_scale(self._cfg.push_pull_interval_s,
-                                                     self.cluster_size_estimate)
-
-    def _reconnect_tick(self, now: float) -> None:
-        self._next_reconnect = now + RECONNECT_INTERVAL_S
-        self._reconnect(now)
-
-    def _stream_deadline(self) -> float:
-        return self._streams.deadline()
-
-    def _expire_streams(self, now: float) -> None:
-        for pending in self._streams.expire(now):
-            self._on_stream_reply(pending, None, now)
-
     def _reap_tick(self, now: float) -> None:
         self._next_reap = now + REAP_INTERVAL_S
         self._reap(now)
 
-    def _probe_deadline(self) -> float:
-        return math.inf if self._leave_phase else self._prober.next_probe
-
-    def _confirm_deadline(self) -> float:
-        return math.inf if self._leave_phase else self._prober.confirm_at
-
-    def _round_deadline(self) -> float:
-        return self._prober.round_deadline()
-
-    def _relay_deadline(self) -> float:
-        return self._prober.relay_deadline()
-
-    def _run_round(self, now: float) -> None:
-        self._carry_out(self._prober.run_round(now), now)
-
-    def _run_relays(self, now: float) -> None:
-        self._carry_out(self._prober.run_relays(now), now)
-
     def _start_probe(self, now: float) -> None:
         self._carry_out(self._prober.tick(now), now)  # a verdict first: the next round
         self._carry_out(self._prober.start_round(now), now)  # may probe the accused
-
-    def _start_confirm_probe(self, now: float) -> None:
-        self._carry_out(self._prober.start_confirm_probe(now), now)
-
-    def _push_pull_deadline(self) -> float:
-        return math.inf if self._leave_phase else self._next_push_pull
-
-    def _reconnect_deadline(self) -> float:
-        return math.inf if self._leave_phase else self._next_reconnect
 
     def _suspicion_expired(self, rec: MemberRecord, now: float) -> None:
         dead = Dead(rec.incarnation, rec.name, self._self.name)
@@ -1088,35 +845,11 @@ class SwimProtocol:
             elif isinstance(action, SendAlone):
                 self._outbox.emit(action.address, action.data, crc=action.crc)
             elif isinstance(action, OpenTcpPing):
-                if self._streams.full:
-                    continue
-                ping = action.ping
-                self._streams.open(self._encode_stream(ping), PendingStream(
-                    StreamKind.TCP_PING, action.address, action.deadline, seq=ping.seq_no))
-                self._stats.tcp_pings += 1
+                self._exchanges.open_tcp_ping(action.ping, action.address, action.deadline)
             else:
                 self._on_suspect(Suspect(action.incarnation, action.name, self._self.name), now)
 
     # --- gossip, push-pull, leave -----------------------------------------------------
-
-    def _gossip(self, now: float) -> None:
-        if not self._outbox.gossip_due():
-            return  # nothing to say (memberlist sends nothing either), or app messages
-            # that wait for packets sent anyway (``app_gossip_rounds`` false)
-        # Alive, suspect, or dead for at most gossip_to_the_dead_s (memberlist's
-        # kRandomNodes filter); maintained by the table instead of scanned every round.
-        candidates = self._members.gossip_candidates(now, self._cfg.gossip_to_the_dead_s,
-                                                     self._self)
-        for rec in self._rng.sample(candidates, min(self._cfg.gossip_nodes, len(candidates))):
-            buf = self._outbox.gossip_packet(rec.is_claw)
-            if buf is None:
-                continue  # (only claw-only messages left and this one is a Serf agent)
-            self._outbox.emit(rec.address, buf, crc=rec.pmax >= 5)
-            if (self._leave_phase is LeavePhase.INTENT
-                    and not self._outbox.serf.is_pending(self._leave_handle)):
-                # Serf queues the dead message the moment the intent's last transmit is
-                # taken, so the rest of this round carries it (not the next round).
-                self._advance_leave(now)
 
     def _send(self, address: Address, primary: bytes, dest: MemberRecord | None) -> None:
         """``primary`` plus piggybacked broadcasts (app ones only to a claw member)."""
@@ -1125,67 +858,15 @@ class SwimProtocol:
     def _current_size(self) -> int:
         return self.cluster_size_estimate
 
-    def _announce(self, parts: list[bytes], *, skip: Address | None = None,
-                  to: list[str] | None = None) -> list[str]:
-        """Send ``parts`` (one datagram) straight to up to ``announce_fanout`` random live
-        members, or to the members named in ``to`` that are still up; return their names."""
-        if to is None:
-            k = self._cfg.announce_fanout
-            peers = [r for r in self._members.alive_except(self._self) if r.address != skip]
-            recs = self._rng.sample(peers, min(k, len(peers))) if k else []
-        else:
-            up = (MemberState.ALIVE, MemberState.SUSPECT)
-            recs = [r for r in map(self._members.get, to) if r is not None and r.state in up]
-        if recs:
-            buf = compound(parts)
-            for rec in recs:
-                self._outbox.emit(rec.address, buf, crc=rec.pmax >= 5)
-            self._stats.announce_out += len(recs)
-        return [r.name for r in recs]
-
-    def _push_pull_random(self, now: float) -> None:
-        peers = self._members.alive_except(self._self)
-        if peers:
-            self._open_push_pull(self._rng.choice(peers).address, join=False, now=now)
-
-    def _reconnect(self, now: float) -> None:
-        """Serf ``reconnect``: maybe push-pull with one random dead member."""
-        if not self._members.any_dead():
-            return  # (the common case, without a scan of the table)
-        dead = [r for r in self._members if r.state == MemberState.DEAD]
-        if not dead:
-            return
-        live = sum(1 for r in self._members if r.state in (MemberState.ALIVE, MemberState.SUSPECT))
-        if self._rng.random() > len(dead) / max(1, live):
-            return  # the more of the cluster is alive, the less often we bother
-        self._stats.reconnects += 1
-        self._open_push_pull(self._rng.choice(dead).address, join=True, now=now, report=False)
+    def _after_gossip_packet(self, now: float) -> None:
+        self._leave.after_gossip_packet(now)
 
     def _has_live_peers(self) -> bool:
         return any(r is not self._self and r.state in (MemberState.ALIVE, MemberState.SUSPECT)
                    for r in self._members)
 
-    def _advance_leave(self, now: float) -> None:
-        if self._leave_phase is LeavePhase.INTENT:
-            if self._outbox.serf.is_pending(self._leave_handle) and now < self._leave_phase_deadline:
-                return
-            self._become_left(now)
-            if not self._has_live_peers():
-                self._leave_phase = LeavePhase.DONE
-                return
-            dead = Dead(self._self.incarnation, self._self.name, self._self.name)
-            dead_bytes = codec.encode_message(dead)
-            self._leave_handle = self._outbox.memberlist.push(dead_bytes, self._self.name)
-            # Only to the members told the intent directly: one that got the dead first
-            # would count a failure (Serf), not a leave.
-            self._announce([dead_bytes], to=self._leave_told)
-            self._leave_phase = LeavePhase.DEAD
-            self._leave_phase_deadline = now + LEAVE_BROADCAST_TIMEOUT_S
-        elif self._leave_phase is LeavePhase.DEAD:
-            if self._outbox.memberlist.is_pending(self._leave_handle) and now < self._leave_phase_deadline:
-                return
-            self._leave_phase = LeavePhase.DONE
-            self._leave_phase_deadline = math.inf
+    def _live_peer_count(self) -> int:
+        return len(self._members.alive_except(self._self))
 
     def _become_left(self, now: float) -> None:
         self._set_state(self._self, MemberState.LEFT, now)
@@ -1212,18 +893,33 @@ class SwimProtocol:
         self._errors_to_report.append(exc)
 
 
+def _unless_leaving(deadline: Callable[[SwimProtocol], float]) -> Callable[[SwimProtocol], float]:
+    """``deadline``, except never while leaving (probing and push-pull stop at once)."""
+    return lambda core: math.inf if core._leave.phase else deadline(core)
+
+
+def _prober_timer(decide: Callable[[Prober, float], list[ProbeAction]]) -> Callable[[SwimProtocol, float], None]:
+    """A timer that does what the prober decides at ``now``."""
+    return lambda core, now: core._carry_out(decide(core._prober, now), now)
+
+
 _TIMERS = (
     _Timer(SwimProtocol._suspicion_deadline, SwimProtocol._expire_suspicions),
-    _Timer(SwimProtocol._round_deadline, SwimProtocol._run_round),
-    _Timer(SwimProtocol._probe_deadline, SwimProtocol._start_probe),  # not while leaving,
-    _Timer(SwimProtocol._confirm_deadline, SwimProtocol._start_confirm_probe),  # nor these
-    _Timer(SwimProtocol._relay_deadline, SwimProtocol._run_relays),
-    _Timer(lambda core: core._next_gossip, SwimProtocol._gossip_tick),
-    _Timer(SwimProtocol._push_pull_deadline, SwimProtocol._push_pull_tick),
-    _Timer(SwimProtocol._reconnect_deadline, SwimProtocol._reconnect_tick),
-    _Timer(SwimProtocol._stream_deadline, SwimProtocol._expire_streams),
+    _Timer(lambda core: core._prober.round_deadline(), _prober_timer(Prober.run_round)),
+    _Timer(_unless_leaving(lambda core: core._prober.next_probe), SwimProtocol._start_probe),
+    _Timer(_unless_leaving(lambda core: core._prober.confirm_at),
+           _prober_timer(Prober.start_confirm_probe)),
+    _Timer(lambda core: core._prober.relay_deadline(), _prober_timer(Prober.run_relays)),
+    _Timer(lambda core: core._gossiper.next_round, lambda core, now: core._gossiper.tick(now)),
+    _Timer(_unless_leaving(lambda core: core._exchanges.next_push_pull),
+           lambda core, now: core._exchanges.push_pull_tick(now)),
+    _Timer(_unless_leaving(lambda core: core._exchanges.next_reconnect),
+           lambda core, now: core._exchanges.reconnect_tick(now)),
+    _Timer(lambda core: core._exchanges.streams.deadline(),
+           lambda core, now: core._exchanges.expire(now)),
     # Also on every call in between: a leave moves on as soon as its broadcast drained.
-    _Timer(lambda core: core._leave_phase_deadline, SwimProtocol._advance_leave, every_call=True),
+    _Timer(lambda core: core._leave.deadline, lambda core, now: core._leave.advance(now),
+           every_call=True),
     _Timer(lambda core: core._next_reap, SwimProtocol._reap_tick),
 )
 """Every timer of the core, in the order ``handle_timer`` fires them. ``next_deadline``
@@ -1233,7 +929,7 @@ forgotten by the other."""
 
 _PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]] = {
     Alive: lambda core, msg, addr, now: core._on_alive(msg, now),
-    UserMsg: lambda core, msg, addr, now: core._on_user(msg.payload, now),
+    UserMsg: lambda core, msg, addr, now: core._user.on_user(msg.payload, now),
     Ping: lambda core, msg, addr, now: core._carry_out(core._prober.on_ping(msg, addr), now),
     Ack: lambda core, msg, addr, now: core._carry_out(core._prober.on_ack(msg.seq_no, now), now),
     Suspect: SwimProtocol._on_suspect_packet,

@@ -14,19 +14,25 @@ import enum
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from random import Random
 
 from . import codec, serf_codec
-from .config import Compression
-from .errors import MalformedPacket
-from .membership import MemberRecord
-from .messages import Alive, Dead, ErrResp, PushNodeState, PushPull, Suspect
+from .config import Compression, GossipConfig
+from .errors import GossipError, MalformedPacket
+from .events import AppState, Event, JoinResult
+from .membership import MemberRecord, Membership
+from .messages import (
+    Ack, Alive, Dead, ErrResp, Ping, PushNodeState, PushPull, SerfLeave, SerfPushPull,
+    Suspect, UserMsg,
+)
 from .serf_layer import SerfLayer
 from .stats import CoreStats
 from .types import Address, MemberState
+from .user_messages import UserMessages
 
 __all__ = [
-    "MAX_PENDING_STREAMS", "PUSH_PULL_SCALE_THRESHOLD", "STREAM_GRACE_S", "PendingStream",
-    "StreamKind", "StreamRequest", "Streams", "build_push_pull", "compress_stream",
+    "MAX_PENDING_STREAMS", "PUSH_PULL_SCALE_THRESHOLD", "RECONNECT_INTERVAL_S", "STREAM_GRACE_S", "Exchanges",
+    "PendingStream", "StreamKind", "StreamRequest", "Streams", "build_push_pull", "compress_stream",
     "push_pull_scale", "read_push_pull_reply", "remote_node_messages",
 ]
 
@@ -36,6 +42,10 @@ MAX_PENDING_STREAMS = 256
 """Outbound TCP exchanges in flight; more are refused (counted as ``streams_refused``)."""
 STREAM_GRACE_S = 5.0
 """A StreamRequest the driver never completes is failed this long after its deadline."""
+RECONNECT_INTERVAL_S = 30.0
+"""Serf ``ReconnectInterval``: how often we may try a Join push-pull with one random dead
+member (probability ``dead / live`` per try, as Serf), which heals long partitions that
+memberlist alone never heals once the dead stop being gossiped to."""
 
 
 def push_pull_scale(interval_s: float, n: int) -> float:
@@ -190,3 +200,225 @@ def remote_node_messages(pp: PushPull, *, bind_port: int,
             yield Suspect(ns.incarnation, ns.name, self_name)
         else:
             yield None
+
+
+class Exchanges:
+    """The core's TCP side: serves inbound stream requests (push-pull, ping, user
+    message), opens push-pulls (periodic ones, Serf's reconnects to the dead) and TCP
+    pings, and applies what comes back (memberlist ``mergeState``, then Serf
+    ``MergeRemoteState``).
+
+    Members change only through the core's own rules, handed in as callables, so alive,
+    suspect and dead keep one implementation.
+
+    Args:
+        config, rng, members, stats, serf, user: the core's collaborators (``user`` is
+            its ``UserMessages``: user messages and Serf intents; ``adopt`` replaces
+            ``members``).
+        me: this node's own record.
+        cluster_size: memberlist's ``estNumNodes`` now (push-pull is slowed above 32).
+        gossiped: the records our push-pull carries (still gossiped about, now).
+        app_state: the application's state for push-pulls (``SwimProtocol``'s argument).
+        apply_alive, apply_suspect, apply_dead: the core's handlers of those messages.
+        emit: queues an event for the application.
+        tcp_ping_acked: a TCP ping of a probe round was acked (``Prober``).
+        joined: a reported push-pull (a ``join()`` seed) succeeded.
+    """
+
+    def __init__(self, config: GossipConfig, rng: Random, members: Membership,
+                 me: MemberRecord, stats: CoreStats, serf: SerfLayer, user: UserMessages, *,
+                 cluster_size: Callable[[], int],
+                 gossiped: Callable[[], list[MemberRecord]],
+                 app_state: Callable[[], bytes] | None,
+                 apply_alive: Callable[[Alive, float], None],
+                 apply_suspect: Callable[[Suspect, float], None],
+                 apply_dead: Callable[[Dead, float], None],
+                 emit: Callable[[Event], None],
+                 tcp_ping_acked: Callable[[int, float], None],
+                 joined: Callable[[PendingStream, float], None]) -> None:
+        self._cfg = config
+        self._rng = rng
+        self._members = members
+        self._self = me
+        self._self_name = me.name
+        self._stats = stats
+        self._serf = serf
+        self._user = user
+        self._cluster_size = cluster_size
+        self._gossiped = gossiped
+        self._app_state = app_state
+        self._apply_alive = apply_alive
+        self._apply_suspect = apply_suspect
+        self._apply_dead = apply_dead
+        self._emit = emit
+        self._tcp_ping_acked = tcp_ping_acked
+        self._joined = joined
+        self.streams = Streams(stats)
+        self.join_call = 0
+        """How many ``join()`` calls were made (a push-pull remembers the one it serves)."""
+        self.next_push_pull = math.inf
+        """When the next periodic push-pull with a random live member is due."""
+        self.next_reconnect = math.inf
+        """When we next may try a push-pull with a random dead member (Serf)."""
+
+    def schedule(self, now: float) -> None:
+        """Schedule the periodic push-pull and reconnect of a core starting at ``now``."""
+        interval = self._cfg.push_pull_interval_s
+        # memberlist's pushPullTrigger waits the stagger and then a whole interval: the
+        # join's push-pull just synced, so the first periodic one comes 1-2 intervals on.
+        self.next_push_pull = (now + self._rng.uniform(0, interval) + interval
+                               if interval > 0 else math.inf)
+        self.next_reconnect = now + RECONNECT_INTERVAL_S
+
+    def adopt(self, members: Membership, now: float) -> None:
+        """Use ``members`` (a converged cluster's table) and put both timers at random
+        phases, as in a long-running node."""
+        self._members = members
+        if self._cfg.push_pull_interval_s > 0:
+            period = push_pull_scale(self._cfg.push_pull_interval_s, self._cluster_size())
+            self.next_push_pull = now + self._rng.uniform(0, period)
+        self.next_reconnect = now + self._rng.uniform(0, RECONNECT_INTERVAL_S)
+
+    def push_pull_tick(self, now: float) -> None:
+        """The periodic push-pull is due."""
+        self.push_pull_random(now)
+        self.next_push_pull = now + push_pull_scale(self._cfg.push_pull_interval_s,
+                                                    self._cluster_size())
+
+    def reconnect_tick(self, now: float) -> None:
+        """Serf ``reconnect``: maybe push-pull with one random dead member."""
+        self.next_reconnect = now + RECONNECT_INTERVAL_S
+        members = self._members
+        if not members.any_dead():
+            return  # (the common case, without a scan of the table)
+        dead = [r for r in members if r.state == MemberState.DEAD]
+        if not dead:
+            return
+        live = sum(1 for r in members if r.state in (MemberState.ALIVE, MemberState.SUSPECT))
+        if self._rng.random() > len(dead) / max(1, live):
+            return  # the more of the cluster is alive, the less often we bother
+        self._stats.reconnects += 1
+        self.open_push_pull(self._rng.choice(dead).address, join=True, now=now, report=False)
+
+    def push_pull_random(self, now: float) -> None:
+        """Push-pull with one random live member, if any."""
+        peers = self._members.alive_except(self._self)
+        if peers:
+            self.open_push_pull(self._rng.choice(peers).address, join=False, now=now)
+
+    def encode(self, msg: object) -> bytes:
+        """``msg`` framed for a stream, compressed as ``config.compression`` says."""
+        return codec.encode_stream(msg, compress=compress_stream(self._cfg.compression, msg))  # type: ignore[arg-type]
+
+    def local_push_pull(self, *, join: bool) -> PushPull:
+        """Our side of a push-pull (``build_push_pull``)."""
+        return build_push_pull(self._gossiped(), self._serf, join=join,
+                               app_state=self._app_state, stats=self._stats)
+
+    def open_push_pull(self, address: Address, *, join: bool, now: float,
+                       report: bool | None = None) -> None:
+        """Start a push-pull with ``address``; ``report`` (default: ``join``) emits its
+        ``JoinResult``."""
+        report = join if report is None else report
+        if self.streams.full:
+            self._stats.streams_refused += 1
+            if report:
+                self._emit(JoinResult(seed=address, ok=False, error="too many pending streams"))
+            return
+        data = self.encode(self.local_push_pull(join=join))
+        self.streams.open(data, PendingStream(
+            StreamKind.PUSH_PULL, address, now + self._cfg.tcp_timeout_s, join=join,
+            join_call=self.join_call, report=report))
+        self._stats.push_pulls_out += 1
+
+    def open_tcp_ping(self, ping: Ping, address: Address, deadline: float) -> None:
+        """Send a probe round's ping over TCP (nothing if too many streams are open)."""
+        if self.streams.full:
+            return
+        self.streams.open(self.encode(ping), PendingStream(
+            StreamKind.TCP_PING, address, deadline, seq=ping.seq_no))
+        self._stats.tcp_pings += 1
+
+    def on_request(self, msg: object, addr: Address, now: float) -> bytes | None:
+        """Serve one decoded inbound stream request; return the reply bytes or None."""
+        if isinstance(msg, PushPull):
+            self._stats.push_pulls_in += 1
+            reply = self.encode(self.local_push_pull(join=msg.join))  # echo Join
+            try:
+                self.merge(msg, sender=addr, now=now)
+            except (GossipError, ValueError, TypeError):
+                self._stats.malformed += 1  # what merged so far stays; the peer gets ours
+            return reply
+        if isinstance(msg, Ping):
+            if msg.node and msg.node != self._self_name:
+                self._stats.pings_wrong_node += 1
+                return None  # memberlist closes without replying
+            return self.encode(Ack(msg.seq_no, None))
+        if isinstance(msg, UserMsg):
+            self._user.on_user(msg.payload, now)
+            return None
+        self._stats.unknown_type += 1
+        return None
+
+    def on_reply(self, p: PendingStream, reply: bytes | None, now: float) -> None:
+        """The outcome of an outbound exchange (``reply`` None: it failed)."""
+        if p.kind is StreamKind.TCP_PING:
+            if not reply:
+                return
+            try:
+                ack = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
+            except MalformedPacket:
+                self._stats.malformed += 1
+                return
+            if isinstance(ack, Ack) and ack.seq_no == p.seq:
+                self._tcp_ping_acked(ack.seq_no, now)
+            return
+        pp, error = read_push_pull_reply(reply, self._cfg.max_stream_bytes, self._stats)
+        if pp is None:
+            self._stats.push_pull_failures += 1
+            if p.report:
+                self._emit(JoinResult(seed=p.address, ok=False, error=error))
+            return
+        self.merge(pp, sender=p.address, now=now)
+        if p.report:
+            self._emit(JoinResult(seed=p.address, ok=True))
+            self._joined(p, now)
+
+    def expire(self, now: float) -> None:
+        """Fail the exchanges the driver never finished."""
+        for pending in self.streams.expire(now):
+            self.on_reply(pending, None, now)
+
+    def merge(self, pp: PushPull, *, sender: Address, now: float) -> None:
+        """memberlist ``mergeState`` then Serf ``MergeRemoteState``."""
+        for msg in remote_node_messages(pp, bind_port=self._cfg.bind_port,
+                                        self_name=self._self_name):
+            if isinstance(msg, Alive):
+                self._apply_alive(msg, now)
+            elif isinstance(msg, Dead):
+                self._apply_dead(msg, now)
+            elif isinstance(msg, Suspect):
+                self._apply_suspect(msg, now)
+            else:
+                self._stats.malformed_parts += 1
+        if not pp.user_state:
+            return
+        try:
+            user = serf_codec.decode_serf(pp.user_state)
+        except MalformedPacket:
+            self._stats.malformed += 1
+            return
+        if not isinstance(user, SerfPushPull):
+            self._stats.serf_ignored += 1
+            return
+        self._serf.witness_remote(user)
+        left = set(user.left_members)
+        for name in user.left_members:
+            # Serf turns each left member into a leave intent one tick past its status.
+            ltime = min(user.status_ltimes.get(name, 0) + 1, (1 << 64) - 1)
+            self._user.on_leave_intent(SerfLeave(ltime, name), now, rebroadcast=None)
+        for name, ltime in user.status_ltimes.items():
+            if name not in left:
+                self._user.on_join_status(name, ltime, now)
+        if user.claw is not None:
+            self._emit(AppState(body=user.claw, join=pp.join, sender=sender))

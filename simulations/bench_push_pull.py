@@ -25,11 +25,11 @@ def measure(n: int) -> str:
     a, b = run.world.nodes[1].core, run.world.nodes[2].core
     assert a is not None and b is not None
     t0 = time.process_time()
-    data = a._encode_stream(a._local_push_pull(join=False))
+    data = a._exchanges.encode(a._exchanges.local_push_pull(join=False))
     t1 = time.process_time()
     msg = codec.decode_stream(data, max_size=a._cfg.max_stream_bytes)
     t2 = time.process_time()
-    b._merge(msg, sender=a._self.address, now=run.world.now)
+    b._exchanges.merge(msg, sender=a._self.address, now=run.world.now)
     t3 = time.process_time()
     period = push_pull_scale(a._cfg.push_pull_interval_s, n)
     return (f"N={n}: state {len(data)} B; encode {1000 * (t1 - t0):.0f} ms, decode "

@@ -35,10 +35,11 @@ def rec(state: S = S.ALIVE, inc: int = 5, *, since: float = 0.0, name: str = "x"
 
 
 def alive(record, inc, *, address=HOME, meta=b"m", vsn=VSN_SERF, is_self=False,
-          self_left=False, now=100.0, reclaim=0.0):
+          self_left=False, now=100.0, reclaim=0.0, restart_elsewhere=True):
     return decide_alive(record, incarnation=inc, address=address, meta=meta, vsn=vsn,
                         is_self=is_self, self_left=self_left, now=now,
-                        dead_node_reclaim_s=reclaim)
+                        dead_node_reclaim_s=reclaim,
+                        accept_restart_elsewhere=restart_elsewhere)
 
 
 A = AliveVerdict
@@ -69,6 +70,13 @@ A = AliveVerdict
     (rec(S.DEAD), 5, {"address": ELSEWHERE}, A.STALE),
     (rec(S.DEAD, since=0.0), 1, {"address": ELSEWHERE, "reclaim": 50.0}, A.UPDATE),
     (rec(S.DEAD, since=80.0), 1, {"address": ELSEWHERE, "reclaim": 50.0}, A.STALE),
+    # ... memberlist (accept_restart_elsewhere off): a dead name stays where it died
+    (rec(S.DEAD), 6, {"address": ELSEWHERE, "restart_elsewhere": False}, A.CONFLICT),
+    (rec(S.DEAD), 5, {"address": ELSEWHERE, "restart_elsewhere": False}, A.CONFLICT),
+    (rec(S.DEAD, since=0.0), 1, {"address": ELSEWHERE, "reclaim": 50.0,
+                                 "restart_elsewhere": False}, A.UPDATE),
+    (rec(S.LEFT), 1, {"address": ELSEWHERE, "restart_elsewhere": False}, A.UPDATE),
+    (rec(S.DEAD), 6, {"restart_elsewhere": False}, A.UPDATE),  # same address: a refute
     # about ourselves
     (rec(S.ALIVE), 5, {"is_self": True}, A.IGNORE),
     (rec(S.ALIVE), 4, {"is_self": True, "meta": b"other"}, A.IGNORE),

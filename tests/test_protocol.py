@@ -537,6 +537,19 @@ def test_leave_rounds_start_at_once_and_dead_follows_in_the_same_round() -> None
     assert core.member("me").state == MemberState.LEFT
 
 
+def test_leave_rounds_wait_for_the_gossip_tick_like_serf_when_disabled() -> None:
+    for cfg in (QUIET.replace(leave_gossip_at_once=False), QUIET.memberlist()):
+        assert not cfg.leave_gossip_at_once
+        core = make_core(cfg)
+        with_peers(core, 9)
+        advance(core, 5.0)                  # the peers' alive rumours are spent
+        tick = core._gossiper.next_round
+        assert 5.0 < tick <= 5.0 + cfg.gossip_interval_s
+        core.leave(5.0)
+        assert core.next_deadline() == tick  # the scheduled round, not one at once
+        assert not core.datagrams_to_send() or cfg.announce_fanout > 0
+
+
 def _leave_kinds(msgs: list) -> list[str]:
     kinds = []
     for m in msgs:
@@ -649,6 +662,21 @@ def test_restart_at_new_address_with_higher_incarnation_is_accepted() -> None:
         assert m.address == ("10.0.9.9", 7946) and m.incarnation >= 2
         assert [e.member.name for e in c.events_of(o, MemberJoined)].count("n3") == 2
         assert not c.events_of(o, NameConflict)
+
+
+def test_a_dead_name_stays_where_it_died_like_memberlist_when_restarts_elsewhere_are_refused() -> None:
+    for cfg, moved in ((LAN, True), (LAN.replace(accept_restart_elsewhere=False), False),
+                       (LAN.memberlist(), False)):
+        core = make_core(cfg)
+        with_peers(core, 2)
+        feed(core, Dead(3, "p1", "p2"), now=1.0)
+        drain(core)
+        feed(core, alive("p1", 4, ("10.5.5.5", 7946)), now=2.0)   # higher, elsewhere
+        p1 = core.member("p1")
+        events = drain(core)
+        assert (p1.state == MemberState.ALIVE) is moved, cfg
+        assert (p1.address == ("10.5.5.5", 7946)) is moved
+        assert any(isinstance(e, NameConflict) for e in events) is not moved
 
 
 def test_stale_alive_about_a_dead_node_is_answered_with_the_accusation() -> None:
@@ -871,7 +899,7 @@ def test_join_results_and_serf_join_intent() -> None:
 def test_push_pull_reply_echoes_join_and_carries_app_state() -> None:
     core = make_core(app_state=lambda: b"my-state")
     other = make_core(name="other", app_state=lambda: b"their-state")
-    req = other._local_push_pull(join=True)
+    req = other._exchanges.local_push_pull(join=True)
     reply = core.handle_stream(codec.encode_stream(req), ("10.0.0.2", 40001), 1.0)
     pp = codec.decode_stream(reply, max_size=1 << 20)
     assert isinstance(pp, PushPull) and pp.join
@@ -886,7 +914,7 @@ def test_join_push_pulls_are_not_compressed_periodic_ones_are() -> None:
         core = make_core(cfg)
         with_peers(core, 20)
         other = make_core(name="other")
-        req = codec.encode_stream(other._local_push_pull(join=join))
+        req = codec.encode_stream(other._exchanges.local_push_pull(join=join))
         reply = core.handle_stream(req, ("10.0.0.2", 40001), 1.0)
         if join:
             core.join([paddr(1)], 1.0)
@@ -907,7 +935,7 @@ def test_app_state_failure_does_not_break_push_pull() -> None:
         raise RuntimeError("app bug")
     core = make_core(app_state=broken)
     other = make_core(name="other")
-    reply = core.handle_stream(codec.encode_stream(other._local_push_pull(join=False)),
+    reply = core.handle_stream(codec.encode_stream(other._exchanges.local_push_pull(join=False)),
                                ("10.0.0.2", 1), 1.0)
     assert isinstance(codec.decode_stream(reply, max_size=1 << 20), PushPull)
     assert core.stats["app_state_errors"] == 1
@@ -1145,12 +1173,12 @@ def test_dead_members_are_gossiped_to_then_dropped_from_push_pull_then_reaped() 
     core = make_core(LAN)
     with_peers(core, 3)
     feed(core, Dead(1, "p3", "p1"), now=1.0)
-    state = core._local_push_pull(join=False)
+    state = core._exchanges.local_push_pull(join=False)
     assert "p3" in [n.name for n in state.nodes]
     out = advance(core, 5.0)
     assert paddr(3) in [a for a, _ in out]           # the dead still hear gossip for a while
     core.handle_timer(1.0 + LAN.gossip_to_the_dead_s + 1.0)
-    assert "p3" not in [n.name for n in core._local_push_pull(join=False).nodes]
+    assert "p3" not in [n.name for n in core._exchanges.local_push_pull(join=False).nodes]
     assert core.cluster_size_estimate == 3
     assert core.member("p3").state == MemberState.DEAD   # still remembered
     core.handle_timer(1.0 + LAN.gossip_to_the_dead_s + 24 * 3600 + 2.0)
@@ -1236,6 +1264,20 @@ def test_a_frozen_prober_does_not_accuse_its_target() -> None:
     assert core.stats["probes_abandoned"] == 1
     # ... but it knows it was the slow one: one late timer, one point of local health
     assert core.stats["late_timers"] == 1 and core.health_score == 1
+
+
+def test_a_frozen_prober_carries_on_with_its_round_like_memberlist_when_disabled() -> None:
+    for cfg in (LAN.replace(abandon_stalled_round_s=0.0), LAN.memberlist()):
+        assert cfg.abandon_stalled_round_s == 0.0
+        core = make_core(cfg)
+        with_peers(core, 3)
+        _, ping = until_probe(core)
+        r = core._prober.round
+        core.next_deadline()
+        core.handle_timer(r.start + 60.0)    # slept through the round: it still ends
+        suspected = [e for e in drain(core) if isinstance(e, MemberSuspected)]
+        assert core.stats["probes_abandoned"] == 0
+        assert [e.member.name for e in suspected] == [ping.node], cfg
 
 
 def test_late_timers_raise_local_health_unless_memberlist_or_disabled() -> None:
