@@ -36,6 +36,8 @@ that start inside a converged cluster (the simulator's loader).
 Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
 ``pending_broadcasts``, ``is_leaving``, ``last_internal_error``; see their docstrings.
+Two commands for the application's identity checks (``node.identity``):
+``check_address(name, address, now)`` and ``outbid(incarnation, now)``.
 """
 
 from __future__ import annotations
@@ -354,6 +356,26 @@ class SwimProtocol:
         prober.next_probe = min(prober.next_probe, now + self._cfg.probe_interval_s)
         self._exchanges.push_pull_random(now)
 
+    def check_address(self, name: str, address: Address, now: float) -> None:
+        """Ask whether ``address`` answers a ping for member ``name`` (memberlist's TCP
+        ping: a stream ping naming its target, which only that member acks). An
+        ``AddressChecked`` event follows within ``tcp_timeout_s`` (plus the stream grace).
+        The core draws no conclusion from it; the application's identity check does."""
+        self._now = now
+        self._exchanges.open_address_check(name, address, now)
+
+    def outbid(self, incarnation: int, now: float) -> None:
+        """Announce ourselves above ``incarnation``, another holder's of our name that the
+        application decided we keep: a suspicion or death gossiped about that holder's
+        life then no longer applies to our record anywhere. Nothing when we are above
+        it already, or leaving."""
+        self._now = now
+        if self._leave.phase or self._self.incarnation > incarnation:
+            return
+        self._bump_incarnation(incarnation + 1)
+        self._broadcast_self_alive()
+        self._stats.outbids += 1
+
     # --- inputs -----------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
@@ -587,7 +609,8 @@ class SwimProtocol:
             if not is_self and (claim is None or a.incarnation >= claim.incarnation):
                 rec = self._members.writable(rec)
                 rec.refused_claim, rec.refused_claim_at = a, now  # see _mark_down
-            self._emit(NameConflict(existing=rec.snapshot(), claimed_by=address))
+            self._emit(NameConflict(existing=rec.snapshot(), claimed_by=address,
+                                    claimed_meta=meta, claimed_incarnation=a.incarnation))
             return
         if verdict is AliveVerdict.STALE:
             assert rec is not None
