@@ -162,6 +162,7 @@ class Agent:
         self._epoch = 0
         self.node_uuid = b""
         self._identity = self._identity_guard("")
+        self._silencing: asyncio.Task[None] | None = None
         self._meta = NodeMeta()
         self._meta_cache: OrderedDict[bytes, NodeMeta] = OrderedDict()
         self._inbox = DirectiveInbox("")
@@ -202,7 +203,9 @@ class Agent:
             await self._start_membership()
             api = self._api
             assert api is not None
-            await api.wait_for_calm()
+            await self._unless_stopping(api.wait_for_calm())
+            if self._stop.is_set():
+                return  # stopping already (a signal, or our id was given up)
             if self._api_needed():
                 await api.serve()
             else:  # an idle member: the REST stack waits for its first client
@@ -278,6 +281,17 @@ class Agent:
         stack.callback(lambda: self._identity.close())
         self._reelect()
 
+    async def _unless_stopping(self, wait: Coroutine[Any, Any, None]) -> None:
+        """Await ``wait``, or only until a stop is requested."""
+        waiting = asyncio.ensure_future(wait)
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait((waiting, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiting, stopping):
+                task.cancel()
+            await asyncio.gather(waiting, stopping, return_exceptions=True)
+
     def _identify(self, node_id: str, epoch: int, highest_term: int = 0) -> None:
         """Give the agent and its parts this run's identity (node id, start incarnation)."""
         self.node_id, self._epoch = node_id, epoch
@@ -313,6 +327,8 @@ class Agent:
             self._directive_timer = None
 
     async def _stop_gossip(self) -> None:
+        if self._silencing is not None:
+            await self._silencing  # gave our id up: gossip already stopped, no leave
         transport = self.transport
         if transport is None or not transport.running:
             return
@@ -531,6 +547,10 @@ class Agent:
         """Another live node keeps our id: exit ``IDENTITY_CONFLICT`` without leaving."""
         log.error("%s", line)
         self.exit_code = exit_codes.IDENTITY_CONFLICT
+        transport = self.transport
+        if transport is not None and transport.running:
+            # Silent at once: nothing more goes out under the id while start-up ends.
+            self._silencing = asyncio.get_running_loop().create_task(transport.stop())
         self.request_leave()
 
     def _reannounce(self, late_s: float) -> None:

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from gossip.types import Address
 
+from .advertise import host_port
 from .metadata import decode_meta
 
 __all__ = ["RECHECK_AFTER_S", "Holder", "Resolution", "conflict_line", "holder_of", "resolve"]
@@ -100,8 +101,7 @@ def resolve(mine: Holder, other: Holder, *, other_answers: bool, joining: bool,
 
 def conflict_line(node_id: str, other: Holder, *, same_uuid: bool) -> str:
     """The one line a yielding node logs: the conflict, the live holder, the fix."""
-    host, port = other.address
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    where = host_port(*other.address)
     copied = (" (it has this data dir's UUID: the data dir was copied, e.g. a cloned "
               "machine image; also give this node a fresh --data-dir)") if same_uuid else ""
     return (f"identity conflict: node id {node_id!r} is already used by the live node at "

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from gossip.events import AddressChecked, NameConflict
 from gossip.types import Address
 
+from .advertise import host_port
 from .identity import (
     RECHECK_AFTER_S,
     Holder,
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 MAX_CHECKS = 16
 """Other holders checked at once; claims from further addresses wait for a later claim
 (each check is one TCP ping, so a flood of forged claims costs at most this many)."""
+MAX_REPORTED = 256
+"""Claims of other members' names remembered, so each (name, address) is logged once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class IdentityGuard:
         self._recheck_after_s = recheck_after_s
         self._checks: dict[Address, _Check] = {}
         self._timers: dict[Address, asyncio.TimerHandle] = {}
+        self._reported: dict[tuple[str, Address], None] = {}
         self.gave_up = False
 
     @property
@@ -85,9 +89,7 @@ class IdentityGuard:
     def on_conflict(self, event: NameConflict) -> None:
         name = event.existing.name
         if name != self._node_id:
-            log.warning("node id %r is claimed by %s as well as %s: ids must be unique "
-                        "(the node that joined later gives it up)", name,
-                        event.claimed_by, event.existing.address)
+            self._report(name, event.claimed_by, event.existing.address)
             return
         if self.gave_up:
             return
@@ -103,7 +105,7 @@ class IdentityGuard:
         joining = self._joining()
         mine = self._mine()
         log.warning("node id %r is also claimed by the node at %s; checking who keeps it",
-                    name, address)
+                    name, host_port(*address))
         if joining and not (mine.uuid and mine.uuid == other.uuid):
             # Another data dir holds our name in the cluster we are joining: no probe
             # can change the answer.
@@ -122,6 +124,18 @@ class IdentityGuard:
                           joining=check.joining, rechecked=check.rechecked)
         self._act(verdict, check)
 
+    def _report(self, name: str, claimed_by: Address, holder: Address) -> None:
+        """Log a claim of another member's name, once per (name, address)."""
+        key = (name, claimed_by)
+        if key in self._reported:
+            return
+        self._reported[key] = None
+        if len(self._reported) > MAX_REPORTED:
+            del self._reported[next(iter(self._reported))]
+        log.warning("node id %r is claimed by %s as well as %s: ids must be unique (the "
+                    "node that joined later gives it up)", name, host_port(*claimed_by),
+                    host_port(*holder))
+
     def close(self) -> None:
         """Cancel the pending rechecks (the agent stops)."""
         for timer in self._timers.values():
@@ -138,16 +152,16 @@ class IdentityGuard:
                                         and other.uuid == self._mine().uuid))
         elif verdict is Resolution.KEEP:
             log.warning("node id %r: keeping it; the node at %s joined later or is gone "
-                        "(it gives the id up)", self._node_id, other.address)
+                        "(it gives the id up)", self._node_id, host_port(*other.address))
             self._outbid(check.incarnation)
         elif verdict is Resolution.RESTART:
             log.info("node id %r: the node at %s is this node's previous life (same data "
                      "dir, no answer): the cluster moves the id here once it finds that "
-                     "life dead", self._node_id, other.address)
+                     "life dead", self._node_id, host_port(*other.address))
         else:
             log.warning("node id %r is held by another member at %s that started earlier; "
                         "giving it up in %.0f s unless it goes away", self._node_id,
-                        other.address, self._recheck_after_s)
+                        host_port(*other.address), self._recheck_after_s)
             self._checks[other.address] = replace(check, rechecked=True)
             loop = asyncio.get_running_loop()
             self._timers[other.address] = loop.call_later(
