@@ -117,6 +117,8 @@ def _examples() -> dict[type[BaseModel], BaseModel]:
         m.HealthOut: m.HealthOut(node_id="gpu-box-1", is_coordinator=True,
                              coordinator=_coordinator(), version="0.1.0", time=_AT),
         m.LeaveOut: m.LeaveOut(node_id="gpu-box-2", message="leaving the cluster"),
+        m.ReloadOut: m.ReloadOut(node_id="gpu-box-2", message="reloaded: --tags applied",
+                                 applied=["tags"], restart_needed=["bind"]),
         m.ErrorOut: m.ErrorOut(error=ERROR_EXAMPLES[404],
                            details=[{"field": "path.node_id", "message": "unknown node",
                                      "type": "not_found"}]),

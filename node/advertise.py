@@ -49,7 +49,8 @@ def own_meta(config: NodeConfig, *, version: str, advertise_host: str, ts_ip: st
         hostname=config.hostname or machine_hostname(), ip_address=advertise_host,
         tailscale_ip=ts_ip or "", skills=tuple(config.skills), tags=tuple(config.tags),
         port=config.port, max_concurrent_tasks=config.max_concurrent_tasks,
-        started_at=started_at, no_coordinator=config.no_coordinator, uuid=uuid,
+        started_at=started_at, no_coordinator=config.no_coordinator,
+        maintenance=config.maintenance, uuid=uuid,
     )
     try:
         encode_meta(meta.replace(api=_LONGEST_API))

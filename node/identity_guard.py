@@ -43,6 +43,8 @@ MAX_REPORTED = 256
 
 @dataclass(frozen=True, slots=True)
 class _Check:
+    """A claim of our id being checked: the other holder, what we knew when it came."""
+
     other: Holder
     joining: bool
     incarnation: int

@@ -12,18 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from gossip.events import MemberFailed, MemberLeft, MemberSuspected
-from node.agent import Agent, MemberEvent
+from node.agent import Agent
+from node.events import ClusterEvent, EventKind
 from node.exit_codes import IDENTITY_CONFLICT
 from node.store import STORE_FILE
 from tests.test_node_agent import config, fake_sampler, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
-DOWN = (MemberSuspected, MemberFailed, MemberLeft)
+DOWN_OR_MOVED = (EventKind.MEMBER_SUSPECT, EventKind.MEMBER_FAILED, EventKind.MEMBER_LEFT,
+                 EventKind.MEMBER_ADDRESS)
 
 
-def idle() -> None:
+def idle() -> float | None:
     """The host's CPU load, unknown: the REST stack loads without waiting for calm."""
     return None
 
@@ -36,9 +37,9 @@ async def test_a_second_agent_with_the_same_id_gives_it_up_and_leaves_nothing(
     try:
         seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
         third = Agent(config(tmp_path / "c", node_id="c", join=[seed]), sampler=fake_sampler, host_busy=idle)
-        about_pi: list[MemberEvent] = []
-        third.add_member_observer(lambda e: about_pi.append(e) if e.member.name == "pi"
-                                  and isinstance(e, DOWN) else None)
+        about_pi: list[ClusterEvent] = []
+        third.events.add_listener(lambda e: about_pi.append(e) if e.node == "pi"
+                                  and e.kind in DOWN_OR_MOVED else None)
         await third.start()
         await wait_for(lambda: len(third.members()) == 2)  # type: ignore[union-attr]
 
@@ -59,7 +60,7 @@ async def test_a_second_agent_with_the_same_id_gives_it_up_and_leaves_nothing(
         assert pi is not None and pi.address == first.transport.address  # type: ignore[union-attr]
         await wait_for(lambda: third.transport.core.member("pi").incarnation  # type: ignore[union-attr]
                        == core.incarnation)
-        assert about_pi == []  # never suspected, failed or left
+        assert about_pi == []  # never suspected, failed, left, nor moved to the clone
     finally:
         if third is not None:
             await third.stop(leave=True)
