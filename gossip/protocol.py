@@ -341,17 +341,22 @@ class SwimProtocol:
         self._now = now
         self._exchanges.open_address_check(name, address, now)
 
-    def outbid(self, incarnation: int, now: float) -> None:
+    def outbid(self, incarnation: int, now: float, *, tell: Address | None = None) -> None:
         """Announce ourselves above ``incarnation``, another holder's of our name that the
         application decided we keep: a suspicion or death gossiped about that holder's
-        life then no longer applies to our record anywhere. Nothing when we are above
-        it already, or leaving."""
+        life then no longer applies to our record anywhere. ``tell``: the other holder's
+        address, sent our alive directly: the members that refuse our claim never relay
+        it, so this is how a holder that is a member too learns of us. Nothing when we
+        are leaving; no new incarnation when we are above ``incarnation`` already."""
         self._now = now
-        if self._leave.phase or self._self.incarnation > incarnation:
+        if self._leave.phase:
             return
-        self._bump_incarnation(incarnation + 1)
-        self._broadcast_self_alive()
-        self._stats.outbids += 1
+        if self._self.incarnation <= incarnation:
+            self._bump_incarnation(incarnation + 1)
+            self._broadcast_self_alive()
+            self._stats.outbids += 1
+        if tell is not None:
+            self._outbox.emit(tell, self._self_alive(), crc=False)
 
     # --- inputs -----------------------------------------------------------------
 

@@ -594,12 +594,13 @@ class Agent:
         if self.transport is not None and self.transport.running:
             self.transport.invoke(lambda core, now: core.check_address(name, address, now))
 
-    def _outbid(self, incarnation: int) -> None:
-        """Announce ourselves above another holder's incarnation; persist it, and let our
-        heartbeats carry it as their epoch so they outrank any the other sent."""
+    def _outbid(self, incarnation: int, other: Address) -> None:
+        """Announce ourselves above another holder's incarnation (and tell it, at
+        ``other``); persist it, and let our heartbeats carry it as their epoch so they
+        outrank any the other sent."""
         transport = self.transport
         if transport is not None and transport.running:
-            transport.invoke(lambda core, now: core.outbid(incarnation, now))
+            transport.invoke(lambda core, now: core.outbid(incarnation, now, tell=other))
             self.publisher.identify(self.node_id, transport.core.incarnation)
             self._persist_incarnation()
 

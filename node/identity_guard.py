@@ -59,7 +59,8 @@ class IdentityGuard:
         mine: this node as a ``Holder`` (its UUID, start time, advertised address).
         joining: whether this node has not finished joining yet.
         check_address: asks the core to probe an address for a member name.
-        outbid: announces this node above an incarnation (the other holder's).
+        outbid: announces this node above an incarnation (the other holder's) and tells
+            the other holder at its address.
         give_up: called once with the conflict line when this node must yield.
         recheck_after_s: see ``node.identity.RECHECK_AFTER_S``.
     """
@@ -67,7 +68,7 @@ class IdentityGuard:
     def __init__(self, *, node_id: str, mine: Callable[[], Holder],
                  joining: Callable[[], bool],
                  check_address: Callable[[str, Address], None],
-                 outbid: Callable[[int], None], give_up: Callable[[str], None],
+                 outbid: Callable[[int, Address], None], give_up: Callable[[str], None],
                  recheck_after_s: float = RECHECK_AFTER_S) -> None:
         self._node_id = node_id
         self._mine = mine
@@ -155,7 +156,7 @@ class IdentityGuard:
         elif verdict is Resolution.KEEP:
             log.warning("node id %r: keeping it; the node at %s joined later or is gone "
                         "(it gives the id up)", self._node_id, host_port(*other.address))
-            self._outbid(check.incarnation)
+            self._outbid(check.incarnation, other.address)
         elif verdict is Resolution.RESTART:
             log.info("node id %r: the node at %s is this node's previous life (same data "
                      "dir, no answer): the cluster moves the id here once it finds that "

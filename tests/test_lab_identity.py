@@ -4,7 +4,8 @@ Two hosts with one hostname (a cloned image) start claw-node with the default fl
 the one that joins later gives the id up (exit 78, one line naming the live node and
 ``--node-id``) and leaves nothing behind, so the first stays online everywhere, also
 after the clone is killed -9. The same with a copied data dir (same node UUID). A data
-dir moved to another host while its old host is down is the same node: accepted.
+dir moved to another host while its old host is down is the same node: accepted. After
+a partition in which both became members, the one that started later gives the id up.
 
 Timing figures are printed (run with ``-s``), never asserted.
 """
@@ -149,4 +150,30 @@ def test_a_data_dir_moved_to_another_host_is_the_same_node(make_lab):
     assert proc.poll() is None, lab.log_tail(2)
     assert "identity conflict" not in lab.log_tail(2, lines=200)
     for i in (0, 2):
+        assert lab.stop_agent(i) == 0, lab.log_tail(i)
+
+
+def test_after_a_partition_the_member_that_started_later_gives_the_id_up(make_lab):
+    # The clone starts while the original is cut off and already declared failed, so
+    # the cluster takes it in: two members hold the id when the partition heals. The
+    # one that started later (the clone) gives it up; the original is online again
+    # everywhere at its own address.
+    lab = make_lab(3, hostnames=["host0", "pi", "pi"])
+    start_pair(lab)
+    first_ip = lab.hosts[1].ip
+    lab.partition([[0, 2], [1]])
+    poll("host0 sees pi offline", lambda: nodes_of(lab, 0).get("pi", {}).get("status")
+         == "offline")
+    lab.start_agent(2, "--join", lab.gossip_address(0))
+    poll("host0 took the clone in", lambda: original_online(lab, [0], "pi", lab.hosts[2].ip))
+    t0 = time.monotonic()
+    lab.heal()
+    line = gives_up(lab, clone=2, live=1)
+    assert "copied" not in line
+    took = poll("the original online everywhere at its address", lambda: original_online(
+        lab, [0, 1], "pi", first_ip), timeout_s=120)
+    print(f"the original is back everywhere {time.monotonic() - t0:.1f} s after the heal "
+          f"({took:.1f} s after the clone exited)")
+    assert "keeping it" in lab.log_tail(1, lines=200)
+    for i in (0, 1):
         assert lab.stop_agent(i) == 0, lab.log_tail(i)

@@ -90,8 +90,14 @@ def test_the_original_hears_a_clone_joining_through_it_and_outbids_it() -> None:
     pi = c.core("pi")
     pi.outbid(CLONE_INCARNATION, c.now)
     assert pi.incarnation == CLONE_INCARNATION + 1
-    pi.outbid(CLONE_INCARNATION - 5, c.now)  # already above: nothing to do
+    heard = len(c.events_of("clone", NameConflict))
+    pi.outbid(CLONE_INCARNATION - 5, c.now, tell=CLONE_ADDRESS)  # already above
     assert pi.incarnation == CLONE_INCARNATION + 1
+    c._flush(c.nodes["pi"])
+    c.run(0.1)  # ... but the clone is told who keeps the name, whatever the others relay
+    told = c.events_of("clone", NameConflict)[heard:]
+    assert told and told[-1].claimed_by == c.nodes["pi"].address
+    assert told[-1].claimed_incarnation == CLONE_INCARNATION + 1
     c.crash("clone")
     c.run(10.0)
     for o in ("n0", "n2"):

@@ -111,12 +111,13 @@ class Harness:
     def __init__(self, *, joining: bool, recheck_after_s: float = 15.0) -> None:
         self.joining = joining
         self.checks: list[tuple[str, tuple[str, int]]] = []
-        self.outbids: list[int] = []
+        self.outbids: list[tuple[int, tuple[str, int]]] = []
         self.lines: list[str] = []
         self.guard = IdentityGuard(
             node_id="pi", mine=lambda: Holder(U1, 100.0, A), joining=lambda: self.joining,
             check_address=lambda name, addr: self.checks.append((name, addr)),
-            outbid=self.outbids.append, give_up=self.lines.append,
+            outbid=lambda incarnation, addr: self.outbids.append((incarnation, addr)),
+            give_up=self.lines.append,
             recheck_after_s=recheck_after_s)
 
     def claim(self, uuid: bytes, started_at: float, *, by=B, incarnation: int = 500,
@@ -163,7 +164,7 @@ def test_a_member_keeps_its_id_and_outbids_the_highest_claim() -> None:
     h.claim(U2, 200.0, incarnation=800)
     assert h.checks == [("pi", B)] and not h.guard.in_doubt
     h.answer(True)
-    assert h.outbids == [900] and not h.lines
+    assert h.outbids == [(900, B)] and not h.lines
 
 
 def test_answers_about_other_names_or_unasked_addresses_are_ignored() -> None:
@@ -196,5 +197,5 @@ async def test_a_member_that_ranks_second_yields_only_if_the_other_stays() -> No
     h.answer(True)
     await asyncio.sleep(0.05)
     h.answer(False)                         # it was a joiner and gave up meanwhile
-    assert h.lines == [] and h.outbids == [600]
+    assert h.lines == [] and h.outbids == [(600, B)]
     h.guard.close()
