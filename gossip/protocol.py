@@ -593,7 +593,10 @@ class SwimProtocol:
         out = self._stats.as_dict()
         out["members"] = len(self._members)
         out["broadcasts_dropped"] = self._outbox.dropped
-        out["decrypt_failures"] = self._encryption.failures.total
+        failures = self._encryption.failures
+        out["decrypt_failures"] = failures.total
+        for reason, count in failures.by_reason.items():
+            out[f"decrypt_failed_{reason}"] = count
         for key, value in dataclasses.asdict(self._queries.queries.stats).items():
             out[f"query_{key}"] = value
         return out

@@ -64,7 +64,8 @@ DROP_REASONS = (
     "app_state_errors",
 )
 """Core counters of input dropped, exposed as ``claw_dropped_total{reason=...}``; a
-counter named ``decrypt…`` (the encryption layer's) is added by prefix."""
+``decrypt_failed_<reason>`` counter (the encryption layer's, one per
+``DecryptionFailed.reason``) is added by prefix."""
 
 _STATES = ("alive", "suspect", "dead", "left")
 
@@ -120,7 +121,8 @@ class AgentCollector(Collector):
         dropped = CounterMetricFamily("claw_dropped_total",
                                       "Input dropped: undecodable, undecryptable or refused, "
                                       "by reason", labels=["reason"])
-        for key in (*DROP_REASONS, *sorted(k for k in stats if k.startswith("decrypt"))):
+        # Decrypt failures by reason (``decrypt_failed_no-key``, ...), not their total.
+        for key in (*DROP_REASONS, *sorted(k for k in stats if k.startswith("decrypt_failed_"))):
             dropped.add_metric([key], stats.get(key, 0))
         yield dropped
         packets = CounterMetricFamily("claw_packets_total", "Gossip datagrams",
