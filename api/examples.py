@@ -15,9 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from gossip.coordinate import Coordinate
+
 from . import models as m
 
-__all__ = ["ERROR_EXAMPLES", "PARAMETER_EXAMPLES", "example_of"]
+__all__ = ["ERROR_EXAMPLES", "EVENT_STREAM_EXAMPLE", "PARAMETER_EXAMPLES", "example_of"]
 
 _AT = datetime(2026, 12, 7, 9, 30, 0, tzinfo=UTC)
 _OLD_KEY = "HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8="
@@ -32,6 +34,10 @@ PARAMETER_EXAMPLES: dict[str, Any] = {
     "arch": "x64",
     "available": True,
     "sort": "load",
+    "near": "self",
+    "kind": "member_failed",
+    "node": "gpu-box-2",
+    "Last-Event-ID": "5f3a9c1e-1042",
 }
 """Example value per path/query parameter name (list parameters: one element)."""
 
@@ -56,6 +62,15 @@ def _coordinator() -> m.CoordinatorInfo:
     return m.CoordinatorInfo(node_id="gpu-box-1", api_url="http://10.0.0.5:8888", term=3)
 
 
+# Network coordinates on a LAN (seconds), as Serf agents settle there after a few minutes.
+_ANSWERING_COORDINATE = Coordinate(
+    (2.1e-4, -1.3e-4, 4.0e-5, 9.0e-5, -6.0e-5, 1.1e-4, -2.0e-5, 7.0e-5),
+    0.21, 1.2e-5, 1.05e-4)
+_GOSSIP_NODE_COORDINATE = Coordinate(
+    (-3.4e-4, 2.6e-4, -1.5e-4, 1.2e-4, 8.0e-5, -9.0e-5, 1.4e-4, -5.0e-5),
+    0.18, 3.1e-5, 2.4e-4)
+
+
 def _gossip_node() -> m.NodeInfo:
     return m.NodeInfo(
         node_id="gpu-box-2", hostname="gpu-box-2", platform="linux", arch="x64",
@@ -65,7 +80,11 @@ def _gossip_node() -> m.NodeInfo:
         total_tasks_processed=412, successful_tasks=405, failed_tasks=7,
         average_execution_time=12.8, registered_at=_AT, last_heartbeat=_AT,
         tags=["gpu", "rack-2"], source="gossip", gossip_state="alive", incarnation=4,
-        api_url="http://10.0.0.6:8888", gossip_address="10.0.0.6:7946", member_state="alive")
+        api_url="http://10.0.0.6:8888", gossip_address="10.0.0.6:7946", member_state="alive",
+        coordinate=m.NodeCoordinate(
+            vec=list(_GOSSIP_NODE_COORDINATE.vec), error=_GOSSIP_NODE_COORDINATE.error,
+            adjustment=_GOSSIP_NODE_COORDINATE.adjustment, height=_GOSSIP_NODE_COORDINATE.height),
+        estimated_rtt_ms=round(_ANSWERING_COORDINATE.distance_to(_GOSSIP_NODE_COORDINATE) * 1e3, 3))
 
 
 def _worker() -> m.NodeInfo:
@@ -127,10 +146,32 @@ def _examples() -> dict[type[BaseModel], BaseModel]:
             lacking_primary=[], missing=[], messages={}),
         m.ReloadOut: m.ReloadOut(node_id="gpu-box-2", message="reloaded: --tags applied",
                                  applied=["tags"], restart_needed=["bind"]),
+        m.StreamEventOut: m.StreamEventOut(
+            kind="member_failed", node="gpu-box-2", address="10.0.0.6:7946",
+            time=_AT.timestamp(), details={"accuser": "gpu-box-1"}),
         m.ErrorOut: m.ErrorOut(error=ERROR_EXAMPLES[404],
                            details=[{"field": "path.node_id", "message": "unknown node",
                                      "type": "not_found"}]),
     }
+
+
+EVENT_STREAM_EXAMPLE = (
+    "retry: 2000\n\n"
+    "id: 5f3a9c1e-1042\nevent: snapshot\n"
+    'data: {"kind":"snapshot","node":"gpu-box-1","time":1796635800.0,'
+    '"coordinator":{"node_id":"gpu-box-1","api_url":"http://10.0.0.5:8888","term":3},'
+    '"nodes":[...]}\n\n'
+    "id: 5f3a9c1e-1043\nevent: member_suspect\n"
+    'data: {"kind":"member_suspect","node":"gpu-box-2","address":"10.0.0.6:7946",'
+    '"time":1796635803.2,"details":{"accuser":"gpu-box-1"}}\n\n'
+    "id: 5f3a9c1e-1044\nevent: member_failed\n"
+    'data: {"kind":"member_failed","node":"gpu-box-2","address":"10.0.0.6:7946",'
+    '"time":1796635808.9,"details":{"accuser":"gpu-box-1"}}\n\n'
+    "id: 5f3a9c1e-1045\nevent: node\n"
+    'data: {"kind":"node","node":"gpu-box-2","time":1796635809.1,'
+    '"info":{"node_id":"gpu-box-2","status":"offline","member_state":"failed",...}}\n\n'
+    ": keepalive\n\n")
+"""What a stream looks like (``...`` abbreviates node objects)."""
 
 
 @functools.cache

@@ -37,16 +37,17 @@ __all__ = [
     "CoordinatorInfo",
     "ErrorDetail",
     "ErrorOut",
+    "EventQuery",
     "HealthOut",
     "HeartbeatIn",
     "KeyCount",
     "KeyIn",
     "KeysOut",
     "LeaveOut",
-    "ReloadOut",
     "MaintenanceIn",
     "MessageOut",
     "NodeHealthOut",
+    "NodeCoordinate",
     "NodeInfo",
     "NodeListOut",
     "NodeOut",
@@ -57,8 +58,10 @@ __all__ = [
     "Platform",
     "RegisterIn",
     "RegisterOut",
+    "ReloadOut",
     "StatusChange",
     "StatusCounts",
+    "StreamEventOut",
 ]
 
 
@@ -76,6 +79,7 @@ from .bounds import (
     RESERVED_NODE_IDS,
     NodeStatus,
 )
+from .event_stream import STREAM_KINDS
 
 Platform = Literal["macos", "windows", "linux"]
 Arch = Literal["x64", "arm64", "x86", "arm"]
@@ -123,6 +127,21 @@ _OUT = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 # --- the seed's NodeInfo ---------------------------------------------------------------
 
 
+class NodeCoordinate(BaseModel):
+    """A node's Vivaldi network coordinate, as Serf's ``coordinate.Coordinate``: the
+    estimated RTT between two nodes is the Euclidean distance of their ``vec`` plus both
+    heights, then both adjustments (kept if the sum stays positive), in seconds."""
+
+    model_config = _OUT
+
+    vec: list[float] = Field(description="Euclidean part (8 dimensions, seconds).")
+    error: float = Field(description="The node's confidence in its coordinate (Vivaldi error, 0–1.5).")
+    adjustment: float = Field(description="Per-node offset learnt from recent RTTs (seconds).")
+    height: float = Field(description="Access-link height above the Euclidean plane (seconds).")
+
+
+
+
 class NodeInfo(BaseModel):
     """One node, with the seed's field names, plus cluster-layer additions at the end."""
 
@@ -166,6 +185,14 @@ class NodeInfo(BaseModel):
                           "host); null for HTTP-registered nodes.")
     suspect_since: datetime | None = Field(
         None, description="Since when the node is suspected (UTC); null when not suspect.")
+    coordinate: NodeCoordinate | None = Field(
+        None, description="The node's network coordinate as the answering node last learnt "
+                          "it from a probe ack (Serf-compatible Vivaldi); null when unknown "
+                          "(not probed yet, coordinates disabled, or an HTTP-registered worker).")
+    estimated_rtt_ms: float | None = Field(
+        None, description="Estimated round-trip time from the answering node to this one "
+                          "(milliseconds, from both coordinates); 0 for the answering node "
+                          "itself, null when either coordinate is unknown.")
 
 
 # --- requests --------------------------------------------------------------------------
@@ -238,7 +265,31 @@ class NodeQuery(BaseModel):
     available: bool | None = Field(
         None, description="true: online, not suspect, with a free task slot; false: the others.")
     sort: Literal["load"] | None = Field(
-        None, description="load: least loaded first (running/max tasks, then cpu); default: by node_id.")
+        None, description="load: least loaded first (running/max tasks, then cpu); default: by node_id. "
+                          "With near: the tie-break among nodes at the same estimated RTT.")
+    near: str | None = Field(
+        None, min_length=1, max_length=MAX_NODE_ID_CHARS,
+        description="Node id, or self for the answering node: nearest first by estimated RTT "
+                    "from that node's network coordinate. Precedence: estimated RTT, then "
+                    "load (with sort=load), then node_id; nodes without a known coordinate "
+                    "(HTTP-registered workers, members not probed yet) come last, in that "
+                    "same order. 404 if the node is unknown, 409 if its coordinate is.")
+
+
+StreamKind = Literal[STREAM_KINDS]  # type: ignore[valid-type]
+
+
+class EventQuery(BaseModel):
+    """Query of ``GET /api/v1/events``; both filters are optional and combine (AND)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+
+    kind: list[StreamKind] = Field(
+        default_factory=list, max_length=len(STREAM_KINDS),
+        description="Repeatable; only events of these kinds (snapshot and reset always come).")
+    node: list[Annotated[str, Field(max_length=MAX_NODE_ID_CHARS)]] = Field(
+        default_factory=list, max_length=16,
+        description="Repeatable (at most 16); only events about these node ids (and the snapshot lists only them).")
 
 
 # --- values the view returns -----------------------------------------------------------
@@ -529,3 +580,23 @@ class ErrorOut(BaseModel):
         default=None, description="Only on a 503 to a write: 'unknown' when the write "
         "may or may not be in effect (too few members confirmed it in time). Writes are "
         "idempotent: retry it.")
+
+
+class StreamEventOut(BaseModel):
+    """The JSON ``data`` of one event of ``GET /api/v1/events`` (the SSE ``event:`` name
+    is its ``kind``, its SSE ``id:`` is ``<epoch>-<seq>``)."""
+
+    model_config = _OUT
+
+    kind: StreamKind = Field(description=(
+        "member_* / coordinator / worker_* / maintenance: a cluster event; node: one "
+        "node's new state (info); node_removed; snapshot: every node (nodes) and the "
+        "coordinator; reset: the stream could not resume, a snapshot follows."))
+    node: str = Field(description="The node it is about (this node for snapshot; '' for reset).")
+    time: float | None = Field(None, description="Unix time at which this node saw it, seconds.")
+    address: str | None = Field(None, description="Cluster events: the member's or worker's host:port.")
+    details: dict[str, Any] | None = Field(None, description="Cluster events: kind-specific facts (accuser, term, previous ...).")
+    info: NodeInfo | None = Field(None, description="node: the node's full state.")
+    nodes: list[NodeInfo] | None = Field(None, description="snapshot: every node.")
+    coordinator: CoordinatorInfo | None = Field(None, description="snapshot: the coordinator, if known.")
+    reason: str | None = Field(None, description="reset: why the stream could not resume.")

@@ -13,12 +13,14 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from .errors import NotFound, Unavailable
+from .examples import EVENT_STREAM_EXAMPLE
 from .health import cluster_health, filter_nodes, node_health
 from .key_control import KeyAction, KeyControl
 from .keys import CONFIG, JSON_CACHE, KEY_CONTROL, VIEW
 from .models import (
     CheckHeartbeatOut,
     ClusterHealthOut,
+    EventQuery,
     HealthOut,
     HeartbeatIn,
     KeyIn,
@@ -35,8 +37,11 @@ from .models import (
     RegisterIn,
     RegisterOut,
     ReloadOut,
+    StreamEventOut,
 )
+from .nearest import near_coordinate
 from .openapi import Call, RouteRegistry
+from .sse import serve_events
 
 __all__ = ["json_model", "node_list_response", "registry"]
 
@@ -107,10 +112,12 @@ async def register_node(request: web.Request, call: Call) -> web.Response:
 
 
 @registry.route("GET", "/api/v1/nodes", summary="List nodes (combinable filters)",
-                query=NodeQuery, response=NodeListOut)
+                query=NodeQuery, response=NodeListOut, errors=(404, 409))
 async def list_nodes(request: web.Request, call: Call) -> web.Response:
-    nodes = await request.app[VIEW].list_nodes()
-    return node_list_response(request, filter_nodes(nodes, call.query))
+    view = request.app[VIEW]
+    nodes = await view.list_nodes()
+    near = await near_coordinate(view, nodes, call.query.near) if call.query.near else None
+    return node_list_response(request, filter_nodes(nodes, call.query, near))
 
 
 @registry.route("GET", "/api/v1/nodes/online", summary="Online nodes (status online)",
@@ -201,6 +208,19 @@ async def check_heartbeat(request: web.Request, call: Call) -> web.Response:
     return json_model(CheckHeartbeatOut(
         checked=result.checked, changed=result.changed,
         message=f"checked {result.checked} nodes, {len(result.changed)} changed"))
+
+
+@registry.route(
+    "GET", "/api/v1/events", query=EventQuery, response=StreamEventOut, tag="cluster",
+    stream="text/event-stream", stream_example=EVENT_STREAM_EXAMPLE, errors=(503,),
+    header_params={"Last-Event-ID": "Resume after this event id (EventSource sends it on "
+                                    "reconnection); a reset and a snapshot if it is not "
+                                    "in this node's ring"},
+    summary="Live events (Server-Sent Events): a snapshot, then cluster events and node "
+            "updates; without Accept: text/event-stream the opening only, then the "
+            "answer ends")
+async def stream_events(request: web.Request, call: Call) -> web.StreamResponse:
+    return await serve_events(request, set(call.query.kind), set(call.query.node))
 
 
 # --- gossip keys (cluster-wide; answered by the node asked, never forwarded) -----------

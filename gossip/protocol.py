@@ -35,7 +35,10 @@ that start inside a converged cluster (the simulator's loader).
 
 Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
-``pending_broadcasts``, ``is_leaving``, ``last_internal_error``; see their docstrings.
+``pending_broadcasts``, ``is_leaving``, ``last_internal_error``, ``coordinates``,
+``coordinate_of(name)``; see their docstrings.
+Two commands for the application's identity checks (``node.identity``):
+``check_address(name, address, now)`` and ``outbid(incarnation, now, tell=...)``.
 Serf queries: ``start_query``, ``respond_query``, ``close_query``,
 ``query_response_fits``, ``default_query_timeout`` and the ``Query*`` events.
 """
@@ -55,13 +58,18 @@ from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
 from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
+from .coordinate import Coordinate, CoordinateClient
+from .coordinate_exchange import CoordinateExchange
 from .decode_cache import DecodeCache
+from .decrypt_failures import DecryptFailureReport
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
     Event, Member, MemberFailed, MemberJoined, MemberLeft, MemberRecovered, MemberSuspected,
     MemberUpdated, NameConflict, Refuted,
 )
 from .gossiper import Gossiper
+from .histogram import Histogram
+from .keyring import Keyring
 from .leave import Leave, LeavePhase
 from .membership import (
     TOMBSTONE_S, AliveVerdict, DeadVerdict, MemberRecord, Membership, SharedTable,
@@ -81,6 +89,7 @@ from .stats import CoreStats
 from .suspicion import Suspicion, suspicion_bounds
 from .types import Address, MemberState
 from .user_messages import UserMessages, serf_payload
+from .wire_encryption import WireEncryption
 
 __all__ = ["SwimProtocol"]
 
@@ -132,6 +141,10 @@ class SwimProtocol:
             the core) instead of counting it (``internal_errors``) and keeping it for
             the driver to log (``internal_errors_to_report``). Tests and the simulator
             run strict; a production driver must not, so one bug cannot stop the node.
+        keyring: the gossip encryption keys (``gossip.keyring``), shared, not copied:
+            a key installed, used or removed on it applies to the next message. None
+            or empty: no encryption. ``config.gossip_verify_incoming/outgoing`` say
+            what is enforced (``gossip.wire_encryption``).
     Raises:
         LocalProtocolError: bad arguments (meta too large, incarnation < 1, ...).
     """
@@ -149,6 +162,7 @@ class SwimProtocol:
         app_state: Callable[[], bytes] | None = None,
         decode_cache: DecodeCache | None = None,
         strict: bool = False,
+        keyring: Keyring | None = None,
     ) -> None:
         try:
             config.validate()
@@ -182,7 +196,11 @@ class SwimProtocol:
         self._members.add(self._self)
         self._awareness = Awareness(config.awareness_max_multiplier)
         self._stats = CoreStats()
-        self._outbox = Outbox(config, self._stats, self._current_size)
+        self._encryption = WireEncryption(
+            keyring, verify_incoming=config.gossip_verify_incoming,
+            verify_outgoing=config.gossip_verify_outgoing,
+            max_stream_bytes=config.max_stream_bytes)
+        self._outbox = Outbox(config, self._stats, self._current_size, self._encryption)
         self._serf = SerfLayer()
         self._timer_expected: float | None = None
         """When the driver was told to call ``handle_timer`` (``next_deadline``, not before
@@ -192,8 +210,13 @@ class SwimProtocol:
         not a set: timers that expire at the same instant then fire in an order that does
         not depend on Python's per-process string hashing)."""
         self._events: deque[Event] = deque()
+        self._coordinates = (
+            # Its own random source (only for ties: two nodes at one point), so turning
+            # coordinates on or off leaves the core's random draws as they were.
+            CoordinateExchange(name, CoordinateClient(rng=Random(f"vivaldi:{name}")))
+            if config.coordinates else None)
         self._prober = Prober(config, rng, self._members, self._self, ip_bytes,
-                              self._awareness, self._stats, now)
+                              self._awareness, self._stats, now, self._coordinates)
         self._join_intent_for: int | None = None
         self._gossiper = Gossiper(config, rng, self._members, self._self, self._outbox,
                                   self._stats, after_packet=self._after_gossip_packet)
@@ -212,7 +235,8 @@ class SwimProtocol:
             cluster_size=self._current_size, gossiped=self._gossiped_records, app_state=app_state,
             apply_alive=self._on_alive, apply_suspect=self._on_suspect,
             apply_dead=self._on_dead, emit=self._emit,
-            tcp_ping_acked=self._prober.tcp_ping_acked, joined=self._joined)
+            tcp_ping_acked=self._prober.tcp_ping_acked, joined=self._joined,
+            encryption=self._encryption)
         self._stale_answers: OrderedDict[Address, float] = OrderedDict()
         """Where we last sent our alive in answer to a stale accusation, and when."""
         self.last_internal_error: str = ""
@@ -341,6 +365,31 @@ class SwimProtocol:
         prober.next_probe = min(prober.next_probe, now + self._cfg.probe_interval_s)
         self._exchanges.push_pull_random(now)
 
+    def check_address(self, name: str, address: Address, now: float) -> None:
+        """Ask whether ``address`` answers a ping for member ``name`` (memberlist's TCP
+        ping: a stream ping naming its target, which only that member acks). An
+        ``AddressChecked`` event follows within ``tcp_timeout_s`` (plus the stream grace).
+        The core draws no conclusion from it; the application's identity check does."""
+        self._now = now
+        self._exchanges.open_address_check(name, address, now)
+
+    def outbid(self, incarnation: int, now: float, *, tell: Address | None = None) -> None:
+        """Announce ourselves above ``incarnation``, another holder's of our name that the
+        application decided we keep: a suspicion or death gossiped about that holder's
+        life then no longer applies to our record anywhere. ``tell``: the other holder's
+        address, sent our alive directly: the members that refuse our claim never relay
+        it, so this is how a holder that is a member too learns of us. Nothing when we
+        are leaving; no new incarnation when we are above ``incarnation`` already."""
+        self._now = now
+        if self._leave.phase:
+            return
+        if self._self.incarnation <= incarnation:
+            self._bump_incarnation(incarnation + 1)
+            self._broadcast_self_alive()
+            self._stats.outbids += 1
+        if tell is not None:
+            self._outbox.emit(tell, self._self_alive(), crc=False)
+
     # --- Serf queries (gossip.serf_query; issue 19 reuses them for user queries) ---
 
     def start_query(self, name: str, payload: bytes | None, params: QueryParams,
@@ -390,7 +439,10 @@ class SwimProtocol:
         st.packets_in += 1
         try:
             st.bytes_in += len(data)
-            msgs, bad = codec.decode_packet(data, max_size=self._cfg.max_udp_packet_bytes,
+            opened = self._encryption.open_packet(data, addr, now)
+            if opened is None:
+                return  # not sealed with one of our keys: counted per source, dropped
+            msgs, bad = codec.decode_packet(opened, max_size=self._cfg.max_udp_packet_bytes,
                                             cache=self._decode_cache)
         except MalformedPacket as exc:
             if "checksum" in str(exc):
@@ -438,8 +490,8 @@ class SwimProtocol:
         self._stats.streams_in += 1
         try:
             self._stats.bytes_in += len(data)
-            msg = self._exchanges.decode(data)
-        except MalformedPacket as exc:
+            msg = self._exchanges.decode(data, addr, now)
+        except MalformedPacket as exc:  # memberlist answers an error (sealed if we seal)
             self._stats.malformed += 1
             return self._exchanges.encode(ErrResp(str(exc)[:200]))
         except Exception as exc:  # noqa: BLE001
@@ -458,13 +510,15 @@ class SwimProtocol:
         every other stream of this node."""
         return self._exchanges.encode(UserMsg(payload))
 
-    def channel_payload(self, data: bytes) -> bytes:
-        """The channel frame in a stream message read from the network (untrusted).
+    def channel_payload(self, data: bytes, source: Address, now: float) -> bytes:
+        """The channel frame in a stream message read from ``source`` (untrusted), opened
+        like every other stream of this node.
 
         Raises:
-            MalformedPacket: undecodable, or a stream message that is no channel frame.
+            MalformedPacket: undecodable, refused by the encryption layer, or a stream
+                message that is no channel frame.
         """
-        msg = self._exchanges.decode(data)
+        msg = self._exchanges.decode(data, source, now)
         if not isinstance(msg, UserMsg) or not is_channel_payload(msg.payload):
             raise MalformedPacket("not a request channel frame")
         return msg.payload
@@ -539,9 +593,39 @@ class SwimProtocol:
         out = self._stats.as_dict()
         out["members"] = len(self._members)
         out["broadcasts_dropped"] = self._outbox.dropped
+        failures = self._encryption.failures
+        out["decrypt_failures"] = failures.total
+        for reason, count in failures.by_reason.items():
+            out[f"decrypt_failed_{reason}"] = count
         for key, value in dataclasses.asdict(self._queries.queries.stats).items():
             out[f"query_{key}"] = value
         return out
+
+    @property
+    def keyring(self) -> Keyring | None:
+        """The gossip keys this core seals and opens with (the one it was given)."""
+        return self._encryption.keyring
+
+    def decrypt_failures_by_source(self) -> dict[Address, int]:
+        """Datagrams and streams that failed to decrypt, per source (the most recent
+        ``gossip.decrypt_failures.MAX_SOURCES``; streams under port 0)."""
+        return self._encryption.failures.by_source()
+
+    def decrypt_failure_reports(self) -> list[DecryptFailureReport]:
+        """What to log about decrypt failures since the last call: at most one report
+        per source and minute (``gossip.decrypt_failures``)."""
+        return self._encryption.failures.reports()
+
+    @property
+    def coordinates(self) -> CoordinateExchange | None:
+        """Serf's ping delegate (``GossipConfig.coordinates``): our Vivaldi client and the
+        peers' cached coordinates; None when coordinates are off."""
+        return self._coordinates
+
+    def coordinate_of(self, name: str) -> Coordinate | None:
+        """Our network coordinate (our own name) or the one last learnt for member
+        ``name`` from its probe ack (kept until it is reaped); None if unknown or off."""
+        return self._coordinates.coordinate_of(name) if self._coordinates is not None else None
 
     def member_state(self, name: str) -> MemberState | None:
         """State of ``name`` without building a ``Member`` snapshot (cheap; None if unknown)."""
@@ -561,6 +645,16 @@ class SwimProtocol:
             n = self._members.estimated_size(self._now, self._cfg.gossip_to_the_dead_s)
             self._size_cache = (self._now, self._version, n)
         return n
+
+    @property
+    def probe_rtt(self) -> Histogram:
+        """Round trips of our probes that were acked directly, seconds."""
+        return self._prober.rtt
+
+    @property
+    def push_pull_durations(self) -> Histogram:
+        """Durations of our outbound push-pulls that succeeded, seconds."""
+        return self._exchanges.durations
 
     @property
     def pending_broadcasts(self) -> int:
@@ -637,7 +731,8 @@ class SwimProtocol:
             if not is_self and (claim is None or a.incarnation >= claim.incarnation):
                 rec = self._members.writable(rec)
                 rec.refused_claim, rec.refused_claim_at = a, now  # see _mark_down
-            self._emit(NameConflict(existing=rec.snapshot(), claimed_by=address))
+            self._emit(NameConflict(existing=rec.snapshot(), claimed_by=address,
+                                    claimed_meta=meta, claimed_incarnation=a.incarnation))
             return
         if verdict is AliveVerdict.STALE:
             assert rec is not None
@@ -883,6 +978,9 @@ class SwimProtocol:
         self._stats.reaped += len(gone)
         if gone:
             self._version += 1
+        if self._coordinates is not None:
+            for name in gone:  # Serf's eraseNode: the coordinate goes with the member
+                self._coordinates.forget(name)
         self._serf.expire(now)
 
     # --- probing -----------------------------------------------------------------------
@@ -983,7 +1081,8 @@ _PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]
     Alive: lambda core, msg, addr, now: core._on_alive(msg, now),
     UserMsg: lambda core, msg, addr, now: core._user.on_user(msg.payload, now),
     Ping: lambda core, msg, addr, now: core._carry_out(core._prober.on_ping(msg, addr), now),
-    Ack: lambda core, msg, addr, now: core._carry_out(core._prober.on_ack(msg.seq_no, now), now),
+    Ack: lambda core, msg, addr, now: core._carry_out(
+        core._prober.on_ack(msg.seq_no, now, msg.payload), now),
     Suspect: SwimProtocol._on_suspect_packet,
     Dead: SwimProtocol._on_dead_packet,
     IndirectPing: lambda core, msg, addr, now: core._carry_out(

@@ -2,10 +2,12 @@
 
     claw-node [agent flags]                 run the agent (no flags: a new one-node cluster)
     claw-node members [--status S] [--tag L] [--skill K] [--detailed] [--format json] [--watch]
+    claw-node top [--status S] [--skill K] [--interval S] [--once]
     claw-node info [--json]                 this node, the coordinator and its term, health
     claw-node leave                         graceful leave, then the agent exits
     claw-node reload                        the agent re-reads its settings (as SIGHUP)
     claw-node maintenance on|off [--node ID]
+    claw-node rtt A [B]                     estimated RTT between two nodes (B: this node)
     claw-node keygen                        print a new gossip encryption key
     claw-node service install [--user] [--output DIR] [agent flags]
     claw-node [COMMAND] --version
@@ -21,7 +23,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -97,6 +99,8 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
                         "(default: min(2, live members - 1))")
     g.add_argument("--no-coordinator", action="store_true", default=s,
                    help="never elect this node coordinator")
+    g.add_argument("--disable-coordinates", action="store_true", default=s,
+                   help="keep no network coordinates (no rtt estimates; default: kept, as Serf)")
     g.add_argument("--maintenance", action="store_true", default=s,
                    help="start in maintenance (no new tasks); a reload applies a change")
     g.add_argument("--resource-interval", type=float, metavar="S", default=s,
@@ -118,7 +122,14 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--alert-webhook", metavar="URL", default=s,
                    help="URL that receives a JSON POST per node status change")
     g.add_argument("--encrypt", metavar="KEY", default=s,
-                   help="gossip encryption key, base64 (claw-node keygen); not yet used")
+                   help="gossip encryption key, base64 (claw-node keygen); kept in the "
+                        "data dir's keyring file")
+    g.add_argument("--gossip-verify-incoming", action=argparse.BooleanOptionalAction,
+                   default=s, help="with encryption, drop gossip not encrypted with an "
+                                   "installed key (default on; off only while migrating)")
+    g.add_argument("--gossip-verify-outgoing", action=argparse.BooleanOptionalAction,
+                   default=s, help="with encryption, encrypt all gossip sent (default on; "
+                                   "off only while migrating)")
 
 
 def api_base_url(text: str) -> str:
@@ -167,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  claw-node                                  start a new one-node cluster\n"
                "  claw-node --join 10.0.0.5:7946 --skills python,gpu\n"
                "  claw-node members                          list the cluster\n"
+               "  claw-node top                              the cluster live in a terminal\n"
                "  claw-node leave                            leave gracefully and stop",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _agent_flags(parser)
@@ -194,6 +206,19 @@ def build_parser() -> argparse.ArgumentParser:
     members.add_argument("--interval", type=_positive_seconds, default=2.0, metavar="S",
                          help="seconds between two polls with --watch (default 2)")
     _client_flags(members)
+    top = sub.add_parser(
+        "top", help="the cluster live in the terminal: summary and members, redrawn on change",
+        description="The dashboard's terminal version (the page is at the API's /). Polls "
+                    "the API every --interval seconds; Ctrl-C to stop.")
+    top.add_argument("--status", metavar="S", action="append", default=[],
+                     type=_status_choice, help="only nodes with this STATE or STATUS")
+    top.add_argument("--skill", metavar="SKILL", action="append", default=[],
+                     help="only nodes offering this skill (repeatable)")
+    top.add_argument("--detailed", action="store_true", help="more columns")
+    top.add_argument("--interval", type=_positive_seconds, default=2.0, metavar="S",
+                     help="seconds between two polls (default 2)")
+    top.add_argument("--once", action="store_true", help="print once and exit")
+    _client_flags(top)
     info = sub.add_parser("info", help="this node, the coordinator and its term, cluster health")
     info.add_argument("--json", action="store_true", help="print raw JSON")
     _client_flags(info)
@@ -212,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     maint.add_argument("state", choices=("on", "off"))
     maint.add_argument("--node", metavar="ID", help="node id (default: the agent's own node)")
     _client_flags(maint)
+    rtt = sub.add_parser("rtt", help="estimated round-trip time between two nodes (as serf rtt)",
+                         description="Estimated from the network coordinates the local agent "
+                                     "knows; no packet is sent to either node.")
+    rtt.add_argument("node_a", metavar="A")
+    rtt.add_argument("node_b", metavar="B", nargs="?", help="default: the agent's own node")
+    _client_flags(rtt)
     sub.add_parser("keygen", help="print a new gossip encryption key (base64, as serf keygen)")
     keys = sub.add_parser(
         "keys", help="list or rotate the gossip keys of every live node (as serf keys)",
@@ -292,8 +323,24 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _show(render: Callable[[], str], *, watching: bool, interval_s: float) -> int:
+    """Print ``render()`` once, or redraw it on change until Ctrl-C (``members.watch``)."""
+    from .members import watch
+
+    if not watching:
+        print(render())
+        return 0
+
+    def render_or_error() -> str:  # the agent restarting must not end the watch
+        try:
+            return render()
+        except _ApiError as exc:
+            return f"{_PROG}: {exc}"
+    return watch(render_or_error, interval_s)
+
+
 def _cmd_members(args: argparse.Namespace) -> int:
-    from .members import filter_members, format_members, watch
+    from .members import filter_members, format_members
 
     as_json = args.json or args.format == "json"
     statuses = [w for group in args.status for w in group]
@@ -306,16 +353,24 @@ def _cmd_members(args: argparse.Namespace) -> int:
             return json.dumps(nodes, indent=2)
         return format_members(nodes, detailed=args.detailed)
 
-    if not args.watch:
-        print(render())
-        return 0
+    return _show(render, watching=args.watch, interval_s=args.interval)
 
-    def render_or_error() -> str:  # the agent restarting must not end the watch
-        try:
-            return render()
-        except _ApiError as exc:
-            return f"{_PROG}: {exc}"
-    return watch(render_or_error, args.interval)
+
+def _cmd_top(args: argparse.Namespace) -> int:
+    from .members import filter_members
+    from .top import format_top
+
+    statuses = [w for group in args.status for w in group]
+
+    def render() -> str:
+        health = _request(args, "GET", "/api/v1/cluster/health")
+        listing = _request(args, "GET", "/api/v1/nodes")
+        nodes = listing.get("nodes", []) if isinstance(listing, dict) else []
+        nodes = filter_members(nodes, statuses=statuses, skills=args.skill)
+        return format_top(health if isinstance(health, dict) else {}, nodes,
+                          detailed=args.detailed)
+
+    return _show(render, watching=not args.once, interval_s=args.interval)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -343,6 +398,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
         + (f"; suspect: {', '.join(cluster['suspect_nodes'])}" if cluster.get("suspect_nodes") else ""),
     ]
     print("\n".join(lines))
+    return 0
+
+
+def _cmd_rtt(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    from .rtt import RttError, estimate_rtt_line
+
+    node_b = args.node_b or _request(args, "GET", "/health").get("node_id", "")
+    try:
+        print(estimate_rtt_line(args.node_a, node_b, lambda name: _request(
+            args, "GET", f"/api/v1/nodes/{quote(name, safe='')}").get("node", {})))
+    except RttError as exc:
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -408,10 +478,6 @@ def _run_agent(args: argparse.Namespace) -> int:
     except NodeConfigError as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
-    if config.encrypt is not None:  # refused until the agent encrypts (issue 14), never ignored
-        print(f"{_PROG}: error: {config.written_as('encrypt')}: gossip encryption is not "
-              f"wired into the agent yet", file=sys.stderr)
-        return 2
     configure_logging(config.log_level, config.log_format)
     try:
         agent = Agent(config, load_config=load_config)
@@ -464,10 +530,10 @@ def _cmd_service(args: argparse.Namespace) -> int:
     return run_service_install(args, args.flag_actions)
 
 
-_COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
+_COMMANDS = {"members": _cmd_members, "top": _cmd_top, "info": _cmd_info, "leave": _cmd_leave,
              "reload": _cmd_reload,
              "maintenance": _cmd_maintenance, "service": _cmd_service,
-             "keygen": _cmd_keygen, "keys": _cmd_keys}
+             "keygen": _cmd_keygen, "keys": _cmd_keys, "rtt": _cmd_rtt}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import pytest
 from api.errors import Conflict, Unavailable, WriteUnconfirmed
 from api.models import HeartbeatIn, NodeStatus, NodeTransition, RegisterIn
 from api.registry import HttpNodeRecord, HttpNodeRegistry
+from gossip.coordinate import Coordinate
 from gossip.events import Member
 from gossip.types import MemberState
 from node.cluster_channel import DirectiveNotAcknowledged
@@ -44,6 +45,10 @@ class FakeAgent:
         self.unreachable: set[str] = set()
         self.durable: list[tuple[str, int]] = []
         self.replicas_fail = False
+        self.coordinates: dict[str, Coordinate] = {}
+
+    def coordinate_of(self, node_id: str) -> Coordinate | None:
+        return self.coordinates.get(node_id)
 
     def members(self) -> list[Member]:
         return self.table
