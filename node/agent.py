@@ -608,10 +608,11 @@ class Agent:
         """A record from the coordinator: merge it, answer once it is in our store."""
         record = HttpNodeRecord.from_bytes(call.body)  # ValueError: answered as an error
         if self.replicated.merge_registered(record):
-            # Gossip it on too: the coordinator may die right after the answer, before
-            # its own broadcast went out; the replicas are then the epidemic's sources.
+            # Gossip it on too, in gossip rounds of its own (app messages otherwise only
+            # ride on probes): the coordinator may die right after the answer, before its
+            # own broadcast went out; the replicas are then the epidemic's sources.
             self._broadcast(encode_app(APP_REGISTRY, record.to_bytes()),
-                            key=f"reg:{record.node_id}")
+                            key=f"reg:{record.node_id}", urgent=True)
         if self._writer is None:
             raise RuntimeError("no store")
         await self._writer.settled()  # our copy (or a newer one) is committed
@@ -653,12 +654,12 @@ class Agent:
     def _gossiping(self) -> bool:
         return self.transport is not None and self.transport.running
 
-    def _broadcast(self, body: bytes, *, key: str) -> None:
+    def _broadcast(self, body: bytes, *, key: str, urgent: bool = False) -> None:
         transport = self.transport
         if transport is None or not transport.running:
             return
         try:
-            transport.broadcast_app(body, key=key)
+            transport.broadcast_app(body, key=key, urgent=urgent)
         except LocalProtocolError:
             # Bigger than a datagram (e.g. a registration with many long skills): it
             # still reaches every node through push-pull anti-entropy.
