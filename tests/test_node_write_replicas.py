@@ -80,3 +80,33 @@ async def test_alone_the_own_store_is_enough(tmp_path: Path) -> None:
         assert "worker-1" in solo.store.registered()  # type: ignore[union-attr]
     finally:
         await asyncio.wait_for(solo.stop(leave=False), 30)
+
+
+async def test_a_delete_is_a_replicated_tombstone_that_survives_a_full_restart(
+        tmp_path: Path) -> None:
+    first, second = await pair(tmp_path)
+    try:
+        status, body = await post(first, "/api/v1/nodes/register", WORKER)
+        assert status == 200, body
+        live = first.registry.get("worker-1")
+        assert live is not None
+        tomb = first.registry.delete("worker-1", live.updated_at + 1)
+        assert tomb is not None
+        assert await first.make_durable(tomb) == ["b"]  # b confirmed its store commit
+        assert second.store.registered()["worker-1"]["deleted"] is True  # type: ignore[union-attr]
+    finally:
+        await second.stop(leave=False)
+        await first.stop(leave=False)
+    # Both restart from their stores: the record stays deleted, and a late copy of the
+    # live record (a peer's gossip, a partitioned node's push-pull) does not revive it.
+    again = [Agent(config(tmp_path / d, node_id=d), sampler=fake_sampler) for d in ("a", "b")]
+    for agent in again:
+        await agent.start()
+    try:
+        for agent in again:
+            assert agent.registry.get("worker-1") is None
+            assert [t.version for t in agent.registry.tombstones()] == [tomb.version]
+            assert not agent.registry.merge(live)
+    finally:
+        for agent in again:
+            await agent.stop(leave=False)
