@@ -26,7 +26,7 @@ unhealthy or the suspect refuted recently), ``late_timers`` (claw-node: a timer 
 Membership: ``joins``, ``updates``, ``recoveries``, ``name_conflicts``,
 ``claims_applied`` (claw-node: an alive refused as a name conflict, applied when the
 life it conflicted with was declared dead), ``stale_alives``, ``reaccusations``,
-``reaped``.
+``reaped``, ``pruned`` (erased at once by a leave intent with ``prune``).
 Anti-entropy: ``push_pulls_out``, ``push_pulls_in``, ``push_pull_failures``,
 ``reconnects``, ``serf_intents``, ``app_messages_in``.
 """
@@ -48,7 +48,7 @@ _NAMES = (
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
     "claims_applied", "app_too_large_to_relay", "app_direct_out", "announce_out",
     "suspect_acks", "stale_accusations_answered", "late_timers", "probes_abandoned",
-    "confirm_probes", "floors_withheld", "suspicion_restarts",
+    "confirm_probes", "floors_withheld", "suspicion_restarts", "pruned",
 )
 
 

@@ -49,13 +49,15 @@ class UserMessages:
         emit: queues an event for the application.
         set_state: moves a member to a state (the core bumps its version).
         leaving: whether the core has started a graceful leave.
+        erase: removes a left member from the table (a leave intent with ``prune``).
     """
 
     def __init__(self, members: Membership, me: MemberRecord, serf: SerfLayer,
                  outbox: Outbox, stats: CoreStats, decode_cache: DecodeCache, *,
                  emit: Callable[[Event], None],
                  set_state: Callable[[MemberRecord, MemberState, float], None],
-                 leaving: Callable[[], bool]) -> None:
+                 leaving: Callable[[], bool],
+                 erase: Callable[[MemberRecord], None]) -> None:
         self._members = members
         self._self = me
         self._serf = serf
@@ -65,6 +67,7 @@ class UserMessages:
         self._emit = emit
         self._set_state = set_state
         self._leaving = leaving
+        self._erase = erase
         self._seen_app: OrderedDict[bytes, None] = OrderedDict()
 
     def adopt(self, members: Membership) -> None:
@@ -116,6 +119,12 @@ class UserMessages:
         if rebroadcast is not None and outcome in (
                 IntentOutcome.APPLIED, IntentOutcome.REMEMBERED, IntentOutcome.LEFT):
             self._outbox.serf.push(rebroadcast)
+        if msg.prune and outcome in (IntentOutcome.APPLIED, IntentOutcome.LEFT):
+            # Serf's handlePrune erases a member that has left. A live member marked
+            # leaving stays: it refutes if it is alive, or is reaped once it has gone.
+            rec = self._members.get(msg.node)
+            if rec is not None and rec is not self._self and rec.state == MemberState.LEFT:
+                self._erase(rec)
 
     def on_join_status(self, name: str, ltime: int, now: float) -> None:
         """A peer's push-pull says ``name`` joined at ``ltime`` (Serf's status LTime)."""
