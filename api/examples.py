@@ -30,6 +30,7 @@ PARAMETER_EXAMPLES: dict[str, Any] = {
     "arch": "x64",
     "available": True,
     "sort": "load",
+    "prune": True,
 }
 """Example value per path/query parameter name (list parameters: one element)."""
 
@@ -117,6 +118,9 @@ def _examples() -> dict[type[BaseModel], BaseModel]:
         m.HealthOut: m.HealthOut(node_id="gpu-box-1", is_coordinator=True,
                              coordinator=_coordinator(), version="0.1.0", time=_AT),
         m.LeaveOut: m.LeaveOut(node_id="gpu-box-2", message="leaving the cluster"),
+        m.DeleteOut: m.DeleteOut(
+            node_id="gpu-box-3", source="gossip",
+            message="gpu-box-3 was failed; force-left and removed from the member list"),
         m.ErrorOut: m.ErrorOut(error=ERROR_EXAMPLES[404],
                            details=[{"field": "path.node_id", "message": "unknown node",
                                      "type": "not_found"}]),

@@ -428,6 +428,16 @@ class Agent:
         self._send_directive(first)
         self._arm_directive_timer()
 
+    def force_leave(self, name: str, *, prune: bool) -> bool:
+        """Serf's force-leave of member ``name`` (``SwimProtocol.force_leave``); False
+        if gossip is not running (starting or stopping)."""
+        transport = self.transport
+        if transport is None or not transport.running:
+            return False
+        transport.invoke(lambda core, now: core.force_leave(name, now, prune=prune))
+        log.info("force-leave %s%s", name, " (prune)" if prune else "")
+        return True
+
     # --- directives -------------------------------------------------------------------------
 
     def _send_directive(self, send: DirectiveSend) -> None:

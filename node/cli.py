@@ -5,6 +5,7 @@
     claw-node info [--json]                 this node, the coordinator and its term, health
     claw-node leave                         graceful leave, then the agent exits
     claw-node maintenance on|off [--node ID]
+    claw-node force-leave NODE [--prune]    mark a failed member left (or forget a worker)
     claw-node keygen                        print a new gossip encryption key
     claw-node service install [--user] [--output DIR] [agent flags]
     claw-node [COMMAND] --version
@@ -201,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
     maint.add_argument("state", choices=("on", "off"))
     maint.add_argument("--node", metavar="ID", help="node id (default: the agent's own node)")
     _client_flags(maint)
+    force = sub.add_parser(
+        "force-leave", help="mark a failed member left on every node (as serf force-leave), "
+                            "or delete an HTTP-registered worker",
+        description="A failed gossip member becomes left on every claw and Serf node "
+                    "(DELETE /api/v1/nodes/NODE). A live member cannot be forced out: "
+                    "run `claw-node leave` on its machine. An HTTP-registered worker is "
+                    "deleted on every node.")
+    force.add_argument("node", metavar="NODE", help="node id, as `claw-node members` shows it")
+    force.add_argument("--prune", action="store_true",
+                       help="also erase it from every node's member list at once (default: "
+                            "listed as left until the reaper drops it)")
+    _client_flags(force)
     sub.add_parser("keygen", help="print a new gossip encryption key (base64, as serf keygen)")
     service = sub.add_parser("service", help="run claw-node as a system service")
     actions = service.add_subparsers(dest="service_action", metavar="ACTION", required=True,
@@ -352,6 +365,15 @@ def _cmd_maintenance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_force_leave(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    prune = "true" if args.prune else "false"
+    answer = _request(args, "DELETE", f"/api/v1/nodes/{quote(args.node, safe='')}?prune={prune}")
+    print(f"{answer.get('node_id', args.node)}: {answer.get('message', 'removed')}")
+    return 0
+
+
 # --- the agent ---------------------------------------------------------------------------
 
 
@@ -417,7 +439,7 @@ def _cmd_service(args: argparse.Namespace) -> int:
 
 _COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
              "maintenance": _cmd_maintenance, "service": _cmd_service,
-             "keygen": _cmd_keygen}
+             "keygen": _cmd_keygen, "force-leave": _cmd_force_leave}
 
 
 def main(argv: Sequence[str] | None = None, *,
