@@ -258,6 +258,7 @@ async def test_own_start_time_is_what_the_others_decode(tmp_path: Path) -> None:
         await agent.stop(leave=True)
 
 
+@pytest.mark.slow  # waits for SWIM to declare a stopped agent failed (~5-12 s)
 async def test_delete_refuses_a_live_member_and_force_leaves_a_failed_one(tmp_path: Path) -> None:
     import aiohttp
 
