@@ -26,11 +26,11 @@ import aiohttp
 from aiohttp import web
 
 from .alerts import AlertDispatcher
-from .config import ApiConfig
+from .config import ApiConfig, LiveSettings
 from .docs import add_docs_routes
 from .forwarding import forward_to_coordinator
 from .json_cache import NodeJsonCache
-from .keys import ALERTS, CLIENT, CONFIG, JSON_CACHE, OPENAPI, VIEW
+from .keys import ALERTS, CLIENT, CONFIG, JSON_CACHE, LIVE, OPENAPI, VIEW
 from .middleware import auth_middleware, envelope_middleware
 from .openapi import (
     Call,
@@ -43,7 +43,7 @@ from .openapi import (
 from .routes import registry
 from .view import ClusterView
 
-__all__ = ["build_openapi", "create_app"]
+__all__ = ["build_openapi", "create_app", "reconfigure"]
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +124,10 @@ async def _alerts_ctx(app: web.Application) -> AsyncIterator[None]:
         retries=config.alert_retries, backoff_s=config.alert_backoff_s,
         timeout_s=config.alert_timeout_s, queue_max=config.alert_queue_max)
     app[ALERTS] = dispatcher
+    # Always listening (``notify`` returns at once while disabled): a reload may set a
+    # webhook later (``reconfigure``).
+    view.add_transition_listener(dispatcher.notify)
     if dispatcher.enabled:
-        view.add_transition_listener(dispatcher.notify)
         dispatcher.start()
     yield
     await dispatcher.stop()
@@ -180,6 +182,7 @@ def create_app(view: ClusterView, config: ApiConfig | None = None, **overrides: 
                           middlewares=[envelope_middleware, auth_middleware])
     app[VIEW] = view
     app[CONFIG] = cfg
+    app[LIVE] = LiveSettings(api_token=cfg.api_token)
     # Built on first GET, after the agent mounted its own routes.
     app[OPENAPI] = OpenApiDocument(functools.partial(build_openapi, cfg, app=app))
     app[JSON_CACHE] = NodeJsonCache()
@@ -188,3 +191,19 @@ def create_app(view: ClusterView, config: ApiConfig | None = None, **overrides: 
     add_docs_routes(app, cfg.title, redoc_bundle=cfg.redoc_dir)
     app.cleanup_ctx.extend([_client_ctx, _alerts_ctx, _monitor_ctx])
     return app
+
+
+def reconfigure(app: web.Application, *, api_token: str | None,
+                alert_webhook: str | None) -> None:
+    """Apply a reload's API token and alert webhook to a running app (from the next
+    request, and the next transition, on).
+
+    The OpenAPI document keeps saying whether a bearer token is needed as it was at its
+    first build.
+    """
+    app[LIVE].api_token = api_token
+    dispatcher = app.get(ALERTS)
+    if dispatcher is not None:
+        dispatcher.webhook_url = alert_webhook
+        if dispatcher.enabled:
+            dispatcher.start()

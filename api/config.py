@@ -9,10 +9,19 @@ from pathlib import Path
 
 from .models import NodeTransition
 
-__all__ = ["AlertHook", "ApiConfig"]
+__all__ = ["AlertHook", "ApiConfig", "LiveSettings"]
 
 AlertHook = Callable[[NodeTransition], "Awaitable[None] | None"]
 """Python alert callback (sync or async); called on the coordinator once per transition."""
+
+
+@dataclass(slots=True)
+class LiveSettings:
+    """The API settings a running app may change (``api.app.reconfigure``, called on an
+    agent's reload); ``ApiConfig`` holds their values at start."""
+
+    api_token: str | None = None
+    """As ``ApiConfig.api_token``: read by the auth middleware on every request."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,6 +121,8 @@ def _examples() -> dict[type[BaseModel], BaseModel]:
         m.DeleteOut: m.DeleteOut(
             node_id="gpu-box-3", source="gossip",
             message="gpu-box-3 was failed; force-left and removed from the member list"),
+        m.ReloadOut: m.ReloadOut(node_id="gpu-box-2", message="reloaded: --tags applied",
+                                 applied=["tags"], restart_needed=["bind"]),
         m.ErrorOut: m.ErrorOut(error=ERROR_EXAMPLES[404],
                            details=[{"field": "path.node_id", "message": "unknown node",
                                      "type": "not_found"}]),

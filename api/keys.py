@@ -6,15 +6,17 @@ import aiohttp
 from aiohttp import web
 
 from .alerts import AlertDispatcher
-from .config import ApiConfig
+from .config import ApiConfig, LiveSettings
 from .json_cache import NodeJsonCache
 from .openapi import OpenApiDocument
 from .view import ClusterView
 
-__all__ = ["ALERTS", "CLIENT", "CONFIG", "JSON_CACHE", "OPENAPI", "VIEW"]
+__all__ = ["ALERTS", "CLIENT", "CONFIG", "JSON_CACHE", "LIVE", "OPENAPI", "VIEW"]
 
 VIEW = web.AppKey("view", ClusterView)
 CONFIG = web.AppKey("config", ApiConfig)
+LIVE = web.AppKey("live", LiveSettings)
+"""Settings a reload changes while the app runs (the API token)."""
 CLIENT = web.AppKey("client", aiohttp.ClientSession)
 """Outgoing HTTP (forwarding, webhooks); created in cleanup_ctx."""
 ALERTS = web.AppKey("alerts", AlertDispatcher)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from .errors import ApiError, Forbidden, Unauthorized
-from .keys import CONFIG, VIEW
+from .keys import CONFIG, LIVE, VIEW
 from .models import ErrorOut
 from .openapi import body_limit_text
 from .routes import registry
@@ -157,7 +157,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bearer token on ``/api/v1/*`` when ``api_token`` is set."""
-    token = request.app[CONFIG].api_token
+    token = request.app[LIVE].api_token
     if token and (request.path.startswith("/api/v1/") or request.path == "/api/v1"):
         got = request.headers.get("Authorization", "")
         scheme, _, value = got.partition(" ")

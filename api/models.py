@@ -38,6 +38,7 @@ __all__ = [
     "HealthOut",
     "HeartbeatIn",
     "LeaveOut",
+    "ReloadOut",
     "MaintenanceIn",
     "MessageOut",
     "NodeHealthOut",
@@ -444,6 +445,19 @@ class LeaveOut(BaseModel):
     success: Literal[True] = True
     node_id: str = Field(description="The node that is leaving (the one that answered).")
     message: str
+
+
+class ReloadOut(BaseModel):
+    """``POST /api/v1/agent/reload`` (200): the answering node re-read its settings."""
+
+    model_config = _OUT
+
+    success: Literal[True] = True
+    node_id: str = Field(description="The node that reloaded (the one that answered).")
+    message: str
+    applied: list[str] = Field(description="Settings that changed and took effect.")
+    restart_needed: list[str] = Field(
+        description="Settings that changed but keep their running value until a restart.")
 
 
 class ErrorDetail(BaseModel):

@@ -191,13 +191,15 @@ class RouteRegistry:
         return deco
 
     def external(self, method: str, path: str, *, operation_id: str, summary: str,
-                 response: type[BaseModel], status: int = 200, tag: str = "nodes") -> None:
+                 response: type[BaseModel], status: int = 200, tag: str = "nodes",
+                 errors: tuple[int, ...] = ()) -> None:
         """Document a route that the embedding process mounts itself (the agent's
         ``POST /api/v1/agent/leave``). ``mount`` skips it; ``openapi`` lists it when the
         app serves it."""
         self.operations.append(Operation(
             method=method.upper(), path=path, handler=None, summary=summary,
-            response=response, operation_id=operation_id, status=status, tag=tag))
+            response=response, operation_id=operation_id, status=status, tag=tag,
+            errors=errors))
 
     def mount(self, app: web.Application,
               wrap: Callable[[Operation], Callable[[web.Request], Awaitable[web.StreamResponse]]]

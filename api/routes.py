@@ -33,6 +33,7 @@ from .models import (
     NodeStatus,
     RegisterIn,
     RegisterOut,
+    ReloadOut,
 )
 from .openapi import Call, RouteRegistry
 
@@ -227,3 +228,11 @@ registry.external(
     "POST", "/api/v1/agent/leave", operation_id="agent_leave", response=LeaveOut,
     status=202, tag="agent",
     summary="This node leaves the cluster gracefully, then its agent exits (never forwarded)")
+
+registry.external(
+    "POST", "/api/v1/agent/reload", operation_id="agent_reload", response=ReloadOut,
+    tag="agent", errors=(422,),
+    summary="This node re-reads its settings (config file, environment) and applies log "
+            "level and format, skills, tags, task slots, maintenance, API token and alert "
+            "webhook without leaving; 422 names why a new configuration was refused "
+            "(never forwarded)")

@@ -50,6 +50,7 @@ def own_meta(config: NodeConfig, *, version: str, advertise_host: str, ts_ip: st
         tailscale_ip=ts_ip or "", skills=tuple(config.skills), tags=tuple(config.tags),
         port=config.port, max_concurrent_tasks=config.max_concurrent_tasks,
         started_at=started_at, no_coordinator=config.no_coordinator,
+        maintenance=config.maintenance,
     )
     try:
         encode_meta(meta.replace(api=_LONGEST_API))

@@ -38,12 +38,8 @@ from gossip.events import (
     Event,
     JoinResult,
     Member,
-    MemberFailed,
     MemberJoined,
-    MemberLeft,
-    MemberRecovered,
     MemberSuspected,
-    MemberUpdated,
     NameConflict,
     Refuted,
 )
@@ -51,10 +47,10 @@ from gossip.protocol import SwimProtocol
 from gossip.types import Address, MemberState
 from gossip.udp import GossipTransport
 
-from . import __version__
+from . import __version__, sd_notify
 from .advertise import advertise_address, host_port, own_meta
 from .app_messages import APP_REGISTRY, Directive, encode_app
-from .config import NodeConfig
+from .config import NodeConfig, NodeConfigError
 from .directives import (
     DirectiveInbox,
     DirectiveOutbox,
@@ -63,15 +59,26 @@ from .directives import (
     task_values,
 )
 from .election import Candidate, CoordinatorRole
+from .event_log import log_event
+from .events import (
+    MEMBER_CHANGES,
+    ClusterEvent,
+    EventBus,
+    EventKind,
+    MemberChange,
+    MemberEventTranslator,
+    WorkerEventTranslator,
+)
 from .heartbeat import HeartbeatRecord, HeartbeatTable
 from .heartbeat_publisher import HeartbeatPublisher
 from .joining import Joiner, PeerMemory
 from .lazy_api import LazyApi
-from .metadata import NodeMeta, decode_meta, encode_meta
+from .metadata import MetadataTooLarge, NodeMeta, decode_meta, encode_meta
 from .platform_info import hostname as machine_hostname
 from .platform_info import (
     tailscale_ip,
 )
+from .reload import Reloader, ReloadOutcome, http_answer, https_ready_in_process
 from .replication import ReplicatedState
 from .resources import HostCpuMeter, PsutilSampler, ResourceSnapshot, Sampler
 from .store import NodeStore
@@ -84,17 +91,10 @@ if TYPE_CHECKING:
 
     from .view import GossipClusterView
 
-__all__ = ["LEAVE_TIMEOUT_S", "Agent", "MemberEvent", "MemberObserver"]
+__all__ = ["LEAVE_TIMEOUT_S", "Agent"]
 
 log = logging.getLogger(__name__)
 
-MemberEvent = (MemberJoined | MemberUpdated | MemberRecovered | MemberSuspected | MemberFailed
-               | MemberLeft)
-"""A change of one member's state, as the gossip layer reports it."""
-MemberObserver = Callable[[MemberEvent], None]
-"""Called with each ``MemberEvent`` before the agent acts on it (``Agent.add_member_observer``)."""
-_MEMBER_EVENTS = (MemberJoined, MemberUpdated, MemberRecovered, MemberSuspected, MemberFailed,
-                  MemberLeft)
 
 LEAVE_TIMEOUT_S = 5.0
 """Longest wait for the leave broadcasts to go out (Serf's BroadcastTimeout, 5 s)."""
@@ -116,13 +116,17 @@ class Agent:
         wall_clock: unix time (tests inject one).
         host_busy: the host's CPU busy fraction since its previous call, or None
             (default: ``HostCpuMeter``); it gates the REST stack's import.
+        load_config: reads the settings again from their sources, for a reload (SIGHUP,
+            ``POST /api/v1/agent/reload``); ``node.cli`` passes its flags and
+            ``--config`` file. Default: none, and a reload is refused.
     """
 
     version = __version__
 
     def __init__(self, config: NodeConfig, *, sampler: Sampler | None = None,
                  wall_clock: Callable[[], float] = time.time,
-                 host_busy: Callable[[], float | None] | None = None) -> None:
+                 host_busy: Callable[[], float | None] | None = None,
+                 load_config: Callable[[], NodeConfig] | None = None) -> None:
         self.config = config
         self._sampler = sampler
         self._host_busy = host_busy or HostCpuMeter()
@@ -146,7 +150,7 @@ class Agent:
         ), 0)
         self.replicated = ReplicatedState(
             heartbeats=self.heartbeats, registry=self.registry, wall_clock=wall_clock,
-            on_registered=self._persist_registered, stats=self.stats)
+            on_registered=self._on_registered_merged, stats=self.stats)
         self.publisher = HeartbeatPublisher(
             table=self.heartbeats, sampler=self._sample, wall_clock=wall_clock,
             interval_s=config.resource_interval, budget_bytes_per_s=config.heartbeat_budget,
@@ -164,7 +168,18 @@ class Agent:
         self._peer_memory = PeerMemory()
         self._suspect_since: dict[str, float] = {}
         self._reelect_pending = False
-        self._member_observers: list[MemberObserver] = []
+        self.events = EventBus()
+        """Every cluster event this node sees (``node.events``); each is logged."""
+        self.events.add_listener(log_event)
+        self._member_events = MemberEventTranslator(
+            wall_clock, lambda member: self.meta_of(member).maintenance)
+        self._worker_events = WorkerEventTranslator(wall_clock)
+        self._reloader = Reloader(
+            load=load_config or _no_config_source, running=lambda: self.config,
+            relabel=self._relabel, set_maintenance=self.apply_maintenance,
+            reconfigure_api=self._reconfigure_api, adopt=self._adopt_config,
+            https_ready=lambda: https_ready_in_process(self._tls_at_start))
+        self._tls_at_start = config.needs_tls
         self._writer: StoreWriter | None = None
         self._joiner: Joiner | None = None
         self._api: LazyApi | None = None
@@ -223,6 +238,7 @@ class Agent:
                 self.registry.merge(record)
             except ValueError:
                 log.warning("skipping an unreadable registry record in the store")
+        self._worker_events.prime(self.registry)
         api_host, api_port = config.api_address
         check_bind_safety(api_host, config.api_token, config.insecure_api)
         if self._sampler is None:
@@ -265,6 +281,7 @@ class Agent:
             tcp_timeout_s=self.gossip_config.tcp_timeout_s,
             backoff_max_s=config.join_backoff_max, on_settled=self._settle)
         self._spawn(self._joiner.run(), "join")
+        self._spawn(self._notify_ready(self._joiner), "sd-notify")
         self._spawn(self.publisher.run(), "resources")
         self._spawn(self._peer_loop(), "peers")
         stack.callback(self._cancel_timers)
@@ -301,6 +318,7 @@ class Agent:
         if transport is None or not transport.running:
             return
         if self._leave_on_stop:
+            sd_notify.notify_stopping()
             done = await transport.leave(timeout=LEAVE_TIMEOUT_S)
             log.info("left the cluster (%s)", "broadcast done" if done else "timed out")
         self._persist_incarnation()
@@ -333,10 +351,12 @@ class Agent:
             view, api_token=config.api_token, cors_origins=tuple(config.cors_origins),
             alert_webhook=config.alert_webhook, check_interval_s=config.check_interval)
         app.router.add_post("/api/v1/agent/leave", self._http_leave)
+        app.router.add_post("/api/v1/agent/reload", self._http_reload)
         return app
 
     async def run(self) -> int:
         """Start, serve until SIGINT/SIGTERM or a leave request, leave gracefully, stop.
+        SIGHUP (where it exists: not on Windows) reloads the settings (``reload``).
 
         Returns:
             The process exit code (0 after a graceful leave).
@@ -345,6 +365,9 @@ class Agent:
         for signum in (signal.SIGINT, signal.SIGTERM):  # a signal during start-up waits for it
             with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: KeyboardInterrupt
                 loop.add_signal_handler(signum, self.request_leave)
+        if hasattr(signal, "SIGHUP"):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGHUP, self.reload)
         await self.start()  # on failure it cleans up and raises
         try:
             await self._stop.wait()
@@ -372,14 +395,44 @@ class Agent:
         return web.json_response({"success": True, "node_id": self.node_id,
                                   "message": "leaving the cluster"}, status=202)
 
-    def add_member_observer(self, observer: MemberObserver) -> None:
-        """Call ``observer`` with every membership event, before the agent acts on it.
+    async def _http_reload(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/agent/reload``: this node re-reads its settings (``reload``).
+        Local to this node (never forwarded)."""
+        return http_answer(self.node_id, self.reload())
 
-        For harnesses that log or count membership changes
-        (``simulations.versus_serf.claw_shim``). An observer must not block; one that
-        raises is logged and the agent carries on.
-        """
-        self._member_observers.append(observer)
+    def reload(self) -> ReloadOutcome:
+        """Read the settings again and apply what may change at run time, keeping the
+        membership (``node.reload``). A bad configuration changes nothing."""
+        return self._reloader.reload()
+
+    async def _notify_ready(self, joiner: Joiner) -> None:
+        """Tell a service manager the agent is ready once the first join attempt ended."""
+        await joiner.first_attempt_done.wait()
+        alive = sum(1 for m in self.members() if m.state == MemberState.ALIVE)
+        sd_notify.notify_ready(f"{alive} member(s) alive")
+
+    # --- reload (node.reload calls these) ----------------------------------------------------
+
+    def _relabel(self, config: NodeConfig) -> None:
+        meta = self._meta.replace(skills=tuple(config.skills), tags=tuple(config.tags),
+                                  max_concurrent_tasks=config.max_concurrent_tasks)
+        try:
+            encode_meta(meta)
+        except MetadataTooLarge as exc:
+            raise NodeConfigError(config.written_as("skills"), str(exc)) from None
+        self._set_meta(meta)
+
+    def _reconfigure_api(self, config: NodeConfig) -> None:
+        server = self.api
+        if server is not None:
+            from api.app import reconfigure
+            reconfigure(server.app, api_token=config.api_token,
+                        alert_webhook=config.alert_webhook)
+        if config.alert_webhook and self._api is not None:
+            self._api.wanted.set()  # alerts need the REST stack running
+
+    def _adopt_config(self, config: NodeConfig) -> None:
+        self.config = config
 
     # --- AgentControl (used by the view) ----------------------------------------------------
 
@@ -419,6 +472,13 @@ class Agent:
     def apply_maintenance(self, enabled: bool) -> None:
         if self._meta.maintenance != enabled:
             self._set_meta(self._meta.replace(maintenance=enabled))
+            # Gossip reports other members' switches; our own is published here.
+            transport = self.transport
+            own = (transport.core.member(self.node_id)
+                   if transport is not None and transport.running else None)
+            address = host_port(*own.address) if own is not None else ""
+            self.events.publish(ClusterEvent(EventKind.MAINTENANCE, self.node_id, address,
+                                             self._wall(), {"enabled": enabled, "worker": False}))
 
     def send_directive(self, target: str, action: str, value: Any) -> None:
         now = asyncio.get_running_loop().time()
@@ -523,15 +583,12 @@ class Agent:
         elif isinstance(event, NameConflict):
             log.error("node id %r is claimed by %s too: ids must be unique",
                       event.existing.name, event.claimed_by)
-        elif isinstance(event, _MEMBER_EVENTS):
+        elif isinstance(event, MEMBER_CHANGES):
             self._on_member(event)
 
-    def _on_member(self, event: MemberEvent) -> None:
-        for observer in self._member_observers:
-            try:
-                observer(event)
-            except Exception:
-                log.exception("member observer %r failed", observer)
+    def _on_member(self, event: MemberChange) -> None:
+        for cluster_event in self._member_events.translate(event):
+            self.events.publish(cluster_event)
         member = event.member
         if isinstance(event, MemberJoined):
             self._peer_memory.member_joined(asyncio.get_running_loop().time())
@@ -545,8 +602,17 @@ class Agent:
         self._reelect_soon()
 
     def _on_registry_write(self, record: HttpNodeRecord) -> None:
+        self._publish_all(self._worker_events.observe(record))
         self._persist_registered(record)
         self._broadcast(encode_app(APP_REGISTRY, record.to_bytes()), key=f"reg:{record.node_id}")
+
+    def _on_registered_merged(self, record: HttpNodeRecord) -> None:
+        self._publish_all(self._worker_events.observe(record))
+        self._persist_registered(record)
+
+    def _publish_all(self, events: list[ClusterEvent]) -> None:
+        for event in events:
+            self.events.publish(event)
 
     # --- election ---------------------------------------------------------------------------
 
@@ -571,13 +637,23 @@ class Agent:
         members = self.members()
         if not members:
             return
+        before = (self.role.coordinator, self.role.term)
         change = self.role.review([self._candidate(m) for m in members], my_claim=self._meta.term)
+        if (self.role.coordinator, self.role.term) != before:
+            self._publish_coordinator(members, before[0])
         if change.persist_term is not None:
             self._persist(_record_term(change.persist_term))
         if self.role.is_coordinator and self._api is not None:
             self._api.wanted.set()  # the coordinator runs the HTTP-heartbeat monitor
         if change.publish_claim is not None:
             self._set_meta(self._meta.replace(term=change.publish_claim))
+
+    def _publish_coordinator(self, members: list[Member], previous: str | None) -> None:
+        name = self.role.coordinator or ""
+        address = next((host_port(*m.address) for m in members if m.name == name), "")
+        self.events.publish(ClusterEvent(
+            EventKind.COORDINATOR, name, address, self._wall(),
+            {"term": self.role.term, "previous": previous or ""}))
 
     def _candidate(self, member: Member) -> Candidate:
         meta = self._meta if member.name == self.node_id else self.meta_of(member)
@@ -599,6 +675,7 @@ class Agent:
                 del self._suspect_since[name]
             if self.view is not None:
                 self.view.forget_missing(names)
+            self._member_events.forget_missing(names)
             peers = {m.name: m.address for m in members
                      if m.name != self.node_id and m.state == MemberState.ALIVE}
             if self._peer_memory.due(loop.time(), bool(peers)) and self._writer is not None:
@@ -629,6 +706,11 @@ class Agent:
     def _persist_registered(self, record: HttpNodeRecord) -> None:
         data = record.to_dict()
         self._persist(lambda store: store.save_registered(record.node_id, data))
+
+
+def _no_config_source() -> NodeConfig:
+    raise NodeConfigError("reload", "this agent was started without settings to read "
+                                    "again (not from the claw-node command line)")
 
 
 def _remember(peers: dict[str, Address]) -> StoreWrite:

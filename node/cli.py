@@ -4,6 +4,7 @@
     claw-node members [--status S] [--tag L] [--skill K] [--detailed] [--format json] [--watch]
     claw-node info [--json]                 this node, the coordinator and its term, health
     claw-node leave                         graceful leave, then the agent exits
+    claw-node reload                        the agent re-reads its settings (as SIGHUP)
     claw-node maintenance on|off [--node ID]
     claw-node force-leave NODE [--prune]    mark a failed member left (or forget a worker)
     claw-node keygen                        print a new gossip encryption key
@@ -23,14 +24,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from .members import MEMBER_STATES, STATUSES, percent
 from .service import add_install_arguments as service_install_arguments
 from .service import run_install as run_service_install
-
-if TYPE_CHECKING:
-    from .agent import MemberObserver
 
 __all__ = ["api_base_url", "build_parser", "main"]
 
@@ -97,6 +95,8 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
                    help="seconds between HTTP heartbeat checks (default 30)")
     g.add_argument("--no-coordinator", action="store_true", default=s,
                    help="never elect this node coordinator")
+    g.add_argument("--maintenance", action="store_true", default=s,
+                   help="start in maintenance (no new tasks); a reload applies a change")
     g.add_argument("--resource-interval", type=float, metavar="S", default=s,
                    help="seconds between resource samples (default 5)")
     g.add_argument("--log-level", metavar="LEVEL", default=s,
@@ -198,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     leave = sub.add_parser("leave", help="leave the cluster gracefully; the agent then exits")
     leave.add_argument("--no-wait", action="store_true", help="don't wait for the agent to exit")
     _client_flags(leave)
+    reload = sub.add_parser(
+        "reload", help="the agent re-reads its settings and keeps its membership (as SIGHUP)",
+        description="The agent re-reads its --config file and CLAW_* variables (its "
+                    "command-line flags still win) and applies log level and format, "
+                    "skills, tags, task slots, maintenance, API token and alert webhook. "
+                    "Other changed settings are named and wait for a restart; an invalid "
+                    "configuration changes nothing and is reported here.")
+    _client_flags(reload)
     maint = sub.add_parser("maintenance", help="put a node into maintenance, or take it out")
     maint.add_argument("state", choices=("on", "off"))
     maint.add_argument("--node", metavar="ID", help="node id (default: the agent's own node)")
@@ -356,6 +364,17 @@ def _cmd_leave(args: argparse.Namespace) -> int:
     return 1
 
 
+def _cmd_reload(args: argparse.Namespace) -> int:
+    answer = _request(args, "POST", "/api/v1/agent/reload", {})
+    if not isinstance(answer, dict):
+        raise _ApiError(f"unexpected answer {answer!r}")
+    print(f"{answer.get('node_id', '?')}: {answer.get('message', 'reloaded')}")
+    waiting = answer.get("restart_needed") or []
+    if waiting:
+        print(f"only at a restart: {', '.join(waiting)}")
+    return 0
+
+
 def _cmd_maintenance(args: argparse.Namespace) -> int:
     node_id = args.node or _request(args, "GET", "/health").get("node_id", "")
     answer = _request(args, "POST", f"/api/v1/nodes/{node_id}/maintenance",
@@ -377,7 +396,7 @@ def _cmd_force_leave(args: argparse.Namespace) -> int:
 # --- the agent ---------------------------------------------------------------------------
 
 
-def _run_agent(args: argparse.Namespace, member_observers: Sequence[MemberObserver]) -> int:
+def _run_agent(args: argparse.Namespace) -> int:
     import asyncio
 
     # Imported here: the client subcommands need none of it. ``node.agent`` does not
@@ -388,9 +407,13 @@ def _run_agent(args: argparse.Namespace, member_observers: Sequence[MemberObserv
     from .store import StoreError
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    config_file = getattr(args, "config", None) or _env_path("CLAW_CONFIG")
+
+    def load_config() -> NodeConfig:  # at start, and again on each reload
+        return NodeConfig.load(flags, config_file)
+
     try:
-        config = NodeConfig.load(flags, getattr(args, "config", None)
-                                 or _env_path("CLAW_CONFIG"))
+        config = load_config()
     except NodeConfigError as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -400,9 +423,7 @@ def _run_agent(args: argparse.Namespace, member_observers: Sequence[MemberObserv
         return 2
     configure_logging(config.log_level, config.log_format)
     try:
-        agent = Agent(config)
-        for observer in member_observers:
-            agent.add_member_observer(observer)
+        agent = Agent(config, load_config=load_config)
         return asyncio.run(agent.run())
     except NodeConfigError as exc:  # e.g. --advertise: named as the user wrote it
         print(f"{_PROG}: error: {config.renamed(exc)}", file=sys.stderr)
@@ -438,24 +459,21 @@ def _cmd_service(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
+             "reload": _cmd_reload,
              "maintenance": _cmd_maintenance, "service": _cmd_service,
              "keygen": _cmd_keygen, "force-leave": _cmd_force_leave}
 
 
-def main(argv: Sequence[str] | None = None, *,
-         member_observers: Sequence[MemberObserver] = ()) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``claw-node``; returns the exit status.
 
     Args:
         argv: the arguments (default: ``sys.argv[1:]``).
-        member_observers: called with every membership event the agent sees (harnesses
-            such as ``simulations.versus_serf.claw_shim`` log them; see
-            ``Agent.add_member_observer``). Unused by the client subcommands.
     """
     args = build_parser().parse_args(argv)
     command = getattr(args, "command", None)
     if command is None:
-        return _run_agent(args, member_observers)
+        return _run_agent(args)
     try:
         return _COMMANDS[command](args)
     except _ApiError as exc:

@@ -197,6 +197,9 @@ class NodeConfig:
     check_interval: float = _setting(
         30.0, gt=0, description="Seconds between heartbeat checks of HTTP-registered nodes.")
     no_coordinator: bool = _setting(False, description="Never elect this node coordinator.")
+    maintenance: bool = _setting(
+        False, description="Run in maintenance (no new tasks; members show it). A reload "
+                           "that changes it enters or leaves maintenance.")
     resource_interval: float = _setting(
         5.0, gt=0, description="Seconds between two resource samples (cpu, memory, disk).")
     heartbeat_budget: int = _setting(
@@ -540,7 +543,7 @@ _CHECKS: dict[str, Callable[[Any, Any], Any]] = {
     "api_bind": _host_port, "skills": _labels, "tags": _labels, "port": _integer,
     "max_concurrent_tasks": _integer, "data_dir": _path,
     "profile": _one_of("lan", "wan", "local"), "heartbeat_timeout": _number,
-    "check_interval": _number, "no_coordinator": _flag_value, "resource_interval": _number,
+    "check_interval": _number, "no_coordinator": _flag_value, "maintenance": _flag_value, "resource_interval": _number,
     "heartbeat_budget": _integer, "join_backoff_max": _number,
     "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
     "log_format": _one_of("text", "json"),

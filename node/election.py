@@ -175,8 +175,7 @@ class CoordinatorRole:
         highest = max([self.highest_term, *(c.term for c in pool)])
         decision = decide_claim(pool, self_id=self.node_id, my_claim=my_claim,
                                 highest_seen=highest, settled=self.settled)
-        if (decision.coordinator, decision.term) != (self.coordinator, self.term):
-            log.info("coordinator: %s (term %d)", decision.coordinator, decision.term)
+        # A change is published as a cluster event (and logged) by the agent.
         self.coordinator, self.term = decision.coordinator, decision.term
         claim = None
         if decision.my_claim != my_claim:

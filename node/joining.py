@@ -106,7 +106,9 @@ class Joiner:
             round_.ok = True
             self._settle()
         else:
-            log.debug("join through %s failed: %s", event.seed, event.error)
+            host, port = event.seed
+            log.warning("join through %s failed: %s", f"{host}:{port}",
+                        event.error or "no answer")
         if event.ok or round_.pending <= 0:
             round_.done.set()
 

@@ -6,9 +6,10 @@ one datagram of newline-separated ``KEY=VALUE`` lines. Without the variable (not
 systemd, or on macOS/Windows) every call is a no-op, so the agent can call these
 unconditionally.
 
-The agent tells systemd: ``READY=1`` once it is serving, ``RELOADING=1`` then ``READY=1``
-around a configuration reload, ``STOPPING=1`` when it starts leaving, and ``STATUS=`` text
-that ``systemctl status`` shows.
+The agent tells systemd: ``READY=1`` once gossip listens and its first join attempt ended
+(``node.agent``), ``RELOADING=1`` then ``READY=1`` around a configuration reload
+(``node.reload``), ``STOPPING=1`` when it starts leaving, and ``STATUS=`` text that
+``systemctl status`` shows.
 """
 
 from __future__ import annotations

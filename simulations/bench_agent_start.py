@@ -2,9 +2,8 @@
 
     python -m simulations.bench_agent_start [--agents 10] [--idle 30] [--profile lan]
 
-Run from the repository root: the agents are ``python -m simulations.versus_serf.claw_shim``
-(the unmodified ``claw-node`` CLI plus one stderr line per membership event, as the
-side-by-side harness runs them) on 127.0.0.1, random free ports, a temporary data dir each.
+Run from the repository root: the agents are ``python -m node.cli`` (the ``claw-node``
+CLI, whose cluster event lines the side-by-side harness reads, as it runs them) on 127.0.0.1, random free ports, a temporary data dir each.
 
 1. **One agent.** Spawned; ``GET /health`` is polled every 10 ms until it answers. Printed:
    wall time from spawn until the API answers, CPU seconds (utime + stime of the process,
@@ -14,7 +13,7 @@ side-by-side harness runs them) on 127.0.0.1, random free ports, a temporary dat
    built lazily on first use shows up there), with the process's thread count.
 2. **N agents.** Agent 0 starts and comes up (it is everyone's seed); agents 1…N−1 are
    spawned at once; time from the last spawn until every agent lists every other alive
-   (from the shim's lines, no API polling), per-agent CPU seconds and RSS at that moment,
+   (from the agents' event lines, no API polling), per-agent CPU seconds and RSS at that moment,
    then CPU (% of a core) over ``--idle`` seconds and RSS after it.
 
 Python compiles every module it finds no cached bytecode for, at every start. A

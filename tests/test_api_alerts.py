@@ -143,3 +143,26 @@ async def test_monitor_checks_every_interval_on_the_coordinator_only() -> None:
         await eventually(lambda: view.registry.get(node_id).status == "offline")
     finally:
         await c.close()
+
+
+async def test_a_reload_changes_the_token_and_webhook_of_a_running_app(webhook) -> None:
+    from api.app import reconfigure
+
+    clock = FakeClock()
+    view = MemoryClusterView(node_id="coord", clock=clock)
+    c = await _client(view, clock, run_monitor=False, api_token="old", alert_backoff_s=0.01)
+    try:
+        old, new = ({"Authorization": f"Bearer {t}"} for t in ("old", "new"))
+        assert (await c.get("/api/v1/nodes", headers=old)).status == 200
+        reconfigure(c.app, api_token="new", alert_webhook=webhook["url"])
+        assert (await c.get("/api/v1/nodes", headers=old)).status == 401
+        answer = await c.post("/api/v1/nodes/register", json=WORKER, headers=new)
+        node_id = (await answer.json())["node_id"]
+        clock.t += 91  # past the heartbeat timeout: one transition to offline
+        await c.post("/api/v1/cluster/check-heartbeat", headers=new)
+        await eventually(lambda: len(webhook["bodies"]) == 1)
+        assert webhook["bodies"][0]["node_id"] == node_id
+        reconfigure(c.app, api_token=None, alert_webhook=None)
+        assert (await c.get("/api/v1/nodes")).status == 200
+    finally:
+        await c.close()

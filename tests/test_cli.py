@@ -93,6 +93,7 @@ def test_members_table_is_readable() -> None:
 
 class _FakeAgent(BaseHTTPRequestHandler):
     posted: ClassVar[list[str]] = []
+    reload_error: ClassVar[str] = ""
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -129,6 +130,11 @@ class _FakeAgent(BaseHTTPRequestHandler):
         _FakeAgent.posted.append(self.path)
         if self.path == "/api/v1/nodes/me/maintenance":
             self._json({"success": True, "node": {"status": "maintenance"}})
+        elif self.path == "/api/v1/agent/reload" and _FakeAgent.reload_error:
+            self._json({"success": False, "error": _FakeAgent.reload_error}, 422)
+        elif self.path == "/api/v1/agent/reload":
+            self._json({"success": True, "node_id": "me", "message": "reloaded: --tags applied",
+                        "applied": ["tags"], "restart_needed": ["bind"]})
         else:
             self._json({"success": True, "node_id": "me"}, 202)
 
@@ -187,6 +193,19 @@ def test_force_leave_of_a_live_node_is_one_line_naming_why(
     assert main(["force-leave", "me", "--api", fake_agent]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "HTTP 409" in err and "claw-node leave" in err
+
+
+def test_reload_says_what_changed_or_why_not(fake_agent: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["reload", "--api", fake_agent]) == 0
+    assert capsys.readouterr().out == ("me: reloaded: --tags applied\n"
+                                       "only at a restart: bind\n")
+    _FakeAgent.reload_error = "reload refused, the running settings stay: --port: bad"
+    try:
+        assert main(["reload", "--api", fake_agent]) == 1
+    finally:
+        _FakeAgent.reload_error = ""
+    assert "HTTP 422: reload refused" in capsys.readouterr().err
 
 
 def test_client_without_agent_fails_clearly(capsys: pytest.CaptureFixture[str]) -> None:

@@ -221,22 +221,28 @@ async def test_a_member_that_becomes_coordinator_serves_its_api(tmp_path: Path) 
         await first.stop(leave=True)
 
 
-async def test_member_observers_see_the_membership_events(tmp_path: Path) -> None:
+async def test_the_event_bus_carries_membership_and_coordinator_events(tmp_path: Path) -> None:
+    from node.events import EventKind
+
     first = Agent(config(tmp_path / "a", node_id="a"), sampler=fake_sampler)
-    seen: list[tuple[str, str]] = []
-    first.add_member_observer(lambda event: 1 / 0)  # a broken observer is only logged
-    first.add_member_observer(lambda event: seen.append((type(event).__name__, event.member.name)))
+    first.events.add_listener(lambda event: 1 / 0)  # a broken listener is only logged
+    queue = first.events.subscribe(max_queued=100)
+    seen: list[tuple[EventKind, str]] = []
+    first.events.add_listener(lambda event: seen.append((event.kind, event.node)))
     await first.start()
     second = None
     try:
+        await wait_for(lambda: (EventKind.COORDINATOR, "a") in seen)
         seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
         second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
         await second.start()
-        await wait_for(lambda: ("MemberJoined", "b") in seen)
+        await wait_for(lambda: (EventKind.MEMBER_JOIN, "b") in seen)
         await second.stop(leave=True)
-        await wait_for(lambda: ("MemberLeft", "b") in seen)
-        # ... and the agent acted on them despite the broken observer.
+        await wait_for(lambda: (EventKind.MEMBER_LEFT, "b") in seen)
+        # ... and the agent acted on them despite the broken listener.
         assert [m.name for m in first.members() if m.state.name == "LEFT"] == ["b"]
+        queued = [(e.kind, e.node) for e in queue.drain()]
+        assert queued == seen and queue.dropped == 0
     finally:
         if second is not None:
             await second.stop(leave=True)
@@ -290,3 +296,46 @@ async def test_delete_refuses_a_live_member_and_force_leaves_a_failed_one(tmp_pa
         if second is not None:
             await second.stop(leave=True)
         await first.stop(leave=True)
+
+
+async def test_a_reload_through_the_api_applies_settings_and_refuses_bad_ones(
+        tmp_path: Path) -> None:
+    import aiohttp
+
+    from node.events import EventKind
+
+    sources: dict[str, object] = {"tags": "before"}
+
+    def load_config() -> NodeConfig:  # the agent's flags, as re-read on each reload
+        return config(tmp_path, api_eager=True, **sources)
+
+    agent = Agent(load_config(), sampler=fake_sampler, load_config=load_config,
+                  host_busy=lambda: None)  # the REST stack loads whatever the host's load
+    maintenance: list[bool] = []
+    agent.events.add_listener(lambda e: maintenance.append(e.details["enabled"])
+                              if e.kind is EventKind.MAINTENANCE else None)
+    await agent.start()
+    try:
+        await wait_for(lambda: agent.api is not None)
+        url = f"http://127.0.0.1:{agent.api_port}"
+        async with aiohttp.ClientSession() as http:
+            sources.update(tags="after", maintenance=True, api_token="t0ken", profile="wan")
+            async with http.post(f"{url}/api/v1/agent/reload") as answer:
+                assert answer.status == 200
+                body = await answer.json()
+            assert body["applied"] == ["tags", "maintenance", "api_token"]
+            assert body["restart_needed"] == ["profile"]
+            own = next(m for m in agent.members() if m.name == "solo")
+            assert agent.meta_of(own).tags == ("after",) and agent.meta_of(own).maintenance
+            assert maintenance == [True]
+            async with http.get(f"{url}/api/v1/nodes") as answer:
+                assert answer.status == 401  # the new token is required from now on
+            sources["max_concurrent_tasks"] = "many"
+            async with http.post(f"{url}/api/v1/agent/reload",
+                                 headers={"Authorization": "Bearer t0ken"}) as answer:
+                assert answer.status == 422
+                error = (await answer.json())["error"]
+            assert "--max-concurrent-tasks" in error and "reload refused" in error
+            assert agent.config.tags == ["after"] and agent.config.max_concurrent_tasks == 5
+    finally:
+        await agent.stop(leave=False)

@@ -75,6 +75,14 @@ async def test_failed_attempts_are_retried_without_settling_within_the_grace() -
         running.cancel()
 
 
+async def test_a_refused_join_says_why_at_warning(caplog: pytest.LogCaptureFixture) -> None:
+    transport = FakeTransport(ok={("127.0.0.1", 7002)})
+    joiner, _ = make_joiner(transport, seeds=[("127.0.0.1", 7001), ("127.0.0.1", 7002)])
+    await asyncio.wait_for(joiner.run(), 30)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["join through 127.0.0.1:7001 failed: refused"]
+
+
 def test_peers_are_saved_once_joins_quiet_down_or_every_save_interval() -> None:
     memory = PeerMemory()
     t = 1000.0

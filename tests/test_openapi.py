@@ -96,6 +96,9 @@ async def test_the_agent_serves_only_documented_routes(tmp_path) -> None:  # typ
         assert ("POST", "/api/v1/agent/leave") in documented
         leave = spec["paths"]["/api/v1/agent/leave"]["post"]
         assert leave["responses"]["202"]["content"]["application/json"]["example"]["node_id"]
+        reload = spec["paths"]["/api/v1/agent/reload"]["post"]
+        assert reload["responses"]["200"]["content"]["application/json"]["example"]["applied"]
+        assert "422" in reload["responses"]
     finally:
         await agent.stop(leave=False)
 

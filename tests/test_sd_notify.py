@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -87,3 +89,33 @@ def test_a_dead_socket_is_a_warning_not_a_crash(tmp_path: Path,
     with caplog.at_level(logging.WARNING, logger="node.sd_notify"):
         assert notify_ready(environ={"NOTIFY_SOCKET": str(tmp_path / "gone")}) is False
     assert "NOTIFY_SOCKET" in caplog.text and "READY" in caplog.text
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP")
+def test_a_real_agent_notifies_ready_reloading_and_stopping(
+        listener: tuple[socket.socket, dict[str, str]], tmp_path: Path) -> None:
+    sock, env = listener
+    sock.settimeout(60.0)  # an agent start on a loaded CI box; a hang fails the test
+    argv = [sys.executable, "-m", "node.cli", "--node-id", "notified", "--bind",
+            "127.0.0.1:0", "--api-bind", "127.0.0.1:0", "--data-dir", str(tmp_path / "data"),
+            "--profile", "local"]
+    environ = {k: v for k, v in os.environ.items() if not k.upper().startswith("CLAW_")}
+    proc = subprocess.Popen(argv, env={**environ, **env}, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        ready = fields(sock)  # gossip listens and the first join attempt ended (no seeds)
+        assert ready["READY"] == "1" and "member(s) alive" in ready["STATUS"]
+        proc.send_signal(signal.SIGHUP)
+        assert "RELOADING" in fields(sock)
+        assert fields(sock) == {"READY": "1", "STATUS": "reloaded"}
+        proc.send_signal(signal.SIGTERM)
+        assert fields(sock) == {"STOPPING": "1"}
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        assert proc.stderr is not None
+        stderr = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+    assert "reloaded: no setting changed" in stderr  # the same flags, read again

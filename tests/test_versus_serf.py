@@ -9,6 +9,8 @@ import shutil
 
 import pytest
 
+from node.event_log import format_event
+from node.events import ClusterEvent, EventKind
 from simulations.versus_serf.agents import ClawKind, SerfKind, parse_claw_line
 from simulations.versus_serf.monitor import ALIVE, FAILED, LEFT, REFUTE, SUSPECT
 from simulations.versus_serf.phases import Settings, run_loopback
@@ -22,32 +24,18 @@ def require_serf() -> None:
         pytest.skip("serf is not installed (apt-get install -y serf)")
 
 
-@pytest.mark.parametrize("line, kind, subject", [
-    ("    2026/11/27 18:40:02 [INFO] serf: EventMemberJoin: n2 127.0.0.1", ALIVE, "n2"),
-    ("    2026/11/27 18:40:11 [INFO] serf: EventMemberFailed: n2 127.0.0.1", FAILED, "n2"),
-    ("    2026/11/27 18:40:14 [INFO] serf: EventMemberLeave: n1 127.0.0.1", LEFT, "n1"),
-    ("    2026/11/27 18:40:14 [INFO] serf: EventMemberLeave (forced): n1 127.0.0.1", LEFT, "n1"),
-    ("    2026/11/27 18:40:07 [INFO] memberlist: Suspect n2 has failed, no acks received",
-     SUSPECT, "n2"),
-    ("    2026/11/27 18:40:07 [WARN] memberlist: Refuting a suspect message (from: n0)",
-     REFUTE, "me"),
-])
-def test_serf_lines(line, kind, subject):
-    [obs] = SerfKind().parse("me", line, 1.5)
-    assert (obs.t, obs.observer, obs.kind, obs.subject) == (1.5, "me", kind, subject)
-
-
-def test_serf_noise_is_ignored():
-    assert SerfKind().parse("me", "    2026/11/27 [DEBUG] serf: messageJoinType: n1", 1.0) == []
-    assert SerfKind().parse("me", "    2026/11/27 [INFO] agent: Received event: member-join", 1) == []
+def _event_line(kind: EventKind, node: str, **details: object) -> str:
+    """The agent's log line for an event, as the text format writes it."""
+    event = ClusterEvent(kind, node, "127.0.0.1:7946", 0.0, details)
+    return f"2026-11-27 18:46:52,519 INFO node.event_log: {format_event(event)}"
 
 
 @pytest.mark.parametrize("line, kind, subject", [
-    ("claw-member MemberJoined c4", ALIVE, "c4"),
-    ("claw-member MemberRecovered c4", ALIVE, "c4"),
-    ("claw-member MemberSuspected c2", SUSPECT, "c2"),
-    ("claw-member MemberFailed c2", FAILED, "c2"),
-    ("claw-member MemberLeft c5", LEFT, "c5"),
+    (_event_line(EventKind.MEMBER_JOIN, "c4", incarnation=1), ALIVE, "c4"),
+    (_event_line(EventKind.MEMBER_ALIVE, "c4", incarnation=3), ALIVE, "c4"),
+    (_event_line(EventKind.MEMBER_SUSPECT, "c2", accuser="c1"), SUSPECT, "c2"),
+    (_event_line(EventKind.MEMBER_FAILED, "c2", accuser="c1"), FAILED, "c2"),
+    (_event_line(EventKind.MEMBER_LEFT, "c5"), LEFT, "c5"),
     ("2026-11-27 18:46:52,519 INFO node.agent: node c0 started: gossip ('127.0.0.1', 1)",
      ALIVE, "c0"),
     ("2026-11-27 18:46:52,519 INFO node.agent: refuted a rumour by c1 at incarnation 7",
@@ -59,8 +47,9 @@ def test_claw_lines(line, kind, subject):
 
 
 def test_claw_updates_and_other_lines_are_ignored():
-    assert parse_claw_line("me", "claw-member MemberUpdated c1", 1.0) == []
-    assert parse_claw_line("me", "INFO node.agent: coordinator: c0 (term 1)", 1.0) == []
+    assert parse_claw_line("me", _event_line(EventKind.MEMBER_ADDRESS, "c1",
+                                             previous="127.0.0.2:7946"), 1.0) == []
+    assert parse_claw_line("me", _event_line(EventKind.COORDINATOR, "c0", term=1), 1.0) == []
 
 
 def test_summary_gives_min_median_max_and_paired_ratios():

@@ -194,11 +194,11 @@ class SerfKind(Kind):
 
 
 class ClawKind(Kind):
-    """The claw-node agent, run through ``claw_shim`` (one stderr line per member event).
+    """The unmodified claw-node agent (``python -m node.cli``), text log at INFO.
 
-    Observations: ``claw-member MemberJoined|Recovered|Suspected|Failed|Left <name>``
-    from the shim, ``node <id> started`` (the agent is up: it sees itself alive) and
-    ``refuted a rumour`` from the agent's own INFO log.
+    Observations: its cluster event lines ``member join|alive|suspect|failed|left: <name>``
+    (``node.event_log``), ``node <id> started`` (the agent is up: it sees itself alive)
+    and ``refuted a rumour``.
     """
 
     name = "claw"
@@ -208,7 +208,7 @@ class ClawKind(Kind):
         self.python = python
 
     def available(self) -> str | None:
-        probe = subprocess.run([self.python, "-m", SHIM, "--help"], capture_output=True,
+        probe = subprocess.run([self.python, "-m", CLAW_CLI, "--help"], capture_output=True,
                                text=True, timeout=60)
         if probe.returncode != 0 or "--api-bind" not in probe.stdout:
             return f"claw-node not runnable: {(probe.stderr or probe.stdout).strip()[-300:]}"
@@ -216,7 +216,7 @@ class ClawKind(Kind):
 
     def argv(self, agent_name, host, port, api_port, rpc_port, seed, profile, data_dir):
         argv = host.exec_prefix() + [
-            self.python, "-m", SHIM, "--node-id", agent_name,
+            self.python, "-m", CLAW_CLI, "--node-id", agent_name,
             "--bind", f"{host.ip}:{port}", "--advertise", f"{host.ip}:{port}",
             "--api-bind", f"{host.ip}:{api_port}", "--profile", profile,
             "--data-dir", data_dir, "--log-level", "INFO",
@@ -234,16 +234,16 @@ class ClawKind(Kind):
         agent.proc.send_signal(signal.SIGTERM)
 
 
-SHIM = "simulations.versus_serf.claw_shim"
-_CLAW_MEMBER = re.compile(r"claw-member Member(Joined|Recovered|Suspected|Failed|Left) (\S+)")
-_CLAW_STATE = {"Joined": ALIVE, "Recovered": ALIVE, "Suspected": SUSPECT, "Failed": FAILED,
-               "Left": LEFT}
+CLAW_CLI = "node.cli"
+_CLAW_MEMBER = re.compile(r"\bmember (join|alive|suspect|failed|left): (\S+)")
+_CLAW_STATE = {"join": ALIVE, "alive": ALIVE, "suspect": SUSPECT, "failed": FAILED,
+               "left": LEFT}
 _CLAW_STARTED = re.compile(r"\bnode (\S+) started: gossip")
 _CLAW_REFUTED = re.compile(r"\brefuted a rumour\b")
 
 
 def parse_claw_line(agent: str, line: str, t: float) -> list[Obs]:
-    """claw-node (shim) output line → observations (see ClawKind)."""
+    """claw-node output line → observations (see ClawKind)."""
     m = _CLAW_MEMBER.search(line)
     if m:
         return [Obs(t, agent, _CLAW_STATE[m.group(1)], m.group(2))]
