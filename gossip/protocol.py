@@ -36,6 +36,8 @@ that start inside a converged cluster (the simulator's loader).
 Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
 ``pending_broadcasts``, ``is_leaving``, ``last_internal_error``; see their docstrings.
+One added command: ``force_leave(name, now, prune=...)``, Serf's force-leave of another
+member.
 """
 
 from __future__ import annotations
