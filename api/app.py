@@ -30,7 +30,7 @@ from .config import ApiConfig, LiveSettings
 from .docs import add_docs_routes
 from .forwarding import forward_to_coordinator
 from .json_cache import NodeJsonCache
-from .keys import ALERTS, CLIENT, CONFIG, JSON_CACHE, LIVE, OPENAPI, VIEW
+from .keys import ALERTS, CLIENT, CONFIG, FORWARDER, JSON_CACHE, LIVE, OPENAPI, VIEW
 from .middleware import auth_middleware, envelope_middleware
 from .openapi import (
     Call,
@@ -40,6 +40,7 @@ from .openapi import (
     parse_body,
     parse_query,
 )
+from .relay import WriteForwarder
 from .routes import registry
 from .view import ClusterView
 
@@ -158,12 +159,14 @@ async def _monitor_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-def create_app(view: ClusterView, config: ApiConfig | None = None, **overrides: Any
-               ) -> web.Application:
+def create_app(view: ClusterView, config: ApiConfig | None = None, *,
+               forwarder: WriteForwarder | None = None, **overrides: Any) -> web.Application:
     """Build the API application.
 
     Args:
         view: the cluster as this node sees it (``api.view.ClusterView``).
+        forwarder: how a write that reaches this node while it is not the coordinator
+            travels to the coordinator (``api.forwarding``); None: such writes get 503.
         config: settings; defaults to ``ApiConfig()``.
         **overrides: ``ApiConfig`` fields overriding ``config`` (e.g. ``api_token=...``,
             ``cors_origins=(...)``, ``alert_webhook=...``, ``alert_hook=...``,
@@ -182,6 +185,8 @@ def create_app(view: ClusterView, config: ApiConfig | None = None, **overrides: 
                           middlewares=[envelope_middleware, auth_middleware])
     app[VIEW] = view
     app[CONFIG] = cfg
+    if forwarder is not None:
+        app[FORWARDER] = forwarder
     app[LIVE] = LiveSettings(api_token=cfg.api_token)
     # Built on first GET, after the agent mounted its own routes.
     app[OPENAPI] = OpenApiDocument(functools.partial(build_openapi, cfg, app=app))

@@ -40,8 +40,9 @@ class ApiConfig:
     max_body_bytes: int = 64 * 1024
     """Largest accepted request body (bytes); larger → 413. A maximal registration is
     ~6 KiB."""
-    forward_timeout_s: float = 5.0
-    """Total timeout (seconds) of a write forwarded to the coordinator; then 503."""
+    forward_timeout_s: float = 15.0
+    """Total time (seconds) a write relayed to the coordinator may take, the directives it
+    sends to a member included (acknowledged or given up within ~8 s); then 503."""
     run_monitor: bool = True
     """Run the HTTP-heartbeat check every ``check_interval_s`` while this node is the
     coordinator (``view.check_heartbeats()``)."""

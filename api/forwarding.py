@@ -1,10 +1,18 @@
-"""Forwarding a write that reached a non-coordinator to the coordinator's API.
+"""Relaying a write that reached a non-coordinator to the coordinator.
 
 Every node serves reads from its own view; a write (register, heartbeat, shutdown,
-maintenance) must be applied by the coordinator, so a node that is not the coordinator
-relays the request to ``view.coordinator().api_url`` and relays the answer back. A
-forwarded request carries ``FORWARDED_HEADER``: a node never forwards twice (two nodes
-that each think the other is coordinator would otherwise bounce a write between them).
+maintenance, check-heartbeat) must be applied by the coordinator. A node that is not the
+coordinator packs the request into a ``ForwardedWrite`` and hands it to the app's
+``WriteForwarder``; the agent's forwarder carries it over the cluster request channel
+(the gossip port, so the coordinator's API may stay on its loopback), where the
+coordinator replays it on its own API with ``execute_write`` and the answer (status,
+body) comes back unchanged.
+
+The caller's ``Authorization`` header travels with the write, so the coordinator's
+token policy decides: a node without a token cannot relay writes into a cluster whose
+coordinator has one. A replayed request carries ``FORWARDED_HEADER``: a node never
+relays twice (two nodes that each think the other is coordinator would otherwise bounce
+a write between them).
 """
 
 from __future__ import annotations
@@ -13,55 +21,73 @@ import aiohttp
 from aiohttp import web
 
 from .errors import Unavailable
-from .keys import CLIENT, CONFIG, VIEW
+from .keys import CONFIG, FORWARDER, VIEW
+from .relay import (
+    FORWARDED_HEADER,
+    FORWARDED_REQUEST_HEADERS,
+    MAX_RELAY_BYTES,
+    ForwardedAnswer,
+    ForwardedWrite,
+    WriteForwarder,
+)
 
-__all__ = ["FORWARDED_HEADER", "forward_to_coordinator"]
-
-FORWARDED_HEADER = "X-Claw-Forwarded-By"
-"""Set on a forwarded write (the forwarding node's id); a node never forwards twice."""
-
-_FORWARD_HEADERS = ("Content-Type", "Authorization", "Accept")
-_MAX_RELAY_BYTES = 4 * 1024 * 1024
-
+__all__ = [
+    "FORWARDED_HEADER", "FORWARDED_REQUEST_HEADERS", "MAX_RELAY_BYTES", "ForwardedAnswer",
+    "ForwardedWrite", "WriteForwarder", "execute_write", "forward_to_coordinator",
+]
 
 async def forward_to_coordinator(request: web.Request) -> web.Response:
-    """Send this write to the coordinator and relay its answer (status and body).
+    """Relay this write to the coordinator and answer with its answer (status and body).
 
     Raises:
-        Unavailable: no coordinator known, it has no API URL, it is unreachable or timed
-            out, or this request was already forwarded once (coordinator changing).
+        Unavailable: this request was already relayed once (the coordinator role is
+            changing hands), no forwarder is configured, or the forwarder failed.
     """
-    view = request.app[VIEW]
-    coordinator = await view.coordinator()
+    node_id = (await request.app[VIEW].cluster_info()).node_id
     if request.headers.get(FORWARDED_HEADER):
-        raise Unavailable("coordinator: this node received a forwarded write but is not the "
-                          "coordinator (election in progress?); retry shortly")
-    if coordinator is None:
-        raise Unavailable("coordinator: no coordinator is known, writes are unavailable "
-                          "(reads still work); retry shortly")
-    if not coordinator.api_url:
-        raise Unavailable(f"coordinator: {coordinator.node_id} has no API URL; "
-                          "cannot forward the write")
-    body = await request.read()
-    headers = {h: request.headers[h] for h in _FORWARD_HEADERS if h in request.headers}
-    headers[FORWARDED_HEADER] = (await view.cluster_info()).node_id
-    url = coordinator.api_url.rstrip("/") + request.raw_path
-    timeout = aiohttp.ClientTimeout(total=request.app[CONFIG].forward_timeout_s)
+        raise Unavailable(
+            f"coordinator: {request.headers[FORWARDED_HEADER]} relayed this write to {node_id} "
+            f"as the coordinator, but {node_id} is not the coordinator (the role is changing "
+            "hands); retry shortly")
+    forwarder = request.app.get(FORWARDER)
+    if forwarder is None:
+        raise Unavailable(f"coordinator: {node_id} is not the coordinator and cannot relay "
+                          "writes; send them to the coordinator")
+    write = ForwardedWrite(
+        method=request.method, path=request.raw_path,
+        headers=tuple((h, request.headers[h]) for h in FORWARDED_REQUEST_HEADERS
+                      if h in request.headers),
+        body=await request.read(), relayed_by=node_id)
+    answer = await forwarder(write, request.app[CONFIG].forward_timeout_s)
+    return web.Response(status=answer.status, body=answer.body,
+                        content_type=answer.content_type or "application/json")
+
+
+async def execute_write(session: aiohttp.ClientSession, base_url: str, write: ForwardedWrite,
+                        timeout_s: float) -> ForwardedAnswer:
+    """Replay ``write`` on the API at ``base_url`` (the coordinator's own) and return its
+    answer, marked with ``FORWARDED_HEADER`` so that API never relays it again.
+
+    Raises:
+        Unavailable: the API did not answer within ``timeout_s``, or answered with more
+            than ``MAX_RELAY_BYTES``.
+    """
+    headers = dict(write.headers)
+    headers[FORWARDED_HEADER] = write.relayed_by or "?"
+    url = base_url.rstrip("/") + write.path
     try:
-        async with request.app[CLIENT].request(request.method, url, data=body,
-                                               headers=headers, timeout=timeout,
-                                               allow_redirects=False) as upstream:
+        async with session.request(write.method, url, data=write.body, headers=headers,
+                                   timeout=aiohttp.ClientTimeout(total=timeout_s),
+                                   allow_redirects=False) as upstream:
             chunks: list[bytes] = []
             size = 0
             async for chunk in upstream.content.iter_any():
                 size += len(chunk)
-                if size > _MAX_RELAY_BYTES:
+                if size > MAX_RELAY_BYTES:
                     raise Unavailable("coordinator: answer too large to relay")
                 chunks.append(chunk)
-            data = b"".join(chunks)
-            return web.Response(status=upstream.status, body=data,
-                                content_type=upstream.content_type or "application/json")
+            return ForwardedAnswer(upstream.status, upstream.content_type or "application/json",
+                                   b"".join(chunks))
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise Unavailable(
-            f"coordinator: {coordinator.node_id} at {coordinator.api_url} is unreachable "
-            f"({type(exc).__name__}: {exc}); writes are unavailable, reads still work") from exc
+        raise Unavailable(f"coordinator: its API at {base_url} did not answer the relayed "
+                          f"write ({type(exc).__name__}: {exc})") from exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import aiohttp
 from aiohttp import web
 
@@ -11,7 +13,10 @@ from .json_cache import NodeJsonCache
 from .openapi import OpenApiDocument
 from .view import ClusterView
 
-__all__ = ["ALERTS", "CLIENT", "CONFIG", "JSON_CACHE", "LIVE", "OPENAPI", "VIEW"]
+if TYPE_CHECKING:
+    from .relay import WriteForwarder
+
+__all__ = ["ALERTS", "CLIENT", "CONFIG", "FORWARDER", "JSON_CACHE", "LIVE", "OPENAPI", "VIEW"]
 
 VIEW = web.AppKey("view", ClusterView)
 CONFIG = web.AppKey("config", ApiConfig)
@@ -24,3 +29,6 @@ OPENAPI = web.AppKey("openapi", OpenApiDocument)
 """Built on the first GET /openapi.json."""
 JSON_CACHE = web.AppKey("json_cache", NodeJsonCache)
 """Per-app cache of NodeInfo JSON (list responses)."""
+FORWARDER: web.AppKey[WriteForwarder] = web.AppKey("forwarder")
+"""How this node relays writes to the coordinator (``create_app(forwarder=...)``); absent:
+a non-coordinator answers writes with 503."""

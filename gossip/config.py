@@ -374,8 +374,8 @@ their own (``app_gossip_rounds``). False: they cost bytes but no packets (idle U
 packets/s equal to Serf's; busy N=30 simulator 2.00 vs 4.06 packets/s per node) and a
 load change reaches a receiver in median 2.0 s instead of 0.23 s
 (``simulations/bench_heartbeat.py [--piggyback-only]``); push-pull repairs what is lost.
-Directives are not repaired by push-pull: the agent sends them ``urgent`` and straight to
-the target, and repeats both (``node.directives.DIRECTIVE_RESEND_S``)."""
+Directives do not travel by gossip: the coordinator sends them over the cluster request
+channel and the target acknowledges them (``node.cluster_channel``)."""
 
 
 def agent_profile(base: GossipConfig) -> GossipConfig:

@@ -52,6 +52,7 @@ from typing import Any
 from . import codec
 from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
+from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
 from .decode_cache import DecodeCache
 from .errors import GossipError, LocalProtocolError, MalformedPacket
@@ -338,30 +339,6 @@ class SwimProtocol:
         self._user.remember_app(body)
         self._outbox.push_app(payload, None if key is None else f"app:{key}", urgent=urgent)
 
-    def send_app_to(self, name: str, body: bytes, now: float) -> bool:
-        """Send a claw application message straight to member ``name`` in one datagram.
-
-        For messages meant for one member (the coordinator's directives): the epidemic
-        of ``broadcast_app`` may miss the target in a small cluster, a direct datagram
-        does not unless it is lost. The receiver handles it as any app message
-        (delivered once per body, then relayed). False if ``name`` is not a live claw
-        member or the body does not fit in a datagram.
-        """
-        self._now = now
-        if not isinstance(body, (bytes, bytearray)):
-            raise LocalProtocolError("body must be bytes")
-        rec = self._members.get(name)
-        if (rec is None or rec is self._self or not rec.is_claw
-                or rec.state not in (MemberState.ALIVE, MemberState.SUSPECT)):
-            return False
-        payload = serf_payload(ClawAppMessage(bytes(body)))
-        if not self._outbox.fits(payload):
-            return False
-        self._user.remember_app(bytes(body))
-        self._stats.app_direct_out += 1
-        self._outbox.emit(rec.address, payload, crc=rec.pmax >= 5)
-        return True
-
     def reannounce(self, now: float) -> None:
         """After a clock jump (sleep/wake): higher incarnation, alive broadcast, and an
         immediate push-pull with a random live peer."""
@@ -422,13 +399,18 @@ class SwimProtocol:
         except Exception as exc:  # noqa: BLE001 - one bad timer must not stop the others
             self._internal_error(exc)
 
-    def handle_stream(self, data: bytes, addr: Address, now: float) -> bytes | None:
-        """Serve one inbound TCP request (push-pull, ping, user); return reply bytes or None."""
+    def handle_stream(self, data: bytes, addr: Address, now: float) -> bytes | ChannelCall | None:
+        """Serve one inbound TCP request (push-pull, ping, user); return reply bytes or None.
+
+        A cluster request channel frame (``gossip.channel``) is classified, not served:
+        the ``ChannelCall`` goes to the driver, which runs the application's handler and
+        writes ``channel_frame(answer)`` back.
+        """
         self._now = now
         self._stats.streams_in += 1
         try:
             self._stats.bytes_in += len(data)
-            msg = codec.decode_stream(data, max_size=self._cfg.max_stream_bytes)
+            msg = self._exchanges.decode(data)
         except MalformedPacket as exc:
             self._stats.malformed += 1
             return self._exchanges.encode(ErrResp(str(exc)[:200]))
@@ -442,6 +424,22 @@ class SwimProtocol:
         except Exception as exc:  # noqa: BLE001
             self._internal_error(exc)
         return None
+
+    def channel_frame(self, payload: bytes) -> bytes:
+        """A request channel frame (``gossip.channel``) as a stream message, encoded like
+        every other stream of this node."""
+        return self._exchanges.encode(UserMsg(payload))
+
+    def channel_payload(self, data: bytes) -> bytes:
+        """The channel frame in a stream message read from the network (untrusted).
+
+        Raises:
+            MalformedPacket: undecodable, or a stream message that is no channel frame.
+        """
+        msg = self._exchanges.decode(data)
+        if not isinstance(msg, UserMsg) or not is_channel_payload(msg.payload):
+            raise MalformedPacket("not a request channel frame")
+        return msg.payload
 
     def stream_done(self, stream_id: int, reply: bytes | None, now: float) -> None:
         """Result of a ``StreamRequest``: its reply, b"" when no reply was expected, None on failure."""

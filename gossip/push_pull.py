@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from random import Random
 
 from . import codec, serf_codec
+from .channel import ChannelCall, decode_request, is_channel_payload
 from .config import Compression, GossipConfig
 from .errors import GossipError, MalformedPacket
 from .events import AppState, Event, JoinResult
@@ -168,13 +169,14 @@ def build_push_pull(records: Iterable[MemberRecord], serf: SerfLayer, *, join: b
                     user_state=serf_codec.encode_serf(serf.local_state(records, claw)))
 
 
-def read_push_pull_reply(reply: bytes | None, max_size: int,
+def read_push_pull_reply(reply: bytes | None, decode: Callable[[bytes], object],
                          stats: CoreStats) -> tuple[PushPull | None, str]:
-    """The peer's push-pull from its reply, or None and why not."""
+    """The peer's push-pull from its reply (``decode``: the node's stream decoding), or
+    None and why not."""
     if reply is None:
         return None, "connection failed or timed out"
     try:
-        msg = codec.decode_stream(reply, max_size=max_size)
+        msg = decode(reply)
     except MalformedPacket as exc:
         stats.malformed += 1
         return None, f"bad reply: {exc}"
@@ -310,6 +312,11 @@ class Exchanges:
         """``msg`` framed for a stream, compressed as ``config.compression`` says."""
         return codec.encode_stream(msg, compress=compress_stream(self._cfg.compression, msg))  # type: ignore[arg-type]
 
+    def decode(self, data: bytes) -> object:
+        """One whole stream message from the network (every stream this node reads, the
+        request channel's too, comes through here). Raises ``MalformedPacket``."""
+        return codec.decode_stream(data, max_size=self._cfg.max_stream_bytes)
+
     def local_push_pull(self, *, join: bool) -> PushPull:
         """Our side of a push-pull (``build_push_pull``)."""
         return build_push_pull(self._gossiped(), self._serf, join=join,
@@ -339,8 +346,13 @@ class Exchanges:
             StreamKind.TCP_PING, address, deadline, seq=ping.seq_no))
         self._stats.tcp_pings += 1
 
-    def on_request(self, msg: object, addr: Address, now: float) -> bytes | None:
-        """Serve one decoded inbound stream request; return the reply bytes or None."""
+    def on_request(self, msg: object, addr: Address, now: float) -> bytes | ChannelCall | None:
+        """Serve one decoded inbound stream request; return the reply bytes or None, or,
+        for a request channel frame, the classified ``ChannelCall`` (the driver serves it).
+
+        Raises:
+            MalformedPacket: a channel frame that does not decode.
+        """
         if isinstance(msg, PushPull):
             self._stats.push_pulls_in += 1
             reply = self.encode(self.local_push_pull(join=msg.join))  # echo Join
@@ -355,6 +367,8 @@ class Exchanges:
                 return None  # memberlist closes without replying
             return self.encode(Ack(msg.seq_no, None))
         if isinstance(msg, UserMsg):
+            if is_channel_payload(msg.payload):
+                return decode_request(msg.payload, addr)
             self._user.on_user(msg.payload, now)
             return None
         self._stats.unknown_type += 1
@@ -366,14 +380,14 @@ class Exchanges:
             if not reply:
                 return
             try:
-                ack = codec.decode_stream(reply, max_size=self._cfg.max_stream_bytes)
+                ack = self.decode(reply)
             except MalformedPacket:
                 self._stats.malformed += 1
                 return
             if isinstance(ack, Ack) and ack.seq_no == p.seq:
                 self._tcp_ping_acked(ack.seq_no, now)
             return
-        pp, error = read_push_pull_reply(reply, self._cfg.max_stream_bytes, self._stats)
+        pp, error = read_push_pull_reply(reply, self.decode, self._stats)
         if pp is None:
             self._stats.push_pull_failures += 1
             if p.report:

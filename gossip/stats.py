@@ -46,7 +46,7 @@ _NAMES = (
     "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
     "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "claims_applied", "app_too_large_to_relay", "app_direct_out", "announce_out",
+    "claims_applied", "app_too_large_to_relay", "announce_out",
     "suspect_acks", "stale_accusations_answered", "late_timers", "probes_abandoned",
     "confirm_probes", "floors_withheld", "suspicion_restarts", "pruned",
 )

@@ -28,17 +28,31 @@ import logging
 import math
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from . import codec
+from .channel import (
+    HANDLER_SHARE,
+    MAX_INBOUND,
+    MAX_OUTBOUND,
+    MAX_REPLY_BYTES,
+    ChannelCall,
+    ChannelReply,
+    ChannelSlots,
+    ReplyStatus,
+    decode_reply,
+    encode_reply,
+    encode_request,
+)
 from .config import GossipConfig
+from .errors import GossipError
 from .events import Event
 from .protocol import SwimProtocol
 from .push_pull import StreamRequest
 from .types import Address
 
-__all__ = ["CoreFactory", "GossipTransport"]
+__all__ = ["ChannelError", "CoreFactory", "GossipTransport", "RequestHandler"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +64,21 @@ CoreFactory = Callable[[Address, float], SwimProtocol]
 The bound address carries the real port when ``bind`` asked for port 0; the factory
 derives the advertise address from it (the bind host may be a wildcard such as 0.0.0.0,
 which peers cannot dial)."""
+
+RequestHandler = Callable[[ChannelCall], Awaitable[bytes]]
+"""Answers one inbound channel request of a kind (``set_request_handler``); the bytes it
+returns are the reply body. It runs at most the request's TTL; raising answers ``FAILED``
+(``ValueError`` means a malformed body: counted as ``channel_in_malformed``, not logged)."""
+
+REPLY_FRAME_SLACK = 64 * 1024
+"""Bytes a reply frame may take beyond ``MAX_REPLY_BYTES`` (headers; compression can grow
+incompressible data a little)."""
+
+
+class ChannelError(Exception):
+    """A channel request got no usable answer: refused, unreachable, timed out, garbled,
+    or the callee answered with a status other than OK. The message says which."""
+
 
 EVENT_QUEUE_LIMIT = 10_000
 """Events buffered per ``events()`` subscriber; a subscriber that falls further behind
@@ -136,7 +165,14 @@ class GossipTransport:
             "tcp_in_too_large", "tcp_out", "tcp_out_errors", "tcp_out_timeouts",
             "core_errors", "core_internal_errors", "callback_errors", "events",
             "events_dropped", "timer_stuck",
+            "channel_in", "channel_in_busy", "channel_in_unknown_kind", "channel_in_malformed",
+            "channel_in_failed",
+            "channel_in_timeouts", "channel_out", "channel_out_refused", "channel_out_errors",
+            "channel_out_timeouts", "channel_out_malformed",
         ), 0)
+        self._handlers: dict[str, RequestHandler] = {}
+        self._channel_in = ChannelSlots(MAX_INBOUND)
+        self._channel_out = ChannelSlots(MAX_OUTBOUND)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -261,12 +297,87 @@ class GossipTransport:
     def broadcast_app(self, body: bytes, *, key: str | None = None, urgent: bool = False) -> None:
         self.invoke(lambda c, now: c.broadcast_app(body, now, key=key, urgent=urgent))
 
-    def send_app_to(self, name: str, body: bytes) -> bool:
-        """One app message straight to member ``name`` (see ``SwimProtocol.send_app_to``)."""
-        return self.invoke(lambda c, now: c.send_app_to(name, body, now))
-
     def reannounce(self) -> None:
         self.invoke(lambda c, now: c.reannounce(now))
+
+    # --- the cluster request channel ---------------------------------------------------
+
+    def set_request_handler(self, kind: str, handler: RequestHandler) -> None:
+        """Serve inbound channel requests of ``kind`` with ``handler`` (replaces any)."""
+        self._handlers[kind] = handler
+
+    async def request(self, address: Address, kind: str, body: bytes, *,
+                      timeout_s: float) -> bytes:
+        """Send one channel request to the node at ``address``; its handler's answer.
+
+        The whole exchange (dial, write, the callee's handler, the reply) must finish
+        within ``timeout_s``; ``HANDLER_SHARE`` of it travels as the request's TTL, the
+        time the callee's handler gets. Send only to claw
+        nodes (a Serf agent would log the frame as an unknown message).
+
+        Raises:
+            ChannelError: ``MAX_OUTBOUND`` requests already in flight, the node is
+                unreachable, no answer in time, a garbled answer, or a status other
+                than OK (the message names it).
+            ValueError: ``kind`` or ``body`` over the channel limits (the caller's bug).
+        """
+        core = self._require_core()
+        payload = encode_request(kind, body, timeout_s * HANDLER_SHARE)
+        if not self._channel_out.acquire():
+            self.stats["channel_out_refused"] += 1
+            raise ChannelError(f"{MAX_OUTBOUND} channel requests already in flight")
+        self.stats["channel_out"] += 1
+        writer: asyncio.StreamWriter | None = None
+        try:
+            frame = core.channel_frame(payload)
+            async with asyncio.timeout(timeout_s):
+                reader, writer = await asyncio.open_connection(address[0], address[1])
+                writer.write(frame)
+                await writer.drain()
+                raw = await _read_message(reader, MAX_REPLY_BYTES + REPLY_FRAME_SLACK)
+            if raw is None:
+                self.stats["channel_out_errors"] += 1
+                raise ChannelError("the node closed the connection without an answer")
+            reply = decode_reply(core.channel_payload(raw))
+        except TimeoutError:
+            self.stats["channel_out_timeouts"] += 1
+            raise ChannelError(f"no answer within {timeout_s:g} s") from None
+        except (OSError, EOFError) as exc:
+            self.stats["channel_out_errors"] += 1
+            raise ChannelError(f"unreachable ({type(exc).__name__}: {exc})") from None
+        except (_StreamTooLarge, GossipError, ValueError) as exc:
+            self.stats["channel_out_malformed"] += 1
+            raise ChannelError(f"garbled answer ({exc or type(exc).__name__})") from None
+        finally:
+            self._channel_out.release()
+            if writer is not None:
+                await _close(writer)
+        return _reply_body(reply)
+
+    async def _answer_call(self, call: ChannelCall) -> bytes:
+        """The reply payload for an inbound request: the handler's answer or a status."""
+        self.stats["channel_in"] += 1
+        handler = self._handlers.get(call.kind)
+        if handler is None:
+            self.stats["channel_in_unknown_kind"] += 1
+            return encode_reply(ReplyStatus.UNKNOWN_KIND, call.kind.encode())
+        if not self._channel_in.acquire():
+            self.stats["channel_in_busy"] += 1
+            return encode_reply(ReplyStatus.BUSY)
+        try:
+            async with asyncio.timeout(call.ttl_s):
+                return encode_reply(ReplyStatus.OK, await handler(call))
+        except TimeoutError:
+            self.stats["channel_in_timeouts"] += 1
+            return encode_reply(ReplyStatus.TIMEOUT)
+        except ValueError as exc:  # the handler found the body malformed: hostile or buggy
+            self.stats["channel_in_malformed"] += 1
+            return encode_reply(ReplyStatus.FAILED, f"malformed request: {exc}"[:500].encode())
+        except Exception as exc:
+            self._count_error("channel_in_failed", "channel handler for %r failed", call.kind)
+            return encode_reply(ReplyStatus.FAILED, f"{type(exc).__name__}: {exc}"[:500].encode())
+        finally:
+            self._channel_in.release()
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event emitted after this iterator started, until ``stop``."""
@@ -511,7 +622,7 @@ class GossipTransport:
         self.stats["tcp_in"] += 1
         try:
             peer = writer.get_extra_info("peername") or ("", 0)
-            async with asyncio.timeout(config.tcp_timeout_s):
+            async with asyncio.timeout(config.tcp_timeout_s) as deadline:
                 request = await _read_message(reader, config.max_stream_bytes)
                 if request is None:
                     self.stats["tcp_in_errors"] += 1
@@ -520,6 +631,11 @@ class GossipTransport:
                 if core is None or not self._running:
                     return
                 reply = self._step(core.handle_stream, request, (str(peer[0]), int(peer[1])))
+                if isinstance(reply, ChannelCall):
+                    # The handler gets the caller's TTL; writing the answer, the usual slack.
+                    deadline.reschedule(reply.deadline(self._now()) + config.tcp_timeout_s)
+                    payload = await self._answer_call(reply)
+                    reply = core.channel_frame(payload) if self._running else None
                 if reply:
                     writer.write(reply)
                     await writer.drain()
@@ -660,6 +776,13 @@ async def _read_message(reader: asyncio.StreamReader, max_bytes: int) -> bytes |
             return None
         if len(buf) >= max_bytes:
             raise _StreamTooLarge()
+
+
+def _reply_body(reply: ChannelReply) -> bytes:
+    if reply.ok:
+        return reply.body
+    detail = reply.body.decode("utf-8", "replace")[:200]
+    raise ChannelError(f"the node answered {reply.status.name}" + (f": {detail}" if detail else ""))
 
 
 def _put_dropping_oldest(queue: asyncio.Queue[T], item: T) -> bool:

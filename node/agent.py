@@ -3,8 +3,9 @@
 Wires the store (identity, incarnation, peers, registry; ``StoreWriter``), the gossip
 transport, the resource heartbeats (``HeartbeatPublisher``), joining (``Joiner``), the
 election (``CoordinatorRole``), coordinator directives (``DirectiveOutbox`` and
-``DirectiveInbox``) and the REST API (``LazyApi``: every node serves it; the API forwards
-writes to the coordinator). Each piece holds its own policy; the agent routes gossip
+``DirectiveInbox``), the cluster request channel (``ClusterChannel``: writes relayed to
+the coordinator, directives to members) and the REST API (``LazyApi``: every node serves
+it). Each piece holds its own policy; the agent routes gossip
 events to them and owns their lifetimes in one ``AsyncExitStack``, so ``stop`` (or a
 failed ``start``) undoes exactly what was started, in reverse order: timers, background
 tasks, gossip (leaving first), the API, then the store once its writes are drained.
@@ -50,11 +51,11 @@ from gossip.udp import GossipTransport
 from . import __version__, sd_notify
 from .advertise import advertise_address, host_port, own_meta
 from .app_messages import APP_REGISTRY, Directive, encode_app
+from .cluster_channel import ClusterChannel
 from .config import NodeConfig, NodeConfigError
 from .directives import (
     DirectiveInbox,
     DirectiveOutbox,
-    DirectiveSend,
     Verdict,
     task_values,
 )
@@ -164,7 +165,10 @@ class Agent:
         self._meta_cache: OrderedDict[bytes, NodeMeta] = OrderedDict()
         self._inbox = DirectiveInbox("")
         self._outbox = DirectiveOutbox("")
-        self._directive_timer: asyncio.TimerHandle | None = None
+        self.channel = ClusterChannel(
+            transport=lambda: self.transport, node_id=lambda: self.node_id,
+            coordinator=lambda: self.role.coordinator, local_api_url=self._local_api_url,
+            apply_directive=self._on_directive)
         self._peer_memory = PeerMemory()
         self._suspect_since: dict[str, float] = {}
         self._reelect_pending = False
@@ -269,6 +273,8 @@ class Agent:
 
         transport = self.transport = GossipTransport(
             build_core, self.gossip_config, bind=(bind_host, bind_port), on_event=self._on_event)
+        self.channel.install(transport)
+        stack.push_async_callback(self.channel.aclose)
         stack.push_async_callback(self._stop_gossip)
         await transport.start()
         log.info("node %s started: gossip on %s advertised as %s, API %s (serving shortly), "
@@ -309,9 +315,6 @@ class Agent:
 
     def _cancel_timers(self) -> None:
         self.publisher.cancel_deferred()
-        if self._directive_timer is not None:
-            self._directive_timer.cancel()
-            self._directive_timer = None
 
     async def _stop_gossip(self) -> None:
         transport = self.transport
@@ -348,7 +351,8 @@ class Agent:
             view.observe_member(member, "joined")
         self.view = view
         app = create_app(
-            view, api_token=config.api_token, cors_origins=tuple(config.cors_origins),
+            view, forwarder=self.channel.forward_write,
+            api_token=config.api_token, cors_origins=tuple(config.cors_origins),
             alert_webhook=config.alert_webhook, check_interval_s=config.check_interval)
         app.router.add_post("/api/v1/agent/leave", self._http_leave)
         app.router.add_post("/api/v1/agent/reload", self._http_reload)
@@ -480,13 +484,26 @@ class Agent:
             self.events.publish(ClusterEvent(EventKind.MAINTENANCE, self.node_id, address,
                                              self._wall(), {"enabled": enabled, "worker": False}))
 
-    def send_directive(self, target: str, action: str, value: Any) -> None:
-        now = asyncio.get_running_loop().time()
-        directive, first = self._outbox.send(target, action, value, now)
-        self._inbox.remember(directive.id)  # our own, relayed back: not for us to apply
+    async def send_directive(self, target: str, action: str, value: Any) -> None:
+        """Deliver a directive to member ``target`` over the request channel.
+
+        Raises:
+            DirectiveNotAcknowledged: the member never acknowledged it.
+        """
+        directive, body = self._outbox.new(target, action, value)
+        self._inbox.remember(directive.id)  # our own: never for us to apply
         log.info("directive %s to %s: %s %r", directive.id, target, action, value)
-        self._send_directive(first)
-        self._arm_directive_timer()
+        verdict = await self.channel.send_directive(directive, body)
+        log.info("directive %s acknowledged by %s (%s)", directive.id, target, verdict.value)
+
+    def _local_api_url(self) -> str | None:
+        """This node's own API as seen from this host (a wildcard bind: loopback)."""
+        port = self.api_port
+        if port is None:
+            return None
+        host = self.config.api_address[0]
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"http://{host_port(host, port)}"
 
     def force_leave(self, name: str, *, prune: bool) -> bool:
         """Serf's force-leave of member ``name`` (``SwimProtocol.force_leave``); False
@@ -500,33 +517,14 @@ class Agent:
 
     # --- directives -------------------------------------------------------------------------
 
-    def _send_directive(self, send: DirectiveSend) -> None:
-        self._broadcast(send.body, key=send.key, urgent=True)
-        transport = self.transport
-        if transport is not None and transport.running:
-            transport.send_app_to(send.target, send.body)
-
-    def _arm_directive_timer(self) -> None:
-        if self._directive_timer is not None:
-            self._directive_timer.cancel()
-            self._directive_timer = None
-        deadline = self._outbox.next_deadline()
-        if deadline is not None:
-            self._directive_timer = asyncio.get_running_loop().call_at(
-                deadline, self._resend_directives)
-
-    def _resend_directives(self) -> None:
-        self._directive_timer = None
-        for send in self._outbox.due(asyncio.get_running_loop().time()):
-            self._send_directive(send)
-        self._arm_directive_timer()
-
-    def _on_directive(self, directive: Directive) -> None:
+    def _on_directive(self, directive: Directive) -> Verdict:
+        """Judge a directive (from the channel, or gossiped by an older coordinator) and
+        act on it if it is ours and new."""
         verdict = self._inbox.receive(directive)
         if verdict is Verdict.STALE:
             self.stats["directives_stale"] += 1
         if verdict is not Verdict.APPLY:
-            return
+            return verdict
         self.stats["directives_applied"] += 1
         log.info("directive %s from the coordinator: %s %r", directive.id, directive.action,
                  directive.value)
@@ -535,19 +533,21 @@ class Agent:
         elif directive.action == "tasks" and isinstance(directive.value, dict):
             self.apply_tasks(task_values(directive.value))
         elif directive.action == "shutdown":
-            self.request_leave()
+            # After the acknowledgement has gone out: leaving closes the gossip port.
+            asyncio.get_running_loop().call_later(0.1, self.request_leave)
+        return verdict
 
     # --- gossip plumbing --------------------------------------------------------------------
 
     def _gossiping(self) -> bool:
         return self.transport is not None and self.transport.running
 
-    def _broadcast(self, body: bytes, *, key: str, urgent: bool = False) -> None:
+    def _broadcast(self, body: bytes, *, key: str) -> None:
         transport = self.transport
         if transport is None or not transport.running:
             return
         try:
-            transport.broadcast_app(body, key=key, urgent=urgent)
+            transport.broadcast_app(body, key=key)
         except LocalProtocolError:
             # Bigger than a datagram (e.g. a registration with many long skills): it
             # still reaches every node through push-pull anti-entropy.

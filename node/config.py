@@ -220,7 +220,9 @@ class NodeConfig:
     tailscale_ip: str | None = _setting(
         None, description="Tailscale IP to report. Default: detected from the interfaces.")
     api_token: str | None = _setting(
-        None, description="Bearer token required for writes on the REST API. Default: none.")
+        None, description="Bearer token required on the REST API. Writes relayed from "
+                          "other nodes are checked against the coordinator's token: set "
+                          "the same one on every node. Default: none.")
     insecure_api: bool = _setting(
         False, description="Allow a non-loopback --api-bind without --api-token.")
     api_eager: bool = _setting(

@@ -1,90 +1,53 @@
-"""Coordinator directives, sans-I/O: the sender's re-send plan and the target's filter.
+"""Coordinator directives, sans-I/O: the sender's numbering and the target's filter.
 
 A directive asks one member to do something (enter maintenance, take task counters from
-an API heartbeat, leave). The coordinator gossips it (``urgent``: it starts gossip rounds
-of its own) and also sends it straight to the target. Directives are not carried by
-push-pull, and an epidemic with few retransmits (the local profile relays each app
-message twice) can miss the target, so each send is repeated ``DIRECTIVE_RESEND_S``
-after the first one; receivers drop repeats by id.
+an API heartbeat, leave). The coordinator sends it over the cluster request channel and
+the member acknowledges it (``node.cluster_channel``); an unacknowledged attempt is
+retried, so a member can receive one directive twice, and a retry of an older directive
+can arrive after a newer one of the same kind.
 
-``DirectiveOutbox`` numbers the directives and plans the re-sends; ``DirectiveInbox``
-decides what a received directive means. Neither reads a clock nor touches gossip: the
-agent passes ``now`` (its event loop's time), sends what ``due`` returns, and arms one
-timer at ``next_deadline``.
+``DirectiveOutbox`` numbers the directives; ``DirectiveInbox`` decides what a received
+directive means (its verdict is the acknowledgement). Neither reads a clock nor does I/O.
 """
 
 from __future__ import annotations
 
 import enum
-import heapq
 import itertools
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
 from .app_messages import Directive, encode_directive
 from .heartbeat import TASK_FIELDS
 
 __all__ = [
-    "DIRECTIVE_RESEND_S",
     "SEEN_DIRECTIVES",
     "DirectiveInbox",
     "DirectiveOutbox",
-    "DirectiveSend",
     "Verdict",
     "task_values",
 ]
 
-DIRECTIVE_RESEND_S = (1.0, 3.0, 7.0)
-"""Seconds after the first send at which a directive is sent again (broadcast and direct)."""
 SEEN_DIRECTIVES = 1024
 """Directive ids (and, separately, newest sequences per origin and action) remembered."""
 
 
-@dataclass(frozen=True, slots=True)
-class DirectiveSend:
-    """One send of a directive: gossip ``body`` under ``key`` and send it to ``target``."""
-
-    target: str
-    body: bytes
-    key: str
-
-
 class DirectiveOutbox:
-    """The coordinator's side: directive ids and the re-send plan.
+    """The coordinator's side: directive ids.
 
     Args:
         origin: ``"<node id>:<start incarnation>"``; ids are ``origin:<n>`` with n counting
             from 1, so a restarted coordinator is a new origin.
-        resend_s: delays of the re-sends after the first send (seconds).
     """
 
-    def __init__(self, origin: str, resend_s: tuple[float, ...] = DIRECTIVE_RESEND_S) -> None:
+    def __init__(self, origin: str) -> None:
         self.origin = origin
-        self._resend_s = resend_s
         self._numbers = itertools.count(1)
-        self._order = itertools.count()
-        self._plan: list[tuple[float, int, DirectiveSend]] = []
 
-    def send(self, target: str, action: str, value: Any, now: float) -> tuple[Directive, DirectiveSend]:
-        """A new directive for ``target``: returns it and its first send (due now); its
-        re-sends are due at ``now + resend_s``."""
+    def new(self, target: str, action: str, value: Any) -> tuple[Directive, bytes]:
+        """A new directive for ``target`` and its encoding (an app message body)."""
         directive = Directive(target, action, value, f"{self.origin}:{next(self._numbers)}")
-        out = DirectiveSend(target, encode_directive(directive), f"dir:{directive.id}")
-        for delay in self._resend_s:
-            heapq.heappush(self._plan, (now + delay, next(self._order), out))
-        return directive, out
-
-    def due(self, now: float) -> list[DirectiveSend]:
-        """The re-sends due at ``now`` (in the order they were planned); removes them."""
-        out = []
-        while self._plan and self._plan[0][0] <= now:
-            out.append(heapq.heappop(self._plan)[2])
-        return out
-
-    def next_deadline(self) -> float | None:
-        """When the next re-send is due, or None if none is planned."""
-        return self._plan[0][0] if self._plan else None
+        return directive, encode_directive(directive)
 
 
 class Verdict(enum.Enum):

@@ -52,6 +52,7 @@ from api.view import CheckResult, DeleteResult, RegisterResult, TransitionListen
 from gossip.events import Member
 from gossip.types import MemberState
 
+from .cluster_channel import DirectiveNotAcknowledged
 from .config import format_host_port
 from .heartbeat import TASK_FIELDS, HeartbeatRecord
 from .metadata import NodeMeta
@@ -86,7 +87,7 @@ class AgentControl(Protocol):
     def apply_tasks(self, values: dict[str, Any]) -> None: ...
     def apply_maintenance(self, enabled: bool) -> None: ...
     def request_leave(self) -> None: ...
-    def send_directive(self, target: str, action: str, value: Any) -> None: ...
+    async def send_directive(self, target: str, action: str, value: Any) -> None: ...
     def force_leave(self, name: str, *, prune: bool) -> bool: ...
 
 
@@ -307,7 +308,7 @@ class GossipClusterView:
             if node_id == self._agent.node_id:
                 self._agent.apply_tasks(values)
                 return self._one_member(node_id)
-            self._agent.send_directive(node_id, "tasks", values)
+            await self._directive(node_id, "tasks", values)
         return self._with(info, **values)
 
     async def shutdown(self, node_id: str) -> NodeInfo | None:
@@ -321,7 +322,7 @@ class GossipClusterView:
         if node_id == self._agent.node_id:
             self._agent.request_leave()
         else:
-            self._agent.send_directive(node_id, "shutdown", True)
+            await self._directive(node_id, "shutdown", True)
         return self._with(info, status=NodeStatus.OFFLINE)
 
     async def set_maintenance(self, node_id: str, enabled: bool) -> NodeInfo | None:
@@ -335,7 +336,7 @@ class GossipClusterView:
         if node_id == self._agent.node_id:
             self._agent.apply_maintenance(enabled)
             return self._one_member(node_id)
-        self._agent.send_directive(node_id, "maintenance", enabled)
+        await self._directive(node_id, "maintenance", enabled)
         if enabled:
             return self._with(info, status=NodeStatus.MAINTENANCE)
         return info if info.status != NodeStatus.MAINTENANCE else self._with(info, status=NodeStatus.ONLINE)
@@ -358,6 +359,13 @@ class GossipClusterView:
             raise Unavailable("gossip: this node is not running gossip (starting or "
                               "stopping); retry shortly")
         return DeleteResult(source="gossip", was=was, kept_as_left=not prune)
+
+    async def _directive(self, node_id: str, action: str, value: Any) -> None:
+        """Have member ``node_id`` act; 503 naming the failure if it never acknowledged."""
+        try:
+            await self._agent.send_directive(node_id, action, value)
+        except DirectiveNotAcknowledged as exc:
+            raise Unavailable(f"directive: {exc}") from None
 
     async def check_heartbeats(self) -> CheckResult:
         checked = len(self.registry)

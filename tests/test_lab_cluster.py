@@ -1,13 +1,10 @@
 """Real ``claw-node`` agents on the multi-host lab: one agent per host, each with its own
 hostname, address and data dir.
 
-``test_default_flags_*`` starts every agent as a new user would (no flags but
-``--join`` and ``--data-dir``). ``test_forwarded_writes_*`` is the full life of a
-cluster: convergence, writes through non-coordinators, fail-over, rejoin with a lasting
-identity, graceful leave, SIGTERM. Its agents also serve the API on the host's address
-(``--api-bind 0.0.0.0:8888 --insecure-api``), because today a non-coordinator forwards
-a write to the coordinator's advertised API URL, which with the default loopback bind
-is unreachable from another host (issue 13, item 2).
+Every agent starts as a new user would (no flags but ``--join`` and ``--data-dir``; the
+API on the host's loopback). ``test_forwarded_writes_*`` is the full life of a cluster:
+convergence, writes through non-coordinators (carried to the coordinator over the
+gossip port), fail-over, rejoin with a lasting identity, graceful leave, SIGTERM.
 
 Timing figures are printed (run with ``-s``), never asserted: the machine may be slow.
 """
@@ -24,9 +21,6 @@ from simulations.netns import NetnsLab
 from tests.lab import CLAW_NODE, nodes_of, online_everywhere, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
-
-API_ON_HOST_ADDRESS = ("--api-bind", "0.0.0.0:8888", "--insecure-api")
-
 
 def answers(lab: NetnsLab, i: int) -> bool:
     return lab.request(i, "GET", "/health").status == 200
@@ -48,7 +42,7 @@ def agreed_coordinator(lab: NetnsLab, hosts: list[int]) -> tuple[str, int] | Non
 
 
 def post(lab: NetnsLab, i: int, path: str, body: dict[str, Any]) -> Any:
-    answer = lab.request(i, "POST", path, body, timeout_s=15)
+    answer = lab.request(i, "POST", path, body, timeout_s=30)
     assert answer.status in (200, 201), (i, path, answer)
     return answer.body
 
@@ -116,7 +110,7 @@ def test_forwarded_writes_failover_rejoin_leave(make_lab):
     every = [0, 1, 2, 3]
     names = {h.hostname for h in lab.hosts}
     t0 = time.monotonic()
-    start(lab, *API_ON_HOST_ADDRESS)
+    start(lab)
 
     # 1. Convergence: every node sees every node online, with its resources.
     def converged() -> bool:
@@ -180,7 +174,7 @@ def test_forwarded_writes_failover_rejoin_leave(make_lab):
     # 3. Restart host0 with the same data dir and no --join: it rejoins from its
     # remembered peers under the same id, is online everywhere, and does not take the
     # role back.
-    lab.start_agent(0, *API_ON_HOST_ADDRESS)
+    lab.start_agent(0)
     took = poll("restarted host0 online everywhere", lambda: all(
         nodes_of(lab, i).get("host0", {}).get("status") == "online" for i in every))
     print(f"restarted host0 back online everywhere: {took:.1f} s "

@@ -1,11 +1,16 @@
-"""Coordinator directives without sockets or sleeps: the outbox's re-send plan on a fake
-clock, the inbox's rule "only the newest per origin and action is applied", and the
-agent acting on what the inbox lets through."""
+"""Coordinator directives without sockets: the outbox's numbering, the inbox's rule "only
+the newest per origin and action is applied", and the agent acting on what the inbox lets
+through (from gossip, as an older coordinator sends them, and from the request channel).
+Delivery, acknowledgement and retries are in ``test_cluster_channel.py``."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
+
+from gossip.channel import ChannelCall
 from gossip.events import AppMessage
 from node.agent import Agent
 from node.app_messages import (
@@ -14,52 +19,26 @@ from node.app_messages import (
     decode_app,
     decode_directive,
     encode_directive,
+    heartbeat_message,
 )
 from node.config import NodeConfig
 from node.directives import (
-    DIRECTIVE_RESEND_S,
     DirectiveInbox,
     DirectiveOutbox,
     Verdict,
     task_values,
 )
+from node.heartbeat import HeartbeatRecord
 
 
-def run_outbox(outbox: DirectiveOutbox, until: float) -> list[tuple[float, str]]:
-    """Fire the outbox's deadlines in order up to ``until``, as the agent's timer does;
-    returns (time, key) of every re-send."""
-    sent = []
-    while (deadline := outbox.next_deadline()) is not None and deadline <= until:
-        sent += [(deadline, s.key) for s in outbox.due(deadline)]
-    return sent
-
-
-def test_directive_is_sent_once_then_resent_at_the_planned_delays() -> None:
+def test_directives_are_numbered_per_origin_and_encoded_as_app_messages() -> None:
     outbox = DirectiveOutbox("coord:5")
-    directive, first = outbox.send("w1", "maintenance", True, now=100.0)
-    assert DIRECTIVE_RESEND_S == (1.0, 3.0, 7.0)
-    assert outbox.next_deadline() == 101.0
-    assert outbox.due(100.5) == []  # nothing before its time
-    resends = run_outbox(outbox, until=1000.0)
-    assert resends == [(101.0, first.key), (103.0, first.key), (107.0, first.key)]
-    assert outbox.next_deadline() is None
-
-    kind, payload = decode_app(first.body)
-    assert kind == APP_DIRECTIVE and decode_directive(payload) == directive
-    assert (directive.target, directive.action, directive.value) == ("w1", "maintenance", True)
-    assert directive.id == "coord:5:1" and first.key == "dir:coord:5:1" and first.target == "w1"
-
-
-def test_each_directive_has_its_own_id_and_its_own_resends() -> None:
-    outbox = DirectiveOutbox("coord:5", resend_s=(1.0, 3.0))
-    a, first_a = outbox.send("w1", "maintenance", True, now=0.0)
-    b, first_b = outbox.send("w2", "tasks", {"running_tasks": 1}, now=2.0)
+    a, body = outbox.new("w1", "maintenance", True)
+    b, _ = outbox.new("w2", "tasks", {"running_tasks": 1})
     assert (a.id, b.id) == ("coord:5:1", "coord:5:2")
-    assert run_outbox(outbox, until=10.0) == [
-        (1.0, first_a.key), (3.0, first_a.key), (3.0, first_b.key), (5.0, first_b.key)]
-    # A due call late for several deadlines returns them all, in plan order.
-    outbox.send("w1", "shutdown", None, now=20.0)
-    assert [s.key for s in outbox.due(100.0)] == ["dir:coord:5:3", "dir:coord:5:3"]
+    kind, payload = decode_app(body)
+    assert kind == APP_DIRECTIVE and decode_directive(payload) == a
+    assert (a.target, a.action, a.value) == ("w1", "maintenance", True)
 
 
 def test_inbox_applies_only_the_newest_per_origin_and_action() -> None:
@@ -108,7 +87,7 @@ def deliver(agent: Agent, directive: Directive) -> None:
     agent._on_event(AppMessage(encode_directive(directive)))  # as gossip hands it over
 
 
-def test_the_agent_acts_on_what_the_inbox_lets_through(tmp_path: Path) -> None:
+async def test_the_agent_acts_on_what_the_inbox_lets_through(tmp_path: Path) -> None:
     worker = make_agent(tmp_path, "w1")
     assert not worker._meta.maintenance
     deliver(worker, Directive("w1", "maintenance", False, "coord:5:3"))
@@ -119,47 +98,22 @@ def test_the_agent_acts_on_what_the_inbox_lets_through(tmp_path: Path) -> None:
     assert worker.stats["directives_applied"] == 1 and worker.stats["directives_stale"] == 1
     deliver(worker, Directive("w1", "tasks", {"running_tasks": 3, "bogus": 1}, "coord:5:2"))
     assert worker.publisher.tasks["running_tasks"] == 3 and "bogus" not in worker.publisher.tasks
-    deliver(worker, Directive("w1", "maintenance", True, "coord:6:1"))
+    # Over the request channel: the verdict is the acknowledgement.
+    assert await serve(worker, Directive("w1", "maintenance", True, "coord:6:1")) == b"apply"
     assert worker._meta.maintenance and worker.stats["directives_applied"] == 3
-    deliver(worker, Directive("w2", "maintenance", False, "coord:6:2"))
+    assert await serve(worker, Directive("w1", "maintenance", True, "coord:6:1")) == b"repeat"
+    assert await serve(worker, Directive("w2", "maintenance", False, "coord:6:2")) == b"not_ours"
     assert worker._meta.maintenance and worker.stats["directives_applied"] == 3
-    deliver(worker, Directive("w1", "shutdown", None, "coord:6:3"))
-    assert worker._stop.is_set()  # request_leave
+    # Shutdown: acknowledged first, then the agent leaves.
+    assert await serve(worker, Directive("w1", "shutdown", None, "coord:6:3")) == b"apply"
+    await asyncio.wait_for(worker._stop.wait(), timeout=10)  # request_leave
+    with pytest.raises(ValueError):  # a heartbeat is not a directive
+        await worker.channel.serve_directive(call(heartbeat_message(HeartbeatRecord(node="w1", epoch=1, seq=1, sampled_at=1.0))))
 
 
-class FakeTransport:
-    """Records the agent's app broadcasts and direct sends."""
-
-    running = True
-
-    def __init__(self) -> None:
-        self.broadcasts: list[tuple[bytes, str, bool]] = []
-        self.direct: list[tuple[str, bytes]] = []
-
-    def broadcast_app(self, body: bytes, *, key: str, urgent: bool = False) -> None:
-        self.broadcasts.append((body, key, urgent))
-
-    def send_app_to(self, name: str, body: bytes) -> bool:
-        self.direct.append((name, body))
-        return True
+def call(body: bytes) -> ChannelCall:
+    return ChannelCall(kind="directive", body=body, ttl_s=2.0, peer=("127.0.0.1", 7946))
 
 
-async def test_the_agent_gossips_each_send_urgently_and_straight_to_the_target(
-        tmp_path: Path) -> None:
-    coordinator = make_agent(tmp_path, "coord")
-    transport = FakeTransport()
-    coordinator.transport = transport  # type: ignore[assignment]
-    coordinator.send_directive("w1", "maintenance", True)
-    (body, key, urgent), = transport.broadcasts
-    # Urgent: its own gossip rounds (directives are not repaired by push-pull), and
-    # straight to the target too (an epidemic can miss it).
-    assert urgent and transport.direct == [("w1", body)]
-    assert decode_directive(decode_app(body)[1]).id == "coord:1:1" == key.removeprefix("dir:")
-    timer = coordinator._directive_timer
-    assert timer is not None and timer.when() == coordinator._outbox.next_deadline()
-    coordinator._cancel_timers()  # what stop() does
-    assert timer.cancelled() and coordinator._directive_timer is None
-
-    transport.running = False  # type: ignore[misc]  # gossip stopped: nothing goes out
-    coordinator._send_directive(coordinator._outbox.due(float("inf"))[0])
-    assert len(transport.broadcasts) == 1 and len(transport.direct) == 1
+async def serve(agent: Agent, directive: Directive) -> bytes:
+    return await agent.channel.serve_directive(call(encode_directive(directive)))

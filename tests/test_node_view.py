@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 
-from api.errors import Conflict
+from api.errors import Conflict, Unavailable
 from api.models import HeartbeatIn, NodeStatus, NodeTransition, RegisterIn
 from api.registry import HttpNodeRegistry
 from gossip.events import Member
 from gossip.types import MemberState
+from node.cluster_channel import DirectiveNotAcknowledged
 from node.heartbeat import HeartbeatRecord
 from node.metadata import NodeMeta, decode_meta, encode_meta
 from node.view import GossipClusterView, member_status
@@ -38,6 +39,7 @@ class FakeAgent:
         self.beats: dict[str, HeartbeatRecord] = {}
         self.coordinator = ("me", 2)
         self.calls: list[tuple[str, Any]] = []
+        self.unreachable: set[str] = set()
 
     def members(self) -> list[Member]:
         return self.table
@@ -67,8 +69,11 @@ class FakeAgent:
     def request_leave(self) -> None:
         self.calls.append(("leave", None))
 
-    def send_directive(self, target: str, action: str, value: Any) -> None:
+    async def send_directive(self, target: str, action: str, value: Any) -> None:
         self.calls.append((f"directive:{target}:{action}", value))
+        if target in self.unreachable:
+            raise DirectiveNotAcknowledged(f"{action} directive to {target} was not "
+                                           "acknowledged after 3 attempts (timeout)")
 
     def force_leave(self, name: str, *, prune: bool) -> bool:
         self.calls.append(("force-leave", (name, prune)))
@@ -158,6 +163,17 @@ async def test_writes_for_gossip_members_go_to_the_member(view: GossipClusterVie
     await view.shutdown("me")
     assert ("leave", None) in agent.calls
     assert await view.heartbeat("ghost", HeartbeatIn()) is None
+
+
+async def test_an_unacknowledged_directive_is_a_503_naming_it(view: GossipClusterView,
+                                                               agent: FakeAgent) -> None:
+    agent.unreachable.add("peer")
+    for write in (view.set_maintenance("peer", True), view.shutdown("peer"),
+                  view.heartbeat("peer", HeartbeatIn(running_tasks=1))):
+        with pytest.raises(Unavailable) as caught:
+            await write
+        assert caught.value.status == 503
+        assert "to peer was not acknowledged" in caught.value.message
 
 
 async def test_http_nodes_heartbeat_and_check(view: GossipClusterView) -> None:

@@ -816,35 +816,6 @@ def test_claw_app_messages_reach_claw_members_only() -> None:
     assert leaked == [] and c.core("serf").stats["app_messages_in"] == 0
 
 
-def test_app_message_sent_straight_to_one_member() -> None:
-    c = Cluster(LAN, seed=4)
-    for i in range(4):
-        c.add_node(f"n{i}")
-    c.add_node("serf", meta=encode_tags({"role": "serf"}))
-    c.join_all()
-    c.run(30.0, until=c.converged)
-    c.run(10.0)                                      # the join rumours are spent
-    n0 = c.core("n0")
-    assert n0.send_app_to("n2", b"directive-1", c.now)
-    (addr, msgs), = sent(n0)                          # one datagram, at once
-    assert addr == c.nodes["n2"].address
-    assert [serf_codec.decode_serf(m.payload) for m in msgs] == [ClawAppMessage(b"directive-1")]
-    # Not to ourselves, a Serf agent, an unknown name, or a body that cannot fit.
-    assert not n0.send_app_to("n0", b"x", c.now)
-    assert not n0.send_app_to("serf", b"x", c.now)
-    assert not n0.send_app_to("nobody", b"x", c.now)
-    assert not n0.send_app_to("n2", b"x" * 2000, c.now)
-    assert sent(n0) == [] and n0.stats["app_direct_out"] == 1
-    with pytest.raises(LocalProtocolError):
-        n0.send_app_to("n2", "text", c.now)  # type: ignore[arg-type]
-
-    # Delivered the same way through the simulated network, once, then relayed.
-    assert n0.send_app_to("n2", b"directive-2", c.now)
-    c.run(10.0)
-    assert AppMessage(b"directive-2") in c.events_of("n2", AppMessage)
-    assert c.events_of("n2", AppMessage).count(AppMessage(b"directive-2")) == 1
-
-
 def test_app_broadcast_with_same_key_replaces_queued_one() -> None:
     core = make_core()
     with_peers(core, 1)
