@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from . import models as m
 
-__all__ = ["ERROR_EXAMPLES", "PARAMETER_EXAMPLES", "example_of"]
+__all__ = ["ERROR_EXAMPLES", "OPERATION_ERROR_EXAMPLES", "PARAMETER_EXAMPLES", "example_of"]
 
 _AT = datetime(2026, 12, 7, 9, 30, 0, tzinfo=UTC)
 
@@ -49,6 +49,14 @@ ERROR_EXAMPLES: dict[int, str] = {
          "retry shortly",
 }
 """The ``error`` text of an example answer per status (the messages the API writes)."""
+
+OPERATION_ERROR_EXAMPLES: dict[tuple[str, int], str] = {
+    ("delete_node", 409): "node_id: 'gpu-box-2' is a live gossip member (alive); only its "
+                          "own agent can take it out (`claw-node leave` on that machine, or "
+                          "stop its service); once it is failed or left it can be deleted",
+}
+"""Where one route's error reads differently from ``ERROR_EXAMPLES``: (operation id,
+status) → ``error`` text."""
 
 
 def _coordinator() -> m.CoordinatorInfo:
