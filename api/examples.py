@@ -20,6 +20,8 @@ from . import models as m
 __all__ = ["ERROR_EXAMPLES", "OPERATION_ERROR_EXAMPLES", "PARAMETER_EXAMPLES", "example_of"]
 
 _AT = datetime(2026, 12, 7, 9, 30, 0, tzinfo=UTC)
+_OLD_KEY = "HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8="
+_NEW_KEY = "mRvW5zGkXx2yVd8mB9cQ3nT7pL1sA4eF6hJ0kZ2uW8o="
 
 PARAMETER_EXAMPLES: dict[str, Any] = {
     "node_id": "worker-001",
@@ -129,6 +131,12 @@ def _examples() -> dict[type[BaseModel], BaseModel]:
         m.DeleteOut: m.DeleteOut(
             node_id="gpu-box-3", source="gossip",
             message="gpu-box-3 was failed; force-left and removed from the member list"),
+        m.KeyIn: m.KeyIn(key=_NEW_KEY),
+        m.KeysOut: m.KeysOut(
+            success=True, action="list", num_nodes=3, num_responses=3, num_errors=0,
+            primary_key=_OLD_KEY, keys=[m.KeyCount(key=_OLD_KEY, nodes=3, primary_nodes=3),
+                                        m.KeyCount(key=_NEW_KEY, nodes=2, primary_nodes=0)],
+            lacking_primary=[], missing=[], messages={}),
         m.ReloadOut: m.ReloadOut(node_id="gpu-box-2", message="reloaded: --tags applied",
                                  applied=["tags"], restart_needed=["bind"]),
         m.ErrorOut: m.ErrorOut(error=ERROR_EXAMPLES[404],

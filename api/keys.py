@@ -10,13 +10,15 @@ from aiohttp import web
 from .alerts import AlertDispatcher
 from .config import ApiConfig, LiveSettings
 from .json_cache import NodeJsonCache
+from .key_control import KeyControl
 from .openapi import OpenApiDocument
 from .view import ClusterView
 
 if TYPE_CHECKING:
     from .relay import WriteForwarder
 
-__all__ = ["ALERTS", "CLIENT", "CONFIG", "FORWARDER", "JSON_CACHE", "LIVE", "OPENAPI", "VIEW"]
+__all__ = ["ALERTS", "CLIENT", "CONFIG", "FORWARDER", "JSON_CACHE", "KEY_CONTROL", "LIVE",
+           "OPENAPI", "VIEW"]
 
 VIEW = web.AppKey("view", ClusterView)
 CONFIG = web.AppKey("config", ApiConfig)
@@ -32,3 +34,5 @@ JSON_CACHE = web.AppKey("json_cache", NodeJsonCache)
 FORWARDER: web.AppKey[WriteForwarder] = web.AppKey("forwarder")
 """How this node relays writes to the coordinator (``create_app(forwarder=...)``); absent:
 a non-coordinator answers writes with 503."""
+KEY_CONTROL = web.AppKey("key_control", KeyControl)
+"""Cluster-wide gossip key management; set by the agent (absent: the key routes answer 503)."""

@@ -11,6 +11,8 @@ travels through gossip and is persisted, so its size must stay small.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -37,6 +39,9 @@ __all__ = [
     "ErrorOut",
     "HealthOut",
     "HeartbeatIn",
+    "KeyCount",
+    "KeyIn",
+    "KeysOut",
     "LeaveOut",
     "ReloadOut",
     "MaintenanceIn",
@@ -445,6 +450,59 @@ class LeaveOut(BaseModel):
     success: Literal[True] = True
     node_id: str = Field(description="The node that is leaving (the one that answered).")
     message: str
+
+
+# --- gossip keys (cluster-wide, Serf's key queries) -------------------------------------
+
+
+def _base64_key(value: str) -> str:
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not standard base64 (as 'claw-node keygen' prints)") from None
+    if len(raw) not in (16, 24, 32):
+        raise ValueError(f"decodes to {len(raw)} bytes; a key is 16, 24 or 32 bytes")
+    return value.strip()
+
+
+class KeyIn(BaseModel):
+    """``POST /api/v1/keys/{install,use,remove}`` body."""
+
+    model_config = _IN
+
+    key: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_base64_key)] = Field(
+        description="A gossip key: base64 of 16, 24 or 32 bytes, as 'claw-node keygen' and "
+                    "'serf keygen' print it.")
+
+
+class KeyCount(BaseModel):
+    """One key and how many live nodes hold it."""
+
+    model_config = _OUT
+
+    key: str = Field(description="The key (base64).")
+    nodes: int = Field(description="Answering nodes that hold the key.")
+    primary_nodes: int = Field(description="Answering nodes that encrypt with it (primary).")
+
+
+class KeysOut(BaseModel):
+    """The answer of a cluster-wide key command, like ``serf keys``."""
+
+    model_config = _OUT
+
+    success: bool = Field(description="Every live node answered and none reported a failure.")
+    action: Literal["list", "install", "use", "remove"]
+    num_nodes: int = Field(description="Live members asked (this node included).")
+    num_responses: int
+    num_errors: int
+    primary_key: str | None = Field(
+        description="The answering node's primary key after the command (null: encryption off).")
+    keys: list[KeyCount] = Field(
+        description="list: every key seen, with how many nodes hold it (empty for changes).")
+    lacking_primary: list[str] = Field(
+        description="list: live nodes that do not hold the answering node's primary key.")
+    missing: list[str] = Field(description="Live nodes that did not answer in time.")
+    messages: dict[str, str] = Field(description="Node -> its error or warning.")
 
 
 class ReloadOut(BaseModel):

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from aiohttp import web
 from pydantic import BaseModel
 
-from .errors import NotFound
+from .errors import NotFound, Unavailable
 from .health import cluster_health, filter_nodes, node_health
-from .keys import CONFIG, JSON_CACHE, VIEW
+from .key_control import KeyAction, KeyControl
+from .keys import CONFIG, JSON_CACHE, KEY_CONTROL, VIEW
 from .models import (
     CheckHeartbeatOut,
     ClusterHealthOut,
@@ -22,6 +23,8 @@ from .models import (
     DeleteQuery,
     HealthOut,
     HeartbeatIn,
+    KeyIn,
+    KeysOut,
     LeaveOut,
     MaintenanceIn,
     MessageOut,
@@ -220,6 +223,36 @@ async def check_heartbeat(request: web.Request, call: Call) -> web.Response:
     return json_model(CheckHeartbeatOut(
         checked=result.checked, changed=result.changed,
         message=f"checked {result.checked} nodes, {len(result.changed)} changed"))
+
+
+# --- gossip keys (cluster-wide; answered by the node asked, never forwarded) -----------
+
+
+def _key_control(request: web.Request) -> KeyControl:
+    control = request.app.get(KEY_CONTROL)
+    if control is None:
+        raise Unavailable("keys: this node does not manage gossip keys (no agent)")
+    return control
+
+
+@registry.route("GET", "/api/v1/keys", summary="Gossip keys on every live node (serf keys -list)",
+                response=KeysOut, errors=(503,), tag="keys")
+async def list_keys(request: web.Request, call: Call) -> web.Response:
+    return json_model(await _key_control(request).list_keys())
+
+
+def _key_route(action: KeyAction, summary: str) -> None:
+    async def handler(request: web.Request, call: Call) -> web.Response:
+        return json_model(await _key_control(request).change_key(action, call.body.key))
+
+    handler.__name__ = f"{action}_key"
+    registry.route("POST", f"/api/v1/keys/{action}", summary=summary, body=KeyIn,
+                   response=KeysOut, errors=(409, 503), tag="keys")(handler)
+
+
+_key_route("install", "Install a gossip key on every live node (decrypting only)")
+_key_route("use", "Make an installed key primary on every live node (refused if a live node lacks it)")
+_key_route("remove", "Remove a key from every live node (refused while a live node encrypts with it)")
 
 
 # --- served by the agent ---------------------------------------------------------------

@@ -27,11 +27,15 @@ from .events import (
     MemberSuspected,
     MemberUpdated,
     NameConflict,
+    QueryAnswered,
+    QueryFinished,
+    QueryReceived,
     Refuted,
 )
 from .keyring import Keyring
 from .protocol import SwimProtocol
 from .push_pull import StreamRequest, push_pull_scale
+from .serf_query import IncomingQuery, OutboundQuery, QueryError, QueryParams
 from .types import Address, MemberState
 
 __all__ = [
@@ -45,6 +49,7 @@ __all__ = [
     "Event",
     "GossipConfig",
     "GossipError",
+    "IncomingQuery",
     "JoinResult",
     "Keyring",
     "KeyringError",
@@ -59,6 +64,12 @@ __all__ = [
     "MemberSuspected",
     "MemberUpdated",
     "NameConflict",
+    "OutboundQuery",
+    "QueryAnswered",
+    "QueryError",
+    "QueryFinished",
+    "QueryParams",
+    "QueryReceived",
     "Refuted",
     "RemoteProtocolError",
     "StreamRequest",

@@ -6,14 +6,17 @@ Drain them with ``SwimProtocol.next_event()`` after every input.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from .types import Address, MemberState
+
+if TYPE_CHECKING:
+    from .serf_query import IncomingQuery, OutboundQuery
 
 __all__ = [
     "Member", "MemberJoined", "MemberUpdated", "MemberSuspected", "MemberRecovered",
     "MemberFailed", "MemberLeft", "NameConflict", "Refuted", "JoinResult",
-    "AppMessage", "AppState", "Event",
+    "AppMessage", "AppState", "QueryReceived", "QueryAnswered", "QueryFinished", "Event",
 ]
 
 
@@ -127,7 +130,34 @@ class AppState:
     sender: Address
 
 
+@dataclass(frozen=True, slots=True)
+class QueryReceived:
+    """A Serf query passed our filters (``gossip.serf_query``): for a handler, which may
+    answer it once with ``SwimProtocol.respond_query`` before ``query.deadline``.
+    Serf's internal queries (``query.internal``) are for the node itself."""
+
+    query: IncomingQuery
+
+
+@dataclass(frozen=True, slots=True)
+class QueryAnswered:
+    """An ack (``ack``) or a response from ``node`` arrived for our ``query``
+    (already recorded in ``query.acks`` / ``query.responses``)."""
+
+    query: OutboundQuery
+    node: str
+    ack: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFinished:
+    """Our ``query`` reached its deadline: its acks and responses are final."""
+
+    query: OutboundQuery
+
+
 Event = Union[
     MemberJoined, MemberUpdated, MemberSuspected, MemberRecovered, MemberFailed,
-    MemberLeft, NameConflict, Refuted, JoinResult, AppMessage, AppState,
+    MemberLeft, NameConflict, Refuted, JoinResult, AppMessage, AppState, QueryReceived,
+    QueryAnswered, QueryFinished,
 ]

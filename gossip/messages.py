@@ -18,7 +18,7 @@ __all__ = [
     "Ping", "IndirectPing", "Ack", "Nack", "Suspect", "Alive", "Dead", "UserMsg",
     "ErrResp", "PushNodeState", "PushPull", "Compound",
     "SerfJoin", "SerfLeave", "SerfPushPull", "SerfUserEvent", "SerfQuery",
-    "SerfQueryResponse", "SerfUnknown", "ClawAppMessage",
+    "SerfQueryResponse", "SerfRelay", "SerfUnknown", "ClawAppMessage",
     "PacketMessage", "StreamMessage", "SerfMessage",
     "VSN_SERF",
 ]
@@ -237,8 +237,23 @@ class SerfQueryResponse:
 
 
 @dataclass(frozen=True, slots=True)
+class SerfRelay:
+    """Serf ``messageRelayType``: forward ``inner`` (a Serf type byte + body) to
+    ``dest_ip:dest_port`` as a user message. A query's answerer sends copies of its ack
+    or response this way through ``RelayFactor`` other members, so one lost datagram
+    does not lose the answer. The header is Go's ``relayHeader{DestAddr net.UDPAddr,
+    DestName}``."""
+
+    dest_ip: bytes | None
+    dest_port: int
+    dest_name: str
+    inner: bytes
+    dest_zone: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class SerfUnknown:
-    """A Serf message type we do not interpret (conflict, key, relay, ...): kept raw."""
+    """A Serf message type we do not interpret (conflict, key, ...): kept raw."""
 
     type: int
     body: bytes
@@ -255,5 +270,5 @@ PacketMessage = Union[Ping, IndirectPing, Ack, Nack, Suspect, Alive, Dead, UserM
 StreamMessage = Union[PushPull, Ping, Ack, UserMsg, ErrResp]
 SerfMessage = Union[
     SerfJoin, SerfLeave, SerfPushPull, SerfUserEvent, SerfQuery, SerfQueryResponse,
-    SerfUnknown, ClawAppMessage,
+    SerfRelay, SerfUnknown, ClawAppMessage,
 ]

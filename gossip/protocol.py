@@ -26,7 +26,7 @@ the alive/suspect/dead decisions), ``suspicion`` (Lifeguard timeouts), ``awarene
 relays), ``outbox`` (broadcast queues and datagram packing), ``gossiper`` (gossip rounds
 and direct announcements), ``push_pull`` (``Exchanges``: TCP requests, push-pull
 anti-entropy, reconnects), ``user_messages`` (Serf intents and claw app messages),
-``leave`` (the phases of a graceful leave), ``serf_layer`` (Lamport clocks and intent
+``query_router`` (Serf queries: ``serf_query``'s decisions on the wire), ``leave`` (the phases of a graceful leave), ``serf_layer`` (Lamport clocks and intent
 decisions) and ``stats`` (the counters). A collaborator moves a member between states
 only through the callables this class hands it. This class keeps the commands, inputs,
 outputs, the packet handler table (``_PACKET_HANDLERS``), applies alive/suspect/dead and
@@ -36,12 +36,14 @@ that start inside a converged cluster (the simulator's loader).
 Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
 ``pending_broadcasts``, ``is_leaving``, ``last_internal_error``; see their docstrings.
-One added command: ``force_leave(name, now, prune=...)``, Serf's force-leave of another
-member.
+Added commands: ``force_leave(name, now, prune=...)``, Serf's force-leave of another
+member; Serf queries: ``start_query``, ``respond_query``, ``close_query``,
+``query_response_fits``, ``default_query_timeout`` and the ``Query*`` events.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
@@ -73,7 +75,9 @@ from .messages import (
 from .outbox import Outbox
 from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
 from .push_pull import Exchanges, PendingStream, StreamRequest
+from .query_router import QueryRouter
 from .serf_layer import SerfLayer
+from .serf_query import IncomingQuery, OutboundQuery, QueryParams
 from .stats import CoreStats
 from .suspicion import Suspicion, suspicion_bounds
 from .types import Address, MemberState
@@ -197,10 +201,14 @@ class SwimProtocol:
         self._leave = Leave(config, self._outbox, self._self, announce=self._gossiper.announce,
                             become_left=self._become_left, has_live_peers=self._has_live_peers,
                             live_peer_count=self._live_peer_count)
+        self._queries = QueryRouter(self._members, self._self, self._serf.query_clock, rng,
+                                    self._outbox, emit=self._emit,
+                                    gossip_interval_s=config.gossip_interval_s)
         self._user = UserMessages(self._members, self._self, self._serf, self._outbox,
                                   self._stats, self._decode_cache, emit=self._emit,
                                   set_state=self._set_state, leaving=self._leave.begun,
-                                  erase=self._erase)
+                                  erase=self._erase,
+                                  on_query=self._queries.on_message)
         self._exchanges = Exchanges(
             config, rng, self._members, self._self, self._stats, self._serf, self._user,
             cluster_size=self._current_size, gossiped=self._gossiped_records, app_state=app_state,
@@ -238,6 +246,7 @@ class SwimProtocol:
         self._members = Membership.from_shared(self._cfg.max_members, table, me)
         self._prober.adopt(self._members, table.names)
         self._user.adopt(self._members)
+        self._queries.adopt(self._members)
         self._gossiper.adopt(self._members)
         self._outbox.forget_memberlist()  # our alive is known to all
         self._version += 1
@@ -352,6 +361,46 @@ class SwimProtocol:
         prober = self._prober
         prober.next_probe = min(prober.next_probe, now + self._cfg.probe_interval_s)
         self._exchanges.push_pull_random(now)
+
+    # --- Serf queries (gossip.serf_query; issue 19 reuses them for user queries) ---
+
+    def start_query(self, name: str, payload: bytes | None, params: QueryParams,
+                    now: float) -> OutboundQuery:
+        """Start a Serf query: broadcast it, handle it here too (our own ack and
+        ``QueryReceived``), and collect acks and responses until its deadline
+        (``QueryAnswered`` per answer, ``QueryFinished`` at the deadline).
+
+        Returns:
+            The open query; its ``acks``/``responses`` fill as answers arrive.
+        Raises:
+            QueryError: larger than Serf's 1,024-byte limit, too many open, bad params.
+        """
+        self._now = now
+        return self._queries.start(name, payload, params, now)
+
+    def respond_query(self, query: IncomingQuery, payload: bytes | None, now: float) -> None:
+        """Answer a query from ``QueryReceived`` (once, before its deadline), straight to
+        the querier and through ``relay_factor`` other members.
+
+        Raises:
+            QueryError: larger than Serf's 1,024-byte limit, answered already, or late.
+        """
+        self._now = now
+        self._queries.respond(query, payload, now)
+
+    def query_response_fits(self, query: IncomingQuery, payload: bytes | None) -> bool:
+        """Whether ``respond_query`` would accept ``payload`` by size."""
+        return self._queries.queries.response_fits(query, payload)
+
+    def close_query(self, query: OutboundQuery, now: float) -> None:
+        """Stop collecting answers for ``query`` (no ``QueryFinished`` follows)."""
+        self._now = now
+        self._queries.queries.close(query)
+
+    def default_query_timeout(self) -> float:
+        """Serf's default timeout for a query started now: gossip interval x 16 x
+        ceil(log10(live members + 1)), in seconds."""
+        return self._queries.default_timeout()
 
     # --- inputs -----------------------------------------------------------------
 
@@ -511,6 +560,8 @@ class SwimProtocol:
         out = self._stats.as_dict()
         out["members"] = len(self._members)
         out["broadcasts_dropped"] = self._outbox.dropped
+        for key, value in dataclasses.asdict(self._queries.queries.stats).items():
+            out[f"query_{key}"] = value
         return out
 
     def member_state(self, name: str) -> MemberState | None:
@@ -948,6 +999,8 @@ _TIMERS = (
     _Timer(lambda core: core._leave.deadline, lambda core, now: core._leave.advance(now),
            every_call=True),
     _Timer(lambda core: core._next_reap, SwimProtocol._reap_tick),
+    _Timer(lambda core: core._queries.queries.next_deadline(),
+           lambda core, now: core._queries.expire(now)),
 )
 """Every timer of the core, in the order ``handle_timer`` fires them. ``next_deadline``
 and ``_run_timers`` both read this one table, so no timer is scheduled by one and

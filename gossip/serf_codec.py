@@ -15,7 +15,7 @@ from gossip.decode_cache import DecodeCache
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.messages import (
     ClawAppMessage, SerfJoin, SerfLeave, SerfMessage, SerfPushPull, SerfQuery,
-    SerfQueryResponse, SerfUnknown, SerfUserEvent,
+    SerfQueryResponse, SerfRelay, SerfUnknown, SerfUserEvent,
 )
 from gossip.msgpack_fields import (
     I64_MAX, I64_MIN, U8, U16MAX, U32, U64, as_map, get_bool, get_bytes, get_int,
@@ -26,6 +26,7 @@ from gossip.msgpack_fields import (
 __all__ = ["SERF_CLAW", "decode_serf", "encode_serf"]
 
 _SERF_LEAVE, _SERF_JOIN, _SERF_PUSH_PULL, _SERF_USER_EVENT, _SERF_QUERY, _SERF_QUERY_RESPONSE = range(6)
+_SERF_RELAY = 9
 SERF_CLAW = 0xC8
 """claw-node's application message type (outside Serf's range: Serf agents skip it)."""
 _SERF_NAMES = ("leave", "join", "pushPull", "userEvent", "query", "queryResponse")
@@ -71,6 +72,13 @@ def encode_serf(msg: SerfMessage) -> bytes:
             "ID": go_uint(msg.id, U32, "id"), "LTime": go_uint(msg.ltime, U64, "ltime"),
             "Payload": go_bytes(msg.payload, "payload"),
         })
+    if isinstance(msg, SerfRelay):
+        header = {
+            "DestAddr": {"IP": go_bytes(msg.dest_ip, "dest_ip"),
+                         "Port": go_uint(msg.dest_port, U16MAX, "dest_port"), "Zone": go_str(msg.dest_zone)},
+            "DestName": go_str(msg.dest_name),
+        }
+        return b"\x09" + pack(header) + go_bytes(msg.inner, "inner")  # type: ignore[operator]
     if isinstance(msg, ClawAppMessage):
         return bytes((SERF_CLAW,)) + go_bytes(msg.body, "body")  # type: ignore[operator]
     if isinstance(msg, SerfUnknown):
@@ -113,6 +121,8 @@ def _decode_serf(payload: bytes) -> SerfMessage:
     code, body = payload[0], payload[1:]
     if code == SERF_CLAW:
         return ClawAppMessage(body=body)
+    if code == _SERF_RELAY:
+        return _decode_serf_relay(body)
     if code > _SERF_QUERY_RESPONSE:
         return SerfUnknown(type=code, body=body)
     name = _SERF_NAMES[code]
@@ -151,6 +161,23 @@ def _decode_serf(payload: bytes) -> SerfMessage:
         ltime=get_uint(d, b"LTime", U64, name), id=get_uint(d, b"ID", U32, name),
         from_=get_str(d, b"From", name), flags=get_uint(d, b"Flags", U32, name),
         payload=get_bytes(d, b"Payload", name),
+    )
+
+
+def _decode_serf_relay(body: bytes) -> SerfRelay:
+    what = "serf relay"
+    header, used = unpack_one(body, what)
+    d = as_map(header, what)
+    dest = d.get(b"DestAddr")
+    dest = {} if dest is None else as_map(dest, f"{what}.DestAddr")
+    port = dest.get(b"Port")
+    # Go's net.UDPAddr.Port is an int: any int decodes, but only 1..65535 can be sent to.
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= U16MAX:
+        raise MalformedPacket(f"{what}.DestAddr.Port: not a port number")
+    return SerfRelay(
+        dest_ip=get_ip(dest, b"IP", f"{what}.DestAddr", required=True), dest_port=port,
+        dest_zone=get_str(dest, b"Zone", f"{what}.DestAddr"),
+        dest_name=get_str(d, b"DestName", what), inner=body[used:],
     )
 
 

@@ -1,4 +1,5 @@
-"""What arrives inside memberlist's user messages: Serf's intents and claw app messages.
+"""What arrives inside memberlist's user messages: Serf's intents and claw app messages
+(Serf's queries are passed on to ``query_router``).
 
 memberlist hands a user message (type 8) to its delegate; Serf's delegate reads join and
 leave intents, user events and queries from it, and claw nodes add their own application
@@ -21,7 +22,7 @@ from .events import AppMessage, Event, MemberLeft
 from .membership import MemberRecord, Membership
 from .messages import (
     ClawAppMessage, SerfJoin, SerfLeave, SerfPushPull, SerfQuery, SerfQueryResponse,
-    SerfUnknown, SerfUserEvent, UserMsg,
+    SerfRelay, SerfUnknown, SerfUserEvent, UserMsg,
 )
 from .outbox import Outbox
 from .serf_layer import IntentOutcome, SerfLayer
@@ -50,6 +51,7 @@ class UserMessages:
         set_state: moves a member to a state (the core bumps its version).
         leaving: whether the core has started a graceful leave.
         erase: removes a left member from the table (a leave intent with ``prune``).
+        on_query: takes Serf queries, responses and relays (``QueryRouter.on_message``).
     """
 
     def __init__(self, members: Membership, me: MemberRecord, serf: SerfLayer,
@@ -57,7 +59,9 @@ class UserMessages:
                  emit: Callable[[Event], None],
                  set_state: Callable[[MemberRecord, MemberState, float], None],
                  leaving: Callable[[], bool],
-                 erase: Callable[[MemberRecord], None]) -> None:
+                 erase: Callable[[MemberRecord], None],
+                 on_query: Callable[[SerfQuery | SerfQueryResponse | SerfRelay, bytes, float], None]
+                 ) -> None:
         self._members = members
         self._self = me
         self._serf = serf
@@ -68,6 +72,7 @@ class UserMessages:
         self._set_state = set_state
         self._leaving = leaving
         self._erase = erase
+        self._on_query = on_query
         self._seen_app: OrderedDict[bytes, None] = OrderedDict()
 
     def adopt(self, members: Membership) -> None:
@@ -92,9 +97,8 @@ class UserMessages:
         elif isinstance(msg, SerfUserEvent):
             self._serf.event_clock.witness(msg.ltime)
             self._stats.serf_ignored += 1
-        elif isinstance(msg, (SerfQuery, SerfQueryResponse)):
-            self._serf.query_clock.witness(msg.ltime)
-            self._stats.serf_ignored += 1
+        elif isinstance(msg, (SerfQuery, SerfQueryResponse, SerfRelay)):
+            self._on_query(msg, payload, now)
         elif isinstance(msg, (SerfUnknown, SerfPushPull)):
             self._stats.serf_ignored += 1
         else:

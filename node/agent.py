@@ -42,8 +42,12 @@ from gossip.events import (
     MemberJoined,
     MemberSuspected,
     NameConflict,
+    QueryAnswered,
+    QueryFinished,
+    QueryReceived,
     Refuted,
 )
+from gossip.keyring import Keyring
 from gossip.protocol import SwimProtocol
 from gossip.types import Address, MemberState
 from gossip.udp import GossipTransport
@@ -52,6 +56,7 @@ from . import __version__, sd_notify
 from .advertise import advertise_address, host_port, own_meta
 from .app_messages import APP_REGISTRY, Directive, encode_app
 from .cluster_channel import ClusterChannel
+from .cluster_keys import ClusterKeys, TransportKeyPort
 from .config import NodeConfig, NodeConfigError
 from .directives import (
     DirectiveInbox,
@@ -73,6 +78,7 @@ from .events import (
 from .heartbeat import HeartbeatRecord, HeartbeatTable
 from .heartbeat_publisher import HeartbeatPublisher
 from .joining import Joiner, PeerMemory
+from .keyring_file import KEYRING_FILE, settle_keyring
 from .lazy_api import LazyApi
 from .metadata import MetadataTooLarge, NodeMeta, decode_meta, encode_meta
 from .platform_info import hostname as machine_hostname
@@ -141,6 +147,10 @@ class Agent:
         self.store: NodeStore | None = None
         self.transport: GossipTransport | None = None
         self.view: GossipClusterView | None = None
+        self.keyring = Keyring()
+        """The gossip keys (settled with the keyring file at start); empty: no encryption."""
+        self.cluster_keys: ClusterKeys | None = None
+        """Serf's key-management queries, answered and sent (set once gossip runs)."""
         self.registry = HttpNodeRegistry(heartbeat_timeout_s=config.heartbeat_timeout,
                                          on_change=self._on_registry_write)
         self.heartbeats = HeartbeatTable(max_entries=self.gossip_config.max_members)
@@ -242,6 +252,11 @@ class Agent:
                 self.registry.merge(record)
             except ValueError:
                 log.warning("skipping an unreadable registry record in the store")
+        settled = settle_keyring(config.data_dir / KEYRING_FILE, config.encrypt_key,
+                                 encrypt_name=config.written_as("encrypt"))
+        if settled.notice:
+            log.info("%s", settled.notice)
+        self.keyring = Keyring(settled.keys)
         self._worker_events.prime(self.registry)
         api_host, api_port = config.api_address
         check_bind_safety(api_host, config.api_token, config.insecure_api)
@@ -276,6 +291,9 @@ class Agent:
         self.channel.install(transport)
         stack.push_async_callback(self.channel.aclose)
         stack.push_async_callback(self._stop_gossip)
+        self.cluster_keys = ClusterKeys(TransportKeyPort(transport), self.keyring,
+                                        config.data_dir / KEYRING_FILE)
+        stack.push_async_callback(self.cluster_keys.aclose)
         await transport.start()
         log.info("node %s started: gossip on %s advertised as %s, API %s (serving shortly), "
                  "incarnation %d", self.node_id, transport.address,
@@ -342,7 +360,9 @@ class Agent:
     def _build_app(self) -> web.Application:
         """The REST app over a new gossip view (once the REST stack is imported)."""
         from api.app import create_app
+        from api.keys import KEY_CONTROL
 
+        from .key_api import ClusterKeyControl
         from .view import GossipClusterView
 
         config = self.config
@@ -355,6 +375,7 @@ class Agent:
             api_token=config.api_token, cors_origins=tuple(config.cors_origins),
             alert_webhook=config.alert_webhook, check_interval_s=config.check_interval)
         app.router.add_post("/api/v1/agent/leave", self._http_leave)
+        app[KEY_CONTROL] = ClusterKeyControl(self.cluster_keys)
         app.router.add_post("/api/v1/agent/reload", self._http_reload)
         return app
 
@@ -568,7 +589,10 @@ class Agent:
             self._persist_incarnation()
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, AppMessage):
+        if isinstance(event, (QueryReceived, QueryAnswered, QueryFinished)):
+            if self.cluster_keys is not None:
+                self.cluster_keys.on_event(event)
+        elif isinstance(event, AppMessage):
             directive = self.replicated.receive(event.body)
             if directive is not None:
                 self._on_directive(directive)

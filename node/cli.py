@@ -223,6 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
                             "listed as left until the reaper drops it)")
     _client_flags(force)
     sub.add_parser("keygen", help="print a new gossip encryption key (base64, as serf keygen)")
+    keys = sub.add_parser(
+        "keys", help="list or rotate the gossip keys of every live node (as serf keys)",
+        description="Runs Serf's key-management queries from the agent: every live node "
+                    "answers, Serf agents included. Rotate with install NEW, use NEW, "
+                    "remove OLD; use and remove are refused, naming the nodes, while they "
+                    "would lock a live node out.")
+    keys.add_argument("key_action", choices=("list", "install", "use", "remove"), metavar="ACTION",
+                      help="list | install KEY | use KEY | remove KEY")
+    keys.add_argument("key", nargs="?", metavar="KEY", help="base64 key (install, use, remove)")
+    _client_flags(keys)
     service = sub.add_parser("service", help="run claw-node as a system service")
     actions = service.add_subparsers(dest="service_action", metavar="ACTION", required=True,
                                      parser_class=_Parser)
@@ -454,6 +464,21 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 
 
 
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from .key_report import format_keys
+
+    if args.key_action == "list":
+        if args.key is not None:
+            raise _ApiError("keys list takes no KEY")
+        answer = _request(args, "GET", "/api/v1/keys")
+    else:
+        if not args.key:
+            raise _ApiError(f"keys {args.key_action} needs a KEY (base64, as 'claw-node keygen' prints)")
+        answer = _request(args, "POST", f"/api/v1/keys/{args.key_action}", {"key": args.key})
+    print(format_keys(answer))
+    return 0 if answer.get("success") else 1
+
+
 def _cmd_service(args: argparse.Namespace) -> int:
     return run_service_install(args, args.flag_actions)
 
@@ -461,7 +486,7 @@ def _cmd_service(args: argparse.Namespace) -> int:
 _COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
              "reload": _cmd_reload,
              "maintenance": _cmd_maintenance, "service": _cmd_service,
-             "keygen": _cmd_keygen, "force-leave": _cmd_force_leave}
+             "keygen": _cmd_keygen, "keys": _cmd_keys, "force-leave": _cmd_force_leave}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

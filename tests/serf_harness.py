@@ -130,6 +130,16 @@ class SerfAgent:
         if code != 0:
             raise RuntimeError(f"serf join failed ({code}): {(out + err).strip()}")
 
+    async def query(self, *args: str) -> tuple[int, str]:
+        """``serf query ARGS``: (exit code, stdout + stderr)."""
+        code, out, err = await _run_serf("query", self.rpc_arg, *args, timeout=2 * COMMAND_TIMEOUT_S)
+        return code, out + err
+
+    async def keys(self, *args: str) -> tuple[int, str]:
+        """``serf keys ARGS``: (exit code, stdout + stderr)."""
+        code, out, err = await _run_serf("keys", self.rpc_arg, *args, timeout=2 * COMMAND_TIMEOUT_S)
+        return code, out + err
+
     async def leave(self, timeout: float = COMMAND_TIMEOUT_S) -> None:
         """``serf leave``: graceful leave, then the agent exits; waits for the exit."""
         await _run_serf("leave", self.rpc_arg, timeout=timeout)

@@ -15,7 +15,7 @@ from gossip.serf_codec import decode_serf, encode_serf
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.messages import (
     VSN_SERF, Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
-    PushNodeState, PushPull, SerfJoin, SerfLeave, SerfPushPull, SerfQuery, SerfQueryResponse,
+    PushNodeState, PushPull, SerfJoin, SerfLeave, SerfPushPull, SerfQuery, SerfQueryResponse, SerfRelay,
     SerfUnknown, SerfUserEvent, Suspect, UserMsg,
 )
 from gossip.tags import CLAW_TAG, decode_tags, encode_tags
@@ -321,7 +321,8 @@ SERF_MESSAGES = [
                  events=({b"Events": [{b"Name": b"e", b"Payload": b"p"}], b"LTime": 2},), query_ltime=1,
                  claw=b"\x01app-state"),
     ClawAppMessage(body=b"\x01heartbeat"),
-    SerfUnknown(type=9, body=b"\x80relay"),
+    SerfUnknown(type=6, body=b"\x80conflict"),
+    SerfRelay(dest_ip=LO, dest_port=7946, dest_name="a", inner=b"\x05\x80"),
 ]
 
 

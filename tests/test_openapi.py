@@ -13,7 +13,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from api import ApiServer, RegisterIn, create_app
-from api.keys import OPENAPI
+from api.keys import KEY_CONTROL, OPENAPI
+from api.memory_keys import MemoryKeyControl
 from api.memory_view import MemoryClusterView
 from api.models import HeartbeatIn
 from api.models import RegisterIn as RegisterModel
@@ -159,7 +160,9 @@ async def test_schemathesis_against_live_server(tmp_path) -> None:
     for i in range(5):
         await view.register(RegisterIn(hostname=f"w{i}", platform="linux", arch="x64",
                                        available_skills=["python"], node_id=f"w{i}"))
-    server = ApiServer(create_app(view, run_monitor=False), port=0)
+    app = create_app(view, run_monitor=False)
+    app[KEY_CONTROL] = MemoryKeyControl("w0", ["HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8="])
+    server = ApiServer(app, port=0)
     await server.start()
     try:
         proc = await asyncio.create_subprocess_exec(

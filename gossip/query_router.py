@@ -1,0 +1,133 @@
+"""Serf queries inside a core: ``SerfQueries``' decisions put on the wire.
+
+``UserMessages`` hands query, query-response and relay messages here. ``QueryRouter``
+feeds them to ``SerfQueries`` and carries out what it decides: a query new to us goes
+on the Serf broadcast queue as received (Serf re-broadcasts it byte for byte); acks,
+responses and relayed copies leave as single user-message datagrams to an address
+(memberlist ``SendToAddress``: no piggybacking, no CRC, compressed only if that makes
+them smaller); the application hears of queries and answers through events. The core
+forwards its query commands (``SwimProtocol.start_query`` ...) and runs ``expire`` from
+its timer table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from random import Random
+
+from . import codec
+from .events import Event, QueryAnswered, QueryFinished, QueryReceived
+from .membership import Membership, MemberRecord
+from .messages import SerfQuery, SerfQueryResponse, SerfRelay, UserMsg
+from .outbox import Outbox
+from .serf_layer import LamportClock
+from .serf_query import (
+    QUERY_FLAG_ACK, IncomingQuery, OutboundQuery, QueryParams, QueryVerdict, SerfQueries, default_query_timeout,
+)
+from .tags import decode_tags
+from .types import Address, MemberState
+
+__all__ = ["QueryRouter", "RELAY_MIN_PROTOCOL"]
+
+RELAY_MIN_PROTOCOL = 5
+"""Serf relays only through members whose memberlist protocol max is at least 5."""
+
+
+class QueryRouter:
+    """One core's queries.
+
+    Args:
+        members: the core's member table (``adopt`` replaces it).
+        me: the core's own record (name, address, tags for filters).
+        clock: Serf's query Lamport clock.
+        rng: the core's randomness (query IDs, relay choice).
+        outbox: where datagrams and broadcasts go.
+        emit: queues an event for the application.
+        gossip_interval_s: for Serf's default query timeout.
+    """
+
+    def __init__(self, members: Membership, me: MemberRecord, clock: LamportClock, rng: Random,
+                 outbox: Outbox, *, emit: Callable[[Event], None], gossip_interval_s: float) -> None:
+        self._members = members
+        self._self = me
+        self._rng = rng
+        self._outbox = outbox
+        self._emit = emit
+        self._gossip_interval_s = gossip_interval_s
+        self.queries = SerfQueries(node_name=me.name, clock=clock, rng=rng,
+                                   tags=self._tags, relay_targets=self._relay_targets)
+
+    def adopt(self, members: Membership) -> None:
+        """Use ``members`` from now on (the core replaced its table)."""
+        self._members = members
+
+    # --- messages -----------------------------------------------------------------
+
+    def on_message(self, msg: SerfQuery | SerfQueryResponse | SerfRelay, payload: bytes,
+                   now: float) -> None:
+        """A query, response or relay arrived (``payload``: the Serf bytes as received)."""
+        if isinstance(msg, SerfQuery):
+            verdict = self.queries.receive_query(msg, now)
+            if verdict.rebroadcast:
+                self._outbox.serf.push(codec.encode_message(UserMsg(payload)))
+            self._carry_out(verdict)
+        elif isinstance(msg, SerfQueryResponse):
+            if self.queries.receive_response(msg, now):
+                query = self.queries.find(msg.ltime, msg.id)
+                assert query is not None  # it was just recorded there
+                self._emit(QueryAnswered(query, msg.from_, ack=bool(msg.flags & QUERY_FLAG_ACK)))
+        else:
+            forward = self.queries.receive_relay(msg)
+            if forward is not None:
+                self._send(*forward)
+
+    # --- commands -----------------------------------------------------------------
+
+    def start(self, name: str, payload: bytes | None, params: QueryParams, now: float) -> OutboundQuery:
+        """Serf ``Query`` (see ``SerfQueries.start_query``); also handled locally."""
+        query, raw, local = self.queries.start_query(
+            name, payload, params, address=self._self.address, members=self.live_count(),
+            gossip_interval_s=self._gossip_interval_s, now=now)
+        self._outbox.serf.push(codec.encode_message(UserMsg(raw)))
+        self._carry_out(local)
+        return query
+
+    def respond(self, query: IncomingQuery, payload: bytes | None, now: float) -> None:
+        """Send our response to ``query`` (raises ``QueryError``)."""
+        for address, raw in self.queries.respond(query, payload, now):
+            self._send(address, raw)
+
+    def default_timeout(self) -> float:
+        """Serf's default timeout for a query started now (seconds)."""
+        return default_query_timeout(self._gossip_interval_s, self.live_count())
+
+    def expire(self, now: float) -> None:
+        """Close the queries whose deadline passed (``QueryFinished`` for each)."""
+        for query in self.queries.expire(now):
+            self._emit(QueryFinished(query))
+
+    def live_count(self) -> int:
+        """memberlist ``NumMembers``: members not dead or left, us included."""
+        return sum(1 for r in self._members if r.state in (MemberState.ALIVE, MemberState.SUSPECT))
+
+    # --- internals ----------------------------------------------------------------
+
+    def _carry_out(self, verdict: QueryVerdict) -> None:
+        for address, raw in verdict.sends:
+            self._send(address, raw)
+        if verdict.deliver is not None:
+            self._emit(QueryReceived(verdict.deliver))
+
+    def _send(self, address: Address, serf_bytes: bytes) -> None:
+        self._outbox.emit(address, codec.encode_message(UserMsg(serf_bytes)), crc=False)
+
+    def _tags(self) -> dict[str, str]:
+        return decode_tags(self._self.meta)  # bound methods, not lambdas: cores are pickled
+
+    def _relay_targets(self, k: int) -> Sequence[Address]:
+        """Serf ``kRandomMembers``: up to k alive members other than us that relay."""
+        if len(self._members) < k + 1:  # Serf: worth it only with k *other* members
+            return ()
+        candidates = [r for r in self._members if r is not self._self
+                      and r.state is MemberState.ALIVE and r.pmax >= RELAY_MIN_PROTOCOL]
+        return [r.address for r in self._rng.sample(candidates, min(k, len(candidates)))]
