@@ -7,10 +7,14 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
+from gossip.coordinate import Coordinate
+from gossip.nearest import sort_by_estimated_rtt
+
 from .models import (
     ClusterHealthOut,
     ClusterInfo,
     CoordinatorInfo,
+    NodeCoordinate,
     NodeHealthOut,
     NodeInfo,
     NodeQuery,
@@ -22,6 +26,7 @@ __all__ = [
     "RESOURCE_WARNING_PERCENT",
     "cluster_health",
     "filter_nodes",
+    "gossip_coordinate",
     "is_available",
     "node_health",
 ]
@@ -125,8 +130,19 @@ def cluster_health(nodes: Iterable[NodeInfo], info: ClusterInfo,
     )
 
 
-def filter_nodes(nodes: Iterable[NodeInfo], q: NodeQuery) -> list[NodeInfo]:
-    """Apply the list filters (all combine) and the order (node_id, or load)."""
+def gossip_coordinate(coord: NodeCoordinate | None) -> Coordinate | None:
+    """The core's ``Coordinate`` of an API coordinate (``None`` stays ``None``)."""
+    if coord is None:
+        return None
+    return Coordinate(tuple(coord.vec), coord.error, coord.adjustment, coord.height)
+
+
+def filter_nodes(nodes: Iterable[NodeInfo], q: NodeQuery,
+                 near: NodeCoordinate | None = None) -> list[NodeInfo]:
+    """Apply the list filters (all combine) and the order: node_id, or load then node_id
+    (``sort=load``); with ``near`` (the coordinate of ``q.near``'s node) estimated RTT
+    from it comes first and that order breaks its ties, nodes without a coordinate
+    last (``NodeQuery.near``)."""
     skills, tags = set(q.skill), set(q.tag)
     # Case-insensitive: ``platform=Linux`` means linux (the stored names are lower case).
     platform = q.platform.casefold() if q.platform is not None else None
@@ -145,4 +161,7 @@ def filter_nodes(nodes: Iterable[NodeInfo], q: NodeQuery) -> list[NodeInfo]:
                                 n.cpu_usage, n.node_id))
     else:
         out.sort(key=lambda n: n.node_id)
+    origin = gossip_coordinate(near)
+    if origin is not None:
+        out = sort_by_estimated_rtt(origin, out, lambda n: gossip_coordinate(n.coordinate))
     return out

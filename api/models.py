@@ -47,6 +47,7 @@ __all__ = [
     "MaintenanceIn",
     "MessageOut",
     "NodeHealthOut",
+    "NodeCoordinate",
     "NodeInfo",
     "NodeListOut",
     "NodeOut",
@@ -123,6 +124,21 @@ _OUT = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 # --- the seed's NodeInfo ---------------------------------------------------------------
 
 
+class NodeCoordinate(BaseModel):
+    """A node's Vivaldi network coordinate, as Serf's ``coordinate.Coordinate``: the
+    estimated RTT between two nodes is the Euclidean distance of their ``vec`` plus both
+    heights, then both adjustments (kept if the sum stays positive), in seconds."""
+
+    model_config = _OUT
+
+    vec: list[float] = Field(description="Euclidean part (8 dimensions, seconds).")
+    error: float = Field(description="The node's confidence in its coordinate (Vivaldi error, 0–1.5).")
+    adjustment: float = Field(description="Per-node offset learnt from recent RTTs (seconds).")
+    height: float = Field(description="Access-link height above the Euclidean plane (seconds).")
+
+
+
+
 class NodeInfo(BaseModel):
     """One node, with the seed's field names, plus cluster-layer additions at the end."""
 
@@ -166,6 +182,14 @@ class NodeInfo(BaseModel):
                           "host); null for HTTP-registered nodes.")
     suspect_since: datetime | None = Field(
         None, description="Since when the node is suspected (UTC); null when not suspect.")
+    coordinate: NodeCoordinate | None = Field(
+        None, description="The node's network coordinate as the answering node last learnt "
+                          "it from a probe ack (Serf-compatible Vivaldi); null when unknown "
+                          "(not probed yet, coordinates disabled, or an HTTP-registered worker).")
+    estimated_rtt_ms: float | None = Field(
+        None, description="Estimated round-trip time from the answering node to this one "
+                          "(milliseconds, from both coordinates); 0 for the answering node "
+                          "itself, null when either coordinate is unknown.")
 
 
 # --- requests --------------------------------------------------------------------------
@@ -238,7 +262,15 @@ class NodeQuery(BaseModel):
     available: bool | None = Field(
         None, description="true: online, not suspect, with a free task slot; false: the others.")
     sort: Literal["load"] | None = Field(
-        None, description="load: least loaded first (running/max tasks, then cpu); default: by node_id.")
+        None, description="load: least loaded first (running/max tasks, then cpu); default: by node_id. "
+                          "With near: the tie-break among nodes at the same estimated RTT.")
+    near: str | None = Field(
+        None, min_length=1, max_length=MAX_NODE_ID_CHARS,
+        description="Node id, or self for the answering node: nearest first by estimated RTT "
+                    "from that node's network coordinate. Precedence: estimated RTT, then "
+                    "load (with sort=load), then node_id; nodes without a known coordinate "
+                    "(HTTP-registered workers, members not probed yet) come last, in that "
+                    "same order. 404 if the node is unknown, 409 if its coordinate is.")
 
 
 # --- values the view returns -----------------------------------------------------------

@@ -38,6 +38,7 @@ from .models import (
     RegisterOut,
     ReloadOut,
 )
+from .nearest import near_coordinate
 from .openapi import Call, RouteRegistry
 
 __all__ = ["json_model", "node_list_response", "registry"]
@@ -109,10 +110,12 @@ async def register_node(request: web.Request, call: Call) -> web.Response:
 
 
 @registry.route("GET", "/api/v1/nodes", summary="List nodes (combinable filters)",
-                query=NodeQuery, response=NodeListOut)
+                query=NodeQuery, response=NodeListOut, errors=(404, 409))
 async def list_nodes(request: web.Request, call: Call) -> web.Response:
-    nodes = await request.app[VIEW].list_nodes()
-    return node_list_response(request, filter_nodes(nodes, call.query))
+    view = request.app[VIEW]
+    nodes = await view.list_nodes()
+    near = await near_coordinate(view, nodes, call.query.near) if call.query.near else None
+    return node_list_response(request, filter_nodes(nodes, call.query, near))
 
 
 @registry.route("GET", "/api/v1/nodes/online", summary="Online nodes (status online)",

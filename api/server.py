@@ -14,8 +14,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from aiohttp import web
 
-__all__ = ["ApiServer", "InsecureBindError", "bind_api_socket", "check_bind_safety",
+__all__ = ["MAX_REQUEST_LINE_BYTES", "ApiServer", "InsecureBindError", "bind_api_socket", "check_bind_safety",
            "is_loopback_host"]
+
+
+MAX_REQUEST_LINE_BYTES = 128 * 1024
+"""Longest request line served (bytes). The longest valid ``GET /api/v1/nodes`` query (64
+skills and 32 tags of 64 characters, percent-encoded UTF-8 at up to 12 bytes per
+character, plus ``near``, ``platform``, ...) is about 75 KiB; with aiohttp's default of
+8190 bytes a valid query got a bare, undocumented 400."""
 
 
 class InsecureBindError(ValueError):
@@ -115,7 +122,8 @@ class ApiServer:
         from aiohttp import web
 
         runner = web.AppRunner(self.app, access_log=None,
-                               shutdown_timeout=self.shutdown_timeout_s)
+                               shutdown_timeout=self.shutdown_timeout_s,
+                               max_line_size=MAX_REQUEST_LINE_BYTES)
         await runner.setup()
         site: web.BaseSite
         if self._sock is not None:

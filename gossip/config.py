@@ -179,6 +179,15 @@ class GossipConfig:
     disable_tcp_pings: bool = False
     """Skip the TCP fallback probe that runs beside indirect probes. LAN false."""
 
+    coordinates: bool = True
+    """Serf's network coordinates (``gossip.coordinate_exchange``): our Vivaldi coordinate
+    rides in every ack we send for a UDP ping, and each timely direct ack updates it and
+    caches the peer's. Off: acks carry no payload and no coordinate is kept (Serf's
+    ``DisableCoordinates``). Default true, as Serf. memberlist itself has no coordinates
+    (Serf adds them through its ping delegate), but ``memberlist()`` keeps this knob as
+    it is: it changes no failure-detection behaviour, only ~130 bytes per ack, and the
+    Serf agents claw-node is compared and mixed with send them too."""
+
     udp_buffer_bytes: int = 1200
     """Largest datagram we pack (piggybacked broadcasts fill up to it). memberlist uses
     1400 (``memberlist()``); 1200 fits Tailscale's 1280-byte MTU with IP/UDP/WireGuard
@@ -249,6 +258,17 @@ class GossipConfig:
     handoff_queue_depth: int = 1024
     """Per-tick cap of gossip messages processed from one burst (memberlist 1024)."""
 
+    gossip_verify_incoming: bool = True
+    """With keys installed, drop datagrams and refuse streams that are not encrypted
+    with one of them (memberlist ``GossipVerifyIncoming``). Off: accept plaintext too,
+    the first steps of moving a running cluster to encryption. No effect without keys.
+    Default True."""
+
+    gossip_verify_outgoing: bool = True
+    """With keys installed, encrypt every datagram and stream we send (memberlist
+    ``GossipVerifyOutgoing``). Off: send plaintext while already accepting encrypted
+    messages, the first step of a migration. No effect without keys. Default True."""
+
     def validate(self) -> "GossipConfig":
         """Check ranges; return self. Raises ConfigError naming the field."""
         positives = (
@@ -291,7 +311,7 @@ class GossipConfig:
         for ``announce_fanout``): memberlist 0.2.2's exact failure detector, packing and
         compression, on the same timings. What ``simulations.bench_suspicion`` compares
         claw-node against. Knobs of claw's application messages (``app_*``) have no
-        memberlist counterpart and are kept."""
+        memberlist counterpart and are kept, as is ``coordinates`` (Serf's, see there)."""
         return self.replace(
             restart_newer_suspicions=False,
             confirm_probes=False,

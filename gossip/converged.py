@@ -17,6 +17,7 @@ from random import Random
 from .addresses import ip_to_bytes
 from .config import GossipConfig
 from .decode_cache import DecodeCache
+from .keyring import Keyring
 from .membership import MemberRecord, SharedTable, meta_is_claw
 from .messages import VSN_SERF
 from .protocol import SwimProtocol
@@ -54,7 +55,8 @@ def in_converged_cluster(config: GossipConfig, table: SharedTable, *, name: str,
                          incarnation: int = 1,
                          app_state: Callable[[], bytes] | None = None,
                          decode_cache: DecodeCache | None = None,
-                         strict: bool = False) -> SwimProtocol:
+                         strict: bool = False,
+                         keyring: Keyring | None = None) -> SwimProtocol:
     """A core that already knows every member of ``table`` (itself included): nothing
     queued to gossip, no events, probe order, push-pull and reconnect timers at random
     phases of their periods.
@@ -64,6 +66,6 @@ def in_converged_cluster(config: GossipConfig, table: SharedTable, *, name: str,
     """
     core = SwimProtocol(config, name=name, address=address, meta=meta, rng=rng, now=now,
                         incarnation=incarnation, app_state=app_state,
-                        decode_cache=decode_cache, strict=strict)
+                        decode_cache=decode_cache, strict=strict, keyring=keyring)
     core._adopt_cluster(table, CONVERGED_STATUS_LTIME, now)
     return core

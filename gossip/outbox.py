@@ -6,6 +6,10 @@ message itself is filled with queued broadcasts, as one compound message. Three 
 take turns in this order: memberlist's (alive, suspect, dead), Serf's (intents), and
 claw's application messages, which only go to claw members (a Serf agent would log and
 drop them). Whether a message fits in a datagram is decided in one place, ``fits``.
+
+With gossip encryption (``gossip.wire_encryption``) every datagram is sealed last, after
+compression and CRC, and the packing budget is ``udp_buffer_bytes`` minus the 29 bytes
+sealing adds, so the sealed datagram still fits.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from .config import Compression, GossipConfig
 from .dissemination import BroadcastQueue
 from .stats import CoreStats
 from .types import Address
+from .wire_encryption import WireEncryption
 
 __all__ = [
     "COMPOUND_HEADER_OVERHEAD", "COMPOUND_PART_OVERHEAD", "MAX_OUTBOX", "MAX_PARTS",
@@ -47,8 +52,10 @@ class Outbox:
     """
 
     def __init__(self, config: GossipConfig, stats: CoreStats,
-                 cluster_size: Callable[[], int]) -> None:
+                 cluster_size: Callable[[], int],
+                 encryption: WireEncryption | None = None) -> None:
         self._cfg = config
+        self._encryption = encryption if encryption is not None else WireEncryption(None)
         self._stats = stats
         self._cluster_size = cluster_size
         """memberlist's estimate of the cluster size (retransmit limits), asked only
@@ -64,7 +71,12 @@ class Outbox:
         """Whether ``payload`` fits in one datagram as a part of a compound message (so
         it can be piggybacked, and sent alone in any case)."""
         return (len(payload) + COMPOUND_PART_OVERHEAD
-                <= self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD)
+                <= self.packet_budget() - COMPOUND_HEADER_OVERHEAD)
+
+    def packet_budget(self) -> int:
+        """Bytes a datagram may hold before sealing: ``udp_buffer_bytes``, less the
+        encryption overhead when keys are installed (memberlist ``sendMsg``/``gossip``)."""
+        return self._cfg.udp_buffer_bytes - self._encryption.packet_overhead()
 
     # --- queues -------------------------------------------------------------------
 
@@ -128,25 +140,27 @@ class Outbox:
 
     def send(self, address: Address, primary: bytes, *, to_claw: bool) -> None:
         """memberlist ``sendMsg``: ``primary`` plus piggybacked broadcasts that fit."""
-        avail = self._cfg.udp_buffer_bytes - len(primary) - COMPOUND_HEADER_OVERHEAD
+        avail = self.packet_budget() - len(primary) - COMPOUND_HEADER_OVERHEAD
         extra = self.take(avail, to_claw, MAX_PARTS - 1)
         buf = primary if not extra else codec.encode_compound([primary, *extra])
         self.emit(address, buf, crc=False)
 
     def gossip_packet(self, to_claw: bool) -> bytes | None:
         """One gossip datagram's worth of broadcasts (None: nothing for this member)."""
-        parts = self.take(self._cfg.udp_buffer_bytes - COMPOUND_HEADER_OVERHEAD, to_claw,
+        parts = self.take(self.packet_budget() - COMPOUND_HEADER_OVERHEAD, to_claw,
                           MAX_PARTS)
         return compound(parts) if parts else None
 
     def emit(self, address: Address, buf: bytes, *, crc: bool) -> None:
-        """Queue one datagram: LZW-compressed if configured and smaller, CRC if asked."""
+        """Queue one datagram: LZW-compressed if configured and smaller, CRC if asked,
+        then sealed if encryption is on."""
         if self._cfg.compression is Compression.ALL:
             compressed = codec.compress_packet(buf)
             if len(compressed) < len(buf):
                 buf = compressed
         if crc:
             buf = codec.add_crc(buf)
+        buf = self._encryption.seal_packet(buf)
         if len(self._datagrams) >= MAX_OUTBOX:
             self._stats.datagrams_dropped += 1
             return

@@ -24,6 +24,7 @@ from . import codec
 from .addresses import bytes_to_ip
 from .awareness import Awareness
 from .config import GossipConfig
+from .coordinate_exchange import CoordinateExchange
 from .errors import MalformedPacket
 from .membership import MemberRecord, Membership
 from .messages import Ack, IndirectPing, Nack, Ping, Suspect
@@ -232,8 +233,12 @@ class Prober:
 
     def __init__(self, config: GossipConfig, rng: Random, members: Membership,
                  me: MemberRecord, ip_bytes: bytes, awareness: Awareness,
-                 stats: CoreStats, now: float) -> None:
+                 stats: CoreStats, now: float,
+                 coordinates: CoordinateExchange | None = None) -> None:
         self._cfg = config
+        self._coordinates = coordinates
+        """Serf's ping delegate (``GossipConfig.coordinates``): our coordinate in every
+        ack we send for a UDP ping, the peer's taken from each timely direct ack."""
         self._rng = rng
         self._members = members
         self._me = me
@@ -359,7 +364,10 @@ class Prober:
             self._stats.pings_wrong_node += 1  # meant for whoever had our address before
             return []
         dest = self._reply_address(ping.source_addr, ping.source_port, addr)
-        return [Send(dest, codec.encode_message(Ack(ping.seq_no, None)),
+        # memberlist's handlePing: the delegate's payload in every ack for a UDP ping,
+        # whether the pinger probes us itself or on someone's behalf.
+        payload = self._coordinates.ack_payload() if self._coordinates is not None else None
+        return [Send(dest, codec.encode_message(Ack(ping.seq_no, payload)),
                      self._members.get(ping.source_node) if ping.source_node else None)]
 
     def on_indirect_ping(self, req: IndirectPing, addr: Address, now: float) -> list[ProbeAction]:
@@ -384,11 +392,14 @@ class Prober:
         ping = Ping(seq, req.node, self._ip_bytes, self._me.port, self._me.name)
         return [Send(target, codec.encode_message(ping), self._members.get(req.node))]
 
-    def on_ack(self, seq: int, now: float) -> list[ProbeAction]:
-        """An ack: ends our round, or is forwarded to the member we relay for."""
+    def on_ack(self, seq: int, now: float, payload: bytes | None = None) -> list[ProbeAction]:
+        """An ack (received at ``now``): ends our round, or is forwarded to the member we
+        relay for."""
         self._stats.acks_in += 1
         r = self.round
         if r is not None and seq == r.seq:
+            if not r.indirect_sent and now <= r.ack_deadline:
+                self._direct_ack(r, now, payload)
             self._round_succeeded(now)
             return []
         relay = self._relays.pop(seq, None)
@@ -491,6 +502,18 @@ class Prober:
             ping = Ping(r.seq, target.name, self._ip_bytes, self._me.port, self._me.name)
             actions.append(OpenTcpPing(target.address, ping, r.deadline))
         return actions
+
+    def _direct_ack(self, r: ProbeRound, now: float, payload: bytes | None) -> None:
+        """memberlist's ``NotifyPingComplete``: only for the direct ack within
+        ``probe_timeout_s``. A late, relayed or TCP ack says nothing about the RTT of
+        the direct path, so it updates no coordinate."""
+        exchange = self._coordinates
+        if exchange is None:
+            return
+        malformed, rejected = exchange.malformed, exchange.rejected
+        exchange.ping_complete(r.target, now - r.start, payload)
+        self._stats.coordinates_malformed += exchange.malformed - malformed
+        self._stats.coordinates_rejected += exchange.rejected - rejected
 
     def _round_succeeded(self, now: float) -> None:
         r = self.round

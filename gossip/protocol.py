@@ -35,7 +35,8 @@ that start inside a converged cluster (the simulator's loader).
 
 Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
-``pending_broadcasts``, ``is_leaving``, ``last_internal_error``; see their docstrings.
+``pending_broadcasts``, ``is_leaving``, ``last_internal_error``, ``coordinates``,
+``coordinate_of(name)``; see their docstrings.
 Added commands: ``force_leave(name, now, prune=...)``, Serf's force-leave of another
 member; Serf queries: ``start_query``, ``respond_query``, ``close_query``,
 ``query_response_fits``, ``default_query_timeout`` and the ``Query*`` events.
@@ -56,13 +57,17 @@ from .addresses import bytes_to_ip, ip_to_bytes
 from .awareness import Awareness
 from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
+from .coordinate import Coordinate, CoordinateClient
+from .coordinate_exchange import CoordinateExchange
 from .decode_cache import DecodeCache
+from .decrypt_failures import DecryptFailureReport
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
     Event, Member, MemberFailed, MemberJoined, MemberLeft, MemberRecovered, MemberSuspected,
     MemberUpdated, NameConflict, Refuted,
 )
 from .gossiper import Gossiper
+from .keyring import Keyring
 from .leave import Leave, LeavePhase
 from .membership import (
     TOMBSTONE_S, AliveVerdict, DeadVerdict, MemberRecord, Membership, SharedTable,
@@ -82,6 +87,7 @@ from .stats import CoreStats
 from .suspicion import Suspicion, suspicion_bounds
 from .types import Address, MemberState
 from .user_messages import UserMessages, serf_payload
+from .wire_encryption import WireEncryption
 
 __all__ = ["SwimProtocol"]
 
@@ -133,6 +139,10 @@ class SwimProtocol:
             the core) instead of counting it (``internal_errors``) and keeping it for
             the driver to log (``internal_errors_to_report``). Tests and the simulator
             run strict; a production driver must not, so one bug cannot stop the node.
+        keyring: the gossip encryption keys (``gossip.keyring``), shared, not copied:
+            a key installed, used or removed on it applies to the next message. None
+            or empty: no encryption. ``config.gossip_verify_incoming/outgoing`` say
+            what is enforced (``gossip.wire_encryption``).
     Raises:
         LocalProtocolError: bad arguments (meta too large, incarnation < 1, ...).
     """
@@ -150,6 +160,7 @@ class SwimProtocol:
         app_state: Callable[[], bytes] | None = None,
         decode_cache: DecodeCache | None = None,
         strict: bool = False,
+        keyring: Keyring | None = None,
     ) -> None:
         try:
             config.validate()
@@ -183,7 +194,11 @@ class SwimProtocol:
         self._members.add(self._self)
         self._awareness = Awareness(config.awareness_max_multiplier)
         self._stats = CoreStats()
-        self._outbox = Outbox(config, self._stats, self._current_size)
+        self._encryption = WireEncryption(
+            keyring, verify_incoming=config.gossip_verify_incoming,
+            verify_outgoing=config.gossip_verify_outgoing,
+            max_stream_bytes=config.max_stream_bytes)
+        self._outbox = Outbox(config, self._stats, self._current_size, self._encryption)
         self._serf = SerfLayer()
         self._timer_expected: float | None = None
         """When the driver was told to call ``handle_timer`` (``next_deadline``, not before
@@ -193,8 +208,13 @@ class SwimProtocol:
         not a set: timers that expire at the same instant then fire in an order that does
         not depend on Python's per-process string hashing)."""
         self._events: deque[Event] = deque()
+        self._coordinates = (
+            # Its own random source (only for ties: two nodes at one point), so turning
+            # coordinates on or off leaves the core's random draws as they were.
+            CoordinateExchange(name, CoordinateClient(rng=Random(f"vivaldi:{name}")))
+            if config.coordinates else None)
         self._prober = Prober(config, rng, self._members, self._self, ip_bytes,
-                              self._awareness, self._stats, now)
+                              self._awareness, self._stats, now, self._coordinates)
         self._join_intent_for: int | None = None
         self._gossiper = Gossiper(config, rng, self._members, self._self, self._outbox,
                                   self._stats, after_packet=self._after_gossip_packet)
@@ -214,7 +234,8 @@ class SwimProtocol:
             cluster_size=self._current_size, gossiped=self._gossiped_records, app_state=app_state,
             apply_alive=self._on_alive, apply_suspect=self._on_suspect,
             apply_dead=self._on_dead, emit=self._emit,
-            tcp_ping_acked=self._prober.tcp_ping_acked, joined=self._joined)
+            tcp_ping_acked=self._prober.tcp_ping_acked, joined=self._joined,
+            encryption=self._encryption)
         self._stale_answers: OrderedDict[Address, float] = OrderedDict()
         """Where we last sent our alive in answer to a stale accusation, and when."""
         self.last_internal_error: str = ""
@@ -411,7 +432,10 @@ class SwimProtocol:
         st.packets_in += 1
         try:
             st.bytes_in += len(data)
-            msgs, bad = codec.decode_packet(data, max_size=self._cfg.max_udp_packet_bytes,
+            opened = self._encryption.open_packet(data, addr, now)
+            if opened is None:
+                return  # not sealed with one of our keys: counted per source, dropped
+            msgs, bad = codec.decode_packet(opened, max_size=self._cfg.max_udp_packet_bytes,
                                             cache=self._decode_cache)
         except MalformedPacket as exc:
             if "checksum" in str(exc):
@@ -459,8 +483,8 @@ class SwimProtocol:
         self._stats.streams_in += 1
         try:
             self._stats.bytes_in += len(data)
-            msg = self._exchanges.decode(data)
-        except MalformedPacket as exc:
+            msg = self._exchanges.decode(data, addr, now)
+        except MalformedPacket as exc:  # memberlist answers an error (sealed if we seal)
             self._stats.malformed += 1
             return self._exchanges.encode(ErrResp(str(exc)[:200]))
         except Exception as exc:  # noqa: BLE001
@@ -479,13 +503,15 @@ class SwimProtocol:
         every other stream of this node."""
         return self._exchanges.encode(UserMsg(payload))
 
-    def channel_payload(self, data: bytes) -> bytes:
-        """The channel frame in a stream message read from the network (untrusted).
+    def channel_payload(self, data: bytes, source: Address, now: float) -> bytes:
+        """The channel frame in a stream message read from ``source`` (untrusted), opened
+        like every other stream of this node.
 
         Raises:
-            MalformedPacket: undecodable, or a stream message that is no channel frame.
+            MalformedPacket: undecodable, refused by the encryption layer, or a stream
+                message that is no channel frame.
         """
-        msg = self._exchanges.decode(data)
+        msg = self._exchanges.decode(data, source, now)
         if not isinstance(msg, UserMsg) or not is_channel_payload(msg.payload):
             raise MalformedPacket("not a request channel frame")
         return msg.payload
@@ -560,9 +586,36 @@ class SwimProtocol:
         out = self._stats.as_dict()
         out["members"] = len(self._members)
         out["broadcasts_dropped"] = self._outbox.dropped
+        out["decrypt_failures"] = self._encryption.failures.total
         for key, value in dataclasses.asdict(self._queries.queries.stats).items():
             out[f"query_{key}"] = value
         return out
+
+    @property
+    def keyring(self) -> Keyring | None:
+        """The gossip keys this core seals and opens with (the one it was given)."""
+        return self._encryption.keyring
+
+    def decrypt_failures_by_source(self) -> dict[Address, int]:
+        """Datagrams and streams that failed to decrypt, per source (the most recent
+        ``gossip.decrypt_failures.MAX_SOURCES``; streams under port 0)."""
+        return self._encryption.failures.by_source()
+
+    def decrypt_failure_reports(self) -> list[DecryptFailureReport]:
+        """What to log about decrypt failures since the last call: at most one report
+        per source and minute (``gossip.decrypt_failures``)."""
+        return self._encryption.failures.reports()
+
+    @property
+    def coordinates(self) -> CoordinateExchange | None:
+        """Serf's ping delegate (``GossipConfig.coordinates``): our Vivaldi client and the
+        peers' cached coordinates; None when coordinates are off."""
+        return self._coordinates
+
+    def coordinate_of(self, name: str) -> Coordinate | None:
+        """Our network coordinate (our own name) or the one last learnt for member
+        ``name`` from its probe ack (kept until it is reaped); None if unknown or off."""
+        return self._coordinates.coordinate_of(name) if self._coordinates is not None else None
 
     def member_state(self, name: str) -> MemberState | None:
         """State of ``name`` without building a ``Member`` snapshot (cheap; None if unknown)."""
@@ -904,6 +957,9 @@ class SwimProtocol:
         self._stats.reaped += len(gone)
         if gone:
             self._version += 1
+        if self._coordinates is not None:
+            for name in gone:  # Serf's eraseNode: the coordinate goes with the member
+                self._coordinates.forget(name)
         self._serf.expire(now)
 
     # --- probing -----------------------------------------------------------------------
@@ -948,6 +1004,8 @@ class SwimProtocol:
         """Drop a member from the table now (a pruning leave intent), as the reaper would."""
         self._members.remove(rec.name)
         self._suspects.pop(rec.name, None)
+        if self._coordinates is not None:
+            self._coordinates.forget(rec.name)  # Serf's eraseNode: it goes with the member
         self._stats.pruned += 1
         self._version += 1
 
@@ -1011,7 +1069,8 @@ _PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]
     Alive: lambda core, msg, addr, now: core._on_alive(msg, now),
     UserMsg: lambda core, msg, addr, now: core._user.on_user(msg.payload, now),
     Ping: lambda core, msg, addr, now: core._carry_out(core._prober.on_ping(msg, addr), now),
-    Ack: lambda core, msg, addr, now: core._carry_out(core._prober.on_ack(msg.seq_no, now), now),
+    Ack: lambda core, msg, addr, now: core._carry_out(
+        core._prober.on_ack(msg.seq_no, now, msg.payload), now),
     Suspect: SwimProtocol._on_suspect_packet,
     Dead: SwimProtocol._on_dead_packet,
     IndirectPing: lambda core, msg, addr, now: core._carry_out(

@@ -24,12 +24,13 @@ from .events import AppState, Event, JoinResult
 from .membership import MemberRecord, Membership
 from .messages import (
     Ack, Alive, Dead, ErrResp, Ping, PushNodeState, PushPull, SerfLeave, SerfPushPull,
-    Suspect, UserMsg,
+    StreamMessage, Suspect, UserMsg,
 )
 from .serf_layer import SerfLayer
 from .stats import CoreStats
 from .types import Address, MemberState
 from .user_messages import UserMessages
+from .wire_encryption import WireEncryption
 
 __all__ = [
     "MAX_PENDING_STREAMS", "PUSH_PULL_SCALE_THRESHOLD", "RECONNECT_INTERVAL_S", "STREAM_GRACE_S", "Exchanges",
@@ -171,8 +172,8 @@ def build_push_pull(records: Iterable[MemberRecord], serf: SerfLayer, *, join: b
 
 def read_push_pull_reply(reply: bytes | None, decode: Callable[[bytes], object],
                          stats: CoreStats) -> tuple[PushPull | None, str]:
-    """The peer's push-pull from its reply (``decode``: the node's stream decoding), or
-    None and why not."""
+    """The peer's push-pull from its reply (``decode``: the node's stream decoding,
+    ``Exchanges.decode``), or None and why not."""
     if reply is None:
         return None, "connection failed or timed out"
     try:
@@ -225,6 +226,8 @@ class Exchanges:
         emit: queues an event for the application.
         tcp_ping_acked: a TCP ping of a probe round was acked (``Prober``).
         joined: a reported push-pull (a ``join()`` seed) succeeded.
+        encryption: the core's ``WireEncryption``, which seals every stream ``encode``
+            writes and opens every one ``decode`` reads (None: plaintext).
     """
 
     def __init__(self, config: GossipConfig, rng: Random, members: Membership,
@@ -237,7 +240,8 @@ class Exchanges:
                  apply_dead: Callable[[Dead, float], None],
                  emit: Callable[[Event], None],
                  tcp_ping_acked: Callable[[int, float], None],
-                 joined: Callable[[PendingStream, float], None]) -> None:
+                 joined: Callable[[PendingStream, float], None],
+                 encryption: WireEncryption | None = None) -> None:
         self._cfg = config
         self._rng = rng
         self._members = members
@@ -255,6 +259,7 @@ class Exchanges:
         self._emit = emit
         self._tcp_ping_acked = tcp_ping_acked
         self._joined = joined
+        self._encryption = encryption if encryption is not None else WireEncryption(None)
         self.streams = Streams(stats)
         self.join_call = 0
         """How many ``join()`` calls were made (a push-pull remembers the one it serves)."""
@@ -309,13 +314,21 @@ class Exchanges:
             self.open_push_pull(self._rng.choice(peers).address, join=False, now=now)
 
     def encode(self, msg: object) -> bytes:
-        """``msg`` framed for a stream, compressed as ``config.compression`` says."""
-        return codec.encode_stream(msg, compress=compress_stream(self._cfg.compression, msg))  # type: ignore[arg-type]
+        """``msg`` framed for a stream, compressed as ``config.compression`` says, then
+        sealed when encryption is on: every stream the core writes goes through here."""
+        plain = codec.encode_stream(msg, compress=compress_stream(self._cfg.compression, msg))  # type: ignore[arg-type]
+        return self._encryption.seal_stream(plain)
 
-    def decode(self, data: bytes) -> object:
-        """One whole stream message from the network (every stream this node reads, the
-        request channel's too, comes through here). Raises ``MalformedPacket``."""
-        return codec.decode_stream(data, max_size=self._cfg.max_stream_bytes)
+    def decode(self, data: bytes, source: Address, now: float) -> StreamMessage:
+        """One received stream message, opened (``WireEncryption.open_stream``) and
+        decoded: every stream this node reads, the request channel's too, comes through
+        here.
+
+        Raises:
+            MalformedPacket: garbage, or refused by the encryption layer (counted there).
+        """
+        plain = self._encryption.open_stream(data, source, now)
+        return codec.decode_stream(plain, max_size=self._cfg.max_stream_bytes)
 
     def local_push_pull(self, *, join: bool) -> PushPull:
         """Our side of a push-pull (``build_push_pull``)."""
@@ -380,14 +393,15 @@ class Exchanges:
             if not reply:
                 return
             try:
-                ack = self.decode(reply)
+                ack = self.decode(reply, p.address, now)
             except MalformedPacket:
                 self._stats.malformed += 1
                 return
             if isinstance(ack, Ack) and ack.seq_no == p.seq:
                 self._tcp_ping_acked(ack.seq_no, now)
             return
-        pp, error = read_push_pull_reply(reply, self.decode, self._stats)
+        pp, error = read_push_pull_reply(
+            reply, lambda data: self.decode(data, p.address, now), self._stats)
         if pp is None:
             self._stats.push_pull_failures += 1
             if p.report:

@@ -27,6 +27,10 @@ Membership: ``joins``, ``updates``, ``recoveries``, ``name_conflicts``,
 ``claims_applied`` (claw-node: an alive refused as a name conflict, applied when the
 life it conflicted with was declared dead), ``stale_alives``, ``reaccusations``,
 ``reaped``, ``pruned`` (erased at once by a leave intent with ``prune``).
+Coordinates (``GossipConfig.coordinates``): ``coordinates_malformed`` (an ack payload
+that is no coordinate), ``coordinates_rejected`` (a coordinate or RTT the Vivaldi client
+refused: NaN/Inf, wrong dimension, RTT outside 0-10 s; Serf's
+``serf.coordinate.rejected``).
 Anti-entropy: ``push_pulls_out``, ``push_pulls_in``, ``push_pull_failures``,
 ``reconnects``, ``serf_intents``, ``app_messages_in``.
 """
@@ -48,7 +52,8 @@ _NAMES = (
     "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
     "claims_applied", "app_too_large_to_relay", "announce_out",
     "suspect_acks", "stale_accusations_answered", "late_timers", "probes_abandoned",
-    "confirm_probes", "floors_withheld", "suspicion_restarts", "pruned",
+    "confirm_probes", "floors_withheld", "suspicion_restarts", "coordinates_malformed",
+    "coordinates_rejected", "pruned",
 )
 
 

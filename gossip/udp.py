@@ -338,7 +338,7 @@ class GossipTransport:
             if raw is None:
                 self.stats["channel_out_errors"] += 1
                 raise ChannelError("the node closed the connection without an answer")
-            reply = decode_reply(core.channel_payload(raw))
+            reply = decode_reply(core.channel_payload(raw, address, self._now()))
         except TimeoutError:
             self.stats["channel_out_timeouts"] += 1
             raise ChannelError(f"no answer within {timeout_s:g} s") from None
@@ -428,6 +428,7 @@ class GossipTransport:
             while True:
                 self._dirty = False
                 self._log_internal_errors(core)
+                self._log_decrypt_failures(core)
                 self._send_datagrams(core)
                 self._open_streams(core)
                 self._deliver_events(core)
@@ -456,6 +457,18 @@ class GossipTransport:
             if n <= 10 or n % _LOG_EVERY == 0:
                 log.error("gossip core internal error (core_internal_errors #%d): %r", n, exc,
                           exc_info=(type(exc), exc, exc.__traceback__))
+
+    @staticmethod
+    def _log_decrypt_failures(core: SwimProtocol) -> None:
+        """What failed to decrypt, one line per source and minute at most (the core
+        rate-limits its reports: ``gossip.decrypt_failures``)."""
+        for report in core.decrypt_failure_reports():
+            host, port = report.source
+            log.warning(
+                "gossip: %d %s from %s failed to decrypt (%s; %d from it in all): "
+                "a node with another key, or without encryption?", report.failures,
+                "stream(s)" if report.stream else "datagram(s)",
+                f"{host}:{port}" if port else host, report.reason, report.total)
 
     def _send_datagrams(self, core: SwimProtocol) -> None:
         try:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from api.registry import HttpNodeRecord, HttpNodeRegistry
 from api.server import bind_api_socket, check_bind_safety
 from gossip.config import GossipConfig, agent_profile
+from gossip.coordinate import Coordinate
 from gossip.errors import LocalProtocolError
 from gossip.events import (
     AppMessage,
@@ -148,7 +149,9 @@ class Agent:
         self.transport: GossipTransport | None = None
         self.view: GossipClusterView | None = None
         self.keyring = Keyring()
-        """The gossip keys (settled with the keyring file at start); empty: no encryption."""
+        """The gossip keys (settled with the keyring file at start); empty: no encryption.
+        The live core seals and opens with this very object, so install/use/remove on it
+        take effect on the next message."""
         self.cluster_keys: ClusterKeys | None = None
         """Serf's key-management queries, answered and sent (set once gossip runs)."""
         self.registry = HttpNodeRegistry(heartbeat_timeout_s=config.heartbeat_timeout,
@@ -284,7 +287,7 @@ class Agent:
             return SwimProtocol(
                 self.gossip_config, name=self.node_id, address=(advertise_host, port),
                 meta=meta_bytes, rng=random.Random(), now=now, incarnation=self._epoch,
-                app_state=self.replicated.encode_state)
+                app_state=self.replicated.encode_state, keyring=self.keyring)
 
         transport = self.transport = GossipTransport(
             build_core, self.gossip_config, bind=(bind_host, bind_port), on_event=self._on_event)
@@ -490,6 +493,15 @@ class Agent:
 
     def suspect_since(self, node_id: str) -> float | None:
         return self._suspect_since.get(node_id)
+
+    def coordinate_of(self, node_id: str) -> Coordinate | None:
+        transport = self.transport
+        if transport is None:
+            return None
+        try:
+            return transport.core.coordinate_of(node_id)
+        except RuntimeError:  # not started yet
+            return None
 
     def apply_tasks(self, values: dict[str, Any]) -> None:
         self.publisher.apply_tasks(values)

@@ -7,6 +7,7 @@
     claw-node reload                        the agent re-reads its settings (as SIGHUP)
     claw-node maintenance on|off [--node ID]
     claw-node force-leave NODE [--prune]    mark a failed member left (or forget a worker)
+    claw-node rtt A [B]                     estimated RTT between two nodes (B: this node)
     claw-node keygen                        print a new gossip encryption key
     claw-node service install [--user] [--output DIR] [agent flags]
     claw-node [COMMAND] --version
@@ -95,6 +96,8 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
                    help="seconds between HTTP heartbeat checks (default 30)")
     g.add_argument("--no-coordinator", action="store_true", default=s,
                    help="never elect this node coordinator")
+    g.add_argument("--disable-coordinates", action="store_true", default=s,
+                   help="keep no network coordinates (no rtt estimates; default: kept, as Serf)")
     g.add_argument("--maintenance", action="store_true", default=s,
                    help="start in maintenance (no new tasks); a reload applies a change")
     g.add_argument("--resource-interval", type=float, metavar="S", default=s,
@@ -116,7 +119,14 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--alert-webhook", metavar="URL", default=s,
                    help="URL that receives a JSON POST per node status change")
     g.add_argument("--encrypt", metavar="KEY", default=s,
-                   help="gossip encryption key, base64 (claw-node keygen); not yet used")
+                   help="gossip encryption key, base64 (claw-node keygen); kept in the "
+                        "data dir's keyring file")
+    g.add_argument("--gossip-verify-incoming", action=argparse.BooleanOptionalAction,
+                   default=s, help="with encryption, drop gossip not encrypted with an "
+                                   "installed key (default on; off only while migrating)")
+    g.add_argument("--gossip-verify-outgoing", action=argparse.BooleanOptionalAction,
+                   default=s, help="with encryption, encrypt all gossip sent (default on; "
+                                   "off only while migrating)")
 
 
 def api_base_url(text: str) -> str:
@@ -222,6 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also erase it from every node's member list at once (default: "
                             "listed as left until the reaper drops it)")
     _client_flags(force)
+    rtt = sub.add_parser("rtt", help="estimated round-trip time between two nodes (as serf rtt)",
+                         description="Estimated from the network coordinates the local agent "
+                                     "knows; no packet is sent to either node.")
+    rtt.add_argument("node_a", metavar="A")
+    rtt.add_argument("node_b", metavar="B", nargs="?", help="default: the agent's own node")
+    _client_flags(rtt)
     sub.add_parser("keygen", help="print a new gossip encryption key (base64, as serf keygen)")
     keys = sub.add_parser(
         "keys", help="list or rotate the gossip keys of every live node (as serf keys)",
@@ -356,6 +372,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rtt(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    from .rtt import RttError, estimate_rtt_line
+
+    node_b = args.node_b or _request(args, "GET", "/health").get("node_id", "")
+    try:
+        print(estimate_rtt_line(args.node_a, node_b, lambda name: _request(
+            args, "GET", f"/api/v1/nodes/{quote(name, safe='')}").get("node", {})))
+    except RttError as exc:
+        print(f"{_PROG}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_leave(args: argparse.Namespace) -> int:
     answer = _request(args, "POST", "/api/v1/agent/leave", {})
     node_id = answer.get("node_id", "?") if isinstance(answer, dict) else "?"
@@ -427,10 +458,6 @@ def _run_agent(args: argparse.Namespace) -> int:
     except NodeConfigError as exc:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
-    if config.encrypt is not None:  # refused until the agent encrypts (issue 14), never ignored
-        print(f"{_PROG}: error: {config.written_as('encrypt')}: gossip encryption is not "
-              f"wired into the agent yet", file=sys.stderr)
-        return 2
     configure_logging(config.log_level, config.log_format)
     try:
         agent = Agent(config, load_config=load_config)
@@ -486,7 +513,8 @@ def _cmd_service(args: argparse.Namespace) -> int:
 _COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
              "reload": _cmd_reload,
              "maintenance": _cmd_maintenance, "service": _cmd_service,
-             "keygen": _cmd_keygen, "keys": _cmd_keys, "force-leave": _cmd_force_leave}
+             "keygen": _cmd_keygen, "keys": _cmd_keys, "rtt": _cmd_rtt,
+             "force-leave": _cmd_force_leave}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

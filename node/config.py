@@ -197,6 +197,10 @@ class NodeConfig:
     check_interval: float = _setting(
         30.0, gt=0, description="Seconds between heartbeat checks of HTTP-registered nodes.")
     no_coordinator: bool = _setting(False, description="Never elect this node coordinator.")
+    disable_coordinates: bool = _setting(
+        False, description="Keep no network coordinates and send none in probe acks (Serf's "
+                           "disable_coordinates); then 'rtt' and '?near=' have no estimates. "
+                           "Default: coordinates on, as Serf.")
     maintenance: bool = _setting(
         False, description="Run in maintenance (no new tasks; members show it). A reload "
                            "that changes it enters or leaves maintenance.")
@@ -237,6 +241,15 @@ class NodeConfig:
         "Gossip encryption key: base64 of 16, 24 or 32 bytes, as 'claw-node keygen' (or "
         "'serf keygen') prints. Kept in the data dir's keyring file on first use. Default: "
         "none (an empty value is none)."))
+    gossip_verify_incoming: bool = _setting(
+        True, description="With gossip encryption on, drop gossip that is not encrypted "
+                          "with an installed key (memberlist GossipVerifyIncoming). Turn "
+                          "off, with gossip_verify_outgoing, to move a running cluster to "
+                          "encryption without downtime (README, Encrypted gossip). Default true.")
+    gossip_verify_outgoing: bool = _setting(
+        True, description="With gossip encryption on, encrypt all gossip sent (memberlist "
+                          "GossipVerifyOutgoing); off: send plaintext while already reading "
+                          "encrypted gossip, the first step of a migration. Default true.")
 
     # --- validation ---------------------------------------------------------------------
 
@@ -357,8 +370,12 @@ class NodeConfig:
         return self.source_of(_flag(name))
 
     def gossip_config(self) -> GossipConfig:
-        """The gossip preset for ``profile`` with this node's bind port."""
-        return GossipConfig.profile(self.profile).replace(bind_port=self.bind_address[1])
+        """The gossip preset for ``profile`` with this node's bind port, verify flags and
+        coordinates."""
+        return GossipConfig.profile(self.profile).replace(
+            bind_port=self.bind_address[1], gossip_verify_incoming=self.gossip_verify_incoming,
+            gossip_verify_outgoing=self.gossip_verify_outgoing,
+            coordinates=not self.disable_coordinates)
 
 
 def _flag(name: str) -> str:
@@ -546,11 +563,13 @@ _CHECKS: dict[str, Callable[[Any, Any], Any]] = {
     "max_concurrent_tasks": _integer, "data_dir": _path,
     "profile": _one_of("lan", "wan", "local"), "heartbeat_timeout": _number,
     "check_interval": _number, "no_coordinator": _flag_value, "maintenance": _flag_value, "resource_interval": _number,
+    "disable_coordinates": _flag_value,
     "heartbeat_budget": _integer, "join_backoff_max": _number,
     "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
     "log_format": _one_of("text", "json"),
     "hostname": _optional_text, "tailscale_ip": _ip, "api_token": _optional_text,
     "insecure_api": _flag_value, "api_eager": _flag_value, "cors_origins": _comma_list, "alert_webhook": _optional_text,
-    "encrypt": _encrypt,
+    "encrypt": _encrypt, "gossip_verify_incoming": _flag_value,
+    "gossip_verify_outgoing": _flag_value,
 }
 """Field name → its check (every field has one)."""

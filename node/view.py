@@ -21,6 +21,12 @@ Suspicion is not hidden: a suspect member stays ``online``/``busy`` with ``suspe
 and ``gossip_state="suspect"`` and ``suspect_since`` (when this node first heard the
 suspicion), since SWIM may still clear it.
 
+Network coordinates: ``coordinate`` is the member's Vivaldi coordinate as this node last
+learnt it from a probe ack (``gossip.coordinate_exchange``), ``estimated_rtt_ms`` the
+distance from this node's own coordinate. Our own coordinate moves with every probe; it
+is re-read at most every ``ORIGIN_REFRESH_S`` so that the cached ``NodeInfo``s (and
+their cached JSON) are not all rebuilt for every list request.
+
 Writes run on the coordinator. For an HTTP-registered node they change the registry.
 For a gossip member they cannot be applied by the coordinator itself (a member is the
 only writer of its own heartbeats and metadata), so they go to the member: applied at
@@ -41,6 +47,7 @@ from api.models import (
     ClusterInfo,
     CoordinatorInfo,
     HeartbeatIn,
+    NodeCoordinate,
     NodeInfo,
     NodeStatus,
     NodeTransition,
@@ -49,7 +56,9 @@ from api.models import (
 )
 from api.registry import Change, HttpNodeRegistry, RegistryFull
 from api.view import CheckResult, DeleteResult, RegisterResult, TransitionListener
+from gossip.coordinate import Coordinate
 from gossip.events import Member
+from gossip.nearest import estimated_rtt
 from gossip.types import MemberState
 
 from .cluster_channel import DirectiveNotAcknowledged
@@ -57,7 +66,10 @@ from .config import format_host_port
 from .heartbeat import TASK_FIELDS, HeartbeatRecord
 from .metadata import NodeMeta
 
-__all__ = ["TASK_FIELDS", "AgentControl", "GossipClusterView", "member_info", "member_status"]
+__all__ = [
+    "ORIGIN_REFRESH_S", "TASK_FIELDS", "AgentControl", "GossipClusterView", "member_info",
+    "member_status",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +80,11 @@ _STATE_NAMES = {
 }
 _MEMBER_STATES = {**_STATE_NAMES, MemberState.DEAD: "failed"}
 """``NodeInfo.member_state``: Serf's word for a dead member is failed."""
+
+ORIGIN_REFRESH_S = 2.0
+"""Seconds (wall clock) our own coordinate is reused for ``estimated_rtt_ms`` before it is
+read again. It moves a little with each probe (one per second); re-reading it for every
+list would rebuild every member's ``NodeInfo`` each time."""
 
 
 class AgentControl(Protocol):
@@ -84,6 +101,7 @@ class AgentControl(Protocol):
     def coordinator_state(self) -> tuple[str | None, int]: ...
     def api_url_of(self, meta: NodeMeta) -> str | None: ...
     def suspect_since(self, node_id: str) -> float | None: ...
+    def coordinate_of(self, node_id: str) -> Coordinate | None: ...
     def apply_tasks(self, values: dict[str, Any]) -> None: ...
     def apply_maintenance(self, enabled: bool) -> None: ...
     def request_leave(self) -> None: ...
@@ -108,11 +126,21 @@ def _utc(ts: float | None) -> datetime | None:
     return None if not ts else datetime.fromtimestamp(ts, tz=UTC)
 
 
+def _api_coordinate(coord: Coordinate | None) -> NodeCoordinate | None:
+    if coord is None:
+        return None
+    return NodeCoordinate(vec=list(coord.vec), error=coord.error,
+                          adjustment=coord.adjustment, height=coord.height)
+
+
 def member_info(
     member: Member, meta: NodeMeta, hb: HeartbeatRecord | None, *, coordinator: str | None,
     api_url: str | None, suspect_since: float | None = None,
+    coordinate: Coordinate | None = None, origin: Coordinate | None = None,
 ) -> NodeInfo:
-    """The seed's ``NodeInfo`` for a gossip member."""
+    """The seed's ``NodeInfo`` for a gossip member; ``coordinate`` is the member's,
+    ``origin`` the answering node's (the RTT estimate needs both)."""
+    rtt = estimated_rtt(origin, coordinate) if origin is not None else None
     load: dict[str, Any] = {}
     if hb is not None:
         load = {
@@ -136,6 +164,8 @@ def member_info(
         gossip_address=format_host_port(*member.address),
         member_state=_MEMBER_STATES.get(member.state, "failed"),  # type: ignore[arg-type]
         suspect_since=_utc(suspect_since) if member.state == MemberState.SUSPECT else None,
+        coordinate=_api_coordinate(coordinate),
+        estimated_rtt_ms=round(rtt * 1e3, 3) if rtt is not None else None,
         **load,
     )
 
@@ -159,6 +189,8 @@ class GossipClusterView:
         self._infos: dict[str, tuple[tuple[Any, ...], NodeInfo]] = {}
         """Per member: (what its NodeInfo was built from, the NodeInfo). Bounded by the
         member table (entries of members gone from it are dropped at each full list)."""
+        self._origin: Coordinate | None = None
+        self._origin_read_at = -float("inf")
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -171,16 +203,27 @@ class GossipClusterView:
         agent = self._agent
         hb = agent.heartbeat_of(m.name)
         since = agent.suspect_since(m.name)
+        origin = self._origin_coordinate()
+        coord = origin if m.name == agent.node_id else agent.coordinate_of(m.name)
         key = (m.state, m.incarnation, m.address, m.meta, hb, since,
-               m.name == coordinator)
+               m.name == coordinator, coord, origin)
         hit = self._infos.get(m.name)
         if hit is not None and hit[0] == key:
             return hit[1]
         meta = agent.meta_of(m)
         info = member_info(m, meta, hb, coordinator=coordinator,
-                           api_url=agent.api_url_of(meta), suspect_since=since)
+                           api_url=agent.api_url_of(meta), suspect_since=since,
+                           coordinate=coord, origin=origin)
         self._infos[m.name] = (key, info)
         return info
+
+    def _origin_coordinate(self) -> Coordinate | None:
+        """Our own coordinate, re-read at most every ``ORIGIN_REFRESH_S``."""
+        now = self._clock()
+        if not 0 <= now - self._origin_read_at < ORIGIN_REFRESH_S:
+            self._origin = self._agent.coordinate_of(self._agent.node_id)
+            self._origin_read_at = now
+        return self._origin
 
     def _member_infos(self) -> dict[str, NodeInfo]:
         coordinator, _ = self._agent.coordinator_state()

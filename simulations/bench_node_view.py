@@ -1,7 +1,7 @@
 """Latency of ``GossipClusterView.list_nodes`` with many nodes (``python simulations/bench_node_view.py``).
 
-A fake agent holds ``--members`` gossip members (metadata, a heartbeat each, one
-coordinator) and the registry ``--registered`` HTTP-registered nodes; the script times
+A fake agent holds ``--members`` gossip members (metadata, a heartbeat each, a network
+coordinate each, one coordinator) and the registry ``--registered`` HTTP-registered nodes; the script times
 ``list_nodes`` (the view only, no HTTP or JSON) when nothing changed between two calls,
 and when ``--changing`` members got a new heartbeat between two calls (a busy cluster).
 """
@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.models import RegisterIn
 from api.registry import HttpNodeRegistry
+from gossip.coordinate import Coordinate
 from gossip.events import Member
 from gossip.types import MemberState
 from node.heartbeat import HeartbeatRecord
@@ -47,6 +48,12 @@ class _Agent:
                                               sampled_at=1_800_000_000.0, cpu_usage=12.5,
                                               memory_usage=40.0, disk_usage=50.0)
                       for m in self.table}
+        self.coordinates = {m.name: Coordinate(tuple(1e-4 * ((i * 7 + k) % 11) for k in range(8)),
+                                               0.3, 1e-5, 1e-4)
+                            for i, m in enumerate(self.table)}
+
+    def coordinate_of(self, node_id: str) -> Coordinate | None:
+        return self.coordinates.get(node_id)
 
     def members(self) -> list[Member]:
         return list(self.table)  # the core returns a fresh list of snapshots

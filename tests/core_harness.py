@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from gossip.config import GossipConfig
 from gossip.events import Event
+from gossip.keyring import Keyring
 from gossip.protocol import SwimProtocol
 from gossip.tags import CLAW_TAG, encode_tags
 from gossip.types import Address, MemberState
@@ -95,8 +96,10 @@ class Cluster:
 
     def add_node(self, name: str, *, address: Address | None = None, meta: bytes | None = None,
                  incarnation: int = 1, config: GossipConfig | None = None,
-                 app_state: Callable[[], bytes] | None = None) -> SwimProtocol:
-        """Create (or replace, for a restart) the core called ``name``."""
+                 app_state: Callable[[], bytes] | None = None,
+                 keyring: Keyring | None = None) -> SwimProtocol:
+        """Create (or replace, for a restart) the core called ``name``; ``keyring``:
+        its gossip keys (None: plaintext)."""
         if address is None:
             i = len(self.by_addr) + 1
             address = (f"10.0.{i // 250}.{i % 250 + 1}", 7946)
@@ -107,7 +110,7 @@ class Cluster:
             config or self.config, name=name, address=address,
             meta=claw_meta() if meta is None else meta,
             rng=random.Random(self.rng.getrandbits(64)), now=self.now,
-            incarnation=incarnation, app_state=app_state, strict=True,
+            incarnation=incarnation, app_state=app_state, strict=True, keyring=keyring,
         )
         self.nodes[name] = _Node(name, address, core)
         self.by_addr[address] = name

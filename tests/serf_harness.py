@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
 from simulations.versus_serf.agents import free_port  # one port finder for TCP+UDP
@@ -122,6 +123,45 @@ class SerfAgent:
         """The status ``serf members`` shows for ``name`` (alive, leaving, left, failed)."""
         member = await self.member(name)
         return None if member is None else str(member["status"])
+
+    async def rtt(self, a: str, b: str | None = None) -> str:
+        """``serf rtt A [B]``'s output line; RuntimeError if serf reports a failure."""
+        code, out, err = await _run_serf("rtt", self.rpc_arg, a, *((b,) if b else ()))
+        if code != 0:
+            raise RuntimeError(f"serf rtt failed ({code}): {(out + err).strip()}")
+        return out.strip()
+
+    async def get_coordinate(self, node: str) -> dict[str, Any] | None:
+        """The coordinate the agent's RPC reports for ``node`` (Serf's ``get-coordinate``:
+        its cached one, its own for its own name), as ``{"Vec", "Error", "Adjustment",
+        "Height"}`` with the exact float64 values; ``None`` if it has none. The serf CLI
+        prints only distances, so this speaks Serf's msgpack RPC itself."""
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(*self.rpc),
+                                                COMMAND_TIMEOUT_S)
+        try:
+            unpacker = msgpack.Unpacker(raw=False)
+
+            async def call(command: str, seq: int, body: dict[str, Any], answer: bool) -> Any:
+                writer.write(msgpack.packb({"Command": command, "Seq": seq})
+                             + msgpack.packb(body))
+                await writer.drain()
+                wanted = 2 if answer else 1
+                values: list[Any] = []
+                while len(values) < wanted:
+                    chunk = await asyncio.wait_for(reader.read(65536), COMMAND_TIMEOUT_S)
+                    if not chunk:
+                        raise RuntimeError(f"serf RPC {command}: connection closed")
+                    unpacker.feed(chunk)
+                    values.extend(unpacker)
+                if values[0].get("Error"):
+                    raise RuntimeError(f"serf RPC {command}: {values[0]['Error']}")
+                return values[1] if answer else None
+
+            await call("handshake", 0, {"Version": 1}, answer=False)
+            resp = await call("get-coordinate", 1, {"Node": node}, answer=True)
+        finally:
+            writer.close()
+        return dict(resp["Coord"]) if resp.get("Ok") else None
 
     async def join(self, *addresses: tuple[str, int]) -> None:
         """``serf join host:port ...``; RuntimeError if serf reports a failure."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from node.cli import main
+from node.keyring_file import KEYRING_FILE, read_keyring_file, write_keyring_file
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "948+ShA822mmM5aqa4WTSRHpywVeZ/ayFU9FNtDOh34="  # printed by `serf keygen`
@@ -51,10 +52,34 @@ def test_bad_claw_encrypt_names_the_variable(monkeypatch: pytest.MonkeyPatch,
     assert "CLAW_ENCRYPT: not a base64 key" in capsys.readouterr().err
 
 
-def test_a_valid_key_is_refused_until_the_agent_encrypts(tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    # Accepting the key and gossiping in clear would be worse than refusing to start.
-    assert main(["--encrypt", KEY, "--data-dir", str(tmp_path)]) == 2
+def test_a_key_the_keyring_file_lacks_is_an_error_naming_both(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_keyring_file(tmp_path / KEYRING_FILE, [bytes(range(32))])
+    assert main(["--encrypt", KEY, "--data-dir", str(tmp_path), "--bind", "127.0.0.1:0",
+                 "--api-bind", "127.0.0.1:0"]) == 2
     err = capsys.readouterr().err
-    assert "--encrypt: gossip encryption is not wired into the agent yet" in err
-    assert KEY not in err and list(tmp_path.iterdir()) == []
+    assert err.startswith("claw-node: error: the --encrypt key (")
+    assert f"keyring file {tmp_path / KEYRING_FILE}" in err and "primary" in err
+    assert KEY not in err  # fingerprints, never the secret
+    assert read_keyring_file(tmp_path / KEYRING_FILE) == [bytes(range(32))]  # untouched
+
+
+def test_verify_flags_reach_the_gossip_config(tmp_path: Path) -> None:
+    from node.cli import build_parser
+    from node.config import NodeConfig
+
+    def gossip(argv: list[str], file_text: str | None = None) -> tuple[bool, bool]:
+        args = build_parser().parse_args(argv)
+        flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+        path = None
+        if file_text is not None:
+            path = tmp_path / "claw.toml"
+            path.write_text(file_text)
+        cfg = NodeConfig.load(flags, path).gossip_config()
+        return cfg.gossip_verify_incoming, cfg.gossip_verify_outgoing
+
+    assert gossip([]) == (True, True)
+    assert gossip(["--no-gossip-verify-incoming"]) == (False, True)
+    assert gossip(["--no-gossip-verify-incoming", "--no-gossip-verify-outgoing"]) == (False, False)
+    assert gossip([], "gossip_verify_outgoing = false\n") == (True, False)
+    assert gossip(["--gossip-verify-outgoing"], "gossip_verify_outgoing = false\n") == (True, True)

@@ -23,6 +23,7 @@ def _cluster_with_failed(n: int = 4) -> Cluster:
     c.join_all()
     c.run(10.0, until=c.converged)
     assert c.converged()
+    c.run(20.0)  # probe rounds: every node learns the others' network coordinates
     c.crash(f"n{n - 1}")
     c.run(60.0, until=lambda: c.all_see(f"n{n - 1}", MemberState.DEAD, c.live()))
     assert c.all_see(f"n{n - 1}", MemberState.DEAD, c.live())
@@ -40,7 +41,9 @@ def test_force_leave_of_a_failed_member_makes_it_left_on_every_node() -> None:
 
 def test_force_leave_with_prune_erases_the_member_everywhere() -> None:
     c = _cluster_with_failed()
+    assert c.core("n0").coordinate_of("n3") is not None  # learnt from its acks
     assert c.core("n0").force_leave("n3", c.now, prune=True) is None
+    assert c.core("n0").coordinate_of("n3") is None  # Serf's eraseNode forgets it too
     c.run(10.0, until=lambda: all(c.state_of(n, "n3") is None for n in c.live()))
     assert all(c.state_of(n, "n3") is None for n in c.live())
     assert all(c.core(n).stats["pruned"] == 1 for n in c.live())

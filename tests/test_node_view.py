@@ -9,6 +9,7 @@ import pytest
 from api.errors import Conflict, Unavailable
 from api.models import HeartbeatIn, NodeStatus, NodeTransition, RegisterIn
 from api.registry import HttpNodeRegistry
+from gossip.coordinate import Coordinate
 from gossip.events import Member
 from gossip.types import MemberState
 from node.cluster_channel import DirectiveNotAcknowledged
@@ -40,6 +41,10 @@ class FakeAgent:
         self.coordinator = ("me", 2)
         self.calls: list[tuple[str, Any]] = []
         self.unreachable: set[str] = set()
+        self.coordinates: dict[str, Coordinate] = {}
+
+    def coordinate_of(self, node_id: str) -> Coordinate | None:
+        return self.coordinates.get(node_id)
 
     def members(self) -> list[Member]:
         return self.table

@@ -43,6 +43,7 @@ from gossip.messages import (
     Suspect,
     UserMsg,
 )
+from gossip.ping_payload import encode_ack_payload
 from gossip.protocol import SwimProtocol
 from gossip.push_pull import push_pull_scale
 from gossip.suspicion import suspicion_bounds
@@ -169,11 +170,12 @@ def test_probe_ack_keeps_everyone_alive_and_healthy() -> None:
 def test_ping_is_answered_to_source_address_and_checks_the_name() -> None:
     core = make_core()
     feed(core, Ping(9, "me", ip_to_bytes("10.0.1.5"), 8000, "x"), now=1.0, src=("10.0.1.9", 1))
+    ours = encode_ack_payload(core.coordinate_of("me"))  # Serf's ping delegate payload
     [(addr, msgs)] = sent(core)
-    assert addr == ("10.0.1.5", 8000) and msgs[0] == Ack(9, None)
+    assert addr == ("10.0.1.5", 8000) and msgs[0] == Ack(9, ours)
     feed(core, Ping(10, "", None, 0, ""), now=1.0, src=("10.0.1.9", 1))  # unnamed: fine
     [(addr, msgs)] = sent(core)
-    assert addr == ("10.0.1.9", 1) and msgs[0] == Ack(10, None)
+    assert addr == ("10.0.1.9", 1) and msgs[0] == Ack(10, ours)
     feed(core, Ping(11, "someone-else", None, 0, ""), now=1.0)
     assert sent(core) == [] and core.stats["pings_wrong_node"] == 1
 
@@ -1066,7 +1068,7 @@ def test_real_serf_ping_gets_an_ack_at_its_source() -> None:
     core.receive_datagram(bytes.fromhex(v["hex"]), ("127.0.0.1", v["src_port"]), 1.0)
     [(addr, msgs)] = sent(core)
     assert addr == (body["SourceAddr"]["ip"], body["SourcePort"])
-    assert msgs[0] == Ack(body["SeqNo"], None)
+    assert msgs[0] == Ack(body["SeqNo"], encode_ack_payload(core.coordinate_of(body["Node"])))
 
 
 def test_real_serf_traffic_is_understood_without_errors() -> None:

@@ -40,6 +40,19 @@ def test_zero_loss_delivers_everything_and_delay_respects_minimum() -> None:
     assert 0.0015 < mean_extra < 0.0025  # Exp(2 ms) mean over 1000 samples
 
 
+def test_link_delay_is_per_directed_pair_and_survives_heal() -> None:
+    net = _net(one_way_delay_min_s=0.001, one_way_delay_mean_s=0.0)
+    net.set_link_delay(A, B, 0.040)
+    net.heal()
+    for src, dst in ((A, B), (B, A), (A, C)):
+        net.send_datagram(src, dst, b"x", 1.0)
+    arrivals = {(src, dst): at - 1.0 for at, _, _, src, dst, _ in (net.pop() for _ in range(3))}
+    assert arrivals == {(A, B): pytest.approx(0.040), (B, A): pytest.approx(0.001),
+                        (A, C): pytest.approx(0.001)}
+    with pytest.raises(ValueError):
+        net.set_link_delay(A, B, -1.0)
+
+
 def test_heap_pops_in_time_order_with_fifo_ties() -> None:
     net = _net(one_way_delay_min_s=0.0, one_way_delay_mean_s=0.0)
     for i in range(5):
@@ -107,3 +120,15 @@ def test_clock_only_moves_forward() -> None:
     assert clock.now == 1.5
     with pytest.raises(ValueError):
         clock.advance_to(1.0)
+
+
+def test_coordinates_bench_world_learns_every_pair_from_its_latency_matrix() -> None:
+    # The bench's world in small: 9 nodes, 30 simulated s; the figures are the bench's.
+    from simulations.bench_coordinates import latency_matrix, run
+
+    truth = latency_matrix(9, random.Random(1))
+    assert all(truth[i][j] == pytest.approx(truth[j][i]) and truth[i][j] > 0
+               for i in range(9) for j in range(9) if i != j)
+    result = run(9, 30.0, seed=1, jitter_s=0.0001)
+    assert result["covered"] == 1.0
+    assert result["median"] < 0.25  # far pairs dominate: estimates within tens of percent

@@ -1,4 +1,5 @@
-"""The simulated network: latency, loss, one-way loss, partitions, and a delivery heap.
+"""The simulated network: latency (per link if set), loss, one-way loss, partitions,
+and a delivery heap.
 
 Packets wait in a heap of ``(deliver_at, seq, kind, src, dst, payload)``; ``seq`` breaks
 ties so equal delivery times pop in send order (determinism). Every random draw comes
@@ -67,6 +68,8 @@ class SimNetwork:
         self._seq = 0
         self.loss_probability = options.loss_probability
         self._link_loss: dict[tuple[Address, Address], float] = {}
+        self._link_delay: dict[tuple[Address, Address], float] = {}
+        """Directed link → its minimum one-way delay (s), in place of the global minimum."""
         self._group: dict[Address, int] | None = None
         self._blocked: set[tuple[Address, Address]] = set()
         # Counters (datagrams only; the world counts streams).
@@ -109,6 +112,14 @@ class SimNetwork:
         """Asymmetric partition: src → dst is cut, dst → src still works."""
         self._blocked.add((src, dst))
 
+    def set_link_delay(self, src: Address, dst: Address, one_way_s: float) -> None:
+        """A latency matrix entry: the minimum one-way delay (seconds) of the directed
+        link src → dst, replacing ``one_way_delay_min_s`` there; the exponential part is
+        still added. Not a fault: ``heal`` keeps it."""
+        if not one_way_s >= 0:
+            raise ValueError(f"one-way delay must be >= 0, got {one_way_s!r}")
+        self._link_delay[(src, dst)] = one_way_s
+
     def heal(self) -> None:
         """Remove every partition, block and one-way loss (the global loss rate stays)."""
         self._group = None
@@ -123,11 +134,15 @@ class SimNetwork:
 
     # --- traffic ------------------------------------------------------------------
 
-    def delay(self) -> float:
-        """One sample of one-way latency: min + Exp(mean)."""
+    def delay(self, src: Address | None = None, dst: Address | None = None) -> float:
+        """One sample of one-way latency: min + Exp(mean), with the link's own minimum
+        if ``set_link_delay`` gave src → dst one."""
         mean = self.options.one_way_delay_mean_s
         extra = self._rng.expovariate(1.0 / mean) if mean > 0 else 0.0
-        return self.options.one_way_delay_min_s + extra
+        base = self.options.one_way_delay_min_s
+        if self._link_delay and src is not None and dst is not None:
+            base = self._link_delay.get((src, dst), base)
+        return base + extra
 
     def send_datagram(self, src: Address, dst: Address, data: bytes, now: float) -> bool:
         """Put a datagram on the wire; return False if it was dropped (partition or loss)."""
@@ -140,11 +155,11 @@ class SimNetwork:
         if loss > 0.0 and self._rng.random() < loss:
             self.dropped_loss += 1
             return False
-        self.schedule(now + self.delay(), DATAGRAM, src, dst, data)
+        self.schedule(now + self.delay(src, dst), DATAGRAM, src, dst, data)
         dup = self.options.duplicate_probability
         if dup > 0.0 and self._rng.random() < dup:
             self.duplicated += 1
-            self.schedule(now + self.delay(), DATAGRAM, src, dst, data)
+            self.schedule(now + self.delay(src, dst), DATAGRAM, src, dst, data)
         return True
 
     def schedule(self, at: float, kind: int, src: Address, dst: Address, payload: Any) -> None:

@@ -25,6 +25,7 @@ from gossip.config import GossipConfig
 from gossip.converged import converged_table, in_converged_cluster
 from gossip.decode_cache import DecodeCache
 from gossip.events import Event
+from gossip.keyring import Keyring
 from gossip.membership import SharedTable
 from gossip.protocol import SwimProtocol
 from gossip.push_pull import StreamRequest
@@ -81,6 +82,11 @@ class WorldOptions:
     """One decode cache for every core instead of one per core (``gossip.decode_cache``):
     the identical bytes of a broadcast are decoded once for the whole world, not once per
     receiving node. Every result, and so the trace hash, is the same; only faster."""
+
+    encrypt_key: bytes | None = None
+    """Gossip encryption key every node starts with (16, 24 or 32 bytes); None: plaintext.
+    Each core's nonces come from its own seeded generator, so encrypted runs stay
+    reproducible; without a key no random number is drawn for it (same trace hashes)."""
 
 
 @dataclass(slots=True, eq=False)
@@ -266,17 +272,18 @@ class SimWorld:
         node.generation += 1
         node.incarnation += 1
         rng = random.Random(self._rng.getrandbits(64))
+        keyring = self._keyring()
         if table is None:
             node.core = SwimProtocol(
                 self.config, name=node.name, address=node.address, meta=meta, rng=rng,
                 now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
-                strict=True,
+                strict=True, keyring=keyring,
             )
         else:
             node.core = in_converged_cluster(
                 self.config, table, name=node.name, address=node.address, meta=meta,
                 rng=rng, now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
-                strict=True,
+                strict=True, keyring=keyring,
             )
         node.deadline = None
         node.paused_until = None
@@ -290,6 +297,13 @@ class SimWorld:
         if seeds:
             node.core.join(seeds, now)
         self._flush(node)
+
+    def _keyring(self) -> Keyring | None:
+        """A new node's keyring (``WorldOptions.encrypt_key``) with seeded nonces."""
+        key = self.options.encrypt_key
+        if key is None:
+            return None
+        return Keyring([key], random_bytes=random.Random(self._rng.getrandbits(64)).randbytes)
 
     def crash(self, name: str) -> None:
         """Stop a node abruptly: its core is dropped, packets to it vanish, TCP is refused."""
@@ -439,7 +453,7 @@ class SimWorld:
         """Send a stream's reply (None: failure) back; a cut link means a client timeout."""
         if not self.network.reachable(server, stream.src):
             return
-        self.network.schedule(self.clock.now + self.network.delay(), STREAM_REPLY,
+        self.network.schedule(self.clock.now + self.network.delay(server, stream.src), STREAM_REPLY,
                               server, stream.src, (stream, reply))
 
     def _open_stream(self, node: SimNode, request: StreamRequest) -> None:
@@ -453,7 +467,8 @@ class SimWorld:
         if not self.network.reachable(node.address, request.address):
             return  # SYNs vanish: the client times out
         # Handshake (one round trip) plus the request's one-way trip.
-        delay = self.network.delay() + self.network.delay() + self.network.delay()
+        there, back = (node.address, request.address), (request.address, node.address)
+        delay = self.network.delay(*there) + self.network.delay(*back) + self.network.delay(*there)
         self.network.schedule(now + delay, STREAM_REQUEST, node.address, request.address, stream)
 
     def _stream_timeout(self, stream: _Stream) -> None:

@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 
+from node.keyring_file import new_key
+
 from ..netns import NetnsLab, cleanup_stale, fabric_unavailable
 from .agents import KINDS
 from .phases import Settings, run_loopback, run_lossy
@@ -56,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--kinds", default="serf,claw",
                    help="comma-separated agent kinds to run, in order (default serf,claw)")
     p.add_argument("--seed", type=int, default=1, help="random seed for victims (default 1)")
+    p.add_argument("--encrypt", action="store_true",
+                   help="encrypt gossip: both kinds get the same fresh key (serf -encrypt, "
+                        "claw-node --encrypt; default off)")
     p.add_argument("--json", default=None, help="write figures here (default versus_serf_nN[_lossP].json)")
     p.add_argument("--log-dir", default=None, help="keep every agent's output here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -103,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_dir:
         os.makedirs(args.log_dir, exist_ok=True)
     kinds = []
+    key = new_key() if args.encrypt else None
     for name in args.kinds.split(","):
         kind = KINDS[name]()
+        kind.encrypt = key
         reason = kind.available()
         if reason:
             print(f"skipping {name}: {reason}", file=sys.stderr)
@@ -150,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         for note in r["figures"].get("notes", []):
             print(f"note ({r['kind']} run {r['run'] + 1}): {note}")
     out = args.json or (f"versus_serf_n{args.nodes}"
-                        + (f"_loss{args.loss:g}" if args.loss else "") + ".json")
+                        + (f"_loss{args.loss:g}" if args.loss else "")
+                        + ("_encrypt" if args.encrypt else "") + ".json")
     with open(out, "w") as f:
         json.dump({"command": command, "settings": vars(args), "started_unix": started,
                    "code": _code_version(),

@@ -127,6 +127,8 @@ class Kind:
 
     name = "?"
     prefix = "x"
+    encrypt: str | None = None
+    """Gossip encryption key (base64) every agent of this kind starts with, or None."""
 
     def available(self) -> str | None:
         """Why this kind cannot run here, or None."""
@@ -178,6 +180,8 @@ class SerfKind(Kind):
             f"-bind={host.ip}:{port}", f"-rpc-addr=127.0.0.1:{rpc_port}",
             f"-profile={profile}", "-log-level=info",
         ]
+        if self.encrypt:
+            argv.append(f"-encrypt={self.encrypt}")
         if seed:
             argv.append(f"-join={seed}")
         return argv
@@ -223,6 +227,8 @@ class ClawKind(Kind):
         ]
         if host.ip != "127.0.0.1":
             argv.append("--insecure-api")  # lab-private address, no token needed
+        if self.encrypt:
+            argv += ["--encrypt", self.encrypt]
         if seed:
             argv += ["--join", seed]
         return argv

@@ -105,6 +105,8 @@ def render_table(summary: dict, args: argparse.Namespace, command: str) -> str:
         rows.append(row)
     window = (f"loss {args.loss:g} for {args.loss_window:g}s in namespaces" if args.loss
               else f"loopback, idle window {args.idle:g}s")
+    if getattr(args, "encrypt", False):
+        window += ", gossip encrypted (one key for both kinds)"
     title = (f"N={args.nodes}, profile {args.profile}, {args.runs} run(s), {window}; "
              "cells: median [min–max] over runs")
     lines = [f"`{command}`", "", title, ""]
