@@ -38,7 +38,8 @@ Additions to the original contract (all read-only views):
 ``pending_broadcasts``, ``is_leaving``, ``last_internal_error``, ``coordinates``,
 ``coordinate_of(name)``; see their docstrings.
 Two commands for the application's identity checks (``node.identity``):
-``check_address(name, address, now)`` and ``outbid(incarnation, now, tell=...)``.
+``check_address(name, address, now)`` and ``outbid(incarnation, now, tell=...)``;
+``force_leave(name, now, prune=...)``, Serf's force-leave of another member.
 Serf queries: ``start_query``, ``respond_query``, ``close_query``,
 ``query_response_fits``, ``default_query_timeout`` and the ``Query*`` events.
 """
@@ -229,6 +230,7 @@ class SwimProtocol:
         self._user = UserMessages(self._members, self._self, self._serf, self._outbox,
                                   self._stats, self._decode_cache, emit=self._emit,
                                   set_state=self._set_state, leaving=self._leave.begun,
+                                  erase=self._erase,
                                   on_query=self._queries.on_message)
         self._exchanges = Exchanges(
             config, rng, self._members, self._self, self._stats, self._serf, self._user,
@@ -306,6 +308,25 @@ class SwimProtocol:
         self._leave.start(serf_payload(intent), now)
         if self._leave.phase is LeavePhase.INTENT and self._cfg.leave_gossip_at_once:
             self._gossiper.next_round = now
+
+    def force_leave(self, name: str, now: float, *, prune: bool = False) -> MemberState | None:
+        """Serf's ``force-leave``: broadcast a leave intent for member ``name``.
+
+        A failed (dead) member becomes ``left`` here and on every Serf or claw node the
+        intent reaches; a live one is only marked leaving (if it is alive it refutes with
+        a newer join intent, as in Serf). ``prune``: a member that is left afterwards is
+        erased from the table at once, here and on the receivers, instead of waiting
+        for the reaper. Returns the member's state afterwards (None: unknown or erased).
+
+        Raises:
+            LocalProtocolError: ``name`` is this node (use ``leave``).
+        """
+        self._now = now
+        if name == self._self.name:
+            raise LocalProtocolError("a node cannot force itself out; use leave()")
+        intent = self._serf.new_force_leave_intent(name, prune=prune)
+        self._user.on_leave_intent(intent, now, rebroadcast=serf_payload(intent))
+        return self.member_state(name)
 
     @property
     def leave_done(self) -> bool:
@@ -1020,6 +1041,15 @@ class SwimProtocol:
         self._set_state(self._self, MemberState.LEFT, now)
 
     # --- plumbing ---------------------------------------------------------------------
+
+    def _erase(self, rec: MemberRecord) -> None:
+        """Drop a member from the table now (a pruning leave intent), as the reaper would."""
+        self._members.remove(rec.name)
+        self._suspects.pop(rec.name, None)
+        if self._coordinates is not None:
+            self._coordinates.forget(rec.name)  # Serf's eraseNode: it goes with the member
+        self._stats.pruned += 1
+        self._version += 1
 
     def _set_state(self, rec: MemberRecord, state: MemberState, now: float) -> None:
         self._members.set_state(rec, state, now)

@@ -50,6 +50,7 @@ class UserMessages:
         emit: queues an event for the application.
         set_state: moves a member to a state (the core bumps its version).
         leaving: whether the core has started a graceful leave.
+        erase: removes a left member from the table (a leave intent with ``prune``).
         on_query: takes Serf queries, responses and relays (``QueryRouter.on_message``).
     """
 
@@ -58,6 +59,7 @@ class UserMessages:
                  emit: Callable[[Event], None],
                  set_state: Callable[[MemberRecord, MemberState, float], None],
                  leaving: Callable[[], bool],
+                 erase: Callable[[MemberRecord], None],
                  on_query: Callable[[SerfQuery | SerfQueryResponse | SerfRelay, bytes, float], None]
                  ) -> None:
         self._members = members
@@ -69,6 +71,7 @@ class UserMessages:
         self._emit = emit
         self._set_state = set_state
         self._leaving = leaving
+        self._erase = erase
         self._on_query = on_query
         self._seen_app: OrderedDict[bytes, None] = OrderedDict()
 
@@ -120,6 +123,12 @@ class UserMessages:
         if rebroadcast is not None and outcome in (
                 IntentOutcome.APPLIED, IntentOutcome.REMEMBERED, IntentOutcome.LEFT):
             self._outbox.serf.push(rebroadcast)
+        if msg.prune and outcome in (IntentOutcome.APPLIED, IntentOutcome.LEFT):
+            # Serf's handlePrune erases a member that has left. A live member marked
+            # leaving stays: it refutes if it is alive, or is reaped once it has gone.
+            rec = self._members.get(msg.node)
+            if rec is not None and rec is not self._self and rec.state == MemberState.LEFT:
+                self._erase(rec)
 
     def on_join_status(self, name: str, ltime: int, now: float) -> None:
         """A peer's push-pull says ``name`` joined at ``ltime`` (Serf's status LTime)."""
