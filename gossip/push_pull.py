@@ -359,9 +359,12 @@ class Exchanges:
             StreamKind.TCP_PING, address, deadline, seq=ping.seq_no))
         self._stats.tcp_pings += 1
 
-    def on_request(self, msg: object, addr: Address, now: float) -> bytes | ChannelCall | None:
+    def on_request(self, msg: object, addr: Address, now: float, *,
+                   encrypted: bool) -> bytes | ChannelCall | None:
         """Serve one decoded inbound stream request; return the reply bytes or None, or,
         for a request channel frame, the classified ``ChannelCall`` (the driver serves it).
+        ``encrypted``: the stream was sealed under one of our keys (user messages carry
+        it on).
 
         Raises:
             MalformedPacket: a channel frame that does not decode.
@@ -382,7 +385,7 @@ class Exchanges:
         if isinstance(msg, UserMsg):
             if is_channel_payload(msg.payload):
                 return decode_request(msg.payload, addr)
-            self._user.on_user(msg.payload, now)
+            self._user.on_user(msg.payload, now, encrypted=encrypted)
             return None
         self._stats.unknown_type += 1
         return None
