@@ -27,7 +27,14 @@ import pytest
 
 from node.keyring_file import KEYRING_FILE, new_key, read_keyring_file
 from tests.serf_harness import SerfAgent, SerfAgents, serf_agents, wait_until  # noqa: F401 - fixture
-from tests.test_encrypted_serf_interop import ROOT, ClawAgent, ClawAgents, addr, claw_agents, statuses  # noqa: F401
+from tests.test_encrypted_serf_interop import (  # noqa: F401
+    ROOT,
+    ClawAgent,
+    ClawAgents,
+    addr,
+    claw_agents,
+    statuses,
+)
 
 pytestmark = [pytest.mark.serf, pytest.mark.slow, pytest.mark.timeout(240)]
 
