@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .alerts import AlertDispatcher
 from .config import ApiConfig, LiveSettings
+from .event_stream import EventFeed
 from .json_cache import NodeJsonCache
 from .key_control import KeyControl
 from .openapi import OpenApiDocument
@@ -17,8 +18,8 @@ from .view import ClusterView
 if TYPE_CHECKING:
     from .relay import WriteForwarder
 
-__all__ = ["ALERTS", "CLIENT", "CONFIG", "FORWARDER", "JSON_CACHE", "KEY_CONTROL", "LIVE",
-           "OPENAPI", "VIEW"]
+__all__ = ["ALERTS", "CLIENT", "CONFIG", "EVENTS", "FORWARDER", "JSON_CACHE", "KEY_CONTROL",
+           "LIVE", "OPENAPI", "VIEW"]
 
 VIEW = web.AppKey("view", ClusterView)
 CONFIG = web.AppKey("config", ApiConfig)
@@ -31,6 +32,8 @@ OPENAPI = web.AppKey("openapi", OpenApiDocument)
 """Built on the first GET /openapi.json."""
 JSON_CACHE = web.AppKey("json_cache", NodeJsonCache)
 """Per-app cache of NodeInfo JSON (list responses)."""
+EVENTS = web.AppKey("events", EventFeed)
+"""What ``GET /api/v1/events`` streams; the embedding process publishes cluster events."""
 FORWARDER: web.AppKey[WriteForwarder] = web.AppKey("forwarder")
 """How this node relays writes to the coordinator (``create_app(forwarder=...)``); absent:
 a non-coordinator answers writes with 503."""

@@ -13,12 +13,14 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from .errors import NotFound, Unavailable
+from .examples import EVENT_STREAM_EXAMPLE
 from .health import cluster_health, filter_nodes, node_health
 from .key_control import KeyAction, KeyControl
 from .keys import CONFIG, JSON_CACHE, KEY_CONTROL, VIEW
 from .models import (
     CheckHeartbeatOut,
     ClusterHealthOut,
+    EventQuery,
     HealthOut,
     HeartbeatIn,
     KeyIn,
@@ -35,9 +37,11 @@ from .models import (
     RegisterIn,
     RegisterOut,
     ReloadOut,
+    StreamEventOut,
 )
 from .nearest import near_coordinate
 from .openapi import Call, RouteRegistry
+from .sse import serve_events
 
 __all__ = ["json_model", "node_list_response", "registry"]
 
@@ -204,6 +208,19 @@ async def check_heartbeat(request: web.Request, call: Call) -> web.Response:
     return json_model(CheckHeartbeatOut(
         checked=result.checked, changed=result.changed,
         message=f"checked {result.checked} nodes, {len(result.changed)} changed"))
+
+
+@registry.route(
+    "GET", "/api/v1/events", query=EventQuery, response=StreamEventOut, tag="cluster",
+    stream="text/event-stream", stream_example=EVENT_STREAM_EXAMPLE, errors=(503,),
+    header_params={"Last-Event-ID": "Resume after this event id (EventSource sends it on "
+                                    "reconnection); a reset and a snapshot if it is not "
+                                    "in this node's ring"},
+    summary="Live events (Server-Sent Events): a snapshot, then cluster events and node "
+            "updates; without Accept: text/event-stream the opening only, then the "
+            "answer ends")
+async def stream_events(request: web.Request, call: Call) -> web.StreamResponse:
+    return await serve_events(request, set(call.query.kind), set(call.query.node))
 
 
 # --- gossip keys (cluster-wide; answered by the node asked, never forwarded) -----------
