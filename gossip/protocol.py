@@ -460,10 +460,11 @@ class SwimProtocol:
         st.packets_in += 1
         try:
             st.bytes_in += len(data)
-            opened = self._encryption.open_packet(data, addr, now)
+            opened = self._encryption.open_datagram(data, addr, now)
             if opened is None:
                 return  # not sealed with one of our keys: counted per source, dropped
-            msgs, bad = codec.decode_packet(opened, max_size=self._cfg.max_udp_packet_bytes,
+            plain, encrypted = opened
+            msgs, bad = codec.decode_packet(plain, max_size=self._cfg.max_udp_packet_bytes,
                                             cache=self._decode_cache)
         except MalformedPacket as exc:
             if "checksum" in str(exc):
@@ -477,7 +478,10 @@ class SwimProtocol:
         st.malformed_parts += bad
         for msg in msgs[: self._cfg.handoff_queue_depth]:
             try:
-                self._on_packet_message(msg, addr, now)
+                if type(msg) is UserMsg:  # Serf queries carry on whether it was sealed
+                    self._user.on_user(msg.payload, now, encrypted=encrypted)
+                else:
+                    self._on_packet_message(msg, addr, now)
             except (GossipError, ValueError, TypeError):
                 st.malformed += 1
             except Exception as exc:  # noqa: BLE001
@@ -519,7 +523,8 @@ class SwimProtocol:
             self._internal_error(exc)
             return None
         try:
-            return self._exchanges.on_request(msg, addr, now)
+            return self._exchanges.on_request(
+                msg, addr, now, encrypted=self._encryption.stream_was_sealed(data))
         except (GossipError, ValueError, TypeError):
             self._stats.malformed += 1
         except Exception as exc:  # noqa: BLE001
@@ -1109,7 +1114,6 @@ forgotten by the other."""
 
 _PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]] = {
     Alive: lambda core, msg, addr, now: core._on_alive(msg, now),
-    UserMsg: lambda core, msg, addr, now: core._user.on_user(msg.payload, now),
     Ping: lambda core, msg, addr, now: core._carry_out(core._prober.on_ping(msg, addr), now),
     Ack: lambda core, msg, addr, now: core._carry_out(
         core._prober.on_ack(msg.seq_no, now, msg.payload), now),
@@ -1119,4 +1123,5 @@ _PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]
         core._prober.on_indirect_ping(msg, addr, now), now),
     Nack: lambda core, msg, addr, now: core._prober.on_nack(msg.seq_no),
 }
-"""What a datagram's message does, by its type (anything else: ``unknown_type``)."""
+"""What a datagram's message does, by its type (user messages: ``receive_datagram``;
+anything else: ``unknown_type``)."""

@@ -51,7 +51,8 @@ class UserMessages:
         set_state: moves a member to a state (the core bumps its version).
         leaving: whether the core has started a graceful leave.
         erase: removes a left member from the table (a leave intent with ``prune``).
-        on_query: takes Serf queries, responses and relays (``QueryRouter.on_message``).
+        on_query: takes Serf queries, responses and relays with whether they arrived
+            encrypted (``QueryRouter.on_message``).
     """
 
     def __init__(self, members: Membership, me: MemberRecord, serf: SerfLayer,
@@ -60,7 +61,7 @@ class UserMessages:
                  set_state: Callable[[MemberRecord, MemberState, float], None],
                  leaving: Callable[[], bool],
                  erase: Callable[[MemberRecord], None],
-                 on_query: Callable[[SerfQuery | SerfQueryResponse | SerfRelay, bytes, float], None]
+                 on_query: Callable[[SerfQuery | SerfQueryResponse | SerfRelay, bytes, float, bool], None]
                  ) -> None:
         self._members = members
         self._self = me
@@ -79,8 +80,9 @@ class UserMessages:
         """Use ``members`` from now on (the core replaced its table)."""
         self._members = members
 
-    def on_user(self, payload: bytes, now: float) -> None:
-        """A user message's payload arrived (in a datagram or a stream)."""
+    def on_user(self, payload: bytes, now: float, *, encrypted: bool) -> None:
+        """A user message's payload arrived (in a datagram or a stream; ``encrypted``:
+        sealed under one of our keys, which Serf queries carry on)."""
         msg = serf_codec.decode_serf(payload, self._decode_cache)
         if isinstance(msg, ClawAppMessage):
             self._on_app(msg.body)
@@ -98,7 +100,7 @@ class UserMessages:
             self._serf.event_clock.witness(msg.ltime)
             self._stats.serf_ignored += 1
         elif isinstance(msg, (SerfQuery, SerfQueryResponse, SerfRelay)):
-            self._on_query(msg, payload, now)
+            self._on_query(msg, payload, now, encrypted)
         elif isinstance(msg, (SerfUnknown, SerfPushPull)):
             self._stats.serf_ignored += 1
         else:
