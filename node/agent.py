@@ -627,6 +627,16 @@ class Agent:
         host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         return f"http://{host_port(host, port)}"
 
+    def force_leave(self, name: str, *, prune: bool) -> bool:
+        """Serf's force-leave of member ``name`` (``SwimProtocol.force_leave``); False
+        if gossip is not running (starting or stopping)."""
+        transport = self.transport
+        if transport is None or not transport.running:
+            return False
+        transport.invoke(lambda core, now: core.force_leave(name, now, prune=prune))
+        log.info("force-leave %s%s", name, " (prune)" if prune else "")
+        return True
+
     # --- directives -------------------------------------------------------------------------
 
     def _on_directive(self, directive: Directive) -> Verdict:
@@ -757,7 +767,7 @@ class Agent:
         self._persist_registered(record)
 
     def _worker_events_of(self, record: HttpNodeRecord) -> list[ClusterEvent]:
-        if record.deleted:
+        if record.removed:
             return self._worker_events.removed(record.node_id)
         return self._worker_events.observe(record)
 
@@ -831,8 +841,6 @@ class Agent:
             if self.view is not None:
                 self.view.forget_missing(names)
             self._member_events.forget_missing(names)
-            for node_id in self.registry.reap_tombstones(self._wall()):
-                self._persist(_forget_registered(node_id))
             peers = {m.name: m.address for m in members
                      if m.name != self.node_id and m.state == MemberState.ALIVE}
             if self._peer_memory.due(loop.time(), bool(peers)) and self._writer is not None:
@@ -873,10 +881,6 @@ def _no_config_source() -> NodeConfig:
 
 def _remember(peers: dict[str, Address]) -> StoreWrite:
     return lambda store: store.remember_peers(peers)
-
-
-def _forget_registered(node_id: str) -> StoreWrite:
-    return lambda store: store.delete_registered(node_id)
 
 
 def _record_term(term: int) -> StoreWrite:

@@ -27,6 +27,13 @@ async def post(agent: Agent, path: str, body: dict[str, Any]) -> tuple[int, Any]
         return resp.status, await resp.json()
 
 
+async def delete(agent: Agent, path: str) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as http, http.delete(
+            f"http://127.0.0.1:{agent.api_port}{path}",
+            timeout=aiohttp.ClientTimeout(total=30)) as resp:
+        return resp.status, await resp.json()
+
+
 async def pair(tmp_path: Path, **coordinator_flags: object) -> tuple[Agent, Agent]:
     first = Agent(config(tmp_path / "a", node_id="a", api_eager=True, **coordinator_flags),
                   sampler=fake_sampler)
@@ -90,10 +97,11 @@ async def test_a_delete_is_a_replicated_tombstone_that_survives_a_full_restart(
         assert status == 200, body
         live = first.registry.get("worker-1")
         assert live is not None
-        tomb = first.registry.delete("worker-1", live.updated_at + 1)
+        status, body = await delete(first, "/api/v1/nodes/worker-1")
+        assert status == 200, body  # answered once b confirmed its store commit
+        tomb = first.registry.tombstone("worker-1")
         assert tomb is not None
-        assert await first.make_durable(tomb) == ["b"]  # b confirmed its store commit
-        assert second.store.registered()["worker-1"]["deleted"] is True  # type: ignore[union-attr]
+        assert second.store.registered()["worker-1"]["removed"] is True  # type: ignore[union-attr]
     finally:
         await second.stop(leave=False)
         await first.stop(leave=False)
