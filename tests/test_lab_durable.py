@@ -3,7 +3,9 @@ answered 200 by the coordinator, whose agent is then SIGKILLed at once, is on ev
 survivor within ``SURVIVORS_WITHIN_S``, and on every host after all of them restart.
 
 ``ROUNDS`` fresh records, one per round; each round kills the coordinator of that moment
-and restarts it once its record is on the survivors. The figures are printed (``-s``).
+and restarts it once its record is on the survivors. Then one record is deleted the same
+way (the coordinator killed at its 200): gone from every survivor, and still gone after
+the full restart. The figures are printed (``-s``).
 """
 
 from __future__ import annotations
@@ -84,12 +86,26 @@ def test_acknowledged_registrations_survive_a_coordinator_kill_and_a_full_restar
                        f"after {took:.1f} s, round {time.monotonic() - t0:.1f} s")
     figures.append(f"{ROUNDS} rounds: {time.monotonic() - started:.1f} s")
 
+    poll("a coordinator every host names", lambda: agreed_coordinator(lab, every) is not None)
+    c = agreed_coordinator(lab, every)
+    assert c is not None
+    answer = lab.request(c, "DELETE", "/api/v1/nodes/worker-0", timeout_s=WRITE_TIMEOUT_S)
+    assert answer.status == 200, answer.body
+    lab.kill_agent(c)
+    survivors = [i for i in every if i != c]
+    took = poll("worker-0 deleted on every survivor",
+                lambda: all("worker-0" not in nodes_of(lab, i) and nodes_of(lab, i)
+                            for i in survivors), timeout_s=SURVIVORS_WITHIN_S)
+    figures.append(f"delete: coordinator host{c} killed, gone from the survivors after {took:.1f} s")
+
     for i in every:  # the whole cluster dies at once, then comes back from its stores
         lab.kill_agent(i)
     for i in every:
         lab.start_agent(i)
-    expected = {f"worker-{n}" for n in range(ROUNDS)}
-    took = poll("every acknowledged record on every host after a full restart",
-                lambda: all(expected <= set(nodes_of(lab, i)) for i in every))
+    expected = {f"worker-{n}" for n in range(1, ROUNDS)}
+    took = poll("every acknowledged record on every host after a full restart, the "
+                "deleted one on none", lambda: all(
+                    expected <= set(view) and "worker-0" not in view
+                    for view in (nodes_of(lab, i) for i in every)))
     figures.append(f"after the full restart: every record on every host in {took:.1f} s")
     print("\n".join(figures))
