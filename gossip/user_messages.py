@@ -1,5 +1,5 @@
 """What arrives inside memberlist's user messages: Serf's intents and claw app messages
-(Serf's queries are passed on to ``query_router``).
+(Serf's queries are passed on to ``query_router``, user events to ``user_events``).
 
 memberlist hands a user message (type 8) to its delegate; Serf's delegate reads join and
 leave intents, user events and queries from it, and claw nodes add their own application
@@ -51,6 +51,7 @@ class UserMessages:
         set_state: moves a member to a state (the core bumps its version).
         leaving: whether the core has started a graceful leave.
         on_query: takes Serf queries, responses and relays (``QueryRouter.on_message``).
+        on_user_event: takes Serf user events (``UserEvents.on_message``).
     """
 
     def __init__(self, members: Membership, me: MemberRecord, serf: SerfLayer,
@@ -58,7 +59,8 @@ class UserMessages:
                  emit: Callable[[Event], None],
                  set_state: Callable[[MemberRecord, MemberState, float], None],
                  leaving: Callable[[], bool],
-                 on_query: Callable[[SerfQuery | SerfQueryResponse | SerfRelay, bytes, float], None]
+                 on_query: Callable[[SerfQuery | SerfQueryResponse | SerfRelay, bytes, float], None],
+                 on_user_event: Callable[[SerfUserEvent, bytes], None]
                  ) -> None:
         self._members = members
         self._self = me
@@ -70,6 +72,7 @@ class UserMessages:
         self._set_state = set_state
         self._leaving = leaving
         self._on_query = on_query
+        self._on_user_event = on_user_event
         self._seen_app: OrderedDict[bytes, None] = OrderedDict()
 
     def adopt(self, members: Membership) -> None:
@@ -92,8 +95,7 @@ class UserMessages:
             self._stats.serf_intents += 1
             self.on_leave_intent(msg, now, rebroadcast=codec.encode_message(UserMsg(payload)))
         elif isinstance(msg, SerfUserEvent):
-            self._serf.event_clock.witness(msg.ltime)
-            self._stats.serf_ignored += 1
+            self._on_user_event(msg, payload)
         elif isinstance(msg, (SerfQuery, SerfQueryResponse, SerfRelay)):
             self._on_query(msg, payload, now)
         elif isinstance(msg, (SerfUnknown, SerfPushPull)):
