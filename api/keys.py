@@ -11,6 +11,7 @@ from .alerts import AlertDispatcher
 from .config import ApiConfig, LiveSettings
 from .json_cache import NodeJsonCache
 from .key_control import KeyControl
+from .user_events import UserEventControl
 from .openapi import OpenApiDocument
 from .view import ClusterView
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from .relay import WriteForwarder
 
 __all__ = ["ALERTS", "CLIENT", "CONFIG", "FORWARDER", "JSON_CACHE", "KEY_CONTROL", "LIVE",
+           "USER_EVENT_CONTROL",
            "OPENAPI", "VIEW"]
 
 VIEW = web.AppKey("view", ClusterView)
@@ -35,4 +37,5 @@ FORWARDER: web.AppKey[WriteForwarder] = web.AppKey("forwarder")
 """How this node relays writes to the coordinator (``create_app(forwarder=...)``); absent:
 a non-coordinator answers writes with 503."""
 KEY_CONTROL = web.AppKey("key_control", KeyControl)
+USER_EVENT_CONTROL = web.AppKey("user_event_control", UserEventControl)
 """Cluster-wide gossip key management; set by the agent (absent: the key routes answer 503)."""

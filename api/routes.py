@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from .errors import NotFound, Unavailable
 from .health import cluster_health, filter_nodes, node_health
 from .key_control import KeyAction, KeyControl
-from .keys import CONFIG, JSON_CACHE, KEY_CONTROL, VIEW
+from .keys import CONFIG, JSON_CACHE, KEY_CONTROL, USER_EVENT_CONTROL, VIEW
+from .user_events import EventIn, EventOut, QueryIn, QueryOut, UserEventControl
 from .models import (
     CheckHeartbeatOut,
     ClusterHealthOut,
@@ -234,6 +235,29 @@ def _key_route(action: KeyAction, summary: str) -> None:
 _key_route("install", "Install a gossip key on every live node (decrypting only)")
 _key_route("use", "Make an installed key primary on every live node (refused if a live node lacks it)")
 _key_route("remove", "Remove a key from every live node (refused while a live node encrypts with it)")
+
+
+# --- Serf user events and queries (answered by the node asked, never forwarded) -------
+
+
+def _user_events(request: web.Request) -> UserEventControl:
+    control = request.app.get(USER_EVENT_CONTROL)
+    if control is None:
+        raise Unavailable("events: this node does not gossip (no agent)")
+    return control
+
+
+@registry.route("POST", "/api/v1/events", summary="Broadcast a Serf user event (serf event)",
+                body=EventIn, response=EventOut, errors=(422, 503), tag="events")
+async def send_event(request: web.Request, call: Call) -> web.Response:
+    return json_model(await _user_events(request).send_event(call.body))
+
+
+@registry.route("POST", "/api/v1/queries", summary="Run a Serf query until its deadline and "
+                "return the acks and responses (serf query)",
+                body=QueryIn, response=QueryOut, errors=(422, 503), tag="events")
+async def run_query(request: web.Request, call: Call) -> web.Response:
+    return json_model(await _user_events(request).query(call.body))
 
 
 # --- served by the agent ---------------------------------------------------------------

@@ -33,7 +33,7 @@ from api.registry import HttpNodeRecord, HttpNodeRegistry
 from api.server import bind_api_socket, check_bind_safety
 from gossip.config import GossipConfig, agent_profile
 from gossip.coordinate import Coordinate
-from gossip.errors import LocalProtocolError
+from gossip.errors import GossipError, LocalProtocolError
 from gossip.events import (
     AppMessage,
     AppState,
@@ -47,9 +47,11 @@ from gossip.events import (
     QueryFinished,
     QueryReceived,
     Refuted,
+    UserEventReceived,
 )
 from gossip.keyring import Keyring
 from gossip.protocol import SwimProtocol
+from gossip.tags import decode_tags
 from gossip.types import Address, MemberState
 from gossip.udp import GossipTransport
 
@@ -67,6 +69,7 @@ from .directives import (
 )
 from .election import Candidate, CoordinatorRole
 from .event_log import log_event
+from .event_handlers import HandlerRunner
 from .events import (
     MEMBER_CHANGES,
     ClusterEvent,
@@ -77,6 +80,7 @@ from .events import (
     WorkerEventTranslator,
 )
 from .heartbeat import HeartbeatRecord, HeartbeatTable
+from .user_events import TransportUserPort, UserEvents
 from .heartbeat_publisher import HeartbeatPublisher
 from .joining import Joiner, PeerMemory
 from .keyring_file import KEYRING_FILE, settle_keyring
@@ -154,6 +158,8 @@ class Agent:
         take effect on the next message."""
         self.cluster_keys: ClusterKeys | None = None
         """Serf's key-management queries, answered and sent (set once gossip runs)."""
+        self.user_events: UserEvents | None = None
+        """Serf user events and queries, sent and handed to handlers (once gossip runs)."""
         self.registry = HttpNodeRegistry(heartbeat_timeout_s=config.heartbeat_timeout,
                                          on_change=self._on_registry_write)
         self.heartbeats = HeartbeatTable(max_entries=self.gossip_config.max_members)
@@ -188,6 +194,7 @@ class Agent:
         self.events = EventBus()
         """Every cluster event this node sees (``node.events``); each is logged."""
         self.events.add_listener(log_event)
+        self.events.add_listener(self._to_event_handlers)
         self._member_events = MemberEventTranslator(
             wall_clock, lambda member: self.meta_of(member).maintenance)
         self._worker_events = WorkerEventTranslator(wall_clock)
@@ -297,6 +304,11 @@ class Agent:
         self.cluster_keys = ClusterKeys(TransportKeyPort(transport), self.keyring,
                                         config.data_dir / KEYRING_FILE)
         stack.push_async_callback(self.cluster_keys.aclose)
+        self.user_events = UserEvents(
+            TransportUserPort(transport),
+            HandlerRunner.from_specs(config.event_handler, self.node_id, decode_tags(meta_bytes)),
+            publish=self.events.publish, wall_clock=self._wall, member_tags=self._member_tags)
+        stack.push_async_callback(self.user_events.aclose)
         await transport.start()
         log.info("node %s started: gossip on %s advertised as %s, API %s (serving shortly), "
                  "incarnation %d", self.node_id, transport.address,
@@ -365,7 +377,10 @@ class Agent:
         from api.app import create_app
         from api.keys import KEY_CONTROL
 
+        from api.keys import USER_EVENT_CONTROL
+
         from .key_api import ClusterKeyControl
+        from .user_event_api import ClusterUserEventControl
         from .view import GossipClusterView
 
         config = self.config
@@ -379,6 +394,7 @@ class Agent:
             alert_webhook=config.alert_webhook, check_interval_s=config.check_interval)
         app.router.add_post("/api/v1/agent/leave", self._http_leave)
         app[KEY_CONTROL] = ClusterKeyControl(self.cluster_keys)
+        app[USER_EVENT_CONTROL] = ClusterUserEventControl(self.user_events)
         app.router.add_post("/api/v1/agent/reload", self._http_reload)
         return app
 
@@ -591,9 +607,11 @@ class Agent:
             self._persist_incarnation()
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, (QueryReceived, QueryAnswered, QueryFinished)):
+        if isinstance(event, (QueryReceived, QueryAnswered, QueryFinished, UserEventReceived)):
             if self.cluster_keys is not None:
                 self.cluster_keys.on_event(event)
+            if self.user_events is not None:
+                self.user_events.on_event(event)
         elif isinstance(event, AppMessage):
             directive = self.replicated.receive(event.body)
             if directive is not None:
@@ -611,6 +629,23 @@ class Agent:
                       event.existing.name, event.claimed_by)
         elif isinstance(event, MEMBER_CHANGES):
             self._on_member(event)
+
+    def _to_event_handlers(self, event: ClusterEvent) -> None:
+        if self.user_events is not None:
+            self.user_events.on_cluster_event(event)
+
+    def _member_tags(self, node_id: str) -> dict[str, str]:
+        """A member's gossip tags (for event handler stdin); {} if unknown."""
+        transport = self.transport
+        if transport is None or not transport.running:
+            return {}
+        for member in transport.core.members():
+            if member.name == node_id:
+                try:
+                    return decode_tags(member.meta)
+                except GossipError:  # tags that are not Serf's encoding
+                    return {}
+        return {}
 
     def _on_member(self, event: MemberChange) -> None:
         for cluster_event in self._member_events.translate(event):
