@@ -59,4 +59,4 @@ def _check(size: int, limit: int, what: str) -> None:
     if size > limit:
         message = f"{what} exceeds limit of {limit} bytes (name + payload: {size} bytes)"
         raise ValidationFailed(f"payload: {message}", [
-            {"field": "body.payload", "message": message, "type": "too_large"}])
+            {"field": "payload", "message": message, "type": "too_large"}])

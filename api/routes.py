@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -43,6 +44,7 @@ from .openapi import Call, RouteRegistry
 __all__ = ["json_model", "node_list_response", "registry"]
 
 registry = RouteRegistry()
+T = TypeVar("T")
 _NODE = {"node_id": "Node id"}
 
 
@@ -210,11 +212,16 @@ async def check_heartbeat(request: web.Request, call: Call) -> web.Response:
 # --- gossip keys (cluster-wide; answered by the node asked, never forwarded) -----------
 
 
-def _key_control(request: web.Request) -> KeyControl:
-    control = request.app.get(KEY_CONTROL)
+def _control(request: web.Request, key: web.AppKey[T], missing: str) -> T:
+    """The control the agent put under ``key`` (503 ``missing`` without an agent)."""
+    control = request.app.get(key)
     if control is None:
-        raise Unavailable("keys: this node does not manage gossip keys (no agent)")
+        raise Unavailable(missing)
     return control
+
+
+def _key_control(request: web.Request) -> KeyControl:
+    return _control(request, KEY_CONTROL, "keys: this node does not manage gossip keys (no agent)")
 
 
 @registry.route("GET", "/api/v1/keys", summary="Gossip keys on every live node (serf keys -list)",
@@ -241,10 +248,7 @@ _key_route("remove", "Remove a key from every live node (refused while a live no
 
 
 def _user_events(request: web.Request) -> UserEventControl:
-    control = request.app.get(USER_EVENT_CONTROL)
-    if control is None:
-        raise Unavailable("events: this node does not gossip (no agent)")
-    return control
+    return _control(request, USER_EVENT_CONTROL, "events: this node does not gossip (no agent)")
 
 
 @registry.route("POST", "/api/v1/events", summary="Broadcast a Serf user event (serf event)",

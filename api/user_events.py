@@ -10,7 +10,7 @@ base64).
 
 Serf's size limits are enforced by the node, which knows the encoding: a user event's
 name + payload (and its encoded message) at most 512 bytes, a query at most 1,024 bytes
-encoded; beyond them the answer is 422 naming ``body.payload``.
+encoded; beyond them the answer is 422 naming ``payload``.
 """
 
 from __future__ import annotations

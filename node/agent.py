@@ -68,8 +68,8 @@ from .directives import (
     task_values,
 )
 from .election import Candidate, CoordinatorRole
-from .event_log import log_event
 from .event_handlers import HandlerRunner
+from .event_log import log_event
 from .events import (
     MEMBER_CHANGES,
     ClusterEvent,
@@ -80,7 +80,6 @@ from .events import (
     WorkerEventTranslator,
 )
 from .heartbeat import HeartbeatRecord, HeartbeatTable
-from .user_events import TransportUserPort, UserEvents
 from .heartbeat_publisher import HeartbeatPublisher
 from .joining import Joiner, PeerMemory
 from .keyring_file import KEYRING_FILE, settle_keyring
@@ -95,6 +94,7 @@ from .replication import ReplicatedState
 from .resources import HostCpuMeter, PsutilSampler, ResourceSnapshot, Sampler
 from .store import NodeStore
 from .store_writer import StoreWrite, StoreWriter
+from .user_events import TransportUserPort, UserEvents
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -375,9 +375,7 @@ class Agent:
     def _build_app(self) -> web.Application:
         """The REST app over a new gossip view (once the REST stack is imported)."""
         from api.app import create_app
-        from api.keys import KEY_CONTROL
-
-        from api.keys import USER_EVENT_CONTROL
+        from api.keys import KEY_CONTROL, USER_EVENT_CONTROL
 
         from .key_api import ClusterKeyControl
         from .user_event_api import ClusterUserEventControl

@@ -219,7 +219,7 @@ class HandlerRunner:
             return None
         try:
             stdout, stderr = await asyncio.wait_for(self._talk(proc, event.stdin), self.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.stats.timed_out += 1
             log.warning("event handler %r killed after %.0f s (%s)", script, self.timeout_s, event.type)
             _kill(proc)

@@ -38,7 +38,7 @@ class ClusterUserEventControl:
                 re.compile(pattern)
             except re.error as exc:
                 raise ValidationFailed(f"tags.{tag}: not a regular expression ({exc})", [
-                    {"field": f"body.tags.{tag}", "message": str(exc), "type": "regex"}]) from None
+                    {"field": f"tags.{tag}", "message": str(exc), "type": "regex"}]) from None
         params = QueryParams(filter_nodes=tuple(body.nodes), filter_tags=dict(body.tags),
                              request_ack=body.request_ack, relay_factor=body.relay_factor,
                              timeout_s=body.timeout)
@@ -61,4 +61,4 @@ class ClusterUserEventControl:
 
 def _too_large(exc: Exception) -> ValidationFailed:
     return ValidationFailed(f"payload: {exc}", [
-        {"field": "body.payload", "message": str(exc), "type": "too_large"}])
+        {"field": "payload", "message": str(exc), "type": "too_large"}])

@@ -21,7 +21,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from gossip.events import Event, QueryAnswered, QueryFinished, QueryReceived, UserEventReceived
+from gossip.events import (
+    Event,
+    QueryFinished,
+    QueryReceived,
+    UserEventReceived,
+)
 from gossip.serf_query import IncomingQuery, OutboundQuery, QueryError, QueryParams
 
 from .cluster_keys import TransportKeyPort
@@ -105,7 +110,7 @@ class UserEvents:
             wait_s = max(query.deadline - loop.time(), 0.0) + QUERY_WAIT_MARGIN_S
             try:
                 await asyncio.wait_for(done.wait(), wait_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass  # the core stopped before the deadline: report what arrived
         finally:
             self._waiters.pop(id(query), None)
@@ -145,6 +150,11 @@ class UserEvents:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def aclose_when_idle(self) -> None:
+        """Wait for the handler runs started so far to finish."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _handle(self, event: HandlerEvent, query: IncomingQuery | None = None) -> None:
         if not self.runner.scripts_for(event):

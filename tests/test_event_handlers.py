@@ -7,7 +7,13 @@ import asyncio
 
 import pytest
 
-from node.event_handlers import HandlerEvent, HandlerRunner, member_line, parse_handler, payload_stdin
+from node.event_handlers import (
+    HandlerEvent,
+    HandlerRunner,
+    member_line,
+    parse_handler,
+    payload_stdin,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,8 +43,8 @@ def test_stdin_lines_are_serfs() -> None:
 
 async def test_a_user_event_script_sees_serfs_environment_and_payload() -> None:
     runner = HandlerRunner.from_specs(
-        ['user:deploy=echo "$SERF_EVENT|$SERF_USER_EVENT|$SERF_USER_LTIME|$SERF_SELF_NAME|'
-         '$SERF_SELF_ROLE|$SERF_TAG_RACK_ID|$(cat)"'], "n1", {"role": "gpu", "rack-id": "r7"})
+        [('user:deploy=echo "$SERF_EVENT|$SERF_USER_EVENT|$SERF_USER_LTIME|$SERF_SELF_NAME|'
+          '$SERF_SELF_ROLE|$SERF_TAG_RACK_ID|$(cat)"')], "n1", {"role": "gpu", "rack-id": "r7"})
     out = await runner.run_all(HandlerEvent("user", "deploy", 42, payload_stdin(b"v1.2")))
     assert out == [b"user|deploy|42|n1|gpu|r7|v1.2\n"]
     assert await runner.run_all(HandlerEvent("user", "other", 43)) == []  # filtered out

@@ -44,8 +44,8 @@ async def test_events_and_queries_both_ways_with_a_serf_agent(serf_agents: SerfA
         "-event-handler=query:ask-serf=echo serf-says-hi"))
     got_claw = tmp_path / "claw-got.txt"
     handlers = [
-        f'user:to-claw=printf "%s|%s|%s|%s|" "$SERF_EVENT" "$SERF_USER_EVENT" "$SERF_SELF_NAME" '
-        f'"$SERF_USER_LTIME" > {got_claw}.tmp; cat >> {got_claw}.tmp; mv {got_claw}.tmp {got_claw}',
+        (f'user:to-claw=printf "%s|%s|%s|%s|" "$SERF_EVENT" "$SERF_USER_EVENT" "$SERF_SELF_NAME" '
+         f'"$SERF_USER_LTIME" > {got_claw}.tmp; cat >> {got_claw}.tmp; mv {got_claw}.tmp {got_claw}'),
         'query:ask-claw=printf "claw-says-%s" "$(cat)"',
     ]
     agent = Agent(config(tmp_path / "c0", node_id="c0", api_eager=True, event_handler=handlers,

@@ -11,22 +11,16 @@ from gossip.events import QueryReceived, UserEventReceived
 from gossip.messages import SerfUserEvent
 from gossip.outbox import Outbox
 from gossip.serf_layer import EVENT_BUFFER, LamportClock
-from gossip.stats import CoreStats
 from gossip.serf_query import QueryParams
+from gossip.stats import CoreStats
 from gossip.user_events import USER_EVENT_SIZE_LIMIT, UserEventError, UserEvents
-from tests.core_harness import Cluster, claw_meta
+from tests.core_harness import Cluster, converged_cluster
 
 NAMES = [f"n{i}" for i in range(5)]
 
 
 def _cluster(seed: int = 1) -> Cluster:
-    c = Cluster(GossipConfig.lan(), seed=seed)
-    for i, name in enumerate(NAMES):
-        c.add_node(name, meta=claw_meta(role="gpu" if i % 2 else "cpu"))
-    c.join_all()
-    c.run(10.0, until=c.converged)
-    assert c.converged()
-    return c
+    return converged_cluster(NAMES, seed)
 
 
 def _ring() -> tuple[UserEvents, list[object]]:
@@ -52,7 +46,7 @@ def test_a_user_event_reaches_every_node_once_and_ticks_the_clock() -> None:
 
 
 def test_dedupe_is_by_ltime_name_and_payload() -> None:
-    events, emitted = _ring()
+    events, _ = _ring()
     assert events.receive(SerfUserEvent(5, "a", b"x"))
     assert not events.receive(SerfUserEvent(5, "a", b"x"))
     assert events.receive(SerfUserEvent(5, "a", b"y"))  # same LTime, other payload: new
