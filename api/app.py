@@ -27,10 +27,23 @@ from aiohttp import web
 
 from .alerts import AlertDispatcher
 from .config import ApiConfig, LiveSettings
+from .dashboard import add_dashboard_routes
 from .docs import add_docs_routes
+from .event_stream import EventFeed
 from .forwarding import forward_to_coordinator
 from .json_cache import NodeJsonCache
-from .keys import ALERTS, CLIENT, CONFIG, FORWARDER, JSON_CACHE, LIVE, OPENAPI, VIEW
+from .keys import (
+    ALERTS,
+    CLIENT,
+    CONFIG,
+    EVENTS,
+    FORWARDER,
+    JSON_CACHE,
+    LIVE,
+    OPENAPI,
+    VIEW,
+)
+from .metrics import METRICS, ApiMetrics, metrics_middleware, serve_metrics
 from .middleware import auth_middleware, envelope_middleware
 from .openapi import (
     Call,
@@ -42,6 +55,7 @@ from .openapi import (
 )
 from .relay import WriteForwarder
 from .routes import registry
+from .sse import close_streams, feed_ctx
 from .view import ClusterView
 
 __all__ = ["build_openapi", "create_app", "reconfigure"]
@@ -68,6 +82,16 @@ _DOCS_PATHS: dict[str, Any] = {
         "summary": "ReDoc (served offline)", "operationId": "redoc", "tags": ["docs"],
         "responses": {"200": {"description": "HTML page (or how to fetch it)",
                               "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+    "/": {"get": {
+        "summary": "Dashboard: the cluster live (served offline; data from /api/v1/events)",
+        "operationId": "dashboard", "tags": ["docs"],
+        "responses": {"200": {"description": "HTML page",
+                              "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+    "/metrics": {"get": {
+        "summary": "Prometheus metrics (text exposition format); needs the API token when "
+                   "one is set", "operationId": "metrics", "tags": ["system"],
+        "responses": {"200": {"description": "Prometheus text format 0.0.4",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
 }
 """The documentation pages themselves (their scripts and assets are not listed)."""
 
@@ -182,7 +206,8 @@ def create_app(view: ClusterView, config: ApiConfig | None = None, *,
     """
     cfg = dataclasses.replace(config or ApiConfig(), **overrides)
     app = web.Application(client_max_size=cfg.max_body_bytes,
-                          middlewares=[envelope_middleware, auth_middleware])
+                          middlewares=[metrics_middleware, envelope_middleware,
+                                       auth_middleware])
     app[VIEW] = view
     app[CONFIG] = cfg
     if forwarder is not None:
@@ -191,10 +216,15 @@ def create_app(view: ClusterView, config: ApiConfig | None = None, *,
     # Built on first GET, after the agent mounted its own routes.
     app[OPENAPI] = OpenApiDocument(functools.partial(build_openapi, cfg, app=app))
     app[JSON_CACHE] = NodeJsonCache()
+    app[EVENTS] = EventFeed()
+    app[METRICS] = ApiMetrics()
     registry.mount(app, _wrap)
     app.router.add_get("/openapi.json", _openapi_json)
+    app.router.add_get("/metrics", serve_metrics)
+    add_dashboard_routes(app)
     add_docs_routes(app, cfg.title, redoc_bundle=cfg.redoc_dir)
-    app.cleanup_ctx.extend([_client_ctx, _alerts_ctx, _monitor_ctx])
+    app.cleanup_ctx.extend([_client_ctx, _alerts_ctx, _monitor_ctx, feed_ctx])
+    app.on_shutdown.append(close_streams)
     return app
 
 

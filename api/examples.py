@@ -20,7 +20,7 @@ from gossip.coordinate import Coordinate
 from . import models as m
 from . import user_events as ue
 
-__all__ = ["ERROR_EXAMPLES", "PARAMETER_EXAMPLES", "example_of"]
+__all__ = ["ERROR_EXAMPLES", "EVENT_STREAM_EXAMPLE", "PARAMETER_EXAMPLES", "example_of"]
 
 _AT = datetime(2026, 12, 7, 9, 30, 0, tzinfo=UTC)
 _OLD_KEY = "HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8="
@@ -36,6 +36,9 @@ PARAMETER_EXAMPLES: dict[str, Any] = {
     "available": True,
     "sort": "load",
     "near": "self",
+    "kind": "member_failed",
+    "node": "gpu-box-2",
+    "Last-Event-ID": "5f3a9c1e-1042",
 }
 """Example value per path/query parameter name (list parameters: one element)."""
 
@@ -152,10 +155,32 @@ def _examples() -> dict[type[BaseModel], BaseModel]:
                                                                 payload_base64="MiBzbG90cw==")]),
         m.ReloadOut: m.ReloadOut(node_id="gpu-box-2", message="reloaded: --tags applied",
                                  applied=["tags"], restart_needed=["bind"]),
+        m.StreamEventOut: m.StreamEventOut(
+            kind="member_failed", node="gpu-box-2", address="10.0.0.6:7946",
+            time=_AT.timestamp(), details={"accuser": "gpu-box-1"}),
         m.ErrorOut: m.ErrorOut(error=ERROR_EXAMPLES[404],
                            details=[{"field": "path.node_id", "message": "unknown node",
                                      "type": "not_found"}]),
     }
+
+
+EVENT_STREAM_EXAMPLE = (
+    "retry: 2000\n\n"
+    "id: 5f3a9c1e-1042\nevent: snapshot\n"
+    'data: {"kind":"snapshot","node":"gpu-box-1","time":1796635800.0,'
+    '"coordinator":{"node_id":"gpu-box-1","api_url":"http://10.0.0.5:8888","term":3},'
+    '"nodes":[...]}\n\n'
+    "id: 5f3a9c1e-1043\nevent: member_suspect\n"
+    'data: {"kind":"member_suspect","node":"gpu-box-2","address":"10.0.0.6:7946",'
+    '"time":1796635803.2,"details":{"accuser":"gpu-box-1"}}\n\n'
+    "id: 5f3a9c1e-1044\nevent: member_failed\n"
+    'data: {"kind":"member_failed","node":"gpu-box-2","address":"10.0.0.6:7946",'
+    '"time":1796635808.9,"details":{"accuser":"gpu-box-1"}}\n\n'
+    "id: 5f3a9c1e-1045\nevent: node\n"
+    'data: {"kind":"node","node":"gpu-box-2","time":1796635809.1,'
+    '"info":{"node_id":"gpu-box-2","status":"offline","member_state":"failed",...}}\n\n'
+    ": keepalive\n\n")
+"""What a stream looks like (``...`` abbreviates node objects)."""
 
 
 @functools.cache

@@ -9,18 +9,18 @@ from aiohttp import web
 
 from .alerts import AlertDispatcher
 from .config import ApiConfig, LiveSettings
+from .event_stream import EventFeed
 from .json_cache import NodeJsonCache
 from .key_control import KeyControl
-from .user_events import UserEventControl
 from .openapi import OpenApiDocument
+from .user_events import UserEventControl
 from .view import ClusterView
 
 if TYPE_CHECKING:
     from .relay import WriteForwarder
 
-__all__ = ["ALERTS", "CLIENT", "CONFIG", "FORWARDER", "JSON_CACHE", "KEY_CONTROL", "LIVE",
-           "USER_EVENT_CONTROL",
-           "OPENAPI", "VIEW"]
+__all__ = ["ALERTS", "CLIENT", "CONFIG", "EVENTS", "FORWARDER", "JSON_CACHE", "KEY_CONTROL",
+           "LIVE", "OPENAPI", "USER_EVENT_CONTROL", "VIEW"]
 
 VIEW = web.AppKey("view", ClusterView)
 CONFIG = web.AppKey("config", ApiConfig)
@@ -33,6 +33,8 @@ OPENAPI = web.AppKey("openapi", OpenApiDocument)
 """Built on the first GET /openapi.json."""
 JSON_CACHE = web.AppKey("json_cache", NodeJsonCache)
 """Per-app cache of NodeInfo JSON (list responses)."""
+EVENTS = web.AppKey("events", EventFeed)
+"""What ``GET /api/v1/events`` streams; the embedding process publishes cluster events."""
 FORWARDER: web.AppKey[WriteForwarder] = web.AppKey("forwarder")
 """How this node relays writes to the coordinator (``create_app(forwarder=...)``); absent:
 a non-coordinator answers writes with 503."""

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from .cors import SAFE_METHODS, cors_headers, write_origin_allowed
 from .errors import ApiError, Forbidden, Unauthorized
 from .keys import CONFIG, LIVE, VIEW
 from .models import ErrorOut
@@ -34,8 +33,8 @@ COORDINATOR_HEADER = "X-Claw-Coordinator"
 COORDINATOR_URL_HEADER = "X-Claw-Coordinator-Url"
 """...and its API base URL, when known."""
 
-_SAFE = frozenset({"GET", "HEAD"})
-_CORS_ALLOW_HEADERS = "Authorization, Content-Type"
+_CORS_ALLOW_HEADERS = "Authorization, Content-Type, Last-Event-ID"
+"""Last-Event-ID: a dashboard that moved to another node's event stream resumes it."""
 _CORS_MAX_AGE_S = "600"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -48,39 +47,15 @@ def error_response(status: int, message: str, details: list[dict[str, str]] | No
                         content_type="application/json", headers=headers)
 
 
-def _is_own_origin(request: web.Request, origin: str) -> bool:
-    """The page was served by this API (e.g. Swagger UI's "Try it out").
-
-    Only when the Host is an IP literal or ``localhost``: with DNS rebinding, a hostile
-    page at ``http://evil.example:8888`` re-pointed to 127.0.0.1 sends Origin and Host
-    both ``evil.example:8888``, and must not count as same-origin.
-    """
-    if origin != f"{request.scheme}://{request.host}":
-        return False
-    host = urlsplit(origin).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _write_origin_allowed(request: web.Request, origin: str) -> bool:
-    allowed = request.app[CONFIG].cors_origins
-    return origin in allowed or "*" in allowed or _is_own_origin(request, origin)
-
-
 def _preflight(request: web.Request, origin: str) -> web.Response:
     wanted = request.headers.get("Access-Control-Request-Method", "").upper()
-    if _write_origin_allowed(request, origin):
+    if write_origin_allowed(request, origin):
         return web.Response(status=204, headers={
             "Access-Control-Allow-Origin": origin, "Vary": "Origin",
             "Access-Control-Allow-Methods": "GET, HEAD, POST, OPTIONS",
             "Access-Control-Allow-Headers": _CORS_ALLOW_HEADERS,
             "Access-Control-Max-Age": _CORS_MAX_AGE_S})
-    if wanted in _SAFE:
+    if wanted in SAFE_METHODS:
         return web.Response(status=204, headers={
             "Access-Control-Allow-Origin": "*",
             "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
@@ -102,8 +77,8 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         resp: web.StreamResponse = _preflight(request, origin)
     else:
         try:
-            if (origin is not None and request.method not in _SAFE
-                    and not _write_origin_allowed(request, origin)):
+            if (origin is not None and request.method not in SAFE_METHODS
+                    and not write_origin_allowed(request, origin)):
                 # CORS alone would only hide the answer from the page; the write would
                 # still run. Refuse it here.
                 raise Forbidden(f"Origin: cross-origin {request.method} from {origin!r} is "
@@ -137,12 +112,8 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
         except Exception:
             log.exception("unhandled error on %s %s", request.method, request.path)
             resp = error_response(500, "internal error")
-        if origin is not None:
-            if _write_origin_allowed(request, origin):
-                resp.headers["Access-Control-Allow-Origin"] = origin
-                resp.headers["Vary"] = "Origin"
-            elif request.method in _SAFE:
-                resp.headers["Access-Control-Allow-Origin"] = "*"
+        if not resp.prepared:  # a stream sent its headers itself (cors_headers)
+            resp.headers.update(cors_headers(request))
     try:
         coordinator = await request.app[VIEW].coordinator()
     except Exception:
@@ -154,11 +125,16 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     return resp
 
 
+_GUARDED = frozenset({"/api/v1", "/metrics"})
+"""Paths outside ``/api/v1/`` that need the token too (metrics tell who is in the cluster
+and how it is doing)."""
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bearer token on ``/api/v1/*`` when ``api_token`` is set."""
+    """Bearer token on ``/api/v1/*`` and ``/metrics`` when ``api_token`` is set."""
     token = request.app[LIVE].api_token
-    if token and (request.path.startswith("/api/v1/") or request.path == "/api/v1"):
+    if token and (request.path.startswith("/api/v1/") or request.path in _GUARDED):
         got = request.headers.get("Authorization", "")
         scheme, _, value = got.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(

@@ -37,13 +37,13 @@ __all__ = [
     "CoordinatorInfo",
     "ErrorDetail",
     "ErrorOut",
+    "EventQuery",
     "HealthOut",
     "HeartbeatIn",
     "KeyCount",
     "KeyIn",
     "KeysOut",
     "LeaveOut",
-    "ReloadOut",
     "MaintenanceIn",
     "MessageOut",
     "NodeHealthOut",
@@ -58,8 +58,10 @@ __all__ = [
     "Platform",
     "RegisterIn",
     "RegisterOut",
+    "ReloadOut",
     "StatusChange",
     "StatusCounts",
+    "StreamEventOut",
 ]
 
 
@@ -77,6 +79,7 @@ from .bounds import (
     RESERVED_NODE_IDS,
     NodeStatus,
 )
+from .event_stream import STREAM_KINDS
 
 Platform = Literal["macos", "windows", "linux"]
 Arch = Literal["x64", "arm64", "x86", "arm"]
@@ -271,6 +274,22 @@ class NodeQuery(BaseModel):
                     "load (with sort=load), then node_id; nodes without a known coordinate "
                     "(HTTP-registered workers, members not probed yet) come last, in that "
                     "same order. 404 if the node is unknown, 409 if its coordinate is.")
+
+
+StreamKind = Literal[STREAM_KINDS]  # type: ignore[valid-type]
+
+
+class EventQuery(BaseModel):
+    """Query of ``GET /api/v1/events``; both filters are optional and combine (AND)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+
+    kind: list[StreamKind] = Field(
+        default_factory=list, max_length=len(STREAM_KINDS),
+        description="Repeatable; only events of these kinds (snapshot and reset always come).")
+    node: list[Annotated[str, Field(max_length=MAX_NODE_ID_CHARS)]] = Field(
+        default_factory=list, max_length=16,
+        description="Repeatable (at most 16); only events about these node ids (and the snapshot lists only them).")
 
 
 # --- values the view returns -----------------------------------------------------------
@@ -537,3 +556,23 @@ class ErrorOut(BaseModel):
     success: Literal[False] = False
     error: str = Field(description="Human-readable message naming the field.")
     details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class StreamEventOut(BaseModel):
+    """The JSON ``data`` of one event of ``GET /api/v1/events`` (the SSE ``event:`` name
+    is its ``kind``, its SSE ``id:`` is ``<epoch>-<seq>``)."""
+
+    model_config = _OUT
+
+    kind: StreamKind = Field(description=(
+        "member_* / coordinator / worker_* / maintenance: a cluster event; node: one "
+        "node's new state (info); node_removed; snapshot: every node (nodes) and the "
+        "coordinator; reset: the stream could not resume, a snapshot follows."))
+    node: str = Field(description="The node it is about (this node for snapshot; '' for reset).")
+    time: float | None = Field(None, description="Unix time at which this node saw it, seconds.")
+    address: str | None = Field(None, description="Cluster events: the member's or worker's host:port.")
+    details: dict[str, Any] | None = Field(None, description="Cluster events: kind-specific facts (accuser, term, previous ...).")
+    info: NodeInfo | None = Field(None, description="node: the node's full state.")
+    nodes: list[NodeInfo] | None = Field(None, description="snapshot: every node.")
+    coordinator: CoordinatorInfo | None = Field(None, description="snapshot: the coordinator, if known.")
+    reason: str | None = Field(None, description="reset: why the stream could not resume.")

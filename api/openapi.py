@@ -69,6 +69,12 @@ class Operation:
     body_optional: bool = False
     """An empty body counts as ``{}`` (heartbeat)."""
     path_params: dict[str, str] = field(default_factory=dict)
+    header_params: dict[str, str] = field(default_factory=dict)
+    """Request headers the operation reads (name → description), documented only."""
+    stream: str | None = None
+    """The media type of a streamed answer (``text/event-stream``); ``response`` then
+    describes one event's data, and the answer's example is ``stream_example``."""
+    stream_example: str = ""
 
 
 class OpenApiDocument:
@@ -179,14 +185,16 @@ class RouteRegistry:
     def route(self, method: str, path: str, *, summary: str, response: type[BaseModel],
               body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
               errors: tuple[int, ...] = (), write: bool = False, tag: str = "nodes",
-              body_optional: bool = False, path_params: dict[str, str] | None = None
-              ) -> Callable[[Handler], Handler]:
+              body_optional: bool = False, path_params: dict[str, str] | None = None,
+              header_params: dict[str, str] | None = None, stream: str | None = None,
+              stream_example: str = "") -> Callable[[Handler], Handler]:
         def deco(handler: Handler) -> Handler:
             self.operations.append(Operation(
                 method=method.upper(), path=path, handler=handler, summary=summary,
                 response=response, operation_id=handler.__name__, body=body, query=query,
                 errors=errors, write=write, tag=tag, body_optional=body_optional,
-                path_params=path_params or {}))
+                path_params=path_params or {}, header_params=header_params or {},
+                stream=stream, stream_example=stream_example))
             return handler
         return deco
 
@@ -254,6 +262,10 @@ class RouteRegistry:
                 params.append({"name": name, "in": "path", "required": True,
                                "description": desc, "schema": {"type": "string"},
                                "example": PARAMETER_EXAMPLES[name]})
+            for name, desc in op.header_params.items():
+                params.append({"name": name, "in": "header", "required": False,
+                               "description": desc, "schema": {"type": "string"},
+                               "example": PARAMETER_EXAMPLES[name]})
             if op.query is not None:
                 qschema = op.query.model_json_schema(ref_template="#/components/schemas/{model}")
                 for name, f in op.query.model_fields.items():
@@ -280,11 +292,23 @@ class RouteRegistry:
                 statuses |= {400, 413, 422}
             if op.query is not None:
                 statuses.add(422)
+            content: dict[str, Any] = {"application/json": {
+                "schema": refs[(op.response, "serialization")],
+                "example": example_of(op.response)}}
+            if op.stream is not None:
+                ref = refs[(op.response, "serialization")]["$ref"]
+                # One event, as OpenAPI 3.2 describes a stream's items (schemathesis
+                # checks each event against it).
+                event = {"type": "object", "required": ["data"], "properties": {
+                    "id": {"type": "string"}, "event": {"type": "string"},
+                    "retry": {"type": "integer"},
+                    "data": {"type": "string", "contentMediaType": "application/json",
+                             "contentSchema": {"$ref": ref}}},
+                    "description": f"One Server-Sent Event; its data is a {ref}"}
+                content = {op.stream: {"schema": event, "example": op.stream_example}}
             responses: dict[str, Any] = {
                 str(op.status): {"description": "OK" if op.status == 200 else "Accepted",
-                                 "content": {"application/json": {
-                                     "schema": refs[(op.response, "serialization")],
-                                     "example": example_of(op.response)}}}}
+                                 "content": content}}
             for status in sorted(statuses):
                 responses[str(status)] = err(status)
             entry: dict[str, Any] = {

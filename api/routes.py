@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from .errors import NotFound, Unavailable
+from .examples import EVENT_STREAM_EXAMPLE
 from .health import cluster_health, filter_nodes, node_health
 from .key_control import KeyAction, KeyControl
 from .keys import CONFIG, JSON_CACHE, KEY_CONTROL, USER_EVENT_CONTROL, VIEW
@@ -21,6 +22,7 @@ from .user_events import EventIn, EventOut, QueryIn, QueryOut, UserEventControl
 from .models import (
     CheckHeartbeatOut,
     ClusterHealthOut,
+    EventQuery,
     HealthOut,
     HeartbeatIn,
     KeyIn,
@@ -37,9 +39,11 @@ from .models import (
     RegisterIn,
     RegisterOut,
     ReloadOut,
+    StreamEventOut,
 )
 from .nearest import near_coordinate
 from .openapi import Call, RouteRegistry
+from .sse import serve_events
 
 __all__ = ["json_model", "node_list_response", "registry"]
 
@@ -209,6 +213,19 @@ async def check_heartbeat(request: web.Request, call: Call) -> web.Response:
         message=f"checked {result.checked} nodes, {len(result.changed)} changed"))
 
 
+@registry.route(
+    "GET", "/api/v1/events", query=EventQuery, response=StreamEventOut, tag="cluster",
+    stream="text/event-stream", stream_example=EVENT_STREAM_EXAMPLE, errors=(503,),
+    header_params={"Last-Event-ID": "Resume after this event id (EventSource sends it on "
+                                    "reconnection); a reset and a snapshot if it is not "
+                                    "in this node's ring"},
+    summary="Live events (Server-Sent Events): a snapshot, then cluster events and node "
+            "updates; without Accept: text/event-stream the opening only, then the "
+            "answer ends")
+async def stream_events(request: web.Request, call: Call) -> web.StreamResponse:
+    return await serve_events(request, set(call.query.kind), set(call.query.node))
+
+
 # --- gossip keys (cluster-wide; answered by the node asked, never forwarded) -----------
 
 
@@ -251,7 +268,7 @@ def _user_events(request: web.Request) -> UserEventControl:
     return _control(request, USER_EVENT_CONTROL, "events: this node does not gossip (no agent)")
 
 
-@registry.route("POST", "/api/v1/events", summary="Broadcast a Serf user event (serf event)",
+@registry.route("POST", "/api/v1/user-events", summary="Broadcast a Serf user event (serf event)",
                 body=EventIn, response=EventOut, errors=(422, 503), tag="events")
 async def send_event(request: web.Request, call: Call) -> web.Response:
     return json_model(await _user_events(request).send_event(call.body))

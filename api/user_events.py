@@ -1,6 +1,6 @@
 """Serf user events and queries over REST: the models and the control the agent provides.
 
-``POST /api/v1/events`` is ``serf event``, ``POST /api/v1/queries`` is ``serf query``.
+``POST /api/v1/user-events`` is ``serf event``, ``POST /api/v1/queries`` is ``serf query``.
 ``api/`` knows nothing of gossip: ``node/`` implements ``UserEventControl`` (the gossip
 core's user events and queries) and puts it in the app under
 ``api.keys.USER_EVENT_CONTROL``; without it the routes answer 503. Both are answered by
@@ -48,7 +48,7 @@ _Payload = Annotated[str, Field(max_length=1024, description="Payload (UTF-8 tex
 
 
 class EventIn(BaseModel):
-    """``POST /api/v1/events`` body (``serf event [-coalesce=false] NAME [PAYLOAD]``)."""
+    """``POST /api/v1/user-events`` body (``serf event [-coalesce=false] NAME [PAYLOAD]``)."""
 
     model_config = _IN
 

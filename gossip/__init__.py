@@ -15,6 +15,7 @@ from .errors import (
     RemoteProtocolError,
 )
 from .events import (
+    AddressChecked,
     AppMessage,
     AppState,
     Event,
@@ -41,6 +42,7 @@ from .types import Address, MemberState
 __all__ = [
     "PROFILES",
     "Address",
+    "AddressChecked",
     "AppMessage",
     "AppState",
     "Compression",

@@ -59,7 +59,7 @@ class _Source:
 class DecryptFailures:
     """Per-source failure counts and the once-per-interval reports made from them."""
 
-    __slots__ = ("_interval", "_max_sources", "_pending", "_sources", "total")
+    __slots__ = ("_interval", "_max_sources", "_pending", "_sources", "by_reason", "total")
 
     def __init__(self, *, max_sources: int = MAX_SOURCES,
                  report_interval_s: float = REPORT_INTERVAL_S) -> None:
@@ -69,10 +69,13 @@ class DecryptFailures:
         self._pending: list[DecryptFailureReport] = []
         self.total = 0
         """Failures from every source since start (not bounded by the table)."""
+        self.by_reason: dict[str, int] = {}
+        """``total`` split by reason (a handful of fixed words, so the dict stays small)."""
 
     def record(self, source: Address, reason: str, now: float, *, stream: bool = False) -> None:
         """Count one failure from ``source``; queue a report if one is due."""
         self.total += 1
+        self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
         entry = self._sources.get(source)
         if entry is None:
             if len(self._sources) >= self._max_sources:

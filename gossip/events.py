@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Member", "MemberJoined", "MemberUpdated", "MemberSuspected", "MemberRecovered",
-    "MemberFailed", "MemberLeft", "NameConflict", "Refuted", "JoinResult",
-    "AppMessage", "AppState", "QueryReceived", "QueryAnswered", "QueryFinished", "UserEventReceived", "Event",
+    "MemberFailed", "MemberLeft", "NameConflict", "AddressChecked", "Refuted", "JoinResult",
+    "AppMessage", "AppState", "QueryReceived", "QueryAnswered", "QueryFinished",
+    "UserEventReceived", "Event",
 ]
 
 
@@ -87,11 +88,27 @@ class MemberLeft:
 class NameConflict:
     """Someone at ``claimed_by`` claims the name of a live member at another address.
 
-    The claim was refused; the existing record is unchanged.
+    The claim was refused; the existing record is unchanged. When the name is our own,
+    ``existing`` is ourselves and the ``claimed_*`` fields describe the other holder
+    (who may be us, restarted elsewhere, or a clone); the core does not interpret the
+    metadata, the application decides (``node.identity``).
     """
 
     existing: Member
     claimed_by: Address
+    claimed_meta: bytes = b""
+    """The other holder's metadata, as its alive message carried it."""
+    claimed_incarnation: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AddressChecked:
+    """Outcome of ``SwimProtocol.check_address``: whether ``address`` answered a TCP
+    ping for the member name ``name`` before the deadline."""
+
+    name: str
+    address: Address
+    answered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +186,6 @@ class UserEventReceived:
 
 Event = Union[
     MemberJoined, MemberUpdated, MemberSuspected, MemberRecovered, MemberFailed,
-    MemberLeft, NameConflict, Refuted, JoinResult, AppMessage, AppState, QueryReceived,
-    QueryAnswered, QueryFinished, UserEventReceived,
+    MemberLeft, NameConflict, AddressChecked, Refuted, JoinResult, AppMessage, AppState,
+    QueryReceived, QueryAnswered, QueryFinished, UserEventReceived,
 ]

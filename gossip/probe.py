@@ -26,6 +26,7 @@ from .awareness import Awareness
 from .config import GossipConfig
 from .coordinate_exchange import CoordinateExchange
 from .errors import MalformedPacket
+from .histogram import PROBE_RTT_BUCKETS_S, Histogram
 from .membership import MemberRecord, Membership
 from .messages import Ack, IndirectPing, Nack, Ping, Suspect
 from .stats import CoreStats
@@ -253,6 +254,8 @@ class Prober:
         self.confirm_at = math.inf
         """When a queued confirmation probe may start out of turn (inf: none pending)."""
         self._relays: dict[int, Relay] = {}
+        self.rtt = Histogram(PROBE_RTT_BUCKETS_S)
+        """Round trips of probes acked directly (core time, seconds; no per-peer split)."""
         self._seq = rng.randrange(SEQ_MODULUS)
         # Random initial stagger, as memberlist does, so restarted clusters spread out.
         self.next_probe = now + rng.uniform(0, config.probe_interval_s)
@@ -398,8 +401,10 @@ class Prober:
         self._stats.acks_in += 1
         r = self.round
         if r is not None and seq == r.seq:
-            if not r.indirect_sent and now <= r.ack_deadline:
-                self._direct_ack(r, now, payload)
+            if not r.indirect_sent:  # a direct answer: the round trip to the target
+                self.rtt.observe(now - r.start)
+                if now <= r.ack_deadline:
+                    self._direct_ack(r, now, payload)
             self._round_succeeded(now)
             return []
         relay = self._relays.pop(seq, None)

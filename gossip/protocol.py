@@ -37,6 +37,8 @@ Additions to the original contract (all read-only views):
 ``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
 ``pending_broadcasts``, ``is_leaving``, ``last_internal_error``, ``coordinates``,
 ``coordinate_of(name)``; see their docstrings.
+Two commands for the application's identity checks (``node.identity``):
+``check_address(name, address, now)`` and ``outbid(incarnation, now, tell=...)``.
 Serf queries: ``start_query``, ``respond_query``, ``close_query``,
 ``query_response_fits``, ``default_query_timeout`` and the ``Query*`` events; Serf user
 events: ``send_user_event`` and ``UserEventReceived``.
@@ -67,6 +69,7 @@ from .events import (
     MemberUpdated, NameConflict, Refuted,
 )
 from .gossiper import Gossiper
+from .histogram import Histogram
 from .keyring import Keyring
 from .leave import Leave, LeavePhase
 from .membership import (
@@ -366,6 +369,31 @@ class SwimProtocol:
         prober.next_probe = min(prober.next_probe, now + self._cfg.probe_interval_s)
         self._exchanges.push_pull_random(now)
 
+    def check_address(self, name: str, address: Address, now: float) -> None:
+        """Ask whether ``address`` answers a ping for member ``name`` (memberlist's TCP
+        ping: a stream ping naming its target, which only that member acks). An
+        ``AddressChecked`` event follows within ``tcp_timeout_s`` (plus the stream grace).
+        The core draws no conclusion from it; the application's identity check does."""
+        self._now = now
+        self._exchanges.open_address_check(name, address, now)
+
+    def outbid(self, incarnation: int, now: float, *, tell: Address | None = None) -> None:
+        """Announce ourselves above ``incarnation``, another holder's of our name that the
+        application decided we keep: a suspicion or death gossiped about that holder's
+        life then no longer applies to our record anywhere. ``tell``: the other holder's
+        address, sent our alive directly: the members that refuse our claim never relay
+        it, so this is how a holder that is a member too learns of us. Nothing when we
+        are leaving; no new incarnation when we are above ``incarnation`` already."""
+        self._now = now
+        if self._leave.phase:
+            return
+        if self._self.incarnation <= incarnation:
+            self._bump_incarnation(incarnation + 1)
+            self._broadcast_self_alive()
+            self._stats.outbids += 1
+        if tell is not None:
+            self._outbox.emit(tell, self._self_alive(), crc=False)
+
     # --- Serf queries (gossip.serf_query; issue 19 reuses them for user queries) ---
 
     def start_query(self, name: str, payload: bytes | None, params: QueryParams,
@@ -578,7 +606,10 @@ class SwimProtocol:
         out = self._stats.as_dict()
         out["members"] = len(self._members)
         out["broadcasts_dropped"] = self._outbox.dropped
-        out["decrypt_failures"] = self._encryption.failures.total
+        failures = self._encryption.failures
+        out["decrypt_failures"] = failures.total
+        for reason, count in failures.by_reason.items():
+            out[f"decrypt_failed_{reason}"] = count
         for key, value in dataclasses.asdict(self._queries.queries.stats).items():
             out[f"query_{key}"] = value
         for key, value in dataclasses.asdict(self._user_events.stats).items():
@@ -629,6 +660,16 @@ class SwimProtocol:
             n = self._members.estimated_size(self._now, self._cfg.gossip_to_the_dead_s)
             self._size_cache = (self._now, self._version, n)
         return n
+
+    @property
+    def probe_rtt(self) -> Histogram:
+        """Round trips of our probes that were acked directly, seconds."""
+        return self._prober.rtt
+
+    @property
+    def push_pull_durations(self) -> Histogram:
+        """Durations of our outbound push-pulls that succeeded, seconds."""
+        return self._exchanges.durations
 
     @property
     def pending_broadcasts(self) -> int:
@@ -705,7 +746,8 @@ class SwimProtocol:
             if not is_self and (claim is None or a.incarnation >= claim.incarnation):
                 rec = self._members.writable(rec)
                 rec.refused_claim, rec.refused_claim_at = a, now  # see _mark_down
-            self._emit(NameConflict(existing=rec.snapshot(), claimed_by=address))
+            self._emit(NameConflict(existing=rec.snapshot(), claimed_by=address,
+                                    claimed_meta=meta, claimed_incarnation=a.incarnation))
             return
         if verdict is AliveVerdict.STALE:
             assert rec is not None

@@ -3,7 +3,7 @@
 Two nodes swap their whole member tables over TCP (plus Serf's Lamport state and claw's
 application state): at a join (``Join`` true) and every ``push_pull_interval_s`` scaled
 by the cluster size (``push_pull_scale``). The same stream machinery carries the TCP
-fallback ping of a probe round. The core cannot open sockets: it hands each exchange to
+fallback ping of a probe round and the application's address checks. The core cannot open sockets: it hands each exchange to
 the driver as a ``StreamRequest`` and learns its outcome through ``stream_done``;
 ``Streams`` keeps the ones in flight and expires those the driver never finished.
 """
@@ -20,7 +20,8 @@ from . import codec, serf_codec
 from .channel import ChannelCall, decode_request, is_channel_payload
 from .config import Compression, GossipConfig
 from .errors import GossipError, MalformedPacket
-from .events import AppState, Event, JoinResult
+from .events import AddressChecked, AppState, Event, JoinResult
+from .histogram import PUSH_PULL_BUCKETS_S, Histogram
 from .membership import MemberRecord, Membership
 from .messages import (
     Ack, Alive, Dead, ErrResp, Ping, PushNodeState, PushPull, SerfLeave, SerfPushPull,
@@ -81,6 +82,8 @@ class StreamKind(enum.Enum):
     PUSH_PULL = "push_pull"
     TCP_PING = "tcp_ping"
     """The TCP fallback ping of a probe round (memberlist ``sendPingAndWaitForAck``)."""
+    ADDRESS_CHECK = "address_check"
+    """A ping the application asked for (``SwimProtocol.check_address``)."""
 
 
 @dataclass(slots=True)
@@ -95,8 +98,12 @@ class PendingStream:
     """TCP ping: the probe round's sequence number."""
     join_call: int = 0
     """Push-pull: which ``join()`` call opened it."""
+    name: str = ""
+    """Address check: the member name the ping asks for."""
     report: bool = True
     """Emit ``JoinResult`` (a ``join()`` seed), not for periodic syncs and reconnects."""
+    opened: float = 0.0
+    """Push-pull: when it was opened (core time), for its duration."""
 
 
 class Streams:
@@ -207,8 +214,8 @@ def remote_node_messages(pp: PushPull, *, bind_port: int,
 
 class Exchanges:
     """The core's TCP side: serves inbound stream requests (push-pull, ping, user
-    message), opens push-pulls (periodic ones, Serf's reconnects to the dead) and TCP
-    pings, and applies what comes back (memberlist ``mergeState``, then Serf
+    message), opens push-pulls (periodic ones, Serf's reconnects to the dead), TCP
+    pings and address checks, and applies what comes back (memberlist ``mergeState``, then Serf
     ``MergeRemoteState``).
 
     Members change only through the core's own rules, handed in as callables, so alive,
@@ -261,8 +268,12 @@ class Exchanges:
         self._joined = joined
         self._encryption = encryption if encryption is not None else WireEncryption(None)
         self.streams = Streams(stats)
+        self.durations = Histogram(PUSH_PULL_BUCKETS_S)
+        """Seconds from opening an outbound push-pull to merging its reply (core time)."""
         self.join_call = 0
         """How many ``join()`` calls were made (a push-pull remembers the one it serves)."""
+        self._check_seq = 0
+        """Sequence number of the last address check's ping."""
         self.next_push_pull = math.inf
         """When the next periodic push-pull with a random live member is due."""
         self.next_reconnect = math.inf
@@ -348,7 +359,7 @@ class Exchanges:
         data = self.encode(self.local_push_pull(join=join))
         self.streams.open(data, PendingStream(
             StreamKind.PUSH_PULL, address, now + self._cfg.tcp_timeout_s, join=join,
-            join_call=self.join_call, report=report))
+            join_call=self.join_call, report=report, opened=now))
         self._stats.push_pulls_out += 1
 
     def open_tcp_ping(self, ping: Ping, address: Address, deadline: float) -> None:
@@ -358,6 +369,18 @@ class Exchanges:
         self.streams.open(self.encode(ping), PendingStream(
             StreamKind.TCP_PING, address, deadline, seq=ping.seq_no))
         self._stats.tcp_pings += 1
+
+    def open_address_check(self, name: str, address: Address, now: float) -> None:
+        """Ping ``address`` over TCP for member ``name``; ``AddressChecked`` follows."""
+        self._stats.address_checks += 1
+        if self.streams.full:
+            self._stats.streams_refused += 1
+            self._emit(AddressChecked(name, address, answered=False))
+            return
+        self._check_seq = (self._check_seq + 1) & 0xFFFFFFFF
+        self.streams.open(self.encode(Ping(self._check_seq, name)), PendingStream(
+            StreamKind.ADDRESS_CHECK, address, now + self._cfg.tcp_timeout_s,
+            seq=self._check_seq, name=name))
 
     def on_request(self, msg: object, addr: Address, now: float) -> bytes | ChannelCall | None:
         """Serve one decoded inbound stream request; return the reply bytes or None, or,
@@ -390,15 +413,11 @@ class Exchanges:
     def on_reply(self, p: PendingStream, reply: bytes | None, now: float) -> None:
         """The outcome of an outbound exchange (``reply`` None: it failed)."""
         if p.kind is StreamKind.TCP_PING:
-            if not reply:
-                return
-            try:
-                ack = self.decode(reply, p.address, now)
-            except MalformedPacket:
-                self._stats.malformed += 1
-                return
-            if isinstance(ack, Ack) and ack.seq_no == p.seq:
-                self._tcp_ping_acked(ack.seq_no, now)
+            if self._acked(reply, p, now):
+                self._tcp_ping_acked(p.seq, now)
+            return
+        if p.kind is StreamKind.ADDRESS_CHECK:
+            self._emit(AddressChecked(p.name, p.address, answered=self._acked(reply, p, now)))
             return
         pp, error = read_push_pull_reply(
             reply, lambda data: self.decode(data, p.address, now), self._stats)
@@ -408,9 +427,21 @@ class Exchanges:
                 self._emit(JoinResult(seed=p.address, ok=False, error=error))
             return
         self.merge(pp, sender=p.address, now=now)
+        self.durations.observe(now - p.opened)
         if p.report:
             self._emit(JoinResult(seed=p.address, ok=True))
             self._joined(p, now)
+
+    def _acked(self, reply: bytes | None, p: PendingStream, now: float) -> bool:
+        """Whether the ``reply`` to TCP ping ``p`` is its ack."""
+        if not reply:
+            return False
+        try:
+            ack = self.decode(reply, p.address, now)
+        except MalformedPacket:
+            self._stats.malformed += 1
+            return False
+        return isinstance(ack, Ack) and ack.seq_no == p.seq
 
     def expire(self, now: float) -> None:
         """Fail the exchanges the driver never finished."""

@@ -37,7 +37,7 @@ def advertise_address(config: NodeConfig, bind_host: str, ts_ip: str | None) -> 
 
 
 def own_meta(config: NodeConfig, *, version: str, advertise_host: str, ts_ip: str | None,
-             started_at: float) -> NodeMeta:
+             started_at: float, uuid: bytes = b"") -> NodeMeta:
     """This node's metadata (without its API address, known once the socket is bound).
 
     Raises:
@@ -50,7 +50,7 @@ def own_meta(config: NodeConfig, *, version: str, advertise_host: str, ts_ip: st
         tailscale_ip=ts_ip or "", skills=tuple(config.skills), tags=tuple(config.tags),
         port=config.port, max_concurrent_tasks=config.max_concurrent_tasks,
         started_at=started_at, no_coordinator=config.no_coordinator,
-        maintenance=config.maintenance,
+        maintenance=config.maintenance, uuid=uuid,
     )
     try:
         encode_meta(meta.replace(api=_LONGEST_API))

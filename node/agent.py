@@ -35,6 +35,7 @@ from gossip.config import GossipConfig, agent_profile
 from gossip.coordinate import Coordinate
 from gossip.errors import GossipError, LocalProtocolError
 from gossip.events import (
+    AddressChecked,
     AppMessage,
     AppState,
     Event,
@@ -55,7 +56,7 @@ from gossip.tags import decode_tags
 from gossip.types import Address, MemberState
 from gossip.udp import GossipTransport
 
-from . import __version__, sd_notify
+from . import __version__, exit_codes, sd_notify
 from .advertise import advertise_address, host_port, own_meta
 from .app_messages import APP_REGISTRY, Directive, encode_app
 from .cluster_channel import ClusterChannel
@@ -81,6 +82,8 @@ from .events import (
 )
 from .heartbeat import HeartbeatRecord, HeartbeatTable
 from .heartbeat_publisher import HeartbeatPublisher
+from .identity import Holder
+from .identity_guard import IdentityGuard
 from .joining import Joiner, PeerMemory
 from .keyring_file import KEYRING_FILE, settle_keyring
 from .lazy_api import LazyApi
@@ -175,11 +178,15 @@ class Agent:
             table=self.heartbeats, sampler=self._sample, wall_clock=wall_clock,
             interval_s=config.resource_interval, budget_bytes_per_s=config.heartbeat_budget,
             app_retransmit_mult=self.gossip_config.app_retransmit_mult,
-            broadcast=lambda body, key: self._broadcast(body, key=key), live=self._gossiping,
+            broadcast=lambda body, key: self._broadcast(body, key=key),
+            live=lambda: self._gossiping() and not self._identity.in_doubt,
             member_count=lambda: sum(1 for m in self.members() if m.state != MemberState.LEFT),
             on_clock_jump=self._reannounce, stats=self.stats)
         self.role = CoordinatorRole("")
         self._epoch = 0
+        self.node_uuid = b""
+        self._identity = self._identity_guard("")
+        self._silencing: asyncio.Task[None] | None = None
         self._meta = NodeMeta()
         self._meta_cache: OrderedDict[bytes, NodeMeta] = OrderedDict()
         self._inbox = DirectiveInbox("")
@@ -235,7 +242,9 @@ class Agent:
             await self._start_membership()
             api = self._api
             assert api is not None
-            await api.wait_for_calm()
+            await self._unless_stopping(api.wait_for_calm())
+            if self._stop.is_set():
+                return  # stopping already (a signal, or our id was given up)
             if self._api_needed():
                 await api.serve()
             else:  # an idle member: the REST stack waits for its first client
@@ -252,6 +261,7 @@ class Agent:
         stack.push_async_callback(self._close_store)
         self._identify(store.claim_node_id(config.node_id, machine_hostname()),
                        store.next_start_incarnation(), store.max_term)
+        self.node_uuid = store.claim_node_uuid()
         # In whole milliseconds, as the metadata carries it: the election compares this
         # node's own value with the ones others decode, and every node must see the same
         # order (with the full float, two agents started within the same millisecond each
@@ -277,7 +287,7 @@ class Agent:
         ts_ip = config.tailscale_ip or tailscale_ip()
         advertise_host, advertise_port = advertise_address(config, bind_host, ts_ip)
         self._meta = own_meta(config, version=self.version, advertise_host=advertise_host,
-                              ts_ip=ts_ip, started_at=self.started_at)
+                              ts_ip=ts_ip, started_at=self.started_at, uuid=self.node_uuid)
         api = self._api = LazyApi(
             bind_api_socket(api_host, api_port), host=api_host, tls=config.needs_tls,
             build_app=self._build_app, host_busy=self._host_busy,
@@ -324,7 +334,19 @@ class Agent:
         self._spawn(self.publisher.run(), "resources")
         self._spawn(self._peer_loop(), "peers")
         stack.callback(self._cancel_timers)
+        stack.callback(lambda: self._identity.close())
         self._reelect()
+
+    async def _unless_stopping(self, wait: Coroutine[Any, Any, None]) -> None:
+        """Await ``wait``, or only until a stop is requested."""
+        waiting = asyncio.ensure_future(wait)
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait((waiting, stopping), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiting, stopping):
+                task.cancel()
+            await asyncio.gather(waiting, stopping, return_exceptions=True)
 
     def _identify(self, node_id: str, epoch: int, highest_term: int = 0) -> None:
         """Give the agent and its parts this run's identity (node id, start incarnation)."""
@@ -334,6 +356,14 @@ class Agent:
         self.role = CoordinatorRole(node_id, highest_term)
         self._inbox = DirectiveInbox(node_id)
         self._outbox = DirectiveOutbox(f"{node_id}:{epoch}")
+        self._identity.close()
+        self._identity = self._identity_guard(node_id)
+
+    def _identity_guard(self, node_id: str) -> IdentityGuard:
+        return IdentityGuard(
+            node_id=node_id, mine=self._holder, joining=lambda: not self.role.settled,
+            check_address=self._check_address, outbid=self._outbid,
+            give_up=self._give_up_name)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``coro`` in the background until ``stop`` cancels it."""
@@ -350,6 +380,8 @@ class Agent:
         self.publisher.cancel_deferred()
 
     async def _stop_gossip(self) -> None:
+        if self._silencing is not None:
+            await self._silencing  # gave our id up: gossip already stopped, no leave
         transport = self.transport
         if transport is None or not transport.running:
             return
@@ -377,6 +409,7 @@ class Agent:
         from api.app import create_app
         from api.keys import KEY_CONTROL, USER_EVENT_CONTROL
 
+        from .api_observers import attach_observers
         from .key_api import ClusterKeyControl
         from .user_event_api import ClusterUserEventControl
         from .view import GossipClusterView
@@ -394,6 +427,7 @@ class Agent:
         app[KEY_CONTROL] = ClusterKeyControl(self.cluster_keys)
         app[USER_EVENT_CONTROL] = ClusterUserEventControl(self.user_events)
         app.router.add_post("/api/v1/agent/reload", self._http_reload)
+        attach_observers(app, self)
         return app
 
     async def run(self) -> int:
@@ -414,7 +448,9 @@ class Agent:
         try:
             await self._stop.wait()
         finally:
-            await self.stop(leave=True)
+            # A node that gave its id up leaves nothing: a leave would be about the id,
+            # that is, about the live node that keeps it.
+            await self.stop(leave=not self._identity.gave_up)
         return self.exit_code
 
     def request_leave(self) -> None:
@@ -597,6 +633,36 @@ class Agent:
             self._persist_incarnation()
         self._reelect()
 
+    def _holder(self) -> Holder:
+        """This node as a holder of its id (``node.identity``)."""
+        me = self.transport.core.member(self.node_id) if self._gossiping() else None
+        address = me.address if me is not None else ("", 0)
+        return Holder(uuid=self.node_uuid, started_at=self.started_at, address=address)
+
+    def _check_address(self, name: str, address: Address) -> None:
+        if self.transport is not None and self.transport.running:
+            self.transport.invoke(lambda core, now: core.check_address(name, address, now))
+
+    def _outbid(self, incarnation: int, other: Address) -> None:
+        """Announce ourselves above another holder's incarnation (and tell it, at
+        ``other``); persist it, and let our heartbeats carry it as their epoch so they
+        outrank any the other sent."""
+        transport = self.transport
+        if transport is not None and transport.running:
+            transport.invoke(lambda core, now: core.outbid(incarnation, now, tell=other))
+            self.publisher.identify(self.node_id, transport.core.incarnation)
+            self._persist_incarnation()
+
+    def _give_up_name(self, line: str) -> None:
+        """Another live node keeps our id: exit ``IDENTITY_CONFLICT`` without leaving."""
+        log.error("%s", line)
+        self.exit_code = exit_codes.IDENTITY_CONFLICT
+        transport = self.transport
+        if transport is not None and transport.running:
+            # Silent at once: nothing more goes out under the id while start-up ends.
+            self._silencing = asyncio.get_running_loop().create_task(transport.stop())
+        self.request_leave()
+
     def _reannounce(self, late_s: float) -> None:
         """Suspended (laptop sleep): peers may think us dead. Re-announce with a higher
         incarnation and sync state now instead of flapping."""
@@ -623,8 +689,9 @@ class Agent:
             log.info("refuted a rumour by %s at incarnation %d", event.accuser, event.incarnation)
             self._persist_incarnation()
         elif isinstance(event, NameConflict):
-            log.error("node id %r is claimed by %s too: ids must be unique",
-                      event.existing.name, event.claimed_by)
+            self._identity.on_conflict(event)
+        elif isinstance(event, AddressChecked):
+            self._identity.on_address_checked(event)
         elif isinstance(event, MEMBER_CHANGES):
             self._on_member(event)
 

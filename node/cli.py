@@ -2,6 +2,7 @@
 
     claw-node [agent flags]                 run the agent (no flags: a new one-node cluster)
     claw-node members [--status S] [--tag L] [--skill K] [--detailed] [--format json] [--watch]
+    claw-node top [--status S] [--skill K] [--interval S] [--once]
     claw-node info [--json]                 this node, the coordinator and its term, health
     claw-node leave                         graceful leave, then the agent exits
     claw-node reload                        the agent re-reads its settings (as SIGHUP)
@@ -24,7 +25,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -182,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  claw-node                                  start a new one-node cluster\n"
                "  claw-node --join 10.0.0.5:7946 --skills python,gpu\n"
                "  claw-node members                          list the cluster\n"
+               "  claw-node top                              the cluster live in a terminal\n"
                "  claw-node leave                            leave gracefully and stop",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     _agent_flags(parser)
@@ -209,6 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     members.add_argument("--interval", type=_positive_seconds, default=2.0, metavar="S",
                          help="seconds between two polls with --watch (default 2)")
     _client_flags(members)
+    top = sub.add_parser(
+        "top", help="the cluster live in the terminal: summary and members, redrawn on change",
+        description="The dashboard's terminal version (the page is at the API's /). Polls "
+                    "the API every --interval seconds; Ctrl-C to stop.")
+    top.add_argument("--status", metavar="S", action="append", default=[],
+                     type=_status_choice, help="only nodes with this STATE or STATUS")
+    top.add_argument("--skill", metavar="SKILL", action="append", default=[],
+                     help="only nodes offering this skill (repeatable)")
+    top.add_argument("--detailed", action="store_true", help="more columns")
+    top.add_argument("--interval", type=_positive_seconds, default=2.0, metavar="S",
+                     help="seconds between two polls (default 2)")
+    top.add_argument("--once", action="store_true", help="print once and exit")
+    _client_flags(top)
     info = sub.add_parser("info", help="this node, the coordinator and its term, cluster health")
     info.add_argument("--json", action="store_true", help="print raw JSON")
     _client_flags(info)
@@ -336,8 +351,24 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _show(render: Callable[[], str], *, watching: bool, interval_s: float) -> int:
+    """Print ``render()`` once, or redraw it on change until Ctrl-C (``members.watch``)."""
+    from .members import watch
+
+    if not watching:
+        print(render())
+        return 0
+
+    def render_or_error() -> str:  # the agent restarting must not end the watch
+        try:
+            return render()
+        except _ApiError as exc:
+            return f"{_PROG}: {exc}"
+    return watch(render_or_error, interval_s)
+
+
 def _cmd_members(args: argparse.Namespace) -> int:
-    from .members import filter_members, format_members, watch
+    from .members import filter_members, format_members
 
     as_json = args.json or args.format == "json"
     statuses = [w for group in args.status for w in group]
@@ -350,16 +381,24 @@ def _cmd_members(args: argparse.Namespace) -> int:
             return json.dumps(nodes, indent=2)
         return format_members(nodes, detailed=args.detailed)
 
-    if not args.watch:
-        print(render())
-        return 0
+    return _show(render, watching=args.watch, interval_s=args.interval)
 
-    def render_or_error() -> str:  # the agent restarting must not end the watch
-        try:
-            return render()
-        except _ApiError as exc:
-            return f"{_PROG}: {exc}"
-    return watch(render_or_error, args.interval)
+
+def _cmd_top(args: argparse.Namespace) -> int:
+    from .members import filter_members
+    from .top import format_top
+
+    statuses = [w for group in args.status for w in group]
+
+    def render() -> str:
+        health = _request(args, "GET", "/api/v1/cluster/health")
+        listing = _request(args, "GET", "/api/v1/nodes")
+        nodes = listing.get("nodes", []) if isinstance(listing, dict) else []
+        nodes = filter_members(nodes, statuses=statuses, skills=args.skill)
+        return format_top(health if isinstance(health, dict) else {}, nodes,
+                          detailed=args.detailed)
+
+    return _show(render, watching=not args.once, interval_s=args.interval)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -534,7 +573,7 @@ def _tag_filter(text: str) -> tuple[str, str]:
 
 def _cmd_event(args: argparse.Namespace) -> int:
     from .query_report import format_event_sent
-    _request(args, "POST", "/api/v1/events",
+    _request(args, "POST", "/api/v1/user-events",
              {"name": args.event_name, "payload": args.payload, "coalesce": args.coalesce})
     print(format_event_sent(args.event_name, args.coalesce))
     return 0
@@ -564,7 +603,7 @@ def _cmd_service(args: argparse.Namespace) -> int:
     return run_service_install(args, args.flag_actions)
 
 
-_COMMANDS = {"members": _cmd_members, "info": _cmd_info, "leave": _cmd_leave,
+_COMMANDS = {"members": _cmd_members, "top": _cmd_top, "info": _cmd_info, "leave": _cmd_leave,
              "reload": _cmd_reload,
              "maintenance": _cmd_maintenance, "service": _cmd_service,
              "keygen": _cmd_keygen, "keys": _cmd_keys, "rtt": _cmd_rtt,

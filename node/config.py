@@ -166,8 +166,9 @@ class NodeConfig:
 
     node_id: str | None = _setting(
         None, min_length=1, max_length=128, pattern=_NODE_ID_PATTERN,
-        description="This node's id (gossip member name). Default: the id kept in the data "
-                    "dir, or the host name on first start.")
+        description="This node's id (gossip member name), unique in the cluster (a node "
+                    "whose id another live node holds exits with status 78). Default: the "
+                    "id kept in the data dir, or the host name on first start.")
     bind: str = _setting(
         f"0.0.0.0:{DEFAULT_GOSSIP_PORT}",
         description="Gossip listen address HOST:PORT, UDP and TCP on the same port.")

@@ -24,7 +24,8 @@ same config fails the same way on every restart, so services do not restart on i
 IDENTITY_CONFLICT = 78
 """Another live member already uses this node id (sysexits ``EX_CONFIG``: the fix is a
 different ``--node-id`` or data dir). Restarting would only fight the other node for the
-name, so services do not restart on it. Issue 13's conflict check exits with this."""
+name, so services do not restart on it. ``node.identity`` says when: the node that joined
+later gives the id up, with one line naming the live node's address and ``--node-id``."""
 
 NO_RESTART = (USAGE, IDENTITY_CONFLICT)
 """Statuses that a restart cannot cure: ``RestartPreventExitStatus=`` of the unit."""

@@ -89,7 +89,12 @@ def import_rest_stack(tls: bool) -> None:
     is already imported, aiohttp is imported as on a Python built without ``ssl``, which
     it supports (an https URL would fail with "SSL is not supported"). Serving the API
     and plain-HTTP requests are unaffected.
+
+    ``prometheus_client`` (``GET /metrics``) is imported first: it needs
+    ``urllib.request`` whole, which a module imported while ``ssl`` is hidden would leave
+    without its HTTPS classes.
     """
+    importlib.import_module("prometheus_client")
     hide_ssl = not tls and "aiohttp" not in sys.modules
     saved = sys.modules.get("ssl")
     if hide_ssl:
@@ -104,6 +109,7 @@ def import_rest_stack(tls: bool) -> None:
                 sys.modules["ssl"] = saved
     importlib.import_module("api.app")
     importlib.import_module("node.view")
+    importlib.import_module("node.api_observers")  # prometheus_client, the metrics
 
 
 class LazyApi:

@@ -20,6 +20,7 @@ Load (cpu, memory, tasks) changes all the time and travels in resource heartbeat
 | ``nc`` | ``1``: never coordinator |
 | ``mt`` | ``1``: maintenance |
 | ``ct`` | coordinator term claimed (absent: not coordinator) |
+| ``id`` | node UUID: the data dir's 16 random bytes, raw (``node.identity``) |
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ from gossip.tags import (
     encode_tags,
 )
 
-__all__ = ["MetadataTooLarge", "NodeMeta", "decode_meta", "encode_meta"]
+__all__ = ["NODE_UUID_BYTES", "MetadataTooLarge", "NodeMeta", "decode_meta", "encode_meta"]
+
+
+NODE_UUID_BYTES = 16
+"""Length of a node UUID (``node.store.NodeStore.claim_node_uuid`` makes them)."""
 
 
 class MetadataTooLarge(ValueError):
@@ -66,6 +71,9 @@ class NodeMeta:
     term: int = 0
     """Coordinator term this node claims; 0: it is not coordinator."""
     is_claw: bool = True
+    uuid: bytes = b""
+    """The data dir's node UUID (``NODE_UUID_BYTES`` raw bytes); b"": none sent (an older
+    claw-node, or a plain Serf agent)."""
 
     def replace(self, **changes: object) -> NodeMeta:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -87,6 +95,8 @@ def encode_meta(meta: NodeMeta) -> bytes:
         "ts": meta.tailscale_ip, "sk": ",".join(meta.skills), "tg": ",".join(meta.tags),
         "api": meta.api, "nc": "1" if meta.no_coordinator else "",
         "mt": "1" if meta.maintenance else "", "ct": str(meta.term) if meta.term > 0 else "",
+        # Raw bytes: Serf tags are Go strings, and ``gossip.tags`` round-trips any bytes.
+        "id": meta.uuid.decode("utf-8", "surrogateescape"),
     }
     tags.update((k, v) for k, v in optional.items() if v)
     try:
@@ -129,4 +139,10 @@ def decode_meta(raw: bytes) -> NodeMeta:
         started_at=_int(get("st", ""), 0, 0, 2**53) / 1000.0,
         api=get("api", ""), no_coordinator=get("nc") == "1", maintenance=get("mt") == "1",
         term=_int(get("ct", ""), 0, 0, 2**53), is_claw=CLAW_TAG in tags,
+        uuid=_uuid(get("id", "")),
     )
+
+
+def _uuid(text: str) -> bytes:
+    raw = text.encode("utf-8", "surrogateescape")
+    return raw if len(raw) == NODE_UUID_BYTES else b""

@@ -12,6 +12,7 @@ the agent never silently starts over with a new identity.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 import time
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from gossip.types import Address
+
+from .metadata import NODE_UUID_BYTES
 
 __all__ = ["MAX_PEERS", "SCHEMA_VERSION", "STORE_FILE", "NodeStore", "StoreError"]
 
@@ -148,6 +151,26 @@ class NodeStore:
                 f"data dir {self.path.parent} belongs to node {stored!r}, not {requested!r}; "
                 f"use --node-id {stored} or another --data-dir")
         return stored
+
+    def claim_node_uuid(self) -> bytes:
+        """This data dir's node UUID: ``NODE_UUID_BYTES`` random bytes made and stored on first start,
+        the same ever after (``node.identity`` tells a restart from a clone with it).
+
+        Raises:
+            StoreError: the stored value is not a UUID (the file was edited).
+        """
+        stored = self._get("node_uuid")
+        if stored is None:
+            uuid = secrets.token_bytes(NODE_UUID_BYTES)
+            self._set("node_uuid", uuid.hex())
+            return uuid
+        try:
+            uuid = bytes.fromhex(stored)
+        except ValueError:
+            uuid = b""
+        if len(uuid) != NODE_UUID_BYTES:
+            raise StoreError(self._explain(ValueError(f"node_uuid {stored!r} is not a UUID")))
+        return uuid
 
     @property
     def incarnation(self) -> int:

@@ -97,14 +97,19 @@ class Cluster:
     def add_node(self, name: str, *, address: Address | None = None, meta: bytes | None = None,
                  incarnation: int = 1, config: GossipConfig | None = None,
                  app_state: Callable[[], bytes] | None = None,
-                 keyring: Keyring | None = None) -> SwimProtocol:
-        """Create (or replace, for a restart) the core called ``name``; ``keyring``:
-        its gossip keys (None: plaintext)."""
+                 keyring: Keyring | None = None, label: str | None = None) -> SwimProtocol:
+        """Create (or replace, for a restart) the core called ``name``.
+
+        ``keyring``: its gossip keys (None: plaintext). ``label``: the key this harness
+        knows the node by (default ``name``); a second core with an existing member name
+        (a clone) needs its own label.
+        """
+        key = label or name
         if address is None:
             i = len(self.by_addr) + 1
             address = (f"10.0.{i // 250}.{i % 250 + 1}", 7946)
-        old = self.nodes.get(name)
-        if old is not None and self.by_addr.get(old.address) == name:
+        old = self.nodes.get(key)
+        if old is not None and self.by_addr.get(old.address) == key:
             del self.by_addr[old.address]
         core = SwimProtocol(
             config or self.config, name=name, address=address,
@@ -112,8 +117,8 @@ class Cluster:
             rng=random.Random(self.rng.getrandbits(64)), now=self.now,
             incarnation=incarnation, app_state=app_state, strict=True, keyring=keyring,
         )
-        self.nodes[name] = _Node(name, address, core)
-        self.by_addr[address] = name
+        self.nodes[key] = _Node(key, address, core)
+        self.by_addr[address] = key
         return core
 
     def core(self, name: str) -> SwimProtocol:

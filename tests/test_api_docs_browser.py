@@ -4,18 +4,14 @@ playwright + Debian chromium, or (ReDoc) before ``python -m api.redoc_assets`` r
 
 from __future__ import annotations
 
-import os
-import shutil
-from urllib.parse import urlsplit
-
 import pytest
 
 from api import ApiServer, create_app
 from api.docs import redoc_dir
 from api.memory_view import MemoryClusterView
+from simulations.browser import CHROMIUM, launch_chromium, open_page
 
 playwright_api = pytest.importorskip("playwright.async_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed"),
               pytest.mark.timeout(120)]
 
@@ -24,24 +20,11 @@ pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium not installe
 async def page_and_server():
     server = ApiServer(create_app(MemoryClusterView(), run_monitor=False), port=0)
     await server.start()
-    outside: list[str] = []
     async with playwright_api.async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM,
-                                          args=["--no-sandbox"] if os.geteuid() == 0 else [])
-        context = await browser.new_context()
-
-        async def guard(route) -> None:
-            host = urlsplit(route.request.url).hostname or ""
-            if route.request.url.startswith(("data:", "blob:")) or host.startswith("127."):
-                await route.continue_()
-            else:
-                outside.append(route.request.url)
-                await route.abort()
-
-        await context.route("**/*", guard)
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        browser = await launch_chromium(p)
+        # Page errors only: ReDoc's logo from its CDN, blocked by our CSP, logs one.
+        watched = await open_page(browser, console_errors=False)
+        page, outside, errors = watched.page, watched.outside, watched.errors
         yield page, server, outside, errors
         await browser.close()
     await server.stop()

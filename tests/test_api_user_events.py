@@ -33,7 +33,7 @@ async def client():  # type: ignore[no-untyped-def]
 
 
 async def test_event_and_query_routes(client: TestClient) -> None:
-    r = await client.post("/api/v1/events", json={"name": "deploy", "payload": "v2"})
+    r = await client.post("/api/v1/user-events", json={"name": "deploy", "payload": "v2"})
     assert r.status == 200 and (await r.json())["payload_bytes"] == 2
     r = await client.post("/api/v1/queries", json={"name": "ping", "timeout": 1})
     answer = await r.json()
@@ -44,9 +44,9 @@ async def test_event_and_query_routes(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [
-    ("/api/v1/events", {"name": "e", "payload": "x" * 600}, "payload"),
-    ("/api/v1/events", {"name": "", "payload": ""}, "name"),
-    ("/api/v1/events", {"name": "e", "coalesce": 1}, "coalesce"),
+    ("/api/v1/user-events", {"name": "e", "payload": "x" * 600}, "payload"),
+    ("/api/v1/user-events", {"name": "", "payload": ""}, "name"),
+    ("/api/v1/user-events", {"name": "e", "coalesce": 1}, "coalesce"),
     ("/api/v1/queries", {"name": "q", "timeout": 0}, "timeout"),
     ("/api/v1/queries", {"name": "q", "relay_factor": True}, "relay_factor"),
 ])
@@ -59,7 +59,7 @@ async def test_bad_bodies_are_422_naming_the_field(client: TestClient, path: str
 
 async def test_without_control_503() -> None:
     async with TestClient(TestServer(create_app(MemoryClusterView(), run_monitor=False))) as c:
-        assert (await c.post("/api/v1/events", json={"name": "e"})).status == 503
+        assert (await c.post("/api/v1/user-events", json={"name": "e"})).status == 503
 
 
 class FakePort:

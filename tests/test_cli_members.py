@@ -205,3 +205,15 @@ async def test_watch_in_a_terminal_redraws_on_change_until_ctrl_c(api) -> None:
             os.kill(pid, signal.SIGKILL)
             await asyncio.to_thread(os.waitpid, pid, 0)
         os.close(fd)
+
+
+async def test_top_prints_the_summary_above_the_members_table(api, capsys) -> None:
+    _, server = api
+    code, out, _ = await cli(capsys, "top", "--once", "--api", server.url)
+    assert code == 0
+    summary, table = out.split("\n\n", 1)
+    assert summary.startswith("cluster ") and "online 2" in summary and "offline 2" in summary
+    assert "coordinator n1 (term 1)" in summary
+    assert ids(table.rstrip("\n")) == ["n1", "n2", "n3", "w1"]
+    code, out, _ = await cli(capsys, "top", "--once", "--skill", "gpu", "--api", server.url)
+    assert ids(out.split("\n\n", 1)[1].rstrip("\n")) == ["w1"]

@@ -123,6 +123,9 @@ def test_plaintext_and_foreign_key_datagrams_change_no_state() -> None:
     assert views(c) == before
     assert c.core("n0").stats["decrypt_failures"] == len(forged) + len(SERF_PLAIN_UDP) + len(
         SERF_ENCRYPTED_UDP)
+    stats = c.core("n0").stats  # the same failures, split by reason (for /metrics)
+    by_reason = {k: v for k, v in stats.items() if k.startswith("decrypt_failed_")}
+    assert sum(by_reason.values()) == stats["decrypt_failures"] and len(by_reason) >= 2
     [report] = c.core("n0").decrypt_failure_reports()  # one line, not one per packet
     assert report.source == FORGER and report.failures == 1
 

@@ -29,6 +29,30 @@ def test_a_different_node_id_is_refused_not_silently_adopted(tmp_path: Path) -> 
     store.close()
 
 
+def test_the_node_uuid_is_random_per_data_dir_and_stable_across_restarts(
+        tmp_path: Path) -> None:
+    store = NodeStore(tmp_path / "a")
+    uuid = store.claim_node_uuid()
+    assert len(uuid) == 16
+    assert store.claim_node_uuid() == uuid
+    store.close()
+    store = NodeStore(tmp_path / "a")
+    assert store.claim_node_uuid() == uuid  # on disk, not per run
+    store.close()
+    other = NodeStore(tmp_path / "b")
+    assert other.claim_node_uuid() != uuid  # another data dir, another node
+    other.close()
+
+
+def test_an_edited_node_uuid_is_refused_not_replaced(tmp_path: Path) -> None:
+    store = NodeStore(tmp_path)
+    store.claim_node_uuid()
+    store._set("node_uuid", "not hex")
+    with pytest.raises(StoreError, match="node_uuid"):
+        store.claim_node_uuid()
+    store.close()
+
+
 def test_start_incarnation_grows_across_restarts_even_if_the_clock_goes_back(tmp_path: Path) -> None:
     clock = [1_000_000.0]
     store = NodeStore(tmp_path, wall_clock=lambda: clock[0])

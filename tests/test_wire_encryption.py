@@ -157,6 +157,7 @@ def test_one_report_per_source_per_minute_with_exact_counts() -> None:
     [again] = table.reports()
     assert (again.failures, again.total, again.reason) == (101, 102, "short")
     assert table.total == 103 and table.by_source() == {b: 1, a: 102}
+    assert table.by_reason == {"no-key": 101, "plaintext": 1, "short": 1}
 
 
 def test_the_table_is_bounded_under_a_spoofed_source_flood() -> None:
