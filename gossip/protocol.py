@@ -229,6 +229,7 @@ class SwimProtocol:
                                     self._outbox, emit=self._emit,
                                     gossip_interval_s=config.gossip_interval_s)
         self._user_events = UserEvents(self._serf.event_clock, self._outbox, emit=self._emit)
+        self._serf.local_events = self._user_events.local_events
         self._user = UserMessages(self._members, self._self, self._serf, self._outbox,
                                   self._stats, self._decode_cache, emit=self._emit,
                                   set_state=self._set_state, leaving=self._leave.begun,
@@ -240,7 +241,7 @@ class SwimProtocol:
             apply_alive=self._on_alive, apply_suspect=self._on_suspect,
             apply_dead=self._on_dead, emit=self._emit,
             tcp_ping_acked=self._prober.tcp_ping_acked, joined=self._joined,
-            encryption=self._encryption)
+            merge_events=self._user_events.merge_remote, encryption=self._encryption)
         self._stale_answers: OrderedDict[Address, float] = OrderedDict()
         """Where we last sent our alive in answer to a stale accusation, and when."""
         self.last_internal_error: str = ""

@@ -15,14 +15,16 @@ as received on the core's Serf broadcast queue and reported as ``UserEventReceiv
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from . import codec
-from .errors import LocalProtocolError
+from .errors import LocalProtocolError, MalformedPacket
 from .events import Event, UserEventReceived
 from .messages import SerfUserEvent, UserMsg
 from .outbox import Outbox
+from .msgpack_fields import U64, as_map, get_bytes, get_str, get_uint, go_str
 from .serf_codec import encode_serf
 from .serf_layer import EVENT_BUFFER, LamportClock
 
@@ -86,6 +88,33 @@ class UserEvents:
         self._outbox.serf.push(codec.encode_message(UserMsg(raw)))
         self._emit(UserEventReceived(msg.ltime, msg.name, msg.payload or b"", msg.cc))
 
+    # --- push-pull (Serf ``LocalState`` / ``MergeRemoteState``) ------------------------
+
+    def local_events(self) -> tuple[dict[bytes, Any] | None, ...]:
+        """The ring as Serf's push-pull ``Events`` (``[]*userEvents``; nil slots empty),
+        so peers that missed an event's gossip still get it."""
+        return tuple(
+            None if slot is None else {b"LTime": slot[0], b"Events": [
+                {b"Name": go_str(name), b"Payload": payload} for name, payload in slot[1]]}
+            for slot in self._seen)
+
+    def merge_remote(self, events: tuple[Any, ...] | None, event_ltime: int, *,
+                     ignore_old: bool) -> None:
+        """A peer's push-pull ``Events``: each new one is delivered (not re-broadcast).
+
+        ``ignore_old``: this is the answer to our own join (Serf's ``Join`` without
+        replay): events up to the peer's ``EventLTime`` happened before we came and are
+        ignored, then and afterwards.
+        """
+        if ignore_old and event_ltime > self.min_ltime:
+            self.min_ltime = event_ltime
+        for slot in (events or ())[:EVENT_BUFFER]:
+            if slot is None:
+                continue
+            for msg in _slot_events(slot):
+                if self.receive(msg):
+                    self._emit(UserEventReceived(msg.ltime, msg.name, msg.payload or b"", msg.cc))
+
     def receive(self, msg: SerfUserEvent) -> bool:
         """Serf ``handleUserEvent``: witness the clock; True if the event is new (deliver
         it and re-broadcast it), False if seen already or too old to tell."""
@@ -135,3 +164,20 @@ class UserEvents:
         self._clock.increment()
         self.stats.sent += 1
         return msg, raw
+
+
+def _slot_events(slot: Any) -> Iterator[SerfUserEvent]:
+    """The events of one remote ``userEvents`` slot; a malformed slot or entry ends it
+    (what decoded before stays)."""
+    try:
+        d = as_map(slot, "pushPull.Events[]")
+        ltime = get_uint(d, b"LTime", U64, "pushPull.Events[]")
+        entries = d.get(b"Events") or []
+        if not isinstance(entries, list):
+            return
+        for entry in entries[:MAX_EVENTS_PER_LTIME]:
+            e = as_map(entry, "pushPull.Events[].Events[]")
+            yield SerfUserEvent(ltime, get_str(e, b"Name", "userEvent"),
+                                get_bytes(e, b"Payload", "userEvent"))
+    except MalformedPacket:
+        return

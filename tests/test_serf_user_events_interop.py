@@ -81,6 +81,18 @@ async def test_events_and_queries_both_ways_with_a_serf_agent(serf_agents: SerfA
         assert "Query 'ask-serf' dispatched" in out and "Ack from 's1'" in out, out
         assert "Response from 's1': serf-says-hi" in out and "Total Acks: 2" in out, out
 
+        # A Serf agent joining through the claw agent decodes its push-pull, whose event
+        # ring now holds the events above (Serf's LocalState format), and ignores them
+        # as history (serf agent without -replay).
+        got_s2 = tmp_path / "s2-got.txt"
+        s2 = await serf_agents.start("s2", join=((agent.transport.address[0], agent.transport.address[1]),),  # type: ignore[union-attr]
+                                     extra_args=(f"-event-handler=user=cat >> {got_s2}",))
+        async def three_alive() -> bool:
+            return {m["status"] for m in await s2.members()} == {"alive"} and len(await s2.members()) == 3
+        await wait_until(three_alive, 40.0)
+        assert "Failed to decode remote state" not in s2.log_tail(10_000)
+        assert _read(got_s2) == ""
+
         # Over-limit requests are refused with a clear error naming the limit.
         code, out = await _claw_node("event", "big", "x" * 600, "--api", api)
         assert code == 1 and "exceeds limit of 512 bytes" in out, out

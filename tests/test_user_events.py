@@ -14,7 +14,7 @@ from gossip.serf_layer import EVENT_BUFFER, LamportClock
 from gossip.serf_query import QueryParams
 from gossip.stats import CoreStats
 from gossip.user_events import USER_EVENT_SIZE_LIMIT, UserEventError, UserEvents
-from tests.core_harness import Cluster, converged_cluster
+from tests.core_harness import Cluster, claw_meta, converged_cluster
 
 NAMES = [f"n{i}" for i in range(5)]
 
@@ -106,3 +106,38 @@ def test_conflict_is_answered_with_our_view_of_the_named_member() -> None:
     unknown = c.core("n0").start_query("_serf_conflict", b"nobody", QueryParams(), c.now)
     c.run(5.0, until=lambda: len(unknown.responses) == 5)
     assert set(unknown.responses.values()) == {b"\x06\xc0"}  # Serf encodes a nil member
+
+
+def test_a_node_that_missed_the_gossip_gets_the_event_by_push_pull() -> None:
+    c = _cluster()
+    c.crash("n4")  # hears nothing while the event's gossip runs its course
+    c.core("n0").send_user_event("deploy", b"v1", False, c.now)
+    c.run(3.0)
+    assert not c.events_of("n4", UserEventReceived)
+    c.nodes["n4"].up = True
+    c.run(120.0, until=lambda: bool(c.events_of("n4", UserEventReceived)))
+    (got,) = c.events_of("n4", UserEventReceived)
+    assert (got.name, got.payload) == ("deploy", b"v1")
+
+
+def test_a_late_joiner_ignores_events_from_before_it_came() -> None:
+    c = _cluster()
+    c.core("n0").send_user_event("old-news", b"", False, c.now)
+    c.run(5.0)
+    c.add_node("late", meta=claw_meta())
+    c.join("late", ["n1"])
+    c.run(90.0)  # several push-pulls, each carrying a ring with the old event
+    assert len(c.core("late").members()) == 6
+    assert not c.events_of("late", UserEventReceived)
+    assert c.core("late").stats["user_event_too_old"] >= 1
+    c.core("n2").send_user_event("news", b"", False, c.now)  # but new ones arrive
+    c.run(5.0, until=lambda: bool(c.events_of("late", UserEventReceived)))
+    assert [e.name for e in c.events_of("late", UserEventReceived)] == ["news"]
+
+
+def test_hostile_push_pull_event_slots_are_skipped() -> None:
+    events, emitted = _ring()
+    events.merge_remote(({b"LTime": "x"}, {b"LTime": 3, b"Events": "no"}, 7,
+                         {b"LTime": 4, b"Events": [{b"Name": b"ok", b"Payload": b"1"}, 5]}),
+                        10, ignore_old=False)
+    assert [(e.ltime, e.name) for e in emitted] == [(4, "ok")]
