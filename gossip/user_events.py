@@ -28,7 +28,10 @@ from .msgpack_fields import U64, as_map, get_bytes, get_str, get_uint, go_str
 from .serf_codec import encode_serf
 from .serf_layer import EVENT_BUFFER, LamportClock
 
-__all__ = ["USER_EVENT_SIZE_LIMIT", "UserEventError", "UserEventStats", "UserEvents"]
+__all__ = [
+    "MAX_EVENTS_PER_LTIME", "PUSH_PULL_EVENT_BYTES", "USER_EVENT_SIZE_LIMIT", "UserEventError",
+    "UserEventStats", "UserEvents",
+]
 
 USER_EVENT_SIZE_LIMIT = 512
 """Serf ``UserEventSizeLimit`` default (bytes): the most a user event's name + payload
@@ -37,6 +40,12 @@ may hold, and the most its encoded message may take."""
 MAX_EVENTS_PER_LTIME = 64
 """Distinct events remembered at one LTime (Serf has no cap; a flood of distinct events
 at one LTime must not grow a slot without bound). Beyond it, events are dropped."""
+
+
+PUSH_PULL_EVENT_BYTES = 64 * 1024
+"""Most name + payload bytes of user events our push-pull carries (newest LTimes first;
+older slots go as empty). Serf sends its whole ring; a flood of distinct events must not
+make every push-pull megabytes long."""
 
 
 class UserEventError(LocalProtocolError):
@@ -92,11 +101,20 @@ class UserEvents:
 
     def local_events(self) -> tuple[dict[bytes, Any] | None, ...]:
         """The ring as Serf's push-pull ``Events`` (``[]*userEvents``; nil slots empty),
-        so peers that missed an event's gossip still get it."""
-        return tuple(
-            None if slot is None else {b"LTime": slot[0], b"Events": [
-                {b"Name": go_str(name), b"Payload": payload} for name, payload in slot[1]]}
-            for slot in self._seen)
+        so peers that missed an event's gossip still get it; at most
+        ``PUSH_PULL_EVENT_BYTES`` of them, the newest."""
+        out: list[dict[bytes, Any] | None] = [None] * EVENT_BUFFER
+        budget = PUSH_PULL_EVENT_BYTES
+        filled = sorted((i for i, slot in enumerate(self._seen) if slot is not None),
+                        key=lambda i: -self._seen[i][0])  # type: ignore[index]
+        for i in filled:
+            ltime, events = self._seen[i]  # type: ignore[misc]
+            budget -= sum(len(name) + len(payload) for name, payload in events)
+            if budget < 0:
+                break
+            out[i] = {b"LTime": ltime, b"Events": [
+                {b"Name": go_str(name), b"Payload": payload} for name, payload in events]}
+        return tuple(out)
 
     def merge_remote(self, events: tuple[Any, ...] | None, event_ltime: int, *,
                      ignore_old: bool) -> None:

@@ -13,7 +13,7 @@ from gossip.outbox import Outbox
 from gossip.serf_layer import EVENT_BUFFER, LamportClock
 from gossip.serf_query import QueryParams
 from gossip.stats import CoreStats
-from gossip.user_events import USER_EVENT_SIZE_LIMIT, UserEventError, UserEvents
+from gossip.user_events import PUSH_PULL_EVENT_BYTES, USER_EVENT_SIZE_LIMIT, UserEventError, UserEvents
 from tests.core_harness import Cluster, claw_meta, converged_cluster
 
 NAMES = [f"n{i}" for i in range(5)]
@@ -141,3 +141,13 @@ def test_hostile_push_pull_event_slots_are_skipped() -> None:
                          {b"LTime": 4, b"Events": [{b"Name": b"ok", b"Payload": b"1"}, 5]}),
                         10, ignore_old=False)
     assert [(e.ltime, e.name) for e in emitted] == [(4, "ok")]
+
+
+def test_the_push_pull_ring_is_bounded_newest_first() -> None:
+    events, _ = _ring()
+    for ltime in range(1, 401):
+        events.receive(SerfUserEvent(ltime, "e", b"p" * 400))
+    ring = events.local_events()
+    kept = sorted(slot[b"LTime"] for slot in ring if slot is not None)
+    assert len(ring) == EVENT_BUFFER and kept == list(range(401 - len(kept), 401))
+    assert sum(401 for _ in kept) <= PUSH_PULL_EVENT_BYTES < (len(kept) + 1) * 401
