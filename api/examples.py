@@ -20,7 +20,10 @@ from gossip.coordinate import Coordinate
 from . import models as m
 from . import user_events as ue
 
-__all__ = ["ERROR_EXAMPLES", "EVENT_STREAM_EXAMPLE", "PARAMETER_EXAMPLES", "example_of"]
+__all__ = [
+    "ERROR_EXAMPLES", "EVENT_STREAM_EXAMPLE", "OPERATION_ERROR_EXAMPLES", "PARAMETER_EXAMPLES",
+    "example_of",
+]
 
 _AT = datetime(2026, 12, 7, 9, 30, 0, tzinfo=UTC)
 _OLD_KEY = "HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8="
@@ -35,6 +38,7 @@ PARAMETER_EXAMPLES: dict[str, Any] = {
     "arch": "x64",
     "available": True,
     "sort": "load",
+    "prune": True,
     "near": "self",
     "kind": "member_failed",
     "node": "gpu-box-2",
@@ -57,6 +61,14 @@ ERROR_EXAMPLES: dict[int, str] = {
          "retry shortly",
 }
 """The ``error`` text of an example answer per status (the messages the API writes)."""
+
+OPERATION_ERROR_EXAMPLES: dict[tuple[str, int], str] = {
+    ("delete_node", 409): "node_id: 'gpu-box-2' is a live gossip member (alive); only its "
+                          "own agent can take it out (`claw-node leave` on that machine, or "
+                          "stop its service); once it is failed or left it can be deleted",
+}
+"""Where one route's error reads differently from ``ERROR_EXAMPLES``: (operation id,
+status) → ``error`` text."""
 
 
 def _coordinator() -> m.CoordinatorInfo:
@@ -139,6 +151,9 @@ def _examples() -> dict[type[BaseModel], BaseModel]:
         m.HealthOut: m.HealthOut(node_id="gpu-box-1", is_coordinator=True,
                              coordinator=_coordinator(), version="0.1.0", time=_AT),
         m.LeaveOut: m.LeaveOut(node_id="gpu-box-2", message="leaving the cluster"),
+        m.DeleteOut: m.DeleteOut(
+            node_id="gpu-box-3", source="gossip",
+            message="gpu-box-3 was failed; force-left and removed from the member list"),
         m.KeyIn: m.KeyIn(key=_NEW_KEY),
         m.KeysOut: m.KeysOut(
             success=True, action="list", num_nodes=3, num_responses=3, num_errors=0,

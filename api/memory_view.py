@@ -31,7 +31,7 @@ from .registry import (
     HttpNodeRegistry,
     RegistryFull,
 )
-from .view import CheckResult, RegisterResult, TransitionListener
+from .view import CheckResult, DeleteResult, RegisterResult, TransitionListener
 
 __all__ = ["MemoryClusterView", "transition_of"]
 
@@ -165,6 +165,12 @@ class MemoryClusterView:
             return None
         self._emit(res[1], now)
         return self._info(res[0])
+
+    async def delete_node(self, node_id: str, *, prune: bool) -> DeleteResult | None:
+        old = self.registry.delete(node_id, self.clock())
+        if old is None:
+            return None
+        return DeleteResult(source="http", was=old.status)
 
     async def check_heartbeats(self) -> CheckResult:
         now = self.clock()

@@ -466,6 +466,33 @@ class HealthOut(BaseModel):
     time: datetime
 
 
+class DeleteQuery(BaseModel):
+    """Query of ``DELETE /api/v1/nodes/{node_id}``."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+
+    prune: bool = Field(
+        True, description="Gossip members: true erases the member from every node's list "
+        "(Serf's `force-leave -prune`); false keeps it listed as `left` until the reaper "
+        "drops it (`force-leave`). HTTP-registered workers are always removed.")
+
+
+class DeleteOut(BaseModel):
+    """``DELETE /api/v1/nodes/{node_id}``: what was removed."""
+
+    model_config = _OUT
+
+    success: Literal[True] = True
+    node_id: str
+    source: Literal["gossip", "http"] = Field(
+        description="gossip: a failed or left claw-node/Serf member, force-left with Serf's "
+        "leave intent; http: an HTTP-registered worker, deleted on every node.")
+    member_state: Literal["left"] | None = Field(
+        None, description="A gossip member kept in the list (prune=false): now `left`; "
+        "null when it was erased.")
+    message: str
+
+
 class LeaveOut(BaseModel):
     """``POST /api/v1/agent/leave`` (202): the answering node leaves, then its agent exits."""
 

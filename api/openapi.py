@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from .errors import BadRequest, ValidationFailed
-from .examples import ERROR_EXAMPLES, PARAMETER_EXAMPLES, example_of
+from .examples import ERROR_EXAMPLES, OPERATION_ERROR_EXAMPLES, PARAMETER_EXAMPLES, example_of
 from .models import ErrorOut
 
 __all__ = ["Call", "OpenApiDocument", "Operation", "RouteRegistry", "validation_details"]
@@ -249,8 +249,9 @@ class RouteRegistry:
 
         limit = body_limit_text(max_body_bytes)
 
-        def err(status: int) -> dict[str, Any]:
-            example = {"success": False, "error": ERROR_EXAMPLES[status], "details": []}
+        def err(status: int, operation_id: str) -> dict[str, Any]:
+            text = OPERATION_ERROR_EXAMPLES.get((operation_id, status), ERROR_EXAMPLES[status])
+            example = {"success": False, "error": text, "details": []}
             return {"description": _STATUS_TEXT.get(status, "Error").format(max_body=limit),
                     "content": {"application/json": {"schema": error_ref,
                                                      "example": example}}}
@@ -310,7 +311,7 @@ class RouteRegistry:
                 str(op.status): {"description": "OK" if op.status == 200 else "Accepted",
                                  "content": content}}
             for status in sorted(statuses):
-                responses[str(status)] = err(status)
+                responses[str(status)] = err(status, op.operation_id)
             entry: dict[str, Any] = {
                 "summary": op.summary, "operationId": op.operation_id,
                 "tags": [op.tag], "responses": responses,

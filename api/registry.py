@@ -57,7 +57,11 @@ SUSPECT_FRACTION = 2.0 / 3.0
 """A node is suspect once it has been silent this fraction of the timeout (60 s of 90 s):
 one missed heartbeat at the seed's suggested interval of timeout/3."""
 DEFAULT_MAX_NODES = 10_000
-"""Bound on HTTP-registered records (memory and gossip state stay bounded)."""
+"""Bound on HTTP-registered records (memory and gossip state stay bounded); deleted
+nodes' tombstones are bounded by the same number, separately."""
+TOMBSTONE_KEEP_S = 24 * 3600.0
+"""Seconds a deleted node's tombstone is kept (and replicated) so that no peer that
+still holds the old record brings it back; ``check`` drops older ones."""
 MAX_RECORD_BYTES = 16 * 1024
 """Largest encoded record ``from_bytes`` accepts (a maximal valid record is ~6 KiB)."""
 
@@ -105,12 +109,18 @@ class HttpNodeRecord:
     """Bumped by every write; the merge order is ``(version, updated_at)``."""
     updated_at: float
     """Unix seconds of the last write."""
+    removed: bool = False
+    """A tombstone: the node was deleted (``DELETE /api/v1/nodes/{id}``). It replicates
+    like any write so that no peer brings the node back; omitted from the encoding when
+    false, so nodes that predate it still read every live record."""
 
     # --- serialisation ------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/msgpack-safe dict (lists instead of tuples)."""
         d = dataclasses.asdict(self)
+        if not self.removed:
+            del d["removed"]
         d["available_skills"] = list(self.available_skills)
         d["tags"] = list(self.tags)
         return d
@@ -131,7 +141,7 @@ class HttpNodeRecord:
         if not isinstance(d, Mapping):
             raise ValueError("record must be a map")
         names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n not in d]
+        missing = [n for n in names if n not in d and n != "removed"]
         extra = [k for k in d if k not in names]
         if missing or extra:
             raise ValueError(f"record fields: missing {missing}, unexpected {extra}")
@@ -166,8 +176,8 @@ class HttpNodeRecord:
             raise ValueError("status: unknown")
         if d["platform"] not in PLATFORMS or d["arch"] not in ARCHES:
             raise ValueError("platform/arch: unknown")
-        if not isinstance(d["suspect"], bool):
-            raise ValueError("suspect: bad bool")
+        if not isinstance(d["suspect"], bool) or not isinstance(d.get("removed", False), bool):
+            raise ValueError("suspect/removed: bad bool")
         return cls(
             node_id=text("node_id", MAX_NODE_ID_CHARS, allow_empty=False),
             hostname=text("hostname", MAX_HOSTNAME_CHARS, allow_empty=False),
@@ -189,6 +199,7 @@ class HttpNodeRecord:
             tags=labels("tags", MAX_TAGS),
             version=integer("version", 0, 2**63 - 1),
             updated_at=num("updated_at", 0, 1e11),
+            removed=d.get("removed", False),
         )
 
     @classmethod
@@ -308,6 +319,8 @@ class HttpNodeRegistry:
         self._new_id = new_id or (lambda: f"node-{uuid.uuid4().hex[:12]}")
         self._on_change = on_change
         self._records: dict[str, HttpNodeRecord] = {}
+        self._tombstones: dict[str, HttpNodeRecord] = {}
+        """Deleted nodes (``removed`` records), oldest first; never shown by reads."""
         self._infos: dict[str, tuple[HttpNodeRecord, NodeInfo]] = {}
 
     # --- reads --------------------------------------------------------------------------
@@ -347,8 +360,12 @@ class HttpNodeRegistry:
         return out
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """Every record as ``to_dict()`` (for a full-state push-pull or the store)."""
-        return [r.to_dict() for r in self._records.values()]
+        """Every record and tombstone as ``to_dict()`` (for a push-pull or the store)."""
+        return [r.to_dict() for r in self.replicated()]
+
+    def replicated(self) -> list[HttpNodeRecord]:
+        """What peers must hold a copy of: the records and the tombstones."""
+        return [*self._records.values(), *self._tombstones.values()]
 
     # --- writes -------------------------------------------------------------------------
 
@@ -391,11 +408,16 @@ class HttpNodeRegistry:
             suspect=False,
         )
         if old is None:
+            # A node registering again after a delete continues past its tombstone's
+            # version, so the new record wins over the tombstone everywhere.
+            buried = self._tombstones.pop(node_id, None)
             rec = HttpNodeRecord(
                 node_id=node_id, status=_load_status(0, req.max_concurrent_tasks),
                 cpu_usage=0.0, memory_usage=0.0, disk_usage=0.0, running_tasks=0,
                 total_tasks_processed=0, successful_tasks=0, failed_tasks=0,
-                average_execution_time=0.0, registered_at=now, version=1, updated_at=now,
+                average_execution_time=0.0, registered_at=now,
+                version=1 if buried is None else buried.version + 1,
+                updated_at=now if buried is None else max(now, buried.updated_at),
                 **fields,  # type: ignore[arg-type]
             )
             return self._store(rec), True, None
@@ -458,6 +480,28 @@ class HttpNodeRegistry:
             old, rec, "maintenance on" if enabled else "maintenance off")
         return rec, change
 
+    def delete(self, node_id: str, now: float) -> HttpNodeRecord | None:
+        """Forget a node everywhere: its record becomes a replicated tombstone.
+
+        Returns:
+            The record as it was before, or None if the id is unknown.
+        """
+        old = self._records.pop(node_id, None)
+        if old is None:
+            return None
+        self._infos.pop(node_id, None)
+        tomb = self._bump(old, now, removed=True)
+        self._bury(tomb)
+        if self._on_change is not None:
+            self._on_change(tomb)
+        return old
+
+    def _bury(self, tomb: HttpNodeRecord) -> None:
+        self._tombstones.pop(tomb.node_id, None)
+        self._tombstones[tomb.node_id] = tomb
+        while len(self._tombstones) > self.max_nodes:
+            self._tombstones.pop(next(iter(self._tombstones)))
+
     def check(self, now: float) -> list[Change]:
         """The seed's heartbeat check: silent > timeout → offline; silent > 2/3 of the
         timeout → suspect. Offline nodes are left alone.
@@ -465,6 +509,9 @@ class HttpNodeRegistry:
         Returns:
             The changes made (each record written once, version bumped).
         """
+        for node_id in [n for n, t in self._tombstones.items()
+                        if now - t.updated_at > TOMBSTONE_KEEP_S]:
+            del self._tombstones[node_id]
         changes: list[Change] = []
         for old in list(self._records.values()):
             if old.status == NodeStatus.OFFLINE.value:
@@ -488,7 +535,8 @@ class HttpNodeRegistry:
             record: a record, its ``to_dict()`` or its ``to_bytes()`` (untrusted).
 
         Returns:
-            True if it replaced (or added) our record. Does not call ``on_change``.
+            True if it replaced (or added) our record or tombstone. Does not call
+            ``on_change``.
 
         Raises:
             ValueError: the record is malformed (drop it and count it).
@@ -499,13 +547,19 @@ class HttpNodeRegistry:
             rec = record
         else:
             rec = HttpNodeRecord.from_dict(record)
-        old = self._records.get(rec.node_id)
+        old = self._records.get(rec.node_id) or self._tombstones.get(rec.node_id)
         if old is None:
-            if len(self._records) >= self.max_nodes:
+            if len(self._records) >= self.max_nodes and not rec.removed:
                 return False
         elif not rec.newer_than(old):
             return False
-        self._records[rec.node_id] = rec
+        if rec.removed:
+            self._records.pop(rec.node_id, None)
+            self._infos.pop(rec.node_id, None)
+            self._bury(rec)
+        else:
+            self._tombstones.pop(rec.node_id, None)
+            self._records[rec.node_id] = rec
         return True
 
     def remove(self, node_id: str) -> bool:

@@ -22,6 +22,8 @@ from .user_events import EventIn, EventOut, QueryIn, QueryOut, UserEventControl
 from .models import (
     CheckHeartbeatOut,
     ClusterHealthOut,
+    DeleteOut,
+    DeleteQuery,
     EventQuery,
     HealthOut,
     HeartbeatIn,
@@ -145,6 +147,26 @@ async def nodes_by_skill(request: web.Request, call: Call) -> web.Response:
                 errors=(404,), path_params=_NODE)
 async def get_node(request: web.Request, call: Call) -> web.Response:
     return json_model(NodeOut(node=await _node_or_404(request)))
+
+
+@registry.route("DELETE", "/api/v1/nodes/{node_id}",
+                summary="Remove a gone node: a failed or left member (force-leave) or an "
+                        "HTTP-registered worker", query=DeleteQuery, response=DeleteOut,
+                errors=(404, 409), write=True, path_params=_NODE)
+async def delete_node(request: web.Request, call: Call) -> web.Response:
+    node_id = request.match_info["node_id"]
+    result = await request.app[VIEW].delete_node(node_id, prune=call.query.prune)
+    if result is None:
+        raise _missing(node_id)
+    if result.source == "http":
+        message = f"worker {node_id} ({result.was}) deleted on every node"
+    elif result.kept_as_left:
+        message = f"{node_id} was {result.was}; force-left, listed as left until reaped"
+    else:
+        message = f"{node_id} was {result.was}; force-left and removed from the member list"
+    return json_model(DeleteOut(node_id=node_id, source=result.source,  # type: ignore[arg-type]
+                                member_state="left" if result.kept_as_left else None,
+                                message=message))
 
 
 @registry.route("POST", "/api/v1/nodes/{node_id}/heartbeat",

@@ -36,7 +36,7 @@ from .models import (
     StatusChange,
 )
 
-__all__ = ["CheckResult", "ClusterView", "RegisterResult", "TransitionListener"]
+__all__ = ["CheckResult", "ClusterView", "DeleteResult", "RegisterResult", "TransitionListener"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +47,18 @@ class RegisterResult:
     """The node as stored after the write."""
     created: bool
     """True when a new id was assigned / a new record created; False for a re-registration."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    """What ``ClusterView.delete_node`` returns."""
+
+    source: str
+    """``gossip`` (a force-left member) or ``http`` (a registered worker)."""
+    was: str
+    """What the node was before: ``failed``, ``left`` (gossip) or its HTTP status."""
+    kept_as_left: bool = False
+    """A gossip member force-left without prune: still listed, as ``left``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +172,20 @@ class ClusterView(Protocol):
 
         Returns:
             The node after the update, or ``None`` if unknown (→ 404).
+        """
+        ...
+
+    async def delete_node(self, node_id: str, *, prune: bool) -> DeleteResult | None:
+        """Remove a node that is gone: an HTTP-registered worker (deleted on every node),
+        or a failed or left gossip member (force-left with Serf's leave intent; ``prune``
+        erases it from the member lists, otherwise it stays listed as ``left``).
+
+        Returns:
+            What was removed, or ``None`` if unknown (→ 404).
+
+        Raises:
+            Conflict: a live gossip member (alive or suspect) or this node (409): only
+                its own agent can take it out (``claw-node leave``), or SWIM once it fails.
         """
         ...
 

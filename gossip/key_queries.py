@@ -14,6 +14,14 @@ queries ``_serf_list-keys``, ``_serf_install-key``, ``_serf_use-key`` and
 Nothing in these payloads is encrypted separately: with encryption on, memberlist seals
 the whole datagram that carries them.
 
+Serf obeys a key change from any packet memberlist accepts, so while
+``gossip_verify_incoming`` is off (the middle of a migration to encryption) anyone who
+can send a plaintext datagram could rotate its keys. Here a change is obeyed only if its
+query arrived encrypted under a key we hold (``IncomingQuery.encrypted``); a plaintext
+one is answered with ``UNENCRYPTED_CHANGE`` and not passed on (``passes_on``), since
+passing it on under our key would launder it into one the next node obeys. Lists are
+answered either way, as Serf does.
+
 The answer is planned here without touching anything (``plan_answer`` works on a copy
 of the keyring); the node persists ``KeyPlan.keys`` and only then applies them and
 sends ``KeyPlan.response``. ``summarize`` folds the answers into Serf's
@@ -32,10 +40,11 @@ from .keyring import Keyring
 from .msgpack_fields import as_map, get_bool, get_bytes, get_str, go_bytes, go_str, pack, to_str, unpack_one
 
 __all__ = [
-    "INSTALL_KEY", "KEY_QUERIES", "LIST_KEYS", "REMOVE_KEY", "USE_KEY",
+    "INSTALL_KEY", "KEY_CHANGES", "KEY_QUERIES", "LIST_KEYS", "REMOVE_KEY", "UNENCRYPTED_CHANGE",
+    "USE_KEY",
     "KeyPlan", "KeySummary", "NodeKeyResponse",
     "decode_key_request", "decode_key_response", "encode_key_request", "encode_key_response",
-    "plan_answer", "summarize",
+    "passes_on", "plan_answer", "summarize",
 ]
 
 LIST_KEYS = "_serf_list-keys"
@@ -44,6 +53,10 @@ USE_KEY = "_serf_use-key"
 REMOVE_KEY = "_serf_remove-key"
 KEY_QUERIES = (LIST_KEYS, INSTALL_KEY, USE_KEY, REMOVE_KEY)
 """The internal query names of Serf's key manager."""
+KEY_CHANGES = (INSTALL_KEY, USE_KEY, REMOVE_KEY)
+"""The key queries that change a keyring (obeyed only when they arrived encrypted)."""
+UNENCRYPTED_CHANGE = "Key change refused: the query arrived unencrypted"
+"""claw's answer to a key change that did not arrive sealed under one of our keys."""
 
 _KEY_REQUEST, _KEY_RESPONSE = 7, 8
 _MIN_ENCODED_KEY_BYTES = 25
@@ -132,14 +145,22 @@ class KeyPlan:
             _change(keyring, *self.change)
 
 
+def passes_on(name: str, encrypted: bool) -> bool:
+    """Whether a query that arrived (``encrypted`` or not) may be re-broadcast: every
+    query may, except a key change that arrived in plaintext."""
+    return encrypted or name not in KEY_CHANGES
+
+
 def plan_answer(name: str, payload: bytes, keyring: Keyring,
-                fits: Callable[[bytes], bool] = lambda _: True) -> KeyPlan:
+                fits: Callable[[bytes], bool] = lambda _: True, *, encrypted: bool) -> KeyPlan:
     """Serf ``handleInstallKey`` / ``handleUseKey`` / ``handleRemoveKey`` /
     ``handleListKeys``, deciding on a copy of ``keyring`` (which is not changed).
 
     Args:
         name: one of ``KEY_QUERIES``.
         payload: the query payload.
+        encrypted: the query arrived sealed under one of our keys (or is ours); a change
+            that did not is refused with ``UNENCRYPTED_CHANGE``.
         fits: whether a response payload fits the response size limit (lists are cut
             to fit, as Serf does).
     Raises:
@@ -154,7 +175,9 @@ def plan_answer(name: str, payload: bytes, keyring: Keyring,
     except MalformedPacket:
         return _refused("")  # Serf answers an undecodable request with an empty failure
     if not keyring.enabled:
-        return _refused(_NO_KEYRING)
+        return _refused(_NO_KEYRING)  # never turn encryption on: it would cut us off
+    if not encrypted:
+        return _refused(UNENCRYPTED_CHANGE)
     after = keyring.copy()
     try:
         _change(after, name, key)

@@ -38,7 +38,8 @@ Additions to the original contract (all read-only views):
 ``pending_broadcasts``, ``is_leaving``, ``last_internal_error``, ``coordinates``,
 ``coordinate_of(name)``; see their docstrings.
 Two commands for the application's identity checks (``node.identity``):
-``check_address(name, address, now)`` and ``outbid(incarnation, now, tell=...)``.
+``check_address(name, address, now)`` and ``outbid(incarnation, now, tell=...)``;
+``force_leave(name, now, prune=...)``, Serf's force-leave of another member.
 Serf queries: ``start_query``, ``respond_query``, ``close_query``,
 ``query_response_fits``, ``default_query_timeout`` and the ``Query*`` events; Serf user
 events: ``send_user_event`` and ``UserEventReceived``.
@@ -233,6 +234,7 @@ class SwimProtocol:
         self._user = UserMessages(self._members, self._self, self._serf, self._outbox,
                                   self._stats, self._decode_cache, emit=self._emit,
                                   set_state=self._set_state, leaving=self._leave.begun,
+                                  erase=self._erase,
                                   on_query=self._queries.on_message,
                                   on_user_event=self._user_events.on_message)
         self._exchanges = Exchanges(
@@ -311,6 +313,25 @@ class SwimProtocol:
         self._leave.start(serf_payload(intent), now)
         if self._leave.phase is LeavePhase.INTENT and self._cfg.leave_gossip_at_once:
             self._gossiper.next_round = now
+
+    def force_leave(self, name: str, now: float, *, prune: bool = False) -> MemberState | None:
+        """Serf's ``force-leave``: broadcast a leave intent for member ``name``.
+
+        A failed (dead) member becomes ``left`` here and on every Serf or claw node the
+        intent reaches; a live one is only marked leaving (if it is alive it refutes with
+        a newer join intent, as in Serf). ``prune``: a member that is left afterwards is
+        erased from the table at once, here and on the receivers, instead of waiting
+        for the reaper. Returns the member's state afterwards (None: unknown or erased).
+
+        Raises:
+            LocalProtocolError: ``name`` is this node (use ``leave``).
+        """
+        self._now = now
+        if name == self._self.name:
+            raise LocalProtocolError("a node cannot force itself out; use leave()")
+        intent = self._serf.new_force_leave_intent(name, prune=prune)
+        self._user.on_leave_intent(intent, now, rebroadcast=serf_payload(intent))
+        return self.member_state(name)
 
     @property
     def leave_done(self) -> bool:
@@ -453,10 +474,11 @@ class SwimProtocol:
         st.packets_in += 1
         try:
             st.bytes_in += len(data)
-            opened = self._encryption.open_packet(data, addr, now)
+            opened = self._encryption.open_datagram(data, addr, now)
             if opened is None:
                 return  # not sealed with one of our keys: counted per source, dropped
-            msgs, bad = codec.decode_packet(opened, max_size=self._cfg.max_udp_packet_bytes,
+            plain, encrypted = opened
+            msgs, bad = codec.decode_packet(plain, max_size=self._cfg.max_udp_packet_bytes,
                                             cache=self._decode_cache)
         except MalformedPacket as exc:
             if "checksum" in str(exc):
@@ -470,7 +492,10 @@ class SwimProtocol:
         st.malformed_parts += bad
         for msg in msgs[: self._cfg.handoff_queue_depth]:
             try:
-                self._on_packet_message(msg, addr, now)
+                if type(msg) is UserMsg:  # Serf queries carry on whether it was sealed
+                    self._user.on_user(msg.payload, now, encrypted=encrypted)
+                else:
+                    self._on_packet_message(msg, addr, now)
             except (GossipError, ValueError, TypeError):
                 st.malformed += 1
             except Exception as exc:  # noqa: BLE001
@@ -512,7 +537,8 @@ class SwimProtocol:
             self._internal_error(exc)
             return None
         try:
-            return self._exchanges.on_request(msg, addr, now)
+            return self._exchanges.on_request(
+                msg, addr, now, encrypted=self._encryption.stream_was_sealed(data))
         except (GossipError, ValueError, TypeError):
             self._stats.malformed += 1
         except Exception as exc:  # noqa: BLE001
@@ -1037,6 +1063,15 @@ class SwimProtocol:
 
     # --- plumbing ---------------------------------------------------------------------
 
+    def _erase(self, rec: MemberRecord) -> None:
+        """Drop a member from the table now (a pruning leave intent), as the reaper would."""
+        self._members.remove(rec.name)
+        self._suspects.pop(rec.name, None)
+        if self._coordinates is not None:
+            self._coordinates.forget(rec.name)  # Serf's eraseNode: it goes with the member
+        self._stats.pruned += 1
+        self._version += 1
+
     def _set_state(self, rec: MemberRecord, state: MemberState, now: float) -> None:
         self._members.set_state(rec, state, now)
         self._version += 1
@@ -1095,7 +1130,6 @@ forgotten by the other."""
 
 _PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]] = {
     Alive: lambda core, msg, addr, now: core._on_alive(msg, now),
-    UserMsg: lambda core, msg, addr, now: core._user.on_user(msg.payload, now),
     Ping: lambda core, msg, addr, now: core._carry_out(core._prober.on_ping(msg, addr), now),
     Ack: lambda core, msg, addr, now: core._carry_out(
         core._prober.on_ack(msg.seq_no, now, msg.payload), now),
@@ -1105,4 +1139,5 @@ _PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]
         core._prober.on_indirect_ping(msg, addr, now), now),
     Nack: lambda core, msg, addr, now: core._prober.on_nack(msg.seq_no),
 }
-"""What a datagram's message does, by its type (anything else: ``unknown_type``)."""
+"""What a datagram's message does, by its type (user messages: ``receive_datagram``;
+anything else: ``unknown_type``)."""

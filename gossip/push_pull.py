@@ -384,9 +384,12 @@ class Exchanges:
             StreamKind.ADDRESS_CHECK, address, now + self._cfg.tcp_timeout_s,
             seq=self._check_seq, name=name))
 
-    def on_request(self, msg: object, addr: Address, now: float) -> bytes | ChannelCall | None:
+    def on_request(self, msg: object, addr: Address, now: float, *,
+                   encrypted: bool) -> bytes | ChannelCall | None:
         """Serve one decoded inbound stream request; return the reply bytes or None, or,
         for a request channel frame, the classified ``ChannelCall`` (the driver serves it).
+        ``encrypted``: the stream was sealed under one of our keys (user messages carry
+        it on).
 
         Raises:
             MalformedPacket: a channel frame that does not decode.
@@ -407,7 +410,7 @@ class Exchanges:
         if isinstance(msg, UserMsg):
             if is_channel_payload(msg.payload):
                 return decode_request(msg.payload, addr)
-            self._user.on_user(msg.payload, now)
+            self._user.on_user(msg.payload, now, encrypted=encrypted)
             return None
         self._stats.unknown_type += 1
         return None

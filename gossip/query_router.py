@@ -2,7 +2,8 @@
 
 ``UserMessages`` hands query, query-response and relay messages here. ``QueryRouter``
 feeds them to ``SerfQueries`` and carries out what it decides: a query new to us goes
-on the Serf broadcast queue as received (Serf re-broadcasts it byte for byte); acks,
+on the Serf broadcast queue as received (Serf re-broadcasts it byte for byte), except a
+key change that arrived in plaintext (``key_queries.passes_on``); acks,
 responses and relayed copies leave as single user-message datagrams to an address
 (memberlist ``SendToAddress``: no piggybacking, no CRC, compressed only if that makes
 them smaller); the application hears of queries and answers through events. The core
@@ -18,6 +19,7 @@ from random import Random
 from . import codec
 from .events import Event, QueryAnswered, QueryFinished, QueryReceived
 from .internal_queries import CONFLICT_QUERY, conflict_response, handled_here
+from .key_queries import passes_on
 from .membership import Membership, MemberRecord
 from .messages import SerfQuery, SerfQueryResponse, SerfRelay, UserMsg
 from .outbox import Outbox
@@ -65,11 +67,12 @@ class QueryRouter:
     # --- messages -----------------------------------------------------------------
 
     def on_message(self, msg: SerfQuery | SerfQueryResponse | SerfRelay, payload: bytes,
-                   now: float) -> None:
-        """A query, response or relay arrived (``payload``: the Serf bytes as received)."""
+                   now: float, encrypted: bool) -> None:
+        """A query, response or relay arrived (``payload``: the Serf bytes as received;
+        ``encrypted``: in a datagram or stream sealed under one of our keys)."""
         if isinstance(msg, SerfQuery):
-            verdict = self.queries.receive_query(msg, now)
-            if verdict.rebroadcast:
+            verdict = self.queries.receive_query(msg, now, encrypted=encrypted)
+            if verdict.rebroadcast and passes_on(msg.name, encrypted):
                 self._outbox.serf.push(codec.encode_message(UserMsg(payload)))
             self._carry_out(verdict, now)
         elif isinstance(msg, SerfQueryResponse):

@@ -114,6 +114,13 @@ class SerfLayer:
         self_record.leaving = True
         return msg
 
+    def new_force_leave_intent(self, name: str, *, prune: bool) -> SerfLeave:
+        """Serf ``forceLeave``: a leave intent about another member at the current LTime,
+        then tick (applied like any received intent; ``prune``: erase it once left)."""
+        msg = SerfLeave(ltime=self.clock.time(), node=name, prune=prune)
+        self.clock.increment()
+        return msg
+
     # --- intents from others -------------------------------------------------------
 
     def on_join(self, record: MemberRecord | None, msg: SerfJoin, now: float, *,

@@ -128,6 +128,12 @@ class IncomingQuery:
     relay_factor: int
     deadline: float
     """Core time after which a response is refused."""
+    encrypted: bool = False
+    """It arrived sealed under one of our keys (a datagram or stream the keyring
+    opened), so it comes from a key holder; our own queries count as encrypted (they
+    never crossed the network). False for plaintext, e.g. accepted while
+    ``gossip_verify_incoming`` is off during a migration: key changes are refused then
+    (``gossip.key_queries``)."""
 
     @property
     def internal(self) -> bool:
@@ -214,9 +220,12 @@ class SerfQueries:
 
     # --- receiving ------------------------------------------------------------------
 
-    def receive_query(self, msg: SerfQuery, now: float) -> QueryVerdict:
+    def receive_query(self, msg: SerfQuery, now: float, *, encrypted: bool = False) -> QueryVerdict:
         """Serf ``handleQuery``: dedupe, filter, ack; the query for a handler.
 
+        Args:
+            encrypted: the query arrived sealed under one of our keys (or is ours):
+                carried to ``IncomingQuery.encrypted``.
         Changes: witnesses the query clock, records the (LTime, ID) pair, and remembers
         the query as answerable until its deadline.
         """
@@ -253,7 +262,7 @@ class SerfQueries:
         query = IncomingQuery(
             ltime=msg.ltime, id=msg.id, name=msg.name, payload=msg.payload or b"",
             source_node=msg.source_node, reply_to=reply_to,
-            relay_factor=msg.relay_factor, deadline=now + timeout_s,
+            relay_factor=msg.relay_factor, deadline=now + timeout_s, encrypted=encrypted,
         )
         sends: tuple[tuple[Address, bytes], ...] = ()
         if msg.flags & QUERY_FLAG_ACK:
@@ -407,7 +416,7 @@ class SerfQueries:
         if old is not None:
             old.closed = True  # Serf maps LTime -> query; the newer one wins
         self._open[msg.ltime] = query
-        return query, raw, self.receive_query(msg, now)
+        return query, raw, self.receive_query(msg, now, encrypted=True)
 
     def close(self, query: OutboundQuery) -> None:
         """Stop collecting for ``query`` (all expected answers are in)."""

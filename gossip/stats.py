@@ -26,8 +26,9 @@ unhealthy or the suspect refuted recently), ``late_timers`` (claw-node: a timer 
 Membership: ``joins``, ``updates``, ``recoveries``, ``name_conflicts``,
 ``claims_applied`` (claw-node: an alive refused as a name conflict, applied when the
 life it conflicted with was declared dead), ``stale_alives``, ``reaccusations``,
-``reaped``, ``address_checks`` (``check_address`` calls), ``outbids`` (``outbid`` calls
-that raised our incarnation).
+``reaped``, ``pruned`` (erased at once by a leave intent with ``prune``),
+``address_checks`` (``check_address`` calls), ``outbids`` (``outbid`` calls that raised
+our incarnation).
 Coordinates (``GossipConfig.coordinates``): ``coordinates_malformed`` (an ack payload
 that is no coordinate), ``coordinates_rejected`` (a coordinate or RTT the Vivaldi client
 refused: NaN/Inf, wrong dimension, RTT outside 0-10 s; Serf's
@@ -54,7 +55,7 @@ _NAMES = (
     "claims_applied", "app_too_large_to_relay", "announce_out",
     "suspect_acks", "stale_accusations_answered", "late_timers", "probes_abandoned",
     "confirm_probes", "floors_withheld", "suspicion_restarts", "coordinates_malformed",
-    "coordinates_rejected", "address_checks", "outbids",
+    "coordinates_rejected", "address_checks", "outbids", "pruned",
 )
 
 

@@ -50,7 +50,9 @@ class UserMessages:
         emit: queues an event for the application.
         set_state: moves a member to a state (the core bumps its version).
         leaving: whether the core has started a graceful leave.
-        on_query: takes Serf queries, responses and relays (``QueryRouter.on_message``).
+        erase: removes a left member from the table (a leave intent with ``prune``).
+        on_query: takes Serf queries, responses and relays with whether they arrived
+            encrypted (``QueryRouter.on_message``).
         on_user_event: takes Serf user events (``UserEvents.on_message``).
     """
 
@@ -59,7 +61,8 @@ class UserMessages:
                  emit: Callable[[Event], None],
                  set_state: Callable[[MemberRecord, MemberState, float], None],
                  leaving: Callable[[], bool],
-                 on_query: Callable[[SerfQuery | SerfQueryResponse | SerfRelay, bytes, float], None],
+                 erase: Callable[[MemberRecord], None],
+                 on_query: Callable[[SerfQuery | SerfQueryResponse | SerfRelay, bytes, float, bool], None],
                  on_user_event: Callable[[SerfUserEvent, bytes], None]
                  ) -> None:
         self._members = members
@@ -71,6 +74,7 @@ class UserMessages:
         self._emit = emit
         self._set_state = set_state
         self._leaving = leaving
+        self._erase = erase
         self._on_query = on_query
         self._on_user_event = on_user_event
         self._seen_app: OrderedDict[bytes, None] = OrderedDict()
@@ -79,8 +83,9 @@ class UserMessages:
         """Use ``members`` from now on (the core replaced its table)."""
         self._members = members
 
-    def on_user(self, payload: bytes, now: float) -> None:
-        """A user message's payload arrived (in a datagram or a stream)."""
+    def on_user(self, payload: bytes, now: float, *, encrypted: bool) -> None:
+        """A user message's payload arrived (in a datagram or a stream; ``encrypted``:
+        sealed under one of our keys, which Serf queries carry on)."""
         msg = serf_codec.decode_serf(payload, self._decode_cache)
         if isinstance(msg, ClawAppMessage):
             self._on_app(msg.body)
@@ -97,7 +102,7 @@ class UserMessages:
         elif isinstance(msg, SerfUserEvent):
             self._on_user_event(msg, payload)
         elif isinstance(msg, (SerfQuery, SerfQueryResponse, SerfRelay)):
-            self._on_query(msg, payload, now)
+            self._on_query(msg, payload, now, encrypted)
         elif isinstance(msg, (SerfUnknown, SerfPushPull)):
             self._stats.serf_ignored += 1
         else:
@@ -122,6 +127,12 @@ class UserMessages:
         if rebroadcast is not None and outcome in (
                 IntentOutcome.APPLIED, IntentOutcome.REMEMBERED, IntentOutcome.LEFT):
             self._outbox.serf.push(rebroadcast)
+        if msg.prune and outcome in (IntentOutcome.APPLIED, IntentOutcome.LEFT):
+            # Serf's handlePrune erases a member that has left. A live member marked
+            # leaving stays: it refutes if it is alive, or is reaped once it has gone.
+            rec = self._members.get(msg.node)
+            if rec is not None and rec is not self._self and rec.state == MemberState.LEFT:
+                self._erase(rec)
 
     def on_join_status(self, name: str, ltime: int, now: float) -> None:
         """A peer's push-pull says ``name`` joined at ``ltime`` (Serf's status LTime)."""

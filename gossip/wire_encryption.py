@@ -96,13 +96,20 @@ class WireEncryption:
 
     def open_packet(self, datagram: bytes, source: Address, now: float) -> bytes | None:
         """The plaintext of a received datagram, or None to drop it (counted)."""
+        opened = self.open_datagram(datagram, source, now)
+        return None if opened is None else opened[0]
+
+    def open_datagram(self, datagram: bytes, source: Address,
+                      now: float) -> tuple[bytes, bool] | None:
+        """As ``open_packet``, with whether the datagram was sealed under one of our
+        keys: (plaintext, encrypted), or None to drop it (counted)."""
         if not self.enabled:
-            return datagram
+            return datagram, False
         try:
-            return self.keyring.decrypt_packet(datagram)  # type: ignore[union-attr]
+            return self.keyring.decrypt_packet(datagram), True  # type: ignore[union-attr]
         except DecryptionFailed as exc:
             if not self.verify_incoming:
-                return datagram  # migration: plaintext peers are still accepted
+                return datagram, False  # migration: plaintext peers are still accepted
             self.failures.record(source, exc.reason, now)
             return None
 
@@ -117,6 +124,11 @@ class WireEncryption:
         if not self.sealing:
             return message
         return self.keyring.encrypt_stream(message)  # type: ignore[union-attr]
+
+    def stream_was_sealed(self, data: bytes) -> bool:
+        """Whether a stream message ``open_stream`` accepted was sealed under one of our
+        keys (rather than plaintext accepted while ``verify_incoming`` is off)."""
+        return self.enabled and bool(data) and data[0] == ENCRYPTED_STREAM_TYPE
 
     def open_stream(self, data: bytes, source: Address, now: float) -> bytes:
         """The plaintext stream message inside ``data`` (one complete message).

@@ -588,6 +588,16 @@ class Agent:
         host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         return f"http://{host_port(host, port)}"
 
+    def force_leave(self, name: str, *, prune: bool) -> bool:
+        """Serf's force-leave of member ``name`` (``SwimProtocol.force_leave``); False
+        if gossip is not running (starting or stopping)."""
+        transport = self.transport
+        if transport is None or not transport.running:
+            return False
+        transport.invoke(lambda core, now: core.force_leave(name, now, prune=prune))
+        log.info("force-leave %s%s", name, " (prune)" if prune else "")
+        return True
+
     # --- directives -------------------------------------------------------------------------
 
     def _on_directive(self, directive: Directive) -> Verdict:

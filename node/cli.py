@@ -7,6 +7,7 @@
     claw-node leave                         graceful leave, then the agent exits
     claw-node reload                        the agent re-reads its settings (as SIGHUP)
     claw-node maintenance on|off [--node ID]
+    claw-node force-leave NODE [--prune]    mark a failed member left (or forget a worker)
     claw-node rtt A [B]                     estimated RTT between two nodes (B: this node)
     claw-node event NAME [PAYLOAD] [--coalesce=false]   broadcast a user event (serf event)
     claw-node query NAME [PAYLOAD] [--node N] [--tag K=RE] [--timeout S] [--no-ack]
@@ -242,6 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
     maint.add_argument("state", choices=("on", "off"))
     maint.add_argument("--node", metavar="ID", help="node id (default: the agent's own node)")
     _client_flags(maint)
+    force = sub.add_parser(
+        "force-leave", help="mark a failed member left on every node (as serf force-leave), "
+                            "or delete an HTTP-registered worker",
+        description="A failed gossip member becomes left on every claw and Serf node "
+                    "(DELETE /api/v1/nodes/NODE). A live member cannot be forced out: "
+                    "run `claw-node leave` on its machine. An HTTP-registered worker is "
+                    "deleted on every node.")
+    force.add_argument("node", metavar="NODE", help="node id, as `claw-node members` shows it")
+    force.add_argument("--prune", action="store_true",
+                       help="also erase it from every node's member list at once (default: "
+                            "listed as left until the reaper drops it)")
+    _client_flags(force)
     rtt = sub.add_parser("rtt", help="estimated round-trip time between two nodes (as serf rtt)",
                          description="Estimated from the network coordinates the local agent "
                                      "knows; no packet is sent to either node.")
@@ -482,6 +495,15 @@ def _cmd_maintenance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_force_leave(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    prune = "true" if args.prune else "false"
+    answer = _request(args, "DELETE", f"/api/v1/nodes/{quote(args.node, safe='')}?prune={prune}")
+    print(f"{answer.get('node_id', args.node)}: {answer.get('message', 'removed')}")
+    return 0
+
+
 # --- the agent ---------------------------------------------------------------------------
 
 
@@ -607,7 +629,7 @@ _COMMANDS = {"members": _cmd_members, "top": _cmd_top, "info": _cmd_info, "leave
              "reload": _cmd_reload,
              "maintenance": _cmd_maintenance, "service": _cmd_service,
              "keygen": _cmd_keygen, "keys": _cmd_keys, "rtt": _cmd_rtt,
-             "event": _cmd_event, "query": _cmd_query}
+             "force-leave": _cmd_force_leave, "event": _cmd_event, "query": _cmd_query}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

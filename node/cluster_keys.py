@@ -153,7 +153,8 @@ class ClusterKeys:
         """Answer a key query: plan, persist, apply, respond. Never raises."""
         async with self._answering:
             plan = plan_answer(query.name, query.payload, self.keyring,
-                               fits=lambda raw: self._port.response_fits(query, raw))
+                               fits=lambda raw: self._port.response_fits(query, raw),
+                               encrypted=query.encrypted)
             response = plan.response
             if plan.keys is not None:
                 response = await self._persist_then_apply(plan.keys, plan.apply, response)

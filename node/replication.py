@@ -88,7 +88,7 @@ class ReplicatedState:
 
     def encode_state(self) -> bytes:
         """This node's push-pull app state: both tables."""
-        return encode_state(self.heartbeats, (r.to_bytes() for r in self.registry),
+        return encode_state(self.heartbeats, (r.to_bytes() for r in self.registry.replicated()),
                             now_s=self._wall())
 
     def _merge_heartbeat(self, rec: HeartbeatRecord) -> None:

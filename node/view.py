@@ -55,7 +55,7 @@ from api.models import (
     StatusChange,
 )
 from api.registry import Change, HttpNodeRegistry, RegistryFull
-from api.view import CheckResult, RegisterResult, TransitionListener
+from api.view import CheckResult, DeleteResult, RegisterResult, TransitionListener
 from gossip.coordinate import Coordinate
 from gossip.events import Member
 from gossip.nearest import estimated_rtt
@@ -106,6 +106,7 @@ class AgentControl(Protocol):
     def apply_maintenance(self, enabled: bool) -> None: ...
     def request_leave(self) -> None: ...
     async def send_directive(self, target: str, action: str, value: Any) -> None: ...
+    def force_leave(self, name: str, *, prune: bool) -> bool: ...
 
 
 def member_status(member: Member, meta: NodeMeta, hb: HeartbeatRecord | None) -> NodeStatus:
@@ -382,6 +383,25 @@ class GossipClusterView:
         if enabled:
             return self._with(info, status=NodeStatus.MAINTENANCE)
         return info if info.status != NodeStatus.MAINTENANCE else self._with(info, status=NodeStatus.ONLINE)
+
+    async def delete_node(self, node_id: str, *, prune: bool) -> DeleteResult | None:
+        m = self._member(node_id)
+        if m is None:
+            old = self.registry.delete(node_id, self._clock())
+            return None if old is None else DeleteResult(source="http", was=old.status)
+        if node_id == self._agent.node_id:
+            raise Conflict(f"node_id: {node_id!r} is this node, which is alive; stop it "
+                           f"with `claw-node leave` (or its service), not a delete")
+        if m.state in (MemberState.ALIVE, MemberState.SUSPECT):
+            raise Conflict(
+                f"node_id: {node_id!r} is a live gossip member ({_STATE_NAMES[m.state]}); "
+                f"only its own agent can take it out (`claw-node leave` on that machine, "
+                f"or stop its service); once it is failed or left it can be deleted")
+        was = _MEMBER_STATES.get(m.state, "failed")
+        if not self._agent.force_leave(node_id, prune=prune):
+            raise Unavailable("gossip: this node is not running gossip (starting or "
+                              "stopping); retry shortly")
+        return DeleteResult(source="gossip", was=was, kept_as_left=not prune)
 
     async def _directive(self, node_id: str, action: str, value: Any) -> None:
         """Have member ``node_id`` act; 503 naming the failure if it never acknowledged."""

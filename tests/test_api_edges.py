@@ -1,5 +1,5 @@
 """API edges a new user hits first: a misspelt query parameter, ``platform=Linux``, the
-body limit, ``/redoc`` before its bundle was fetched."""
+body limit, ``/redoc`` before its bundle was fetched, deleting a gone worker."""
 
 from __future__ import annotations
 
@@ -96,3 +96,19 @@ async def test_redoc_without_its_bundle_says_how_to_fetch_it(tmp_path: Path) -> 
         assert (await c.get("/redoc/assets/redoc.standalone.js")).status == 404
     finally:
         await c.close()
+
+
+async def test_deleting_a_worker_removes_it(client: TestClient) -> None:
+    resp = await client.delete("/api/v1/nodes/w1")
+    assert resp.status == 200
+    assert await resp.json() == {"success": True, "node_id": "w1", "source": "http",
+                                 "member_state": None,
+                                 "message": "worker w1 (online) deleted on every node"}
+    assert (await client.get("/api/v1/nodes/w1")).status == 404
+    assert (await client.delete("/api/v1/nodes/w1")).status == 404
+
+
+async def test_a_bad_prune_value_is_422_naming_it(client: TestClient) -> None:
+    resp = await client.delete("/api/v1/nodes/w1", params={"prune": "maybe"})
+    assert resp.status == 422 and "prune" in (await resp.json())["error"]
+    assert (await client.get("/api/v1/nodes/w1")).status == 200

@@ -213,3 +213,47 @@ def test_json_cache_is_bounded_and_identity_keyed() -> None:
     assert cache.encode(node) is cache.encode(node)
     reg.heartbeat("n0", HeartbeatIn(cpu_usage=5), T0 + 1)
     assert b'"cpu_usage":5.0' in cache.encode(reg.node_info("n0"))
+
+
+def test_delete_leaves_a_tombstone_that_replicates_and_wins_over_the_old_record() -> None:
+    written: list[HttpNodeRecord] = []
+    a = HttpNodeRegistry(on_change=written.append)
+    b = HttpNodeRegistry()
+    rec, _, _ = a.register(req(node_id="w"), T0)
+    b.merge(rec.to_bytes())
+    assert a.delete("w", T0 + 5) == rec and a.delete("w", T0 + 6) is None
+    tomb = written[-1]
+    assert tomb.removed and tomb.version == rec.version + 1
+    assert a.get("w") is None and a.node_infos() == [] and len(a) == 0
+    assert a.merge(rec.to_bytes()) is False  # a peer's older copy does not bring it back
+    assert b.merge(HttpNodeRecord.from_bytes(tomb.to_bytes())) is True
+    assert b.get("w") is None and b.heartbeat("w", HeartbeatIn(), T0 + 7) is None
+    assert [r.removed for r in b.replicated()] == [True]
+
+
+def test_live_records_encode_without_the_removed_field() -> None:
+    reg = HttpNodeRegistry()
+    rec, _, _ = reg.register(req(node_id="w"), T0)
+    assert "removed" not in rec.to_dict()  # nodes that predate deletes still read it
+    assert HttpNodeRecord.from_dict(rec.to_dict()) == rec
+
+
+def test_registering_again_after_a_delete_wins_over_the_tombstone() -> None:
+    a, b = HttpNodeRegistry(), HttpNodeRegistry()
+    a.register(req(node_id="w"), T0)
+    a.delete("w", T0 + 1)
+    [tomb] = a.replicated()
+    again, created, _ = a.register(req(node_id="w"), T0 + 2)
+    assert created and again.version == tomb.version + 1
+    b.merge(again.to_bytes())
+    assert b.merge(tomb.to_bytes()) is False and b.get("w") == again
+
+
+def test_tombstones_expire_after_a_day() -> None:
+    reg = HttpNodeRegistry()
+    reg.register(req(node_id="w"), T0)
+    reg.delete("w", T0)
+    reg.check(T0 + 3600)
+    assert len(reg.replicated()) == 1
+    reg.check(T0 + 24 * 3600 + 1)
+    assert reg.replicated() == []

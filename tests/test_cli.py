@@ -32,7 +32,7 @@ def test_help_lists_every_flag_and_command() -> None:
                  "--heartbeat-timeout", "--check-interval", "--no-coordinator",
                  "--resource-interval", "--log-level", "--config", "--api-token"):
         assert flag in out.stdout, flag
-    for command in ("members", "info", "leave"):
+    for command in ("members", "info", "leave", "force-leave"):
         assert command in out.stdout
 
 
@@ -139,6 +139,16 @@ class _FakeAgent(BaseHTTPRequestHandler):
             self._json({"success": True, "node_id": "me"}, 202)
 
 
+    def do_DELETE(self) -> None:
+        _FakeAgent.posted.append(f"DELETE {self.path}")
+        if self.path.startswith("/api/v1/nodes/me?"):
+            self._json({"success": False, "error": "node_id: 'me' is this node, which is "
+                                                   "alive; stop it with `claw-node leave`"}, 409)
+        else:
+            self._json({"success": True, "node_id": "old box", "source": "gossip",
+                        "message": "old box was failed; force-left and removed"})
+
+
 @pytest.fixture
 def fake_agent() -> Iterator[str]:
     server = HTTPServer(("127.0.0.1", 0), _FakeAgent)
@@ -167,6 +177,22 @@ def test_leave_posts_to_the_local_agent(fake_agent: str, capsys: pytest.CaptureF
     assert main(["leave", "--no-wait", "--api", fake_agent]) == 0
     assert "/api/v1/agent/leave" in _FakeAgent.posted
     assert "leaving" in capsys.readouterr().out
+
+
+def test_force_leave_deletes_through_the_local_api(
+        fake_agent: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["force-leave", "old box", "--prune", "--api", fake_agent]) == 0
+    assert _FakeAgent.posted[-1] == "DELETE /api/v1/nodes/old%20box?prune=true"
+    assert capsys.readouterr().out == "old box: old box was failed; force-left and removed\n"
+    assert main(["force-leave", "old box", "--api", fake_agent]) == 0
+    assert _FakeAgent.posted[-1].endswith("?prune=false")
+
+
+def test_force_leave_of_a_live_node_is_one_line_naming_why(
+        fake_agent: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["force-leave", "me", "--api", fake_agent]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "HTTP 409" in err and "claw-node leave" in err
 
 
 def test_reload_says_what_changed_or_why_not(fake_agent: str,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gossip.key_queries import UNENCRYPTED_CHANGE
 from gossip.keyring import Keyring
 from gossip.serf_query import IncomingQuery, OutboundQuery, QueryParams
 from node.cluster_keys import ClusterKeys, KeyChangeRefused
@@ -28,6 +29,8 @@ class FakeCluster:
         self.tmp = tmp
         self.nodes: dict[str, ClusterKeys] = {}
         self.silent: set[str] = set()
+        self.plaintext: set[str] = set()
+        """Nodes that receive others' queries unencrypted (verify_incoming off)."""
         self.seen_at_write: list[tuple[str, tuple[bytes, ...], tuple[bytes, ...]]] = []
         self.broken_disk: set[str] = set()
         self._ltime = 0
@@ -65,7 +68,8 @@ class _Port:
                 continue
             incoming = IncomingQuery(ltime=query.ltime, id=7, name=name, payload=payload,
                                      source_node=self.name, reply_to=("127.0.0.1", 1),
-                                     relay_factor=0, deadline=query.deadline)
+                                     relay_factor=0, deadline=query.deadline,
+                                     encrypted=node_name == self.name or node_name not in cluster.plaintext)
             node._port.outbound = (query, asker)  # type: ignore[attr-defined]
             loop.create_task(node.answer(incoming))
 
@@ -167,6 +171,17 @@ async def test_without_encryption_nodes_answer_like_serf(tmp_path: Path) -> None
     assert report.summary.messages == {"plain": "No keyring to modify (encryption not enabled)"}
     listed = await c.nodes["a"].list()
     assert listed.lacking_primary == ("plain",)
+
+
+async def test_a_change_that_arrived_unencrypted_is_refused_and_not_persisted(
+        cluster: FakeCluster) -> None:
+    cluster.plaintext.add("b")  # b accepts plaintext (migration) and got the query so
+    report = await cluster.nodes["a"].install(K2)
+    assert report.summary.messages == {"b": UNENCRYPTED_CHANGE}
+    assert cluster.nodes["b"].keyring.keys == (K1,)
+    assert read_keyring_file(cluster.tmp / "b" / "keyring.json") == [K1]
+    assert sorted(name for name, _, _ in cluster.seen_at_write) == ["a", "serf-1"]
+    assert cluster.nodes["serf-1"].keyring.keys == (K1, K3, K2)
 
 
 async def test_a_flood_of_key_queries_is_bounded(cluster: FakeCluster) -> None:

@@ -107,6 +107,10 @@ async def test_dashboard_and_metrics_on_a_live_cluster(cluster) -> None:
             "['c0','c1','c2'].every(id => document.querySelector(`tr[data-node=${id}].s-online`))",
             timeout=60_000)
         assert await page.inner_text("#sum-online") == "3"
+        # c0 probes c1 within seconds: the page shows its estimated round trip.
+        await page.wait_for_function(
+            "document.querySelector('tr[data-node=c1] .rtt').textContent.endsWith(' ms')",
+            timeout=60_000)
 
         cluster.kill9(c2)
         await page.wait_for_function(

@@ -21,10 +21,12 @@ from gossip.codec import add_crc, encode_compound, encode_message
 from gossip.config import GossipConfig
 from gossip.encryption import PACKET_OVERHEAD
 from gossip.errors import LocalProtocolError, MalformedPacket
-from gossip.events import JoinResult, MemberFailed
+from gossip.events import JoinResult, MemberFailed, QueryReceived
+from gossip.key_queries import INSTALL_KEY, LIST_KEYS, encode_key_request
 from gossip.keyring import Keyring
-from gossip.messages import Alive, Dead, Suspect
+from gossip.messages import Alive, Dead, SerfQuery, Suspect, UserMsg
 from gossip.protocol import SwimProtocol
+from gossip.serf_codec import encode_serf
 from gossip.types import MemberState
 from gossip.wire_encryption import NOT_CONFIGURED, NOT_ENCRYPTED
 from tests.core_harness import Cluster
@@ -144,6 +146,39 @@ def test_not_verifying_incoming_reads_plaintext() -> None:
     c = encrypted_cluster(config=cfg)
     c.inject("n0", encode_message(Dead(99, "n1", "n2")), FORGER)
     assert c.core("n0").member_state("n1") == MemberState.DEAD
+
+
+def _key_query(name: str, qid: int) -> bytes:
+    query = SerfQuery(ltime=50 + qid, id=qid, addr=ip_to_bytes(FORGER[0]), port=FORGER[1],
+                      source_node="x", filters=(), flags=0, relay_factor=0,
+                      timeout_ns=2_000_000_000, name=name, payload=encode_key_request(NEW_KEY))
+    return encode_message(UserMsg(encode_serf(query)))
+
+
+def _received(c: Cluster, qid: int) -> dict[str, bool]:
+    """Node -> whether the query ``qid`` reached its handler encrypted."""
+    return {n: e.query.encrypted for n in NAMES for e in c.events_of(n, QueryReceived)
+            if e.query.id == qid}
+
+
+def test_key_changes_count_only_when_they_arrive_encrypted() -> None:
+    # Mid-migration (verify_incoming off) plaintext is read, so a forger's key change
+    # reaches n1's handler, marked unencrypted (ClusterKeys refuses it), and goes no
+    # further: passed on under n1's key it would reach the others encrypted. (LAN
+    # profile: the local one's 2 retransmits can leave a member unreached by a broadcast.)
+    c = encrypted_cluster(config=GossipConfig.lan().replace(gossip_verify_incoming=False))
+    c.inject("n1", _key_query(INSTALL_KEY, 1), FORGER)
+    c.run(3.0)
+    assert _received(c, 1) == {"n1": False}
+    # The same change sealed under the cluster's key is passed on and obeyed everywhere.
+    c.inject("n1", Keyring([KEY]).encrypt_packet(_key_query(INSTALL_KEY, 2)), FORGER)
+    c.run(3.0)
+    assert _received(c, 2) == dict.fromkeys(NAMES, True)
+    # A plaintext list changes nothing: it spreads as Serf's does, and reaches the
+    # others sealed under n1's key (what a passed-on key change would have done).
+    c.inject("n1", _key_query(LIST_KEYS, 3), FORGER)
+    c.run(3.0)
+    assert _received(c, 3) == {**dict.fromkeys(NAMES, True), "n1": False}
 
 
 def test_a_plaintext_cluster_moves_to_encryption_without_a_failure() -> None:

@@ -46,6 +46,8 @@ class ClawAgent:
     bind: tuple[str, int]
     process: subprocess.Popen[bytes]
     log_path: Path
+    api: str = ""
+    """The agent's REST API, HOST:PORT (``claw-node ... --api``)."""
 
     def log(self) -> str:
         try:
@@ -77,15 +79,16 @@ class ClawAgents:
     def start(self, name: str, *flags: str) -> ClawAgent:
         bind = (HOST, free_port())
         log_path = self.workdir / f"claw-{name}.log"
+        api = f"{HOST}:{free_port()}"
         argv = [sys.executable, "-m", "node.cli", "--node-id", name, "--bind", f"{HOST}:{bind[1]}",
-                "--api-bind", f"{HOST}:{free_port()}", "--profile", "local",
+                "--api-bind", api, "--profile", "local",
                 "--data-dir", str(self.workdir / f"data-{name}"), "--log-level", "INFO",
                 *flags]
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith("CLAW_")}
         with open(log_path, "wb") as log_file:
             process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, cwd=ROOT, env=env)
-        agent = ClawAgent(name, bind, process, log_path)
+        agent = ClawAgent(name, bind, process, log_path, api)
         self.agents.append(agent)
         return agent
 

@@ -8,8 +8,9 @@ import pytest
 
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.key_queries import (
-    INSTALL_KEY, LIST_KEYS, REMOVE_KEY, USE_KEY, NodeKeyResponse, decode_key_request,
-    decode_key_response, encode_key_request, encode_key_response, plan_answer, summarize,
+    INSTALL_KEY, LIST_KEYS, REMOVE_KEY, UNENCRYPTED_CHANGE, USE_KEY, NodeKeyResponse,
+    decode_key_request, decode_key_response, encode_key_request, encode_key_response, passes_on,
+    plan_answer, summarize,
 )
 from gossip.keyring import Keyring
 
@@ -56,7 +57,7 @@ def test_key_response_bytes_are_gos() -> None:
 ])
 def test_plan_changes_a_copy_only(name: str, key: bytes, after: tuple[bytes, ...] | None, message: str) -> None:
     keyring = Keyring([K1, K3])
-    plan = plan_answer(name, encode_key_request(key), keyring)
+    plan = plan_answer(name, encode_key_request(key), keyring, encrypted=True)
     assert keyring.keys == (K1, K3)  # untouched: the node persists first, then applies
     assert plan.keys == after
     assert _answer(plan.response) == NodeKeyResponse(result=after is not None, message=message)
@@ -66,23 +67,48 @@ def test_plan_changes_a_copy_only(name: str, key: bytes, after: tuple[bytes, ...
 
 def test_plan_without_encryption_and_with_garbage() -> None:
     empty = Keyring()
-    plan = plan_answer(INSTALL_KEY, encode_key_request(K1), empty)
+    plan = plan_answer(INSTALL_KEY, encode_key_request(K1), empty, encrypted=True)
     assert plan.keys is None
     assert _answer(plan.response).message == "No keyring to modify (encryption not enabled)"
-    listed = _answer(plan_answer(LIST_KEYS, b"", empty).response)
+    listed = _answer(plan_answer(LIST_KEYS, b"", empty, encrypted=False).response)
     assert listed == NodeKeyResponse(result=False, message="Keyring is empty (encryption not enabled)")
-    garbage = plan_answer(USE_KEY, b"\x07\xc1", Keyring([K1]))
+    garbage = plan_answer(USE_KEY, b"\x07\xc1", Keyring([K1]), encrypted=True)
     assert garbage.keys is None and _answer(garbage.response) == NodeKeyResponse(result=False)
     with pytest.raises(LocalProtocolError):
-        plan_answer("_serf_ping", b"", empty)
+        plan_answer("_serf_ping", b"", empty, encrypted=True)
+
+
+@pytest.mark.parametrize("name", [INSTALL_KEY, USE_KEY, REMOVE_KEY])
+def test_a_change_that_arrived_unencrypted_is_refused_and_not_passed_on(name: str) -> None:
+    # gossip_verify_incoming off (a migration): plaintext is accepted, key changes are not.
+    keyring = Keyring([K1, K3])
+    plan = plan_answer(name, encode_key_request(K3), keyring, encrypted=False)
+    assert plan.keys is None and plan.change is None
+    assert _answer(plan.response) == NodeKeyResponse(result=False, message=UNENCRYPTED_CHANGE)
+    plan.apply(keyring)
+    assert keyring.keys == (K1, K3)
+    assert not passes_on(name, encrypted=False) and passes_on(name, encrypted=True)
+    # Without a keyring Serf's own refusal comes first, encrypted or not: encryption is
+    # never switched on by a query (it would cut the node off from a plaintext cluster).
+    for encrypted in (False, True):
+        off = plan_answer(name, encode_key_request(K1), Keyring(), encrypted=encrypted)
+        assert off.keys is None
+        assert _answer(off.response).message == "No keyring to modify (encryption not enabled)"
+
+
+def test_lists_and_other_queries_pass_on_and_answer_unencrypted() -> None:
+    assert passes_on(LIST_KEYS, encrypted=False) and passes_on("deploy", encrypted=False)
+    listed = _answer(plan_answer(LIST_KEYS, b"", Keyring([K1]), encrypted=False).response)
+    assert listed == NodeKeyResponse(result=True, keys=(B1,), primary_key=B1)
 
 
 def test_list_answer_and_truncation() -> None:
     keyring = Keyring([K3, K1, K2])
-    full = _answer(plan_answer(LIST_KEYS, encode_key_request(b""), keyring).response)
+    full = _answer(plan_answer(LIST_KEYS, encode_key_request(b""), keyring, encrypted=True).response)
     assert full == NodeKeyResponse(result=True, keys=(B3, B1, B2), primary_key=B3)
     limit = len(encode_key_response(NodeKeyResponse(True, "x" * 60, (B3,), B3)))
-    cut = _answer(plan_answer(LIST_KEYS, b"", keyring, fits=lambda raw: len(raw) <= limit).response)
+    cut = _answer(plan_answer(LIST_KEYS, b"", keyring, fits=lambda raw: len(raw) <= limit,
+                                encrypted=True).response)
     assert cut.result and cut.keys == (B3,) and cut.primary_key == B3
     assert cut.message == "truncated key list response, showing first 1 of 3 keys"
 

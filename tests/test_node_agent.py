@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.models import RegisterIn
+from gossip.types import MemberState
 from node.agent import Agent
 from node.config import NodeConfig, NodeConfigError
 from node.heartbeat_publisher import CLOCK_JUMP_S
@@ -261,6 +262,40 @@ async def test_own_start_time_is_what_the_others_decode(tmp_path: Path) -> None:
         assert agent._meta.started_at == agent.started_at > 0
     finally:
         await agent.stop(leave=True)
+
+
+@pytest.mark.slow  # waits for SWIM to declare a stopped agent failed (~5-12 s)
+async def test_delete_refuses_a_live_member_and_force_leaves_a_failed_one(tmp_path: Path) -> None:
+    import aiohttp
+
+    first = Agent(config(tmp_path / "a", node_id="a"), sampler=fake_sampler)
+    await first.start()
+    second = None
+    try:
+        await wait_for(lambda: first.coordinator_state()[0] == "a" and first.api is not None)
+        seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
+        second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
+        await second.start()
+        await wait_for(lambda: len(first.members()) == 2)
+        url = f"http://127.0.0.1:{first.api_port}/api/v1/nodes/b"
+        async with aiohttp.ClientSession() as http:
+            async with http.delete(url) as resp:
+                body = await resp.json()
+                assert resp.status == 409 and "'b' is a live gossip member (alive)" in body["error"]
+            await second.stop(leave=False)  # gone without a word: failed
+            await wait_for(lambda: first.transport.core.member_state("b") is MemberState.DEAD)  # type: ignore[union-attr]
+            async with http.delete(url, params={"prune": "false"}) as resp:
+                assert resp.status == 200
+                assert (await resp.json())["member_state"] == "left"
+            assert first.transport.core.member_state("b") is MemberState.LEFT  # type: ignore[union-attr]
+            async with http.delete(url) as resp:
+                assert resp.status == 200 and (await resp.json())["member_state"] is None
+            async with http.get(url) as resp:
+                assert resp.status == 404
+    finally:
+        if second is not None:
+            await second.stop(leave=True)
+        await first.stop(leave=True)
 
 
 async def test_a_reload_through_the_api_applies_settings_and_refuses_bad_ones(

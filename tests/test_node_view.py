@@ -80,6 +80,10 @@ class FakeAgent:
             raise DirectiveNotAcknowledged(f"{action} directive to {target} was not "
                                            "acknowledged after 3 attempts (timeout)")
 
+    def force_leave(self, name: str, *, prune: bool) -> bool:
+        self.calls.append(("force-leave", (name, prune)))
+        return True
+
 
 @pytest.fixture
 def agent() -> FakeAgent:
@@ -222,3 +226,33 @@ async def test_list_reuses_member_infos_until_an_input_changes(view: GossipClust
     agent.table = [member("me")]  # peer reaped: its cached info goes too
     assert [n.node_id for n in await view.list_nodes()] == ["me"]
     assert await view.get_node("peer") is None
+
+
+@pytest.mark.parametrize("state", [MemberState.ALIVE, MemberState.SUSPECT])
+async def test_a_live_member_cannot_be_deleted(view: GossipClusterView, agent: FakeAgent,
+                                               state: MemberState) -> None:
+    agent.table[1] = member("peer", state)
+    with pytest.raises(Conflict, match=rf"'peer' is a live gossip member \({state.name.lower()}\)"):
+        await view.delete_node("peer", prune=True)
+    with pytest.raises(Conflict, match="is this node"):
+        await view.delete_node("me", prune=True)
+    assert agent.calls == []
+
+
+@pytest.mark.parametrize("state, was", [(MemberState.DEAD, "failed"), (MemberState.LEFT, "left")])
+async def test_a_failed_or_left_member_is_force_left(view: GossipClusterView, agent: FakeAgent,
+                                                     state: MemberState, was: str) -> None:
+    agent.table[1] = member("peer", state)
+    result = await view.delete_node("peer", prune=False)
+    assert (result.source, result.was, result.kept_as_left) == ("gossip", was, True)
+    assert agent.calls == [("force-leave", ("peer", False))]
+
+
+async def test_a_registered_worker_is_deleted_and_unknown_is_none(view: GossipClusterView) -> None:
+    await view.register(RegisterIn(hostname="w", platform="linux", arch="x64",
+                                   available_skills=["go"], node_id="w1"))
+    result = await view.delete_node("w1", prune=True)
+    assert (result.source, result.was) == ("http", "online")
+    assert await view.get_node("w1") is None
+    assert "w1" not in {n.node_id for n in await view.list_nodes()}
+    assert await view.delete_node("w1", prune=True) is None

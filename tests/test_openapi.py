@@ -197,3 +197,9 @@ async def test_schemathesis_against_live_server(tmp_path) -> None:
     assert f"Tested: {served_paths}" in text, text[-3000:]
     generated = int(re.search(r"(\d+) generated", text).group(1))
     assert generated > 10 * len(served), text[-3000:]
+
+
+def test_the_delete_conflict_example_says_why_a_live_member_stays() -> None:
+    doc = registry.openapi(title="t", version="1")
+    conflict = doc["paths"]["/api/v1/nodes/{node_id}"]["delete"]["responses"]["409"]
+    assert "is a live gossip member" in conflict["content"]["application/json"]["example"]["error"]

@@ -168,3 +168,32 @@ async def test_failures_are_detected_both_ways(serf_agents: SerfAgents, claw_nod
         assert node.transport.stats["core_errors"] == 0
         assert node.transport.stats["timer_stuck"] == 0
         assert node.core.stats["malformed"] == 0, node.core.stats
+
+
+async def test_force_leave_of_a_failed_claw_node_shows_left_then_pruned_in_serf(
+        serf_agents: SerfAgents, claw_nodes) -> None:  # noqa: F811
+    """``force_leave`` (what ``DELETE /api/v1/nodes/{id}`` and ``claw-node force-leave``
+    run) sends Serf's leave intent: a real Serf agent moves the failed claw node to
+    ``left``, and with ``prune`` drops it from ``serf members``."""
+    s1 = await serf_agents.start("s1")
+    c0, c1 = await claw_nodes("c0"), await claw_nodes("c1")
+    c0.transport.join([s1.bind])
+    c1.transport.join([s1.bind, c0.address])
+    await wait_until(lambda: all_serf_see([s1], ["c0", "c1"], "alive"), 40.0)
+    await c1.transport.stop()
+    await wait_until(lambda: all_serf_see([s1], ["c1"], "failed"), 40.0)
+    await wait_until(lambda: all_see([c0], ["c1"], MemberState.DEAD), 20.0, 0.05)
+
+    state = c0.transport.invoke(lambda core, now: core.force_leave("c1", now))
+    assert state is MemberState.LEFT
+    took = await wait_until(lambda: all_serf_see([s1], ["c1"], "left"), 20.0)
+    print(f"serf shows the force-left claw node left after {took:.2f} s")
+
+    c0.transport.invoke(lambda core, now: core.force_leave("c1", now, prune=True))
+    assert c0.state_of("c1") is None
+
+    async def gone() -> bool:
+        return "c1" not in await serf_statuses(s1)
+    took = await wait_until(gone, 20.0)
+    print(f"serf dropped the pruned claw node after {took:.2f} s")
+    assert await serf_statuses(s1) == {"s1": "alive", "c0": "alive"}

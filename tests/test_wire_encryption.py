@@ -108,6 +108,18 @@ def test_streams_round_trip_and_refuse_as_memberlist() -> None:
     assert layer(verify_incoming=False).open_stream(b"\x06p", SRC, 0.0) == b"\x06p"
 
 
+def test_what_was_sealed_is_told_apart_from_plaintext_accepted() -> None:
+    # Serf queries carry this on: key changes are obeyed only when it is True.
+    migrating = layer(verify_incoming=False)
+    assert migrating.open_datagram(migrating.seal_packet(b"\x00hi"), SRC, 0.0) == (b"\x00hi", True)
+    assert migrating.open_datagram(b"\x00hi", SRC, 0.0) == (b"\x00hi", False)
+    assert WireEncryption(None).open_datagram(b"\x00hi", SRC, 0.0) == (b"\x00hi", False)
+    assert layer().open_datagram(b"\x00hi", SRC, 0.0) is None
+    assert migrating.stream_was_sealed(migrating.seal_stream(b"\x06p"))
+    assert not migrating.stream_was_sealed(b"\x06p")
+    assert not WireEncryption(None).stream_was_sealed(b"\x0a\x00")
+
+
 @pytest.mark.parametrize("frame", [
     b"\x0a", b"\x0a\x00\x00", b"\x0a\x00\x00\x00\x40" + bytes(10),  # truncated
     b"\x0a\xff\xff\xff\xff" + bytes(64),  # larger than the cap

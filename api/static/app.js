@@ -164,7 +164,7 @@
     tr.dataset.node = id;
     const cells = {};
     for (const name of ["dot", "node", "state", "suspicion", "cpu", "memory", "disk", "tasks",
-                        "skills", "tags", "addresses", "heartbeat"]) {
+                        "skills", "tags", "addresses", "rtt", "heartbeat"]) {
       cells[name] = el("td", name === "skills" || name === "tags" || name === "addresses"
         ? "wrap " + name : name);
       tr.appendChild(cells[name]);
@@ -240,6 +240,10 @@
     chips(c.tags, n.tags, "chip tag");
     c.addresses.textContent = addresses(n);
     c.addresses.title = c.addresses.textContent;
+    // Estimated round trip from the node serving this page (Vivaldi coordinates).
+    const rtt = n.estimated_rtt_ms;
+    c.rtt.textContent = rtt === null || rtt === undefined ? "–"
+      : (rtt < 10 ? rtt.toFixed(2) : rtt.toFixed(0)) + " ms";
     c.heartbeat.dataset.at = known ? String(Date.parse(n.last_heartbeat) / 1000) : "";
     age(c.heartbeat, Date.now() / 1000 + dash.offset);
     show(row, n);
