@@ -32,6 +32,18 @@ async def _claw_node(*args: str) -> tuple[int, str]:
     return proc.returncode or 0, out.decode(errors="replace")
 
 
+async def _step(what: str, done, serf, agent: Agent) -> None:  # type: ignore[no-untyped-def]
+    """Wait for ``done``; on a timeout, fail naming the step, with both sides' state."""
+    try:
+        await wait_until(done, 40.0, 0.05)
+    except TimeoutError:
+        stats = agent.transport.core.stats if agent.transport else {}  # type: ignore[union-attr]
+        handlers = agent.user_events.runner.stats if agent.user_events else None
+        pytest.fail(f"{what}: not within 40 s; claw user events "
+                    f"{ {k: v for k, v in stats.items() if k.startswith('user_event')} }, "
+                    f"handlers {handlers}\nserf log:\n{serf.log_tail(60)}")
+
+
 def _read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
 
@@ -60,7 +72,7 @@ async def test_events_and_queries_both_ways_with_a_serf_agent(serf_agents: SerfA
         # serf event -> the claw agent's user:to-claw handler, with Serf's environment.
         code, out = await s1.event("to-claw", "payload-1")
         assert code == 0, out
-        await wait_until(lambda: _read(got_claw) != "", 20.0, 0.05)
+        await _step("serf event reaches the claw handler", lambda: _read(got_claw) != "", s1, agent)
         kind, name, self_name, ltime, payload = _read(got_claw).split("|")
         assert (kind, name, self_name, payload) == ("user", "to-claw", "c0", "payload-1\n")
         assert int(ltime) >= 1
@@ -73,7 +85,8 @@ async def test_events_and_queries_both_ways_with_a_serf_agent(serf_agents: SerfA
         # claw-node event -> Serf's user:from-claw handler.
         code, out = await _claw_node("event", "from-claw", "hello-serf", "--api", api)
         assert code == 0 and "Event 'from-claw' dispatched! Coalescing enabled: true" in out, out
-        await wait_until(lambda: _read(got_serf) == "hello-serf\n", 20.0, 0.05)
+        await _step("claw-node event reaches Serf's handler",
+                    lambda: _read(got_serf) == "hello-serf\n", s1, agent)
 
         # claw-node query -> Serf's ack and its handler's response, printed as serf does.
         code, out = await _claw_node("query", "ask-serf", "--timeout", "3", "--api", api)
