@@ -15,6 +15,7 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "ValidationFailed",
+    "WriteUnconfirmed",
 ]
 
 
@@ -22,6 +23,8 @@ class ApiError(Exception):
     """Base: an HTTP ``status``, a human-readable ``message`` naming the field, ``details``."""
 
     status = 500
+    applied: str | None = None
+    """Set when the outcome of a write is not known (``ErrorOut.applied``)."""
 
     def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -76,3 +79,11 @@ class Unavailable(ApiError):
     """503: no reachable coordinator for a write, or the registry is full."""
 
     status = 503
+
+
+class WriteUnconfirmed(Unavailable):
+    """503 with ``applied: unknown``: the coordinator made the write but too few members
+    confirmed holding it in time (``node.write_replicas``). It may be in effect or not;
+    every write is idempotent, so the client retries it."""
+
+    applied = "unknown"

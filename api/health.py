@@ -88,7 +88,8 @@ def cluster_health(nodes: Iterable[NodeInfo], info: ClusterInfo,
     """The seed's cluster health summary.
 
     Overall status: ``critical`` if no coordinator is known, or nodes exist but none is
-    online/busy; ``degraded`` if any node is offline/error or suspect; else ``healthy``.
+    online/busy; ``degraded`` if any node is offline/error or suspect, or this node is
+    partitioned (``info.partitioned``); else ``healthy``.
     """
     counts = dict.fromkeys(NodeStatus, 0)
     suspects: list[str] = []
@@ -111,7 +112,7 @@ def cluster_health(nodes: Iterable[NodeInfo], info: ClusterInfo,
     overall: Literal["healthy", "degraded", "critical"]
     if coordinator is None or (total and not live):
         overall = "critical"
-    elif counts[NodeStatus.OFFLINE] or counts[NodeStatus.ERROR] or suspects:
+    elif counts[NodeStatus.OFFLINE] or counts[NodeStatus.ERROR] or suspects or info.partitioned:
         overall = "degraded"
     else:
         overall = "healthy"
@@ -126,7 +127,7 @@ def cluster_health(nodes: Iterable[NodeInfo], info: ClusterInfo,
         average_memory_usage=mean(mem), average_disk_usage=mean(disk),
         running_tasks=running, total_capacity=capacity, coordinator=coordinator,
         heartbeat_timeout_s=info.heartbeat_timeout_s,
-        checked_at=datetime.fromtimestamp(now, tz=UTC),
+        checked_at=datetime.fromtimestamp(now, tz=UTC), partitioned=info.partitioned,
     )
 
 

@@ -41,9 +41,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(status: int, message: str, details: list[dict[str, str]] | None = None,
-                   headers: dict[str, str] | None = None) -> web.Response:
-    body = ErrorOut(error=message, details=details or [])  # type: ignore[arg-type]
-    return web.Response(text=body.model_dump_json(), status=status,
+                   headers: dict[str, str] | None = None, applied: str | None = None
+                   ) -> web.Response:
+    body = ErrorOut(error=message, details=details or [], applied=applied)  # type: ignore[arg-type]
+    return web.Response(text=body.model_dump_json(exclude_none=True), status=status,
                         content_type="application/json", headers=headers)
 
 
@@ -88,7 +89,7 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             resp = await handler(request)
         except ApiError as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            resp = error_response(exc.status, exc.message, exc.details, headers)
+            resp = error_response(exc.status, exc.message, exc.details, headers, exc.applied)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise

@@ -314,6 +314,11 @@ class ClusterInfo(BaseModel):
     heartbeat_timeout_s: float = Field(90.0, description="HTTP-registered nodes go offline after this many seconds without a heartbeat.")
     check_interval_s: float = Field(30.0, description="Seconds between heartbeat checks on the coordinator.")
     version: str = Field("0.1.0", description="claw-node version.")
+    partitioned: str | None = Field(
+        None, description="'N of M nodes of the last stable view reachable' while this "
+        "node reaches fewer members than have not left; null otherwise (or unknown).")
+    minority: bool = Field(False, description="This node reaches at most half of the last "
+                                              "stable view.")
 
 
 class StatusChange(BaseModel):
@@ -347,6 +352,11 @@ class NodeTransition(BaseModel):
     reason: str = ""
     at: datetime = Field(description="When the transition was observed (UTC).")
     coordinator: str | None = Field(None, description="Node that sent the alert.")
+    partitioned: str | None = Field(
+        None, description="The sender's side of a partition: 'N of M nodes of the last "
+                          "stable view reachable'; null when it reaches them all.")
+    minority: bool = Field(False, description="The sender reaches at most half of the last "
+                           "stable view: a failover script should not act on this alert.")
 
 
 # --- responses -------------------------------------------------------------------------
@@ -441,6 +451,11 @@ class ClusterHealthOut(BaseModel):
     coordinator: CoordinatorInfo | None
     heartbeat_timeout_s: float
     checked_at: datetime
+    partitioned: str | None = Field(
+        None, description="'N of M nodes of the last stable view reachable' while this "
+        "node reaches fewer members than have not left (a partition, or members that "
+        "failed and are not yet reaped); null otherwise. Each side of a split keeps "
+        "serving, and says so here.")
 
 
 class CheckHeartbeatOut(BaseModel):
@@ -464,6 +479,11 @@ class HealthOut(BaseModel):
     coordinator: CoordinatorInfo | None
     version: str
     time: datetime
+    partitioned: str | None = Field(
+        None, description="'N of M nodes of the last stable view reachable' while this "
+        "node reaches fewer members than have not left (a partition, or members that "
+        "failed and are not yet reaped); null otherwise. Each side of a split keeps "
+        "serving, and says so here.")
 
 
 class DeleteQuery(BaseModel):
@@ -583,6 +603,10 @@ class ErrorOut(BaseModel):
     success: Literal[False] = False
     error: str = Field(description="Human-readable message naming the field.")
     details: list[ErrorDetail] = Field(default_factory=list)
+    applied: Literal["unknown"] | None = Field(
+        default=None, description="Only on a 503 to a write: 'unknown' when the write "
+        "may or may not be in effect (too few members confirmed it in time). Writes are "
+        "idempotent: retry it.")
 
 
 class StreamEventOut(BaseModel):

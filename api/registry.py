@@ -363,6 +363,14 @@ class HttpNodeRegistry:
         """Every record and tombstone as ``to_dict()`` (for a push-pull or the store)."""
         return [r.to_dict() for r in self.replicated()]
 
+    def tombstone(self, node_id: str) -> HttpNodeRecord | None:
+        """The tombstone of a deleted node while it is kept (``delete``), or None."""
+        return self._tombstones.get(node_id)
+
+    def tombstones(self) -> list[HttpNodeRecord]:
+        """Every tombstone kept, oldest first."""
+        return list(self._tombstones.values())
+
     def replicated(self) -> list[HttpNodeRecord]:
         """What peers must hold a copy of: the records and the tombstones."""
         return [*self._records.values(), *self._tombstones.values()]

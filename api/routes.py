@@ -100,7 +100,7 @@ async def api_health(request: web.Request, call: Call) -> web.Response:
     return json_model(HealthOut(
         node_id=info.node_id, is_coordinator=await view.is_coordinator(),
         coordinator=await view.coordinator(), version=info.version,
-        time=datetime.fromtimestamp(_now(request), tz=UTC)))
+        time=datetime.fromtimestamp(_now(request), tz=UTC), partitioned=info.partitioned))
 
 
 # --- nodes: fixed paths first ----------------------------------------------------------

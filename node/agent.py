@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from api.registry import HttpNodeRecord, HttpNodeRegistry
 from api.server import bind_api_socket, check_bind_safety
+from gossip.channel import ChannelCall
 from gossip.config import GossipConfig, agent_profile
 from gossip.coordinate import Coordinate
 from gossip.errors import GossipError, LocalProtocolError
@@ -68,7 +69,7 @@ from .directives import (
     Verdict,
     task_values,
 )
-from .election import Candidate, CoordinatorRole
+from .election import Candidate, CoordinatorRole, claim_to_publish
 from .event_handlers import HandlerRunner
 from .event_log import log_event
 from .events import (
@@ -88,6 +89,8 @@ from .joining import Joiner, PeerMemory
 from .keyring_file import KEYRING_FILE, settle_keyring
 from .lazy_api import LazyApi
 from .metadata import MetadataTooLarge, NodeMeta, decode_meta, encode_meta
+from .partition import PartitionStatus, partition_status
+from .peer_requests import KIND_REPLICA, REPLICA_CONFIRMED
 from .platform_info import hostname as machine_hostname
 from .platform_info import (
     tailscale_ip,
@@ -98,6 +101,7 @@ from .resources import HostCpuMeter, PsutilSampler, ResourceSnapshot, Sampler
 from .store import NodeStore
 from .store_writer import StoreWrite, StoreWriter
 from .user_events import TransportUserPort, UserEvents
+from .write_replicas import NotReplicated, ReplicaConfirmer
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -195,6 +199,11 @@ class Agent:
             transport=lambda: self.transport, node_id=lambda: self.node_id,
             coordinator=lambda: self.role.coordinator, local_api_url=self._local_api_url,
             apply_directive=self._on_directive)
+        write_replicas = config.write_replicas  # read at start (a reload names it)
+        self.replicas = ReplicaConfirmer(
+            send=self.channel.send_replica, candidates=self.replicas_candidates,
+            configured=lambda: write_replicas)
+        """Confirms the coordinator's writes on other members (``node.write_replicas``)."""
         self._peer_memory = PeerMemory()
         self._suspect_since: dict[str, float] = {}
         self._reelect_pending = False
@@ -309,6 +318,7 @@ class Agent:
         transport = self.transport = GossipTransport(
             build_core, self.gossip_config, bind=(bind_host, bind_port), on_event=self._on_event)
         self.channel.install(transport)
+        transport.set_request_handler(KIND_REPLICA, self._serve_replica)
         stack.push_async_callback(self.channel.aclose)
         stack.push_async_callback(self._stop_gossip)
         self.cluster_keys = ClusterKeys(TransportKeyPort(transport), self.keyring,
@@ -579,6 +589,49 @@ class Agent:
         verdict = await self.channel.send_directive(directive, body)
         log.info("directive %s acknowledged by %s (%s)", directive.id, target, verdict.value)
 
+    async def make_durable(self, record: HttpNodeRecord) -> list[str]:
+        """Return once ``record`` (just written by this coordinator) is committed to this
+        node's store and confirmed by enough members (``node.write_replicas``).
+
+        Returns:
+            The members that confirmed.
+
+        Raises:
+            NotReplicated: the own store write failed, or too few members confirmed.
+        """
+        async def own_commit() -> None:
+            if self._writer is not None:
+                try:
+                    await self._writer.settled()  # the write ``on_change`` submitted
+                except Exception as exc:
+                    raise NotReplicated(f"this node's store write failed: {exc}") from exc
+
+        _, confirmed = await asyncio.gather(own_commit(), self.replicas.confirm(record.to_bytes()))
+        return confirmed
+
+    def partition(self) -> PartitionStatus:
+        """How much of the last stable view this node reaches (``node.partition``)."""
+        return partition_status(self.members())
+
+    def replicas_candidates(self) -> list[str]:
+        """Live claw members other than this node: each keeps a store."""
+        return [m.name for m in self.members()
+                if m.name != self.node_id and m.state == MemberState.ALIVE and m.is_claw]
+
+    async def _serve_replica(self, call: ChannelCall) -> bytes:
+        """A record from the coordinator: merge it, answer once it is in our store."""
+        record = HttpNodeRecord.from_bytes(call.body)  # ValueError: answered as an error
+        if self.replicated.merge_registered(record):
+            # Gossip it on too, in gossip rounds of its own (app messages otherwise only
+            # ride on probes): the coordinator may die right after the answer, before its
+            # own broadcast went out; the replicas are then the epidemic's sources.
+            self._broadcast(encode_app(APP_REGISTRY, record.to_bytes()),
+                            key=f"reg:{record.node_id}", urgent=True)
+        if self._writer is None:
+            raise RuntimeError("no store")
+        await self._writer.settled()  # our copy (or a newer one) is committed
+        return REPLICA_CONFIRMED
+
     def _local_api_url(self) -> str | None:
         """This node's own API as seen from this host (a wildcard bind: loopback)."""
         port = self.api_port
@@ -625,12 +678,12 @@ class Agent:
     def _gossiping(self) -> bool:
         return self.transport is not None and self.transport.running
 
-    def _broadcast(self, body: bytes, *, key: str) -> None:
+    def _broadcast(self, body: bytes, *, key: str, urgent: bool = False) -> None:
         transport = self.transport
         if transport is None or not transport.running:
             return
         try:
-            transport.broadcast_app(body, key=key)
+            transport.broadcast_app(body, key=key, urgent=urgent)
         except LocalProtocolError:
             # Bigger than a datagram (e.g. a registration with many long skills): it
             # still reaches every node through push-pull anti-entropy.
@@ -738,13 +791,18 @@ class Agent:
         self._reelect_soon()
 
     def _on_registry_write(self, record: HttpNodeRecord) -> None:
-        self._publish_all(self._worker_events.observe(record))
+        self._publish_all(self._worker_events_of(record))
         self._persist_registered(record)
         self._broadcast(encode_app(APP_REGISTRY, record.to_bytes()), key=f"reg:{record.node_id}")
 
     def _on_registered_merged(self, record: HttpNodeRecord) -> None:
-        self._publish_all(self._worker_events.observe(record))
+        self._publish_all(self._worker_events_of(record))
         self._persist_registered(record)
+
+    def _worker_events_of(self, record: HttpNodeRecord) -> list[ClusterEvent]:
+        if record.removed:
+            return self._worker_events.removed(record.node_id)
+        return self._worker_events.observe(record)
 
     def _publish_all(self, events: list[ClusterEvent]) -> None:
         for event in events:
@@ -774,15 +832,19 @@ class Agent:
         if not members:
             return
         before = (self.role.coordinator, self.role.term)
-        change = self.role.review([self._candidate(m) for m in members], my_claim=self._meta.term)
+        candidates = [self._candidate(m) for m in members]
+        change = self.role.review(candidates, my_claim=self._meta.term)
         if (self.role.coordinator, self.role.term) != before:
             self._publish_coordinator(members, before[0])
         if change.persist_term is not None:
             self._persist(_record_term(change.persist_term))
         if self.role.is_coordinator and self._api is not None:
             self._api.wanted.set()  # the coordinator runs the HTTP-heartbeat monitor
-        if change.publish_claim is not None:
-            self._set_meta(self._meta.replace(term=change.publish_claim))
+        publish = claim_to_publish(change, candidates, self_id=self.node_id,
+                                   claim=self._meta.term, flagged=self._meta.minority_claim,
+                                   minority_now=partition_status(members).minority)
+        if publish is not None:
+            self._set_meta(self._meta.replace(term=publish[0], minority_claim=publish[1]))
 
     def _publish_coordinator(self, members: list[Member], previous: str | None) -> None:
         name = self.role.coordinator or ""
@@ -796,7 +858,7 @@ class Agent:
         return Candidate(
             node_id=member.name, live=member.state in (MemberState.ALIVE, MemberState.SUSPECT),
             eligible=meta.is_claw and not meta.no_coordinator, started_at=meta.started_at,
-            term=meta.term)
+            term=meta.term, minority=meta.minority_claim)
 
     # --- housekeeping and persistence -------------------------------------------------------
 
@@ -815,7 +877,8 @@ class Agent:
             peers = {m.name: m.address for m in members
                      if m.name != self.node_id and m.state == MemberState.ALIVE}
             if self._peer_memory.due(loop.time(), bool(peers)) and self._writer is not None:
-                await self._writer.write(_remember(peers))
+                with contextlib.suppress(Exception):  # logged by the writer; next round
+                    await self._writer.write(_remember(peers))
 
     def _sample(self) -> ResourceSnapshot:
         assert self._sampler is not None  # set by start, before the resource loop runs

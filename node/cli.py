@@ -97,6 +97,9 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
                    help="seconds before an HTTP-registered node goes offline (default 90)")
     g.add_argument("--check-interval", type=float, metavar="S", default=s,
                    help="seconds between HTTP heartbeat checks (default 30)")
+    g.add_argument("--write-replicas", type=int, metavar="N", default=s,
+                   help="members that must confirm a write before it is answered "
+                        "(default: min(2, live members - 1))")
     g.add_argument("--no-coordinator", action="store_true", default=s,
                    help="never elect this node coordinator")
     g.add_argument("--disable-coordinates", action="store_true", default=s,

@@ -10,7 +10,9 @@ One path for node-to-node requests (``gossip.channel`` frames, carried by
   gets) and the answer goes back unchanged;
 * ``send_directive`` / ``serve_directive``: the coordinator's directives to a member,
   acknowledged by the member and retried (``DirectiveRetry``); an unacknowledged one
-  raises ``DirectiveNotAcknowledged`` for the HTTP caller to see.
+  raises ``DirectiveNotAcknowledged`` for the HTTP caller to see;
+* ``send_replica``: the coordinator hands a member a record it wrote and waits for the
+  member's confirmation that it is stored (served by the agent, ``node.write_replicas``).
 """
 
 from __future__ import annotations
@@ -28,8 +30,17 @@ from gossip.udp import ChannelError, GossipTransport
 
 from .app_messages import APP_DIRECTIVE, Directive, decode_app, decode_directive
 from .directives import Verdict
-from .peer_requests import (KIND_DIRECTIVE, KIND_WRITE, DirectiveRetry, decode_answer,
-                            decode_write, encode_answer, encode_write)
+from .peer_requests import (
+    KIND_DIRECTIVE,
+    KIND_REPLICA,
+    KIND_WRITE,
+    REPLICA_CONFIRMED,
+    DirectiveRetry,
+    decode_answer,
+    decode_write,
+    encode_answer,
+    encode_write,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -170,6 +181,21 @@ class ClusterChannel:
         if kind != APP_DIRECTIVE:
             raise ValueError("not a directive")
         return self._apply_directive(decode_directive(payload)).value.encode("ascii")
+
+    # --- replicas ---------------------------------------------------------------------
+
+    async def send_replica(self, name: str, body: bytes, timeout_s: float) -> None:
+        """Hand member ``name`` an encoded record; return once it confirmed storing it.
+
+        Raises:
+            Unavailable: ``name`` is not a live claw member.
+            ChannelError: it did not confirm within ``timeout_s``.
+            ValueError: it answered something else than a confirmation.
+        """
+        transport, address = self._claw_member(name, "member")
+        answer = await transport.request(address, KIND_REPLICA, body, timeout_s=timeout_s)
+        if answer != REPLICA_CONFIRMED:
+            raise ValueError("the member answered without confirming")
 
     # --- helpers ----------------------------------------------------------------------
 

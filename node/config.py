@@ -198,6 +198,12 @@ class NodeConfig:
                                 "node is marked offline.")
     check_interval: float = _setting(
         30.0, gt=0, description="Seconds between heartbeat checks of HTTP-registered nodes.")
+    write_replicas: int | None = _setting(
+        None, ge=0, le=1000,
+        description="Members besides the coordinator that must confirm a registration, "
+                    "shutdown, maintenance switch or delete (each after its own store "
+                    "commit) before it is answered; fewer in time: 503 'applied: unknown'. "
+                    "Default (unset): min(2, live members - 1), so 0 for a node alone.")
     no_coordinator: bool = _setting(False, description="Never elect this node coordinator.")
     disable_coordinates: bool = _setting(
         False, description="Keep no network coordinates and send none in probe acks (Serf's "
@@ -429,6 +435,10 @@ def _optional_text(value: Any, check: Any) -> str | None:
     return None if value is None else _text(value, check)
 
 
+def _optional_integer(value: Any, check: Any) -> int | None:
+    return None if value is None else _integer(value, check)
+
+
 def _bounded(number: Any, raw: Any, check: Any) -> Any:
     for key, ok, words in (("gt", lambda a, b: a > b, "greater than"),
                            ("ge", lambda a, b: a >= b, "greater than or equal to"),
@@ -581,7 +591,7 @@ _CHECKS: dict[str, Callable[[Any, Any], Any]] = {
     "api_bind": _host_port, "skills": _labels, "tags": _labels, "port": _integer,
     "max_concurrent_tasks": _integer, "data_dir": _path,
     "profile": _one_of("lan", "wan", "local"), "heartbeat_timeout": _number,
-    "check_interval": _number, "no_coordinator": _flag_value, "maintenance": _flag_value, "resource_interval": _number,
+    "check_interval": _number, "write_replicas": _optional_integer, "no_coordinator": _flag_value, "maintenance": _flag_value, "resource_interval": _number,
     "disable_coordinates": _flag_value, "event_handler": _event_handlers,
     "heartbeat_budget": _integer, "join_backoff_max": _number,
     "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR", upper=True),

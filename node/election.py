@@ -6,9 +6,11 @@ Every node runs ``elect`` over the same converged view and so names the same nod
 Rules (in order):
 
 1. **Incumbency.** A node that is coordinator says so in its own metadata: its term
-   (``Candidate.term`` > 0). If any live, eligible node claims a term, the claimant with
-   the highest term is the coordinator (ties: earliest start, then smallest id). So a
-   node that joins, or returns after a crash, never displaces a healthy coordinator:
+   (``Candidate.term`` > 0) and whether it holds the role from a minority of the last
+   stable view (``Candidate.minority``, ``node.partition``). If any live, eligible node
+   claims a term, the coordinator is the claimant not on a minority side if there is
+   one, then the one with the highest term (ties: earliest start, then smallest id). So
+   a node that joins, or returns after a crash, never displaces a healthy coordinator:
    it does not claim anything until it is elected under rule 2.
 2. **Succession.** With no live claimant, the eligible live node that has been running
    longest (earliest ``started_at``, ties by smallest id) is elected. It then claims
@@ -23,10 +25,29 @@ kept in the store across restarts).
 
 Partitions: each side that lacks the incumbent elects its own coordinator under rule 2,
 with term T+1 (so two coordinators exist while the partition lasts, each serving its
-side). On healing both claims meet: rule 1 keeps the one with the higher term (the
-earliest-started on a tie) and the other steps down by clearing its claim. No record is
-lost: resource heartbeats and HTTP-registered records are versioned per record and
-merged newest-wins by push-pull on healing, whatever the coordinator.
+side, and each reporting ``partitioned`` in its health). A coordinator that reaches at
+most half of the last stable view marks its claim ``minority`` (``minority_flag``), and
+keeps the mark while it sees a rival claimant, so the heal cannot clear it first. On
+healing both claims meet and rule 1 keeps the coordinator of the side that held the
+larger share: the unmarked one. On a 50/50 split both are marked and the higher term
+stays (the earliest-started on a tie); the other steps down by clearing its claim.
+
+No record is lost on healing: HTTP-registered records merge newest-wins
+(``api.registry.HttpNodeRecord.newer_than``) by push-pull, whatever the coordinator,
+under an order that does not depend on clocks where it matters:
+
+* ``version`` is a per-record Lamport counter: every write takes the writer's copy's
+  version + 1, so a write that causally follows another (its writer had merged it)
+  always has the higher version and wins on every node, whatever the clocks say;
+* concurrent writes on the two sides of a split with the same version are ordered by
+  ``updated_at`` (a hybrid clock: ``max(wall clock, previous updated_at)``, so it never
+  runs backwards on a record), then by the encoded bytes: deterministic, every node
+  picks the same winner.
+
+Limits: between concurrent writes the clocks (±skew) or the number of writes on each
+side decide which one survives (a side that wrote a record twice beats one that wrote
+it once); neither was acknowledged after seeing the other. A minority coordinator's
+writes are acknowledged on its side only (availability first) and merge as above.
 
 Known limit: two nodes whose views differ for a moment (one has not heard of the other
 yet) can both claim the same term T+1; rule 1's tie-break then keeps exactly one, so the
@@ -39,8 +60,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Candidate", "ClaimDecision", "CoordinatorRole", "RoleChange", "decide_claim", "elect",
-           "next_term"]
+__all__ = ["Candidate", "ClaimDecision", "CoordinatorRole", "RoleChange", "claim_to_publish",
+           "decide_claim", "elect", "minority_flag", "next_term"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +79,8 @@ class Candidate:
     """Unix seconds when its agent process started (from its metadata)."""
     term: int = 0
     """The coordinator term it claims in its metadata; 0 when it does not claim the role."""
+    minority: bool = False
+    """Its claim is held from a minority of the last stable view (rule 1)."""
 
 
 def _seniority(c: Candidate) -> tuple[float, str]:
@@ -74,9 +97,45 @@ def elect(candidates: Iterable[Candidate]) -> Candidate | None:
         return None
     claimants = [c for c in pool if c.term > 0]
     if claimants:
-        top = max(c.term for c in claimants)
-        return min((c for c in claimants if c.term == top), key=_seniority)
+        majority = [c for c in claimants if not c.minority] or claimants
+        top = max(c.term for c in majority)
+        return min((c for c in majority if c.term == top), key=_seniority)
     return min(pool, key=_seniority)
+
+
+def claim_to_publish(change: RoleChange, candidates: Iterable[Candidate], *, self_id: str,
+                     claim: int, flagged: bool, minority_now: bool) -> tuple[int, bool] | None:
+    """The claim and minority mark this node must publish after ``CoordinatorRole.review``
+    (``claim``, ``flagged``: what its metadata says now), or None when both stay.
+
+    Args:
+        change: what ``review`` returned.
+        candidates: the candidates ``review`` saw.
+        minority_now: this node reaches at most half of the last stable view
+            (``node.partition``).
+    """
+    new_claim = claim if change.publish_claim is None else change.publish_claim
+    flag = minority_flag(
+        claiming=new_claim > 0, flagged=flagged, minority_now=minority_now,
+        rival_claimant=any(c.term > 0 and c.live and c.node_id != self_id for c in candidates))
+    if (new_claim, flag) == (claim, flagged):
+        return None
+    return new_claim, flag
+
+
+def minority_flag(*, claiming: bool, flagged: bool, minority_now: bool,
+                  rival_claimant: bool) -> bool:
+    """Whether this node's claim must be marked ``minority`` now.
+
+    Set while it reaches at most half of the last stable view; cleared once it reaches
+    more *and* sees no other live claimant (at a heal it meets the rival while still
+    marked, and rule 1 decides with the mark in place). False when not claiming.
+    """
+    if not claiming:
+        return False
+    if minority_now:
+        return True
+    return flagged and rival_claimant
 
 
 def next_term(highest_seen: int) -> int:

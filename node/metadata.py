@@ -20,6 +20,7 @@ Load (cpu, memory, tasks) changes all the time and travels in resource heartbeat
 | ``nc`` | ``1``: never coordinator |
 | ``mt`` | ``1``: maintenance |
 | ``ct`` | coordinator term claimed (absent: not coordinator) |
+| ``cm`` | ``1``: the claim was made or held on a minority side (``node.election``) |
 | ``id`` | node UUID: the data dir's 16 random bytes, raw (``node.identity``) |
 """
 
@@ -70,6 +71,8 @@ class NodeMeta:
     maintenance: bool = False
     term: int = 0
     """Coordinator term this node claims; 0: it is not coordinator."""
+    minority_claim: bool = False
+    """Its claim is held from a minority of the last stable view (``node.election``)."""
     is_claw: bool = True
     uuid: bytes = b""
     """The data dir's node UUID (``NODE_UUID_BYTES`` raw bytes); b"": none sent (an older
@@ -95,6 +98,7 @@ def encode_meta(meta: NodeMeta) -> bytes:
         "ts": meta.tailscale_ip, "sk": ",".join(meta.skills), "tg": ",".join(meta.tags),
         "api": meta.api, "nc": "1" if meta.no_coordinator else "",
         "mt": "1" if meta.maintenance else "", "ct": str(meta.term) if meta.term > 0 else "",
+        "cm": "1" if meta.term > 0 and meta.minority_claim else "",
         # Raw bytes: Serf tags are Go strings, and ``gossip.tags`` round-trips any bytes.
         "id": meta.uuid.decode("utf-8", "surrogateescape"),
     }
@@ -138,8 +142,8 @@ def decode_meta(raw: bytes) -> NodeMeta:
         max_concurrent_tasks=_int(get("mx", ""), 5, 1, 1_000_000),
         started_at=_int(get("st", ""), 0, 0, 2**53) / 1000.0,
         api=get("api", ""), no_coordinator=get("nc") == "1", maintenance=get("mt") == "1",
-        term=_int(get("ct", ""), 0, 0, 2**53), is_claw=CLAW_TAG in tags,
-        uuid=_uuid(get("id", "")),
+        term=_int(get("ct", ""), 0, 0, 2**53), minority_claim=get("cm") == "1",
+        is_claw=CLAW_TAG in tags, uuid=_uuid(get("id", "")),
     )
 
 

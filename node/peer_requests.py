@@ -1,6 +1,6 @@
 """What claw nodes ask each other over the cluster request channel, and how it is packed.
 
-Two kinds of request travel on the channel (``gossip.channel``, carried by
+Three kinds of request travel on the channel (``gossip.channel``, carried by
 ``GossipTransport.request``):
 
 * ``KIND_WRITE``: a member relays an HTTP write it received to the coordinator
@@ -10,6 +10,9 @@ Two kinds of request travel on the channel (``gossip.channel``, carried by
   shutdown); the member answers with its verdict (``node.directives.Verdict``), which is
   the acknowledgement. ``DirectiveRetry`` is the sender's plan: a few attempts, each with
   its own deadline, then a failure the HTTP caller sees.
+* ``KIND_REPLICA``: the coordinator hands a member an HTTP-registered record it just
+  wrote (``HttpNodeRecord.to_bytes``); the member answers ``REPLICA_CONFIRMED`` once the
+  record is in its own store (``node.write_replicas``).
 
 Everything here is pure: bodies are msgpack, decoded as untrusted input (``ValueError``).
 """
@@ -24,13 +27,26 @@ import msgpack
 from api.relay import MAX_RELAY_BYTES, ForwardedAnswer, ForwardedWrite
 
 __all__ = [
-    "DIRECTIVE_ATTEMPT_TIMEOUT_S", "DIRECTIVE_RETRY_DELAYS_S", "KIND_DIRECTIVE", "KIND_WRITE",
-    "MAX_WRITE_BODY_BYTES", "WRITE_METHODS", "DirectiveRetry", "decode_answer", "decode_write",
-    "encode_answer", "encode_write",
+    "DIRECTIVE_ATTEMPT_TIMEOUT_S",
+    "DIRECTIVE_RETRY_DELAYS_S",
+    "KIND_DIRECTIVE",
+    "KIND_REPLICA",
+    "KIND_WRITE",
+    "MAX_WRITE_BODY_BYTES",
+    "REPLICA_CONFIRMED",
+    "WRITE_METHODS",
+    "DirectiveRetry",
+    "decode_answer",
+    "decode_write",
+    "encode_answer",
+    "encode_write",
 ]
 
 KIND_WRITE = "write"
 KIND_DIRECTIVE = "directive"
+KIND_REPLICA = "replica"
+REPLICA_CONFIRMED = b"stored"
+"""A member's answer to ``KIND_REPLICA``: the record is committed to its store."""
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 """HTTP methods a relayed write may use."""

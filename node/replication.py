@@ -61,7 +61,7 @@ class ReplicatedState:
                 # The gossip core relays every new app message itself (epidemic).
                 self._merge_heartbeat(decode_heartbeat_payload(payload))
             elif kind == APP_REGISTRY:
-                self._merge_registered(HttpNodeRecord.from_bytes(payload))
+                self.merge_registered(HttpNodeRecord.from_bytes(payload))
             elif kind == APP_DIRECTIVE:
                 return decode_directive(payload)
             else:
@@ -82,7 +82,7 @@ class ReplicatedState:
             self._merge_heartbeat(rec)
         for raw in registered:
             try:
-                self._merge_registered(HttpNodeRecord.from_bytes(raw))
+                self.merge_registered(HttpNodeRecord.from_bytes(raw))
             except ValueError:
                 self._stats["state_bad_entries"] += 1
 
@@ -95,7 +95,14 @@ class ReplicatedState:
         if rec.node != self.node_id and self.heartbeats.apply(rec):
             self._stats["heartbeats_applied"] += 1
 
-    def _merge_registered(self, record: HttpNodeRecord) -> None:
+    def merge_registered(self, record: HttpNodeRecord) -> bool:
+        """Merge one registered record (a replica the coordinator sent directly).
+
+        Returns:
+            True if it was newer than ours (``on_registered`` was called).
+        """
         if self.registry.merge(record):
             self._stats["registry_merged"] += 1
             self._on_registered(record)
+            return True
+        return False

@@ -103,6 +103,12 @@ class NodeStore:
     def _tx(self) -> _Transaction:
         return _Transaction(self._db, self._mutex)
 
+    def batch(self) -> _Transaction:
+        """One transaction around several writes (``StoreWriter``'s group commit): their
+        own transactions join it, and one commit (one fsync) covers them all. Any
+        exception inside rolls every one of them back."""
+        return _Transaction(self._db, self._mutex)
+
     def close_lock(self) -> None:
         """Release the data-dir lock (``close`` does it too)."""
         if self._lock is not None:
@@ -278,22 +284,27 @@ def _lock_data_dir(data_dir: Path) -> Any:
 
 class _Transaction:
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (``ROLLBACK`` on error) on an autocommit
-    connection, holding the store's mutex throughout."""
+    connection, holding the store's mutex throughout. Inside another one (``batch``, same
+    thread: the mutex is reentrant) it joins it: the outer one commits."""
 
     def __init__(self, db: sqlite3.Connection, mutex: threading.RLock) -> None:
         self._db = db
         self._mutex = mutex
+        self._joined = False
 
     def __enter__(self) -> None:
         self._mutex.acquire()
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            self._joined = self._db.in_transaction
+            if not self._joined:
+                self._db.execute("BEGIN IMMEDIATE")
         except BaseException:
             self._mutex.release()
             raise
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
-            self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            if not self._joined:
+                self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
         finally:
             self._mutex.release()

@@ -42,7 +42,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from api.errors import Conflict, Unavailable
+from api.errors import Conflict, Unavailable, WriteUnconfirmed
 from api.models import (
     ClusterInfo,
     CoordinatorInfo,
@@ -54,7 +54,7 @@ from api.models import (
     RegisterIn,
     StatusChange,
 )
-from api.registry import Change, HttpNodeRegistry, RegistryFull
+from api.registry import Change, HttpNodeRecord, HttpNodeRegistry, RegistryFull
 from api.view import CheckResult, DeleteResult, RegisterResult, TransitionListener
 from gossip.coordinate import Coordinate
 from gossip.events import Member
@@ -65,6 +65,8 @@ from .cluster_channel import DirectiveNotAcknowledged
 from .config import format_host_port
 from .heartbeat import TASK_FIELDS, HeartbeatRecord
 from .metadata import NodeMeta
+from .partition import PartitionStatus
+from .write_replicas import NotReplicated
 
 __all__ = [
     "ORIGIN_REFRESH_S", "TASK_FIELDS", "AgentControl", "GossipClusterView", "member_info",
@@ -106,6 +108,8 @@ class AgentControl(Protocol):
     def apply_maintenance(self, enabled: bool) -> None: ...
     def request_leave(self) -> None: ...
     async def send_directive(self, target: str, action: str, value: Any) -> None: ...
+    async def make_durable(self, record: HttpNodeRecord) -> list[str]: ...
+    def partition(self) -> PartitionStatus: ...
     def force_leave(self, name: str, *, prune: bool) -> bool: ...
 
 
@@ -261,7 +265,7 @@ class GossipClusterView:
             node_id=change.after.node_id, hostname=change.after.hostname,
             from_state=change.liveness_from, to_state=change.liveness_to, source="http",
             reason=change.reason, at=datetime.fromtimestamp(self._clock(), tz=UTC),
-            coordinator=coordinator))
+            coordinator=coordinator, **self._partition_fields()))
 
     def observe_member(self, member: Member, reason: str) -> None:
         """Called by the agent on every membership event: emits liveness transitions
@@ -281,7 +285,13 @@ class GossipClusterView:
         self._emit(NodeTransition(
             node_id=member.name, hostname=meta.hostname or member.name,
             from_state=before or "new", to_state=now_state, source="gossip", reason=reason,
-            at=datetime.fromtimestamp(self._clock(), tz=UTC), coordinator=coordinator))
+            at=datetime.fromtimestamp(self._clock(), tz=UTC), coordinator=coordinator,
+            **self._partition_fields()))
+
+    def _partition_fields(self) -> dict[str, Any]:
+        """What an alert says about the sender's side of a partition (``node.partition``)."""
+        partition = self._agent.partition()
+        return {"partitioned": partition.describe(), "minority": partition.minority}
 
     def forget_missing(self, names: set[str]) -> None:
         """Drop the liveness memory of members reaped from the table (keeps it bounded)."""
@@ -315,8 +325,10 @@ class GossipClusterView:
 
     async def cluster_info(self) -> ClusterInfo:
         agent = self._agent
+        partition = agent.partition()
         return ClusterInfo(node_id=agent.node_id, heartbeat_timeout_s=agent.heartbeat_timeout_s,
-                           check_interval_s=agent.check_interval_s, version=agent.version)
+                           check_interval_s=agent.check_interval_s, version=agent.version,
+                           partitioned=partition.describe(), minority=partition.minority)
 
     def suspect_since(self, node_id: str) -> float | None:
         """Unix time since which ``node_id`` has been suspect, or None."""
@@ -333,6 +345,7 @@ class GossipClusterView:
         except RegistryFull as exc:
             raise Unavailable(f"cannot register: {exc}") from exc
         self._emit_change(change)
+        await self._durable(rec)
         return RegisterResult(node=rec.to_node_info(), created=created)
 
     def _with(self, info: NodeInfo, **changes: Any) -> NodeInfo:
@@ -361,6 +374,7 @@ class GossipClusterView:
             if res is None:
                 return None
             self._emit_change(res[1])
+            await self._durable(res[0])
             return res[0].to_node_info()
         if node_id == self._agent.node_id:
             self._agent.request_leave()
@@ -375,6 +389,7 @@ class GossipClusterView:
             if res is None:
                 return None
             self._emit_change(res[1])
+            await self._durable(res[0])
             return res[0].to_node_info()
         if node_id == self._agent.node_id:
             self._agent.apply_maintenance(enabled)
@@ -384,11 +399,26 @@ class GossipClusterView:
             return self._with(info, status=NodeStatus.MAINTENANCE)
         return info if info.status != NodeStatus.MAINTENANCE else self._with(info, status=NodeStatus.ONLINE)
 
+    async def _durable(self, record: HttpNodeRecord) -> None:
+        """Answer only once ``record`` is stored here and on enough members (a heartbeat
+        is answered on this node's word: ``node.write_replicas`` says why)."""
+        try:
+            await self._agent.make_durable(record)
+        except NotReplicated as exc:
+            raise WriteUnconfirmed(
+                f"write of {record.node_id} (version {record.version}) not confirmed: "
+                f"{exc}; it may or may not be in effect, retry it (writes are idempotent)"
+            ) from None
     async def delete_node(self, node_id: str, *, prune: bool) -> DeleteResult | None:
         m = self._member(node_id)
         if m is None:
             old = self.registry.delete(node_id, self._clock())
-            return None if old is None else DeleteResult(source="http", was=old.status)
+            if old is None:
+                return None
+            tomb = self.registry.tombstone(node_id)
+            if tomb is not None:  # answered once replicated, as every worker write
+                await self._durable(tomb)
+            return DeleteResult(source="http", was=old.status)
         if node_id == self._agent.node_id:
             raise Conflict(f"node_id: {node_id!r} is this node, which is alive; stop it "
                            f"with `claw-node leave` (or its service), not a delete")

@@ -6,6 +6,13 @@ against the seed's targets (register < 10 ms, heartbeat < 5 ms, query < 20 ms,
 health < 30 ms, any API call p95 < 50 ms) and the 10x stretch goal.
 
     python -m simulations.bench_api [--concurrency 1,10] [--requests 2000]
+    python -m simulations.bench_api --agents 3 [--concurrency 1,10] [--writes 200]
+
+``--agents N`` runs N real claw-node agents instead (child processes on loopback, the
+``local`` gossip profile, fresh data dirs) and measures the writes the coordinator
+answers only once replicated (``node.write_replicas``: registration, maintenance,
+shutdown) and a heartbeat (answered on the coordinator's own word), through the
+coordinator's API.
 
 With N concurrent clients on a single-threaded server, latency includes queueing (about
 N x the service time), so the 1-client run shows the service time and the 10-client run
@@ -16,12 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import aiohttp
 
@@ -131,15 +139,88 @@ async def bench(url: str, concurrency: int, requests: int) -> None:
         print(_line("/health", "health", await _run("ping", requests, concurrency, get(lambda i: "/health"))))
 
 
+AGENTS_READY_S = 120.0
+"""Longest wait for N agents to see each other (seconds)."""
+
+
+async def _members_alive(url: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/api/v1/nodes") as r:
+        nodes = (await r.json()).get("nodes") or [] if r.status == 200 else []
+    return sum(1 for n in nodes if n.get("source") == "gossip" and n.get("member_state") == "alive")
+
+
+@contextlib.contextmanager
+def _agents(n: int) -> Iterator[str]:
+    """Start ``n`` agents on loopback (``versus_serf.agents.Cluster``); yields the first
+    one's (the coordinator's) API URL once it sees all of them alive."""
+    from simulations.versus_serf.agents import ClawKind, Cluster
+
+    with Cluster(ClawKind(), None, "local") as cluster:
+        seed = cluster.start(0, None)
+        for i in range(1, n):
+            cluster.start(i, seed)
+        url = f"http://127.0.0.1:{seed.api_port}"
+        deadline = time.monotonic() + AGENTS_READY_S
+        while True:
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                if asyncio.run(_members_alive(url)) == n:
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{n} agents did not see each other in {AGENTS_READY_S:g} s")
+            time.sleep(0.5)
+        yield url
+
+
+async def bench_writes(url: str, agents: int, concurrency: int, writes: int) -> None:
+    """Replicated writes on the coordinator of ``agents`` real agents."""
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as http:
+
+        def post(path: Callable[[int], str], body: Callable[[int], dict[str, object]]
+                 ) -> Callable[[int], Awaitable[None]]:
+            async def one(i: int) -> None:
+                async with http.post(url + path(i), json=body(i)) as r:
+                    assert r.status == 200, await r.text()
+                    await r.read()
+            return one
+
+        def worker(i: int) -> str:
+            return f"w-{concurrency}-{i:05d}"
+
+        print(f"{agents} agents, coordinator at {url}; {concurrency} concurrent clients; ms\n")
+        print(f"{'endpoint':<28} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'req/s':>8}")
+        register = post(lambda i: "/api/v1/nodes/register", lambda i: {
+            "hostname": worker(i), "node_id": worker(i), "platform": "linux", "arch": "x64",
+            "available_skills": ["python"]})
+        print(_line("register (replicated)", "register",
+                    await _run("register", writes, concurrency, register)))
+        print(_line("heartbeat (own word)", "heartbeat", await _run(
+            "heartbeat", writes, concurrency, post(
+                lambda i: f"/api/v1/nodes/{worker(i)}/heartbeat", lambda i: {"cpu_usage": 5.0}))))
+        print(_line("maintenance (replicated)", "register", await _run(
+            "maintenance", writes, concurrency, post(
+                lambda i: f"/api/v1/nodes/{worker(i)}/maintenance", lambda i: {"enabled": True}))))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", default="1,10",
                         help="comma-separated concurrent-client counts (default 1,10)")
     parser.add_argument("--requests", type=int, default=2000, help="requests per cheap endpoint (default 2000)")
+    parser.add_argument("--agents", type=int, default=0, metavar="N",
+                        help="benchmark the writes of N real agents (default 0: the API alone)")
+    parser.add_argument("--writes", type=int, default=200,
+                        help="writes of each kind with --agents (default 200)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         _serve()
+        return
+    if args.agents > 0:
+        with _agents(args.agents) as url:
+            for concurrency in (int(c) for c in args.concurrency.split(",")):
+                asyncio.run(bench_writes(url, args.agents, concurrency, args.writes))
+                print()
         return
     for concurrency in (int(c) for c in args.concurrency.split(",")):
         child = subprocess.Popen([sys.executable, "-m", "simulations.bench_api", "--serve"],

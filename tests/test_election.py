@@ -9,8 +9,10 @@ from node.election import (
     Candidate,
     CoordinatorRole,
     RoleChange,
+    claim_to_publish,
     decide_claim,
     elect,
+    minority_flag,
     next_term,
 )
 
@@ -49,6 +51,26 @@ def test_newcomer_older_than_the_coordinator_does_not_displace_it() -> None:
 def test_highest_term_wins_between_two_claimants_after_a_partition() -> None:
     assert elect([c("a", 1, term=3), c("b", 9, term=4)]).node_id == "b"
     assert elect([c("a", 1, term=4), c("b", 9, term=4)]).node_id == "a"
+
+
+def test_a_claimant_on_the_majority_side_beats_a_higher_term_from_a_minority() -> None:
+    majority = Candidate("inc", True, True, 1.0, term=3)
+    rival = Candidate("min", True, True, 9.0, term=4, minority=True)
+    assert elect([majority, rival]).node_id == "inc"
+    both = [Candidate("a", True, True, 1.0, term=3, minority=True), rival]
+    assert elect(both).node_id == "min"  # 50/50: both marked, the higher term
+
+
+def test_minority_flag_is_kept_while_a_rival_claims() -> None:
+    def flag(claiming: bool = True, flagged: bool = False, minority_now: bool = False,
+             rival: bool = False) -> bool:
+        return minority_flag(claiming=claiming, flagged=flagged, minority_now=minority_now,
+                             rival_claimant=rival)
+    assert not flag(claiming=False, flagged=True, minority_now=True)
+    assert flag(minority_now=True)
+    assert flag(flagged=True, rival=True)  # healed, but the rival is still claiming
+    assert not flag(flagged=True)          # healed and alone: cleared
+    assert not flag(rival=True)            # never marked: stays unmarked
 
 
 def test_next_term() -> None:
@@ -111,15 +133,17 @@ def test_terms_grow_over_a_sequence_of_failures() -> None:
 
 # --- with real gossip cores (virtual time, tests/core_harness.py) -------------------------
 
-def _run_partition_and_heal(seed: int) -> tuple[set[tuple[str, int]], set[tuple[str, int]], set[tuple[str, int]]]:
+def _run_partition_and_heal(seed: int, nodes: int = 5, split_at: int = 2
+                            ) -> tuple[set[tuple[str, int]], set[tuple[str, int]], set[tuple[str, int]]]:
     from gossip.config import GossipConfig
     from gossip.types import MemberState
     from node.election import decide_claim as decide
     from node.metadata import NodeMeta, decode_meta, encode_meta
+    from node.partition import partition_status
     from tests.core_harness import Cluster
 
     cluster = Cluster(GossipConfig.local(), seed=seed)
-    names = [f"n{i}" for i in range(5)]
+    names = [f"n{i}" for i in range(nodes)]
     metas = {n: NodeMeta(started_at=100.0 + i) for i, n in enumerate(names)}
     for n in names:
         cluster.add_node(n, meta=encode_meta(metas[n]))
@@ -134,10 +158,15 @@ def _run_partition_and_heal(seed: int) -> tuple[set[tuple[str, int]], set[tuple[
                 meta = metas[n] if m.name == n else decode_meta(m.meta)
                 highest[n] = max(highest[n], meta.term)
                 cands.append(Candidate(m.name, m.state in (MemberState.ALIVE, MemberState.SUSPECT),
-                                       meta.is_claw and not meta.no_coordinator, meta.started_at, meta.term))
+                                       meta.is_claw and not meta.no_coordinator, meta.started_at,
+                                       meta.term, meta.minority_claim))
             d = decide(cands, self_id=n, my_claim=metas[n].term, highest_seen=highest[n], settled=True)
-            if d.my_claim != metas[n].term:
-                metas[n] = metas[n].replace(term=d.my_claim)
+            change = RoleChange(None, None if d.my_claim == metas[n].term else d.my_claim)
+            publish = claim_to_publish(  # as Agent._reelect does
+                change, cands, self_id=n, claim=metas[n].term, flagged=metas[n].minority_claim,
+                minority_now=partition_status(core.members()).minority)
+            if publish is not None:
+                metas[n] = metas[n].replace(term=publish[0], minority_claim=publish[1])
                 core.set_meta(encode_meta(metas[n]), cluster.now)
             views.add((d.coordinator, d.term))
         return views
@@ -151,9 +180,9 @@ def _run_partition_and_heal(seed: int) -> tuple[set[tuple[str, int]], set[tuple[
 
     cluster.join_all()
     before = settle(10.0)
-    cluster.partition(names[:2], names[2:])
+    cluster.partition(names[:split_at], names[split_at:])
     settle(40.0)
-    split = _claims(metas, names[:2]) | _claims(metas, names[2:])
+    split = _claims(metas, names[:split_at]) | _claims(metas, names[split_at:])
     cluster.heal()
     after = settle(120.0)
     return before, split, after
@@ -170,9 +199,24 @@ def test_partition_elects_one_per_side_and_heals_to_one() -> None:
     before, split, after = _run_partition_and_heal(seed=3)
     assert before == {("n0", 1)}
     # During the partition each side has its own coordinator: n0 keeps term 1 on its
-    # side, the other side elects its longest-running node n2 with term 2.
+    # side (2 of 5: a minority), the other side elects its longest-running node n2 with
+    # term 2.
     assert split == {("n0", 1), ("n2", 2)}
-    # After healing every node names the same single coordinator: the higher term.
+    # After healing every node names the same single coordinator: the larger side's.
+    assert after == {("n2", 2)}
+
+
+def test_the_incumbent_of_the_larger_side_stays_after_the_heal() -> None:
+    before, split, after = _run_partition_and_heal(seed=5, split_at=3)
+    assert before == {("n0", 1)}
+    assert split == {("n0", 1), ("n3", 2)}  # n3 claims a higher term on the minority side
+    assert after == {("n0", 1)}
+
+
+def test_a_50_50_split_heals_to_the_higher_term() -> None:
+    before, split, after = _run_partition_and_heal(seed=7, nodes=4, split_at=2)
+    assert before == {("n0", 1)}
+    assert split == {("n0", 1), ("n2", 2)}
     assert after == {("n2", 2)}
 
 

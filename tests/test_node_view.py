@@ -6,16 +6,18 @@ from typing import Any
 
 import pytest
 
-from api.errors import Conflict, Unavailable
+from api.errors import Conflict, Unavailable, WriteUnconfirmed
 from api.models import HeartbeatIn, NodeStatus, NodeTransition, RegisterIn
-from api.registry import HttpNodeRegistry
+from api.registry import HttpNodeRecord, HttpNodeRegistry
 from gossip.coordinate import Coordinate
 from gossip.events import Member
 from gossip.types import MemberState
 from node.cluster_channel import DirectiveNotAcknowledged
 from node.heartbeat import HeartbeatRecord
 from node.metadata import NodeMeta, decode_meta, encode_meta
+from node.partition import PartitionStatus, partition_status
 from node.view import GossipClusterView, member_status
+from node.write_replicas import NotReplicated
 
 
 def member(name: str, state: MemberState = MemberState.ALIVE, **meta: Any) -> Member:
@@ -41,6 +43,8 @@ class FakeAgent:
         self.coordinator = ("me", 2)
         self.calls: list[tuple[str, Any]] = []
         self.unreachable: set[str] = set()
+        self.durable: list[tuple[str, int]] = []
+        self.replicas_fail = False
         self.coordinates: dict[str, Coordinate] = {}
 
     def coordinate_of(self, node_id: str) -> Coordinate | None:
@@ -79,6 +83,15 @@ class FakeAgent:
         if target in self.unreachable:
             raise DirectiveNotAcknowledged(f"{action} directive to {target} was not "
                                            "acknowledged after 3 attempts (timeout)")
+
+    def partition(self) -> PartitionStatus:
+        return partition_status(self.table)
+
+    async def make_durable(self, record: HttpNodeRecord) -> list[str]:
+        if self.replicas_fail:
+            raise NotReplicated("0 of 2 replica(s) confirmed (peer: timeout)")
+        self.durable.append((record.node_id, record.version))
+        return ["peer"]
 
     def force_leave(self, name: str, *, prune: bool) -> bool:
         self.calls.append(("force-leave", (name, prune)))
@@ -149,6 +162,27 @@ async def test_registering_a_gossip_members_id_conflicts(view: GossipClusterView
     with pytest.raises(Conflict):
         await view.register(RegisterIn(hostname="h", platform="linux", arch="x64",
                                        available_skills=["a"], node_id="peer"))
+
+
+async def test_worker_writes_are_answered_once_durable_heartbeats_on_own_word(
+        view: GossipClusterView, agent: FakeAgent) -> None:
+    reg = RegisterIn(hostname="h", platform="linux", arch="x64", available_skills=["a"],
+                     node_id="w1")
+    await view.register(reg)
+    await view.heartbeat("w1", HeartbeatIn(running_tasks=1))
+    await view.set_maintenance("w1", True)
+    await view.shutdown("w1")
+    assert agent.durable == [("w1", 1), ("w1", 3), ("w1", 4)]  # version 2: the heartbeat
+
+
+async def test_unconfirmed_write_is_503_applied_unknown(view: GossipClusterView,
+                                                        agent: FakeAgent) -> None:
+    agent.replicas_fail = True
+    with pytest.raises(WriteUnconfirmed) as caught:
+        await view.register(RegisterIn(hostname="h", platform="linux", arch="x64",
+                                       available_skills=["a"], node_id="w1"))
+    assert caught.value.status == 503 and caught.value.applied == "unknown"
+    assert "w1" in caught.value.message and "retry" in caught.value.message
 
 
 async def test_writes_for_gossip_members_go_to_the_member(view: GossipClusterView,

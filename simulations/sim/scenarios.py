@@ -491,6 +491,32 @@ def scenario_churn(opts: RunOptions) -> Result:
     return _finish(run, result)
 
 
+def scenario_heal(opts: RunOptions) -> Result:
+    """The partition scenario with the claw layer (election, registry, skewed clocks):
+    splits 50/50 and 70/30, the incumbent on each side, writes on both, a heal
+    (``simulations.sim.heal``)."""
+    from .heal import CASES, run_case
+
+    cols = ["split", "incumbent", "incumbent_before", "split_coordinators", "after_heal",
+            "acked_writes", "records", "coordinator_s", "registry_s", "trace"]
+    result = _base_result(opts, cols)
+    started = time.monotonic()
+    config = opts.gossip_config()
+    traces = []
+    for case in CASES:
+        row, checks = run_case(config, opts.seed, opts.nodes, opts.partition_s, case)
+        result.sim_s = round(result.sim_s + row.pop("sim_s"), 1)
+        result.rows.append(row)
+        traces.append(row["trace"])
+        label = f"{row['split']} incumbent on the {row['incumbent']} side"
+        result.checks.extend((f"{label}: {what}", ok, detail) for what, ok, detail in checks)
+    result.trace_hash = "-".join(traces)
+    result.wall_s = round(time.monotonic() - started, 2)
+    result.cpu_s = round(time.process_time(), 2)
+    result.peak_rss_mb = round(peak_rss_mb(), 1)
+    return result
+
+
 SCENARIOS: dict[str, Callable[[RunOptions], Result]] = {
     "crash": scenario_crash,
     "join": scenario_join,
@@ -498,6 +524,7 @@ SCENARIOS: dict[str, Callable[[RunOptions], Result]] = {
     "loss": scenario_loss,
     "slow": scenario_slow,
     "churn": scenario_churn,
+    "heal": scenario_heal,
 }
 
 

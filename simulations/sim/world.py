@@ -172,6 +172,9 @@ class SimWorld:
         self.decode_cache = (DecodeCache(SHARED_CACHE_ENTRIES, SHARED_CACHE_BYTES)
                              if self.options.share_decoder else None)
         """The cache every core shares (``WorldOptions.share_decoder``), else None."""
+        self.app_state_for: Callable[[str], Callable[[], bytes] | None] | None = None
+        """Gives a booting node's core its push-pull app state (by node name); None: none
+        (the claw layer sets it, ``simulations.sim.claw_layer``)."""
 
     # --- time ---------------------------------------------------------------------
 
@@ -278,6 +281,7 @@ class SimWorld:
                 self.config, name=node.name, address=node.address, meta=meta, rng=rng,
                 now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
                 strict=True, keyring=keyring,
+                app_state=None if self.app_state_for is None else self.app_state_for(node.name),
             )
         else:
             node.core = in_converged_cluster(

@@ -1,0 +1,142 @@
+"""Acknowledged means replicated: the coordinator's replica confirmations.
+
+A write the coordinator answers 200 must survive the coordinator's death at that very
+moment. So before answering a state change of an HTTP-registered node (registration,
+shutdown notice, maintenance switch, delete) the coordinator
+
+1. waits until the record is committed to its own store, and
+2. sends the record over the cluster request channel (``KIND_REPLICA``) to other live
+   claw members; each merges it, waits for its own store commit, and only then confirms.
+
+It answers once ``needed`` members confirmed. ``needed`` is ``--write-replicas`` when
+set, else ``min(DEFAULT_WRITE_REPLICAS, live members − 1)``: 0 for a node alone (its own
+store is all there is), 1 with two nodes, 2 from three on. An explicit value larger than
+the live members can give fails every write (the operator asked for it).
+
+Members are asked in a random order, ``needed`` at a time; a member that fails is
+replaced by the next one, until ``needed`` confirmed, the candidates ran out, or
+``REPLICA_CONFIRM_TIMEOUT_S`` passed. Then ``NotReplicated`` is raised and the API
+answers 503 with ``applied: unknown``: the write may or may not be in effect (it is on
+the coordinator and perhaps on some members, and gossip keeps spreading it). Every write
+is idempotent (a registration with its ``node_id``, a heartbeat, a shutdown, a
+maintenance switch or a delete applied twice ends in the same state), so the client
+retries it.
+
+Resource heartbeats of HTTP workers are answered on the coordinator's own word: each one
+supersedes the previous one within seconds, losing one costs nothing the next does not
+repair, and waiting for replicas would add a round trip to the most frequent request.
+The heartbeat check's offline/suspect marks are the coordinator's own judgement, redone
+by any successor, and are not confirmed either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+
+__all__ = [
+    "DEFAULT_WRITE_REPLICAS", "REPLICA_CONFIRM_TIMEOUT_S", "NotReplicated", "ReplicaConfirmer",
+    "replicas_needed",
+]
+
+DEFAULT_WRITE_REPLICAS = 2
+"""Members (besides the coordinator) that confirm a write when ``--write-replicas`` is
+not set, fewer when fewer are live: with 3 copies one more failure is survived."""
+REPLICA_CONFIRM_TIMEOUT_S = 5.0
+"""Seconds the coordinator waits for the confirmations of one write before answering 503
+(well inside the 15 s a relayed write may take, ``ApiConfig.forward_timeout_s``)."""
+
+SendReplica = Callable[[str, bytes, float], Awaitable[None]]
+"""Sends a replica to member ``name`` and returns once it confirmed (within the given
+seconds); raises on any failure."""
+
+
+class NotReplicated(Exception):
+    """Too few members confirmed a write in time; the message says which and why."""
+
+
+def replicas_needed(configured: int | None, live_others: int) -> int:
+    """Confirmations one write needs (``configured``: ``--write-replicas``, None: default)."""
+    if configured is None:
+        return min(DEFAULT_WRITE_REPLICAS, live_others)
+    return configured
+
+
+class ReplicaConfirmer:
+    """Collects the confirmations of one write at a time (many writes may run at once).
+
+    Args:
+        send: delivers a replica to one member and waits for its confirmation.
+        candidates: the live claw members other than this node, by name.
+        configured: ``--write-replicas`` (None: the default, see ``replicas_needed``).
+        timeout_s: bound of one write's confirmations.
+        rng: orders the candidates (spreads the replicas over the members).
+    """
+
+    def __init__(self, *, send: SendReplica, candidates: Callable[[], list[str]],
+                 configured: Callable[[], int | None],
+                 timeout_s: float = REPLICA_CONFIRM_TIMEOUT_S,
+                 rng: random.Random | None = None) -> None:
+        self._send = send
+        self._candidates = candidates
+        self._configured = configured
+        self.timeout_s = timeout_s
+        self._rng = rng or random.Random()
+
+    async def confirm(self, body: bytes) -> list[str]:
+        """Replicate ``body`` (an encoded record) until enough members confirmed.
+
+        Returns:
+            The members that confirmed (empty when none is needed).
+
+        Raises:
+            NotReplicated: too few confirmed within ``timeout_s``.
+        """
+        names = self._candidates()
+        self._rng.shuffle(names)
+        needed = replicas_needed(self._configured(), len(names))
+        if needed <= 0:
+            return []
+        if needed > len(names):
+            raise NotReplicated(f"needs {needed} replica(s) (--write-replicas) but only "
+                                f"{len(names)} other live member(s) can hold one")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        waiting = iter(names)
+        running: dict[asyncio.Task[None], str] = {}
+        confirmed: list[str] = []
+        failures: list[str] = []
+
+        def ask_next() -> None:
+            name = next(waiting, None)
+            if name is not None:
+                coro = self._send(name, body, max(0.0, deadline - loop.time()))
+                running[asyncio.ensure_future(coro)] = name
+
+        for _ in range(needed):
+            ask_next()
+        try:
+            while len(confirmed) < needed and running:
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
+                done, _ = await asyncio.wait(running, timeout=left,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    name = running.pop(task)
+                    error = task.exception()
+                    if error is None:
+                        confirmed.append(name)
+                    else:
+                        failures.append(f"{name}: {error or type(error).__name__}")
+                        ask_next()
+        finally:
+            for task in running:
+                task.cancel()
+        if len(confirmed) < needed:
+            late = [running[t] for t in running]
+            reason = "; ".join(failures + [f"{n}: no confirmation within {self.timeout_s:g} s"
+                                           for n in late]) or "no member answered"
+            raise NotReplicated(f"{len(confirmed)} of {needed} replica(s) confirmed ({reason})")
+        return confirmed
