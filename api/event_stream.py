@@ -49,7 +49,7 @@ __all__ = [
 CLUSTER_KINDS = (
     "member_join", "member_suspect", "member_failed", "member_left", "member_alive",
     "member_address", "coordinator", "worker_registered", "worker_offline",
-    "worker_removed", "maintenance",
+    "worker_removed", "maintenance", "user_event", "query",
 )
 """Kinds of the cluster's events (``node.events.EventKind`` values, ``_`` for spaces)."""
 STREAM_KINDS = (*CLUSTER_KINDS, "node", "node_removed", "snapshot", "reset")

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from gossip.coordinate import Coordinate
 
 from . import models as m
+from . import user_events as ue
 
 __all__ = [
     "ERROR_EXAMPLES", "EVENT_STREAM_EXAMPLE", "OPERATION_ERROR_EXAMPLES", "PARAMETER_EXAMPLES",
@@ -159,6 +160,14 @@ def _examples() -> dict[type[BaseModel], BaseModel]:
             primary_key=_OLD_KEY, keys=[m.KeyCount(key=_OLD_KEY, nodes=3, primary_nodes=3),
                                         m.KeyCount(key=_NEW_KEY, nodes=2, primary_nodes=0)],
             lacking_primary=[], missing=[], messages={}),
+        ue.EventIn: ue.EventIn(name="deploy", payload="openclaw 0.9.3", coalesce=True),
+        ue.EventOut: ue.EventOut(name="deploy", payload_bytes=14,
+                                 message="user event 'deploy' broadcast"),
+        ue.QueryIn: ue.QueryIn(name="gpu-free", payload="", tags={"role": "^gpu"}, timeout=3.0),
+        ue.QueryOut: ue.QueryOut(name="gpu-free", request_ack=True,
+                                 acks=["gpu-box-1", "gpu-box-2"],
+                                 responses=[ue.QueryResponseOut(node="gpu-box-2", payload="2 slots",
+                                                                payload_base64="MiBzbG90cw==")]),
         m.ReloadOut: m.ReloadOut(node_id="gpu-box-2", message="reloaded: --tags applied",
                                  applied=["tags"], restart_needed=["bind"]),
         m.StreamEventOut: m.StreamEventOut(

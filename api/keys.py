@@ -13,13 +13,14 @@ from .event_stream import EventFeed
 from .json_cache import NodeJsonCache
 from .key_control import KeyControl
 from .openapi import OpenApiDocument
+from .user_events import UserEventControl
 from .view import ClusterView
 
 if TYPE_CHECKING:
     from .relay import WriteForwarder
 
 __all__ = ["ALERTS", "CLIENT", "CONFIG", "EVENTS", "FORWARDER", "JSON_CACHE", "KEY_CONTROL",
-           "LIVE", "OPENAPI", "VIEW"]
+           "LIVE", "OPENAPI", "USER_EVENT_CONTROL", "VIEW"]
 
 VIEW = web.AppKey("view", ClusterView)
 CONFIG = web.AppKey("config", ApiConfig)
@@ -38,4 +39,5 @@ FORWARDER: web.AppKey[WriteForwarder] = web.AppKey("forwarder")
 """How this node relays writes to the coordinator (``create_app(forwarder=...)``); absent:
 a non-coordinator answers writes with 503."""
 KEY_CONTROL = web.AppKey("key_control", KeyControl)
+USER_EVENT_CONTROL = web.AppKey("user_event_control", UserEventControl)
 """Cluster-wide gossip key management; set by the agent (absent: the key routes answer 503)."""

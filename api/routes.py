@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -16,7 +17,8 @@ from .errors import NotFound, Unavailable
 from .examples import EVENT_STREAM_EXAMPLE
 from .health import cluster_health, filter_nodes, node_health
 from .key_control import KeyAction, KeyControl
-from .keys import CONFIG, JSON_CACHE, KEY_CONTROL, VIEW
+from .keys import CONFIG, JSON_CACHE, KEY_CONTROL, USER_EVENT_CONTROL, VIEW
+from .user_events import EventIn, EventOut, QueryIn, QueryOut, UserEventControl
 from .models import (
     CheckHeartbeatOut,
     ClusterHealthOut,
@@ -48,6 +50,7 @@ from .sse import serve_events
 __all__ = ["json_model", "node_list_response", "registry"]
 
 registry = RouteRegistry()
+T = TypeVar("T")
 _NODE = {"node_id": "Node id"}
 
 
@@ -248,11 +251,16 @@ async def stream_events(request: web.Request, call: Call) -> web.StreamResponse:
 # --- gossip keys (cluster-wide; answered by the node asked, never forwarded) -----------
 
 
-def _key_control(request: web.Request) -> KeyControl:
-    control = request.app.get(KEY_CONTROL)
+def _control(request: web.Request, key: web.AppKey[T], missing: str) -> T:
+    """The control the agent put under ``key`` (503 ``missing`` without an agent)."""
+    control = request.app.get(key)
     if control is None:
-        raise Unavailable("keys: this node does not manage gossip keys (no agent)")
+        raise Unavailable(missing)
     return control
+
+
+def _key_control(request: web.Request) -> KeyControl:
+    return _control(request, KEY_CONTROL, "keys: this node does not manage gossip keys (no agent)")
 
 
 @registry.route("GET", "/api/v1/keys", summary="Gossip keys on every live node (serf keys -list)",
@@ -273,6 +281,26 @@ def _key_route(action: KeyAction, summary: str) -> None:
 _key_route("install", "Install a gossip key on every live node (decrypting only)")
 _key_route("use", "Make an installed key primary on every live node (refused if a live node lacks it)")
 _key_route("remove", "Remove a key from every live node (refused while a live node encrypts with it)")
+
+
+# --- Serf user events and queries (answered by the node asked, never forwarded) -------
+
+
+def _user_events(request: web.Request) -> UserEventControl:
+    return _control(request, USER_EVENT_CONTROL, "events: this node does not gossip (no agent)")
+
+
+@registry.route("POST", "/api/v1/user-events", summary="Broadcast a Serf user event (serf event)",
+                body=EventIn, response=EventOut, errors=(422, 503), tag="events")
+async def send_event(request: web.Request, call: Call) -> web.Response:
+    return json_model(await _user_events(request).send_event(call.body))
+
+
+@registry.route("POST", "/api/v1/queries", summary="Run a Serf query until its deadline and "
+                "return the acks and responses (serf query)",
+                body=QueryIn, response=QueryOut, errors=(422, 503), tag="events")
+async def run_query(request: web.Request, call: Call) -> web.Response:
+    return json_model(await _user_events(request).query(call.body))
 
 
 # --- served by the agent ---------------------------------------------------------------

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 __all__ = [
     "Member", "MemberJoined", "MemberUpdated", "MemberSuspected", "MemberRecovered",
     "MemberFailed", "MemberLeft", "NameConflict", "AddressChecked", "Refuted", "JoinResult",
-    "AppMessage", "AppState", "QueryReceived", "QueryAnswered", "QueryFinished", "Event",
+    "AppMessage", "AppState", "QueryReceived", "QueryAnswered", "QueryFinished",
+    "UserEventReceived", "Event",
 ]
 
 
@@ -172,8 +173,19 @@ class QueryFinished:
     query: OutboundQuery
 
 
+@dataclass(frozen=True, slots=True)
+class UserEventReceived:
+    """A Serf user event new to this node (``serf event``; ``gossip.user_events``),
+    ours included: for the node's event handlers."""
+
+    ltime: int
+    name: str
+    payload: bytes
+    coalesce: bool
+
+
 Event = Union[
     MemberJoined, MemberUpdated, MemberSuspected, MemberRecovered, MemberFailed,
     MemberLeft, NameConflict, AddressChecked, Refuted, JoinResult, AppMessage, AppState,
-    QueryReceived, QueryAnswered, QueryFinished,
+    QueryReceived, QueryAnswered, QueryFinished, UserEventReceived,
 ]

@@ -41,7 +41,8 @@ Two commands for the application's identity checks (``node.identity``):
 ``check_address(name, address, now)`` and ``outbid(incarnation, now, tell=...)``;
 ``force_leave(name, now, prune=...)``, Serf's force-leave of another member.
 Serf queries: ``start_query``, ``respond_query``, ``close_query``,
-``query_response_fits``, ``default_query_timeout`` and the ``Query*`` events.
+``query_response_fits``, ``default_query_timeout`` and the ``Query*`` events; Serf user
+events: ``send_user_event`` and ``UserEventReceived``.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ from .outbox import Outbox
 from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
 from .push_pull import Exchanges, PendingStream, StreamRequest
 from .query_router import QueryRouter
+from .user_events import UserEvents
 from .serf_layer import SerfLayer
 from .serf_query import IncomingQuery, OutboundQuery, QueryParams
 from .stats import CoreStats
@@ -227,18 +229,21 @@ class SwimProtocol:
         self._queries = QueryRouter(self._members, self._self, self._serf.query_clock, rng,
                                     self._outbox, emit=self._emit,
                                     gossip_interval_s=config.gossip_interval_s)
+        self._user_events = UserEvents(self._serf.event_clock, self._outbox, emit=self._emit)
+        self._serf.local_events = self._user_events.local_events
         self._user = UserMessages(self._members, self._self, self._serf, self._outbox,
                                   self._stats, self._decode_cache, emit=self._emit,
                                   set_state=self._set_state, leaving=self._leave.begun,
                                   erase=self._erase,
-                                  on_query=self._queries.on_message)
+                                  on_query=self._queries.on_message,
+                                  on_user_event=self._user_events.on_message)
         self._exchanges = Exchanges(
             config, rng, self._members, self._self, self._stats, self._serf, self._user,
             cluster_size=self._current_size, gossiped=self._gossiped_records, app_state=app_state,
             apply_alive=self._on_alive, apply_suspect=self._on_suspect,
             apply_dead=self._on_dead, emit=self._emit,
             tcp_ping_acked=self._prober.tcp_ping_acked, joined=self._joined,
-            encryption=self._encryption)
+            merge_events=self._user_events.merge_remote, encryption=self._encryption)
         self._stale_answers: OrderedDict[Address, float] = OrderedDict()
         """Where we last sent our alive in answer to a stale accusation, and when."""
         self.last_internal_error: str = ""
@@ -451,6 +456,15 @@ class SwimProtocol:
         ceil(log10(live members + 1)), in seconds."""
         return self._queries.default_timeout()
 
+    def send_user_event(self, name: str, payload: bytes, coalesce: bool, now: float) -> None:
+        """Serf ``UserEvent``: broadcast a user event (``UserEventReceived`` here too).
+
+        Raises:
+            UserEventError: name + payload or the encoded event over Serf's 512 bytes.
+        """
+        self._now = now
+        self._user_events.send(name, payload, coalesce)
+
     # --- inputs -----------------------------------------------------------------
 
     def receive_datagram(self, data: bytes, addr: Address, now: float) -> None:
@@ -625,6 +639,8 @@ class SwimProtocol:
             out[f"decrypt_failed_{reason}"] = count
         for key, value in dataclasses.asdict(self._queries.queries.stats).items():
             out[f"query_{key}"] = value
+        for key, value in dataclasses.asdict(self._user_events.stats).items():
+            out[f"user_event_{key}"] = value
         return out
 
     @property

@@ -248,6 +248,7 @@ class Exchanges:
                  emit: Callable[[Event], None],
                  tcp_ping_acked: Callable[[int, float], None],
                  joined: Callable[[PendingStream, float], None],
+                 merge_events: Callable[..., None],
                  encryption: WireEncryption | None = None) -> None:
         self._cfg = config
         self._rng = rng
@@ -257,6 +258,7 @@ class Exchanges:
         self._stats = stats
         self._serf = serf
         self._user = user
+        self._merge_events = merge_events
         self._cluster_size = cluster_size
         self._gossiped = gossiped
         self._app_state = app_state
@@ -429,7 +431,7 @@ class Exchanges:
             if p.report:
                 self._emit(JoinResult(seed=p.address, ok=False, error=error))
             return
-        self.merge(pp, sender=p.address, now=now)
+        self.merge(pp, sender=p.address, now=now, our_join=p.report)
         self.durations.observe(now - p.opened)
         if p.report:
             self._emit(JoinResult(seed=p.address, ok=True))
@@ -451,8 +453,9 @@ class Exchanges:
         for pending in self.streams.expire(now):
             self.on_reply(pending, None, now)
 
-    def merge(self, pp: PushPull, *, sender: Address, now: float) -> None:
-        """memberlist ``mergeState`` then Serf ``MergeRemoteState``."""
+    def merge(self, pp: PushPull, *, sender: Address, now: float, our_join: bool = False) -> None:
+        """memberlist ``mergeState`` then Serf ``MergeRemoteState`` (``our_join``: the
+        answer to a ``join()`` seed, whose user events are history to us)."""
         for msg in remote_node_messages(pp, bind_port=self._cfg.bind_port,
                                         self_name=self._self_name):
             if isinstance(msg, Alive):
@@ -482,5 +485,6 @@ class Exchanges:
         for name, ltime in user.status_ltimes.items():
             if name not in left:
                 self._user.on_join_status(name, ltime, now)
+        self._merge_events(user.events, user.event_ltime, ignore_old=our_join)
         if user.claw is not None:
             self._emit(AppState(body=user.claw, join=pp.join, sender=sender))

@@ -18,13 +18,14 @@ from random import Random
 
 from . import codec
 from .events import Event, QueryAnswered, QueryFinished, QueryReceived
+from .internal_queries import CONFLICT_QUERY, conflict_response, handled_here
 from .key_queries import passes_on
 from .membership import Membership, MemberRecord
 from .messages import SerfQuery, SerfQueryResponse, SerfRelay, UserMsg
 from .outbox import Outbox
 from .serf_layer import LamportClock
 from .serf_query import (
-    QUERY_FLAG_ACK, IncomingQuery, OutboundQuery, QueryParams, QueryVerdict, SerfQueries, default_query_timeout,
+    QUERY_FLAG_ACK, IncomingQuery, OutboundQuery, QueryError, QueryParams, QueryVerdict, SerfQueries, default_query_timeout,
 )
 from .tags import decode_tags
 from .types import Address, MemberState
@@ -73,7 +74,7 @@ class QueryRouter:
             verdict = self.queries.receive_query(msg, now, encrypted=encrypted)
             if verdict.rebroadcast and passes_on(msg.name, encrypted):
                 self._outbox.serf.push(codec.encode_message(UserMsg(payload)))
-            self._carry_out(verdict)
+            self._carry_out(verdict, now)
         elif isinstance(msg, SerfQueryResponse):
             if self.queries.receive_response(msg, now):
                 query = self.queries.find(msg.ltime, msg.id)
@@ -92,7 +93,7 @@ class QueryRouter:
             name, payload, params, address=self._self.address, members=self.live_count(),
             gossip_interval_s=self._gossip_interval_s, now=now)
         self._outbox.serf.push(codec.encode_message(UserMsg(raw)))
-        self._carry_out(local)
+        self._carry_out(local, now)
         return query
 
     def respond(self, query: IncomingQuery, payload: bytes | None, now: float) -> None:
@@ -115,11 +116,31 @@ class QueryRouter:
 
     # --- internals ----------------------------------------------------------------
 
-    def _carry_out(self, verdict: QueryVerdict) -> None:
+    def _carry_out(self, verdict: QueryVerdict, now: float) -> None:
         for address, raw in verdict.sends:
             self._send(address, raw)
-        if verdict.deliver is not None:
-            self._emit(QueryReceived(verdict.deliver))
+        query = verdict.deliver
+        if query is None:
+            return
+        if query.internal and handled_here(query.name):
+            self._answer_internal(query, now)
+        else:
+            self._emit(QueryReceived(query))
+
+    def _answer_internal(self, query: IncomingQuery, now: float) -> None:
+        """Serf ``serfQueries.handleQuery`` for ping (the ack is all) and conflict."""
+        if query.name != CONFLICT_QUERY:
+            return
+        name = query.payload.decode("utf-8", "surrogateescape")
+        if name == self._self.name:
+            return  # Serf: a conflict query about us is not ours to answer
+        raw = conflict_response(self._members.get(name))
+        try:
+            sends = self.queries.respond(query, raw, now)
+        except QueryError:
+            return  # larger than a response may be (a huge tag set): Serf gives up too
+        for address, data in sends:
+            self._send(address, data)
 
     def _send(self, address: Address, serf_bytes: bytes) -> None:
         self._outbox.emit(address, codec.encode_message(UserMsg(serf_bytes)), crc=False)

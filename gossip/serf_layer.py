@@ -6,7 +6,7 @@
   for us) turns it into ``left``.
 * Per-member ``statusLTime`` and the intents for members not known yet (Serf's
   ``recentIntents``).
-* Serf's push-pull user state (512 nil event slots, clocks, status LTimes, left
+* Serf's push-pull user state (the user event ring, clocks, status LTimes, left
   members) plus claw's ``claw`` extension.
 
 Decisions only; ``SwimProtocol`` queues the broadcasts and emits events.
@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from .membership import MemberRecord
 from .messages import SerfJoin, SerfLeave, SerfPushPull
@@ -92,6 +93,9 @@ class SerfLayer:
         for c in (self.clock, self.event_clock, self.query_clock):
             c.increment()  # Serf's Create() starts every clock at 1
         self._recent: OrderedDict[str, tuple[float, SerfJoin | SerfLeave]] = OrderedDict()
+        self.local_events: Callable[[], tuple[dict[bytes, Any] | None, ...]] | None = None
+        """The user event ring for our push-pull (``UserEvents.local_events``; None:
+        ``EVENT_BUFFER`` empty slots)."""
 
     # --- our own intents -------------------------------------------------------
 
@@ -188,7 +192,8 @@ class SerfLayer:
                 left.append(r.name)
         return SerfPushPull(
             ltime=self.clock.time(), status_ltimes=status, left_members=tuple(left),
-            event_ltime=self.event_clock.time(), events=(None,) * EVENT_BUFFER,
+            event_ltime=self.event_clock.time(),
+            events=(None,) * EVENT_BUFFER if self.local_events is None else self.local_events(),
             query_ltime=self.query_clock.time(), claw=claw,
         )
 

@@ -1,5 +1,5 @@
 """What arrives inside memberlist's user messages: Serf's intents and claw app messages
-(Serf's queries are passed on to ``query_router``).
+(Serf's queries are passed on to ``query_router``, user events to ``user_events``).
 
 memberlist hands a user message (type 8) to its delegate; Serf's delegate reads join and
 leave intents, user events and queries from it, and claw nodes add their own application
@@ -53,6 +53,7 @@ class UserMessages:
         erase: removes a left member from the table (a leave intent with ``prune``).
         on_query: takes Serf queries, responses and relays with whether they arrived
             encrypted (``QueryRouter.on_message``).
+        on_user_event: takes Serf user events (``UserEvents.on_message``).
     """
 
     def __init__(self, members: Membership, me: MemberRecord, serf: SerfLayer,
@@ -61,7 +62,8 @@ class UserMessages:
                  set_state: Callable[[MemberRecord, MemberState, float], None],
                  leaving: Callable[[], bool],
                  erase: Callable[[MemberRecord], None],
-                 on_query: Callable[[SerfQuery | SerfQueryResponse | SerfRelay, bytes, float, bool], None]
+                 on_query: Callable[[SerfQuery | SerfQueryResponse | SerfRelay, bytes, float, bool], None],
+                 on_user_event: Callable[[SerfUserEvent, bytes], None]
                  ) -> None:
         self._members = members
         self._self = me
@@ -74,6 +76,7 @@ class UserMessages:
         self._leaving = leaving
         self._erase = erase
         self._on_query = on_query
+        self._on_user_event = on_user_event
         self._seen_app: OrderedDict[bytes, None] = OrderedDict()
 
     def adopt(self, members: Membership) -> None:
@@ -97,8 +100,7 @@ class UserMessages:
             self._stats.serf_intents += 1
             self.on_leave_intent(msg, now, rebroadcast=codec.encode_message(UserMsg(payload)))
         elif isinstance(msg, SerfUserEvent):
-            self._serf.event_clock.witness(msg.ltime)
-            self._stats.serf_ignored += 1
+            self._on_user_event(msg, payload)
         elif isinstance(msg, (SerfQuery, SerfQueryResponse, SerfRelay)):
             self._on_query(msg, payload, now, encrypted)
         elif isinstance(msg, (SerfUnknown, SerfPushPull)):

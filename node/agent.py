@@ -34,7 +34,7 @@ from api.server import bind_api_socket, check_bind_safety
 from gossip.channel import ChannelCall
 from gossip.config import GossipConfig, agent_profile
 from gossip.coordinate import Coordinate
-from gossip.errors import LocalProtocolError
+from gossip.errors import GossipError, LocalProtocolError
 from gossip.events import (
     AddressChecked,
     AppMessage,
@@ -49,9 +49,11 @@ from gossip.events import (
     QueryFinished,
     QueryReceived,
     Refuted,
+    UserEventReceived,
 )
 from gossip.keyring import Keyring
 from gossip.protocol import SwimProtocol
+from gossip.tags import decode_tags
 from gossip.types import Address, MemberState
 from gossip.udp import GossipTransport
 
@@ -68,6 +70,7 @@ from .directives import (
     task_values,
 )
 from .election import CoordinatorRole
+from .event_handlers import HandlerRunner
 from .event_log import log_event
 from .events import (
     MEMBER_CHANGES,
@@ -97,6 +100,7 @@ from .replication import ReplicatedState
 from .resources import HostCpuMeter, PsutilSampler, ResourceSnapshot, Sampler
 from .store import NodeStore
 from .store_writer import StoreWrite, StoreWriter
+from .user_events import TransportUserPort, UserEvents
 from .write_replicas import NotReplicated, ReplicaConfirmer
 
 if TYPE_CHECKING:
@@ -161,6 +165,8 @@ class Agent:
         take effect on the next message."""
         self.cluster_keys: ClusterKeys | None = None
         """Serf's key-management queries, answered and sent (set once gossip runs)."""
+        self.user_events: UserEvents | None = None
+        """Serf user events and queries, sent and handed to handlers (once gossip runs)."""
         self.registry = HttpNodeRegistry(heartbeat_timeout_s=config.heartbeat_timeout,
                                          on_change=self._on_registry_write)
         self.heartbeats = HeartbeatTable(max_entries=self.gossip_config.max_members)
@@ -204,6 +210,7 @@ class Agent:
         self.events = EventBus()
         """Every cluster event this node sees (``node.events``); each is logged."""
         self.events.add_listener(log_event)
+        self.events.add_listener(self._to_event_handlers)
         self._member_events = MemberEventTranslator(
             wall_clock, lambda member: self.meta_of(member).maintenance)
         self._worker_events = WorkerEventTranslator(wall_clock)
@@ -317,6 +324,11 @@ class Agent:
         self.cluster_keys = ClusterKeys(TransportKeyPort(transport), self.keyring,
                                         config.data_dir / KEYRING_FILE)
         stack.push_async_callback(self.cluster_keys.aclose)
+        self.user_events = UserEvents(
+            TransportUserPort(transport),
+            HandlerRunner.from_specs(config.event_handler, self.node_id, decode_tags(meta_bytes)),
+            publish=self.events.publish, wall_clock=self._wall, member_tags=self._member_tags)
+        stack.push_async_callback(self.user_events.aclose)
         await transport.start()
         log.info("node %s started: gossip on %s advertised as %s, API %s (serving shortly), "
                  "incarnation %d", self.node_id, transport.address,
@@ -405,10 +417,11 @@ class Agent:
     def _build_app(self) -> web.Application:
         """The REST app over a new gossip view (once the REST stack is imported)."""
         from api.app import create_app
-        from api.keys import KEY_CONTROL
+        from api.keys import KEY_CONTROL, USER_EVENT_CONTROL
 
         from .api_observers import attach_observers
         from .key_api import ClusterKeyControl
+        from .user_event_api import ClusterUserEventControl
         from .view import GossipClusterView
 
         config = self.config
@@ -422,6 +435,7 @@ class Agent:
             alert_webhook=config.alert_webhook, check_interval_s=config.check_interval)
         app.router.add_post("/api/v1/agent/leave", self._http_leave)
         app[KEY_CONTROL] = ClusterKeyControl(self.cluster_keys)
+        app[USER_EVENT_CONTROL] = ClusterUserEventControl(self.user_events)
         app.router.add_post("/api/v1/agent/reload", self._http_reload)
         attach_observers(app, self)
         return app
@@ -720,9 +734,11 @@ class Agent:
             self._persist_incarnation()
 
     def _on_event(self, event: Event) -> None:
-        if isinstance(event, (QueryReceived, QueryAnswered, QueryFinished)):
+        if isinstance(event, (QueryReceived, QueryAnswered, QueryFinished, UserEventReceived)):
             if self.cluster_keys is not None:
                 self.cluster_keys.on_event(event)
+            if self.user_events is not None:
+                self.user_events.on_event(event)
         elif isinstance(event, AppMessage):
             directive = self.replicated.receive(event.body)
             if directive is not None:
@@ -741,6 +757,23 @@ class Agent:
             self._identity.on_address_checked(event)
         elif isinstance(event, MEMBER_CHANGES):
             self._on_member(event)
+
+    def _to_event_handlers(self, event: ClusterEvent) -> None:
+        if self.user_events is not None:
+            self.user_events.on_cluster_event(event)
+
+    def _member_tags(self, node_id: str) -> dict[str, str]:
+        """A member's gossip tags (for event handler stdin); {} if unknown."""
+        transport = self.transport
+        if transport is None or not transport.running:
+            return {}
+        for member in transport.core.members():
+            if member.name == node_id:
+                try:
+                    return decode_tags(member.meta)
+                except GossipError:  # tags that are not Serf's encoding
+                    return {}
+        return {}
 
     def _on_member(self, event: MemberChange) -> None:
         for cluster_event in self._member_events.translate(event):

@@ -9,6 +9,8 @@
     claw-node maintenance on|off [--node ID]
     claw-node force-leave NODE [--prune]    mark a failed member left (or forget a worker)
     claw-node rtt A [B]                     estimated RTT between two nodes (B: this node)
+    claw-node event NAME [PAYLOAD] [--coalesce=false]   broadcast a user event (serf event)
+    claw-node query NAME [PAYLOAD] [--node N] [--tag K=RE] [--timeout S] [--no-ack]
     claw-node keygen                        print a new gossip encryption key
     claw-node service install [--user] [--output DIR] [agent flags]
     claw-node [COMMAND] --version
@@ -102,6 +104,10 @@ def _agent_flags(p: argparse.ArgumentParser) -> None:
                    help="never elect this node coordinator")
     g.add_argument("--disable-coordinates", action="store_true", default=s,
                    help="keep no network coordinates (no rtt estimates; default: kept, as Serf)")
+    g.add_argument("--event-handler", metavar="[FILTER=]SCRIPT", action="append", default=s,
+                   help="run SCRIPT on events, as serf agent -event-handler (FILTER: "
+                        "member-join,member-leave,member-failed,member-update,user[:NAME],"
+                        "query[:NAME]; repeatable; a query's answer is the script's stdout)")
     g.add_argument("--maintenance", action="store_true", default=s,
                    help="start in maintenance (no new tasks); a reload applies a change")
     g.add_argument("--resource-interval", type=float, metavar="S", default=s,
@@ -158,13 +164,15 @@ def api_base_url(text: str) -> str:
     return url.rstrip("/")
 
 
-def _client_flags(p: argparse.ArgumentParser) -> None:
+def _client_flags(p: argparse.ArgumentParser, *, http_timeout: bool = True) -> None:
     p.add_argument("--api", metavar="URL", type=api_base_url,
                    default=os.environ.get("CLAW_API", _DEFAULT_API),
                    help=f"the agent's API, URL or HOST:PORT (default {_DEFAULT_API}, env "
                         "CLAW_API)")
     p.add_argument("--api-token", metavar="TOKEN", default=os.environ.get("CLAW_API_TOKEN"),
                    help="bearer token (env CLAW_API_TOKEN)")
+    if not http_timeout:  # the command's own --timeout decides how long it waits
+        return
     p.add_argument("--timeout", type=float, default=15.0, metavar="S",
                    help="HTTP timeout in seconds (default 15: a member loads its API "
                         "stack on the first request, ~0.5 s here, longer on a small board)")
@@ -256,6 +264,29 @@ def build_parser() -> argparse.ArgumentParser:
     rtt.add_argument("node_a", metavar="A")
     rtt.add_argument("node_b", metavar="B", nargs="?", help="default: the agent's own node")
     _client_flags(rtt)
+    event = sub.add_parser("event", help="broadcast a user event (as serf event)",
+                           description="Every node's handlers for user:NAME run; Serf agents' "
+                                       "too. NAME + PAYLOAD: at most 512 bytes.")
+    event.add_argument("event_name", metavar="NAME")
+    event.add_argument("payload", metavar="PAYLOAD", nargs="?", default="")
+    event.add_argument("--coalesce", type=_bool_word, default=True, metavar="true|false",
+                       help="handlers may coalesce events of this name (default true)")
+    _client_flags(event)
+    query = sub.add_parser("query", help="query every node and print acks and responses "
+                                         "(as serf query)",
+                           description="Serf agents answer too; a claw node's answer is its "
+                                       "query handler's stdout. The query (name, payload, "
+                                       "filters) must fit in 1,024 bytes.")
+    query.add_argument("query_name", metavar="NAME")
+    query.add_argument("payload", metavar="PAYLOAD", nargs="?", default="")
+    query.add_argument("--node", dest="nodes", metavar="N", action="append", default=[],
+                       help="only this node answers; repeatable")
+    query.add_argument("--tag", dest="tag_filters", metavar="KEY=REGEXP", action="append",
+                       default=[], type=_tag_filter, help="only nodes whose tag matches; repeatable")
+    query.add_argument("--timeout", dest="query_timeout", type=float, metavar="S",
+                       help="seconds to collect answers (default: Serf's, from the cluster size)")
+    query.add_argument("--no-ack", action="store_true", help="do not ask nodes to ack")
+    _client_flags(query, http_timeout=False)
     sub.add_parser("keygen", help="print a new gossip encryption key (base64, as serf keygen)")
     keys = sub.add_parser(
         "keys", help="list or rotate the gossip keys of every live node (as serf keys)",
@@ -548,6 +579,51 @@ def _cmd_keys(args: argparse.Namespace) -> int:
     return 0 if answer.get("success") else 1
 
 
+def _bool_word(text: str) -> bool:
+    word = text.strip().lower()
+    if word in ("true", "1", "yes", "on"):
+        return True
+    if word in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _tag_filter(text: str) -> tuple[str, str]:
+    from .query_report import parse_tag_filter
+    try:
+        return parse_tag_filter(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cmd_event(args: argparse.Namespace) -> int:
+    from .query_report import format_event_sent
+    _request(args, "POST", "/api/v1/user-events",
+             {"name": args.event_name, "payload": args.payload, "coalesce": args.coalesce})
+    print(format_event_sent(args.event_name, args.coalesce))
+    return 0
+
+
+_QUERY_HTTP_MARGIN_S = 15.0
+"""Seconds the HTTP request may outlast the query (the agent's answer after its deadline)."""
+_QUERY_HTTP_DEFAULT_S = 75.0
+"""HTTP timeout when the agent picks the query's timeout (Serf's default is a few seconds
+even for thousands of nodes)."""
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    from .query_report import format_query
+    body: dict[str, Any] = {"name": args.query_name, "payload": args.payload,
+                            "nodes": args.nodes, "tags": dict(args.tag_filters),
+                            "request_ack": not args.no_ack}
+    args.timeout = _QUERY_HTTP_DEFAULT_S
+    if args.query_timeout is not None:
+        body["timeout"] = args.query_timeout
+        args.timeout = args.query_timeout + _QUERY_HTTP_MARGIN_S
+    print(format_query(_request(args, "POST", "/api/v1/queries", body)))
+    return 0
+
+
 def _cmd_service(args: argparse.Namespace) -> int:
     return run_service_install(args, args.flag_actions)
 
@@ -556,7 +632,7 @@ _COMMANDS = {"members": _cmd_members, "top": _cmd_top, "info": _cmd_info, "leave
              "reload": _cmd_reload,
              "maintenance": _cmd_maintenance, "service": _cmd_service,
              "keygen": _cmd_keygen, "keys": _cmd_keys, "rtt": _cmd_rtt,
-             "force-leave": _cmd_force_leave}
+             "force-leave": _cmd_force_leave, "event": _cmd_event, "query": _cmd_query}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

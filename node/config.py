@@ -29,6 +29,7 @@ from typing import Any, Literal
 from gossip.config import GossipConfig
 from gossip.types import Address
 
+from .event_handlers import parse_handler
 from .keyring_file import decode_key
 
 __all__ = [
@@ -208,6 +209,13 @@ class NodeConfig:
         False, description="Keep no network coordinates and send none in probe acks (Serf's "
                            "disable_coordinates); then 'rtt' and '?near=' have no estimates. "
                            "Default: coordinates on, as Serf.")
+    event_handler: list[str] = field(default_factory=list, metadata=_about(
+        "Serf-style event handler [FILTER=]SCRIPT, repeatable: FILTER is a comma list of "
+        "member-join, member-leave, member-failed, member-update, user[:NAME], "
+        "query[:NAME] or * (default: every event); the script runs under /bin/sh with "
+        "Serf's SERF_* environment and the payload on stdin, a query's answer is its "
+        "stdout. Default: none.")
+    )
     maintenance: bool = _setting(
         False, description="Run in maintenance (no new tasks; members show it). A reload "
                            "that changes it enters or leaves maintenance.")
@@ -526,6 +534,16 @@ def _labels(value: Any, check: Any) -> list[str]:
     return list(dict.fromkeys(labels))
 
 
+def _event_handlers(value: Any, _: Any) -> list[str]:
+    # Not a comma list: Serf's filters contain commas ("member-join,user:deploy=x.sh").
+    specs = [value] if isinstance(value, str) else value
+    if not isinstance(specs, (list, tuple)) or not all(isinstance(v, str) for v in specs):
+        raise _Invalid("Input should be a handler string or a list of them", value)
+    for spec in specs:
+        parse_handler(spec)
+    return [spec for spec in specs if spec.strip()]
+
+
 def _host_port(value: Any, check: Any) -> str:
     text = _text(value, check)
     parse_host_port(text)
@@ -574,7 +592,7 @@ _CHECKS: dict[str, Callable[[Any, Any], Any]] = {
     "max_concurrent_tasks": _integer, "data_dir": _path,
     "profile": _one_of("lan", "wan", "local"), "heartbeat_timeout": _number,
     "check_interval": _number, "write_replicas": _optional_integer, "no_coordinator": _flag_value, "maintenance": _flag_value, "resource_interval": _number,
-    "disable_coordinates": _flag_value,
+    "disable_coordinates": _flag_value, "event_handler": _event_handlers,
     "heartbeat_budget": _integer, "join_backoff_max": _number,
     "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR", upper=True),
     "log_format": _one_of("text", "json"),

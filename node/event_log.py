@@ -3,6 +3,8 @@
     member join: host1 10.0.0.2:7946
     member failed: host3 10.0.0.4:7946 (declared by host2)
     coordinator: host1 10.0.0.2:7946 (term 4, was host3)
+    user event: deploy (ltime 7, 4 chars)
+    query: uptime from host2 (ltime 3, 0 chars)
 
 Lines go to the ``node.event_log`` logger at INFO. With ``--log-format json`` the line
 also carries the event as fields (``event``, ``node``, ``address``, ``event_time`` and
@@ -36,6 +38,8 @@ def _suffix(event: ClusterEvent) -> str:
     if kind is EventKind.COORDINATOR:
         was = f", was {d['previous']}" if d.get("previous") else ""
         return f" (term {d.get('term', 0)}{was})"
+    if kind in (EventKind.USER_EVENT, EventKind.QUERY):
+        return f" (ltime {d.get('ltime', 0)}, {len(str(d.get('payload', '')))} chars)"
     if kind is EventKind.WORKER_OFFLINE and d.get("previous"):
         return f" (was {d['previous']})"
     return ""
@@ -49,6 +53,10 @@ def format_event(event: ClusterEvent) -> str:
         if event.details.get("worker"):
             kind = "worker " + kind
     node = event.node or "none"
+    if event.kind is EventKind.USER_EVENT:
+        return f"{kind}: {event.details.get('name', '')}{_suffix(event)}"
+    if event.kind is EventKind.QUERY:
+        return f"{kind}: {event.details.get('name', '')} from {node}{_suffix(event)}"
     address = f" {event.address}" if event.address else ""
     return f"{kind}: {node}{address}{_suffix(event)}"
 

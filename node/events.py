@@ -85,6 +85,13 @@ class EventKind(enum.Enum):
     """An HTTP worker's record was deleted."""
     MAINTENANCE = "maintenance"
     """A member or worker entered or left maintenance (details: ``enabled``, ``worker``)."""
+    USER_EVENT = "user event"
+    """A Serf user event reached this node (``serf event``, ``claw-node event``; node ""
+    as events do not say who sent them; details: ``name``, ``ltime``, ``payload`` as
+    UTF-8 text, ``coalesce``)."""
+    QUERY = "query"
+    """A Serf user query reached this node (node: who asked; details: ``name``,
+    ``ltime``, ``payload`` as UTF-8 text)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,6 +175,11 @@ class SerfAgent:
         code, out, err = await _run_serf("query", self.rpc_arg, *args, timeout=2 * COMMAND_TIMEOUT_S)
         return code, out + err
 
+    async def event(self, *args: str) -> tuple[int, str]:
+        """``serf event ARGS``: (exit code, stdout + stderr)."""
+        code, out, err = await _run_serf("event", self.rpc_arg, *args)
+        return code, out + err
+
     async def keys(self, *args: str) -> tuple[int, str]:
         """``serf keys ARGS``: (exit code, stdout + stderr)."""
         code, out, err = await _run_serf("keys", self.rpc_arg, *args, timeout=2 * COMMAND_TIMEOUT_S)

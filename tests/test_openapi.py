@@ -13,8 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from api import ApiServer, RegisterIn, create_app
-from api.keys import KEY_CONTROL, OPENAPI
+from api.keys import KEY_CONTROL, OPENAPI, USER_EVENT_CONTROL
 from api.memory_keys import MemoryKeyControl
+from api.memory_user_events import MemoryUserEventControl
 from api.memory_view import MemoryClusterView
 from api.models import HeartbeatIn
 from api.models import RegisterIn as RegisterModel
@@ -163,6 +164,7 @@ async def test_schemathesis_against_live_server(tmp_path) -> None:
                                        available_skills=["python"], node_id=f"w{i}"))
     app = create_app(view, run_monitor=False)
     app[KEY_CONTROL] = MemoryKeyControl("w0", ["HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8="])
+    app[USER_EVENT_CONTROL] = MemoryUserEventControl("w0", answer="ok")
     server = ApiServer(app, port=0)
     await server.start()
     try:

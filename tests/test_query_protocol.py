@@ -8,22 +8,13 @@ from gossip.events import QueryAnswered, QueryFinished, QueryReceived
 from gossip.messages import SerfQuery, UserMsg
 from gossip.serf_codec import encode_serf
 from gossip.serf_query import QUERY_FLAG_ACK, QueryParams
-from tests.core_harness import Cluster, claw_meta
+from tests.core_harness import Cluster, converged_cluster
 
 NAMES = [f"n{i}" for i in range(5)]
 
 
 def _cluster(seed: int = 1) -> Cluster:
-    # memberlist's LAN profile (4 retransmits x log N): the local profile's 2 can leave a
-    # member of 5 unreached by one broadcast (as it does Serf agents), which is not what
-    # these tests are about.
-    c = Cluster(GossipConfig.lan(), seed=seed)
-    for i, name in enumerate(NAMES):
-        c.add_node(name, meta=claw_meta(role="gpu" if i % 2 else "cpu"))
-    c.join_all()
-    c.run(10.0, until=c.converged)
-    assert c.converged()
-    return c
+    return converged_cluster(NAMES, seed)
 
 
 def _received(c: Cluster, name: str) -> list[QueryReceived]:
