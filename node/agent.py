@@ -69,7 +69,7 @@ from .directives import (
     Verdict,
     task_values,
 )
-from .election import Candidate, CoordinatorRole, claim_to_publish
+from .election import CoordinatorRole
 from .event_handlers import HandlerRunner
 from .event_log import log_event
 from .events import (
@@ -832,19 +832,15 @@ class Agent:
         if not members:
             return
         before = (self.role.coordinator, self.role.term)
-        candidates = [self._candidate(m) for m in members]
-        change = self.role.review(candidates, my_claim=self._meta.term)
+        change, meta = self.role.reelect(members, self._meta, self.meta_of)
         if (self.role.coordinator, self.role.term) != before:
             self._publish_coordinator(members, before[0])
         if change.persist_term is not None:
             self._persist(_record_term(change.persist_term))
         if self.role.is_coordinator and self._api is not None:
             self._api.wanted.set()  # the coordinator runs the HTTP-heartbeat monitor
-        publish = claim_to_publish(change, candidates, self_id=self.node_id,
-                                   claim=self._meta.term, flagged=self._meta.minority_claim,
-                                   minority_now=partition_status(members).minority)
-        if publish is not None:
-            self._set_meta(self._meta.replace(term=publish[0], minority_claim=publish[1]))
+        if meta is not None:
+            self._set_meta(meta)
 
     def _publish_coordinator(self, members: list[Member], previous: str | None) -> None:
         name = self.role.coordinator or ""
@@ -852,13 +848,6 @@ class Agent:
         self.events.publish(ClusterEvent(
             EventKind.COORDINATOR, name, address, self._wall(),
             {"term": self.role.term, "previous": previous or ""}))
-
-    def _candidate(self, member: Member) -> Candidate:
-        meta = self._meta if member.name == self.node_id else self.meta_of(member)
-        return Candidate(
-            node_id=member.name, live=member.state in (MemberState.ALIVE, MemberState.SUSPECT),
-            eligible=meta.is_claw and not meta.no_coordinator, started_at=meta.started_at,
-            term=meta.term, minority=meta.minority_claim)
 
     # --- housekeeping and persistence -------------------------------------------------------
 

@@ -26,11 +26,28 @@ kept in the store across restarts).
 Partitions: each side that lacks the incumbent elects its own coordinator under rule 2,
 with term T+1 (so two coordinators exist while the partition lasts, each serving its
 side, and each reporting ``partitioned`` in its health). A coordinator that reaches at
-most half of the last stable view marks its claim ``minority`` (``minority_flag``), and
-keeps the mark while it sees a rival claimant, so the heal cannot clear it first. On
-healing both claims meet and rule 1 keeps the coordinator of the side that held the
-larger share: the unmarked one. On a 50/50 split both are marked and the higher term
-stays (the earliest-started on a tie); the other steps down by clearing its claim.
+most half of the last stable view marks its claim ``minority`` (``minority_flag``). The
+mark is cleared only once the claimant reaches more than half of the view *and* no other
+member of the view claims a term, reachable or not: an unreachable claimant may be the
+other side's coordinator, which the heal has not brought back yet (from inside a
+partition a crash and a cut look the same). So however the heal's messages are ordered
+(the claimant may see most of the other side alive again while the other coordinator
+still looks failed) the mark is in place when the two claims meet, and rule 1 keeps the
+coordinator of the side that held the larger share: the unmarked one; the marked one
+steps down by clearing its claim, and an incumbent never steps down to a marked claim
+unless it is marked itself. On a 50/50 split both are marked and the higher term stays
+(the earliest-started on a tie); once the other has stepped down it clears its mark.
+
+Limits of the mark:
+
+* a claim is marked only once its node's failure detector shows a minority: a heal that
+  comes before the minority side has declared most of the other side failed (roughly
+  the suspicion timeout after the split) may meet an unmarked claim, and the higher term
+  stays, as without the mark;
+* a coordinator elected on a minority after a real crash of the majority stays marked
+  until the crashed claimant comes back (it returns without a claim), is reaped
+  (``gossip.membership.TOMBSTONE_S``) or is force-left; if a second partition heals
+  meanwhile, two marked claims meet and the 50/50 rule (higher term) decides.
 
 No record is lost on healing: HTTP-registered records merge newest-wins
 (``api.registry.HttpNodeRecord.newer_than``) by push-pull, whatever the coordinator,
@@ -57,11 +74,17 @@ term shown by every node is T+1 for both of them in turn.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-__all__ = ["Candidate", "ClaimDecision", "CoordinatorRole", "RoleChange", "claim_to_publish",
-           "decide_claim", "elect", "minority_flag", "next_term"]
+from gossip.events import Member
+from gossip.types import MemberState
+
+from .metadata import NodeMeta
+from .partition import partition_status
+
+__all__ = ["Candidate", "ClaimDecision", "CoordinatorRole", "RoleChange", "candidate_of",
+           "claim_to_publish", "decide_claim", "elect", "minority_flag", "next_term"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +104,19 @@ class Candidate:
     """The coordinator term it claims in its metadata; 0 when it does not claim the role."""
     minority: bool = False
     """Its claim is held from a minority of the last stable view (rule 1)."""
+    left: bool = False
+    """It left gracefully: no longer part of the last stable view (``node.partition``)."""
+
+
+_LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
+
+
+def candidate_of(member: Member, meta: NodeMeta) -> Candidate:
+    """The candidate ``member`` is, given its metadata (this node's own for itself)."""
+    return Candidate(
+        node_id=member.name, live=member.state in _LIVE,
+        eligible=meta.is_claw and not meta.no_coordinator, started_at=meta.started_at,
+        term=meta.term, minority=meta.minority_claim, left=member.state == MemberState.LEFT)
 
 
 def _seniority(c: Candidate) -> tuple[float, str]:
@@ -117,7 +153,8 @@ def claim_to_publish(change: RoleChange, candidates: Iterable[Candidate], *, sel
     new_claim = claim if change.publish_claim is None else change.publish_claim
     flag = minority_flag(
         claiming=new_claim > 0, flagged=flagged, minority_now=minority_now,
-        rival_claimant=any(c.term > 0 and c.live and c.node_id != self_id for c in candidates))
+        rival_claimant=any(c.term > 0 and not c.left and c.node_id != self_id
+                           for c in candidates))
     if (new_claim, flag) == (claim, flagged):
         return None
     return new_claim, flag
@@ -128,8 +165,9 @@ def minority_flag(*, claiming: bool, flagged: bool, minority_now: bool,
     """Whether this node's claim must be marked ``minority`` now.
 
     Set while it reaches at most half of the last stable view; cleared once it reaches
-    more *and* sees no other live claimant (at a heal it meets the rival while still
-    marked, and rule 1 decides with the mark in place). False when not claiming.
+    more *and* ``rival_claimant`` is False: no other member of the last stable view
+    claims a term, reachable or not (module docstring: at a heal the rival may still
+    look failed while most of its side looks alive again). False when not claiming.
     """
     if not claiming:
         return False
@@ -247,3 +285,26 @@ class CoordinatorRole:
         persist = highest if highest > self.highest_term else None
         self.highest_term = highest
         return RoleChange(persist_term=persist, publish_claim=claim)
+
+    def reelect(self, members: Iterable[Member], meta: NodeMeta,
+                meta_of: Callable[[Member], NodeMeta]) -> tuple[RoleChange, NodeMeta | None]:
+        """``review`` over this node's member table, then ``claim_to_publish``: the one
+        path the agent (and the simulator) re-elect through.
+
+        Args:
+            members: this node's member table (it lists itself).
+            meta: this node's metadata as published now (its claim and mark).
+            meta_of: the metadata of another member.
+        Returns:
+            What ``review`` returned, and the metadata to publish (None: unchanged).
+        """
+        members = list(members)
+        candidates = [candidate_of(m, meta if m.name == self.node_id else meta_of(m))
+                      for m in members]
+        change = self.review(candidates, my_claim=meta.term)
+        publish = claim_to_publish(change, candidates, self_id=self.node_id, claim=meta.term,
+                                   flagged=meta.minority_claim,
+                                   minority_now=partition_status(members).minority)
+        if publish is None:
+            return change, None
+        return change, meta.replace(term=publish[0], minority_claim=publish[1])

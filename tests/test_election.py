@@ -5,10 +5,15 @@ from __future__ import annotations
 import itertools
 import random
 
+import pytest
+
+from gossip.events import Member
+from gossip.types import MemberState
 from node.election import (
     Candidate,
     CoordinatorRole,
     RoleChange,
+    candidate_of,
     claim_to_publish,
     decide_claim,
     elect,
@@ -17,8 +22,10 @@ from node.election import (
 )
 
 
-def c(node_id: str, started: float, *, live: bool = True, eligible: bool = True, term: int = 0) -> Candidate:
-    return Candidate(node_id=node_id, live=live, eligible=eligible, started_at=started, term=term)
+def c(node_id: str, started: float, *, live: bool = True, eligible: bool = True, term: int = 0,
+      minority: bool = False) -> Candidate:
+    return Candidate(node_id=node_id, live=live, eligible=eligible, started_at=started, term=term,
+                     minority=minority)
 
 
 def test_nobody_eligible() -> None:
@@ -71,6 +78,89 @@ def test_minority_flag_is_kept_while_a_rival_claims() -> None:
     assert flag(flagged=True, rival=True)  # healed, but the rival is still claiming
     assert not flag(flagged=True)          # healed and alone: cleared
     assert not flag(rival=True)            # never marked: stays unmarked
+
+
+_KEEP = RoleChange(None, None)
+
+
+# (what happens, this node's view (it is "me"), its claim, marked, minority now, expected
+#  (claim, mark) to publish or None: unchanged). "me" claimed term 2 on a 3-of-10 side
+# while "inc" (term 1) kept the 7-of-10 side.
+_MARK_TABLE = [
+    ("still split: marked", [c("me", 9, term=2), c("inc", 1, live=False, term=1)], 2, False,
+     True, (2, True)),
+    ("heal, most of the view back but the rival still failed: kept (seed 99)",
+     [c("me", 9, term=2, minority=True), c("inc", 1, live=False, term=1)], 2, True, False,
+     None),
+    ("heal, the rival back and claiming: kept",
+     [c("me", 9, term=2, minority=True), c("inc", 1, term=1)], 2, True, False, None),
+    ("the rival left gracefully: cleared",
+     [c("me", 9, term=2, minority=True),
+      Candidate("inc", False, True, 1, term=1, left=True)], 2, True, False, (2, False)),
+    ("the rival stepped down (50/50 heal won): cleared",
+     [c("me", 9, term=2, minority=True), c("inc", 1)], 2, True, False, (2, False)),
+    ("a majority-side claimant with the old incumbent failed: never marked",
+     [c("me", 9, term=2), c("inc", 1, live=False, term=1)], 2, False, False, None),
+]
+
+
+@pytest.mark.parametrize(("what", "view", "claim", "flagged", "minority_now", "expected"),
+                         _MARK_TABLE, ids=[row[0] for row in _MARK_TABLE])
+def test_the_minority_mark_in_every_order_of_the_heal(
+        what: str, view: list[Candidate], claim: int, flagged: bool, minority_now: bool,
+        expected: tuple[int, bool] | None) -> None:
+    assert claim_to_publish(_KEEP, view, self_id="me", claim=claim, flagged=flagged,
+                            minority_now=minority_now) == expected
+
+
+def test_the_majority_incumbent_never_steps_down_to_a_marked_claim() -> None:
+    role = CoordinatorRole("inc", highest_term=1)
+    role.settled = True
+    # The minority claimant is seen before and after it comes back alive: marked both times.
+    for live in (False, True):
+        view = [c("inc", 1, term=1), Candidate("me", live, True, 9, term=2, minority=True)]
+        assert role.review(view, my_claim=1).publish_claim is None
+        assert (role.coordinator, role.term) == ("inc", 1)
+    # The marked claimant sees the unmarked incumbent: it steps down.
+    loser = CoordinatorRole("me", highest_term=2)
+    loser.settled = True
+    view = [c("inc", 1, term=1), Candidate("me", True, True, 9, term=2, minority=True)]
+    assert loser.review(view, my_claim=2).publish_claim == 0
+
+
+def _member(name: str, state: MemberState) -> Member:
+    return Member(name, ("127.0.0.1", 7946), b"", 1, state, 0.0, b"", True)
+
+
+def test_reelect_keeps_the_mark_while_the_rival_is_unreachable() -> None:
+    from node.metadata import NodeMeta
+
+    # "me" holds term 2 marked; 8 of 10 members alive again, "inc" (term 1) still dead.
+    members = [_member("me", MemberState.ALIVE), _member("inc", MemberState.DEAD),
+               _member("gone", MemberState.DEAD),
+               *(_member(f"o{i}", MemberState.ALIVE) for i in range(7))]
+    metas = {"inc": NodeMeta(started_at=1.0, term=1), "gone": NodeMeta(started_at=2.0)}
+    role = CoordinatorRole("me", highest_term=2)
+    role.settled = True
+    mine = NodeMeta(started_at=9.0, term=2, minority_claim=True)
+    change, meta = role.reelect(members, mine, lambda m: metas.get(m.name, NodeMeta(started_at=5.0)))
+    assert meta is None and change.publish_claim is None and role.is_coordinator
+    # The incumbent comes back: "me" steps down (and its mark goes with the claim).
+    members[1] = _member("inc", MemberState.ALIVE)
+    change, meta = role.reelect(members, mine, lambda m: metas.get(m.name, NodeMeta(started_at=5.0)))
+    assert meta == mine.replace(term=0, minority_claim=False)
+    assert role.coordinator == "inc"
+
+
+def test_candidate_of_a_member_that_left_is_out_of_the_view() -> None:
+    from node.metadata import NodeMeta
+
+    meta = NodeMeta(started_at=3.0, term=4, minority_claim=True)
+    left = candidate_of(_member("x", MemberState.LEFT), meta)
+    assert (left.live, left.left, left.term, left.minority) == (False, True, 4, True)
+    failed = candidate_of(_member("x", MemberState.DEAD), meta)
+    assert (failed.live, failed.left) == (False, False)
+    assert candidate_of(_member("x", MemberState.SUSPECT), meta).live
 
 
 def test_next_term() -> None:
@@ -136,10 +226,7 @@ def test_terms_grow_over_a_sequence_of_failures() -> None:
 def _run_partition_and_heal(seed: int, nodes: int = 5, split_at: int = 2
                             ) -> tuple[set[tuple[str, int]], set[tuple[str, int]], set[tuple[str, int]]]:
     from gossip.config import GossipConfig
-    from gossip.types import MemberState
-    from node.election import decide_claim as decide
     from node.metadata import NodeMeta, decode_meta, encode_meta
-    from node.partition import partition_status
     from tests.core_harness import Cluster
 
     cluster = Cluster(GossipConfig.local(), seed=seed)
@@ -147,28 +234,20 @@ def _run_partition_and_heal(seed: int, nodes: int = 5, split_at: int = 2
     metas = {n: NodeMeta(started_at=100.0 + i) for i, n in enumerate(names)}
     for n in names:
         cluster.add_node(n, meta=encode_meta(metas[n]))
-    highest = dict.fromkeys(names, 0)
+    roles = {n: CoordinatorRole(n) for n in names}
+    for role in roles.values():
+        role.settled = True
 
     def elect_everywhere() -> set[tuple[str, int]]:
         views = set()
         for n in cluster.live():
             core = cluster.core(n)
-            cands = []
-            for m in core.members():
-                meta = metas[n] if m.name == n else decode_meta(m.meta)
-                highest[n] = max(highest[n], meta.term)
-                cands.append(Candidate(m.name, m.state in (MemberState.ALIVE, MemberState.SUSPECT),
-                                       meta.is_claw and not meta.no_coordinator, meta.started_at,
-                                       meta.term, meta.minority_claim))
-            d = decide(cands, self_id=n, my_claim=metas[n].term, highest_seen=highest[n], settled=True)
-            change = RoleChange(None, None if d.my_claim == metas[n].term else d.my_claim)
-            publish = claim_to_publish(  # as Agent._reelect does
-                change, cands, self_id=n, claim=metas[n].term, flagged=metas[n].minority_claim,
-                minority_now=partition_status(core.members()).minority)
-            if publish is not None:
-                metas[n] = metas[n].replace(term=publish[0], minority_claim=publish[1])
+            _, meta = roles[n].reelect(core.members(), metas[n],  # as Agent._reelect does
+                                       lambda m: decode_meta(m.meta))
+            if meta is not None:
+                metas[n] = meta
                 core.set_meta(encode_meta(metas[n]), cluster.now)
-            views.add((d.coordinator, d.term))
+            views.add((roles[n].coordinator, roles[n].term))
         return views
 
     def settle(duration: float) -> set[tuple[str, int]]:

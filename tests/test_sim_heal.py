@@ -22,3 +22,14 @@ def test_heal_case_passes_every_check_and_is_reproducible(case: tuple[float, str
     assert row["acked_writes"] > 10 and row["coordinator_s"] is not None
     again, _ = run_case(config, seed=11, nodes=6, split_s=40.0, case=case)
     assert again == row  # same seed, same trace hash and figures
+
+
+def test_seed_99_the_minority_claimant_keeps_its_mark_until_the_incumbent_is_back() -> None:
+    """Regression: at the heal n04 (term 2, elected by the 3-node side) reached 8 of 10
+    while n00 (term 1, the 7-node side's incumbent) still looked failed to it; it cleared
+    its minority mark, and its higher term took the cluster over."""
+    row, checks = run_case(GossipConfig.profile("lan"), seed=99, nodes=10, split_s=60.0,
+                           case=(0.7, "first"))
+    failed = [(what, detail) for what, ok, detail in checks if not ok]
+    assert failed == [], row
+    assert row["split_coordinators"] == "n00 t1 n04 t2" and row["after_heal"] == "n00"

@@ -1,7 +1,7 @@
 """The claw layer over simulated cores: election, registry, writes, skewed clocks.
 
 Each simulated node runs what the agent runs above gossip, with the agent's own code:
-``node.election`` (``CoordinatorRole``, ``minority_flag``) on its member table,
+``node.election`` (``CoordinatorRole.reelect``, as ``Agent._reelect``) on its member table,
 ``node.partition`` for its share of the last stable view, and an
 ``api.registry.HttpNodeRegistry`` replicated by ``node.replication.ReplicatedState``
 (app messages and the push-pull app state, through the real core). Its wall clock is
@@ -23,7 +23,7 @@ from api.registry import HttpNodeRecord, HttpNodeRegistry
 from gossip.events import AppMessage, AppState, Event
 from gossip.types import Address, MemberState
 from node.app_messages import APP_REGISTRY, encode_app
-from node.election import Candidate, CoordinatorRole, claim_to_publish
+from node.election import CoordinatorRole
 from node.heartbeat import HeartbeatTable
 from node.metadata import NodeMeta, decode_meta, encode_meta
 from node.partition import PartitionStatus, partition_status
@@ -115,19 +115,10 @@ class ClawLayer:
         for node in self.world.live_nodes():
             claw = self.nodes[node.name]
             assert node.core is not None
-            members = node.core.members()
-            candidates = []
-            for m in members:
-                meta = claw.meta if m.name == node.name else decode_meta(m.meta)
-                candidates.append(Candidate(
-                    m.name, m.state in _LIVE, meta.is_claw and not meta.no_coordinator,
-                    meta.started_at, meta.term, meta.minority_claim))
-            change = claw.role.review(candidates, my_claim=claw.meta.term)
-            publish = claim_to_publish(change, candidates, self_id=node.name,
-                                       claim=claw.meta.term, flagged=claw.meta.minority_claim,
-                                       minority_now=partition_status(members).minority)
-            if publish is not None:
-                claw.meta = claw.meta.replace(term=publish[0], minority_claim=publish[1])
+            _, meta = claw.role.reelect(node.core.members(), claw.meta,
+                                        lambda m: decode_meta(m.meta))
+            if meta is not None:
+                claw.meta = meta
                 node.core.set_meta(encode_meta(claw.meta), self.world.now)
 
     def coordinator_of(self, name: str) -> tuple[str | None, int]:
