@@ -128,7 +128,14 @@ def member_line(name: str, address: str, tags: Mapping[str, str]) -> bytes:
     def clean(v: str) -> str:
         return v.replace("\t", "\\t").replace("\n", "\\n")
     pairs = ",".join(f"{k}={v}" for k, v in tags.items())
-    return f"{clean(name)}\t{address}\t{clean(tags.get('role', ''))}\t{clean(pairs)}\n".encode()
+    line = f"{clean(name)}\t{address}\t{clean(tags.get('role', ''))}\t{clean(pairs)}\n"
+    # Tag values come from other nodes' metadata, decoded with surrogate escapes where
+    # they are not UTF-8 (claw's binary ``id`` tag, or garbage): give the script their
+    # bytes as Serf does; anything else unencodable is escaped, never an exception.
+    try:
+        return line.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return line.encode("utf-8", "backslashreplace")
 
 
 @dataclass(slots=True)

@@ -39,6 +39,12 @@ def test_stdin_lines_are_serfs() -> None:
     assert payload_stdin(b"") == b""
     assert member_line("n\t1", "10.0.0.2", {"role": "gpu", "dc": "home"}) == \
         b"n\\t1\t10.0.0.2\tgpu\trole=gpu,dc=home\n"
+    # A binary tag (claw's ``id``: 16 raw bytes, decoded with surrogate escapes) must not
+    # break the line (it raised UnicodeEncodeError on every member event).
+    binary = bytes(range(250, 256)).decode("utf-8", "surrogateescape")
+    line = member_line("n1", "10.0.0.2", {"id": binary})
+    assert line == b"n1\t10.0.0.2\t\tid=" + bytes(range(250, 256)) + b"\n"
+    assert member_line("n1", "h", {"x": "\ud800"}) == b"n1\th\t\tx=\\ud800\n"
 
 
 async def test_a_user_event_script_sees_serfs_environment_and_payload() -> None:
