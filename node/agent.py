@@ -320,6 +320,7 @@ class Agent:
         self.channel.install(transport)
         transport.set_request_handler(KIND_REPLICA, self._serve_replica)
         stack.push_async_callback(self.channel.aclose)
+        stack.push_async_callback(self.replicas.aclose)
         stack.push_async_callback(self._stop_gossip)
         self.cluster_keys = ClusterKeys(TransportKeyPort(transport), self.keyring,
                                         config.data_dir / KEYRING_FILE)

@@ -13,9 +13,13 @@ set, else ``min(DEFAULT_WRITE_REPLICAS, live members − 1)``: 0 for a node alon
 store is all there is), 1 with two nodes, 2 from three on. An explicit value larger than
 the live members can give fails every write (the operator asked for it).
 
-Members are asked in a random order, ``needed`` at a time; a member that fails is
-replaced by the next one, until ``needed`` confirmed, the candidates ran out, or
-``REPLICA_CONFIRM_TIMEOUT_S`` passed. Then ``NotReplicated`` is raised and the API
+Up to ``REPLICA_FANOUT`` members, in a random order, are sent the record at once (at
+least ``needed``); a member that fails is replaced by the next one, until ``needed``
+confirmed, the candidates ran out, or ``REPLICA_CONFIRM_TIMEOUT_S`` passed. The answer
+does not wait for the copies beyond ``needed``: they finish in the background, so in a
+small cluster every live member holds the record within a round trip instead of waiting
+for gossip (a member that had just rejoined missed it once, and push-pull repaired it
+only ~30 s later). Then ``NotReplicated`` is raised and the API
 answers 503 with ``applied: unknown``: the write may or may not be in effect (it is on
 the coordinator and perhaps on some members, and gossip keeps spreading it). Every write
 is idempotent (a registration with its ``node_id``, a heartbeat, a shutdown, a
@@ -36,13 +40,17 @@ import random
 from collections.abc import Awaitable, Callable
 
 __all__ = [
-    "DEFAULT_WRITE_REPLICAS", "REPLICA_CONFIRM_TIMEOUT_S", "NotReplicated", "ReplicaConfirmer",
+    "DEFAULT_WRITE_REPLICAS", "REPLICA_CONFIRM_TIMEOUT_S", "REPLICA_FANOUT", "NotReplicated",
+    "ReplicaConfirmer",
     "replicas_needed",
 ]
 
 DEFAULT_WRITE_REPLICAS = 2
 """Members (besides the coordinator) that confirm a write when ``--write-replicas`` is
 not set, fewer when fewer are live: with 3 copies one more failure is survived."""
+REPLICA_FANOUT = 8
+"""Members sent each record directly (when there are that many): every member of a
+small cluster; in a larger one the rest get it by gossip."""
 REPLICA_CONFIRM_TIMEOUT_S = 5.0
 """Seconds the coordinator waits for the confirmations of one write before answering 503
 (well inside the 15 s a relayed write may take, ``ApiConfig.forward_timeout_s``)."""
@@ -83,6 +91,8 @@ class ReplicaConfirmer:
         self._configured = configured
         self.timeout_s = timeout_s
         self._rng = rng or random.Random()
+        self._copies: set[asyncio.Task[None]] = set()
+        """Sends still running after their write was answered (see ``aclose``)."""
 
     async def confirm(self, body: bytes) -> list[str]:
         """Replicate ``body`` (an encoded record) until enough members confirmed.
@@ -114,7 +124,7 @@ class ReplicaConfirmer:
                 coro = self._send(name, body, max(0.0, deadline - loop.time()))
                 running[asyncio.ensure_future(coro)] = name
 
-        for _ in range(needed):
+        for _ in range(max(needed, REPLICA_FANOUT)):
             ask_next()
         try:
             while len(confirmed) < needed and running:
@@ -132,11 +142,28 @@ class ReplicaConfirmer:
                         failures.append(f"{name}: {error or type(error).__name__}")
                         ask_next()
         finally:
-            for task in running:
-                task.cancel()
+            if len(confirmed) >= needed:  # answered: the other copies finish on their own
+                for task in running:
+                    self._copies.add(task)
+                    task.add_done_callback(self._copy_done)
+            else:
+                for task in running:
+                    task.cancel()
         if len(confirmed) < needed:
             late = [running[t] for t in running]
             reason = "; ".join(failures + [f"{n}: no confirmation within {self.timeout_s:g} s"
                                            for n in late]) or "no member answered"
             raise NotReplicated(f"{len(confirmed)} of {needed} replica(s) confirmed ({reason})")
         return confirmed
+
+    def _copy_done(self, task: asyncio.Task[None]) -> None:
+        self._copies.discard(task)
+        if not task.cancelled():
+            task.exception()  # a failed extra copy: gossip still carries the record
+
+    async def aclose(self) -> None:
+        """Cancel the extra copies still in flight (at shutdown)."""
+        copies = list(self._copies)
+        for task in copies:
+            task.cancel()
+        await asyncio.gather(*copies, return_exceptions=True)
