@@ -781,7 +781,9 @@ class Agent:
             self.events.publish(cluster_event)
         member = event.member
         if isinstance(event, MemberJoined):
-            self._peer_memory.member_joined(asyncio.get_running_loop().time())
+            first = self._peer_memory.member_joined(asyncio.get_running_loop().time())
+            if first and member.name != self.node_id:
+                self._persist(_remember({member.name: member.address}))
         if isinstance(event, MemberSuspected):
             self._suspect_since.setdefault(member.name, self._wall())
         else:

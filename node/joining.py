@@ -167,16 +167,24 @@ class PeerMemory:
         self._last_saved = -PEER_SAVE_INTERVAL_S
         self._dirty = False
         self._last_join_at = 0.0
+        self._saved_once = False
 
     @property
     def last_join_at(self) -> float:
         """When a member last joined (event loop time)."""
         return self._last_join_at
 
-    def member_joined(self, now: float) -> None:
-        """A member joined at ``now``: the peers changed."""
+    def member_joined(self, now: float) -> bool:
+        """A member joined at ``now``: the peers changed.
+
+        Returns True while no peers were ever saved: the caller saves this one at once.
+        A node killed in the seconds after its cluster formed (before the first periodic
+        save) would otherwise restart knowing nobody, think itself alone and acknowledge
+        writes with no replica (seen in the lab: a seed killed 1 s after the others
+        joined)."""
         self._dirty = True
         self._last_join_at = now
+        return not self._saved_once
 
     def due(self, now: float, have_peers: bool) -> bool:
         """Whether to save the peers now: they changed and no member joined for
@@ -186,5 +194,6 @@ class PeerMemory:
         if have_peers and ((self._dirty and quiet) or now - self._last_saved >= PEER_SAVE_INTERVAL_S):
             self._dirty = False
             self._last_saved = now
+            self._saved_once = True
             return True
         return False

@@ -95,3 +95,12 @@ def test_peers_are_saved_once_joins_quiet_down_or_every_save_interval() -> None:
     later = t + 2 + PEER_QUIET_S + PEER_SAVE_INTERVAL_S
     assert not memory.due(later, have_peers=False)  # alone: nothing to save
     assert memory.due(later, have_peers=True) and memory.last_join_at == t + 2
+
+
+def test_the_first_joined_member_is_saved_at_once_until_a_save_happened() -> None:
+    # A seed killed a second after its cluster formed must restart knowing a peer.
+    memory = PeerMemory()
+    assert memory.member_joined(10.0) is True
+    assert memory.member_joined(10.5) is True  # still nothing saved by the peer loop
+    assert memory.due(11.0, have_peers=True)
+    assert memory.member_joined(12.0) is False  # saved once: joins wait for quiet again
