@@ -65,7 +65,7 @@ def gives_up(lab: NetnsLab, clone: int, live: int) -> str:
     """The clone exits ``IDENTITY_CONFLICT``; its log line (returned) names the conflict,
     the live node's address and ``--node-id``."""
     t0 = time.monotonic()
-    code = lab.agent(clone).wait(timeout=60)
+    code = lab.agent(clone).wait(timeout=120)  # generous: a 15 s recheck after a heal
     print(f"\nthe clone exited {code} after {time.monotonic() - t0:.1f} s")
     log = lab.log_tail(clone, lines=200)
     assert code == IDENTITY_CONFLICT, log
