@@ -48,7 +48,7 @@ def test_json_output_and_report(tmp_path: object) -> None:
 
 
 def test_failed_check_prints_reproduce_command() -> None:
-    # A long split with no Serf-style reconnect never heals (see simulations/README.md);
+    # A long split with no Serf-style reconnect never heals (see simulations/RESULTS.md);
     # whichever way the check goes, a failure must end with the command to rerun it.
     out = _run(["partition", "--nodes", "4", "--seed", "5", "--partition-s", "40"])
     if out.returncode != 0:
