@@ -757,6 +757,7 @@ class SwimProtocol:
             is_self=is_self, self_left=self._leave.phase >= LeavePhase.DEAD, now=now,
             dead_node_reclaim_s=self._cfg.dead_node_reclaim_s,
             accept_restart_elsewhere=self._cfg.accept_restart_elsewhere,
+            reaccuse_stale=self._cfg.reaccuse_stale_alives,
         )
         if verdict is AliveVerdict.IGNORE:
             return
@@ -770,7 +771,8 @@ class SwimProtocol:
             assert rec is not None
             self._stats.name_conflicts += 1
             claim = rec.refused_claim
-            if not is_self and (claim is None or a.incarnation >= claim.incarnation):
+            if (self._cfg.replay_refused_claims and not is_self
+                    and (claim is None or a.incarnation >= claim.incarnation)):
                 rec = self._members.writable(rec)
                 rec.refused_claim, rec.refused_claim_at = a, now  # see _mark_down
             self._emit(NameConflict(existing=rec.snapshot(), claimed_by=address,
