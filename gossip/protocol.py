@@ -50,7 +50,7 @@ from random import Random
 from typing import Any
 
 from . import codec
-from .addresses import bytes_to_ip, ip_to_bytes
+from .addresses import bytes_to_ip
 from .awareness import Awareness
 from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
@@ -71,7 +71,7 @@ from .membership import (
     decide_alive, decide_dead, decide_suspect, meta_is_claw,
 )
 from .messages import (
-    VSN_SERF, Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
+    Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
     Suspect, UserMsg,
 )
 from .name_claims import claim_to_replay, remember_refused_claim
@@ -80,7 +80,7 @@ from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
 from .push_pull import Exchanges, PendingStream, StreamRequest
 from .query_router import QueryRouter
 from .serf_commands import SerfCommands
-from .self_announcement import MAX_INCARNATION, SelfAnnouncement
+from .self_announcement import SelfAnnouncement, own_record
 from .serf_layer import SerfLayer
 from .stale_accusations import StaleAccusationAnswers
 from .stats import CoreStats
@@ -162,31 +162,17 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
             config.validate()
         except GossipError as exc:
             raise LocalProtocolError(f"invalid config: {exc}") from exc
-        if not isinstance(name, str) or not name:
-            raise LocalProtocolError("name must be a non-empty string")
-        if not isinstance(incarnation, int) or not 1 <= incarnation <= MAX_INCARNATION:
-            raise LocalProtocolError(f"incarnation must be in 1..{MAX_INCARNATION}, got {incarnation!r}")
-        meta = self._check_meta(meta, config)
-        try:
-            ip, port = address
-            ip_bytes = ip_to_bytes(ip)
-        except (TypeError, ValueError) as exc:
-            raise LocalProtocolError(f"address must be (ip, port), got {address!r}") from exc
-        if not isinstance(port, int) or not 1 <= port <= 65535:
-            raise LocalProtocolError(f"port must be in 1..65535, got {port!r}")
+        me = own_record(config, name=name, address=address, meta=meta,
+                        incarnation=incarnation, now=now)
 
         self._cfg = config
         self._rng = rng
         self._app_state = app_state
         self._decode_cache = decode_cache if decode_cache is not None else DecodeCache()
-        self._ip_bytes = ip_bytes
+        self._ip_bytes = ip_bytes = me.ip_bytes
         self._now = now
         self._members = Membership(config.max_members)
-        self._self = MemberRecord(
-            name=name, ip=str(ip), port=port, meta=meta, incarnation=incarnation,
-            state=MemberState.ALIVE, state_since=now, vsn=VSN_SERF, is_claw=meta_is_claw(meta),
-            ip_bytes=ip_bytes,
-        )
+        self._self = me
         self._members.add(self._self)
         self._awareness = Awareness(config.awareness_max_multiplier)
         self._stats = CoreStats()

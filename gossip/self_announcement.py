@@ -13,18 +13,46 @@ from . import codec
 from .config import GossipConfig
 from .errors import LocalProtocolError
 from .leave import Leave
+from .addresses import ip_to_bytes
 from .membership import MemberRecord, meta_is_claw
 from .messages import VSN_SERF, Alive
 from .outbox import Outbox
 from .probe import Prober
 from .push_pull import Exchanges
 from .stats import CoreStats
-from .types import Address
+from .types import Address, MemberState
 
-__all__ = ["MAX_INCARNATION", "SelfAnnouncement"]
+__all__ = ["MAX_INCARNATION", "SelfAnnouncement", "own_record"]
 
 MAX_INCARNATION = (1 << 32) - 1
 """Incarnations are a Go uint32 on the wire (memberlist); we never go above it."""
+
+
+def own_record(config: GossipConfig, *, name: str, address: Address, meta: bytes,
+               incarnation: int, now: float) -> MemberRecord:
+    """This node's own member record, alive since ``now``: what it announces.
+
+    Raises:
+        LocalProtocolError: an empty name, an incarnation outside 1..``MAX_INCARNATION``,
+            meta over ``config.meta_max_bytes``, or an address that is no (ip, port).
+    """
+    if not isinstance(name, str) or not name:
+        raise LocalProtocolError("name must be a non-empty string")
+    if not isinstance(incarnation, int) or not 1 <= incarnation <= MAX_INCARNATION:
+        raise LocalProtocolError(f"incarnation must be in 1..{MAX_INCARNATION}, got {incarnation!r}")
+    meta = SelfAnnouncement._check_meta(meta, config)
+    try:
+        ip, port = address
+        ip_bytes = ip_to_bytes(ip)
+    except (TypeError, ValueError) as exc:
+        raise LocalProtocolError(f"address must be (ip, port), got {address!r}") from exc
+    if not isinstance(port, int) or not 1 <= port <= 65535:
+        raise LocalProtocolError(f"port must be in 1..65535, got {port!r}")
+    return MemberRecord(
+        name=name, ip=str(ip), port=port, meta=meta, incarnation=incarnation,
+        state=MemberState.ALIVE, state_since=now, vsn=VSN_SERF, is_claw=meta_is_claw(meta),
+        ip_bytes=ip_bytes,
+    )
 
 
 class SelfAnnouncement:
