@@ -479,7 +479,7 @@ async def test_writes_through_a_member_reach_the_coordinator_over_the_gossip_por
             async with http.post(f"{url}/b/maintenance", json={"enabled": True},
                                  headers=auth) as r:
                 assert r.status == 200, await r.text()
-            assert member_agent._meta.maintenance  # applied before the answer came back
+            assert member_agent.advert.meta.maintenance  # applied before the answer came back
         assert coordinator.transport.stats["channel_in"] >= 2  # type: ignore[union-attr]
         assert member_agent.transport.stats["channel_in"] >= 1  # type: ignore[union-attr]
     finally:
