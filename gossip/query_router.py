@@ -9,6 +9,12 @@ responses and relayed copies leave as single user-message datagrams to an addres
 them smaller); the application hears of queries and answers through events. The core
 forwards its query commands (``SwimProtocol.start_query`` ...) and runs ``expire`` from
 its timer table.
+
+A query's few transmits (memberlist: ``retransmit_mult`` x ceil(log10(N+1)), 2 in a
+3-node cluster with the local profile) go each to a different member and never back to
+its querier (``BroadcastQueue.push(once_per_member=...)``); spent blindly, as memberlist
+does, both could go to one node, and a third node then missed the query and its answer
+missed Serf's deadline.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from .outbox import Outbox
 from .serf_layer import LamportClock
 from .serf_query import (
     QUERY_FLAG_ACK, IncomingQuery, OutboundQuery, QueryError, QueryParams, QueryVerdict, SerfQueries, default_query_timeout,
+    querier_address,
 )
 from .tags import decode_tags
 from .types import Address, MemberState
@@ -73,7 +80,7 @@ class QueryRouter:
         if isinstance(msg, SerfQuery):
             verdict = self.queries.receive_query(msg, now, encrypted=encrypted)
             if verdict.rebroadcast and passes_on(msg.name, encrypted):
-                self._outbox.serf.push(codec.encode_message(UserMsg(payload)))
+                self._rebroadcast(payload, querier_address(msg))
             self._carry_out(verdict, now)
         elif isinstance(msg, SerfQueryResponse):
             if self.queries.receive_response(msg, now):
@@ -85,6 +92,12 @@ class QueryRouter:
             if forward is not None:
                 self._send(*forward)
 
+    def _rebroadcast(self, payload: bytes, querier: Address | None) -> None:
+        """Queue a query (Serf bytes) for gossip: each transmit to another member, none
+        to the querier, which has it."""
+        self._outbox.serf.push(codec.encode_message(UserMsg(payload)),
+                               once_per_member=() if querier is None else (querier,))
+
     # --- commands -----------------------------------------------------------------
 
     def start(self, name: str, payload: bytes | None, params: QueryParams, now: float) -> OutboundQuery:
@@ -92,7 +105,7 @@ class QueryRouter:
         query, raw, local = self.queries.start_query(
             name, payload, params, address=self._self.address, members=self.live_count(),
             gossip_interval_s=self._gossip_interval_s, now=now)
-        self._outbox.serf.push(codec.encode_message(UserMsg(raw)))
+        self._rebroadcast(raw, None)
         self._carry_out(local, now)
         return query
 

@@ -57,6 +57,7 @@ __all__ = [
     "RelayTargets",
     "SerfQueries",
     "default_query_timeout",
+    "querier_address",
 ]
 
 QUERY_FLAG_ACK = 1
@@ -255,7 +256,7 @@ class SerfQueries:
         if not filters_match(msg.filters, self._name, self._tags()):
             self.stats.filtered_out += 1
             return QueryVerdict(rebroadcast=rebroadcast)  # first sighting: pass it on anyway
-        reply_to = _reply_address(msg)
+        reply_to = querier_address(msg)
         if reply_to is None:
             return QueryVerdict(rebroadcast=rebroadcast)  # nowhere to answer
         timeout_s = min(max(msg.timeout_ns, 0) / 1e9, MAX_ANSWERABLE_S)
@@ -447,7 +448,8 @@ class SerfQueries:
         return len(self._open)
 
 
-def _reply_address(msg: SerfQuery) -> Address | None:
+def querier_address(msg: SerfQuery) -> Address | None:
+    """Where a query's acks and responses go (its ``Addr``/``Port``); None if invalid."""
     if not msg.addr or not 0 < msg.port <= 0xFFFF:
         return None
     return bytes_to_ip(msg.addr), msg.port
