@@ -228,7 +228,8 @@ class SwimProtocol:
                             live_peer_count=self._live_peer_count)
         self._queries = QueryRouter(self._members, self._self, self._serf.query_clock, rng,
                                     self._outbox, emit=self._emit,
-                                    gossip_interval_s=config.gossip_interval_s)
+                                    gossip_interval_s=config.gossip_interval_s,
+                                    encryption=self._encryption)
         self._user_events = UserEvents(self._serf.event_clock, self._outbox, emit=self._emit)
         self._serf.local_events = self._user_events.local_events
         self._user = UserMessages(self._members, self._self, self._serf, self._outbox,

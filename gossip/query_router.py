@@ -3,7 +3,7 @@
 ``UserMessages`` hands query, query-response and relay messages here. ``QueryRouter``
 feeds them to ``SerfQueries`` and carries out what it decides: a query new to us goes
 on the Serf broadcast queue as received (Serf re-broadcasts it byte for byte), except a
-key change that arrived in plaintext (``key_queries.passes_on``); acks,
+plaintext key change we would seal (``key_queries.passes_on``); acks,
 responses and relayed copies leave as single user-message datagrams to an address
 (memberlist ``SendToAddress``: no piggybacking, no CRC, compressed only if that makes
 them smaller); the application hears of queries and answers through events. The core
@@ -36,6 +36,7 @@ from .serf_query import (
 )
 from .tags import decode_tags
 from .types import Address, MemberState
+from .wire_encryption import WireEncryption
 
 __all__ = ["QueryRouter", "RELAY_MIN_PROTOCOL"]
 
@@ -54,14 +55,17 @@ class QueryRouter:
         outbox: where datagrams and broadcasts go.
         emit: queues an event for the application.
         gossip_interval_s: for Serf's default query timeout.
+        encryption: the core's encryption layer (keys installed? sealing what we send?).
     """
 
     def __init__(self, members: Membership, me: MemberRecord, clock: LamportClock, rng: Random,
-                 outbox: Outbox, *, emit: Callable[[Event], None], gossip_interval_s: float) -> None:
+                 outbox: Outbox, *, emit: Callable[[Event], None], gossip_interval_s: float,
+                 encryption: WireEncryption) -> None:
         self._members = members
         self._self = me
         self._rng = rng
         self._outbox = outbox
+        self._encryption = encryption
         self._emit = emit
         self._gossip_interval_s = gossip_interval_s
         self.queries = SerfQueries(node_name=me.name, clock=clock, rng=rng,
@@ -79,7 +83,7 @@ class QueryRouter:
         ``encrypted``: in a datagram or stream sealed under one of our keys)."""
         if isinstance(msg, SerfQuery):
             verdict = self.queries.receive_query(msg, now, encrypted=encrypted)
-            if verdict.rebroadcast and passes_on(msg.name, encrypted):
+            if verdict.rebroadcast and passes_on(msg.name, encrypted, self._encryption.sealing):
                 self._rebroadcast(payload, querier_address(msg))
             self._carry_out(verdict, now)
         elif isinstance(msg, SerfQueryResponse):

@@ -181,6 +181,17 @@ def test_key_changes_count_only_when_they_arrive_encrypted() -> None:
     assert _received(c, 3) == {**dict.fromkeys(NAMES, True), "n1": False}
 
 
+def test_a_plaintext_key_change_is_passed_on_while_nobody_seals() -> None:
+    # Migration step 1 (keys installed, both verify flags off): what n1 passes on leaves
+    # in plaintext, so every node gets it as it came (unencrypted) and refuses it, as
+    # the claw nodes behind a Serf agent that sent it only to n1 must.
+    off = GossipConfig.local().replace(gossip_verify_incoming=False, gossip_verify_outgoing=False)
+    c = encrypted_cluster(config=off)
+    c.inject("n1", _key_query(INSTALL_KEY, 1), FORGER)
+    c.run(3.0)
+    assert _received(c, 1) == dict.fromkeys(NAMES, False)
+
+
 def test_a_plaintext_cluster_moves_to_encryption_without_a_failure() -> None:
     """Consul's documented migration: keys with both verify flags off everywhere, then
     verify_outgoing on everywhere, then verify_incoming on everywhere, one node
