@@ -21,6 +21,8 @@ query arrived encrypted under a key we hold (``IncomingQuery.encrypted``); a pla
 one is answered with ``UNENCRYPTED_CHANGE``. It is passed on, as Serf passes on every
 query, unless we seal what we send (``passes_on``): passing it on under our key would
 launder it into one the next node obeys. Lists are answered either way, as Serf does.
+The answers to our own key queries get the same rule (``gossip.query_router``): with a
+keyring, only answers that arrived sealed are counted.
 
 The answer is planned here without touching anything (``plan_answer`` works on a copy
 of the keyring); the node persists ``KeyPlan.keys`` and only then applies them and

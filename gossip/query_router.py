@@ -15,6 +15,12 @@ A query's few transmits (memberlist: ``retransmit_mult`` x ceil(log10(N+1)), 2 i
 its querier (``BroadcastQueue.push(once_per_member=...)``); spent blindly, as memberlist
 does, both could go to one node, and a third node then missed the query and its answer
 missed Serf's deadline.
+
+With a keyring, answers to our key queries count only if they arrived sealed, and a
+relay that arrived in plaintext is not forwarded sealed: while
+``gossip_verify_incoming`` is off anyone could otherwise fake how many nodes hold a key
+(Serf counts every answer memberlist accepts, and relays whatever it is sent). Our own
+answers to our own queries never touch the network.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ from random import Random
 from . import codec
 from .events import Event, QueryAnswered, QueryFinished, QueryReceived
 from .internal_queries import CONFLICT_QUERY, conflict_response, handled_here
-from .key_queries import passes_on
+from .key_queries import KEY_QUERIES, passes_on
 from .membership import Membership, MemberRecord
 from .messages import SerfQuery, SerfQueryResponse, SerfRelay, UserMsg
 from .outbox import Outbox
+from .serf_codec import decode_serf
 from .serf_layer import LamportClock
 from .serf_query import (
     QUERY_FLAG_ACK, IncomingQuery, OutboundQuery, QueryError, QueryParams, QueryVerdict, SerfQueries, default_query_timeout,
@@ -87,14 +94,24 @@ class QueryRouter:
                 self._rebroadcast(payload, querier_address(msg))
             self._carry_out(verdict, now)
         elif isinstance(msg, SerfQueryResponse):
-            if self.queries.receive_response(msg, now):
-                query = self.queries.find(msg.ltime, msg.id)
-                assert query is not None  # it was just recorded there
-                self._emit(QueryAnswered(query, msg.from_, ack=bool(msg.flags & QUERY_FLAG_ACK)))
+            self._on_answer(msg, now, encrypted)
+        elif not encrypted and self._encryption.sealing:
+            self.queries.stats.plaintext_relays += 1  # forwarding would seal it: laundering
         else:
             forward = self.queries.receive_relay(msg)
             if forward is not None:
-                self._send(*forward)
+                self._send(*forward, now, encrypted=encrypted)
+
+    def _on_answer(self, msg: SerfQueryResponse, now: float, encrypted: bool) -> None:
+        if not encrypted and self._encryption.enabled:
+            query = self.queries.find(msg.ltime, msg.id)
+            if query is not None and query.name in KEY_QUERIES:
+                self.queries.stats.plaintext_answers += 1
+                return
+        if self.queries.receive_response(msg, now):
+            query = self.queries.find(msg.ltime, msg.id)
+            assert query is not None  # it was just recorded there
+            self._emit(QueryAnswered(query, msg.from_, ack=bool(msg.flags & QUERY_FLAG_ACK)))
 
     def _rebroadcast(self, payload: bytes, querier: Address | None) -> None:
         """Queue a query (Serf bytes) for gossip: each transmit to another member, none
@@ -116,7 +133,7 @@ class QueryRouter:
     def respond(self, query: IncomingQuery, payload: bytes | None, now: float) -> None:
         """Send our response to ``query`` (raises ``QueryError``)."""
         for address, raw in self.queries.respond(query, payload, now):
-            self._send(address, raw)
+            self._send(address, raw, now)
 
     def default_timeout(self) -> float:
         """Serf's default timeout for a query started now (seconds)."""
@@ -135,7 +152,7 @@ class QueryRouter:
 
     def _carry_out(self, verdict: QueryVerdict, now: float) -> None:
         for address, raw in verdict.sends:
-            self._send(address, raw)
+            self._send(address, raw, now)
         query = verdict.deliver
         if query is None:
             return
@@ -157,9 +174,18 @@ class QueryRouter:
         except QueryError:
             return  # larger than a response may be (a huge tag set): Serf gives up too
         for address, data in sends:
-            self._send(address, data)
+            self._send(address, data, now)
 
-    def _send(self, address: Address, serf_bytes: bytes) -> None:
+    def _send(self, address: Address, serf_bytes: bytes, now: float, *,
+              encrypted: bool = True) -> None:
+        """Send a query answer (Serf bytes) to ``address``; one to ourselves is taken
+        here (Serf sends it to itself by UDP), counted as sealed if it is our own
+        (``encrypted``: false for a relayed copy that arrived in plaintext)."""
+        if address == self._self.address:
+            answer = decode_serf(serf_bytes)
+            assert isinstance(answer, SerfQueryResponse)  # only answers are sent or relayed
+            self._on_answer(answer, now, encrypted)
+            return
         self._outbox.emit(address, codec.encode_message(UserMsg(serf_bytes)), crc=False)
 
     def _tags(self) -> dict[str, str]:

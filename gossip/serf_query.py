@@ -191,6 +191,11 @@ class QueryStats:
     relayed: int = 0
     bad_relays: int = 0
     """Relays that were not a well-formed query response within the size limit."""
+    plaintext_answers: int = 0
+    """Answers to our key queries dropped because they arrived unencrypted while we
+    hold keys (``gossip.query_router``)."""
+    plaintext_relays: int = 0
+    """Relays dropped because they arrived unencrypted and we would seal them."""
 
 
 class SerfQueries:
