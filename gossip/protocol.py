@@ -343,6 +343,13 @@ class SwimProtocol:
         """True once ``leave`` was called (probing and push-pull have stopped)."""
         return self._leave.phase is not LeavePhase.NONE
 
+    def set_gossip_verify(self, incoming: bool, outgoing: bool, now: float) -> None:
+        """Change ``gossip_verify_incoming`` / ``_outgoing`` while running (an agent
+        reload moving a migration to encryption a step): from the next packet on."""
+        self._now = now
+        self._encryption.verify_incoming = incoming
+        self._encryption.verify_outgoing = outgoing
+
     def set_meta(self, meta: bytes, now: float) -> None:
         """Replace node metadata; bumps incarnation and broadcasts alive (not once
         ``leave`` was called: like memberlist, a leaving node announces no new life)."""

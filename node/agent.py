@@ -217,7 +217,8 @@ class Agent:
         self._reloader = Reloader(
             load=load_config or _no_config_source, running=lambda: self.config,
             relabel=self._relabel, set_maintenance=self.apply_maintenance,
-            reconfigure_api=self._reconfigure_api, adopt=self._adopt_config,
+            reconfigure_api=self._reconfigure_api, set_gossip_verify=self._set_gossip_verify,
+            adopt=self._adopt_config,
             https_ready=lambda: https_ready_in_process(self._tls_at_start))
         self._tls_at_start = config.needs_tls
         self._writer: StoreWriter | None = None
@@ -519,6 +520,10 @@ class Agent:
                         alert_webhook=config.alert_webhook)
         if config.alert_webhook and self._api is not None:
             self._api.wanted.set()  # alerts need the REST stack running
+
+    def _set_gossip_verify(self, incoming: bool, outgoing: bool) -> None:
+        if self.transport is not None and self.transport.running:
+            self.transport.invoke(lambda core, now: core.set_gossip_verify(incoming, outgoing, now))
 
     def _adopt_config(self, config: NodeConfig) -> None:
         self.config = config
