@@ -65,17 +65,8 @@ async def serf_keys(s1: SerfAgent, *args: str) -> tuple[int, str]:
 
 
 async def serf_lists(s1: SerfAgent, *keys: str) -> None:
-    """``serf keys -list`` succeeds and shows exactly ``keys``, each on 3 of 3 nodes.
-
-    Asked at most 3 times: in 2 of ~4 fresh-clone CI runs one node's answer to a Serf key
-    query missed serf's deadline ("2/3 nodes reported success"), cause not found yet (an
-    open defect of issue 14, see its closing note). A list changes nothing, so asking
-    again is safe; a wrong key set or count still fails.
-    """
-    for _ in range(3):
-        code, out = await serf_keys(s1, "-list")
-        if code == 0 and "failed" not in out:
-            break
+    """``serf keys -list`` succeeds and shows exactly ``keys``, each on 3 of 3 nodes."""
+    code, out = await serf_keys(s1, "-list")
     assert code == 0 and "failed" not in out, out
     counts = {line.split()[0]: line.split()[1] for line in out.splitlines() if "[" in line}
     assert counts == dict.fromkeys(keys, "[3/3]"), out
@@ -121,10 +112,7 @@ async def test_rotation_from_claw_and_from_serf_under_encryption(
 
     # From Serf: install, use, remove reach the claw agents and their keyring files.
     for flag, key in (("-install", k3), ("-use", k3), ("-remove", k2)):
-        for _ in range(3):  # idempotent; see serf_lists for the missed-answer defect
-            code, out = await serf_keys(s1, f"{flag}={key}")
-            if code == 0:
-                break
+        code, out = await serf_keys(s1, f"{flag}={key}")
         assert code == 0 and "Successfully" in out, out
     await serf_lists(s1, k3)
     assert all(file_keys(claw_agents, c.name) == [k3] for c in claws)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from pathlib import Path
 
@@ -337,5 +338,39 @@ async def test_a_reload_through_the_api_applies_settings_and_refuses_bad_ones(
                 error = (await answer.json())["error"]
             assert "--max-concurrent-tasks" in error and "reload refused" in error
             assert agent.config.tags == ["after"] and agent.config.max_concurrent_tasks == 5
+    finally:
+        await agent.stop(leave=False)
+
+
+async def test_a_reload_switches_the_gossip_verify_flags_of_the_running_gossip(
+        tmp_path: Path) -> None:
+    import socket
+
+    key = base64.b64encode(bytes(range(32))).decode()
+    sources: dict[str, object] = {"gossip_verify_incoming": False}
+
+    def load_config() -> NodeConfig:
+        return config(tmp_path, encrypt=key, **sources)
+
+    agent = Agent(load_config(), sampler=fake_sampler, load_config=load_config)
+    await agent.start()
+    try:
+        core = agent.transport.core  # type: ignore[union-attr]
+        port = agent.transport.address[1]  # type: ignore[union-attr]
+
+        def send_plaintext() -> int:
+            seen = core.stats["packets_in"]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.sendto(b"\x00plaintext", ("127.0.0.1", port))
+            return seen
+
+        seen = send_plaintext()  # read as plaintext: verify_incoming is off
+        await wait_for(lambda: core.stats["packets_in"] > seen)
+        assert core.stats["decrypt_failures"] == 0
+        sources["gossip_verify_incoming"] = True
+        outcome = agent.reload()
+        assert outcome.ok and outcome.applied == ("gossip_verify_incoming",), outcome
+        send_plaintext()  # refused and counted from now on, without a restart
+        await wait_for(lambda: core.stats["decrypt_failures"] == 1)
     finally:
         await agent.stop(leave=False)
