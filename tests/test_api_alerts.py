@@ -13,6 +13,8 @@ from api import create_app
 from api.keys import ALERTS
 from api.memory_view import MemoryClusterView
 
+from tests.conftest import eventually_async
+
 T0 = 1_800_000_000.0
 WORKER = {"hostname": "w", "platform": "linux", "arch": "x64", "available_skills": ["a"]}
 
@@ -23,14 +25,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.t
-
-
-async def eventually(predicate, timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -81,7 +75,7 @@ async def test_webhook_and_hook_once_per_transition_with_retries(webhook) -> Non
         await c.post("/api/v1/cluster/check-heartbeat")  # nothing new
         await c.post(f"/api/v1/nodes/{node_id}/heartbeat")
         dispatcher = c.app[ALERTS]
-        await eventually(lambda: len(webhook["bodies"]) == 3)
+        await eventually_async(lambda: len(webhook["bodies"]) == 3)
         await dispatcher.drain()
         got = [(b["node_id"], b["from_state"], b["to_state"]) for b in webhook["bodies"]]
         assert got == [(node_id, "online", "suspect"), (node_id, "suspect", "offline"),
@@ -107,7 +101,7 @@ async def test_webhook_gives_up_after_retries_without_blocking(webhook) -> None:
         resp = await c.post("/api/v1/cluster/check-heartbeat")
         assert resp.status == 200  # answered while the webhook keeps failing
         dispatcher = c.app[ALERTS]
-        await eventually(lambda: dispatcher.failed == 1)
+        await eventually_async(lambda: dispatcher.failed == 1)
         assert webhook["attempts"] == 3 and dispatcher.sent == 0
     finally:
         await c.close()
@@ -123,7 +117,7 @@ async def test_only_the_coordinator_alerts(webhook) -> None:
         clock.t += 61
         await view.check_heartbeats()
         dispatcher = c.app[ALERTS]
-        await eventually(lambda: dispatcher.skipped == 1)
+        await eventually_async(lambda: dispatcher.skipped == 1)
         assert webhook["attempts"] == 0
     finally:
         await c.close()
@@ -140,7 +134,7 @@ async def test_monitor_checks_every_interval_on_the_coordinator_only() -> None:
         await asyncio.sleep(0.1)  # several intervals pass; a follower does not judge
         assert view.registry.get(node_id).status == "online"
         view.coordinating = True
-        await eventually(lambda: view.registry.get(node_id).status == "offline")
+        await eventually_async(lambda: view.registry.get(node_id).status == "offline")
     finally:
         await c.close()
 
@@ -160,7 +154,7 @@ async def test_a_reload_changes_the_token_and_webhook_of_a_running_app(webhook) 
         node_id = (await answer.json())["node_id"]
         clock.t += 91  # past the heartbeat timeout: one transition to offline
         await c.post("/api/v1/cluster/check-heartbeat", headers=new)
-        await eventually(lambda: len(webhook["bodies"]) == 1)
+        await eventually_async(lambda: len(webhook["bodies"]) == 1)
         assert webhook["bodies"][0]["node_id"] == node_id
         reconfigure(c.app, api_token=None, alert_webhook=None)
         assert (await c.get("/api/v1/nodes")).status == 200

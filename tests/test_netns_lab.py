@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from simulations.netns import LoopbackFirewall, NetnsLab, lab_prefix
-from tests.lab import poll, require_fabric
+from tests.lab import lab_eventually, require_fabric
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -87,7 +87,8 @@ def test_request_reaches_the_hosts_own_loopback_only(make_lab, tmp_path):
     (tmp_path / "x.json").write_text('{"on": "host1"}')
     lab.popen(1, [sys.executable, "-m", "http.server", "8888", "--bind", "127.0.0.1",
                   "--directory", str(tmp_path)])
-    poll("a server on host1's loopback", lambda: lab.request(1, "GET", "/x.json").status == 200)
+    lab_eventually(lambda: lab.request(1, "GET", "/x.json").status == 200,
+                   what="a server on host1's loopback")
     assert lab.request(1, "GET", "/x.json").body == {"on": "host1"}
     assert lab.request(0, "GET", "/x.json").status == 0  # host0's loopback: nobody there
 
@@ -112,9 +113,9 @@ def test_a_new_lab_removes_leftovers_of_a_killed_run():
     subprocess.run(["ip", "netns", "add", stale], check=True, timeout=20)
     orphan = subprocess.Popen(["ip", "netns", "exec", stale, "sleep", "300"])
     try:
-        poll("the orphan runs in the stale namespace", lambda: str(orphan.pid) in subprocess.run(
-            ["ip", "netns", "pids", stale], capture_output=True, text=True).stdout.split(),
-            timeout_s=20)
+        lab_eventually(lambda: str(orphan.pid) in subprocess.run(
+            ["ip", "netns", "pids", stale], capture_output=True, text=True).stdout.split(), timeout=20,
+            what="the orphan runs in the stale namespace")
         with NetnsLab(1):
             assert stale not in netns_list()
         assert orphan.wait(timeout=20) == -9
