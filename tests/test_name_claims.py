@@ -23,6 +23,8 @@ from gossip.events import (
 from gossip.types import MemberState
 from tests.core_harness import Cluster, claw_meta
 
+pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
+
 ORIGINAL_META = claw_meta(id="original")
 CLONE_META = claw_meta(id="clone")
 CLONE_ADDRESS = ("10.9.9.9", 7946)

@@ -7,7 +7,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from simulations.sim.runner import Run, RunOptions
+
+pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
 
 _PROGRAM = """
 from simulations.sim.runner import Run, RunOptions

@@ -16,6 +16,8 @@ from gossip.stats import CoreStats
 from gossip.user_events import PUSH_PULL_EVENT_BYTES, USER_EVENT_SIZE_LIMIT, UserEventError, UserEvents
 from tests.core_harness import Cluster, claw_meta, converged_cluster
 
+pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
+
 NAMES = [f"n{i}" for i in range(5)]
 
 
