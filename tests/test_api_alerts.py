@@ -3,7 +3,6 @@ heartbeat monitor, with a fake wall clock and a real webhook receiver on loopbac
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 from aiohttp import web
@@ -130,9 +129,17 @@ async def test_monitor_checks_every_interval_on_the_coordinator_only() -> None:
     try:
         node_id = (await (await c.post("/api/v1/nodes/register", json=WORKER)).json())["node_id"]
         view.coordinating = False
+        rounds = [0]  # monitor rounds that asked whether this node coordinates
+        asks = view.is_coordinator
+
+        async def counted() -> bool:
+            rounds[0] += 1
+            return await asks()
+
+        view.is_coordinator = counted  # type: ignore[method-assign]
         clock.t += 91
-        await asyncio.sleep(0.1)  # several intervals pass; a follower does not judge
-        assert view.registry.get(node_id).status == "online"
+        await eventually_async(lambda: rounds[0] >= 3)  # three rounds as a follower ran...
+        assert view.registry.get(node_id).status == "online"  # ...and none judged
         view.coordinating = True
         await eventually_async(lambda: view.registry.get(node_id).status == "offline")
     finally:

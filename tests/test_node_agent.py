@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -28,6 +30,21 @@ def config(tmp_path: Path, **extra: object) -> NodeConfig:
 
 def fake_sampler() -> ResourceSnapshot:
     return ResourceSnapshot(cpu_percent=12.0, memory_percent=34.0, disk_percent=56.0)
+
+
+T = TypeVar("T")
+
+
+def counting(fn: Callable[[], T]) -> tuple[Callable[[], T], list[int]]:
+    """``fn`` and a one-element list counting its calls: a test waits for the agent to
+    have sampled (a positive event) before it asserts that something did not happen."""
+    calls = [0]
+
+    def counted() -> T:
+        calls[0] += 1
+        return fn()
+
+    return counted, calls
 
 
 async def test_single_node_elects_itself_and_reports_its_load(tmp_path: Path) -> None:
@@ -115,12 +132,14 @@ async def test_registration_too_big_for_a_datagram_is_still_accepted(tmp_path: P
 
 
 async def test_heartbeats_only_on_change_and_a_rate_limited_change_still_goes(tmp_path: Path) -> None:
-    agent = Agent(config(tmp_path), sampler=fake_sampler)
+    sampler, samples = counting(fake_sampler)
+    agent = Agent(config(tmp_path), sampler=sampler)
     await agent.start()
     try:
         await eventually_async(lambda: agent.stats["heartbeats_sent"] >= 1)
-        await asyncio.sleep(1.0)  # five samples of an unchanged load: nothing more is sent
-        assert agent.stats["heartbeats_sent"] == 1
+        taken = samples[0]
+        await eventually_async(lambda: samples[0] >= taken + 5)
+        assert agent.stats["heartbeats_sent"] == 1  # five samples of an unchanged load: no send
         for running in range(1, 6):  # a burst of task changes: 3 tokens, then deferred
             agent.apply_tasks({"running_tasks": running})
         assert agent.stats["heartbeats_sent"] == 4
@@ -151,11 +170,13 @@ async def test_a_member_serves_its_api_on_the_first_connection_or_as_coordinator
         await eventually_async(lambda: first.coordinator_state()[0] == "a")
         assert first.api is not None  # the coordinator runs the heartbeat monitor: at once
         seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
-        second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
+        sampler, samples = counting(fake_sampler)
+        second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=sampler)
         await second.start()
         await eventually_async(lambda: len(second.members()) == 2)  # type: ignore[union-attr]
-        await asyncio.sleep(1.0)
-        assert second.api is None and second.view is None  # idle member: no REST stack
+        taken = samples[0]
+        await eventually_async(lambda: samples[0] >= taken + 5)  # a second of its life...
+        assert second.api is None and second.view is None  # ...as an idle member: no REST stack
 
         # A client connects: it waits in the backlog while the stack loads, then is served.
         assert second.api_port is not None
@@ -171,13 +192,14 @@ async def test_a_member_serves_its_api_on_the_first_connection_or_as_coordinator
 
 
 async def test_on_a_busy_host_the_rest_stack_waits_for_calm_or_a_client(tmp_path: Path) -> None:
-    busy = [1.0]
-    agent = Agent(config(tmp_path), sampler=fake_sampler, host_busy=lambda: busy[0])
+    host_busy, busy_checks = counting(lambda: 1.0)
+    agent = Agent(config(tmp_path), sampler=fake_sampler, host_busy=host_busy)
     starting = asyncio.create_task(agent.start())
     try:
         await eventually_async(lambda: agent.coordinator_state() == ("solo", 1))
-        await asyncio.sleep(1.0)
-        assert agent.api is None and not starting.done()  # the coordinator waits for calm
+        checked = busy_checks[0]
+        await eventually_async(lambda: busy_checks[0] >= checked + 3)  # found busy 3 times...
+        assert agent.api is None and not starting.done()  # ...so the coordinator still waits
         assert agent.api_port is not None
         status, _ = await _http_get(agent.api_port, "/health")  # a client ends the wait
         assert status == 200

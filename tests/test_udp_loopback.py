@@ -213,7 +213,8 @@ async def test_garbage_datagrams_and_streams_do_not_break_a_node(make_nodes) -> 
         assert data == b"" or data[:1] in (b"\x09", b"\x0d")  # EOF, or an error reply
         writer.close()
 
-    await asyncio.sleep(3 * CONFIG.probe_interval_s)
+    probed = victim.core.stats["probes"]
+    await eventually_async(lambda: victim.core.stats["probes"] >= probed + 3)  # 3 rounds later
     names = [n.name for n in nodes]
     assert all_see(nodes, names, MemberState.ALIVE)
     stats = victim.transport.stats
