@@ -1,7 +1,7 @@
 """Gossip and resource-heartbeat bandwidth per node, idle and busy (``python simulations/bench_heartbeat.py``).
 
 Method (measured, not computed): N real ``SwimProtocol`` cores (LAN profile) run in
-virtual time on the in-memory harness ``tests/core_harness.py`` (1 ms latency, no
+virtual time on the in-memory harness ``simulations/sim/cluster.py`` (1 ms latency, no
 loss). Each node keeps a ``HeartbeatTable`` and serves it as push-pull app state
 (``encode_state``), merges what it receives (app messages and push-pull state), and
 publishes its own record with the agent's rule: a sample every 5 s (the default
@@ -85,7 +85,7 @@ from node.heartbeat import (
     min_send_interval,
 )
 from node.heartbeat_publisher import HEARTBEAT_MIN_INTERVAL_S
-from tests.core_harness import Cluster
+from simulations.sim.cluster import Cluster
 
 RESOURCE_INTERVAL_S = 5.0
 """The agent's default ``--resource-interval``."""
