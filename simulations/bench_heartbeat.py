@@ -171,7 +171,8 @@ class Bench:
             compression=Compression.STREAMS if compression else Compression.OFF,
                                             app_retransmit_mult=app_mult,
                                             app_gossip_rounds=self.old or app_gossip_rounds)
-        self.cluster = c = Cluster(config, seed=seed, latency_s=0.001)
+        self.cluster = c = Cluster(config, seed=seed, latency_s=0.001, keep_events=False)
+        c.world.observers.append(lambda now, node, ev: self._on_event(node.name, ev))
         self.n = n
         self.enabled = False
         self.sims: dict[str, _Sim] = {}
@@ -227,12 +228,6 @@ class Bench:
             return reply
 
         core.handle_stream = handle_stream  # type: ignore[method-assign]
-
-        class _Sink(list):  # the harness appends every event of this node here
-            def append(self, ev: Any) -> None:
-                bench._on_event(name, ev)
-
-        node.events = _Sink()
 
     def _on_event(self, name: str, ev: Any) -> None:
         sim = self.sims[name]

@@ -1,12 +1,12 @@
-"""The unit tests' in-memory cluster: ``simulations.sim.cluster.Cluster`` plus a helper
-that builds a converged one."""
+"""The unit tests' in-memory cluster: ``simulations.sim.cluster.Cluster`` (a face of the
+simulator's ``SimWorld``, the one discrete-event driver) plus a converged one."""
 
 from __future__ import annotations
 
 from gossip.config import GossipConfig
-from simulations.sim.cluster import Cluster, NetStats, claw_meta
+from simulations.sim.cluster import Cluster, claw_meta
 
-__all__ = ["Cluster", "NetStats", "claw_meta", "converged_cluster"]
+__all__ = ["Cluster", "claw_meta", "converged_cluster"]
 
 
 def converged_cluster(names: list[str], seed: int = 1) -> Cluster:

@@ -112,11 +112,12 @@ def test_conflict_is_answered_with_our_view_of_the_named_member() -> None:
 
 def test_a_node_that_missed_the_gossip_gets_the_event_by_push_pull() -> None:
     c = _cluster()
-    c.crash("n4")  # hears nothing while the event's gossip runs its course
+    others = [n for n in c.live() if n != "n4"]
+    c.partition(["n4"], others)  # hears nothing while the event's gossip runs its course
     c.core("n0").send_user_event("deploy", b"v1", False, c.now)
     c.run(3.0)
     assert not c.events_of("n4", UserEventReceived)
-    c.nodes["n4"].up = True
+    c.heal()
     c.run(120.0, until=lambda: bool(c.events_of("n4", UserEventReceived)))
     (got,) = c.events_of("n4", UserEventReceived)
     assert (got.name, got.payload) == ("deploy", b"v1")
