@@ -14,6 +14,8 @@ from api.memory_view import MemoryClusterView
 
 from tests.conftest import eventually_async
 
+pytestmark = pytest.mark.slow  # waits on real time (sockets, an event loop, agents)
+
 T0 = 1_800_000_000.0
 WORKER = {"hostname": "w", "platform": "linux", "arch": "x64", "available_skills": ["a"]}
 

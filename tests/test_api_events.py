@@ -169,6 +169,7 @@ async def test_unknown_parameters_and_kinds_get_422(served) -> None:
         assert "query." in (await resp.json())["details"][0]["field"]
 
 
+@pytest.mark.slow
 async def test_resumes_with_last_event_id_without_a_gap(served) -> None:
     client, view = served
     feed = client.app[EVENTS]

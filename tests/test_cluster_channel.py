@@ -325,6 +325,7 @@ async def test_a_request_reaches_the_handler_and_its_answer_comes_back(pair: Any
     assert b.core.stats["streams_in"] >= 1
 
 
+@pytest.mark.slow
 async def test_statuses_reach_the_caller_as_errors_naming_them(pair: Any) -> None:
     a, b = pair
 
@@ -354,6 +355,7 @@ async def test_statuses_reach_the_caller_as_errors_naming_them(pair: Any) -> Non
         await a.request(("127.0.0.1", port), "echo", b"", timeout_s=5.0)
 
 
+@pytest.mark.slow
 async def test_concurrency_caps_refuse_at_once(pair: Any) -> None:
     a, b = pair
     release = asyncio.Event()
@@ -448,6 +450,7 @@ def snapshot() -> ResourceSnapshot:
     return ResourceSnapshot(cpu_percent=1.0, memory_percent=2.0, disk_percent=3.0)
 
 
+@pytest.mark.slow
 async def test_writes_through_a_member_reach_the_coordinator_over_the_gossip_port(
         tmp_path: Path) -> None:
     coordinator = Agent(agent_config(tmp_path, "a", api_token="tok"), sampler=snapshot)

@@ -29,6 +29,7 @@ async def served():
     await server.stop()
 
 
+@pytest.mark.slow
 async def test_seed_usage_register_heartbeat_shutdown(served) -> None:
     view, server = served
     client = HeartbeatClient(coordinator_url=server.url, node_id="worker-001",
@@ -46,6 +47,7 @@ async def test_seed_usage_register_heartbeat_shutdown(served) -> None:
     assert view.registry.get("worker-001").status == "offline"
 
 
+@pytest.mark.slow
 async def test_assigned_id_and_psutil_figures(served) -> None:
     view, server = served
     async with HeartbeatClient(coordinator_url=server.url, available_skills=["go"],
@@ -56,6 +58,7 @@ async def test_assigned_id_and_psutil_figures(served) -> None:
         assert 0 < rec.memory_usage <= 100 and 0 < rec.disk_usage <= 100
 
 
+@pytest.mark.slow
 async def test_reregisters_when_the_cluster_forgot_it(served) -> None:
     view, server = served
     client = HeartbeatClient(coordinator_url=server.url, node_id="w", available_skills=["x"],

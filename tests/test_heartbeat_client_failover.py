@@ -129,6 +129,7 @@ async def test_one_url_is_enough_the_others_are_learned() -> None:
         await b.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.slow  # ~6 s: failure detection and a new election on loopback
 async def test_with_real_agents_the_worker_outlives_the_node_it_used(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Two claw-node agents on loopback; the worker knows only the coordinator's URL,

@@ -73,6 +73,7 @@ def test_gossip_never_imports_api(path: Path) -> None:
         assert module.split(".")[0] != "api", f"{path.name} imports {module}"
 
 
+@pytest.mark.slow
 def test_importing_gossip_does_not_pull_in_asyncio() -> None:
     import subprocess
     import sys

@@ -95,6 +95,7 @@ print("prometheus_client" in sys.modules, hasattr(urllib.request, "HTTPSHandler"
 """
 
 
+@pytest.mark.slow
 def test_an_agent_imports_prometheus_client_with_its_rest_stack_only() -> None:
     out = subprocess.run([sys.executable, "-c", _LAZY_PROBE], cwd=ROOT, capture_output=True,
                          text=True, timeout=60, check=False)

@@ -38,6 +38,7 @@ def netns_list() -> list[str]:
     return [line.split()[0] for line in listing.splitlines() if line.split()]
 
 
+@pytest.mark.slow
 def test_lab_counts_drops_partitions_and_cleans_up(make_lab):
     lab = make_lab(3)
     names = lab.namespaces()
@@ -69,6 +70,7 @@ def test_lab_counts_drops_partitions_and_cleans_up(make_lab):
     assert not set(names) & set(netns_list())
 
 
+@pytest.mark.slow
 def test_each_host_has_its_hostname_address_and_default_route(make_lab):
     lab = make_lab(2, hostnames=["alpha", "beta"])
     for host in lab.hosts:
@@ -82,6 +84,7 @@ def test_each_host_has_its_hostname_address_and_default_route(make_lab):
     assert lab.data_dir(0) != lab.data_dir(1)
 
 
+@pytest.mark.slow
 def test_request_reaches_the_hosts_own_loopback_only(make_lab, tmp_path):
     lab = make_lab(2)
     (tmp_path / "x.json").write_text('{"on": "host1"}')
@@ -93,6 +96,7 @@ def test_request_reaches_the_hosts_own_loopback_only(make_lab, tmp_path):
     assert lab.request(0, "GET", "/x.json").status == 0  # host0's loopback: nobody there
 
 
+@pytest.mark.slow
 def test_close_after_a_failure_ends_its_processes_and_namespaces():
     require_fabric()
     with pytest.raises(RuntimeError, match="test failed here"), NetnsLab(2) as lab:
@@ -105,6 +109,7 @@ def test_close_after_a_failure_ends_its_processes_and_namespaces():
     assert not workdir.exists()
 
 
+@pytest.mark.slow
 def test_a_new_lab_removes_leftovers_of_a_killed_run():
     require_fabric()
     dead = subprocess.Popen(["true"])
@@ -125,6 +130,7 @@ def test_a_new_lab_removes_leftovers_of_a_killed_run():
         subprocess.run(["ip", "netns", "del", stale], capture_output=True, timeout=20)
 
 
+@pytest.mark.slow
 def test_loopback_firewall_counts_per_port_and_removes_its_chains():
     require_fabric()
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

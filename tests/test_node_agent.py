@@ -19,7 +19,7 @@ from node.resources import ResourceSnapshot
 
 from tests.conftest import eventually_async
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 def config(tmp_path: Path, **extra: object) -> NodeConfig:

@@ -182,6 +182,7 @@ def test_checks_at_once_are_bounded() -> None:
     assert len(h.checks) == MAX_CHECKS
 
 
+@pytest.mark.slow
 async def test_a_member_that_ranks_second_yields_only_if_the_other_stays() -> None:
     h = Harness(joining=False, recheck_after_s=0.01)
     h.claim(U2, 50.0)                      # started earlier than us

@@ -19,7 +19,7 @@ from node.store import STORE_FILE
 from tests.conftest import eventually_async
 from tests.test_node_agent import config, fake_sampler
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 DOWN_OR_MOVED = (EventKind.MEMBER_SUSPECT, EventKind.MEMBER_FAILED, EventKind.MEMBER_LEFT,
                  EventKind.MEMBER_ADDRESS)

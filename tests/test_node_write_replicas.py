@@ -15,7 +15,7 @@ from node.agent import Agent
 from tests.conftest import eventually_async
 from tests.test_node_agent import config, fake_sampler
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 WORKER = {"hostname": "worker-1", "platform": "linux", "arch": "x64",
           "available_skills": ["python"], "node_id": "worker-1"}

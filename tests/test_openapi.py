@@ -78,6 +78,7 @@ _DOCS_ASSETS = ("/docs/assets", "/docs/init.js", "/redoc/assets", "/redoc/init.j
                 "/dashboard/")
 
 
+@pytest.mark.slow
 async def test_the_agent_serves_only_documented_routes(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from node.agent import Agent
     from node.config import NodeConfig
@@ -155,6 +156,7 @@ def _walk_examples(node):  # type: ignore[no-untyped-def]
             yield from _walk_examples(v)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_schemathesis_against_live_server(tmp_path) -> None:
     pytest.importorskip("schemathesis")

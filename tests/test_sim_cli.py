@@ -27,6 +27,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=240)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", sorted(SMALL))
 def test_scenario_prints_seed_options_and_table(scenario: str) -> None:
     out = _run([scenario, "--nodes", "6", "--seed", "3", *SMALL[scenario]])
@@ -38,6 +39,7 @@ def test_scenario_prints_seed_options_and_table(scenario: str) -> None:
     assert "trace sha256" in out.stdout
 
 
+@pytest.mark.slow
 def test_json_output_and_report(tmp_path: object) -> None:
     out = _run(["crash", "--nodes", "6", "--seed", "4", "--crashes", "1", "--json",
                 "--report", str(tmp_path)])
@@ -71,6 +73,7 @@ def test_failed_check_prints_reproduce_command(monkeypatch: pytest.MonkeyPatch,
                          "--crashes 1 --quiet")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["crash", "churn", "loss"])
 def test_converged_start_from_the_cli(scenario: str) -> None:
     out = _run([scenario, "--nodes", "8", "--seed", "3", *SMALL[scenario],

@@ -28,7 +28,7 @@ from gossip.types import Address, MemberState
 from gossip.udp import GossipTransport
 from tests.conftest import eventually_async
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 HOST = "127.0.0.1"
 CONFIG = GossipConfig.local()
