@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from simulations.netns import NetnsLab
+from simulations.realproc.netns import NetnsLab
 from tests.lab import CLAW_NODE, lab_eventually, nodes_of, online_everywhere
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]

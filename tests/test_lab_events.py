@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from simulations.netns import NetnsLab
+from simulations.realproc.netns import NetnsLab
 from tests.lab import CLAW_NODE, lab_eventually, nodes_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
