@@ -27,9 +27,36 @@ EVENTUALLY_INTERVAL_S = 0.05
 """Default pause between two checks (seconds)."""
 
 
-def _failure(what: str, waited: float, held_once: bool) -> TimeoutError:
-    state = "did not stay true" if held_once else "timed out"
-    return TimeoutError(f"{state} after {waited:.1f} s waiting for: {what or 'the condition'}")
+class _Wait:
+    """What both waits track: when the predicate first held, since when it has held
+    without a break, and when to give up."""
+
+    def __init__(self, start: float, timeout: float, hold: float, what: str) -> None:
+        self.start = start
+        self.deadline = start + timeout + hold
+        self.hold = hold
+        self.what = what
+        self.first: float | None = None
+        self.held_since: float | None = None
+
+    def step(self, now: float, holds: bool) -> float | None:
+        """Record one check made at ``now``. Returns the seconds until the predicate first
+        held once it has held long enough, else None (check again); raises
+        ``TimeoutError`` naming ``what`` past the deadline."""
+        if holds:
+            if self.held_since is None:
+                self.held_since = now
+                if self.first is None:
+                    self.first = now - self.start
+            if now - self.held_since >= self.hold:
+                return self.first
+        else:
+            self.held_since = None
+        if now >= self.deadline:
+            state = "did not stay true" if self.first is not None else "timed out"
+            raise TimeoutError(f"{state} after {now - self.start:.1f} s waiting for: "
+                               f"{self.what or 'the condition'}")
+        return None
 
 
 def eventually(predicate: Callable[[], Any], timeout: float = EVENTUALLY_TIMEOUT_S,
@@ -41,24 +68,10 @@ def eventually(predicate: Callable[[], Any], timeout: float = EVENTUALLY_TIMEOUT
     Returns the seconds until it first held. Raises ``TimeoutError`` naming ``what``
     when ``timeout`` (plus ``hold``) passes first.
     """
-    start = time.monotonic()
-    deadline = start + timeout + hold
-    held_since: float | None = None
-    first: float | None = None
-    while True:
-        now = time.monotonic()
-        if predicate():
-            if held_since is None:
-                held_since = now
-                first = now - start if first is None else first
-            if now - held_since >= hold:
-                assert first is not None
-                return first
-        else:
-            held_since = None
-        if now >= deadline:
-            raise _failure(what, now - start, first is not None)
+    wait = _Wait(time.monotonic(), timeout, hold, what)
+    while (took := wait.step(time.monotonic(), bool(predicate()))) is None:
         time.sleep(interval)
+    return took
 
 
 async def eventually_async(predicate: Callable[[], Awaitable[Any] | Any],
@@ -68,27 +81,14 @@ async def eventually_async(predicate: Callable[[], Awaitable[Any] | Any],
     """``eventually`` inside an event loop: waits with ``asyncio.sleep`` so the code under
     test keeps running; ``predicate`` may also be a coroutine function."""
     loop = asyncio.get_running_loop()
-    start = loop.time()
-    deadline = start + timeout + hold
-    held_since: float | None = None
-    first: float | None = None
+    wait = _Wait(loop.time(), timeout, hold, what)
     while True:
-        now = loop.time()
         result = predicate()
         if inspect.isawaitable(result):
             result = await result
-            now = loop.time()
-        if result:
-            if held_since is None:
-                held_since = now
-                first = now - start if first is None else first
-            if now - held_since >= hold:
-                assert first is not None
-                return first
-        else:
-            held_since = None
-        if now >= deadline:
-            raise _failure(what, now - start, first is not None)
+        took = wait.step(loop.time(), bool(result))
+        if took is not None:
+            return took
         await asyncio.sleep(interval)
 
 
