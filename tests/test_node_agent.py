@@ -16,7 +16,6 @@ from node.agent import Agent
 from node.config import NodeConfig, NodeConfigError
 from node.heartbeat_publisher import CLOCK_JUMP_S
 from node.resources import ResourceSnapshot
-
 from tests.conftest import eventually_async
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -68,7 +67,7 @@ async def test_clock_jump_reannounces_with_a_higher_incarnation(tmp_path: Path) 
     await agent.start()
     try:
         before = agent.transport.core.incarnation  # type: ignore[union-attr]
-        await asyncio.sleep(0.5)
+        await eventually_async(lambda: agent.stats["heartbeats_sent"] >= 1)  # sampled the clock
         offset[0] += CLOCK_JUMP_S + 60.0  # the machine "slept" for a minute
         await eventually_async(lambda: agent.stats["clock_jumps"] >= 1)
         assert agent.transport.core.incarnation > before  # type: ignore[union-attr]
@@ -86,7 +85,8 @@ async def test_registry_and_term_survive_a_restart(tmp_path: Path) -> None:
             hostname="w", platform="linux", arch="x64", available_skills=["go"]))
         worker = result.node.node_id
         first_epoch = agent._epoch
-        await asyncio.sleep(0.3)  # the store write runs in a worker thread
+        # the store write runs in a worker thread
+        await eventually_async(lambda: worker in agent.store.registered())  # type: ignore[union-attr]
     finally:
         await agent.stop(leave=True)
     again = Agent(config(tmp_path), sampler=fake_sampler)

@@ -20,6 +20,7 @@ from api.memory_view import MemoryClusterView
 from api.models import HeartbeatIn
 from api.models import RegisterIn as RegisterModel
 from api.routes import registry
+from tests.conftest import eventually_async
 
 SCHEMATHESIS_EXAMPLES = 20
 """Cases per operation and phase; bounded so the run stays ~15 s on 2 cores."""
@@ -89,11 +90,9 @@ async def test_the_agent_serves_only_documented_routes(tmp_path) -> None:  # typ
     agent = Agent(config)
     await agent.start()
     try:
-        for _ in range(600):  # the REST stack is imported in a thread: ≤ 30 s
-            if agent.api is not None:
-                break
-            await asyncio.sleep(0.05)
-        assert agent.api is not None, "the agent never served its API"
+        # the REST stack is imported in a thread
+        await eventually_async(lambda: agent.api is not None, what="the agent serves its API")
+        assert agent.api is not None
         spec = json.loads(agent.api.app[OPENAPI].body())
         documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
         assert documented == served_routes(agent.api.app)

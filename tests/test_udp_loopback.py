@@ -317,8 +317,9 @@ async def test_udp_size_limit_inbound_stream_cap_and_oversize(make_nodes) -> Non
         sock.sendto(os.urandom(4000), (host, port))
     await eventually_async(lambda: node.transport.stats["udp_dropped_oversize"] == 1, 5.0, 0.02)
     assert node.core.stats["packets_in"] == packets_before
+    accepted = node.transport.stats["tcp_in"]
     held = [await asyncio.open_connection(host, port) for _ in range(2)]
-    await asyncio.sleep(0.1)
+    await eventually_async(lambda: node.transport.stats["tcp_in"] >= accepted + 2)  # both served
     reader, writer = await asyncio.open_connection(host, port)
     assert await asyncio.wait_for(reader.read(), 5.0) == b""  # refused: closed at once
     writer.close()
