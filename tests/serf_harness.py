@@ -33,7 +33,7 @@ import pytest
 from simulations.realproc.agents import free_port  # one port finder for TCP+UDP
 from tests.conftest import eventually_async
 
-__all__ = ["SERF", "SerfAgent", "SerfAgents", "free_port", "require_serf", "serf_agents"]
+__all__ = ["SERF", "SERF_POLL_S", "SerfAgent", "SerfAgents", "free_port", "require_serf", "serf_agents"]
 
 SERF = shutil.which("serf")
 """Path of the serf binary, or None."""
@@ -43,6 +43,8 @@ START_TIMEOUT_S = 15.0
 """Time an agent gets to answer RPC after being spawned."""
 COMMAND_TIMEOUT_S = 10.0
 """Time one ``serf`` CLI command (members, join, leave) gets."""
+SERF_POLL_S = 0.2
+"""Pause (seconds) between two checks that ask serf agents (each one runs the serf CLI)."""
 
 
 def require_serf() -> str:

@@ -27,6 +27,7 @@ import pytest
 
 from tests.conftest import eventually_async
 from tests.serf_harness import (
+    SERF_POLL_S,
     SerfAgent,
     SerfAgents,
     free_port,
@@ -128,7 +129,7 @@ async def test_serf_rtt_and_claw_node_rtt_agree_and_coordinates_decode_exactly(
     async def all_alive() -> bool:
         return {m["name"]: m["status"] for m in await s1.members()} == {
             "s1": "alive", "c0": "alive", "c1": "alive"}
-    await eventually_async(all_alive, timeout=60)
+    await eventually_async(all_alive, timeout=60, interval=SERF_POLL_S)
 
     # Every pair, as Serf estimates it (asked of s1) and as claw does (asked of c0).
     figures: dict[tuple[str, str], tuple[float | None, float | None]] = {}
