@@ -32,6 +32,8 @@ from gossip.types import MemberState
 from gossip.wire_encryption import NOT_CONFIGURED, NOT_ENCRYPTED
 from tests.core_harness import Cluster
 
+pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
+
 DATA = Path(__file__).parent / "data"
 KEY = base64.b64decode((DATA / "encrypt_key.b64").read_text().strip())
 OTHER_KEY = bytes(range(32))

@@ -26,7 +26,8 @@ import time
 import pytest
 
 from node.keyring_file import KEYRING_FILE, new_key, read_keyring_file
-from tests.serf_harness import SerfAgent, SerfAgents, serf_agents, wait_until  # noqa: F401 - fixture
+from tests.serf_harness import SERF_POLL_S, SerfAgent, SerfAgents, serf_agents  # noqa: F401 - fixture
+from tests.conftest import eventually_async
 from tests.test_encrypted_serf_interop import (  # noqa: F401
     ROOT,
     ClawAgent,
@@ -90,7 +91,7 @@ async def test_rotation_from_claw_and_from_serf_under_encryption(
         serf_view = await statuses(s1)
         return (all(serf_view.get(n) == "alive" for n in EVERYONE)
                 and all(c.sees(n) for c in claws for n in EVERYONE if n != c.name))
-    await wait_until(all_alive, 90)
+    await eventually_async(all_alive, 90, interval=SERF_POLL_S)
     await serf_lists(s1, k1)
     rotation_started = time.monotonic()
 
