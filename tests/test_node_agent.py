@@ -381,12 +381,12 @@ async def test_a_reload_switches_the_gossip_verify_flags_of_the_running_gossip(
             return seen
 
         seen = send_plaintext()  # read as plaintext: verify_incoming is off
-        await wait_for(lambda: core.stats["packets_in"] > seen)
+        await eventually_async(lambda: core.stats["packets_in"] > seen)
         assert core.stats["decrypt_failures"] == 0
         sources["gossip_verify_incoming"] = True
         outcome = agent.reload()
         assert outcome.ok and outcome.applied == ("gossip_verify_incoming",), outcome
         send_plaintext()  # refused and counted from now on, without a restart
-        await wait_for(lambda: core.stats["decrypt_failures"] == 1)
+        await eventually_async(lambda: core.stats["decrypt_failures"] == 1)
     finally:
         await agent.stop(leave=False)
