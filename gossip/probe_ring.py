@@ -61,8 +61,9 @@ class ProbeRing:
     The ring holds exactly the members alive or suspect, as every member's ring must
     for the slots to line up: a dead member left on it would leave its target unprobed
     in every slot. Members going down are only marked (``_gone``, positions on the
-    ring, which may be shared with other probers and is never changed in place), and
-    a new ring is built when members join or one marked disappears from the table.
+    ring), joins are inserted at their place, and the ring is rebuilt only when a
+    marked member disappears from the table. A ring shared with other probers (a
+    converged start) is copied before the first insert.
     """
 
     def __init__(self, me: str, slot_s: float, clock_offset_s: float = 0.0) -> None:
@@ -73,8 +74,8 @@ class ProbeRing:
         self._my_place = 0
         self._gone: list[int] = []
         """Sorted positions on ``_ring`` of members no longer alive or suspect."""
-        self._joined = True
-        """A member was added since the ring was built: rebuild before the next probe."""
+        self._shared = False
+        """``_ring`` is another prober's too: copy it before inserting."""
         self._version = -1
         """``Membership.live_version`` the ring reflects."""
 
@@ -87,36 +88,46 @@ class ProbeRing:
         if ring[self._my_place] != self._me:
             raise ValueError(f"{self._me!r} is not on the shared ring")
         self._gone = []
-        self._joined = False
+        self._shared = True
         self._version = members.live_version
 
     def __len__(self) -> int:
         return len(self._ring) - len(self._gone) - 1
 
     def add(self, name: str) -> None:
-        """A member joined or came back: put it on the ring before the next probe."""
-        self._joined = True
+        """A member joined or came back: put it on the ring at its place (one insert,
+        no re-sort: a join of many members adds them one by one)."""
+        ring = self._ring
+        i = bisect_left(ring, ring_key(name), key=ring_key)
+        if i < len(ring) and ring[i] == name:
+            return  # still on it (back from the dead): ``_sync`` unmarks it
+        if self._shared:
+            ring = self._ring = list(ring)
+            self._shared = False
+        ring.insert(i, name)
+        if i <= self._my_place:
+            self._my_place += 1
+        self._gone = [g + 1 if g >= i else g for g in self._gone]
 
     def _sync(self, members: Membership) -> None:
         """Bring the ring to the members now alive or suspect."""
         self._version = members.live_version
         ring = self._ring
-        if not self._joined:
-            gone = []
-            for name in members.down_names():
-                i = bisect_left(ring, ring_key(name), key=ring_key)
-                if i < len(ring) and ring[i] == name:
-                    gone.append(i)
-            if len(ring) - len(gone) == members.live_count:
-                gone.sort()
-                self._gone = gone
-                return
-        # A join, or a member gone from the table altogether: a new ring.
+        gone = []
+        for name in members.down_names():
+            i = bisect_left(ring, ring_key(name), key=ring_key)
+            if i < len(ring) and ring[i] == name:
+                gone.append(i)
+        if len(ring) - len(gone) == members.live_count:
+            gone.sort()
+            self._gone = gone
+            return
+        # A member gone from the table altogether, or one added without ``add``: rebuild.
         live = [r.name for r in members if r.state in (MemberState.ALIVE, MemberState.SUSPECT)]
         self._ring = ring_order([self._me, *live])
         self._my_place = self._ring.index(self._me)
         self._gone = []
-        self._joined = False
+        self._shared = False
 
     def _name_at(self, v: int) -> str:
         """The name at place ``v`` of the ring without the gone members."""
@@ -133,7 +144,7 @@ class ProbeRing:
              eligible: Callable[[str], bool]) -> str | None:
         """The member to probe in the slot of ``now`` (core time): the first eligible
         name from our slot's place on; None if nobody is eligible."""
-        if self._joined or members.live_version != self._version:
+        if members.live_version != self._version:
             self._sync(members)
         size = len(self._ring) - len(self._gone)
         others = size - 1
