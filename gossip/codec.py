@@ -153,6 +153,18 @@ def _body(msg: Any) -> tuple[int, dict[str, Any]]:
 
 
 def _push_node_body(node: PushNodeState) -> dict[str, Any]:
+    addr, meta, vsn = node.addr, node.meta, node.vsn
+    inc, port, state = node.incarnation, node.port, node.state
+    # The usual entry (a push-pull holds one per member, so this runs N times per
+    # exchange): plain bytes and in-range ints need no conversion. Anything else takes
+    # the checked path below, which converts or names the bad field.
+    if (addr.__class__ is bytes and meta.__class__ is bytes
+            and (vsn is None or vsn.__class__ is bytes)
+            and inc.__class__ is int and 0 <= inc <= U32
+            and port.__class__ is int and 0 <= port <= U16MAX
+            and state.__class__ is int and 0 <= state <= I64_MAX):
+        return {"Addr": addr, "Incarnation": inc, "Meta": meta, "Name": go_str(node.name),
+                "Port": port, "State": state, "Vsn": vsn}
     return {
         "Addr": go_bytes(node.addr, "addr"), "Incarnation": go_uint(node.incarnation, U32, "incarnation"),
         "Meta": go_bytes(node.meta, "meta"), "Name": go_str(node.name),

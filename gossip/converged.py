@@ -57,7 +57,8 @@ def in_converged_cluster(config: GossipConfig, table: SharedTable, *, name: str,
                          app_state: Callable[[], bytes] | None = None,
                          decode_cache: DecodeCache | None = None,
                          strict: bool = False,
-                         keyring: Keyring | None = None) -> SwimProtocol:
+                         keyring: Keyring | None = None,
+                         clock_offset_s: float = 0.0) -> SwimProtocol:
     """A core that already knows every member of ``table`` (itself included): nothing
     queued to gossip, no events, probe order, push-pull and reconnect timers at random
     phases of their periods.
@@ -67,7 +68,8 @@ def in_converged_cluster(config: GossipConfig, table: SharedTable, *, name: str,
     """
     core = SwimProtocol(config, name=name, address=address, meta=meta, rng=rng, now=now,
                         incarnation=incarnation, app_state=app_state,
-                        decode_cache=decode_cache, strict=strict, keyring=keyring)
+                        decode_cache=decode_cache, strict=strict, keyring=keyring,
+                        clock_offset_s=clock_offset_s)
     _adopt(core, table, CONVERGED_STATUS_LTIME, now)
     return core
 
@@ -85,7 +87,7 @@ def _adopt(core: SwimProtocol, table: SharedTable, status_ltime: int, now: float
     core._serf.clock.witness(status_ltime)
     members = Membership.from_shared(core._cfg.max_members, table, me)
     core._members = members
-    core._prober.adopt(members, table.names)
+    core._prober.adopt(members, table)
     core._user.adopt(members)
     core._queries.adopt(members)
     core._gossiper.adopt(members)

@@ -30,6 +30,7 @@ from .errors import GossipError
 from .events import Member
 from .interning import RECORD_FIELDS
 from .messages import Alive
+from .probe_ring import ring_order
 from .suspicion import Suspicion
 from .tags import CLAW_TAG, decode_tags
 from .types import MemberState
@@ -166,6 +167,14 @@ class SharedTable:
         """Records in table order (also each member's gossip targets, minus itself)."""
         self.position = {name: i for i, name in enumerate(self.records)}
         self.names: list[str] = list(self.records)
+        self._ring: list[str] | None = None
+
+    def ring(self) -> list[str]:
+        """The names in probe-ring order (``probe_ring.ring_order``), built once and
+        shared by every core's ``ProbeRing``."""
+        if self._ring is None:
+            self._ring = ring_order(self.names)
+        return self._ring
 
     def __len__(self) -> int:
         return len(self.order)
@@ -193,6 +202,9 @@ class _Without(Sequence[MemberRecord]):
         return self._items[j]
 
 
+_LIVE = (MemberState.ALIVE, MemberState.SUSPECT)
+
+
 class Membership:
     """Name → record, capped at ``max_members``.
 
@@ -214,6 +226,11 @@ class Membership:
         stale once that one ages past ``gossip_to_the_dead_s``."""
         self._alive: list[MemberRecord] | None = None
         """Cached alive records in table order (see ``alive_except``); None = stale."""
+        self.live_count = 0
+        """Records alive or suspect (the members probed), ourselves included."""
+        self.live_version = 0
+        """Incremented whenever a name enters or leaves the alive-or-suspect set, so a
+        view of that set (``probe_ring.ProbeRing``) knows when to look again."""
 
     @classmethod
     def from_shared(cls, max_members: int, shared: SharedTable,
@@ -230,6 +247,7 @@ class Membership:
         table._candidates_exclude = self_record
         table._alive = list(shared.order)
         table._alive[i] = self_record  # our private record, not the shared one
+        table.live_count = len(shared)
         return table
 
     def writable(self, record: MemberRecord) -> MemberRecord:
@@ -302,7 +320,10 @@ class Membership:
         record.meta = RECORD_FIELDS.share(record.meta)
         record.vsn = RECORD_FIELDS.share(record.vsn)
         record.ip_bytes = RECORD_FIELDS.share(record.ip_bytes)
-        replaced = record.name in self._records
+        old = self._records.get(record.name)
+        replaced = old is not None
+        self._count_live(old, -1)
+        self._count_live(record, +1)
         self._records[record.name] = record
         self._track(record)
         if replaced:
@@ -320,9 +341,19 @@ class Membership:
                                                   record.state_since)
         return True
 
+    def _count_live(self, record: MemberRecord | None, sign: int) -> None:
+        if record is not None and record.state in _LIVE:
+            self.live_count += sign
+            self.live_version += 1
+
+    def down_names(self) -> Iterator[str]:
+        """Names of the dead and left records, oldest first."""
+        return iter(self._down)
+
     def remove(self, name: str) -> None:
         record = self._records.pop(name, None)
         if record is not None:
+            self._count_live(record, -1)
             self._candidates = None
             if self._alive is not None and record.state == MemberState.ALIVE:
                 self._alive.remove(record)
@@ -332,6 +363,9 @@ class Membership:
         """Change a record's state (the only way states change, so evictions stay O(1)).
         ``record`` must be private (``writable``)."""
         old = record.state
+        if (old in _LIVE) != (state in _LIVE):
+            self.live_count += 1 if state in _LIVE else -1
+            self.live_version += 1
         record.state = state
         record.state_since = now
         self._track(record)

@@ -133,7 +133,10 @@ def to_bytes(v: Any, what: str) -> bytes | None:
 
 
 def get_bytes(d: dict[bytes, Any], key: bytes, what: str) -> bytes | None:
-    return to_bytes(d.get(key), f"{what}.{key.decode()}")
+    v = d.get(key)
+    if v is None or v.__class__ is bytes:  # the usual case, without building a field name
+        return v
+    return to_bytes(v, f"{what}.{key.decode()}")
 
 
 def to_str(v: Any, what: str) -> str:
@@ -145,7 +148,10 @@ def to_str(v: Any, what: str) -> str:
 
 
 def get_str(d: dict[bytes, Any], key: bytes, what: str) -> str:
-    return to_str(d.get(key), f"{what}.{key.decode()}")
+    v = d.get(key)
+    if v.__class__ is bytes:  # the usual case, without building a field name
+        return v.decode("utf-8", "surrogateescape")
+    return to_str(v, f"{what}.{key.decode()}")
 
 
 def get_ip(d: dict[bytes, Any], key: bytes, what: str, *, required: bool) -> bytes | None:

@@ -27,8 +27,9 @@ from .config import GossipConfig
 from .coordinate_exchange import CoordinateExchange
 from .errors import MalformedPacket
 from .histogram import PROBE_RTT_BUCKETS_S, Histogram
-from .membership import MemberRecord, Membership
+from .membership import MemberRecord, Membership, SharedTable
 from .messages import Ack, IndirectPing, Nack, Ping, Suspect
+from .probe_ring import ProbeRing
 from .stats import CoreStats
 from .types import Address, MemberState
 
@@ -235,7 +236,8 @@ class Prober:
     def __init__(self, config: GossipConfig, rng: Random, members: Membership,
                  me: MemberRecord, ip_bytes: bytes, awareness: Awareness,
                  stats: CoreStats, now: float,
-                 coordinates: CoordinateExchange | None = None) -> None:
+                 coordinates: CoordinateExchange | None = None,
+                 clock_offset_s: float = 0.0) -> None:
         self._cfg = config
         self._coordinates = coordinates
         """Serf's ping delegate (``GossipConfig.coordinates``): our coordinate in every
@@ -247,6 +249,9 @@ class Prober:
         self._awareness = awareness
         self._stats = stats
         self._probe_list = ProbeList(rng)
+        self._ring = (ProbeRing(me.name, config.probe_interval_s, clock_offset_s)
+                      if config.aligned_probe_order else None)
+        """``aligned_probe_order``: the shared ring replaces the shuffled list."""
         self.round: ProbeRound | None = None
         self.confirm_queue: list[str] = []
         """claw-node: suspects to probe next, out of round-robin order (``confirm_probes``)."""
@@ -265,13 +270,20 @@ class Prober:
     # --- membership ---------------------------------------------------------------
 
     def add(self, name: str) -> None:
-        """A member joined (or came back): probe it in this pass, at a random position."""
-        self._probe_list.add(name)
+        """A member joined (or came back): probe it in this pass, at a random position
+        (or, aligned, at its place on the ring)."""
+        if self._ring is not None:
+            self._ring.add(name)
+        else:
+            self._probe_list.add(name)
 
-    def adopt(self, members: Membership, names: list[str]) -> None:
-        """A converged start: probe ``names`` (a shared list, not copied) of ``members``."""
+    def adopt(self, members: Membership, table: SharedTable) -> None:
+        """A converged start: probe the members of ``table`` (shared, not copied)."""
         self._members = members
-        self._probe_list = ProbeList.from_shared(self._rng, names)
+        if self._ring is not None:
+            self._ring.use_shared(table.ring(), members)
+        else:
+            self._probe_list = ProbeList.from_shared(self._rng, table.names)
 
     def abandon(self) -> bool:
         """Drop the round in flight without a verdict; True if there was one."""
@@ -307,7 +319,10 @@ class Prober:
         name = self._next_confirm_target()
         if name is not None:
             return self._begin_round(name, now, self._interval, confirm=True)
-        name = self._probe_list.next(self._eligible, self._refill)
+        if self._ring is not None:
+            name = self._ring.next(now, self._members, self._eligible)
+        else:
+            name = self._probe_list.next(self._eligible, self._refill)
         if name is not None:
             return self._begin_round(name, now, self._interval)
         return []

@@ -139,6 +139,10 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
             a key installed, used or removed on it applies to the next message. None
             or empty: no encryption. ``config.gossip_verify_incoming/outgoing`` say
             what is enforced (``gossip.wire_encryption``).
+        clock_offset_s: ``now`` + this = the clock every member shares (Unix time),
+            which aligns probe orders (``GossipConfig.aligned_probe_order``). A driver
+            on ``loop.time()`` passes ``time.time() - loop.time()``; the simulator 0
+            (its virtual time is shared by every core).
     Raises:
         LocalProtocolError: bad arguments (meta too large, incarnation < 1, ...).
     """
@@ -157,6 +161,7 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
         decode_cache: DecodeCache | None = None,
         strict: bool = False,
         keyring: Keyring | None = None,
+        clock_offset_s: float = 0.0,
     ) -> None:
         try:
             config.validate()
@@ -196,7 +201,8 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
             CoordinateExchange(name, CoordinateClient(rng=Random(f"vivaldi:{name}")))
             if config.coordinates else None)
         self._prober = Prober(config, rng, self._members, self._self, ip_bytes,
-                              self._awareness, self._stats, now, self._coordinates)
+                              self._awareness, self._stats, now, self._coordinates,
+                              clock_offset_s)
         self._join_intent_for: int | None = None
         self._gossiper = Gossiper(config, rng, self._members, self._self, self._outbox,
                                   self._stats, after_packet=self._after_gossip_packet)

@@ -298,7 +298,8 @@ class Agent:
             return SwimProtocol(
                 self.gossip_config, name=self.node_id, address=(advertise_host, port),
                 meta=meta_bytes, rng=random.Random(), now=now, incarnation=self._epoch,
-                app_state=self.replicated.encode_state, keyring=self.keyring)
+                app_state=self.replicated.encode_state, keyring=self.keyring,
+                clock_offset_s=self._wall() - now)  # probe-order alignment
 
         transport = self.link.transport = GossipTransport(
             build_core, self.gossip_config, bind=(bind_host, bind_port), on_event=self._on_event)

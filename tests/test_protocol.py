@@ -317,27 +317,31 @@ def test_a_suspect_that_acks_our_probe_gets_memberlists_minimum_from_the_ack(gra
     core = make_core(LAN.replace(suspect_ack_grace=grace, push_pull_interval_s=0.0))
     with_peers(core, 5)                                        # n = 6: k = 2, min 4 s
     advance(core, 10.0)
-    feed(core, Suspect(1, "p5", "p1"), now=10.0)
-    assert core.suspicion_deadline("p5") == pytest.approx(34.0)  # unconfirmed: the max
+    # Nobody answered our probes so far: take a peer we do not suspect ourselves yet.
+    i = next(i for i in range(5, 0, -1) if core.member(f"p{i}").state == MemberState.ALIVE)
+    x = f"p{i}"
+    a1, a2, a3 = [f"p{j}" for j in range(1, 6) if j != i][:3]
+    feed(core, Suspect(1, x, a1), now=10.0)
+    assert core.suspicion_deadline(x) == pytest.approx(34.0)  # unconfirmed: the max
     ping, t = None, 10.0
-    while ping is None:                        # our confirmation probe of p5
+    while ping is None:                        # our confirmation probe of x
         t = core.next_deadline()
         assert t is not None and t < 13.0
         core.handle_timer(t)
-        ping = next((m[0] for a, m in sent(core) if a == paddr(5) and isinstance(m[0], Ping)),
+        ping = next((m[0] for a, m in sent(core) if a == paddr(i) and isinstance(m[0], Ping)),
                     None)
     assert 10.0 <= t < 13.0                    # before the 14 s verdict
-    feed(core, Ack(ping.seq_no, None), now=t + 0.4, src=paddr(5))
+    feed(core, Ack(ping.seq_no, None), now=t + 0.4, src=paddr(i))
     # Two more accusers: the timer shrinks to the minimum from the start (14 s), but not
-    # before memberlist's minimum after p5's ack when the grace is on.
-    feed(core, Suspect(1, "p5", "p2"), Suspect(1, "p5", "p3"), now=t + 0.45)
-    assert core.suspicion_deadline("p5") == pytest.approx(t + 4.4 if grace else 14.0)
+    # before memberlist's minimum after x's ack when the grace is on.
+    feed(core, Suspect(1, x, a2), Suspect(1, x, a3), now=t + 0.45)
+    assert core.suspicion_deadline(x) == pytest.approx(t + 4.4 if grace else 14.0)
     assert core.stats["suspect_acks"] == (1 if grace else 0)
-    verdict = core.suspicion_deadline("p5")
+    verdict = core.suspicion_deadline(x)
     core.handle_timer(verdict - 0.01)
-    assert core.member("p5").state == MemberState.SUSPECT
+    assert core.member(x).state == MemberState.SUSPECT
     core.handle_timer(verdict)                 # no refutation reached us: dead after all
-    assert core.member("p5").state == MemberState.DEAD
+    assert core.member(x).state == MemberState.DEAD
 
 
 def test_suspect_then_dead_after_max_timeout_without_confirmations() -> None:

@@ -25,6 +25,7 @@ Bounded: every phase has a fixed simulated length; ``--workers`` processes in pa
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import sys
@@ -55,9 +56,17 @@ MODES: dict[str, tuple[bool, dict[str, object]]] = {
     "claw-floor3": (False, {"suspicion_floor_mult": 3.0}),
     "claw-floor5": (False, {"suspicion_floor_mult": 5.0}),
     "memberlist-mult3": (True, {"suspicion_mult": 3}),
+    "claw-shuffled": (False, {"aligned_probe_order": False}),
+    "claw-skew-100ms": (False, {}),
+    "claw-unsynced": (False, {}),
 }
 """Named configs: (start from ``GossipConfig.memberlist()``?, changes on top of the
 profile). ``memberlist`` is memberlist 0.2.2 exactly (every claw-node departure off)."""
+
+CLOCK_SKEW_S: dict[str, float] = {"claw-skew-100ms": 0.1, "claw-unsynced": 1e6}
+"""Modes whose nodes' clocks are off the shared time by uniform(-s, s) seconds each
+(``SimWorld.clock_offset_for``; ``aligned_probe_order`` needs agreeing clocks). Other
+modes: perfectly synchronized clocks."""
 
 
 class LossyTcpWorld(SimWorld):
@@ -121,6 +130,11 @@ def config_for(mode: str, profile: str) -> GossipConfig:
     return config.replace(compression=Compression.OFF, **changes)
 
 
+def _clock_offset(seed: int, skew: float, name: str) -> float:
+    """A node's clock error: uniform(-skew, skew), fixed by seed and name."""
+    return random.Random(f"{seed}:{name}").uniform(-skew, skew)
+
+
 def _run(job: Job) -> Run:
     opts = RunOptions(scenario=f"bench-{job.phase}", nodes=job.nodes, seed=job.seed,
                       profile=job.profile, compression=False, trace_packets=False,
@@ -128,6 +142,9 @@ def _run(job: Job) -> Run:
     config = config_for(job.mode, job.profile)
     run = Run(opts, config=config, label=f"{job.mode}/{job.phase}")
     run.world = LossyTcpWorld(config, job.seed, opts.network_options(), run.world.options)
+    skew = CLOCK_SKEW_S.get(job.mode)
+    if skew is not None:
+        run.world.clock_offset_for = functools.partial(_clock_offset, job.seed, skew)
     run.obs = Observatory(run.world)
     return run
 
@@ -260,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m simulations.bench.suspicion", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nodes", default="30,100", help="comma-separated cluster sizes")
-    p.add_argument("--seeds", type=int, default=3, help="seeds 1..S (default 3)")
+    p.add_argument("--seeds", type=int, default=3, help="how many seeds (default 3)")
+    p.add_argument("--seed-from", type=int, default=1,
+                   help="first seed: seeds are seed-from .. seed-from + seeds - 1 (default 1)")
     p.add_argument("--modes", default="memberlist,claw", help=f"of: {', '.join(MODES)}")
     p.add_argument("--profile", default="lan", choices=["lan", "wan", "local"])
     p.add_argument("--crashes", type=int, default=10, help="crashes per seed (default 10)")
@@ -287,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown mode {m!r}")
     jobs: list[Job] = []
     for n in sizes:
-        for seed in range(1, args.seeds + 1):
+        for seed in range(args.seed_from, args.seed_from + args.seeds):
             for mode in modes:
                 common: dict[str, Any] = {
                     "mode": mode, "nodes": n, "seed": seed, "profile": args.profile,

@@ -177,6 +177,9 @@ class SimWorld:
         self.app_state_for: Callable[[str], Callable[[], bytes] | None] | None = None
         """Gives a booting node's core its push-pull app state (by node name); None: none
         (the claw layer sets it, ``simulations.sim.claw_layer``)."""
+        self.clock_offset_for: Callable[[str], float] | None = None
+        """A booting node's ``clock_offset_s`` (by node name): how far its shared clock
+        is off the virtual time. None: 0 for every node (perfectly synchronized clocks)."""
 
     # --- time ---------------------------------------------------------------------
 
@@ -308,19 +311,20 @@ class SimWorld:
         node.incarnation += 1
         rng = random.Random(self._rng.getrandbits(64))
         keyring = self._keyring()
+        offset = 0.0 if self.clock_offset_for is None else self.clock_offset_for(node.name)
         core: SwimProtocol
         if table is None:
             core = SwimProtocol(
                 self.config, name=node.name, address=node.address, meta=meta, rng=rng,
                 now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
-                strict=True, keyring=keyring,
+                strict=True, keyring=keyring, clock_offset_s=offset,
                 app_state=None if self.app_state_for is None else self.app_state_for(node.name),
             )
         else:
             core = in_converged_cluster(
                 self.config, table, name=node.name, address=node.address, meta=meta,
                 rng=rng, now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
-                strict=True, keyring=keyring,
+                strict=True, keyring=keyring, clock_offset_s=offset,
             )
         self._start(node, core, seeds)
 
