@@ -558,7 +558,8 @@ def decode_stream(
             raise MalformedPacket("user message: truncated payload")
         return UserMsg(payload=body[pos:pos + n])
     obj, _ = unpack_one(body, _NAMES[code])
-    return _decode_body(code, as_map(obj, _NAMES[code]))
+    message: StreamMessage = _decode_body(code, as_map(obj, _NAMES[code]))  # _STREAM_TYPES only
+    return message
 
 
 def _decode_push_pull(data: bytes, max_size: int) -> PushPull:

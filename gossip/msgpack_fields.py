@@ -73,7 +73,8 @@ def unpack_one(buf: bytes, what: str) -> tuple[Any, int]:
             max_map_len=limit, max_ext_len=0,
         ), len(buf)
     except msgpack.ExtraData as extra:  # trailing bytes: the object and where it ended
-        return extra.unpacked, len(buf) - len(extra.extra)
+        # msgpack-types 0.8 leaves out ExtraData's two attributes (set in its __init__).
+        return extra.unpacked, len(buf) - len(extra.extra)  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001, S110 - re-decoded below for the exact error
         pass
     unpacker = new_unpacker(len(buf))
