@@ -34,7 +34,7 @@ def add_dashboard_routes(app: web.Application) -> None:
         return web.Response(body=page, content_type="text/html", charset="utf-8",
                             headers=_NO_CACHE)
 
-    def asset(name: str):  # type: ignore[no-untyped-def]
+    def asset(name: str):
         async def serve(request: web.Request) -> web.Response:
             return web.Response(body=assets[name], content_type=_FILES[name],
                                 charset="utf-8", headers=_NO_CACHE)

@@ -65,7 +65,7 @@ def _route(request: web.Request) -> str:
 
 
 @web.middleware
-async def metrics_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def metrics_middleware(request: web.Request, handler):
     """Outermost: times every answer (errors included) by route template, not by path, so
     node ids do not become label values."""
     start = time.perf_counter()

@@ -164,7 +164,7 @@ async def delete_node(request: web.Request, call: Call) -> web.Response:
         message = f"{node_id} was {result.was}; force-left, listed as left until reaped"
     else:
         message = f"{node_id} was {result.was}; force-left and removed from the member list"
-    return json_model(DeleteOut(node_id=node_id, source=result.source,  # type: ignore[arg-type]
+    return json_model(DeleteOut(node_id=node_id, source=result.source,
                                 member_state="left" if result.kept_as_left else None,
                                 message=message))
 

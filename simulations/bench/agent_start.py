@@ -140,7 +140,7 @@ def one_agent(profile: str, idle_s: float) -> dict[str, Any]:
 
 
 def _converged(names: list[str]):
-    def check(book) -> bool:  # type: ignore[no-untyped-def]
+    def check(book) -> bool:
         return all(book.views.get(o, {}).get(x) == ALIVE for o in names for x in names)
     return check
 

@@ -29,8 +29,8 @@ from simulations.realproc.agents import free_port
 MIB = 1024 * 1024
 REQUEST_TIMEOUT_S = 30.0
 """Longest wait for one API answer (the first one may wait for the agent's imports)."""
-REGISTER_BODY = {"hostname": "w1", "platform": "linux", "arch": "x64",
-                 "available_skills": ["python"]}
+REGISTER_BODY: dict[str, object] = {"hostname": "w1", "platform": "linux", "arch": "x64",
+                                   "available_skills": ["python"]}
 
 
 def _rss_mib(pid: int) -> float:

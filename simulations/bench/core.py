@@ -55,7 +55,8 @@ def run(rounds: int, compression: bool) -> tuple[float, float, int, int]:
             core.handle_timer(now)
             for _addr, data in core.datagrams_to_send():
                 peer.receive_datagram(data, src, now)
-        _drain(a), _drain(b)
+        _drain(a)
+        _drain(b)
     probes_before = a.stats["probes"]
     acks_before = a.stats["acks_in"]
     nbytes = 0
@@ -71,7 +72,8 @@ def run(rounds: int, compression: bool) -> tuple[float, float, int, int]:
         for _addr, ack in b.datagrams_to_send():
             nbytes += len(ack)
             a.receive_datagram(ack, ("127.0.0.1", 7002), now + 0.001)
-        _drain(a), _drain(b)
+        _drain(a)
+        _drain(b)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     acks = a.stats["acks_in"] - acks_before
     return rounds / elapsed, cpu / rounds * 1e6, acks, nbytes // max(1, rounds)

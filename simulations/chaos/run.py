@@ -197,7 +197,7 @@ def _scenario(run: _Run, rng: random.Random, lab: NetnsLab | None) -> ChaosRecor
     loss_live: frozenset[str] = frozenset()
     loss_applied = 0.0
     if s.loss > 0:
-        fabric = lab
+        fabric: NetnsLab | LoopbackFirewall | None = lab
         reason = fabric_unavailable()
         if fabric is None and reason is None:
             try:
@@ -248,11 +248,11 @@ def _scenario(run: _Run, rng: random.Random, lab: NetnsLab | None) -> ChaosRecor
     names = {a.name for a in cluster.live()}
     run.wait_until(cluster.live(), run.all_see(names, all_up), SETTLE_TIMEOUT_S)
     coord = run.coordinator(cluster.live())
-    victim = next((a for a in cluster.live() if a.name == coord), None)
-    if victim is not None and len(cluster.live()) >= 2:
-        cluster.kill9(victim)
+    coordinator = next((a for a in cluster.live() if a.name == coord), None)
+    if coordinator is not None and len(cluster.live()) >= 2:
+        cluster.kill9(coordinator)
         coordinator_killed = True
-        run.say(f"kill -9 coordinator {victim.name}")
+        run.say(f"kill -9 coordinator {coordinator.name}")
     else:
         run.say(f"no agreed coordinator to kill (got {coord!r})")
 

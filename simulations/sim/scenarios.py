@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from .metrics import CrashTrial, summarize
 from .runner import Run, RunOptions, peak_rss_mb
+from .world import SimWorld
 
 __all__ = ["Result", "SCENARIOS", "run_scenario", "swim_expectations"]
 
@@ -162,6 +163,12 @@ def _finish(run: Run, result: Result) -> Result:
     result.sim_s = round(run.world.now, 2)
     result.series.setdefault("disagreeing_pairs", _thin(run.samples))
     return result
+
+
+def _end_lag(world: SimWorld, names: list[str]) -> None:
+    """Timer action: ``names`` answer at full speed again."""
+    for name in names:
+        world.lag(name, 0.0)
 
 
 def _thin(samples: list[tuple[float, int]], limit: int = 400) -> list[tuple[float, int]]:
@@ -377,7 +384,7 @@ def scenario_slow(opts: RunOptions) -> Result:
             "suspect_slow", "suspect_by_slow", "flaps", "msgs_per_node_s"]
     result = _base_result(opts, cols)
     duration = opts.duration_s or 60.0
-    variants: list[tuple[str, dict[str, object]]] = [
+    variants: list[tuple[str, dict[str, Any]]] = [
         ("claw", {"memberlist": False}),
         ("memberlist", {"memberlist": True}),
         ("swim-timers", {"memberlist": True, "awareness_max_multiplier": 1,
@@ -404,13 +411,12 @@ def scenario_slow(opts: RunOptions) -> Result:
                 t = since
                 while t < since + duration:
                     for node in slow:
-                        world.at(t + world.rng.uniform(0.0, 0.5),
-                                 lambda name=node.name: world.pause(name, opts.pause_s))
+                        world.at(t + world.rng.uniform(0.0, 0.5), world.pause, node.name, opts.pause_s)
                     t += opts.pause_every_s
             else:
                 for node in slow:
                     world.lag(node.name, opts.lag_s)
-                world.at(since + duration, lambda: [world.lag(x.name, 0.0) for x in slow])
+                world.at(since + duration, _end_lag, world, [x.name for x in slow])
             run.advance(since + duration + 10.0)
             fa = run.obs.false_alarms(since)
             row = {"mode": mode if mode == "lag" else f"pause {opts.pause_s:g}/{opts.pause_every_s:g}s",

@@ -159,7 +159,7 @@ class SimWorld:
         self._by_name: dict[str, SimNode] = {}
         self._by_addr: dict[Address, SimNode] = {}
         self._deadlines: list[tuple[float, int, int, int]] = []
-        self._timers: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._timers: list[tuple[float, int, Callable[..., object], tuple[Any, ...]]] = []
         self._seq = 0
         self._next_ip = 0
         self._hash = hashlib.sha256()
@@ -182,7 +182,7 @@ class SimWorld:
     def now(self) -> float:
         return self.clock.now
 
-    def at(self, t: float, action: Callable[..., None], *args: Any) -> None:
+    def at(self, t: float, action: Callable[..., object], *args: Any) -> None:
         """Run ``action(*args)`` at virtual time ``t`` (or now, if ``t`` has passed).
 
         Pass a function and arguments rather than a closure where the world may be

@@ -151,7 +151,7 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
             if t_conv is not None and all(outs):
                 # From the moment the last agent printed anything: leaves out process
                 # start-up (Python imports take seconds on a busy 2-core machine).
-                m["join_all_from_output_s"] = max(0.0, t_conv - max(outs))  # type: ignore[type-var]
+                m["join_all_from_output_s"] = max(0.0, t_conv - max(o for o in outs if o))
             _say(s, f"{kind.name}: join all-see-all {m['join_all_s']}")
 
             # One newcomer, joined through a random member of the settled cluster.
@@ -201,8 +201,8 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
             dt = time.monotonic() - t_idle
             cpu1 = {a.name: proc_cpu_seconds(a.pid) for a in live}
             c1 = fw.sent_counters() if fw else None
-            cpu = [(cpu1[n] - cpu0[n]) / dt for n in cpu0
-                   if cpu0[n] is not None and cpu1[n] is not None]
+            cpu = [(after - before) / dt for n, before in cpu0.items()
+                   if before is not None and (after := cpu1[n]) is not None]
             m["cpu_pct"] = 100 * statistics.mean(cpu) if cpu else None
             rss = [r for r in (proc_rss_bytes(a.pid) for a in live) if r]
             m["rss_mib"] = statistics.median(rss) / 2**20 if rss else None
@@ -341,7 +341,8 @@ def run_lossy(kind: Kind, s: Settings, rng: random.Random, lab: NetnsLab) -> dic
         idx = [a.host.index for a in live]
         m["loss_pkts_s"] = sum(c1[i][0] - c0[i][0] for i in idx) / dt / len(idx)
         m["loss_bytes_s"] = sum(c1[i][1] - c0[i][1] for i in idx) / dt / len(idx)
-        cpu = [(cpu1[n] - cpu0[n]) / dt for n in cpu0 if cpu0[n] is not None and cpu1[n] is not None]
+        cpu = [(after - before) / dt for n, before in cpu0.items()
+               if before is not None and (after := cpu1[n]) is not None]
         m["loss_cpu_pct"] = 100 * statistics.mean(cpu) if cpu else None
         for key, val in _count_faults(cluster.book, t0, t1, names).items():
             m[f"loss_{key}"] = val
