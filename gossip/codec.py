@@ -28,8 +28,9 @@ before ``decode_packet`` and encrypts the output of ``add_crc``/``compress_packe
 For streams, ``stream_message_length`` already frames ``0x0a | len u32 BE | body``;
 ``decode_stream(..., decrypt=fn)`` calls ``fn(body, aad)`` with ``aad`` = the 5 header
 bytes and decodes the returned plaintext; ``encrypted_stream_header(n)`` gives that AAD
-in advance and ``encrypted_stream_frame(body)`` frames an already-encrypted body. Without ``decrypt`` an encrypted stream raises
-``MalformedPacket`` (Go: "Remote state is encrypted and encryption is not configured").
+in advance and ``encrypted_stream_frame(body)`` frames an already-encrypted body. Without
+``decrypt`` an encrypted stream raises ``MalformedPacket``
+(Go: "Remote state is encrypted and encryption is not configured").
 """
 
 from __future__ import annotations

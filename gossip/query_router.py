@@ -25,7 +25,8 @@ from .messages import SerfQuery, SerfQueryResponse, SerfRelay, UserMsg
 from .outbox import Outbox
 from .serf_layer import LamportClock
 from .serf_query import (
-    QUERY_FLAG_ACK, IncomingQuery, OutboundQuery, QueryError, QueryParams, QueryVerdict, SerfQueries, default_query_timeout,
+    QUERY_FLAG_ACK, IncomingQuery, OutboundQuery, QueryError, QueryParams, QueryVerdict, SerfQueries,
+    default_query_timeout,
 )
 from .tags import decode_tags
 from .types import Address, MemberState

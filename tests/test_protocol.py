@@ -1175,8 +1175,8 @@ def test_app_state_travels_in_push_pull_both_ways() -> None:
 
 # --- invariants under arbitrary (well-formed) rumours --------------------------------------------
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings  # noqa: E402 - this section's own imports
+from hypothesis import strategies as st  # noqa: E402 - this section's own imports
 
 _NAMES = ["me", "p1", "p2", "p3"]
 _ADDRS = [ME, paddr(1), paddr(2), ("10.0.7.7", 7946)]

@@ -177,7 +177,7 @@ def check_udp(entry: dict[str, Any], plain: bytes, stats: Counter) -> None:
     layers, rebuild = split_layers(plain)
     assert layers == [x for x in expected["layers"] if not x.startswith("encrypt")]
     assert len(msgs) == len(expected["messages"])
-    for msg, exp in zip(msgs, expected["messages"]):
+    for msg, exp in zip(msgs, expected["messages"], strict=True):
         if isinstance(msg, UserMsg):
             assert exp["type"] == "user"
             check_serf(msg.payload, exp["serf"], canonical)

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             time.sleep(1.0)  # r0 elects itself before r1 joins
         time.sleep(args.idle)
-        for proc, role in zip(procs, ("coordinator", "member")):
+        for proc, role in zip(procs, ("coordinator", "member"), strict=True):
             label = f"{role}, idle, never queried"
             print(f"{label:40s}     rss {_rss_mib(proc.pid):5.1f} MiB  "
                   f"cpu {_cpu_s(proc.pid):.2f} s")

@@ -355,7 +355,7 @@ class Bench:
         all_seen: list[float] = []
         piggy = 0
         missing = 0
-        for origin, _, t0, seen, via in self.changes:
+        for _origin, _, t0, seen, via in self.changes:
             lat.extend(t - t0 for t in seen.values())
             piggy += sum(via.values())
             if len(seen) == self.n - 1:

@@ -253,10 +253,10 @@ def summarize(results: list[dict[str, Any]]) -> list[list[str]]:
 
 def print_table(rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEAD)]
-    print(" | ".join(h.ljust(w) for h, w in zip(HEAD, widths)))
+    print(" | ".join(h.ljust(w) for h, w in zip(HEAD, widths, strict=True)))
     print("-|-".join("-" * w for w in widths))
     for r in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -186,8 +186,8 @@ def _scenario(run: _Run, rng: random.Random, lab: NetnsLab | None) -> ChaosRecor
         reps = run.wait_until(others, run.all_see({victim.name}, {"offline"}), DETECT_TIMEOUT_S)
         ok = run.all_see({victim.name}, {"offline"})(reps)
         run.figures["kill_detect_s"] = time.monotonic() - t if ok else None
-        run.say(f"kill -9 {victim.name}: all others show it offline: "
-                f"{'%.1fs' % run.figures['kill_detect_s'] if ok else 'NO within timeout'}")
+        detected = f"{run.figures['kill_detect_s']:.1f}s" if ok else "NO within timeout"
+        run.say(f"kill -9 {victim.name}: all others show it offline: {detected}")
         restarted = cluster.start(victim.host.index, seed if seed.alive else others[0],
                                   like=victim)
         run.say(f"restarted {restarted.name}")

@@ -86,7 +86,7 @@ def _detection_row(run: Run, trials: list[CrashTrial]) -> dict[str, Any]:
     alls = [t.all_detection() for t in trials]
     suspects = [t.first_suspect for t in trials if t.first_suspect is not None]
     per_observer = [d - t.crashed_at for t in trials for d in t.dead_at.values()]
-    spread = [a - f for a, f in zip(alls, firsts) if a is not None and f is not None]
+    spread = [a - f for a, f in zip(alls, firsts, strict=True) if a is not None and f is not None]
     f = summarize([x for x in firsts if x is not None])
     a = summarize([x for x in alls if x is not None])
     s = summarize(suspects)
@@ -143,7 +143,7 @@ def _crash_trials(run: Run, count: int, timeout_s: float, loss_during: float | N
         world.note(f"scenario crash {victim.name}")
         world.crash(victim.name)
         trial = run.obs.trials[victim.name]
-        run.advance(world.now + timeout_s, stop=lambda: trial.all_detection() is not None)
+        run.advance(world.now + timeout_s, stop=lambda: trial.all_detection() is not None)  # noqa: B023 - used at once
         trials.append(trial)
         run.advance(world.now + gap_s)
     return trials

@@ -88,8 +88,8 @@ def _code_version() -> dict:
         except (OSError, subprocess.SubprocessError):
             return ""
     return {"commit": git("rev-parse", "HEAD"),
-            "modified": [l[3:] for l in git("status", "--porcelain").splitlines()
-                         if l[:2].strip() and not l.startswith("??")][:200]}
+            "modified": [line[3:] for line in git("status", "--porcelain").splitlines()
+                         if line[:2].strip() and not line.startswith("??")][:200]}
 
 
 def _interrupt(signum: int, frame: object) -> None:

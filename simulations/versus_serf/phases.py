@@ -162,9 +162,9 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
             for _attempt in range(START_RETRIES + 1):
                 newcomer = cluster.start(s.nodes, via)
                 t0 = newcomer.started_at
-                ok = cluster.book.wait_for(
-                    lambda b: b.all_see(others, newcomer.name, (ALIVE,))
-                    or newcomer.proc.poll() is not None, NEWCOMER_TIMEOUT_S)
+                ok = cluster.book.wait_for(  # the lambda is used before the loop moves on
+                    lambda b: b.all_see(others, newcomer.name, (ALIVE,))  # noqa: B023
+                    or newcomer.proc.poll() is not None, NEWCOMER_TIMEOUT_S)  # noqa: B023
                 if newcomer.proc.poll() is None:
                     break
                 notes.append(f"newcomer exited at start-up, restarted: "
@@ -231,7 +231,7 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
                 observers = [a.name for a in cluster.live() if a is not victim]
                 t0 = cluster.kill9(victim)
                 ok = cluster.book.wait_for(
-                    lambda b: b.all_see(observers, victim.name, (FAILED, LEFT)), KILL_TIMEOUT_S)
+                    lambda b: b.all_see(observers, victim.name, (FAILED, LEFT)), KILL_TIMEOUT_S)  # noqa: B023
                 seen = cluster.book.first_times(t0, victim.name, (FAILED, LEFT), observers)
                 if seen:
                     firsts.append(min(seen.values()) - t0)
