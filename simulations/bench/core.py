@@ -16,6 +16,7 @@ import argparse
 import random
 import time
 
+from gossip.channel import ChannelCall
 from gossip.config import Compression, GossipConfig
 from gossip.protocol import SwimProtocol
 from gossip.tags import CLAW_TAG, encode_tags
@@ -31,6 +32,7 @@ def _pair(cfg: GossipConfig) -> tuple[SwimProtocol, SwimProtocol]:
     a.join([b_addr := ("127.0.0.1", 7002)], 0.0)
     for req in a.streams_to_open():
         reply = b.handle_stream(req.data, ("127.0.0.1", 7001), 0.0)
+        assert not isinstance(reply, ChannelCall)  # a push-pull, not a request channel call
         a.stream_done(req.stream_id, reply, 0.0)
     assert b_addr and a.member("b") is not None and b.member("a") is not None
     return a, b

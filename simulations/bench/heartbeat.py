@@ -64,6 +64,7 @@ from typing import Any
 
 import msgpack
 
+from gossip.channel import ChannelCall
 from gossip.config import Compression, GossipConfig
 from gossip.events import AppMessage, AppState
 from node.app_messages import (
@@ -218,9 +219,9 @@ class Bench:
         core = node.core
         serve = core.handle_stream
 
-        def handle_stream(data: bytes, addr: Any, now: float) -> bytes | None:
+        def handle_stream(data: bytes, addr: Any, now: float) -> bytes | ChannelCall | None:
             reply = serve(data, addr, now)
-            bench.stream_reply_bytes[name] += len(reply or b"")
+            bench.stream_reply_bytes[name] += len(reply) if isinstance(reply, bytes) else 0
             return reply
 
         core.handle_stream = handle_stream  # type: ignore[method-assign]

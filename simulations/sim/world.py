@@ -21,6 +21,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from gossip.channel import ChannelCall
 from gossip.config import GossipConfig
 from gossip.converged import converged_table, in_converged_cluster
 from gossip.decode_cache import DecodeCache
@@ -438,6 +439,7 @@ class SimWorld:
         elif kind == STREAM_REQUEST:
             stream: _Stream = payload
             reply = core.handle_stream(stream.request.data, src, now)
+            assert not isinstance(reply, ChannelCall)  # the simulator carries no request channel
             if stream.request.expect_reply:
                 self._reply(stream, reply, node.address)
             else:
