@@ -366,19 +366,19 @@ async def test_concurrency_caps_refuse_at_once(pair: Any) -> None:
     async def second_request_while_one_blocks(refusal: str) -> None:
         release.clear()
         first = asyncio.create_task(a.request(b.address, "block", b"", timeout_s=10.0))
-        await wait(lambda: b._channel_in.active == 1)
+        await wait(lambda: b._channel.inbound.active == 1)
         with pytest.raises(ChannelError, match=refusal):
             await a.request(b.address, "block", b"", timeout_s=10.0)
         release.set()
         assert await first == b"done"
 
-    b._channel_in = ChannelSlots(1)
+    b._channel.inbound = ChannelSlots(1)
     await second_request_while_one_blocks("BUSY")  # the callee answers at once, no queue
-    b._channel_in = ChannelSlots(16)
-    a._channel_out = ChannelSlots(1)
+    b._channel.inbound = ChannelSlots(16)
+    a._channel.outbound = ChannelSlots(1)
     await second_request_while_one_blocks("in flight")  # the caller does not even dial
     assert b.stats["channel_in_busy"] == 1 and a.stats["channel_out_refused"] == 1
-    assert a._channel_out.active == 0 and b._channel_in.active == 0
+    assert a._channel.outbound.active == 0 and b._channel.inbound.active == 0
 
 
 async def test_hostile_channel_bytes_are_dropped_and_counted(pair: Any) -> None:
@@ -479,7 +479,7 @@ async def test_writes_through_a_member_reach_the_coordinator_over_the_gossip_por
             async with http.post(f"{url}/b/maintenance", json={"enabled": True},
                                  headers=auth) as r:
                 assert r.status == 200, await r.text()
-            assert member_agent._meta.maintenance  # applied before the answer came back
+            assert member_agent.advert.meta.maintenance  # applied before the answer came back
         assert coordinator.transport.stats["channel_in"] >= 2  # type: ignore[union-attr]
         assert member_agent.transport.stats["channel_in"] >= 1  # type: ignore[union-attr]
     finally:

@@ -242,7 +242,7 @@ def _run_partition_and_heal(seed: int, nodes: int = 5, split_at: int = 2
         views = set()
         for n in cluster.live():
             core = cluster.core(n)
-            _, meta = roles[n].reelect(core.members(), metas[n],  # as Agent._reelect does
+            _, meta = roles[n].reelect(core.members(), metas[n],  # as Reelection.run does
                                        lambda m: decode_meta(m.meta))
             if meta is not None:
                 metas[n] = meta

@@ -258,8 +258,8 @@ async def test_own_start_time_is_what_the_others_decode(tmp_path: Path) -> None:
     agent = Agent(config(tmp_path), sampler=fake_sampler)
     await agent.start()
     try:
-        assert decode_meta(encode_meta(agent._meta)).started_at == agent._meta.started_at
-        assert agent._meta.started_at == agent.started_at > 0
+        assert decode_meta(encode_meta(agent.advert.meta)).started_at == agent.advert.meta.started_at
+        assert agent.advert.meta.started_at == agent.started_at > 0
     finally:
         await agent.stop(leave=True)
 
