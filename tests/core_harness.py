@@ -31,6 +31,7 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from gossip.channel import ChannelCall
 from gossip.config import GossipConfig
 from gossip.events import Event
 from gossip.keyring import Keyring
@@ -318,6 +319,7 @@ class Cluster:
                 self._schedule(max(req.deadline, self.now), lambda: finish(None))
                 return
             reply = serving.handle_stream(req.data, peer_addr, self.now)
+            assert not isinstance(reply, ChannelCall)  # the harness carries no request channel
             self._flush(dst)
             back = self.now + self._latency(dst_name, src.name)
             self._schedule(back, lambda: finish(reply if req.expect_reply else b""))
