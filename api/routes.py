@@ -18,7 +18,6 @@ from .examples import EVENT_STREAM_EXAMPLE
 from .health import cluster_health, filter_nodes, node_health
 from .key_control import KeyAction, KeyControl
 from .keys import CONFIG, JSON_CACHE, KEY_CONTROL, USER_EVENT_CONTROL, VIEW
-from .user_events import EventIn, EventOut, QueryIn, QueryOut, UserEventControl
 from .models import (
     CheckHeartbeatOut,
     ClusterHealthOut,
@@ -46,6 +45,7 @@ from .models import (
 from .nearest import near_coordinate
 from .openapi import Call, RouteRegistry
 from .sse import serve_events
+from .user_events import EventIn, EventOut, QueryIn, QueryOut, UserEventControl
 
 __all__ = ["json_model", "node_list_response", "registry"]
 

@@ -38,7 +38,8 @@ from __future__ import annotations
 import struct
 import sys
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgpack
 
@@ -47,12 +48,39 @@ from gossip.decode_cache import DecodeCache
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.interning import BROADCASTS, RECORD_FIELDS
 from gossip.messages import (
-    Ack, Alive, Compound, Dead, ErrResp, IndirectPing, Nack, PacketMessage, Ping,
-    PushNodeState, PushPull, StreamMessage, Suspect, UserMsg,
+    Ack,
+    Alive,
+    Compound,
+    Dead,
+    ErrResp,
+    IndirectPing,
+    Nack,
+    PacketMessage,
+    Ping,
+    PushNodeState,
+    PushPull,
+    StreamMessage,
+    Suspect,
+    UserMsg,
 )
 from gossip.msgpack_fields import (
-    I64_MAX, U8, U16MAX, U32, as_map, get_bool, get_bytes, get_int, get_ip, get_str,
-    get_uint, go_bytes, go_str, go_uint, new_unpacker, pack, unpack_one,
+    I64_MAX,
+    U8,
+    U16MAX,
+    U32,
+    as_map,
+    get_bool,
+    get_bytes,
+    get_int,
+    get_ip,
+    get_str,
+    get_uint,
+    go_bytes,
+    go_str,
+    go_uint,
+    new_unpacker,
+    pack,
+    unpack_one,
 )
 
 __all__ = [

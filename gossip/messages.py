@@ -138,7 +138,7 @@ class UserMsg:
 class Compound:
     """Several commands in one datagram (decoded form, parts already decoded)."""
 
-    parts: tuple["PacketMessage", ...]
+    parts: tuple[PacketMessage, ...]
 
 
 # --- memberlist stream messages -------------------------------------------------

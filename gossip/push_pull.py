@@ -24,8 +24,18 @@ from .events import AddressChecked, AppState, Event, JoinResult
 from .histogram import PUSH_PULL_BUCKETS_S, Histogram
 from .membership import MemberRecord, Membership
 from .messages import (
-    Ack, Alive, Dead, ErrResp, Ping, PushNodeState, PushPull, SerfLeave, SerfPushPull,
-    StreamMessage, Suspect, UserMsg,
+    Ack,
+    Alive,
+    Dead,
+    ErrResp,
+    Ping,
+    PushNodeState,
+    PushPull,
+    SerfLeave,
+    SerfPushPull,
+    StreamMessage,
+    Suspect,
+    UserMsg,
 )
 from .serf_layer import SerfLayer
 from .stats import CoreStats

@@ -14,12 +14,37 @@ from typing import Any
 from gossip.decode_cache import DecodeCache
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.messages import (
-    ClawAppMessage, SerfJoin, SerfLeave, SerfMessage, SerfPushPull, SerfQuery,
-    SerfQueryResponse, SerfRelay, SerfUnknown, SerfUserEvent,
+    ClawAppMessage,
+    SerfJoin,
+    SerfLeave,
+    SerfMessage,
+    SerfPushPull,
+    SerfQuery,
+    SerfQueryResponse,
+    SerfRelay,
+    SerfUnknown,
+    SerfUserEvent,
 )
 from gossip.msgpack_fields import (
-    I64_MAX, I64_MIN, U8, U16MAX, U32, U64, as_map, get_bool, get_bytes, get_int,
-    get_ip, get_str, get_uint, go_bytes, go_str, go_uint, pack, to_bytes, to_str,
+    I64_MAX,
+    I64_MIN,
+    U8,
+    U16MAX,
+    U32,
+    U64,
+    as_map,
+    get_bool,
+    get_bytes,
+    get_int,
+    get_ip,
+    get_str,
+    get_uint,
+    go_bytes,
+    go_str,
+    go_uint,
+    pack,
+    to_bytes,
+    to_str,
     unpack_one,
 )
 

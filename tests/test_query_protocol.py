@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from gossip.codec import encode_message
-from gossip.config import GossipConfig
 from gossip.events import QueryAnswered, QueryFinished, QueryReceived
 from gossip.messages import SerfQuery, UserMsg
 from gossip.serf_codec import encode_serf

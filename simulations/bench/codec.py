@@ -10,19 +10,33 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 from gossip.addresses import ip_to_bytes
 from gossip.codec import (
-    add_crc, compress_packet, decode_packet, decode_stream, encode_compound,
-    encode_message, encode_stream,
+    add_crc,
+    compress_packet,
+    decode_packet,
+    decode_stream,
+    encode_compound,
+    encode_message,
+    encode_stream,
 )
-from gossip.serf_codec import decode_serf, encode_serf
 from gossip.decode_cache import DecodeCache
 from gossip.messages import (
-    VSN_SERF, Ack, Alive, Ping, PushNodeState, PushPull, SerfJoin, SerfPushPull, UserMsg,
+    VSN_SERF,
+    Ack,
+    Alive,
+    Ping,
+    PushNodeState,
+    PushPull,
+    SerfJoin,
+    SerfPushPull,
+    UserMsg,
 )
+from gossip.serf_codec import decode_serf, encode_serf
 from gossip.tags import encode_tags
 
 LO = ip_to_bytes("127.0.0.1")

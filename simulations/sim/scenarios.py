@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .metrics import CrashTrial, summarize
 from .runner import Run, RunOptions, peak_rss_mb

@@ -18,8 +18,9 @@ import hashlib
 import heapq
 import math
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from gossip.channel import ChannelCall
 from gossip.config import GossipConfig
