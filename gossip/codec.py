@@ -197,7 +197,7 @@ def encode_message(msg: PacketMessage | ErrResp) -> bytes:
     """One command: type byte + msgpack body (``UserMsg``: 0x08 + raw payload;
     ``Compound``: its parts in a compound)."""
     if isinstance(msg, UserMsg):
-        return bytes((_USER,)) + go_bytes(msg.payload, "payload")  # type: ignore[operator]
+        return bytes((_USER,)) + go_bytes(msg.payload, "payload")
     if isinstance(msg, Compound):
         return encode_compound([encode_message(part) for part in msg.parts])
     code, body = _body(msg)
@@ -278,7 +278,7 @@ def _decode_body(code: int, d: dict[bytes, Any]) -> Any:
     if code == _INDIRECT_PING:
         return IndirectPing(
             seq_no=get_uint(d, b"SeqNo", U32, "indirectPing"),
-            target=get_ip(d, b"Target", "indirectPing", required=True),  # type: ignore[arg-type]
+            target=get_ip(d, b"Target", "indirectPing", required=True),
             port=get_uint(d, b"Port", U16MAX, "indirectPing"),
             node=get_str(d, b"Node", "indirectPing"),
             nack=get_bool(d, b"Nack", "indirectPing"),
@@ -304,7 +304,7 @@ def _decode_body(code: int, d: dict[bytes, Any]) -> Any:
         return Alive(
             incarnation=get_uint(d, b"Incarnation", U32, "alive"),
             node=get_str(d, b"Node", "alive"),
-            addr=get_ip(d, b"Addr", "alive", required=True),  # type: ignore[arg-type]
+            addr=get_ip(d, b"Addr", "alive", required=True),
             port=get_uint(d, b"Port", U16MAX, "alive"),
             meta=get_bytes(d, b"Meta", "alive"), vsn=get_bytes(d, b"Vsn", "alive"),
         )
@@ -601,7 +601,7 @@ def _decode_push_pull(data: bytes, max_size: int) -> PushPull:
             d = as_map(reader.next(what), what)
             nodes.append(PushNodeState(
                 name=get_str(d, b"Name", what),
-                addr=get_ip(d, b"Addr", what, required=True),  # type: ignore[arg-type]
+                addr=get_ip(d, b"Addr", what, required=True),
                 port=get_uint(d, b"Port", U16MAX, what),
                 meta=get_bytes(d, b"Meta", what),
                 incarnation=get_uint(d, b"Incarnation", U32, what),

@@ -103,11 +103,11 @@ def encode_serf(msg: SerfMessage) -> bytes:
                          "Port": go_uint(msg.dest_port, U16MAX, "dest_port"), "Zone": go_str(msg.dest_zone)},
             "DestName": go_str(msg.dest_name),
         }
-        return b"\x09" + pack(header) + go_bytes(msg.inner, "inner")  # type: ignore[operator]
+        return b"\x09" + pack(header) + go_bytes(msg.inner, "inner")
     if isinstance(msg, ClawAppMessage):
-        return bytes((SERF_CLAW,)) + go_bytes(msg.body, "body")  # type: ignore[operator]
+        return bytes((SERF_CLAW,)) + go_bytes(msg.body, "body")
     if isinstance(msg, SerfUnknown):
-        return bytes((go_uint(msg.type, U8, "type"),)) + go_bytes(msg.body, "body")  # type: ignore[operator]
+        return bytes((go_uint(msg.type, U8, "type"),)) + go_bytes(msg.body, "body")
     raise LocalProtocolError(f"cannot encode {type(msg).__name__} as a Serf message")
 
 
