@@ -228,7 +228,8 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
                             live_peer_count=self._live_peer_count)
         self._queries = QueryRouter(self._members, self._self, self._serf.query_clock, rng,
                                     self._outbox, emit=self._emit,
-                                    gossip_interval_s=config.gossip_interval_s)
+                                    gossip_interval_s=config.gossip_interval_s,
+                                    encryption=self._encryption)
         self._user_events = UserEvents(self._serf.event_clock, self._outbox, emit=self._emit)
         self._serf.local_events = self._user_events.local_events
         self._user = UserMessages(self._members, self._self, self._serf, self._outbox,
@@ -302,6 +303,13 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
         intent = self._serf.new_force_leave_intent(name, prune=prune)
         self._user.on_leave_intent(intent, now, rebroadcast=serf_payload(intent))
         return self.member_state(name)
+
+    def set_gossip_verify(self, incoming: bool, outgoing: bool, now: float) -> None:
+        """Change ``gossip_verify_incoming`` / ``_outgoing`` while running (an agent
+        reload moving a migration to encryption a step): from the next packet on."""
+        self._now = now
+        self._encryption.verify_incoming = incoming
+        self._encryption.verify_outgoing = outgoing
 
     def broadcast_app(self, body: bytes, now: float, *, key: str | None = None,
                       urgent: bool = False) -> None:

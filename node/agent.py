@@ -218,7 +218,8 @@ class Agent:
         self._reloader = Reloader(
             load=load_config or _no_config_source, running=lambda: self.config,
             relabel=self.advert.relabel, set_maintenance=self.apply_maintenance,
-            reconfigure_api=self._reconfigure_api, adopt=self._adopt_config,
+            reconfigure_api=self._reconfigure_api, set_gossip_verify=self._set_gossip_verify,
+            adopt=self._adopt_config,
             https_ready=lambda: https_ready_in_process(self._tls_at_start))
         self._tls_at_start = config.needs_tls
         self._joiner: Joiner | None = None
@@ -475,6 +476,10 @@ class Agent:
             reconfigure_app(server.app, config)
         if config.alert_webhook:
             self._want_api()  # alerts need the REST stack running
+
+    def _set_gossip_verify(self, incoming: bool, outgoing: bool) -> None:
+        if self.transport is not None and self.transport.running:
+            self.transport.invoke(lambda core, now: core.set_gossip_verify(incoming, outgoing, now))
 
     def _adopt_config(self, config: NodeConfig) -> None:
         self.config = config

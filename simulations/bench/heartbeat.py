@@ -1,7 +1,7 @@
 """Gossip and resource-heartbeat bandwidth per node, idle and busy (``python -m simulations.bench.heartbeat``).
 
 Method (measured, not computed): N real ``SwimProtocol`` cores (LAN profile) run in
-virtual time on the in-memory harness ``tests/core_harness.py`` (1 ms latency, no
+virtual time on the in-memory harness ``simulations/sim/cluster.py`` (1 ms latency, no
 loss). Each node keeps a ``HeartbeatTable`` and serves it as push-pull app state
 (``encode_state``), merges what it receives (app messages and push-pull state), and
 publishes its own record with the agent's rule: a sample every 5 s (the default
@@ -83,7 +83,7 @@ from node.heartbeat import (
     min_send_interval,
 )
 from node.heartbeat_publisher import HEARTBEAT_MIN_INTERVAL_S
-from tests.core_harness import Cluster
+from simulations.sim.cluster import Cluster
 
 RESOURCE_INTERVAL_S = 5.0
 """The agent's default ``--resource-interval``."""
@@ -169,7 +169,8 @@ class Bench:
             compression=Compression.STREAMS if compression else Compression.OFF,
                                             app_retransmit_mult=app_mult,
                                             app_gossip_rounds=self.old or app_gossip_rounds)
-        self.cluster = c = Cluster(config, seed=seed, latency_s=0.001)
+        self.cluster = c = Cluster(config, seed=seed, latency_s=0.001, keep_events=False)
+        c.world.observers.append(lambda now, node, ev: self._on_event(node.name, ev))
         self.n = n
         self.enabled = False
         self.sims: dict[str, _Sim] = {}
@@ -194,8 +195,7 @@ class Bench:
             c.run(60.0, until=c.converged)
         if not c.converged():
             raise SystemExit(f"{n} nodes did not converge")
-        c.run(60.0, until=lambda: all(node.core.pending_broadcasts == 0
-                                      for node in c.nodes.values()))
+        c.run(60.0, until=lambda: all(c.core(name).pending_broadcasts == 0 for name in c.nodes))
         c.run(5.0)
 
     # --- wiring ---------------------------------------------------------------------------
@@ -213,10 +213,9 @@ class Bench:
         return state
 
     def _instrument(self, name: str) -> None:
-        node = self.cluster.nodes[name]
         bench = self
         self.stream_reply_bytes[name] = 0
-        core = node.core
+        core = self.cluster.core(name)
         serve = core.handle_stream
 
         def handle_stream(data: bytes, addr: Any, now: float) -> bytes | ChannelCall | None:
@@ -225,12 +224,6 @@ class Bench:
             return reply
 
         core.handle_stream = handle_stream  # type: ignore[method-assign]
-
-        class _Sink(list):  # the harness appends every event of this node here
-            def append(self, ev: Any) -> None:
-                bench._on_event(name, ev)
-
-        node.events = _Sink()
 
     def _on_event(self, name: str, ev: Any) -> None:
         sim = self.sims[name]
@@ -334,9 +327,10 @@ class Bench:
     def counters(self) -> tuple[int, int, int]:
         """(bytes, UDP packets, push-pulls started) sent by all nodes so far."""
         nodes = self.cluster.nodes.values()
-        b = sum(nd.core.stats["bytes_out"] + self.stream_reply_bytes[nd.name] for nd in nodes)
-        p = sum(nd.core.stats["packets_out"] for nd in nodes)
-        s = sum(nd.core.stats["push_pulls_out"] for nd in nodes)
+        stats = [(self.cluster.core(nd.name).stats, nd.name) for nd in nodes]
+        b = sum(st["bytes_out"] + self.stream_reply_bytes[name] for st, name in stats)
+        p = sum(st["packets_out"] for st, _ in stats)
+        s = sum(st["push_pulls_out"] for st, _ in stats)
         return b, p, s
 
     def window(self, duration: float, *, track: bool = False) -> dict[str, float]:

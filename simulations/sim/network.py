@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import heapq
 import random
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from gossip.types import Address
 
@@ -45,7 +44,7 @@ class NetworkOptions:
     duplicate_probability: float = 0.0
     """Chance that a delivered datagram is delivered a second time (later). Default 0."""
 
-    def validate(self) -> NetworkOptions:
+    def validate(self) -> "NetworkOptions":
         if self.one_way_delay_min_s < 0 or self.one_way_delay_mean_s < 0:
             raise ValueError("one_way_delay_min_s and one_way_delay_mean_s must be >= 0")
         for name in ("loss_probability", "duplicate_probability"):
@@ -78,7 +77,11 @@ class SimNetwork:
         self.delivered = 0
         self.dropped_loss = 0
         self.dropped_partition = 0
+        self.dropped_hook = 0
         self.duplicated = 0
+        self.drop_hook: Callable[[Address, Address, bytes], bool] | None = None
+        """Called with (src, dst, datagram) for every datagram the links let through;
+        True drops it (a test's targeted loss). None: no hook."""
 
     # --- faults -----------------------------------------------------------------
 
@@ -155,6 +158,9 @@ class SimNetwork:
             else self.loss_probability
         if loss > 0.0 and self._rng.random() < loss:
             self.dropped_loss += 1
+            return False
+        if self.drop_hook is not None and self.drop_hook(src, dst, data):
+            self.dropped_hook += 1
             return False
         self.schedule(now + self.delay(src, dst), DATAGRAM, src, dst, data)
         dup = self.options.duplicate_probability
