@@ -119,14 +119,16 @@ def _serves(app: web.Application, method: str, path: str) -> bool:
 
 
 def _wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    handler = op.handler
+    assert handler is not None  # mount() skips external operations
+
     async def handle(request: web.Request) -> web.StreamResponse:
         if op.write and not await request.app[VIEW].is_coordinator():
             return await forward_to_coordinator(request)
         query = parse_query(op.query, request) if op.query is not None else None
         body = await parse_body(op, request) if op.body is not None else None
         return await handler(request, Call(body=body, query=query))
-    handler = op.handler
-    assert handler is not None  # mount() skips external operations
+
     handle.__name__ = op.operation_id
     return handle
 

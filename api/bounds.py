@@ -49,7 +49,7 @@ MAX_TASKS = 1_000_000
 # --- enums -----------------------------------------------------------------------------
 
 
-class NodeStatus(str, enum.Enum):
+class NodeStatus(str, enum.Enum):  # noqa: UP042 - StrEnum would change str(member)
     """The seed's node status."""
 
     ONLINE = "online"

@@ -12,6 +12,7 @@ from the browser and share the token.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -34,7 +35,7 @@ def add_dashboard_routes(app: web.Application) -> None:
         return web.Response(body=page, content_type="text/html", charset="utf-8",
                             headers=_NO_CACHE)
 
-    def asset(name: str):  # type: ignore[no-untyped-def]
+    def asset(name: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def serve(request: web.Request) -> web.Response:
             return web.Response(body=assets[name], content_type=_FILES[name],
                                 charset="utf-8", headers=_NO_CACHE)

@@ -26,7 +26,7 @@ def swagger_ui_dir() -> Path | None:
     """Directory of the installed Swagger UI dist, or None."""
     if importlib.util.find_spec("swagger_ui_bundle") is None:
         return None
-    import swagger_ui_bundle
+    import swagger_ui_bundle  # type: ignore[import-untyped]
     path = Path(swagger_ui_bundle.swagger_ui_path)
     return path if (path / "swagger-ui-bundle.js").is_file() else None
 

@@ -50,7 +50,7 @@ class MemoryKeyControl:
         return self._out(action, [])
 
     def _out(self, action: str, counts: list[KeyCount]) -> KeysOut:
-        return KeysOut(success=True, action=action, num_nodes=1, num_responses=1, num_errors=0,  # type: ignore[arg-type]
+        return KeysOut(success=True, action=action, num_nodes=1, num_responses=1, num_errors=0,
                        primary_key=self.keys[0] if self.keys else None, keys=counts,
                        lacking_primary=[], missing=[], messages={})
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 
 from .keys import EVENTS, VIEW
@@ -65,7 +66,7 @@ def _route(request: web.Request) -> str:
 
 
 @web.middleware
-async def metrics_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost: times every answer (errors included) by route template, not by path, so
     node ids do not become label values."""
     start = time.perf_counter()

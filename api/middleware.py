@@ -43,7 +43,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 def error_response(status: int, message: str, details: list[dict[str, str]] | None = None,
                    headers: dict[str, str] | None = None, applied: str | None = None
                    ) -> web.Response:
-    body = ErrorOut(error=message, details=details or [], applied=applied)  # type: ignore[arg-type]
+    body = ErrorOut(error=message, details=details or [], applied=applied)
     return web.Response(text=body.model_dump_json(exclude_none=True), status=status,
                         content_type="application/json", headers=headers)
 

@@ -172,7 +172,8 @@ class NodeInfo(BaseModel):
     source: NodeSource = Field("http", description="'gossip' member or 'http'-registered worker.")
     gossip_state: Literal["alive", "suspect", "dead", "left"] | None = Field(
         None, description="SWIM state for gossip members; null for HTTP-registered nodes.")
-    suspect: bool = Field(False, description="True while the node is suspected (SWIM suspicion, or a late HTTP heartbeat).")
+    suspect: bool = Field(False, description="True while the node is suspected (SWIM suspicion, "
+                                             "or a late HTTP heartbeat).")
     incarnation: int | None = Field(None, description="SWIM incarnation for gossip members.")
     is_coordinator: bool = Field(False, description="True for the current coordinator.")
     api_url: str | None = Field(None, description="The node's REST API base URL, if it serves one.")
@@ -311,7 +312,8 @@ class ClusterInfo(BaseModel):
     model_config = _OUT
 
     node_id: str = Field(description="This node's id.")
-    heartbeat_timeout_s: float = Field(90.0, description="HTTP-registered nodes go offline after this many seconds without a heartbeat.")
+    heartbeat_timeout_s: float = Field(90.0, description="HTTP-registered nodes go offline after this many "
+                                                         "seconds without a heartbeat.")
     check_interval_s: float = Field(30.0, description="Seconds between heartbeat checks on the coordinator.")
     version: str = Field("0.1.0", description="claw-node version.")
     partitioned: str | None = Field(
@@ -622,7 +624,8 @@ class StreamEventOut(BaseModel):
     node: str = Field(description="The node it is about (this node for snapshot; '' for reset).")
     time: float | None = Field(None, description="Unix time at which this node saw it, seconds.")
     address: str | None = Field(None, description="Cluster events: the member's or worker's host:port.")
-    details: dict[str, Any] | None = Field(None, description="Cluster events: kind-specific facts (accuser, term, previous ...).")
+    details: dict[str, Any] | None = Field(
+        None, description="Cluster events: kind-specific facts (accuser, term, previous ...).")
     info: NodeInfo | None = Field(None, description="node: the node's full state.")
     nodes: list[NodeInfo] | None = Field(None, description="snapshot: every node.")
     coordinator: CoordinatorInfo | None = Field(None, description="snapshot: the coordinator, if known.")

@@ -18,7 +18,6 @@ from .examples import EVENT_STREAM_EXAMPLE
 from .health import cluster_health, filter_nodes, node_health
 from .key_control import KeyAction, KeyControl
 from .keys import CONFIG, JSON_CACHE, KEY_CONTROL, USER_EVENT_CONTROL, VIEW
-from .user_events import EventIn, EventOut, QueryIn, QueryOut, UserEventControl
 from .models import (
     CheckHeartbeatOut,
     ClusterHealthOut,
@@ -46,6 +45,7 @@ from .models import (
 from .nearest import near_coordinate
 from .openapi import Call, RouteRegistry
 from .sse import serve_events
+from .user_events import EventIn, EventOut, QueryIn, QueryOut, UserEventControl
 
 __all__ = ["json_model", "node_list_response", "registry"]
 
@@ -164,7 +164,7 @@ async def delete_node(request: web.Request, call: Call) -> web.Response:
         message = f"{node_id} was {result.was}; force-left, listed as left until reaped"
     else:
         message = f"{node_id} was {result.was}; force-left and removed from the member list"
-    return json_model(DeleteOut(node_id=node_id, source=result.source,  # type: ignore[arg-type]
+    return json_model(DeleteOut(node_id=node_id, source=result.source,
                                 member_state="left" if result.kept_as_left else None,
                                 message=message))
 

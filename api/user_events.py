@@ -87,8 +87,8 @@ class QueryIn(BaseModel):
                     "x ceil(log10(N+1))).")
     request_ack: _Flag = Field(True, description="Ask each node to ack on receipt "
                                                 "(Serf's default; -no-ack turns it off).")
-    relay_factor: Annotated[int, BeforeValidator(_reject_bool)] = Field(0, ge=0, le=5, description="Copies of each answer relayed "
-                                                         "through other members (Serf's -relay-factor).")
+    relay_factor: Annotated[int, BeforeValidator(_reject_bool)] = Field(
+        0, ge=0, le=5, description="Copies of each answer relayed through other members (Serf's -relay-factor).")
 
 
 class QueryResponseOut(BaseModel):

@@ -28,8 +28,9 @@ before ``decode_packet`` and encrypts the output of ``add_crc``/``compress_packe
 For streams, ``stream_message_length`` already frames ``0x0a | len u32 BE | body``;
 ``decode_stream(..., decrypt=fn)`` calls ``fn(body, aad)`` with ``aad`` = the 5 header
 bytes and decodes the returned plaintext; ``encrypted_stream_header(n)`` gives that AAD
-in advance and ``encrypted_stream_frame(body)`` frames an already-encrypted body. Without ``decrypt`` an encrypted stream raises
-``MalformedPacket`` (Go: "Remote state is encrypted and encryption is not configured").
+in advance and ``encrypted_stream_frame(body)`` frames an already-encrypted body. Without
+``decrypt`` an encrypted stream raises ``MalformedPacket``
+(Go: "Remote state is encrypted and encryption is not configured").
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from __future__ import annotations
 import struct
 import sys
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import msgpack
 
@@ -46,12 +48,39 @@ from gossip.decode_cache import DecodeCache
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.interning import BROADCASTS, RECORD_FIELDS
 from gossip.messages import (
-    Ack, Alive, Compound, Dead, ErrResp, IndirectPing, Nack, PacketMessage, Ping,
-    PushNodeState, PushPull, StreamMessage, Suspect, UserMsg,
+    Ack,
+    Alive,
+    Compound,
+    Dead,
+    ErrResp,
+    IndirectPing,
+    Nack,
+    PacketMessage,
+    Ping,
+    PushNodeState,
+    PushPull,
+    StreamMessage,
+    Suspect,
+    UserMsg,
 )
 from gossip.msgpack_fields import (
-    I64_MAX, U8, U16MAX, U32, as_map, get_bool, get_bytes, get_int, get_ip, get_str,
-    get_uint, go_bytes, go_str, go_uint, new_unpacker, pack, unpack_one,
+    I64_MAX,
+    U8,
+    U16MAX,
+    U32,
+    as_map,
+    get_bool,
+    get_bytes,
+    get_int,
+    get_ip,
+    get_str,
+    get_uint,
+    go_bytes,
+    go_str,
+    go_uint,
+    new_unpacker,
+    pack,
+    unpack_one,
 )
 
 __all__ = [
@@ -180,7 +209,7 @@ def encode_message(msg: PacketMessage | ErrResp) -> bytes:
     """One command: type byte + msgpack body (``UserMsg``: 0x08 + raw payload;
     ``Compound``: its parts in a compound)."""
     if isinstance(msg, UserMsg):
-        return bytes((_USER,)) + go_bytes(msg.payload, "payload")  # type: ignore[operator]
+        return bytes((_USER,)) + go_bytes(msg.payload, "payload")
     if isinstance(msg, Compound):
         return encode_compound([encode_message(part) for part in msg.parts])
     code, body = _body(msg)
@@ -261,7 +290,7 @@ def _decode_body(code: int, d: dict[bytes, Any]) -> Any:
     if code == _INDIRECT_PING:
         return IndirectPing(
             seq_no=get_uint(d, b"SeqNo", U32, "indirectPing"),
-            target=get_ip(d, b"Target", "indirectPing", required=True),  # type: ignore[arg-type]
+            target=get_ip(d, b"Target", "indirectPing", required=True),
             port=get_uint(d, b"Port", U16MAX, "indirectPing"),
             node=get_str(d, b"Node", "indirectPing"),
             nack=get_bool(d, b"Nack", "indirectPing"),
@@ -287,7 +316,7 @@ def _decode_body(code: int, d: dict[bytes, Any]) -> Any:
         return Alive(
             incarnation=get_uint(d, b"Incarnation", U32, "alive"),
             node=get_str(d, b"Node", "alive"),
-            addr=get_ip(d, b"Addr", "alive", required=True),  # type: ignore[arg-type]
+            addr=get_ip(d, b"Addr", "alive", required=True),
             port=get_uint(d, b"Port", U16MAX, "alive"),
             meta=get_bytes(d, b"Meta", "alive"), vsn=get_bytes(d, b"Vsn", "alive"),
         )
@@ -570,7 +599,8 @@ def decode_stream(
             raise MalformedPacket("user message: truncated payload")
         return UserMsg(payload=body[pos:pos + n])
     obj, _ = unpack_one(body, _NAMES[code])
-    return _decode_body(code, as_map(obj, _NAMES[code]))
+    message: StreamMessage = _decode_body(code, as_map(obj, _NAMES[code]))  # _STREAM_TYPES only
+    return message
 
 
 def _decode_push_pull(data: bytes, max_size: int) -> PushPull:
@@ -583,7 +613,7 @@ def _decode_push_pull(data: bytes, max_size: int) -> PushPull:
             d = as_map(reader.next(what), what)
             nodes.append(PushNodeState(
                 name=get_str(d, b"Name", what),
-                addr=get_ip(d, b"Addr", what, required=True),  # type: ignore[arg-type]
+                addr=get_ip(d, b"Addr", what, required=True),
                 port=get_uint(d, b"Port", U16MAX, what),
                 meta=get_bytes(d, b"Meta", what),
                 incarnation=get_uint(d, b"Incarnation", U32, what),

@@ -296,7 +296,7 @@ class GossipConfig:
     ``GossipVerifyOutgoing``). Off: send plaintext while already accepting encrypted
     messages, the first step of a migration. No effect without keys. Default True."""
 
-    def validate(self) -> "GossipConfig":
+    def validate(self) -> GossipConfig:
         """Check ranges; return self. Raises ConfigError naming the field."""
         positives = (
             "probe_interval_s", "probe_timeout_s", "gossip_interval_s", "tcp_timeout_s",
@@ -329,11 +329,11 @@ class GossipConfig:
             raise ConfigError(f"compression must be a Compression, got {self.compression!r}")
         return self
 
-    def replace(self, **changes: object) -> "GossipConfig":
+    def replace(self, **changes: object) -> GossipConfig:
         """A copy with some fields changed, validated."""
         return dataclasses.replace(self, **changes).validate()  # type: ignore[arg-type]
 
-    def memberlist(self) -> "GossipConfig":
+    def memberlist(self) -> GossipConfig:
         """A copy with every claw-node departure set back to memberlist's value (Serf's
         for ``announce_fanout``): memberlist 0.2.2's exact failure detector, packing and
         compression, on the same timings. What ``simulations.bench.suspicion`` compares
@@ -359,12 +359,12 @@ class GossipConfig:
         )
 
     @classmethod
-    def lan(cls) -> "GossipConfig":
+    def lan(cls) -> GossipConfig:
         """memberlist DefaultLANConfig: what Serf uses by default."""
         return cls()
 
     @classmethod
-    def wan(cls) -> "GossipConfig":
+    def wan(cls) -> GossipConfig:
         """memberlist DefaultWANConfig, as a delta from LAN."""
         return cls().replace(
             tcp_timeout_s=30.0,
@@ -379,7 +379,7 @@ class GossipConfig:
         )
 
     @classmethod
-    def local(cls) -> "GossipConfig":
+    def local(cls) -> GossipConfig:
         """memberlist DefaultLocalConfig (loopback / one host), as a delta from LAN."""
         return cls().replace(
             tcp_timeout_s=1.0,
@@ -395,7 +395,7 @@ class GossipConfig:
         )
 
     @classmethod
-    def profile(cls, name: str) -> "GossipConfig":
+    def profile(cls, name: str) -> GossipConfig:
         """The preset called ``name`` (lan, wan or local). Raises ConfigError."""
         try:
             return PROFILES[name]()

@@ -159,7 +159,7 @@ class Coordinate:
         if not self.is_compatible_with(other):
             raise ValueError(f"coordinate dimensionality {len(other.vec)} does not match {len(self.vec)}")
         unit, mag = _unit_vector_at(self.vec, other.vec, rng)
-        vec = tuple([a + u * force for a, u in zip(self.vec, unit)])
+        vec = tuple([a + u * force for a, u in zip(self.vec, unit, strict=True)])
         height = self.height
         if mag > _ZERO_THRESHOLD:
             height = max((height + other.height) * force / mag + height, config.height_min)
@@ -293,7 +293,7 @@ def _whole_nanoseconds(seconds: float) -> float:
 
 
 def _diff(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, ...]:
-    return tuple([x - y for x, y in zip(a, b)])
+    return tuple([x - y for x, y in zip(a, b, strict=False)])
 
 
 def _magnitude(vec: tuple[float, ...]) -> float:

@@ -6,7 +6,7 @@ Drain them with ``SwimProtocol.next_event()`` after every input.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from .types import Address, MemberState
 
@@ -184,8 +184,8 @@ class UserEventReceived:
     coalesce: bool
 
 
-Event = Union[
-    MemberJoined, MemberUpdated, MemberSuspected, MemberRecovered, MemberFailed,
-    MemberLeft, NameConflict, AddressChecked, Refuted, JoinResult, AppMessage, AppState,
-    QueryReceived, QueryAnswered, QueryFinished, UserEventReceived,
-]
+Event = (
+    MemberJoined | MemberUpdated | MemberSuspected | MemberRecovered | MemberFailed
+    | MemberLeft | NameConflict | AddressChecked | Refuted | JoinResult | AppMessage | AppState
+    | QueryReceived | QueryAnswered | QueryFinished | UserEventReceived
+)

@@ -50,7 +50,7 @@ class Histogram:
     def cumulative(self) -> list[tuple[float, int]]:
         """``(upper bound, values <= it)`` per bucket, ending with ``(inf, count)``."""
         out, running = [], 0
-        for bound, n in zip((*self.bounds, math.inf), self._counts):
+        for bound, n in zip((*self.bounds, math.inf), self._counts, strict=True):
             running += n
             out.append((bound, running))
         return out

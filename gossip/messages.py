@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 __all__ = [
     "MessageType", "SerfMessageType",
@@ -138,7 +138,7 @@ class UserMsg:
 class Compound:
     """Several commands in one datagram (decoded form, parts already decoded)."""
 
-    parts: tuple["PacketMessage", ...]
+    parts: tuple[PacketMessage, ...]
 
 
 # --- memberlist stream messages -------------------------------------------------
@@ -266,9 +266,9 @@ class ClawAppMessage:
     body: bytes = field(default=b"")
 
 
-PacketMessage = Union[Ping, IndirectPing, Ack, Nack, Suspect, Alive, Dead, UserMsg, Compound]
-StreamMessage = Union[PushPull, Ping, Ack, UserMsg, ErrResp]
-SerfMessage = Union[
-    SerfJoin, SerfLeave, SerfPushPull, SerfUserEvent, SerfQuery, SerfQueryResponse,
-    SerfRelay, SerfUnknown, ClawAppMessage,
-]
+PacketMessage = Ping | IndirectPing | Ack | Nack | Suspect | Alive | Dead | UserMsg | Compound
+StreamMessage = PushPull | Ping | Ack | UserMsg | ErrResp
+SerfMessage = (
+    SerfJoin | SerfLeave | SerfPushPull | SerfUserEvent | SerfQuery | SerfQueryResponse
+    | SerfRelay | SerfUnknown | ClawAppMessage
+)

@@ -9,7 +9,7 @@ nil fields take Go's zero value.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import msgpack
 
@@ -45,6 +45,10 @@ def go_uint(value: int, limit: int, name: str) -> int:
     return value
 
 
+@overload
+def go_bytes(value: bytes, name: str) -> bytes: ...
+@overload
+def go_bytes(value: bytes | None, name: str) -> bytes | None: ...
 def go_bytes(value: bytes | None, name: str) -> bytes | None:
     if value is not None and not isinstance(value, (bytes, bytearray)):
         raise LocalProtocolError(f"{name} must be bytes or None, got {type(value).__name__}")
@@ -73,7 +77,8 @@ def unpack_one(buf: bytes, what: str) -> tuple[Any, int]:
             max_map_len=limit, max_ext_len=0,
         ), len(buf)
     except msgpack.ExtraData as extra:  # trailing bytes: the object and where it ended
-        return extra.unpacked, len(buf) - len(extra.extra)
+        # msgpack-types 0.8 leaves out ExtraData's two attributes (set in its __init__).
+        return extra.unpacked, len(buf) - len(extra.extra)  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001, S110 - re-decoded below for the exact error
         pass
     unpacker = new_unpacker(len(buf))
@@ -154,6 +159,10 @@ def get_str(d: dict[bytes, Any], key: bytes, what: str) -> str:
     return to_str(v, f"{what}.{key.decode()}")
 
 
+@overload
+def get_ip(d: dict[bytes, Any], key: bytes, what: str, *, required: Literal[True]) -> bytes: ...
+@overload
+def get_ip(d: dict[bytes, Any], key: bytes, what: str, *, required: bool) -> bytes | None: ...
 def get_ip(d: dict[bytes, Any], key: bytes, what: str, *, required: bool) -> bytes | None:
     raw = get_bytes(d, key, what)
     if not raw:

@@ -32,7 +32,7 @@ def sort_by_estimated_rtt(
 ) -> list[T]:
     """``candidates`` nearest first; those without an estimate last, in their given order."""
     keyed = [(estimated_rtt(origin, coordinate_of(c)), c) for c in candidates]
-    known = [item for item in keyed if item[0] is not None]
+    known = [(rtt, c) for rtt, c in keyed if rtt is not None]
     unknown = [c for rtt, c in keyed if rtt is None]
     known.sort(key=lambda item: item[0])
     return [c for _, c in known] + unknown

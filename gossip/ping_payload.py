@@ -96,7 +96,7 @@ def _fields_of(obj: object) -> dict[str, object]:
                 fields[key.decode()] = value
         return fields
     if isinstance(obj, (list, tuple)):
-        return dict(zip(_FIELDS_DECLARED, obj))
+        return dict(zip(_FIELDS_DECLARED, obj, strict=False))  # hostile input: keep what lines up
     raise MalformedPacket(f"ack payload: coordinate is a {type(obj).__name__}, not a map")
 
 

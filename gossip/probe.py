@@ -88,7 +88,8 @@ class ProbeList:
         j = i + self._rng.randrange(len(shared) - i)
         picked = moved.pop(j, None) or shared[j]
         if j != i:
-            moved[j] = moved.pop(i, None) or shared[i]
+            displaced: str | None = moved.pop(i, None)
+            moved[j] = displaced or shared[i]
         else:
             moved.pop(i, None)
         self._index = i + 1

@@ -60,27 +60,50 @@ from .core_views import CoreViews
 from .decode_cache import DecodeCache
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
-    Event, MemberFailed, MemberJoined, MemberLeft, MemberRecovered, MemberSuspected,
-    MemberUpdated, NameConflict, Refuted,
+    Event,
+    MemberFailed,
+    MemberJoined,
+    MemberLeft,
+    MemberRecovered,
+    MemberSuspected,
+    MemberUpdated,
+    NameConflict,
+    Refuted,
 )
 from .gossiper import Gossiper
 from .keyring import Keyring
 from .leave import Leave, LeavePhase
 from .membership import (
-    TOMBSTONE_S, AliveVerdict, DeadVerdict, MemberRecord, Membership, SuspectVerdict,
-    decide_alive, decide_dead, decide_suspect, meta_is_claw,
+    TOMBSTONE_S,
+    AliveVerdict,
+    DeadVerdict,
+    MemberRecord,
+    Membership,
+    SuspectVerdict,
+    decide_alive,
+    decide_dead,
+    decide_suspect,
+    meta_is_claw,
 )
 from .messages import (
-    Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
-    Suspect, UserMsg,
+    Ack,
+    Alive,
+    ClawAppMessage,
+    Dead,
+    ErrResp,
+    IndirectPing,
+    Nack,
+    Ping,
+    Suspect,
+    UserMsg,
 )
 from .name_claims import claim_to_replay, remember_refused_claim
 from .outbox import Outbox
 from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
 from .push_pull import Exchanges, PendingStream, StreamRequest
 from .query_router import QueryRouter
-from .serf_commands import SerfCommands
 from .self_announcement import SelfAnnouncement, own_record
+from .serf_commands import SerfCommands
 from .serf_layer import SerfLayer
 from .stale_accusations import StaleAccusationAnswers
 from .stats import CoreStats

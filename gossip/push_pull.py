@@ -3,8 +3,8 @@
 Two nodes swap their whole member tables over TCP (plus Serf's Lamport state and claw's
 application state): at a join (``Join`` true) and every ``push_pull_interval_s`` scaled
 by the cluster size (``push_pull_scale``). The same stream machinery carries the TCP
-fallback ping of a probe round and the application's address checks. The core cannot open sockets: it hands each exchange to
-the driver as a ``StreamRequest`` and learns its outcome through ``stream_done``;
+fallback ping of a probe round and the application's address checks. The core cannot open sockets:
+it hands each exchange to the driver as a ``StreamRequest`` and learns its outcome through ``stream_done``;
 ``Streams`` keeps the ones in flight and expires those the driver never finished.
 """
 
@@ -24,8 +24,18 @@ from .events import AddressChecked, AppState, Event, JoinResult
 from .histogram import PUSH_PULL_BUCKETS_S, Histogram
 from .membership import MemberRecord, Membership
 from .messages import (
-    Ack, Alive, Dead, ErrResp, Ping, PushNodeState, PushPull, SerfLeave, SerfPushPull,
-    StreamMessage, Suspect, UserMsg,
+    Ack,
+    Alive,
+    Dead,
+    ErrResp,
+    Ping,
+    PushNodeState,
+    PushPull,
+    SerfLeave,
+    SerfPushPull,
+    StreamMessage,
+    Suspect,
+    UserMsg,
 )
 from .serf_layer import SerfLayer
 from .stats import CoreStats

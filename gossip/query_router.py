@@ -32,13 +32,20 @@ from . import codec
 from .events import Event, QueryAnswered, QueryFinished, QueryReceived
 from .internal_queries import CONFLICT_QUERY, conflict_response, handled_here
 from .key_queries import KEY_QUERIES, passes_on
-from .membership import Membership, MemberRecord
+from .membership import MemberRecord, Membership
 from .messages import SerfQuery, SerfQueryResponse, SerfRelay, UserMsg
 from .outbox import Outbox
 from .serf_codec import decode_serf
 from .serf_layer import LamportClock
 from .serf_query import (
-    QUERY_FLAG_ACK, IncomingQuery, OutboundQuery, QueryError, QueryParams, QueryVerdict, SerfQueries, default_query_timeout,
+    QUERY_FLAG_ACK,
+    IncomingQuery,
+    OutboundQuery,
+    QueryError,
+    QueryParams,
+    QueryVerdict,
+    SerfQueries,
+    default_query_timeout,
     querier_address,
 )
 from .tags import decode_tags

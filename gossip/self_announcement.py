@@ -10,10 +10,10 @@ broadcast as our alive message; a leaving node announces no new life.
 from __future__ import annotations
 
 from . import codec
+from .addresses import ip_to_bytes
 from .config import GossipConfig
 from .errors import LocalProtocolError
 from .leave import Leave
-from .addresses import ip_to_bytes
 from .membership import MemberRecord, meta_is_claw
 from .messages import VSN_SERF, Alive
 from .outbox import Outbox

@@ -14,12 +14,37 @@ from typing import Any
 from gossip.decode_cache import DecodeCache
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.messages import (
-    ClawAppMessage, SerfJoin, SerfLeave, SerfMessage, SerfPushPull, SerfQuery,
-    SerfQueryResponse, SerfRelay, SerfUnknown, SerfUserEvent,
+    ClawAppMessage,
+    SerfJoin,
+    SerfLeave,
+    SerfMessage,
+    SerfPushPull,
+    SerfQuery,
+    SerfQueryResponse,
+    SerfRelay,
+    SerfUnknown,
+    SerfUserEvent,
 )
 from gossip.msgpack_fields import (
-    I64_MAX, I64_MIN, U8, U16MAX, U32, U64, as_map, get_bool, get_bytes, get_int,
-    get_ip, get_str, get_uint, go_bytes, go_str, go_uint, pack, to_bytes, to_str,
+    I64_MAX,
+    I64_MIN,
+    U8,
+    U16MAX,
+    U32,
+    U64,
+    as_map,
+    get_bool,
+    get_bytes,
+    get_int,
+    get_ip,
+    get_str,
+    get_uint,
+    go_bytes,
+    go_str,
+    go_uint,
+    pack,
+    to_bytes,
+    to_str,
     unpack_one,
 )
 
@@ -78,11 +103,11 @@ def encode_serf(msg: SerfMessage) -> bytes:
                          "Port": go_uint(msg.dest_port, U16MAX, "dest_port"), "Zone": go_str(msg.dest_zone)},
             "DestName": go_str(msg.dest_name),
         }
-        return b"\x09" + pack(header) + go_bytes(msg.inner, "inner")  # type: ignore[operator]
+        return b"\x09" + pack(header) + go_bytes(msg.inner, "inner")
     if isinstance(msg, ClawAppMessage):
-        return bytes((SERF_CLAW,)) + go_bytes(msg.body, "body")  # type: ignore[operator]
+        return bytes((SERF_CLAW,)) + go_bytes(msg.body, "body")
     if isinstance(msg, SerfUnknown):
-        return bytes((go_uint(msg.type, U8, "type"),)) + go_bytes(msg.body, "body")  # type: ignore[operator]
+        return bytes((go_uint(msg.type, U8, "type"),)) + go_bytes(msg.body, "body")
     raise LocalProtocolError(f"cannot encode {type(msg).__name__} as a Serf message")
 
 

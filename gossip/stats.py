@@ -41,28 +41,78 @@ from __future__ import annotations
 
 __all__ = ["CoreStats"]
 
-_NAMES = (
-    "packets_in", "bytes_in", "packets_out", "bytes_out", "streams_in", "streams_out",
-    "malformed", "malformed_parts", "crc_errors", "unknown_type", "name_conflicts",
-    "refutes", "probes", "probe_failures", "acks_in", "nacks_in", "indirect_probes",
-    "tcp_pings", "relays", "relays_refused", "unexpected_acks", "pings_wrong_node",
-    "suspicions", "confirmations", "deaths", "leaves", "joins", "updates", "recoveries",
-    "stale_alives", "reaccusations", "bad_vsn", "unknown_zero_incarnation",
-    "members_refused", "meta_too_large", "push_pulls_out", "push_pulls_in",
-    "push_pull_failures", "streams_refused", "events_dropped", "datagrams_dropped",
-    "serf_intents", "serf_ignored", "app_messages_in", "app_duplicates",
-    "app_state_errors", "internal_errors", "reaped", "reconnects", "bad_names",
-    "claims_applied", "app_too_large_to_relay", "announce_out",
-    "suspect_acks", "stale_accusations_answered", "late_timers", "probes_abandoned",
-    "confirm_probes", "floors_withheld", "suspicion_restarts", "coordinates_malformed",
-    "coordinates_rejected", "address_checks", "outbids", "pruned",
-)
-
 
 class CoreStats:
     """Counters since start, all ints starting at 0 (names in the module docstring)."""
 
-    __slots__ = _NAMES
+    packets_in: int
+    bytes_in: int
+    packets_out: int
+    bytes_out: int
+    streams_in: int
+    streams_out: int
+    malformed: int
+    malformed_parts: int
+    crc_errors: int
+    unknown_type: int
+    name_conflicts: int
+    refutes: int
+    probes: int
+    probe_failures: int
+    acks_in: int
+    nacks_in: int
+    indirect_probes: int
+    tcp_pings: int
+    relays: int
+    relays_refused: int
+    unexpected_acks: int
+    pings_wrong_node: int
+    suspicions: int
+    confirmations: int
+    deaths: int
+    leaves: int
+    joins: int
+    updates: int
+    recoveries: int
+    stale_alives: int
+    reaccusations: int
+    bad_vsn: int
+    unknown_zero_incarnation: int
+    members_refused: int
+    meta_too_large: int
+    push_pulls_out: int
+    push_pulls_in: int
+    push_pull_failures: int
+    streams_refused: int
+    events_dropped: int
+    datagrams_dropped: int
+    serf_intents: int
+    serf_ignored: int
+    app_messages_in: int
+    app_duplicates: int
+    app_state_errors: int
+    internal_errors: int
+    reaped: int
+    reconnects: int
+    bad_names: int
+    claims_applied: int
+    app_too_large_to_relay: int
+    announce_out: int
+    suspect_acks: int
+    stale_accusations_answered: int
+    late_timers: int
+    probes_abandoned: int
+    confirm_probes: int
+    floors_withheld: int
+    suspicion_restarts: int
+    coordinates_malformed: int
+    coordinates_rejected: int
+    address_checks: int
+    outbids: int
+    pruned: int
+
+    # One slot per annotated counter, in the order above (``as_dict`` keeps it).
+    __slots__ = tuple(__annotations__)
 
     def __init__(self) -> None:
         for name in _NAMES:
@@ -71,3 +121,6 @@ class CoreStats:
     def as_dict(self) -> dict[str, int]:
         """Every counter by name, in a fixed order."""
         return {name: getattr(self, name) for name in _NAMES}
+
+
+_NAMES: tuple[str, ...] = CoreStats.__slots__

@@ -34,7 +34,10 @@ from typing import Any, TypeVar
 
 from .channel import ChannelCall
 from .channel_driver import (
-    CHANNEL_COUNTERS, ChannelEndpoint, ChannelError, RequestHandler,
+    CHANNEL_COUNTERS,
+    ChannelEndpoint,
+    ChannelError,
+    RequestHandler,
 )
 from .config import GossipConfig
 from .events import Event

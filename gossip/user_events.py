@@ -23,8 +23,8 @@ from . import codec
 from .errors import LocalProtocolError, MalformedPacket
 from .events import Event, UserEventReceived
 from .messages import SerfUserEvent, UserMsg
-from .outbox import Outbox
 from .msgpack_fields import U64, as_map, get_bytes, get_str, get_uint, go_str
+from .outbox import Outbox
 from .serf_codec import encode_serf
 from .serf_layer import EVENT_BUFFER, LamportClock
 

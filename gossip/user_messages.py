@@ -21,8 +21,16 @@ from .decode_cache import DecodeCache
 from .events import AppMessage, Event, MemberLeft
 from .membership import MemberRecord, Membership
 from .messages import (
-    ClawAppMessage, SerfJoin, SerfLeave, SerfPushPull, SerfQuery, SerfQueryResponse,
-    SerfRelay, SerfUnknown, SerfUserEvent, UserMsg,
+    ClawAppMessage,
+    SerfJoin,
+    SerfLeave,
+    SerfPushPull,
+    SerfQuery,
+    SerfQueryResponse,
+    SerfRelay,
+    SerfUnknown,
+    SerfUserEvent,
+    UserMsg,
 )
 from .outbox import Outbox
 from .serf_layer import IntentOutcome, SerfLayer

@@ -93,8 +93,8 @@ class Directive:
     """A request for one member, relayed by the coordinator through gossip.
 
     ``action``: ``"maintenance"`` (``value`` bool), ``"tasks"`` (``value`` a dict of
-    task counters from an API heartbeat) or ``"shutdown"`` (leave the cluster). ``id`` makes it unique (sender id + counter),
-    so relays can drop repeats.
+    task counters from an API heartbeat) or ``"shutdown"`` (leave the cluster). ``id`` makes it
+    unique (sender id + counter), so relays can drop repeats.
     """
 
     target: str

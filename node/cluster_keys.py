@@ -27,8 +27,17 @@ from typing import TYPE_CHECKING, Protocol
 from gossip.errors import KeyringError
 from gossip.events import Event, QueryAnswered, QueryFinished, QueryReceived
 from gossip.key_queries import (
-    INSTALL_KEY, KEY_QUERIES, LIST_KEYS, REMOVE_KEY, USE_KEY, KeySummary, NodeKeyResponse, encode_key_request,
-    encode_key_response, plan_answer, summarize,
+    INSTALL_KEY,
+    KEY_QUERIES,
+    LIST_KEYS,
+    REMOVE_KEY,
+    USE_KEY,
+    KeySummary,
+    NodeKeyResponse,
+    encode_key_request,
+    encode_key_response,
+    plan_answer,
+    summarize,
 )
 from gossip.keyring import Keyring
 from gossip.serf_query import IncomingQuery, OutboundQuery, QueryError, QueryParams

@@ -40,7 +40,7 @@ class ClusterKeyControl:
                 {"field": "body.key", "message": f"node {name}", "type": "locked_out"}
                 for name in exc.nodes]) from None
 
-    async def _run(self, command):  # type: ignore[no-untyped-def]
+    async def _run(self, command):
         if self._keys is None:
             raise Unavailable("keys: gossip is not running on this node")
         try:
@@ -54,7 +54,7 @@ def _out(report: KeyReport) -> KeysOut:
     counts = [KeyCount(key=key, nodes=n, primary_nodes=s.primary_keys.get(key, 0))
               for key, n in sorted(s.keys.items(), key=lambda kv: (-kv[1], kv[0]))]
     return KeysOut(
-        success=s.ok, action=report.action,  # type: ignore[arg-type]
+        success=s.ok, action=report.action,
         num_nodes=s.num_nodes, num_responses=s.num_resp, num_errors=s.num_err,
         primary_key=report.primary_key, keys=counts if report.action == "list" else [],
         lacking_primary=list(report.lacking_primary), missing=list(s.missing),

@@ -120,7 +120,7 @@ def format_members(nodes: list[dict[str, Any]], *, detailed: bool = False) -> st
     header = _HEADER + (_DETAILED if detailed else ())
     rows = [header] + [_row(n, detailed) for n in sorted(nodes, key=lambda n: str(n.get("node_id")))]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.append(f"{len(nodes)} node(s); * = coordinator")
     return "\n".join(lines)
 

@@ -162,11 +162,11 @@ def member_info(
         available_skills=list(meta.skills), max_concurrent_tasks=meta.max_concurrent_tasks,
         ip_address=meta.ip_address or member.address[0], tailscale_ip=meta.tailscale_ip,
         port=meta.port, registered_at=_utc(meta.started_at), tags=list(meta.tags),
-        source="gossip", gossip_state=_STATE_NAMES.get(member.state, "dead"),  # type: ignore[arg-type]
+        source="gossip", gossip_state=_STATE_NAMES.get(member.state, "dead"),
         suspect=member.state == MemberState.SUSPECT, incarnation=member.incarnation,
         is_coordinator=member.name == coordinator, api_url=api_url,
         gossip_address=format_host_port(*member.address),
-        member_state=_MEMBER_STATES.get(member.state, "failed"),  # type: ignore[arg-type]
+        member_state=_MEMBER_STATES.get(member.state, "failed"),
         suspect_since=_utc(suspect_since) if member.state == MemberState.SUSPECT else None,
         coordinate=_api_coordinate(coordinate),
         estimated_rtt_ms=round(rtt * 1e3, 3) if rtt is not None else None,

@@ -3,7 +3,6 @@ heartbeat monitor, with a fake wall clock and a real webhook receiver on loopbac
 
 from __future__ import annotations
 
-
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -11,7 +10,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from api import create_app
 from api.keys import ALERTS
 from api.memory_view import MemoryClusterView
-
 from tests.conftest import eventually_async
 
 pytestmark = pytest.mark.slow  # waits on real time (sockets, an event loop, agents)

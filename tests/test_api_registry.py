@@ -126,8 +126,10 @@ def test_replication_round_trip_and_newest_wins() -> None:
 def test_concurrent_versions_converge_in_any_order() -> None:
     base = HttpNodeRegistry()
     base.register(req(node_id="w"), T0)
-    r1 = HttpNodeRegistry(); r1.merge(base.get("w"))
-    r2 = HttpNodeRegistry(); r2.merge(base.get("w"))
+    r1 = HttpNodeRegistry()
+    r1.merge(base.get("w"))
+    r2 = HttpNodeRegistry()
+    r2.merge(base.get("w"))
     r1.heartbeat("w", HeartbeatIn(cpu_usage=1), T0 + 5)
     r2.heartbeat("w", HeartbeatIn(cpu_usage=2), T0 + 5)  # same version, same time
     records = [r1.get("w"), r2.get("w")]

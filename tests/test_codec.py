@@ -7,17 +7,43 @@ import pytest
 
 from gossip.addresses import bytes_to_ip, ip_to_bytes
 from gossip.codec import (
-    MAX_COMPOUND_PARTS, add_crc, compress_packet, decode_packet, decode_stream,
-    encode_compound, encode_message, encode_stream, encrypted_stream_frame,
-    encrypted_stream_header, stream_message_length,
+    MAX_COMPOUND_PARTS,
+    add_crc,
+    compress_packet,
+    decode_packet,
+    decode_stream,
+    encode_compound,
+    encode_message,
+    encode_stream,
+    encrypted_stream_frame,
+    encrypted_stream_header,
+    stream_message_length,
 )
-from gossip.serf_codec import decode_serf, encode_serf
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.messages import (
-    VSN_SERF, Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
-    PushNodeState, PushPull, SerfJoin, SerfLeave, SerfPushPull, SerfQuery, SerfQueryResponse, SerfRelay,
-    SerfUnknown, SerfUserEvent, Suspect, UserMsg,
+    VSN_SERF,
+    Ack,
+    Alive,
+    ClawAppMessage,
+    Dead,
+    ErrResp,
+    IndirectPing,
+    Nack,
+    Ping,
+    PushNodeState,
+    PushPull,
+    SerfJoin,
+    SerfLeave,
+    SerfPushPull,
+    SerfQuery,
+    SerfQueryResponse,
+    SerfRelay,
+    SerfUnknown,
+    SerfUserEvent,
+    Suspect,
+    UserMsg,
 )
+from gossip.serf_codec import decode_serf, encode_serf
 from gossip.tags import CLAW_TAG, decode_tags, encode_tags
 
 LO = ip_to_bytes("127.0.0.1")

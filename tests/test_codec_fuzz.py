@@ -15,22 +15,39 @@ from __future__ import annotations
 import json
 import random
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import msgpack
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gossip import lzw
 from gossip.codec import (
-    add_crc, compress_packet, decode_packet, decode_stream, encode_compound,
-    encode_message, encode_stream, stream_message_length,
+    add_crc,
+    compress_packet,
+    decode_packet,
+    decode_stream,
+    encode_compound,
+    encode_message,
+    encode_stream,
+    stream_message_length,
 )
-from gossip.serf_codec import decode_serf
 from gossip.errors import MalformedPacket
 from gossip.messages import (
-    Ack, Alive, Dead, IndirectPing, Nack, Ping, PushNodeState, PushPull, Suspect, UserMsg,
+    Ack,
+    Alive,
+    Dead,
+    IndirectPing,
+    Nack,
+    Ping,
+    PushNodeState,
+    PushPull,
+    Suspect,
+    UserMsg,
 )
+from gossip.serf_codec import decode_serf
 from gossip.tags import decode_tags
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "vectors.json").read_text())

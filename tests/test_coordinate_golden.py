@@ -29,7 +29,7 @@ class _NoRandom(random.Random):
 
 def _replay() -> list[CoordinateClient]:
     clients = [CoordinateClient(rng=_NoRandom()) for _ in TRACE["start"]]
-    for client, start in zip(clients, TRACE["start"]):
+    for client, start in zip(clients, TRACE["start"], strict=True):
         client.set_coordinate(_coordinate(start))
     return clients
 

@@ -112,15 +112,15 @@ def test_drift():
     rng = GoRand()
     clients = generate_clients(4, config, rng)
     side = duration_seconds(dist_nanos)
-    for client, vec in zip(clients, [(0.0, 0.0), (0.0, side), (side, side), (side, side)]):
+    for client, vec in zip(clients, [(0.0, 0.0), (0.0, side), (side, side), (side, side)], strict=True):
         mine = client.coordinate
         client.set_coordinate(Coordinate(vec, mine.error, mine.adjustment, mine.height))
     truth = symmetric(4, lambda i, j: int(math.sqrt(2) * dist_nanos) if i % 2 == 0 and j % 2 == 0 else dist_nanos)
 
     def center_error():
         vecs = [c.coordinate.vec for c in clients]
-        lows, highs = [min(axis) for axis in zip(*vecs)], [max(axis) for axis in zip(*vecs)]
-        return math.sqrt(sum((lo + (hi - lo) / 2) ** 2 for lo, hi in zip(lows, highs)))
+        lows, highs = [min(axis) for axis in zip(*vecs, strict=True)], [max(axis) for axis in zip(*vecs, strict=True)]
+        return math.sqrt(sum((lo + (hi - lo) / 2) ** 2 for lo, hi in zip(lows, highs, strict=True)))
 
     rng.reseed()
     simulate(clients, truth, 1000, rng)

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from simulations.realproc.browser import CHROMIUM, launch_chromium, open_page
 from simulations.realproc.agents import ClawKind, Cluster
+from simulations.realproc.browser import CHROMIUM, launch_chromium, open_page
 from tests.conftest import eventually
 
 playwright_api = pytest.importorskip("playwright.async_api")

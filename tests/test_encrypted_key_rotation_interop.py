@@ -26,8 +26,8 @@ import time
 import pytest
 
 from node.keyring_file import KEYRING_FILE, new_key, read_keyring_file
-from tests.serf_harness import SERF_POLL_S, SerfAgent, SerfAgents, serf_agents  # noqa: F401 - fixture
 from tests.conftest import eventually_async
+from tests.serf_harness import SERF_POLL_S, SerfAgent, SerfAgents, serf_agents  # noqa: F401 - fixture
 from tests.test_encrypted_serf_interop import (  # noqa: F401
     ROOT,
     ClawAgent,

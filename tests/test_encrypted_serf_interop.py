@@ -146,7 +146,8 @@ async def test_encrypted_claw_and_serf_join_both_ways_and_keyless_nodes_stay_out
     # c0 reported the streams it could not open, and both gave up their first attempts.
     await eventually_async(lambda: "Encryption is configured but remote state is not encrypted"
                      in serf_log(), 60, interval=SERF_POLL_S)
-    await eventually_async(lambda: "No installed keys could decrypt the message" in serf_log(), 60, interval=SERF_POLL_S)
+    await eventually_async(lambda: "No installed keys could decrypt the message" in serf_log(), 60,
+                           interval=SERF_POLL_S)
     await eventually_async(lambda: "failed to decrypt" in c0.log(), 60, interval=SERF_POLL_S)
     await eventually_async(lambda: "no seed answered" in keyless.log()
                      and "no seed answered" in wrong.log(), 60, interval=SERF_POLL_S)

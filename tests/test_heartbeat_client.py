@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from api import ApiServer, create_app
@@ -14,7 +13,6 @@ from api.client import (
 )
 from api.errors import Unavailable
 from api.memory_view import MemoryClusterView
-
 from tests.conftest import eventually_async
 
 FIGURES = {"cpu_usage": 12.5, "memory_usage": 40.0, "disk_usage": 55.0}

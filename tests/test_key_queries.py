@@ -8,9 +8,19 @@ import pytest
 
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.key_queries import (
-    INSTALL_KEY, LIST_KEYS, REMOVE_KEY, UNENCRYPTED_CHANGE, USE_KEY, NodeKeyResponse,
-    decode_key_request, decode_key_response, encode_key_request, encode_key_response, passes_on,
-    plan_answer, summarize,
+    INSTALL_KEY,
+    LIST_KEYS,
+    REMOVE_KEY,
+    UNENCRYPTED_CHANGE,
+    USE_KEY,
+    NodeKeyResponse,
+    decode_key_request,
+    decode_key_response,
+    encode_key_request,
+    encode_key_response,
+    passes_on,
+    plan_answer,
+    summarize,
 )
 from gossip.keyring import Keyring
 

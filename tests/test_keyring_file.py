@@ -11,8 +11,17 @@ from pathlib import Path
 import pytest
 
 from node.keyring_file import (
-    KEYRING_FILE, KeyConflict, KeyringFileError, decode_key, encode_key, fingerprint, new_key,
-    parse_keyring, read_keyring_file, settle_keyring, write_keyring_file,
+    KEYRING_FILE,
+    KeyConflict,
+    KeyringFileError,
+    decode_key,
+    encode_key,
+    fingerprint,
+    new_key,
+    parse_keyring,
+    read_keyring_file,
+    settle_keyring,
+    write_keyring_file,
 )
 
 DATA = Path(__file__).parent / "data"

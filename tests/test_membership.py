@@ -165,8 +165,8 @@ def test_table_cap_size_estimate_and_reap() -> None:
 
 # --- Serf status (serf_layer): Lamport clocks and intents ------------------------------------
 
-from gossip.messages import SerfJoin, SerfLeave, SerfPushPull
-from gossip.serf_layer import EVENT_BUFFER, IntentOutcome, LamportClock, SerfLayer
+from gossip.messages import SerfJoin, SerfLeave, SerfPushPull  # noqa: E402 - this section's own imports
+from gossip.serf_layer import EVENT_BUFFER, IntentOutcome, LamportClock, SerfLayer  # noqa: E402 - this section's own imports
 
 
 def test_lamport_clock_witness_and_bounds() -> None:

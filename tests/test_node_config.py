@@ -1,4 +1,5 @@
-"""NodeConfig: precedence flags > CLAW_* env > TOML > defaults, validation naming the setting as written (flag, env variable, file key)."""
+"""NodeConfig: precedence flags > CLAW_* env > TOML > defaults, validation naming the setting
+as written (flag, env variable, file key)."""
 
 from __future__ import annotations
 

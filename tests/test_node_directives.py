@@ -108,7 +108,8 @@ async def test_the_agent_acts_on_what_the_inbox_lets_through(tmp_path: Path) -> 
     assert await serve(worker, Directive("w1", "shutdown", None, "coord:6:3")) == b"apply"
     await asyncio.wait_for(worker._stop.wait(), timeout=10)  # request_leave
     with pytest.raises(ValueError):  # a heartbeat is not a directive
-        await worker.channel.serve_directive(call(heartbeat_message(HeartbeatRecord(node="w1", epoch=1, seq=1, sampled_at=1.0))))
+        record = HeartbeatRecord(node="w1", epoch=1, seq=1, sampled_at=1.0)
+        await worker.channel.serve_directive(call(heartbeat_message(record)))
 
 
 def call(body: bytes) -> ChannelCall:

@@ -104,7 +104,8 @@ def test_a_reload_applies_each_changed_setting_once(
     assert outcome.restart_needed == ("port", "profile")
     assert ("DEBUG", ("reload: running with log level INFO, log format json, skills gpu, "
             "tags -, max concurrent tasks 5, maintenance on, API token set, alert webhook "
-            "http://10.0.0.1/hook, gossip verify incoming on, outgoing on")) in [(r.levelname, r.getMessage()) for r in caplog.records]
+            "http://10.0.0.1/hook, gossip verify incoming on, outgoing on")) in [
+        (r.levelname, r.getMessage()) for r in caplog.records]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == [("reload: these settings change only at a restart and keep their "
                          "running values: --port, --profile")]

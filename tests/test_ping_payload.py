@@ -63,7 +63,8 @@ def test_decodes_every_serf_payload_exactly_and_reencodes_it_byte_for_byte():
 
 
 def test_a_fresh_coordinate_encodes_as_serf_does():
-    fresh = "0184aa41646a7573746d656e74cb0000000000000000a54572726f72cb3ff8000000000000a6486569676874cb3ee4f8b588e368f1a356656398" + "cb0000000000000000" * 8
+    fresh = ("0184aa41646a7573746d656e74cb0000000000000000a54572726f72cb3ff8000000000000"
+             "a6486569676874cb3ee4f8b588e368f1a356656398" + "cb0000000000000000" * 8)
     assert fresh in SERF_PAYLOADS
     assert encode_ack_payload(CoordinateClient(rng=random.Random(1)).coordinate).hex() == fresh
     assert len(bytes.fromhex(fresh)) == 130

@@ -1185,8 +1185,8 @@ def test_app_state_travels_in_push_pull_both_ways() -> None:
 
 # --- invariants under arbitrary (well-formed) rumours --------------------------------------------
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings  # noqa: E402 - this section's own imports
+from hypothesis import strategies as st  # noqa: E402 - this section's own imports
 
 pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
 

@@ -146,7 +146,7 @@ def test_the_readme_blocks_run_on_loopback(sandbox) -> None:  # type: ignore[no-
 
         def passes(block: Block = block, script: str = script, expect: str | None = expect) -> bool:
             status, output = _run(block, script, work, env, pids)
-            last[:] = [(status, output)]
+            last[:] = [(status, output)]  # noqa: B023 - runs within this iteration
             return status == 0 and (expect is None or re.search(expect, output) is not None)
 
         # A block that starts agents in the background runs once; the others are retried

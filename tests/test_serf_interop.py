@@ -96,7 +96,8 @@ async def mixed_cluster(
     c0 and s1, and s2 starts with ``-join c2 -join c1 -join s1`` (serf joins claw).
     Several seeds per joiner, because the ``local`` profile spreads a newcomer with only 2
     retransmits per informed node, sometimes none of them to a given member, which then
-    waits for a periodic push-pull (15 s or more; Serf-only clusters do the same). Returns once every node sees every other alive, on both sides.
+    waits for a periodic push-pull (15 s or more; Serf-only clusters do the same). Returns once
+    every node sees every other alive, on both sides.
     """
     s1 = await agents.start("s1", tags={"role": "serf"})
     c0, c1, c2 = [await claw_nodes(f"c{i}") for i in range(3)]

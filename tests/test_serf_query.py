@@ -14,13 +14,23 @@ from gossip.codec import decode_packet
 from gossip.keyring import Keyring
 from gossip.messages import SerfJoin, SerfQuery, SerfQueryResponse, SerfRelay, UserMsg
 from gossip.query_filters import (
-    NodeFilter, TagFilter, decode_filter, encode_filters, filters_match,
+    NodeFilter,
+    TagFilter,
+    decode_filter,
+    encode_filters,
+    filters_match,
 )
 from gossip.serf_codec import decode_serf, encode_serf
 from gossip.serf_layer import LamportClock
 from gossip.serf_query import (
-    MAX_OPEN_QUERIES, QUERY_BUFFER, QUERY_FLAG_ACK, QUERY_FLAG_NO_BROADCAST,
-    QueryError, QueryParams, SerfQueries, default_query_timeout,
+    MAX_OPEN_QUERIES,
+    QUERY_BUFFER,
+    QUERY_FLAG_ACK,
+    QUERY_FLAG_NO_BROADCAST,
+    QueryError,
+    QueryParams,
+    SerfQueries,
+    default_query_timeout,
 )
 
 DATA = Path(__file__).parent / "data"

@@ -91,7 +91,7 @@ def test_deadline_never_before_start_plus_min() -> None:
 
 # --- claw-node: shrinking below memberlist's minimum toward a floor ----------------------
 
-from gossip.suspicion import suspicion_floor, suspicion_timeout
+from gossip.suspicion import suspicion_floor, suspicion_timeout  # noqa: E402 - this section's own imports
 
 
 @pytest.mark.parametrize("c,k,min_s,max_s,floor_s,expected", [

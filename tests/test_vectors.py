@@ -20,15 +20,36 @@ import pytest
 from gossip import lzw
 from gossip.addresses import bytes_to_ip
 from gossip.codec import (
-    add_crc, compress_packet, decode_packet, decode_stream, encode_compound,
-    encode_message, encode_stream, stream_message_length,
+    add_crc,
+    compress_packet,
+    decode_packet,
+    decode_stream,
+    encode_compound,
+    encode_message,
+    encode_stream,
+    stream_message_length,
 )
-from gossip.serf_codec import decode_serf, encode_serf
 from gossip.errors import MalformedPacket
 from gossip.messages import (
-    Ack, Alive, Dead, ErrResp, IndirectPing, Nack, Ping, PushPull, SerfJoin, SerfLeave,
-    SerfPushPull, SerfQuery, SerfQueryResponse, SerfUnknown, SerfUserEvent, Suspect, UserMsg,
+    Ack,
+    Alive,
+    Dead,
+    ErrResp,
+    IndirectPing,
+    Nack,
+    Ping,
+    PushPull,
+    SerfJoin,
+    SerfLeave,
+    SerfPushPull,
+    SerfQuery,
+    SerfQueryResponse,
+    SerfUnknown,
+    SerfUserEvent,
+    Suspect,
+    UserMsg,
 )
+from gossip.serf_codec import decode_serf, encode_serf
 from gossip.tags import decode_tags
 
 VECTORS = json.loads((Path(__file__).parent / "data" / "vectors.json").read_text())
@@ -177,7 +198,7 @@ def check_udp(entry: dict[str, Any], plain: bytes, stats: Counter) -> None:
     layers, rebuild = split_layers(plain)
     assert layers == [x for x in expected["layers"] if not x.startswith("encrypt")]
     assert len(msgs) == len(expected["messages"])
-    for msg, exp in zip(msgs, expected["messages"]):
+    for msg, exp in zip(msgs, expected["messages"], strict=True):
         if isinstance(msg, UserMsg):
             assert exp["type"] == "user"
             check_serf(msg.payload, exp["serf"], canonical)

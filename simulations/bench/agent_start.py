@@ -3,7 +3,8 @@
     python -m simulations.bench.agent_start [--agents 10] [--idle 30] [--profile lan]
 
 Run from the repository root: the agents are ``python -m node.cli`` (the ``claw-node``
-CLI, whose cluster event lines the side-by-side harness reads, as it runs them) on 127.0.0.1, random free ports, a temporary data dir each.
+CLI, whose cluster event lines the side-by-side harness reads, as it runs them) on 127.0.0.1,
+random free ports, a temporary data dir each.
 
 1. **One agent.** Spawned; ``GET /health`` is polled every 10 ms until it answers. Printed:
    wall time from spawn until the API answers, CPU seconds (utime + stime of the process,
@@ -140,7 +141,7 @@ def one_agent(profile: str, idle_s: float) -> dict[str, Any]:
 
 
 def _converged(names: list[str]):
-    def check(book) -> bool:  # type: ignore[no-untyped-def]
+    def check(book) -> bool:
         return all(book.views.get(o, {}).get(x) == ALIVE for o in names for x in names)
     return check
 
@@ -179,7 +180,7 @@ def n_agents(n: int, profile: str, idle_s: float) -> dict[str, Any]:
                        f"  wall {join_s:.2f} s from last spawn ({t_conv - t_first:.2f} s from first)"))
         time.sleep(idle_s)
         after = [snapshot(a) for a in joiners]
-        pct = [100 * (b["cpu_s"] - a["cpu_s"]) / idle_s for a, b in zip(at_conv, after)
+        pct = [100 * (b["cpu_s"] - a["cpu_s"]) / idle_s for a, b in zip(at_conv, after, strict=True)
                if a["cpu_s"] is not None and b["cpu_s"] is not None]
         print(_summary(f"after {idle_s:.0f} s idle", after,
                        f"  idle cpu median {statistics.median(pct):.2f} % of a core"))

@@ -29,8 +29,8 @@ from simulations.realproc.agents import free_port
 MIB = 1024 * 1024
 REQUEST_TIMEOUT_S = 30.0
 """Longest wait for one API answer (the first one may wait for the agent's imports)."""
-REGISTER_BODY = {"hostname": "w1", "platform": "linux", "arch": "x64",
-                 "available_skills": ["python"]}
+REGISTER_BODY: dict[str, object] = {"hostname": "w1", "platform": "linux", "arch": "x64",
+                                   "available_skills": ["python"]}
 
 
 def _rss_mib(pid: int) -> float:
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             time.sleep(1.0)  # r0 elects itself before r1 joins
         time.sleep(args.idle)
-        for proc, role in zip(procs, ("coordinator", "member")):
+        for proc, role in zip(procs, ("coordinator", "member"), strict=True):
             label = f"{role}, idle, never queried"
             print(f"{label:40s}     rss {_rss_mib(proc.pid):5.1f} MiB  "
                   f"cpu {_cpu_s(proc.pid):.2f} s")

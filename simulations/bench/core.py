@@ -16,6 +16,7 @@ import argparse
 import random
 import time
 
+from gossip.channel import ChannelCall
 from gossip.config import Compression, GossipConfig
 from gossip.protocol import SwimProtocol
 from gossip.tags import CLAW_TAG, encode_tags
@@ -31,6 +32,7 @@ def _pair(cfg: GossipConfig) -> tuple[SwimProtocol, SwimProtocol]:
     a.join([b_addr := ("127.0.0.1", 7002)], 0.0)
     for req in a.streams_to_open():
         reply = b.handle_stream(req.data, ("127.0.0.1", 7001), 0.0)
+        assert not isinstance(reply, ChannelCall)  # a push-pull, not a request channel call
         a.stream_done(req.stream_id, reply, 0.0)
     assert b_addr and a.member("b") is not None and b.member("a") is not None
     return a, b
@@ -55,7 +57,8 @@ def run(rounds: int, compression: bool) -> tuple[float, float, int, int]:
             core.handle_timer(now)
             for _addr, data in core.datagrams_to_send():
                 peer.receive_datagram(data, src, now)
-        _drain(a), _drain(b)
+        _drain(a)
+        _drain(b)
     probes_before = a.stats["probes"]
     acks_before = a.stats["acks_in"]
     nbytes = 0
@@ -71,7 +74,8 @@ def run(rounds: int, compression: bool) -> tuple[float, float, int, int]:
         for _addr, ack in b.datagrams_to_send():
             nbytes += len(ack)
             a.receive_datagram(ack, ("127.0.0.1", 7002), now + 0.001)
-        _drain(a), _drain(b)
+        _drain(a)
+        _drain(b)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     acks = a.stats["acks_in"] - acks_before
     return rounds / elapsed, cpu / rounds * 1e6, acks, nbytes // max(1, rounds)

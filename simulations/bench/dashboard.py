@@ -25,7 +25,7 @@ BURST_TARGET_MS = 250.0
 _SKILLS = ("python", "cuda", "rust", "ffmpeg", "playwright", "llm", "sql", "docker")
 
 
-async def _cluster(members: int):  # type: ignore[no-untyped-def]
+async def _cluster(members: int):
     from api import ApiServer, create_app
     from api.memory_view import MemoryClusterView
     from api.models import HeartbeatIn, RegisterIn
@@ -45,7 +45,7 @@ async def _cluster(members: int):  # type: ignore[no-untyped-def]
     return view, server
 
 
-async def _round(browser, url: str, view, burst: int, members: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+async def _round(browser, url: str, view, burst: int, members: int) -> tuple[float, float]:
     from api.models import HeartbeatIn
 
     watched = await open_page(browser)

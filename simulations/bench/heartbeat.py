@@ -64,6 +64,7 @@ from typing import Any
 
 import msgpack
 
+from gossip.channel import ChannelCall
 from gossip.config import Compression, GossipConfig
 from gossip.events import AppMessage, AppState
 from node.app_messages import (
@@ -194,8 +195,7 @@ class Bench:
             c.run(60.0, until=c.converged)
         if not c.converged():
             raise SystemExit(f"{n} nodes did not converge")
-        c.run(60.0, until=lambda: all(node.core.pending_broadcasts == 0
-                                      for node in c.nodes.values()))
+        c.run(60.0, until=lambda: all(c.core(name).pending_broadcasts == 0 for name in c.nodes))
         c.run(5.0)
 
     # --- wiring ---------------------------------------------------------------------------
@@ -213,15 +213,14 @@ class Bench:
         return state
 
     def _instrument(self, name: str) -> None:
-        node = self.cluster.nodes[name]
         bench = self
         self.stream_reply_bytes[name] = 0
-        core = node.core
+        core = self.cluster.core(name)
         serve = core.handle_stream
 
-        def handle_stream(data: bytes, addr: Any, now: float) -> bytes | None:
+        def handle_stream(data: bytes, addr: Any, now: float) -> bytes | ChannelCall | None:
             reply = serve(data, addr, now)
-            bench.stream_reply_bytes[name] += len(reply or b"")
+            bench.stream_reply_bytes[name] += len(reply) if isinstance(reply, bytes) else 0
             return reply
 
         core.handle_stream = handle_stream  # type: ignore[method-assign]
@@ -328,9 +327,10 @@ class Bench:
     def counters(self) -> tuple[int, int, int]:
         """(bytes, UDP packets, push-pulls started) sent by all nodes so far."""
         nodes = self.cluster.nodes.values()
-        b = sum(nd.core.stats["bytes_out"] + self.stream_reply_bytes[nd.name] for nd in nodes)
-        p = sum(nd.core.stats["packets_out"] for nd in nodes)
-        s = sum(nd.core.stats["push_pulls_out"] for nd in nodes)
+        stats = [(self.cluster.core(nd.name).stats, nd.name) for nd in nodes]
+        b = sum(st["bytes_out"] + self.stream_reply_bytes[name] for st, name in stats)
+        p = sum(st["packets_out"] for st, _ in stats)
+        s = sum(st["push_pulls_out"] for st, _ in stats)
         return b, p, s
 
     def window(self, duration: float, *, track: bool = False) -> dict[str, float]:
@@ -350,7 +350,7 @@ class Bench:
         all_seen: list[float] = []
         piggy = 0
         missing = 0
-        for origin, _, t0, seen, via in self.changes:
+        for _origin, _, t0, seen, via in self.changes:
             lat.extend(t - t0 for t in seen.values())
             piggy += sum(via.values())
             if len(seen) == self.n - 1:

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         registry.register(RegisterIn(node_id=f"http-{i:04d}", hostname=f"h{i}",
                                      platform="linux", arch="x64",
                                      available_skills=["py"]), 1_800_000_000.0)
-    view = GossipClusterView(agent, registry, clock=lambda: 1_800_000_000.0)  # type: ignore[arg-type]
+    view = GossipClusterView(agent, registry, clock=lambda: 1_800_000_000.0)
     _run(view.list_nodes())  # warm-up (fills any cache)
     for label, changing in (("unchanged", 0), (f"{args.changing} changed", args.changing)):
         ms = _time(view, agent, args.reps, changing)

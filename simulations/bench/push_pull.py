@@ -13,6 +13,7 @@ import sys
 import time
 
 from gossip import codec
+from gossip.messages import PushPull
 from gossip.push_pull import push_pull_scale
 
 from ..sim.runner import Run, RunOptions
@@ -28,6 +29,7 @@ def measure(n: int) -> str:
     data = a._exchanges.encode(a._exchanges.local_push_pull(join=False))
     t1 = time.process_time()
     msg = codec.decode_stream(data, max_size=a._cfg.max_stream_bytes)
+    assert isinstance(msg, PushPull)
     t2 = time.process_time()
     b._exchanges.merge(msg, sender=a._self.address, now=run.world.now)
     t3 = time.process_time()

@@ -38,7 +38,7 @@ from gossip.config import Compression, GossipConfig
 from gossip.events import Refuted
 from gossip.push_pull import StreamRequest
 
-from ..sim.metrics import Observatory, percentile
+from ..sim.metrics import CrashTrial, Observatory, percentile
 from ..sim.network import STREAM_REPLY, STREAM_REQUEST
 from ..sim.runner import Run, RunOptions
 from ..sim.world import SimNode, SimWorld, _Stream
@@ -181,8 +181,11 @@ def run_job(job: Job) -> dict[str, Any]:
             run.advance(world.now + rng.uniform(0.0, run.config.probe_interval_s))
             world.crash(victim.name)
             trial = run.obs.trials[victim.name]
-            run.advance(world.now + 120.0,
-                        stop=lambda t=trial: t.all_detection() is not None)
+
+            def detected(t: CrashTrial = trial) -> bool:
+                return t.all_detection() is not None
+
+            run.advance(world.now + 120.0, stop=detected)
             all_dead.append(trial.all_detection())
             first_suspect.append(trial.first_suspect)
             first_dead.append(trial.first_detection())
@@ -267,10 +270,10 @@ def summarize(results: list[dict[str, Any]]) -> list[list[str]]:
 
 def print_table(rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEAD)]
-    print(" | ".join(h.ljust(w) for h, w in zip(HEAD, widths)))
+    print(" | ".join(h.ljust(w) for h, w in zip(HEAD, widths, strict=True)))
     print("-|-".join("-" * w for w in widths))
     for r in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print(" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,11 +317,11 @@ def main(argv: list[str] | None = None) -> int:
                     "pause_s": args.pause_s, "pauses": args.pauses,
                     "snapshot_dir": args.snapshot_dir}
                 if "crash" in phases:
-                    jobs.append(Job(phase="crash", **common))  # type: ignore[arg-type]
+                    jobs.append(Job(phase="crash", **common))
                 if "loss" in phases:
-                    jobs += [Job(phase="loss", loss=x, **common) for x in losses]  # type: ignore[arg-type]
+                    jobs += [Job(phase="loss", loss=x, **common) for x in losses]
                 if "pause" in phases:
-                    jobs.append(Job(phase="pause", **common))  # type: ignore[arg-type]
+                    jobs.append(Job(phase="pause", **common))
     print(f"command: python -m simulations.bench.suspicion {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(f"{len(jobs)} runs on {args.workers} workers", flush=True)
     t0 = time.perf_counter()

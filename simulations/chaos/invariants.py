@@ -7,8 +7,8 @@ Nothing here talks to a process: the runner records ``NodeReport``s (one node's
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 __all__ = ["NodeReport", "ChaosRecord", "Violation", "check", "UP_STATUSES",
            "STRICT_LOSS_LIMIT", "INVARIANTS"]

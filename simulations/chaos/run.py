@@ -22,8 +22,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ..realproc.netns import FabricError, LoopbackFirewall, NetnsLab, fabric_unavailable
 from ..realproc.agents import Agent, ClawKind, Cluster
+from ..realproc.netns import FabricError, LoopbackFirewall, NetnsLab, fabric_unavailable
 from .api_client import ApiClient
 from .invariants import UP_STATUSES, ChaosRecord, NodeReport, Violation, check
 
@@ -186,8 +186,8 @@ def _scenario(run: _Run, rng: random.Random, lab: NetnsLab | None) -> ChaosRecor
         reps = run.wait_until(others, run.all_see({victim.name}, {"offline"}), DETECT_TIMEOUT_S)
         ok = run.all_see({victim.name}, {"offline"})(reps)
         run.figures["kill_detect_s"] = time.monotonic() - t if ok else None
-        run.say(f"kill -9 {victim.name}: all others show it offline: "
-                f"{'%.1fs' % run.figures['kill_detect_s'] if ok else 'NO within timeout'}")
+        detected = f"{run.figures['kill_detect_s']:.1f}s" if ok else "NO within timeout"
+        run.say(f"kill -9 {victim.name}: all others show it offline: {detected}")
         restarted = cluster.start(victim.host.index, seed if seed.alive else others[0],
                                   like=victim)
         run.say(f"restarted {restarted.name}")
@@ -197,7 +197,7 @@ def _scenario(run: _Run, rng: random.Random, lab: NetnsLab | None) -> ChaosRecor
     loss_live: frozenset[str] = frozenset()
     loss_applied = 0.0
     if s.loss > 0:
-        fabric = lab
+        fabric: NetnsLab | LoopbackFirewall | None = lab
         reason = fabric_unavailable()
         if fabric is None and reason is None:
             try:
@@ -248,11 +248,11 @@ def _scenario(run: _Run, rng: random.Random, lab: NetnsLab | None) -> ChaosRecor
     names = {a.name for a in cluster.live()}
     run.wait_until(cluster.live(), run.all_see(names, all_up), SETTLE_TIMEOUT_S)
     coord = run.coordinator(cluster.live())
-    victim = next((a for a in cluster.live() if a.name == coord), None)
-    if victim is not None and len(cluster.live()) >= 2:
-        cluster.kill9(victim)
+    coordinator = next((a for a in cluster.live() if a.name == coord), None)
+    if coordinator is not None and len(cluster.live()) >= 2:
+        cluster.kill9(coordinator)
         coordinator_killed = True
-        run.say(f"kill -9 coordinator {victim.name}")
+        run.say(f"kill -9 coordinator {coordinator.name}")
     else:
         run.say(f"no agreed coordinator to kill (got {coord!r})")
 

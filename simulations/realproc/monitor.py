@@ -14,8 +14,8 @@ import os
 import selectors
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 __all__ = ["Obs", "MembershipBook", "LineReader", "ALIVE", "SUSPECT", "FAILED", "LEFT",
            "REFUTE"]
@@ -70,7 +70,7 @@ class MembershipBook:
         with self._cond:
             self.first_output.setdefault(agent, t)
 
-    def wait_for(self, predicate: Callable[["MembershipBook"], bool], timeout_s: float) -> bool:
+    def wait_for(self, predicate: Callable[[MembershipBook], bool], timeout_s: float) -> bool:
         """Block until ``predicate(book)`` holds (checked under the lock) or timeout."""
         deadline = time.monotonic() + timeout_s
         with self._cond:

@@ -403,7 +403,9 @@ class NetnsLab:
             self._ipt(i, "-A", "OUTPUT", "-o", "eth0")  # counting only
 
     def _ipt(self, i: int, *args: str) -> str:
-        return _run(["ip", "netns", "exec", self.hosts[i].netns, "iptables", "-w", *args])
+        netns = self.hosts[i].netns
+        assert netns is not None  # every host of a lab lives in a namespace
+        return _run(["ip", "netns", "exec", netns, "iptables", "-w", *args])
 
     # -- running things on a host ---------------------------------------------------
 

@@ -20,7 +20,12 @@ import math
 from dataclasses import dataclass, field
 
 from gossip.events import (
-    Event, MemberFailed, MemberJoined, MemberLeft, MemberRecovered, MemberSuspected,
+    Event,
+    MemberFailed,
+    MemberJoined,
+    MemberLeft,
+    MemberRecovered,
+    MemberSuspected,
     MemberUpdated,
 )
 

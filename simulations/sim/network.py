@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from gossip.types import Address
 
@@ -44,7 +45,7 @@ class NetworkOptions:
     duplicate_probability: float = 0.0
     """Chance that a delivered datagram is delivered a second time (later). Default 0."""
 
-    def validate(self) -> "NetworkOptions":
+    def validate(self) -> NetworkOptions:
         if self.one_way_delay_min_s < 0 or self.one_way_delay_mean_s < 0:
             raise ValueError("one_way_delay_min_s and one_way_delay_mean_s must be >= 0")
         for name in ("loss_probability", "duplicate_probability"):

@@ -10,8 +10,8 @@ import pickle
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from gossip.config import Compression, GossipConfig
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .metrics import CrashTrial, summarize
 from .runner import Run, RunOptions, peak_rss_mb
+from .world import SimWorld
 
 __all__ = ["Result", "SCENARIOS", "run_scenario", "swim_expectations"]
 
@@ -85,7 +87,7 @@ def _detection_row(run: Run, trials: list[CrashTrial]) -> dict[str, Any]:
     alls = [t.all_detection() for t in trials]
     suspects = [t.first_suspect for t in trials if t.first_suspect is not None]
     per_observer = [d - t.crashed_at for t in trials for d in t.dead_at.values()]
-    spread = [a - f for a, f in zip(alls, firsts) if a is not None and f is not None]
+    spread = [a - f for a, f in zip(alls, firsts, strict=True) if a is not None and f is not None]
     f = summarize([x for x in firsts if x is not None])
     a = summarize([x for x in alls if x is not None])
     s = summarize(suspects)
@@ -142,7 +144,7 @@ def _crash_trials(run: Run, count: int, timeout_s: float, loss_during: float | N
         world.note(f"scenario crash {victim.name}")
         world.crash(victim.name)
         trial = run.obs.trials[victim.name]
-        run.advance(world.now + timeout_s, stop=lambda: trial.all_detection() is not None)
+        run.advance(world.now + timeout_s, stop=lambda: trial.all_detection() is not None)  # noqa: B023 - used at once
         trials.append(trial)
         run.advance(world.now + gap_s)
     return trials
@@ -162,6 +164,12 @@ def _finish(run: Run, result: Result) -> Result:
     result.sim_s = round(run.world.now, 2)
     result.series.setdefault("disagreeing_pairs", _thin(run.samples))
     return result
+
+
+def _end_lag(world: SimWorld, names: list[str]) -> None:
+    """Timer action: ``names`` answer at full speed again."""
+    for name in names:
+        world.lag(name, 0.0)
 
 
 def _thin(samples: list[tuple[float, int]], limit: int = 400) -> list[tuple[float, int]]:
@@ -377,7 +385,7 @@ def scenario_slow(opts: RunOptions) -> Result:
             "suspect_slow", "suspect_by_slow", "flaps", "msgs_per_node_s"]
     result = _base_result(opts, cols)
     duration = opts.duration_s or 60.0
-    variants: list[tuple[str, dict[str, object]]] = [
+    variants: list[tuple[str, dict[str, Any]]] = [
         ("claw", {"memberlist": False}),
         ("memberlist", {"memberlist": True}),
         ("swim-timers", {"memberlist": True, "awareness_max_multiplier": 1,
@@ -404,13 +412,12 @@ def scenario_slow(opts: RunOptions) -> Result:
                 t = since
                 while t < since + duration:
                     for node in slow:
-                        world.at(t + world.rng.uniform(0.0, 0.5),
-                                 lambda name=node.name: world.pause(name, opts.pause_s))
+                        world.at(t + world.rng.uniform(0.0, 0.5), world.pause, node.name, opts.pause_s)
                     t += opts.pause_every_s
             else:
                 for node in slow:
                     world.lag(node.name, opts.lag_s)
-                world.at(since + duration, lambda: [world.lag(x.name, 0.0) for x in slow])
+                world.at(since + duration, _end_lag, world, [x.name for x in slow])
             run.advance(since + duration + 10.0)
             fa = run.obs.false_alarms(since)
             row = {"mode": mode if mode == "lag" else f"pause {opts.pause_s:g}/{opts.pause_every_s:g}s",

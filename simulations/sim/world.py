@@ -18,9 +18,11 @@ import hashlib
 import heapq
 import math
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
+from gossip.channel import ChannelCall
 from gossip.config import GossipConfig
 from gossip.converged import converged_table, in_converged_cluster
 from gossip.decode_cache import DecodeCache
@@ -159,7 +161,7 @@ class SimWorld:
         self._by_name: dict[str, SimNode] = {}
         self._by_addr: dict[Address, SimNode] = {}
         self._deadlines: list[tuple[float, int, int, int]] = []
-        self._timers: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._timers: list[tuple[float, int, Callable[..., object], tuple[Any, ...]]] = []
         self._seq = 0
         self._next_ip = 0
         self._hash = hashlib.sha256()
@@ -187,7 +189,7 @@ class SimWorld:
     def now(self) -> float:
         return self.clock.now
 
-    def at(self, t: float, action: Callable[..., None], *args: Any) -> None:
+    def at(self, t: float, action: Callable[..., object], *args: Any) -> None:
         """Run ``action(*args)`` at virtual time ``t`` (or now, if ``t`` has passed).
 
         Pass a function and arguments rather than a closure where the world may be
@@ -484,6 +486,7 @@ class SimWorld:
         elif kind == STREAM_REQUEST:
             stream: _Stream = payload
             reply = core.handle_stream(stream.request.data, src, now)
+            assert not isinstance(reply, ChannelCall)  # the simulator carries no request channel
             if stream.request.expect_reply:
                 self._reply(stream, reply, node.address)
             else:

@@ -25,8 +25,8 @@ import time
 
 from node.keyring_file import new_key
 
-from ..realproc.netns import NetnsLab, cleanup_stale, fabric_unavailable
 from ..realproc.agents import KINDS
+from ..realproc.netns import NetnsLab, cleanup_stale, fabric_unavailable
 from .phases import Settings, run_loopback, run_lossy
 from .report import render_table, summarize
 
@@ -88,8 +88,8 @@ def _code_version() -> dict:
         except (OSError, subprocess.SubprocessError):
             return ""
     return {"commit": git("rev-parse", "HEAD"),
-            "modified": [l[3:] for l in git("status", "--porcelain").splitlines()
-                         if l[:2].strip() and not l.startswith("??")][:200]}
+            "modified": [line[3:] for line in git("status", "--porcelain").splitlines()
+                         if line[:2].strip() and not line.startswith("??")][:200]}
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -14,9 +14,9 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..realproc.netns import FabricError, LoopbackFirewall, NetnsLab, fabric_unavailable
 from ..realproc.agents import Cluster, Kind, proc_cpu_seconds, proc_rss_bytes
 from ..realproc.monitor import ALIVE, FAILED, LEFT, REFUTE, SUSPECT, MembershipBook
+from ..realproc.netns import FabricError, LoopbackFirewall, NetnsLab, fabric_unavailable
 
 __all__ = ["Settings", "run_loopback", "run_lossy"]
 
@@ -151,7 +151,7 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
             if t_conv is not None and all(outs):
                 # From the moment the last agent printed anything: leaves out process
                 # start-up (Python imports take seconds on a busy 2-core machine).
-                m["join_all_from_output_s"] = max(0.0, t_conv - max(outs))  # type: ignore[type-var]
+                m["join_all_from_output_s"] = max(0.0, t_conv - max(o for o in outs if o))
             _say(s, f"{kind.name}: join all-see-all {m['join_all_s']}")
 
             # One newcomer, joined through a random member of the settled cluster.
@@ -162,9 +162,9 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
             for _attempt in range(START_RETRIES + 1):
                 newcomer = cluster.start(s.nodes, via)
                 t0 = newcomer.started_at
-                ok = cluster.book.wait_for(
-                    lambda b: b.all_see(others, newcomer.name, (ALIVE,))
-                    or newcomer.proc.poll() is not None, NEWCOMER_TIMEOUT_S)
+                ok = cluster.book.wait_for(  # the lambda is used before the loop moves on
+                    lambda b: b.all_see(others, newcomer.name, (ALIVE,))  # noqa: B023
+                    or newcomer.proc.poll() is not None, NEWCOMER_TIMEOUT_S)  # noqa: B023
                 if newcomer.proc.poll() is None:
                     break
                 notes.append(f"newcomer exited at start-up, restarted: "
@@ -201,8 +201,8 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
             dt = time.monotonic() - t_idle
             cpu1 = {a.name: proc_cpu_seconds(a.pid) for a in live}
             c1 = fw.sent_counters() if fw else None
-            cpu = [(cpu1[n] - cpu0[n]) / dt for n in cpu0
-                   if cpu0[n] is not None and cpu1[n] is not None]
+            cpu = [(after - before) / dt for n, before in cpu0.items()
+                   if before is not None and (after := cpu1[n]) is not None]
             m["cpu_pct"] = 100 * statistics.mean(cpu) if cpu else None
             rss = [r for r in (proc_rss_bytes(a.pid) for a in live) if r]
             m["rss_mib"] = statistics.median(rss) / 2**20 if rss else None
@@ -231,7 +231,7 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
                 observers = [a.name for a in cluster.live() if a is not victim]
                 t0 = cluster.kill9(victim)
                 ok = cluster.book.wait_for(
-                    lambda b: b.all_see(observers, victim.name, (FAILED, LEFT)), KILL_TIMEOUT_S)
+                    lambda b: b.all_see(observers, victim.name, (FAILED, LEFT)), KILL_TIMEOUT_S)  # noqa: B023
                 seen = cluster.book.first_times(t0, victim.name, (FAILED, LEFT), observers)
                 if seen:
                     firsts.append(min(seen.values()) - t0)
@@ -341,7 +341,8 @@ def run_lossy(kind: Kind, s: Settings, rng: random.Random, lab: NetnsLab) -> dic
         idx = [a.host.index for a in live]
         m["loss_pkts_s"] = sum(c1[i][0] - c0[i][0] for i in idx) / dt / len(idx)
         m["loss_bytes_s"] = sum(c1[i][1] - c0[i][1] for i in idx) / dt / len(idx)
-        cpu = [(cpu1[n] - cpu0[n]) / dt for n in cpu0 if cpu0[n] is not None and cpu1[n] is not None]
+        cpu = [(after - before) / dt for n, before in cpu0.items()
+               if before is not None and (after := cpu1[n]) is not None]
         m["loss_cpu_pct"] = 100 * statistics.mean(cpu) if cpu else None
         for key, val in _count_faults(cluster.book, t0, t1, names).items():
             m[f"loss_{key}"] = val
