@@ -43,7 +43,7 @@ def test_each_slot_probes_every_member_once_and_a_pass_visits_everyone() -> None
     for slot in range(12):
         hit = targets(slot + 0.3, names, views, rings)
         assert sorted(hit) == sorted(names)  # a permutation of the members...
-        assert all(t != p for t, p in zip(hit, names))  # ...where nobody probes itself
+        assert all(t != p for t, p in zip(hit, names, strict=True))  # ...where nobody probes itself
     seen = {rings["node-3"].next(s + 0.5, views["node-3"], live(views["node-3"])) for s in range(6)}
     assert seen == set(names) - {"node-3"}  # n - 1 slots: every other member once
 
