@@ -66,10 +66,13 @@ def json_model(model: BaseModel, status: int = 200) -> web.Response:
                         content_type="application/json")
 
 
-def node_list_response(request: web.Request, nodes: list[NodeInfo]) -> web.Response:
-    """``NodeListOut`` JSON through the app's per-object JSON cache."""
-    return web.Response(body=request.app[JSON_CACHE].node_list(nodes),
-                        content_type="application/json")
+def node_list_response(request: web.Request, nodes: list[NodeInfo],
+                       every_node: list[NodeInfo]) -> web.Response:
+    """``NodeListOut`` JSON of ``nodes`` through the app's per-node JSON cache, which
+    keeps only the ids of ``every_node`` (the view's whole list)."""
+    cache = request.app[JSON_CACHE]
+    cache.retain(every_node)
+    return web.Response(body=cache.node_list(nodes), content_type="application/json")
 
 
 def _now(request: web.Request) -> float:
@@ -122,14 +125,14 @@ async def list_nodes(request: web.Request, call: Call) -> web.Response:
     view = request.app[VIEW]
     nodes = await view.list_nodes()
     near = await near_coordinate(view, nodes, call.query.near) if call.query.near else None
-    return node_list_response(request, filter_nodes(nodes, call.query, near))
+    return node_list_response(request, filter_nodes(nodes, call.query, near), nodes)
 
 
 @registry.route("GET", "/api/v1/nodes/online", summary="Online nodes (status online)",
                 response=NodeListOut)
 async def online_nodes(request: web.Request, call: Call) -> web.Response:
     nodes = await request.app[VIEW].list_nodes()
-    return node_list_response(request, filter_nodes(nodes, _online_query()))
+    return node_list_response(request, filter_nodes(nodes, _online_query()), nodes)
 
 
 @registry.route("GET", "/api/v1/nodes/skills/{skill}", summary="Nodes offering a skill (any status)",
@@ -137,7 +140,7 @@ async def online_nodes(request: web.Request, call: Call) -> web.Response:
 async def nodes_by_skill(request: web.Request, call: Call) -> web.Response:
     nodes = await request.app[VIEW].list_nodes()
     query = NodeQuery.model_validate({"skill": [request.match_info["skill"]]})
-    return node_list_response(request, filter_nodes(nodes, query))
+    return node_list_response(request, filter_nodes(nodes, query), nodes)
 
 
 # --- one node --------------------------------------------------------------------------
