@@ -1,0 +1,1 @@
+"""Benchmarks (scripts, not tests): each prints figures; none runs in CI."""
