@@ -6,15 +6,25 @@ instead of 1,000 serialisations. The cache holds one entry per node id, the JSON
 last object seen for it: a node that changes replaces its entry, and ids gone from the
 view are dropped (``retain``), so memory follows the number of nodes listed, whatever the
 rate of writes.
+
+Whole list bodies are kept too, one per query (``list_body``), for as long as the view
+hands out the very same ``NodeInfo`` objects: a list is filtered, sorted and joined once
+per change of the view, not once per request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 
 from .models import NodeInfo
 
-__all__ = ["NodeJsonCache"]
+__all__ = ["MAX_LIST_BODIES", "NodeJsonCache"]
+
+MAX_LIST_BODIES = 4
+"""Whole list bodies kept (count; one per query, the least recently used dropped first).
+Each is the JSON of up to every node (~0.7 KiB a node), and few distinct queries repeat:
+the plain list and a scheduler's filter or two."""
 
 
 class NodeJsonCache:
@@ -23,6 +33,8 @@ class NodeJsonCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[NodeInfo, bytes]] = {}
+        self._lists: OrderedDict[Hashable, tuple[tuple[int, ...], Sequence[NodeInfo], bytes]] = \
+            OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -49,3 +61,28 @@ class NodeJsonCache:
         """``NodeListOut`` JSON, byte-identical to ``NodeListOut(...).model_dump_json()``."""
         return b'{"success":true,"count":%d,"nodes":[%s]}' % (
             len(nodes), b",".join(self.encode(n) for n in nodes))
+
+    def list_body(self, query: Hashable, every_node: Sequence[NodeInfo],
+                  select: Callable[[Sequence[NodeInfo]], list[NodeInfo]]) -> bytes:
+        """``node_list(select(every_node))``, reused while ``every_node`` holds the same
+        objects in the same order as when it was built for ``query`` (nodes are frozen:
+        a change is a new object, so equal identities mean an equal answer).
+
+        Args:
+            query: what ``select`` depends on besides the nodes (hashable).
+            every_node: the view's whole list; the entries of other ids are dropped.
+            select: filters and orders the nodes for ``query``.
+        """
+        self.retain(every_node)
+        identities = tuple(map(id, every_node))
+        hit = self._lists.get(query)
+        if hit is not None and hit[0] == identities:
+            self._lists.move_to_end(query)
+            return hit[2]
+        body = self.node_list(select(every_node))
+        # Holding the nodes keeps their ids from being reused while the entry lives.
+        self._lists[query] = (identities, every_node, body)
+        self._lists.move_to_end(query)
+        while len(self._lists) > MAX_LIST_BODIES:
+            self._lists.popitem(last=False)
+        return body

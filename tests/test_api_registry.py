@@ -265,3 +265,30 @@ def test_tombstones_expire_after_a_day() -> None:
     assert len(reg.replicated()) == 1
     reg.check(T0 + 24 * 3600 + 1)
     assert reg.replicated() == []
+
+
+def test_a_list_body_is_built_once_per_state_of_the_view() -> None:
+    from api.json_cache import MAX_LIST_BODIES, NodeJsonCache
+    from api.models import NodeListOut
+    reg = HttpNodeRegistry()
+    for i in range(3):
+        reg.register(req(node_id=f"n{i}"), T0)
+    cache = NodeJsonCache()
+    built: list[int] = []
+
+    def select(every):
+        built.append(len(every))
+        return sorted(every, key=lambda n: n.node_id, reverse=True)
+
+    first = cache.list_body("q", reg.node_infos(), select)
+    assert first.decode() == NodeListOut(count=3, nodes=select(reg.node_infos())).model_dump_json()
+    built.clear()
+    assert cache.list_body("q", reg.node_infos(), select) is first and built == []
+    reg.heartbeat("n1", HeartbeatIn(cpu_usage=42), T0 + 1)  # a new NodeInfo: rebuilt
+    assert b'"cpu_usage":42.0' in cache.list_body("q", reg.node_infos(), select)
+    assert built == [3]
+    for k in range(MAX_LIST_BODIES + 3):  # other queries push the oldest out
+        cache.list_body(("other", k), reg.node_infos(), select)
+    built.clear()
+    cache.list_body("q", reg.node_infos(), select)
+    assert built == [3]
