@@ -7,7 +7,7 @@ because Tailscale's interface MTU is 1280 and most users gossip over a tailnet.
 
 Every claw-node departure from memberlist is a knob whose docstring says so
 ("claw-node: ..."); ``GossipConfig.memberlist()`` sets all of them back to memberlist's
-values for its exact behaviour (``python -m simulations.bench_suspicion`` measures both).
+values for its exact behaviour (``python -m simulations.bench.suspicion`` measures both).
 """
 
 from __future__ import annotations
@@ -218,9 +218,9 @@ class GossipConfig:
       100-agent start on 2 cores the pure-Python LZW coding of full gossip packets was
       44% of an agent's CPU (py-spy); without it each agent used 0.37 instead of 1.11
       CPU-s until all saw all, and the start took 14 s instead of 59 s (``python -m
-      simulations.bench_agent_start --agents 100``); the cost is bytes during bursts of
+      simulations.bench.agent_start --agents 100``); the cost is bytes during bursts of
       changes: 470 instead of 396 B/s per node with 100 busy nodes, the same 203 B/s
-      idle (``python simulations/bench_heartbeat.py --piggyback-only --compression``).
+      idle (``python -m simulations.bench.heartbeat --piggyback-only --compression``).
       Join push-pulls are not compressed: a seed codes its whole state once per joiner,
       and in a 100-agent start that was 59% of the seed's CPU (py-spy), which kept it
       from answering probes for seconds: 93 of the other agents declared the live seed
@@ -309,7 +309,7 @@ class GossipConfig:
     def memberlist(self) -> "GossipConfig":
         """A copy with every claw-node departure set back to memberlist's value (Serf's
         for ``announce_fanout``): memberlist 0.2.2's exact failure detector, packing and
-        compression, on the same timings. What ``simulations.bench_suspicion`` compares
+        compression, on the same timings. What ``simulations.bench.suspicion`` compares
         claw-node against. Knobs of claw's application messages (``app_*``) have no
         memberlist counterpart and are kept, as is ``coordinates`` (Serf's, see there)."""
         return self.replace(
@@ -383,7 +383,7 @@ AGENT_APP_RETRANSMIT_MULT = 3
 the profile's ``retransmit_mult`` if lower; memberlist's LAN value is 4). A heartbeat is
 superseded by the next one and repaired by push-pull, so it needs less redundancy than a
 membership change. Each node relays a message L = mult × ceil(log10(n+1)) times, so a
-receiver misses it with probability about e^-L. ``simulations/bench_heartbeat.py
+receiver misses it with probability about e^-L. ``simulations/bench/heartbeat.py
 --app-mult 2|3|4`` at 100 nodes (busy trace, compression off) showed 0.3 % of receivers
 late (until the node's next heartbeat or a push-pull) with 2, about 0.02 % with 3, none
 with 4, for +459 / +587 / +696 B/s and +5.6 / +7.5 / +9.0 packets/s per node."""
@@ -393,7 +393,7 @@ AGENT_APP_GOSSIP_ROUNDS = False
 their own (``app_gossip_rounds``). False: they cost bytes but no packets (idle UDP
 packets/s equal to Serf's; busy N=30 simulator 2.00 vs 4.06 packets/s per node) and a
 load change reaches a receiver in median 2.0 s instead of 0.23 s
-(``simulations/bench_heartbeat.py [--piggyback-only]``); push-pull repairs what is lost.
+(``simulations/bench/heartbeat.py [--piggyback-only]``); push-pull repairs what is lost.
 Directives do not travel by gossip: the coordinator sends them over the cluster request
 channel and the target acknowledges them (``node.cluster_channel``)."""
 

@@ -7,7 +7,7 @@ names: ``bind = "0.0.0.0:7946"``, ``skills = ["python"]``), then the defaults be
 Field names match the flags (``--max-concurrent-tasks`` ↔ ``max_concurrent_tasks``).
 
 A frozen dataclass checked by hand, not a pydantic model: importing pydantic costs each
-agent ~6 MiB and ~0.25 s of CPU before it can join (``simulations/bench_agent_start.py``).
+agent ~6 MiB and ~0.25 s of CPU before it can join (``simulations/bench/agent_start.py``).
 The checks accept what pydantic's lax mode accepted (``"80"``, ``8.0``, ``"yes"``) and
 word their one-line errors the same way (``--port: Input should be greater than or equal
 to 1 (got 0)``).

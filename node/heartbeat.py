@@ -27,7 +27,7 @@ Transport (``node.agent`` does the I/O):
 Bandwidth: a record is relayed ``L = retransmit_limit(app_mult, n)`` times by every
 node, so one update costs the cluster about ``n × L × size`` bytes; in an idle cluster
 the only heartbeat cost is the push-pull state (compact, see below). Measured with
-``python simulations/bench_heartbeat.py --compression`` (LAN, idle cluster): 146 B/s
+``python -m simulations.bench.heartbeat --compression`` (LAN, idle cluster): 146 B/s
 and 2.00 packets/s per node in all at 10 nodes, 165 B/s and 2.13 packets/s at 100
 (gossip alone: 136 B/s, 2.00 packets/s); the table in its docstring has the rest.
 

@@ -7,7 +7,7 @@ answering probes (``wait_for_calm``). A member that is not the coordinator (and 
 ``--alert-webhook`` or ``--api-eager``) loads it only when a first client connects
 (``serve_when_wanted``): connections wait in the socket's backlog meanwhile, so the first
 request takes ~0.5 s longer, and an idle member never pays for aiohttp and pydantic
-(``simulations/bench_api_rss.py``).
+(``simulations/bench/api_rss.py``).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def import_rest_stack(tls: bool) -> None:
     """Import aiohttp, the API app and the gossip view (run in a worker thread).
 
     Importing aiohttp builds two SSL contexts, each parsing the system CA bundle: about
-    2.5 MB of RSS and 0.08 s of CPU per agent here (``simulations/bench_agent_start.py``).
+    2.5 MB of RSS and 0.08 s of CPU per agent here (``simulations/bench/agent_start.py``).
     Unless the agent makes HTTPS requests (``tls``, ``NodeConfig.needs_tls``) or aiohttp
     is already imported, aiohttp is imported as on a Python built without ``ssl``, which
     it supports (an https URL would fail with "SSL is not supported"). Serving the API

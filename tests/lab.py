@@ -1,6 +1,6 @@
 """The multi-host lab for tests: a ``make_lab`` fixture and one polling helper.
 
-``make_lab(n)`` builds a ``simulations.netns.NetnsLab`` of ``n`` hosts whose
+``make_lab(n)`` builds a ``simulations.realproc.netns.NetnsLab`` of ``n`` hosts whose
 directories live under the test's ``tmp_path``; every lab is closed after the test
 (agents killed, namespaces deleted), also when the test fails, and the tail of each
 agent's log is printed (pytest shows it for failed tests). Without root or the tools
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from simulations.netns import CLAW_NODE, NetnsLab, fabric_unavailable
+from simulations.realproc.netns import CLAW_NODE, NetnsLab, fabric_unavailable
 
 __all__ = ["CLAW_NODE", "make_lab", "nodes_of", "online_everywhere", "poll", "require_fabric"]
 

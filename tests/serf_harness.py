@@ -29,7 +29,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from simulations.versus_serf.agents import free_port  # one port finder for TCP+UDP
+from simulations.realproc.agents import free_port  # one port finder for TCP+UDP
 
 __all__ = ["SERF", "SerfAgent", "SerfAgents", "free_port", "require_serf", "serf_agents", "wait_until"]
 

@@ -9,7 +9,7 @@ import pytest
 from api import ApiServer, create_app
 from api.docs import redoc_dir
 from api.memory_view import MemoryClusterView
-from simulations.browser import CHROMIUM, launch_chromium, open_page
+from simulations.realproc.browser import CHROMIUM, launch_chromium, open_page
 
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed"),

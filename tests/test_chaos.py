@@ -13,8 +13,8 @@ import os
 import pytest
 
 from simulations.chaos.run import ChaosSettings, run_chaos
-from simulations.netns import fabric_unavailable, lab_prefix
-from simulations.versus_serf.agents import ClawKind
+from simulations.realproc.netns import fabric_unavailable, lab_prefix
+from simulations.realproc.agents import ClawKind
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

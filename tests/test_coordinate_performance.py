@@ -24,7 +24,7 @@ import statistics
 from pathlib import Path
 
 from gossip.coordinate import Coordinate, CoordinateConfig, duration_seconds
-from simulations.coordinate_phantom import (
+from simulations.sim.coordinate_phantom import (
     evaluate,
     generate_circle,
     generate_clients,

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from simulations.browser import CHROMIUM, launch_chromium, open_page
-from simulations.versus_serf.agents import ClawKind, Cluster
+from simulations.realproc.browser import CHROMIUM, launch_chromium, open_page
+from simulations.realproc.agents import ClawKind, Cluster
 
 playwright_api = pytest.importorskip("playwright.async_api")
 parser = pytest.importorskip("prometheus_client.parser")

@@ -11,7 +11,7 @@ import api.sse
 from api import ApiServer, create_app
 from api.memory_view import MemoryClusterView
 from api.models import HeartbeatIn, RegisterIn
-from simulations.browser import CHROMIUM, launch_chromium, open_page
+from simulations.realproc.browser import CHROMIUM, launch_chromium, open_page
 
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed"),

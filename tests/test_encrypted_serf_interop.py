@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from node.keyring_file import new_key
-from simulations.versus_serf.agents import parse_claw_line
-from simulations.versus_serf.monitor import ALIVE
+from simulations.realproc.agents import parse_claw_line
+from simulations.realproc.monitor import ALIVE
 from tests.serf_harness import (
     SerfAgents,
     free_port,

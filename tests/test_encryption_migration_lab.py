@@ -20,7 +20,7 @@ import time
 import pytest
 
 from node.keyring_file import KEYRING_FILE, new_key
-from simulations.netns import NetnsLab
+from simulations.realproc.netns import NetnsLab
 from tests.lab import online_everywhere, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

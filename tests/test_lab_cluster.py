@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from simulations.netns import NetnsLab
+from simulations.realproc.netns import NetnsLab
 from tests.lab import CLAW_NODE, nodes_of, online_everywhere, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]

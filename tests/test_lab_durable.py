@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from simulations.netns import NetnsLab
+from simulations.realproc.netns import NetnsLab
 from tests.lab import nodes_of, poll
 from tests.test_lab_writes import answers, coordinator_of, start_cluster
 

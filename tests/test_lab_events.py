@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from simulations.netns import NetnsLab
+from simulations.realproc.netns import NetnsLab
 from tests.lab import CLAW_NODE, nodes_of, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]

@@ -21,7 +21,7 @@ import pytest
 
 from node.exit_codes import IDENTITY_CONFLICT
 from node.store import STORE_FILE
-from simulations.netns import AGENT_GOSSIP_PORT, NetnsLab
+from simulations.realproc.netns import AGENT_GOSSIP_PORT, NetnsLab
 from tests.lab import nodes_of, online_everywhere, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

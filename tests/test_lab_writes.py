@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from simulations.netns import NetnsLab
+from simulations.realproc.netns import NetnsLab
 from tests.lab import nodes_of, poll
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]

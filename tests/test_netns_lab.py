@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from simulations.netns import LoopbackFirewall, NetnsLab, lab_prefix
+from simulations.realproc.netns import LoopbackFirewall, NetnsLab, lab_prefix
 from tests.lab import poll, require_fabric
 
 pytestmark = [pytest.mark.timeout(120)]

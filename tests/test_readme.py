@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from simulations.versus_serf.agents import free_port
+from simulations.realproc.agents import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -124,7 +124,7 @@ def test_clock_only_moves_forward() -> None:
 
 def test_coordinates_bench_world_learns_every_pair_from_its_latency_matrix() -> None:
     # The bench's world in small: 9 nodes, 30 simulated s; the figures are the bench's.
-    from simulations.bench_coordinates import latency_matrix, run
+    from simulations.bench.coordinates import latency_matrix, run
 
     truth = latency_matrix(9, random.Random(1))
     assert all(truth[i][j] == pytest.approx(truth[j][i]) and truth[i][j] > 0

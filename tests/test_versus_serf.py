@@ -11,8 +11,8 @@ import pytest
 
 from node.event_log import format_event
 from node.events import ClusterEvent, EventKind
-from simulations.versus_serf.agents import ClawKind, SerfKind, parse_claw_line
-from simulations.versus_serf.monitor import ALIVE, FAILED, LEFT, REFUTE, SUSPECT
+from simulations.realproc.agents import ClawKind, SerfKind, parse_claw_line
+from simulations.realproc.monitor import ALIVE, FAILED, LEFT, REFUTE, SUSPECT
 from simulations.versus_serf.phases import Settings, run_loopback
 from simulations.versus_serf.report import render_table, summarize
 
@@ -103,7 +103,7 @@ def test_tiny_claw_run_measures_every_figure():
 
 
 def test_a_late_suspect_line_does_not_resurrect_a_failed_member():
-    from simulations.versus_serf.monitor import MembershipBook, Obs
+    from simulations.realproc.monitor import MembershipBook, Obs
     book = MembershipBook()
     book.add([Obs(1.0, "a", ALIVE, "b"), Obs(2.0, "a", FAILED, "b"), Obs(2.1, "a", SUSPECT, "b")])
     assert book.state("a", "b") == FAILED

@@ -1,1 +1,2 @@
-"""Benchmarks (scripts, not tests): each prints figures; none runs in CI."""
+"""Benchmarks: each module runs as ``python -m simulations.bench.NAME`` and prints its figures
+(the list and commands: ``simulations/bench/README.md``)."""

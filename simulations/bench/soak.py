@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from simulations.versus_serf.agents import Agent, ClawKind, Cluster, proc_rss_bytes
+from simulations.realproc.agents import Agent, ClawKind, Cluster, proc_rss_bytes
 
 READY_S = 120.0
 """Longest wait for the agents to see each other, and then for every worker to be listed

@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 
-from ..netns import cleanup_stale, fabric_unavailable
+from ..realproc.netns import cleanup_stale, fabric_unavailable
 from .invariants import INVARIANTS
 from .run import ChaosSettings, run_chaos
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..netns import http_request
+from ..realproc.netns import http_request
 from .invariants import NodeReport
 
 __all__ = ["ApiClient"]

@@ -22,8 +22,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ..netns import FabricError, LoopbackFirewall, NetnsLab, fabric_unavailable
-from ..versus_serf.agents import Agent, ClawKind, Cluster
+from ..realproc.netns import FabricError, LoopbackFirewall, NetnsLab, fabric_unavailable
+from ..realproc.agents import Agent, ClawKind, Cluster
 from .api_client import ApiClient
 from .invariants import UP_STATUSES, ChaosRecord, NodeReport, Violation, check
 

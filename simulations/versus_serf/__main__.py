@@ -25,8 +25,8 @@ import time
 
 from node.keyring_file import new_key
 
-from ..netns import NetnsLab, cleanup_stale, fabric_unavailable
-from .agents import KINDS
+from ..realproc.netns import NetnsLab, cleanup_stale, fabric_unavailable
+from ..realproc.agents import KINDS
 from .phases import Settings, run_loopback, run_lossy
 from .report import render_table, summarize
 

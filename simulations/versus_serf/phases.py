@@ -14,9 +14,9 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..netns import FabricError, LoopbackFirewall, NetnsLab, fabric_unavailable
-from .agents import Cluster, Kind, proc_cpu_seconds, proc_rss_bytes
-from .monitor import ALIVE, FAILED, LEFT, REFUTE, SUSPECT, MembershipBook
+from ..realproc.netns import FabricError, LoopbackFirewall, NetnsLab, fabric_unavailable
+from ..realproc.agents import Cluster, Kind, proc_cpu_seconds, proc_rss_bytes
+from ..realproc.monitor import ALIVE, FAILED, LEFT, REFUTE, SUSPECT, MembershipBook
 
 __all__ = ["Settings", "run_loopback", "run_lossy"]
 

@@ -1,4 +1,4 @@
-"""Latency of ``GossipClusterView.list_nodes`` with many nodes (``python simulations/bench_node_view.py``).
+"""Latency of ``GossipClusterView.list_nodes`` with many nodes (``python -m simulations.bench.node_view``).
 
 A fake agent holds ``--members`` gossip members (metadata, a heartbeat each, a network
 coordinate each, one coordinator) and the registry ``--registered`` HTTP-registered nodes; the script times
@@ -13,10 +13,7 @@ import asyncio
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.models import RegisterIn
 from api.registry import HttpNodeRegistry

@@ -5,9 +5,9 @@ concurrent aiohttp clients from this process; prints p50/p95/p99 latency per end
 against the seed's targets (register < 10 ms, heartbeat < 5 ms, query < 20 ms,
 health < 30 ms, any API call p95 < 50 ms) and the 10x stretch goal.
 
-    python -m simulations.bench_api [--concurrency 1,10] [--requests 2000]
-    python -m simulations.bench_api --agent [--concurrency 1,10,50]
-    python -m simulations.bench_api --agents 3 [--write-replicas 2] [--concurrency 1,10] [--writes 200]
+    python -m simulations.bench.api [--concurrency 1,10] [--requests 2000]
+    python -m simulations.bench.api --agent [--concurrency 1,10,50]
+    python -m simulations.bench.api --agents 3 [--write-replicas 2] [--concurrency 1,10] [--writes 200]
 
 ``--agent`` runs the same routes against one real claw-node agent (a child process on
 loopback, fresh data dir, a fresh agent per concurrency level) instead of the in-memory
@@ -164,9 +164,9 @@ async def _members_alive(url: str) -> int:
 
 @contextlib.contextmanager
 def _agents(n: int) -> Iterator[str]:
-    """Start ``n`` agents on loopback (``versus_serf.agents.Cluster``); yields the first
+    """Start ``n`` agents on loopback (``realproc.agents.Cluster``); yields the first
     one's (the coordinator's) API URL once it sees all of them alive."""
-    from simulations.versus_serf.agents import ClawKind, Cluster
+    from simulations.realproc.agents import ClawKind, Cluster
 
     with Cluster(ClawKind(), None, "local") as cluster:
         seed = cluster.start(0, None)
@@ -249,7 +249,7 @@ def main() -> None:
                 print()
         return
     for concurrency in (int(c) for c in args.concurrency.split(",")):
-        child = subprocess.Popen([sys.executable, "-m", "simulations.bench_api", "--serve"],
+        child = subprocess.Popen([sys.executable, "-m", "simulations.bench.api", "--serve"],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             assert child.stdout is not None

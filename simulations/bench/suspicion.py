@@ -1,6 +1,6 @@
 """Suspicion benchmark: memberlist's failure detector against claw-node's, same seeds.
 
-    python -m simulations.bench_suspicion --nodes 30,100 --seeds 3
+    python -m simulations.bench.suspicion --nodes 30,100 --seeds 3
 
 For every mode (``--modes``), cluster size and seed, on the deterministic simulator
 (``simulations.sim``, LAN profile unless ``--profile``):
@@ -37,10 +37,10 @@ from gossip.config import Compression, GossipConfig
 from gossip.events import Refuted
 from gossip.push_pull import StreamRequest
 
-from .sim.metrics import Observatory, percentile
-from .sim.network import STREAM_REPLY, STREAM_REQUEST
-from .sim.runner import Run, RunOptions
-from .sim.world import SimNode, SimWorld, _Stream
+from ..sim.metrics import Observatory, percentile
+from ..sim.network import STREAM_REPLY, STREAM_REQUEST
+from ..sim.runner import Run, RunOptions
+from ..sim.world import SimNode, SimWorld, _Stream
 
 SYN_RTO_S = 1.0
 """Linux initial retransmission timeout of a SYN / SYN-ACK (RFC 6298), doubling."""
@@ -257,7 +257,7 @@ def print_table(rows: list[list[str]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m simulations.bench_suspicion", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m simulations.bench.suspicion", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nodes", default="30,100", help="comma-separated cluster sizes")
     p.add_argument("--seeds", type=int, default=3, help="seeds 1..S (default 3)")
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                     jobs += [Job(phase="loss", loss=x, **common) for x in losses]  # type: ignore[arg-type]
                 if "pause" in phases:
                     jobs.append(Job(phase="pause", **common))  # type: ignore[arg-type]
-    print(f"command: python -m simulations.bench_suspicion {' '.join(sys.argv[1:] if argv is None else argv)}")
+    print(f"command: python -m simulations.bench.suspicion {' '.join(sys.argv[1:] if argv is None else argv)}")
     print(f"{len(jobs)} runs on {args.workers} workers", flush=True)
     t0 = time.perf_counter()
     results: list[dict[str, Any]] = []

@@ -7,7 +7,7 @@ took to be applied (from the first update of the burst reaching the page to the 
 the animation frame that applied the last one). Targets: first render <= 1 s, burst
 <= 250 ms.
 
-    python -m simulations.bench_dashboard [--members 500] [--burst 100] [--rounds 3]
+    python -m simulations.bench.dashboard [--members 500] [--burst 100] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import random
 import statistics
 import sys
 
-from .browser import CHROMIUM, launch_chromium, open_page
+from ..realproc.browser import CHROMIUM, launch_chromium, open_page
 
 FIRST_RENDER_TARGET_MS = 1000.0
 BURST_TARGET_MS = 250.0

@@ -1,6 +1,6 @@
 """Codec micro-benchmark: microseconds per encode and decode of typical messages.
 
-Run: ``python -m simulations.bench_codec`` (about 10 s of CPU). Prints a table of CPU
+Run: ``python -m simulations.bench.codec`` (about 10 s of CPU). Prints a table of CPU
 microseconds; not a test.
 The "cached" column decodes packets with a warm ``DecodeCache`` (what a core does with
 a broadcast it has seen before); "-" where nothing is cached (pings, acks, streams).

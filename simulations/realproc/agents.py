@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-from ..netns import Host
+from ..realproc.netns import Host
 from .monitor import ALIVE, FAILED, LEFT, REFUTE, SUSPECT, LineReader, MembershipBook, Obs
 
 __all__ = ["Kind", "SerfKind", "ClawKind", "Agent", "Cluster", "free_port", "KINDS",

@@ -1,6 +1,6 @@
 """Start-up and idle cost of real ``claw-node`` processes (a script, not a test).
 
-    python -m simulations.bench_agent_start [--agents 10] [--idle 30] [--profile lan]
+    python -m simulations.bench.agent_start [--agents 10] [--idle 30] [--profile lan]
 
 Run from the repository root: the agents are ``python -m node.cli`` (the ``claw-node``
 CLI, whose cluster event lines the side-by-side harness reads, as it runs them) on 127.0.0.1, random free ports, a temporary data dir each.
@@ -41,8 +41,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from simulations.versus_serf.agents import Agent, ClawKind, Cluster, proc_cpu_seconds
-from simulations.versus_serf.monitor import ALIVE
+from simulations.realproc.agents import Agent, ClawKind, Cluster, proc_cpu_seconds
+from simulations.realproc.monitor import ALIVE
 
 API_TIMEOUT_S = 60.0
 """Longest wait for one agent's API to answer."""
@@ -51,7 +51,7 @@ POLL_S = 0.01
 JOIN_TIMEOUT_S = 120.0
 """Join wait; ``2 s`` per agent is added (start-up is CPU-bound on 2 cores)."""
 MIB = 1024 * 1024
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PACKAGES = ("gossip", "api", "node", "simulations")
 """What the agents import from this checkout."""
 

@@ -1,6 +1,6 @@
 """Size and CPU cost of one periodic push-pull in a converged cluster of N nodes.
 
-Run: ``python -m simulations.bench_push_pull 1000 3000`` (one line per N; N = 10,000
+Run: ``python -m simulations.bench.push_pull 1000 3000`` (one line per N; N = 10,000
 takes ~30 s and ~4 GB). Builds the cluster with ``--start converged``'s loader, then times
 one core's state (encode), the peer's decode and merge, with ``time.process_time()``, and
 prints the push-pull bytes per node per second memberlist's schedule implies (each node
@@ -15,7 +15,7 @@ import time
 from gossip import codec
 from gossip.push_pull import push_pull_scale
 
-from .sim.runner import Run, RunOptions
+from ..sim.runner import Run, RunOptions
 
 
 def measure(n: int) -> str:

@@ -1,7 +1,7 @@
 """RSS and CPU of ``claw-node`` agents never queried, then after each first API request
 (a script, not a test).
 
-    python -m simulations.bench_api_rss [--idle 8]
+    python -m simulations.bench.api_rss [--idle 8]
 
 Run from the repository root. Starts two agents on 127.0.0.1 (random free ports,
 temporary data dirs): ``r0``, which becomes the coordinator, and ``r1``, which joins it,
@@ -24,7 +24,7 @@ import tempfile
 import time
 import urllib.request
 
-from simulations.versus_serf.agents import free_port
+from simulations.realproc.agents import free_port
 
 MIB = 1024 * 1024
 REQUEST_TIMEOUT_S = 30.0

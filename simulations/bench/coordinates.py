@@ -1,6 +1,6 @@
 """How well the network coordinates estimate RTT: a 30-node world with a latency matrix.
 
-    python -m simulations.bench_coordinates [--nodes 30] [--seconds 60] [--seeds 5]
+    python -m simulations.bench.coordinates [--nodes 30] [--seconds 60] [--seeds 5]
 
 The deterministic simulator (``simulations.sim``) runs the real cores, LAN profile, over
 a network whose links have their own latency (``SimNetwork.set_link_delay``): the kind
@@ -32,9 +32,9 @@ import time
 from gossip.config import Compression, GossipConfig
 from gossip.nearest import estimated_rtt
 
-from .sim.metrics import percentile
-from .sim.network import NetworkOptions
-from .sim.world import SimWorld
+from ..sim.metrics import percentile
+from ..sim.network import NetworkOptions
+from ..sim.world import SimWorld
 
 __all__ = ["SHORT_RTT_S", "latency_matrix", "run"]
 
@@ -99,7 +99,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m simulations.bench_coordinates",
+    p = argparse.ArgumentParser(prog="python -m simulations.bench.coordinates",
                                 description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nodes", type=int, default=30, help="cluster size (default 30)")

@@ -1,4 +1,4 @@
-"""Gossip and resource-heartbeat bandwidth per node, idle and busy (``python simulations/bench_heartbeat.py``).
+"""Gossip and resource-heartbeat bandwidth per node, idle and busy (``python -m simulations.bench.heartbeat``).
 
 Method (measured, not computed): N real ``SwimProtocol`` cores (LAN profile) run in
 virtual time on the in-memory harness ``tests/core_harness.py`` (1 ms latency, no
@@ -60,12 +60,9 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import msgpack
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gossip.config import Compression, GossipConfig
 from gossip.events import AppMessage, AppState

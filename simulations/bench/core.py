@@ -1,6 +1,6 @@
 """Baseline figure for the core: real probe rounds (ping -> ack) through two cores.
 
-    python -m simulations.bench_core [--rounds 20000]
+    python -m simulations.bench.core [--rounds 20000]
 
 Two ``SwimProtocol`` cores know each other; the prober's timer starts a probe, its ping
 datagram is fed to the target, the target's ack is fed back. Every byte goes through the
