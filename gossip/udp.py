@@ -28,6 +28,7 @@ import logging
 import math
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
@@ -45,6 +46,7 @@ from .channel import (
     encode_reply,
     encode_request,
 )
+from .channel_connections import SERVE_IDLE_S, IdleConnections
 from .config import GossipConfig
 from .errors import GossipError
 from .events import Event
@@ -168,11 +170,14 @@ class GossipTransport:
             "channel_in", "channel_in_busy", "channel_in_unknown_kind", "channel_in_malformed",
             "channel_in_failed",
             "channel_in_timeouts", "channel_out", "channel_out_refused", "channel_out_errors",
-            "channel_out_timeouts", "channel_out_malformed",
+            "channel_out_timeouts", "channel_out_malformed", "channel_out_reused",
+            "channel_out_stale",
         ), 0)
         self._handlers: dict[str, RequestHandler] = {}
         self._channel_in = ChannelSlots(MAX_INBOUND)
         self._channel_out = ChannelSlots(MAX_OUTBOUND)
+        self._idle_channels: IdleConnections[asyncio.StreamReader, asyncio.StreamWriter] = \
+            IdleConnections(time.monotonic)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -228,6 +233,7 @@ class GossipTransport:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
+        self._idle_channels.close_all()
         await self._close_sockets()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -328,17 +334,16 @@ class GossipTransport:
             raise ChannelError(f"{MAX_OUTBOUND} channel requests already in flight")
         self.stats["channel_out"] += 1
         writer: asyncio.StreamWriter | None = None
+        keep = False
         try:
             frame = core.channel_frame(payload)
             async with asyncio.timeout(timeout_s):
-                reader, writer = await asyncio.open_connection(address[0], address[1])
-                writer.write(frame)
-                await writer.drain()
-                raw = await _read_message(reader, MAX_REPLY_BYTES + REPLY_FRAME_SLACK)
+                raw, reader, writer = await self._channel_exchange(address, frame)
             if raw is None:
                 self.stats["channel_out_errors"] += 1
                 raise ChannelError("the node closed the connection without an answer")
             reply = decode_reply(core.channel_payload(raw, address, self._now()))
+            keep = True  # a well-formed reply: the connection may carry the next request
         except TimeoutError:
             self.stats["channel_out_timeouts"] += 1
             raise ChannelError(f"no answer within {timeout_s:g} s") from None
@@ -350,9 +355,43 @@ class GossipTransport:
             raise ChannelError(f"garbled answer ({exc or type(exc).__name__})") from None
         finally:
             self._channel_out.release()
-            if writer is not None:
+            if writer is not None and not (
+                    keep and self._running and self._idle_channels.put(address, reader, writer)):
                 await _close(writer)
         return _reply_body(reply)
+
+    async def _channel_exchange(self, address: Address, frame: bytes) -> tuple[
+            bytes | None, asyncio.StreamReader, asyncio.StreamWriter]:
+        """Write ``frame`` on a kept connection to ``address`` or a new one; read the
+        reply message (None: closed without one). A kept connection that gives no reply
+        (the callee closed it, restarted, or the link broke) is replaced by a new one,
+        once (``channel_connections``)."""
+        limit = MAX_REPLY_BYTES + REPLY_FRAME_SLACK
+        kept = self._idle_channels.take(address)
+        if kept is not None:
+            reader, writer = kept
+            try:
+                writer.write(frame)
+                await writer.drain()
+                raw = await _read_message(reader, limit)
+            except (OSError, EOFError):
+                raw = None
+            except BaseException:
+                writer.close()
+                raise
+            if raw is not None:
+                self.stats["channel_out_reused"] += 1
+                return raw, reader, writer
+            self.stats["channel_out_stale"] += 1
+            writer.close()
+        reader, writer = await asyncio.open_connection(address[0], address[1])
+        try:
+            writer.write(frame)
+            await writer.drain()
+            return await _read_message(reader, limit), reader, writer
+        except BaseException:
+            writer.close()
+            raise
 
     async def _answer_call(self, call: ChannelCall) -> bytes:
         """The reply payload for an inbound request: the handler's answer or a status."""
@@ -620,31 +659,55 @@ class GossipTransport:
     # --- TCP -------------------------------------------------------------------------
 
     async def _serve_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One inbound exchange: read one message, let the core answer, write the reply."""
+        """One inbound connection: one exchange, then, after a channel reply, the
+        caller's next requests on it until it stays idle ``SERVE_IDLE_S``."""
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)  # cancelled by stop()
-        config = self._config
-        if self._inbound_active >= config.max_push_pull_requests or not self._running:
-            self.stats["tcp_in_refused_busy"] += 1
+        try:
+            request: bytes | None = None
+            while await self._serve_exchange(reader, writer, request):
+                # Idle between requests: no inbound slot held, the wait bounded.
+                try:
+                    async with asyncio.timeout(SERVE_IDLE_S):
+                        request = await _read_message(reader, self._config.max_stream_bytes)
+                except (TimeoutError, OSError, EOFError, _StreamTooLarge):
+                    return
+                if request is None:
+                    return
+        except asyncio.CancelledError:
+            pass
+        finally:
             await _close(writer)
             if task is not None:
                 self._tasks.discard(task)
-            return
+
+    async def _serve_exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                              request: bytes | None) -> bool:
+        """Read one message (unless ``request`` was read already), let the core answer,
+        write the reply. True when it was a channel request answered: the connection
+        may carry another."""
+        config = self._config
+        if self._inbound_active >= config.max_push_pull_requests or not self._running:
+            self.stats["tcp_in_refused_busy"] += 1
+            return False
         self._inbound_active += 1
         self.stats["tcp_in"] += 1
         try:
             peer = writer.get_extra_info("peername") or ("", 0)
             async with asyncio.timeout(config.tcp_timeout_s) as deadline:
-                request = await _read_message(reader, config.max_stream_bytes)
+                if request is None:
+                    request = await _read_message(reader, config.max_stream_bytes)
                 if request is None:
                     self.stats["tcp_in_errors"] += 1
-                    return
+                    return False
                 core = self._core
                 if core is None or not self._running:
-                    return
+                    return False
                 reply = self._step(core.handle_stream, request, (str(peer[0]), int(peer[1])))
+                channel = False
                 if isinstance(reply, ChannelCall):
+                    channel = True
                     # The handler gets the caller's TTL; writing the answer, the usual slack.
                     deadline.reschedule(reply.deadline(self._now()) + config.tcp_timeout_s)
                     payload = await self._answer_call(reply)
@@ -652,6 +715,7 @@ class GossipTransport:
                 if reply:
                     writer.write(reply)
                     await writer.drain()
+                    return channel
         except TimeoutError:
             self.stats["tcp_in_timeouts"] += 1
         except _StreamTooLarge:
@@ -659,14 +723,12 @@ class GossipTransport:
         except (OSError, EOFError):
             self.stats["tcp_in_errors"] += 1
         except asyncio.CancelledError:
-            pass
+            raise
         except Exception:
             self._count_error("tcp_in_errors", "inbound stream failed")
         finally:
             self._inbound_active -= 1
-            await _close(writer)
-            if task is not None:
-                self._tasks.discard(task)
+        return False
 
     async def _exchange(self, request: StreamRequest) -> None:
         """One outbound exchange for the core: dial, write, maybe read one reply."""
