@@ -121,6 +121,24 @@ class GossipConfig:
     0.4 s and declared a live agent dead 15 s later. Default true; ``memberlist()``
     false."""
 
+    reaccuse_stale_alives: bool = True
+    """claw-node: an alive message about a member we hold dead, from the address it died
+    at, at an incarnation not above the one it died with (it was cut off and re-announces
+    unaware of its death), is answered with its ``dead`` message, straight to it, at most
+    once per ``probe_interval_s`` per member, so it refutes with a higher incarnation at
+    once. memberlist ignores such an alive (old incarnation numbers carry no news) and
+    the member learns of its death only from gossip or a push-pull. Default true;
+    ``memberlist()`` false."""
+
+    replay_refused_claims: bool = True
+    """claw-node: an alive refused as a name conflict (another address claims a name whose
+    life here still looks alive, e.g. a restart at a new address) is remembered on the
+    record, one per member, and applied when that life is declared dead or left, at most
+    twice the longest suspicion timeout later: nobody re-gossips a refused alive, so the
+    new holder would otherwise wait for its next alive or a push-pull. memberlist forgets
+    it (``aliveNode`` logs the conflict, tells the conflict delegate and returns). Default
+    true; ``memberlist()`` false."""
+
     slow_member_memory_s: float = 60.0
     """claw-node: seconds after a member refuted a suspicion (it was alive, only slow)
     during which a new suspicion of it stops at memberlist's minimum instead of claw's
@@ -320,6 +338,8 @@ class GossipConfig:
             relay_nack_fraction=1.0,
             suspect_ack_grace=False,
             answer_stale_accusations=False,
+            reaccuse_stale_alives=False,
+            replay_refused_claims=False,
             accept_restart_elsewhere=False,
             abandon_stalled_round_s=0.0,
             leave_gossip_at_once=False,

@@ -17,8 +17,9 @@ from random import Random
 from .addresses import ip_to_bytes
 from .config import GossipConfig
 from .decode_cache import DecodeCache
+from .errors import LocalProtocolError
 from .keyring import Keyring
-from .membership import MemberRecord, SharedTable, meta_is_claw
+from .membership import MemberRecord, Membership, SharedTable, meta_is_claw
 from .messages import VSN_SERF
 from .protocol import SwimProtocol
 from .types import Address, MemberState
@@ -67,5 +68,27 @@ def in_converged_cluster(config: GossipConfig, table: SharedTable, *, name: str,
     core = SwimProtocol(config, name=name, address=address, meta=meta, rng=rng, now=now,
                         incarnation=incarnation, app_state=app_state,
                         decode_cache=decode_cache, strict=strict, keyring=keyring)
-    core._adopt_cluster(table, CONVERGED_STATUS_LTIME, now)
+    _adopt(core, table, CONVERGED_STATUS_LTIME, now)
     return core
+
+
+def _adopt(core: SwimProtocol, table: SharedTable, status_ltime: int, now: float) -> None:
+    """Make a fresh ``core`` know every member of ``table`` as a long-running node would:
+    nothing queued to gossip, probe order and timers at random phases. It sets the
+    core's private state: this loader is part of the core, used only by the simulator."""
+    me = core._self
+    entry = table.records.get(me.name)
+    if (entry is None or entry.address != me.address or entry.meta != me.meta
+            or entry.incarnation != me.incarnation):
+        raise LocalProtocolError(f"{me.name!r} is not in the table as itself")
+    me.status_ltime = entry.status_ltime
+    core._serf.clock.witness(status_ltime)
+    members = Membership.from_shared(core._cfg.max_members, table, me)
+    core._members = members
+    core._prober.adopt(members, table.names)
+    core._user.adopt(members)
+    core._queries.adopt(members)
+    core._gossiper.adopt(members)
+    core._outbox.forget_memberlist()  # our alive is known to all
+    core._version += 1
+    core._exchanges.adopt(members, now)

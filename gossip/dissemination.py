@@ -10,15 +10,24 @@ messages (they are the hardest to fit), then newer ones. A broadcast pushed with
 ``key`` replaces any queued broadcast with the same key (memberlist names its
 broadcasts after the node they are about, so a newer alive/suspect/dead about X
 invalidates the older one); ``key=None`` broadcasts are unique and never replaced.
+
+A broadcast pushed with ``once_per_member`` (Serf queries, ``gossip.query_router``) is
+never sent twice to one address, nor to the addresses it starts with (the querier): its
+few transmits then reach as many different members. memberlist spends them blindly, so
+in a 3-node cluster with memberlist's local profile (2 transmits) both copies of a
+query could go back to the node that had just sent it, and the third node never heard
+of the query.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .interning import BROADCASTS
+from .types import Address
 
 __all__ = ["DEFAULT_MAX_QUEUED", "BroadcastQueue", "retransmit_limit"]
 
@@ -38,6 +47,8 @@ class _Queued:
     payload: bytes
     transmits: int
     id: int
+    sent_to: set[Address] | None = None
+    """Addresses it must not go to again (``once_per_member`` broadcasts only)."""
 
 
 class BroadcastQueue:
@@ -57,16 +68,26 @@ class BroadcastQueue:
         self._by_key: dict[str, int] = {}
         self._next_id = 0
         self._limit_for = (-1, 0)  # (n_members, retransmit_limit) of the last take
+        self._once: dict[int, _Queued] = {}  # queued once_per_member broadcasts (few)
         self.dropped = 0
         """Broadcasts discarded because the queue was full."""
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def push(self, payload: bytes, key: str | None = None) -> int:
-        """Queue ``payload`` (an encoded message); return a handle for ``is_pending``."""
+    def push(self, payload: bytes, key: str | None = None, *,
+             once_per_member: Iterable[Address] | None = None) -> int:
+        """Queue ``payload`` (an encoded message); return a handle for ``is_pending``.
+
+        ``once_per_member``: send it at most once to each address, and never to these
+        (members known to have it); only ``take`` calls that name their destination
+        send it.
+        """
         self._next_id += 1
         item = _Queued(key, BROADCASTS.share(payload), 0, self._next_id)
+        if once_per_member is not None:
+            item.sent_to = set(once_per_member)
+            self._once[item.id] = item
         if key is not None:
             old = self._by_key.get(key)
             if old is not None:
@@ -87,18 +108,47 @@ class BroadcastQueue:
 
     def clear(self) -> None:
         self._items.clear()
+        self._once.clear()
         self._order.clear()
         self._by_key.clear()
 
     def take(
         self, overhead: int, limit: int, n_members: int, *, max_count: int | None = None,
+        to: Address | None = None,
     ) -> list[bytes]:
         """Broadcasts that fit in ``limit`` bytes, counting ``overhead`` bytes each
         (at most ``max_count`` of them).
 
         Every returned broadcast counts one transmit; it leaves the queue once it has
-        been sent ``retransmit_limit(mult, n_members)`` times.
+        been sent ``retransmit_limit(mult, n_members)`` times. ``to``: the destination;
+        ``once_per_member`` broadcasts already sent there (or never to be sent there, or
+        ``to`` unknown) are left out.
         """
+        order = self._order
+        if not order:
+            return []
+        held = self._hold_back(to, n_members) if self._once else []
+        try:
+            return self._take(overhead, limit, n_members, max_count, to)
+        finally:
+            for entry in held:
+                bisect.insort(order, entry)
+
+    def _hold_back(self, to: Address | None, n_members: int) -> list[tuple[int, int, int, _Queued]]:
+        """Take out of the order the ``once_per_member`` broadcasts not for ``to``;
+        forget those every other member already has (they could never leave)."""
+        held = []
+        for item in list(self._once.values()):
+            assert item.sent_to is not None
+            if len(item.sent_to) >= n_members - 1:
+                self._remove(item)
+            elif to is None or to in item.sent_to:
+                i = bisect.bisect_left(self._order, _order(item))
+                held.append(self._order.pop(i))
+        return held
+
+    def _take(self, overhead: int, limit: int, n_members: int, max_count: int | None,
+              to: Address | None) -> list[bytes]:
         order = self._order
         if not order:
             return []
@@ -135,6 +185,8 @@ class BroadcastQueue:
         for transmits, neg_len, neg_id, item in chosen:
             transmits += 1
             item.transmits = transmits
+            if item.sent_to is not None and to is not None:
+                item.sent_to.add(to)
             if transmits >= tx_limit:
                 self._forget(item)
             else:
@@ -150,6 +202,7 @@ class BroadcastQueue:
 
     def _forget(self, item: _Queued) -> None:
         self._items.pop(item.id, None)
+        self._once.pop(item.id, None)
         if item.key is not None and self._by_key.get(item.key) == item.id:
             del self._by_key[item.key]
 

@@ -68,7 +68,7 @@ class Gossiper:
         candidates = self._members.gossip_candidates(now, self._cfg.gossip_to_the_dead_s,
                                                      self._self)
         for rec in self._rng.sample(candidates, min(self._cfg.gossip_nodes, len(candidates))):
-            buf = self._outbox.gossip_packet(rec.is_claw)
+            buf = self._outbox.gossip_packet(rec.address, rec.is_claw)
             if buf is None:
                 continue  # (only claw-only messages left and this one is a Serf agent)
             self._outbox.emit(rec.address, buf, crc=rec.pmax >= 5)

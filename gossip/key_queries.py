@@ -18,9 +18,11 @@ Serf obeys a key change from any packet memberlist accepts, so while
 ``gossip_verify_incoming`` is off (the middle of a migration to encryption) anyone who
 can send a plaintext datagram could rotate its keys. Here a change is obeyed only if its
 query arrived encrypted under a key we hold (``IncomingQuery.encrypted``); a plaintext
-one is answered with ``UNENCRYPTED_CHANGE`` and not passed on (``passes_on``), since
-passing it on under our key would launder it into one the next node obeys. Lists are
-answered either way, as Serf does.
+one is answered with ``UNENCRYPTED_CHANGE``. It is passed on, as Serf passes on every
+query, unless we seal what we send (``passes_on``): passing it on under our key would
+launder it into one the next node obeys. Lists are answered either way, as Serf does.
+The answers to our own key queries get the same rule (``gossip.query_router``): with a
+keyring, only answers that arrived sealed are counted.
 
 The answer is planned here without touching anything (``plan_answer`` works on a copy
 of the keyring); the node persists ``KeyPlan.keys`` and only then applies them and
@@ -145,10 +147,13 @@ class KeyPlan:
             _change(keyring, *self.change)
 
 
-def passes_on(name: str, encrypted: bool) -> bool:
-    """Whether a query that arrived (``encrypted`` or not) may be re-broadcast: every
-    query may, except a key change that arrived in plaintext."""
-    return encrypted or name not in KEY_CHANGES
+def passes_on(name: str, encrypted: bool, sealing: bool) -> bool:
+    """Whether a query that arrived (``encrypted`` or not) may be re-broadcast by a node
+    that seals what it sends (``sealing``) or not: every query may, except a key change
+    that arrived in plaintext and would leave sealed. (Left in plaintext it reaches the
+    next node as it reached us, so that node refuses it too; not passing it on at all
+    made a claw node that got Serf's only copies keep the query from the others.)"""
+    return encrypted or not sealing or name not in KEY_CHANGES
 
 
 def plan_answer(name: str, payload: bytes, keyring: Keyring,

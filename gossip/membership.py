@@ -457,7 +457,11 @@ def decide_alive(
     now: float,
     dead_node_reclaim_s: float,
     accept_restart_elsewhere: bool = True,
+    reaccuse_stale: bool = True,
 ) -> AliveVerdict:
+    """What an alive message does. ``accept_restart_elsewhere`` and ``reaccuse_stale``
+    are claw-node's departures (``GossipConfig.accept_restart_elsewhere``,
+    ``reaccuse_stale_alives``); both false: memberlist's ``aliveNode``."""
     if is_self and self_left:
         return AliveVerdict.IGNORE  # we are leaving: nothing about us is worth refuting
     if not vsn_is_valid(vsn):
@@ -488,7 +492,7 @@ def decide_alive(
             return AliveVerdict.IGNORE  # our own current announcement echoed back
         return AliveVerdict.REFUTE  # someone announces a different "us": out-announce it
     if incarnation <= record.incarnation:
-        if record.state == MemberState.DEAD:
+        if record.state == MemberState.DEAD and reaccuse_stale:
             return AliveVerdict.STALE  # it may have restarted unaware of its death
         return AliveVerdict.IGNORE  # old incarnation numbers carry no news
     return AliveVerdict.UPDATE

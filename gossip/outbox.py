@@ -116,9 +116,9 @@ class Outbox:
             del self._urgent_app[handle]
         return bool(self._urgent_app)
 
-    def take(self, limit: int, to_claw: bool, max_parts: int) -> list[bytes]:
-        """Broadcasts for one datagram: at most ``max_parts`` whose parts fit in ``limit``
-        bytes; app ones only ``to_claw``."""
+    def take(self, limit: int, to_claw: bool, max_parts: int, to: Address) -> list[bytes]:
+        """Broadcasts for one datagram to ``to``: at most ``max_parts`` whose parts fit in
+        ``limit`` bytes; app ones only ``to_claw``."""
         ml, serf, app = self.memberlist, self.serf, self.app
         if not (len(ml) or len(serf) or (to_claw and len(app))):
             return []  # the common case once a cluster is quiet: nothing to piggyback
@@ -130,7 +130,7 @@ class Outbox:
                 break
             if not len(q):
                 continue  # (take would return nothing and change nothing)
-            got = q.take(COMPOUND_PART_OVERHEAD, limit, n, max_count=max_parts - len(out))
+            got = q.take(COMPOUND_PART_OVERHEAD, limit, n, max_count=max_parts - len(out), to=to)
             if got:
                 limit -= sum(map(len, got)) + COMPOUND_PART_OVERHEAD * len(got)
                 out.extend(got)
@@ -141,14 +141,14 @@ class Outbox:
     def send(self, address: Address, primary: bytes, *, to_claw: bool) -> None:
         """memberlist ``sendMsg``: ``primary`` plus piggybacked broadcasts that fit."""
         avail = self.packet_budget() - len(primary) - COMPOUND_HEADER_OVERHEAD
-        extra = self.take(avail, to_claw, MAX_PARTS - 1)
+        extra = self.take(avail, to_claw, MAX_PARTS - 1, address)
         buf = primary if not extra else codec.encode_compound([primary, *extra])
         self.emit(address, buf, crc=False)
 
-    def gossip_packet(self, to_claw: bool) -> bytes | None:
-        """One gossip datagram's worth of broadcasts (None: nothing for this member)."""
+    def gossip_packet(self, to: Address, to_claw: bool) -> bytes | None:
+        """One gossip datagram's worth of broadcasts for ``to`` (None: nothing for it)."""
         parts = self.take(self.packet_budget() - COMPOUND_HEADER_OVERHEAD, to_claw,
-                          MAX_PARTS)
+                          MAX_PARTS, to)
         return compound(parts) if parts else None
 
     def emit(self, address: Address, buf: bytes, *, crc: bool) -> None:

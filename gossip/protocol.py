@@ -26,71 +26,67 @@ the alive/suspect/dead decisions), ``suspicion`` (Lifeguard timeouts), ``awarene
 relays), ``outbox`` (broadcast queues and datagram packing), ``gossiper`` (gossip rounds
 and direct announcements), ``push_pull`` (``Exchanges``: TCP requests, push-pull
 anti-entropy, reconnects), ``user_messages`` (Serf intents and claw app messages),
-``query_router`` (Serf queries: ``serf_query``'s decisions on the wire), ``leave`` (the phases of a graceful leave), ``serf_layer`` (Lamport clocks and intent
-decisions) and ``stats`` (the counters). A collaborator moves a member between states
-only through the callables this class hands it. This class keeps the commands, inputs,
-outputs, the packet handler table (``_PACKET_HANDLERS``), applies alive/suspect/dead and
-refutes, and runs every timer from one table (``_TIMERS``). ``converged`` builds cores
-that start inside a converged cluster (the simulator's loader).
-
-Additions to the original contract (all read-only views):
-``member_state(name)``, ``suspicion_deadline(name)``, ``cluster_size_estimate``,
-``pending_broadcasts``, ``is_leaving``, ``last_internal_error``, ``coordinates``,
-``coordinate_of(name)``; see their docstrings.
-Two commands for the application's identity checks (``node.identity``):
-``check_address(name, address, now)`` and ``outbid(incarnation, now, tell=...)``;
-``force_leave(name, now, prune=...)``, Serf's force-leave of another member.
-Serf queries: ``start_query``, ``respond_query``, ``close_query``,
-``query_response_fits``, ``default_query_timeout`` and the ``Query*`` events; Serf user
-events: ``send_user_event`` and ``UserEventReceived``.
+``query_router`` (Serf queries on the wire), ``leave`` (the phases of a graceful leave),
+``serf_layer`` (Lamport clocks and intent decisions), ``stale_accusations`` and
+``name_claims`` (two claw-node departures with state of their own) and ``stats`` (the
+counters). A collaborator moves a member between states only through the callables this
+class hands it. Three facets are its base classes, each in its own module:
+``core_views.CoreViews`` (the read-only views), ``serf_commands.SerfCommands`` (Serf
+queries and user events) and ``self_announcement.SelfAnnouncement`` (``set_meta``,
+``reannounce`` and the identity checks ``check_address`` and ``outbid``). This class
+keeps the other commands, the inputs and outputs, the packet handler table
+(``_PACKET_HANDLERS``), applies alive/suspect/dead and refutes, and runs every timer from
+one table (``_TIMERS``). ``converged`` builds cores that start inside a converged
+cluster (the simulator's loader).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from random import Random
 from typing import Any
 
 from . import codec
-from .addresses import bytes_to_ip, ip_to_bytes
+from .addresses import bytes_to_ip
 from .awareness import Awareness
 from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
-from .coordinate import Coordinate, CoordinateClient
+from .coordinate import CoordinateClient
 from .coordinate_exchange import CoordinateExchange
+from .core_views import CoreViews
 from .decode_cache import DecodeCache
-from .decrypt_failures import DecryptFailureReport
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
-    Event, Member, MemberFailed, MemberJoined, MemberLeft, MemberRecovered, MemberSuspected,
+    Event, MemberFailed, MemberJoined, MemberLeft, MemberRecovered, MemberSuspected,
     MemberUpdated, NameConflict, Refuted,
 )
 from .gossiper import Gossiper
-from .histogram import Histogram
 from .keyring import Keyring
 from .leave import Leave, LeavePhase
 from .membership import (
-    TOMBSTONE_S, AliveVerdict, DeadVerdict, MemberRecord, Membership, SharedTable,
-    SuspectVerdict, decide_alive, decide_dead, decide_suspect, meta_is_claw,
+    TOMBSTONE_S, AliveVerdict, DeadVerdict, MemberRecord, Membership, SuspectVerdict,
+    decide_alive, decide_dead, decide_suspect, meta_is_claw,
 )
 from .messages import (
-    VSN_SERF, Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
+    Ack, Alive, ClawAppMessage, Dead, ErrResp, IndirectPing, Nack, Ping,
     Suspect, UserMsg,
 )
+from .name_claims import claim_to_replay, remember_refused_claim
 from .outbox import Outbox
 from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
 from .push_pull import Exchanges, PendingStream, StreamRequest
 from .query_router import QueryRouter
-from .user_events import UserEvents
+from .serf_commands import SerfCommands
+from .self_announcement import SelfAnnouncement, own_record
 from .serf_layer import SerfLayer
-from .serf_query import IncomingQuery, OutboundQuery, QueryParams
+from .stale_accusations import StaleAccusationAnswers
 from .stats import CoreStats
-from .suspicion import Suspicion, suspicion_bounds
+from .suspicion import Suspicion
 from .types import Address, MemberState
+from .user_events import UserEvents
 from .user_messages import UserMessages, serf_payload
 from .wire_encryption import WireEncryption
 
@@ -103,13 +99,8 @@ MAX_EVENTS = 65536
 MAX_ERRORS_TO_REPORT = 16
 """Internal errors kept for the driver to log (``internal_errors_to_report``); older
 ones are only counted."""
-STALE_ANSWER_INTERVAL_S = 1.0
-"""Seconds between two answers to stale accusations sent to the same address."""
-MAX_STALE_ANSWERS = 1024
-"""Addresses remembered for that rate limit (oldest forgotten first)."""
 REAP_INTERVAL_S = 1.0
 """How often dead/left records and stale bookkeeping are swept."""
-_U32_MAX = (1 << 32) - 1
 
 @dataclass(frozen=True, slots=True)
 class _Timer:
@@ -123,7 +114,7 @@ class _Timer:
     """Fire on every ``handle_timer`` call, due or not (it checks its own conditions)."""
 
 
-class SwimProtocol:
+class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
     """One node's view of the cluster and its failure detector.
 
     Args:
@@ -171,31 +162,17 @@ class SwimProtocol:
             config.validate()
         except GossipError as exc:
             raise LocalProtocolError(f"invalid config: {exc}") from exc
-        if not isinstance(name, str) or not name:
-            raise LocalProtocolError("name must be a non-empty string")
-        if not isinstance(incarnation, int) or not 1 <= incarnation <= _U32_MAX:
-            raise LocalProtocolError(f"incarnation must be in 1..{_U32_MAX}, got {incarnation!r}")
-        meta = self._check_meta(meta, config)
-        try:
-            ip, port = address
-            ip_bytes = ip_to_bytes(ip)
-        except (TypeError, ValueError) as exc:
-            raise LocalProtocolError(f"address must be (ip, port), got {address!r}") from exc
-        if not isinstance(port, int) or not 1 <= port <= 65535:
-            raise LocalProtocolError(f"port must be in 1..65535, got {port!r}")
+        me = own_record(config, name=name, address=address, meta=meta,
+                        incarnation=incarnation, now=now)
 
         self._cfg = config
         self._rng = rng
         self._app_state = app_state
         self._decode_cache = decode_cache if decode_cache is not None else DecodeCache()
-        self._ip_bytes = ip_bytes
+        self._ip_bytes = ip_bytes = me.ip_bytes
         self._now = now
         self._members = Membership(config.max_members)
-        self._self = MemberRecord(
-            name=name, ip=str(ip), port=port, meta=meta, incarnation=incarnation,
-            state=MemberState.ALIVE, state_since=now, vsn=VSN_SERF, is_claw=meta_is_claw(meta),
-            ip_bytes=ip_bytes,
-        )
+        self._self = me
         self._members.add(self._self)
         self._awareness = Awareness(config.awareness_max_multiplier)
         self._stats = CoreStats()
@@ -228,7 +205,8 @@ class SwimProtocol:
                             live_peer_count=self._live_peer_count)
         self._queries = QueryRouter(self._members, self._self, self._serf.query_clock, rng,
                                     self._outbox, emit=self._emit,
-                                    gossip_interval_s=config.gossip_interval_s)
+                                    gossip_interval_s=config.gossip_interval_s,
+                                    encryption=self._encryption)
         self._user_events = UserEvents(self._serf.event_clock, self._outbox, emit=self._emit)
         self._serf.local_events = self._user_events.local_events
         self._user = UserMessages(self._members, self._self, self._serf, self._outbox,
@@ -244,8 +222,8 @@ class SwimProtocol:
             apply_dead=self._on_dead, emit=self._emit,
             tcp_ping_acked=self._prober.tcp_ping_acked, joined=self._joined,
             merge_events=self._user_events.merge_remote, encryption=self._encryption)
-        self._stale_answers: OrderedDict[Address, float] = OrderedDict()
-        """Where we last sent our alive in answer to a stale accusation, and when."""
+        self._stale_answers = StaleAccusationAnswers(self._self, self._outbox, self._stats,
+                                                     self._self_alive)
         self.last_internal_error: str = ""
         """repr of the last unexpected exception swallowed at an input boundary (a bug)."""
         self._strict = strict
@@ -259,36 +237,6 @@ class SwimProtocol:
         # memberlist's setAlive: our own alive waits in the queue until there are peers,
         # so a joiner announces itself too (not only through its seed's 2-3 retransmits).
         self._broadcast_self_alive()
-
-    # --- a core that starts inside a converged cluster (``gossip.converged``) -----
-
-    def _adopt_cluster(self, table: SharedTable, status_ltime: int, now: float) -> None:
-        """Know every member of ``table`` as a long-running node would: nothing queued
-        to gossip, probe order and timers at random phases (``converged.py``)."""
-        me = self._self
-        entry = table.records.get(me.name)
-        if (entry is None or entry.address != me.address or entry.meta != me.meta
-                or entry.incarnation != me.incarnation):
-            raise LocalProtocolError(f"{me.name!r} is not in the table as itself")
-        me.status_ltime = entry.status_ltime
-        self._serf.clock.witness(status_ltime)
-        self._members = Membership.from_shared(self._cfg.max_members, table, me)
-        self._prober.adopt(self._members, table.names)
-        self._user.adopt(self._members)
-        self._queries.adopt(self._members)
-        self._gossiper.adopt(self._members)
-        self._outbox.forget_memberlist()  # our alive is known to all
-        self._version += 1
-        self._exchanges.adopt(self._members, now)
-
-    @staticmethod
-    def _check_meta(meta: bytes, config: GossipConfig) -> bytes:
-        if not isinstance(meta, (bytes, bytearray)):
-            raise LocalProtocolError("meta must be bytes")
-        if len(meta) > config.meta_max_bytes:
-            raise LocalProtocolError(
-                f"meta is {len(meta)} bytes, more than meta_max_bytes={config.meta_max_bytes}")
-        return bytes(meta)
 
     # --- commands -------------------------------------------------------------
 
@@ -333,28 +281,12 @@ class SwimProtocol:
         self._user.on_leave_intent(intent, now, rebroadcast=serf_payload(intent))
         return self.member_state(name)
 
-    @property
-    def leave_done(self) -> bool:
-        return self._leave.phase is LeavePhase.DONE
-
-    @property
-    def is_leaving(self) -> bool:
-        """True once ``leave`` was called (probing and push-pull have stopped)."""
-        return self._leave.phase is not LeavePhase.NONE
-
-    def set_meta(self, meta: bytes, now: float) -> None:
-        """Replace node metadata; bumps incarnation and broadcasts alive (not once
-        ``leave`` was called: like memberlist, a leaving node announces no new life)."""
+    def set_gossip_verify(self, incoming: bool, outgoing: bool, now: float) -> None:
+        """Change ``gossip_verify_incoming`` / ``_outgoing`` while running (an agent
+        reload moving a migration to encryption a step): from the next packet on."""
         self._now = now
-        meta = self._check_meta(meta, self._cfg)
-        if self._leave.phase:
-            # An alive at a higher incarnation than our dead message would make those who
-            # saw the dead take us back as alive, then declare us failed, not left.
-            return
-        self._self.meta = meta
-        self._self.is_claw = meta_is_claw(meta)
-        self._bump_incarnation(self._self.incarnation + 1)
-        self._broadcast_self_alive()
+        self._encryption.verify_incoming = incoming
+        self._encryption.verify_outgoing = outgoing
 
     def broadcast_app(self, body: bytes, now: float, *, key: str | None = None,
                       urgent: bool = False) -> None:
@@ -376,94 +308,6 @@ class SwimProtocol:
                 f"app message of {len(body)} bytes does not fit in udp_buffer_bytes")
         self._user.remember_app(body)
         self._outbox.push_app(payload, None if key is None else f"app:{key}", urgent=urgent)
-
-    def reannounce(self, now: float) -> None:
-        """After a clock jump (sleep/wake): higher incarnation, alive broadcast, and an
-        immediate push-pull with a random live peer."""
-        self._now = now
-        if self._leave.phase:
-            return
-        self._bump_incarnation(self._self.incarnation + 1)
-        self._broadcast_self_alive()
-        if self._prober.abandon():  # its timing spans the jump: no verdict from it
-            self._stats.probes_abandoned += 1
-        prober = self._prober
-        prober.next_probe = min(prober.next_probe, now + self._cfg.probe_interval_s)
-        self._exchanges.push_pull_random(now)
-
-    def check_address(self, name: str, address: Address, now: float) -> None:
-        """Ask whether ``address`` answers a ping for member ``name`` (memberlist's TCP
-        ping: a stream ping naming its target, which only that member acks). An
-        ``AddressChecked`` event follows within ``tcp_timeout_s`` (plus the stream grace).
-        The core draws no conclusion from it; the application's identity check does."""
-        self._now = now
-        self._exchanges.open_address_check(name, address, now)
-
-    def outbid(self, incarnation: int, now: float, *, tell: Address | None = None) -> None:
-        """Announce ourselves above ``incarnation``, another holder's of our name that the
-        application decided we keep: a suspicion or death gossiped about that holder's
-        life then no longer applies to our record anywhere. ``tell``: the other holder's
-        address, sent our alive directly: the members that refuse our claim never relay
-        it, so this is how a holder that is a member too learns of us. Nothing when we
-        are leaving; no new incarnation when we are above ``incarnation`` already."""
-        self._now = now
-        if self._leave.phase:
-            return
-        if self._self.incarnation <= incarnation:
-            self._bump_incarnation(incarnation + 1)
-            self._broadcast_self_alive()
-            self._stats.outbids += 1
-        if tell is not None:
-            self._outbox.emit(tell, self._self_alive(), crc=False)
-
-    # --- Serf queries (gossip.serf_query; issue 19 reuses them for user queries) ---
-
-    def start_query(self, name: str, payload: bytes | None, params: QueryParams,
-                    now: float) -> OutboundQuery:
-        """Start a Serf query: broadcast it, handle it here too (our own ack and
-        ``QueryReceived``), and collect acks and responses until its deadline
-        (``QueryAnswered`` per answer, ``QueryFinished`` at the deadline).
-
-        Returns:
-            The open query; its ``acks``/``responses`` fill as answers arrive.
-        Raises:
-            QueryError: larger than Serf's 1,024-byte limit, too many open, bad params.
-        """
-        self._now = now
-        return self._queries.start(name, payload, params, now)
-
-    def respond_query(self, query: IncomingQuery, payload: bytes | None, now: float) -> None:
-        """Answer a query from ``QueryReceived`` (once, before its deadline), straight to
-        the querier and through ``relay_factor`` other members.
-
-        Raises:
-            QueryError: larger than Serf's 1,024-byte limit, answered already, or late.
-        """
-        self._now = now
-        self._queries.respond(query, payload, now)
-
-    def query_response_fits(self, query: IncomingQuery, payload: bytes | None) -> bool:
-        """Whether ``respond_query`` would accept ``payload`` by size."""
-        return self._queries.queries.response_fits(query, payload)
-
-    def close_query(self, query: OutboundQuery, now: float) -> None:
-        """Stop collecting answers for ``query`` (no ``QueryFinished`` follows)."""
-        self._now = now
-        self._queries.queries.close(query)
-
-    def default_query_timeout(self) -> float:
-        """Serf's default timeout for a query started now: gossip interval x 16 x
-        ceil(log10(live members + 1)), in seconds."""
-        return self._queries.default_timeout()
-
-    def send_user_event(self, name: str, payload: bytes, coalesce: bool, now: float) -> None:
-        """Serf ``UserEvent``: broadcast a user event (``UserEventReceived`` here too).
-
-        Raises:
-            UserEventError: name + payload or the encoded event over Serf's 512 bytes.
-        """
-        self._now = now
-        self._user_events.send(name, payload, coalesce)
 
     # --- inputs -----------------------------------------------------------------
 
@@ -603,106 +447,6 @@ class SwimProtocol:
         self._errors_to_report.clear()
         return out
 
-    # --- views ------------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        return self._self.name
-
-    @property
-    def incarnation(self) -> int:
-        return self._self.incarnation
-
-    def members(self) -> list[Member]:
-        """Every known member including self, dead and left ones (until reaped)."""
-        return [r.snapshot() for r in self._members]
-
-    def member(self, name: str) -> Member | None:
-        rec = self._members.get(name)
-        return rec.snapshot() if rec is not None else None
-
-    @property
-    def health_score(self) -> int:
-        """Lifeguard local health (0 = healthy)."""
-        return self._awareness.score
-
-    @property
-    def stats(self) -> dict[str, int]:
-        """Counters since start (all ints; their meaning: ``gossip.stats``), plus
-        ``members`` (table size) and ``broadcasts_dropped``."""
-        out = self._stats.as_dict()
-        out["members"] = len(self._members)
-        out["broadcasts_dropped"] = self._outbox.dropped
-        failures = self._encryption.failures
-        out["decrypt_failures"] = failures.total
-        for reason, count in failures.by_reason.items():
-            out[f"decrypt_failed_{reason}"] = count
-        for key, value in dataclasses.asdict(self._queries.queries.stats).items():
-            out[f"query_{key}"] = value
-        for key, value in dataclasses.asdict(self._user_events.stats).items():
-            out[f"user_event_{key}"] = value
-        return out
-
-    @property
-    def keyring(self) -> Keyring | None:
-        """The gossip keys this core seals and opens with (the one it was given)."""
-        return self._encryption.keyring
-
-    def decrypt_failures_by_source(self) -> dict[Address, int]:
-        """Datagrams and streams that failed to decrypt, per source (the most recent
-        ``gossip.decrypt_failures.MAX_SOURCES``; streams under port 0)."""
-        return self._encryption.failures.by_source()
-
-    def decrypt_failure_reports(self) -> list[DecryptFailureReport]:
-        """What to log about decrypt failures since the last call: at most one report
-        per source and minute (``gossip.decrypt_failures``)."""
-        return self._encryption.failures.reports()
-
-    @property
-    def coordinates(self) -> CoordinateExchange | None:
-        """Serf's ping delegate (``GossipConfig.coordinates``): our Vivaldi client and the
-        peers' cached coordinates; None when coordinates are off."""
-        return self._coordinates
-
-    def coordinate_of(self, name: str) -> Coordinate | None:
-        """Our network coordinate (our own name) or the one last learnt for member
-        ``name`` from its probe ack (kept until it is reaped); None if unknown or off."""
-        return self._coordinates.coordinate_of(name) if self._coordinates is not None else None
-
-    def member_state(self, name: str) -> MemberState | None:
-        """State of ``name`` without building a ``Member`` snapshot (cheap; None if unknown)."""
-        rec = self._members.get(name)
-        return rec.state if rec is not None else None
-
-    def suspicion_deadline(self, name: str) -> float | None:
-        """When the running suspicion of ``name`` expires (core time), or None."""
-        rec = self._members.get(name)
-        return rec.suspicion.deadline if rec is not None and rec.suspicion is not None else None
-
-    @property
-    def cluster_size_estimate(self) -> int:
-        """memberlist's ``estNumNodes``: members counted for timeouts and retransmits."""
-        now, version, n = self._size_cache
-        if now != self._now or version != self._version:
-            n = self._members.estimated_size(self._now, self._cfg.gossip_to_the_dead_s)
-            self._size_cache = (self._now, self._version, n)
-        return n
-
-    @property
-    def probe_rtt(self) -> Histogram:
-        """Round trips of our probes that were acked directly, seconds."""
-        return self._prober.rtt
-
-    @property
-    def push_pull_durations(self) -> Histogram:
-        """Durations of our outbound push-pulls that succeeded, seconds."""
-        return self._exchanges.durations
-
-    @property
-    def pending_broadcasts(self) -> int:
-        """Broadcasts waiting in the memberlist, Serf and app queues together."""
-        return self._outbox.pending
-
     # --- packet handling ----------------------------------------------------------
 
     def _on_packet_message(self, msg: object, addr: Address, now: float) -> None:
@@ -711,25 +455,6 @@ class SwimProtocol:
             self._stats.unknown_type += 1
             return
         handler(self, msg, addr, now)
-
-    def _answer_stale_accusation(self, node: str, incarnation: int, addr: Address,
-                                 now: float) -> None:
-        """claw-node ``answer_stale_accusations``: a suspect or dead message about us at an
-        older incarnation than ours comes from a node that missed our refutation (gossip
-        of it ended, lost); memberlist ignores it, and that node declares us dead when its
-        timer ends. We send it our alive message straight back, at most once per second
-        per address."""
-        if node != self._self.name or incarnation >= self._self.incarnation:
-            return
-        last = self._stale_answers.get(addr)
-        if last is not None and now - last < STALE_ANSWER_INTERVAL_S:
-            return
-        self._stale_answers[addr] = now
-        self._stale_answers.move_to_end(addr)
-        if len(self._stale_answers) > MAX_STALE_ANSWERS:
-            self._stale_answers.popitem(last=False)
-        self._outbox.emit(addr, self._self_alive(), crc=False)
-        self._stats.stale_accusations_answered += 1
 
     def _on_alive(self, a: Alive, now: float) -> None:
         rec = self._members.get(a.node)
@@ -757,6 +482,7 @@ class SwimProtocol:
             is_self=is_self, self_left=self._leave.phase >= LeavePhase.DEAD, now=now,
             dead_node_reclaim_s=self._cfg.dead_node_reclaim_s,
             accept_restart_elsewhere=self._cfg.accept_restart_elsewhere,
+            reaccuse_stale=self._cfg.reaccuse_stale_alives,
         )
         if verdict is AliveVerdict.IGNORE:
             return
@@ -769,10 +495,8 @@ class SwimProtocol:
         if verdict is AliveVerdict.CONFLICT:
             assert rec is not None
             self._stats.name_conflicts += 1
-            claim = rec.refused_claim
-            if not is_self and (claim is None or a.incarnation >= claim.incarnation):
-                rec = self._members.writable(rec)
-                rec.refused_claim, rec.refused_claim_at = a, now  # see _mark_down
+            if self._cfg.replay_refused_claims and not is_self:
+                rec = remember_refused_claim(self._members, rec, a, now)
             self._emit(NameConflict(existing=rec.snapshot(), claimed_by=address,
                                     claimed_meta=meta, claimed_incarnation=a.incarnation))
             return
@@ -838,7 +562,7 @@ class SwimProtocol:
 
     def _on_suspect_packet(self, s: Suspect, addr: Address, now: float) -> None:
         if self._cfg.answer_stale_accusations and not self._leave.phase:
-            self._answer_stale_accusation(s.node, s.incarnation, addr, now)
+            self._stale_answers.on_accusation(s.node, s.incarnation, addr, now)
         self._on_suspect(s, now)
 
     def _on_suspect(self, s: Suspect, now: float) -> None:
@@ -893,7 +617,7 @@ class SwimProtocol:
     def _on_dead_packet(self, d: Dead, addr: Address, now: float) -> None:
         if (self._cfg.answer_stale_accusations and not self._leave.phase
                 and d.from_ != d.node):  # (a node's own dead is its leave, not an accusation)
-            self._answer_stale_accusation(d.node, d.incarnation, addr, now)
+            self._stale_answers.on_accusation(d.node, d.incarnation, addr, now)
         self._on_dead(d, now)
 
     def _on_dead(self, d: Dead, now: float) -> None:
@@ -921,20 +645,12 @@ class SwimProtocol:
         else:
             self._stats.deaths += 1
             self._emit(MemberFailed(rec.snapshot(), accuser=accuser))
-        claim, rec.refused_claim = rec.refused_claim, None
-        if claim is not None and now - rec.refused_claim_at <= self._refused_claim_ttl():
-            # The name restarted elsewhere while this life still looked alive: nobody
-            # re-gossips a refused alive, so apply it now that the old life is gone.
-            self._stats.claims_applied += 1
-            self._on_alive(claim, now)
-
-    def _refused_claim_ttl(self) -> float:
-        """How long a refused claim stays worth applying: twice the longest suspicion
-        timeout (the old life it conflicted with is normally dead within one)."""
-        cfg = self._cfg
-        _, max_s = suspicion_bounds(cfg.suspicion_mult, cfg.suspicion_max_mult,
-                                    self.cluster_size_estimate, cfg.probe_interval_s)
-        return 2.0 * max_s
+        if rec.refused_claim is not None:
+            # The name restarted elsewhere while this life still looked alive.
+            claim = claim_to_replay(rec, now, self._cfg, self.cluster_size_estimate)
+            if claim is not None:
+                self._stats.claims_applied += 1
+                self._on_alive(claim, now)
 
     def _clear_suspicion(self, rec: MemberRecord) -> None:
         rec.suspicion = None
@@ -949,19 +665,6 @@ class SwimProtocol:
         self._awareness.apply_delta(1)  # being accused hints that we are the slow one
         self._stats.refutes += 1
         self._emit(Refuted(incarnation=self._self.incarnation, accuser=accuser))
-
-    def _bump_incarnation(self, inc: int) -> None:
-        # Incarnation is a Go uint32; a hostile accusation at the top cannot be beaten.
-        self._self.incarnation = min(inc, _U32_MAX)
-
-    def _self_alive(self) -> bytes:
-        """Our own alive message, encoded (for broadcasts and direct answers)."""
-        s = self._self
-        return codec.encode_message(
-            Alive(s.incarnation, s.name, self._ip_bytes, s.port, s.meta, VSN_SERF))
-
-    def _broadcast_self_alive(self) -> None:
-        self._outbox.memberlist.push(self._self_alive(), self._self.name)
 
     def _gossiped_records(self) -> list[MemberRecord]:
         """The records a push-pull carries: those still gossiped about."""

@@ -57,6 +57,7 @@ __all__ = [
     "RelayTargets",
     "SerfQueries",
     "default_query_timeout",
+    "querier_address",
 ]
 
 QUERY_FLAG_ACK = 1
@@ -190,6 +191,11 @@ class QueryStats:
     relayed: int = 0
     bad_relays: int = 0
     """Relays that were not a well-formed query response within the size limit."""
+    plaintext_answers: int = 0
+    """Answers to our key queries dropped because they arrived unencrypted while we
+    hold keys (``gossip.query_router``)."""
+    plaintext_relays: int = 0
+    """Relays dropped because they arrived unencrypted and we would seal them."""
 
 
 class SerfQueries:
@@ -255,7 +261,7 @@ class SerfQueries:
         if not filters_match(msg.filters, self._name, self._tags()):
             self.stats.filtered_out += 1
             return QueryVerdict(rebroadcast=rebroadcast)  # first sighting: pass it on anyway
-        reply_to = _reply_address(msg)
+        reply_to = querier_address(msg)
         if reply_to is None:
             return QueryVerdict(rebroadcast=rebroadcast)  # nowhere to answer
         timeout_s = min(max(msg.timeout_ns, 0) / 1e9, MAX_ANSWERABLE_S)
@@ -447,7 +453,8 @@ class SerfQueries:
         return len(self._open)
 
 
-def _reply_address(msg: SerfQuery) -> Address | None:
+def querier_address(msg: SerfQuery) -> Address | None:
+    """Where a query's acks and responses go (its ``Addr``/``Port``); None if invalid."""
     if not msg.addr or not 0 < msg.port <= 0xFFFF:
         return None
     return bytes_to_ip(msg.addr), msg.port

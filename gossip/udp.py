@@ -9,7 +9,8 @@ concurrent inbound exchanges) and survives every socket error and every exceptio
 core might raise (logged and counted in ``stats``), and logs the bugs the core caught
 itself (``core.internal_errors_to_report``).
 
-This is the only module of ``gossip`` that touches sockets or the clock.
+With ``stream_io`` (reading one TCP message) and ``channel_driver`` (the request
+channel's transfers) it is the only code of ``gossip`` that touches sockets or the clock.
 
     transport = GossipTransport(
         lambda address, now: SwimProtocol(config, name="a", address=address, rng=rng, now=now),
@@ -28,30 +29,19 @@ import logging
 import math
 import socket
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
-from . import codec
-from .channel import (
-    HANDLER_SHARE,
-    MAX_INBOUND,
-    MAX_OUTBOUND,
-    MAX_REPLY_BYTES,
-    ChannelCall,
-    ChannelReply,
-    ChannelSlots,
-    ReplyStatus,
-    decode_reply,
-    encode_reply,
-    encode_request,
+from .channel import ChannelCall
+from .channel_connections import SERVE_IDLE_S
+from .channel_driver import (
+    CHANNEL_COUNTERS, ChannelEndpoint, ChannelError, RequestHandler,
 )
-from .channel_connections import SERVE_IDLE_S, IdleConnections
 from .config import GossipConfig
-from .errors import GossipError
 from .events import Event
 from .protocol import SwimProtocol
 from .push_pull import StreamRequest
+from .stream_io import StreamTooLarge, close_writer, read_message
 from .types import Address
 
 __all__ = ["ChannelError", "CoreFactory", "GossipTransport", "RequestHandler"]
@@ -67,33 +57,10 @@ The bound address carries the real port when ``bind`` asked for port 0; the fact
 derives the advertise address from it (the bind host may be a wildcard such as 0.0.0.0,
 which peers cannot dial)."""
 
-RequestHandler = Callable[[ChannelCall], Awaitable[bytes]]
-"""Answers one inbound channel request of a kind (``set_request_handler``); the bytes it
-returns are the reply body. It runs at most the request's TTL; raising answers ``FAILED``
-(``ValueError`` means a malformed body: counted as ``channel_in_malformed``, not logged)."""
-
-REPLY_FRAME_SLACK = 64 * 1024
-"""Bytes a reply frame may take beyond ``MAX_REPLY_BYTES`` (headers; compression can grow
-incompressible data a little)."""
-
-
-class ChannelError(Exception):
-    """A channel request got no usable answer: refused, unreachable, timed out, garbled,
-    or the callee answered with a status other than OK. The message says which."""
-
-
 EVENT_QUEUE_LIMIT = 10_000
 """Events buffered per ``events()`` subscriber; a subscriber that falls further behind
 loses the oldest ones (counted as ``events_dropped``), so a stuck consumer cannot grow
 memory without bound."""
-
-STREAM_READ_CHUNK = 256 * 1024
-"""Bytes asked of the socket per read while assembling one TCP message."""
-
-STREAM_QUIET_S = 0.005
-"""A partial TCP message is parsed again once the peer has sent nothing for this long..."""
-STREAM_QUIET_MAX_S = 0.25
-"""...and that wait doubles after each use, up to this."""
 
 BIND_ATTEMPTS = 20
 """With port 0, tries at finding an ephemeral port free for both TCP and UDP."""
@@ -167,17 +134,8 @@ class GossipTransport:
             "tcp_in_too_large", "tcp_out", "tcp_out_errors", "tcp_out_timeouts",
             "core_errors", "core_internal_errors", "callback_errors", "events",
             "events_dropped", "timer_stuck",
-            "channel_in", "channel_in_busy", "channel_in_unknown_kind", "channel_in_malformed",
-            "channel_in_failed",
-            "channel_in_timeouts", "channel_out", "channel_out_refused", "channel_out_errors",
-            "channel_out_timeouts", "channel_out_malformed", "channel_out_reused",
-            "channel_out_stale",
-        ), 0)
-        self._handlers: dict[str, RequestHandler] = {}
-        self._channel_in = ChannelSlots(MAX_INBOUND)
-        self._channel_out = ChannelSlots(MAX_OUTBOUND)
-        self._idle_channels: IdleConnections[asyncio.StreamReader, asyncio.StreamWriter] = \
-            IdleConnections(time.monotonic)
+        ) + CHANNEL_COUNTERS, 0)
+        self._channel = ChannelEndpoint(self.stats, self._count_error)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -233,7 +191,7 @@ class GossipTransport:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        self._idle_channels.close_all()
+        self._channel.close_idle()
         await self._close_sockets()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -310,113 +268,26 @@ class GossipTransport:
 
     def set_request_handler(self, kind: str, handler: RequestHandler) -> None:
         """Serve inbound channel requests of ``kind`` with ``handler`` (replaces any)."""
-        self._handlers[kind] = handler
+        self._channel.set_handler(kind, handler)
 
     async def request(self, address: Address, kind: str, body: bytes, *,
                       timeout_s: float) -> bytes:
-        """Send one channel request to the node at ``address``; its handler's answer.
+        """Send one channel request to the node at ``address``; its handler's answer
+        (``gossip.channel_driver``).
 
         The whole exchange (dial, write, the callee's handler, the reply) must finish
-        within ``timeout_s``; ``HANDLER_SHARE`` of it travels as the request's TTL, the
-        time the callee's handler gets. Send only to claw
-        nodes (a Serf agent would log the frame as an unknown message).
+        within ``timeout_s``; ``channel.HANDLER_SHARE`` of it travels as the request's
+        TTL, the time the callee's handler gets. Send only to claw nodes (a Serf agent
+        would log the frame as an unknown message).
 
         Raises:
-            ChannelError: ``MAX_OUTBOUND`` requests already in flight, the node is
-                unreachable, no answer in time, a garbled answer, or a status other
+            ChannelError: ``channel.MAX_OUTBOUND`` requests already in flight, the node
+                is unreachable, no answer in time, a garbled answer, or a status other
                 than OK (the message names it).
             ValueError: ``kind`` or ``body`` over the channel limits (the caller's bug).
         """
-        core = self._require_core()
-        payload = encode_request(kind, body, timeout_s * HANDLER_SHARE)
-        if not self._channel_out.acquire():
-            self.stats["channel_out_refused"] += 1
-            raise ChannelError(f"{MAX_OUTBOUND} channel requests already in flight")
-        self.stats["channel_out"] += 1
-        writer: asyncio.StreamWriter | None = None
-        keep = False
-        try:
-            frame = core.channel_frame(payload)
-            async with asyncio.timeout(timeout_s):
-                raw, reader, writer = await self._channel_exchange(address, frame)
-            if raw is None:
-                self.stats["channel_out_errors"] += 1
-                raise ChannelError("the node closed the connection without an answer")
-            reply = decode_reply(core.channel_payload(raw, address, self._now()))
-            keep = True  # a well-formed reply: the connection may carry the next request
-        except TimeoutError:
-            self.stats["channel_out_timeouts"] += 1
-            raise ChannelError(f"no answer within {timeout_s:g} s") from None
-        except (OSError, EOFError) as exc:
-            self.stats["channel_out_errors"] += 1
-            raise ChannelError(f"unreachable ({type(exc).__name__}: {exc})") from None
-        except (_StreamTooLarge, GossipError, ValueError) as exc:
-            self.stats["channel_out_malformed"] += 1
-            raise ChannelError(f"garbled answer ({exc or type(exc).__name__})") from None
-        finally:
-            self._channel_out.release()
-            if writer is not None and not (
-                    keep and self._running and self._idle_channels.put(address, reader, writer)):
-                await _close(writer)
-        return _reply_body(reply)
-
-    async def _channel_exchange(self, address: Address, frame: bytes) -> tuple[
-            bytes | None, asyncio.StreamReader, asyncio.StreamWriter]:
-        """Write ``frame`` on a kept connection to ``address`` or a new one; read the
-        reply message (None: closed without one). A kept connection that gives no reply
-        (the callee closed it, restarted, or the link broke) is replaced by a new one,
-        once (``channel_connections``)."""
-        limit = MAX_REPLY_BYTES + REPLY_FRAME_SLACK
-        kept = self._idle_channels.take(address)
-        if kept is not None:
-            reader, writer = kept
-            try:
-                writer.write(frame)
-                await writer.drain()
-                raw = await _read_message(reader, limit)
-            except (OSError, EOFError):
-                raw = None
-            except BaseException:
-                writer.close()
-                raise
-            if raw is not None:
-                self.stats["channel_out_reused"] += 1
-                return raw, reader, writer
-            self.stats["channel_out_stale"] += 1
-            writer.close()
-        reader, writer = await asyncio.open_connection(address[0], address[1])
-        try:
-            writer.write(frame)
-            await writer.drain()
-            return await _read_message(reader, limit), reader, writer
-        except BaseException:
-            writer.close()
-            raise
-
-    async def _answer_call(self, call: ChannelCall) -> bytes:
-        """The reply payload for an inbound request: the handler's answer or a status."""
-        self.stats["channel_in"] += 1
-        handler = self._handlers.get(call.kind)
-        if handler is None:
-            self.stats["channel_in_unknown_kind"] += 1
-            return encode_reply(ReplyStatus.UNKNOWN_KIND, call.kind.encode())
-        if not self._channel_in.acquire():
-            self.stats["channel_in_busy"] += 1
-            return encode_reply(ReplyStatus.BUSY)
-        try:
-            async with asyncio.timeout(call.ttl_s):
-                return encode_reply(ReplyStatus.OK, await handler(call))
-        except TimeoutError:
-            self.stats["channel_in_timeouts"] += 1
-            return encode_reply(ReplyStatus.TIMEOUT)
-        except ValueError as exc:  # the handler found the body malformed: hostile or buggy
-            self.stats["channel_in_malformed"] += 1
-            return encode_reply(ReplyStatus.FAILED, f"malformed request: {exc}"[:500].encode())
-        except Exception as exc:
-            self._count_error("channel_in_failed", "channel handler for %r failed", call.kind)
-            return encode_reply(ReplyStatus.FAILED, f"{type(exc).__name__}: {exc}"[:500].encode())
-        finally:
-            self._channel_in.release()
+        return await self._channel.request(self._require_core(), self._now, address, kind,
+                                           body, timeout_s=timeout_s)
 
     async def events(self) -> AsyncIterator[Event]:
         """Every event emitted after this iterator started, until ``stop``."""
@@ -660,7 +531,8 @@ class GossipTransport:
 
     async def _serve_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One inbound connection: one exchange, then, after a channel reply, the
-        caller's next requests on it until it stays idle ``SERVE_IDLE_S``."""
+        caller's next requests on it until it stays idle ``SERVE_IDLE_S``
+        (``gossip.channel_connections``)."""
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)  # cancelled by stop()
@@ -670,15 +542,15 @@ class GossipTransport:
                 # Idle between requests: no inbound slot held, the wait bounded.
                 try:
                     async with asyncio.timeout(SERVE_IDLE_S):
-                        request = await _read_message(reader, self._config.max_stream_bytes)
-                except (TimeoutError, OSError, EOFError, _StreamTooLarge):
+                        request = await read_message(reader, self._config.max_stream_bytes)
+                except (TimeoutError, OSError, EOFError, StreamTooLarge):
                     return
                 if request is None:
                     return
         except asyncio.CancelledError:
             pass
         finally:
-            await _close(writer)
+            await close_writer(writer)
             if task is not None:
                 self._tasks.discard(task)
 
@@ -697,7 +569,7 @@ class GossipTransport:
             peer = writer.get_extra_info("peername") or ("", 0)
             async with asyncio.timeout(config.tcp_timeout_s) as deadline:
                 if request is None:
-                    request = await _read_message(reader, config.max_stream_bytes)
+                    request = await read_message(reader, config.max_stream_bytes)
                 if request is None:
                     self.stats["tcp_in_errors"] += 1
                     return False
@@ -710,7 +582,7 @@ class GossipTransport:
                     channel = True
                     # The handler gets the caller's TTL; writing the answer, the usual slack.
                     deadline.reschedule(reply.deadline(self._now()) + config.tcp_timeout_s)
-                    payload = await self._answer_call(reply)
+                    payload = await self._channel.answer(reply)
                     reply = core.channel_frame(payload) if self._running else None
                 if reply:
                     writer.write(reply)
@@ -718,7 +590,7 @@ class GossipTransport:
                     return channel
         except TimeoutError:
             self.stats["tcp_in_timeouts"] += 1
-        except _StreamTooLarge:
+        except StreamTooLarge:
             self.stats["tcp_in_too_large"] += 1
         except (OSError, EOFError):
             self.stats["tcp_in_errors"] += 1
@@ -742,7 +614,7 @@ class GossipTransport:
                 writer.write(request.data)
                 await writer.drain()
                 if request.expect_reply:
-                    reply = await _read_message(reader, self._config.max_stream_bytes)
+                    reply = await read_message(reader, self._config.max_stream_bytes)
                     if reply is None:
                         self.stats["tcp_out_errors"] += 1
                 else:
@@ -753,12 +625,12 @@ class GossipTransport:
             if writer is not None:
                 writer.close()
             raise  # stop(): the core is going away, nobody waits for the result
-        except (OSError, EOFError, _StreamTooLarge):
+        except (OSError, EOFError, StreamTooLarge):
             self.stats["tcp_out_errors"] += 1
         except Exception:
             self._count_error("tcp_out_errors", "outbound stream to %s failed", request.address)
         if writer is not None:
-            await _close(writer)
+            await close_writer(writer)
         if self._running and self._core is not None:
             self._step(self._core.stream_done, request.stream_id, reply)
 
@@ -807,59 +679,6 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
             self._owner._on_udp_lost(self._transport)
 
 
-class _StreamTooLarge(Exception):
-    """An incoming TCP message exceeds ``max_stream_bytes``."""
-
-
-async def _read_message(reader: asyncio.StreamReader, max_bytes: int) -> bytes | None:
-    """Read exactly one stream message; None on EOF or garbage, _StreamTooLarge if big.
-
-    Go peers never half-close (they write the whole message, then wait for the reply),
-    so the end of a message is found by parsing (``codec.stream_message_length``). Each
-    parse copies the buffer, so a partial message is parsed again only when the buffer
-    has doubled or the peer went quiet; the quiet wait doubles after each use, which
-    bounds the parses a trickling peer can cause within one ``tcp_timeout_s``.
-    """
-    buf = bytearray()
-    parsed_len = 0
-    quiet_s = STREAM_QUIET_S
-    while True:
-        if not buf:
-            chunk: bytes | None = await reader.read(STREAM_READ_CHUNK)
-        else:
-            try:
-                chunk = await asyncio.wait_for(reader.read(STREAM_READ_CHUNK), quiet_s)
-            except TimeoutError:
-                chunk = None  # the peer is waiting for us: a good moment to parse
-                quiet_s = min(2 * quiet_s, STREAM_QUIET_MAX_S)
-        if chunk:
-            buf += chunk
-        done = chunk == b"" or len(buf) >= max_bytes  # EOF, or no more room
-        if chunk:
-            should_parse = parsed_len == 0 or len(buf) >= 2 * parsed_len or done
-        else:
-            should_parse = len(buf) > parsed_len
-        if should_parse:
-            parsed_len = len(buf)
-            try:
-                length = codec.stream_message_length(bytes(buf), max_size=max_bytes)
-            except Exception:  # MalformedPacket or any decoder failure: garbage
-                return None
-            if length is not None:
-                return bytes(buf[:length])
-        if chunk == b"":
-            return None
-        if len(buf) >= max_bytes:
-            raise _StreamTooLarge()
-
-
-def _reply_body(reply: ChannelReply) -> bytes:
-    if reply.ok:
-        return reply.body
-    detail = reply.body.decode("utf-8", "replace")[:200]
-    raise ChannelError(f"the node answered {reply.status.name}" + (f": {detail}" if detail else ""))
-
-
 def _put_dropping_oldest(queue: asyncio.Queue[T], item: T) -> bool:
     """Enqueue without blocking; when full, drop the oldest entry. True if one was dropped."""
     dropped = False
@@ -870,11 +689,3 @@ def _put_dropping_oldest(queue: asyncio.Queue[T], item: T) -> bool:
         except asyncio.QueueFull:
             queue.get_nowait()
             dropped = True
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    try:
-        await writer.wait_closed()
-    except (OSError, asyncio.CancelledError, RuntimeError):
-        pass

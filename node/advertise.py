@@ -1,16 +1,21 @@
-"""What this node tells the cluster about itself: the address peers dial and its metadata."""
+"""What this node tells the cluster about itself: the address peers dial and its metadata
+(``own_meta`` builds it at start; ``PublishedMeta`` keeps it as it changes)."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
+
+from gossip.events import Member
 
 from .config import NodeConfig, NodeConfigError, parse_host_port
+from .events import ClusterEvent, EventKind
 from .metadata import MetadataTooLarge, NodeMeta, encode_meta
 from .platform_info import default_route_ip, normalise_arch, normalise_platform
 from .platform_info import hostname as machine_hostname
 
-__all__ = ["advertise_address", "host_port", "own_meta"]
+__all__ = ["PublishedMeta", "advertise_address", "host_port", "own_meta"]
 
 _LONGEST_API = "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
 
@@ -57,6 +62,63 @@ def own_meta(config: NodeConfig, *, version: str, advertise_host: str, ts_ip: st
     except MetadataTooLarge as exc:
         raise NodeConfigError("--skills", str(exc)) from None
     return meta
+
+
+class PublishedMeta:
+    """This node's metadata as it publishes it now. It changes on a reload's new labels,
+    on the maintenance switch and on the election's claims; every change is handed to
+    ``announce`` (the agent gossips it, with an incarnation bump, and re-elects).
+
+    Args:
+        announce: publishes a changed metadata.
+        publish: the cluster event bus (``EventBus.publish``): this node's own
+            maintenance switch is published here (gossip reports only the others').
+        node_id: this node's id (known once the store is open).
+        member: a member of the table while gossip runs (None otherwise).
+        wall_clock: unix time, for the events.
+    """
+
+    def __init__(self, *, announce: Callable[[NodeMeta], None],
+                 publish: Callable[[ClusterEvent], None], node_id: Callable[[], str],
+                 member: Callable[[str], Member | None],
+                 wall_clock: Callable[[], float]) -> None:
+        self.meta = NodeMeta()
+        """As published (the agent sets the first one at start, before gossip runs)."""
+        self._announce = announce
+        self._publish = publish
+        self._node_id = node_id
+        self._member = member
+        self._wall = wall_clock
+
+    def set(self, meta: NodeMeta) -> None:
+        """Publish ``meta`` in place of the current metadata."""
+        self.meta = meta
+        self._announce(meta)
+
+    def relabel(self, config: NodeConfig) -> None:
+        """Take ``config``'s skills, tags and task limit (a reload).
+
+        Raises:
+            NodeConfigError: they would not fit in gossip; nothing changed.
+        """
+        meta = self.meta.replace(skills=tuple(config.skills), tags=tuple(config.tags),
+                                 max_concurrent_tasks=config.max_concurrent_tasks)
+        try:
+            encode_meta(meta)
+        except MetadataTooLarge as exc:
+            raise NodeConfigError(config.written_as("skills"), str(exc)) from None
+        self.set(meta)
+
+    def set_maintenance(self, enabled: bool) -> None:
+        """Enter or leave maintenance (no-op if already so), and publish the switch."""
+        if self.meta.maintenance == enabled:
+            return
+        self.set(self.meta.replace(maintenance=enabled))
+        node_id = self._node_id()
+        own = self._member(node_id)
+        address = host_port(*own.address) if own is not None else ""
+        self._publish(ClusterEvent(EventKind.MAINTENANCE, node_id, address, self._wall(),
+                                   {"enabled": enabled, "worker": False}))
 
 
 def host_port(host: str, port: int) -> str:

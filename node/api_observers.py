@@ -2,7 +2,7 @@
 bus feeds ``GET /api/v1/events`` (``api.event_stream``), and the agent's metrics join
 ``GET /metrics`` (``node.metrics``).
 
-Imported by ``NodeAgent._build_app`` only, so an idle member never imports it (nor
+Imported by ``node.rest_app`` only, so an idle member never imports it (nor
 ``prometheus_client``).
 """
 

@@ -260,11 +260,13 @@ class NodeConfig:
         True, description="With gossip encryption on, drop gossip that is not encrypted "
                           "with an installed key (memberlist GossipVerifyIncoming). Turn "
                           "off, with gossip_verify_outgoing, to move a running cluster to "
-                          "encryption without downtime (README, Encrypted gossip). Default true.")
+                          "encryption without downtime (README, Encrypted gossip). A reload "
+                          "applies a change. Default true.")
     gossip_verify_outgoing: bool = _setting(
         True, description="With gossip encryption on, encrypt all gossip sent (memberlist "
                           "GossipVerifyOutgoing); off: send plaintext while already reading "
-                          "encrypted gossip, the first step of a migration. Default true.")
+                          "encrypted gossip, the first step of a migration. A reload applies a "
+                          "change. Default true.")
 
     # --- validation ---------------------------------------------------------------------
 

@@ -7,14 +7,18 @@ retried, so a member can receive one directive twice, and a retry of an older di
 can arrive after a newer one of the same kind.
 
 ``DirectiveOutbox`` numbers the directives; ``DirectiveInbox`` decides what a received
-directive means (its verdict is the acknowledgement). Neither reads a clock nor does I/O.
+directive means (its verdict is the acknowledgement); ``DirectiveDesk`` puts both to work
+for the agent, carrying out what the inbox lets through. None reads a clock or does I/O
+(the desk is handed its sender and its actions).
 """
 
 from __future__ import annotations
 
 import enum
 import itertools
+import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .app_messages import Directive, encode_directive
@@ -22,11 +26,14 @@ from .heartbeat import TASK_FIELDS
 
 __all__ = [
     "SEEN_DIRECTIVES",
+    "DirectiveDesk",
     "DirectiveInbox",
     "DirectiveOutbox",
     "Verdict",
     "task_values",
 ]
+
+log = logging.getLogger(__name__)
 
 SEEN_DIRECTIVES = 1024
 """Directive ids (and, separately, newest sequences per origin and action) remembered."""
@@ -119,3 +126,65 @@ def task_values(values: dict[Any, Any]) -> dict[str, Any]:
         elif isinstance(value, int) and 0 <= value <= 1_000_000:
             out[key] = value
     return out
+
+
+class DirectiveDesk:
+    """This node's directives, both ways: the ones it sends as coordinator and the ones
+    it receives and carries out.
+
+    Args:
+        stats: the agent's counters; ``directives_applied`` and ``directives_stale`` are
+            incremented here.
+        maintenance: switches this node's maintenance mode.
+        tasks: takes task counters (already filtered by ``task_values``).
+        shutdown: makes this node leave, after the acknowledgement has gone out.
+    """
+
+    def __init__(self, *, stats: dict[str, int], maintenance: Callable[[bool], None],
+                 tasks: Callable[[dict[str, Any]], None],
+                 shutdown: Callable[[], None]) -> None:
+        self._stats = stats
+        self._maintenance = maintenance
+        self._tasks = tasks
+        self._shutdown = shutdown
+        self._inbox = DirectiveInbox("")
+        self._outbox = DirectiveOutbox("")
+
+    def identify(self, node_id: str, epoch: int) -> None:
+        """Start over as ``node_id`` in its run ``epoch`` (its start incarnation)."""
+        self._inbox = DirectiveInbox(node_id)
+        self._outbox = DirectiveOutbox(f"{node_id}:{epoch}")
+
+    def receive(self, directive: Directive) -> Verdict:
+        """Judge a directive (from the request channel, or gossiped by an older
+        coordinator) and act on it if it is ours and new."""
+        verdict = self._inbox.receive(directive)
+        if verdict is Verdict.STALE:
+            self._stats["directives_stale"] += 1
+        if verdict is not Verdict.APPLY:
+            return verdict
+        self._stats["directives_applied"] += 1
+        log.info("directive %s from the coordinator: %s %r", directive.id, directive.action,
+                 directive.value)
+        if directive.action == "maintenance" and isinstance(directive.value, bool):
+            self._maintenance(directive.value)
+        elif directive.action == "tasks" and isinstance(directive.value, dict):
+            self._tasks(task_values(directive.value))
+        elif directive.action == "shutdown":
+            self._shutdown()
+        return verdict
+
+    async def send(self, target: str, action: str, value: Any,
+                   deliver: Callable[[Directive, bytes], Awaitable[Verdict]]) -> Verdict:
+        """Number a directive to member ``target`` and ``deliver`` it (the request
+        channel, which raises if it is never acknowledged).
+
+        Returns:
+            The target's verdict (its acknowledgement).
+        """
+        directive, body = self._outbox.new(target, action, value)
+        self._inbox.remember(directive.id)  # our own: never for us to apply
+        log.info("directive %s to %s: %s %r", directive.id, target, action, value)
+        verdict = await deliver(directive, body)
+        log.info("directive %s acknowledged by %s (%s)", directive.id, target, verdict.value)
+        return verdict

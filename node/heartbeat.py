@@ -6,7 +6,7 @@ with (strictly growing across restarts, see ``node.store``), ``seq`` counts reco
 one run. A table keeps the newest record per node, so an older record never overwrites a
 newer one, whatever order gossip delivers them in.
 
-Transport (``node.agent`` does the I/O):
+Transport (``node.heartbeat_publisher`` sends them; the agent does the I/O):
 
 * Piggybacked claw application messages (``SwimProtocol.broadcast_app(body, key=node)``):
   a node sends its own record only when its load changed meaningfully since the record

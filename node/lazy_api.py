@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 from api.server import ApiServer
 
+from .advertise import host_port
+
 if TYPE_CHECKING:
     from aiohttp import web
 
@@ -142,6 +144,12 @@ class LazyApi:
         self._host_busy = host_busy
         self._first_join_done = first_join_done
         self._last_join_at = last_join_at
+
+    @property
+    def local_url(self) -> str:
+        """This API's URL as seen from this host (a wildcard bind: loopback)."""
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self._host, self._host)
+        return f"http://{host_port(host, self.port)}"
 
     async def wait_for_calm(self) -> None:
         """Wait for ``is_calm``, at most ``API_DEFER_MAX_S``; a client connecting to the

@@ -27,6 +27,7 @@ Load (cpu, memory, tasks) changes all the time and travels in resource heartbeat
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from gossip.errors import MalformedPacket
@@ -38,11 +39,14 @@ from gossip.tags import (
     encode_tags,
 )
 
-__all__ = ["NODE_UUID_BYTES", "MetadataTooLarge", "NodeMeta", "decode_meta", "encode_meta"]
+__all__ = ["META_CACHE_ENTRIES", "NODE_UUID_BYTES", "MetaCache", "MetadataTooLarge", "NodeMeta",
+           "decode_meta", "encode_meta"]
 
 
 NODE_UUID_BYTES = 16
 """Length of a node UUID (``node.store.NodeStore.claim_node_uuid`` makes them)."""
+META_CACHE_ENTRIES = 4096
+"""Decoded metadata a ``MetaCache`` keeps by default (entries, keyed by the raw bytes)."""
 
 
 class MetadataTooLarge(ValueError):
@@ -150,3 +154,24 @@ def decode_meta(raw: bytes) -> NodeMeta:
 def _uuid(text: str) -> bytes:
     raw = text.encode("utf-8", "surrogateescape")
     return raw if len(raw) == NODE_UUID_BYTES else b""
+
+
+class MetaCache:
+    """Decoded metadata keyed by its raw bytes, so elections and API answers over the
+    whole member table don't decode every member's tags again. Bounded: past
+    ``max_entries`` the oldest entry goes.
+    """
+
+    def __init__(self, max_entries: int = META_CACHE_ENTRIES) -> None:
+        self._max_entries = max_entries
+        self._decoded: OrderedDict[bytes, NodeMeta] = OrderedDict()
+
+    def decode(self, raw: bytes) -> NodeMeta:
+        """``decode_meta(raw)``, from the cache when it was seen before."""
+        cached = self._decoded.get(raw)
+        if cached is None:
+            cached = decode_meta(raw)
+            self._decoded[raw] = cached
+            if len(self._decoded) > self._max_entries:
+                self._decoded.popitem(last=False)
+        return cached

@@ -81,7 +81,7 @@ class AgentCollector(Collector):
 
     Args:
         transport: the gossip transport (None or stopped: only what needs no core).
-        members: every member the core knows (``NodeAgent.members``).
+        members: every member the core knows (``Agent.members``).
         events_published: the event bus's published count.
     """
 

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 RELOADABLE: tuple[str, ...] = (
     "log_level", "log_format", "skills", "tags", "max_concurrent_tasks", "maintenance",
-    "api_token", "alert_webhook",
+    "api_token", "alert_webhook", "gossip_verify_incoming", "gossip_verify_outgoing",
 )
 """The settings a reload applies to the running agent; the others need a restart."""
 
@@ -112,6 +112,8 @@ class Reloader:
             ``NodeConfigError`` (before changing anything) when they do not fit.
         set_maintenance: enters or leaves maintenance.
         reconfigure_api: applies the new API token and alert webhook.
+        set_gossip_verify: applies ``gossip_verify_incoming`` and ``_outgoing`` to the
+            running gossip (a migration to encryption moves a step without a restart).
         adopt: makes a config the agent's running one.
         https_ready: whether HTTPS requests work in this process now.
     """
@@ -119,6 +121,7 @@ class Reloader:
     def __init__(self, *, load: Callable[[], NodeConfig], running: Callable[[], NodeConfig],
                  relabel: Callable[[NodeConfig], None], set_maintenance: Callable[[bool], None],
                  reconfigure_api: Callable[[NodeConfig], None],
+                 set_gossip_verify: Callable[[bool, bool], None],
                  adopt: Callable[[NodeConfig], None],
                  https_ready: Callable[[], bool]) -> None:
         self._load = load
@@ -126,6 +129,7 @@ class Reloader:
         self._relabel = relabel
         self._set_maintenance = set_maintenance
         self._reconfigure_api = reconfigure_api
+        self._set_gossip_verify = set_gossip_verify
         self._adopt = adopt
         self._https_ready = https_ready
 
@@ -156,6 +160,8 @@ class Reloader:
             configure_logging(new.log_level, new.log_format)
         if "api_token" in plan.applied or "alert_webhook" in plan.applied:
             self._reconfigure_api(new)
+        if "gossip_verify_incoming" in plan.applied or "gossip_verify_outgoing" in plan.applied:
+            self._set_gossip_verify(new.gossip_verify_incoming, new.gossip_verify_outgoing)
         self._adopt(new)
         log.debug("reload: running with %s", describe(new))
         if plan.restart_needed:
@@ -175,7 +181,9 @@ def describe(config: NodeConfig) -> str:
             f"max concurrent tasks {config.max_concurrent_tasks}, maintenance "
             f"{'on' if config.maintenance else 'off'}, API token "
             f"{'set' if config.api_token else 'none'}, alert webhook "
-            f"{config.alert_webhook or 'none'}")
+            f"{config.alert_webhook or 'none'}, gossip verify incoming "
+            f"{'on' if config.gossip_verify_incoming else 'off'}, outgoing "
+            f"{'on' if config.gossip_verify_outgoing else 'off'}")
 
 
 def https_ready_in_process(tls_planned: bool) -> bool:

@@ -39,9 +39,17 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 
+from api.registry import HttpNodeRecord
+from gossip.channel import ChannelCall
+from gossip.events import Member
+from gossip.types import MemberState
+
+from .peer_requests import REPLICA_CONFIRMED
+from .store_writer import StoreWriter
+
 __all__ = [
-    "DEFAULT_WRITE_REPLICAS", "REPLICA_CONFIRM_TIMEOUT_S", "REPLICA_FANOUT", "NotReplicated",
-    "ReplicaConfirmer",
+    "DEFAULT_WRITE_REPLICAS", "REPLICA_CONFIRM_TIMEOUT_S", "REPLICA_FANOUT", "DurableWrites",
+    "NotReplicated", "ReplicaConfirmer",
     "replicas_needed",
 ]
 
@@ -167,3 +175,78 @@ class ReplicaConfirmer:
         for task in copies:
             task.cancel()
         await asyncio.gather(*copies, return_exceptions=True)
+
+
+class DurableWrites:
+    """Both ends of "acknowledged means replicated": the coordinator's ``make_durable``
+    and a member's ``serve_replica`` (the ``KIND_REPLICA`` request handler).
+
+    Args:
+        send: delivers a replica to one member (``ClusterChannel.send_replica``).
+        members: this node's member table.
+        node_id: this node's id (known once the store is open).
+        configured: ``--write-replicas`` as the agent started (None: the default).
+        writer: the store's writer, once the store is open (None before and after).
+        merge: merges a received record into the registry; True if it changed it.
+        gossip: gossips a record on, in rounds of its own (``RegistryFeed.gossip``).
+    """
+
+    def __init__(self, *, send: SendReplica, members: Callable[[], list[Member]],
+                 node_id: Callable[[], str], configured: int | None,
+                 writer: Callable[[], StoreWriter | None],
+                 merge: Callable[[HttpNodeRecord], bool],
+                 gossip: Callable[[HttpNodeRecord], None]) -> None:
+        self._members = members
+        self._node_id = node_id
+        self._writer = writer
+        self._merge = merge
+        self._gossip = gossip
+        self.confirmer = ReplicaConfirmer(send=send, candidates=self.candidates,
+                                          configured=lambda: configured)
+        """Collects the members' confirmations."""
+
+    def candidates(self) -> list[str]:
+        """Live claw members other than this node: each keeps a store."""
+        node_id = self._node_id()
+        return [m.name for m in self._members()
+                if m.name != node_id and m.state == MemberState.ALIVE and m.is_claw]
+
+    async def make_durable(self, record: HttpNodeRecord) -> list[str]:
+        """Return once ``record`` (just written by this coordinator) is committed to this
+        node's store and confirmed by enough members.
+
+        Returns:
+            The members that confirmed.
+
+        Raises:
+            NotReplicated: the own store write failed, or too few members confirmed.
+        """
+        async def own_commit() -> None:
+            writer = self._writer()
+            if writer is not None:
+                try:
+                    await writer.settled()  # the write the registry's change submitted
+                except Exception as exc:
+                    raise NotReplicated(f"this node's store write failed: {exc}") from exc
+
+        _, confirmed = await asyncio.gather(own_commit(),
+                                            self.confirmer.confirm(record.to_bytes()))
+        return confirmed
+
+    async def serve_replica(self, call: ChannelCall) -> bytes:
+        """A record from the coordinator: merge it, answer once it is in our store."""
+        record = HttpNodeRecord.from_bytes(call.body)  # ValueError: answered as an error
+        if self._merge(record):
+            # Gossip it on too, in gossip rounds of its own (app messages otherwise only
+            # ride on probes): the coordinator may die right after the answer, before its
+            # own broadcast went out; the replicas are then the epidemic's sources.
+            self._gossip(record)
+        writer = self._writer()
+        if writer is None:
+            raise RuntimeError("no store")
+        await writer.settled()  # our copy (or a newer one) is committed
+        return REPLICA_CONFIRMED
+
+    async def aclose(self) -> None:
+        """Cancel the extra copies still in flight (at shutdown)."""
+        await self.confirmer.aclose()

@@ -1,4 +1,4 @@
-"""The multi-host lab for tests: a ``make_lab`` fixture and one polling helper.
+"""The multi-host lab for tests: a ``make_lab`` fixture and its pace of polling.
 
 ``make_lab(n)`` builds a ``simulations.realproc.netns.NetnsLab`` of ``n`` hosts whose
 directories live under the test's ``tmp_path``; every lab is closed after the test
@@ -11,7 +11,6 @@ CI must run them.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,13 @@ import pytest
 
 from simulations.realproc.netns import CLAW_NODE, NetnsLab, fabric_unavailable
 
-__all__ = ["CLAW_NODE", "make_lab", "nodes_of", "online_everywhere", "poll", "require_fabric"]
+__all__ = ["CLAW_NODE", "lab_eventually", "make_lab", "nodes_of", "online_everywhere",
+           "require_fabric"]
 
 POLL_INTERVAL_S = 0.5
-"""Pause between two checks of ``poll`` (seconds)."""
+"""Pause between two checks of ``lab_eventually`` (seconds)."""
 WAIT_S = 90.0
-"""Default bound of one ``poll``: generous, a loaded 2-core CI box is slow."""
+"""Default bound of one ``lab_eventually``: generous, a loaded 2-core CI box is slow."""
 
 
 def require_fabric() -> None:
@@ -60,29 +60,13 @@ def make_lab(tmp_path: Path) -> Iterator[Callable[..., NetnsLab]]:
             lab.close()
 
 
-def poll(what: str, check: Callable[[], Any], timeout_s: float = WAIT_S,
-         hold_s: float = 0.0) -> float:
-    """Check until ``check()`` is truthy, then, with ``hold_s``, until it has stayed so
-    for ``hold_s`` seconds (any false check restarts the hold). Returns the seconds until
-    it first held; fails the test naming ``what`` when ``timeout_s`` passes first."""
-    start = time.monotonic()
-    deadline = start + timeout_s + hold_s
-    held_since: float | None = None
-    first: float | None = None
-    while True:
-        now = time.monotonic()
-        if check():
-            if held_since is None:
-                held_since = now
-                first = now - start if first is None else first
-            if now - held_since >= hold_s:
-                return first  # type: ignore[return-value]
-        else:
-            held_since = None
-        if now >= deadline:
-            state = "did not stay true" if first is not None else "timed out"
-            pytest.fail(f"{state} after {now - start:.0f} s waiting for: {what}")
-        time.sleep(POLL_INTERVAL_S)
+def lab_eventually(check: Callable[[], Any], timeout: float = WAIT_S, *, what: str,
+                   hold: float = 0.0) -> float:
+    """``tests.conftest.eventually`` at the lab's pace: a check every ``POLL_INTERVAL_S``
+    (each one asks every host over HTTP) for up to ``WAIT_S`` by default."""
+    from tests.conftest import eventually  # conftest imports this module for make_lab
+
+    return eventually(check, timeout, POLL_INTERVAL_S, what=what, hold=hold)
 
 
 def nodes_of(lab: NetnsLab, i: int) -> dict[str, dict[str, Any]]:

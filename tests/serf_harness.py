@@ -15,13 +15,14 @@ var ``CI`` is set: then they fail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,9 @@ import msgpack
 import pytest
 
 from simulations.realproc.agents import free_port  # one port finder for TCP+UDP
+from tests.conftest import eventually_async
 
-__all__ = ["SERF", "SerfAgent", "SerfAgents", "free_port", "require_serf", "serf_agents", "wait_until"]
+__all__ = ["SERF", "SERF_POLL_S", "SerfAgent", "SerfAgents", "free_port", "require_serf", "serf_agents"]
 
 SERF = shutil.which("serf")
 """Path of the serf binary, or None."""
@@ -41,6 +43,8 @@ START_TIMEOUT_S = 15.0
 """Time an agent gets to answer RPC after being spawned."""
 COMMAND_TIMEOUT_S = 10.0
 """Time one ``serf`` CLI command (members, join, leave) gets."""
+SERF_POLL_S = 0.2
+"""Pause (seconds) between two checks that ask serf agents (each one runs the serf CLI)."""
 
 
 def require_serf() -> str:
@@ -50,24 +54,6 @@ def require_serf() -> str:
             pytest.fail("serf is not installed but CI is set (apt-get install -y serf)")
         pytest.skip("serf is not installed (apt-get install -y serf)")
     return SERF
-
-async def wait_until(
-    predicate: Callable[[], Awaitable[bool] | bool], timeout: float, interval: float = 0.2,
-) -> float:
-    """Poll ``predicate`` until it is true; return the seconds it took. TimeoutError after
-    ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while True:
-        result = predicate()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return loop.time() - start
-        if loop.time() - start > timeout:
-            raise TimeoutError(f"condition not met within {timeout} s")
-        await asyncio.sleep(interval)
-
 
 async def _run_serf(*args: str, timeout: float = COMMAND_TIMEOUT_S) -> tuple[int, str, str]:
     """Run one serf CLI command without blocking the event loop."""
@@ -188,10 +174,8 @@ class SerfAgent:
     async def leave(self, timeout: float = COMMAND_TIMEOUT_S) -> None:
         """``serf leave``: graceful leave, then the agent exits; waits for the exit."""
         await _run_serf("leave", self.rpc_arg, timeout=timeout)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.running() and loop.time() < deadline:
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):  # still running: the caller kills it
+            await eventually_async(lambda: not self.running(), timeout, what=f"{self.name} exits")
 
     def kill(self) -> None:
         """SIGKILL (``kill -9``): no leave, no goodbye; reaps the process."""
@@ -247,7 +231,7 @@ class SerfAgents:
             agent = SerfAgent(name, bind, rpc, process, log_path, tags)
             self.agents.append(agent)
             try:
-                await wait_until(lambda a=agent: self._rpc_ready(a), START_TIMEOUT_S, 0.1)
+                await eventually_async(lambda a=agent: self._rpc_ready(a), START_TIMEOUT_S, 0.1)
                 return agent
             except (TimeoutError, _AgentExited):
                 agent.kill()

@@ -3,7 +3,6 @@ heartbeat monitor, with a fake wall clock and a real webhook receiver on loopbac
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 from aiohttp import web
@@ -12,6 +11,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from api import create_app
 from api.keys import ALERTS
 from api.memory_view import MemoryClusterView
+
+from tests.conftest import eventually_async
+
+pytestmark = pytest.mark.slow  # waits on real time (sockets, an event loop, agents)
 
 T0 = 1_800_000_000.0
 WORKER = {"hostname": "w", "platform": "linux", "arch": "x64", "available_skills": ["a"]}
@@ -23,14 +26,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.t
-
-
-async def eventually(predicate, timeout_s: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -81,7 +76,7 @@ async def test_webhook_and_hook_once_per_transition_with_retries(webhook) -> Non
         await c.post("/api/v1/cluster/check-heartbeat")  # nothing new
         await c.post(f"/api/v1/nodes/{node_id}/heartbeat")
         dispatcher = c.app[ALERTS]
-        await eventually(lambda: len(webhook["bodies"]) == 3)
+        await eventually_async(lambda: len(webhook["bodies"]) == 3)
         await dispatcher.drain()
         got = [(b["node_id"], b["from_state"], b["to_state"]) for b in webhook["bodies"]]
         assert got == [(node_id, "online", "suspect"), (node_id, "suspect", "offline"),
@@ -107,7 +102,7 @@ async def test_webhook_gives_up_after_retries_without_blocking(webhook) -> None:
         resp = await c.post("/api/v1/cluster/check-heartbeat")
         assert resp.status == 200  # answered while the webhook keeps failing
         dispatcher = c.app[ALERTS]
-        await eventually(lambda: dispatcher.failed == 1)
+        await eventually_async(lambda: dispatcher.failed == 1)
         assert webhook["attempts"] == 3 and dispatcher.sent == 0
     finally:
         await c.close()
@@ -123,7 +118,7 @@ async def test_only_the_coordinator_alerts(webhook) -> None:
         clock.t += 61
         await view.check_heartbeats()
         dispatcher = c.app[ALERTS]
-        await eventually(lambda: dispatcher.skipped == 1)
+        await eventually_async(lambda: dispatcher.skipped == 1)
         assert webhook["attempts"] == 0
     finally:
         await c.close()
@@ -136,11 +131,19 @@ async def test_monitor_checks_every_interval_on_the_coordinator_only() -> None:
     try:
         node_id = (await (await c.post("/api/v1/nodes/register", json=WORKER)).json())["node_id"]
         view.coordinating = False
+        rounds = [0]  # monitor rounds that asked whether this node coordinates
+        asks = view.is_coordinator
+
+        async def counted() -> bool:
+            rounds[0] += 1
+            return await asks()
+
+        view.is_coordinator = counted  # type: ignore[method-assign]
         clock.t += 91
-        await asyncio.sleep(0.1)  # several intervals pass; a follower does not judge
-        assert view.registry.get(node_id).status == "online"
+        await eventually_async(lambda: rounds[0] >= 3)  # three rounds as a follower ran...
+        assert view.registry.get(node_id).status == "online"  # ...and none judged
         view.coordinating = True
-        await eventually(lambda: view.registry.get(node_id).status == "offline")
+        await eventually_async(lambda: view.registry.get(node_id).status == "offline")
     finally:
         await c.close()
 
@@ -160,7 +163,7 @@ async def test_a_reload_changes_the_token_and_webhook_of_a_running_app(webhook) 
         node_id = (await answer.json())["node_id"]
         clock.t += 91  # past the heartbeat timeout: one transition to offline
         await c.post("/api/v1/cluster/check-heartbeat", headers=new)
-        await eventually(lambda: len(webhook["bodies"]) == 1)
+        await eventually_async(lambda: len(webhook["bodies"]) == 1)
         assert webhook["bodies"][0]["node_id"] == node_id
         reconfigure(c.app, api_token=None, alert_webhook=None)
         assert (await c.get("/api/v1/nodes")).status == 200

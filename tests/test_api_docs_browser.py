@@ -12,7 +12,7 @@ from api.memory_view import MemoryClusterView
 from simulations.realproc.browser import CHROMIUM, launch_chromium, open_page
 
 playwright_api = pytest.importorskip("playwright.async_api")
-pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed"),
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed"),
               pytest.mark.timeout(120)]
 
 

@@ -18,6 +18,7 @@ from api.json_cache import NodeJsonCache
 from api.keys import EVENTS
 from api.memory_view import MemoryClusterView
 from api.models import HeartbeatIn, RegisterIn
+from tests.conftest import eventually_async
 
 STREAM = {"Accept": "text/event-stream"}
 
@@ -168,6 +169,7 @@ async def test_unknown_parameters_and_kinds_get_422(served) -> None:
         assert "query." in (await resp.json())["details"][0]["field"]
 
 
+@pytest.mark.slow
 async def test_resumes_with_last_event_id_without_a_gap(served) -> None:
     client, view = served
     feed = client.app[EVENTS]
@@ -180,7 +182,7 @@ async def test_resumes_with_last_event_id_without_a_gap(served) -> None:
     for i in range(3):  # what happens while it is away
         feed.publish("member_suspect", f"n{i}", {})
     await view.heartbeat("w1", HeartbeatIn(memory_usage=77.0))
-    await asyncio.wait_for(_published(feed, 4 + 1), 30)
+    await eventually_async(lambda: feed.published >= 4 + 1)
     resp = await client.get("/api/v1/events", headers={**STREAM, "Last-Event-ID": seen["id"]})
     sse = SseReader(resp)
     epoch, seq = seen["id"].rsplit("-", 1)
@@ -190,11 +192,6 @@ async def test_resumes_with_last_event_id_without_a_gap(served) -> None:
     feed.publish("member_left", "n9", {})  # and it goes on live
     assert (await sse.next())["id"] == f"{epoch}-{int(seq) + 5}"
     resp.close()
-
-
-async def _published(feed: EventFeed, count: int) -> None:
-    while feed.published < count:
-        await asyncio.sleep(0.01)
 
 
 async def test_an_id_out_of_the_ring_gets_reset_and_a_snapshot(served) -> None:

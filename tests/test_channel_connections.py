@@ -108,7 +108,7 @@ async def test_requests_to_one_peer_share_a_connection(pair: Any, request: pytes
     answers = await asyncio.gather(*(a.request(b.address, "echo", b"c", timeout_s=10.0)
                                      for _ in range(IDLE_PER_PEER + 3)))
     assert answers == [b"re:c"] * (IDLE_PER_PEER + 3)
-    assert len(a._idle_channels) <= IDLE_PER_PEER
+    assert len(a._channel.idle) <= IDLE_PER_PEER
 
 
 async def test_a_callee_that_dropped_the_kept_connection_gets_the_request_on_a_new_one(
@@ -147,6 +147,6 @@ async def test_a_callee_restarted_on_the_same_port_is_reached_on_a_new_connectio
 async def test_a_stopped_transport_keeps_no_connection(pair: Any) -> None:
     a, b = pair
     await a.request(b.address, "echo", b"", timeout_s=10.0)
-    assert len(a._idle_channels) == 1
+    assert len(a._channel.idle) == 1
     await a.stop()
-    assert len(a._idle_channels) == 0
+    assert len(a._channel.idle) == 0

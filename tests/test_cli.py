@@ -24,6 +24,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.slow
 def test_help_lists_every_flag_and_command() -> None:
     out = run("--help")
     assert out.returncode == 0
@@ -55,12 +56,14 @@ def test_bad_flag_is_one_line_and_exit_2(args: list[str], flag: str,
     assert len(err.splitlines()) == 1 and flag in err, err
 
 
+@pytest.mark.slow
 def test_bad_flag_in_a_real_process() -> None:
     out = run("--max-concurrent-tasks", "-3")
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "--max-concurrent-tasks" in out.stderr
 
 
+@pytest.mark.slow
 def test_corrupt_store_refuses_to_start(tmp_path: Path) -> None:
     (tmp_path / "node.db").write_bytes(b"garbage" * 100)
     out = run("--data-dir", str(tmp_path), "--bind", "127.0.0.1:0", "--api-bind", "127.0.0.1:0")
@@ -226,6 +229,7 @@ print(agent_class.__name__, aiohttp.connector.ssl is None, ssl.create_default_co
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("webhook, without_tls", [
     ("", True), ("http://127.0.0.1:9/alerts", True), ("HTTPS://hooks.example/x", False)])
 def test_agent_imports_aiohttp_without_tls_unless_a_webhook_needs_it(
@@ -264,6 +268,7 @@ def test_version_falls_back_to_the_source_tree_when_not_installed(
     assert installed_version() == node.__version__
 
 
+@pytest.mark.slow
 def test_version_in_a_real_process() -> None:
     out = run("--version")
     assert out.returncode == 0 and out.stdout.startswith("claw-node ")

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "948+ShA822mmM5aqa4WTSRHpywVeZ/ayFU9FNtDOh34="  # printed by `serf keygen`
 
 
+@pytest.mark.slow
 def test_keygen_prints_a_32_byte_base64_key_like_serf() -> None:
     out = subprocess.run([sys.executable, "-m", "node.cli", "keygen"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60, check=False)

@@ -178,6 +178,7 @@ def _read_until(fd: int, needle: bytes, seen: bytearray, timeout_s: float = 30.0
             seen += os.read(fd, 65536)
 
 
+@pytest.mark.slow
 async def test_watch_in_a_terminal_redraws_on_change_until_ctrl_c(api) -> None:
     view, server = api
     argv = [sys.executable, "-m", "node.cli", "members", "--watch", "--interval", "0.1",

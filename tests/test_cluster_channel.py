@@ -54,6 +54,7 @@ from node.peer_requests import (
     encode_write,
 )
 from node.resources import ResourceSnapshot
+from tests.conftest import eventually_async
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -324,6 +325,7 @@ async def test_a_request_reaches_the_handler_and_its_answer_comes_back(pair: Any
     assert b.core.stats["streams_in"] >= 1
 
 
+@pytest.mark.slow
 async def test_statuses_reach_the_caller_as_errors_naming_them(pair: Any) -> None:
     a, b = pair
 
@@ -353,6 +355,7 @@ async def test_statuses_reach_the_caller_as_errors_naming_them(pair: Any) -> Non
         await a.request(("127.0.0.1", port), "echo", b"", timeout_s=5.0)
 
 
+@pytest.mark.slow
 async def test_concurrency_caps_refuse_at_once(pair: Any) -> None:
     a, b = pair
     release = asyncio.Event()
@@ -366,19 +369,19 @@ async def test_concurrency_caps_refuse_at_once(pair: Any) -> None:
     async def second_request_while_one_blocks(refusal: str) -> None:
         release.clear()
         first = asyncio.create_task(a.request(b.address, "block", b"", timeout_s=10.0))
-        await wait(lambda: b._channel_in.active == 1)
+        await eventually_async(lambda: b._channel.inbound.active == 1)
         with pytest.raises(ChannelError, match=refusal):
             await a.request(b.address, "block", b"", timeout_s=10.0)
         release.set()
         assert await first == b"done"
 
-    b._channel_in = ChannelSlots(1)
+    b._channel.inbound = ChannelSlots(1)
     await second_request_while_one_blocks("BUSY")  # the callee answers at once, no queue
-    b._channel_in = ChannelSlots(16)
-    a._channel_out = ChannelSlots(1)
+    b._channel.inbound = ChannelSlots(16)
+    a._channel.outbound = ChannelSlots(1)
     await second_request_while_one_blocks("in flight")  # the caller does not even dial
     assert b.stats["channel_in_busy"] == 1 and a.stats["channel_out_refused"] == 1
-    assert a._channel_out.active == 0 and b._channel_in.active == 0
+    assert a._channel.outbound.active == 0 and b._channel.inbound.active == 0
 
 
 async def test_hostile_channel_bytes_are_dropped_and_counted(pair: Any) -> None:
@@ -432,13 +435,6 @@ async def _answer_with(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     writer.close()
 
 
-async def wait(check: Any, timeout_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
-
-
 # --- two agents in-process, each API on its own loopback port ----------------------------
 
 WORKER = {"hostname": "w1", "platform": "linux", "arch": "arm64", "available_skills": ["python"]}
@@ -454,17 +450,18 @@ def snapshot() -> ResourceSnapshot:
     return ResourceSnapshot(cpu_percent=1.0, memory_percent=2.0, disk_percent=3.0)
 
 
+@pytest.mark.slow
 async def test_writes_through_a_member_reach_the_coordinator_over_the_gossip_port(
         tmp_path: Path) -> None:
     coordinator = Agent(agent_config(tmp_path, "a", api_token="tok"), sampler=snapshot)
     await coordinator.start()
     member_agent = None
     try:
-        await wait(lambda: coordinator.coordinator_state()[0] == "a", 30.0)
+        await eventually_async(lambda: coordinator.coordinator_state()[0] == "a", 30.0)
         seed = f"127.0.0.1:{coordinator.transport.address[1]}"  # type: ignore[union-attr]
         member_agent = Agent(agent_config(tmp_path, "b", join=[seed]), sampler=snapshot)
         await member_agent.start()
-        await wait(lambda: member_agent.coordinator_state()[0] == "a", 30.0)
+        await eventually_async(lambda: member_agent.coordinator_state()[0] == "a", 30.0)
         url = f"http://127.0.0.1:{member_agent.api_port}/api/v1/nodes"
         async with aiohttp.ClientSession() as http:
             # b has no token, a has one: a's policy decides (401 relayed), both ways.
@@ -479,7 +476,7 @@ async def test_writes_through_a_member_reach_the_coordinator_over_the_gossip_por
             async with http.post(f"{url}/b/maintenance", json={"enabled": True},
                                  headers=auth) as r:
                 assert r.status == 200, await r.text()
-            assert member_agent._meta.maintenance  # applied before the answer came back
+            assert member_agent.advert.meta.maintenance  # applied before the answer came back
         assert coordinator.transport.stats["channel_in"] >= 2  # type: ignore[union-attr]
         assert member_agent.transport.stats["channel_in"] >= 1  # type: ignore[union-attr]
     finally:

@@ -24,7 +24,7 @@ from gossip.ping_payload import decode_ack_payload, encode_ack_payload
 from gossip.types import MemberState
 from tests.core_harness import Cluster
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.usefixtures("strict_core"), pytest.mark.timeout(120)]
 
 
 class Wire:

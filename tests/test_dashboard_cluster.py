@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import pytest
 
 from simulations.realproc.browser import CHROMIUM, launch_chromium, open_page
 from simulations.realproc.agents import ClawKind, Cluster
+from tests.conftest import eventually
 
 playwright_api = pytest.importorskip("playwright.async_api")
 parser = pytest.importorskip("prometheus_client.parser")
@@ -59,15 +59,6 @@ def _scrape(agent) -> dict[str, float]:  # type: ignore[no-untyped-def]
     return out
 
 
-def _eventually(check, timeout_s: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.25)
-
-
 @pytest.fixture
 def cluster():
     kind = ClawKind()
@@ -91,7 +82,7 @@ async def test_dashboard_and_metrics_on_a_live_cluster(cluster) -> None:
         members = [_scrape(a)['claw_members{state="alive"}'] for a in (c0, c1, c2)]
         return values if len(values) == 1 and members == [3, 3, 3] else None
 
-    assert _eventually(digests), "the nodes' view digests never agreed"
+    eventually(digests, 60.0, 0.25, what="the nodes' view digests agree")
     before = _scrape(c0)
     assert before['claw_members{state="dead"}'] == 0
     assert before["claw_probes_total"] > 0 and before["claw_acks_total"] > 0
@@ -119,8 +110,9 @@ async def test_dashboard_and_metrics_on_a_live_cluster(cluster) -> None:
         assert await page.inner_text("#sum-offline") == "1"
         assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
 
-        after = _eventually(lambda: (m := _scrape(c0))['claw_members{state="dead"}'] == 1 and m)
-        assert after, "c0 never counted c2 dead"
+        eventually(lambda: _scrape(c0)['claw_members{state="dead"}'] == 1, 60.0, 0.25,
+                   what="c0 counts c2 dead")
+        after = _scrape(c0)
         assert after["claw_suspicions_raised_total"] > before["claw_suspicions_raised_total"]
         assert after["claw_members_failed_total"] > before["claw_members_failed_total"]
         assert after["claw_probes_total"] > before["claw_probes_total"]

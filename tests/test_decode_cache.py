@@ -39,6 +39,8 @@ from gossip.protocol import SwimProtocol
 from gossip.tags import CLAW_TAG, encode_tags
 from simulations.sim.runner import Run, RunOptions
 
+pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
+
 LO = ip_to_bytes("127.0.0.1")
 META = encode_tags({CLAW_TAG: "1"})
 

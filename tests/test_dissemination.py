@@ -81,3 +81,19 @@ def test_queue_is_bounded_and_drops_most_sent_first() -> None:
         q.push(bytes([65 + i]))
     assert len(q) == 3 and q.dropped == 1
     assert not q.is_pending(old)
+
+
+def test_once_per_member_broadcasts_go_to_each_address_once_and_never_to_the_start_set() -> None:
+    q = BroadcastQueue(retransmit_mult=2)
+    a, b, c, querier = ("10.0.0.1", 1), ("10.0.0.2", 1), ("10.0.0.3", 1), ("10.0.0.9", 1)
+    q.push(b"query", once_per_member=[querier])
+    q.push(b"plain")
+    n = 10  # limit 4: the query could go out 4 times, but only to different members
+    assert q.take(0, 100, n, to=querier) == [b"plain"]
+    assert q.take(0, 100, n, to=a) == [b"query", b"plain"]
+    assert q.take(0, 100, n, to=a) == [b"plain"]  # a has it
+    assert q.take(0, 100, n) == [b"plain"]  # destination unknown: not the query
+    assert q.take(0, 100, n, to=b) == [b"query"]
+    assert len(q) == 1
+    # Everyone but us has it (querier, a, b of 4 members): it leaves the queue.
+    assert q.take(0, 100, 4, to=c) == [] and len(q) == 0

@@ -24,12 +24,15 @@ from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.events import JoinResult, MemberFailed, QueryReceived
 from gossip.key_queries import INSTALL_KEY, LIST_KEYS, encode_key_request
 from gossip.keyring import Keyring
-from gossip.messages import Alive, Dead, SerfQuery, Suspect, UserMsg
+from gossip.messages import Alive, Dead, SerfQuery, SerfQueryResponse, SerfRelay, Suspect, UserMsg
 from gossip.protocol import SwimProtocol
 from gossip.serf_codec import encode_serf
+from gossip.serf_query import QueryParams
 from gossip.types import MemberState
 from gossip.wire_encryption import NOT_CONFIGURED, NOT_ENCRYPTED
 from tests.core_harness import Cluster
+
+pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
 
 DATA = Path(__file__).parent / "data"
 KEY = base64.b64decode((DATA / "encrypt_key.b64").read_text().strip())
@@ -179,6 +182,66 @@ def test_key_changes_count_only_when_they_arrive_encrypted() -> None:
     c.inject("n1", _key_query(LIST_KEYS, 3), FORGER)
     c.run(3.0)
     assert _received(c, 3) == {**dict.fromkeys(NAMES, True), "n1": False}
+
+
+def test_a_plaintext_key_change_is_passed_on_while_nobody_seals() -> None:
+    # Migration step 1 (keys installed, both verify flags off): what n1 passes on leaves
+    # in plaintext, so every node gets it as it came (unencrypted) and refuses it, as
+    # the claw nodes behind a Serf agent that sent it only to n1 must.
+    off = GossipConfig.local().replace(gossip_verify_incoming=False, gossip_verify_outgoing=False)
+    c = encrypted_cluster(config=off)
+    c.inject("n1", _key_query(INSTALL_KEY, 1), FORGER)
+    c.run(3.0)
+    assert _received(c, 1) == dict.fromkeys(NAMES, False)
+
+
+def _answer(ltime: int, qid: int, sender: str) -> bytes:
+    """A Serf query response from ``sender``, encoded as a memberlist user message."""
+    response = SerfQueryResponse(ltime=ltime, id=qid, from_=sender, flags=0,
+                                 payload=b"\x08forged")
+    return encode_message(UserMsg(encode_serf(response)))
+
+
+def _relay_to_n0(c: Cluster, answer: bytes) -> bytes:
+    """``answer`` (from ``_answer``) wrapped in a Serf relay message addressed to n0."""
+    relay = SerfRelay(dest_ip=ip_to_bytes(c.nodes["n0"].address[0]), dest_port=7946,
+                      dest_name="n0", inner=answer[1:])  # the Serf bytes, without type 8
+    return encode_message(UserMsg(encode_serf(relay)))
+
+
+def test_answers_to_key_queries_count_only_when_sealed() -> None:
+    # verify_incoming off: plaintext is read, but a plaintext answer to our key query
+    # could come from anyone (Serf would count it): dropped and counted; sealed, it counts.
+    c = encrypted_cluster(config=GossipConfig.local().replace(gossip_verify_incoming=False))
+    n0 = c.core("n0")
+    query = n0.start_query(LIST_KEYS, encode_key_request(b""), QueryParams(), c.now)
+    c.inject("n0", _answer(query.ltime, query.id, "forger"), FORGER)
+    assert "forger" not in query.responses and n0.stats["query_plaintext_answers"] == 1
+    c.inject("n0", Keyring([KEY]).encrypt_packet(_answer(query.ltime, query.id, "holder")), FORGER)
+    assert query.responses["holder"] == b"\x08forged"
+    # A plaintext relay would leave sealed under n1's key: not forwarded.
+    c.inject("n1", _relay_to_n0(c, _answer(query.ltime, query.id, "relayed")), FORGER)
+    c.run(1.0)
+    assert "relayed" not in query.responses
+    assert c.core("n1").stats["query_plaintext_relays"] == 1
+    assert c.core("n1").stats["query_relayed"] == 0
+
+
+def test_our_own_answer_counts_while_we_send_in_plaintext() -> None:
+    # Migration step 1: nothing is sealed, so the others' answers are dropped, but our
+    # own answer to our own query never crosses the network and counts.
+    off = GossipConfig.local().replace(gossip_verify_incoming=False, gossip_verify_outgoing=False)
+    c = encrypted_cluster(config=off)
+    query = c.core("n0").start_query(LIST_KEYS, encode_key_request(b""), QueryParams(), c.now)
+    c.run(1.0)
+    for name in NAMES:
+        (got,) = [e.query for e in c.events_of(name, QueryReceived) if e.query.id == query.id]
+        c.core(name).respond_query(got, name.encode(), c.now)
+    # A relayed copy addressed to us is not ours: it counts only if it came sealed.
+    c.inject("n0", _relay_to_n0(c, _answer(query.ltime, query.id, "relayed")), FORGER)
+    c.run(1.0)
+    assert query.responses == {"n0": b"n0"}
+    assert c.core("n0").stats["query_plaintext_answers"] == 4
 
 
 def test_a_plaintext_cluster_moves_to_encryption_without_a_failure() -> None:

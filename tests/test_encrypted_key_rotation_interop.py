@@ -26,7 +26,8 @@ import time
 import pytest
 
 from node.keyring_file import KEYRING_FILE, new_key, read_keyring_file
-from tests.serf_harness import SerfAgent, SerfAgents, serf_agents, wait_until  # noqa: F401 - fixture
+from tests.serf_harness import SERF_POLL_S, SerfAgent, SerfAgents, serf_agents  # noqa: F401 - fixture
+from tests.conftest import eventually_async
 from tests.test_encrypted_serf_interop import (  # noqa: F401
     ROOT,
     ClawAgent,
@@ -65,17 +66,8 @@ async def serf_keys(s1: SerfAgent, *args: str) -> tuple[int, str]:
 
 
 async def serf_lists(s1: SerfAgent, *keys: str) -> None:
-    """``serf keys -list`` succeeds and shows exactly ``keys``, each on 3 of 3 nodes.
-
-    Asked at most 3 times: in 2 of ~4 fresh-clone CI runs one node's answer to a Serf key
-    query missed serf's deadline ("2/3 nodes reported success"), cause not found yet (an
-    open defect of issue 14, see its closing note). A list changes nothing, so asking
-    again is safe; a wrong key set or count still fails.
-    """
-    for _ in range(3):
-        code, out = await serf_keys(s1, "-list")
-        if code == 0 and "failed" not in out:
-            break
+    """``serf keys -list`` succeeds and shows exactly ``keys``, each on 3 of 3 nodes."""
+    code, out = await serf_keys(s1, "-list")
     assert code == 0 and "failed" not in out, out
     counts = {line.split()[0]: line.split()[1] for line in out.splitlines() if "[" in line}
     assert counts == dict.fromkeys(keys, "[3/3]"), out
@@ -99,7 +91,7 @@ async def test_rotation_from_claw_and_from_serf_under_encryption(
         serf_view = await statuses(s1)
         return (all(serf_view.get(n) == "alive" for n in EVERYONE)
                 and all(c.sees(n) for c in claws for n in EVERYONE if n != c.name))
-    await wait_until(all_alive, 90)
+    await eventually_async(all_alive, 90, interval=SERF_POLL_S)
     await serf_lists(s1, k1)
     rotation_started = time.monotonic()
 
@@ -121,10 +113,7 @@ async def test_rotation_from_claw_and_from_serf_under_encryption(
 
     # From Serf: install, use, remove reach the claw agents and their keyring files.
     for flag, key in (("-install", k3), ("-use", k3), ("-remove", k2)):
-        for _ in range(3):  # idempotent; see serf_lists for the missed-answer defect
-            code, out = await serf_keys(s1, f"{flag}={key}")
-            if code == 0:
-                break
+        code, out = await serf_keys(s1, f"{flag}={key}")
         assert code == 0 and "Successfully" in out, out
     await serf_lists(s1, k3)
     assert all(file_keys(claw_agents, c.name) == [k3] for c in claws)

@@ -27,11 +27,12 @@ import pytest
 from node.keyring_file import new_key
 from simulations.realproc.agents import parse_claw_line
 from simulations.realproc.monitor import ALIVE
+from tests.conftest import eventually_async
 from tests.serf_harness import (
+    SERF_POLL_S,
     SerfAgents,
     free_port,
     serf_agents,  # noqa: F401 - the fixture
-    wait_until,
 )
 
 pytestmark = [pytest.mark.serf, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -123,7 +124,7 @@ async def test_encrypted_claw_and_serf_join_both_ways_and_keyless_nodes_stay_out
     s1 = await serf_agents.start("s1", extra_args=(f"-encrypt={key}",))
     c0 = claw_agents.start("c0", "--encrypt", key, "--join", addr(s1.bind))  # claw joins serf
     c1 = claw_agents.start("c1", "--encrypt", key)
-    await wait_until(lambda: "started: gossip on" in c1.log(), 60)
+    await eventually_async(lambda: "started: gossip on" in c1.log(), 60, interval=SERF_POLL_S)
     await s1.join(c1.bind)  # serf joins claw
     everyone = {"s1", "c0", "c1"}
 
@@ -131,7 +132,7 @@ async def test_encrypted_claw_and_serf_join_both_ways_and_keyless_nodes_stay_out
         serf_view = await statuses(s1)
         return (all(serf_view.get(n) == "alive" for n in everyone)
                 and all(c.sees(n) for c in (c0, c1) for n in everyone - {c.name}))
-    took = await wait_until(all_alive, 60)
+    took = await eventually_async(all_alive, 60, interval=SERF_POLL_S)
     print(f"encrypted serf + 2 claw converged in {took:.1f} s")
 
     keyless = claw_agents.start("x-plain", "--join", addr(s1.bind), "--join", addr(c0.bind))
@@ -143,12 +144,12 @@ async def test_encrypted_claw_and_serf_join_both_ways_and_keyless_nodes_stay_out
         return s1.log_tail(100_000)
     # Evidence that both tried: Serf refused their push-pulls with memberlist's errors,
     # c0 reported the streams it could not open, and both gave up their first attempts.
-    await wait_until(lambda: "Encryption is configured but remote state is not encrypted"
-                     in serf_log(), 60)
-    await wait_until(lambda: "No installed keys could decrypt the message" in serf_log(), 60)
-    await wait_until(lambda: "failed to decrypt" in c0.log(), 60)
-    await wait_until(lambda: "no seed answered" in keyless.log()
-                     and "no seed answered" in wrong.log(), 60)
+    await eventually_async(lambda: "Encryption is configured but remote state is not encrypted"
+                     in serf_log(), 60, interval=SERF_POLL_S)
+    await eventually_async(lambda: "No installed keys could decrypt the message" in serf_log(), 60, interval=SERF_POLL_S)
+    await eventually_async(lambda: "failed to decrypt" in c0.log(), 60, interval=SERF_POLL_S)
+    await eventually_async(lambda: "no seed answered" in keyless.log()
+                     and "no seed answered" in wrong.log(), 60, interval=SERF_POLL_S)
     members = await statuses(s1)
     assert set(members) == everyone and all(s == "alive" for s in members.values())
     for agent in (c0, c1):

@@ -21,7 +21,7 @@ import pytest
 
 from node.keyring_file import KEYRING_FILE, new_key
 from simulations.realproc.netns import NetnsLab
-from tests.lab import online_everywhere, poll
+from tests.lab import lab_eventually, online_everywhere
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -56,8 +56,9 @@ def test_plaintext_cluster_moves_to_encryption_without_a_failure(make_lab) -> No
     t0 = time.monotonic()
     for i in every:
         start(i)
-        poll(f"host{i} serves its API", lambda i=i: answers(lab, i))
-    poll("the plaintext cluster lists all online", lambda: online_everywhere(lab, every, names))
+        lab_eventually(lambda i=i: answers(lab, i), what=f"host{i} serves its API")
+    lab_eventually(lambda: online_everywhere(lab, every, names),
+                   what="the plaintext cluster lists all online")
     print(f"\nplaintext cluster converged in {time.monotonic() - t0:.1f} s")
 
     key = new_key()
@@ -72,9 +73,10 @@ def test_plaintext_cluster_moves_to_encryption_without_a_failure(make_lab) -> No
         for i in every:
             assert lab.stop_agent(i) == 0, f"host{i} did not stop cleanly"
             start(i, *flags)
-            poll(f"{step}: host{i} serves its API again", lambda i=i: answers(lab, i))
-            poll(f"{step}: all online after restarting host{i}",
-                 lambda: online_everywhere(lab, every, names))
+            lab_eventually(lambda i=i: answers(lab, i),
+                           what=f"{step}: host{i} serves its API again")
+            lab_eventually(lambda: online_everywhere(lab, every, names),
+                           what=f"{step}: all online after restarting host{i}")
             assert failures_declared(lab) == []
         print(f"step '{step}': {HOSTS} rolling restarts in {time.monotonic() - t:.1f} s")
 
@@ -88,9 +90,9 @@ def test_plaintext_cluster_moves_to_encryption_without_a_failure(make_lab) -> No
     assert lab.stop_agent(2) == 0
     (lab.data_dir(2) / KEYRING_FILE).unlink()
     lab.start_agent(2, "--join", seed)
-    poll("the keyless agent gives up its first join",
-         lambda: "no seed answered" in log_of(lab, 2), timeout_s=60)
-    poll("host0 reports what it could not decrypt",
-         lambda: "failed to decrypt" in log_of(lab, 0), timeout_s=60)
+    lab_eventually(lambda: "no seed answered" in log_of(lab, 2), timeout=60,
+                   what="the keyless agent gives up its first join")
+    lab_eventually(lambda: "failed to decrypt" in log_of(lab, 0), timeout=60,
+                   what="host0 reports what it could not decrypt")
     assert online_everywhere(lab, [0, 1], {lab.hosts[0].hostname, lab.hosts[1].hostname})
     assert failures_declared(lab) == []

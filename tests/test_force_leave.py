@@ -15,6 +15,8 @@ from gossip.types import MemberState
 from .core_harness import Cluster
 from .test_protocol import advance, feed, make_core, with_peers
 
+pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
+
 
 def _cluster_with_failed(n: int = 4) -> Cluster:
     c = Cluster(GossipConfig.local(), seed=7)

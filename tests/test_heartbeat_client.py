@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 
@@ -16,16 +15,9 @@ from api.client import (
 from api.errors import Unavailable
 from api.memory_view import MemoryClusterView
 
+from tests.conftest import eventually_async
+
 FIGURES = {"cpu_usage": 12.5, "memory_usage": 40.0, "disk_usage": 55.0}
-
-
-async def eventually(predicate, timeout_s: float = 10.0) -> None:
-    """Poll until ``predicate()`` holds; fails after a generous timeout (not a timing claim)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not predicate():
-        assert loop.time() < deadline, "condition not reached"
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -37,6 +29,7 @@ async def served():
     await server.stop()
 
 
+@pytest.mark.slow
 async def test_seed_usage_register_heartbeat_shutdown(served) -> None:
     view, server = served
     client = HeartbeatClient(coordinator_url=server.url, node_id="worker-001",
@@ -47,23 +40,25 @@ async def test_seed_usage_register_heartbeat_shutdown(served) -> None:
     rec = view.registry.get("worker-001")
     assert rec is not None and rec.available_skills == ("python", "fastapi")
     assert (rec.platform, rec.arch) == (detect_platform(), detect_arch())
-    await eventually(lambda: client.heartbeats_sent >= 3)
+    await eventually_async(lambda: client.heartbeats_sent >= 3)
     rec = view.registry.get("worker-001")
     assert (rec.cpu_usage, rec.memory_usage, rec.disk_usage, rec.running_tasks) == (12.5, 40.0, 55.0, 2)
     await client.stop()
     assert view.registry.get("worker-001").status == "offline"
 
 
+@pytest.mark.slow
 async def test_assigned_id_and_psutil_figures(served) -> None:
     view, server = served
     async with HeartbeatClient(coordinator_url=server.url, available_skills=["go"],
                                api_token="tok", heartbeat_interval_s=0.02) as client:
         assert client.node_id is not None and client.node_id in view.registry
-        await eventually(lambda: client.heartbeats_sent >= 1)
+        await eventually_async(lambda: client.heartbeats_sent >= 1)
         rec = view.registry.get(client.node_id)
         assert 0 < rec.memory_usage <= 100 and 0 < rec.disk_usage <= 100
 
 
+@pytest.mark.slow
 async def test_reregisters_when_the_cluster_forgot_it(served) -> None:
     view, server = served
     client = HeartbeatClient(coordinator_url=server.url, node_id="w", available_skills=["x"],
@@ -71,7 +66,7 @@ async def test_reregisters_when_the_cluster_forgot_it(served) -> None:
                              sampler=lambda: dict(FIGURES))
     await client.start()
     view.registry.remove("w")  # e.g. a new coordinator that never saw the record
-    await eventually(lambda: "w" in view.registry)
+    await eventually_async(lambda: "w" in view.registry)
     await client.stop()
 
 

@@ -129,24 +129,26 @@ async def test_one_url_is_enough_the_others_are_learned() -> None:
         await b.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.slow  # ~6 s: failure detection and a new election on loopback
 async def test_with_real_agents_the_worker_outlives_the_node_it_used(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Two claw-node agents on loopback; the worker knows only the coordinator's URL,
     learns the other, and keeps heartbeating under its id after the coordinator dies."""
     from node.agent import Agent
-    from tests.test_node_agent import config, fake_sampler, wait_for
+    from tests.conftest import eventually_async
+    from tests.test_node_agent import config, fake_sampler
 
     a = Agent(config(tmp_path / "a", node_id="a", api_eager=True), sampler=fake_sampler)
     await a.start()
     b = None
     client = None
     try:
-        await wait_for(lambda: a.coordinator_state()[0] == "a" and a.api is not None)
+        await eventually_async(lambda: a.coordinator_state()[0] == "a" and a.api is not None)
         seed = f"127.0.0.1:{a.transport.address[1]}"  # type: ignore[union-attr]
         b = Agent(config(tmp_path / "b", node_id="b", join=[seed], api_eager=True),
                   sampler=fake_sampler)
         await b.start()
-        await wait_for(lambda: len(b.members()) == 2 and b.api is not None)  # type: ignore[union-attr]
+        await eventually_async(lambda: len(b.members()) == 2 and b.api is not None)  # type: ignore[union-attr]
         a_url, b_url = a.api.url, b.api.url  # type: ignore[union-attr]
         client = HeartbeatClient(coordinator_url=a_url, node_id="worker-001",
                                  available_skills=["python"], sampler=lambda: dict(FIGURES),
@@ -156,7 +158,7 @@ async def test_with_real_agents_the_worker_outlives_the_node_it_used(tmp_path) -
         assert client.urls == [a_url, b_url]  # b's API learned from a's node list
         await a.stop(leave=False)  # the coordinator dies without a word
         sent = client.heartbeats_sent
-        await wait_for(lambda: client.coordinator_url == b_url
+        await eventually_async(lambda: client.coordinator_url == b_url
                        and client.heartbeats_sent >= sent + 3, timeout=45.0)
         node = await b.view.get_node("worker-001")  # type: ignore[union-attr]
         assert node is not None and node.status == NodeStatus.ONLINE

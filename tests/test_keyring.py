@@ -321,6 +321,7 @@ def test_repr_hides_the_keys() -> None:
     assert repr(Keyring([K1, K2])) == "Keyring(2 keys)"
 
 
+@pytest.mark.slow
 def test_cryptography_is_imported_only_once_a_key_is_installed() -> None:
     import subprocess
     import sys

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from simulations.realproc.netns import NetnsLab
-from tests.lab import CLAW_NODE, nodes_of, online_everywhere, poll
+from tests.lab import CLAW_NODE, lab_eventually, nodes_of, online_everywhere
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -56,10 +56,11 @@ def start(lab: NetnsLab, *flags: str) -> None:
     """Host 0 first (the seed, so the longest running), then the others joining it."""
     t0 = time.monotonic()
     lab.start_agent(0, *flags)
-    poll("host0 serves its API", lambda: answers(lab, 0))
+    lab_eventually(lambda: answers(lab, 0), what="host0 serves its API")
     for host in lab.hosts[1:]:
         lab.start_agent(host.index, "--join", lab.gossip_address(0), *flags)
-    poll("every agent serves its API", lambda: all(answers(lab, h.index) for h in lab.hosts))
+    lab_eventually(lambda: all(answers(lab, h.index) for h in lab.hosts),
+                   what="every agent serves its API")
     print(f"\n{len(lab.hosts)} agents answer their API {time.monotonic() - t0:.1f} s after "
           "the first start")
 
@@ -69,8 +70,8 @@ def test_default_flags_three_hosts_converge_fail_and_return(make_lab):
     every = [0, 1, 2]
     names = {h.hostname for h in lab.hosts}
     start(lab)
-    took = poll("3 hosts list all three online",
-                lambda: online_everywhere(lab, every, names))
+    took = lab_eventually(lambda: online_everywhere(lab, every, names),
+                          what="3 hosts list all three online")
     print(f"converged {took:.1f} s after every API answered")
 
     # A host's node id is its hostname, and it advertises its own address.
@@ -81,7 +82,7 @@ def test_default_flags_three_hosts_converge_fail_and_return(make_lab):
     for host in lab.hosts:
         assert view[host.hostname]["ip_address"] == host.ip
         assert view[host.hostname]["hostname"] == host.hostname
-    poll("one coordinator everywhere", lambda: agreed_coordinator(lab, every))
+    lab_eventually(lambda: agreed_coordinator(lab, every), what="one coordinator everywhere")
     assert agreed_coordinator(lab, every)[0] == "host0"  # the longest-running node
 
     # The operator CLI inside a host, with its defaults (the host's own API).
@@ -94,11 +95,13 @@ def test_default_flags_three_hosts_converge_fail_and_return(make_lab):
 
     # kill -9 one host's agent: the others see it offline; restarted, it comes back.
     lab.kill_agent(2)
-    took = poll("host0 and host1 see host2 offline", lambda: all(
-        nodes_of(lab, i).get("host2", {}).get("status") == "offline" for i in (0, 1)))
+    took = lab_eventually(lambda: all(
+        nodes_of(lab, i).get("host2", {}).get("status") == "offline" for i in (0, 1)),
+        what="host0 and host1 see host2 offline")
     print(f"host2 offline everywhere {took:.1f} s after kill -9")
     lab.start_agent(2, "--join", lab.gossip_address(0))
-    took = poll("restarted host2 online everywhere", lambda: online_everywhere(lab, every, names))
+    took = lab_eventually(lambda: online_everywhere(lab, every, names),
+                          what="restarted host2 online everywhere")
     print(f"restarted host2 online everywhere after {took:.1f} s")
     assert agreed_coordinator(lab, every)[0] == "host0"
     for i in every:
@@ -125,10 +128,11 @@ def test_forwarded_writes_failover_rejoin_leave(make_lab):
                     return False
         return True
 
-    took = poll("4 nodes converge with resources", converged)
+    took = lab_eventually(converged, what="4 nodes converge with resources")
     print(f"converged with resources: {took:.1f} s ({time.monotonic() - t0:.1f} s after "
           "the first start)")
-    poll("every node names the same coordinator", lambda: agreed_coordinator(lab, every))
+    lab_eventually(lambda: agreed_coordinator(lab, every),
+                   what="every node names the same coordinator")
     first, first_term = agreed_coordinator(lab, every)
     assert first == "host0"  # the longest-running eligible node
     listing = claw(lab, 2, "members")
@@ -140,17 +144,19 @@ def test_forwarded_writes_failover_rejoin_leave(make_lab):
     worker = post(lab, 1, "/api/v1/nodes/register", {
         "hostname": "worker-1", "platform": "linux", "arch": "x64",
         "available_skills": ["python"]})["node_id"]
-    poll("the HTTP-registered worker is known everywhere",
-         lambda: all(worker in nodes_of(lab, i) for i in every))
+    lab_eventually(lambda: all(worker in nodes_of(lab, i) for i in every),
+                   what="the HTTP-registered worker is known everywhere")
 
     # A task report for a gossip member (forwarded to the coordinator, relayed to the
     # member) makes it busy everywhere.
     post(lab, 2, "/api/v1/nodes/host1/heartbeat", {"running_tasks": 5})
-    poll("host1 busy everywhere", lambda: all(
-        nodes_of(lab, i).get("host1", {}).get("status") == "busy" for i in every))
+    lab_eventually(lambda: all(
+        nodes_of(lab, i).get("host1", {}).get("status") == "busy" for i in every),
+        what="host1 busy everywhere")
     post(lab, 2, "/api/v1/nodes/host1/heartbeat", {"running_tasks": 0})
-    poll("host1 online again everywhere", lambda: all(
-        nodes_of(lab, i).get("host1", {}).get("status") == "online" for i in every))
+    lab_eventually(lambda: all(
+        nodes_of(lab, i).get("host1", {}).get("status") == "online" for i in every),
+        what="host1 online again everywhere")
 
     # 2. kill -9 the coordinator: the survivors agree on a new one with a higher term.
     lab.kill_agent(0)
@@ -161,12 +167,13 @@ def test_forwarded_writes_failover_rejoin_leave(make_lab):
         agreed = agreed_coordinator(lab, survivors)
         return agreed is not None and agreed[0] != "host0" and agreed[1] > first_term
 
-    took = poll("survivors agree on a new coordinator", failed_over)
+    took = lab_eventually(failed_over, what="survivors agree on a new coordinator")
     new_coordinator, new_term = agreed_coordinator(lab, survivors)
     print(f"fail-over after kill -9 of {first}: {took:.1f} s -> {new_coordinator} "
           f"(term {new_term})")
-    poll("survivors see host0 offline", lambda: all(
-        nodes_of(lab, i).get("host0", {}).get("status") == "offline" for i in survivors))
+    lab_eventually(lambda: all(
+        nodes_of(lab, i).get("host0", {}).get("status") == "offline" for i in survivors),
+        what="survivors see host0 offline")
     # The new coordinator has the registry: a heartbeat for the worker succeeds.
     beat = post(lab, 3, f"/api/v1/nodes/{worker}/heartbeat", {"cpu_usage": 12.5})
     assert beat["node"]["cpu_usage"] == 12.5
@@ -175,19 +182,21 @@ def test_forwarded_writes_failover_rejoin_leave(make_lab):
     # remembered peers under the same id, is online everywhere, and does not take the
     # role back.
     lab.start_agent(0)
-    took = poll("restarted host0 online everywhere", lambda: all(
-        nodes_of(lab, i).get("host0", {}).get("status") == "online" for i in every))
+    took = lab_eventually(lambda: all(
+        nodes_of(lab, i).get("host0", {}).get("status") == "online" for i in every),
+        what="restarted host0 online everywhere")
     print(f"restarted host0 back online everywhere: {took:.1f} s "
           f"({time.monotonic() - killed_at:.1f} s after the kill)")
     assert lab.request(0, "GET", "/health").body["node_id"] == "host0"
-    poll("every node, host0 too, keeps naming the new coordinator for 3 s",
-         lambda: agreed_coordinator(lab, every) == (new_coordinator, new_term), hold_s=3.0)
+    lab_eventually(lambda: agreed_coordinator(lab, every) == (new_coordinator, new_term), hold=3.0,
+                   what="every node, host0 too, keeps naming the new coordinator for 3 s")
 
     # Maintenance through the CLI on host3 (forwarded, relayed to host3): everywhere.
     result = claw(lab, 3, "maintenance", "on")
     assert result.returncode == 0, result.stderr
-    poll("host3 in maintenance everywhere", lambda: all(
-        nodes_of(lab, i).get("host3", {}).get("status") == "maintenance" for i in every))
+    lab_eventually(lambda: all(
+        nodes_of(lab, i).get("host3", {}).get("status") == "maintenance" for i in every),
+        what="host3 in maintenance everywhere")
     info = claw(lab, 0, "info")
     assert info.returncode == 0 and f"{new_coordinator} (term {new_term})" in info.stdout, info
 
@@ -196,16 +205,17 @@ def test_forwarded_writes_failover_rejoin_leave(make_lab):
     assert result.returncode == 0, result.stderr
     assert lab.agent(3).wait(timeout=30) == 0
     rest = [0, 1, 2]
-    poll("host3 offline (left) everywhere", lambda: all(
+    lab_eventually(lambda: all(
         nodes_of(lab, i).get("host3", {}).get("status") == "offline"
-        and nodes_of(lab, i).get("host3", {}).get("gossip_state") == "left" for i in rest))
+        and nodes_of(lab, i).get("host3", {}).get("gossip_state") == "left" for i in rest),
+        what="host3 offline (left) everywhere")
     gossip_online = {name for name, node in nodes_of(lab, 1).items()
                      if node["source"] == "gossip" and node["status"] == "online"}
     assert gossip_online == {"host0", "host1", "host2"}
 
     # 5. SIGTERM: graceful leave, exit 0.
     assert lab.stop_agent(2) == 0, lab.log_tail(2)
-    poll("host2 left after SIGTERM",
-         lambda: nodes_of(lab, 1).get("host2", {}).get("gossip_state") == "left")
+    lab_eventually(lambda: nodes_of(lab, 1).get("host2", {}).get("gossip_state") == "left",
+                   what="host2 left after SIGTERM")
     for i in (0, 1):
         assert lab.stop_agent(i) == 0, lab.log_tail(i)

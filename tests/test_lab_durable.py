@@ -15,7 +15,7 @@ import time
 import pytest
 
 from simulations.realproc.netns import NetnsLab
-from tests.lab import nodes_of, poll
+from tests.lab import lab_eventually, nodes_of
 from tests.test_lab_writes import answers, coordinator_of, start_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -61,7 +61,7 @@ def register_on_coordinator(lab: NetnsLab, n: int) -> int:
         assert answer.status == 503, answer.body  # no coordinator yet / unconfirmed
         return False
 
-    poll(f"worker-{n} registered on the coordinator", attempt)
+    lab_eventually(attempt, what=f"worker-{n} registered on the coordinator")
     return found[-1]
 
 
@@ -76,26 +76,26 @@ def test_acknowledged_registrations_survive_a_coordinator_kill_and_a_full_restar
         c = register_on_coordinator(lab, n)
         lab.kill_agent(c)  # the moment the 200 arrived
         survivors = [i for i in every if i != c]
-        took = poll(f"worker-{n} on every survivor of host{c}",
-                    lambda n=n, survivors=survivors: all(
-                        f"worker-{n}" in nodes_of(lab, i) for i in survivors),
-                    timeout_s=SURVIVORS_WITHIN_S)
+        took = lab_eventually(lambda n=n, survivors=survivors: all(
+                        f"worker-{n}" in nodes_of(lab, i) for i in survivors), timeout=SURVIVORS_WITHIN_S,
+                        what=f"worker-{n} on every survivor of host{c}")
         lab.start_agent(c)  # rejoins from the peers in its store
-        poll(f"host{c} back", lambda c=c: answers(lab, c))
+        lab_eventually(lambda c=c: answers(lab, c), what=f"host{c} back")
         figures.append(f"round {n}: coordinator host{c} killed, record on the survivors "
                        f"after {took:.1f} s, round {time.monotonic() - t0:.1f} s")
     figures.append(f"{ROUNDS} rounds: {time.monotonic() - started:.1f} s")
 
-    poll("a coordinator every host names", lambda: agreed_coordinator(lab, every) is not None)
+    lab_eventually(lambda: agreed_coordinator(lab, every) is not None,
+                   what="a coordinator every host names")
     c = agreed_coordinator(lab, every)
     assert c is not None
     answer = lab.request(c, "DELETE", "/api/v1/nodes/worker-0", timeout_s=WRITE_TIMEOUT_S)
     assert answer.status == 200, answer.body
     lab.kill_agent(c)
     survivors = [i for i in every if i != c]
-    took = poll("worker-0 deleted on every survivor",
-                lambda: all("worker-0" not in nodes_of(lab, i) and nodes_of(lab, i)
-                            for i in survivors), timeout_s=SURVIVORS_WITHIN_S)
+    took = lab_eventually(lambda: all("worker-0" not in nodes_of(lab, i) and nodes_of(lab, i)
+                            for i in survivors), timeout=SURVIVORS_WITHIN_S,
+                            what="worker-0 deleted on every survivor")
     figures.append(f"delete: coordinator host{c} killed, gone from the survivors after {took:.1f} s")
 
     for i in every:  # the whole cluster dies at once, then comes back from its stores
@@ -103,9 +103,10 @@ def test_acknowledged_registrations_survive_a_coordinator_kill_and_a_full_restar
     for i in every:
         lab.start_agent(i)
     expected = {f"worker-{n}" for n in range(1, ROUNDS)}
-    took = poll("every acknowledged record on every host after a full restart, the "
-                "deleted one on none", lambda: all(
+    took = lab_eventually(lambda: all(
                     expected <= set(view) and "worker-0" not in view
-                    for view in (nodes_of(lab, i) for i in every)))
+                    for view in (nodes_of(lab, i) for i in every)),
+                    what="every acknowledged record on every host after a full restart, the "
+                "deleted one on none")
     figures.append(f"after the full restart: every record on every host in {took:.1f} s")
     print("\n".join(figures))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from simulations.realproc.netns import NetnsLab
-from tests.lab import CLAW_NODE, nodes_of, poll
+from tests.lab import CLAW_NODE, lab_eventually, nodes_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -44,7 +44,8 @@ def test_event_lines_and_reload_on_four_hosts(make_lab):
     names = [h.hostname for h in lab.hosts]
     configs = [write_config(lab, i, 'tags = ["before"]\nlog_level = "INFO"\n') for i in every]
     lab.start_agent(0, "--config", str(configs[0]))
-    poll("host0 serves its API", lambda: lab.request(0, "GET", "/health").status == 200)
+    lab_eventually(lambda: lab.request(0, "GET", "/health").status == 200,
+                   what="host0 serves its API")
     for i in every[1:]:
         lab.start_agent(i, "--config", str(configs[i]), "--join", lab.gossip_address(0))
 
@@ -52,17 +53,19 @@ def test_event_lines_and_reload_on_four_hosts(make_lab):
     for i in every:
         for j in every:
             if i != j:
-                poll(f"host{i} logs host{j} joining", lambda i=i, j=j: logged_everywhere(
-                    lab, [i], f"member join: {names[j]} {lab.hosts[j].ip}:7946"))
-    poll("every node logs host0 as coordinator",
-         lambda: logged_everywhere(lab, every, f"coordinator: {names[0]} "))
+                lab_eventually(lambda i=i, j=j: logged_everywhere(
+                    lab, [i], f"member join: {names[j]} {lab.hosts[j].ip}:7946"),
+                    what=f"host{i} logs host{j} joining")
+    lab_eventually(lambda: logged_everywhere(lab, every, f"coordinator: {names[0]} "),
+                   what="every node logs host0 as coordinator")
 
     # SIGHUP with a changed file: new tags seen by the others, DEBUG lines from now on.
     write_config(lab, 1, 'tags = ["after-hup"]\nlog_level = "DEBUG"\n')
     lab.agent(1).send_signal(signal.SIGHUP)  # type: ignore[union-attr]
-    poll("host1 logs the reload", lambda: "reloaded: --tags, --log-level applied"
-         in log_of(lab, 1))
-    poll("host0 sees host1's new tags", lambda: tags_seen_by(lab, 0, names[1]) == ["after-hup"])
+    lab_eventually(lambda: "reloaded: --tags, --log-level applied"
+         in log_of(lab, 1), what="host1 logs the reload")
+    lab_eventually(lambda: tags_seen_by(lab, 0, names[1]) == ["after-hup"],
+                   what="host0 sees host1's new tags")
     assert "DEBUG node.reload: reload: running with log level DEBUG" in log_of(lab, 1)
 
     # `claw-node reload` on host2 (through its local API), then an invalid file.
@@ -71,7 +74,8 @@ def test_event_lines_and_reload_on_four_hosts(make_lab):
     assert result.returncode == 0, result.stderr
     assert "reloaded: --tags applied" in result.stdout
     assert "only at a restart: bind" in result.stdout
-    poll("host3 sees host2's new tags", lambda: tags_seen_by(lab, 3, names[2]) == ["after-cli"])
+    lab_eventually(lambda: tags_seen_by(lab, 3, names[2]) == ["after-cli"],
+                   what="host3 sees host2's new tags")
     write_config(lab, 2, 'tags = ["never"]\nmax_concurrent_tasks = "many"\n')
     result = lab.run(2, CLAW_NODE + ["reload"], env=lab.agent_env())
     assert result.returncode == 1
@@ -87,16 +91,16 @@ def test_event_lines_and_reload_on_four_hosts(make_lab):
 
     # kill -9 host3: the others log it failed.
     lab.kill_agent(3)
-    poll("hosts 0-2 log host3 failed",
-         lambda: logged_everywhere(lab, [0, 1, 2], f"member failed: {names[3]} "))
+    lab_eventually(lambda: logged_everywhere(lab, [0, 1, 2], f"member failed: {names[3]} "),
+                   what="hosts 0-2 log host3 failed")
     # The coordinator leaves gracefully: the others log it left, and the new coordinator.
     assert lab.stop_agent(0) == 0, lab.log_tail(0)
-    poll("hosts 1-2 log host0 left",
-         lambda: logged_everywhere(lab, [1, 2], f"member left: {names[0]} "))
+    lab_eventually(lambda: logged_everywhere(lab, [1, 2], f"member left: {names[0]} "),
+                   what="hosts 1-2 log host0 left")
     # The successor is the survivor that started first: host1's process was spawned
     # first, but on a busy host host2's may reach its start first (started_at).
-    poll("hosts 1-2 log the same new coordinator, host1 or host2", lambda: any(
+    lab_eventually(lambda: any(
         logged_everywhere(lab, [1, 2], f"coordinator: {names[k]} {lab.hosts[k].ip}:7946 (term 2")
-        for k in (1, 2)))
+        for k in (1, 2)), what="hosts 1-2 log the same new coordinator, host1 or host2")
     for i in (1, 2):
         assert lab.stop_agent(i) == 0, lab.log_tail(i)

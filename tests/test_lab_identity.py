@@ -22,7 +22,7 @@ import pytest
 from node.exit_codes import IDENTITY_CONFLICT
 from node.store import STORE_FILE
 from simulations.realproc.netns import AGENT_GOSSIP_PORT, NetnsLab
-from tests.lab import nodes_of, online_everywhere, poll
+from tests.lab import lab_eventually, nodes_of, online_everywhere
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -55,10 +55,10 @@ def original_online(lab: NetnsLab, observers: list[int], name: str, ip: str) -> 
 def start_pair(lab: NetnsLab) -> None:
     """host0 (the seed), then host1 joining it; both online on both."""
     lab.start_agent(0)
-    poll("host0 serves its API", lambda: health(lab, 0).get("node_id"))
+    lab_eventually(lambda: health(lab, 0).get("node_id"), what="host0 serves its API")
     lab.start_agent(1, "--join", lab.gossip_address(0))
-    poll("host0 and host1 online on both",
-         lambda: online_everywhere(lab, [0, 1], {lab.hosts[0].hostname, lab.hosts[1].hostname}))
+    lab_eventually(lambda: online_everywhere(lab, [0, 1], {lab.hosts[0].hostname, lab.hosts[1].hostname}),
+                   what="host0 and host1 online on both")
 
 
 def gives_up(lab: NetnsLab, clone: int, live: int) -> str:
@@ -89,13 +89,14 @@ def test_a_clone_with_the_same_hostname_gives_the_id_up(make_lab):
     lab = make_lab(3, hostnames=["host0", "pi", "pi"])
     start_pair(lab)
     first_ip = lab.hosts[1].ip
-    poll("one coordinator on both", lambda: coordinator(lab, 0) == coordinator(lab, 1) == "host0")
+    lab_eventually(lambda: coordinator(lab, 0) == coordinator(lab, 1) == "host0",
+                   what="one coordinator on both")
 
     lab.start_agent(2, "--join", lab.gossip_address(0))  # default flags: id "pi" too
     line = gives_up(lab, clone=2, live=1)
     assert "copied" not in line  # another data dir: only --node-id is needed
-    took = poll("the first 'pi' stays online everywhere", lambda: original_online(
-        lab, [0, 1], "pi", first_ip), hold_s=STAYS_S)
+    took = lab_eventually(lambda: original_online(
+        lab, [0, 1], "pi", first_ip), hold=STAYS_S, what="the first 'pi' stays online everywhere")
     assert took < 1.0  # it never went away
     assert coordinator(lab, 0) == coordinator(lab, 1) == "host0"
 
@@ -104,17 +105,18 @@ def test_a_clone_with_the_same_hostname_gives_the_id_up(make_lab):
     # first one down.
     starts = lab.log_path(2).read_text(errors="replace").count("started: gossip")
     proc = lab.start_agent(2, "--join", lab.gossip_address(0))
-    poll("the clone runs", lambda: proc.poll() is not None or lab.log_path(2).read_text(
-        errors="replace").count("started: gossip") > starts, timeout_s=60)
+    lab_eventually(lambda: proc.poll() is not None or lab.log_path(2).read_text(
+        errors="replace").count("started: gossip") > starts, timeout=60, what="the clone runs")
     lab.kill_agent(2)
-    poll("the first 'pi' stays online everywhere after the clone's kill -9",
-         lambda: original_online(lab, [0, 1], "pi", first_ip), hold_s=STAYS_S)
+    lab_eventually(lambda: original_online(lab, [0, 1], "pi", first_ip), hold=STAYS_S,
+                   what="the first 'pi' stays online everywhere after the clone's kill -9")
     assert coordinator(lab, 0) == coordinator(lab, 1) == "host0"
 
     # With a unique id, as the line says, the second machine joins.
     lab.start_agent(2, "--join", lab.gossip_address(0), "--node-id", "pi-2",
                     "--data-dir", str(lab.host_dir(2) / "fresh"))
-    poll("pi-2 joins next to pi", lambda: online_everywhere(lab, [0, 1], {"pi", "pi-2"}))
+    lab_eventually(lambda: online_everywhere(lab, [0, 1], {"pi", "pi-2"}),
+                   what="pi-2 joins next to pi")
     for i in (0, 1, 2):
         assert lab.stop_agent(i) == 0, lab.log_tail(i)
 
@@ -128,9 +130,11 @@ def test_a_copied_data_dir_gives_the_id_up_while_the_original_answers(make_lab):
     lab.start_agent(2, "--join", lab.gossip_address(1))
     line = gives_up(lab, clone=2, live=1)
     assert "copied" in line and "--data-dir" in line
-    poll("the original says it keeps its id", lambda: "keeping it" in lab.log_tail(1))
-    poll("the first 'pi' stays online everywhere", lambda: original_online(
-        lab, [0, 1], "pi", lab.hosts[1].ip), hold_s=STAYS_S)
+    lab_eventually(lambda: "keeping it" in lab.log_tail(1),
+                   what="the original says it keeps its id")
+    lab_eventually(lambda: original_online(
+        lab, [0, 1], "pi", lab.hosts[1].ip), hold=STAYS_S,
+        what="the first 'pi' stays online everywhere")
     for i in (0, 1):
         assert lab.stop_agent(i) == 0, lab.log_tail(i)
 
@@ -143,8 +147,9 @@ def test_a_data_dir_moved_to_another_host_is_the_same_node(make_lab):
 
     t0 = time.monotonic()
     proc = lab.start_agent(2, "--join", lab.gossip_address(0))
-    took = poll("'pi' online at its new address on host0 and itself", lambda: original_online(
-        lab, [0, 2], "pi", lab.hosts[2].ip))
+    took = lab_eventually(lambda: original_online(
+        lab, [0, 2], "pi", lab.hosts[2].ip),
+        what="'pi' online at its new address on host0 and itself")
     print(f"\nthe moved node is online at its new address {took:.1f} s after its start "
           f"({time.monotonic() - t0:.1f} s)")
     assert proc.poll() is None, lab.log_tail(2)
@@ -162,16 +167,18 @@ def test_after_a_partition_the_member_that_started_later_gives_the_id_up(make_la
     start_pair(lab)
     first_ip = lab.hosts[1].ip
     lab.partition([[0, 2], [1]])
-    poll("host0 sees pi offline", lambda: nodes_of(lab, 0).get("pi", {}).get("status")
-         == "offline")
+    lab_eventually(lambda: nodes_of(lab, 0).get("pi", {}).get("status")
+         == "offline", what="host0 sees pi offline")
     lab.start_agent(2, "--join", lab.gossip_address(0))
-    poll("host0 took the clone in", lambda: original_online(lab, [0], "pi", lab.hosts[2].ip))
+    lab_eventually(lambda: original_online(lab, [0], "pi", lab.hosts[2].ip),
+                   what="host0 took the clone in")
     t0 = time.monotonic()
     lab.heal()
     line = gives_up(lab, clone=2, live=1)
     assert "copied" not in line
-    took = poll("the original online everywhere at its address", lambda: original_online(
-        lab, [0, 1], "pi", first_ip), timeout_s=120)
+    took = lab_eventually(lambda: original_online(
+        lab, [0, 1], "pi", first_ip), timeout=120,
+        what="the original online everywhere at its address")
     print(f"the original is back everywhere {time.monotonic() - t0:.1f} s after the heal "
           f"({took:.1f} s after the clone exited)")
     assert "keeping it" in lab.log_tail(1, lines=200)

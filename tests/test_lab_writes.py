@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from simulations.realproc.netns import NetnsLab
-from tests.lab import nodes_of, poll
+from tests.lab import lab_eventually, nodes_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -40,12 +40,12 @@ def start_cluster(lab: NetnsLab, *seed_flags: str) -> None:
     """Host 0 (the seed, so the coordinator) with ``seed_flags``; the others with their
     defaults plus ``--join``. Returns once every host names host0 coordinator."""
     lab.start_agent(0, *seed_flags)
-    poll("host0 serves its API", lambda: answers(lab, 0))
+    lab_eventually(lambda: answers(lab, 0), what="host0 serves its API")
     for host in lab.hosts[1:]:
         lab.start_agent(host.index, "--join", lab.gossip_address(0))
     every = range(len(lab.hosts))
-    poll("every host names host0 coordinator",
-         lambda: all(coordinator_of(lab, i) == "host0" for i in every))
+    lab_eventually(lambda: all(coordinator_of(lab, i) == "host0" for i in every),
+                   what="every host names host0 coordinator")
 
 
 def write(lab: NetnsLab, i: int, path: str, body: dict[str, Any] | None = None,
@@ -61,8 +61,8 @@ def write(lab: NetnsLab, i: int, path: str, body: dict[str, Any] | None = None,
 def listed_everywhere(lab: NetnsLab, what: str, check) -> float:  # type: ignore[no-untyped-def]
     """Poll until ``check(node_view_of_host)`` holds on every host; seconds it took."""
     every = range(len(lab.hosts))
-    return poll(what, lambda: all(check(nodes_of(lab, i)) for i in every),
-                timeout_s=LISTED_WITHIN_S)
+    return lab_eventually(lambda: all(check(nodes_of(lab, i)) for i in every), timeout=LISTED_WITHIN_S,
+                          what=what)
 
 
 def test_every_write_through_every_member_with_default_flags(make_lab):
@@ -126,9 +126,9 @@ def test_every_write_through_every_member_with_default_flags(make_lab):
         status, body, took = write(lab, 1, "/api/v1/nodes/host2/maintenance", {"enabled": enabled})
         outcomes.append(f"{status} in {took:.2f} s")
         if status == 200:  # acknowledged: host2 has applied it
-            poll(f"host2 applied maintenance={enabled}", lambda e=enabled: (
-                nodes_of(lab, 2).get("host2", {}).get("status") == "maintenance") == e,
-                timeout_s=LISTED_WITHIN_S)
+            lab_eventually(lambda e=enabled: (
+                nodes_of(lab, 2).get("host2", {}).get("status") == "maintenance") == e, timeout=LISTED_WITHIN_S,
+                what=f"host2 applied maintenance={enabled}")
         else:
             assert status == 503, body
             assert "directive to host2 was not acknowledged" in body["error"], body
@@ -139,9 +139,9 @@ def test_every_write_through_every_member_with_default_flags(make_lab):
     status, body, took = write(lab, 1, "/api/v1/nodes/host2/shutdown")
     assert status == 200, body
     assert lab.agent(2).wait(timeout=30) == 0
-    left = poll("host2 offline on host0 and host1", lambda: all(
-        nodes_of(lab, i).get("host2", {}).get("status") == "offline" for i in (0, 1)),
-        timeout_s=LISTED_WITHIN_S)
+    left = lab_eventually(lambda: all(
+        nodes_of(lab, i).get("host2", {}).get("status") == "offline" for i in (0, 1)), timeout=LISTED_WITHIN_S,
+        what="host2 offline on host0 and host1")
     figures.append(f"host1 -> shutdown directive to host2: answered {took:.2f} s, "
                    f"offline on the others {left:.1f} s")
 
@@ -168,8 +168,8 @@ def test_the_coordinators_token_decides_for_relayed_writes(make_lab):
     assert status == 401, body
     status, body, _ = write(lab, 1, "/api/v1/nodes/register", worker, token="s3cret")
     assert status == 200, body
-    poll("the worker registered with the token is listed on host1",
-         lambda: body["node_id"] in nodes_of(lab, 1), timeout_s=LISTED_WITHIN_S)
+    lab_eventually(lambda: body["node_id"] in nodes_of(lab, 1), timeout=LISTED_WITHIN_S,
+                   what="the worker registered with the token is listed on host1")
     # Only that one: the refused attempts registered nothing.
     assert [n["node_id"] for n in nodes_of(lab, 1).values() if n["hostname"] == "w"] == [
         body["node_id"]]

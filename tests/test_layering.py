@@ -1,8 +1,12 @@
 """Import layering: the gossip core is sans-I/O and the packages point one way.
 
 * ``gossip/`` never imports asyncio, socket, time or the global ``random`` functions,
-  except ``gossip/udp.py`` (the asyncio driver);
-* ``gossip/`` and ``api/`` never import ``node/``; ``gossip/`` never imports ``api/``.
+  except the asyncio driver (``gossip/udp.py`` and its ``stream_io.py`` and
+  ``channel_driver.py``);
+* ``gossip/`` and ``api/`` never import ``node/``; ``gossip/`` never imports ``api/``;
+* ``api/`` never imports ``gossip/``, except the pure coordinate values it shares with
+  the core (``API_SHARES_FROM_GOSSIP``): the REST layer speaks its own models;
+* ``simulations/`` never imports ``tests/`` (tests use the simulator, not the reverse).
 """
 
 from __future__ import annotations
@@ -14,7 +18,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 IO_MODULES = {"asyncio", "socket", "time", "selectors", "threading", "subprocess"}
-DRIVER = ROOT / "gossip" / "udp.py"
+DRIVER = {ROOT / "gossip" / name for name in ("udp.py", "stream_io.py", "channel_driver.py")}
+API_SHARES_FROM_GOSSIP = {"gossip.coordinate", "gossip.nearest"}
+"""Pure value modules (Vivaldi coordinates and the RTT order over them, no I/O, no
+protocol state) that ``api/`` uses for ``near=`` and its examples. Each imports only
+``gossip.errors`` and the other; a copy in ``api/`` would fork Serf's distance rule."""
 
 
 def _imports(path: Path) -> list[tuple[str, list[str]]]:
@@ -40,7 +48,7 @@ def _files(package: str) -> list[Path]:
 
 @pytest.mark.parametrize("path", _files("gossip"), ids=lambda p: p.name)
 def test_gossip_core_is_sans_io(path: Path) -> None:
-    if path == DRIVER:
+    if path in DRIVER:
         return
     for module, names in _imports(path):
         top = module.split(".")[0]
@@ -66,6 +74,7 @@ def test_gossip_never_imports_api(path: Path) -> None:
         assert module.split(".")[0] != "api", f"{path.name} imports {module}"
 
 
+@pytest.mark.slow
 def test_importing_gossip_does_not_pull_in_asyncio() -> None:
     import subprocess
     import sys
@@ -73,3 +82,23 @@ def test_importing_gossip_does_not_pull_in_asyncio() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("path", _files("api"), ids=lambda p: p.name)
+def test_api_never_imports_gossip_beyond_the_shared_coordinates(path: Path) -> None:
+    for module, _ in _imports(path):
+        if module.split(".")[0] == "gossip":
+            assert module in API_SHARES_FROM_GOSSIP, f"api/{path.name} imports {module}"
+
+
+def test_the_coordinates_api_shares_stay_pure() -> None:
+    for module in API_SHARES_FROM_GOSSIP:
+        path = ROOT / (module.replace(".", "/") + ".py")
+        imported = {m for m, _ in _imports(path) if m.split(".")[0] == "gossip"}
+        assert imported <= API_SHARES_FROM_GOSSIP | {"gossip.errors"}, f"{module}: {imported}"
+
+
+@pytest.mark.parametrize("path", _files("simulations"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_simulations_never_import_tests(path: Path) -> None:
+    for module, _ in _imports(path):
+        assert module.split(".")[0] != "tests", f"{path.relative_to(ROOT)} imports {module}"

@@ -95,6 +95,7 @@ print("prometheus_client" in sys.modules, hasattr(urllib.request, "HTTPSHandler"
 """
 
 
+@pytest.mark.slow
 def test_an_agent_imports_prometheus_client_with_its_rest_stack_only() -> None:
     out = subprocess.run([sys.executable, "-c", _LAZY_PROBE], cwd=ROOT, capture_output=True,
                          text=True, timeout=60, check=False)
@@ -117,7 +118,8 @@ def test_the_core_times_direct_probes_and_push_pulls_on_its_own_clock() -> None:
         assert rtt.count > 0
         assert rtt.sum / rtt.count == pytest.approx(0.008)  # two one-way latencies
     joined = c.core("n1").push_pull_durations  # n1 joined n0 with a push-pull
-    assert joined.count >= 1 and joined.sum / joined.count == pytest.approx(0.008)
+    # the TCP handshake's round trip, the request's one-way trip and the reply's
+    assert joined.count >= 1 and joined.sum / joined.count == pytest.approx(4 * 0.004)
 
 
 async def test_the_agents_bus_events_reach_the_stream() -> None:

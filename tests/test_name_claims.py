@@ -23,6 +23,8 @@ from gossip.events import (
 from gossip.types import MemberState
 from tests.core_harness import Cluster, claw_meta
 
+pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
+
 ORIGINAL_META = claw_meta(id="original")
 CLONE_META = claw_meta(id="clone")
 CLONE_ADDRESS = ("10.9.9.9", 7946)
@@ -93,7 +95,7 @@ def test_the_original_hears_a_clone_joining_through_it_and_outbids_it() -> None:
     heard = len(c.events_of("clone", NameConflict))
     pi.outbid(CLONE_INCARNATION - 5, c.now, tell=CLONE_ADDRESS)  # already above
     assert pi.incarnation == CLONE_INCARNATION + 1
-    c._flush(c.nodes["pi"])
+    c.flush("pi")
     c.run(0.1)  # ... but the clone is told who keeps the name, whatever the others relay
     told = c.events_of("clone", NameConflict)[heard:]
     assert told and told[-1].claimed_by == c.nodes["pi"].address
@@ -146,7 +148,7 @@ def test_check_address_says_whether_an_address_answers_for_a_name() -> None:
     n0.check_address("pi", pi_address, c.now)
     n0.check_address("someone-else", pi_address, c.now)  # it answers only for "pi"
     n0.check_address("pi", ("10.99.0.1", 7946), c.now)  # nobody there: refused
-    c._flush(c.nodes["n0"])
+    c.flush("n0")
     c.run(1.0)
     checked = c.events_of("n0", AddressChecked)
     assert {(e.name, e.address, e.answered) for e in checked} == {
@@ -154,7 +156,7 @@ def test_check_address_says_whether_an_address_answers_for_a_name() -> None:
         ("pi", ("10.99.0.1", 7946), False)}
     c.crash("pi")  # silent: no answer before the deadline
     n0.check_address("pi", pi_address, c.now)
-    c._flush(c.nodes["n0"])
+    c.flush("n0")
     c.run(c.config.tcp_timeout_s + 1.0)
     assert c.events_of("n0", AddressChecked)[-1] == AddressChecked("pi", pi_address, False)
     assert n0.stats["address_checks"] == 4

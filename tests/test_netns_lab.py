@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from simulations.realproc.netns import LoopbackFirewall, NetnsLab, lab_prefix
-from tests.lab import poll, require_fabric
+from tests.lab import lab_eventually, require_fabric
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -38,6 +38,7 @@ def netns_list() -> list[str]:
     return [line.split()[0] for line in listing.splitlines() if line.split()]
 
 
+@pytest.mark.slow
 def test_lab_counts_drops_partitions_and_cleans_up(make_lab):
     lab = make_lab(3)
     names = lab.namespaces()
@@ -69,6 +70,7 @@ def test_lab_counts_drops_partitions_and_cleans_up(make_lab):
     assert not set(names) & set(netns_list())
 
 
+@pytest.mark.slow
 def test_each_host_has_its_hostname_address_and_default_route(make_lab):
     lab = make_lab(2, hostnames=["alpha", "beta"])
     for host in lab.hosts:
@@ -82,16 +84,19 @@ def test_each_host_has_its_hostname_address_and_default_route(make_lab):
     assert lab.data_dir(0) != lab.data_dir(1)
 
 
+@pytest.mark.slow
 def test_request_reaches_the_hosts_own_loopback_only(make_lab, tmp_path):
     lab = make_lab(2)
     (tmp_path / "x.json").write_text('{"on": "host1"}')
     lab.popen(1, [sys.executable, "-m", "http.server", "8888", "--bind", "127.0.0.1",
                   "--directory", str(tmp_path)])
-    poll("a server on host1's loopback", lambda: lab.request(1, "GET", "/x.json").status == 200)
+    lab_eventually(lambda: lab.request(1, "GET", "/x.json").status == 200,
+                   what="a server on host1's loopback")
     assert lab.request(1, "GET", "/x.json").body == {"on": "host1"}
     assert lab.request(0, "GET", "/x.json").status == 0  # host0's loopback: nobody there
 
 
+@pytest.mark.slow
 def test_close_after_a_failure_ends_its_processes_and_namespaces():
     require_fabric()
     with pytest.raises(RuntimeError, match="test failed here"), NetnsLab(2) as lab:
@@ -104,6 +109,7 @@ def test_close_after_a_failure_ends_its_processes_and_namespaces():
     assert not workdir.exists()
 
 
+@pytest.mark.slow
 def test_a_new_lab_removes_leftovers_of_a_killed_run():
     require_fabric()
     dead = subprocess.Popen(["true"])
@@ -112,9 +118,9 @@ def test_a_new_lab_removes_leftovers_of_a_killed_run():
     subprocess.run(["ip", "netns", "add", stale], check=True, timeout=20)
     orphan = subprocess.Popen(["ip", "netns", "exec", stale, "sleep", "300"])
     try:
-        poll("the orphan runs in the stale namespace", lambda: str(orphan.pid) in subprocess.run(
-            ["ip", "netns", "pids", stale], capture_output=True, text=True).stdout.split(),
-            timeout_s=20)
+        lab_eventually(lambda: str(orphan.pid) in subprocess.run(
+            ["ip", "netns", "pids", stale], capture_output=True, text=True).stdout.split(), timeout=20,
+            what="the orphan runs in the stale namespace")
         with NetnsLab(1):
             assert stale not in netns_list()
         assert orphan.wait(timeout=20) == -9
@@ -124,6 +130,7 @@ def test_a_new_lab_removes_leftovers_of_a_killed_run():
         subprocess.run(["ip", "netns", "del", stale], capture_output=True, timeout=20)
 
 
+@pytest.mark.slow
 def test_loopback_firewall_counts_per_port_and_removes_its_chains():
     require_fabric()
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

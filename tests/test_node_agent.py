@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -14,8 +17,9 @@ from node.agent import Agent
 from node.config import NodeConfig, NodeConfigError
 from node.heartbeat_publisher import CLOCK_JUMP_S
 from node.resources import ResourceSnapshot
+from tests.conftest import eventually_async
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 def config(tmp_path: Path, **extra: object) -> NodeConfig:
@@ -28,20 +32,27 @@ def fake_sampler() -> ResourceSnapshot:
     return ResourceSnapshot(cpu_percent=12.0, memory_percent=34.0, disk_percent=56.0)
 
 
-async def wait_for(check, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail("condition not reached")
-        await asyncio.sleep(0.05)
+T = TypeVar("T")
+
+
+def counting(fn: Callable[[], T]) -> tuple[Callable[[], T], list[int]]:
+    """``fn`` and a one-element list counting its calls: a test waits for the agent to
+    have sampled (a positive event) before it asserts that something did not happen."""
+    calls = [0]
+
+    def counted() -> T:
+        calls[0] += 1
+        return fn()
+
+    return counted, calls
 
 
 async def test_single_node_elects_itself_and_reports_its_load(tmp_path: Path) -> None:
     agent = Agent(config(tmp_path), sampler=fake_sampler)
     await agent.start()
     try:
-        await wait_for(lambda: agent.coordinator_state() == ("solo", 1))
-        await wait_for(lambda: agent.heartbeat_of("solo") is not None)
+        await eventually_async(lambda: agent.coordinator_state() == ("solo", 1))
+        await eventually_async(lambda: agent.heartbeat_of("solo") is not None)
         node = await agent.view.get_node("solo")  # type: ignore[union-attr]
         assert (node.cpu_usage, node.memory_usage, node.disk_usage) == (12.0, 34.0, 56.0)
         assert node.status.value == "online" and node.is_coordinator
@@ -57,9 +68,9 @@ async def test_clock_jump_reannounces_with_a_higher_incarnation(tmp_path: Path) 
     await agent.start()
     try:
         before = agent.transport.core.incarnation  # type: ignore[union-attr]
-        await asyncio.sleep(0.5)
+        await eventually_async(lambda: agent.stats["heartbeats_sent"] >= 1)  # sampled the clock
         offset[0] += CLOCK_JUMP_S + 60.0  # the machine "slept" for a minute
-        await wait_for(lambda: agent.stats["clock_jumps"] >= 1)
+        await eventually_async(lambda: agent.stats["clock_jumps"] >= 1)
         assert agent.transport.core.incarnation > before  # type: ignore[union-attr]
         assert agent.store.incarnation >= agent.transport.core.incarnation  # type: ignore[union-attr]
     finally:
@@ -70,12 +81,13 @@ async def test_registry_and_term_survive_a_restart(tmp_path: Path) -> None:
     agent = Agent(config(tmp_path), sampler=fake_sampler)
     await agent.start()
     try:
-        await wait_for(lambda: agent.coordinator_state()[0] == "solo")
+        await eventually_async(lambda: agent.coordinator_state()[0] == "solo")
         result = await agent.view.register(RegisterIn(  # type: ignore[union-attr]
             hostname="w", platform="linux", arch="x64", available_skills=["go"]))
         worker = result.node.node_id
         first_epoch = agent._epoch
-        await asyncio.sleep(0.3)  # the store write runs in a worker thread
+        # the store write runs in a worker thread
+        await eventually_async(lambda: worker in agent.store.registered())  # type: ignore[union-attr]
     finally:
         await agent.stop(leave=True)
     again = Agent(config(tmp_path), sampler=fake_sampler)
@@ -83,7 +95,7 @@ async def test_registry_and_term_survive_a_restart(tmp_path: Path) -> None:
     try:
         assert again.node_id == "solo" and again._epoch > first_epoch
         assert await again.view.get_node(worker) is not None  # type: ignore[union-attr]
-        await wait_for(lambda: again.coordinator_state() == ("solo", 2))  # terms only grow
+        await eventually_async(lambda: again.coordinator_state() == ("solo", 2))  # terms only grow
     finally:
         await again.stop(leave=True)
 
@@ -110,7 +122,7 @@ async def test_registration_too_big_for_a_datagram_is_still_accepted(tmp_path: P
     agent = Agent(config(tmp_path), sampler=fake_sampler)
     await agent.start()
     try:
-        await wait_for(lambda: agent.coordinator_state()[0] == "solo")
+        await eventually_async(lambda: agent.coordinator_state()[0] == "solo")
         result = await agent.view.register(RegisterIn(  # type: ignore[union-attr]
             hostname="h" * 200, platform="linux", arch="x64",
             available_skills=[f"skill-{i:02d}-" + "x" * 50 for i in range(64)]))
@@ -121,18 +133,20 @@ async def test_registration_too_big_for_a_datagram_is_still_accepted(tmp_path: P
 
 
 async def test_heartbeats_only_on_change_and_a_rate_limited_change_still_goes(tmp_path: Path) -> None:
-    agent = Agent(config(tmp_path), sampler=fake_sampler)
+    sampler, samples = counting(fake_sampler)
+    agent = Agent(config(tmp_path), sampler=sampler)
     await agent.start()
     try:
-        await wait_for(lambda: agent.stats["heartbeats_sent"] >= 1)
-        await asyncio.sleep(1.0)  # five samples of an unchanged load: nothing more is sent
-        assert agent.stats["heartbeats_sent"] == 1
+        await eventually_async(lambda: agent.stats["heartbeats_sent"] >= 1)
+        taken = samples[0]
+        await eventually_async(lambda: samples[0] >= taken + 5)
+        assert agent.stats["heartbeats_sent"] == 1  # five samples of an unchanged load: no send
         for running in range(1, 6):  # a burst of task changes: 3 tokens, then deferred
             agent.apply_tasks({"running_tasks": running})
         assert agent.stats["heartbeats_sent"] == 4
         # the last change goes when the rate limit allows, without another sample changing
-        await wait_for(lambda: agent.stats["heartbeats_sent"] >= 5)
-        await wait_for(lambda: agent.heartbeats.get("solo").running_tasks == 5)  # type: ignore[union-attr]
+        await eventually_async(lambda: agent.stats["heartbeats_sent"] >= 5)
+        await eventually_async(lambda: agent.heartbeats.get("solo").running_tasks == 5)  # type: ignore[union-attr]
         assert agent.publisher.last_sent.running_tasks == 5  # type: ignore[union-attr]
     finally:
         await agent.stop(leave=True)
@@ -154,14 +168,16 @@ async def test_a_member_serves_its_api_on_the_first_connection_or_as_coordinator
     await first.start()
     second = None
     try:
-        await wait_for(lambda: first.coordinator_state()[0] == "a")
+        await eventually_async(lambda: first.coordinator_state()[0] == "a")
         assert first.api is not None  # the coordinator runs the heartbeat monitor: at once
         seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
-        second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
+        sampler, samples = counting(fake_sampler)
+        second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=sampler)
         await second.start()
-        await wait_for(lambda: len(second.members()) == 2)  # type: ignore[union-attr]
-        await asyncio.sleep(1.0)
-        assert second.api is None and second.view is None  # idle member: no REST stack
+        await eventually_async(lambda: len(second.members()) == 2)  # type: ignore[union-attr]
+        taken = samples[0]
+        await eventually_async(lambda: samples[0] >= taken + 5)  # a second of its life...
+        assert second.api is None and second.view is None  # ...as an idle member: no REST stack
 
         # A client connects: it waits in the backlog while the stack loads, then is served.
         assert second.api_port is not None
@@ -177,13 +193,14 @@ async def test_a_member_serves_its_api_on_the_first_connection_or_as_coordinator
 
 
 async def test_on_a_busy_host_the_rest_stack_waits_for_calm_or_a_client(tmp_path: Path) -> None:
-    busy = [1.0]
-    agent = Agent(config(tmp_path), sampler=fake_sampler, host_busy=lambda: busy[0])
+    host_busy, busy_checks = counting(lambda: 1.0)
+    agent = Agent(config(tmp_path), sampler=fake_sampler, host_busy=host_busy)
     starting = asyncio.create_task(agent.start())
     try:
-        await wait_for(lambda: agent.coordinator_state() == ("solo", 1))
-        await asyncio.sleep(1.0)
-        assert agent.api is None and not starting.done()  # the coordinator waits for calm
+        await eventually_async(lambda: agent.coordinator_state() == ("solo", 1))
+        checked = busy_checks[0]
+        await eventually_async(lambda: busy_checks[0] >= checked + 3)  # found busy 3 times...
+        assert agent.api is None and not starting.done()  # ...so the coordinator still waits
         assert agent.api_port is not None
         status, _ = await _http_get(agent.api_port, "/health")  # a client ends the wait
         assert status == 200
@@ -206,15 +223,15 @@ async def test_a_member_that_becomes_coordinator_serves_its_api(tmp_path: Path) 
     await first.start()
     second = None
     try:
-        await wait_for(lambda: first.coordinator_state()[0] == "a")
+        await eventually_async(lambda: first.coordinator_state()[0] == "a")
         seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
         second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
         await second.start()
-        await wait_for(lambda: len(second.members()) == 2)  # type: ignore[union-attr]
+        await eventually_async(lambda: len(second.members()) == 2)  # type: ignore[union-attr]
         assert second.api is None
         await first.stop(leave=True)  # the coordinator leaves: b takes the role
-        await wait_for(lambda: second.coordinator_state()[0] == "b")  # type: ignore[union-attr]
-        await wait_for(lambda: second.api is not None)  # type: ignore[union-attr]
+        await eventually_async(lambda: second.coordinator_state()[0] == "b")  # type: ignore[union-attr]
+        await eventually_async(lambda: second.api is not None)  # type: ignore[union-attr]
     finally:
         if second is not None:
             await second.stop(leave=True)
@@ -232,13 +249,13 @@ async def test_the_event_bus_carries_membership_and_coordinator_events(tmp_path:
     await first.start()
     second = None
     try:
-        await wait_for(lambda: (EventKind.COORDINATOR, "a") in seen)
+        await eventually_async(lambda: (EventKind.COORDINATOR, "a") in seen)
         seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
         second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
         await second.start()
-        await wait_for(lambda: (EventKind.MEMBER_JOIN, "b") in seen)
+        await eventually_async(lambda: (EventKind.MEMBER_JOIN, "b") in seen)
         await second.stop(leave=True)
-        await wait_for(lambda: (EventKind.MEMBER_LEFT, "b") in seen)
+        await eventually_async(lambda: (EventKind.MEMBER_LEFT, "b") in seen)
         # ... and the agent acted on them despite the broken listener.
         assert [m.name for m in first.members() if m.state.name == "LEFT"] == ["b"]
         queued = [(e.kind, e.node) for e in queue.drain()]
@@ -258,8 +275,8 @@ async def test_own_start_time_is_what_the_others_decode(tmp_path: Path) -> None:
     agent = Agent(config(tmp_path), sampler=fake_sampler)
     await agent.start()
     try:
-        assert decode_meta(encode_meta(agent._meta)).started_at == agent._meta.started_at
-        assert agent._meta.started_at == agent.started_at > 0
+        assert decode_meta(encode_meta(agent.advert.meta)).started_at == agent.advert.meta.started_at
+        assert agent.advert.meta.started_at == agent.started_at > 0
     finally:
         await agent.stop(leave=True)
 
@@ -272,18 +289,18 @@ async def test_delete_refuses_a_live_member_and_force_leaves_a_failed_one(tmp_pa
     await first.start()
     second = None
     try:
-        await wait_for(lambda: first.coordinator_state()[0] == "a" and first.api is not None)
+        await eventually_async(lambda: first.coordinator_state()[0] == "a" and first.api is not None)
         seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
         second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
         await second.start()
-        await wait_for(lambda: len(first.members()) == 2)
+        await eventually_async(lambda: len(first.members()) == 2)
         url = f"http://127.0.0.1:{first.api_port}/api/v1/nodes/b"
         async with aiohttp.ClientSession() as http:
             async with http.delete(url) as resp:
                 body = await resp.json()
                 assert resp.status == 409 and "'b' is a live gossip member (alive)" in body["error"]
             await second.stop(leave=False)  # gone without a word: failed
-            await wait_for(lambda: first.transport.core.member_state("b") is MemberState.DEAD)  # type: ignore[union-attr]
+            await eventually_async(lambda: first.transport.core.member_state("b") is MemberState.DEAD)  # type: ignore[union-attr]
             async with http.delete(url, params={"prune": "false"}) as resp:
                 assert resp.status == 200
                 assert (await resp.json())["member_state"] == "left"
@@ -316,7 +333,7 @@ async def test_a_reload_through_the_api_applies_settings_and_refuses_bad_ones(
                               if e.kind is EventKind.MAINTENANCE else None)
     await agent.start()
     try:
-        await wait_for(lambda: agent.api is not None)
+        await eventually_async(lambda: agent.api is not None)
         url = f"http://127.0.0.1:{agent.api_port}"
         async with aiohttp.ClientSession() as http:
             sources.update(tags="after", maintenance=True, api_token="t0ken", profile="wan")
@@ -337,5 +354,39 @@ async def test_a_reload_through_the_api_applies_settings_and_refuses_bad_ones(
                 error = (await answer.json())["error"]
             assert "--max-concurrent-tasks" in error and "reload refused" in error
             assert agent.config.tags == ["after"] and agent.config.max_concurrent_tasks == 5
+    finally:
+        await agent.stop(leave=False)
+
+
+async def test_a_reload_switches_the_gossip_verify_flags_of_the_running_gossip(
+        tmp_path: Path) -> None:
+    import socket
+
+    key = base64.b64encode(bytes(range(32))).decode()
+    sources: dict[str, object] = {"gossip_verify_incoming": False}
+
+    def load_config() -> NodeConfig:
+        return config(tmp_path, encrypt=key, **sources)
+
+    agent = Agent(load_config(), sampler=fake_sampler, load_config=load_config)
+    await agent.start()
+    try:
+        core = agent.transport.core  # type: ignore[union-attr]
+        port = agent.transport.address[1]  # type: ignore[union-attr]
+
+        def send_plaintext() -> int:
+            seen = core.stats["packets_in"]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.sendto(b"\x00plaintext", ("127.0.0.1", port))
+            return seen
+
+        seen = send_plaintext()  # read as plaintext: verify_incoming is off
+        await wait_for(lambda: core.stats["packets_in"] > seen)
+        assert core.stats["decrypt_failures"] == 0
+        sources["gossip_verify_incoming"] = True
+        outcome = agent.reload()
+        assert outcome.ok and outcome.applied == ("gossip_verify_incoming",), outcome
+        send_plaintext()  # refused and counted from now on, without a restart
+        await wait_for(lambda: core.stats["decrypt_failures"] == 1)
     finally:
         await agent.stop(leave=False)

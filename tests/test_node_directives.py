@@ -89,10 +89,10 @@ def deliver(agent: Agent, directive: Directive) -> None:
 
 async def test_the_agent_acts_on_what_the_inbox_lets_through(tmp_path: Path) -> None:
     worker = make_agent(tmp_path, "w1")
-    assert not worker._meta.maintenance
+    assert not worker.advert.meta.maintenance
     deliver(worker, Directive("w1", "maintenance", False, "coord:5:3"))
     deliver(worker, Directive("w1", "maintenance", True, "coord:5:1"))
-    assert not worker._meta.maintenance
+    assert not worker.advert.meta.maintenance
     assert worker.stats["directives_applied"] == 1 and worker.stats["directives_stale"] == 1
     deliver(worker, Directive("w1", "maintenance", False, "coord:5:3"))  # a repeat: not counted
     assert worker.stats["directives_applied"] == 1 and worker.stats["directives_stale"] == 1
@@ -100,10 +100,10 @@ async def test_the_agent_acts_on_what_the_inbox_lets_through(tmp_path: Path) -> 
     assert worker.publisher.tasks["running_tasks"] == 3 and "bogus" not in worker.publisher.tasks
     # Over the request channel: the verdict is the acknowledgement.
     assert await serve(worker, Directive("w1", "maintenance", True, "coord:6:1")) == b"apply"
-    assert worker._meta.maintenance and worker.stats["directives_applied"] == 3
+    assert worker.advert.meta.maintenance and worker.stats["directives_applied"] == 3
     assert await serve(worker, Directive("w1", "maintenance", True, "coord:6:1")) == b"repeat"
     assert await serve(worker, Directive("w2", "maintenance", False, "coord:6:2")) == b"not_ours"
-    assert worker._meta.maintenance and worker.stats["directives_applied"] == 3
+    assert worker.advert.meta.maintenance and worker.stats["directives_applied"] == 3
     # Shutdown: acknowledged first, then the agent leaves.
     assert await serve(worker, Directive("w1", "shutdown", None, "coord:6:3")) == b"apply"
     await asyncio.wait_for(worker._stop.wait(), timeout=10)  # request_leave

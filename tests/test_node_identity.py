@@ -3,7 +3,6 @@ UUID in the metadata, and the guard that carries the rule out for an agent."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 
 import pytest
@@ -14,6 +13,7 @@ from node.identity import Holder, Resolution, conflict_line, holder_of, resolve
 from node.identity_guard import MAX_CHECKS, IdentityGuard
 from node.metadata import NodeMeta, decode_meta, encode_meta
 from node.store import NodeStore
+from tests.conftest import eventually_async
 
 U1, U2 = b"\x01" * 16, b"\x02" * 16
 A, B = ("10.0.0.1", 7946), ("10.0.0.2", 7946)
@@ -182,12 +182,13 @@ def test_checks_at_once_are_bounded() -> None:
     assert len(h.checks) == MAX_CHECKS
 
 
+@pytest.mark.slow
 async def test_a_member_that_ranks_second_yields_only_if_the_other_stays() -> None:
     h = Harness(joining=False, recheck_after_s=0.01)
     h.claim(U2, 50.0)                      # started earlier than us
     h.answer(True)
     assert h.lines == [] and h.outbids == []
-    await asyncio.sleep(0.05)
+    await eventually_async(lambda: len(h.checks) == 2)
     assert h.checks == [("pi", B), ("pi", B)]  # probed again after the wait
     h.answer(True)
     assert len(h.lines) == 1 and h.guard.gave_up
@@ -195,7 +196,7 @@ async def test_a_member_that_ranks_second_yields_only_if_the_other_stays() -> No
     h = Harness(joining=False, recheck_after_s=0.01)
     h.claim(U2, 50.0, incarnation=600)
     h.answer(True)
-    await asyncio.sleep(0.05)
+    await eventually_async(lambda: len(h.checks) == 2)  # the recheck after the wait
     h.answer(False)                         # it was a joiner and gave up meanwhile
     assert h.lines == [] and h.outbids == [(600, B)]
     h.guard.close()

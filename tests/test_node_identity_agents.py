@@ -16,9 +16,10 @@ from node.agent import Agent
 from node.events import ClusterEvent, EventKind
 from node.exit_codes import IDENTITY_CONFLICT
 from node.store import STORE_FILE
-from tests.test_node_agent import config, fake_sampler, wait_for
+from tests.conftest import eventually_async
+from tests.test_node_agent import config, fake_sampler
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 DOWN_OR_MOVED = (EventKind.MEMBER_SUSPECT, EventKind.MEMBER_FAILED, EventKind.MEMBER_LEFT,
                  EventKind.MEMBER_ADDRESS)
@@ -41,7 +42,7 @@ async def test_a_second_agent_with_the_same_id_gives_it_up_and_leaves_nothing(
         third.events.add_listener(lambda e: about_pi.append(e) if e.node == "pi"
                                   and e.kind in DOWN_OR_MOVED else None)
         await third.start()
-        await wait_for(lambda: len(third.members()) == 2)  # type: ignore[union-attr]
+        await eventually_async(lambda: len(third.members()) == 2)  # type: ignore[union-attr]
 
         # Through the first one: it hears the claim itself.
         clone = Agent(config(tmp_path / "b", node_id="pi", join=[seed]), sampler=fake_sampler, host_busy=idle)
@@ -53,12 +54,12 @@ async def test_a_second_agent_with_the_same_id_gives_it_up_and_leaves_nothing(
         assert not any("left the cluster" in r.getMessage() for r in caplog.records)
 
         core = first.transport.core  # type: ignore[union-attr]
-        await wait_for(lambda: core.stats["outbids"] >= 1)
+        await eventually_async(lambda: core.stats["outbids"] >= 1)
         assert core.incarnation > clone._epoch  # above anything the clone announced
         assert first.store.incarnation >= core.incarnation  # type: ignore[union-attr]
         pi = third.transport.core.member("pi")  # type: ignore[union-attr]
         assert pi is not None and pi.address == first.transport.address  # type: ignore[union-attr]
-        await wait_for(lambda: third.transport.core.member("pi").incarnation  # type: ignore[union-attr]
+        await eventually_async(lambda: third.transport.core.member("pi").incarnation  # type: ignore[union-attr]
                        == core.incarnation)
         assert about_pi == []  # never suspected, failed, left, nor moved to the clone
     finally:

@@ -16,7 +16,8 @@ import pytest
 
 from node.agent import Agent
 from node.keyring_file import KEYRING_FILE, read_keyring_file
-from tests.test_node_agent import config, fake_sampler, wait_for
+from tests.conftest import eventually_async
+from tests.test_node_agent import config, fake_sampler
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -32,7 +33,7 @@ async def test_rotation_across_agents_through_the_api(tmp_path: Path) -> None:
         second = Agent(config(tmp_path / "b", node_id="b", encrypt=K1, join=[seed]),
                        sampler=fake_sampler)
         await second.start()
-        await wait_for(lambda: len(first.members()) == 2 and len(second.members()) == 2)  # type: ignore[union-attr]
+        await eventually_async(lambda: len(first.members()) == 2 and len(second.members()) == 2)  # type: ignore[union-attr]
         base = f"http://127.0.0.1:{first.api_port}/api/v1/keys"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             async def call(method: str, path: str = "", key: str | None = None) -> tuple[int, dict]:

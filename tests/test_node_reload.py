@@ -67,6 +67,7 @@ class FakeAgent:
             load=load, running=lambda: self.config, relabel=self.relabel,
             set_maintenance=lambda on: self.calls.append(("maintenance", on)),
             reconfigure_api=lambda c: self.calls.append(("api", (c.api_token, c.alert_webhook))),
+            set_gossip_verify=lambda i, o: self.calls.append(("verify", (i, o))),
             adopt=self.adopt, https_ready=lambda: True)
 
     def relabel(self, config: NodeConfig) -> None:
@@ -103,7 +104,7 @@ def test_a_reload_applies_each_changed_setting_once(
     assert outcome.restart_needed == ("port", "profile")
     assert ("DEBUG", ("reload: running with log level INFO, log format json, skills gpu, "
             "tags -, max concurrent tasks 5, maintenance on, API token set, alert webhook "
-            "http://10.0.0.1/hook")) in [(r.levelname, r.getMessage()) for r in caplog.records]
+            "http://10.0.0.1/hook, gossip verify incoming on, outgoing on")) in [(r.levelname, r.getMessage()) for r in caplog.records]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == [("reload: these settings change only at a restart and keep their "
                          "running values: --port, --profile")]
@@ -155,3 +156,13 @@ def test_a_reload_tells_the_service_manager(tmp_path: Path, monkeypatch: pytest.
 
 def _broken() -> NodeConfig:
     raise NodeConfigError("--config", "cannot read claw.toml")
+
+
+def test_the_gossip_verify_flags_apply_at_a_reload(tmp_path: Path) -> None:
+    # A migration to encryption moves a step (Consul's: outgoing on, then incoming on)
+    # by a reload: one call with both new values.
+    agent = FakeAgent(settings(tmp_path, gossip_verify_incoming=False, gossip_verify_outgoing=False))
+    outcome = agent.reloader(lambda: settings(tmp_path, gossip_verify_incoming=False)).reload()
+    assert outcome.ok and outcome.applied == ("gossip_verify_outgoing",)
+    assert outcome.restart_needed == ()
+    assert agent.calls == [("verify", (False, True))] and agent.config.gossip_verify_outgoing

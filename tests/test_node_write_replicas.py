@@ -12,9 +12,10 @@ import aiohttp
 import pytest
 
 from node.agent import Agent
-from tests.test_node_agent import config, fake_sampler, wait_for
+from tests.conftest import eventually_async
+from tests.test_node_agent import config, fake_sampler
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 WORKER = {"hostname": "worker-1", "platform": "linux", "arch": "x64",
           "available_skills": ["python"], "node_id": "worker-1"}
@@ -38,12 +39,12 @@ async def pair(tmp_path: Path, **coordinator_flags: object) -> tuple[Agent, Agen
     first = Agent(config(tmp_path / "a", node_id="a", api_eager=True, **coordinator_flags),
                   sampler=fake_sampler)
     await first.start()
-    await wait_for(lambda: first.coordinator_state()[0] == "a")
+    await eventually_async(lambda: first.coordinator_state()[0] == "a")
     seed = f"127.0.0.1:{first.transport.address[1]}"  # type: ignore[union-attr]
     second = Agent(config(tmp_path / "b", node_id="b", join=[seed]), sampler=fake_sampler)
     await second.start()
-    await wait_for(lambda: len(first.replicas_candidates()) == 1)
-    await wait_for(lambda: first.api is not None)
+    await eventually_async(lambda: len(first.replicas_candidates()) == 1)
+    await eventually_async(lambda: first.api is not None)
     return first, second
 
 
@@ -81,7 +82,7 @@ async def test_alone_the_own_store_is_enough(tmp_path: Path) -> None:
     solo = Agent(config(tmp_path, api_eager=True), sampler=fake_sampler)
     await solo.start()
     try:
-        await wait_for(lambda: solo.api is not None and solo.coordinator_state()[0] == "solo")
+        await eventually_async(lambda: solo.api is not None and solo.coordinator_state()[0] == "solo")
         status, body = await post(solo, "/api/v1/nodes/register", WORKER)
         assert status == 200, body
         assert "worker-1" in solo.store.registered()  # type: ignore[union-attr]

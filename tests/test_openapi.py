@@ -20,6 +20,7 @@ from api.memory_view import MemoryClusterView
 from api.models import HeartbeatIn
 from api.models import RegisterIn as RegisterModel
 from api.routes import registry
+from tests.conftest import eventually_async
 
 SCHEMATHESIS_EXAMPLES = 20
 """Cases per operation and phase; bounded so the run stays ~15 s on 2 cores."""
@@ -78,6 +79,7 @@ _DOCS_ASSETS = ("/docs/assets", "/docs/init.js", "/redoc/assets", "/redoc/init.j
                 "/dashboard/")
 
 
+@pytest.mark.slow
 async def test_the_agent_serves_only_documented_routes(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from node.agent import Agent
     from node.config import NodeConfig
@@ -88,11 +90,9 @@ async def test_the_agent_serves_only_documented_routes(tmp_path) -> None:  # typ
     agent = Agent(config)
     await agent.start()
     try:
-        for _ in range(600):  # the REST stack is imported in a thread: ≤ 30 s
-            if agent.api is not None:
-                break
-            await asyncio.sleep(0.05)
-        assert agent.api is not None, "the agent never served its API"
+        # the REST stack is imported in a thread
+        await eventually_async(lambda: agent.api is not None, what="the agent serves its API")
+        assert agent.api is not None
         spec = json.loads(agent.api.app[OPENAPI].body())
         documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
         assert documented == served_routes(agent.api.app)
@@ -155,6 +155,7 @@ def _walk_examples(node):  # type: ignore[no-untyped-def]
             yield from _walk_examples(v)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 async def test_schemathesis_against_live_server(tmp_path) -> None:
     pytest.importorskip("schemathesis")

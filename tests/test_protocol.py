@@ -621,8 +621,14 @@ def test_a_joiner_tells_every_member_it_learned_from_the_seed() -> None:
     for name in c.live():
         if name != "new":
             assert [e.member.name for e in c.events_of(name, MemberJoined)][-1:] == ["new"]
-    # Serf's join intent rode along: every member has new's status LTime.
-    assert all(c.core(n)._members.get("new").status_ltime >= 1 for n in c.live() if n != "new")
+    # Serf's join intent rode along the announcements: every member but the seed has
+    # new's status LTime; the seed, not announced to, learns it from the gossip.
+    def knows_intent(n: str) -> bool:
+        return c.core(n)._members.get("new").status_ltime >= 1
+
+    assert all(knows_intent(n) for n in c.live() if n not in ("new", "n0"))
+    c.run(2.0, until=lambda: knows_intent("n0"))
+    assert knows_intent("n0")
 
 
 def test_without_announce_a_join_spreads_by_gossip_only() -> None:
@@ -1178,6 +1184,8 @@ def test_app_state_travels_in_push_pull_both_ways() -> None:
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
+
 _NAMES = ["me", "p1", "p2", "p3"]
 _ADDRS = [ME, paddr(1), paddr(2), ("10.0.7.7", 7946)]
 _rumour = st.one_of(
@@ -1338,6 +1346,19 @@ def _broken_core(strict: bool) -> SwimProtocol:
 
 def test_a_strict_core_raises_its_internal_errors() -> None:
     core = _broken_core(strict=True)
+    with pytest.raises(RuntimeError, match="a bug in a handler"):
+        core.receive_datagram(codec.encode_message(Ping(1, "me", None, 0, "")), ("10.0.0.2", 7946), 1.0)
+
+
+def test_the_strict_core_fixture_makes_a_core_built_lenient_by_default_raise(
+        strict_core: list[SwimProtocol]) -> None:
+    core = SwimProtocol(QUIET, name="me", address=ME, rng=random.Random(7), now=0.0)  # no strict=
+    assert strict_core == [core]
+
+    def bug(msg: object, addr: object, now: float) -> None:
+        raise RuntimeError("a bug in a handler")
+
+    core._on_packet_message = bug  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="a bug in a handler"):
         core.receive_datagram(codec.encode_message(Ping(1, "me", None, 0, "")), ("10.0.0.2", 7946), 1.0)
 

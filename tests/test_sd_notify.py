@@ -91,6 +91,7 @@ def test_a_dead_socket_is_a_warning_not_a_crash(tmp_path: Path,
     assert "NOTIFY_SOCKET" in caplog.text and "READY" in caplog.text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP")
 def test_a_real_agent_notifies_ready_reloading_and_stopping(
         listener: tuple[socket.socket, dict[str, str]], tmp_path: Path) -> None:

@@ -13,11 +13,12 @@ import pytest
 from gossip.events import MemberFailed, MemberLeft
 from gossip.tags import decode_tags
 from gossip.types import MemberState
+from tests.conftest import eventually_async
 from tests.serf_harness import (
+    SERF_POLL_S,
     SerfAgent,
     SerfAgents,
     serf_agents,  # noqa: F401 - the fixture
-    wait_until,
 )
 from tests.test_udp_loopback import Node, all_see
 
@@ -35,17 +36,17 @@ async def test_harness_serf_agents(serf_agents: SerfAgents) -> None:  # noqa: F8
     async def all_alive() -> bool:
         return {m["name"]: m["status"] for m in await a.members()} == {
             "serf-a": "alive", "serf-b": "alive", "serf-c": "alive", "serf-d": "alive"}
-    await wait_until(all_alive, timeout=40)
+    await eventually_async(all_alive, timeout=40, interval=SERF_POLL_S)
     assert (await c.member("serf-a") or {}).get("tags") == {"role": "a"}
 
     # Leave first: a leave intent is piggybacked on gossip, and right after a failure
     # Serf may spend all its retransmits on the dead member ("gossip to the dead").
     await c.leave()
     assert not c.running()
-    await wait_until(lambda: _status_is(a, "serf-c", "left"), timeout=20)
+    await eventually_async(lambda: _status_is(a, "serf-c", "left"), timeout=20, interval=SERF_POLL_S)
 
     b.kill()
-    took = await wait_until(lambda: _status_is(a, "serf-b", "failed"), timeout=30)
+    took = await eventually_async(lambda: _status_is(a, "serf-b", "failed"), timeout=30, interval=SERF_POLL_S)
     print(f"serf detected kill -9 of serf-b after {took:.1f} s")
 
 
@@ -105,8 +106,8 @@ async def mixed_cluster(
     s2 = await agents.start("s2", join=(c2.address, c1.address, s1.bind))
     serfs, claws = [s1, s2], [c0, c1, c2]
     everyone = [a.name for a in serfs] + [c.name for c in claws]
-    took = await wait_until(lambda: all_serf_see(serfs, everyone, "alive"), 40.0)
-    await wait_until(lambda: all_see(claws, everyone, MemberState.ALIVE), 40.0, 0.05)
+    took = await eventually_async(lambda: all_serf_see(serfs, everyone, "alive"), 40.0, interval=SERF_POLL_S)
+    await eventually_async(lambda: all_see(claws, everyone, MemberState.ALIVE), 40.0, 0.05)
     print(f"mixed cluster of 2 serf + 3 claw converged in {took:.2f} s")
     return serfs, claws
 
@@ -133,9 +134,9 @@ async def test_join_both_ways_tags_and_graceful_leave(serf_agents: SerfAgents, c
     # A claw node's graceful leave shows as "left" in serf members (never "failed").
     assert await c2.transport.leave(timeout=5.0)
     await c2.transport.stop()
-    took = await wait_until(lambda: all_serf_see([s1, s2], [c2.name], "left"), 40.0)
+    took = await eventually_async(lambda: all_serf_see([s1, s2], [c2.name], "left"), 40.0, interval=SERF_POLL_S)
     print(f"claw leave shown as left by serf after {took:.2f} s")
-    await wait_until(lambda: all_see([c0, c1], [c2.name], MemberState.LEFT), 10.0, 0.05)
+    await eventually_async(lambda: all_see([c0, c1], [c2.name], MemberState.LEFT), 10.0, 0.05)
     assert all(n.first_event(MemberFailed, c2.name) is None for n in (c0, c1))
     assert await all_serf_see([s1, s2], ["s1", "s2", c0.name, c1.name], "alive")
 
@@ -148,20 +149,20 @@ async def test_failures_are_detected_both_ways(serf_agents: SerfAgents, claw_nod
     # A claw node stopped without leaving shows as "failed" in serf members.
     stopped_at = loop.time()
     await c1.transport.stop()
-    took = await wait_until(lambda: all_serf_see([s1, s2], [c1.name], "failed"), 40.0)
+    took = await eventually_async(lambda: all_serf_see([s1, s2], [c1.name], "failed"), 40.0, interval=SERF_POLL_S)
     print(f"serf shows the stopped claw node failed after {took:.2f} s")
-    await wait_until(lambda: all_see([c0, c2], [c1.name], MemberState.DEAD), 20.0, 0.05)
+    await eventually_async(lambda: all_see([c0, c2], [c1.name], MemberState.DEAD), 20.0, 0.05)
     print("claw nodes saw it dead after "
           f"{max(n.first_event(MemberFailed, c1.name) or 0.0 for n in (c0, c2)) - stopped_at:.2f} s")
 
     # kill -9 of a serf agent is detected by the claw nodes.
     killed_at = loop.time()
     s2.kill()
-    await wait_until(lambda: all_see([c0, c2], ["s2"], MemberState.DEAD), 40.0, 0.05)
+    await eventually_async(lambda: all_see([c0, c2], ["s2"], MemberState.DEAD), 40.0, 0.05)
     delays = [(n.first_event(MemberFailed, "s2") or 0.0) - killed_at for n in (c0, c2)]
     print(f"claw nodes detected kill -9 of serf agent s2 after {min(delays):.2f}..{max(delays):.2f} s")
     assert all(n.first_event(MemberLeft, "s2") is None for n in (c0, c2))
-    await wait_until(lambda: all_serf_see([s1], ["s2"], "failed"), 40.0)  # serf agrees
+    await eventually_async(lambda: all_serf_see([s1], ["s2"], "failed"), 40.0, interval=SERF_POLL_S)  # serf agrees
     assert await serf_statuses(s1) == {
         "s1": "alive", "s2": "failed", c0.name: "alive", c1.name: "failed", c2.name: "alive"}
     for node in (c0, c2):
@@ -179,14 +180,14 @@ async def test_force_leave_of_a_failed_claw_node_shows_left_then_pruned_in_serf(
     c0, c1 = await claw_nodes("c0"), await claw_nodes("c1")
     c0.transport.join([s1.bind])
     c1.transport.join([s1.bind, c0.address])
-    await wait_until(lambda: all_serf_see([s1], ["c0", "c1"], "alive"), 40.0)
+    await eventually_async(lambda: all_serf_see([s1], ["c0", "c1"], "alive"), 40.0, interval=SERF_POLL_S)
     await c1.transport.stop()
-    await wait_until(lambda: all_serf_see([s1], ["c1"], "failed"), 40.0)
-    await wait_until(lambda: all_see([c0], ["c1"], MemberState.DEAD), 20.0, 0.05)
+    await eventually_async(lambda: all_serf_see([s1], ["c1"], "failed"), 40.0, interval=SERF_POLL_S)
+    await eventually_async(lambda: all_see([c0], ["c1"], MemberState.DEAD), 20.0, 0.05)
 
     state = c0.transport.invoke(lambda core, now: core.force_leave("c1", now))
     assert state is MemberState.LEFT
-    took = await wait_until(lambda: all_serf_see([s1], ["c1"], "left"), 20.0)
+    took = await eventually_async(lambda: all_serf_see([s1], ["c1"], "left"), 20.0, interval=SERF_POLL_S)
     print(f"serf shows the force-left claw node left after {took:.2f} s")
 
     c0.transport.invoke(lambda core, now: core.force_leave("c1", now, prune=True))
@@ -194,6 +195,6 @@ async def test_force_leave_of_a_failed_claw_node_shows_left_then_pruned_in_serf(
 
     async def gone() -> bool:
         return "c1" not in await serf_statuses(s1)
-    took = await wait_until(gone, 20.0)
+    took = await eventually_async(gone, 20.0, interval=SERF_POLL_S)
     print(f"serf dropped the pruned claw node after {took:.2f} s")
     assert await serf_statuses(s1) == {"s1": "alive", "c0": "alive"}

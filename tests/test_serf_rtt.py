@@ -25,12 +25,13 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import eventually_async
 from tests.serf_harness import (
+    SERF_POLL_S,
     SerfAgent,
     SerfAgents,
     free_port,
     serf_agents,  # noqa: F401 - the fixture
-    wait_until,
 )
 
 pytestmark = [pytest.mark.serf, pytest.mark.slow, pytest.mark.timeout(240)]
@@ -128,7 +129,7 @@ async def test_serf_rtt_and_claw_node_rtt_agree_and_coordinates_decode_exactly(
     async def all_alive() -> bool:
         return {m["name"]: m["status"] for m in await s1.members()} == {
             "s1": "alive", "c0": "alive", "c1": "alive"}
-    await wait_until(all_alive, timeout=60)
+    await eventually_async(all_alive, timeout=60, interval=SERF_POLL_S)
 
     # Every pair, as Serf estimates it (asked of s1) and as claw does (asked of c0).
     figures: dict[tuple[str, str], tuple[float | None, float | None]] = {}
@@ -138,7 +139,7 @@ async def test_serf_rtt_and_claw_node_rtt_agree_and_coordinates_decode_exactly(
             figures[(a, b)] = (await serf_rtt(s1, a, b), await claw_rtt(c0, a, b))
         return all(s is not None and c is not None and agree(s, c) for s, c in figures.values())
     try:
-        took = await wait_until(estimates_agree, timeout=60, interval=1.0)
+        took = await eventually_async(estimates_agree, timeout=60, interval=1.0)
     finally:
         print("serf rtt / claw-node rtt (ms):",
               {f"{a}<->{b}": v for (a, b), v in figures.items()})
@@ -155,6 +156,6 @@ async def test_serf_rtt_and_claw_node_rtt_agree_and_coordinates_decode_exactly(
                 and seen is not None
                 and seen == {"vec": before["Vec"], "error": before["Error"],
                              "adjustment": before["Adjustment"], "height": before["Height"]})
-    took = await wait_until(decoded_exactly, timeout=60, interval=0.05)
+    took = await eventually_async(decoded_exactly, timeout=60, interval=0.05)
     print(f"c0 held s1's own coordinate bit for bit after {took:.1f} s of polling: "
           f"{await s1.get_coordinate('s1')}")

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from node.agent import Agent
-from tests.serf_harness import SerfAgents, serf_agents, wait_until  # noqa: F401 - fixture
+from tests.conftest import eventually_async
+from tests.serf_harness import SERF_POLL_S, SerfAgents, serf_agents  # noqa: F401 - fixture
 from tests.test_node_agent import config, fake_sampler
 
 pytestmark = [pytest.mark.serf, pytest.mark.slow, pytest.mark.timeout(180)]
@@ -35,7 +36,7 @@ async def _claw_node(*args: str) -> tuple[int, str]:
 async def _step(what: str, done, serf, agent: Agent) -> None:  # type: ignore[no-untyped-def]
     """Wait for ``done``; on a timeout, fail naming the step, with both sides' state."""
     try:
-        await wait_until(done, 40.0, 0.05)
+        await eventually_async(done, 40.0, 0.05)
     except TimeoutError:
         stats = agent.transport.core.stats if agent.transport else {}  # type: ignore[union-attr]
         handlers = agent.user_events.runner.stats if agent.user_events else None
@@ -66,7 +67,7 @@ async def test_events_and_queries_both_ways_with_a_serf_agent(serf_agents: SerfA
     try:
         async def both_alive() -> bool:
             return {m["name"]: m["status"] for m in await s1.members()} == {"s1": "alive", "c0": "alive"}
-        await wait_until(both_alive, 40.0)
+        await eventually_async(both_alive, 40.0, interval=SERF_POLL_S)
         api = f"127.0.0.1:{agent.api_port}"
 
         # serf event -> the claw agent's user:to-claw handler, with Serf's environment.
@@ -102,7 +103,7 @@ async def test_events_and_queries_both_ways_with_a_serf_agent(serf_agents: SerfA
                                      extra_args=(f"-event-handler=user=cat >> {got_s2}",))
         async def three_alive() -> bool:
             return {m["status"] for m in await s2.members()} == {"alive"} and len(await s2.members()) == 3
-        await wait_until(three_alive, 40.0)
+        await eventually_async(three_alive, 40.0, interval=SERF_POLL_S)
         assert "Failed to decode remote state" not in s2.log_tail(10_000)
         assert _read(got_s2) == ""
 

@@ -129,6 +129,7 @@ def test_user_unit_leaves_out_what_needs_root_or_user_namespaces() -> None:
     assert "After" not in unit["Unit"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("user", [False, True], ids=["system", "user"])
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path, user: bool) -> None:
     spec = ServiceSpec((*ARGV, "--data-dir", "/srv/claw"), data_dir=Path("/srv/claw"),
@@ -138,6 +139,7 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path, user: bool) -> 
         assert out.returncode == 0 and out.stderr == "" and out.stdout == "", out
 
 
+@pytest.mark.slow
 def test_systemd_analyze_verify_catches_a_broken_unit(tmp_path: Path) -> None:
     """The check above can fail: an unknown key is reported, a missing program fails."""
     unit = systemd_unit(ServiceSpec(ARGV))

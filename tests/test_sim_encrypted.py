@@ -3,9 +3,13 @@ converges, detects a crash, and is as reproducible as a plaintext one."""
 
 from __future__ import annotations
 
+import pytest
+
 from gossip.config import GossipConfig
 from gossip.types import MemberState
 from simulations.sim.world import SimWorld, WorldOptions
+
+pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
 
 KEY = bytes(range(16))
 

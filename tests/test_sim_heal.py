@@ -10,7 +10,7 @@ import pytest
 from gossip.config import GossipConfig
 from simulations.sim.heal import run_case
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.usefixtures("strict_core"), pytest.mark.timeout(300)]
 
 
 @pytest.mark.parametrize("case", [(0.7, "second"), (0.7, "first"), (0.5, "first")])

@@ -4,7 +4,11 @@ victim are reported apart instead of as "undetected" (the churn table's old arte
 
 from __future__ import annotations
 
+import pytest
+
 from simulations.sim.runner import Run, RunOptions
+
+pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
 
 
 def _cluster(n: int, seed: int = 1) -> Run:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gossip.events import MemberFailed, MemberLeft
 from gossip.types import MemberState
 from simulations.sim.runner import Run, RunOptions
+
+pytestmark = pytest.mark.usefixtures("strict_core")  # a bug the core survives fails the test
 
 
 def _cluster(n: int, seed: int = 1) -> Run:

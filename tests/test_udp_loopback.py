@@ -26,9 +26,9 @@ from gossip.suspicion import suspicion_bounds
 from gossip.tags import encode_tags
 from gossip.types import Address, MemberState
 from gossip.udp import GossipTransport
-from tests.serf_harness import wait_until
+from tests.conftest import eventually_async
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 HOST = "127.0.0.1"
 CONFIG = GossipConfig.local()
@@ -105,7 +105,7 @@ async def converge(nodes: list[Node], timeout: float = 20.0) -> float:
         node.transport.join([n.address for n in nodes[:i]])
     names = [n.name for n in nodes]
     try:
-        return await wait_until(lambda: all_see(nodes, names, MemberState.ALIVE), timeout, 0.05)
+        return await eventually_async(lambda: all_see(nodes, names, MemberState.ALIVE), timeout, 0.05)
     except TimeoutError:
         for node in nodes:
             print(node.name, [(m.name, m.state.name) for m in node.core.members()])
@@ -133,7 +133,7 @@ async def test_five_nodes_converge_detect_failure_and_leave(make_nodes) -> None:
     crashed, survivors = nodes[4], nodes[:4]
     stopped_at = loop.time()
     await crashed.transport.stop()
-    await wait_until(lambda: all_see(survivors, [crashed.name], MemberState.DEAD), 60.0, 0.05)
+    await eventually_async(lambda: all_see(survivors, [crashed.name], MemberState.DEAD), 60.0, 0.05)
     detected = [n.first_event(MemberFailed, crashed.name) for n in survivors]
     assert None not in detected
     delays = [at - stopped_at for at in detected]  # type: ignore[operator]
@@ -154,7 +154,7 @@ async def test_five_nodes_converge_detect_failure_and_leave(make_nodes) -> None:
     leaver, rest = nodes[3], nodes[:3]
     assert await leaver.transport.leave(timeout=5.0)
     await leaver.transport.stop()
-    took = await wait_until(lambda: all_see(rest, [leaver.name], MemberState.LEFT), 15.0, 0.05)
+    took = await eventually_async(lambda: all_see(rest, [leaver.name], MemberState.LEFT), 15.0, 0.05)
     print(f"graceful leave seen everywhere after {took:.2f} s")
     assert all(n.first_event(MemberFailed, leaver.name) is None for n in rest)
     assert all_see(rest, [n.name for n in rest], MemberState.ALIVE)
@@ -213,7 +213,8 @@ async def test_garbage_datagrams_and_streams_do_not_break_a_node(make_nodes) -> 
         assert data == b"" or data[:1] in (b"\x09", b"\x0d")  # EOF, or an error reply
         writer.close()
 
-    await asyncio.sleep(3 * CONFIG.probe_interval_s)
+    probed = victim.core.stats["probes"]
+    await eventually_async(lambda: victim.core.stats["probes"] >= probed + 3)  # 3 rounds later
     names = [n.name for n in nodes]
     assert all_see(nodes, names, MemberState.ALIVE)
     stats = victim.transport.stats
@@ -250,7 +251,7 @@ async def test_core_exceptions_and_socket_errors_never_stop_the_loop(make_nodes)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for _ in range(5):
             sock.sendto(b"BOOM", victim.address)
-    await wait_until(lambda: victim.transport.stats["core_errors"] == 5, 5.0, 0.05)
+    await eventually_async(lambda: victim.transport.stats["core_errors"] == 5, 5.0, 0.05)
 
     # An error reported by the socket (e.g. ICMP port unreachable) is counted only.
     endpoint = victim.transport._udp
@@ -260,7 +261,7 @@ async def test_core_exceptions_and_socket_errors_never_stop_the_loop(make_nodes)
 
     # The event loop closing the UDP endpoint under us: it is re-opened on the same port.
     endpoint.abort()
-    await wait_until(lambda: victim.transport.stats["udp_reopened"] == 1, 5.0, 0.05)
+    await eventually_async(lambda: victim.transport.stats["udp_reopened"] == 1, 5.0, 0.05)
 
     # A timer step that raises is retried at a bounded rate, not in a busy loop.
     core = victim.core
@@ -278,7 +279,7 @@ async def test_core_exceptions_and_socket_errors_never_stop_the_loop(make_nodes)
     later: list[Node] = await make_nodes(1, prefix="late")
     later[0].transport.join([victim.address])
     names = [n.name for n in nodes + later]
-    await wait_until(lambda: all_see(nodes + later, names, MemberState.ALIVE), 20.0, 0.05)
+    await eventually_async(lambda: all_see(nodes + later, names, MemberState.ALIVE), 20.0, 0.05)
     assert victim.transport.address[1] == victim.core.member(victim.name).address[1]  # type: ignore[union-attr]
 
 
@@ -295,8 +296,8 @@ async def test_the_driver_logs_internal_errors_of_the_core(make_nodes, caplog) -
     with caplog.at_level("ERROR", logger="gossip.udp"), \
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(ping, node.address)
-        await wait_until(lambda: node.core.stats["internal_errors"] == 1, 5.0, 0.05)
-        await wait_until(lambda: "planted handler bug" in caplog.text, 5.0, 0.05)
+        await eventually_async(lambda: node.core.stats["internal_errors"] == 1, 5.0, 0.05)
+        await eventually_async(lambda: "planted handler bug" in caplog.text, 5.0, 0.05)
     [record] = [r for r in caplog.records if "internal error" in r.getMessage()]
     assert record.exc_info is not None and record.exc_info[1] is not None  # with its traceback
     assert node.transport.stats["core_errors"] == 0  # the core survived it
@@ -314,10 +315,11 @@ async def test_udp_size_limit_inbound_stream_cap_and_oversize(make_nodes) -> Non
     packets_before = node.core.stats["packets_in"]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(os.urandom(4000), (host, port))
-    await wait_until(lambda: node.transport.stats["udp_dropped_oversize"] == 1, 5.0, 0.02)
+    await eventually_async(lambda: node.transport.stats["udp_dropped_oversize"] == 1, 5.0, 0.02)
     assert node.core.stats["packets_in"] == packets_before
+    accepted = node.transport.stats["tcp_in"]
     held = [await asyncio.open_connection(host, port) for _ in range(2)]
-    await asyncio.sleep(0.1)
+    await eventually_async(lambda: node.transport.stats["tcp_in"] >= accepted + 2)  # both served
     reader, writer = await asyncio.open_connection(host, port)
     assert await asyncio.wait_for(reader.read(), 5.0) == b""  # refused: closed at once
     writer.close()
@@ -332,7 +334,7 @@ async def test_udp_size_limit_inbound_stream_cap_and_oversize(make_nodes) -> Non
     await writer.drain()
     assert await asyncio.wait_for(reader.read(), 5.0) == b""  # closed without a reply
     writer.close()
-    await wait_until(lambda: node.transport.stats["tcp_in_too_large"]
+    await eventually_async(lambda: node.transport.stats["tcp_in_too_large"]
                      + node.transport.stats["tcp_in_errors"] >= 1, 5.0, 0.05)
     assert math.isfinite(node.core.next_deadline() or 0.0)
     no_internal_errors(nodes)
@@ -368,7 +370,7 @@ async def test_ipv6_and_the_event_iterator() -> None:
     await asyncio.sleep(0)  # let the iterator subscribe
     try:
         b.join([a.address])
-        await wait_until(lambda: b.core.member_state("v6a") == MemberState.ALIVE
+        await eventually_async(lambda: b.core.member_state("v6a") == MemberState.ALIVE
                          and a.core.member_state("v6b") == MemberState.ALIVE, 10.0, 0.05)
         member = a.core.member("v6b")
         assert member is not None and member.address == b.address

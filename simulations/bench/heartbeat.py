@@ -1,7 +1,7 @@
 """Gossip and resource-heartbeat bandwidth per node, idle and busy (``python -m simulations.bench.heartbeat``).
 
 Method (measured, not computed): N real ``SwimProtocol`` cores (LAN profile) run in
-virtual time on the in-memory harness ``tests/core_harness.py`` (1 ms latency, no
+virtual time on the in-memory harness ``simulations/sim/cluster.py`` (1 ms latency, no
 loss). Each node keeps a ``HeartbeatTable`` and serves it as push-pull app state
 (``encode_state``), merges what it receives (app messages and push-pull state), and
 publishes its own record with the agent's rule: a sample every 5 s (the default
@@ -82,7 +82,7 @@ from node.heartbeat import (
     min_send_interval,
 )
 from node.heartbeat_publisher import HEARTBEAT_MIN_INTERVAL_S
-from tests.core_harness import Cluster
+from simulations.sim.cluster import Cluster
 
 RESOURCE_INTERVAL_S = 5.0
 """The agent's default ``--resource-interval``."""
@@ -168,7 +168,8 @@ class Bench:
             compression=Compression.STREAMS if compression else Compression.OFF,
                                             app_retransmit_mult=app_mult,
                                             app_gossip_rounds=self.old or app_gossip_rounds)
-        self.cluster = c = Cluster(config, seed=seed, latency_s=0.001)
+        self.cluster = c = Cluster(config, seed=seed, latency_s=0.001, keep_events=False)
+        c.world.observers.append(lambda now, node, ev: self._on_event(node.name, ev))
         self.n = n
         self.enabled = False
         self.sims: dict[str, _Sim] = {}
@@ -224,12 +225,6 @@ class Bench:
             return reply
 
         core.handle_stream = handle_stream  # type: ignore[method-assign]
-
-        class _Sink(list):  # the harness appends every event of this node here
-            def append(self, ev: Any) -> None:
-                bench._on_event(name, ev)
-
-        node.events = _Sink()
 
     def _on_event(self, name: str, ev: Any) -> None:
         sim = self.sims[name]

@@ -2,7 +2,8 @@
 
 ``SimWorld`` (world.py) drives the cores over a ``SimNetwork`` (network.py) on a
 ``SimClock`` (clock.py); ``Observatory`` (metrics.py) measures; scenarios.py holds the
-named scenarios run by ``python -m simulations``.
+named scenarios run by ``python -m simulations``. ``Cluster`` (cluster.py) is a small
+name-keyed face of the world for unit tests and micro-benchmarks.
 """
 
 from .clock import SimClock

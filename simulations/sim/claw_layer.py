@@ -1,7 +1,7 @@
 """The claw layer over simulated cores: election, registry, writes, skewed clocks.
 
 Each simulated node runs what the agent runs above gossip, with the agent's own code:
-``node.election`` (``CoordinatorRole.reelect``, as ``Agent._reelect``) on its member table,
+``node.election`` (``CoordinatorRole.reelect``, as ``node.reelection``) on its member table,
 ``node.partition`` for its share of the last stable view, and an
 ``api.registry.HttpNodeRegistry`` replicated by ``node.replication.ReplicatedState``
 (app messages and the push-pull app state, through the real core). Its wall clock is
@@ -111,7 +111,7 @@ class ClawLayer:
     # --- election ----------------------------------------------------------------------
 
     def elect_all(self) -> None:
-        """Every up node re-runs the election on its member table, as ``Agent._reelect``."""
+        """Every up node re-runs the election on its member table, as ``node.reelection`` does."""
         for node in self.world.live_nodes():
             claw = self.nodes[node.name]
             assert node.core is not None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import random
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from gossip.types import Address
 
@@ -77,7 +77,11 @@ class SimNetwork:
         self.delivered = 0
         self.dropped_loss = 0
         self.dropped_partition = 0
+        self.dropped_hook = 0
         self.duplicated = 0
+        self.drop_hook: Callable[[Address, Address, bytes], bool] | None = None
+        """Called with (src, dst, datagram) for every datagram the links let through;
+        True drops it (a test's targeted loss). None: no hook."""
 
     # --- faults -----------------------------------------------------------------
 
@@ -154,6 +158,9 @@ class SimNetwork:
             else self.loss_probability
         if loss > 0.0 and self._rng.random() < loss:
             self.dropped_loss += 1
+            return False
+        if self.drop_hook is not None and self.drop_hook(src, dst, data):
+            self.dropped_hook += 1
             return False
         self.schedule(now + self.delay(src, dst), DATAGRAM, src, dst, data)
         dup = self.options.duplicate_probability

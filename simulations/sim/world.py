@@ -168,6 +168,8 @@ class SimWorld:
         self.lifecycle: list[LifecycleObserver] = []
         self.streams_opened = 0
         self.stream_bytes = 0
+        self.unroutable = 0
+        """Datagrams and TCP requests that reached an address no node owns."""
         self.steps = 0
         self.decode_cache = (DecodeCache(SHARED_CACHE_ENTRIES, SHARED_CACHE_BYTES)
                              if self.options.share_decoder else None)
@@ -246,11 +248,12 @@ class SimWorld:
         self._boot(node, seeds, meta)
         return node
 
-    def _register(self, name: str) -> SimNode:
-        """A new node without a core yet, at a fresh address."""
+    def _register(self, name: str, address: Address | None = None) -> SimNode:
+        """A new node without a core yet, at ``address`` (default: a fresh one)."""
         if name in self._by_name:
             raise ValueError(f"node {name!r} exists; use restart()")
-        node = SimNode(index=len(self.nodes), name=name, address=self.new_address(),
+        node = SimNode(index=len(self.nodes), name=name,
+                       address=self.new_address() if address is None else address,
                        core=None, incarnation=0)
         self.nodes.append(node)
         self._by_name[name] = node
@@ -268,6 +271,35 @@ class SimWorld:
             self._boot(node, (), meta, table)
         return nodes
 
+    def start_core(self, name: str, address: Address, core: SwimProtocol) -> SimNode:
+        """Run ``core``, built by the caller (its own config, keyring, app state and
+        incarnation, at ``now``, bound to ``address``), as node ``name``: a new node, or the
+        next life of an existing one (crashed first if it still runs). It joins nobody:
+        call its ``join``, then ``flush``.
+
+        ``name`` is the world's label of the node and may differ from the core's member
+        name (two cores claiming one name, as a cloned machine does).
+        """
+        node = self._by_name.get(name)
+        if node is None:
+            node = self._register(name, address)
+        elif node.core is not None:
+            self.crash(name)
+        if node.address != address:
+            if self._by_addr.get(node.address) is node:
+                del self._by_addr[node.address]
+            node.address = address
+        self._by_addr[node.address] = node
+        node.generation += 1
+        node.incarnation = core.incarnation
+        self._start(node, core, ())
+        return node
+
+    def flush(self, name: str) -> None:
+        """Route what node ``name``'s core produced since the world last looked: for a
+        caller that called the core directly (``core.leave(now)``, a test's input)."""
+        self._flush(self._by_name[name])
+
     def _boot(self, node: SimNode, seeds: Iterable[Address], meta: bytes,
               table: SharedTable | None = None) -> None:
         now = self.clock.now
@@ -276,19 +308,27 @@ class SimWorld:
         node.incarnation += 1
         rng = random.Random(self._rng.getrandbits(64))
         keyring = self._keyring()
+        core: SwimProtocol
         if table is None:
-            node.core = SwimProtocol(
+            core = SwimProtocol(
                 self.config, name=node.name, address=node.address, meta=meta, rng=rng,
                 now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
                 strict=True, keyring=keyring,
                 app_state=None if self.app_state_for is None else self.app_state_for(node.name),
             )
         else:
-            node.core = in_converged_cluster(
+            core = in_converged_cluster(
                 self.config, table, name=node.name, address=node.address, meta=meta,
                 rng=rng, now=now, incarnation=node.incarnation, decode_cache=self.decode_cache,
                 strict=True, keyring=keyring,
             )
+        self._start(node, core, seeds)
+
+    def _start(self, node: SimNode, core: SwimProtocol, seeds: Iterable[Address]) -> None:
+        """Make ``core`` the node's running core: reset the host state, trace the boot,
+        tell the lifecycle observers, join ``seeds`` and route the first outputs."""
+        now = self.clock.now
+        node.core = core
         node.deadline = None
         node.paused_until = None
         node.backlog.clear()
@@ -299,7 +339,7 @@ class SimWorld:
             observer("up", node)
         seeds = list(seeds)
         if seeds:
-            node.core.join(seeds, now)
+            core.join(seeds, now)
         self._flush(node)
 
     def _keyring(self) -> Keyring | None:
@@ -410,6 +450,8 @@ class SimWorld:
                 return
         else:
             node = self._by_addr.get(dst)  # type: ignore[assignment]
+            if node is None:
+                self.unroutable += 1
             if node is None or node.core is None:
                 if kind == STREAM_REQUEST:  # nobody listens: connection refused
                     self._reply(payload, None, dst)
