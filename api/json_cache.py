@@ -1,44 +1,88 @@
-"""``NodeJsonCache``: each ``NodeInfo`` object's JSON, kept by object identity.
+"""``NodeJsonCache``: each node's JSON, kept per node id while that ``NodeInfo`` lasts.
 
 Views that reuse ``NodeInfo`` objects between writes (``HttpNodeRegistry.node_infos()``,
-``MemoryClusterView``) make a list of 1,000 nodes cost one join instead of 1,000
-serialisations. A view that builds fresh objects per call only pays a dict insert.
+``MemoryClusterView``, the agent's member infos) make a list of 1,000 nodes cost one join
+instead of 1,000 serialisations. The cache holds one entry per node id, the JSON of the
+last object seen for it: a node that changes replaces its entry, and ids gone from the
+view are dropped (``retain``), so memory follows the number of nodes listed, whatever the
+rate of writes.
+
+Whole list bodies are kept too, one per query (``list_body``), for as long as the view
+hands out the very same ``NodeInfo`` objects: a list is filtered, sorted and joined once
+per change of the view, not once per request.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+
 from .models import NodeInfo
 
-__all__ = ["DEFAULT_MAX_ENTRIES", "NodeJsonCache"]
+__all__ = ["MAX_LIST_BODIES", "NodeJsonCache"]
 
-DEFAULT_MAX_ENTRIES = 8192
-"""Entries kept (count); each holds its NodeInfo and ~0.6 KiB of JSON, so the bound is a
-few MiB. On overflow the cache is emptied and refilled by the next reads."""
+MAX_LIST_BODIES = 4
+"""Whole list bodies kept (count; one per query, the least recently used dropped first).
+Each is the JSON of up to every node (~0.7 KiB a node), and few distinct queries repeat:
+the plain list and a scheduler's filter or two."""
 
 
 class NodeJsonCache:
-    """Maps ``id(node)`` → ``(node, json bytes)``; holding ``node`` keeps the id from being
-    reused while the entry lives."""
+    """Maps ``node_id`` → ``(node, json bytes)``; the bytes are used only for that very
+    object (an updated node is a new object: frozen models)."""
 
-    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
-        self.max_entries = max_entries
-        self._entries: dict[int, tuple[NodeInfo, bytes]] = {}
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[NodeInfo, bytes]] = {}
+        self._lists: OrderedDict[Hashable, tuple[tuple[int, ...], Sequence[NodeInfo], bytes]] = \
+            OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def encode(self, node: NodeInfo) -> bytes:
         """``node.model_dump_json()`` as bytes, from the cache when this object was seen."""
-        hit = self._entries.get(id(node))
+        hit = self._entries.get(node.node_id)
         if hit is not None and hit[0] is node:
             return hit[1]
         data = node.model_dump_json().encode()
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[id(node)] = (node, data)
+        self._entries[node.node_id] = (node, data)
         return data
+
+    def retain(self, every_node: Sequence[NodeInfo]) -> None:
+        """Drop the entries of ids not in ``every_node`` (the view's whole list); O(1)
+        while the cache holds no more entries than the view has nodes."""
+        if len(self._entries) <= len(every_node):
+            return
+        keep = {n.node_id for n in every_node}
+        for node_id in [k for k in self._entries if k not in keep]:
+            del self._entries[node_id]
 
     def node_list(self, nodes: list[NodeInfo]) -> bytes:
         """``NodeListOut`` JSON, byte-identical to ``NodeListOut(...).model_dump_json()``."""
         return b'{"success":true,"count":%d,"nodes":[%s]}' % (
             len(nodes), b",".join(self.encode(n) for n in nodes))
+
+    def list_body(self, query: Hashable, every_node: Sequence[NodeInfo],
+                  select: Callable[[Sequence[NodeInfo]], list[NodeInfo]]) -> bytes:
+        """``node_list(select(every_node))``, reused while ``every_node`` holds the same
+        objects in the same order as when it was built for ``query`` (nodes are frozen:
+        a change is a new object, so equal identities mean an equal answer).
+
+        Args:
+            query: what ``select`` depends on besides the nodes (hashable).
+            every_node: the view's whole list; the entries of other ids are dropped.
+            select: filters and orders the nodes for ``query``.
+        """
+        self.retain(every_node)
+        identities = tuple(map(id, every_node))
+        hit = self._lists.get(query)
+        if hit is not None and hit[0] == identities:
+            self._lists.move_to_end(query)
+            return hit[2]
+        body = self.node_list(select(every_node))
+        # Holding the nodes keeps their ids from being reused while the entry lives.
+        self._lists[query] = (identities, every_node, body)
+        self._lists.move_to_end(query)
+        while len(self._lists) > MAX_LIST_BODIES:
+            self._lists.popitem(last=False)
+        return body

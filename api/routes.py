@@ -7,6 +7,7 @@ Declaration order is routing order: fixed paths (``/nodes/online``, ``/nodes/ski
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Hashable, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -66,10 +67,12 @@ def json_model(model: BaseModel, status: int = 200) -> web.Response:
                         content_type="application/json")
 
 
-def node_list_response(request: web.Request, nodes: list[NodeInfo]) -> web.Response:
-    """``NodeListOut`` JSON through the app's per-object JSON cache."""
-    return web.Response(body=request.app[JSON_CACHE].node_list(nodes),
-                        content_type="application/json")
+def node_list_response(request: web.Request, query: Hashable, nodes: list[NodeInfo],
+                       select: Callable[[Sequence[NodeInfo]], list[NodeInfo]]) -> web.Response:
+    """``NodeListOut`` JSON of ``select(nodes)`` (``nodes``: the view's whole list), built
+    once per ``query`` and state of the view (``NodeJsonCache.list_body``)."""
+    body = request.app[JSON_CACHE].list_body(query, nodes, select)
+    return web.Response(body=body, content_type="application/json")
 
 
 def _now(request: web.Request) -> float:
@@ -122,22 +125,28 @@ async def list_nodes(request: web.Request, call: Call) -> web.Response:
     view = request.app[VIEW]
     nodes = await view.list_nodes()
     near = await near_coordinate(view, nodes, call.query.near) if call.query.near else None
-    return node_list_response(request, filter_nodes(nodes, call.query, near))
+    # With near, the order depends on coordinates that change outside the nodes' identity.
+    query = ("list", request.query_string) if near is None else ("near", object())
+    return node_list_response(request, query, nodes,
+                              lambda every: filter_nodes(every, call.query, near))
 
 
 @registry.route("GET", "/api/v1/nodes/online", summary="Online nodes (status online)",
                 response=NodeListOut)
 async def online_nodes(request: web.Request, call: Call) -> web.Response:
     nodes = await request.app[VIEW].list_nodes()
-    return node_list_response(request, filter_nodes(nodes, _online_query()))
+    return node_list_response(request, ("online",), nodes,
+                              lambda every: filter_nodes(every, _online_query()))
 
 
 @registry.route("GET", "/api/v1/nodes/skills/{skill}", summary="Nodes offering a skill (any status)",
                 response=NodeListOut, path_params={"skill": "Skill name"})
 async def nodes_by_skill(request: web.Request, call: Call) -> web.Response:
     nodes = await request.app[VIEW].list_nodes()
-    query = NodeQuery.model_validate({"skill": [request.match_info["skill"]]})
-    return node_list_response(request, filter_nodes(nodes, query))
+    skill = request.match_info["skill"]
+    query = NodeQuery.model_validate({"skill": [skill]})
+    return node_list_response(request, ("skill", skill), nodes,
+                              lambda every: filter_nodes(every, query))
 
 
 # --- one node --------------------------------------------------------------------------

@@ -160,6 +160,7 @@ async def feed_ctx(app: web.Application) -> AsyncIterator[None]:
             try:
                 now = config.clock()
                 nodes = await view.list_nodes()
+                cache.retain(nodes)
                 if not primed:
                     tracker.prime(nodes, now)
                     primed = True

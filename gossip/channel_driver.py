@@ -5,12 +5,15 @@ them: an outbound request dials the callee, writes one frame and reads one reply
 (``ChannelEndpoint.request``); an inbound request the core classified as a
 ``ChannelCall`` is answered by the handler registered for its kind
 (``ChannelEndpoint.answer``). ``udp.GossipTransport`` owns one endpoint and counts its
-outcomes in its ``stats`` under ``channel_*``.
+outcomes in its ``stats`` under ``channel_*``. A connection whose exchange ended with a
+well-formed reply is kept for the next request to the same node
+(``gossip.channel_connections``), and the driver serves further requests on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 from .channel import (
@@ -26,6 +29,7 @@ from .channel import (
     encode_reply,
     encode_request,
 )
+from .channel_connections import IdleConnections
 from .errors import GossipError
 from .protocol import SwimProtocol
 from .stream_io import StreamTooLarge, close_writer, read_message
@@ -47,7 +51,8 @@ CHANNEL_COUNTERS = (
     "channel_in", "channel_in_busy", "channel_in_unknown_kind", "channel_in_malformed",
     "channel_in_failed",
     "channel_in_timeouts", "channel_out", "channel_out_refused", "channel_out_errors",
-    "channel_out_timeouts", "channel_out_malformed",
+    "channel_out_timeouts", "channel_out_malformed", "channel_out_reused",
+    "channel_out_stale",
 )
 """The ``stats`` keys a ``ChannelEndpoint`` counts in."""
 
@@ -76,6 +81,15 @@ class ChannelEndpoint:
         """Inbound requests being answered (at most ``MAX_INBOUND``)."""
         self.outbound = ChannelSlots(MAX_OUTBOUND)
         """Our requests in flight (at most ``MAX_OUTBOUND``)."""
+        self.idle: IdleConnections[asyncio.StreamReader, asyncio.StreamWriter] = \
+            IdleConnections(time.monotonic)
+        """Connections kept for the next request to the same node."""
+        self._closed = False
+
+    def close_idle(self) -> None:
+        """Close the kept connections and keep no more (the transport stops)."""
+        self._closed = True
+        self.idle.close_all()
 
     def set_handler(self, kind: str, handler: RequestHandler) -> None:
         """Serve inbound requests of ``kind`` with ``handler`` (replaces any)."""
@@ -101,17 +115,16 @@ class ChannelEndpoint:
             raise ChannelError(f"{MAX_OUTBOUND} channel requests already in flight")
         stats["channel_out"] += 1
         writer: asyncio.StreamWriter | None = None
+        keep = False
         try:
             frame = core.channel_frame(payload)
             async with asyncio.timeout(timeout_s):
-                reader, writer = await asyncio.open_connection(address[0], address[1])
-                writer.write(frame)
-                await writer.drain()
-                raw = await read_message(reader, MAX_REPLY_BYTES + REPLY_FRAME_SLACK)
+                raw, reader, writer = await self._exchange(address, frame)
             if raw is None:
                 stats["channel_out_errors"] += 1
                 raise ChannelError("the node closed the connection without an answer")
             reply = decode_reply(core.channel_payload(raw, address, now()))
+            keep = True  # a well-formed reply: the connection may carry the next request
         except TimeoutError:
             stats["channel_out_timeouts"] += 1
             raise ChannelError(f"no answer within {timeout_s:g} s") from None
@@ -123,9 +136,43 @@ class ChannelEndpoint:
             raise ChannelError(f"garbled answer ({exc or type(exc).__name__})") from None
         finally:
             self.outbound.release()
-            if writer is not None:
+            if writer is not None and not (
+                    keep and not self._closed and self.idle.put(address, reader, writer)):
                 await close_writer(writer)
         return _reply_body(reply)
+
+    async def _exchange(self, address: Address, frame: bytes) -> tuple[
+            bytes | None, asyncio.StreamReader, asyncio.StreamWriter]:
+        """Write ``frame`` on a kept connection to ``address`` or a new one; read the
+        reply message (None: closed without one). A kept connection that gives no reply
+        (the callee closed it, restarted, or the link broke) is replaced by a new one,
+        once (``gossip.channel_connections``)."""
+        limit = MAX_REPLY_BYTES + REPLY_FRAME_SLACK
+        kept = self.idle.take(address)
+        if kept is not None:
+            reader, writer = kept
+            try:
+                writer.write(frame)
+                await writer.drain()
+                raw = await read_message(reader, limit)
+            except (OSError, EOFError):
+                raw = None
+            except BaseException:
+                writer.close()
+                raise
+            if raw is not None:
+                self._stats["channel_out_reused"] += 1
+                return raw, reader, writer
+            self._stats["channel_out_stale"] += 1
+            writer.close()
+        reader, writer = await asyncio.open_connection(address[0], address[1])
+        try:
+            writer.write(frame)
+            await writer.drain()
+            return await read_message(reader, limit), reader, writer
+        except BaseException:
+            writer.close()
+            raise
 
     async def answer(self, call: ChannelCall) -> bytes:
         """The reply payload for an inbound request: the handler's answer or a status."""

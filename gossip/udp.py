@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 from .channel import ChannelCall
+from .channel_connections import SERVE_IDLE_S
 from .channel_driver import (
     CHANNEL_COUNTERS,
     ChannelEndpoint,
@@ -193,6 +194,7 @@ class GossipTransport:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
+        self._channel.close_idle()
         await self._close_sockets()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -531,31 +533,56 @@ class GossipTransport:
     # --- TCP -------------------------------------------------------------------------
 
     async def _serve_stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """One inbound exchange: read one message, let the core answer, write the reply."""
+        """One inbound connection: one exchange, then, after a channel reply, the
+        caller's next requests on it until it stays idle ``SERVE_IDLE_S``
+        (``gossip.channel_connections``)."""
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)  # cancelled by stop()
-        config = self._config
-        if self._inbound_active >= config.max_push_pull_requests or not self._running:
-            self.stats["tcp_in_refused_busy"] += 1
+        try:
+            request: bytes | None = None
+            while await self._serve_exchange(reader, writer, request):
+                # Idle between requests: no inbound slot held, the wait bounded.
+                try:
+                    async with asyncio.timeout(SERVE_IDLE_S):
+                        request = await read_message(reader, self._config.max_stream_bytes)
+                except (TimeoutError, OSError, EOFError, StreamTooLarge):
+                    return
+                if request is None:
+                    return
+        except asyncio.CancelledError:
+            pass
+        finally:
             await close_writer(writer)
             if task is not None:
                 self._tasks.discard(task)
-            return
+
+    async def _serve_exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                              request: bytes | None) -> bool:
+        """Read one message (unless ``request`` was read already), let the core answer,
+        write the reply. True when it was a channel request answered: the connection
+        may carry another."""
+        config = self._config
+        if self._inbound_active >= config.max_push_pull_requests or not self._running:
+            self.stats["tcp_in_refused_busy"] += 1
+            return False
         self._inbound_active += 1
         self.stats["tcp_in"] += 1
         try:
             peer = writer.get_extra_info("peername") or ("", 0)
             async with asyncio.timeout(config.tcp_timeout_s) as deadline:
-                request = await read_message(reader, config.max_stream_bytes)
+                if request is None:
+                    request = await read_message(reader, config.max_stream_bytes)
                 if request is None:
                     self.stats["tcp_in_errors"] += 1
-                    return
+                    return False
                 core = self._core
                 if core is None or not self._running:
-                    return
+                    return False
                 reply = self._step(core.handle_stream, request, (str(peer[0]), int(peer[1])))
+                channel = False
                 if isinstance(reply, ChannelCall):
+                    channel = True
                     # The handler gets the caller's TTL; writing the answer, the usual slack.
                     deadline.reschedule(reply.deadline(self._now()) + config.tcp_timeout_s)
                     payload = await self._channel.answer(reply)
@@ -563,6 +590,7 @@ class GossipTransport:
                 if reply:
                     writer.write(reply)
                     await writer.drain()
+                    return channel
         except TimeoutError:
             self.stats["tcp_in_timeouts"] += 1
         except StreamTooLarge:
@@ -570,14 +598,12 @@ class GossipTransport:
         except (OSError, EOFError):
             self.stats["tcp_in_errors"] += 1
         except asyncio.CancelledError:
-            pass
+            raise
         except Exception:
             self._count_error("tcp_in_errors", "inbound stream failed")
         finally:
             self._inbound_active -= 1
-            await close_writer(writer)
-            if task is not None:
-                self._tasks.discard(task)
+        return False
 
     async def _exchange(self, request: StreamRequest) -> None:
         """One outbound exchange for the core: dial, write, maybe read one reply."""

@@ -60,7 +60,7 @@ from gossip.tags import decode_tags
 from gossip.types import Address, MemberState
 from gossip.udp import GossipTransport
 
-from . import __version__, exit_codes, sd_notify
+from . import __version__, exit_codes, memory_trace, sd_notify
 from .advertise import PublishedMeta, advertise_address, host_port, own_meta
 from .cluster_channel import ClusterChannel
 from .cluster_keys import ClusterKeys, TransportKeyPort
@@ -432,6 +432,10 @@ class Agent:
         if hasattr(signal, "SIGHUP"):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signal.SIGHUP, self.reload)
+        trace = memory_trace.from_environment()  # opt-in: CLAW_TRACEMALLOC
+        if trace is not None and hasattr(signal, "SIGUSR2"):
+            trace.start()
+            loop.add_signal_handler(signal.SIGUSR2, trace.report)
         await self.start()  # on failure it cleans up and raises
         try:
             await self._stop.wait()

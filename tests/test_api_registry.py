@@ -201,20 +201,28 @@ def test_node_info_cache_follows_writes_and_merges() -> None:
     assert reg.node_info("w") is None and reg.node_infos() == []
 
 
-def test_json_cache_is_bounded_and_identity_keyed() -> None:
+def test_json_cache_keeps_one_entry_per_listed_node_however_many_writes() -> None:
     from api.json_cache import NodeJsonCache
     from api.models import NodeListOut
     reg = HttpNodeRegistry()
     for i in range(5):
         reg.register(req(node_id=f"n{i}"), T0)
-    cache = NodeJsonCache(max_entries=3)
+    cache = NodeJsonCache()
     nodes = reg.node_infos()
     assert cache.node_list(nodes).decode() == NodeListOut(count=5, nodes=nodes).model_dump_json()
-    assert len(cache) <= 3
     node = reg.node_info("n0")
     assert cache.encode(node) is cache.encode(node)
-    reg.heartbeat("n0", HeartbeatIn(cpu_usage=5), T0 + 1)
-    assert b'"cpu_usage":5.0' in cache.encode(reg.node_info("n0"))
+    for beat in range(1, 200):  # each heartbeat makes a new NodeInfo: it replaces the entry
+        reg.heartbeat("n0", HeartbeatIn(cpu_usage=beat % 100), T0 + beat)
+        cache.encode(reg.node_info("n0"))
+    assert len(cache) == 5
+    assert b'"cpu_usage":99.0' in cache.encode(reg.node_info("n0"))
+    reg.remove("n1")
+    reg.remove("n2")
+    cache.retain(reg.node_infos())
+    assert len(cache) == 3
+    assert cache.node_list(reg.node_infos()).decode() == NodeListOut(
+        count=3, nodes=reg.node_infos()).model_dump_json()
 
 
 def test_delete_leaves_a_tombstone_that_replicates_and_wins_over_the_old_record() -> None:
@@ -259,3 +267,30 @@ def test_tombstones_expire_after_a_day() -> None:
     assert len(reg.replicated()) == 1
     reg.check(T0 + 24 * 3600 + 1)
     assert reg.replicated() == []
+
+
+def test_a_list_body_is_built_once_per_state_of_the_view() -> None:
+    from api.json_cache import MAX_LIST_BODIES, NodeJsonCache
+    from api.models import NodeListOut
+    reg = HttpNodeRegistry()
+    for i in range(3):
+        reg.register(req(node_id=f"n{i}"), T0)
+    cache = NodeJsonCache()
+    built: list[int] = []
+
+    def select(every):
+        built.append(len(every))
+        return sorted(every, key=lambda n: n.node_id, reverse=True)
+
+    first = cache.list_body("q", reg.node_infos(), select)
+    assert first.decode() == NodeListOut(count=3, nodes=select(reg.node_infos())).model_dump_json()
+    built.clear()
+    assert cache.list_body("q", reg.node_infos(), select) is first and built == []
+    reg.heartbeat("n1", HeartbeatIn(cpu_usage=42), T0 + 1)  # a new NodeInfo: rebuilt
+    assert b'"cpu_usage":42.0' in cache.list_body("q", reg.node_infos(), select)
+    assert built == [3]
+    for k in range(MAX_LIST_BODIES + 3):  # other queries push the oldest out
+        cache.list_body(("other", k), reg.node_infos(), select)
+    built.clear()
+    cache.list_body("q", reg.node_infos(), select)
+    assert built == [3]

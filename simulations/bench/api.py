@@ -6,7 +6,13 @@ against the seed's targets (register < 10 ms, heartbeat < 5 ms, query < 20 ms,
 health < 30 ms, any API call p95 < 50 ms) and the 10x stretch goal.
 
     python -m simulations.bench.api [--concurrency 1,10] [--requests 2000]
-    python -m simulations.bench.api --agents 3 [--concurrency 1,10] [--writes 200]
+    python -m simulations.bench.api --agent [--concurrency 1,10,50]
+    python -m simulations.bench.api --agents 3 [--write-replicas 2] [--concurrency 1,10] [--writes 200]
+
+``--agent`` runs the same routes against one real claw-node agent (a child process on
+loopback, fresh data dir, a fresh agent per concurrency level) instead of the in-memory
+view: its gossip-backed view, its middleware and its store, with 100 and then 1,000
+HTTP-registered nodes (alone, its writes need no replica).
 
 ``--agents N`` runs N real claw-node agents instead (child processes on loopback, the
 ``local`` gossip profile, fresh data dirs) and measures the writes the coordinator
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
 import statistics
 import subprocess
@@ -112,7 +119,8 @@ async def bench(url: str, concurrency: int, requests: int) -> None:
                     await r.read()
             return one
 
-        print(f"API at {url}; {concurrency} concurrent clients; latencies in ms\n")
+        print(f"API at {url}; {concurrency} concurrent clients; latencies in ms; "
+              f"load {_loadavg()}\n")
         print(f"{'endpoint':<28} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'req/s':>8}")
         print(_line("register (first 100)", "register", await _run("register", 100, concurrency, register)))
         small_reads = max(200, requests // 4)
@@ -137,6 +145,11 @@ async def bench(url: str, concurrency: int, requests: int) -> None:
         print(_line("cluster health, 1,000 nodes", "health", await _run(
             "cluster", small_reads, concurrency, get(lambda i: "/api/v1/cluster/health"))))
         print(_line("/health", "health", await _run("ping", requests, concurrency, get(lambda i: "/health"))))
+
+
+def _loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 AGENTS_READY_S = 120.0
@@ -187,7 +200,8 @@ async def bench_writes(url: str, agents: int, concurrency: int, writes: int) -> 
         def worker(i: int) -> str:
             return f"w-{concurrency}-{i:05d}"
 
-        print(f"{agents} agents, coordinator at {url}; {concurrency} concurrent clients; ms\n")
+        print(f"{agents} agents, coordinator at {url}; {concurrency} concurrent clients; ms; "
+              f"load {_loadavg()}\n")
         print(f"{'endpoint':<28} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'req/s':>8}")
         register = post(lambda i: "/api/v1/nodes/register", lambda i: {
             "hostname": worker(i), "node_id": worker(i), "platform": "linux", "arch": "x64",
@@ -209,12 +223,24 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="requests per cheap endpoint (default 2000)")
     parser.add_argument("--agents", type=int, default=0, metavar="N",
                         help="benchmark the writes of N real agents (default 0: the API alone)")
+    parser.add_argument("--agent", action="store_true",
+                        help="benchmark every route on one real agent (default: the API alone)")
+    parser.add_argument("--write-replicas", type=int, default=None, metavar="K",
+                        help="the agents' --write-replicas with --agents (default: theirs)")
     parser.add_argument("--writes", type=int, default=200,
                         help="writes of each kind with --agents (default 200)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         _serve()
+        return
+    if args.write_replicas is not None:
+        os.environ["CLAW_WRITE_REPLICAS"] = str(args.write_replicas)  # inherited by the agents
+    if args.agent:
+        for concurrency in (int(c) for c in args.concurrency.split(",")):
+            with _agents(1) as url:
+                asyncio.run(bench(url, concurrency, args.requests))
+            print()
         return
     if args.agents > 0:
         with _agents(args.agents) as url:
