@@ -143,7 +143,7 @@ async def _client(http: aiohttp.ClientSession, urls: list[str], workers: int, in
                 if r.status != 200:
                     raise RuntimeError(f"{method} {url}{path}: HTTP {r.status}")
             window.latencies_ms.append((time.perf_counter() - t) * 1000)
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, RuntimeError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError, RuntimeError) as exc:
             window.errors += 1
             window.first_error = window.first_error or f"{type(exc).__name__}: {exc}"
         i += 1
