@@ -1,4 +1,4 @@
-"""``claw-node keys`` output (node.key_report) and its exit status (node.cli)."""
+"""``claw-node keys`` output (node.key_report) and its exit status (node.cli, node.cli_client)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from node import cli
+from node import cli, cli_client
 from node.key_report import format_keys
 
 K1 = "HvY8ubRZMgafUOWvrOadwOckVa1wN3QWAo46FVKbVN8="
@@ -35,7 +35,7 @@ def test_cli_keys_exit_status_and_requests(monkeypatch: pytest.MonkeyPatch, caps
             return LISTED
         return {**LISTED, "success": True, "action": "install", "messages": {}}
 
-    monkeypatch.setattr(cli, "_request", fake)
+    monkeypatch.setattr(cli_client, "request", fake)
     assert cli.main(["keys", "list"]) == 1  # a node failed
     assert cli.main(["keys", "install", K2]) == 0
     assert "install: 3/3 nodes answered, 1 failed" in capsys.readouterr().out
