@@ -21,6 +21,10 @@ writes are drained. The parts:
 Membership first: ``start`` binds the API socket, starts gossip and the first join, and
 only then loads the REST stack at a calm moment (``node.lazy_api``).
 
+This module builds the parts and runs the lifecycle; three base classes hold the rest:
+the start sequence (``node.agent_start``), the routing of gossip events to the parts
+(``node.agent_events``) and the answers the REST view asks for (``node.agent_controls``).
+
     agent = Agent(config)
     exit_code = await agent.run()        # until SIGINT/SIGTERM or a leave request
 """
@@ -36,39 +40,23 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from api.registry import HttpNodeRegistry
-from gossip.config import GossipConfig, agent_profile
-from gossip.events import (
-    AddressChecked,
-    AppMessage,
-    AppState,
-    Event,
-    JoinResult,
-    NameConflict,
-    QueryAnswered,
-    QueryFinished,
-    QueryReceived,
-    Refuted,
-    UserEventReceived,
-)
+from gossip.config import agent_profile
 from gossip.keyring import Keyring
 from gossip.types import MemberState
-from gossip.udp import GossipTransport
 
 from . import __version__, exit_codes, memory_trace
 from .advertise import PublishedMeta
-from .agent_start import LEAVE_TIMEOUT_S, AgentStart
+from .agent_events import AgentEvents
+from .agent_start import LEAVE_TIMEOUT_S
 from .cluster_channel import ClusterChannel
-from .cluster_keys import ClusterKeys
 from .config import NodeConfig, NodeConfigError
 from .directives import DirectiveDesk
 from .event_log import log_event
-from .events import MEMBER_CHANGES, ClusterEvent, EventBus
+from .events import EventBus
 from .gossip_link import GossipLink
 from .heartbeat import HeartbeatTable
 from .heartbeat_publisher import HeartbeatPublisher
 from .identity_keeper import IdentityKeeper
-from .joining import Joiner
-from .lazy_api import LazyApi
 from .member_watch import MemberWatch
 from .metadata import MetaCache, NodeMeta, encode_meta
 from .reelection import Reelection
@@ -76,15 +64,13 @@ from .registry_feed import RegistryFeed
 from .reload import Reloader, ReloadOutcome, https_ready_in_process
 from .replication import ReplicatedState
 from .resources import HostCpuMeter, ResourceSnapshot, Sampler
-from .store import NodeStore
-from .store_writer import StoreWriter
-from .user_events import UserEvents
 from .write_replicas import DurableWrites
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from api.server import ApiServer
+    from gossip.udp import GossipTransport
 
     from .view import GossipClusterView
 
@@ -98,7 +84,7 @@ LEAVE_DELAY_S = 0.1
 answer goes out first (leaving closes the ports)."""
 
 
-class Agent(AgentStart):
+class Agent(AgentEvents):
     """One claw-node process.
 
     Args:
@@ -124,22 +110,22 @@ class Agent(AgentStart):
         self._wall = wall_clock
         self.heartbeat_timeout_s = config.heartbeat_timeout
         self.check_interval_s = config.check_interval
-        self.gossip_config: GossipConfig = agent_profile(config.gossip_config())
+        self.gossip_config = agent_profile(config.gossip_config())
         self.node_id = ""
         self.node_uuid = b""
         self.started_at = 0.0
         self.exit_code = 0
         self._epoch = 0
-        self.store: NodeStore | None = None
-        self._writer: StoreWriter | None = None
+        self.store = None
+        self._writer = None
         self.view: GossipClusterView | None = None
         self.keyring = Keyring()
         """The gossip keys (settled with the keyring file at start); empty: no encryption.
         The live core seals and opens with this very object, so install/use/remove on it
         take effect on the next message."""
-        self.cluster_keys: ClusterKeys | None = None
+        self.cluster_keys = None
         """Serf's key-management queries, answered and sent (set once gossip runs)."""
-        self.user_events: UserEvents | None = None
+        self.user_events = None
         """Serf user events and queries, sent and handed to handlers (once gossip runs)."""
         self.stats: dict[str, int] = dict.fromkeys((
             "app_bad", "heartbeats_applied", "heartbeats_sent",
@@ -209,8 +195,8 @@ class Agent(AgentStart):
             adopt=self._adopt_config,
             https_ready=lambda: https_ready_in_process(self._tls_at_start))
         self._tls_at_start = config.needs_tls
-        self._joiner: Joiner | None = None
-        self._api: LazyApi | None = None
+        self._joiner = None
+        self._api = None
         self._stack = contextlib.AsyncExitStack()
         self._leave_on_stop = False
         self._stop = asyncio.Event()
@@ -349,37 +335,6 @@ class Agent(AgentStart):
 
     def _adopt_config(self, config: NodeConfig) -> None:
         self.config = config
-
-    # --- gossip events ----------------------------------------------------------------------
-
-    def _on_event(self, event: Event) -> None:
-        if isinstance(event, (QueryReceived, QueryAnswered, QueryFinished, UserEventReceived)):
-            if self.cluster_keys is not None:
-                self.cluster_keys.on_event(event)
-            if self.user_events is not None:
-                self.user_events.on_event(event)
-        elif isinstance(event, AppMessage):
-            directive = self.replicated.receive(event.body)
-            if directive is not None:
-                self.directives.receive(directive)
-        elif isinstance(event, AppState):
-            self.replicated.merge_state(event.body)
-        elif isinstance(event, JoinResult):
-            if self._joiner is not None:
-                self._joiner.on_result(event)
-        elif isinstance(event, Refuted):
-            log.info("refuted a rumour by %s at incarnation %d", event.accuser, event.incarnation)
-            self.link.persist_incarnation()
-        elif isinstance(event, NameConflict):
-            self.identity.on_conflict(event)
-        elif isinstance(event, AddressChecked):
-            self.identity.on_address_checked(event)
-        elif isinstance(event, MEMBER_CHANGES):
-            self.watch.on_change(event)
-
-    def _to_event_handlers(self, event: ClusterEvent) -> None:
-        if self.user_events is not None:
-            self.user_events.on_cluster_event(event)
 
     # --- this node's identity and incarnation -------------------------------------------------
 
