@@ -30,7 +30,8 @@ anti-entropy, reconnects), ``user_messages`` (Serf intents and claw app messages
 ``serf_layer`` (Lamport clocks and intent decisions), ``stale_accusations`` and
 ``name_claims`` (two claw-node departures with state of their own) and ``stats`` (the
 counters). A collaborator moves a member between states only through the callables this
-class hands it. Three facets are its base classes, each in its own module:
+class hands it. Four facets are its base classes, each in its own module:
+``core_assembly.CoreAssembly`` (builds the sub-systems and wires them to this class),
 ``core_views.CoreViews`` (the read-only views), ``serf_commands.SerfCommands`` (Serf
 queries and user events) and ``self_announcement.SelfAnnouncement`` (``set_meta``,
 ``reannounce`` and the identity checks ``check_address`` and ``outbid``). This class
@@ -51,12 +52,9 @@ from typing import Any
 
 from . import codec
 from .addresses import bytes_to_ip
-from .awareness import Awareness
 from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
-from .coordinate import CoordinateClient
-from .coordinate_exchange import CoordinateExchange
-from .core_views import CoreViews
+from .core_assembly import CoreAssembly
 from .decode_cache import DecodeCache
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
@@ -70,15 +68,13 @@ from .events import (
     NameConflict,
     Refuted,
 )
-from .gossiper import Gossiper
 from .keyring import Keyring
-from .leave import Leave, LeavePhase
+from .leave import LeavePhase
 from .membership import (
     TOMBSTONE_S,
     AliveVerdict,
     DeadVerdict,
     MemberRecord,
-    Membership,
     SuspectVerdict,
     decide_alive,
     decide_dead,
@@ -98,20 +94,13 @@ from .messages import (
     UserMsg,
 )
 from .name_claims import claim_to_replay, remember_refused_claim
-from .outbox import Outbox
 from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
-from .push_pull import Exchanges, PendingStream, StreamRequest
-from .query_router import QueryRouter
+from .push_pull import PendingStream, StreamRequest
 from .self_announcement import SelfAnnouncement, own_record
 from .serf_commands import SerfCommands
-from .serf_layer import SerfLayer
-from .stale_accusations import StaleAccusationAnswers
-from .stats import CoreStats
 from .suspicion import Suspicion
 from .types import Address, MemberState
-from .user_events import UserEvents
-from .user_messages import UserMessages, serf_payload
-from .wire_encryption import WireEncryption
+from .user_messages import serf_payload
 
 __all__ = ["SwimProtocol"]
 
@@ -137,7 +126,7 @@ class _Timer:
     """Fire on every ``handle_timer`` call, due or not (it checks its own conditions)."""
 
 
-class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
+class SwimProtocol(CoreAssembly, SerfCommands, SelfAnnouncement):
     """One node's view of the cluster and its failure detector.
 
     Args:
@@ -193,66 +182,8 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
         me = own_record(config, name=name, address=address, meta=meta,
                         incarnation=incarnation, now=now)
 
-        self._cfg = config
-        self._rng = rng
-        self._app_state = app_state
-        self._decode_cache = decode_cache if decode_cache is not None else DecodeCache()
-        self._ip_bytes = ip_bytes = me.ip_bytes
-        self._now = now
-        self._members = Membership(config.max_members)
-        self._self = me
-        self._members.add(self._self)
-        self._awareness = Awareness(config.awareness_max_multiplier)
-        self._stats = CoreStats()
-        self._encryption = WireEncryption(
-            keyring, verify_incoming=config.gossip_verify_incoming,
-            verify_outgoing=config.gossip_verify_outgoing,
-            max_stream_bytes=config.max_stream_bytes)
-        self._outbox = Outbox(config, self._stats, self._current_size, self._encryption)
-        self._serf = SerfLayer()
-        self._timer_expected: float | None = None
-        """When the driver was told to call ``handle_timer`` (``next_deadline``, not before
-        the input it followed); a call much later means we were starved."""
-        self._suspects: dict[str, None] = {}
-        """Names with a running suspicion timer, in the order they were suspected (a dict,
-        not a set: timers that expire at the same instant then fire in an order that does
-        not depend on Python's per-process string hashing)."""
-        self._events: deque[Event] = deque()
-        self._coordinates = (
-            # Its own random source (only for ties: two nodes at one point), so turning
-            # coordinates on or off leaves the core's random draws as they were.
-            CoordinateExchange(name, CoordinateClient(rng=Random(f"vivaldi:{name}")))
-            if config.coordinates else None)
-        self._prober = Prober(config, rng, self._members, self._self, ip_bytes,
-                              self._awareness, self._stats, now, self._coordinates,
-                              clock_offset_s)
-        self._join_intent_for: int | None = None
-        self._gossiper = Gossiper(config, rng, self._members, self._self, self._outbox,
-                                  self._stats, after_packet=self._after_gossip_packet)
-        self._leave = Leave(config, self._outbox, self._self, announce=self._gossiper.announce,
-                            become_left=self._become_left, has_live_peers=self._has_live_peers,
-                            live_peer_count=self._live_peer_count)
-        self._queries = QueryRouter(self._members, self._self, self._serf.query_clock, rng,
-                                    self._outbox, emit=self._emit,
-                                    gossip_interval_s=config.gossip_interval_s,
-                                    encryption=self._encryption)
-        self._user_events = UserEvents(self._serf.event_clock, self._outbox, emit=self._emit)
-        self._serf.local_events = self._user_events.local_events
-        self._user = UserMessages(self._members, self._self, self._serf, self._outbox,
-                                  self._stats, self._decode_cache, emit=self._emit,
-                                  set_state=self._set_state, leaving=self._leave.begun,
-                                  erase=self._erase,
-                                  on_query=self._queries.on_message,
-                                  on_user_event=self._user_events.on_message)
-        self._exchanges = Exchanges(
-            config, rng, self._members, self._self, self._stats, self._serf, self._user,
-            cluster_size=self._current_size, gossiped=self._gossiped_records, app_state=app_state,
-            apply_alive=self._on_alive, apply_suspect=self._on_suspect,
-            apply_dead=self._on_dead, emit=self._emit,
-            tcp_ping_acked=self._prober.tcp_ping_acked, joined=self._joined,
-            merge_events=self._user_events.merge_remote, encryption=self._encryption)
-        self._stale_answers = StaleAccusationAnswers(self._self, self._outbox, self._stats,
-                                                     self._self_alive)
+        self._assemble(config, me, rng=rng, now=now, app_state=app_state,
+                       decode_cache=decode_cache, keyring=keyring, clock_offset_s=clock_offset_s)
         self.last_internal_error: str = ""
         """repr of the last unexpected exception swallowed at an input boundary (a bug)."""
         self._strict = strict
@@ -695,11 +626,6 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
         self._stats.refutes += 1
         self._emit(Refuted(incarnation=self._self.incarnation, accuser=accuser))
 
-    def _gossiped_records(self) -> list[MemberRecord]:
-        """The records a push-pull carries: those still gossiped about."""
-        now, g2d = self._now, self._cfg.gossip_to_the_dead_s
-        return [r for r in self._members if self._members.gossiped(r, now, g2d)]
-
     def _joined(self, p: PendingStream, now: float) -> None:
         """A push-pull with a ``join()`` seed succeeded."""
         if self._join_intent_for == p.join_call and not self._leave.phase:
@@ -776,22 +702,6 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
     def _send(self, address: Address, primary: bytes, dest: MemberRecord | None) -> None:
         """``primary`` plus piggybacked broadcasts (app ones only to a claw member)."""
         self._outbox.send(address, primary, to_claw=dest is not None and dest.is_claw)
-
-    def _current_size(self) -> int:
-        return self.cluster_size_estimate
-
-    def _after_gossip_packet(self, now: float) -> None:
-        self._leave.after_gossip_packet(now)
-
-    def _has_live_peers(self) -> bool:
-        return any(r is not self._self and r.state in (MemberState.ALIVE, MemberState.SUSPECT)
-                   for r in self._members)
-
-    def _live_peer_count(self) -> int:
-        return len(self._members.alive_except(self._self))
-
-    def _become_left(self, now: float) -> None:
-        self._set_state(self._self, MemberState.LEFT, now)
 
     # --- plumbing ---------------------------------------------------------------------
 
