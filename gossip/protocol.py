@@ -30,15 +30,15 @@ anti-entropy, reconnects), ``user_messages`` (Serf intents and claw app messages
 ``serf_layer`` (Lamport clocks and intent decisions), ``stale_accusations`` and
 ``name_claims`` (two claw-node departures with state of their own) and ``stats`` (the
 counters). A collaborator moves a member between states only through the callables this
-class hands it. Four facets are its base classes, each in its own module:
-``core_assembly.CoreAssembly`` (builds the sub-systems and wires them to this class),
-``core_views.CoreViews`` (the read-only views), ``serf_commands.SerfCommands`` (Serf
+class hands it. Its facets are base classes, each in its own module:
+``core_timers.CoreTimers`` (the one timer table, over ``core_assembly.CoreAssembly``,
+which builds the sub-systems and wires them to this class, over
+``core_views.CoreViews``, the read-only views), ``serf_commands.SerfCommands`` (Serf
 queries and user events) and ``self_announcement.SelfAnnouncement`` (``set_meta``,
 ``reannounce`` and the identity checks ``check_address`` and ``outbid``). This class
 keeps the other commands, the inputs and outputs, the packet handler table
-(``_PACKET_HANDLERS``), applies alive/suspect/dead and refutes, and runs every timer from
-one table (``_TIMERS``). ``converged`` builds cores that start inside a converged
-cluster (the simulator's loader).
+(``_PACKET_HANDLERS``), and applies alive/suspect/dead and refutes. ``converged`` builds
+cores that start inside a converged cluster (the simulator's loader).
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from random import Random
 from typing import Any
 
@@ -54,7 +53,7 @@ from . import codec
 from .addresses import bytes_to_ip
 from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
-from .core_assembly import CoreAssembly
+from .core_timers import REAP_INTERVAL_S, CoreTimers
 from .decode_cache import DecodeCache
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
@@ -71,7 +70,6 @@ from .events import (
 from .keyring import Keyring
 from .leave import LeavePhase
 from .membership import (
-    TOMBSTONE_S,
     AliveVerdict,
     DeadVerdict,
     MemberRecord,
@@ -94,7 +92,6 @@ from .messages import (
     UserMsg,
 )
 from .name_claims import claim_to_replay, remember_refused_claim
-from .probe import OpenTcpPing, ProbeAction, Prober, Send, SendAlone
 from .push_pull import PendingStream, StreamRequest
 from .self_announcement import SelfAnnouncement, own_record
 from .serf_commands import SerfCommands
@@ -111,22 +108,8 @@ MAX_EVENTS = 65536
 MAX_ERRORS_TO_REPORT = 16
 """Internal errors kept for the driver to log (``internal_errors_to_report``); older
 ones are only counted."""
-REAP_INTERVAL_S = 1.0
-"""How often dead/left records and stale bookkeeping are swept."""
 
-@dataclass(frozen=True, slots=True)
-class _Timer:
-    """One row of the core's timer table (``SwimProtocol._timer_table``)."""
-
-    deadline: Callable[[SwimProtocol], float]
-    """When it is due next (core time; inf: not scheduled)."""
-    fire: Callable[[SwimProtocol, float], None]
-    """Runs it; called by ``handle_timer`` once ``now`` reached ``deadline(core)``."""
-    every_call: bool = False
-    """Fire on every ``handle_timer`` call, due or not (it checks its own conditions)."""
-
-
-class SwimProtocol(CoreAssembly, SerfCommands, SelfAnnouncement):
+class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
     """One node's view of the cluster and its failure detector.
 
     Args:
@@ -388,15 +371,6 @@ class SwimProtocol(CoreAssembly, SerfCommands, SelfAnnouncement):
     def streams_to_open(self) -> list[StreamRequest]:
         return self._exchanges.streams.drain()
 
-    def next_deadline(self) -> float | None:
-        """When ``handle_timer`` must be called next (core time): the earliest deadline
-        in the timer table (``_TIMERS``)."""
-        t = min(timer.deadline(self) for timer in _TIMERS)
-        # When the driver should call handle_timer: a deadline already past (a suspicion
-        # shortened by confirmations) is due now, not late (``late_timer_s``).
-        self._timer_expected = max(t, self._now)
-        return t
-
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
@@ -637,12 +611,6 @@ class SwimProtocol(CoreAssembly, SerfCommands, SelfAnnouncement):
 
     # --- timers -------------------------------------------------------------------
 
-    def _run_timers(self, now: float) -> None:
-        for timer in _TIMERS:
-            # Deadlines are read one by one: a timer may move a later one's deadline.
-            if timer.every_call or now >= timer.deadline(self):
-                timer.fire(self, now)
-
     def _suspicion_deadline(self) -> float:
         t = math.inf
         for name in self._suspects:
@@ -659,43 +627,10 @@ class SwimProtocol(CoreAssembly, SerfCommands, SelfAnnouncement):
             elif now >= rec.suspicion.deadline:
                 self._suspicion_expired(rec, now)
 
-    def _reap_tick(self, now: float) -> None:
-        self._next_reap = now + REAP_INTERVAL_S
-        self._reap(now)
-
-    def _start_probe(self, now: float) -> None:
-        self._carry_out(self._prober.tick(now), now)  # a verdict first: the next round
-        self._carry_out(self._prober.start_round(now), now)  # may probe the accused
-
     def _suspicion_expired(self, rec: MemberRecord, now: float) -> None:
         dead = Dead(rec.incarnation, rec.name, self._self.name)
         self._outbox.memberlist.push(codec.encode_message(dead), rec.name)
         self._mark_down(rec, left=rec.leaving, accuser=self._self.name, now=now)
-
-    def _reap(self, now: float) -> None:
-        gone = self._members.reap(now, self._cfg.gossip_to_the_dead_s + TOMBSTONE_S,
-                                  self._self.name)
-        self._stats.reaped += len(gone)
-        if gone:
-            self._version += 1
-        if self._coordinates is not None:
-            for name in gone:  # Serf's eraseNode: the coordinate goes with the member
-                self._coordinates.forget(name)
-        self._serf.expire(now)
-
-    # --- probing -----------------------------------------------------------------------
-
-    def _carry_out(self, actions: list[ProbeAction], now: float) -> None:
-        """Do what the prober decided, in its order."""
-        for action in actions:
-            if isinstance(action, Send):
-                self._send(action.address, action.message, action.to)
-            elif isinstance(action, SendAlone):
-                self._outbox.emit(action.address, action.data, crc=action.crc)
-            elif isinstance(action, OpenTcpPing):
-                self._exchanges.open_tcp_ping(action.ping, action.address, action.deadline)
-            else:
-                self._on_suspect(Suspect(action.incarnation, action.name, self._self.name), now)
 
     # --- gossip, push-pull, leave -----------------------------------------------------
 
@@ -734,40 +669,6 @@ class SwimProtocol(CoreAssembly, SerfCommands, SelfAnnouncement):
         self._errors_to_report.append(exc)
 
 
-def _unless_leaving(deadline: Callable[[SwimProtocol], float]) -> Callable[[SwimProtocol], float]:
-    """``deadline``, except never while leaving (probing and push-pull stop at once)."""
-    return lambda core: math.inf if core._leave.phase else deadline(core)
-
-
-def _prober_timer(decide: Callable[[Prober, float], list[ProbeAction]]) -> Callable[[SwimProtocol, float], None]:
-    """A timer that does what the prober decides at ``now``."""
-    return lambda core, now: core._carry_out(decide(core._prober, now), now)
-
-
-_TIMERS = (
-    _Timer(SwimProtocol._suspicion_deadline, SwimProtocol._expire_suspicions),
-    _Timer(lambda core: core._prober.round_deadline(), _prober_timer(Prober.run_round)),
-    _Timer(_unless_leaving(lambda core: core._prober.next_probe), SwimProtocol._start_probe),
-    _Timer(_unless_leaving(lambda core: core._prober.confirm_at),
-           _prober_timer(Prober.start_confirm_probe)),
-    _Timer(lambda core: core._prober.relay_deadline(), _prober_timer(Prober.run_relays)),
-    _Timer(lambda core: core._gossiper.next_round, lambda core, now: core._gossiper.tick(now)),
-    _Timer(_unless_leaving(lambda core: core._exchanges.next_push_pull),
-           lambda core, now: core._exchanges.push_pull_tick(now)),
-    _Timer(_unless_leaving(lambda core: core._exchanges.next_reconnect),
-           lambda core, now: core._exchanges.reconnect_tick(now)),
-    _Timer(lambda core: core._exchanges.streams.deadline(),
-           lambda core, now: core._exchanges.expire(now)),
-    # Also on every call in between: a leave moves on as soon as its broadcast drained.
-    _Timer(lambda core: core._leave.deadline, lambda core, now: core._leave.advance(now),
-           every_call=True),
-    _Timer(lambda core: core._next_reap, SwimProtocol._reap_tick),
-    _Timer(lambda core: core._queries.queries.next_deadline(),
-           lambda core, now: core._queries.expire(now)),
-)
-"""Every timer of the core, in the order ``handle_timer`` fires them. ``next_deadline``
-and ``_run_timers`` both read this one table, so no timer is scheduled by one and
-forgotten by the other."""
 
 
 _PACKET_HANDLERS: dict[type, Callable[[SwimProtocol, Any, Address, float], None]] = {

@@ -14,7 +14,7 @@ import math
 
 import pytest
 
-import gossip.protocol
+import gossip.core_timers
 from gossip import codec
 from gossip.config import GossipConfig
 from gossip.coordinate import Coordinate
@@ -121,7 +121,7 @@ def test_invalid_coordinates_are_dropped_and_counted(payload: bytes, counter: st
 
 def test_a_member_s_coordinate_outlives_its_failure_and_goes_when_it_is_reaped(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gossip.protocol, "TOMBSTONE_S", 60.0)  # 24 h in production
+    monkeypatch.setattr(gossip.core_timers, "TOMBSTONE_S", 60.0)  # 24 h in production
     c = cluster(3)
     c.run(10.0)
     n0 = c.core("n0")
