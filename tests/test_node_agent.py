@@ -111,7 +111,7 @@ async def test_too_many_skills_is_a_config_error_before_listening(tmp_path: Path
 
 async def test_advertise_tailscale_without_tailscale_is_a_config_error(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("node.agent.tailscale_ip", lambda: None)
+    monkeypatch.setattr("node.agent_start.tailscale_ip", lambda: None)
     agent = Agent(config(tmp_path, advertise="tailscale"), sampler=fake_sampler)
     with pytest.raises(NodeConfigError) as info:
         await agent.start()
