@@ -50,19 +50,11 @@ if TYPE_CHECKING:
     from gossip.config import GossipConfig
     from gossip.events import Event
 
-    from .advertise import PublishedMeta
-    from .cluster_channel import ClusterChannel
     from .config import NodeConfig
-    from .directives import DirectiveDesk
     from .events import EventBus
-    from .gossip_link import GossipLink
-    from .heartbeat_publisher import HeartbeatPublisher
     from .identity_keeper import IdentityKeeper
-    from .member_watch import MemberWatch
-    from .reelection import Reelection
     from .registry_feed import RegistryFeed
     from .replication import ReplicatedState
-    from .write_replicas import DurableWrites
 
 __all__ = ["LEAVE_TIMEOUT_S", "AgentStart"]
 
@@ -74,7 +66,8 @@ LEAVE_TIMEOUT_S = 5.0
 
 
 class AgentStart(AgentControls):
-    """The agent's start sequence (``_start_membership``) and its lifetimes."""
+    """The agent's start sequence (``_start_membership``) and its lifetimes. The parts
+    the view's answers use are declared by ``AgentControls``."""
 
     version: str
     config: NodeConfig
@@ -95,25 +88,16 @@ class AgentStart(AgentControls):
     keyring: Keyring
     cluster_keys: ClusterKeys | None
     user_events: UserEvents | None
-    link: GossipLink
     events: EventBus
-    advert: PublishedMeta
-    election: Reelection
     feed: RegistryFeed
     registry: HttpNodeRegistry
     replicated: ReplicatedState
-    publisher: HeartbeatPublisher
-    watch: MemberWatch
-    directives: DirectiveDesk
-    channel: ClusterChannel
-    durable: DurableWrites
     identity: IdentityKeeper
 
     _build_app: Callable[[], web.Application]
     """Builds the REST app once its stack is imported (``Agent._build_app``)."""
     _on_event: Callable[[Event], None]
-    """Where the transport hands gossip events (``Agent._on_event`` routes them)."""
-
+    """Where the transport hands gossip events (``AgentEvents._on_event`` routes them)."""
 
     async def _start_membership(self) -> None:
         """Store, API socket, gossip, joining, election: everything but the REST stack."""
