@@ -269,12 +269,16 @@ def test_tombstones_expire_after_a_day() -> None:
     assert reg.replicated() == []
 
 
-def test_a_summary_is_built_once_per_state_of_the_view_and_of_its_inputs() -> None:
-    from api.json_cache import NodeJsonCache
+def _three_registered() -> HttpNodeRegistry:
     reg = HttpNodeRegistry()
     for i in range(3):
         reg.register(req(node_id=f"n{i}"), T0)
-    cache = NodeJsonCache()
+    return reg
+
+
+def test_a_summary_is_built_once_per_state_of_the_view_and_of_its_inputs() -> None:
+    from api.json_cache import NodeJsonCache
+    reg, cache = _three_registered(), NodeJsonCache()
     built: list[str] = []
 
     def summary(inputs: str) -> tuple[str, float]:
@@ -293,10 +297,7 @@ def test_a_summary_is_built_once_per_state_of_the_view_and_of_its_inputs() -> No
 def test_a_list_body_is_built_once_per_state_of_the_view() -> None:
     from api.json_cache import MAX_LIST_BODIES, NodeJsonCache
     from api.models import NodeListOut
-    reg = HttpNodeRegistry()
-    for i in range(3):
-        reg.register(req(node_id=f"n{i}"), T0)
-    cache = NodeJsonCache()
+    reg, cache = _three_registered(), NodeJsonCache()
     built: list[int] = []
 
     def select(every):
