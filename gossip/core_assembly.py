@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from random import Random
 
+from .app_relay import AppVersionOf
 from .awareness import Awareness
 from .config import GossipConfig
 from .coordinate import CoordinateClient
@@ -59,7 +60,8 @@ class CoreAssembly(CoreViews):
 
     def _assemble(self, config: GossipConfig, me: MemberRecord, *, rng: Random, now: float,
                   app_state: Callable[[], bytes] | None, decode_cache: DecodeCache | None,
-                  keyring: Keyring | None, clock_offset_s: float) -> None:
+                  keyring: Keyring | None, clock_offset_s: float,
+                  app_version_of: AppVersionOf | None) -> None:
         """Build every sub-system around ``me`` (this node's record); arguments as for
         ``SwimProtocol``."""
         self._cfg = config
@@ -112,7 +114,8 @@ class CoreAssembly(CoreViews):
                                   set_state=self._set_state, leaving=self._leave.begun,
                                   erase=self._erase,
                                   on_query=self._queries.on_message,
-                                  on_user_event=self._user_events.on_message)
+                                  on_user_event=self._user_events.on_message,
+                                  app_version_of=app_version_of)
         self._exchanges = Exchanges(
             config, rng, self._members, self._self, self._stats, self._serf, self._user,
             cluster_size=self._current_size, gossiped=self._gossiped_records, app_state=app_state,

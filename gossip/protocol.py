@@ -51,6 +51,7 @@ from typing import Any
 
 from . import codec
 from .addresses import bytes_to_ip
+from .app_relay import AppVersionOf
 from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
 from .core_timers import REAP_INTERVAL_S, CoreTimers
@@ -138,6 +139,9 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
             which aligns probe orders (``GossipConfig.aligned_probe_order``). A driver
             on ``loop.time()`` passes ``time.time() - loop.time()``; the simulator 0
             (its virtual time is shared by every core).
+        app_version_of: names the record and version of a claw app message, so this
+            node relays only the newest version of each record (``gossip.app_relay``);
+            None: every distinct body is relayed once.
     Raises:
         LocalProtocolError: bad arguments (meta too large, incarnation < 1, ...).
     """
@@ -157,6 +161,7 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
         strict: bool = False,
         keyring: Keyring | None = None,
         clock_offset_s: float = 0.0,
+        app_version_of: AppVersionOf | None = None,
     ) -> None:
         try:
             config.validate()
@@ -166,7 +171,8 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
                         incarnation=incarnation, now=now)
 
         self._assemble(config, me, rng=rng, now=now, app_state=app_state,
-                       decode_cache=decode_cache, keyring=keyring, clock_offset_s=clock_offset_s)
+                       decode_cache=decode_cache, keyring=keyring, clock_offset_s=clock_offset_s,
+                       app_version_of=app_version_of)
         self.last_internal_error: str = ""
         """repr of the last unexpected exception swallowed at an input boundary (a bug)."""
         self._strict = strict
