@@ -127,7 +127,10 @@ class GossipConfig:
     straight to the sender, at most once per second per address. memberlist ignores it,
     and the sender then declares us dead when its suspicion ends: under 30 % loss (20
     agents in namespaces) one observer missed a refutation that all 18 others got in
-    0.4 s and declared a live agent dead 15 s later. Default true; ``memberlist()``
+    0.4 s and declared a live agent dead 15 s later. An accusation at our current
+    incarnation is stale once it made us refute, so its sender (often a buddy probe's)
+    is answered too, not left to gossip (simulator, 30 % loss: one observer got none of
+    the refutation's copies and declared us dead). Default true; ``memberlist()``
     false."""
 
     reaccuse_stale_alives: bool = True

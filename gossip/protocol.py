@@ -590,9 +590,11 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
         self._send(address, codec.encode_message(dead), None)
 
     def _on_suspect_packet(self, s: Suspect, addr: Address, now: float) -> None:
+        self._on_suspect(s, now)
+        # After the refutation it may have caused: the accusation is then stale, and its
+        # sender gets our new alive straight back rather than only by gossip.
         if self._cfg.answer_stale_accusations and not self._leave.phase:
             self._stale_answers.on_accusation(s.node, s.incarnation, addr, now)
-        self._on_suspect(s, now)
 
     def _on_suspect(self, s: Suspect, now: float) -> None:
         rec = self._members.get(s.node)
@@ -644,10 +646,10 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
         return True
 
     def _on_dead_packet(self, d: Dead, addr: Address, now: float) -> None:
+        self._on_dead(d, now)  # first, as for a suspect: a refutation makes it stale
         if (self._cfg.answer_stale_accusations and not self._leave.phase
                 and d.from_ != d.node):  # (a node's own dead is its leave, not an accusation)
             self._stale_answers.on_accusation(d.node, d.incarnation, addr, now)
-        self._on_dead(d, now)
 
     def _on_dead(self, d: Dead, now: float) -> None:
         rec = self._members.get(d.node)
