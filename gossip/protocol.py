@@ -732,8 +732,19 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
             rec = self._members.get(name)
             if rec is None or rec.suspicion is None:
                 self._suspects.pop(name, None)
-            elif now >= rec.suspicion.deadline:
+            elif now >= rec.suspicion.deadline and not self._last_chance(rec, now):
                 self._suspicion_expired(rec, now)
+
+    def _last_chance(self, rec: MemberRecord, now: float) -> bool:
+        """claw-node ``last_chance_probe``: put off a verdict due on weak evidence until
+        one more probe of the suspect has ended; True if it was put off."""
+        s = rec.suspicion
+        if (not self._cfg.last_chance_probe or s is None or s.last_chance or not s.weak
+                or self._leave.phase):
+            return False
+        s.last_chance = True
+        s.deadline = self._prober.want_last_chance_probe(rec, now)
+        return True
 
     def _reap_tick(self, now: float) -> None:
         self._next_reap = now + REAP_INTERVAL_S

@@ -343,3 +343,70 @@ def test_memberlist_refutes_by_gossip_only() -> None:
     feed(core, Suspect(6, "me", "p1"), now=5.0)
     assert core.member("me").incarnation == 7
     assert not [addr for addr, _ in core.datagrams_to_send()]
+
+
+def _suspect_with_own_confirmation(core: SwimProtocol) -> float:
+    """p3 accused by p1 at 10.0 and confirmed by our own failed probe only (c = 1 of
+    k = 2); returns the suspicion's deadline (well above memberlist's minimum)."""
+    feed(core, Suspect(1, "p3", "p1"), now=10.0)
+    feed(core, Suspect(1, "p3", "me"), now=11.0)
+    deadline = core.suspicion_deadline("p3")
+    assert deadline is not None and deadline > 11.0 + 4.0
+    return deadline
+
+
+def _drive(core: SwimProtocol, until: float, *, p3_answers: bool) -> list[tuple[float, list[object]]]:
+    """Run the core's timers until ``until``, acking every ping (p3's only if
+    ``p3_answers``); the times of the pings to p3 and their piggybacked parts."""
+    probes = []
+    while (d := core.next_deadline()) is not None and d <= until:
+        core.handle_timer(d)
+        for ping, rest in pings(core):
+            if ping.node == "p3":
+                probes.append((d, rest))
+                if not p3_answers:
+                    continue
+            feed(core, Ack(ping.seq_no, None), now=d + 0.01)
+    return probes
+
+
+def test_a_weak_verdict_waits_for_a_last_probe_and_dies_if_it_fails() -> None:
+    """The remaining false deaths at 30 % loss (bench.suspicion, N = 30, seeds 14150 and
+    14152): the observer's only confirmation was its own failed probe, no gossiped copy
+    of the refutation reached it, and it declared the live suspect dead."""
+    core = make_core(LAN.replace(confirm_probes=False))
+    deadline = _suspect_with_own_confirmation(core)
+    _drive(core, deadline - 0.01, p3_answers=False)
+    assert core.member("p3").state == MemberState.SUSPECT
+    probes = _drive(core, deadline + 5.0, p3_answers=False)  # (rounds scaled by health 2)
+    assert core.stats["last_chance_probes"] == 1
+    assert core.member("p3").state == MemberState.DEAD  # the last probe failed too
+    [(at, rest)] = probes
+    assert deadline <= at <= deadline + 1.0
+    assert Suspect(1, "p3", "me") in rest  # the buddy system: it may refute at once
+
+
+def test_a_last_probe_acked_keeps_the_suspect_until_its_refutation() -> None:
+    core = make_core(LAN.replace(confirm_probes=False))
+    deadline = _suspect_with_own_confirmation(core)
+    _drive(core, deadline - 0.01, p3_answers=False)
+    probes = _drive(core, deadline + 1.0, p3_answers=True)
+    assert probes and core.stats["last_chance_probes"] == 1
+    _drive(core, deadline + 5.0, p3_answers=False)  # within memberlist's minimum of the ack
+    assert core.member("p3").state == MemberState.SUSPECT
+    feed(core, Alive(2, "p3", ip_to_bytes(paddr(3)[0]), 7946, claw_meta(), VSN_SERF),
+         now=deadline + 5.5)  # its refutation arrives: recovered, never declared dead
+    assert core.member("p3").state == MemberState.ALIVE
+    assert core.stats["deaths"] == 0
+
+
+def test_a_well_confirmed_verdict_does_not_wait() -> None:
+    core = make_core(LAN.replace(confirm_probes=False))
+    feed(core, Suspect(1, "p3", "p1"), now=10.0)
+    for accuser in ("p2", "p4", "p5", "me"):  # 2k confirmations: the floor
+        feed(core, Suspect(1, "p3", accuser), now=10.5)
+    deadline = core.suspicion_deadline("p3")
+    assert deadline is not None
+    _drive(core, deadline, p3_answers=False)
+    assert core.member("p3").state == MemberState.DEAD
+    assert core.stats["last_chance_probes"] == 0
