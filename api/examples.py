@@ -15,8 +15,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from gossip.coordinate import Coordinate
-
 from . import models as m
 from . import user_events as ue
 
@@ -75,13 +73,16 @@ def _coordinator() -> m.CoordinatorInfo:
     return m.CoordinatorInfo(node_id="gpu-box-1", api_url="http://10.0.0.5:8888", term=3)
 
 
-# Network coordinates on a LAN (seconds), as Serf agents settle there after a few minutes.
-_ANSWERING_COORDINATE = Coordinate(
-    (2.1e-4, -1.3e-4, 4.0e-5, 9.0e-5, -6.0e-5, 1.1e-4, -2.0e-5, 7.0e-5),
-    0.21, 1.2e-5, 1.05e-4)
-_GOSSIP_NODE_COORDINATE = Coordinate(
-    (-3.4e-4, 2.6e-4, -1.5e-4, 1.2e-4, 8.0e-5, -9.0e-5, 1.4e-4, -5.0e-5),
-    0.18, 3.1e-5, 2.4e-4)
+# Network coordinates on a LAN (seconds), as Serf agents settle there after a few minutes:
+# the answering gpu-box-1's and gpu-box-2's, and the RTT estimated between them by Serf's
+# distance rule, which ``api/`` leaves to the view (tests/test_api_examples.py checks it).
+_ANSWERING_COORDINATE = m.NodeCoordinate(
+    vec=[2.1e-4, -1.3e-4, 4.0e-5, 9.0e-5, -6.0e-5, 1.1e-4, -2.0e-5, 7.0e-5],
+    error=0.21, adjustment=1.2e-5, height=1.05e-4)
+_GOSSIP_NODE_COORDINATE = m.NodeCoordinate(
+    vec=[-3.4e-4, 2.6e-4, -1.5e-4, 1.2e-4, 8.0e-5, -9.0e-5, 1.4e-4, -5.0e-5],
+    error=0.18, adjustment=3.1e-5, height=2.4e-4)
+_GOSSIP_NODE_RTT_MS = 1.157
 
 
 def _gossip_node() -> m.NodeInfo:
@@ -94,10 +95,7 @@ def _gossip_node() -> m.NodeInfo:
         average_execution_time=12.8, registered_at=_AT, last_heartbeat=_AT,
         tags=["gpu", "rack-2"], source="gossip", gossip_state="alive", incarnation=4,
         api_url="http://10.0.0.6:8888", gossip_address="10.0.0.6:7946", member_state="alive",
-        coordinate=m.NodeCoordinate(
-            vec=list(_GOSSIP_NODE_COORDINATE.vec), error=_GOSSIP_NODE_COORDINATE.error,
-            adjustment=_GOSSIP_NODE_COORDINATE.adjustment, height=_GOSSIP_NODE_COORDINATE.height),
-        estimated_rtt_ms=round(_ANSWERING_COORDINATE.distance_to(_GOSSIP_NODE_COORDINATE) * 1e3, 3))
+        coordinate=_GOSSIP_NODE_COORDINATE, estimated_rtt_ms=_GOSSIP_NODE_RTT_MS)
 
 
 def _worker() -> m.NodeInfo:

@@ -7,26 +7,22 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Literal
 
-from gossip.coordinate import Coordinate
-from gossip.nearest import sort_by_estimated_rtt
-
 from .models import (
     ClusterHealthOut,
     ClusterInfo,
     CoordinatorInfo,
-    NodeCoordinate,
     NodeHealthOut,
     NodeInfo,
     NodeQuery,
     NodeStatus,
     StatusCounts,
 )
+from .nearest import NearOrder
 
 __all__ = [
     "RESOURCE_WARNING_PERCENT",
     "cluster_health",
     "filter_nodes",
-    "gossip_coordinate",
     "is_available",
     "node_health",
 ]
@@ -131,19 +127,12 @@ def cluster_health(nodes: Iterable[NodeInfo], info: ClusterInfo,
     )
 
 
-def gossip_coordinate(coord: NodeCoordinate | None) -> Coordinate | None:
-    """The core's ``Coordinate`` of an API coordinate (``None`` stays ``None``)."""
-    if coord is None:
-        return None
-    return Coordinate(tuple(coord.vec), coord.error, coord.adjustment, coord.height)
-
-
 def filter_nodes(nodes: Iterable[NodeInfo], q: NodeQuery,
-                 near: NodeCoordinate | None = None) -> list[NodeInfo]:
+                 near: NearOrder | None = None) -> list[NodeInfo]:
     """Apply the list filters (all combine) and the order: node_id, or load then node_id
-    (``sort=load``); with ``near`` (the coordinate of ``q.near``'s node) estimated RTT
-    from it comes first and that order breaks its ties, nodes without a coordinate
-    last (``NodeQuery.near``)."""
+    (``sort=load``); with ``near`` (the view's order from ``q.near``'s node,
+    ``api.nearest.near_order``) estimated RTT comes first and that order breaks its
+    ties, nodes without a coordinate last (``NodeQuery.near``)."""
     skills, tags = set(q.skill), set(q.tag)
     # Case-insensitive: ``platform=Linux`` means linux (the stored names are lower case).
     platform = q.platform.casefold() if q.platform is not None else None
@@ -162,7 +151,4 @@ def filter_nodes(nodes: Iterable[NodeInfo], q: NodeQuery,
                                 n.cpu_usage, n.node_id))
     else:
         out.sort(key=lambda n: n.node_id)
-    origin = gossip_coordinate(near)
-    if origin is not None:
-        out = sort_by_estimated_rtt(origin, out, lambda n: gossip_coordinate(n.coordinate))
-    return out
+    return near(out) if near is not None else out

@@ -17,6 +17,7 @@ from .models import (
     ClusterInfo,
     CoordinatorInfo,
     HeartbeatIn,
+    NodeCoordinate,
     NodeInfo,
     NodeStatus,
     NodeTransition,
@@ -130,6 +131,12 @@ class MemoryClusterView:
         return ClusterInfo(node_id=self.node_id,
                            heartbeat_timeout_s=self.registry.heartbeat_timeout_s,
                            check_interval_s=self.check_interval_s, version=self.version)
+
+    def nearest_first(self, origin: NodeCoordinate, nodes: list[NodeInfo]) -> list[NodeInfo]:
+        """The given order: HTTP-registered records carry no coordinate, so no node has an
+        estimate (and ``near=`` is refused before any order is asked for). A subclass
+        listing nodes with coordinates must override this."""
+        return list(nodes)
 
     # --- writes -------------------------------------------------------------------------
 

@@ -1,26 +1,33 @@
-"""``GET /api/v1/nodes?near=NODE``: whose coordinate the list is sorted from.
+"""``GET /api/v1/nodes?near=NODE``: the order the list is sorted in, from which node.
 
-The sort itself is ``api.health.filter_nodes`` (over ``gossip.nearest``); this module
-resolves the ``near`` parameter against the nodes the answering node knows, before any
-filter, so the origin need not match the filters (``near=self&skill=gpu`` from a node
-without that skill is the usual question).
+This module resolves the ``near`` parameter against the nodes the answering node knows,
+before any filter, so the origin need not match the filters (``near=self&skill=gpu`` from
+a node without that skill is the usual question). The distance rule is the view's
+(``ClusterView.nearest_first``): ``api/`` carries coordinates but does not interpret them.
+``api.health.filter_nodes`` applies the order after filtering and its own sort.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from .errors import Conflict, NotFound
-from .models import NodeCoordinate, NodeInfo
+from .models import NodeInfo
 from .view import ClusterView
 
-__all__ = ["SELF", "near_coordinate"]
+__all__ = ["SELF", "NearOrder", "near_order"]
 
 SELF = "self"
 """``near=self``: the answering node (a node whose id is literally ``self`` cannot be
 named by ``near``; ask its own API with ``near=self``)."""
 
+NearOrder = Callable[[list[NodeInfo]], list[NodeInfo]]
+"""Nodes nearest first from one origin (stable; nodes without an estimate last)."""
 
-async def near_coordinate(view: ClusterView, nodes: list[NodeInfo], near: str) -> NodeCoordinate:
-    """The coordinate of the node ``near`` names, among ``nodes``.
+
+async def near_order(view: ClusterView, nodes: list[NodeInfo], near: str) -> NearOrder:
+    """The ``near=`` order from the node ``near`` names, among ``nodes``.
 
     Raises:
         NotFound: no such node.
@@ -37,4 +44,4 @@ async def near_coordinate(view: ClusterView, nodes: list[NodeInfo], near: str) -
         raise Conflict(f"near: no network coordinate is known for {shown!r} (not probed yet, "
                        f"coordinates disabled, or an HTTP-registered worker)",
                        [{"field": "query.near", "message": "no coordinate", "type": "no_coordinate"}])
-    return node.coordinate
+    return partial(view.nearest_first, node.coordinate)

@@ -43,7 +43,7 @@ from .models import (
     ReloadOut,
     StreamEventOut,
 )
-from .nearest import near_coordinate
+from .nearest import near_order
 from .openapi import Call, RouteRegistry
 from .sse import serve_events
 from .user_events import EventIn, EventOut, QueryIn, QueryOut, UserEventControl
@@ -124,7 +124,7 @@ async def register_node(request: web.Request, call: Call) -> web.Response:
 async def list_nodes(request: web.Request, call: Call) -> web.Response:
     view = request.app[VIEW]
     nodes = await view.list_nodes()
-    near = await near_coordinate(view, nodes, call.query.near) if call.query.near else None
+    near = await near_order(view, nodes, call.query.near) if call.query.near else None
     # With near, the order depends on coordinates that change outside the nodes' identity.
     query = ("list", request.query_string) if near is None else ("near", object())
     return node_list_response(request, query, nodes,

@@ -9,7 +9,8 @@ semantics below).
 Contract for implementers:
 
 * Every method is a coroutine and must not block the event loop (no disk fsync, no
-  network I/O longer than a few ms inside the call).
+  network I/O longer than a few ms inside the call), except the two plain functions
+  ``nearest_first`` (pure arithmetic) and ``add_transition_listener``.
 * Writes (``register``, ``heartbeat``, ``shutdown``, ``set_maintenance``,
   ``check_heartbeats``) are only called on the coordinator: the API forwards writes that
   reach a non-coordinator (when ``is_coordinator()`` is false) to
@@ -30,6 +31,7 @@ from .models import (
     ClusterInfo,
     CoordinatorInfo,
     HeartbeatIn,
+    NodeCoordinate,
     NodeInfo,
     NodeTransition,
     RegisterIn,
@@ -123,6 +125,22 @@ class ClusterView(Protocol):
     async def cluster_info(self) -> ClusterInfo:
         """Cluster-level facts: this node's id, the HTTP heartbeat timeout and check
         interval (seconds), the version. Cheap; called by /health and health endpoints."""
+        ...
+
+    def nearest_first(self, origin: NodeCoordinate, nodes: list[NodeInfo]) -> list[NodeInfo]:
+        """``nodes`` ordered by estimated round-trip time from ``origin`` (the coordinate
+        of one of this view's nodes), nearest first: the ``near=`` order of node lists.
+
+        The view owns the distance rule because it owns the coordinates (the agent's are
+        Serf-compatible Vivaldi coordinates; ``api/`` only carries them). A node without an
+        estimate (no coordinate, one of another dimensionality, or not finite) comes after
+        every node with one. The sort is stable, so the caller sorts by its tie-break
+        first. A view whose nodes carry no coordinates returns ``nodes`` in their order.
+        Called per ``near=`` list request: pure arithmetic, O(n log n), no I/O.
+
+        Returns:
+            A new list of the same ``NodeInfo`` objects.
+        """
         ...
 
     # --- writes (called on the coordinator only) --------------------------------------

@@ -23,7 +23,8 @@ suspicion), since SWIM may still clear it.
 
 Network coordinates: ``coordinate`` is the member's Vivaldi coordinate as this node last
 learnt it from a probe ack (``gossip.coordinate_exchange``), ``estimated_rtt_ms`` the
-distance from this node's own coordinate. Our own coordinate moves with every probe; it
+distance from this node's own coordinate; ``nearest_first`` (the API's ``near=`` order)
+uses the same distance from any node's. Our own coordinate moves with every probe; it
 is re-read at most every ``ORIGIN_REFRESH_S`` so that the cached ``NodeInfo``s (and
 their cached JSON) are not all rebuilt for every list request.
 
@@ -58,7 +59,7 @@ from api.registry import Change, HttpNodeRecord, HttpNodeRegistry, RegistryFull
 from api.view import CheckResult, DeleteResult, RegisterResult, TransitionListener
 from gossip.coordinate import Coordinate
 from gossip.events import Member
-from gossip.nearest import estimated_rtt
+from gossip.nearest import estimated_rtt, sort_by_estimated_rtt
 from gossip.types import MemberState
 
 from .cluster_channel import DirectiveNotAcknowledged
@@ -135,6 +136,15 @@ def _api_coordinate(coord: Coordinate | None) -> NodeCoordinate | None:
         return None
     return NodeCoordinate(vec=list(coord.vec), error=coord.error,
                           adjustment=coord.adjustment, height=coord.height)
+
+
+def _core_coordinate(coord: NodeCoordinate) -> Coordinate:
+    """The core's ``Coordinate`` of an API one (the inverse of ``_api_coordinate``)."""
+    return Coordinate(tuple(coord.vec), coord.error, coord.adjustment, coord.height)
+
+
+def _node_coordinate(node: NodeInfo) -> Coordinate | None:
+    return _core_coordinate(node.coordinate) if node.coordinate is not None else None
 
 
 def member_info(
@@ -329,6 +339,10 @@ class GossipClusterView:
         return ClusterInfo(node_id=agent.node_id, heartbeat_timeout_s=agent.heartbeat_timeout_s,
                            check_interval_s=agent.check_interval_s, version=agent.version,
                            partitioned=partition.describe(), minority=partition.minority)
+
+    def nearest_first(self, origin: NodeCoordinate, nodes: list[NodeInfo]) -> list[NodeInfo]:
+        """By Serf's Vivaldi distance from ``origin`` (``gossip.nearest``)."""
+        return sort_by_estimated_rtt(_core_coordinate(origin), nodes, _node_coordinate)
 
     def suspect_since(self, node_id: str) -> float | None:
         """Unix time since which ``node_id`` has been suspect, or None."""

@@ -4,8 +4,9 @@
   except the asyncio driver (``gossip/udp.py`` and its ``stream_io.py`` and
   ``channel_driver.py``);
 * ``gossip/`` and ``api/`` never import ``node/``; ``gossip/`` never imports ``api/``;
-* ``api/`` never imports ``gossip/``, except the pure coordinate values it shares with
-  the core (``API_SHARES_FROM_GOSSIP``): the REST layer speaks its own models;
+* ``api/`` never imports ``gossip/``: the REST layer speaks its own models, and what
+  needs the core's rules (the ``near=`` order by Vivaldi distance) is asked of the view
+  (``ClusterView.nearest_first``), which ``node/`` implements over gossip;
 * ``simulations/`` never imports ``tests/`` (tests use the simulator, not the reverse).
 """
 
@@ -19,10 +20,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 IO_MODULES = {"asyncio", "socket", "time", "selectors", "threading", "subprocess"}
 DRIVER = {ROOT / "gossip" / name for name in ("udp.py", "stream_io.py", "channel_driver.py")}
-API_SHARES_FROM_GOSSIP = {"gossip.coordinate", "gossip.nearest"}
-"""Pure value modules (Vivaldi coordinates and the RTT order over them, no I/O, no
-protocol state) that ``api/`` uses for ``near=`` and its examples. Each imports only
-``gossip.errors`` and the other; a copy in ``api/`` would fork Serf's distance rule."""
 
 
 def _imports(path: Path) -> list[tuple[str, list[str]]]:
@@ -85,17 +82,24 @@ def test_importing_gossip_does_not_pull_in_asyncio() -> None:
 
 
 @pytest.mark.parametrize("path", _files("api"), ids=lambda p: p.name)
-def test_api_never_imports_gossip_beyond_the_shared_coordinates(path: Path) -> None:
+def test_api_never_imports_gossip(path: Path) -> None:
     for module, _ in _imports(path):
-        if module.split(".")[0] == "gossip":
-            assert module in API_SHARES_FROM_GOSSIP, f"api/{path.name} imports {module}"
+        assert module.split(".")[0] != "gossip", f"api/{path.name} imports {module}"
 
 
-def test_the_coordinates_api_shares_stay_pure() -> None:
-    for module in API_SHARES_FROM_GOSSIP:
-        path = ROOT / (module.replace(".", "/") + ".py")
-        imported = {m for m, _ in _imports(path) if m.split(".")[0] == "gossip"}
-        assert imported <= API_SHARES_FROM_GOSSIP | {"gossip.errors"}, f"{module}: {imported}"
+@pytest.mark.slow
+def test_importing_every_api_module_loads_neither_gossip_nor_node() -> None:
+    """The same rule at run time: no import hidden from the scan (a lazy or dynamic one)
+    happens at import time either."""
+    import subprocess
+    import sys
+    modules = [f"api.{p.stem}" for p in _files("api") if p.parent.name == "api" and p.stem != "__init__"]
+    code = ("import importlib, sys\n"
+            f"for name in {modules!r}: importlib.import_module(name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('gossip', 'node')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("path", _files("simulations"), ids=lambda p: str(p.relative_to(ROOT)))
