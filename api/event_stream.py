@@ -13,10 +13,12 @@ Two sources feed it:
   costs an identity check.
 
 Every event gets an id ``<epoch>-<seq>``: ``epoch`` is random per feed (a restarted node,
-or another node, does not share its numbering), ``seq`` counts up from 1. The last
-``ring_capacity`` events are kept: a client reconnecting with ``Last-Event-ID`` gets the
-events after it; one that fell further behind, or whose id is from another epoch, gets a
-``reset`` event and a fresh ``snapshot`` instead (``EventFeed.since``).
+or another node, does not share its numbering), ``seq`` counts up from 1. The last events
+are kept: a client reconnecting with ``Last-Event-ID`` gets the events after it; one that
+fell further behind, or whose id is from another epoch, gets a ``reset`` event and a fresh
+``snapshot`` instead (``EventFeed.since``). How many are kept follows the number of nodes
+(``fit_ring``): a snapshot holds each node once, so replaying more than a few events per
+node would cost the client more than the snapshot it replaces.
 
 Pure bookkeeping, no I/O: ``api.sse`` writes it to HTTP clients.
 """
@@ -38,7 +40,9 @@ __all__ = [
     "CLUSTER_KINDS",
     "DEFAULT_CLIENT_QUEUE",
     "DEFAULT_RING_CAPACITY",
+    "MIN_RING_CAPACITY",
     "NODE_UPDATE_MIN_INTERVAL_S",
+    "RING_EVENTS_PER_NODE",
     "STREAM_KINDS",
     "EventFeed",
     "FeedClient",
@@ -57,7 +61,13 @@ STREAM_KINDS = (*CLUSTER_KINDS, "node", "node_removed", "snapshot", "reset")
 every stream and follows every ``reset``; both are sent whatever the kind filter."""
 
 DEFAULT_RING_CAPACITY = 4096
-"""Events kept for ``Last-Event-ID`` resumption (count; ~0.5 KiB each)."""
+"""Most events kept for ``Last-Event-ID`` resumption (count; ~0.7 KiB each), whatever
+the number of nodes."""
+RING_EVENTS_PER_NODE = 2
+"""Events kept per node listed (``EventFeed.fit_ring``): beyond two missed events per
+node a snapshot is smaller than the replay."""
+MIN_RING_CAPACITY = 256
+"""Fewest events kept (count), so a small cluster's membership events stay resumable."""
 DEFAULT_CLIENT_QUEUE = 2048
 """Events queued for one slow stream client (count) before it is reset instead."""
 NODE_UPDATE_MIN_INTERVAL_S = 1.0
@@ -127,10 +137,10 @@ class FeedClient:
 
 
 class EventFeed:
-    """Numbers events, keeps the last ``ring_capacity``, hands each to every client.
+    """Numbers events, keeps the last ones for resumption, hands each to every client.
 
     Args:
-        ring_capacity: events kept for resumption.
+        ring_capacity: most events kept for resumption (``fit_ring`` keeps fewer).
         epoch: the id prefix (default: 8 random hex digits).
     """
 
@@ -140,7 +150,10 @@ class EventFeed:
             raise ValueError(f"ring_capacity must be >= 1, got {ring_capacity}")
         self.epoch = epoch or secrets.token_hex(4)
         self._seq = 0
-        self._ring: deque[StreamEvent] = deque(maxlen=ring_capacity)
+        self.max_ring = ring_capacity
+        self.ring_capacity = ring_capacity
+        """Events kept now (``fit_ring``)."""
+        self._ring: deque[StreamEvent] = deque()
         self._clients: set[FeedClient] = set()
         self._client_attached = asyncio.Event()
         self.published = 0
@@ -162,6 +175,20 @@ class EventFeed:
         """Clients attached now (open streams)."""
         return len(self._clients)
 
+    def fit_ring(self, nodes: int) -> None:
+        """Keep ``RING_EVENTS_PER_NODE`` events per node listed (``nodes``), at least
+        ``MIN_RING_CAPACITY`` and at most the ``ring_capacity`` given at construction."""
+        self.ring_capacity = min(self.max_ring, max(MIN_RING_CAPACITY, RING_EVENTS_PER_NODE * nodes))
+        self._trim()
+
+    def _keep(self, event: StreamEvent) -> None:
+        self._ring.append(event)
+        self._trim()
+
+    def _trim(self) -> None:
+        while len(self._ring) > self.ring_capacity:
+            self._ring.popleft()
+
     def publish(self, kind: str, node: str, data: Mapping[str, Any]) -> StreamEvent:
         """Number, keep and deliver one event; ``data`` becomes its JSON (``kind`` and
         ``node`` are added to it)."""
@@ -171,7 +198,7 @@ class EventFeed:
         body = {"kind": kind, "node": node, **data}
         payload = json.dumps(body, separators=(",", ":"), default=str).encode()
         event = StreamEvent(self._seq, event_id, kind, node, sse_frame(event_id, kind, payload))
-        self._ring.append(event)
+        self._keep(event)
         for client in self._clients:
             client.put(event)
         return event
@@ -185,7 +212,7 @@ class EventFeed:
             json.dumps(node.node_id).encode(), repr(now).encode(), node_json)
         event = StreamEvent(self._seq, event_id, "node", node.node_id,
                             sse_frame(event_id, "node", payload))
-        self._ring.append(event)
+        self._keep(event)
         for client in self._clients:
             client.put(event)
         return event

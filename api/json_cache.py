@@ -9,17 +9,21 @@ rate of writes.
 
 Whole list bodies are kept too, one per query (``list_body``), for as long as the view
 hands out the very same ``NodeInfo`` objects: a list is filtered, sorted and joined once
-per change of the view, not once per request.
+per change of the view, not once per request. Any other answer computed from the whole
+list (the cluster health summary) is kept the same way, one per kind (``per_view``).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
 
 from .models import NodeInfo
 
 __all__ = ["MAX_LIST_BODIES", "NodeJsonCache"]
+
+T = TypeVar("T")
 
 MAX_LIST_BODIES = 4
 """Whole list bodies kept (count; one per query, the least recently used dropped first).
@@ -35,6 +39,7 @@ class NodeJsonCache:
         self._entries: dict[str, tuple[NodeInfo, bytes]] = {}
         self._lists: OrderedDict[Hashable, tuple[tuple[int, ...], Sequence[NodeInfo], bytes]] = \
             OrderedDict()
+        self._per_view: dict[str, tuple[tuple[int, ...], object, Sequence[NodeInfo], Any]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -86,3 +91,18 @@ class NodeJsonCache:
         while len(self._lists) > MAX_LIST_BODIES:
             self._lists.popitem(last=False)
         return body
+
+    def per_view(self, kind: str, inputs: object, every_node: Sequence[NodeInfo],
+                 build: Callable[[], T]) -> T:
+        """``build()``, reused while ``every_node`` holds the same objects in the same
+        order and ``inputs`` (whatever else ``build`` reads) compares equal to the last
+        call's. One value is kept per ``kind`` (a constant naming what is built).
+        """
+        identities = tuple(map(id, every_node))
+        hit = self._per_view.get(kind)
+        if hit is not None and hit[0] == identities and hit[1] == inputs:
+            value: T = hit[3]
+            return value
+        value = build()
+        self._per_view[kind] = (identities, inputs, every_node, value)  # nodes held: see list_body
+        return value

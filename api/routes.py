@@ -231,8 +231,13 @@ async def get_node_health(request: web.Request, call: Call) -> web.Response:
                 response=ClusterHealthOut, tag="cluster")
 async def get_cluster_health(request: web.Request, call: Call) -> web.Response:
     view = request.app[VIEW]
-    return json_model(cluster_health(await view.list_nodes(), await view.cluster_info(),
-                                     await view.coordinator(), _now(request)))
+    nodes, info, coordinator = await view.list_nodes(), await view.cluster_info(), await view.coordinator()
+    now = _now(request)
+    # Summarised once per state of the view; only the time of the check is per request.
+    summary = request.app[JSON_CACHE].per_view(
+        "cluster_health", (info, coordinator), nodes,
+        lambda: cluster_health(nodes, info, coordinator, now))
+    return json_model(summary.model_copy(update={"checked_at": datetime.fromtimestamp(now, tz=UTC)}))
 
 
 @registry.route("POST", "/api/v1/cluster/check-heartbeat", summary="Run the heartbeat check now",

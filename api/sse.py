@@ -161,6 +161,7 @@ async def feed_ctx(app: web.Application) -> AsyncIterator[None]:
                 now = config.clock()
                 nodes = await view.list_nodes()
                 cache.retain(nodes)
+                feed.fit_ring(len(nodes))  # resumption sized by the nodes a snapshot holds
                 if not primed:
                     tracker.prime(nodes, now)
                     primed = True

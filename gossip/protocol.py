@@ -51,6 +51,7 @@ from typing import Any
 
 from . import codec
 from .addresses import bytes_to_ip
+from .app_relay import AppVersionOf
 from .awareness import Awareness
 from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
@@ -167,6 +168,9 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
             which aligns probe orders (``GossipConfig.aligned_probe_order``). A driver
             on ``loop.time()`` passes ``time.time() - loop.time()``; the simulator 0
             (its virtual time is shared by every core).
+        app_version_of: names the record and version of a claw app message, so this
+            node relays only the newest version of each record (``gossip.app_relay``);
+            None: every distinct body is relayed once.
     Raises:
         LocalProtocolError: bad arguments (meta too large, incarnation < 1, ...).
     """
@@ -186,6 +190,7 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
         strict: bool = False,
         keyring: Keyring | None = None,
         clock_offset_s: float = 0.0,
+        app_version_of: AppVersionOf | None = None,
     ) -> None:
         try:
             config.validate()
@@ -244,7 +249,8 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
                                   set_state=self._set_state, leaving=self._leave.begun,
                                   erase=self._erase,
                                   on_query=self._queries.on_message,
-                                  on_user_event=self._user_events.on_message)
+                                  on_user_event=self._user_events.on_message,
+                                  app_version_of=app_version_of)
         self._exchanges = Exchanges(
             config, rng, self._members, self._self, self._stats, self._serf, self._user,
             cluster_size=self._current_size, gossiped=self._gossiped_records, app_state=app_state,

@@ -12,15 +12,15 @@ pattern that does not compile makes the node skip the query, as Serf does (it st
 re-broadcasts it). Go's RE2 runs in linear time whatever the pattern; Python's
 backtracking engines do not, so a hostile pattern such as ``(a+)+$`` could pin the
 CPU. Patterns are therefore matched with the ``regex`` package under a time budget
-(``TAG_MATCH_BUDGET_S``); one that runs out counts as "does not match".
+(``TAG_MATCH_BUDGET_S``); one that runs out counts as "does not match". ``regex`` is
+imported on first use: it costs an agent ~15 ms of start-up that only a query with a tag
+filter needs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-import regex
 
 from .errors import LocalProtocolError, MalformedPacket
 from .msgpack_fields import as_map, get_str, go_str, pack, to_str, unpack_one
@@ -68,6 +68,8 @@ def encode_filters(nodes: Iterable[str] = (), tags: Mapping[str, str] | None = N
         LocalProtocolError: a pattern that does not compile (the querier's mistake,
             reported before anything is sent).
     """
+    import regex
+
     out: list[bytes] = []
     names = [go_str(n) for n in nodes]
     if names:
@@ -123,6 +125,8 @@ def filters_match(filters: Iterable[bytes] | None, node_name: str, tags: Mapping
 
 
 def _tag_matches(flt: TagFilter, value: str) -> bool:
+    import regex
+
     try:
         return regex.search(flt.expr, value, timeout=TAG_MATCH_BUDGET_S) is not None
     except (regex.error, TimeoutError, RecursionError, OverflowError, ValueError):

@@ -12,11 +12,10 @@ a member between states.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
 from collections.abc import Callable
 
 from . import codec, serf_codec
+from .app_relay import AppVersionOf, SeenAppMessages
 from .decode_cache import DecodeCache
 from .events import AppMessage, Event, MemberLeft
 from .membership import MemberRecord, Membership
@@ -37,10 +36,7 @@ from .serf_layer import IntentOutcome, SerfLayer
 from .stats import CoreStats
 from .types import MemberState
 
-__all__ = ["MAX_SEEN_APP", "UserMessages", "serf_payload"]
-
-MAX_SEEN_APP = 8192
-"""Digests of recent claw app messages remembered to relay each one only once."""
+__all__ = ["UserMessages", "serf_payload"]
 
 
 def serf_payload(msg: object) -> bytes:
@@ -62,6 +58,8 @@ class UserMessages:
         on_query: takes Serf queries, responses and relays with whether they arrived
             encrypted (``QueryRouter.on_message``).
         on_user_event: takes Serf user events (``UserEvents.on_message``).
+        app_version_of: names the record and version an app message carries, so a
+            relay replaces the queued relay of an older version (``app_relay``).
     """
 
     def __init__(self, members: Membership, me: MemberRecord, serf: SerfLayer,
@@ -71,7 +69,8 @@ class UserMessages:
                  leaving: Callable[[], bool],
                  erase: Callable[[MemberRecord], None],
                  on_query: Callable[[SerfQuery | SerfQueryResponse | SerfRelay, bytes, float, bool], None],
-                 on_user_event: Callable[[SerfUserEvent, bytes], None]
+                 on_user_event: Callable[[SerfUserEvent, bytes], None],
+                 app_version_of: AppVersionOf | None = None,
                  ) -> None:
         self._members = members
         self._self = me
@@ -85,7 +84,10 @@ class UserMessages:
         self._erase = erase
         self._on_query = on_query
         self._on_user_event = on_user_event
-        self._seen_app: OrderedDict[bytes, None] = OrderedDict()
+        self._seen_app = SeenAppMessages(app_version_of, self._member_count)
+
+    def _member_count(self) -> int:
+        return len(self._members)
 
     def adopt(self, members: Membership) -> None:
         """Use ``members`` from now on (the core replaced its table)."""
@@ -156,23 +158,20 @@ class UserMessages:
             self.on_leave_intent(intent, now, rebroadcast=None)
 
     def remember_app(self, body: bytes) -> bool:
-        """Record the body's digest; False if it was already known."""
-        digest = hashlib.blake2b(body, digest_size=16).digest()
-        if digest in self._seen_app:
-            return False
-        self._seen_app[digest] = None
-        while len(self._seen_app) > MAX_SEEN_APP:
-            self._seen_app.popitem(last=False)
-        return True
+        """Record the body as seen (our own broadcast); False if it was already known."""
+        return self._seen_app.admit(body)[0]
 
     def _on_app(self, body: bytes) -> None:
-        if not self.remember_app(body):
-            self._stats.app_duplicates += 1
+        new, key = self._seen_app.admit(body)
+        if not new:
+            self._stats.app_duplicates += 1  # seen, or an older version of its record
             return
         self._stats.app_messages_in += 1
         self._emit(AppMessage(body))
         payload = serf_payload(ClawAppMessage(body))
         if self._outbox.fits(payload):
-            self._outbox.push_app(payload)  # relay, so it spreads epidemically
+            # Relay, so it spreads epidemically; a newer version of the same record
+            # replaces this relay while it is still queued.
+            self._outbox.push_app(payload, None if key is None else f"app:{key}")
         else:
             self._stats.app_too_large_to_relay += 1

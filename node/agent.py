@@ -62,6 +62,7 @@ from gossip.udp import GossipTransport
 
 from . import __version__, exit_codes, memory_trace, sd_notify
 from .advertise import PublishedMeta, advertise_address, host_port, own_meta
+from .app_messages import record_version
 from .cluster_channel import ClusterChannel
 from .cluster_keys import ClusterKeys, TransportKeyPort
 from .config import NodeConfig, NodeConfigError
@@ -299,7 +300,8 @@ class Agent:
                 self.gossip_config, name=self.node_id, address=(advertise_host, port),
                 meta=meta_bytes, rng=random.Random(), now=now, incarnation=self._epoch,
                 app_state=self.replicated.encode_state, keyring=self.keyring,
-                clock_offset_s=self._wall() - now)  # probe-order alignment
+                clock_offset_s=self._wall() - now,  # probe-order alignment
+                app_version_of=record_version)  # one queued relay per record
 
         transport = self.link.transport = GossipTransport(
             build_core, self.gossip_config, bind=(bind_host, bind_port), on_event=self._on_event)

@@ -15,6 +15,7 @@ Wire form (all msgpack, hostile input is bounded and never raises past ``decode_
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ __all__ = [
     "encode_directive",
     "encode_state",
     "heartbeat_message",
+    "record_version",
 ]
 
 APP_HEARTBEAT = 0x01
@@ -53,6 +55,9 @@ MAX_STATE_RECORDS = 100_000
 MAX_STATE_BYTES = 16 * 1024 * 1024
 """Largest app state accepted (bytes); the stream itself is capped at 20 MiB by gossip."""
 _U53 = 2**53
+_MAX_NAMED_BYTES = 16 * 1024
+"""Largest heartbeat or registered-record payload ``record_version`` reads (both are
+capped far below: 512 B and 16 KiB)."""
 
 
 def _unpack(data: bytes, *, max_len: int, max_items: int) -> Any:
@@ -86,6 +91,33 @@ def heartbeat_message(rec: HeartbeatRecord) -> bytes:
 def decode_heartbeat_payload(payload: bytes) -> HeartbeatRecord:
     """The record in an ``APP_HEARTBEAT`` payload (untrusted). Raises ValueError."""
     return decode_record(_unpack(payload, max_len=MAX_RECORD_BYTES, max_items=16))
+
+
+def record_version(body: bytes) -> tuple[str, tuple[int | float, ...]] | None:
+    """The record an app message carries and its version, for gossip's relay memory
+    (``gossip.app_relay.AppVersionOf``): ``("hb:<node>", (epoch, seq))`` for a
+    heartbeat, ``("reg:<node>", (version, updated_at))`` for a registered record (the
+    keys the sender broadcasts them under). None for a directive or an unreadable body
+    (untrusted input: never raises)."""
+    if not body or body[0] not in (APP_HEARTBEAT, APP_REGISTRY):
+        return None
+    try:
+        obj = _unpack(bytes(body[1:]), max_len=_MAX_NAMED_BYTES, max_items=64)
+    except ValueError:
+        return None
+    if body[0] == APP_HEARTBEAT:
+        if not isinstance(obj, list) or len(obj) < 3:
+            return None
+        node, version = obj[0], obj[1:3]
+    else:
+        if not isinstance(obj, dict):
+            return None
+        node, version = obj.get("node_id"), [obj.get("version"), obj.get("updated_at")]
+    if not isinstance(node, str) or not node or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in version):
+        return None
+    return f"{'hb' if body[0] == APP_HEARTBEAT else 'reg'}:{node}", tuple(version)
 
 
 @dataclass(frozen=True, slots=True)

@@ -511,13 +511,11 @@ def _cmd_force_leave(args: argparse.Namespace) -> int:
 
 
 def _run_agent(args: argparse.Namespace) -> int:
-    import asyncio
-
     # Imported here: the client subcommands need none of it. ``node.agent`` does not
     # import aiohttp either (the agent imports the REST stack once gossip runs).
-    from .agent import Agent
     from .config import NodeConfig, NodeConfigError
     from .logs import configure_logging
+    from .ssl_free import ssl_hidden
     from .store import StoreError
 
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
@@ -532,6 +530,10 @@ def _run_agent(args: argparse.Namespace) -> int:
         print(f"{_PROG}: error: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level, config.log_format)
+    with ssl_hidden(not config.needs_tls):  # asyncio imports ssl at once
+        import asyncio
+    from .agent import Agent
+
     try:
         agent = Agent(config, load_config=load_config)
         return asyncio.run(agent.run())

@@ -16,16 +16,23 @@ run is bounded: ``MAX_CONCURRENT_HANDLERS`` at once (later ones wait, up to
 ``MAX_PENDING_HANDLERS``; beyond that they are dropped and counted),
 ``HANDLER_TIMEOUT_S`` per run (then the script is killed), and ``HANDLER_OUTPUT_BYTES``
 of output kept (Serf's ``maxBufSize``).
+
+``asyncio`` is imported by the coroutines that run scripts, not at import: the agent's
+settings (``node.config``) parse handler specs before the agent decides how asyncio is
+imported (without ``ssl`` unless it needs HTTPS, ``node.ssl_free``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = [
     "EVENT_TYPES",
@@ -197,6 +204,8 @@ class HandlerRunner:
             self.stats.dropped += 1
             log.warning("event handler %r dropped: %d runs already waiting", script, self._pending)
             return None
+        import asyncio
+
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_concurrent)
         self._pending += 1
@@ -214,6 +223,8 @@ class HandlerRunner:
         return env | event.environment()
 
     async def _invoke(self, script: str, event: HandlerEvent) -> bytes | None:
+        import asyncio
+
         self.stats.runs += 1
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -240,6 +251,8 @@ class HandlerRunner:
         return stdout
 
     async def _talk(self, proc: asyncio.subprocess.Process, stdin: bytes) -> tuple[bytes, bytes]:
+        import asyncio
+
         assert proc.stdin and proc.stdout and proc.stderr
         try:
             proc.stdin.write(stdin)

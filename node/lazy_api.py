@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from api.server import ApiServer
 
 from .advertise import host_port
+from .ssl_free import ssl_hidden
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -97,18 +98,8 @@ def import_rest_stack(tls: bool) -> None:
     without its HTTPS classes.
     """
     importlib.import_module("prometheus_client")
-    hide_ssl = not tls and "aiohttp" not in sys.modules
-    saved = sys.modules.get("ssl")
-    if hide_ssl:
-        sys.modules["ssl"] = None  # type: ignore[assignment]  # "import ssl" raises ImportError
-    try:
+    with ssl_hidden(not tls and "aiohttp" not in sys.modules):
         importlib.import_module("aiohttp")
-    finally:
-        if hide_ssl:
-            if saved is None:
-                del sys.modules["ssl"]
-            else:
-                sys.modules["ssl"] = saved
     importlib.import_module("api.app")
     importlib.import_module("node.view")
     importlib.import_module("node.api_observers")  # prometheus_client, the metrics

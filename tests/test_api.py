@@ -261,6 +261,20 @@ async def test_cluster_health_summary(client: TestClient) -> None:
     assert (await (await client.get("/api/v1/cluster/health")).json())["status"] == "healthy"
 
 
+async def test_cluster_health_is_stamped_per_request_and_follows_every_change(
+        client: TestClient, clock: FakeClock) -> None:
+    a = (await register(client, hostname="a"))["node_id"]
+    await client.post(f"/api/v1/nodes/{a}/heartbeat", json={"cpu_usage": 20})
+    first = await (await client.get("/api/v1/cluster/health")).json()
+    clock.advance(5)
+    second = await (await client.get("/api/v1/cluster/health")).json()
+    assert first.pop("checked_at") != second.pop("checked_at") and first == second
+    await client.post(f"/api/v1/nodes/{a}/heartbeat", json={"cpu_usage": 60})
+    assert (await (await client.get("/api/v1/cluster/health")).json())["average_cpu_usage"] == 60.0
+    await register(client, hostname="b")
+    assert (await (await client.get("/api/v1/cluster/health")).json())["total_nodes"] == 2
+
+
 async def test_timeout_detection(client: TestClient, clock: FakeClock, view: MemoryClusterView) -> None:
     transitions: list[tuple[str, str, str]] = []
     view.add_transition_listener(lambda t: transitions.append((t.node_id, t.from_state, t.to_state)))

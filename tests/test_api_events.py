@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import api.sse
 from api import create_app
-from api.event_stream import EventFeed, NodeChangeTracker
+from api.event_stream import MIN_RING_CAPACITY, RING_EVENTS_PER_NODE, EventFeed, NodeChangeTracker
 from api.json_cache import NodeJsonCache
 from api.keys import EVENTS
 from api.memory_view import MemoryClusterView
@@ -45,6 +45,22 @@ def test_feed_ids_resume_from_the_ring_and_refuse_a_gap() -> None:
     frame = events[0].frame.decode()
     assert frame.startswith("id: e1-1\nevent: member_join\ndata: ")
     assert json.loads(frame.split("data: ", 1)[1]) == {"kind": "member_join", "node": "n0"}
+
+
+def test_the_ring_keeps_a_few_events_per_node_within_its_bounds() -> None:
+    feed = EventFeed(ring_capacity=4096, epoch="e1")
+    feed.fit_ring(1000)
+    assert feed.ring_capacity == RING_EVENTS_PER_NODE * 1000
+    for i in range(3000):
+        feed.publish("member_join", f"n{i}", {})
+    assert feed.since("e1-999") is None                      # trimmed: a snapshot instead
+    assert len(feed.since(f"e1-{3000 - feed.ring_capacity}")) == feed.ring_capacity
+    feed.fit_ring(10)                                        # nodes left: the ring shrinks now
+    assert feed.ring_capacity == MIN_RING_CAPACITY
+    assert feed.since(f"e1-{3000 - MIN_RING_CAPACITY - 1}") is None
+    assert len(feed.since(f"e1-{3000 - MIN_RING_CAPACITY}")) == MIN_RING_CAPACITY
+    feed.fit_ring(10**6)                                     # never beyond the constructor's
+    assert feed.ring_capacity == 4096
 
 
 def test_a_slow_client_overflows_instead_of_growing() -> None:

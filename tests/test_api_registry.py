@@ -269,13 +269,35 @@ def test_tombstones_expire_after_a_day() -> None:
     assert reg.replicated() == []
 
 
-def test_a_list_body_is_built_once_per_state_of_the_view() -> None:
-    from api.json_cache import MAX_LIST_BODIES, NodeJsonCache
-    from api.models import NodeListOut
+def _three_registered() -> HttpNodeRegistry:
     reg = HttpNodeRegistry()
     for i in range(3):
         reg.register(req(node_id=f"n{i}"), T0)
-    cache = NodeJsonCache()
+    return reg
+
+
+def test_a_summary_is_built_once_per_state_of_the_view_and_of_its_inputs() -> None:
+    from api.json_cache import NodeJsonCache
+    reg, cache = _three_registered(), NodeJsonCache()
+    built: list[str] = []
+
+    def summary(inputs: str) -> tuple[str, float]:
+        built.append(inputs)
+        return inputs, sum(n.cpu_usage for n in reg.node_infos())
+
+    first = cache.per_view("health", "a", reg.node_infos(), lambda: summary("a"))
+    assert cache.per_view("health", "a", reg.node_infos(), lambda: summary("a")) is first
+    assert built == ["a"]
+    assert cache.per_view("health", "b", reg.node_infos(), lambda: summary("b")) == ("b", 0.0)
+    reg.heartbeat("n1", HeartbeatIn(cpu_usage=42), T0 + 1)  # a new NodeInfo: rebuilt
+    assert cache.per_view("health", "b", reg.node_infos(), lambda: summary("b")) == ("b", 42.0)
+    assert built == ["a", "b", "b"]
+
+
+def test_a_list_body_is_built_once_per_state_of_the_view() -> None:
+    from api.json_cache import MAX_LIST_BODIES, NodeJsonCache
+    from api.models import NodeListOut
+    reg, cache = _three_registered(), NodeJsonCache()
     built: list[int] = []
 
     def select(every):

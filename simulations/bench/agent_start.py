@@ -57,9 +57,9 @@ PACKAGES = ("gossip", "api", "node", "simulations")
 """What the agents import from this checkout."""
 
 
-def bytecode_state() -> str:
-    """Whether the agents will find this checkout's bytecode cached (probe: node/agent.py)."""
-    source = os.path.join(ROOT, "node", "agent.py")
+def bytecode_state(root: str = ROOT) -> str:
+    """Whether agents run from ``root`` will find its bytecode cached (probe: node/agent.py)."""
+    source = os.path.join(root, "node", "agent.py")
     cached = importlib.util.cache_from_source(source)
     fresh = os.path.exists(cached) and os.path.getmtime(cached) >= os.path.getmtime(source)
     env = " (PYTHONDONTWRITEBYTECODE is set)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else ""

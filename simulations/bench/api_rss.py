@@ -11,6 +11,10 @@ and prints each one's ``VmRSS`` and CPU seconds; then, for the member, the same 
 ``POST /api/v1/nodes/register`` (what is imported or built on first use shows up there).
 An idle member has not imported the REST stack at all (it loads on the first connection);
 the coordinator has (it runs the HTTP-heartbeat monitor). The agents are ended by PID.
+
+The first line is the coordinator's baseline: the RSS of a fresh interpreter that only
+imports what the coordinator imports (the agent's modules, then the REST stack: aiohttp,
+pydantic, ``api/``, as ``node.lazy_api.import_rest_stack`` loads it) and runs nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +51,26 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+BASELINE_CODE = """
+import re, sys
+from node.ssl_free import ssl_hidden
+with ssl_hidden():
+    import asyncio
+import node.agent, psutil
+from node.lazy_api import import_rest_stack
+import_rest_stack(False)
+print(re.search(r"VmRSS:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+"""
+"""A coordinator's imports (no HTTPS setting), nothing run; prints VmRSS in KiB."""
+
+
+def rest_stack_baseline_mib() -> float:
+    """RSS of an interpreter with the coordinator's modules imported (see the docstring)."""
+    out = subprocess.run([sys.executable, "-c", BASELINE_CODE], capture_output=True, text=True,
+                         check=True, timeout=REQUEST_TIMEOUT_S)
+    return int(out.stdout.split()[-1]) * 1024 / MIB
+
+
 def _request(base: str, path: str, body: dict[str, object] | None) -> int:
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(base + path, data=data, method="GET" if data is None else "POST",
@@ -59,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--idle", type=float, default=8.0, help="seconds before the first figure")
     args = p.parse_args(argv)
+    print(f"{'REST stack import baseline':40s}     rss {rest_stack_baseline_mib():5.1f} MiB  "
+          f"load average {os.getloadavg()[0]:.2f}")
     procs: list[subprocess.Popen[bytes]] = []
     try:
         gossip, apis = [], []
