@@ -81,6 +81,7 @@ from .membership import (
     MemberRecord,
     Membership,
     SuspectVerdict,
+    alive_is_old_news,
     decide_alive,
     decide_dead,
     decide_suspect,
@@ -493,10 +494,8 @@ class SwimProtocol(CoreViews, SerfCommands, SelfAnnouncement):
 
     def _on_alive(self, a: Alive, now: float) -> None:
         rec = self._members.get(a.node)
-        if (rec is not None and rec is not self._self and a.incarnation <= rec.incarnation
-                and rec.state != MemberState.DEAD and a.port == rec.port
-                and a.addr == rec.ip_bytes):
-            return  # the common case, old news from the same address (decide_alive: IGNORE)
+        if alive_is_old_news(rec, self._self, a.incarnation, a.addr, a.port):
+            return  # the common case (decide_alive: IGNORE)
         try:
             ip = bytes_to_ip(a.addr)
         except MalformedPacket:
