@@ -43,7 +43,7 @@ from typing import Any
 
 import msgpack
 
-from gossip import lzw
+from gossip import stream_memo
 from gossip.decode_cache import DecodeCache
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.interning import BROADCASTS, RECORD_FIELDS
@@ -235,7 +235,7 @@ def add_crc(buf: bytes) -> bytes:
 
 def compress_packet(buf: bytes) -> bytes:
     """0x09 + msgpack ``compress{Algo: 0 (LZW), Buf}``. (UDP senders use it only if smaller.)"""
-    return bytes((_COMPRESS,)) + pack({"Algo": 0, "Buf": lzw.compress(buf)})
+    return bytes((_COMPRESS,)) + pack({"Algo": 0, "Buf": stream_memo.compress(buf)})
 
 
 def encode_stream(msg: StreamMessage, *, compress: bool = True) -> bytes:
@@ -333,7 +333,7 @@ def _decode_compress(body: bytes, max_size: int) -> tuple[bytes, int]:
     if algo != 0:
         raise MalformedPacket(f"compress: unknown algorithm {algo}")
     buf = get_bytes(d, b"Buf", "compress") or b""
-    plain = lzw.decompress(buf, max_size)
+    plain = stream_memo.decompress(buf, max_size)
     if not plain:
         raise MalformedPacket("compress: empty payload")
     return plain, used
@@ -591,7 +591,7 @@ def decode_stream(
     if code not in _STREAM_TYPES:
         raise MalformedPacket(f"invalid stream message type {code}")
     if code == _PUSH_PULL:
-        return _decode_push_pull(data, max_size)
+        return stream_memo.decode(data, max_size, _decode_push_pull)
     if code == _USER:
         obj, pos = unpack_one(body, "userMsgHeader")
         n = _user_msg_len(obj, max_size)

@@ -460,6 +460,17 @@ class Membership:
 # --- decisions -------------------------------------------------------------------
 
 
+def alive_is_old_news(record: MemberRecord | None, me: MemberRecord, incarnation: int,
+                      addr: bytes, port: int) -> bool:
+    """Whether an alive claim changes nothing (``decide_alive`` would say IGNORE): about
+    a live member other than us, not newer than what we hold, from the address we hold.
+    Checked before anything is built, since most alives (rumours retransmitted, push-pull
+    entries of a converged cluster) are old news."""
+    return (record is not None and record is not me and incarnation <= record.incarnation
+            and record.state != MemberState.DEAD and port == record.port
+            and addr == record.ip_bytes)
+
+
 class AliveVerdict(enum.Enum):
     IGNORE = "ignore"
     """Old news, or about ourselves and nothing new."""

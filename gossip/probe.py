@@ -459,10 +459,28 @@ class Prober:
         if len(self.confirm_queue) >= MAX_CONFIRM_QUEUE:
             return
         s.confirm_probed = True
-        self.confirm_queue.append(rec.name)
+        self._queue_out_of_turn(rec.name, now)
+
+    def want_last_chance_probe(self, rec: MemberRecord, now: float) -> float:
+        """claw-node ``last_chance_probe``: our verdict on ``rec`` is due on weak
+        evidence; probe it out of turn, as a confirmation probe. Returns the time by
+        which that probe has ended: the next tick at the latest, plus one round."""
+        r = self.round
+        if r is not None and r.target == rec.name:
+            self._stats.last_chance_probes += 1
+            return r.deadline  # we are probing it already: that round is the last chance
+        if rec.name not in self.confirm_queue and len(self.confirm_queue) < MAX_CONFIRM_QUEUE:
+            self._queue_out_of_turn(rec.name, now)
+        self._stats.last_chance_probes += 1
+        return max(now, self.next_probe) + self._awareness.scale(self._cfg.probe_interval_s)
+
+    def _queue_out_of_turn(self, name: str, now: float) -> None:
+        """Probe ``name`` at the next tick, or at once if no round is in flight (but no
+        sooner than ``probe_timeout_s`` after the previous probe start)."""
+        self.confirm_queue.append(name)
         if self.round is None:
             self.confirm_at = min(self.confirm_at,
-                                  max(now, self._last_probe_start + cfg.probe_timeout_s))
+                                  max(now, self._last_probe_start + self._cfg.probe_timeout_s))
 
     # --- rounds ---------------------------------------------------------------------
 

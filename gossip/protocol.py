@@ -75,6 +75,7 @@ from .membership import (
     DeadVerdict,
     MemberRecord,
     SuspectVerdict,
+    alive_is_old_news,
     decide_alive,
     decide_dead,
     decide_suspect,
@@ -398,10 +399,8 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
 
     def _on_alive(self, a: Alive, now: float) -> None:
         rec = self._members.get(a.node)
-        if (rec is not None and rec is not self._self and a.incarnation <= rec.incarnation
-                and rec.state != MemberState.DEAD and a.port == rec.port
-                and a.addr == rec.ip_bytes):
-            return  # the common case, old news from the same address (decide_alive: IGNORE)
+        if alive_is_old_news(rec, self._self, a.incarnation, a.addr, a.port):
+            return  # the common case (decide_alive: IGNORE)
         try:
             ip = bytes_to_ip(a.addr)
         except MalformedPacket:
@@ -501,9 +500,11 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
         self._send(address, codec.encode_message(dead), None)
 
     def _on_suspect_packet(self, s: Suspect, addr: Address, now: float) -> None:
+        self._on_suspect(s, now)
+        # After the refutation it may have caused: the accusation is then stale, and its
+        # sender gets our new alive straight back rather than only by gossip.
         if self._cfg.answer_stale_accusations and not self._leave.phase:
             self._stale_answers.on_accusation(s.node, s.incarnation, addr, now)
-        self._on_suspect(s, now)
 
     def _on_suspect(self, s: Suspect, now: float) -> None:
         rec = self._members.get(s.node)
@@ -555,10 +556,10 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
         return True
 
     def _on_dead_packet(self, d: Dead, addr: Address, now: float) -> None:
+        self._on_dead(d, now)  # first, as for a suspect: a refutation makes it stale
         if (self._cfg.answer_stale_accusations and not self._leave.phase
                 and d.from_ != d.node):  # (a node's own dead is its leave, not an accusation)
             self._stale_answers.on_accusation(d.node, d.incarnation, addr, now)
-        self._on_dead(d, now)
 
     def _on_dead(self, d: Dead, now: float) -> None:
         rec = self._members.get(d.node)
@@ -630,8 +631,19 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
             rec = self._members.get(name)
             if rec is None or rec.suspicion is None:
                 self._suspects.pop(name, None)
-            elif now >= rec.suspicion.deadline:
+            elif now >= rec.suspicion.deadline and not self._last_chance(rec, now):
                 self._suspicion_expired(rec, now)
+
+    def _last_chance(self, rec: MemberRecord, now: float) -> bool:
+        """claw-node ``last_chance_probe``: put off a verdict due on weak evidence until
+        one more probe of the suspect has ended; True if it was put off."""
+        s = rec.suspicion
+        if (not self._cfg.last_chance_probe or s is None or s.last_chance or not s.weak
+                or self._leave.phase):
+            return False
+        s.last_chance = True
+        s.deadline = self._prober.want_last_chance_probe(rec, now)
+        return True
 
     def _suspicion_expired(self, rec: MemberRecord, now: float) -> None:
         dead = Dead(rec.incarnation, rec.name, self._self.name)

@@ -22,7 +22,7 @@ from .config import Compression, GossipConfig
 from .errors import GossipError, MalformedPacket
 from .events import AddressChecked, AppState, Event, JoinResult
 from .histogram import PUSH_PULL_BUCKETS_S, Histogram
-from .membership import MemberRecord, Membership
+from .membership import MemberRecord, Membership, alive_is_old_news
 from .messages import (
     Ack,
     Alive,
@@ -46,7 +46,7 @@ from .wire_encryption import WireEncryption
 __all__ = [
     "MAX_PENDING_STREAMS", "PUSH_PULL_SCALE_THRESHOLD", "RECONNECT_INTERVAL_S", "STREAM_GRACE_S", "Exchanges",
     "PendingStream", "StreamKind", "StreamRequest", "Streams", "build_push_pull", "compress_stream",
-    "push_pull_scale", "read_push_pull_reply", "remote_node_messages",
+    "push_pull_scale", "read_push_pull_reply", "remote_node_message", "remote_node_messages",
 ]
 
 PUSH_PULL_SCALE_THRESHOLD = 32
@@ -210,16 +210,21 @@ def remote_node_messages(pp: PushPull, *, bind_port: int,
     """memberlist ``mergeState``: each remote member's state as the message we apply
     (None: a state we do not know)."""
     for ns in pp.nodes:
-        port = ns.port or bind_port  # memberlist fills a zero port with its own
-        if ns.state == MemberState.ALIVE:
-            yield Alive(ns.incarnation, ns.name, ns.addr, port, ns.meta, ns.vsn)
-        elif ns.state == MemberState.LEFT:
-            yield Dead(ns.incarnation, ns.name, ns.name)
-        elif ns.state in (MemberState.DEAD, MemberState.SUSPECT):
-            # A peer's "dead" is only trusted as far as suspicion (memberlist).
-            yield Suspect(ns.incarnation, ns.name, self_name)
-        else:
-            yield None
+        yield remote_node_message(ns, bind_port=bind_port, self_name=self_name)
+
+
+def remote_node_message(ns: PushNodeState, *, bind_port: int,
+                        self_name: str) -> Alive | Dead | Suspect | None:
+    """One remote member's state as the message we apply (``remote_node_messages``)."""
+    port = ns.port or bind_port  # memberlist fills a zero port with its own
+    if ns.state == MemberState.ALIVE:
+        return Alive(ns.incarnation, ns.name, ns.addr, port, ns.meta, ns.vsn)
+    if ns.state == MemberState.LEFT:
+        return Dead(ns.incarnation, ns.name, ns.name)
+    if ns.state in (MemberState.DEAD, MemberState.SUSPECT):
+        # A peer's "dead" is only trusted as far as suspicion (memberlist).
+        return Suspect(ns.incarnation, ns.name, self_name)
+    return None
 
 
 class Exchanges:
@@ -466,8 +471,15 @@ class Exchanges:
     def merge(self, pp: PushPull, *, sender: Address, now: float, our_join: bool = False) -> None:
         """memberlist ``mergeState`` then Serf ``MergeRemoteState`` (``our_join``: the
         answer to a ``join()`` seed, whose user events are history to us)."""
-        for msg in remote_node_messages(pp, bind_port=self._cfg.bind_port,
-                                        self_name=self._self_name):
+        bind_port, self_name, me = self._cfg.bind_port, self._self_name, self._self
+        known = self._members.get
+        for ns in pp.nodes:
+            # Most entries of a converged cluster's push-pull are what we hold: skip them
+            # before building a message (``_on_alive`` would ignore them the same way).
+            if ns.state == MemberState.ALIVE and alive_is_old_news(
+                    known(ns.name), me, ns.incarnation, ns.addr, ns.port or bind_port):
+                continue
+            msg = remote_node_message(ns, bind_port=bind_port, self_name=self_name)
             if isinstance(msg, Alive):
                 self._apply_alive(msg, now)
             elif isinstance(msg, Dead):

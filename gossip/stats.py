@@ -15,7 +15,8 @@ Drops by reason: ``malformed`` (undecodable datagram/stream/field), ``malformed_
 Failure detection: ``probes``, ``probe_failures``, ``probes_abandoned``, ``acks_in``,
 ``nacks_in``, ``indirect_probes``, ``tcp_pings``, ``relays``, ``suspicions``,
 ``confirmations``, ``deaths``, ``leaves``, ``refutes``, ``confirm_probes`` (claw-node
-out-of-turn probes of a suspect someone else accused), ``suspicion_restarts``
+out-of-turn probes of a suspect someone else accused), ``last_chance_probes``
+(claw-node: a weakly confirmed verdict waited for one more probe; ``last_chance_probe``), ``suspicion_restarts``
 (claw-node: a suspicion of a newer incarnation restarted ours), ``suspect_acks``
 (claw-node: a suspect acked our probe; ``suspect_ack_grace``),
 ``stale_accusations_answered`` (claw-node: ``answer_stale_accusations``),
@@ -103,6 +104,7 @@ class CoreStats:
     late_timers: int
     probes_abandoned: int
     confirm_probes: int
+    last_chance_probes: int
     floors_withheld: int
     suspicion_restarts: int
     coordinates_malformed: int

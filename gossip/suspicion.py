@@ -117,7 +117,7 @@ class Suspicion:
     """
 
     __slots__ = ("_confirmers", "confirm_probed", "confirmations", "deadline", "floor_s",
-                 "k", "limit", "max_s", "min_s", "not_before", "started_at")
+                 "k", "last_chance", "limit", "max_s", "min_s", "not_before", "started_at")
 
     def __init__(self, accuser: str, k: int, min_s: float, max_s: float, start: float,
                  floor_s: float | None = None) -> None:
@@ -133,6 +133,8 @@ class Suspicion:
         """claw-node: this node already sent its one confirmation probe of the suspect."""
         self.not_before = -math.inf
         """claw-node: no verdict before this (set when the suspect acks us, ``answered``)."""
+        self.last_chance = False
+        """claw-node: the verdict already waited for one last probe (``last_chance_probe``)."""
         self._confirmers: set[str] = {accuser}
         # Without anyone to confirm, waiting for confirmations only delays detection.
         self.deadline = start + (max_s if k >= 1 else min_s)
@@ -150,6 +152,12 @@ class Suspicion:
         floor_s = (suspicion_floor(config.suspicion_floor_mult, config.probe_interval_s, min_s)
                    if floor else None)
         return cls(accuser, k, min_s, max_s, now, floor_s)
+
+    @property
+    def weak(self) -> bool:
+        """Fewer than ``k`` independent confirmations: the timeout is still above
+        memberlist's minimum, the evidence that of a few accusers only."""
+        return self.confirmations < self.k
 
     @property
     def saturated(self) -> bool:
@@ -173,6 +181,8 @@ class Suspicion:
 
     def answered(self, now: float) -> None:
         """claw-node: the suspect acked our probe at ``now``; the deadline is at least
-        ``min_s`` later, whatever confirmations follow."""
+        ``min_s`` later, whatever confirmations follow, and a weak verdict then waits
+        for one more last-chance probe (``GossipConfig.last_chance_probe``)."""
         self.not_before = max(self.not_before, now + self.min_s)
+        self.last_chance = False
         self.deadline = max(self.deadline, self.not_before)

@@ -345,7 +345,7 @@ def test_a_suspect_that_acks_our_probe_gets_memberlists_minimum_from_the_ack(gra
 
 
 def test_suspect_then_dead_after_max_timeout_without_confirmations() -> None:
-    core = make_core(LAN)
+    core = make_core(LAN.replace(last_chance_probe=False))  # (that probe: test_suspicion_protocol)
     with_peers(core, 5)
     feed(core, Suspect(1, "p2", "p1"), now=0.0)
     core.handle_timer(23.99)
@@ -929,7 +929,9 @@ def test_periodic_push_pull_uses_scaled_interval() -> None:
     assert push_pull_scale(30.0, 33) == 60.0
     assert push_pull_scale(30.0, 64) == 60.0
     assert push_pull_scale(30.0, 65) == 90.0
-    core = make_core(LAN)
+    # Its peers never answer: with a last-chance probe all three are still suspect at
+    # 30 s, and push-pulls go to alive members only; this test is about the interval.
+    core = make_core(LAN.replace(last_chance_probe=False))
     with_peers(core, 3)
     advance(core, 95.0)
     pushes = [r for r in core.streams_to_open()

@@ -13,7 +13,7 @@ from gossip.addresses import ip_to_bytes
 from gossip.config import Compression, GossipConfig
 from gossip.errors import ConfigError
 from gossip.events import MemberFailed
-from gossip.messages import VSN_SERF, Ack, Alive, Ping, Suspect
+from gossip.messages import VSN_SERF, Ack, Alive, Dead, Ping, Suspect
 from gossip.protocol import SwimProtocol
 from gossip.types import MemberState
 from tests.core_harness import Cluster, claw_meta
@@ -314,3 +314,99 @@ def test_memberlist_sets_every_claw_departure_back() -> None:
 def test_compression_must_be_the_enum() -> None:
     with pytest.raises(ConfigError, match="compression"):
         LAN.replace(compression="all")
+
+
+@pytest.mark.parametrize("accusation", ["suspect", "dead"])
+def test_the_accuser_that_made_us_refute_gets_our_alive_straight_back(accusation: str) -> None:
+    """The false death of ``bench.suspicion`` loss 30 %, N = 30, seed 2: p1's buddy probe
+    (ping + suspect at our incarnation) made us refute, our ack and every gossiped copy
+    of the refutation to p1 were lost, and p1 declared us dead 16.8 s later. The
+    accusation is stale once we refuted it, so its sender is answered directly."""
+    core = make_core(LAN)
+    core._bump_incarnation(6)
+    sender = paddr(1)
+    ping = Ping(41, "me", ip_to_bytes(sender[0]), sender[1], "p1")
+    accuse = (Suspect(6, "me", "p1") if accusation == "suspect" else Dead(6, "me", "p1"))
+    parts = [codec.encode_message(ping), codec.encode_message(accuse)]
+    core.receive_datagram(codec.encode_compound(parts), sender, 5.0)
+    assert core.member("me").incarnation == 7
+    to_sender = [m for addr, data in core.datagrams_to_send() if addr == sender
+                 for m in codec.decode_packet(data)[0]]
+    assert any(isinstance(m, Ack) and m.seq_no == 41 for m in to_sender)
+    assert 7 in [m.incarnation for m in to_sender if isinstance(m, Alive) and m.node == "me"]
+    assert core.stats["stale_accusations_answered"] == 1
+
+
+def test_memberlist_refutes_by_gossip_only() -> None:
+    core = make_core(ML)
+    core._bump_incarnation(6)
+    feed(core, Suspect(6, "me", "p1"), now=5.0)
+    assert core.member("me").incarnation == 7
+    assert not [addr for addr, _ in core.datagrams_to_send()]
+
+
+def _suspect_with_own_confirmation(core: SwimProtocol) -> float:
+    """p3 accused by p1 at 10.0 and confirmed by our own failed probe only (c = 1 of
+    k = 2); returns the suspicion's deadline (well above memberlist's minimum)."""
+    feed(core, Suspect(1, "p3", "p1"), now=10.0)
+    feed(core, Suspect(1, "p3", "me"), now=11.0)
+    deadline = core.suspicion_deadline("p3")
+    assert deadline is not None and deadline > 11.0 + 4.0
+    return deadline
+
+
+def _drive(core: SwimProtocol, until: float, *, p3_answers: bool) -> list[tuple[float, list[object]]]:
+    """Run the core's timers until ``until``, acking every ping (p3's only if
+    ``p3_answers``); the times of the pings to p3 and their piggybacked parts."""
+    probes = []
+    while (d := core.next_deadline()) is not None and d <= until:
+        core.handle_timer(d)
+        for ping, rest in pings(core):
+            if ping.node == "p3":
+                probes.append((d, rest))
+                if not p3_answers:
+                    continue
+            feed(core, Ack(ping.seq_no, None), now=d + 0.01)
+    return probes
+
+
+def test_a_weak_verdict_waits_for_a_last_probe_and_dies_if_it_fails() -> None:
+    """The remaining false deaths at 30 % loss (bench.suspicion, N = 30, seeds 14150 and
+    14152): the observer's only confirmation was its own failed probe, no gossiped copy
+    of the refutation reached it, and it declared the live suspect dead."""
+    core = make_core(LAN.replace(confirm_probes=False))
+    deadline = _suspect_with_own_confirmation(core)
+    _drive(core, deadline - 0.01, p3_answers=False)
+    assert core.member("p3").state == MemberState.SUSPECT
+    probes = _drive(core, deadline + 5.0, p3_answers=False)  # (rounds scaled by health 2)
+    assert core.stats["last_chance_probes"] == 1
+    assert core.member("p3").state == MemberState.DEAD  # the last probe failed too
+    [(at, rest)] = probes
+    assert deadline <= at <= deadline + 1.0
+    assert Suspect(1, "p3", "me") in rest  # the buddy system: it may refute at once
+
+
+def test_a_last_probe_acked_keeps_the_suspect_until_its_refutation() -> None:
+    core = make_core(LAN.replace(confirm_probes=False))
+    deadline = _suspect_with_own_confirmation(core)
+    _drive(core, deadline - 0.01, p3_answers=False)
+    probes = _drive(core, deadline + 1.0, p3_answers=True)
+    assert probes and core.stats["last_chance_probes"] == 1
+    _drive(core, deadline + 5.0, p3_answers=False)  # within memberlist's minimum of the ack
+    assert core.member("p3").state == MemberState.SUSPECT
+    feed(core, Alive(2, "p3", ip_to_bytes(paddr(3)[0]), 7946, claw_meta(), VSN_SERF),
+         now=deadline + 5.5)  # its refutation arrives: recovered, never declared dead
+    assert core.member("p3").state == MemberState.ALIVE
+    assert core.stats["deaths"] == 0
+
+
+def test_a_well_confirmed_verdict_does_not_wait() -> None:
+    core = make_core(LAN.replace(confirm_probes=False))
+    feed(core, Suspect(1, "p3", "p1"), now=10.0)
+    for accuser in ("p2", "p4", "p5", "me"):  # 2k confirmations: the floor
+        feed(core, Suspect(1, "p3", accuser), now=10.5)
+    deadline = core.suspicion_deadline("p3")
+    assert deadline is not None
+    _drive(core, deadline, p3_answers=False)
+    assert core.member("p3").state == MemberState.DEAD
+    assert core.stats["last_chance_probes"] == 0
