@@ -14,7 +14,7 @@ out.
 from __future__ import annotations
 
 import dataclasses
-import uuid
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -307,7 +307,7 @@ class HttpNodeRegistry:
             max_nodes: bound on records; ``register`` of a new node beyond it raises
                 ``RegistryFull``.
             new_id: id factory for nodes registering without one (default
-                ``node-<12 hex chars>`` from uuid4); retried until unique.
+                ``node-<12 random hex chars>``); retried until unique.
             on_change: called with every record this registry writes (not with records
                 it merges), so the caller can gossip and persist it.
         """
@@ -316,7 +316,7 @@ class HttpNodeRegistry:
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.suspect_after_s = heartbeat_timeout_s * SUSPECT_FRACTION
         self.max_nodes = max_nodes
-        self._new_id = new_id or (lambda: f"node-{uuid.uuid4().hex[:12]}")
+        self._new_id = new_id or (lambda: f"node-{secrets.token_hex(6)}")
         self._on_change = on_change
         self._records: dict[str, HttpNodeRecord] = {}
         self._tombstones: dict[str, HttpNodeRecord] = {}
