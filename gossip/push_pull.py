@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from random import Random
+from typing import NamedTuple
 
 from . import codec, serf_codec
 from .channel import ChannelCall, decode_request, is_channel_payload
@@ -69,8 +70,7 @@ def push_pull_scale(interval_s: float, n: int) -> float:
     return multiplier * interval_s
 
 
-@dataclass(frozen=True, slots=True)
-class StreamRequest:
+class StreamRequest(NamedTuple):
     """An outbound TCP exchange the driver must perform.
 
     Dial ``address``, write ``data``; if ``expect_reply`` read one stream message

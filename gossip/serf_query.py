@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from random import Random
+from typing import NamedTuple
 
 from .addresses import bytes_to_ip, ip_to_bytes
 from .errors import LocalProtocolError, MalformedPacket
@@ -115,8 +116,7 @@ class QueryParams:
     """How long the query stays open (None: ``default_query_timeout``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class IncomingQuery:
+class IncomingQuery(NamedTuple):
     """A query this node passed the filters of: what a handler needs to answer it."""
 
     ltime: int
@@ -161,8 +161,7 @@ class OutboundQuery:
     closed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class QueryVerdict:
+class QueryVerdict(NamedTuple):
     """What to do about one received query."""
 
     rebroadcast: bool
