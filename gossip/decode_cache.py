@@ -12,7 +12,7 @@ Why it changes nothing the core does:
   compound layer, whose result depends on limits and nesting.
 * Only successes are stored. Bytes that fail to decode are decoded (and rejected, and
   counted by the core) again every time they arrive.
-* The stored messages are frozen dataclasses whose fields are ints, strs, bytes and
+* The stored messages are immutable named tuples whose fields are ints, strs, bytes and
   tuples of them (``gossip.messages``), so one object may be shared by every reader,
   even by many cores (the simulator's shared cache). Serf's push-pull state holds a
   dict and is never stored.
