@@ -42,8 +42,8 @@ def by_name(body: bytes) -> tuple[str, tuple[int | float, ...]] | None:
 def test_a_record_is_new_only_when_its_version_grows() -> None:
     seen = SeenAppMessages(by_name, member_count=lambda: 3)
     assert seen.admit(b"a:2") == (True, "a")
-    assert seen.admit(b"a:2") == (False, "a")      # the same body again
-    assert seen.admit(b"a:1") == (False, "a")      # older: superseded, not news
+    assert seen.admit(b"a:2") == (False, None)     # the same body again
+    assert seen.admit(b"a:1") == (False, None)     # older: superseded, not news
     assert seen.admit(b"a:3") == (True, "a")
     assert seen.admit(b"b:1") == (True, "b")       # another record
     assert len(seen) == 2                           # one entry per record, not per message
@@ -76,7 +76,40 @@ def test_memories_are_bounded_by_the_member_count() -> None:
     assert len(seen) == 2 * cap
     # the least recently changed record went first; a recent one is still known
     assert seen.admit(b"r0:1") == (True, "r0")
-    assert seen.admit(f"r{cap + 49}:1".encode()) == (False, f"r{cap + 49}")
+    assert seen.admit(f"r{cap + 49}:1".encode()) == (False, None)
+
+
+def test_a_body_seen_before_is_not_named_again() -> None:
+    calls: list[bytes] = []
+
+    def counting(body: bytes) -> tuple[str, tuple[int | float, ...]] | None:
+        calls.append(body)
+        return by_name(body)
+
+    seen = SeenAppMessages(counting, member_count=lambda: 3)
+    for body in (b"a:2", b"a:1", b"directive"):    # new, older, unnamed: each named once
+        seen.admit(body)
+    assert calls == [b"a:2", b"a:1", b"directive"]
+    for body in (b"a:2", b"a:1", b"directive") * 5:  # copies relayed back by the members
+        assert seen.admit(body) == (False, None)
+    assert calls == [b"a:2", b"a:1", b"directive"]
+    assert seen.admit(b"a:3") == (True, "a") and calls[-1] == b"a:3"
+
+
+def test_a_forgotten_body_is_named_and_compared_again() -> None:
+    calls: list[bytes] = []
+
+    def counting(body: bytes) -> tuple[str, tuple[int | float, ...]] | None:
+        calls.append(body)
+        return by_name(body)
+
+    seen = SeenAppMessages(counting, member_count=lambda: 1)
+    seen.admit(b"a:5")
+    for i in range(MIN_REMEMBERED):                # other records' bodies push a:5's out
+        seen.admit(f"x{i % 10}:{i}".encode())
+    calls.clear()
+    assert seen.admit(b"a:5") == (False, None)     # still the newest of "a": a duplicate
+    assert calls == [b"a:5"]
 
 
 def test_without_a_version_function_every_distinct_body_is_new_once() -> None:
