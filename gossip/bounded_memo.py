@@ -36,8 +36,8 @@ class BoundedMemo(Generic[K, V]):
         ValueError: a negative bound.
     """
 
-    __slots__ = ("_cost", "_costs", "_map", "hits", "lookup", "max_cost", "max_entries", "max_entry_cost",
-                 "misses")
+    __slots__ = ("_cost", "_costs", "_map", "hits", "lookup", "max_cost", "max_entries",
+                 "max_entry_cost", "misses")
 
     def __init__(self, max_entries: int, max_cost: int, max_entry_cost: int | None = None) -> None:
         entry_bound = max_cost if max_entry_cost is None else max_entry_cost
