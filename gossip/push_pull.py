@@ -295,6 +295,10 @@ class Exchanges:
         """When the next periodic push-pull with a random live member is due."""
         self.next_reconnect = math.inf
         """When we next may try a push-pull with a random dead member (Serf)."""
+        self.last_merge = -math.inf
+        """When a push-pull (ours or a peer's) last merged here (``gossip.catch_up``)."""
+        self.merging = False
+        """True while a push-pull's members are applied: they are not gossip news."""
 
     def schedule(self, now: float) -> None:
         """Schedule the periodic push-pull and reconnect of a core starting at ``now``."""
@@ -471,23 +475,12 @@ class Exchanges:
     def merge(self, pp: PushPull, *, sender: Address, now: float, our_join: bool = False) -> None:
         """memberlist ``mergeState`` then Serf ``MergeRemoteState`` (``our_join``: the
         answer to a ``join()`` seed, whose user events are history to us)."""
-        bind_port, self_name, me = self._cfg.bind_port, self._self_name, self._self
-        known = self._members.get
-        for ns in pp.nodes:
-            # Most entries of a converged cluster's push-pull are what we hold: skip them
-            # before building a message (``_on_alive`` would ignore them the same way).
-            if ns.state == MemberState.ALIVE and alive_is_old_news(
-                    known(ns.name), me, ns.incarnation, ns.addr, ns.port or bind_port):
-                continue
-            msg = remote_node_message(ns, bind_port=bind_port, self_name=self_name)
-            if isinstance(msg, Alive):
-                self._apply_alive(msg, now)
-            elif isinstance(msg, Dead):
-                self._apply_dead(msg, now)
-            elif isinstance(msg, Suspect):
-                self._apply_suspect(msg, now)
-            else:
-                self._stats.malformed_parts += 1
+        self.last_merge = now
+        self.merging = True
+        try:
+            self._merge_nodes(pp, now)
+        finally:
+            self.merging = False
         if not pp.user_state:
             return
         try:
@@ -510,3 +503,23 @@ class Exchanges:
         self._merge_events(user.events, user.event_ltime, ignore_old=our_join)
         if user.claw is not None:
             self._emit(AppState(body=user.claw, join=pp.join, sender=sender))
+
+    def _merge_nodes(self, pp: PushPull, now: float) -> None:
+        """memberlist ``mergeState``: each remote entry through the core's own rules."""
+        bind_port, self_name, me = self._cfg.bind_port, self._self_name, self._self
+        known = self._members.get
+        for ns in pp.nodes:
+            # Most entries of a converged cluster's push-pull are what we hold: skip them
+            # before building a message (``_on_alive`` would ignore them the same way).
+            if ns.state == MemberState.ALIVE and alive_is_old_news(
+                    known(ns.name), me, ns.incarnation, ns.addr, ns.port or bind_port):
+                continue
+            msg = remote_node_message(ns, bind_port=bind_port, self_name=self_name)
+            if isinstance(msg, Alive):
+                self._apply_alive(msg, now)
+            elif isinstance(msg, Dead):
+                self._apply_dead(msg, now)
+            elif isinstance(msg, Suspect):
+                self._apply_suspect(msg, now)
+            else:
+                self._stats.malformed_parts += 1

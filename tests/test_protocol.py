@@ -894,7 +894,7 @@ def test_push_pull_reply_echoes_join_and_carries_app_state() -> None:
 
 def test_join_push_pulls_are_not_compressed_periodic_ones_are() -> None:
     def first_byte(cfg: GossipConfig, join: bool) -> tuple[int, int]:
-        core = make_core(cfg)
+        core = make_core(cfg.replace(catch_up_burst=0))  # 20 gossiped peers: no catch-up
         with_peers(core, 20)
         other = make_core(name="other")
         req = codec.encode_stream(other._exchanges.local_push_pull(join=join))
