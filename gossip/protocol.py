@@ -27,9 +27,9 @@ relays), ``outbox`` (broadcast queues and datagram packing), ``gossiper`` (gossi
 and direct announcements), ``push_pull`` (``Exchanges``: TCP requests, push-pull
 anti-entropy, reconnects), ``user_messages`` (Serf intents and claw app messages),
 ``query_router`` (Serf queries on the wire), ``leave`` (the phases of a graceful leave),
-``serf_layer`` (Lamport clocks and intent decisions), ``stale_accusations`` and
-``name_claims`` (two claw-node departures with state of their own) and ``stats`` (the
-counters). A collaborator moves a member between states only through the callables this
+``serf_layer`` (Lamport clocks and intent decisions), ``stale_accusations``,
+``name_claims`` and ``catch_up`` (claw-node departures with state of their own) and
+``stats`` (the counters). A collaborator moves a member between states only through the callables this
 class hands it. Its facets are base classes, each in its own module:
 ``core_timers.CoreTimers`` (the one timer table, over ``core_assembly.CoreAssembly``,
 which builds the sub-systems and wires them to this class, over
