@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from random import Random
 
-from . import codec, serf_codec
+from . import codec, serf_codec, stream_memo
 from .channel import ChannelCall, decode_request, is_channel_payload
 from .config import Compression, GossipConfig
 from .errors import GossipError, MalformedPacket
@@ -38,6 +38,7 @@ from .messages import (
     UserMsg,
 )
 from .serf_layer import SerfLayer
+from .shared_merge import entries_to_merge, join_statuses_to_merge
 from .stats import CoreStats
 from .types import Address, MemberState
 from .user_messages import UserMessages
@@ -146,6 +147,8 @@ class Streams:
 
     def deadline(self) -> float:
         """When the oldest unfinished exchange is given up (inf: none)."""
+        if not self._pending:  # the common case, without building a generator
+            return math.inf
         return min((s.deadline + STREAM_GRACE_S for s in self._pending.values()),
                    default=math.inf)
 
@@ -473,7 +476,7 @@ class Exchanges:
         answer to a ``join()`` seed, whose user events are history to us)."""
         bind_port, self_name, me = self._cfg.bind_port, self._self_name, self._self
         known = self._members.get
-        for ns in pp.nodes:
+        for ns in entries_to_merge(self._members, pp.nodes, bind_port):
             # Most entries of a converged cluster's push-pull are what we hold: skip them
             # before building a message (``_on_alive`` would ignore them the same way).
             if ns.state == MemberState.ALIVE and alive_is_old_news(
@@ -491,7 +494,7 @@ class Exchanges:
         if not pp.user_state:
             return
         try:
-            user = serf_codec.decode_serf(pp.user_state)
+            user = stream_memo.decode_user_state(pp.user_state, serf_codec.decode_serf)
         except MalformedPacket:
             self._stats.malformed += 1
             return
@@ -499,14 +502,15 @@ class Exchanges:
             self._stats.serf_ignored += 1
             return
         self._serf.witness_remote(user)
-        left = set(user.left_members)
         for name in user.left_members:
             # Serf turns each left member into a leave intent one tick past its status.
             ltime = min(user.status_ltimes.get(name, 0) + 1, (1 << 64) - 1)
             self._user.on_leave_intent(SerfLeave(ltime, name), now, rebroadcast=None)
-        for name, ltime in user.status_ltimes.items():
-            if name not in left:
-                self._user.on_join_status(name, ltime, now)
+        statuses, skipped_max = join_statuses_to_merge(self._members, user)
+        if skipped_max >= 0:
+            self._serf.clock.witness(skipped_max)  # what each skipped status would do
+        for name, ltime in statuses:
+            self._user.on_join_status(name, ltime, now)
         self._merge_events(user.events, user.event_ltime, ignore_old=our_join)
         if user.claw is not None:
             self._emit(AppState(body=user.claw, join=pp.join, sender=sender))

@@ -9,7 +9,9 @@ plaintexts). So the three steps are memoised by their exact input bytes:
 
 * ``compress(plain)``: ``lzw.compress``;
 * ``decompress(buf, max_size)``: ``lzw.decompress``;
-* ``decode(plain, max_size, fn)``: ``fn(plain, max_size)``, the codec's push-pull decoder.
+* ``decode(plain, max_size, fn)``: ``fn(plain, max_size)``, the codec's push-pull decoder;
+* ``decode_user_state(data, fn)``: ``fn(data)``, Serf's decoder of the push-pull's user
+  state (its ``SerfPushPull`` holds a dict of status LTimes: readers never change it).
 
 Why it changes nothing: each step is a deterministic function of its arguments (the
 limit ``max_size`` is part of the key); only successes are stored, so garbage is
@@ -103,6 +105,7 @@ class StreamMemo:
 _COMPRESSED = StreamMemo()
 _DECOMPRESSED = StreamMemo()
 _DECODED = StreamMemo()
+_USER_STATES = StreamMemo()
 
 
 def compress(plain: bytes) -> bytes:
@@ -150,11 +153,27 @@ def decode(plain: bytes, max_size: int, fn: Callable[[bytes, int], _T]) -> _T:
     return out
 
 
+def decode_user_state(data: bytes, fn: Callable[[bytes], _T]) -> _T:
+    """``fn(data)`` (Serf's decoder of a push-pull's user state), memoised for inputs of
+    ``MIN_BYTES`` or more; as ``decode``, ``fn`` must be the same for every call.
+
+    Raises:
+        MalformedPacket: as ``fn`` (failures are never stored).
+    """
+    if len(data) < MIN_BYTES:
+        return fn(data)
+    out: _T | None = _USER_STATES.get(data)
+    if out is None:
+        out = fn(data)
+        _USER_STATES.put(data, out, len(data) * (1 + DECODED_BYTES_PER_INPUT_BYTE))
+    return out
+
+
 def stats() -> dict[str, int]:
     """Hits, misses, entries and charged bytes of each namespace (for benchmarks)."""
     out: dict[str, int] = {}
     for name, memo in (("compress", _COMPRESSED), ("decompress", _DECOMPRESSED),
-                       ("decode", _DECODED)):
+                       ("decode", _DECODED), ("user_state", _USER_STATES)):
         out[f"{name}_hits"] = memo.hits
         out[f"{name}_misses"] = memo.misses
         out[f"{name}_entries"] = len(memo)
