@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from .errors import GossipError
 from .events import Member
 from .interning import RECORD_FIELDS
-from .messages import Alive
+from .messages import Alive, PushNodeState
 from .probe_ring import ring_order
 from .suspicion import Suspicion
 from .tags import CLAW_TAG, decode_tags
@@ -170,6 +170,8 @@ class SharedTable:
         self._ring: list[str] | None = None
         self.merge_memo: dict[tuple[int, int], object] = {}
         """Push-pulls already read against these records (``shared_merge``)."""
+        self.push_states: dict[str, PushNodeState] = {}
+        """Name → the record's push-pull entry, built once (``push_pull.build_push_pull``)."""
 
     def ring(self) -> list[str]:
         """The names in probe-ring order (``probe_ring.ring_order``), built once and

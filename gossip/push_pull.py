@@ -22,7 +22,7 @@ from .config import Compression, GossipConfig
 from .errors import GossipError, MalformedPacket
 from .events import AddressChecked, AppState, Event, JoinResult
 from .histogram import PUSH_PULL_BUCKETS_S, Histogram
-from .membership import MemberRecord, Membership, alive_is_old_news
+from .membership import MemberRecord, Membership, SharedTable, alive_is_old_news
 from .messages import (
     Ack,
     Alive,
@@ -171,15 +171,29 @@ def compress_stream(compression: Compression, msg: object) -> bool:
 
 
 def build_push_pull(records: Iterable[MemberRecord], serf: SerfLayer, *, join: bool,
-                    app_state: Callable[[], bytes] | None, stats: CoreStats) -> PushPull:
+                    app_state: Callable[[], bytes] | None, stats: CoreStats,
+                    shared: SharedTable | None = None) -> PushPull:
     """Our side of a push-pull: ``records`` (those still gossiped), Serf's state and the
-    application's (``app_state``; an exception there is counted, not raised)."""
+    application's (``app_state``; an exception there is counted, not raised).
+
+    ``shared``: the ``SharedTable`` the records' table was built from, if any; the entry
+    of a record that is still the shared one is built once for every table sharing it.
+    """
     records = list(records)
-    nodes = tuple(
-        PushNodeState(name=r.name, addr=r.ip_bytes, port=r.port, meta=r.meta,
-                      incarnation=r.incarnation, state=int(r.state), vsn=r.vsn or None)
-        for r in records
-    )
+    if shared is None:
+        nodes = tuple(map(push_node_state, records))
+    else:
+        table, memo = shared.records, shared.push_states
+        entries = []
+        for r in records:
+            if table.get(r.name) is not r:
+                entries.append(push_node_state(r))  # ours, or changed: build it
+                continue
+            entry = memo.get(r.name)
+            if entry is None:
+                entry = memo[r.name] = push_node_state(r)
+            entries.append(entry)
+        nodes = tuple(entries)
     claw: bytes | None = None
     if app_state is not None:
         try:
@@ -188,6 +202,12 @@ def build_push_pull(records: Iterable[MemberRecord], serf: SerfLayer, *, join: b
             stats.app_state_errors += 1
     return PushPull(join=join, nodes=nodes,
                     user_state=serf_codec.encode_serf(serf.local_state(records, claw)))
+
+
+def push_node_state(r: MemberRecord) -> PushNodeState:
+    """A member's entry in our push-pull."""
+    return PushNodeState(name=r.name, addr=r.ip_bytes, port=r.port, meta=r.meta,
+                         incarnation=r.incarnation, state=int(r.state), vsn=r.vsn or None)
 
 
 def read_push_pull_reply(reply: bytes | None, decode: Callable[[bytes], object],
@@ -363,8 +383,10 @@ class Exchanges:
 
     def local_push_pull(self, *, join: bool) -> PushPull:
         """Our side of a push-pull (``build_push_pull``)."""
+        view = self._members.shared_view()
         return build_push_pull(self._gossiped(), self._serf, join=join,
-                               app_state=self._app_state, stats=self._stats)
+                               app_state=self._app_state, stats=self._stats,
+                               shared=None if view is None else view[0])
 
     def open_push_pull(self, address: Address, *, join: bool, now: float,
                        report: bool | None = None) -> None:

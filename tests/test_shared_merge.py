@@ -90,3 +90,17 @@ def test_join_statuses_skip_old_ones_and_report_their_greatest_ltime() -> None:
     plain = Membership(100)
     merged, skipped_max = join_statuses_to_merge(plain, state)
     assert [n for n, _ in merged] == [f"n{i}" for i in range(9)] + ["stranger"] and skipped_max == -1
+
+
+def test_a_shared_push_pull_entry_is_built_once_and_equals_a_fresh_one() -> None:
+    from gossip.config import GossipConfig
+    from gossip.push_pull import push_node_state
+    from simulations.sim.world import SimWorld
+
+    world = SimWorld(GossipConfig(), seed=2)
+    a, b = (node.core for node in world.add_converged_nodes(20)[:2])
+    assert a is not None and b is not None
+    mine, theirs = (c._exchanges.local_push_pull(join=False).nodes for c in (a, b))
+    assert [push_node_state(r) for r in a._members] == list(mine)  # as built without sharing
+    same = [x is y for x, y in zip(mine, theirs, strict=True)]
+    assert same.count(False) == 2  # only the two private records (each core's own) differ
