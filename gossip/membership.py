@@ -238,8 +238,9 @@ class Membership:
         self._shared: SharedTable | None = None
         """The table ``from_shared`` started from (None: built empty)."""
         self._changed: dict[str, None] = {}
-        """With ``_shared``: every name whose entry may differ from the shared record
-        (copied, added, removed, ourselves); all others hold the shared record itself."""
+        """With ``_shared``: every shared name whose entry may differ from the shared
+        record (copied, replaced, removed, ourselves); the other shared names hold the
+        shared record itself. At most one entry per shared name."""
 
     @classmethod
     def from_shared(cls, max_members: int, shared: SharedTable,
@@ -299,9 +300,9 @@ class Membership:
         return _Without(alive, skip)
 
     def shared_view(self) -> tuple[SharedTable, Collection[str]] | None:
-        """The shared table this one started from and the names whose entry may differ
-        from it (every other name maps to the shared record itself); None if it was
-        not built by ``from_shared``. For skipping work already done on the shared
+        """The shared table this one started from and its names whose entry here may
+        differ (every other shared name maps to the shared record itself); None if it
+        was not built by ``from_shared``. For skipping work already done on the shared
         records (``shared_merge``); do not hold on to the names."""
         if self._shared is None:
             return None
@@ -343,7 +344,7 @@ class Membership:
         record.ip_bytes = RECORD_FIELDS.share(record.ip_bytes)
         old = self._records.get(record.name)
         replaced = old is not None
-        if self._shared is not None:
+        if self._shared is not None and record.name in self._shared.records:
             self._changed[record.name] = None
         self._count_live(old, -1)
         self._count_live(record, +1)
@@ -375,7 +376,7 @@ class Membership:
 
     def remove(self, name: str) -> None:
         record = self._records.pop(name, None)
-        if self._shared is not None:
+        if self._shared is not None and name in self._shared.records:
             self._changed[name] = None
         if record is not None:
             self._count_live(record, -1)

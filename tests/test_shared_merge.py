@@ -104,3 +104,15 @@ def test_a_shared_push_pull_entry_is_built_once_and_equals_a_fresh_one() -> None
     assert [push_node_state(r) for r in a._members] == list(mine)  # as built without sharing
     same = [x is y for x, y in zip(mine, theirs, strict=True)]
     assert same.count(False) == 2  # only the two private records (each core's own) differ
+
+
+def test_names_outside_the_shared_table_are_not_tracked() -> None:
+    shared = _table(5)
+    members, _ = _mine(shared, "n0")
+    for i in range(100):  # names come and go: always news, so nothing to remember
+        rec = _private_copy(shared.records["n1"])
+        rec.name = f"new{i}"
+        assert members.add(rec)
+        members.remove(rec.name)
+    view = members.shared_view()
+    assert view is not None and list(view[1]) == ["n0"]
