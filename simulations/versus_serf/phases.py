@@ -336,8 +336,13 @@ def _kill_phase(cluster: Cluster, s: Settings, rng: random.Random, newcomer: Age
             via = rng.choice([a for a in cluster.live() if a is not newcomer])
             back = cluster.start(int(victim.name[len(cluster.kind.prefix):]), via, like=victim)
             everyone = [a.name for a in cluster.live()]
-            if not cluster.book.wait_for(
-                    lambda b: b.all_see(everyone, back.name, (ALIVE,)), RESTART_TIMEOUT_S):  # noqa: B023
+            # Seen alive since the restart, by everyone: not the latest state, since
+            # memberlist logs "Suspect X has failed" when a probe begun on the old life
+            # times out after the new one joined (the suspicion itself is refuted).
+            t_back = back.started_at
+            def all_saw_it(b: MembershipBook) -> bool:
+                return len(b.first_times(t_back, back.name, (ALIVE,), everyone)) == len(everyone)  # noqa: B023
+            if not cluster.book.wait_for(all_saw_it, RESTART_TIMEOUT_S):
                 notes.append(f"restarted {back.name} not seen alive by all within "
                              f"{RESTART_TIMEOUT_S:.0f}s; kills stop here")
                 break
