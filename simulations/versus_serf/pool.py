@@ -1,6 +1,7 @@
 """Kill -9 detection pooled over runs and seeds, with a bootstrap interval for the ratio.
 
     python -m simulations.versus_serf.pool n30_seed1.json n30_seed2.json ...
+    python -m simulations.versus_serf.pool a.json#claw b.json#serf   # one kind of a file
 
 Each JSON is one ``python -m simulations.versus_serf`` run (``--json``). Every kill's
 "all mark failed" time is one sample, grouped by agent kind and victim role. The figure
@@ -92,17 +93,21 @@ def detection_table(pooled: dict, seed: int = 1) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m simulations.versus_serf.pool",
                                 description=__doc__.split("\n\n")[0])
-    p.add_argument("files", nargs="+", help="JSON files written by versus_serf --json")
+    p.add_argument("files", nargs="+",
+                   help="JSON files written by versus_serf --json; FILE#KIND takes only "
+                        "that kind's runs from FILE")
     p.add_argument("--seed", type=int, default=1, help="bootstrap seed (default 1)")
     args = p.parse_args(argv)
     results: list[dict] = []
-    for name in args.files:
+    for arg in args.files:
+        name, _, only = arg.partition("#")
         with open(name) as f:
             doc = json.load(f)
         commit = doc.get("code", {}).get("commit", "?")[:10]
-        print(f"{name}: {doc.get('command')} (code {commit})")
+        print(f"{arg}: {doc.get('command')} (code {commit})")
         for r in doc["results"]:
-            results.append({**r, "run": f"{name}:{r['run']}"})
+            if not only or r["kind"] == only:
+                results.append({**r, "run": f"{name}:{r['run']}"})
     print()
     print(detection_table(pool_kills(results), seed=args.seed))
     return 0
