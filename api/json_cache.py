@@ -15,11 +15,13 @@ list (the cluster health summary) is kept the same way, one per kind (``per_view
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
-from .models import NodeInfo
+from .gzip_bodies import GzipBodies
+from .models import MessageOut, NodeInfo
 
 __all__ = ["MAX_LIST_BODIES", "NodeJsonCache"]
 
@@ -37,9 +39,10 @@ class NodeJsonCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[NodeInfo, bytes]] = {}
-        self._lists: OrderedDict[Hashable, tuple[tuple[int, ...], Sequence[NodeInfo], bytes]] = \
-            OrderedDict()
-        self._per_view: dict[str, tuple[tuple[int, ...], object, Sequence[NodeInfo], Any]] = {}
+        self._lists: OrderedDict[Hashable, tuple[Sequence[NodeInfo], bytes]] = OrderedDict()
+        self._per_view: dict[str, tuple[object, Sequence[NodeInfo], Any]] = {}
+        self.gzip = GzipBodies()
+        """The gzip of each list body, made once per body (``gzip_bodies``)."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -52,6 +55,14 @@ class NodeJsonCache:
         data = node.model_dump_json().encode()
         self._entries[node.node_id] = (node, data)
         return data
+
+    def message(self, node_id: str, message: str, node: NodeInfo) -> bytes:
+        """``MessageOut`` JSON, byte-identical to ``MessageOut(...).model_dump_json()``,
+        with the node's JSON from this cache: a heartbeat's answer encodes the node once,
+        and the next list reuses it."""
+        head = MessageOut(node_id=node_id, message=message).model_dump_json().encode()
+        assert head.endswith(b',"node":null}')  # node is the model's last field
+        return head[:-5] + self.encode(node) + b"}"
 
     def retain(self, every_node: Sequence[NodeInfo]) -> None:
         """Drop the entries of ids not in ``every_node`` (the view's whole list); O(1)
@@ -79,14 +90,12 @@ class NodeJsonCache:
             select: filters and orders the nodes for ``query``.
         """
         self.retain(every_node)
-        identities = tuple(map(id, every_node))
         hit = self._lists.get(query)
-        if hit is not None and hit[0] == identities:
+        if hit is not None and _same_objects(hit[0], every_node):
             self._lists.move_to_end(query)
-            return hit[2]
+            return hit[1]
         body = self.node_list(select(every_node))
-        # Holding the nodes keeps their ids from being reused while the entry lives.
-        self._lists[query] = (identities, every_node, body)
+        self._lists[query] = (tuple(every_node), body)
         self._lists.move_to_end(query)
         while len(self._lists) > MAX_LIST_BODIES:
             self._lists.popitem(last=False)
@@ -98,11 +107,18 @@ class NodeJsonCache:
         order and ``inputs`` (whatever else ``build`` reads) compares equal to the last
         call's. One value is kept per ``kind`` (a constant naming what is built).
         """
-        identities = tuple(map(id, every_node))
         hit = self._per_view.get(kind)
-        if hit is not None and hit[0] == identities and hit[1] == inputs:
-            value: T = hit[3]
+        if hit is not None and _same_objects(hit[1], every_node) and hit[0] == inputs:
+            value: T = hit[2]
             return value
         value = build()
-        self._per_view[kind] = (identities, inputs, every_node, value)  # nodes held: see list_body
+        self._per_view[kind] = (inputs, tuple(every_node), value)
         return value
+
+
+def _same_objects(kept: Sequence[NodeInfo], now: Sequence[NodeInfo]) -> bool:
+    """Whether ``now`` holds the very objects of ``kept``, in order. ``kept`` is the
+    cache's own copy, so its objects stay alive and their ids are not reused by new
+    nodes: comparing identities is exact (~10 µs for 1,000 nodes, no tuple of ids built
+    per request)."""
+    return len(kept) == len(now) and all(map(operator.is_, kept, now))

@@ -112,7 +112,7 @@ class MemoryClusterView:
     # --- reads --------------------------------------------------------------------------
 
     async def list_nodes(self) -> list[NodeInfo]:
-        return self.registry.node_infos()
+        return list(self.registry.node_infos())
 
     async def get_node(self, node_id: str) -> NodeInfo | None:
         return self.registry.node_info(node_id)

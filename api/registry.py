@@ -14,7 +14,7 @@ out.
 from __future__ import annotations
 
 import dataclasses
-import uuid
+import secrets
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -118,7 +118,9 @@ class HttpNodeRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON/msgpack-safe dict (lists instead of tuples)."""
-        d = dataclasses.asdict(self)
+        # Every field is a scalar or a tuple of str: a shallow copy, not asdict()'s deep
+        # recursion (a third of a heartbeat's CPU, paid twice per write: store, gossip).
+        d = {name: getattr(self, name) for name in _RECORD_FIELDS}
         if not self.removed:
             del d["removed"]
         d["available_skills"] = list(self.available_skills)
@@ -264,6 +266,9 @@ class HttpNodeRecord:
         return NodeInfo(**fields)
 
 
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(HttpNodeRecord))
+"""Field names in declaration order (the order ``asdict`` gave: same msgpack bytes)."""
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """A status or suspect change made by a registry write or check."""
@@ -307,7 +312,7 @@ class HttpNodeRegistry:
             max_nodes: bound on records; ``register`` of a new node beyond it raises
                 ``RegistryFull``.
             new_id: id factory for nodes registering without one (default
-                ``node-<12 hex chars>`` from uuid4); retried until unique.
+                ``node-<12 random hex chars>``); retried until unique.
             on_change: called with every record this registry writes (not with records
                 it merges), so the caller can gossip and persist it.
         """
@@ -316,12 +321,14 @@ class HttpNodeRegistry:
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.suspect_after_s = heartbeat_timeout_s * SUSPECT_FRACTION
         self.max_nodes = max_nodes
-        self._new_id = new_id or (lambda: f"node-{uuid.uuid4().hex[:12]}")
+        self._new_id = new_id or (lambda: f"node-{secrets.token_hex(6)}")
         self._on_change = on_change
         self._records: dict[str, HttpNodeRecord] = {}
         self._tombstones: dict[str, HttpNodeRecord] = {}
         """Deleted nodes (``removed`` records), oldest first; never shown by reads."""
         self._infos: dict[str, tuple[HttpNodeRecord, NodeInfo]] = {}
+        self._all_infos: list[NodeInfo] | None = None
+        """``node_infos()`` as last built; None once any record changed."""
 
     # --- reads --------------------------------------------------------------------------
 
@@ -351,13 +358,13 @@ class HttpNodeRegistry:
         return info
 
     def node_infos(self) -> list[NodeInfo]:
-        """Every record's cached ``NodeInfo`` (see ``node_info``)."""
-        out = []
-        for node_id in list(self._records):
-            info = self.node_info(node_id)
-            if info is not None:
-                out.append(info)
-        return out
+        """Every record's cached ``NodeInfo`` (see ``node_info``), the same list object
+        until a record changes: a list request over 1,000 records then costs no walk of
+        the records (1 ms of the 2 a request took). Callers must not modify it."""
+        if self._all_infos is None:
+            self._all_infos = [info for node_id in list(self._records)
+                               if (info := self.node_info(node_id)) is not None]
+        return self._all_infos
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every record and tombstone as ``to_dict()`` (for a push-pull or the store)."""
@@ -379,6 +386,7 @@ class HttpNodeRegistry:
 
     def _store(self, rec: HttpNodeRecord) -> HttpNodeRecord:
         self._records[rec.node_id] = rec
+        self._all_infos = None
         if self._on_change is not None:
             self._on_change(rec)
         return rec
@@ -498,6 +506,7 @@ class HttpNodeRegistry:
         if old is None:
             return None
         self._infos.pop(node_id, None)
+        self._all_infos = None
         tomb = self._bump(old, now, removed=True)
         self._bury(tomb)
         if self._on_change is not None:
@@ -561,6 +570,7 @@ class HttpNodeRegistry:
                 return False
         elif not rec.newer_than(old):
             return False
+        self._all_infos = None
         if rec.removed:
             self._records.pop(rec.node_id, None)
             self._infos.pop(rec.node_id, None)
@@ -573,4 +583,5 @@ class HttpNodeRegistry:
     def remove(self, node_id: str) -> bool:
         """Forget a record locally (e.g. the id now belongs to a gossip member)."""
         self._infos.pop(node_id, None)
+        self._all_infos = None
         return self._records.pop(node_id, None) is not None

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from .errors import NotFound, Unavailable
 from .examples import EVENT_STREAM_EXAMPLE
+from .gzip_bodies import json_body_response
 from .health import cluster_health, filter_nodes, node_health
 from .key_control import KeyAction, KeyControl
 from .keys import CONFIG, JSON_CACHE, KEY_CONTROL, USER_EVENT_CONTROL, VIEW
@@ -71,8 +72,8 @@ def node_list_response(request: web.Request, query: Hashable, nodes: list[NodeIn
                        select: Callable[[Sequence[NodeInfo]], list[NodeInfo]]) -> web.Response:
     """``NodeListOut`` JSON of ``select(nodes)`` (``nodes``: the view's whole list), built
     once per ``query`` and state of the view (``NodeJsonCache.list_body``)."""
-    body = request.app[JSON_CACHE].list_body(query, nodes, select)
-    return web.Response(body=body, content_type="application/json")
+    cache = request.app[JSON_CACHE]
+    return json_body_response(request, cache.list_body(query, nodes, select), cache.gzip)
 
 
 def _now(request: web.Request) -> float:
@@ -187,8 +188,8 @@ async def heartbeat(request: web.Request, call: Call) -> web.Response:
     node = await request.app[VIEW].heartbeat(node_id, call.body)
     if node is None:
         raise _missing(node_id)
-    return json_model(MessageOut(node_id=node_id, node=node,
-                                 message=f"heartbeat recorded for {node_id}"))
+    body = request.app[JSON_CACHE].message(node_id, f"heartbeat recorded for {node_id}", node)
+    return web.Response(body=body, content_type="application/json")
 
 
 @registry.route("POST", "/api/v1/nodes/{node_id}/shutdown", summary="Shutdown notice: mark offline",

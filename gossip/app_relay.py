@@ -8,12 +8,16 @@ an ``AppVersionOf`` function, and the core then keeps, per record, only the newe
 version seen. An older or equal version arriving later is a duplicate; a newer one
 replaces the queued relay of the older (the relay queue's key is the record's), the way
 memberlist's ``TransmitLimitedQueue`` invalidates a broadcast by the node it names. The
-memory and the relay queue thus hold one entry per record, not one per message.
+version memory and the relay queue thus hold one entry per record, not one per message.
 
 Messages the function does not name (directives, or every message when no function is
 given, as in a bare core or a Serf-only simulation) are remembered by a digest of their
-body. Both memories are bounded by the cluster: ``capacity`` entries each, grown with the
-member count, dropping the least recently changed entry first.
+body. The digests of named bodies are remembered too, apart: most arrivals are copies
+of a body already seen (each member relays each message), and the digest recognises
+them before the version function decodes the body. That memory is only a short cut:
+a body it has forgotten is named and compared as before. All three memories are
+bounded by the cluster: ``capacity`` entries each, grown with the member count,
+dropping the least recently changed entry first.
 
 Nothing of this reaches the wire: the body is relayed as received, and a member without
 a version function (or an older claw node) still deduplicates by digest.
@@ -58,34 +62,44 @@ class SeenAppMessages:
         self._member_count = member_count
         self._versions: OrderedDict[str, tuple[tuple[int | float, ...], bytes]] = OrderedDict()
         self._digests: OrderedDict[bytes, None] = OrderedDict()
+        """Digests of the unnamed bodies seen."""
+        self._named_digests: OrderedDict[bytes, None] = OrderedDict()
+        """Digests of the named bodies seen (new or not): their copies skip the decode."""
 
     def capacity(self) -> int:
         """Entries each memory keeps (records, and digests), from the member count."""
         return max(MIN_REMEMBERED, REMEMBERED_PER_MEMBER * self._member_count())
 
     def __len__(self) -> int:
+        """Records and unnamed digests remembered (the digests of named bodies, a
+        short cut, are not counted)."""
         return len(self._versions) + len(self._digests)
 
     def admit(self, body: bytes) -> tuple[bool, str | None]:
-        """Record ``body`` as seen. Returns (whether it is new, the record key it
-        carries, None if unnamed); a body not new must be neither delivered nor relayed.
+        """Record ``body`` as seen. Returns whether it is new and, if it is, the record
+        key it carries (None: unnamed, or not new); a body not new must be neither
+        delivered nor relayed.
 
-        A named record's body is new if (version, digest) is larger than the one
-        remembered: the digest breaks ties between two different bodies of one version,
-        so every member settles on the same one and no pair of bodies can alternate.
+        A body seen before is not new, whatever it names: its digest is checked first,
+        and only a body not seen before is named by the version function. A named
+        record's body is new if (version, digest) is larger than the one remembered:
+        the digest breaks ties between two different bodies of one version, so every
+        member settles on the same one and no pair of bodies can alternate.
         """
         digest = hashlib.blake2b(body, digest_size=_DIGEST_BYTES).digest()
+        if digest in self._named_digests or digest in self._digests:
+            return False, None
         named = self._version_of(body) if self._version_of is not None else None
         if named is None:
-            if digest in self._digests:
-                return False, None
             self._digests[digest] = None
             _trim(self._digests, self.capacity())
             return True, None
+        self._named_digests[digest] = None
+        _trim(self._named_digests, self.capacity())
         key, version = named
         known = self._versions.get(key)
         if known is not None and (version, digest) <= known:
-            return False, key
+            return False, None
         self._versions[key] = (version, digest)
         self._versions.move_to_end(key)
         _trim(self._versions, self.capacity())

@@ -21,8 +21,7 @@ application's async handler.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgpack
 
@@ -75,8 +74,7 @@ class ReplyStatus(enum.IntEnum):
     """The handler's answer exceeded ``MAX_REPLY_BYTES``."""
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelCall:
+class ChannelCall(NamedTuple):
     """An inbound request, classified by the core and handed to the application.
 
     ``ttl_s`` is the caller's remaining patience, already clamped to ``MAX_TTL_S``; the
@@ -92,8 +90,7 @@ class ChannelCall:
         return now + self.ttl_s
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelReply:
+class ChannelReply(NamedTuple):
     status: ReplyStatus
     body: bytes
 

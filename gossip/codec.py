@@ -44,7 +44,7 @@ from typing import Any
 import msgpack
 
 from gossip import stream_memo
-from gossip.decode_cache import DecodeCache
+from gossip.decode_cache import DecodeCache, entry_cost
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.interning import BROADCASTS, RECORD_FIELDS
 from gossip.messages import (
@@ -388,8 +388,9 @@ def _decode_command(
             memo.misses += 1
             obj, _ = unpack_one(buf[1:], _NAMES[code])
             msg = _shared_fields(_decode_body(code, as_map(obj, _NAMES[code])))
-            if len(buf) <= memo.max_entry_bytes:  # else not stored: keep the pool clean too
-                memo.put(BROADCASTS.share(buf), msg)
+            cost = entry_cost(len(buf))
+            if cost <= memo.max_entry_cost:  # else not stored: keep the pool clean too
+                memo.put(BROADCASTS.share(buf), msg, cost)
         out.append(msg)
         return 0
     body = buf[1:]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .types import Address
 
@@ -30,8 +31,7 @@ MAX_PENDING_REPORTS = MAX_SOURCES
 """Reports kept until the driver takes them; older ones are dropped beyond it."""
 
 
-@dataclass(frozen=True, slots=True)
-class DecryptFailureReport:
+class DecryptFailureReport(NamedTuple):
     """Failures from one source since its previous report (one log line)."""
 
     source: Address

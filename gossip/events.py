@@ -1,12 +1,16 @@
-"""What the gossip core tells the layers above (frozen, app-facing).
+"""What the gossip core tells the layers above (immutable, app-facing).
 
 Drain them with ``SwimProtocol.next_event()`` after every input.
+
+Named tuples, as the wire messages (``gossip.messages``): the core builds these classes
+at every start, and a ``NamedTuple`` class costs a fraction of a frozen dataclass's
+exec-compiled methods. Several kinds share a shape (``MemberJoined(member)``,
+``MemberLeft(member)``) and compare as tuples: dispatch on the type, never on equality.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .types import Address, MemberState
 
@@ -21,8 +25,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Member:
+class Member(NamedTuple):
     """A snapshot of one member as this node knows it."""
 
     name: str
@@ -40,52 +43,45 @@ class Member:
     """True when its Serf tags carry the ``claw`` tag (a claw-node, not a plain Serf agent)."""
 
 
-@dataclass(frozen=True, slots=True)
-class MemberJoined:
+class MemberJoined(NamedTuple):
     """A member became alive: new, or back from dead/left (then with a higher incarnation)."""
 
     member: Member
 
 
-@dataclass(frozen=True, slots=True)
-class MemberUpdated:
+class MemberUpdated(NamedTuple):
     """An alive member changed its metadata or address."""
 
     member: Member
 
 
-@dataclass(frozen=True, slots=True)
-class MemberSuspected:
+class MemberSuspected(NamedTuple):
     """A member is suspected; ``accuser`` is the node whose suspect message started it."""
 
     member: Member
     accuser: str
 
 
-@dataclass(frozen=True, slots=True)
-class MemberRecovered:
+class MemberRecovered(NamedTuple):
     """A suspect member refuted the suspicion (alive with a higher incarnation)."""
 
     member: Member
 
 
-@dataclass(frozen=True, slots=True)
-class MemberFailed:
+class MemberFailed(NamedTuple):
     """A member was declared dead (suspicion timed out, or we learned of its death)."""
 
     member: Member
     accuser: str
 
 
-@dataclass(frozen=True, slots=True)
-class MemberLeft:
+class MemberLeft(NamedTuple):
     """A member left gracefully (it declared itself dead)."""
 
     member: Member
 
 
-@dataclass(frozen=True, slots=True)
-class NameConflict:
+class NameConflict(NamedTuple):
     """Someone at ``claimed_by`` claims the name of a live member at another address.
 
     The claim was refused; the existing record is unchanged. When the name is our own,
@@ -101,8 +97,7 @@ class NameConflict:
     claimed_incarnation: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class AddressChecked:
+class AddressChecked(NamedTuple):
     """Outcome of ``SwimProtocol.check_address``: whether ``address`` answered a TCP
     ping for the member name ``name`` before the deadline."""
 
@@ -111,8 +106,7 @@ class AddressChecked:
     answered: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Refuted:
+class Refuted(NamedTuple):
     """We heard ourselves suspected or declared dead and re-announced at ``incarnation``.
 
     The agent persists the incarnation so a restart never goes backwards.
@@ -122,8 +116,7 @@ class Refuted:
     accuser: str
 
 
-@dataclass(frozen=True, slots=True)
-class JoinResult:
+class JoinResult(NamedTuple):
     """Outcome of one join attempt (a push-pull with ``seed``)."""
 
     seed: Address
@@ -131,15 +124,13 @@ class JoinResult:
     error: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class AppMessage:
+class AppMessage(NamedTuple):
     """A claw application message piggybacked by gossip (``SwimProtocol.broadcast_app``)."""
 
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class AppState:
+class AppState(NamedTuple):
     """claw application state received in a push-pull (anti-entropy)."""
 
     body: bytes
@@ -147,8 +138,7 @@ class AppState:
     sender: Address
 
 
-@dataclass(frozen=True, slots=True)
-class QueryReceived:
+class QueryReceived(NamedTuple):
     """A Serf query passed our filters (``gossip.serf_query``): for a handler, which may
     answer it once with ``SwimProtocol.respond_query`` before ``query.deadline``.
     Serf's internal queries (``query.internal``) are for the node itself."""
@@ -156,8 +146,7 @@ class QueryReceived:
     query: IncomingQuery
 
 
-@dataclass(frozen=True, slots=True)
-class QueryAnswered:
+class QueryAnswered(NamedTuple):
     """An ack (``ack``) or a response from ``node`` arrived for our ``query``
     (already recorded in ``query.acks`` / ``query.responses``)."""
 
@@ -166,15 +155,13 @@ class QueryAnswered:
     ack: bool
 
 
-@dataclass(frozen=True, slots=True)
-class QueryFinished:
+class QueryFinished(NamedTuple):
     """Our ``query`` reached its deadline: its acks and responses are final."""
 
     query: OutboundQuery
 
 
-@dataclass(frozen=True, slots=True)
-class UserEventReceived:
+class UserEventReceived(NamedTuple):
     """A Serf user event new to this node (``serf event``; ``gossip.user_events``),
     ours included: for the node's event handlers."""
 

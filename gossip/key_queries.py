@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import KeyringError, LocalProtocolError, MalformedPacket
 from .keyring import Keyring
@@ -67,8 +68,7 @@ _NO_KEYRING = "No keyring to modify (encryption not enabled)"
 _EMPTY_KEYRING = "Keyring is empty (encryption not enabled)"
 
 
-@dataclass(frozen=True, slots=True)
-class NodeKeyResponse:
+class NodeKeyResponse(NamedTuple):
     """Serf ``nodeKeyResponse``: one node's answer to a key query."""
 
     result: bool
@@ -125,8 +125,7 @@ def decode_key_response(payload: bytes) -> NodeKeyResponse:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class KeyPlan:
+class KeyPlan(NamedTuple):
     """How this node answers one key query."""
 
     response: bytes

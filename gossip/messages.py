@@ -1,17 +1,21 @@
-"""memberlist's and Serf's messages as frozen dataclasses (wire-faithful).
+"""memberlist's and Serf's messages as immutable named tuples (wire-faithful).
 
 Field names follow memberlist's Go structs (``SeqNo`` -> ``seq_no``); the codec
 (``gossip.codec``) maps them to the exact msgpack keys. IP addresses stay raw bytes
 (4 or 16) as on the wire; ``gossip.addresses`` converts them.
 
 ``bytes | None`` distinguishes Go's nil slice (msgpack nil) from an empty one.
+
+Named tuples rather than frozen dataclasses because every agent builds these classes
+before its first packet: a ``NamedTuple`` class costs a fraction of a frozen, slotted
+dataclass's exec-compiled methods (Python 3.11). They compare as tuples, so dispatch on
+the type (``isinstance``), never on equality with another message kind.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "MessageType", "SerfMessageType",
@@ -68,8 +72,7 @@ VSN_SERF = bytes([1, 5, 2, 2, 5, 5])
 # --- memberlist packet messages -------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Ping:
+class Ping(NamedTuple):
     seq_no: int
     node: str
     """Name of the *target*; a non-empty name that is not ours means: ignore."""
@@ -78,8 +81,7 @@ class Ping:
     source_node: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class IndirectPing:
+class IndirectPing(NamedTuple):
     seq_no: int
     """The requester's sequence number (echoed in the relayed ack)."""
     target: bytes
@@ -91,26 +93,22 @@ class IndirectPing:
     source_node: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
+class Ack(NamedTuple):
     seq_no: int
     payload: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Nack:
+class Nack(NamedTuple):
     seq_no: int
 
 
-@dataclass(frozen=True, slots=True)
-class Suspect:
+class Suspect(NamedTuple):
     incarnation: int
     node: str
     from_: str
 
 
-@dataclass(frozen=True, slots=True)
-class Alive:
+class Alive(NamedTuple):
     incarnation: int
     node: str
     addr: bytes
@@ -119,23 +117,20 @@ class Alive:
     vsn: bytes | None = VSN_SERF
 
 
-@dataclass(frozen=True, slots=True)
-class Dead:
+class Dead(NamedTuple):
     incarnation: int
     node: str
     from_: str
     """``from_ == node`` means a graceful leave (state LEFT)."""
 
 
-@dataclass(frozen=True, slots=True)
-class UserMsg:
+class UserMsg(NamedTuple):
     """memberlist user message: opaque bytes for the delegate (Serf: type byte + msgpack)."""
 
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Compound:
+class Compound(NamedTuple):
     """Several commands in one datagram (decoded form, parts already decoded)."""
 
     parts: tuple[PacketMessage, ...]
@@ -144,13 +139,11 @@ class Compound:
 # --- memberlist stream messages -------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ErrResp:
+class ErrResp(NamedTuple):
     error: str
 
 
-@dataclass(frozen=True, slots=True)
-class PushNodeState:
+class PushNodeState(NamedTuple):
     name: str
     addr: bytes
     port: int
@@ -161,8 +154,7 @@ class PushNodeState:
     vsn: bytes | None = VSN_SERF
 
 
-@dataclass(frozen=True, slots=True)
-class PushPull:
+class PushPull(NamedTuple):
     """A push-pull message: header, node states, and opaque user state."""
 
     join: bool
@@ -173,21 +165,18 @@ class PushPull:
 # --- Serf messages (inside memberlist user payloads) ----------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SerfJoin:
+class SerfJoin(NamedTuple):
     ltime: int
     node: str
 
 
-@dataclass(frozen=True, slots=True)
-class SerfLeave:
+class SerfLeave(NamedTuple):
     ltime: int
     node: str
     prune: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class SerfPushPull:
+class SerfPushPull(NamedTuple):
     """Serf's push-pull user state (``messagePushPull``) plus claw-node's extension.
 
     ``events`` is kept as decoded msgpack (Serf always sends 512 slots, mostly None) so
@@ -204,16 +193,14 @@ class SerfPushPull:
     claw: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SerfUserEvent:
+class SerfUserEvent(NamedTuple):
     ltime: int
     name: str
     payload: bytes | None
     cc: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class SerfQuery:
+class SerfQuery(NamedTuple):
     ltime: int
     id: int
     addr: bytes | None
@@ -227,8 +214,7 @@ class SerfQuery:
     payload: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class SerfQueryResponse:
+class SerfQueryResponse(NamedTuple):
     ltime: int
     id: int
     from_: str
@@ -236,8 +222,7 @@ class SerfQueryResponse:
     payload: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class SerfRelay:
+class SerfRelay(NamedTuple):
     """Serf ``messageRelayType``: forward ``inner`` (a Serf type byte + body) to
     ``dest_ip:dest_port`` as a user message. A query's answerer sends copies of its ack
     or response this way through ``RelayFactor`` other members, so one lost datagram
@@ -251,19 +236,17 @@ class SerfRelay:
     dest_zone: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class SerfUnknown:
+class SerfUnknown(NamedTuple):
     """A Serf message type we do not interpret (conflict, key, ...): kept raw."""
 
     type: int
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class ClawAppMessage:
+class ClawAppMessage(NamedTuple):
     """claw-node application message: opaque to the gossip layer (``SerfMessageType.CLAW``)."""
 
-    body: bytes = field(default=b"")
+    body: bytes = b""
 
 
 PacketMessage = Ping | IndirectPing | Ack | Nack | Suspect | Alive | Dead | UserMsg | Compound

@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from random import Random
+from typing import NamedTuple
 
 from . import codec
 from .addresses import bytes_to_ip
@@ -185,8 +186,7 @@ class Relay:
 # --- what the prober asks the core to do --------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
+class Send(NamedTuple):
     """Send ``message`` to ``address`` with piggybacked gossip (memberlist ``sendMsg``);
     ``to`` is the member there, if known (claw members also get app messages)."""
 
@@ -195,8 +195,7 @@ class Send:
     to: MemberRecord | None
 
 
-@dataclass(frozen=True, slots=True)
-class SendAlone:
+class SendAlone(NamedTuple):
     """Send ``data`` as it is (nothing piggybacked), with a CRC if ``crc``."""
 
     address: Address
@@ -204,8 +203,7 @@ class SendAlone:
     crc: bool
 
 
-@dataclass(frozen=True, slots=True)
-class OpenTcpPing:
+class OpenTcpPing(NamedTuple):
     """Open the TCP fallback ping of round ``ping.seq_no`` (answered: ``tcp_ping_acked``)."""
 
     address: Address
@@ -213,8 +211,7 @@ class OpenTcpPing:
     deadline: float
 
 
-@dataclass(frozen=True, slots=True)
-class Accuse:
+class Accuse(NamedTuple):
     """The verdict of a failed round: suspect ``name`` at ``incarnation``."""
 
     name: str
@@ -300,6 +297,8 @@ class Prober:
         return r.deadline if r.indirect_sent else r.ack_deadline
 
     def relay_deadline(self) -> float:
+        if not self._relays:  # the common case, without building a generator
+            return math.inf
         return min((min(relay.deadline, relay.nack_at) for relay in self._relays.values()),
                    default=math.inf)
 

@@ -20,7 +20,7 @@ filter needs.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import LocalProtocolError, MalformedPacket
 from .msgpack_fields import as_map, get_str, go_str, pack, to_str, unpack_one
@@ -42,15 +42,13 @@ linear; Python's engines may backtrack exponentially on hostile patterns)."""
 _NODE_FILTER, _TAG_FILTER = 0, 1
 
 
-@dataclass(frozen=True, slots=True)
-class NodeFilter:
+class NodeFilter(NamedTuple):
     """Only the named nodes process the query."""
 
     names: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class TagFilter:
+class TagFilter(NamedTuple):
     """Only nodes whose ``tag`` value matches ``expr`` (unanchored) process the query."""
 
     tag: str

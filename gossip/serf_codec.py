@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gossip.decode_cache import DecodeCache
+from gossip.decode_cache import DecodeCache, entry_cost
 from gossip.errors import LocalProtocolError, MalformedPacket
 from gossip.messages import (
     ClawAppMessage,
@@ -136,7 +136,7 @@ def decode_serf(payload: bytes, cache: DecodeCache | None = None) -> SerfMessage
                 msg = SerfJoin(msg.ltime, sys.intern(msg.node))
             elif isinstance(msg, SerfLeave):
                 msg = SerfLeave(msg.ltime, sys.intern(msg.node), msg.prune)
-            memo.put(payload, msg)
+            memo.put(payload, msg, entry_cost(len(payload)))
     return msg
 
 

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from random import Random
+from typing import NamedTuple
 
 from .addresses import bytes_to_ip, ip_to_bytes
 from .errors import LocalProtocolError, MalformedPacket
@@ -115,8 +116,7 @@ class QueryParams:
     """How long the query stays open (None: ``default_query_timeout``)."""
 
 
-@dataclass(frozen=True, slots=True)
-class IncomingQuery:
+class IncomingQuery(NamedTuple):
     """A query this node passed the filters of: what a handler needs to answer it."""
 
     ltime: int
@@ -161,8 +161,7 @@ class OutboundQuery:
     closed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class QueryVerdict:
+class QueryVerdict(NamedTuple):
     """What to do about one received query."""
 
     rebroadcast: bool
@@ -432,6 +431,8 @@ class SerfQueries:
 
     def next_deadline(self) -> float:
         """When the earliest open query closes (inf: none open)."""
+        if not self._open:  # the common case, without building a generator
+            return math.inf
         return min((q.deadline for q in self._open.values()), default=math.inf)
 
     def expire(self, now: float) -> list[OutboundQuery]:

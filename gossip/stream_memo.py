@@ -9,7 +9,9 @@ plaintexts). So the three steps are memoised by their exact input bytes:
 
 * ``compress(plain)``: ``lzw.compress``;
 * ``decompress(buf, max_size)``: ``lzw.decompress``;
-* ``decode(plain, max_size, fn)``: ``fn(plain, max_size)``, the codec's push-pull decoder.
+* ``decode(plain, max_size, fn)``: ``fn(plain, max_size)``, the codec's push-pull decoder;
+* ``decode_user_state(data, fn)``: ``fn(data)``, Serf's decoder of the push-pull's user
+  state (its ``SerfPushPull`` holds a dict of status LTimes: readers never change it).
 
 Why it changes nothing: each step is a deterministic function of its arguments (the
 limit ``max_size`` is part of the key); only successes are stored, so garbage is
@@ -19,9 +21,9 @@ by every reader, even by the thousands of cores the simulator runs in one proces
 bytes on the wire are those ``lzw.compress`` writes.
 
 Only inputs of at least ``MIN_BYTES`` are memoised (small clusters never use it), and
-each namespace keeps at most ``MAX_ENTRIES`` entries and ``MAX_BYTES`` charged bytes,
-oldest evicted first: distinct hostile inputs only evict, costing speed, never memory
-or correctness.
+each namespace is a ``BoundedMemo`` of at most ``MAX_ENTRIES`` entries and ``MAX_BYTES``
+charged bytes (input plus output), oldest evicted first: distinct hostile inputs only
+evict, costing speed, never memory or correctness.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from gossip import lzw
+from gossip.bounded_memo import BoundedMemo
 
-__all__ = ["MAX_BYTES", "MAX_ENTRIES", "MIN_BYTES", "StreamMemo", "compress", "decode",
-           "decompress", "stats"]
+__all__ = ["MAX_BYTES", "MAX_ENTRIES", "MIN_BYTES", "compress", "decode", "decode_user_state", "decompress",
+           "forget", "stats"]
 
 MIN_BYTES = 8 * 1024
 """Shortest input memoised, in bytes: a push-pull of ~130 members. Below it the step is
@@ -49,60 +52,11 @@ a str and bytes per member): what a ``decode`` entry is charged beyond its key."
 
 _T = TypeVar("_T")
 
-
-class StreamMemo:
-    """key → value, bounded by entries and charged bytes, oldest inserted evicted first.
-
-    Args:
-        max_entries: most entries kept.
-        max_bytes: most charged bytes kept (the ``cost`` given to ``put``).
-    """
-
-    __slots__ = ("_bytes", "_map", "hits", "max_bytes", "max_entries", "misses")
-
-    def __init__(self, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self._map: dict[Any, tuple[Any, int]] = {}
-        self._bytes = 0
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: Any) -> Any:
-        """The stored value or None (counted as a hit or a miss)."""
-        found = self._map.get(key)
-        if found is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        return found[0]
-
-    def put(self, key: Any, value: Any, cost: int) -> None:
-        """Store ``value`` (not None) charged ``cost`` bytes, evicting the oldest."""
-        if cost > self.max_bytes or self.max_entries <= 0 or key in self._map:
-            return
-        m = self._map
-        while m and (len(m) >= self.max_entries or self._bytes + cost > self.max_bytes):
-            old = next(iter(m))
-            self._bytes -= m.pop(old)[1]
-        m[key] = (value, cost)
-        self._bytes += cost
-
-    def __len__(self) -> int:
-        return len(self._map)
-
-    @property
-    def charged_bytes(self) -> int:
-        return self._bytes
-
-    def clear(self) -> None:
-        self._map.clear()
-        self._bytes = 0
-
-
-_COMPRESSED = StreamMemo()
-_DECOMPRESSED = StreamMemo()
-_DECODED = StreamMemo()
+# Costs are charged bytes: the key's and the value's (estimated for a decoded message).
+_COMPRESSED: BoundedMemo[bytes, bytes] = BoundedMemo(MAX_ENTRIES, MAX_BYTES)
+_DECOMPRESSED: BoundedMemo[tuple[int, bytes], bytes] = BoundedMemo(MAX_ENTRIES, MAX_BYTES)
+_DECODED: BoundedMemo[tuple[int, bytes], Any] = BoundedMemo(MAX_ENTRIES, MAX_BYTES)
+_USER_STATES: BoundedMemo[bytes, Any] = BoundedMemo(MAX_ENTRIES, MAX_BYTES)
 
 
 def compress(plain: bytes) -> bytes:
@@ -150,13 +104,35 @@ def decode(plain: bytes, max_size: int, fn: Callable[[bytes, int], _T]) -> _T:
     return out
 
 
+def decode_user_state(data: bytes, fn: Callable[[bytes], _T]) -> _T:
+    """``fn(data)`` (Serf's decoder of a push-pull's user state), memoised for inputs of
+    ``MIN_BYTES`` or more; as ``decode``, ``fn`` must be the same for every call.
+
+    Raises:
+        MalformedPacket: as ``fn`` (failures are never stored).
+    """
+    if len(data) < MIN_BYTES:
+        return fn(data)
+    out: _T | None = _USER_STATES.get(data)
+    if out is None:
+        out = fn(data)
+        _USER_STATES.put(data, out, len(data) * (1 + DECODED_BYTES_PER_INPUT_BYTE))
+    return out
+
+
 def stats() -> dict[str, int]:
     """Hits, misses, entries and charged bytes of each namespace (for benchmarks)."""
     out: dict[str, int] = {}
     for name, memo in (("compress", _COMPRESSED), ("decompress", _DECOMPRESSED),
-                       ("decode", _DECODED)):
+                       ("decode", _DECODED), ("user_state", _USER_STATES)):
         out[f"{name}_hits"] = memo.hits
         out[f"{name}_misses"] = memo.misses
         out[f"{name}_entries"] = len(memo)
-        out[f"{name}_bytes"] = memo.charged_bytes
+        out[f"{name}_bytes"] = memo.total_cost
     return out
+
+
+def forget() -> None:
+    """Empty every namespace (tests and benchmarks that fill them)."""
+    for memo in (_COMPRESSED, _DECOMPRESSED, _DECODED, _USER_STATES):
+        memo.clear()

@@ -75,7 +75,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gossip.events import Member
 from gossip.types import MemberState
@@ -89,8 +89,7 @@ __all__ = ["Candidate", "ClaimDecision", "CoordinatorRole", "RoleChange", "candi
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """What election needs to know about one member (from its state and metadata)."""
 
     node_id: str
@@ -181,8 +180,7 @@ def next_term(highest_seen: int) -> int:
     return max(0, highest_seen) + 1
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimDecision:
+class ClaimDecision(NamedTuple):
     """What this node must publish after looking at the view."""
 
     coordinator: str | None
@@ -226,8 +224,7 @@ def decide_claim(
     return ClaimDecision(winner.node_id, term, 0)
 
 
-@dataclass(frozen=True, slots=True)
-class RoleChange:
+class RoleChange(NamedTuple):
     """What this node must do after ``CoordinatorRole.review``."""
 
     persist_term: int | None

@@ -33,7 +33,7 @@ life (gossiped at that incarnation) can apply to the keeper's record.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from gossip.types import Address
 
@@ -48,8 +48,7 @@ yielding if it still answers): longer than a joiner needs to probe, yield and st
 probe is bounded by gossip's TCP timeout, 10 s in the LAN profile)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Holder:
+class Holder(NamedTuple):
     """One process holding a node id: its data dir's UUID, start time and address."""
 
     uuid: bytes

@@ -54,6 +54,12 @@ CORE_COUNTERS: dict[str, tuple[str, str]] = {
     "push_pulls_out": ("claw_push_pulls_out_total", "Push-pulls this node opened"),
     "push_pulls_in": ("claw_push_pulls_in_total", "Push-pulls peers opened with this node"),
     "push_pull_failures": ("claw_push_pull_failures_total", "Outbound push-pulls that failed"),
+    "query_plaintext_answers": ("claw_query_plaintext_answers_dropped_total",
+                                "Answers to this node's key queries dropped: unencrypted "
+                                "while it holds gossip keys (anyone could have sent them)"),
+    "query_plaintext_relays": ("claw_query_plaintext_relays_dropped_total",
+                               "Query relays dropped: unencrypted, and forwarding them would "
+                               "seal them under this node's key"),
 }
 """Core counter → (metric name, help)."""
 

@@ -312,9 +312,10 @@ class GossipClusterView:
 
     async def list_nodes(self) -> list[NodeInfo]:
         members = self._member_infos()
-        nodes = list(members.values())
-        nodes.extend(i for i in self.registry.node_infos() if i.node_id not in members)
-        return nodes
+        registered = self.registry.node_infos()
+        if not any(name in self.registry for name in members):
+            return [*members.values(), *registered]  # no walk of 1,000 records per request
+        return [*members.values(), *(i for i in registered if i.node_id not in members)]
 
     async def get_node(self, node_id: str) -> NodeInfo | None:
         info = self._one_member(node_id)
@@ -360,7 +361,17 @@ class GossipClusterView:
             raise Unavailable(f"cannot register: {exc}") from exc
         self._emit_change(change)
         await self._durable(rec)
-        return RegisterResult(node=rec.to_node_info(), created=created)
+        return RegisterResult(node=self._written_info(rec), created=created)
+
+    def _written_info(self, rec: HttpNodeRecord) -> NodeInfo:
+        """The ``NodeInfo`` of a record this node just wrote, as reads show it: the
+        registry's cached one while ``rec`` is still the current record (built once, then
+        reused by the next list), else built for ``rec`` alone."""
+        if self.registry.get(rec.node_id) is rec:
+            info = self.registry.node_info(rec.node_id)
+            if info is not None:
+                return info
+        return rec.to_node_info(member_state=rec.member_state(self.registry.heartbeat_timeout_s))
 
     def _with(self, info: NodeInfo, **changes: Any) -> NodeInfo:
         return info.model_copy(update=changes)
@@ -372,7 +383,7 @@ class GossipClusterView:
             if res is None:
                 return None
             self._emit_change(res[1])
-            return res[0].to_node_info()
+            return self._written_info(res[0])
         values = {k: v for k, v in beat.model_dump(exclude_none=True).items() if k in TASK_FIELDS}
         if values:
             if node_id == self._agent.node_id:
@@ -389,7 +400,7 @@ class GossipClusterView:
                 return None
             self._emit_change(res[1])
             await self._durable(res[0])
-            return res[0].to_node_info()
+            return self._written_info(res[0])
         if node_id == self._agent.node_id:
             self._agent.request_leave()
         else:
@@ -404,7 +415,7 @@ class GossipClusterView:
                 return None
             self._emit_change(res[1])
             await self._durable(res[0])
-            return res[0].to_node_info()
+            return self._written_info(res[0])
         if node_id == self._agent.node_id:
             self._agent.apply_maintenance(enabled)
             return self._one_member(node_id)

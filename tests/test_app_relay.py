@@ -9,7 +9,7 @@ import msgpack
 import pytest
 
 from gossip import serf_codec
-from gossip.app_relay import MIN_REMEMBERED, REMEMBERED_PER_MEMBER, SeenAppMessages
+from gossip.app_relay import MIN_REMEMBERED, REMEMBERED_PER_MEMBER, AppVersionOf, SeenAppMessages
 from gossip.events import AppMessage
 from gossip.messages import ClawAppMessage, UserMsg
 from node.app_messages import (
@@ -36,14 +36,22 @@ def by_name(body: bytes) -> tuple[str, tuple[int | float, ...]] | None:
     return (name.decode(), (int(version),)) if version.isdigit() else None
 
 
+def counted(version_of: AppVersionOf, calls: list[bytes]) -> AppVersionOf:
+    """``version_of`` that appends every body it is asked to name to ``calls``."""
+    def naming(body: bytes) -> tuple[str, tuple[int | float, ...]] | None:
+        calls.append(body)
+        return version_of(body)
+    return naming
+
+
 # --- the memory -----------------------------------------------------------------------
 
 
 def test_a_record_is_new_only_when_its_version_grows() -> None:
     seen = SeenAppMessages(by_name, member_count=lambda: 3)
     assert seen.admit(b"a:2") == (True, "a")
-    assert seen.admit(b"a:2") == (False, "a")      # the same body again
-    assert seen.admit(b"a:1") == (False, "a")      # older: superseded, not news
+    assert seen.admit(b"a:2") == (False, None)     # the same body again
+    assert seen.admit(b"a:1") == (False, None)     # older: superseded, not news
     assert seen.admit(b"a:3") == (True, "a")
     assert seen.admit(b"b:1") == (True, "b")       # another record
     assert len(seen) == 2                           # one entry per record, not per message
@@ -76,7 +84,30 @@ def test_memories_are_bounded_by_the_member_count() -> None:
     assert len(seen) == 2 * cap
     # the least recently changed record went first; a recent one is still known
     assert seen.admit(b"r0:1") == (True, "r0")
-    assert seen.admit(f"r{cap + 49}:1".encode()) == (False, f"r{cap + 49}")
+    assert seen.admit(f"r{cap + 49}:1".encode()) == (False, None)
+
+
+def test_a_body_seen_before_is_not_named_again() -> None:
+    calls: list[bytes] = []
+    seen = SeenAppMessages(counted(by_name, calls), member_count=lambda: 3)
+    for body in (b"a:2", b"a:1", b"directive"):    # new, older, unnamed: each named once
+        seen.admit(body)
+    assert calls == [b"a:2", b"a:1", b"directive"]
+    for body in (b"a:2", b"a:1", b"directive") * 5:  # copies relayed back by the members
+        assert seen.admit(body) == (False, None)
+    assert calls == [b"a:2", b"a:1", b"directive"]
+    assert seen.admit(b"a:3") == (True, "a") and calls[-1] == b"a:3"
+
+
+def test_a_forgotten_body_is_named_and_compared_again() -> None:
+    calls: list[bytes] = []
+    seen = SeenAppMessages(counted(by_name, calls), member_count=lambda: 1)
+    seen.admit(b"a:5")
+    for i in range(MIN_REMEMBERED):                # other records' bodies push a:5's out
+        seen.admit(f"x{i % 10}:{i}".encode())
+    calls.clear()
+    assert seen.admit(b"a:5") == (False, None)     # still the newest of "a": a duplicate
+    assert calls == [b"a:5"]
 
 
 def test_without_a_version_function_every_distinct_body_is_new_once() -> None:
@@ -122,6 +153,17 @@ def test_our_own_heartbeat_relayed_back_is_not_delivered_or_relayed() -> None:
     feed(core, app(hb("me", 4)), now=30.1)         # an older one still circulating
     assert [e for e in drain(core) if isinstance(e, AppMessage)] == []
     assert core.pending_broadcasts == queued and core.stats["app_duplicates"] == 1
+
+
+def test_a_core_names_each_distinct_heartbeat_once_however_many_copies_arrive() -> None:
+    named: list[bytes] = []
+    core = make_core(app_version_of=counted(record_version, named))
+    with_peers(core, 3)
+    advance(core, 30.0)
+    for copy in range(4):                          # each peer relays it, and again later
+        feed(core, app(hb("p1", 1)), app(hb("p1", 2)), now=30.0 + copy)
+    assert named == [hb("p1", 1), hb("p1", 2)]
+    assert core.stats["app_messages_in"] == 2 and core.stats["app_duplicates"] == 6
 
 
 # --- naming records in bodies (hostile input) -------------------------------------------

@@ -7,7 +7,6 @@ malformed (same outputs, events and ``stats``).
 
 from __future__ import annotations
 
-import dataclasses
 import pickle
 import random
 
@@ -19,7 +18,6 @@ from gossip.config import GossipConfig
 from gossip.decode_cache import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ENTRIES,
-    BoundedMemo,
     DecodeCache,
     entry_cost,
 )
@@ -53,45 +51,28 @@ def _gossip(parts: list[bytes]) -> bytes:
     return codec.encode_compound(parts)
 
 
-# --- BoundedMemo -------------------------------------------------------------------------
+# --- the namespaces' bounds --------------------------------------------------------------
 
 
-def test_memo_evicts_oldest_beyond_max_entries() -> None:
-    memo = BoundedMemo(max_entries=3, max_bytes=1 << 20, max_entry_bytes=100)
-    for i in range(5):
-        memo.put(bytes([i]), i)
-    assert len(memo) == 3
-    assert memo.lookup(bytes([0])) is None and memo.lookup(bytes([1])) is None
-    assert [memo.lookup(bytes([i])) for i in (2, 3, 4)] == [2, 3, 4]
-
-
-def test_memo_bounded_in_charged_bytes() -> None:
-    budget = 4 * entry_cost(b"x" * 100)
-    memo = BoundedMemo(max_entries=1000, max_bytes=budget, max_entry_bytes=1000)
-    for i in range(50):
-        memo.put(bytes([i]) * 100, i)
-        assert memo.charged_bytes <= budget
-    assert len(memo) == 4
-    assert memo.charged_bytes == budget
-    assert memo.lookup(bytes([49]) * 100) == 49
-
-
-def test_memo_skips_long_keys_and_disabled_memo_stores_nothing() -> None:
-    memo = BoundedMemo(max_entries=10, max_bytes=1 << 20, max_entry_bytes=8)
-    memo.put(b"123456789", "long")
-    assert len(memo) == 0 and memo.lookup(b"123456789") is None
-    off = BoundedMemo(0, 0, 0)
-    off.put(b"a", 1)
-    assert len(off) == 0 and off.charged_bytes == 0
+def test_keys_beyond_max_entry_bytes_are_not_stored() -> None:
+    cache = DecodeCache(max_entries=10, max_bytes=1 << 20, max_entry_bytes=8)
+    for memo in (cache.commands, cache.serf):
+        assert memo.max_entry_cost == entry_cost(8)
+    assert len(_alive(1)) > 8
+    for _ in range(2):  # decoded each time: nothing stored
+        codec.decode_packet(_gossip([_alive(1), _alive(2)]), cache=cache)
+    assert len(cache.commands) == 0 and cache.commands.total_cost == 0
+    assert cache.commands.misses == 4
 
 
 def test_pickled_cache_keeps_bounds_and_sharing_but_not_entries() -> None:
     cache = DecodeCache(7, 9999, 55)
-    cache.commands.put(b"abc", 1)
+    cache.commands.put(b"abc", Ping(1, "n", LO, 7946, "m"), entry_cost(3))
     a, b = pickle.loads(pickle.dumps([cache, cache]))
     assert a is b
     assert len(a.commands) == 0
-    assert (a.commands.max_entries, a.commands.max_bytes, a.commands.max_entry_bytes) == (7, 9999, 55)
+    assert (a.commands.max_entries, a.commands.max_cost, a.commands.max_entry_cost) == (
+        7, 9999, entry_cost(55))
 
 
 # --- codec with a cache --------------------------------------------------------------------
@@ -114,7 +95,7 @@ def test_decode_packet_same_result_and_shared_objects() -> None:
     assert second[0] is first[3] and second[1] is first[1] and second[2] is first[2]
     assert len(cache.commands) == 3  # alive, suspect, dead; never pings or user messages
     assert cache.commands.misses == 3  # the second datagram decoded nothing anew
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):  # immutable: a shared object stays as decoded
         first[1].incarnation = 9  # type: ignore[misc]
 
 
@@ -238,7 +219,7 @@ def test_hostile_flood_keeps_a_cores_cache_bounded() -> None:
         core.receive_datagram(codec.encode_message(UserMsg(join)), ("127.0.0.9", 7946), 1.0)
     for memo in (cache.commands, cache.serf):
         assert 0 < len(memo) <= DEFAULT_MAX_ENTRIES
-        assert memo.charged_bytes <= DEFAULT_MAX_BYTES
+        assert memo.total_cost <= DEFAULT_MAX_BYTES
     assert core.stats["malformed_parts"] == 3 * DEFAULT_MAX_ENTRIES
 
 

@@ -137,3 +137,42 @@ async def test_the_agents_bus_events_reach_the_stream() -> None:
     (event,) = app[EVENTS].since(f"{app[EVENTS].epoch}-0")
     assert event.kind == "member_failed" and event.node == "n2"
     assert b'"details":{"accuser":"n1"}' in event.frame and b'"time":5.0' in event.frame
+
+
+async def test_the_cores_plaintext_query_drops_reach_metrics() -> None:
+    """Both counters of ``gossip.query_router`` appear on ``/metrics`` with their help."""
+    from types import SimpleNamespace
+
+    from api.metrics import METRICS
+    from gossip.config import GossipConfig
+    from gossip.key_queries import LIST_KEYS, encode_key_request
+    from gossip.serf_query import QueryParams
+    from node.metrics import AgentCollector
+    from tests.test_encrypted_core import FORGER, _answer, _relay_to_n0, encrypted_cluster
+
+    # n0 drops a plaintext answer to its key query, n1 a plaintext relay of one.
+    c = encrypted_cluster(config=GossipConfig.local().replace(gossip_verify_incoming=False))
+    query = c.core("n0").start_query(LIST_KEYS, encode_key_request(b""), QueryParams(), c.now)
+    c.inject("n0", _answer(query.ltime, query.id, "forger"), FORGER)
+    c.inject("n1", _relay_to_n0(c, _answer(query.ltime, query.id, "relayed")), FORGER)
+    c.run(1.0)
+    scraped = ["n0"]
+    app = create_app(MemoryClusterView(), run_monitor=False)
+    app[METRICS].registry.register(AgentCollector(
+        transport=lambda: SimpleNamespace(core=c.core(scraped[0]), running=True, stats={}),
+        members=list, events_published=lambda: 0))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        n0_text = await (await client.get("/metrics")).text()
+        scraped[0] = "n1"
+        n1_text = await (await client.get("/metrics")).text()
+    finally:
+        await client.close()
+    answers, relays = ("claw_query_plaintext_answers_dropped_total",
+                       "claw_query_plaintext_relays_dropped_total")
+    assert f"# HELP {answers} Answers to this node's key queries dropped" in n0_text
+    assert f"# HELP {relays} Query relays dropped" in n0_text
+    n0, n1 = _samples(n0_text), _samples(n1_text)
+    assert (n0[(answers, ())], n0[(relays, ())]) == (1, 0)
+    assert (n1[(answers, ())], n1[(relays, ())]) == (0, 1)

@@ -7,7 +7,6 @@ import pytest
 from gossip import codec, lzw, stream_memo
 from gossip.errors import MalformedPacket
 from gossip.messages import PushNodeState, PushPull
-from gossip.stream_memo import StreamMemo
 
 MAX = 10 * 1024 * 1024
 
@@ -44,13 +43,15 @@ def test_failures_are_never_stored() -> None:
         codec.decode_stream(good, max_size=len(good))  # the limit is part of the key
 
 
-def test_memo_is_bounded_by_entries_and_bytes() -> None:
-    memo = StreamMemo(max_entries=3, max_bytes=100)
-    for i in range(5):
-        memo.put(i, str(i), cost=10)
-    assert len(memo) == 3 and memo.get(0) is None and memo.get(4) == "4"
-    memo.put("big", "x", cost=90)
-    assert memo.charged_bytes <= 100 and memo.get("big") == "x"
-    memo.put("too big", "y", cost=101)
-    assert memo.get("too big") is None
-    assert memo.hits == 2 and memo.misses == 2
+def test_many_distinct_push_pulls_keep_every_namespace_bounded() -> None:
+    try:
+        for incarnation in range(stream_memo.MAX_ENTRIES + 4):
+            wire = codec.encode_stream(_push_pull(1200, incarnation=incarnation + 10))
+            assert len(wire) > stream_memo.MIN_BYTES  # compressed too: every step memoised
+            codec.decode_stream(wire, max_size=MAX)
+        stats = stream_memo.stats()
+    finally:
+        stream_memo.forget()  # the memo is process-wide: free it for the other tests
+    for name in ("compress", "decompress", "decode"):
+        assert 0 < stats[f"{name}_entries"] <= stream_memo.MAX_ENTRIES
+        assert stats[f"{name}_bytes"] <= stream_memo.MAX_BYTES

@@ -4,6 +4,11 @@ Run: ``python -m simulations.bench.codec`` (about 10 s of CPU). Prints a table o
 microseconds; not a test.
 The "cached" column decodes packets with a warm ``DecodeCache`` (what a core does with
 a broadcast it has seen before); "-" where nothing is cached (pings, acks, streams).
+
+Last, the app-message memory (``gossip.app_relay``): CPU µs of ``SeenAppMessages.admit``
+for a copy of a heartbeat already seen (what most arrivals are: every member relays each
+message), beside ``node.app_messages.record_version`` alone, the decode such a copy
+no longer needs.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from functools import partial
 from typing import Any
 
 from gossip.addresses import ip_to_bytes
+from gossip.app_relay import SeenAppMessages
 from gossip.codec import (
     add_crc,
     compress_packet,
@@ -38,6 +44,8 @@ from gossip.messages import (
 )
 from gossip.serf_codec import decode_serf, encode_serf
 from gossip.tags import encode_tags
+from node.app_messages import heartbeat_message, record_version
+from node.heartbeat import HeartbeatRecord
 
 LO = ip_to_bytes("127.0.0.1")
 META = encode_tags({"role": "claw", "dc": "lo", "claw": "1"})
@@ -122,7 +130,22 @@ def main() -> int:
             enc_us = per_call_us(partial(encode_stream, pp, compress=compress))
             dec_us = per_call_us(partial(_decode_push_pull_state, wire))
             print(f"{label:48} {len(wire):7d} {enc_us:10.1f} {dec_us:10.1f} {'-':>10}")
+    app_message_rows()
     return 0
+
+
+def app_message_rows() -> None:
+    """CPU µs to recognise a copy of an app message already seen, and of the decode
+    that naming its record costs."""
+    body = heartbeat_message(HeartbeatRecord(node="node-17", epoch=3, seq=42, sampled_at=100.0,
+                                             cpu_usage=12.5, memory_usage=40.0, running_tasks=2))
+    seen = SeenAppMessages(record_version, member_count=lambda: 100)
+    assert seen.admit(body)[0]  # the first arrival: new
+    print(f"\n{'app message (heartbeat)':48} {'bytes':>7} {'µs':>10}")
+    print(f"{'admit a copy already seen':48} {len(body):7d} "
+          f"{per_call_us(partial(seen.admit, body)):10.2f}")
+    print(f"{'record_version alone':48} {len(body):7d} "
+          f"{per_call_us(partial(record_version, body)):10.2f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,50 @@
+"""What a member has imported once it is ready to gossip: nothing it can load later.
+
+The agent imports its REST stack (aiohttp, pydantic, the app) on the first API
+connection (``node/lazy_api.py``), Serf's tag-filter engine (``regex``) on the first tag
+filter, and hides ``ssl`` when its settings need no HTTPS (``node/ssl_free.py``). Each
+of these costs every member megabytes of RSS and milliseconds of start CPU; this test
+fails when one of them comes back on the start path.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPORT_TIMEOUT_S = 120.0
+"""Longest wait for the child interpreter (generous: the host is shared)."""
+
+LATER = ("aiohttp", "pydantic", "yarl", "multidict", "regex", "ssl", "uuid", "api.app",
+         "api.routes")
+"""Modules a member without TLS must not have imported by its first probe."""
+
+# The agent's start path as node.cli._run_agent runs it, up to building the Agent.
+_START = """
+import json, sys
+from node.cli import build_parser
+from node.config import NodeConfig
+from node.ssl_free import ssl_hidden
+config = NodeConfig.load({})
+with ssl_hidden(not config.needs_tls):
+    import asyncio
+from node.agent import Agent
+from node.agent_start import PsutilSampler  # built at start (psutil)
+build_parser()
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.slow
+def test_member_start_path_leaves_rest_stack_tag_filters_and_ssl_for_later() -> None:
+    out = subprocess.run([sys.executable, "-c", _START], cwd=ROOT, capture_output=True,
+                         text=True, check=True, timeout=IMPORT_TIMEOUT_S)
+    loaded = set(json.loads(out.stdout))
+    assert "node.agent" in loaded and "gossip.protocol" in loaded  # the path did run
+    early = sorted(m for m in loaded if m.split(".")[0] in LATER or m in LATER)
+    assert early == []
