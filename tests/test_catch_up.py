@@ -17,7 +17,8 @@ from gossip.protocol import SwimProtocol
 from gossip.types import Address, MemberState
 from tests.test_suspicion_protocol import feed, make_core, paddr
 
-LAN = GossipConfig.lan()
+LAN = GossipConfig.lan().replace(catch_up_burst=8)
+"""The setting measured in the simulator (the default is off)."""
 BURST = LAN.catch_up_burst
 
 
@@ -35,13 +36,13 @@ def push_pulls_opened(core: SwimProtocol) -> list[tuple[Address, PushPull]]:
     return out
 
 
-def test_defaults_and_memberlist_turns_it_off() -> None:
-    assert (LAN.catch_up_burst, LAN.catch_up_window_s) == (8, 2.0)
+def test_defaults_off_and_memberlist_turns_it_off() -> None:
+    assert (GossipConfig.lan().catch_up_burst, LAN.catch_up_window_s) == (0, 2.0)
     assert LAN.memberlist().catch_up_burst == 0
 
 
 def test_a_burst_of_new_members_from_gossip_starts_one_push_pull_with_one_of_them() -> None:
-    core = make_core()
+    core = make_core(LAN)
     push_pulls_opened(core)
     feed(core, *[newcomer(i) for i in range(BURST - 1)], now=10.0)
     assert push_pulls_opened(core) == []  # one short of the burst
@@ -56,7 +57,7 @@ def test_a_burst_of_new_members_from_gossip_starts_one_push_pull_with_one_of_the
 
 
 def test_new_members_spread_over_more_than_the_window_never_fire() -> None:
-    core = make_core()
+    core = make_core(LAN)
     push_pulls_opened(core)
     for i in range(4 * BURST):  # a steady trickle of joins, one per window
         feed(core, newcomer(i), now=10.0 + i * (LAN.catch_up_window_s + 0.1))
@@ -65,7 +66,7 @@ def test_new_members_spread_over_more_than_the_window_never_fire() -> None:
 
 
 def test_members_learned_from_a_push_pull_do_not_count() -> None:
-    core = make_core()
+    core = make_core(LAN)
     nodes = tuple(PushNodeState(name=f"n{i}", addr=ip_to_bytes(paddr(100 + i)[0]), port=7946,
                                 meta=b"", incarnation=1, state=int(MemberState.ALIVE))
                   for i in range(3 * BURST))
@@ -75,8 +76,8 @@ def test_members_learned_from_a_push_pull_do_not_count() -> None:
 
 
 def test_no_catch_up_within_the_window_after_a_push_pull() -> None:
-    core = make_core()
-    peer = make_core()
+    core = make_core(LAN)
+    peer = make_core(LAN)
     core.handle_stream(codec.encode_stream(peer._exchanges.local_push_pull(join=False)),
                        paddr(1), 10.0)
     push_pulls_opened(core)
