@@ -197,6 +197,25 @@ class GossipConfig:
     needs the intent first to count a leave, not a failure). 0: epidemic only
     (memberlist and Serf, ``memberlist()``). Default 128."""
 
+    catch_up_burst: int = 0
+    """claw-node: a member that hears of at least this many members it did not know,
+    through gossip (not a push-pull) within ``catch_up_window_s``, and whose last
+    push-pull is at least that old, push-pulls at once with one of them
+    (``gossip.catch_up``): a mass join then spreads by state transfer instead of
+    waiting for the gossip backlog (N rumours × ``retransmit_limit`` sends per member)
+    or the periodic push-pull. A standard push-pull on the wire; a single join never
+    reaches the burst. While on, a member first learned from a push-pull is gossiped
+    only ``retransmit_mult`` times, behind fresher news (its sender, and likely most
+    members, know it). 0: off (memberlist, ``memberlist()``). Default 0 (off): in the
+    simulator's join of 500 nodes over 10 s, 8 made one view sooner than memberlist's
+    behaviour on 3 seeds (5.3–9.8 against 10.1–11.8 s after the last start), but at 1,000
+    nodes the one seed run finished later (31.0 against 27.7 s; ``simulations/RESULTS.md``).
+    8 is the setting measured there (``python -m simulations join --catch-up-burst 8``)."""
+
+    catch_up_window_s: float = 2.0
+    """claw-node: the window of ``catch_up_burst`` and the least time between a member's
+    push-pulls for it to fire (seconds). Default 2 s."""
+
     gossip_nodes: int = 3
     """Random members each gossip round is sent to (only when there is something to say). LAN 3."""
 
@@ -321,7 +340,8 @@ class GossipConfig:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if self.probe_timeout_s > self.probe_interval_s:
             raise ConfigError("probe_timeout_s must not exceed probe_interval_s")
-        for name in ("indirect_checks", "announce_fanout", "gossip_to_the_dead_s", "push_pull_interval_s",
+        for name in ("indirect_checks", "announce_fanout", "catch_up_burst", "catch_up_window_s",
+                     "gossip_to_the_dead_s", "push_pull_interval_s",
                      "dead_node_reclaim_s", "suspicion_floor_mult", "slow_member_memory_s",
                      "abandon_stalled_round_s"):
             if getattr(self, name) < 0:
@@ -370,6 +390,7 @@ class GossipConfig:
             abandon_stalled_round_s=0.0,
             leave_gossip_at_once=False,
             announce_fanout=0,
+            catch_up_burst=0,
             compression=Compression.ALL,
             udp_buffer_bytes=1400,
         )

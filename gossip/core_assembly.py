@@ -20,6 +20,7 @@ from random import Random
 
 from .app_relay import AppVersionOf
 from .awareness import Awareness
+from .catch_up import CatchUp
 from .config import GossipConfig
 from .coordinate import CoordinateClient
 from .coordinate_exchange import CoordinateExchange
@@ -123,6 +124,7 @@ class CoreAssembly(CoreViews):
             apply_dead=self._on_dead, emit=self._emit,
             tcp_ping_acked=self._prober.tcp_ping_acked, joined=self._joined,
             merge_events=self._user_events.merge_remote, encryption=self._encryption)
+        self._catch_up = CatchUp(config, rng)
         self._stale_answers = StaleAccusationAnswers(self._self, self._outbox, self._stats,
                                                      self._self_alive)
 

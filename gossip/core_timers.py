@@ -53,7 +53,11 @@ class CoreTimers(CoreAssembly):
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` must be called next (core time): the earliest deadline
         in the timer table (``_TIMERS``)."""
-        t = min(timer.deadline(self) for timer in _TIMERS)
+        t = math.inf
+        for deadline in _DEADLINES:  # a plain loop: called after every input, ~2x a min()
+            due = deadline(self)
+            if due < t:
+                t = due
         # When the driver should call handle_timer: a deadline already past (a suspicion
         # shortened by confirmations) is due now, not late (``late_timer_s``).
         self._timer_expected = max(t, self._now)
@@ -114,7 +118,8 @@ _TIMERS = (
     _Timer(_unless_leaving(lambda core: core._prober.confirm_at),
            _prober_timer(Prober.start_confirm_probe)),
     _Timer(lambda core: core._prober.relay_deadline(), _prober_timer(Prober.run_relays)),
-    _Timer(lambda core: core._gossiper.next_round, lambda core, now: core._gossiper.tick(now)),
+    _Timer(lambda core: core._gossiper.deadline(core._now),
+           lambda core, now: core._gossiper.tick(now)),
     _Timer(_unless_leaving(lambda core: core._exchanges.next_push_pull),
            lambda core, now: core._exchanges.push_pull_tick(now)),
     _Timer(_unless_leaving(lambda core: core._exchanges.next_reconnect),
@@ -131,3 +136,6 @@ _TIMERS = (
 """Every timer of the core, in the order ``handle_timer`` fires them. ``next_deadline``
 and ``_run_timers`` both read this one table, so no timer is scheduled by one and
 forgotten by the other."""
+
+_DEADLINES = tuple(timer.deadline for timer in _TIMERS)
+"""The deadline of each row of ``_TIMERS``, for ``next_deadline``."""

@@ -76,15 +76,18 @@ class BroadcastQueue:
         return len(self._items)
 
     def push(self, payload: bytes, key: str | None = None, *,
-             once_per_member: Iterable[Address] | None = None) -> int:
+             once_per_member: Iterable[Address] | None = None, sent: int = 0) -> int:
         """Queue ``payload`` (an encoded message); return a handle for ``is_pending``.
+
+        ``sent``: count it as already sent this many times, so it waits behind fresher
+        broadcasts and leaves after the remaining transmits.
 
         ``once_per_member``: send it at most once to each address, and never to these
         (members known to have it); only ``take`` calls that name their destination
         send it.
         """
         self._next_id += 1
-        item = _Queued(key, BROADCASTS.share(payload), 0, self._next_id)
+        item = _Queued(key, BROADCASTS.share(payload), max(0, sent), self._next_id)
         if once_per_member is not None:
             item.sent_to = set(once_per_member)
             self._once[item.id] = item
@@ -94,7 +97,7 @@ class BroadcastQueue:
                 self._remove(self._items[old])  # the newer message about the same thing wins
             self._by_key[key] = item.id
         self._items[item.id] = item
-        bisect.insort(self._order, (0, -len(item.payload), -item.id, item))
+        bisect.insort(self._order, (item.transmits, -len(item.payload), -item.id, item))
         if len(self._items) > self.max_queued:
             self._prune(self.max_queued)
         return item.id

@@ -9,6 +9,7 @@ sends one datagram straight to random live members besides the epidemic.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from random import Random
 
@@ -43,6 +44,8 @@ class Gossiper:
         self._after_packet = after_packet
         self.next_round = 0.0
         """When the next gossip round is due (``schedule``)."""
+        self._armed = False
+        """Whether ``deadline`` last found something to send (see there)."""
 
     def schedule(self, now: float) -> None:
         """A random initial stagger, as memberlist's, so restarted clusters spread out."""
@@ -51,6 +54,22 @@ class Gossiper:
     def adopt(self, members: Membership) -> None:
         """Use ``members`` from now on (the core replaced its table)."""
         self._members = members
+
+    def deadline(self, now: float) -> float:
+        """When the next round must run: ``next_round``, or never while the queues hold
+        nothing a round would send. An empty round sends nothing and draws no random
+        numbers, so an idle node need not wake up for it (5 wake-ups a second on LAN).
+        The rounds keep their schedule: once something is queued, the first round is the
+        first of the schedule (``next_round`` plus whole intervals) at or after ``now``,
+        when it became due: exactly the round that would have sent it."""
+        if not self._outbox.gossip_due():
+            self._armed = False
+            return math.inf
+        if not self._armed:
+            self._armed = True
+            while self.next_round < now:  # added one by one: the same floats as tick's
+                self.next_round += self._cfg.gossip_interval_s
+        return self.next_round
 
     def tick(self, now: float) -> None:
         """Run the round that is due and schedule the next."""

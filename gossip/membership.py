@@ -23,13 +23,13 @@ from __future__ import annotations
 import enum
 import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 from .errors import GossipError
 from .events import Member
 from .interning import RECORD_FIELDS
-from .messages import Alive
+from .messages import Alive, PushNodeState
 from .probe_ring import ring_order
 from .suspicion import Suspicion
 from .tags import CLAW_TAG, decode_tags
@@ -168,6 +168,10 @@ class SharedTable:
         self.position = {name: i for i, name in enumerate(self.records)}
         self.names: list[str] = list(self.records)
         self._ring: list[str] | None = None
+        self.merge_memo: dict[tuple[int, int], object] = {}
+        """Push-pulls already read against these records (``shared_merge``)."""
+        self.push_states: dict[str, PushNodeState] = {}
+        """Name → the record's push-pull entry, built once (``push_pull.build_push_pull``)."""
 
     def ring(self) -> list[str]:
         """The names in probe-ring order (``probe_ring.ring_order``), built once and
@@ -231,6 +235,12 @@ class Membership:
         self.live_version = 0
         """Incremented whenever a name enters or leaves the alive-or-suspect set, so a
         view of that set (``probe_ring.ProbeRing``) knows when to look again."""
+        self._shared: SharedTable | None = None
+        """The table ``from_shared`` started from (None: built empty)."""
+        self._changed: dict[str, None] = {}
+        """With ``_shared``: every shared name whose entry may differ from the shared
+        record (copied, replaced, removed, ourselves); the other shared names hold the
+        shared record itself. At most one entry per shared name."""
 
     @classmethod
     def from_shared(cls, max_members: int, shared: SharedTable,
@@ -248,6 +258,8 @@ class Membership:
         table._alive = list(shared.order)
         table._alive[i] = self_record  # our private record, not the shared one
         table.live_count = len(shared)
+        table._shared = shared
+        table._changed[self_record.name] = None
         return table
 
     def writable(self, record: MemberRecord) -> MemberRecord:
@@ -257,6 +269,7 @@ class Membership:
             return record
         copy = _private_copy(record)
         self._records[record.name] = copy  # same position in the table order
+        self._changed[record.name] = None
         for cached in (self._candidates, self._alive):
             if cached is None:
                 continue
@@ -285,6 +298,15 @@ class Membership:
                     skip.append(i)
         skip.sort()
         return _Without(alive, skip)
+
+    def shared_view(self) -> tuple[SharedTable, Collection[str]] | None:
+        """The shared table this one started from and its names whose entry here may
+        differ (every other shared name maps to the shared record itself); None if it
+        was not built by ``from_shared``. For skipping work already done on the shared
+        records (``shared_merge``); do not hold on to the names."""
+        if self._shared is None:
+            return None
+        return self._shared, self._changed.keys()
 
     def any_dead(self) -> bool:
         """Whether some record is dead (not left); O(down records)."""
@@ -322,6 +344,8 @@ class Membership:
         record.ip_bytes = RECORD_FIELDS.share(record.ip_bytes)
         old = self._records.get(record.name)
         replaced = old is not None
+        if self._shared is not None and record.name in self._shared.records:
+            self._changed[record.name] = None
         self._count_live(old, -1)
         self._count_live(record, +1)
         self._records[record.name] = record
@@ -352,6 +376,8 @@ class Membership:
 
     def remove(self, name: str) -> None:
         record = self._records.pop(name, None)
+        if self._shared is not None and name in self._shared.records:
+            self._changed[name] = None
         if record is not None:
             self._count_live(record, -1)
             self._candidates = None
@@ -460,10 +486,11 @@ class Membership:
 # --- decisions -------------------------------------------------------------------
 
 
-def alive_is_old_news(record: MemberRecord | None, me: MemberRecord, incarnation: int,
-                      addr: bytes, port: int) -> bool:
+def alive_is_old_news(record: MemberRecord | None, me: MemberRecord | None,
+                      incarnation: int, addr: bytes, port: int) -> bool:
     """Whether an alive claim changes nothing (``decide_alive`` would say IGNORE): about
-    a live member other than us, not newer than what we hold, from the address we hold.
+    a live member other than us (``me``; None: a shared record, never ours), not newer
+    than what we hold, from the address we hold.
     Checked before anything is built, since most alives (rumours retransmitted, push-pull
     entries of a converged cluster) are old news."""
     return (record is not None and record is not me and incarnation <= record.incarnation

@@ -297,6 +297,8 @@ class Prober:
         return r.deadline if r.indirect_sent else r.ack_deadline
 
     def relay_deadline(self) -> float:
+        if not self._relays:  # the common case, without building a generator
+            return math.inf
         return min((min(relay.deadline, relay.nack_at) for relay in self._relays.values()),
                    default=math.inf)
 

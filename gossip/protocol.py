@@ -27,9 +27,9 @@ relays), ``outbox`` (broadcast queues and datagram packing), ``gossiper`` (gossi
 and direct announcements), ``push_pull`` (``Exchanges``: TCP requests, push-pull
 anti-entropy, reconnects), ``user_messages`` (Serf intents and claw app messages),
 ``query_router`` (Serf queries on the wire), ``leave`` (the phases of a graceful leave),
-``serf_layer`` (Lamport clocks and intent decisions), ``stale_accusations`` and
-``name_claims`` (two claw-node departures with state of their own) and ``stats`` (the
-counters). A collaborator moves a member between states only through the callables this
+``serf_layer`` (Lamport clocks and intent decisions), ``stale_accusations``,
+``name_claims`` and ``catch_up`` (claw-node departures with state of their own) and
+``stats`` (the counters). A collaborator moves a member between states only through the callables this
 class hands it. Its facets are base classes, each in its own module:
 ``core_timers.CoreTimers`` (the one timer table, over ``core_assembly.CoreAssembly``,
 which builds the sub-systems and wires them to this class, over
@@ -56,6 +56,7 @@ from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
 from .core_timers import REAP_INTERVAL_S, CoreTimers
 from .decode_cache import DecodeCache
+from .dissemination import retransmit_limit
 from .errors import GossipError, LocalProtocolError, MalformedPacket
 from .events import (
     Event,
@@ -458,10 +459,12 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
                 return
             self._version += 1
             self._prober.add(rec.name)
-            self._outbox.memberlist.push(codec.encode_message(a), a.node)
+            self._outbox.memberlist.push(codec.encode_message(a), a.node, sent=self._merged_news_sent())
             self._stats.joins += 1
             self._emit(MemberJoined(rec.snapshot()))
             self._user.apply_recent_intent(rec, now)
+            if not self._exchanges.merging:
+                self._catch_up_with(address, now)
             return
         assert rec is not None and verdict is AliveVerdict.UPDATE
         rec = self._members.writable(rec)
@@ -488,6 +491,22 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
         if meta != old_meta or rec.address != old_addr:
             self._stats.updates += 1
             self._emit(MemberUpdated(rec.snapshot()))
+
+    def _merged_news_sent(self) -> int:
+        """Transmits a new member's alive starts with: 0 from gossip; with catch-up on,
+        from a push-pull it gets only the last ``retransmit_mult`` (its sender, and
+        likely most members, know it already), so gossip news goes first."""
+        if not self._exchanges.merging or self._cfg.catch_up_burst <= 0:
+            return 0
+        mult = self._cfg.retransmit_mult
+        return retransmit_limit(mult, self._current_size()) - mult
+
+    def _catch_up_with(self, address: Address, now: float) -> None:
+        """A new member reached us by gossip: push-pull if a burst says we lag (``catch_up``)."""
+        partner = self._catch_up.learned(address, now, self._exchanges.last_merge)
+        if partner is not None and not self._leave.phase:
+            self._stats.catch_ups += 1
+            self._exchanges.open_push_pull(partner, join=False, now=now)
 
     def _reaccuse(self, rec: MemberRecord, address: Address, now: float) -> None:
         """Tell a node we hold dead that it is dead, so it refutes with a higher incarnation."""

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from random import Random
 from typing import NamedTuple
 
-from . import codec, serf_codec
+from . import codec, serf_codec, stream_memo
 from .channel import ChannelCall, decode_request, is_channel_payload
 from .config import Compression, GossipConfig
 from .errors import GossipError, MalformedPacket
 from .events import AddressChecked, AppState, Event, JoinResult
 from .histogram import PUSH_PULL_BUCKETS_S, Histogram
-from .membership import MemberRecord, Membership, alive_is_old_news
+from .membership import MemberRecord, Membership, SharedTable, alive_is_old_news
 from .messages import (
     Ack,
     Alive,
@@ -39,6 +39,7 @@ from .messages import (
     UserMsg,
 )
 from .serf_layer import SerfLayer
+from .shared_merge import entries_to_merge, join_statuses_to_merge
 from .stats import CoreStats
 from .types import Address, MemberState
 from .user_messages import UserMessages
@@ -146,6 +147,8 @@ class Streams:
 
     def deadline(self) -> float:
         """When the oldest unfinished exchange is given up (inf: none)."""
+        if not self._pending:  # the common case, without building a generator
+            return math.inf
         return min((s.deadline + STREAM_GRACE_S for s in self._pending.values()),
                    default=math.inf)
 
@@ -168,15 +171,29 @@ def compress_stream(compression: Compression, msg: object) -> bool:
 
 
 def build_push_pull(records: Iterable[MemberRecord], serf: SerfLayer, *, join: bool,
-                    app_state: Callable[[], bytes] | None, stats: CoreStats) -> PushPull:
+                    app_state: Callable[[], bytes] | None, stats: CoreStats,
+                    shared: SharedTable | None = None) -> PushPull:
     """Our side of a push-pull: ``records`` (those still gossiped), Serf's state and the
-    application's (``app_state``; an exception there is counted, not raised)."""
+    application's (``app_state``; an exception there is counted, not raised).
+
+    ``shared``: the ``SharedTable`` the records' table was built from, if any; the entry
+    of a record that is still the shared one is built once for every table sharing it.
+    """
     records = list(records)
-    nodes = tuple(
-        PushNodeState(name=r.name, addr=r.ip_bytes, port=r.port, meta=r.meta,
-                      incarnation=r.incarnation, state=int(r.state), vsn=r.vsn or None)
-        for r in records
-    )
+    if shared is None:
+        nodes = tuple(map(push_node_state, records))
+    else:
+        table, memo = shared.records, shared.push_states
+        entries = []
+        for r in records:
+            if table.get(r.name) is not r:
+                entries.append(push_node_state(r))  # ours, or changed: build it
+                continue
+            entry = memo.get(r.name)
+            if entry is None:
+                entry = memo[r.name] = push_node_state(r)
+            entries.append(entry)
+        nodes = tuple(entries)
     claw: bytes | None = None
     if app_state is not None:
         try:
@@ -185,6 +202,12 @@ def build_push_pull(records: Iterable[MemberRecord], serf: SerfLayer, *, join: b
             stats.app_state_errors += 1
     return PushPull(join=join, nodes=nodes,
                     user_state=serf_codec.encode_serf(serf.local_state(records, claw)))
+
+
+def push_node_state(r: MemberRecord) -> PushNodeState:
+    """A member's entry in our push-pull."""
+    return PushNodeState(name=r.name, addr=r.ip_bytes, port=r.port, meta=r.meta,
+                         incarnation=r.incarnation, state=int(r.state), vsn=r.vsn or None)
 
 
 def read_push_pull_reply(reply: bytes | None, decode: Callable[[bytes], object],
@@ -295,6 +318,10 @@ class Exchanges:
         """When the next periodic push-pull with a random live member is due."""
         self.next_reconnect = math.inf
         """When we next may try a push-pull with a random dead member (Serf)."""
+        self.last_merge = -math.inf
+        """When a push-pull (ours or a peer's) last merged here (``gossip.catch_up``)."""
+        self.merging = False
+        """True while a push-pull's members are applied: they are not gossip news."""
 
     def schedule(self, now: float) -> None:
         """Schedule the periodic push-pull and reconnect of a core starting at ``now``."""
@@ -360,8 +387,10 @@ class Exchanges:
 
     def local_push_pull(self, *, join: bool) -> PushPull:
         """Our side of a push-pull (``build_push_pull``)."""
+        view = self._members.shared_view()
         return build_push_pull(self._gossiped(), self._serf, join=join,
-                               app_state=self._app_state, stats=self._stats)
+                               app_state=self._app_state, stats=self._stats,
+                               shared=None if view is None else view[0])
 
     def open_push_pull(self, address: Address, *, join: bool, now: float,
                        report: bool | None = None) -> None:
@@ -471,9 +500,41 @@ class Exchanges:
     def merge(self, pp: PushPull, *, sender: Address, now: float, our_join: bool = False) -> None:
         """memberlist ``mergeState`` then Serf ``MergeRemoteState`` (``our_join``: the
         answer to a ``join()`` seed, whose user events are history to us)."""
+        self.last_merge = now
+        self.merging = True
+        try:
+            self._merge_nodes(pp, now)
+        finally:
+            self.merging = False
+        if not pp.user_state:
+            return
+        try:
+            user = stream_memo.decode_user_state(pp.user_state, serf_codec.decode_serf)
+        except MalformedPacket:
+            self._stats.malformed += 1
+            return
+        if not isinstance(user, SerfPushPull):
+            self._stats.serf_ignored += 1
+            return
+        self._serf.witness_remote(user)
+        for name in user.left_members:
+            # Serf turns each left member into a leave intent one tick past its status.
+            ltime = min(user.status_ltimes.get(name, 0) + 1, (1 << 64) - 1)
+            self._user.on_leave_intent(SerfLeave(ltime, name), now, rebroadcast=None)
+        statuses, skipped_max = join_statuses_to_merge(self._members, user)
+        if skipped_max >= 0:
+            self._serf.clock.witness(skipped_max)  # what each skipped status would do
+        for name, ltime in statuses:
+            self._user.on_join_status(name, ltime, now)
+        self._merge_events(user.events, user.event_ltime, ignore_old=our_join)
+        if user.claw is not None:
+            self._emit(AppState(body=user.claw, join=pp.join, sender=sender))
+
+    def _merge_nodes(self, pp: PushPull, now: float) -> None:
+        """memberlist ``mergeState``: each remote entry through the core's own rules."""
         bind_port, self_name, me = self._cfg.bind_port, self._self_name, self._self
         known = self._members.get
-        for ns in pp.nodes:
+        for ns in entries_to_merge(self._members, pp.nodes, bind_port):
             # Most entries of a converged cluster's push-pull are what we hold: skip them
             # before building a message (``_on_alive`` would ignore them the same way).
             if ns.state == MemberState.ALIVE and alive_is_old_news(
@@ -488,25 +549,3 @@ class Exchanges:
                 self._apply_suspect(msg, now)
             else:
                 self._stats.malformed_parts += 1
-        if not pp.user_state:
-            return
-        try:
-            user = serf_codec.decode_serf(pp.user_state)
-        except MalformedPacket:
-            self._stats.malformed += 1
-            return
-        if not isinstance(user, SerfPushPull):
-            self._stats.serf_ignored += 1
-            return
-        self._serf.witness_remote(user)
-        left = set(user.left_members)
-        for name in user.left_members:
-            # Serf turns each left member into a leave intent one tick past its status.
-            ltime = min(user.status_ltimes.get(name, 0) + 1, (1 << 64) - 1)
-            self._user.on_leave_intent(SerfLeave(ltime, name), now, rebroadcast=None)
-        for name, ltime in user.status_ltimes.items():
-            if name not in left:
-                self._user.on_join_status(name, ltime, now)
-        self._merge_events(user.events, user.event_ltime, ignore_old=our_join)
-        if user.claw is not None:
-            self._emit(AppState(body=user.claw, join=pp.join, sender=sender))

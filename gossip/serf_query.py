@@ -431,6 +431,8 @@ class SerfQueries:
 
     def next_deadline(self) -> float:
         """When the earliest open query closes (inf: none open)."""
+        if not self._open:  # the common case, without building a generator
+            return math.inf
         return min((q.deadline for q in self._open.values()), default=math.inf)
 
     def expire(self, now: float) -> list[OutboundQuery]:

@@ -35,7 +35,8 @@ that is no coordinate), ``coordinates_rejected`` (a coordinate or RTT the Vivald
 refused: NaN/Inf, wrong dimension, RTT outside 0-10 s; Serf's
 ``serf.coordinate.rejected``).
 Anti-entropy: ``push_pulls_out``, ``push_pulls_in``, ``push_pull_failures``,
-``reconnects``, ``serf_intents``, ``app_messages_in``.
+``reconnects``, ``serf_intents``, ``app_messages_in``, ``catch_ups`` (claw-node: push-pulls
+started by a burst of new members, ``gossip.catch_up``).
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ class CoreStats:
     address_checks: int
     outbids: int
     pruned: int
+    catch_ups: int
 
     # One slot per annotated counter, in the order above (``as_dict`` keeps it).
     __slots__ = tuple(__annotations__)

@@ -9,7 +9,9 @@ plaintexts). So the three steps are memoised by their exact input bytes:
 
 * ``compress(plain)``: ``lzw.compress``;
 * ``decompress(buf, max_size)``: ``lzw.decompress``;
-* ``decode(plain, max_size, fn)``: ``fn(plain, max_size)``, the codec's push-pull decoder.
+* ``decode(plain, max_size, fn)``: ``fn(plain, max_size)``, the codec's push-pull decoder;
+* ``decode_user_state(data, fn)``: ``fn(data)``, Serf's decoder of the push-pull's user
+  state (its ``SerfPushPull`` holds a dict of status LTimes: readers never change it).
 
 Why it changes nothing: each step is a deterministic function of its arguments (the
 limit ``max_size`` is part of the key); only successes are stored, so garbage is
@@ -32,7 +34,8 @@ from typing import Any, TypeVar
 from gossip import lzw
 from gossip.bounded_memo import BoundedMemo
 
-__all__ = ["MAX_BYTES", "MAX_ENTRIES", "MIN_BYTES", "compress", "decode", "decompress", "forget", "stats"]
+__all__ = ["MAX_BYTES", "MAX_ENTRIES", "MIN_BYTES", "compress", "decode", "decode_user_state", "decompress",
+           "forget", "stats"]
 
 MIN_BYTES = 8 * 1024
 """Shortest input memoised, in bytes: a push-pull of ~130 members. Below it the step is
@@ -53,6 +56,7 @@ _T = TypeVar("_T")
 _COMPRESSED: BoundedMemo[bytes, bytes] = BoundedMemo(MAX_ENTRIES, MAX_BYTES)
 _DECOMPRESSED: BoundedMemo[tuple[int, bytes], bytes] = BoundedMemo(MAX_ENTRIES, MAX_BYTES)
 _DECODED: BoundedMemo[tuple[int, bytes], Any] = BoundedMemo(MAX_ENTRIES, MAX_BYTES)
+_USER_STATES: BoundedMemo[bytes, Any] = BoundedMemo(MAX_ENTRIES, MAX_BYTES)
 
 
 def compress(plain: bytes) -> bytes:
@@ -100,11 +104,27 @@ def decode(plain: bytes, max_size: int, fn: Callable[[bytes, int], _T]) -> _T:
     return out
 
 
+def decode_user_state(data: bytes, fn: Callable[[bytes], _T]) -> _T:
+    """``fn(data)`` (Serf's decoder of a push-pull's user state), memoised for inputs of
+    ``MIN_BYTES`` or more; as ``decode``, ``fn`` must be the same for every call.
+
+    Raises:
+        MalformedPacket: as ``fn`` (failures are never stored).
+    """
+    if len(data) < MIN_BYTES:
+        return fn(data)
+    out: _T | None = _USER_STATES.get(data)
+    if out is None:
+        out = fn(data)
+        _USER_STATES.put(data, out, len(data) * (1 + DECODED_BYTES_PER_INPUT_BYTE))
+    return out
+
+
 def stats() -> dict[str, int]:
     """Hits, misses, entries and charged bytes of each namespace (for benchmarks)."""
     out: dict[str, int] = {}
     for name, memo in (("compress", _COMPRESSED), ("decompress", _DECOMPRESSED),
-                       ("decode", _DECODED)):
+                       ("decode", _DECODED), ("user_state", _USER_STATES)):
         out[f"{name}_hits"] = memo.hits
         out[f"{name}_misses"] = memo.misses
         out[f"{name}_entries"] = len(memo)
@@ -114,5 +134,5 @@ def stats() -> dict[str, int]:
 
 def forget() -> None:
     """Empty every namespace (tests and benchmarks that fill them)."""
-    for memo in (_COMPRESSED, _DECOMPRESSED, _DECODED):
+    for memo in (_COMPRESSED, _DECOMPRESSED, _DECODED, _USER_STATES):
         memo.clear()

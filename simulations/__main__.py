@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--push-pull-interval-s", type=float, default=None,
                    help="periodic push-pull interval before scaling with N (s; 0 = off; "
                         "default: the profile's, 30 s on LAN)")
+    p.add_argument("--catch-up-burst", type=int, default=None,
+                   help="claw mode: a catch-up push-pull after this many members first heard "
+                        "of through gossip within 2 s (0 = off; default: the config's, off)")
     p.add_argument("--start", default="join", choices=["join", "converged"],
                    help="join: nodes join through one seed (simulated); converged: every "
                         "node starts knowing every member, no join simulated (default join)")
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         trace_packets=not args.no_packet_trace, share_decoder=args.share_decoder,
         progress=not args.quiet,
         snapshot_dir=args.snapshot_dir, settle_pairs=args.settle_pairs, start=args.start,
-        push_pull_interval_s=args.push_pull_interval_s,
+        push_pull_interval_s=args.push_pull_interval_s, catch_up_burst=args.catch_up_burst,
     )
     argv_list = list(sys.argv[1:] if argv is None else argv)
     if args.seed is None:

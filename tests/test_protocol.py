@@ -549,11 +549,34 @@ def test_leave_rounds_wait_for_the_gossip_tick_like_serf_when_disabled() -> None
         core = make_core(cfg)
         with_peers(core, 9)
         advance(core, 5.0)                  # the peers' alive rumours are spent
-        tick = core._gossiper.next_round
-        assert 5.0 < tick <= 5.0 + cfg.gossip_interval_s
+        tick = core._gossiper.next_round    # idle: the schedule's phase, not advanced
+        while tick < 5.0:
+            tick += cfg.gossip_interval_s
+        assert 5.0 <= tick < 5.0 + cfg.gossip_interval_s
         core.leave(5.0)
         assert core.next_deadline() == tick  # the scheduled round, not one at once
         assert not core.datagrams_to_send() or cfg.announce_fanout > 0
+
+
+def test_an_idle_core_does_not_wake_for_empty_gossip_rounds_and_keeps_their_schedule() -> None:
+    for cfg in (QUIET, QUIET.memberlist()):
+        core = make_core(cfg)
+        with_peers(core, 9)
+        advance(core, 5.0)                  # the peers' alive rumours are spent
+        assert not core._outbox.gossip_due()
+        # The next wake-up is a probe or another timer, never a round with nothing to send.
+        assert core.next_deadline() != core._gossiper.next_round
+        phase = core._gossiper.next_round
+        interval = cfg.gossip_interval_s
+        core.set_meta(claw_meta(role="x"), 5.03)  # queues our own alive: a round is due
+        core.datagrams_to_send()
+        assert core.next_deadline() <= core._gossiper.next_round
+        due = core._gossiper.next_round
+        assert 5.03 <= due < 5.03 + interval
+        # On the schedule the rounds had before they went idle (whole intervals on).
+        assert abs((due - phase) / interval - round((due - phase) / interval)) < 1e-6
+        advance(core, due)
+        assert core._gossiper.next_round > due  # the round ran at its time
 
 
 def _leave_kinds(msgs: list) -> list[str]:
@@ -894,7 +917,7 @@ def test_push_pull_reply_echoes_join_and_carries_app_state() -> None:
 
 def test_join_push_pulls_are_not_compressed_periodic_ones_are() -> None:
     def first_byte(cfg: GossipConfig, join: bool) -> tuple[int, int]:
-        core = make_core(cfg)
+        core = make_core(cfg.replace(catch_up_burst=0))  # 20 gossiped peers: no catch-up
         with_peers(core, 20)
         other = make_core(name="other")
         req = codec.encode_stream(other._exchanges.local_push_pull(join=join))

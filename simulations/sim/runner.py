@@ -76,6 +76,9 @@ class RunOptions:
     scaling with N); 0 turns periodic anti-entropy off (memberlist allows it too). None:
     the profile's (30 s on LAN). At N = 10,000 each push-pull moves ~1 MB each way and
     costs the simulator ~1 CPU-s, ~33 of them per simulated second."""
+    catch_up_burst: int | None = None
+    """Override of ``GossipConfig.catch_up_burst`` (members; 0 = off) for claw-mode
+    nodes; None: the config's default (off)."""
     start: str = "join"
     """How the cluster comes to be: ``join`` (every node joins through one seed: the
     bootstrap is simulated) or ``converged`` (every core starts knowing every member,
@@ -88,12 +91,15 @@ class RunOptions:
         ``memberlist`` option), with ``changes`` and this run's compression and
         push-pull overrides."""
         config = GossipConfig.profile(self.profile)
-        if self.memberlist if memberlist is None else memberlist:
+        exact = self.memberlist if memberlist is None else memberlist
+        if exact:
             config = config.memberlist()
         if not self.compression:
             changes.setdefault("compression", Compression.OFF)
         if self.push_pull_interval_s is not None:
             changes.setdefault("push_pull_interval_s", self.push_pull_interval_s)
+        if self.catch_up_burst is not None and not exact:
+            changes.setdefault("catch_up_burst", self.catch_up_burst)
         return config.replace(**changes)
 
     def network_options(self) -> NetworkOptions:

@@ -245,14 +245,16 @@ def scenario_crash(opts: RunOptions) -> Result:
 def scenario_join(opts: RunOptions) -> Result:
     """N nodes join through one seed at once; time until every view is the same."""
     n = opts.nodes
-    cols = ["nodes", "join_window_s", "converge_s", "converge_rounds", "false_dead",
-            "msgs_per_node_s", "bytes_per_node_s", "streams_per_node_s"]
+    cols = ["nodes", "join_window_s", "converge_s", "after_last_start_s", "converge_rounds",
+            "false_dead", "msgs_per_node_s", "bytes_per_node_s", "streams_per_node_s",
+            "seed_cpu_ms_per_s", "seed_kb_per_s", "catch_ups"]
     result = _base_result(opts, cols)
     run = Run(opts)
     world = run.world
     result.theory = swim_expectations(run, n)
     mark = run.traffic_mark()
     seed = world.add_node()
+    seed.metered = True
     window = opts.join_window_s
     for _ in range(n - 1):
         world.at(world.rng.uniform(0.0, window), lambda: world.add_node(seeds=[seed.address]))
@@ -263,6 +265,12 @@ def scenario_join(opts: RunOptions) -> Result:
     row = {"nodes": n, "join_window_s": window, "converge_s": _r(conv, 2),
            "converge_rounds": _r(None if conv is None else conv / run.config.gossip_interval_s, 1),
            **_false_cols(run, 0.0), **_traffic_cols(run, mark)}
+    row["after_last_start_s"] = _r(None if conv is None else conv - window, 2)
+    # The seed serves every joiner's push-pull: its load per simulated second (to the
+    # end of the run), CPU as this process measured it around the seed's core calls.
+    row["seed_cpu_ms_per_s"] = _r(1000.0 * seed.cpu_s / world.now, 1)
+    row["seed_kb_per_s"] = _r((seed.bytes_sent + seed.bytes_received) / 1000.0 / world.now, 1)
+    row["catch_ups"] = sum(n.core.stats["catch_ups"] for n in world.nodes if n.core)
     result.rows.append(row)
     result.checks.append(("all views equal", conv is not None,
                           f"still {run.obs.wrong} disagreeing pairs at {world.now:.1f} s"))

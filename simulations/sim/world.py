@@ -18,6 +18,7 @@ import hashlib
 import heapq
 import math
 import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,6 +115,13 @@ class SimNode:
     """Consecutive timer calls that left the deadline in the past (a core bug if it grows)."""
     datagrams_sent: int = 0
     bytes_sent: int = 0
+    metered: bool = False
+    """Time this node's core calls (``cpu_s``) and count what it reads
+    (``bytes_received``); off by default, it costs two clock reads per input."""
+    cpu_s: float = 0.0
+    """CPU seconds of this process spent in this node's core and routing (metered only)."""
+    bytes_received: int = 0
+    """Datagram and stream bytes this node read (metered only)."""
 
     @property
     def up(self) -> bool:
@@ -478,6 +486,9 @@ class SimWorld:
         self._input(node, kind, src, payload)
 
     def _input(self, node: SimNode, kind: int, src: Address, payload: Any) -> None:
+        if node.metered:
+            self._metered_input(node, kind, src, payload)
+            return
         core = node.core
         assert core is not None
         now = self.clock.now
@@ -501,6 +512,22 @@ class SimWorld:
             stream.done = True
             core.stream_done(stream.request.stream_id, reply, now)
         self._flush(node)
+
+    def _metered_input(self, node: SimNode, kind: int, src: Address, payload: Any) -> None:
+        """``_input`` for a metered node: its CPU time and the bytes it read."""
+        if kind == DATAGRAM:
+            node.bytes_received += len(payload)
+        elif kind == STREAM_REQUEST:
+            node.bytes_received += len(payload.request.data)
+        elif payload[1]:
+            node.bytes_received += len(payload[1])
+        node.metered = False
+        start = time.process_time()
+        try:
+            self._input(node, kind, src, payload)
+        finally:
+            node.cpu_s += time.process_time() - start
+            node.metered = True
 
     def _reply(self, stream: _Stream, reply: bytes | None, server: Address) -> None:
         """Send a stream's reply (None: failure) back; a cut link means a client timeout."""
@@ -548,8 +575,11 @@ class SimWorld:
         assert node.core is not None
         node.deadline = None
         now = self.clock.now
+        start = time.process_time() if node.metered else 0.0
         node.core.handle_timer(now)
         self._flush(node)
+        if node.metered:
+            node.cpu_s += time.process_time() - start
         if node.deadline is not None and node.deadline <= now:
             node.spins += 1
             if node.spins > 10_000:

@@ -27,7 +27,8 @@ from node.keyring_file import new_key
 
 from ..realproc.agents import KINDS
 from ..realproc.netns import NetnsLab, cleanup_stale, fabric_unavailable
-from .phases import Settings, run_loopback, run_lossy
+from .phases import VICTIM_ROLES, Settings, run_loopback, run_lossy
+from .pool import detection_table, pool_kills
 from .report import render_table, summarize
 
 MAX_NODES = 200
@@ -57,6 +58,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pause", type=float, default=3.0, help="seconds per pause (default 3)")
     p.add_argument("--kinds", default="serf,claw",
                    help="comma-separated agent kinds to run, in order (default serf,claw)")
+    p.add_argument("--victims", default="member",
+                   help="victim roles taken in turn, kill after kill: member, coordinator "
+                        "(claw-node: the elected one, asked over REST; Serf: the agent "
+                        "claw-node's rule would elect, the longest-running) (default member)")
+    p.add_argument("--restart-victims", action="store_true",
+                   help="restart each victim once all saw it failed (same name, address "
+                        "and data) so the cluster keeps its size over many kills "
+                        "(default off)")
     p.add_argument("--seed", type=int, default=1, help="random seed for victims (default 1)")
     p.add_argument("--encrypt", action="store_true",
                    help="encrypt gossip: both kinds get the same fresh key (serf -encrypt, "
@@ -71,6 +80,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--loss must be in [0, 1)")
     if args.runs < 1 or args.kills < 0 or args.idle < 0 or args.settle < 0 or args.loss_window <= 0:
         p.error("--runs >= 1, --kills >= 0, --idle >= 0, --loss-window > 0")
+    for role in args.victims.split(","):
+        if role not in VICTIM_ROLES:
+            p.error(f"unknown victim role {role!r}; expected {', '.join(VICTIM_ROLES)}")
     for k in args.kinds.split(","):
         if k not in KINDS:
             p.error(f"unknown kind {k!r}; expected {', '.join(KINDS)}")
@@ -104,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(nodes=args.nodes, profile=args.profile, kills=args.kills,
                         idle_s=args.idle, settle_s=args.settle, loss=args.loss, loss_window_s=args.loss_window,
                         pauses=args.pauses, pause_s=args.pause, seed=args.seed,
+                        victims=tuple(args.victims.split(",")),
+                        restart_victims=args.restart_victims,
                         log_dir=args.log_dir, verbose=not args.quiet)
     if args.log_dir:
         os.makedirs(args.log_dir, exist_ok=True)
@@ -153,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m simulations.versus_serf " + " ".join(
         sys.argv[1:] if argv is None else argv)
     print(render_table(summary, args, command))
+    if any(r["figures"].get("kills") for r in results):
+        print()
+        print(detection_table(pool_kills(results), seed=args.seed))
     for r in results:
         for note in r["figures"].get("notes", []):
             print(f"note ({r['kind']} run {r['run'] + 1}): {note}")

@@ -8,13 +8,16 @@ note, and the run goes on.
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import statistics
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 
-from ..realproc.agents import Cluster, Kind, proc_cpu_seconds, proc_rss_bytes
+from ..realproc.agents import Agent, Cluster, Kind, proc_cpu_seconds, proc_rss_bytes
 from ..realproc.monitor import ALIVE, FAILED, LEFT, REFUTE, SUSPECT, MembershipBook
 from ..realproc.netns import FabricError, LoopbackFirewall, NetnsLab, fabric_unavailable
 
@@ -35,6 +38,13 @@ stack in the first seconds after their join; a newcomer started at once competed
 agents' imports for the 2 cores)."""
 """Quiet time after convergence before the idle window (join broadcasts die down)."""
 BETWEEN_KILLS_S = 1.0
+RESTART_TIMEOUT_S = 90.0
+"""Wait for a restarted victim to be seen alive by every live agent."""
+RESTART_SETTLE_S = 3.0
+"""Quiet time after a restarted victim is seen by all, before the next kill (its join
+broadcasts and the newcomer's first probes die down)."""
+API_TIMEOUT_S = 10.0
+VICTIM_ROLES = ("member", "coordinator")
 START_RETRIES = 3
 PAUSE_GAP_S = 5.0
 """Running time between two pauses of the paused-node phase."""
@@ -53,6 +63,11 @@ class Settings:
     pauses: int = 5
     pause_s: float = 3.0
     seed: int = 1
+    victims: tuple[str, ...] = ("member",)
+    """Victim roles taken in turn, kill after kill (see ``VICTIM_ROLES``)."""
+    restart_victims: bool = False
+    """Restart each victim (same name, address and data) once all saw it failed, and wait
+    until all see it alive again: the cluster keeps its size over many kills."""
     log_dir: str | None = None
     verbose: bool = True
 
@@ -136,7 +151,7 @@ def _median(xs: list[float]) -> float | None:
 
 def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
     """One loopback run of ``kind``; returns {figure: value} plus ``notes``."""
-    m: dict = {"notes": []}
+    m: dict = {"notes": [], "load_start": os.getloadavg()}
     notes: list[str] = m["notes"]
     fw: LoopbackFirewall | None = None
     with Cluster(kind, None, s.profile, s.log_dir) as cluster:
@@ -225,28 +240,12 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
                 fw = None
 
             # kill -9: when the first and when all others mark the victim failed.
-            firsts, alls = [], []
-            candidates = [a for a in cluster.live() if a.name not in (newcomer.name, "s0", "c0")]
-            for victim in rng.sample(candidates, min(s.kills, len(candidates))):
-                observers = [a.name for a in cluster.live() if a is not victim]
-                t0 = cluster.kill9(victim)
-                ok = cluster.book.wait_for(
-                    lambda b: b.all_see(observers, victim.name, (FAILED, LEFT)), KILL_TIMEOUT_S)  # noqa: B023
-                seen = cluster.book.first_times(t0, victim.name, (FAILED, LEFT), observers)
-                if seen:
-                    firsts.append(min(seen.values()) - t0)
-                if ok:
-                    alls.append(max(seen.values()) - t0)
-                else:
-                    notes.append(f"kill {victim.name}: {len(seen)}/{len(observers)} saw it "
-                                 f"within {KILL_TIMEOUT_S:.0f}s")
-                _say(s, f"{kind.name}: kill -9 {victim.name}: first "
-                        f"{firsts[-1] if seen else None}, all {alls[-1] if ok else None}")
-                time.sleep(BETWEEN_KILLS_S)
-            m["kill_first_s"] = _median(firsts)
+            kills = _kill_phase(cluster, s, rng, newcomer, notes)
+            alls = [k["all"] for k in kills if k["all"] is not None]
+            m["kill_first_s"] = _median([k["first"] for k in kills if k["first"] is not None])
             m["kill_all_s"] = _median(alls)
             m["kill_all_max_s"] = max(alls) if alls else None
-            m["kill_samples"] = {"first": firsts, "all": alls}
+            m["kills"] = kills
 
             # Graceful leave of the newcomer.
             observers = [a.name for a in cluster.live() if a is not newcomer]
@@ -261,17 +260,102 @@ def run_loopback(kind: Kind, s: Settings, rng: random.Random) -> dict:
                 notes.append(f"leave: {as_failed} observers saw it as failed, not left")
             _say(s, f"{kind.name}: leave seen by all {m['leave_all_s']}")
 
-            # Any live agent declared failed during the run is a false failure.
-            killed = {a.name for a in cluster.agents.values() if not a.alive}
+            # Any agent declared failed outside its own kill windows is a false failure.
             m["false_failures"] = sum(
                 1 for o in cluster.book.observations
-                if o.kind == FAILED and o.subject not in killed)
+                if o.kind == FAILED and not _within_kill(kills, o.subject, o.t)
+                and not (o.subject == newcomer.name and o.t >= t0))
+            killed = {k["victim"] for k in kills}
             never_killed = {a.name for a in cluster.agents.values()} - killed
             m["false_suspicions"] = _suspicion_episodes(cluster.book.since(0.0), never_killed)
+            m["load_end"] = os.getloadavg()
         finally:
             if fw:
                 fw.close()
     return m
+
+
+def _coordinator(cluster: Cluster, victims_excluded: set[str]) -> tuple[Agent, str]:
+    """The agent in the coordinator role and how it was found.
+
+    claw-node: the coordinator a live agent's ``GET /health`` names. Serf has no such
+    role; its stand-in is the agent claw-node's succession rule would elect: the
+    longest-running live agent (``node/election.py``, rule 2)."""
+    live = [a for a in cluster.live() if a.name not in victims_excluded]
+    oldest = min(live, key=lambda a: a.started_at)
+    if cluster.kind.name != "claw":
+        return oldest, "oldest"
+    for asker in sorted(live, key=lambda a: a.started_at)[:3]:
+        url = f"http://{asker.host.ip}:{asker.api_port}/health"
+        try:
+            with urllib.request.urlopen(url, timeout=API_TIMEOUT_S) as r:
+                name = (json.load(r).get("coordinator") or {}).get("node_id")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if name in cluster.agents and cluster.agents[name].alive:
+            return cluster.agents[name], "api" if name == oldest.name else "api-not-oldest"
+    return oldest, "oldest (api unanswered)"
+
+
+def _kill_phase(cluster: Cluster, s: Settings, rng: random.Random, newcomer: Agent,
+                notes: list[str]) -> list[dict]:
+    """``s.kills`` kills, one after another, roles in turn; one record per kill."""
+    kills: list[dict] = []
+    for i in range(s.kills):
+        role = s.victims[i % len(s.victims)]
+        if role == "coordinator":
+            victim, how = _coordinator(cluster, {newcomer.name})
+        else:
+            coordinator, _ = _coordinator(cluster, {newcomer.name}) if len(s.victims) > 1 \
+                else (None, "")
+            candidates = [a for a in cluster.live()
+                          if a is not newcomer and a is not coordinator
+                          and a.name not in ("s0", "c0")]
+            if not candidates:
+                notes.append("no member left to kill")
+                break
+            victim, how = rng.choice(candidates), "random"
+        observers = [a.name for a in cluster.live() if a is not victim]
+        t0 = cluster.kill9(victim)
+        ok = cluster.book.wait_for(
+            lambda b: b.all_see(observers, victim.name, (FAILED, LEFT)), KILL_TIMEOUT_S)  # noqa: B023
+        seen = cluster.book.first_times(t0, victim.name, (FAILED, LEFT), observers)
+        record = {"role": role, "victim": victim.name, "found_by": how, "n": len(observers) + 1,
+                  "t_kill": t0, "t_restart": None,
+                  "first": min(seen.values()) - t0 if seen else None,
+                  "all": max(seen.values()) - t0 if ok else None,
+                  "load": os.getloadavg()[0]}
+        kills.append(record)
+        if not ok:
+            notes.append(f"kill {victim.name}: {len(seen)}/{len(observers)} saw it "
+                         f"within {KILL_TIMEOUT_S:.0f}s")
+        _say(s, f"{cluster.kind.name}: kill -9 {victim.name} ({role}): first "
+                f"{record['first']}, all {record['all']}")
+        if s.restart_victims and ok:
+            record["t_restart"] = time.monotonic()
+            via = rng.choice([a for a in cluster.live() if a is not newcomer])
+            back = cluster.start(int(victim.name[len(cluster.kind.prefix):]), via, like=victim)
+            everyone = [a.name for a in cluster.live()]
+            # Seen alive since the restart, by everyone: not the latest state, since
+            # memberlist logs "Suspect X has failed" when a probe begun on the old life
+            # times out after the new one joined (the suspicion itself is refuted).
+            t_back = back.started_at
+            def all_saw_it(b: MembershipBook) -> bool:
+                return len(b.first_times(t_back, back.name, (ALIVE,), everyone)) == len(everyone)  # noqa: B023
+            if not cluster.book.wait_for(all_saw_it, RESTART_TIMEOUT_S):
+                notes.append(f"restarted {back.name} not seen alive by all within "
+                             f"{RESTART_TIMEOUT_S:.0f}s; kills stop here")
+                break
+            time.sleep(RESTART_SETTLE_S)
+        else:
+            time.sleep(BETWEEN_KILLS_S)
+    return kills
+
+
+def _within_kill(kills: list[dict], subject: str, t: float) -> bool:
+    """Whether ``t`` falls between a kill of ``subject`` and its restart."""
+    return any(k["victim"] == subject and k["t_kill"] <= t
+               and (k["t_restart"] is None or t <= k["t_restart"]) for k in kills)
 
 
 def _count_faults(book: MembershipBook, t0: float, t1: float, subjects: set[str]) -> dict:
