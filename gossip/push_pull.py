@@ -190,8 +190,8 @@ def build_push_pull(records: Iterable[MemberRecord], serf: SerfLayer, *, join: b
                 entries.append(push_node_state(r))  # ours, or changed: build it
                 continue
             entry = memo.get(r.name)
-            if entry is None:
-                entry = memo[r.name] = push_node_state(r)
+            if entry is None:  # packed once too: every push-pull repeats these bytes
+                entry = memo[r.name] = codec.packed_push_node(push_node_state(r))
             entries.append(entry)
         nodes = tuple(entries)
     claw: bytes | None = None
