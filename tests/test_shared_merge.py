@@ -106,6 +106,22 @@ def test_a_shared_push_pull_entry_is_built_once_and_equals_a_fresh_one() -> None
     assert same.count(False) == 2  # only the two private records (each core's own) differ
 
 
+def test_packed_entries_encode_to_the_bytes_of_plain_ones() -> None:
+    from gossip import codec
+    from gossip.messages import PushPull
+
+    shared = _table(30)
+    plain = tuple(_entry(r) for r in shared.order) + (
+        PushNodeState("odd", b"\x0a\x00\x01\x01", PORT, None, 7, int(MemberState.DEAD), None),)
+    packed = tuple(map(codec.packed_push_node, plain))
+    assert packed == plain and all(type(e) is codec.PackedPushNodeState for e in packed)
+    mixed = tuple(p if i % 2 else e for i, (e, p) in enumerate(zip(plain, packed, strict=True)))
+    for nodes in (packed, mixed):
+        for compress in (False, True):
+            assert (codec.encode_stream(PushPull(False, nodes, b"state"), compress=compress)
+                    == codec.encode_stream(PushPull(False, plain, b"state"), compress=compress))
+
+
 def test_names_outside_the_shared_table_are_not_tracked() -> None:
     shared = _table(5)
     members, _ = _mine(shared, "n0")
