@@ -324,6 +324,11 @@ class Membership:
         records = self._records
         return any(records[name].state == MemberState.DEAD for name in self._down)
 
+    def dead_count(self) -> int:
+        """How many records are dead (not left); O(down records)."""
+        records = self._records
+        return sum(1 for name in self._down if records[name].state == MemberState.DEAD)
+
     def __len__(self) -> int:
         if self._base is None:
             return len(self._records)

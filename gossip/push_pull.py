@@ -351,14 +351,14 @@ class Exchanges:
         """Serf ``reconnect``: maybe push-pull with one random dead member."""
         self.next_reconnect = now + RECONNECT_INTERVAL_S
         members = self._members
-        if not members.any_dead():
-            return  # (the common case, without a scan of the table)
-        dead = [r for r in members if r.state == MemberState.DEAD]
-        if not dead:
+        # Counted from the down records and the table's live count, not a scan of the
+        # table: this runs every few seconds on every node that knows a dead member.
+        dead_count = members.dead_count()
+        if not dead_count:
             return
-        live = sum(1 for r in members if r.state in (MemberState.ALIVE, MemberState.SUSPECT))
-        if self._rng.random() > len(dead) / max(1, live):
+        if self._rng.random() > dead_count / max(1, members.live_count):
             return  # the more of the cluster is alive, the less often we bother
+        dead = [r for r in members if r.state == MemberState.DEAD]  # table order
         self._stats.reconnects += 1
         self.open_push_pull(self._rng.choice(dead).address, join=True, now=now, report=False)
 

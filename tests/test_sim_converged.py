@@ -199,6 +199,8 @@ def test_a_table_over_a_shared_one_behaves_as_a_plain_table() -> None:
                 assert (got is None) == (want is None)
                 assert got is None or want is None or got.state == want.state
             assert overlay.estimated_size(float(step), 1.0) == plain.estimated_size(float(step), 1.0)
+            dead = sum(1 for r in plain if r.state == MemberState.DEAD)
+            assert overlay.dead_count() == plain.dead_count() == dead
 
 
 def test_lazy_probe_order_visits_every_member_once_per_pass() -> None:
