@@ -172,6 +172,9 @@ class SharedTable:
         """Push-pulls already read against these records (``shared_merge``)."""
         self.push_states: dict[str, PushNodeState] = {}
         """Name → the record's push-pull entry, built once (``push_pull.build_push_pull``)."""
+        self.push_pull_state: tuple[tuple[PushNodeState, ...], dict[str, int]] | None = None
+        """Every record's push-pull entry and Serf status LTime, in order, built once
+        (``shared_push_pull``)."""
 
     def ring(self) -> list[str]:
         """The names in probe-ring order (``probe_ring.ring_order``), built once and
@@ -516,6 +519,11 @@ class Membership:
         """
         return not (record.state == MemberState.DEAD
                     and now - record.state_since > gossip_to_the_dead_s)
+
+    def all_gossiped(self, now: float, gossip_to_the_dead_s: float) -> bool:
+        """Whether every record is still ``gossiped``; O(down records)."""
+        records = self._records
+        return all(self.gossiped(records[name], now, gossip_to_the_dead_s) for name in self._down)
 
     def estimated_size(self, now: float, gossip_to_the_dead_s: float) -> int:
         """memberlist's ``estNumNodes``: members in its node list, self included.
