@@ -488,6 +488,10 @@ class SimWorld:
                 node.backlog_datagrams += 1
             node.backlog.append((kind, src, payload))
             return
+        if kind == DATAGRAM and not node.metered:  # the common case, without _input
+            node.core.receive_datagram(payload, src, self.clock.now)
+            self._flush(node)
+            return
         self._input(node, kind, src, payload)
 
     def _address_text(self, address: Address) -> bytes:
@@ -603,12 +607,14 @@ class SimWorld:
         if core is None:
             return
         now = self.clock.now
-        send = self.network.send_datagram
-        src = node.address
-        for addr, data in core.datagrams_to_send():
-            node.datagrams_sent += 1
-            node.bytes_sent += len(data)
-            send(src, addr, data, now)
+        datagrams = core.datagrams_to_send()
+        if datagrams:
+            send = self.network.send_datagram
+            src = node.address
+            node.datagrams_sent += len(datagrams)
+            for addr, data in datagrams:
+                node.bytes_sent += len(data)
+                send(src, addr, data, now)
         for request in core.streams_to_open():
             self._open_stream(node, request)
         event = core.next_event()
