@@ -267,7 +267,8 @@ class Membership:
         i = shared.position[self_record.name]
         table._base = shared.records
         table._records[self_record.name] = self_record  # same position, private record
-        table._candidates = shared.order[:i] + shared.order[i + 1:]
+        table._candidates = candidates = list(shared.order)  # one copy, not two slices
+        del candidates[i]
         table._candidates_exclude = self_record
         table._alive = list(shared.order)
         table._alive[i] = self_record  # our private record, not the shared one
