@@ -303,12 +303,17 @@ class Membership:
             alive = self._alive = [r for r in self._in_order()
                                    if r.state == MemberState.ALIVE]
         skip = []
+        position = None if self._shared is None else self._shared.position
         for r in records:
             if r.state == MemberState.ALIVE:
-                try:
-                    i = alive.index(r)
-                except ValueError:
-                    continue
+                # Over a shared table a record usually still sits at its shared
+                # position: look there before scanning the list.
+                i = -1 if position is None else position.get(r.name, -1)
+                if not (0 <= i < len(alive) and alive[i] is r):
+                    try:
+                        i = alive.index(r)
+                    except ValueError:
+                        continue
                 if i not in skip:
                     skip.append(i)
         skip.sort()
