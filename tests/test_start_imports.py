@@ -2,7 +2,8 @@
 
 The agent imports its REST stack (aiohttp, pydantic, the app) on the first API
 connection (``node/lazy_api.py``), Serf's tag-filter engine (``regex``) on the first tag
-filter, and hides ``ssl`` when its settings need no HTTPS (``node/ssl_free.py``). Each
+filter, hides ``ssl`` when its settings need no HTTPS (``node/ssl_free.py``), and never
+imports ``hashlib`` or ``hmac`` (OpenSSL's libcrypto) unless it handles keys. Each
 of these costs every member megabytes of RSS and milliseconds of start CPU; this test
 fails when one of them comes back on the start path.
 """
@@ -21,12 +22,15 @@ IMPORT_TIMEOUT_S = 120.0
 """Longest wait for the child interpreter (generous: the host is shared)."""
 
 LATER = ("aiohttp", "pydantic", "yarl", "multidict", "regex", "ssl", "uuid", "api.app",
-         "api.routes")
-"""Modules a member without TLS must not have imported by its first probe."""
+         "api.routes", "hashlib", "_hashlib", "hmac", "secrets", "tempfile")
+"""Modules a member without TLS must not have imported by its first probe (hashlib and
+hmac load OpenSSL's libcrypto, ~3.4 MiB; tempfile brings shutil, bz2 and lzma)."""
 
 # The agent's start path as node.cli._run_agent runs it, up to building the Agent.
+# Modules the interpreter's own start (``site``, ``.pth`` hooks) loaded are not counted.
 _START = """
 import json, sys
+at_exec = set(sys.modules)
 from node.cli import build_parser
 from node.config import NodeConfig
 from node.ssl_free import ssl_hidden
@@ -36,7 +40,7 @@ with ssl_hidden(not config.needs_tls):
 from node.agent import Agent
 from node.agent_start import PsutilSampler  # built at start (psutil)
 build_parser()
-print(json.dumps(sorted(sys.modules)))
+print(json.dumps(sorted(set(sys.modules) - at_exec)))
 """
 
 
