@@ -3,7 +3,8 @@
 The agent imports its REST stack (aiohttp, pydantic, the app) on the first API
 connection (``node/lazy_api.py``), Serf's tag-filter engine (``regex``) on the first tag
 filter, hides ``ssl`` when its settings need no HTTPS (``node/ssl_free.py``), and never
-imports ``hashlib`` or ``hmac`` (OpenSSL's libcrypto) unless it handles keys. Each
+imports ``hashlib`` or ``hmac`` (OpenSSL's libcrypto) unless it handles keys, nor
+``shutil`` (argparse's help width: ``node/cli_flags.py``). Each
 of these costs every member megabytes of RSS and milliseconds of start CPU; this test
 fails when one of them comes back on the start path.
 """
@@ -22,9 +23,11 @@ IMPORT_TIMEOUT_S = 120.0
 """Longest wait for the child interpreter (generous: the host is shared)."""
 
 LATER = ("aiohttp", "pydantic", "yarl", "multidict", "regex", "ssl", "uuid", "api.app",
-         "api.routes", "hashlib", "_hashlib", "hmac", "secrets", "tempfile")
+         "api.routes", "hashlib", "_hashlib", "hmac", "secrets", "tempfile", "shutil", "bz2",
+         "lzma", "node.service")
 """Modules a member without TLS must not have imported by its first probe (hashlib and
-hmac load OpenSSL's libcrypto, ~3.4 MiB; tempfile brings shutil, bz2 and lzma)."""
+hmac load OpenSSL's libcrypto, ~3.4 MiB; tempfile, and argparse's own help formatter,
+bring shutil, bz2 and lzma; ``node.service`` is for ``service install``)."""
 
 # The agent's start path as node.cli._run_agent runs it, up to building the Agent.
 # Modules the interpreter's own start (``site``, ``.pth`` hooks) loaded are not counted.
