@@ -13,6 +13,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from . import linux_host
+
 __all__ = [
     "default_route_interface",
     "default_route_ip",
@@ -102,6 +104,11 @@ def interface_ipv4(interfaces: Mapping[str, Sequence[object]], name: str) -> str
 
 
 def _net_if_addrs() -> Mapping[str, Sequence[object]]:
+    if linux_host.readable():
+        try:
+            return linux_host.net_if_addrs()
+        except OSError:  # netlink refused (a sandbox): psutil reads it its own way
+            pass
     import psutil
 
     return psutil.net_if_addrs()
@@ -124,7 +131,8 @@ def default_route_ip(
 ) -> str:
     """The IPv4 address of the default-route interface.
 
-    Linux: the interface from ``/proc/net/route``, its address from psutil. Elsewhere (or
+    Linux: the interface from ``/proc/net/route``, its address from the kernel's address
+    list (``node.linux_host``). Elsewhere (or
     if that fails): the source address the kernel picks for a UDP socket connected to a
     TEST-NET address (no packet is sent). Last resort: ``127.0.0.1``.
     """

@@ -15,7 +15,7 @@ from node.platform_info import (
     normalise_platform,
     tailscale_ip,
 )
-from node.resources import HostCpuMeter, PsutilSampler
+from node.resources import HostCpuMeter, HostSampler
 
 Addr = namedtuple("Addr", "family address")
 
@@ -73,7 +73,7 @@ def test_tailscale_interface_name_is_trusted_first() -> None:
 
 
 def test_psutil_sampler_reports_percentages(tmp_path: Path) -> None:
-    sample = PsutilSampler(tmp_path)()
+    sample = HostSampler(tmp_path)()
     for value in (sample.cpu_percent, sample.memory_percent, sample.disk_percent):
         assert 0.0 <= value <= 100.0
     assert sample.disk_percent > 0.0

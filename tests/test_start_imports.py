@@ -4,9 +4,9 @@ The agent imports its REST stack (aiohttp, pydantic, the app) on the first API
 connection (``node/lazy_api.py``), Serf's tag-filter engine (``regex``) on the first tag
 filter, hides ``ssl`` when its settings need no HTTPS (``node/ssl_free.py``), and never
 imports ``hashlib`` or ``hmac`` (OpenSSL's libcrypto) unless it handles keys, nor
-``shutil`` (argparse's help width: ``node/cli_flags.py``). Each
-of these costs every member megabytes of RSS and milliseconds of start CPU; this test
-fails when one of them comes back on the start path.
+``shutil`` (argparse's help width: ``node/cli_flags.py``), nor, on Linux, psutil
+(``node/linux_host.py``). Each of these costs every member megabytes of RSS and
+milliseconds of start CPU; this test fails when one of them comes back on the start path.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ LATER = ("aiohttp", "pydantic", "yarl", "multidict", "regex", "ssl", "uuid", "ap
 """Modules a member without TLS must not have imported by its first probe (hashlib and
 hmac load OpenSSL's libcrypto, ~3.4 MiB; tempfile, and argparse's own help formatter,
 bring shutil, bz2 and lzma; ``node.service`` is for ``service install``)."""
+LINUX_LATER = ("psutil",)
+"""On Linux the agent reads the host's usage and addresses itself (``node.linux_host``)."""
 
 # The agent's start path as node.cli._run_agent runs it, up to building the Agent.
 # Modules the interpreter's own start (``site``, ``.pth`` hooks) loaded are not counted.
@@ -41,8 +43,10 @@ config = NodeConfig.load({})
 with ssl_hidden(not config.needs_tls):
     import asyncio
 from node.agent import Agent
-from node.agent_start import PsutilSampler  # built at start (psutil)
+from node.agent_start import HostSampler, tailscale_ip
+from node.resources import HostCpuMeter
 build_parser()
+HostSampler(".")(), HostCpuMeter()(), tailscale_ip()  # what runs before the first probe
 print(json.dumps(sorted(set(sys.modules) - at_exec)))
 """
 
@@ -53,5 +57,6 @@ def test_member_start_path_leaves_rest_stack_tag_filters_and_ssl_for_later() -> 
                          text=True, check=True, timeout=IMPORT_TIMEOUT_S)
     loaded = set(json.loads(out.stdout))
     assert "node.agent" in loaded and "gossip.protocol" in loaded  # the path did run
-    early = sorted(m for m in loaded if m.split(".")[0] in LATER or m in LATER)
+    later = LATER + (LINUX_LATER if sys.platform.startswith("linux") else ())
+    early = sorted(m for m in loaded if m.split(".")[0] in later or m in later)
     assert early == []
