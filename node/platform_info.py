@@ -7,7 +7,7 @@ Everything takes its inputs as arguments with the real machine as the default, s
 from __future__ import annotations
 
 import ipaddress
-import platform as _platform
+import os
 import socket
 import sys
 from collections.abc import Mapping, Sequence
@@ -56,8 +56,16 @@ _ARCHES = {
 
 def normalise_arch(machine: str | None = None) -> str:
     """``platform.machine()`` → x64 | arm64 | x86 | arm (other values lower-cased)."""
-    value = (_platform.machine() if machine is None else machine).lower()
+    value = (_machine() if machine is None else machine).lower()
     return _ARCHES.get(value, value)
+
+
+def _machine() -> str:
+    if hasattr(os, "uname"):  # POSIX: what platform.machine() returns, without importing it
+        return os.uname().machine
+    import platform  # Windows: from the environment and the registry
+
+    return platform.machine()
 
 
 def hostname() -> str:

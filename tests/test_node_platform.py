@@ -86,3 +86,9 @@ def test_host_cpu_meter_reports_a_fraction_since_its_previous_call() -> None:
     busy = meter()
     assert busy is None or 0.0 <= busy <= 1.0  # None only if the counters did not move
 
+
+
+def test_this_machines_arch_is_platform_machine_normalised() -> None:
+    import platform
+
+    assert normalise_arch() == normalise_arch(platform.machine())

@@ -28,8 +28,9 @@ LATER = ("aiohttp", "pydantic", "yarl", "multidict", "regex", "ssl", "uuid", "ap
 """Modules a member without TLS must not have imported by its first probe (hashlib and
 hmac load OpenSSL's libcrypto, ~3.4 MiB; tempfile, and argparse's own help formatter,
 bring shutil, bz2 and lzma; ``node.service`` is for ``service install``)."""
-LINUX_LATER = ("psutil",)
-"""On Linux the agent reads the host's usage and addresses itself (``node.linux_host``)."""
+LINUX_LATER = ("psutil", "platform")
+"""On Linux the agent reads the host's usage and addresses itself (``node.linux_host``) and
+its architecture from ``os.uname``."""
 
 # The agent's start path as node.cli._run_agent runs it, up to building the Agent.
 # Modules the interpreter's own start (``site``, ``.pth`` hooks) loaded are not counted.
@@ -44,9 +45,10 @@ with ssl_hidden(not config.needs_tls):
     import asyncio
 from node.agent import Agent
 from node.agent_start import HostSampler, tailscale_ip
+from node.platform_info import normalise_arch
 from node.resources import HostCpuMeter
 build_parser()
-HostSampler(".")(), HostCpuMeter()(), tailscale_ip()  # what runs before the first probe
+HostSampler(".")(), HostCpuMeter()(), tailscale_ip(), normalise_arch()  # before the first probe
 print(json.dumps(sorted(set(sys.modules) - at_exec)))
 """
 
