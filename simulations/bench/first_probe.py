@@ -80,7 +80,7 @@ class _WatchingSeed(SwimProtocol):
         super().receive_datagram(data, addr, now)
 
 
-def _without_pythonpath() -> dict[str, str]:
+def without_pythonpath() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
@@ -88,7 +88,7 @@ def installed_root(python: str) -> str:
     """The directory ``python`` imports ``node`` from, outside any source tree."""
     out = subprocess.run(
         [python, "-c", "import os, node; print(os.path.dirname(os.path.dirname(node.__file__)))"],
-        cwd=tempfile.gettempdir(), env=_without_pythonpath(), capture_output=True, text=True,
+        cwd=tempfile.gettempdir(), env=without_pythonpath(), capture_output=True, text=True,
         check=True, timeout=PROBE_TIMEOUT_S)
     return out.stdout.strip()
 
@@ -125,7 +125,7 @@ async def one_run(profile: str, idle_s: float, checkout: str,
         with tempfile.TemporaryDirectory(prefix="bench-first-probe-") as data_dir:
             # The installed copy: no PYTHONPATH, and a working directory (sys.path[0]
             # under -m) that holds no source tree.
-            run_from = ((data_dir, _without_pythonpath()) if python else
+            run_from = ((data_dir, without_pythonpath()) if python else
                         (checkout, {**os.environ, "PYTHONPATH": checkout}))
             proc = subprocess.Popen(
                 [python or sys.executable, "-m", "node.cli", "--node-id", member,
