@@ -136,6 +136,9 @@ def parse_addr_dump(data: bytes, index_name: dict[int, str]) -> tuple[dict[str, 
     an IPv4 address is listed under its label (``eth0:1``), any other under its
     interface's name (``index_name``); an IPv6 link-local address carries its scope
     (``fe80::1%eth0``). Truncated or malformed parts are skipped.
+
+    Raises:
+        OSError: the kernel answered with an error instead of the dump.
     """
     out: dict[str, list[IfAddr]] = {}
     at = 0
@@ -143,6 +146,10 @@ def parse_addr_dump(data: bytes, index_name: dict[int, str]) -> tuple[dict[str, 
         length, kind, _, _, _ = _NLMSG_HDR.unpack_from(data, at)
         if length < _NLMSG_HDR.size or at + length > len(data):
             break
+        if kind == _NLMSG_ERROR and length >= _NLMSG_HDR.size + 4:
+            (code,) = struct.unpack_from("=i", data, at + _NLMSG_HDR.size)
+            if code:  # the kernel refused the dump: the caller falls back to psutil
+                raise OSError(-code, f"netlink address dump: {os.strerror(-code)}")
         if kind in (_NLMSG_DONE, _NLMSG_ERROR):
             return out, True
         body, end = at + _NLMSG_HDR.size, at + length

@@ -75,6 +75,15 @@ def test_garbage_and_truncated_messages_are_skipped() -> None:
     assert parse_addr_dump(struct.pack("=IHHII", 3, RTM_NEWADDR, 0, 0, 0), {}) == ({}, False)
 
 
+def test_a_refused_dump_raises_for_the_psutil_fallback() -> None:
+    refused = struct.pack("=IHHII", 20, 2, 0, 1, 0) + struct.pack("=i", -1)  # NLMSG_ERROR, EPERM
+    with pytest.raises(OSError) as caught:
+        parse_addr_dump(refused, {})
+    assert caught.value.errno == 1
+    ack = struct.pack("=IHHII", 20, 2, 0, 1, 0) + struct.pack("=i", 0)
+    assert parse_addr_dump(ack, {}) == ({}, True)
+
+
 def test_cpu_percent_leaves_out_guest_time_and_clamps_backward_columns(
         monkeypatch: pytest.MonkeyPatch) -> None:
     readings = iter([
