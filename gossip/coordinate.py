@@ -159,11 +159,9 @@ class Coordinate:
         """
         if not self.is_compatible_with(other):
             raise ValueError(f"coordinate dimensionality {len(other.vec)} does not match {len(self.vec)}")
-        unit, mag = _unit_vector_at(self.vec, other.vec, rng)
-        vec = tuple([a + u * force for a, u in zip(self.vec, unit, strict=True)])
-        height = self.height
-        if mag > _ZERO_THRESHOLD:
-            height = max((height + other.height) * force / mag + height, config.height_min)
+        d = _diff(self.vec, other.vec)
+        vec, height = _pushed(self.vec, self.height, d, _magnitude(d), other.height, force,
+                              config.height_min, rng)
         return Coordinate(vec, self.error, self.adjustment, height)
 
 
@@ -217,13 +215,58 @@ class CoordinateClient:
         if not 0.0 <= rtt_s <= MAX_RTT_S:  # also false for NaN
             raise InvalidCoordinate(f"round trip time {rtt_s!r} s is not within 0..{MAX_RTT_S:g} s")
         rtt_s = self._latency_filter(node, rtt_s)
-        self._update_vivaldi(other, rtt_s)
-        self._update_adjustment(other, rtt_s)
-        self._update_gravity()
-        if not self._coord.is_valid():
+        # Serf's updateVivaldi, updateAdjustment and updateGravity in turn, on plain
+        # floats (one Coordinate built at the end, not one per step): the same float
+        # operations in the same order, so Serf's golden vectors still match bit for bit.
+        cfg = self.config
+        mine = self._coord
+        vec, error, height = mine.vec, mine.error, mine.height
+        other_vec, other_height = other.vec, other.height
+
+        # The spring: move by the residual, weighted by our share of the total error.
+        d = _diff(vec, other_vec)
+        mag = _magnitude(d)
+        raw = mag + height + other_height
+        adjusted = raw + mine.adjustment + other.adjustment
+        dist = _whole_nanoseconds(adjusted if adjusted > 0.0 else raw)
+        rtt_s = max(rtt_s, _ZERO_THRESHOLD)
+        wrongness = abs(dist - rtt_s) / rtt_s
+        total_error = max(error + other.error, _ZERO_THRESHOLD)
+        weight = error / total_error
+        error = min(cfg.vivaldi_ce * weight * wrongness + error * (1.0 - cfg.vivaldi_ce * weight),
+                    cfg.vivaldi_error_max)
+        vec, height = _pushed(vec, height, d, mag, other_height, cfg.vivaldi_cc * weight * (rtt_s - dist),
+                              cfg.height_min, self._rng)
+
+        # The adjustment: half the mean residual (RTT − raw distance) over the window.
+        adjustment = mine.adjustment
+        window = cfg.adjustment_window_size
+        if window:
+            samples = self._adjustment_samples
+            samples[self._adjustment_index] = rtt_s - (
+                _magnitude(_diff(vec, other_vec)) + height + other_height)
+            self._adjustment_index = (self._adjustment_index + 1) % window
+            total = 0.0
+            for sample in samples:  # left to right, as Serf adds (not sum())
+                total += sample
+            adjustment = total / (2.0 * window)
+
+        # Gravity: pull toward the origin with force (distance / rho)², against drift.
+        origin = self._origin
+        d = _diff(vec, origin.vec)
+        mag = _magnitude(d)
+        raw = mag + origin.height + height  # origin.distance_to(ours), term for term
+        adjusted = raw + origin.adjustment + adjustment
+        ratio = _whole_nanoseconds(adjusted if adjusted > 0.0 else raw) / cfg.gravity_rho
+        force = -(ratio * ratio)  # Go's Pow(x, 2); ** would raise OverflowError on huge x
+        vec, height = _pushed(vec, height, d, mag, origin.height, force, cfg.height_min, self._rng)
+
+        coord = Coordinate(vec, error, adjustment, height)
+        if not coord.is_valid():
             self.resets += 1
-            self._coord = Coordinate.origin(self.config)
-        return self._coord
+            coord = Coordinate.origin(cfg)
+        self._coord = coord
+        return coord
 
     def _check(self, coord: Coordinate) -> None:
         if not self._coord.is_compatible_with(coord):
@@ -241,38 +284,6 @@ class CoordinateClient:
             del samples[0]
         ordered = sorted(samples)
         return ordered[len(ordered) // 2]
-
-    def _update_vivaldi(self, other: Coordinate, rtt_s: float) -> None:
-        """The spring step: move by the residual, weighted by our share of the total error."""
-        cfg = self.config
-        dist = self._coord.distance_to(other)
-        rtt_s = max(rtt_s, _ZERO_THRESHOLD)
-        wrongness = abs(dist - rtt_s) / rtt_s
-        total_error = max(self._coord.error + other.error, _ZERO_THRESHOLD)
-        weight = self._coord.error / total_error
-        error = cfg.vivaldi_ce * weight * wrongness + self._coord.error * (1.0 - cfg.vivaldi_ce * weight)
-        moved = self._coord.apply_force(cfg, cfg.vivaldi_cc * weight * (rtt_s - dist), other, self._rng)
-        self._coord = Coordinate(moved.vec, min(error, cfg.vivaldi_error_max), moved.adjustment, moved.height)
-
-    def _update_adjustment(self, other: Coordinate, rtt_s: float) -> None:
-        """Adjustment = half the mean residual (RTT − raw distance) over the window."""
-        window = self.config.adjustment_window_size
-        if window == 0:
-            return
-        self._adjustment_samples[self._adjustment_index] = rtt_s - self._coord.raw_distance_to(other)
-        self._adjustment_index = (self._adjustment_index + 1) % window
-        total = 0.0
-        for sample in self._adjustment_samples:  # left to right, as Serf adds (not sum())
-            total += sample
-        mine = self._coord
-        self._coord = Coordinate(mine.vec, mine.error, total / (2.0 * window), mine.height)
-
-    def _update_gravity(self) -> None:
-        """Pull toward the origin with force ``(distance / rho)²``, against drift."""
-        dist = self._origin.distance_to(self._coord)
-        ratio = dist / self.config.gravity_rho
-        force = -(ratio * ratio)  # Go's Pow(x, 2); ** would raise OverflowError on huge x
-        self._coord = self._coord.apply_force(self.config, force, self._origin, self._rng)
 
 
 def duration_seconds(nanos: int) -> float:
@@ -306,23 +317,28 @@ def _magnitude(vec: tuple[float, ...]) -> float:
     return math.sqrt(total)
 
 
-def _unit_vector_at(
-    a: tuple[float, ...], b: tuple[float, ...], rng: Random
+def _pushed(
+    vec: tuple[float, ...], height: float, d: tuple[float, ...], mag: float,
+    other_height: float, force: float, height_min: float, rng: Random,
 ) -> tuple[tuple[float, ...], float]:
-    """Unit vector from ``b`` toward ``a`` and the distance between them.
+    """Serf's ``ApplyForce`` on plain values: ``vec`` and ``height`` moved ``force``
+    seconds away from the other coordinate, given ``d`` (``vec`` minus the other's) and
+    its magnitude ``mag``.
 
-    When they (nearly) coincide the direction is random and the distance reported is 0,
-    so the caller leaves the height alone; should even the random draw be ~0, the first
+    The height takes its share of the move in proportion to its part of the distance and
+    never drops below ``height_min``. When the two (nearly) coincide the direction is
+    drawn from ``rng`` and the height is left alone; should even the draw be ~0, the first
     axis is used.
     """
-    d = _diff(a, b)
-    mag = _magnitude(d)
     if mag > _ZERO_THRESHOLD:
         inv = 1.0 / mag  # Serf scales by the reciprocal (inv * x: the same product)
-        return tuple(map(inv.__mul__, d)), mag
-    d = tuple(rng.random() - 0.5 for _ in a)
-    mag = _magnitude(d)
-    if mag > _ZERO_THRESHOLD:
-        inv = 1.0 / mag
-        return tuple([x * inv for x in d]), 0.0
-    return (1.0,) + (0.0,) * (len(a) - 1), 0.0
+        moved = tuple([a + inv * x * force for a, x in zip(vec, d, strict=True)])
+        return moved, max((height + other_height) * force / mag + height, height_min)
+    r = tuple(rng.random() - 0.5 for _ in vec)
+    r_mag = _magnitude(r)
+    if r_mag > _ZERO_THRESHOLD:
+        inv = 1.0 / r_mag
+        unit = tuple([x * inv for x in r])
+    else:
+        unit = (1.0,) + (0.0,) * (len(vec) - 1)
+    return tuple([a + u * force for a, u in zip(vec, unit, strict=True)]), height
