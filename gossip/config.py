@@ -346,6 +346,9 @@ class GossipConfig:
                      "abandon_stalled_round_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.catch_up_burst > 0 and not self.catch_up_window_s > 0:
+            # The follow-through push-pulls are one window apart: 0 would be a busy loop.
+            raise ConfigError("catch_up_window_s must be > 0 while catch_up_burst is on")
         for name in ("suspicion_mult", "suspicion_max_mult", "retransmit_mult",
                      "gossip_nodes", "awareness_max_multiplier"):
             if getattr(self, name) < 1:
