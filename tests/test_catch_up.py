@@ -22,8 +22,8 @@ from gossip.protocol import SwimProtocol
 from gossip.types import Address, MemberState
 from tests.test_suspicion_protocol import feed, make_core, paddr
 
-LAN = GossipConfig.lan().replace(catch_up_burst=8)
-"""The setting measured in the simulator (the default is off)."""
+LAN = GossipConfig.lan()
+"""The default: catch-up on, a burst of 8 within 2 s."""
 BURST = LAN.catch_up_burst
 
 
@@ -41,8 +41,8 @@ def push_pulls_opened(core: SwimProtocol) -> list[tuple[Address, PushPull]]:
     return out
 
 
-def test_defaults_off_and_memberlist_turns_it_off() -> None:
-    assert (GossipConfig.lan().catch_up_burst, LAN.catch_up_window_s) == (0, 2.0)
+def test_defaults_on_and_memberlist_turns_it_off() -> None:
+    assert (LAN.catch_up_burst, LAN.catch_up_window_s) == (8, 2.0)
     assert LAN.memberlist().catch_up_burst == 0
 
 
