@@ -210,8 +210,8 @@ class GossipConfig:
     push-pull is gossiped only ``retransmit_mult`` times, behind fresher news (its sender,
     and likely most members, know it). 0: off (memberlist, ``memberlist()``). Unit:
     members. Default 8: in the simulator's join through one seed over 10 s, one view
-    2.3 s after the last start at 1,000 nodes against memberlist's 27.7 s
-    (``simulations/RESULTS.md``, 7 Dec 2026)."""
+    2.3 s after the last start at 1,000 nodes and 3.6 s at 2,000, against memberlist's
+    27.7 and 53.9 s (``simulations/RESULTS.md``, 7 Dec 2026)."""
 
     catch_up_window_s: float = 2.0
     """claw-node: the window of ``catch_up_burst``, and the least time between two
