@@ -14,7 +14,7 @@ out.
 from __future__ import annotations
 
 import dataclasses
-import secrets
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -321,7 +321,8 @@ class HttpNodeRegistry:
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.suspect_after_s = heartbeat_timeout_s * SUSPECT_FRACTION
         self.max_nodes = max_nodes
-        self._new_id = new_id or (lambda: f"node-{secrets.token_hex(6)}")
+        # os.urandom = secrets.token_hex, without the libcrypto that secrets' hmac loads
+        self._new_id = new_id or (lambda: f"node-{os.urandom(6).hex()}")
         self._on_change = on_change
         self._records: dict[str, HttpNodeRecord] = {}
         self._tombstones: dict[str, HttpNodeRecord] = {}

@@ -25,9 +25,15 @@ a version function (or an older claw node) still deduplicates by digest.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
+
+# hashlib's own blake2b: ``import hashlib`` would also load OpenSSL's libcrypto (~3.4 MiB
+# of RSS) for constructors this module never uses.
+try:
+    from _blake2 import blake2b
+except ImportError:  # an interpreter built without the module
+    from hashlib import blake2b
 
 __all__ = [
     "MIN_REMEMBERED", "REMEMBERED_PER_MEMBER", "AppVersion", "AppVersionOf", "SeenAppMessages",
@@ -86,7 +92,7 @@ class SeenAppMessages:
         the digest breaks ties between two different bodies of one version, so every
         member settles on the same one and no pair of bodies can alternate.
         """
-        digest = hashlib.blake2b(body, digest_size=_DIGEST_BYTES).digest()
+        digest = blake2b(body, digest_size=_DIGEST_BYTES).digest()
         if digest in self._named_digests or digest in self._digests:
             return False, None
         named = self._version_of(body) if self._version_of is not None else None

@@ -89,7 +89,7 @@ class Agent(AgentEvents):
 
     Args:
         config: the settings.
-        sampler: resource sampler (default: psutil on the data dir's filesystem).
+        sampler: resource sampler (default: ``HostSampler`` on the data dir's filesystem).
         wall_clock: unix time (tests inject one).
         host_busy: the host's CPU busy fraction since its previous call, or None
             (default: ``HostCpuMeter``); it gates the REST stack's import.

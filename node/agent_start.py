@@ -39,7 +39,7 @@ from .metadata import encode_meta
 from .peer_requests import KIND_REPLICA
 from .platform_info import hostname as machine_hostname
 from .platform_info import tailscale_ip
-from .resources import PsutilSampler, Sampler
+from .resources import HostSampler, Sampler
 from .store import NodeStore
 from .store_writer import StoreWriter
 from .user_events import TransportUserPort, UserEvents
@@ -107,7 +107,7 @@ class AgentStart(AgentControls):
         api_host, api_port = config.api_address
         check_bind_safety(api_host, config.api_token, config.insecure_api)
         if self._sampler is None:
-            self._sampler = PsutilSampler(config.data_dir)
+            self._sampler = HostSampler(config.data_dir)
 
         bind_host, bind_port = config.bind_address
         ts_ip = config.tailscale_ip or tailscale_ip()

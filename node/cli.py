@@ -33,7 +33,6 @@ from pathlib import Path
 
 from .cli_client import CLIENT_COMMANDS, ApiError
 from .cli_flags import PROG, api_base_url, build_parser
-from .service import run_install as run_service_install
 
 __all__ = ["api_base_url", "build_parser", "main"]
 
@@ -97,7 +96,9 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def _cmd_service(args: argparse.Namespace) -> int:
-    return run_service_install(args, args.flag_actions)
+    from .service import run_install  # here: an agent's start needs none of it
+
+    return run_install(args, args.flag_actions)
 
 
 _COMMANDS = {**CLIENT_COMMANDS, "service": _cmd_service, "keygen": _cmd_keygen}

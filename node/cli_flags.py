@@ -9,19 +9,51 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from .members import MEMBER_STATES, STATUSES
-from .service import add_install_arguments as service_install_arguments
 
-__all__ = ["DEFAULT_API", "PROG", "api_base_url", "build_parser"]
+__all__ = ["DEFAULT_API", "PLATFORMS", "PROG", "Platform", "api_base_url", "build_parser",
+           "service_install_flags"]
 
 DEFAULT_API = "http://127.0.0.1:8888"
 """The agent's API the client subcommands talk to, unless ``--api``/``CLAW_API`` say."""
 PROG = "claw-node"
 """The program name in messages."""
+Platform = Literal["systemd", "launchd", "windows"]
+PLATFORMS: tuple[Platform, ...] = ("systemd", "launchd", "windows")
+"""Service managers ``service install`` writes for (``node.service``)."""
+
+
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, which argparse's help formatter asks for
+    on every ``add_argument``, without importing shutil (and bz2, lzma) at each start."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter, its width found by ``_terminal_columns``."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _terminal_columns() - 2 if width is None else width)
+
+
+class _DescriptionFormatter(_Formatter, argparse.RawDescriptionHelpFormatter):
+    """The top-level help: the description and examples as written."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,6 +61,7 @@ class _Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)  # `members --api` must not match --api-bind
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
         self.add_argument("--version", action=_VersionAction)  # on every (sub)command
 
@@ -173,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  claw-node members                          list the cluster\n"
                "  claw-node top                              the cluster live in a terminal\n"
                "  claw-node leave                            leave gracefully and stop",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=_DescriptionFormatter)
     _agent_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     members = sub.add_parser(
@@ -288,10 +321,29 @@ def build_parser() -> argparse.ArgumentParser:
     install = actions.add_parser(
         "install", help="write a systemd unit, launchd plist or Windows task runner and "
                         "print the commands that enable it; agent flags go into the service")
-    service_install_arguments(install)
+    service_install_flags(install)
     _agent_flags(install)
     install.set_defaults(flag_actions=install._actions)
     return parser
+
+
+def service_install_flags(parser: argparse.ArgumentParser) -> None:
+    """The options of ``claw-node service install`` (``node.service`` runs it; the agent
+    flags are added by ``build_parser``, which owns them)."""
+    parser.add_argument("--user", action="store_true",
+                        help="a per-user service (systemd --user unit, LaunchAgent, task at "
+                             "logon) instead of a system one started at boot")
+    parser.add_argument("--output", type=Path, metavar="DIR",
+                        help="write the file into DIR instead of the service manager's "
+                             "directory")
+    parser.add_argument("--platform", choices=PLATFORMS,
+                        help="service manager (default: this OS's: systemd, launchd, windows)")
+    parser.add_argument("--executable", metavar="PATH",
+                        help="the claw-node the service runs (default: the one installed "
+                             "next to this Python)")
+    parser.add_argument("--run-as", metavar="USER",
+                        help="systemd system unit: run as this user, who owns --data-dir "
+                             "(default: a dynamic user with its state in /var/lib/claw-node)")
 
 
 def _member_words() -> tuple[str, ...]:

@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +98,8 @@ def new_key() -> str:
 def fingerprint(key: bytes) -> str:
     """A short public name for a key in messages and logs: ``sha256:`` and the first 8
     hex digits of its SHA-256 (never the key itself)."""
+    import hashlib  # here: hashlib loads libcrypto (~3.4 MiB), which a member never needs
+
     return "sha256:" + hashlib.sha256(key).hexdigest()[:8]
 
 
@@ -165,6 +165,8 @@ def write_keyring_file(path: Path, keys: Sequence[bytes]) -> None:
     if not keys or len(set(keys)) != len(keys):
         raise KeyringFileError(f"refusing to write the keyring file {path}: "
                                f"{'no keys' if not keys else 'a key is listed twice'}")
+    import tempfile  # here: it brings shutil, bz2 and lzma to every member that never writes keys
+
     text = json.dumps([encode_key(key) for key in keys], indent=2)  # = Go MarshalIndent
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

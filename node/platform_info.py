@@ -7,11 +7,13 @@ Everything takes its inputs as arguments with the real machine as the default, s
 from __future__ import annotations
 
 import ipaddress
-import platform as _platform
+import os
 import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from . import linux_host
 
 __all__ = [
     "default_route_interface",
@@ -54,8 +56,16 @@ _ARCHES = {
 
 def normalise_arch(machine: str | None = None) -> str:
     """``platform.machine()`` → x64 | arm64 | x86 | arm (other values lower-cased)."""
-    value = (_platform.machine() if machine is None else machine).lower()
+    value = (_machine() if machine is None else machine).lower()
     return _ARCHES.get(value, value)
+
+
+def _machine() -> str:
+    if hasattr(os, "uname"):  # POSIX: what platform.machine() returns, without importing it
+        return os.uname().machine
+    import platform  # Windows: from the environment and the registry
+
+    return platform.machine()
 
 
 def hostname() -> str:
@@ -102,6 +112,11 @@ def interface_ipv4(interfaces: Mapping[str, Sequence[object]], name: str) -> str
 
 
 def _net_if_addrs() -> Mapping[str, Sequence[object]]:
+    if linux_host.readable():
+        try:
+            return linux_host.net_if_addrs()
+        except OSError:  # netlink refused (a sandbox): psutil reads it its own way
+            pass
     import psutil
 
     return psutil.net_if_addrs()
@@ -124,7 +139,8 @@ def default_route_ip(
 ) -> str:
     """The IPv4 address of the default-route interface.
 
-    Linux: the interface from ``/proc/net/route``, its address from psutil. Elsewhere (or
+    Linux: the interface from ``/proc/net/route``, its address from the kernel's address
+    list (``node.linux_host``). Elsewhere (or
     if that fails): the source address the kernel picks for a UDP socket connected to a
     TEST-NET address (no packet is sent). Last resort: ``127.0.0.1``.
     """

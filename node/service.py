@@ -25,9 +25,10 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PureWindowsPath
-from typing import Any, Literal
+from typing import Any
 
 from . import exit_codes
+from .cli_flags import PLATFORMS, Platform  # there: the parser needs them, not this module
 
 __all__ = [
     "LAUNCHD_LABEL",
@@ -35,7 +36,6 @@ __all__ = [
     "SERVICE_NAME",
     "Installed",
     "ServiceSpec",
-    "add_install_arguments",
     "agent_argv",
     "claw_node_command",
     "default_platform",
@@ -46,9 +46,6 @@ __all__ = [
     "systemd_unit",
     "windows_runner",
 ]
-
-Platform = Literal["systemd", "launchd", "windows"]
-PLATFORMS: tuple[Platform, ...] = ("systemd", "launchd", "windows")
 
 SERVICE_NAME = "claw-node"
 """The systemd unit's and the scheduled task's name."""
@@ -483,25 +480,6 @@ def install(platform: Platform, spec: ServiceSpec, output_dir: Path | None = Non
 
 
 # --- the command line ---------------------------------------------------------------------
-
-
-def add_install_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``claw-node service install`` (the agent flags are added by
-    ``node.cli``, which owns them)."""
-    parser.add_argument("--user", action="store_true",
-                        help="a per-user service (systemd --user unit, LaunchAgent, task at "
-                             "logon) instead of a system one started at boot")
-    parser.add_argument("--output", type=Path, metavar="DIR",
-                        help="write the file into DIR instead of the service manager's "
-                             "directory")
-    parser.add_argument("--platform", choices=PLATFORMS,
-                        help="service manager (default: this OS's: systemd, launchd, windows)")
-    parser.add_argument("--executable", metavar="PATH",
-                        help="the claw-node the service runs (default: the one installed "
-                             "next to this Python)")
-    parser.add_argument("--run-as", metavar="USER",
-                        help="systemd system unit: run as this user, who owns --data-dir "
-                             "(default: a dynamic user with its state in /var/lib/claw-node)")
 
 
 def _absolute(path: Path | None) -> Path | None:

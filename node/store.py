@@ -12,7 +12,7 @@ the agent never silently starts over with a new identity.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import sqlite3
 import threading
 import time
@@ -167,7 +167,7 @@ class NodeStore:
         """
         stored = self._get("node_uuid")
         if stored is None:
-            uuid = secrets.token_bytes(NODE_UUID_BYTES)
+            uuid = os.urandom(NODE_UUID_BYTES)  # = secrets.token_bytes, without hmac's libcrypto
             self._set("node_uuid", uuid.hex())
             return uuid
         try:

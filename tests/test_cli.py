@@ -272,3 +272,17 @@ def test_version_falls_back_to_the_source_tree_when_not_installed(
 def test_version_in_a_real_process() -> None:
     out = run("--version")
     assert out.returncode == 0 and out.stdout.startswith("claw-node ")
+
+
+@pytest.mark.parametrize("columns", ["57", "0", "junk", None])
+def test_help_width_is_what_shutil_would_say(monkeypatch: pytest.MonkeyPatch,
+                                             columns: str | None) -> None:
+    import shutil
+
+    from node.cli_flags import _terminal_columns
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    assert _terminal_columns() == shutil.get_terminal_size().columns

@@ -15,7 +15,7 @@ from node.platform_info import (
     normalise_platform,
     tailscale_ip,
 )
-from node.resources import HostCpuMeter, PsutilSampler
+from node.resources import HostCpuMeter, HostSampler
 
 Addr = namedtuple("Addr", "family address")
 
@@ -73,7 +73,7 @@ def test_tailscale_interface_name_is_trusted_first() -> None:
 
 
 def test_psutil_sampler_reports_percentages(tmp_path: Path) -> None:
-    sample = PsutilSampler(tmp_path)()
+    sample = HostSampler(tmp_path)()
     for value in (sample.cpu_percent, sample.memory_percent, sample.disk_percent):
         assert 0.0 <= value <= 100.0
     assert sample.disk_percent > 0.0
@@ -86,3 +86,9 @@ def test_host_cpu_meter_reports_a_fraction_since_its_previous_call() -> None:
     busy = meter()
     assert busy is None or 0.0 <= busy <= 1.0  # None only if the counters did not move
 
+
+
+def test_this_machines_arch_is_platform_machine_normalised() -> None:
+    import platform
+
+    assert normalise_arch() == normalise_arch(platform.machine())

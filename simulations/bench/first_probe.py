@@ -1,6 +1,7 @@
 """CPU and RSS of a ``claw-node`` member from exec to its first probe (a script, not a test).
 
     python -m simulations.bench.first_probe [--runs 5] [--idle 5] [--profile lan]
+        [--checkout DIR | --python VENV/bin/python]
 
 Run from the repository root. Each run starts, in this process, a gossip seed (the real
 core on the real asyncio driver, ``gossip.udp``) on 127.0.0.1, then spawns one member,
@@ -16,6 +17,23 @@ The first line says whether this checkout's bytecode is cached (``agent_start
 --precompile`` caches it, as an install would; uncached, each start also compiles the
 project). Every wait is bounded; the member is ended by PID. The machine is shared:
 quote the load average printed with the figures.
+
+What a user gets: ``--python`` runs the member with another interpreter, from the copy
+of ``claw-node`` installed there (no ``PYTHONPATH``, working directory outside any source
+tree). A development interpreter's ``site`` may load more than a user's does (an
+editable-install finder, a sandbox's ``.pth`` hooks: several MiB before any project
+code); a clean virtual environment with a normal, non-editable install is the user's
+case (pip compiles the bytecode on install)::
+
+    python -m venv /tmp/lean-venv
+    git archive HEAD | (mkdir /tmp/lean-tree && tar -x -C /tmp/lean-tree)
+    /tmp/lean-venv/bin/pip install /tmp/lean-tree
+    python -m simulations.bench.first_probe --python /tmp/lean-venv/bin/python
+
+(Offline, point pip at a local index: ``--index-url file:///...``; a dependency the
+member does not import, such as ``swagger-ui-bundle-v2``, can be left out by installing
+the tree with ``--no-deps`` and the member's dependencies by name.) The first line then
+names the installed copy the member runs and whether its bytecode is cached.
 """
 
 from __future__ import annotations
@@ -62,6 +80,19 @@ class _WatchingSeed(SwimProtocol):
         super().receive_datagram(data, addr, now)
 
 
+def without_pythonpath() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def installed_root(python: str) -> str:
+    """The directory ``python`` imports ``node`` from, outside any source tree."""
+    out = subprocess.run(
+        [python, "-c", "import os, node; print(os.path.dirname(os.path.dirname(node.__file__)))"],
+        cwd=tempfile.gettempdir(), env=without_pythonpath(), capture_output=True, text=True,
+        check=True, timeout=PROBE_TIMEOUT_S)
+    return out.stdout.strip()
+
+
 def _rest_stack_loaded(pid: int) -> bool:
     """Whether aiohttp's compiled modules are mapped into ``pid``."""
     try:
@@ -71,7 +102,10 @@ def _rest_stack_loaded(pid: int) -> bool:
         return False
 
 
-async def one_run(profile: str, idle_s: float, checkout: str) -> dict[str, float | bool]:
+async def one_run(profile: str, idle_s: float, checkout: str,
+                  python: str | None = None) -> dict[str, float | bool]:
+    """One member from exec to ``idle_s`` after its first probe: run from ``checkout``, or,
+    with ``python``, the copy installed for that interpreter."""
     config = PROFILES[profile]()
     member = "probe-member"
     loop = asyncio.get_running_loop()
@@ -89,12 +123,16 @@ async def one_run(profile: str, idle_s: float, checkout: str) -> dict[str, float
     try:
         host, port = seed.address
         with tempfile.TemporaryDirectory(prefix="bench-first-probe-") as data_dir:
+            # The installed copy: no PYTHONPATH, and a working directory (sys.path[0]
+            # under -m) that holds no source tree.
+            run_from = ((data_dir, without_pythonpath()) if python else
+                        (checkout, {**os.environ, "PYTHONPATH": checkout}))
             proc = subprocess.Popen(
-                [sys.executable, "-m", "node.cli", "--node-id", member,
+                [python or sys.executable, "-m", "node.cli", "--node-id", member,
                  "--bind", f"127.0.0.1:{free_port()}", "--api-bind", f"127.0.0.1:{free_port()}",
                  "--data-dir", data_dir, "--profile", profile, "--log-level", "WARNING",
                  "--join", f"{host}:{port}"],
-                cwd=checkout, env={**os.environ, "PYTHONPATH": checkout},
+                cwd=run_from[0], env=run_from[1],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             await asyncio.wait_for(first_ping, PROBE_TIMEOUT_S)
             at_probe = proc_cpu_seconds(proc.pid), proc_status(proc.pid).get("VmRSS", 0) / MIB
@@ -126,15 +164,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkout", default=ROOT,
                    help="source tree the member runs from (default: this one), e.g. an older "
                         "commit's `git archive` for a before/after")
+    p.add_argument("--python", metavar="INTERPRETER",
+                   help="run the member with this interpreter and the claw-node installed "
+                        "for it (e.g. a clean venv's bin/python; see the module docstring), "
+                        "instead of a source tree")
     args = p.parse_args(argv)
     if not 1 <= args.runs <= 50 or not 0 <= args.idle <= 600:
         p.error("--runs must be 1..50 and --idle 0..600")
+    source = installed_root(args.python) if args.python else os.path.abspath(args.checkout)
+    how = f"{args.python}, installed copy" if args.python else "PYTHONPATH"
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, "
-          f"{time.strftime('%Y-%m-%d %H:%M:%S')}; member from {args.checkout}; "
-          f"{bytecode_state(args.checkout)}")
+          f"{time.strftime('%Y-%m-%d %H:%M:%S')}; member from {source} ({how}); "
+          f"{bytecode_state(source)}")
     rows = []
     for i in range(args.runs):
-        row = asyncio.run(one_run(args.profile, args.idle, os.path.abspath(args.checkout)))
+        row = asyncio.run(one_run(args.profile, args.idle, source, args.python))
         rows.append(row)
         print(f"  run {i + 1}: first probe at cpu {row['probe_cpu_s']:.3f} s rss "
               f"{row['probe_rss_mib']:5.1f} MiB; after {args.idle:.0f} s idle cpu "
