@@ -181,6 +181,32 @@ def _body(msg: Any) -> tuple[int, dict[str, Any]]:
     raise LocalProtocolError(f"cannot encode {type(msg).__name__} as a memberlist message")
 
 
+class PackedPushNodeState(PushNodeState):
+    """A push-pull entry that carries its own msgpack encoding (``packed``), made once by
+    ``packed_push_node`` for an entry many push-pulls repeat (the shared records of the
+    simulator's converged start): ``encode_stream`` copies those bytes instead of
+    packing the entry again. Equal fields, equal bytes: the wire does not change."""
+
+    packed: bytes
+
+
+def packed_push_node(node: PushNodeState) -> PackedPushNodeState:
+    """``node`` with its msgpack encoding attached (``PackedPushNodeState``).
+
+    Raises:
+        LocalProtocolError: a field out of range, as ``encode_stream`` would.
+    """
+    entry = PackedPushNodeState(*node)
+    entry.packed = pack(_push_node_body(node))
+    return entry
+
+
+def _packed_entry(node: PushNodeState) -> bytes:
+    if node.__class__ is PackedPushNodeState:
+        return node.packed
+    return pack(_push_node_body(node))
+
+
 def _push_node_body(node: PushNodeState) -> dict[str, Any]:
     addr, meta, vsn = node.addr, node.meta, node.vsn
     inc, port, state = node.incarnation, node.port, node.state
@@ -248,7 +274,7 @@ def encode_stream(msg: StreamMessage, *, compress: bool = True) -> bytes:
             bytes((_PUSH_PULL,)),
             pack({"Join": bool(msg.join), "Nodes": len(msg.nodes), "UserStateLen": len(user_state)}),
         ]
-        parts.extend(pack(_push_node_body(node)) for node in msg.nodes)
+        parts.extend(map(_packed_entry, msg.nodes))
         parts.append(user_state)
         plain = b"".join(parts)
     elif isinstance(msg, UserMsg):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from operator import sub
 from random import Random
 
 from gossip.errors import ConfigError, RemoteProtocolError
@@ -122,7 +123,7 @@ class Coordinate:
 
     def is_valid(self) -> bool:
         """False if any component is NaN or infinite."""
-        return all(math.isfinite(x) for x in self.vec) and (
+        return all(map(math.isfinite, self.vec)) and (
             math.isfinite(self.error) and math.isfinite(self.adjustment) and math.isfinite(self.height)
         )
 
@@ -293,7 +294,7 @@ def _whole_nanoseconds(seconds: float) -> float:
 
 
 def _diff(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, ...]:
-    return tuple([x - y for x, y in zip(a, b, strict=False)])
+    return tuple(map(sub, a, b))  # x - y per axis, without a comprehension's frame
 
 
 def _magnitude(vec: tuple[float, ...]) -> float:
@@ -317,8 +318,8 @@ def _unit_vector_at(
     d = _diff(a, b)
     mag = _magnitude(d)
     if mag > _ZERO_THRESHOLD:
-        inv = 1.0 / mag  # Serf scales by the reciprocal
-        return tuple([x * inv for x in d]), mag
+        inv = 1.0 / mag  # Serf scales by the reciprocal (inv * x: the same product)
+        return tuple(map(inv.__mul__, d)), mag
     d = tuple(rng.random() - 0.5 for _ in a)
     mag = _magnitude(d)
     if mag > _ZERO_THRESHOLD:

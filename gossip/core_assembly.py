@@ -132,8 +132,10 @@ class CoreAssembly(CoreViews):
 
     def _gossiped_records(self) -> list[MemberRecord]:
         """The records a push-pull carries: those still gossiped about."""
-        now, g2d = self._now, self._cfg.gossip_to_the_dead_s
-        return [r for r in self._members if self._members.gossiped(r, now, g2d)]
+        now, g2d, members = self._now, self._cfg.gossip_to_the_dead_s, self._members
+        if members.all_gossiped(now, g2d):  # the usual case, without a call per record
+            return list(members)
+        return [r for r in members if members.gossiped(r, now, g2d)]
 
     def _current_size(self) -> int:
         return self.cluster_size_estimate

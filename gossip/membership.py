@@ -172,6 +172,9 @@ class SharedTable:
         """Push-pulls already read against these records (``shared_merge``)."""
         self.push_states: dict[str, PushNodeState] = {}
         """Name → the record's push-pull entry, built once (``push_pull.build_push_pull``)."""
+        self.push_pull_state: tuple[tuple[PushNodeState, ...], dict[str, int]] | None = None
+        """Every record's push-pull entry and Serf status LTime, in order, built once
+        (``shared_push_pull``)."""
 
     def ring(self) -> list[str]:
         """The names in probe-ring order (``probe_ring.ring_order``), built once and
@@ -214,12 +217,23 @@ class Membership:
 
     A table built by ``from_shared`` starts with the records of a ``SharedTable`` and
     copies a record before changing it: callers get a record with ``get`` (read-only
-    use) and pass it through ``writable`` before any assignment to it.
+    use) and pass it through ``writable`` before any assignment to it. Such a table
+    does not copy the shared name → record map either: it reads through to it and keeps
+    only its own entries (an overlay), so N tables of N members are not N² slots.
     """
 
     def __init__(self, max_members: int) -> None:
         self.max_members = max_members
         self._records: dict[str, MemberRecord] = {}
+        """Name → record: every record; with ``_base``, only this table's own entries
+        (shared names it replaced, at their shared position, and the ``_tail``)."""
+        self._base: dict[str, MemberRecord] | None = None
+        """The shared records this table reads through to (``from_shared``), else None."""
+        self._gone: set[str] = set()
+        """With ``_base``: shared names no longer at their shared position (removed; a
+        name added again goes to the ``_tail``, as a dict would put it at the end)."""
+        self._tail: dict[str, None] = {}
+        """With ``_base``: names after the shared block, in the order they were added."""
         self._down: dict[str, None] = {}
         """Names of dead/left records, in the order they went down (oldest first)."""
         self._candidates: list[MemberRecord] | None = None
@@ -251,9 +265,10 @@ class Membership:
             raise ValueError(f"{len(shared)} members exceed max_members={max_members}")
         table = cls(max_members)
         i = shared.position[self_record.name]
-        table._records = dict(shared.records)
+        table._base = shared.records
         table._records[self_record.name] = self_record  # same position, private record
-        table._candidates = shared.order[:i] + shared.order[i + 1:]
+        table._candidates = candidates = list(shared.order)  # one copy, not two slices
+        del candidates[i]
         table._candidates_exclude = self_record
         table._alive = list(shared.order)
         table._alive[i] = self_record  # our private record, not the shared one
@@ -285,15 +300,20 @@ class Membership:
         kept up to date on changes instead of scanned (do not hold on to it)."""
         alive = self._alive
         if alive is None:
-            alive = self._alive = [r for r in self._records.values()
+            alive = self._alive = [r for r in self._in_order()
                                    if r.state == MemberState.ALIVE]
         skip = []
+        position = None if self._shared is None else self._shared.position
         for r in records:
             if r.state == MemberState.ALIVE:
-                try:
-                    i = alive.index(r)
-                except ValueError:
-                    continue
+                # Over a shared table a record usually still sits at its shared
+                # position: look there before scanning the list.
+                i = -1 if position is None else position.get(r.name, -1)
+                if not (0 <= i < len(alive) and alive[i] is r):
+                    try:
+                        i = alive.index(r)
+                    except ValueError:
+                        continue
                 if i not in skip:
                     skip.append(i)
         skip.sort()
@@ -313,26 +333,77 @@ class Membership:
         records = self._records
         return any(records[name].state == MemberState.DEAD for name in self._down)
 
+    def dead_count(self) -> int:
+        """How many records are dead (not left); O(down records)."""
+        records = self._records
+        return sum(1 for name in self._down if records[name].state == MemberState.DEAD)
+
     def __len__(self) -> int:
-        return len(self._records)
+        if self._base is None:
+            return len(self._records)
+        return len(self._base) - len(self._gone) + len(self._tail)
 
     def __iter__(self) -> Iterator[MemberRecord]:
-        return iter(list(self._records.values()))
+        return iter(self._in_order())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._records
+        if name in self._records:
+            return True
+        base = self._base
+        return base is not None and name in base and name not in self._gone
 
     def get(self, name: str) -> MemberRecord | None:
-        return self._records.get(name)
+        record = self._records.get(name)
+        if record is None and self._base is not None and name not in self._gone:
+            return self._base.get(name)
+        return record
+
+    def _in_order(self) -> list[MemberRecord]:
+        """Every record in table order (a new list): with ``_base``, the shared block
+        (this table's own entry where it has one) then the ``_tail``."""
+        records, base = self._records, self._base
+        if base is None:
+            return list(records.values())
+        tail = self._tail
+        if self._gone:
+            gone = self._gone
+            out = [records.get(name, r) for name, r in base.items() if name not in gone]
+        else:  # the usual case: the shared list with our few own entries put in place
+            out = list(base.values())
+            assert self._shared is not None
+            position = self._shared.position
+            for name, r in records.items():
+                if name not in tail:
+                    out[position[name]] = r
+        out.extend(records[name] for name in tail)
+        return out
+
+    def _put(self, record: MemberRecord) -> None:
+        """Store ``record`` under its name: in place if the name is in the table, else
+        at the end."""
+        name = record.name
+        self._records[name] = record
+        base = self._base
+        if base is not None and (name in self._gone or name not in base):
+            self._tail[name] = None
+
+    def _drop(self, name: str) -> None:
+        """Take ``name`` (in the table) out of it."""
+        self._records.pop(name, None)
+        if self._base is not None:
+            if name in self._tail:
+                del self._tail[name]
+            elif name in self._base:
+                self._gone.add(name)
 
     @property
     def full(self) -> bool:
-        return len(self._records) >= self.max_members
+        return len(self) >= self.max_members
 
     def add(self, record: MemberRecord) -> bool:
         """Insert a record. When the table is full the longest-dead (or longest-left)
         record makes room; with no such record the insert is refused (False)."""
-        if record.name not in self._records and self.full:
+        if record.name not in self and self.full:
             if not self._down:
                 return False  # every slot holds a live member: refuse the newcomer
             self.remove(next(iter(self._down)))
@@ -342,13 +413,13 @@ class Membership:
         record.meta = RECORD_FIELDS.share(record.meta)
         record.vsn = RECORD_FIELDS.share(record.vsn)
         record.ip_bytes = RECORD_FIELDS.share(record.ip_bytes)
-        old = self._records.get(record.name)
+        old = self.get(record.name)
         replaced = old is not None
         if self._shared is not None and record.name in self._shared.records:
             self._changed[record.name] = None
         self._count_live(old, -1)
         self._count_live(record, +1)
-        self._records[record.name] = record
+        self._put(record)
         self._track(record)
         if replaced:
             self._alive = None
@@ -375,10 +446,11 @@ class Membership:
         return iter(self._down)
 
     def remove(self, name: str) -> None:
-        record = self._records.pop(name, None)
+        record = self.get(name)
         if self._shared is not None and name in self._shared.records:
             self._changed[name] = None
         if record is not None:
+            self._drop(name)
             self._count_live(record, -1)
             self._candidates = None
             if self._alive is not None and record.state == MemberState.ALIVE:
@@ -425,7 +497,7 @@ class Membership:
             return cached
         dead_since = math.inf
         cached = []
-        for r in self._records.values():
+        for r in self._in_order():
             if r is exclude:
                 continue
             if r.state == MemberState.DEAD:
@@ -454,6 +526,11 @@ class Membership:
         return not (record.state == MemberState.DEAD
                     and now - record.state_since > gossip_to_the_dead_s)
 
+    def all_gossiped(self, now: float, gossip_to_the_dead_s: float) -> bool:
+        """Whether every record is still ``gossiped``; O(down records)."""
+        records = self._records
+        return all(self.gossiped(records[name], now, gossip_to_the_dead_s) for name in self._down)
+
     def estimated_size(self, now: float, gossip_to_the_dead_s: float) -> int:
         """memberlist's ``estNumNodes``: members in its node list, self included.
 
@@ -466,7 +543,7 @@ class Membership:
                 break
             if r.state == MemberState.DEAD:
                 expired += 1
-        return len(self._records) - expired
+        return len(self) - expired
 
     def reap(self, now: float, keep_s: float, self_name: str) -> list[str]:
         """Drop dead/left records older than ``keep_s``; return their names.

@@ -65,14 +65,18 @@ def decode_ack_payload(payload: bytes | None) -> Coordinate | None:
     if len(payload) > _MAX_PAYLOAD_BYTES:
         raise MalformedPacket(f"ack payload: {len(payload)} bytes, more than {_MAX_PAYLOAD_BYTES}")
     try:
-        unpacker = msgpack.Unpacker(
-            raw=True, max_buffer_size=_MAX_PAYLOAD_BYTES, max_str_len=64, max_bin_len=64,
-            max_array_len=MAX_DIMENSIONS, max_map_len=16, max_ext_len=0,
-        )
-        unpacker.feed(payload[1:])
-        obj = unpacker.unpack()  # like Go's decoder: one value, trailing bytes ignored
+        obj = msgpack.unpackb(payload[1:], raw=True, max_str_len=64, max_bin_len=64,
+                              max_array_len=MAX_DIMENSIONS, max_map_len=16, max_ext_len=0)
+    except msgpack.ExtraData as extra:
+        obj = extra.unpacked  # type: ignore[attr-defined]  # like Go: one value, trailing bytes ignored
     except Exception as exc:  # msgpack raises ValueError, OutOfData, StackError...
         raise MalformedPacket(f"ack payload: undecodable coordinate ({type(exc).__name__})") from None
+    if obj.__class__ is dict:  # what Serf sends: take it as it is when every field is a float
+        vec, error = obj.get(b"Vec"), obj.get(b"Error")
+        adjustment, height = obj.get(b"Adjustment"), obj.get(b"Height")
+        if (vec.__class__ is list and error.__class__ is float and adjustment.__class__ is float
+                and height.__class__ is float and all(x.__class__ is float for x in vec)):
+            return Coordinate(tuple(vec), error, adjustment, height)
     fields = _fields_of(obj)
     vec = fields.get("Vec")
     if vec is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from random import Random
 from typing import NamedTuple
@@ -40,6 +40,7 @@ from .messages import (
 )
 from .serf_layer import SerfLayer
 from .shared_merge import entries_to_merge, join_statuses_to_merge
+from .shared_push_pull import over_shared
 from .stats import CoreStats
 from .types import Address, MemberState
 from .user_messages import UserMessages
@@ -172,36 +173,51 @@ def compress_stream(compression: Compression, msg: object) -> bool:
 
 def build_push_pull(records: Iterable[MemberRecord], serf: SerfLayer, *, join: bool,
                     app_state: Callable[[], bytes] | None, stats: CoreStats,
-                    shared: SharedTable | None = None) -> PushPull:
+                    shared: SharedTable | None = None, changed: Collection[str] = ()) -> PushPull:
     """Our side of a push-pull: ``records`` (those still gossiped), Serf's state and the
     application's (``app_state``; an exception there is counted, not raised).
 
-    ``shared``: the ``SharedTable`` the records' table was built from, if any; the entry
-    of a record that is still the shared one is built once for every table sharing it.
+    ``shared``, ``changed``: the ``SharedTable`` the records' table was built from and
+    the names that table changed (``Membership.shared_view``), if any; the entry of a
+    record that is still the shared one is built once for every table sharing it, and
+    when only the changed names differ from the shared table the whole state is the
+    shared one with those put in place (``shared_push_pull``).
     """
     records = list(records)
+    statuses: tuple[dict[str, int], tuple[str, ...]] | None = None
     if shared is None:
         nodes = tuple(map(push_node_state, records))
     else:
-        table, memo = shared.records, shared.push_states
-        entries = []
-        for r in records:
-            if table.get(r.name) is not r:
-                entries.append(push_node_state(r))  # ours, or changed: build it
-                continue
-            entry = memo.get(r.name)
-            if entry is None:
-                entry = memo[r.name] = push_node_state(r)
-            entries.append(entry)
-        nodes = tuple(entries)
+        entry = _shared_entry(shared)
+        over = over_shared(records, shared, changed, entry)
+        if over is None:
+            nodes = tuple(map(entry, records))
+        else:
+            nodes, statuses = over[0], over[1:]
     claw: bytes | None = None
     if app_state is not None:
         try:
             claw = bytes(app_state())
         except Exception:  # noqa: BLE001 - the app's bug must not break anti-entropy
             stats.app_state_errors += 1
-    return PushPull(join=join, nodes=nodes,
-                    user_state=serf_codec.encode_serf(serf.local_state(records, claw)))
+    return PushPull(join=join, nodes=nodes, user_state=serf_codec.encode_serf(
+        serf.local_state(records, claw, statuses=statuses)))
+
+
+def _shared_entry(shared: SharedTable) -> Callable[[MemberRecord], PushNodeState]:
+    """A record's push-pull entry, memoised (and packed once) on ``shared`` for a record
+    that is still the shared one."""
+    table, memo = shared.records, shared.push_states
+
+    def entry(r: MemberRecord) -> PushNodeState:
+        if table.get(r.name) is not r:
+            return push_node_state(r)  # ours, or changed: build it
+        found = memo.get(r.name)
+        if found is None:  # packed once too: every push-pull repeats these bytes
+            found = memo[r.name] = codec.packed_push_node(push_node_state(r))
+        return found
+
+    return entry
 
 
 def push_node_state(r: MemberRecord) -> PushNodeState:
@@ -351,14 +367,14 @@ class Exchanges:
         """Serf ``reconnect``: maybe push-pull with one random dead member."""
         self.next_reconnect = now + RECONNECT_INTERVAL_S
         members = self._members
-        if not members.any_dead():
-            return  # (the common case, without a scan of the table)
-        dead = [r for r in members if r.state == MemberState.DEAD]
-        if not dead:
+        # Counted from the down records and the table's live count, not a scan of the
+        # table: this runs every few seconds on every node that knows a dead member.
+        dead_count = members.dead_count()
+        if not dead_count:
             return
-        live = sum(1 for r in members if r.state in (MemberState.ALIVE, MemberState.SUSPECT))
-        if self._rng.random() > len(dead) / max(1, live):
+        if self._rng.random() > dead_count / max(1, members.live_count):
             return  # the more of the cluster is alive, the less often we bother
+        dead = [r for r in members if r.state == MemberState.DEAD]  # table order
         self._stats.reconnects += 1
         self.open_push_pull(self._rng.choice(dead).address, join=True, now=now, report=False)
 
@@ -390,7 +406,8 @@ class Exchanges:
         view = self._members.shared_view()
         return build_push_pull(self._gossiped(), self._serf, join=join,
                                app_state=self._app_state, stats=self._stats,
-                               shared=None if view is None else view[0])
+                               shared=None if view is None else view[0],
+                               changed=() if view is None else view[1])
 
     def open_push_pull(self, address: Address, *, join: bool, now: float,
                        report: bool | None = None) -> None:

@@ -57,6 +57,24 @@ SERF_CLAW = 0xC8
 _SERF_NAMES = ("leave", "join", "pushPull", "userEvent", "query", "queryResponse")
 
 
+def _status_ltimes(status: dict[str, int]) -> dict[Any, int]:
+    """Serf's ``StatusLTimes`` (name → LTime, one entry per member) ready to pack.
+
+    The usual map (valid UTF-8 names, LTimes in range) is packed as it is: msgpack
+    writes a ``str`` key as the raw bytes of its UTF-8, which is what ``go_str`` gives,
+    so the per-entry conversion is skipped (it ran N times per push-pull). Anything
+    else takes the checked path, which converts or names the bad entry."""
+    if status and set(map(type, status)) == {str} and set(map(type, status.values())) == {int} \
+            and min(status.values()) >= 0 and max(status.values()) <= U64:
+        try:
+            "".join(status).encode("utf-8")  # a surrogate (invalid UTF-8 name) raises
+        except UnicodeEncodeError:
+            pass
+        else:
+            return status
+    return {go_str(k): go_uint(v, U64, "status_ltimes") for k, v in status.items()}
+
+
 def encode_serf(msg: SerfMessage) -> bytes:
     """Serf type byte + msgpack body (the payload of a memberlist ``UserMsg``)."""
     if isinstance(msg, SerfJoin):
@@ -74,7 +92,7 @@ def encode_serf(msg: SerfMessage) -> bytes:
         body["LTime"] = go_uint(msg.ltime, U64, "ltime")
         body["LeftMembers"] = [go_str(name) for name in msg.left_members]
         body["QueryLTime"] = go_uint(msg.query_ltime, U64, "query_ltime")
-        body["StatusLTimes"] = {go_str(k): go_uint(v, U64, "status_ltimes") for k, v in msg.status_ltimes.items()}
+        body["StatusLTimes"] = _status_ltimes(msg.status_ltimes)
         return b"\x02" + pack(body)
     if isinstance(msg, SerfUserEvent):
         return b"\x03" + pack({

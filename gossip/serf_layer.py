@@ -183,15 +183,20 @@ class SerfLayer:
 
     # --- push-pull ------------------------------------------------------------------
 
-    def local_state(self, records: Iterable[MemberRecord], claw: bytes | None) -> SerfPushPull:
-        status: dict[str, int] = {}
-        left: list[str] = []
-        for r in records:
-            status[r.name] = r.status_ltime
-            if r.state == MemberState.LEFT:
-                left.append(r.name)
+    def local_state(self, records: Iterable[MemberRecord], claw: bytes | None, *,
+                    statuses: tuple[dict[str, int], tuple[str, ...]] | None = None) -> SerfPushPull:
+        """Our Serf push-pull state for ``records``; ``statuses``: their status LTimes
+        and left names, already worked out (``shared_push_pull``)."""
+        if statuses is None:
+            status: dict[str, int] = {}
+            left: list[str] = []
+            for r in records:
+                status[r.name] = r.status_ltime
+                if r.state == MemberState.LEFT:
+                    left.append(r.name)
+            statuses = status, tuple(left)
         return SerfPushPull(
-            ltime=self.clock.time(), status_ltimes=status, left_members=tuple(left),
+            ltime=self.clock.time(), status_ltimes=statuses[0], left_members=statuses[1],
             event_ltime=self.event_clock.time(),
             events=(None,) * EVENT_BUFFER if self.local_events is None else self.local_events(),
             query_ltime=self.query_clock.time(), claw=claw,

@@ -201,6 +201,7 @@ class DurableWrites:
         self._writer = writer
         self._merge = merge
         self._gossip = gossip
+        self._configured = configured
         self.confirmer = ReplicaConfirmer(send=send, candidates=self.candidates,
                                           configured=lambda: configured)
         """Collects the members' confirmations."""
@@ -229,6 +230,9 @@ class DurableWrites:
                 except Exception as exc:
                     raise NotReplicated(f"this node's store write failed: {exc}") from exc
 
+        if replicas_needed(self._configured, len(self.candidates())) == 0:
+            await own_commit()  # alone: no record to encode, no replica round to start
+            return []
         _, confirmed = await asyncio.gather(own_commit(),
                                             self.confirmer.confirm(record.to_bytes()))
         return confirmed

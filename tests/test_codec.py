@@ -410,3 +410,30 @@ def test_compound_dataclass_encodes_as_compound() -> None:
     wire = encode_message(Compound(parts=parts))
     assert wire == encode_compound([encode_message(p) for p in parts])
     assert decode_packet(wire) == (list(parts), 0)
+
+
+def _status_bytes_one_by_one(status: dict[str, int]) -> bytes:
+    """A push-pull's Serf state with StatusLTimes converted entry by entry (go_str)."""
+    return b"\x02" + msgpack.packb({
+        "EventLTime": 1, "Events": None, "LTime": 2, "LeftMembers": [], "QueryLTime": 3,
+        "StatusLTimes": {k.encode("utf-8", "surrogateescape"): v for k, v in status.items()},
+    }, use_bin_type=False)
+
+
+@pytest.mark.parametrize("status", [
+    {"a": 1, "node-00001": 7, "x" * 40: 2**64 - 1, "é" * 200: 0},
+    {"bad\udcff": 3, "ok": 4},  # invalid UTF-8 kept by surrogateescape: the checked path
+    {},
+])
+def test_status_ltimes_pack_to_the_bytes_of_the_checked_path(status: dict[str, int]) -> None:
+    msg = SerfPushPull(ltime=2, status_ltimes=status, left_members=(), event_ltime=1,
+                       events=None, query_ltime=3)
+    assert encode_serf(msg) == _status_bytes_one_by_one(status)
+
+
+@pytest.mark.parametrize("ltime", [-1, 2**64, True, 1.0])
+def test_a_status_ltime_out_of_range_is_refused(ltime: object) -> None:
+    msg = SerfPushPull(ltime=2, status_ltimes={"a": 1, "b": ltime}, left_members=(),  # type: ignore[dict-item]
+                       event_ltime=1, events=None, query_ltime=3)
+    with pytest.raises(LocalProtocolError, match="status_ltimes"):
+        encode_serf(msg)

@@ -34,22 +34,25 @@ def member(name: str, state: MemberState = MemberState.ALIVE, claw: bool = True)
 
 
 class Durable:
-    def __init__(self, writer: FakeWriter | None, merges: bool = True) -> None:
+    def __init__(self, writer: FakeWriter | None, merges: bool = True,
+                 others: bool = True, configured: int | None = None) -> None:
         self.gossiped: list[HttpNodeRecord] = []
         self.merged: list[HttpNodeRecord] = []
         self.writer = writer
 
+        self.sent: list[str] = []
+
         async def send(name: str, body: bytes, timeout_s: float) -> None:
-            return None
+            self.sent.append(name)
 
         def merge(rec: HttpNodeRecord) -> bool:
             self.merged.append(rec)
             return merges
 
         self.durable = DurableWrites(
-            send=send, node_id=lambda: "me", configured=None,
-            members=lambda: [member("me"), member("b"), member("c", MemberState.SUSPECT),
-                             member("serf", claw=False)],
+            send=send, node_id=lambda: "me", configured=configured,
+            members=lambda: [member("me")] + ([member("b"), member("c", MemberState.SUSPECT),
+                                               member("serf", claw=False)] if others else []),
             writer=lambda: cast(StoreWriter | None, self.writer), merge=merge,
             gossip=self.gossiped.append)
 
@@ -88,3 +91,11 @@ async def test_a_failed_own_store_write_is_not_durable() -> None:
         await Durable(FakeWriter(fails=True)).durable.make_durable(record())
     d = Durable(FakeWriter())
     assert await d.durable.make_durable(record()) == ["b"]  # one other live member: 1 copy
+
+
+async def test_alone_a_write_is_durable_once_in_its_own_store() -> None:
+    d = Durable(FakeWriter(), others=False)
+    assert await d.durable.make_durable(record()) == []
+    assert d.writer is not None and d.writer.settled_calls == 1 and d.sent == []
+    with pytest.raises(NotReplicated, match="only 0 other live member"):
+        await Durable(FakeWriter(), others=False, configured=1).durable.make_durable(record())

@@ -3,6 +3,8 @@ write; only this node's own writes (and replicas, urgently) are gossiped."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, cast
 
 from api.registry import HttpNodeRecord
@@ -17,6 +19,9 @@ class FakeWriter:
         self.submitted: list[StoreWrite] = []
 
     def submit(self, write: StoreWrite) -> None:
+        self.submitted.append(write)
+
+    def submit_latest(self, key: str, write: StoreWrite) -> None:
         self.submitted.append(write)
 
 
@@ -39,14 +44,23 @@ def record(node_id: str = "w1", status: str = "online") -> HttpNodeRecord:
 
 
 class Fed:
+    """A feed whose deferred gossip runs when the test says (``step_ends``)."""
+
     def __init__(self, writer: FakeWriter | None = None) -> None:
         self.events: list[ClusterEvent] = []
         self.sent: list[tuple[bytes, str, bool]] = []
         self.writer = writer
+        self.deferred: list[Callable[[], None]] = []
         self.feed = RegistryFeed(
             publish=self.events.append, writer=lambda: cast(StoreWriter | None, self.writer),
             broadcast=lambda body, key, urgent: self.sent.append((body, key, urgent)),
-            wall_clock=lambda: 50.0)
+            wall_clock=lambda: 50.0, defer=self.deferred.append)
+
+    def step_ends(self) -> None:
+        callbacks = list(self.deferred)
+        self.deferred.clear()  # the feed holds this list's append
+        for callback in callbacks:
+            callback()
 
 
 def test_a_local_write_is_published_saved_and_gossiped() -> None:
@@ -58,6 +72,8 @@ def test_a_local_write_is_published_saved_and_gossiped() -> None:
     for write in fed.writer.submitted:  # type: ignore[union-attr]
         write(cast(Any, store))
     assert store.saved["w1"] == rec.to_dict()
+    assert fed.sent == []  # gossiped after the step that wrote it (the HTTP answer)
+    fed.step_ends()
     [(body, key, urgent)] = fed.sent
     assert key == "reg:w1" and not urgent
     assert decode_app(body) == (APP_REGISTRY, rec.to_bytes())
@@ -75,4 +91,29 @@ def test_a_merged_record_is_not_gossiped_again_and_primed_ones_make_no_event() -
 def test_a_replica_is_gossiped_urgently() -> None:
     fed = Fed()
     fed.feed.gossip(record(), urgent=True)
+    fed.step_ends()
     assert [(key, urgent) for _, key, urgent in fed.sent] == [("reg:w1", True)]
+
+
+def test_a_newer_record_replaces_the_unsent_one_of_its_node() -> None:
+    fed = Fed()
+    fed.feed.gossip(record("w1"), urgent=True)
+    fed.feed.on_write(newer := replace(record("w1"), version=2, cpu_usage=50.0))
+    fed.feed.on_write(other := record("w2"))
+    assert len(fed.deferred) == 1  # one send for the step, however many writes
+    fed.step_ends()
+    assert [(decode_app(body), key, urgent) for body, key, urgent in fed.sent] == [
+        ((APP_REGISTRY, newer.to_bytes()), "reg:w1", True),  # urgent stays urgent
+        ((APP_REGISTRY, other.to_bytes()), "reg:w2", False)]
+    fed.feed.on_write(record("w1"))  # the next step sends again
+    fed.step_ends()
+    assert [key for _, key, _ in fed.sent] == ["reg:w1", "reg:w2", "reg:w1"]
+
+
+def test_without_an_event_loop_the_gossip_goes_at_once() -> None:
+    sent: list[str] = []
+    feed = RegistryFeed(publish=lambda e: None, writer=lambda: None,
+                        broadcast=lambda body, key, urgent: sent.append(key),
+                        wall_clock=lambda: 50.0)
+    feed.gossip(record())
+    assert sent == ["reg:w1"]

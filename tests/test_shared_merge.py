@@ -106,6 +106,22 @@ def test_a_shared_push_pull_entry_is_built_once_and_equals_a_fresh_one() -> None
     assert same.count(False) == 2  # only the two private records (each core's own) differ
 
 
+def test_packed_entries_encode_to_the_bytes_of_plain_ones() -> None:
+    from gossip import codec
+    from gossip.messages import PushPull
+
+    shared = _table(30)
+    plain = tuple(_entry(r) for r in shared.order) + (
+        PushNodeState("odd", b"\x0a\x00\x01\x01", PORT, None, 7, int(MemberState.DEAD), None),)
+    packed = tuple(map(codec.packed_push_node, plain))
+    assert packed == plain and all(type(e) is codec.PackedPushNodeState for e in packed)
+    mixed = tuple(p if i % 2 else e for i, (e, p) in enumerate(zip(plain, packed, strict=True)))
+    for nodes in (packed, mixed):
+        for compress in (False, True):
+            assert (codec.encode_stream(PushPull(False, nodes, b"state"), compress=compress)
+                    == codec.encode_stream(PushPull(False, plain, b"state"), compress=compress))
+
+
 def test_names_outside_the_shared_table_are_not_tracked() -> None:
     shared = _table(5)
     members, _ = _mine(shared, "n0")
@@ -116,3 +132,44 @@ def test_names_outside_the_shared_table_are_not_tracked() -> None:
         members.remove(rec.name)
     view = members.shared_view()
     assert view is not None and list(view[1]) == ["n0"]
+
+
+def test_a_push_pull_over_a_shared_table_is_the_one_built_entry_by_entry() -> None:
+    """``shared_push_pull``: whatever the table changed (states, status LTimes, names
+    removed, added, left), our push-pull is byte for byte the one built record by
+    record without the shared table."""
+    from gossip import codec
+    from gossip.push_pull import build_push_pull, push_node_state
+    from gossip.serf_layer import SerfLayer
+    from gossip.shared_push_pull import over_shared
+    from gossip.stats import CoreStats
+
+    rng = random.Random(8)
+    used_shared_layout = 0
+    for _ in range(40):
+        shared = _table(30)
+        members, me = _mine(shared, f"n{rng.randrange(30)}")
+        for _ in range(rng.randrange(6)):
+            name = f"n{rng.randrange(34)}"
+            rec, op = members.get(name), rng.random()
+            if rec is None or op < 0.15:
+                new = _private_copy(shared.records["n1"])
+                new.name, new.incarnation = name, 9
+                members.add(new)
+            elif op < 0.75:
+                w = members.writable(rec)
+                w.status_ltime = rng.randrange(1, 50)
+                members.set_state(w, rng.choice([MemberState.SUSPECT, MemberState.LEFT,
+                                                 MemberState.DEAD]), 1.0)
+            else:
+                members.remove(name)
+        view = members.shared_view()
+        assert view is not None
+        records = list(members)
+        with_shared, plain = (
+            build_push_pull(records, SerfLayer(), join=False, app_state=None, stats=CoreStats(),
+                            shared=table, changed=changed)
+            for table, changed in ((view[0], view[1]), (None, ())))
+        assert codec.encode_stream(with_shared) == codec.encode_stream(plain)
+        used_shared_layout += over_shared(records, view[0], view[1], push_node_state) is not None
+    assert 5 < used_shared_layout < 40  # both the shared layout and the fallback were seen

@@ -14,7 +14,7 @@ from gossip import codec
 from gossip.config import GossipConfig
 from gossip.converged import converged_table, in_converged_cluster
 from gossip.errors import LocalProtocolError
-from gossip.membership import MemberRecord, Membership, SharedTable
+from gossip.membership import MemberRecord, Membership, SharedTable, _private_copy
 from gossip.messages import Alive, Suspect
 from gossip.probe import ProbeList
 from gossip.types import MemberState
@@ -98,8 +98,8 @@ def test_a_crash_run_changes_no_shared_record_and_no_core_trips_over_one() -> No
     run = _converged(30)
     world = run.world
     table = {name: (r.state, r.incarnation, r.status_ltime, r.suspicion)
-             for name, r in world.nodes[0].core._members._records.items()
-             if name != world.nodes[0].name}
+             for r in world.nodes[0].core._members
+             for name in [r.name] if name != world.nodes[0].name}
     run.advance(3.0)
     for victim in ("node-00004", "node-00017"):
         world.crash(victim)
@@ -110,7 +110,7 @@ def test_a_crash_run_changes_no_shared_record_and_no_core_trips_over_one() -> No
         assert node.core.stats["internal_errors"] == 0, node.core.last_internal_error
         assert node.core.member_state("node-00004") == MemberState.DEAD
     # Records nobody changed are still the shared ones, untouched.
-    still_shared = [r for r in live[0].core._members._records.values()
+    still_shared = [r for r in live[0].core._members
                     if type(r).__name__ == "_SharedRecord"]
     assert still_shared
     for r in still_shared:
@@ -165,6 +165,42 @@ def test_cached_alive_list_matches_a_scan(shared: bool) -> None:
         other = m.get(f"n{rng.randrange(45)}") or me
         scan = [r for r in m if r.state == MemberState.ALIVE and r is not me and r is not other]
         assert list(m.alive_except(me, other)) == scan
+
+
+def test_a_table_over_a_shared_one_behaves_as_a_plain_table() -> None:
+    """``from_shared`` reads through to the shared records instead of copying them:
+    after any mix of changes it holds the same names, in the same order, as a table
+    that was filled with those records one by one."""
+    rng = random.Random(3)
+    for _ in range(20):
+        start = [_record(f"n{i}") for i in range(25)]
+        table = SharedTable(start)
+        me = _private_copy(table.records["n5"])
+        overlay = Membership.from_shared(40, table, me)
+        plain = Membership(40)
+        for r in table.order:
+            plain.add(me if r.name == "n5" else _record(r.name))
+        for step in range(60):
+            name = f"n{rng.randrange(35)}"
+            op, state = rng.random(), rng.choice(list(MemberState))
+            for m in (overlay, plain):
+                rec = m.get(name)
+                if rec is None or op < 0.3:
+                    m.add(_record(name, state))
+                elif op < 0.7:
+                    m.set_state(m.writable(rec), MemberState.DEAD, float(step))
+                else:
+                    m.remove(name)
+            assert [r.name for r in overlay] == [r.name for r in plain]
+            assert len(overlay) == len(plain) and overlay.full == plain.full
+            for probe in (name, "n5", "n30", "nobody"):
+                assert (probe in overlay) == (probe in plain)
+                got, want = overlay.get(probe), plain.get(probe)
+                assert (got is None) == (want is None)
+                assert got is None or want is None or got.state == want.state
+            assert overlay.estimated_size(float(step), 1.0) == plain.estimated_size(float(step), 1.0)
+            dead = sum(1 for r in plain if r.state == MemberState.DEAD)
+            assert overlay.dead_count() == plain.dead_count() == dead
 
 
 def test_lazy_probe_order_visits_every_member_once_per_pass() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from node.store import MAX_PEERS, NodeStore, StoreError
+from node.store import MAX_PEERS, ROWS_PER_STATEMENT, NodeStore, StoreError
 
 
 def test_first_start_claims_the_default_id_then_keeps_it(tmp_path: Path) -> None:
@@ -144,3 +144,29 @@ def test_store_uses_wal_and_full_sync(tmp_path: Path) -> None:
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     store.close()
+
+
+def test_rows_saved_in_a_batch_land_in_one_commit_the_last_save_winning(tmp_path: Path) -> None:
+    store = NodeStore(tmp_path)
+    try:
+        store.save_registered("gone", {"v": 0})
+        with store.batch():
+            for n in range(ROWS_PER_STATEMENT + 5):  # more than one statement
+                store.save_registered(f"w{n}", {"v": n})
+            store.save_registered("w0", {"v": "later"})
+            store.save_registered("brief", {"v": 1})
+            store.delete_registered("brief")
+            store.delete_registered("gone")
+            with store.batch():  # a nested batch joins the outer one
+                store.save_registered("inner", {"v": 2})
+        rows = store.registered()
+        assert rows["w0"] == {"v": "later"} and rows["inner"] == {"v": 2}
+        assert len(rows) == ROWS_PER_STATEMENT + 6 and "brief" not in rows and "gone" not in rows
+        with pytest.raises(RuntimeError), store.batch():
+            store.save_registered("rolled-back", {})
+            raise RuntimeError("a write failed")
+        assert "rolled-back" not in store.registered()
+        store.save_registered("alone", {"v": 3})  # outside a batch: at once
+        assert store.registered()["alone"] == {"v": 3}
+    finally:
+        store.close()

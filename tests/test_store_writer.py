@@ -5,6 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,3 +152,94 @@ async def test_a_term_submitted_just_before_stop_is_on_disk(tmp_path: Path) -> N
         assert reopened.max_term == 9 and "n1" in reopened.registered()
     finally:
         reopened.close()
+
+
+async def test_a_newer_latest_write_replaces_the_waiting_one_and_settled_takes_it_at_once(
+        ) -> None:
+    store = FakeStore()
+    writer = StoreWriter(store, latest_delay_s=3600.0)  # type: ignore[arg-type]
+    writer.submit_latest("reg:a", writing("a1"))
+    writer.submit_latest("reg:b", writing("b1"))
+    writer.submit_latest("reg:a", writing("a2"))
+    assert writer.pending == 2 and store.log == []  # waiting for company
+    await writer.settled()  # an acknowledgement never waits for the delay
+    assert store.log == ["a2", "b1"] and store.commits == 1 and writer.pending == 0
+    await writer.aclose()
+
+
+async def test_latest_writes_ride_along_with_the_next_write_in_the_order_they_came() -> None:
+    store = FakeStore()
+    writer = StoreWriter(store, latest_delay_s=3600.0)  # type: ignore[arg-type]
+    writer.submit_latest("reg:a", writing("a"))
+    await writer.write(writing("term"))
+    assert store.log == ["a", "term"]
+    await writer.aclose()
+
+
+async def test_a_latest_write_alone_is_committed_after_the_delay() -> None:
+    store = FakeStore()
+    writer = StoreWriter(store, latest_delay_s=0.01)  # type: ignore[arg-type]
+    committed = threading.Event()
+
+    def write(s: FakeStore) -> None:
+        s.log.append("a")
+        committed.set()
+
+    writer.submit_latest("reg:a", write)  # nothing else comes: the timer commits it
+    assert await asyncio.to_thread(committed.wait, 30.0)
+    assert store.log == ["a"]
+    await writer.aclose()
+
+
+async def test_latest_writes_waiting_at_close_are_on_disk(tmp_path: Path) -> None:
+    writer = StoreWriter(NodeStore(tmp_path), latest_delay_s=3600.0)
+    writer.submit_latest("reg:n1", lambda s: s.save_registered("n1", {"v": 1}))
+    writer.submit_latest("reg:n1", lambda s: s.save_registered("n1", {"v": 2}))
+    await writer.aclose()
+    reopened = NodeStore(tmp_path)
+    try:
+        assert reopened.registered() == {"n1": {"v": 2}}
+    finally:
+        reopened.close()
+
+
+_ACKNOWLEDGE_THEN_WAIT = textwrap.dedent("""
+    import asyncio, sys
+    from pathlib import Path
+    from node.store import NodeStore
+    from node.store_writer import StoreWriter
+
+    async def main() -> None:
+        writer = StoreWriter(NodeStore(Path(sys.argv[1])), latest_delay_s=3600.0)
+        for n in range(50):  # concurrent registrations: one group commit
+            writer.submit_latest(f"reg:w{n}", lambda s, n=n: s.save_registered(f"w{n}", {"n": n}))
+        await writer.settled()
+        print("acknowledged", flush=True)
+        writer.submit_latest("reg:late", lambda s: s.save_registered("late", {}))
+        await asyncio.sleep(3600)  # killed here
+
+    asyncio.run(main())
+""")
+
+
+@pytest.mark.slow  # starts a process
+def test_writes_acknowledged_by_settled_survive_kill_9(tmp_path: Path) -> None:
+    """What ``settled`` acknowledged is on disk when the process dies at that moment."""
+    child = subprocess.Popen([sys.executable, "-c", _ACKNOWLEDGE_THEN_WAIT, str(tmp_path)],
+                             stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "acknowledged"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=30)
+    reopened = NodeStore(tmp_path)
+    try:
+        rows = reopened.registered()
+    finally:
+        reopened.close()
+    assert {f"w{n}" for n in range(50)} <= set(rows)

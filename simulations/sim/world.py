@@ -179,6 +179,8 @@ class SimWorld:
         self.streams_opened = 0
         self.stream_bytes = 0
         self.unroutable = 0
+        self._address_texts: dict[Address, bytes] = {}
+        """Address → its text in the packet trace (``_address_text``)."""
         """Datagrams and TCP requests that reached an address no node owns."""
         self.steps = 0
         self.decode_cache = (DecodeCache(SHARED_CACHE_ENTRIES, SHARED_CACHE_BYTES)
@@ -474,8 +476,11 @@ class SimWorld:
             self.network.schedule(self.clock.now + node.lag_s, kind + _LAGGED, src, dst, payload)
             return
         if kind == DATAGRAM and self.options.trace_packets:
-            self._hash.update(f"{self.clock.now!r}{src}{dst}".encode())
-            self._hash.update(payload)
+            # The bytes of f"{now!r}{src}{dst}" then the payload, in one update.
+            texts = self._address_texts
+            self._hash.update(b"".join((repr(self.clock.now).encode(),
+                                        texts.get(src) or self._address_text(src),
+                                        texts.get(dst) or self._address_text(dst), payload)))
         if node.paused_until is not None:
             if kind == DATAGRAM:
                 if node.backlog_datagrams >= self.options.paused_backlog_datagrams:
@@ -483,7 +488,16 @@ class SimWorld:
                 node.backlog_datagrams += 1
             node.backlog.append((kind, src, payload))
             return
+        if kind == DATAGRAM and not node.metered:  # the common case, without _input
+            node.core.receive_datagram(payload, src, self.clock.now)
+            self._flush(node)
+            return
         self._input(node, kind, src, payload)
+
+    def _address_text(self, address: Address) -> bytes:
+        """``str(address)`` encoded, as the packet trace spells it (memoised per address)."""
+        text = self._address_texts[address] = str(address).encode()
+        return text
 
     def _input(self, node: SimNode, kind: int, src: Address, payload: Any) -> None:
         if node.metered:
@@ -593,12 +607,14 @@ class SimWorld:
         if core is None:
             return
         now = self.clock.now
-        send = self.network.send_datagram
-        src = node.address
-        for addr, data in core.datagrams_to_send():
-            node.datagrams_sent += 1
-            node.bytes_sent += len(data)
-            send(src, addr, data, now)
+        datagrams = core.datagrams_to_send()
+        if datagrams:
+            send = self.network.send_datagram
+            src = node.address
+            node.datagrams_sent += len(datagrams)
+            for addr, data in datagrams:
+                node.bytes_sent += len(data)
+                send(src, addr, data, now)
         for request in core.streams_to_open():
             self._open_stream(node, request)
         event = core.next_event()
