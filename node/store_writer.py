@@ -58,15 +58,15 @@ class StoreWriter:
         self._latest: dict[str, StoreWrite] = {}
         """``submit_latest`` writes waiting for company, by key (insertion order kept)."""
         self._latest_timer: asyncio.TimerHandle | None = None
-        self._queue: list[tuple[StoreWrite, asyncio.Future[None]]] = []
-        self._unfinished: set[asyncio.Future[None]] = set()
+        self._batches: list[_Batch] = []
+        """Batches not committed yet, oldest first; only the last one takes new writes."""
         self._runner: asyncio.Task[None] | None = None
         self._closed = False
 
     @property
     def pending(self) -> int:
         """Submitted writes not finished yet."""
-        return len(self._unfinished) + len(self._latest)
+        return sum(len(batch.writes) for batch in self._batches) + len(self._latest)
 
     def submit(self, write: StoreWrite) -> None:
         """Schedule ``write`` (after the writes before it) without waiting for it.
@@ -102,42 +102,40 @@ class StoreWriter:
         """Run ``write`` after the writes before it and wait for it (its exception is
         raised here). Cancelling the caller does not cancel the write (``aclose`` still
         waits for it)."""
-        done = self._enqueue(write)
-        if done is not None:
-            await asyncio.shield(done)
+        place = self._enqueue(write)
+        if place is not None:
+            batch, index = place
+            error = (await asyncio.shield(batch.done))[index]
+            if error is not None:
+                raise error
 
-    def _enqueue(self, write: StoreWrite) -> asyncio.Future[None] | None:
+    def _enqueue(self, write: StoreWrite) -> tuple[_Batch, int] | None:
         if self._closed:
             log.warning("store closed: a write was dropped")
             return None
         self._take_latest()  # they ride along, in the order they came
         return self._append(write)
 
-    def _append(self, write: StoreWrite) -> asyncio.Future[None]:
+    def _append(self, write: StoreWrite) -> tuple[_Batch, int]:
+        """Add ``write`` to the open batch (a new one when there is none or it is full)
+        and start the runner if it is idle; returns where the write's outcome will be."""
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._queue.append((write, done))
-        self._unfinished.add(done)
-        done.add_done_callback(self._finished)
+        if not self._batches or self._batches[-1].taken or len(self._batches[-1].writes) >= MAX_BATCH:
+            self._batches.append(_Batch(loop.create_future()))
+        batch = self._batches[-1]
+        batch.writes.append(write)
         if self._runner is None or self._runner.done():
             self._runner = loop.create_task(self._run_batches())
-        return done
-
-    def _finished(self, done: asyncio.Future[None]) -> None:
-        self._unfinished.discard(done)
-        if not done.cancelled():
-            done.exception()  # logged by _apply; a submitted write has no one to tell
+        return batch, len(batch.writes) - 1
 
     async def _run_batches(self) -> None:
         # One runner at a time, so batches commit in the order their writes came.
-        while self._queue:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            errors = await asyncio.to_thread(self._apply, [write for write, _ in batch])
-            for (_, done), error in zip(batch, errors, strict=True):
-                if error is None:
-                    done.set_result(None)
-                else:
-                    done.set_exception(error)
+        while self._batches:
+            batch = self._batches[0]
+            batch.taken = True
+            errors = await asyncio.to_thread(self._apply, list(batch.writes))
+            self._batches.pop(0)
+            batch.done.set_result(errors)
 
     def _apply(self, writes: list[StoreWrite]) -> list[Exception | None]:
         """In the worker thread: the writes in one transaction; each alone if it fails."""
@@ -168,18 +166,25 @@ class StoreWriter:
             Exception: the first of those writes that failed (its own exception).
         """
         self._take_latest()
-        waiting = list(self._unfinished)
-        if waiting:
-            results = await asyncio.shield(asyncio.gather(*waiting, return_exceptions=True))
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
+        # One future per batch (a handful), not per write: under many concurrent
+        # registrations each caller would otherwise watch every write in flight.
+        waiting = [batch.done for batch in self._batches]
+        if not waiting:
+            return
+        if len(waiting) == 1:
+            results = [await asyncio.shield(waiting[0])]
+        else:
+            results = await asyncio.shield(asyncio.gather(*waiting))
+        for errors in results:
+            for error in errors:
+                if error is not None:
+                    raise error
 
     async def drain(self) -> None:
         """Wait until every submitted write is done (including those submitted meanwhile)."""
-        while self._unfinished or self._latest:
+        while self._batches or self._latest:
             self._take_latest()
-            await asyncio.gather(*self._unfinished, return_exceptions=True)
+            await asyncio.gather(*(batch.done for batch in self._batches))
 
     async def aclose(self) -> None:
         """Refuse new writes, wait for the pending ones, then close the store. Idempotent."""
@@ -188,3 +193,16 @@ class StoreWriter:
         self._closed = True
         await self.drain()
         self.store.close()
+
+
+class _Batch:
+    """Writes committed together, and the future of their outcomes (one error or None
+    per write, in order; it never fails itself)."""
+
+    __slots__ = ("done", "taken", "writes")
+
+    def __init__(self, done: asyncio.Future[list[Exception | None]]) -> None:
+        self.writes: list[StoreWrite] = []
+        self.done = done
+        self.taken = False
+        """The runner has taken it: later writes go to a new batch."""

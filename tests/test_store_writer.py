@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from node.store import NodeStore
-from node.store_writer import StoreWriter
+from node.store_writer import MAX_BATCH, StoreWriter
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -131,6 +131,50 @@ async def test_settled_waits_for_the_writes_so_far_and_reports_a_failure() -> No
     await writer.aclose()
 
 
+async def test_settled_during_a_commit_waits_for_it_and_for_the_batch_queued_behind_it() -> None:
+    store = FakeStore()
+    committing, release = threading.Event(), threading.Event()
+    plain_batch = store.batch
+
+    @contextlib.contextmanager
+    def held_batch() -> Iterator[None]:
+        committing.set()
+        assert release.wait(30)
+        with plain_batch():
+            yield
+
+    store.batch = held_batch  # type: ignore[method-assign]
+    writer = StoreWriter(store)  # type: ignore[arg-type]
+
+    def broken(_: FakeStore) -> None:
+        raise OSError("disk full")
+
+    writer.submit(writing("a"))
+    writer.submit(writing("a2"))
+    assert await asyncio.to_thread(committing.wait, 30)  # the first batch is committing
+    writer.submit(broken)  # these queue behind it, in a batch of their own
+    writer.submit(writing("b"))
+    settling = asyncio.ensure_future(writer.settled())
+    await asyncio.sleep(0.01)
+    assert not settling.done() and writer.pending == 4
+    release.set()
+    with pytest.raises(OSError, match="disk full"):
+        await settling
+    assert store.log == ["a", "a2", "b"] and writer.pending == 0
+    await writer.aclose()
+
+
+async def test_a_burst_larger_than_a_batch_commits_in_order_in_batches_of_max_batch() -> None:
+    store = FakeStore()
+    writer = StoreWriter(store)  # type: ignore[arg-type]
+    for n in range(2 * MAX_BATCH + 2):
+        writer.submit(writing(f"w{n}"))
+    await writer.settled()
+    # MAX_BATCH, MAX_BATCH and 2 writes: three transactions
+    assert store.log == [f"w{n}" for n in range(2 * MAX_BATCH + 2)] and store.commits == 3
+    await writer.aclose()
+
+
 async def test_writes_after_close_are_dropped_with_a_warning(
         caplog: pytest.LogCaptureFixture) -> None:
     store = FakeStore()
@@ -207,7 +251,7 @@ _ACKNOWLEDGE_THEN_WAIT = textwrap.dedent("""
     import asyncio, sys
     from pathlib import Path
     from node.store import NodeStore
-    from node.store_writer import StoreWriter
+    from node.store_writer import MAX_BATCH, StoreWriter
 
     async def main() -> None:
         writer = StoreWriter(NodeStore(Path(sys.argv[1])), latest_delay_s=3600.0)
