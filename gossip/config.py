@@ -197,24 +197,25 @@ class GossipConfig:
     needs the intent first to count a leave, not a failure). 0: epidemic only
     (memberlist and Serf, ``memberlist()``). Default 128."""
 
-    catch_up_burst: int = 0
+    catch_up_burst: int = 8
     """claw-node: a member that hears of at least this many members it did not know,
     through gossip (not a push-pull) within ``catch_up_window_s``, and whose last
-    push-pull is at least that old, push-pulls at once with one of them
-    (``gossip.catch_up``): a mass join then spreads by state transfer instead of
-    waiting for the gossip backlog (N rumours × ``retransmit_limit`` sends per member)
-    or the periodic push-pull. A standard push-pull on the wire; a single join never
-    reaches the burst. While on, a member first learned from a push-pull is gossiped
-    only ``retransmit_mult`` times, behind fresher news (its sender, and likely most
-    members, know it). 0: off (memberlist, ``memberlist()``). Default 0 (off): in the
-    simulator's join of 500 nodes over 10 s, 8 made one view sooner than memberlist's
-    behaviour on 3 seeds (5.3–9.8 against 10.1–11.8 s after the last start), but at 1,000
-    nodes the one seed run finished later (31.0 against 27.7 s; ``simulations/RESULTS.md``).
-    8 is the setting measured there (``python -m simulations join --catch-up-burst 8``)."""
+    push-pull is at least that old, push-pulls at once with one of them, then keeps
+    push-pulling once per window while its view grows and stops after a window without
+    news (a newcomer follows through the same way from its own join push-pull;
+    ``gossip.catch_up``): a mass join then spreads by state transfer instead of waiting
+    for the gossip backlog (N rumours × ``retransmit_limit`` sends per member) or the
+    periodic push-pull. Standard push-pulls on the wire; a single join never reaches the
+    burst, so a steady cluster sends none. While on, a member first learned from a
+    push-pull is gossiped only ``retransmit_mult`` times, behind fresher news (its sender,
+    and likely most members, know it). 0: off (memberlist, ``memberlist()``). Unit:
+    members. Default 8: in the simulator's join through one seed over 10 s, one view
+    2.3 s after the last start at 1,000 nodes and 3.6 s at 2,000, against memberlist's
+    27.7 and 53.9 s (``simulations/RESULTS.md``, 7 Dec 2026)."""
 
     catch_up_window_s: float = 2.0
-    """claw-node: the window of ``catch_up_burst`` and the least time between a member's
-    push-pulls for it to fire (seconds). Default 2 s."""
+    """claw-node: the window of ``catch_up_burst``, and the least time between two
+    catch-up push-pulls of one member (seconds; > 0 while the burst is on). Default 2 s."""
 
     gossip_nodes: int = 3
     """Random members each gossip round is sent to (only when there is something to say). LAN 3."""
@@ -346,6 +347,9 @@ class GossipConfig:
                      "abandon_stalled_round_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.catch_up_burst > 0 and not self.catch_up_window_s > 0:
+            # The follow-through push-pulls are one window apart: 0 would be a busy loop.
+            raise ConfigError("catch_up_window_s must be > 0 while catch_up_burst is on")
         for name in ("suspicion_mult", "suspicion_max_mult", "retransmit_mult",
                      "gossip_nodes", "awareness_max_multiplier"):
             if getattr(self, name) < 1:

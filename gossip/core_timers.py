@@ -2,7 +2,7 @@
 
 A base class of ``gossip.protocol.SwimProtocol``. ``_TIMERS`` lists each timer with its
 deadline and what fires it: suspicion timeouts, the prober's rounds, probes,
-confirmation probes and relays, gossip rounds, push-pull and reconnects, stream
+confirmation probes and relays, gossip rounds, push-pull, catch-ups and reconnects, stream
 expiry, the leave phases, the reaper and query expiry. ``next_deadline`` (what the
 driver waits for) and ``_run_timers`` (what ``handle_timer`` runs) both read that one
 table, so no timer is scheduled by one and forgotten by the other. ``_carry_out`` does
@@ -51,6 +51,7 @@ class CoreTimers(CoreAssembly):
     _suspicion_deadline: Callable[[], float]
     _expire_suspicions: Callable[[float], None]
     _send: Callable[[Address, bytes, MemberRecord | None], None]
+    _catch_up_due: Callable[[float], None]
 
     def next_deadline(self) -> float | None:
         """When ``handle_timer`` must be called next (core time): the earliest deadline
@@ -126,6 +127,8 @@ _TIMERS = (
            lambda core, now: core._exchanges.push_pull_tick(now), stops_when_leaving=True),
     _Timer(lambda core: core._exchanges.next_reconnect,
            lambda core, now: core._exchanges.reconnect_tick(now), stops_when_leaving=True),
+    _Timer(lambda core: core._catch_up.deadline(core._exchanges.last_merge),
+           lambda core, now: core._catch_up_due(now), stops_when_leaving=True),
     _Timer(lambda core: core._exchanges.streams.deadline(),
            lambda core, now: core._exchanges.expire(now)),
     # Also on every call in between: a leave moves on as soon as its broadcast drained.

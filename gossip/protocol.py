@@ -52,6 +52,7 @@ from typing import Any
 from . import codec
 from .addresses import bytes_to_ip
 from .app_relay import AppVersionOf
+from .catch_up import ANY_PEER
 from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
 from .core_timers import REAP_INTERVAL_S, CoreTimers
@@ -463,7 +464,9 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
             self._stats.joins += 1
             self._emit(MemberJoined(rec.snapshot()))
             self._user.apply_recent_intent(rec, now)
-            if not self._exchanges.merging:
+            if self._exchanges.merging:
+                self._catch_up.taught()
+            else:
                 self._catch_up_with(address, now)
             return
         assert rec is not None and verdict is AliveVerdict.UPDATE
@@ -502,10 +505,21 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
         return retransmit_limit(mult, self._current_size()) - mult
 
     def _catch_up_with(self, address: Address, now: float) -> None:
-        """A new member reached us by gossip: push-pull if a burst says we lag (``catch_up``)."""
+        """A new member reached us by gossip: push-pull if we lag (``catch_up``)."""
         partner = self._catch_up.learned(address, now, self._exchanges.last_merge)
         if partner is not None and not self._leave.phase:
             self._stats.catch_ups += 1
+            self._exchanges.open_push_pull(partner, join=False, now=now)
+
+    def _catch_up_due(self, now: float) -> None:
+        """The catch-up window ended: push-pull again while the view grows (``catch_up``)."""
+        partner = self._catch_up.due(now)
+        if partner is None:
+            return
+        self._stats.catch_ups += 1
+        if partner == ANY_PEER:
+            self._exchanges.push_pull_random(now)
+        else:
             self._exchanges.open_push_pull(partner, join=False, now=now)
 
     def _reaccuse(self, rec: MemberRecord, address: Address, now: float) -> None:
@@ -634,6 +648,7 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
             intent = serf_payload(self._serf.new_join_intent(self._self))
             self._outbox.serf.push(intent)
             self._gossiper.announce([self._self_alive(), intent], skip=p.address)
+            self._catch_up.joined(now)
 
     # --- timers -------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ refused: NaN/Inf, wrong dimension, RTT outside 0-10 s; Serf's
 ``serf.coordinate.rejected``).
 Anti-entropy: ``push_pulls_out``, ``push_pulls_in``, ``push_pull_failures``,
 ``reconnects``, ``serf_intents``, ``app_messages_in``, ``catch_ups`` (claw-node: push-pulls
-started by a burst of new members, ``gossip.catch_up``).
+started while the view grows during a mass join, ``gossip.catch_up``).
 """
 
 from __future__ import annotations

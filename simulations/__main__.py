@@ -64,8 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="periodic push-pull interval before scaling with N (s; 0 = off; "
                         "default: the profile's, 30 s on LAN)")
     p.add_argument("--catch-up-burst", type=int, default=None,
-                   help="claw mode: a catch-up push-pull after this many members first heard "
-                        "of through gossip within 2 s (0 = off; default: the config's, off)")
+                   help="claw mode: catch-up push-pulls after this many members first heard "
+                        "of through gossip within 2 s (0 = off; default: the config's, 8)")
     p.add_argument("--start", default="join", choices=["join", "converged"],
                    help="join: nodes join through one seed (simulated); converged: every "
                         "node starts knowing every member, no join simulated (default join)")

@@ -78,7 +78,7 @@ class RunOptions:
     costs the simulator ~1 CPU-s, ~33 of them per simulated second."""
     catch_up_burst: int | None = None
     """Override of ``GossipConfig.catch_up_burst`` (members; 0 = off) for claw-mode
-    nodes; None: the config's default (off)."""
+    nodes; None: the config's default (8)."""
     start: str = "join"
     """How the cluster comes to be: ``join`` (every node joins through one seed: the
     bootstrap is simulated) or ``converged`` (every core starts knowing every member,
