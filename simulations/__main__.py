@@ -7,6 +7,7 @@ failed check the exact command that reproduces the run; exits 1 then.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shlex
@@ -77,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+SIM_GC_THRESHOLDS = (50_000, 20, 100)
+"""``gc.set_threshold`` for a simulation run: allocations before a young collection, then
+young and middle collections before an older one (Python's defaults: 700, 10, 10)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
@@ -106,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{head}scenario={opts.scenario}", file=out)
     print(f"options: {options_line}", file=out, flush=True)
     started = time.perf_counter()
+    # A simulation allocates millions of short-lived messages and events; with the
+    # collector's default young-generation threshold (700 allocations) its passes cost
+    # ~5 % of a large run. Fewer, larger passes; simulated behaviour is unchanged.
+    gc.set_threshold(*SIM_GC_THRESHOLDS)
     result = run_scenario(opts)
     result.wall_s = round(time.perf_counter() - started, 2)  # all runs of a sweep
     if args.json:

@@ -6,7 +6,10 @@
 Run from the repository root. Each run starts, in this process, a gossip seed (the real
 core on the real asyncio driver, ``gossip.udp``) on 127.0.0.1, then spawns one member,
 ``python -m node.cli --join`` the seed (random free ports, a temporary data dir), the
-case of every agent but the coordinator. The seed watches its datagrams; when the first
+case of every agent but the coordinator. The seed is a bare gossip core, not a claw-node,
+so the member would elect itself and load the REST stack at its first calm moment, on a
+quiet host before its first probe: it runs with ``--no-coordinator``, as a member of a
+cluster that has a coordinator. The seed watches its datagrams; when the first
 ``Ping`` from the member arrives, the member's CPU seconds (utime + stime since exec,
 ``/proc/PID/stat``) and ``VmRSS`` are read at once: *start CPU*. Then the same after
 ``--idle`` seconds, with whether the member has loaded the REST stack by then (it must
@@ -131,7 +134,7 @@ async def one_run(profile: str, idle_s: float, checkout: str,
                 [python or sys.executable, "-m", "node.cli", "--node-id", member,
                  "--bind", f"127.0.0.1:{free_port()}", "--api-bind", f"127.0.0.1:{free_port()}",
                  "--data-dir", data_dir, "--profile", profile, "--log-level", "WARNING",
-                 "--join", f"{host}:{port}"],
+                 "--join", f"{host}:{port}", "--no-coordinator"],
                 cwd=run_from[0], env=run_from[1],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             await asyncio.wait_for(first_ping, PROBE_TIMEOUT_S)
