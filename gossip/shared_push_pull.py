@@ -4,7 +4,8 @@ A table built from a ``SharedTable`` (``Membership.from_shared``: the simulator'
 converged start) usually lists exactly the shared records, in the shared order, except
 for the few names it changed (``Membership.shared_view``). Its push-pull entries and
 Serf status LTimes are then the shared table's own, built once for every table, with
-the changed names' entries put in place: O(changes) per push-pull instead of O(members).
+the changed names' entries put in place: Python work O(changes) per push-pull instead
+of O(members) (the shared list and map are still copied, at C speed).
 Which is checked, not assumed: when the records are not laid out that way (a name
 removed or added, a dead one no longer gossiped), ``over_shared`` says so and the
 caller builds entry by entry, as a table without a shared one always does. The result
