@@ -89,10 +89,11 @@ class RegistryFeed:
         """Gossip ``record`` to every node (``urgent``: in gossip rounds of its own, not
         only riding on probes), after this step; it replaces an unsent older record of the
         node (records only reach here newest last: a merge passes only newer ones)."""
-        if not self._unsent:  # the first since the last send
-            self._defer(self._send_unsent)
+        first = not self._unsent  # the first since the last send schedules the send
         unsent = self._unsent.get(record.node_id)
         self._unsent[record.node_id] = (record, urgent or (unsent is not None and unsent[1]))
+        if first:  # after the insert: without an event loop ``defer`` runs at once
+            self._defer(self._send_unsent)
 
     def _send_unsent(self) -> None:
         unsent, self._unsent = self._unsent, {}
