@@ -1,19 +1,26 @@
 """``node.linux_host``: the psutil figures the agent needs, read from Linux's own files.
 
 The parser is checked on hand-built netlink messages; on Linux, every function is also
-checked against psutil itself on this machine.
+checked against psutil itself on this machine, and in a network namespace holding the
+kinds of addresses a laptop on a LAN and a tailnet has.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import struct
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from node import linux_host
 from node.linux_host import CpuPercent, IfAddr, parse_addr_dump
+from simulations.realproc.netns import lab_prefix
+from tests.lab import require_fabric
 
 on_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
 
@@ -114,3 +121,57 @@ def test_the_same_figures_as_psutil_on_this_machine(tmp_path: object) -> None:
     idle1, total1 = linux_host.cpu_idle_and_total()
     assert idle0 - 1e-6 <= t.idle + t.iowait <= idle1 + 1e-6
     assert total0 - 1e-6 <= sum(t) <= total1 + 1e-6
+
+
+_COMPARE_IN_NAMESPACE = """
+import json, socket, psutil
+from node import linux_host, platform_info
+fams = (socket.AF_INET, socket.AF_INET6)
+theirs = {n: sorted([a.family, a.address] for a in v if a.family in fams)
+          for n, v in psutil.net_if_addrs().items()}
+ours = {n: sorted([a.family, a.address] for a in v) for n, v in linux_host.net_if_addrs().items()}
+print(json.dumps({"theirs": {n: v for n, v in theirs.items() if v}, "ours": ours,
+                  "default": platform_info.default_route_ip(),
+                  "tailnet": platform_info.tailscale_ip()}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_same_addresses_as_psutil_on_a_host_with_secondary_p2p_and_tun_interfaces() -> None:
+    """A namespace set up like a laptop on a LAN and a tailnet: a labelled secondary
+    address, a second subnet on one interface, a point-to-point link (its peer must not
+    be taken for ours), global IPv6, and a ``tailscale0`` tun device."""
+    pytest.importorskip("psutil")
+    require_fabric()
+    netns = f"{lab_prefix()}{os.getpid()}ifa"
+    setup = [
+        "link set lo up",
+        "link add va type veth peer name vb", "link set va up", "link set vb up",
+        "addr add 10.77.0.1/24 dev va", "addr add 10.77.0.2/24 dev va label va:1",
+        "addr add 10.88.0.5/24 dev va", "addr add 10.99.0.1 peer 10.99.0.2 dev vb",
+        "-6 addr add fd00::5/64 dev va nodad",
+        "tuntap add mode tun tailscale0", "link set tailscale0 up",
+        "addr add 100.101.102.103/32 dev tailscale0",
+        "-6 addr add fd7a:115c:a1e0::1/128 dev tailscale0 nodad",
+        "route add default via 10.77.0.254 dev va",
+    ]
+    subprocess.run(["ip", "netns", "add", netns], check=True, timeout=30)
+    try:
+        for command in setup:
+            subprocess.run(["ip", "-n", netns, *command.split()], check=True, timeout=30,
+                           capture_output=True)
+        repo = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [repo, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+        out = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c",
+                              _COMPARE_IN_NAMESPACE], check=True, timeout=60,
+                             capture_output=True, text=True, env=env).stdout
+    finally:
+        subprocess.run(["ip", "netns", "del", netns], timeout=30)
+    found = json.loads(out)
+    assert found["ours"] == found["theirs"]
+    assert [V4, "10.99.0.1"] in found["ours"]["vb"]  # the local end, not the peer
+    assert found["ours"]["va:1"] == [[V4, "10.77.0.2"]]
+    assert found["default"] == "10.77.0.1"
+    assert found["tailnet"] == "100.101.102.103"
