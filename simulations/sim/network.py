@@ -10,12 +10,15 @@ a packet already in flight when a partition starts still arrives (as on a real w
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from gossip.types import Address
+
+_log = math.log
 
 __all__ = ["NetworkOptions", "SimNetwork", "DATAGRAM", "STREAM_REQUEST", "STREAM_REPLY"]
 
@@ -65,7 +68,9 @@ class SimNetwork:
     def __init__(self, options: NetworkOptions, rng: random.Random) -> None:
         self.options = options.validate()
         self._rng = rng
-        self._heap: list[tuple[float, int, int, Address, Address, Any]] = []
+        self.queue: list[tuple[float, int, int, Address, Address, Any]] = []
+        """The delivery heap of ``(deliver_at, seq, kind, src, dst, payload)``; the world's
+        event loop reads and pops it directly (``pop`` and ``next_time`` for others)."""
         self._seq = 0
         self.loss_probability = options.loss_probability
         self._link_loss: dict[tuple[Address, Address], float] = {}
@@ -151,21 +156,34 @@ class SimNetwork:
 
     def send_datagram(self, src: Address, dst: Address, data: bytes, now: float) -> bool:
         """Put a datagram on the wire; return False if it was dropped (partition or loss)."""
+        # Called for every datagram of a run: ``reachable``, ``delay`` and ``schedule``
+        # written out in place, with the same random draws in the same order.
         self.sent += 1
-        if not self.reachable(src, dst):
+        group = self._group
+        if (group is not None and group.get(src, 0) != group.get(dst, 0)) or \
+                (self._blocked and (src, dst) in self._blocked):
             self.dropped_partition += 1
             return False
         loss = self._link_loss.get((src, dst), self.loss_probability) if self._link_loss \
             else self.loss_probability
-        if loss > 0.0 and self._rng.random() < loss:
+        rng_random = self._rng.random
+        if loss > 0.0 and rng_random() < loss:
             self.dropped_loss += 1
             return False
         if self.drop_hook is not None and self.drop_hook(src, dst, data):
             self.dropped_hook += 1
             return False
-        self.schedule(now + self.delay(src, dst), DATAGRAM, src, dst, data)
-        dup = self.options.duplicate_probability
-        if dup > 0.0 and self._rng.random() < dup:
+        options = self.options
+        mean = options.one_way_delay_mean_s
+        base = options.one_way_delay_min_s
+        if self._link_delay:
+            base = self._link_delay.get((src, dst), base)
+        # random.expovariate(1 / mean), the same float operations.
+        extra = -_log(1.0 - rng_random()) / (1.0 / mean) if mean > 0 else 0.0
+        self._seq += 1
+        heapq.heappush(self.queue, (now + (base + extra), self._seq, DATAGRAM, src, dst, data))
+        dup = options.duplicate_probability
+        if dup > 0.0 and rng_random() < dup:
             self.duplicated += 1
             self.schedule(now + self.delay(src, dst), DATAGRAM, src, dst, data)
         return True
@@ -173,18 +191,18 @@ class SimNetwork:
     def schedule(self, at: float, kind: int, src: Address, dst: Address, payload: Any) -> None:
         """Queue an item for delivery at ``at`` (used for datagrams and stream legs)."""
         self._seq += 1
-        heapq.heappush(self._heap, (at, self._seq, kind, src, dst, payload))
+        heapq.heappush(self.queue, (at, self._seq, kind, src, dst, payload))
 
     def next_time(self) -> float | None:
         """Delivery time of the earliest item in flight, or None."""
-        return self._heap[0][0] if self._heap else None
+        return self.queue[0][0] if self.queue else None
 
     def pop(self) -> tuple[float, int, int, Address, Address, Any]:
         """Remove and return the earliest ``(deliver_at, seq, kind, src, dst, payload)``."""
-        item = heapq.heappop(self._heap)
+        item = heapq.heappop(self.queue)
         if item[2] == DATAGRAM:
             self.delivered += 1
         return item
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self.queue)

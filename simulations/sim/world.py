@@ -210,35 +210,50 @@ class SimWorld:
 
     def run_until(self, t_end: float) -> None:
         """Process everything due up to and including ``t_end``; the clock ends at ``t_end``."""
+        # The loop of every run (one turn per event): the network's heap is read in place
+        # and stale deadline entries are skipped here, without a call each.
         net = self.network
+        queue = net.queue
         timers = self._timers
         deadlines = self._deadlines
+        nodes = self.nodes
         advance = self.clock.advance_to
-        while True:
-            tn = net.next_time()
-            if tn is None:
-                tn = _INF
-            tt = timers[0][0] if timers else _INF
-            td = deadlines[0][0] if deadlines else _INF
-            if tn <= tt and tn <= td:
-                if tn > t_end:
-                    break
-                advance(tn)
-                self.steps += 1
-                self._deliver(net.pop())
-            elif tt <= td:
-                if tt > t_end:
-                    break
-                advance(tt)
-                self.steps += 1
-                _, _, action, args = heapq.heappop(timers)
-                action(*args)
-            else:
-                if td > t_end:
-                    break
-                advance(td)
-                self.steps += 1
-                self._fire_deadline(heapq.heappop(deadlines))
+        heappop = heapq.heappop
+        deliver = self._deliver
+        steps = 0
+        try:
+            while True:
+                tn = queue[0][0] if queue else _INF
+                tt = timers[0][0] if timers else _INF
+                td = deadlines[0][0] if deadlines else _INF
+                if tn <= tt and tn <= td:
+                    if tn > t_end:
+                        break
+                    advance(tn)
+                    steps += 1
+                    item = heappop(queue)
+                    if item[2] == DATAGRAM:
+                        net.delivered += 1
+                    deliver(item)
+                elif tt <= td:
+                    if tt > t_end:
+                        break
+                    advance(tt)
+                    steps += 1
+                    _, _, action, args = heappop(timers)
+                    action(*args)
+                else:
+                    if td > t_end:
+                        break
+                    advance(td)
+                    steps += 1
+                    deadline, _, index, generation = heappop(deadlines)
+                    node = nodes[index]
+                    if node.deadline == deadline and node.generation == generation \
+                            and node.core is not None and node.paused_until is None:
+                        self._timer(node)  # else stale, or fires on resume
+        finally:
+            self.steps += steps
         advance(t_end)
 
     # --- membership of the world -----------------------------------------------------
@@ -456,6 +471,39 @@ class SimWorld:
 
     def _deliver(self, item: tuple[float, int, int, Address, Address, Any]) -> None:
         _, _, kind, src, dst, payload = item
+        if kind != DATAGRAM and kind != DATAGRAM + _LAGGED:
+            self._deliver_stream(kind, src, dst, payload)
+            return
+        node = self._by_addr.get(dst)
+        if node is None:
+            self.unroutable += 1
+            return
+        core = node.core
+        if core is None:
+            return
+        now = self.clock.now
+        if kind == DATAGRAM and node.lag_s > 0.0:  # a slow host reads it later, in order
+            self.network.schedule(now + node.lag_s, DATAGRAM + _LAGGED, src, dst, payload)
+            return
+        if self.options.trace_packets:
+            # The bytes of f"{now!r}{src}{dst}" then the payload, in one update.
+            texts = self._address_texts
+            self._hash.update(b"".join((repr(now).encode(),
+                                        texts.get(src) or self._address_text(src),
+                                        texts.get(dst) or self._address_text(dst), payload)))
+        if node.paused_until is not None:
+            if node.backlog_datagrams >= self.options.paused_backlog_datagrams:
+                return  # socket buffer full
+            node.backlog_datagrams += 1
+            node.backlog.append((DATAGRAM, src, payload))
+        elif node.metered:
+            self._input(node, DATAGRAM, src, payload)
+        else:  # the common case, without _input
+            core.receive_datagram(payload, src, now)
+            self._flush(node)
+
+    def _deliver_stream(self, kind: int, src: Address, dst: Address, payload: Any) -> None:
+        """``_deliver`` of a TCP leg (``STREAM_REQUEST`` or ``STREAM_REPLY``, maybe lagged)."""
         lagged = kind >= _LAGGED
         if lagged:
             kind -= _LAGGED
@@ -469,28 +517,13 @@ class SimWorld:
             if node is None:
                 self.unroutable += 1
             if node is None or node.core is None:
-                if kind == STREAM_REQUEST:  # nobody listens: connection refused
-                    self._reply(payload, None, dst)
+                self._reply(payload, None, dst)  # nobody listens: connection refused
                 return
         if node.lag_s > 0.0 and not lagged:  # a slow host reads it later, in order
             self.network.schedule(self.clock.now + node.lag_s, kind + _LAGGED, src, dst, payload)
             return
-        if kind == DATAGRAM and self.options.trace_packets:
-            # The bytes of f"{now!r}{src}{dst}" then the payload, in one update.
-            texts = self._address_texts
-            self._hash.update(b"".join((repr(self.clock.now).encode(),
-                                        texts.get(src) or self._address_text(src),
-                                        texts.get(dst) or self._address_text(dst), payload)))
         if node.paused_until is not None:
-            if kind == DATAGRAM:
-                if node.backlog_datagrams >= self.options.paused_backlog_datagrams:
-                    return  # socket buffer full
-                node.backlog_datagrams += 1
             node.backlog.append((kind, src, payload))
-            return
-        if kind == DATAGRAM and not node.metered:  # the common case, without _input
-            node.core.receive_datagram(payload, src, self.clock.now)
-            self._flush(node)
             return
         self._input(node, kind, src, payload)
 
@@ -575,15 +608,6 @@ class SimWorld:
         stream.done = True
         node.core.stream_done(request.stream_id, None, self.clock.now)
         self._flush(node)
-
-    def _fire_deadline(self, entry: tuple[float, int, int, int]) -> None:
-        deadline, _, index, generation = entry
-        node = self.nodes[index]
-        if node.core is None or node.generation != generation or node.deadline != deadline:
-            return  # stale entry
-        if node.paused_until is not None:
-            return  # fires on resume
-        self._timer(node)
 
     def _timer(self, node: SimNode) -> None:
         assert node.core is not None
