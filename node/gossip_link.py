@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from gossip.app_relay import AppVersion
 from gossip.coordinate import Coordinate
 from gossip.errors import GossipError, LocalProtocolError
 from gossip.events import Member
@@ -104,13 +105,15 @@ class GossipLink:
 
     # --- commands (dropped while gossip is not running) --------------------------------------
 
-    def broadcast(self, body: bytes, key: str, urgent: bool = False) -> None:
-        """Gossip an app message (``GossipTransport.broadcast_app``)."""
+    def broadcast(self, body: bytes, key: str, urgent: bool = False,
+                  version: AppVersion | None = None) -> None:
+        """Gossip an app message (``GossipTransport.broadcast_app``; ``version``: the
+        body's record and version when the caller knows them, see there)."""
         transport = self.transport
         if transport is None or not transport.running:
             return
         try:
-            transport.broadcast_app(body, key=key, urgent=urgent)
+            transport.broadcast_app(body, key=key, urgent=urgent, version=version)
         except LocalProtocolError:
             # Bigger than a datagram (e.g. a registration with many long skills): it
             # still reaches every node through push-pull anti-entropy.

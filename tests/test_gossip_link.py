@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import pytest
 
+from gossip.app_relay import AppVersion
 from gossip.errors import LocalProtocolError
 from gossip.udp import GossipTransport
 from node.gossip_link import GossipLink
@@ -42,7 +43,8 @@ class FakeTransport:
         self.stopped = False
         self.left = False
 
-    def broadcast_app(self, body: bytes, *, key: str | None = None, urgent: bool = False) -> None:
+    def broadcast_app(self, body: bytes, *, key: str | None = None, urgent: bool = False,
+                      version: AppVersion | None = None) -> None:
         if len(body) > 100:
             raise LocalProtocolError("bigger than a datagram")
         self.sent.append((body, key, urgent))
