@@ -67,6 +67,17 @@ class GossipLink:
         except RuntimeError:  # not started yet
             return []
 
+    def table_member(self, name: str) -> Member | None:
+        """Member ``name`` of the table ``members`` returns (the last one after a stop),
+        or None: one lookup, where a search of ``members()`` copies the whole table."""
+        transport = self.transport
+        if transport is None:
+            return None
+        try:
+            return transport.core.member(name)
+        except RuntimeError:  # not started yet
+            return None
+
     def member(self, name: str) -> Member | None:
         """Member ``name`` while gossip runs; None if unknown or not running."""
         if self.transport is None or not self.transport.running:

@@ -81,6 +81,7 @@ async def test_before_start_every_read_is_empty_and_every_command_a_no_op() -> N
     link = GossipLink({"app_too_large": 0}, save_incarnation=saved.append)
     assert not link.running
     assert link.members() == [] and link.member("a") is None and link.incarnation() == 0
+    assert link.table_member("a") is None
     assert link.coordinate_of("a") is None and link.member_tags("a") == {}
     link.broadcast(b"x", "k")
     link.set_meta(b"meta")
