@@ -81,10 +81,15 @@ class SeenAppMessages:
         short cut, are not counted)."""
         return len(self._versions) + len(self._digests)
 
-    def admit(self, body: bytes) -> tuple[bool, str | None]:
+    def admit(self, body: bytes, version: AppVersion | None = None) -> tuple[bool, str | None]:
         """Record ``body`` as seen. Returns whether it is new and, if it is, the record
         key it carries (None: unnamed, or not new); a body not new must be neither
         delivered nor relayed.
+
+        ``version``: what the version function returns for ``body``, when the caller
+        already knows it (this node's own broadcast of a record it has just encoded): the
+        body is then not decoded again. Ignored without a version function, so a bare
+        core still remembers every body by digest.
 
         A body seen before is not new, whatever it names: its digest is checked first,
         and only a body not seen before is named by the version function. A named
@@ -95,18 +100,21 @@ class SeenAppMessages:
         digest = blake2b(body, digest_size=_DIGEST_BYTES).digest()
         if digest in self._named_digests or digest in self._digests:
             return False, None
-        named = self._version_of(body) if self._version_of is not None else None
+        if self._version_of is None:
+            named = None
+        else:
+            named = version if version is not None else self._version_of(body)
         if named is None:
             self._digests[digest] = None
             _trim(self._digests, self.capacity())
             return True, None
         self._named_digests[digest] = None
         _trim(self._named_digests, self.capacity())
-        key, version = named
+        key, record_version = named
         known = self._versions.get(key)
-        if known is not None and (version, digest) <= known:
+        if known is not None and (record_version, digest) <= known:
             return False, None
-        self._versions[key] = (version, digest)
+        self._versions[key] = (record_version, digest)
         self._versions.move_to_end(key)
         _trim(self._versions, self.capacity())
         return True, key

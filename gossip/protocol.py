@@ -51,7 +51,7 @@ from typing import Any
 
 from . import codec
 from .addresses import bytes_to_ip
-from .app_relay import AppVersionOf
+from .app_relay import AppVersion, AppVersionOf
 from .catch_up import ANY_PEER
 from .channel import ChannelCall, is_channel_payload
 from .config import GossipConfig
@@ -241,7 +241,7 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
         self._encryption.verify_outgoing = outgoing
 
     def broadcast_app(self, body: bytes, now: float, *, key: str | None = None,
-                      urgent: bool = False) -> None:
+                      urgent: bool = False, version: AppVersion | None = None) -> None:
         """Disseminate a claw application message to claw members by piggybacking.
 
         A later broadcast with the same ``key`` replaces a queued older one. Receivers
@@ -249,6 +249,8 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
         members, so it spreads epidemically; an identical body re-sent while its digest
         is still remembered is delivered only once. ``urgent``: this node starts gossip
         rounds for it even when ``app_gossip_rounds`` is off (its relays do not).
+        ``version``: what ``app_version_of`` returns for ``body``, when the caller has
+        just encoded it and knows it (spares decoding it again; None: decode).
         """
         self._now = now
         if not isinstance(body, (bytes, bytearray)):
@@ -258,7 +260,7 @@ class SwimProtocol(CoreTimers, SerfCommands, SelfAnnouncement):
         if not self._outbox.fits(payload):
             raise LocalProtocolError(
                 f"app message of {len(body)} bytes does not fit in udp_buffer_bytes")
-        self._user.remember_app(body)
+        self._user.remember_app(body, version)
         self._outbox.push_app(payload, None if key is None else f"app:{key}", urgent=urgent)
 
     # --- inputs -----------------------------------------------------------------

@@ -32,6 +32,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
+from .app_relay import AppVersion
 from .channel import ChannelCall
 from .channel_connections import SERVE_IDLE_S
 from .channel_driver import (
@@ -261,8 +262,10 @@ class GossipTransport:
     def set_meta(self, meta: bytes) -> None:
         self.invoke(lambda c, now: c.set_meta(meta, now))
 
-    def broadcast_app(self, body: bytes, *, key: str | None = None, urgent: bool = False) -> None:
-        self.invoke(lambda c, now: c.broadcast_app(body, now, key=key, urgent=urgent))
+    def broadcast_app(self, body: bytes, *, key: str | None = None, urgent: bool = False,
+                      version: AppVersion | None = None) -> None:
+        self.invoke(lambda c, now: c.broadcast_app(body, now, key=key, urgent=urgent,
+                                                   version=version))
 
     def reannounce(self) -> None:
         self.invoke(lambda c, now: c.reannounce(now))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import codec, serf_codec
-from .app_relay import AppVersionOf, SeenAppMessages
+from .app_relay import AppVersion, AppVersionOf, SeenAppMessages
 from .decode_cache import DecodeCache
 from .events import AppMessage, Event, MemberLeft
 from .membership import MemberRecord, Membership
@@ -157,9 +157,11 @@ class UserMessages:
         elif isinstance(intent, SerfLeave):
             self.on_leave_intent(intent, now, rebroadcast=None)
 
-    def remember_app(self, body: bytes) -> bool:
-        """Record the body as seen (our own broadcast); False if it was already known."""
-        return self._seen_app.admit(body)[0]
+    def remember_app(self, body: bytes, version: AppVersion | None = None) -> bool:
+        """Record the body as seen (our own broadcast); False if it was already known.
+        ``version``: the body's record and version, when the caller knows them
+        (``SeenAppMessages.admit``)."""
+        return self._seen_app.admit(body, version)[0]
 
     def _on_app(self, body: bytes) -> None:
         new, key = self._seen_app.admit(body)

@@ -47,6 +47,9 @@ class AgentControls:
     def members(self) -> list[Member]:
         return self.link.members()
 
+    def member(self, name: str) -> Member | None:
+        return self.link.table_member(name)
+
     def meta_of(self, member: Member) -> NodeMeta:
         return self._metas.decode(member.meta)
 

@@ -40,6 +40,7 @@ __all__ = [
     "encode_state",
     "heartbeat_message",
     "record_version",
+    "registered_version",
 ]
 
 APP_HEARTBEAT = 0x01
@@ -118,6 +119,13 @@ def record_version(body: bytes) -> tuple[str, tuple[int | float, ...]] | None:
             for v in version):
         return None
     return f"{'hb' if body[0] == APP_HEARTBEAT else 'reg'}:{node}", tuple(version)
+
+
+def registered_version(node_id: str, version: int, updated_at: float) -> tuple[str, tuple[int | float, ...]]:
+    """What ``record_version`` returns for the app message of an HTTP-registered record
+    with these fields: the sender, which has just encoded the record, hands it to gossip
+    instead of having the body decoded again (``SwimProtocol.broadcast_app(version=)``)."""
+    return f"reg:{node_id}", (version, updated_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import TypeVar
 
+from gossip.app_relay import AppVersion
 from gossip.coordinate import Coordinate
 from gossip.errors import GossipError, LocalProtocolError
 from gossip.events import Member
+from gossip.protocol import SwimProtocol
 from gossip.tags import decode_tags
 from gossip.types import Address
 from gossip.udp import GossipTransport
@@ -30,6 +33,8 @@ from . import sd_notify
 __all__ = ["GossipLink"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class GossipLink:
@@ -58,13 +63,12 @@ class GossipLink:
     def members(self) -> list[Member]:
         """This node's member table (itself included); [] before the core exists. After
         a stop it is the last table, as the view reports it while the agent shuts down."""
-        transport = self.transport
-        if transport is None:
-            return []
-        try:
-            return transport.core.members()
-        except RuntimeError:  # not started yet
-            return []
+        return self._read(lambda core: core.members(), [])
+
+    def table_member(self, name: str) -> Member | None:
+        """Member ``name`` of the table ``members`` returns (the last one after a stop),
+        or None: one lookup, where a search of ``members()`` copies the whole table."""
+        return self._read(lambda core: core.member(name), None)
 
     def member(self, name: str) -> Member | None:
         """Member ``name`` while gossip runs; None if unknown or not running."""
@@ -74,23 +78,22 @@ class GossipLink:
 
     def incarnation(self) -> int:
         """This node's incarnation now; 0 before the core exists."""
-        transport = self.transport
-        if transport is None:
-            return 0
-        try:
-            return transport.core.incarnation
-        except RuntimeError:  # not started yet
-            return 0
+        return self._read(lambda core: core.incarnation, 0)
 
     def coordinate_of(self, node_id: str) -> Coordinate | None:
         """Member ``node_id``'s network coordinate, or None (unknown, not started)."""
+        return self._read(lambda core: core.coordinate_of(node_id), None)
+
+    def _read(self, read: Callable[[SwimProtocol], T], default: T) -> T:
+        """``read(core)``, or ``default`` before the core exists; after a stop, the last
+        core's state."""
         transport = self.transport
         if transport is None:
-            return None
+            return default
         try:
-            return transport.core.coordinate_of(node_id)
+            return read(transport.core)
         except RuntimeError:  # not started yet
-            return None
+            return default
 
     def member_tags(self, node_id: str) -> dict[str, str]:
         """A member's gossip tags (for event handler stdin); {} if unknown."""
@@ -104,13 +107,15 @@ class GossipLink:
 
     # --- commands (dropped while gossip is not running) --------------------------------------
 
-    def broadcast(self, body: bytes, key: str, urgent: bool = False) -> None:
-        """Gossip an app message (``GossipTransport.broadcast_app``)."""
+    def broadcast(self, body: bytes, key: str, urgent: bool = False,
+                  version: AppVersion | None = None) -> None:
+        """Gossip an app message (``GossipTransport.broadcast_app``; ``version``: the
+        body's record and version when the caller knows them, see there)."""
         transport = self.transport
         if transport is None or not transport.running:
             return
         try:
-            transport.broadcast_app(body, key=key, urgent=urgent)
+            transport.broadcast_app(body, key=key, urgent=urgent, version=version)
         except LocalProtocolError:
             # Bigger than a datagram (e.g. a registration with many long skills): it
             # still reaches every node through push-pull anti-entropy.

@@ -16,17 +16,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from api.registry import HttpNodeRecord
+from gossip.app_relay import AppVersion
 
-from .app_messages import APP_REGISTRY, encode_app
+from .app_messages import APP_REGISTRY, encode_app, registered_version
 from .events import ClusterEvent, WorkerEventTranslator
 from .store_writer import StoreWriter
 
 __all__ = ["Broadcast", "Defer", "RegistryFeed", "after_this_step"]
 
-Broadcast = Callable[[bytes, str, bool], None]
-"""Gossips an app message: (body, key, urgent)."""
+
+class Broadcast(Protocol):
+    """Gossips an app message (``GossipLink.broadcast``)."""
+
+    def __call__(self, body: bytes, key: str, urgent: bool, version: AppVersion) -> None:
+        """``body`` under relay ``key``; ``version``: the record and version it carries,
+        as ``record_version`` would read them from the body."""
+
+
 Defer = Callable[[Callable[[], None]], object]
 """Runs a callback later, on the same thread (after the current event-loop step)."""
 
@@ -98,5 +107,7 @@ class RegistryFeed:
     def _send_unsent(self) -> None:
         unsent, self._unsent = self._unsent, {}
         for record, urgent in unsent.values():
+            # The version goes along: gossip need not decode the body it was just given.
             self._broadcast(encode_app(APP_REGISTRY, record.to_bytes()),
-                            f"reg:{record.node_id}", urgent)
+                            f"reg:{record.node_id}", urgent,
+                            registered_version(record.node_id, record.version, record.updated_at))

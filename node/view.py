@@ -99,6 +99,8 @@ class AgentControl(Protocol):
     check_interval_s: float
 
     def members(self) -> list[Member]: ...
+    def member(self, name: str) -> Member | None:
+        """The member of ``members()`` named ``name``, or None (without the copy)."""
     def meta_of(self, member: Member) -> NodeMeta: ...
     def heartbeat_of(self, node_id: str) -> HeartbeatRecord | None: ...
     def coordinator_state(self) -> tuple[str | None, int]: ...
@@ -205,6 +207,9 @@ class GossipClusterView:
         member table (entries of members gone from it are dropped at each full list)."""
         self._origin: Coordinate | None = None
         self._origin_read_at = -float("inf")
+        self._coordinator: CoordinatorInfo | None = None
+        """The last ``coordinator()`` answer: every response's headers ask for it, and it
+        changes only with an election or the coordinator's address."""
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -248,10 +253,7 @@ class GossipClusterView:
         return out
 
     def _member(self, node_id: str) -> Member | None:
-        for m in self._agent.members():
-            if m.name == node_id:
-                return m
-        return None
+        return self._agent.member(node_id)
 
     def _one_member(self, node_id: str) -> NodeInfo | None:
         m = self._member(node_id)
@@ -329,7 +331,10 @@ class GossipClusterView:
             return None
         m = self._member(node_id)
         api_url = self._agent.api_url_of(self._agent.meta_of(m)) if m is not None else None
-        return CoordinatorInfo(node_id=node_id, api_url=api_url, term=term)
+        last = self._coordinator
+        if last is None or (last.node_id, last.api_url, last.term) != (node_id, api_url, term):
+            last = self._coordinator = CoordinatorInfo(node_id=node_id, api_url=api_url, term=term)
+        return last
 
     async def is_coordinator(self) -> bool:
         return self._agent.coordinator_state()[0] == self._agent.node_id

@@ -20,6 +20,7 @@ from node.app_messages import (
     encode_directive,
     heartbeat_message,
     record_version,
+    registered_version,
 )
 from node.heartbeat import HeartbeatRecord
 from tests.test_protocol import advance, drain, feed, make_core, with_peers
@@ -97,6 +98,33 @@ def test_a_body_seen_before_is_not_named_again() -> None:
         assert seen.admit(body) == (False, None)
     assert calls == [b"a:2", b"a:1", b"directive"]
     assert seen.admit(b"a:3") == (True, "a") and calls[-1] == b"a:3"
+
+
+def test_a_version_handed_along_spares_the_decode_and_counts_as_the_named_one() -> None:
+    named: list[bytes] = []
+    seen = SeenAppMessages(counted(by_name, named), member_count=lambda: 3)
+    assert seen.admit(b"a:2", ("a", (2,))) == (True, "a")  # our own broadcast
+    assert named == []
+    assert seen.admit(b"a:1") == (False, None)     # an older one arriving: superseded
+    assert seen.admit(b"a:2") == (False, None)     # our own relayed back
+    assert named == [b"a:1"]
+    bare = SeenAppMessages(None, member_count=lambda: 3)  # no naming: digests only
+    assert bare.admit(b"a:2", ("a", (2,))) == (True, None)
+    assert bare.admit(b"a:3", ("a", (3,))) == (True, None)
+
+
+def test_our_own_registered_record_broadcast_with_its_version_is_not_decoded() -> None:
+    named: list[bytes] = []
+    core = make_core(app_version_of=counted(record_version, named))
+    with_peers(core, 2)
+    advance(core, 30.0)
+    rec = registered("w1")
+    body = encode_app(APP_REGISTRY, rec.to_bytes())
+    core.broadcast_app(body, 30.0, key="reg:w1", version=registered_version("w1", 1, 10.0))
+    assert named == []
+    feed(core, app(body), now=30.1)                 # relayed back to us
+    assert [e for e in drain(core) if isinstance(e, AppMessage)] == []
+    assert core.stats["app_duplicates"] == 1 and named == []
 
 
 def test_a_forgotten_body_is_named_and_compared_again() -> None:

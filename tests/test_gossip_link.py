@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import pytest
 
+from gossip.app_relay import AppVersion
 from gossip.errors import LocalProtocolError
 from gossip.udp import GossipTransport
 from node.gossip_link import GossipLink
@@ -42,7 +43,8 @@ class FakeTransport:
         self.stopped = False
         self.left = False
 
-    def broadcast_app(self, body: bytes, *, key: str | None = None, urgent: bool = False) -> None:
+    def broadcast_app(self, body: bytes, *, key: str | None = None, urgent: bool = False,
+                      version: AppVersion | None = None) -> None:
         if len(body) > 100:
             raise LocalProtocolError("bigger than a datagram")
         self.sent.append((body, key, urgent))
@@ -79,6 +81,7 @@ async def test_before_start_every_read_is_empty_and_every_command_a_no_op() -> N
     link = GossipLink({"app_too_large": 0}, save_incarnation=saved.append)
     assert not link.running
     assert link.members() == [] and link.member("a") is None and link.incarnation() == 0
+    assert link.table_member("a") is None
     assert link.coordinate_of("a") is None and link.member_tags("a") == {}
     link.broadcast(b"x", "k")
     link.set_meta(b"meta")

@@ -53,6 +53,9 @@ class FakeAgent:
     def members(self) -> list[Member]:
         return self.table
 
+    def member(self, name: str) -> Member | None:
+        return next((m for m in self.table if m.name == name), None)
+
     def meta_of(self, m: Member) -> NodeMeta:
         return decode_meta(m.meta)
 
@@ -152,8 +155,14 @@ async def test_coordinator_info(view: GossipClusterView, agent: FakeAgent) -> No
     c = await view.coordinator()
     assert (c.node_id, c.term, c.api_url) == ("me", 2, "http://127.0.0.1:8002")
     assert await view.is_coordinator()
+    assert await view.coordinator() is c  # unchanged: the same answer, not a new one
     agent.coordinator = ("peer", 3)
     assert not await view.is_coordinator()
+    c = await view.coordinator()
+    assert (c.node_id, c.term, c.api_url) == ("peer", 3, "http://127.0.0.1:8004")
+    agent.table = [m for m in agent.table if m.name != "peer"]  # its address unknown now
+    c = await view.coordinator()
+    assert (c.node_id, c.term, c.api_url) == ("peer", 3, None)
     agent.coordinator = (None, 3)
     assert await view.coordinator() is None
 

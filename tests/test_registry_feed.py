@@ -8,7 +8,8 @@ from dataclasses import replace
 from typing import Any, cast
 
 from api.registry import HttpNodeRecord
-from node.app_messages import APP_REGISTRY, decode_app
+from gossip.app_relay import AppVersion
+from node.app_messages import APP_REGISTRY, decode_app, record_version
 from node.events import ClusterEvent, EventKind
 from node.registry_feed import RegistryFeed
 from node.store_writer import StoreWrite, StoreWriter
@@ -49,12 +50,16 @@ class Fed:
     def __init__(self, writer: FakeWriter | None = None) -> None:
         self.events: list[ClusterEvent] = []
         self.sent: list[tuple[bytes, str, bool]] = []
+        self.versions: list[AppVersion] = []
         self.writer = writer
         self.deferred: list[Callable[[], None]] = []
         self.feed = RegistryFeed(
             publish=self.events.append, writer=lambda: cast(StoreWriter | None, self.writer),
-            broadcast=lambda body, key, urgent: self.sent.append((body, key, urgent)),
-            wall_clock=lambda: 50.0, defer=self.deferred.append)
+            broadcast=self.broadcast, wall_clock=lambda: 50.0, defer=self.deferred.append)
+
+    def broadcast(self, body: bytes, key: str, urgent: bool, version: AppVersion) -> None:
+        self.sent.append((body, key, urgent))
+        self.versions.append(version)
 
     def step_ends(self) -> None:
         callbacks = list(self.deferred)
@@ -77,6 +82,21 @@ def test_a_local_write_is_published_saved_and_gossiped() -> None:
     [(body, key, urgent)] = fed.sent
     assert key == "reg:w1" and not urgent
     assert decode_app(body) == (APP_REGISTRY, rec.to_bytes())
+
+
+def test_the_gossiped_version_is_the_one_the_body_carries() -> None:
+    # Gossip trusts the handed version instead of decoding the body: it must be exactly
+    # what a receiver's ``record_version`` reads, for any record the API can write.
+    fed = Fed()
+    records = [record("w1"), replace(record("w2"), version=7, updated_at=1.7e9 + 0.123456789),
+               replace(record("w3"), version=2**40, updated_at=5.0), record("w4", status="maintenance")]
+    for rec in records:
+        fed.feed.on_write(rec)
+    fed.step_ends()
+    assert len(fed.versions) == len(records)
+    for (body, _, _), version in zip(fed.sent, fed.versions, strict=True):
+        assert record_version(body) == version
+        assert type(record_version(body)[1][1]) is type(version[1][1])  # type: ignore[index]
 
 
 def test_a_merged_record_is_not_gossiped_again_and_primed_ones_make_no_event() -> None:
@@ -113,7 +133,7 @@ def test_a_newer_record_replaces_the_unsent_one_of_its_node() -> None:
 def test_without_an_event_loop_the_gossip_goes_at_once() -> None:
     sent: list[str] = []
     feed = RegistryFeed(publish=lambda e: None, writer=lambda: None,
-                        broadcast=lambda body, key, urgent: sent.append(key),
+                        broadcast=lambda body, key, urgent, version: sent.append(key),
                         wall_clock=lambda: 50.0)
     feed.gossip(record())
     assert sent == ["reg:w1"]

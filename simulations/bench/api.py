@@ -13,7 +13,9 @@ API call p95 < 50 ms) and the 10x stretch goal.
 ``--agent`` runs the same routes against one real claw-node agent (a child process on
 loopback, fresh data dir, a fresh agent per concurrency level) instead of the in-memory
 view: its gossip-backed view, its middleware and its store, with 100 and then 1,000
-HTTP-registered nodes (alone, its writes need no replica).
+HTTP-registered nodes (alone, its writes need no replica). It also prints the agent's own
+CPU ms per request (``srv-cpu``, from ``/proc``: the kernel counts in 10 ms ticks, so a
+route of 100 requests reads to 0.1 ms), the figure the latencies under load follow.
 
 ``--agents N`` runs N real claw-node agents instead (child processes on loopback, the
 ``local`` gossip profile, fresh data dirs) and measures the writes the coordinator
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import random
@@ -65,8 +68,16 @@ def _pct(sorted_ms: list[float], p: float) -> float:
     return sorted_ms[k]
 
 
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()  # after the command, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _run(name: str, n: int, concurrency: int,
-               one: Callable[[int], Awaitable[None]]) -> dict[str, float]:
+               one: Callable[[int], Awaitable[None]], server_pid: int | None = None
+               ) -> dict[str, float]:
     latencies: list[float] = []
     counter = iter(range(n))
 
@@ -76,27 +87,35 @@ async def _run(name: str, n: int, concurrency: int,
             await one(i)
             latencies.append((time.perf_counter() - t) * 1000)
 
+    server_cpu = _process_cpu_s(server_pid) if server_pid is not None else 0.0
     start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     lat = sorted(latencies)
     # The clients share the host's cores with the server: their CPU per request says how
     # much of the latency is the load generator's own.
-    return {"n": n, "p50": statistics.median(lat), "p95": _pct(lat, 95), "p99": _pct(lat, 99),
-            "max": lat[-1], "rps": n / wall, "client_cpu_ms": cpu / n * 1000}
+    out = {"n": n, "p50": statistics.median(lat), "p95": _pct(lat, 95), "p99": _pct(lat, 99),
+           "max": lat[-1], "rps": n / wall, "client_cpu_ms": cpu / n * 1000}
+    if server_pid is not None:
+        out["server_cpu_ms"] = (_process_cpu_s(server_pid) - server_cpu) / n * 1000
+    return out
 
 
 def _line(name: str, kind: str, r: dict[str, float]) -> str:
     target = TARGETS_MS[kind]
     verdict = ("10x" if r["p50"] < target / 10 and r["p95"] < P95_TARGET_MS / 10 else
                "ok" if r["p50"] < target and r["p95"] < P95_TARGET_MS else "MISS")
+    server = f" {r['server_cpu_ms']:>7.2f}" if "server_cpu_ms" in r else ""
     return (f"{name:<28} {int(r['n']):>6} {r['p50']:>8.2f} {r['p95']:>8.2f} {r['p99']:>8.2f} "
-            f"{r['max']:>8.2f} {r['rps']:>8.0f} {r['client_cpu_ms']:>7.2f}   "
+            f"{r['max']:>8.2f} {r['rps']:>8.0f} {r['client_cpu_ms']:>7.2f}{server}   "
             f"<{target:g} ms p50, <{P95_TARGET_MS:g} p95: {verdict}")
 
 
-async def bench(url: str, concurrency: int, requests: int) -> None:
+async def bench(url: str, concurrency: int, requests: int, server_pid: int | None = None) -> None:
+    """Every route at ``concurrency`` clients; ``server_pid``: the server's process, whose
+    CPU per request is printed too."""
     rng = random.Random(1)
+    run = functools.partial(_run, server_pid=server_pid)
     skills = ["python", "go", "rust", "cuda", "fastapi", "node"]
     ids: list[str] = []
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -129,30 +148,31 @@ async def bench(url: str, concurrency: int, requests: int) -> None:
 
         print(f"API at {url}; {concurrency} concurrent clients; latencies in ms; "
               f"load {_loadavg()}\n")
-        print(f"{'endpoint':<28} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'req/s':>8} {'cli-cpu':>7}")
-        print(_line("register (first 100)", "register", await _run("register", 100, concurrency, register)))
+        print(f"{'endpoint':<28} {'n':>6} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'req/s':>8} {'cli-cpu':>7}"
+              + (f" {'srv-cpu':>7}" if server_pid is not None else ""))
+        print(_line("register (first 100)", "register", await run("register", 100, concurrency, register)))
         small_reads = max(200, requests // 4)
-        print(_line("list, 100 nodes", "query", await _run("list", small_reads, concurrency,
+        print(_line("list, 100 nodes", "query", await run("list", small_reads, concurrency,
                                                            get(lambda i: "/api/v1/nodes"))))
-        print(_line("list filtered, 100 nodes", "query", await _run(
+        print(_line("list filtered, 100 nodes", "query", await run(
             "list", small_reads, concurrency,
             get(lambda i: "/api/v1/nodes?skill=python&available=true&sort=load"))))
-        print(_line("register (to 1,000)", "register", await _run("register", 900, concurrency, register)))
-        print(_line("heartbeat, 1,000 nodes", "heartbeat", await _run("heartbeat", requests, concurrency, heartbeat)))
-        print(_line("node detail", "query", await _run(
+        print(_line("register (to 1,000)", "register", await run("register", 900, concurrency, register)))
+        print(_line("heartbeat, 1,000 nodes", "heartbeat", await run("heartbeat", requests, concurrency, heartbeat)))
+        print(_line("node detail", "query", await run(
             "detail", requests, concurrency, get(lambda i: f"/api/v1/nodes/{ids[i % len(ids)]}"))))
-        print(_line("list, 1,000 nodes", "query", await _run("list", small_reads, concurrency,
+        print(_line("list, 1,000 nodes", "query", await run("list", small_reads, concurrency,
                                                              get(lambda i: "/api/v1/nodes"))))
-        print(_line("list filtered, 1,000 nodes", "query", await _run(
+        print(_line("list filtered, 1,000 nodes", "query", await run(
             "list", small_reads, concurrency,
             get(lambda i: "/api/v1/nodes?skill=python&available=true&sort=load"))))
-        print(_line("skill, 1,000 nodes", "query", await _run(
+        print(_line("skill, 1,000 nodes", "query", await run(
             "skill", small_reads, concurrency, get(lambda i: "/api/v1/nodes/skills/cuda"))))
-        print(_line("node health", "health", await _run(
+        print(_line("node health", "health", await run(
             "health", requests, concurrency, get(lambda i: f"/api/v1/nodes/{ids[i % len(ids)]}/health"))))
-        print(_line("cluster health, 1,000 nodes", "health", await _run(
+        print(_line("cluster health, 1,000 nodes", "health", await run(
             "cluster", small_reads, concurrency, get(lambda i: "/api/v1/cluster/health"))))
-        print(_line("/health", "health", await _run("ping", requests, concurrency, get(lambda i: "/health"))))
+        print(_line("/health", "health", await run("ping", requests, concurrency, get(lambda i: "/health"))))
 
 
 def _loadavg() -> str:
@@ -171,9 +191,9 @@ async def _members_alive(url: str) -> int:
 
 
 @contextlib.contextmanager
-def _agents(n: int) -> Iterator[str]:
+def _agents(n: int) -> Iterator[tuple[str, int]]:
     """Start ``n`` agents on loopback (``realproc.agents.Cluster``); yields the first
-    one's (the coordinator's) API URL once it sees all of them alive."""
+    one's (the coordinator's) API URL and process id once it sees all of them alive."""
     from simulations.realproc.agents import ClawKind, Cluster
 
     with Cluster(ClawKind(), None, "local") as cluster:
@@ -189,7 +209,7 @@ def _agents(n: int) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise SystemExit(f"{n} agents did not see each other in {AGENTS_READY_S:g} s")
             time.sleep(0.5)
-        yield url
+        yield url, seed.pid
 
 
 async def bench_writes(url: str, agents: int, concurrency: int, writes: int) -> None:
@@ -246,12 +266,12 @@ def main() -> None:
         os.environ["CLAW_WRITE_REPLICAS"] = str(args.write_replicas)  # inherited by the agents
     if args.agent:
         for concurrency in (int(c) for c in args.concurrency.split(",")):
-            with _agents(1) as url:
-                asyncio.run(bench(url, concurrency, args.requests))
+            with _agents(1) as (url, pid):
+                asyncio.run(bench(url, concurrency, args.requests, server_pid=pid))
             print()
         return
     if args.agents > 0:
-        with _agents(args.agents) as url:
+        with _agents(args.agents) as (url, _):
             for concurrency in (int(c) for c in args.concurrency.split(",")):
                 asyncio.run(bench_writes(url, args.agents, concurrency, args.writes))
                 print()

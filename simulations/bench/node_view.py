@@ -55,6 +55,9 @@ class _Agent:
     def members(self) -> list[Member]:
         return list(self.table)  # the core returns a fresh list of snapshots
 
+    def member(self, name: str) -> Member | None:
+        return next((m for m in self.table if m.name == name), None)
+
     def meta_of(self, m: Member) -> NodeMeta:
         return self.metas[m.meta]  # the agent keeps a cache of decoded metadata
 
