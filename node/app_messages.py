@@ -118,13 +118,16 @@ def record_version(body: bytes) -> tuple[str, tuple[int | float, ...]] | None:
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
             for v in version):
         return None
-    return f"{'hb' if body[0] == APP_HEARTBEAT else 'reg'}:{node}", tuple(version)
+    if body[0] == APP_REGISTRY:
+        return registered_version(node, *version)
+    return f"hb:{node}", tuple(version)
 
 
-def registered_version(node_id: str, version: int, updated_at: float) -> tuple[str, tuple[int | float, ...]]:
-    """What ``record_version`` returns for the app message of an HTTP-registered record
-    with these fields: the sender, which has just encoded the record, hands it to gossip
-    instead of having the body decoded again (``SwimProtocol.broadcast_app(version=)``)."""
+def registered_version(node_id: str, version: int | float,
+                       updated_at: int | float) -> tuple[str, tuple[int | float, ...]]:
+    """The record key and version of an HTTP-registered record's app message: what
+    ``record_version`` reads from the body, and what its sender, which has just encoded
+    the record, hands to gossip instead (``SwimProtocol.broadcast_app(version=)``)."""
     return f"reg:{node_id}", (version, updated_at)
 
 
